@@ -1,0 +1,250 @@
+"""The check registry: every exercise check is data, kept in one place.
+
+A :class:`Check` says *what* to test – a reference callable, a seeded case generator, a comparison, a hint, points,
+visibility – and :func:`run_check` says *how*: it builds the cases, runs the reference first on its own copy of the
+inputs, runs the learner's function on another copy, and compares the two itself, outside the learner's reach.
+
+Three users share this registry: ``check(id, fn)`` in the notebooks (visible cases), the classroom grader
+(visible + hidden cases, same code) and the mutation tests (known bugs must fail).
+
+Lesson modules register their checks with :func:`register` at import time; :func:`get` imports every
+``stn_course.checks.lessonNN`` module on first use, so adding a lesson needs no edit here.
+"""
+from __future__ import annotations
+
+import copy
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+
+__all__ = ["Case", "Check", "CaseResult", "CheckResult", "register", "get", "all_checks", "run_check", "compare"]
+
+
+@dataclass
+class Case:
+    """One call of the exercise: ``fn(*args, **kwargs)``, described in words for feedback."""
+
+    description: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Check:
+    """An exercise check, as data.
+
+    ``cases(rng)`` yields :class:`Case` objects from a seeded ``numpy.random.Generator`` (edge cases first).
+    ``compare(expected, actual, case)`` returns ``(ok, worst_error, message)``; the default compares tensors, arrays,
+    numbers and tuples of them with ``rtol``/``atol``. ``hidden`` checks run only in the grader.
+    """
+
+    id: str
+    reference: Callable[..., Any]
+    cases: Callable[[np.random.Generator], Iterable[Case]]
+    hint: str
+    points: float = 1.0
+    rtol: float = 1e-5
+    atol: float = 1e-5
+    hidden: bool = False
+    title: str = ""
+    compare: Callable[[Any, Any, Case], tuple[bool, float, str]] | None = None
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    passed: bool
+    error: float
+    message: str
+
+
+@dataclass
+class CheckResult:
+    check: Check
+    seed: int
+    results: list[CaseResult]
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.results) and all(r.passed for r in self.results)
+
+    @property
+    def worst_error(self) -> float:
+        return max((r.error for r in self.results), default=0.0)
+
+    @property
+    def first_failure(self) -> CaseResult | None:
+        return next((r for r in self.results if not r.passed), None)
+
+    @property
+    def score(self) -> float:
+        return self.check.points if self.passed else 0.0
+
+
+_REGISTRY: dict[str, Check] = {}
+_LOADED = False
+
+
+def register(check: Check) -> Check:
+    """Add a check to the registry (ids are unique)."""
+    if check.id in _REGISTRY and _REGISTRY[check.id] is not check:
+        raise ValueError(f"check id {check.id!r} is registered twice")
+    _REGISTRY[check.id] = check
+    return check
+
+
+def _load_all() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    import stn_course.checks as package
+
+    for module in sorted(m.name for m in pkgutil.iter_modules(package.__path__) if m.name.startswith("lesson")):
+        importlib.import_module(f"stn_course.checks.{module}")
+    _LOADED = True
+
+
+def get(check_id: str) -> Check:
+    """Look a check up by id, e.g. ``"02.bilinear_sample"``."""
+    _load_all()
+    try:
+        return _REGISTRY[check_id]
+    except KeyError:
+        close = [k for k in _REGISTRY if k.split(".")[0] == check_id.split(".")[0]]
+        raise KeyError(f"unknown check id {check_id!r}; this lesson has: {', '.join(sorted(close)) or 'none'}") from None
+
+
+def all_checks(include_hidden: bool = True) -> list[Check]:
+    """Every registered check, sorted by id."""
+    _load_all()
+    return [c for _, c in sorted(_REGISTRY.items()) if include_hidden or not c.hidden]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Comparison
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
+    if isinstance(value, np.ndarray):
+        return f"array of shape {value.shape} and dtype {value.dtype}"
+    return f"{type(value).__name__} {value!r}"[:120]
+
+
+def compare(expected: Any, actual: Any, rtol: float = 1e-5, atol: float = 1e-5) -> tuple[bool, float, str]:
+    """Compare the reference's result with the learner's: same type, shape and dtype, values within tolerance.
+
+    Returns ``(ok, worst_absolute_error, message)``.
+    """
+    if isinstance(expected, (tuple, list)):
+        if not isinstance(actual, (tuple, list)) or len(actual) != len(expected):
+            return False, float("inf"), f"expected a sequence of {len(expected)} results, got {_describe(actual)}"
+        worst, messages = 0.0, []
+        for i, (e, a) in enumerate(zip(expected, actual)):
+            ok, err, msg = compare(e, a, rtol, atol)
+            worst = max(worst, err)
+            if not ok:
+                messages.append(f"item {i}: {msg}")
+        return not messages, worst, "; ".join(messages)
+    if isinstance(expected, torch.Tensor):
+        if not isinstance(actual, torch.Tensor):
+            return False, float("inf"), f"expected a torch.Tensor, got {_describe(actual)}"
+        if actual.shape != expected.shape:
+            return False, float("inf"), f"expected shape {tuple(expected.shape)}, got {tuple(actual.shape)}"
+        if actual.dtype != expected.dtype:
+            return False, float("inf"), f"expected dtype {expected.dtype}, got {actual.dtype}"
+        expected_np = expected.detach().cpu().double().numpy()
+        actual_np = actual.detach().cpu().double().numpy()
+    elif isinstance(expected, np.ndarray):
+        if not isinstance(actual, np.ndarray):
+            return False, float("inf"), f"expected a numpy array, got {_describe(actual)}"
+        if actual.shape != expected.shape:
+            return False, float("inf"), f"expected shape {expected.shape}, got {actual.shape}"
+        expected_np, actual_np = expected.astype(np.float64), actual.astype(np.float64)
+    elif isinstance(expected, (bool, np.bool_)):
+        ok = bool(actual) == bool(expected) and isinstance(actual, (bool, np.bool_))
+        return ok, 0.0 if ok else 1.0, "" if ok else f"expected {expected!r}, got {actual!r}"
+    elif isinstance(expected, (int, float, np.number)):
+        if isinstance(actual, torch.Tensor) and actual.numel() == 1:
+            actual = actual.item()
+        if not isinstance(actual, (int, float, np.number)):
+            return False, float("inf"), f"expected a number, got {_describe(actual)}"
+        expected_np, actual_np = np.float64(expected), np.float64(actual)
+    else:
+        ok = expected == actual
+        return ok, 0.0 if ok else 1.0, "" if ok else f"expected {expected!r}, got {actual!r}"
+
+    nan_mismatch = np.isnan(expected_np) != np.isnan(actual_np)
+    if nan_mismatch.any():
+        return False, float("inf"), "NaN where the reference has a number (or the other way round)"
+    diff = np.abs(np.nan_to_num(expected_np) - np.nan_to_num(actual_np))
+    worst = float(diff.max()) if diff.size else 0.0
+    bad = diff > atol + rtol * np.abs(np.nan_to_num(expected_np))
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        return False, worst, (
+            f"{int(bad.sum())} of {bad.size} values differ; worst error {worst:.3g} "
+            f"(first at index {where}: expected {expected_np[where]:.6g}, got {actual_np[where]:.6g})"
+        )
+    return True, worst, ""
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Running
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, torch.nn.Module):
+        return copy.deepcopy(value)
+    if isinstance(value, (tuple, list)):
+        return type(value)(_copy(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    return copy.deepcopy(value)
+
+
+def _call(fn: Callable[..., Any], case: Case) -> Any:
+    return fn(*_copy(case.args), **_copy(case.kwargs))
+
+
+def iter_cases(check: Check, seed: int) -> Iterator[Case]:
+    """The cases of ``check`` for ``seed`` (the same seed gives the same cases)."""
+    torch_state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        cases = list(check.cases(np.random.default_rng(seed)))
+    finally:
+        torch.random.set_rng_state(torch_state)
+    yield from cases
+
+
+def run_check(check: Check, fn: Callable[..., Any], seed: int = 0, stop_at_first_failure: bool = True) -> CheckResult:
+    """Run ``fn`` on every case of ``check`` and compare with the reference. Never raises for a wrong ``fn``."""
+    results: list[CaseResult] = []
+    for case in iter_cases(check, seed):
+        expected = _call(check.reference, case)
+        try:
+            actual = _call(fn, case)
+        except NotImplementedError:
+            results.append(CaseResult(case, False, float("inf"), "not implemented yet (the stub raises NotImplementedError)"))
+            break
+        except Exception as exc:  # the learner's code failed: report it as feedback, not as a crash
+            results.append(CaseResult(case, False, float("inf"), f"raised {type(exc).__name__}: {exc}"))
+        else:
+            if check.compare is not None:
+                ok, err, msg = check.compare(expected, actual, case)
+            else:
+                ok, err, msg = compare(expected, actual, check.rtol, check.atol)
+            results.append(CaseResult(case, ok, err, msg))
+        if stop_at_first_failure and not results[-1].passed:
+            break
+    return CheckResult(check, seed, results)

@@ -1,0 +1,169 @@
+"""Notebook tooling: author in percent-format Python, publish solutions, generate student lessons.
+
+The pipeline, run by ``stn-course build`` and ``stn-course assign``::
+
+    solutions/src/NN_slug.py  --build-->  solutions/NN_slug.ipynb  --assign-->  lessons/NN_slug.ipynb
+    (percent format, reviewed           (complete notebook, no            (solution regions replaced
+     as code)                             outputs)                           by stubs, no outputs)
+
+Percent format (the subset jupytext uses): a line ``# %%`` starts a code cell, ``# %% [markdown]`` a markdown cell
+whose lines are written as ``# text``. Exercise code sits between ``### BEGIN SOLUTION`` and ``### END SOLUTION``
+(nbgrader's markers); :func:`make_student_notebook` replaces each region by ``# YOUR CODE HERE`` and
+``raise NotImplementedError`` at the marker's indentation. Cell ids are derived from the notebook name and cell
+position, so regenerating is byte-for-byte reproducible (a test checks that the committed files are up to date).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import nbformat
+
+BEGIN_SOLUTION = "### BEGIN SOLUTION"
+END_SOLUTION = "### END SOLUTION"
+STUB = ["# YOUR CODE HERE", "raise NotImplementedError"]
+
+_CELL_MARKER = re.compile(r"^# %%(?P<rest>.*)$")
+KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+
+
+def _cell_id(name: str, index: int) -> str:
+    return hashlib.sha1(f"{name}:{index}".encode()).hexdigest()[:8]
+
+
+def _trim(lines: list[str]) -> list[str]:
+    while lines and not lines[0].strip():
+        lines = lines[1:]
+    while lines and not lines[-1].strip():
+        lines = lines[:-1]
+    return lines
+
+
+def _uncomment(line: str) -> str:
+    if line.startswith("# "):
+        return line[2:]
+    if line.startswith("#"):
+        return line[1:]
+    raise ValueError(f"markdown line must start with '#': {line!r}")
+
+
+def percent_to_notebook(text: str, name: str) -> nbformat.NotebookNode:
+    """Parse percent-format source into a notebook (no outputs, deterministic cell ids)."""
+    cells: list[tuple[str, list[str]]] = []
+    kind, lines = None, []
+    for line in text.splitlines():
+        match = _CELL_MARKER.match(line)
+        if match:
+            if kind is not None:
+                cells.append((kind, lines))
+            kind = "markdown" if "[markdown]" in match.group("rest") else "code"
+            lines = []
+        elif kind is None:
+            if line.strip() and not line.startswith("#"):
+                raise ValueError(f"{name}: code before the first '# %%' cell marker: {line!r}")
+        else:
+            lines.append(line)
+    if kind is not None:
+        cells.append((kind, lines))
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}
+    for index, (kind, lines) in enumerate(cells):
+        lines = _trim(lines)
+        if kind == "markdown":
+            source = "\n".join(_uncomment(l) if l.strip() else "" for l in lines)
+            cell = nbformat.v4.new_markdown_cell(source)
+        else:
+            cell = nbformat.v4.new_code_cell("\n".join(lines))
+        cell.id = _cell_id(name, index)
+        nb.cells.append(cell)
+    nbformat.validate(nb)
+    return nb
+
+
+def _stub_solutions(source: str, where: str) -> str:
+    out: list[str] = []
+    inside = False
+    for line in source.splitlines():
+        stripped = line.strip()
+        if stripped == BEGIN_SOLUTION:
+            if inside:
+                raise ValueError(f"{where}: nested {BEGIN_SOLUTION}")
+            inside = True
+            indent = line[: len(line) - len(line.lstrip())]
+            out.extend(indent + s for s in STUB)
+        elif stripped == END_SOLUTION:
+            if not inside:
+                raise ValueError(f"{where}: {END_SOLUTION} without {BEGIN_SOLUTION}")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise ValueError(f"{where}: {BEGIN_SOLUTION} without {END_SOLUTION}")
+    return "\n".join(out)
+
+
+def make_student_notebook(nb: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
+    """Copy of a solution notebook with every solution region stubbed out and all outputs stripped."""
+    student = nbformat.from_dict(json.loads(json.dumps(nb)))
+    for index, cell in enumerate(student.cells):
+        if cell.cell_type == "code":
+            cell.source = _stub_solutions(cell.source, f"{name}, cell {index}")
+            cell.outputs = []
+            cell.execution_count = None
+        cell.metadata = {}
+    return student
+
+
+def is_stub_cell(cell: nbformat.NotebookNode) -> bool:
+    """True for a code cell that holds a generated stub."""
+    return cell.cell_type == "code" and "\n".join(STUB) in re.sub(r"\n\s+", "\n", cell.source)
+
+
+def dumps(nb: nbformat.NotebookNode) -> str:
+    """Serialize a notebook the way it is committed (stable key order, trailing newline)."""
+    return nbformat.writes(nb) + "\n"
+
+
+def build_solutions(source_dir: Path, solutions_dir: Path, check: bool = False) -> list[Path]:
+    """Convert every ``NN_*.py`` in ``source_dir`` to ``solutions_dir/NN_*.ipynb``.
+
+    With ``check=True`` nothing is written; returns the notebooks that are out of date.
+    """
+    return _sync(
+        {src.with_suffix(".ipynb").name: dumps(percent_to_notebook(src.read_text(), src.stem))
+         for src in sorted(Path(source_dir).glob("[0-9][0-9]_*.py"))},
+        Path(solutions_dir), check,
+    )
+
+
+def assign(solutions_dir: Path, lessons_dir: Path, check: bool = False) -> list[Path]:
+    """Generate the student notebooks in ``lessons_dir`` from the solution notebooks in ``solutions_dir``.
+
+    With ``check=True`` nothing is written; returns the lessons that are out of date.
+    """
+    expected = {}
+    for path in sorted(Path(solutions_dir).glob("[0-9][0-9]_*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        expected[path.name] = dumps(make_student_notebook(nb, path.name))
+    return _sync(expected, Path(lessons_dir), check)
+
+
+def _sync(expected: dict[str, str], target_dir: Path, check: bool) -> list[Path]:
+    stale = []
+    for name, text in expected.items():
+        target = target_dir / name
+        if not target.exists() or target.read_text() != text:
+            stale.append(target)
+            if not check:
+                target_dir.mkdir(parents=True, exist_ok=True)
+                target.write_text(text)
+    if target_dir.exists():
+        stale.extend(p for p in sorted(target_dir.glob("[0-9][0-9]_*.ipynb")) if p.name not in expected)
+        if not check:
+            for p in target_dir.glob("[0-9][0-9]_*.ipynb"):
+                if p.name not in expected:
+                    p.unlink()
+    return stale

@@ -1,0 +1,95 @@
+"""Every solution notebook runs top to bottom with all its checks passing; every lesson runs up to its first stub;
+the committed notebooks equal a fresh regeneration and the lessons contain no solution code."""
+from __future__ import annotations
+
+import re
+
+import nbformat
+import pytest
+
+from stn_course import notebooks
+from stn_course.checks import all_checks
+
+from .conftest import LESSONS, SOLUTIONS, SOURCES, budget, execute
+
+SOLUTION_NOTEBOOKS = sorted(SOLUTIONS.glob("[0-9][0-9]_*.ipynb"))
+LESSON_NOTEBOOKS = sorted(LESSONS.glob("[0-9][0-9]_*.ipynb"))
+IDS = [p.stem for p in SOLUTION_NOTEBOOKS]
+
+
+def test_there_are_notebooks():
+    assert SOLUTION_NOTEBOOKS, "no solution notebooks found"
+    assert [p.name for p in SOLUTION_NOTEBOOKS] == [p.name for p in LESSON_NOTEBOOKS]
+    assert [p.stem for p in SOLUTION_NOTEBOOKS] == [p.stem for p in sorted(SOURCES.glob("[0-9][0-9]_*.py"))]
+
+
+def test_solutions_match_their_sources():
+    assert notebooks.build_solutions(SOURCES, SOLUTIONS, check=True) == [], "run `stn-course build`"
+
+
+def test_lessons_match_a_fresh_regeneration():
+    assert notebooks.assign(SOLUTIONS, LESSONS, check=True) == [], "run `stn-course assign`"
+
+
+@pytest.mark.parametrize("path", SOLUTION_NOTEBOOKS, ids=IDS)
+def test_committed_without_outputs(path):
+    for nb_path in (path, LESSONS / path.name):
+        nb = nbformat.read(nb_path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None, f"{nb_path.name} has outputs"
+
+
+def _solution_regions(source: str) -> list[str]:
+    return re.findall(r"### BEGIN SOLUTION\n(.*?)\n\s*### END SOLUTION", source, flags=re.S)
+
+
+@pytest.mark.parametrize("path", SOLUTION_NOTEBOOKS, ids=IDS)
+def test_lessons_contain_no_solution_code(path):
+    solution = nbformat.read(path, as_version=4)
+    lesson_text = (LESSONS / path.name).read_text()
+    lesson = nbformat.read(LESSONS / path.name, as_version=4)
+    regions = [r for cell in solution.cells if cell.cell_type == "code" for r in _solution_regions(cell.source)]
+    assert regions, f"{path.name} has no exercises"
+    assert "BEGIN SOLUTION" not in lesson_text and "END SOLUTION" not in lesson_text
+    lesson_code = "\n".join(c.source for c in lesson.cells if c.cell_type == "code")
+    for region in regions:
+        for line in region.splitlines():
+            line = line.strip()
+            # every substantial solution line must be gone (short lines like `return out` may recur elsewhere)
+            if len(line) > 25 and not line.startswith("#"):
+                assert line not in lesson_code, f"solution line leaked into lessons/{path.name}: {line!r}"
+    assert sum(notebooks.is_stub_cell(c) for c in lesson.cells) == len(
+        [c for c in solution.cells if c.cell_type == "code" and _solution_regions(c.source)])
+
+
+@pytest.mark.parametrize("path", SOLUTION_NOTEBOOKS, ids=IDS)
+def test_every_exercise_is_checked(path):
+    """Each exercise cell is followed by a cell that calls check() with a registered id."""
+    nb = nbformat.read(path, as_version=4)
+    known = {c.id for c in all_checks(include_hidden=False)}
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    check_ids = re.findall(r"check\(\s*[\"']([0-9]{2}\.[\w.]+)[\"']", "\n".join(code))
+    exercises = sum(1 for src in code if "### BEGIN SOLUTION" in src)
+    assert set(check_ids) <= known, f"unknown check ids: {set(check_ids) - known}"
+    assert len(set(check_ids)) >= exercises, "an exercise has no check"
+    lesson = path.name[:2]
+    registered = {i for i in known if i.startswith(lesson + ".")}
+    assert registered == set(check_ids), f"registered but unused in {path.name}: {registered - set(check_ids)}"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", SOLUTION_NOTEBOOKS, ids=IDS)
+def test_solution_runs_top_to_bottom(path):
+    nb = execute(nbformat.read(path, as_version=4), path, timeout=budget(path))
+    outputs = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "✅" in outputs and "❌" not in outputs
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", LESSON_NOTEBOOKS, ids=[p.stem for p in LESSON_NOTEBOOKS])
+def test_lesson_runs_up_to_its_first_stub(path):
+    nb = nbformat.read(path, as_version=4)
+    first_stub = next(i for i, c in enumerate(nb.cells) if notebooks.is_stub_cell(c))
+    nb.cells = nb.cells[:first_stub]
+    execute(nb, path, timeout=budget(path))
