@@ -76,6 +76,33 @@ def source_coordinates(
     return x
 
 
+def _snap(x: torch.Tensor, coord: torch.Tensor, size: int, padding_mode: str, align_corners: bool) -> torch.Tensor:
+    """Move points whose grid value is a pixel centre up to float32 rounding exactly onto that centre.
+
+    A float32 grid cannot hold most pixel centres exactly (``(2 i + 1) / W - 1`` is no binary fraction), so
+    ``F.grid_sample`` reproduces an image under the identity only to about ``W * 1e-7``. The distance to the nearest
+    centre is measured in float64; points closer than ``size * eps / 2`` (twice a correctly rounded grid's error)
+    are snapped, which makes the identity and integer shifts exact. Every other point keeps the float32 arithmetic
+    of ``F.grid_sample``, so results match it to rounding. Gradients pass straight through.
+    """
+    exact = source_coordinates(coord.double(), size, padding_mode, align_corners)
+    nearest = torch.round(exact)
+    close = (exact - nearest).abs() <= size * torch.finfo(coord.dtype).eps / 2
+    return x + torch.where(close, nearest.to(x.dtype) - x, torch.zeros_like(x)).detach()
+
+
+def _pixel_coordinates(
+    grid: torch.Tensor, height: int, width: int, padding_mode: str, align_corners: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixel coordinates ``(x, y)`` to interpolate at, each ``(N, H_out, W_out)``; float32 grids are snapped."""
+    x = source_coordinates(grid[..., 0], width, padding_mode, align_corners)
+    y = source_coordinates(grid[..., 1], height, padding_mode, align_corners)
+    if grid.dtype != torch.float64:
+        x = _snap(x, grid[..., 0], width, padding_mode, align_corners)
+        y = _snap(y, grid[..., 1], height, padding_mode, align_corners)
+    return x, y
+
+
 def _check_inputs(input: torch.Tensor, grid: torch.Tensor, padding_mode: str) -> None:
     check_tensor(input, "input")
     check_float(input, "input")
@@ -107,8 +134,8 @@ def bilinear_sample(
     _check_inputs(input, grid, padding_mode)
     n, c, h, w = input.shape
     _, h_out, w_out, _ = grid.shape
-    x = source_coordinates(grid[..., 0], w, padding_mode, align_corners).reshape(n, 1, -1)
-    y = source_coordinates(grid[..., 1], h, padding_mode, align_corners).reshape(n, 1, -1)
+    x, y = _pixel_coordinates(grid, h, w, padding_mode, align_corners)
+    x, y = x.reshape(n, 1, -1), y.reshape(n, 1, -1)
 
     x0, y0 = torch.floor(x), torch.floor(y)
     x1, y1 = x0 + 1, y0 + 1
@@ -133,8 +160,7 @@ def nearest_sample(
     _check_inputs(input, grid, padding_mode)
     n, c, h, w = input.shape
     _, h_out, w_out, _ = grid.shape
-    x = source_coordinates(grid[..., 0], w, padding_mode, align_corners)
-    y = source_coordinates(grid[..., 1], h, padding_mode, align_corners)
+    x, y = _pixel_coordinates(grid, h, w, padding_mode, align_corners)
     xs = torch.round(x).long().reshape(n, 1, -1)
     ys = torch.round(y).long().reshape(n, 1, -1)
     return _gather(input, xs, ys).view(n, c, h_out, w_out)
