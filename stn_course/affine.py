@@ -112,9 +112,10 @@ def compose(*matrices: torch.Tensor) -> torch.Tensor:
         check_tensor(m, "compose")
         if m.shape[-2:] != (3, 3):
             raise ValueError(f"compose: expected (3, 3) or (N, 3, 3) matrices, got shape {tuple(m.shape)}")
+    dtype = functools.reduce(torch.promote_types, [m.dtype for m in matrices])
     for m in matrices[1:]:
-        result = result @ m
-    return result
+        result = result.to(dtype) @ m.to(dtype)
+    return result.to(dtype)
 
 
 def to_homogeneous(theta: torch.Tensor) -> torch.Tensor:

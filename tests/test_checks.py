@@ -1,0 +1,104 @@
+"""The check registry itself: running, comparing, feedback, reproducibility, and that every check holds water.
+
+Per-lesson mutation tests (known bugs must fail) live in tests/test_checks_lessonNN.py.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from stn_course.checks import CheckFailed, all_checks, check, compare, format_result, get, run_check
+from stn_course.checks.registry import iter_cases
+
+
+def test_registry_has_the_lessons_and_unique_ids():
+    ids = [c.id for c in all_checks()]
+    assert len(ids) == len(set(ids))
+    assert "02.bilinear_sample" in ids
+    for c in all_checks():
+        assert c.hint and c.points > 0 and c.id[:2].isdigit() and c.id[2] == "."
+
+
+@pytest.mark.parametrize("spec", all_checks(), ids=lambda c: c.id)
+def test_every_reference_passes_its_own_check(spec):
+    result = run_check(spec, spec.reference, seed=123)
+    assert result.passed, format_result(result)
+    assert len(result.results) >= 1
+
+
+@pytest.mark.parametrize("spec", all_checks(), ids=lambda c: c.id)
+def test_cases_are_reproducible_from_the_seed(spec):
+    def fingerprint(seed):
+        out = []
+        for case in iter_cases(spec, seed):
+            for a in list(case.args) + list(case.kwargs.values()):
+                if isinstance(a, torch.Tensor):
+                    out.append(a.detach().double().sum().item())
+                elif isinstance(a, np.ndarray):
+                    out.append(float(np.asarray(a, dtype=np.float64).sum()))
+            out.append(case.description)
+        return out
+    assert fingerprint(5) == fingerprint(5)
+
+
+def test_check_prints_pass_and_returns_result(capsys):
+    from stn_course.sampling import bilinear_sample
+    result = check("02.bilinear_sample", bilinear_sample, seed=1)
+    assert result.passed and "✅" in capsys.readouterr().out
+
+
+def test_torch_grid_sample_passes_the_sampler_check():
+    """An independent implementation (torch's) passes too: the check tests semantics, not our code's quirks."""
+    def torch_sampler(input, grid, padding_mode="zeros", align_corners=False):
+        return F.grid_sample(input, grid, mode="bilinear", padding_mode=padding_mode, align_corners=align_corners)
+    assert check("02.bilinear_sample", torch_sampler, seed=2, quiet=True).passed
+
+
+def test_failure_message_names_case_error_hint_and_seed():
+    def wrong_convention(input, grid, padding_mode="zeros", align_corners=False):
+        return F.grid_sample(input, grid, padding_mode=padding_mode, align_corners=not align_corners)
+    with pytest.raises(CheckFailed) as info:
+        check("02.bilinear_sample", wrong_convention, seed=9)
+    message = str(info.value)
+    assert "❌" in message and "worst error" in message and "Hint:" in message and "seed=9" in message
+
+
+def test_stub_and_crashing_functions_are_reported_not_raised():
+    spec = get("02.bilinear_sample")
+    def stub(*args, **kwargs):
+        raise NotImplementedError
+    def crash(*args, **kwargs):
+        raise IndexError("index 7 is out of bounds")
+    assert "not implemented" in run_check(spec, stub).first_failure.message
+    assert "IndexError" in run_check(spec, crash).first_failure.message
+
+
+def test_learner_cannot_corrupt_the_reference_inputs():
+    """A function that scribbles over its inputs still gets compared with the reference on clean copies."""
+    from stn_course.sampling import bilinear_sample
+    def scribbler(input, grid, **kwargs):
+        out = bilinear_sample(input, grid, **kwargs)
+        input.zero_()
+        grid.fill_(7.0)
+        return out
+    assert run_check(get("02.bilinear_sample"), scribbler, seed=4, stop_at_first_failure=False).passed
+
+
+def test_compare_checks_type_shape_dtype_and_values():
+    t = torch.ones(2, 3)
+    assert compare(t, t.clone())[0]
+    assert not compare(t, t.numpy())[0]
+    assert "shape" in compare(t, torch.ones(3, 2))[2]
+    assert "dtype" in compare(t, t.double())[2]
+    ok, err, msg = compare(t, t + 1e-3)
+    assert not ok and err == pytest.approx(1e-3, rel=1e-3) and "differ" in msg
+    assert not compare(t, torch.full((2, 3), float("nan")))[0]
+    assert compare((t, 1.0), (t, 1.0))[0] and not compare((t, 1.0), (t,))[0]
+    assert compare(np.ones(3), np.ones(3))[0] and compare(2, 2.0)[0] and not compare(True, 1)[0]
+
+
+def test_unknown_and_hidden_ids_are_refused():
+    with pytest.raises(KeyError, match="unknown check id"):
+        get("02.no_such_exercise")

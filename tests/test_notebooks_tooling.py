@@ -1,0 +1,117 @@
+"""stn_course.notebooks and the `stn-course` command: percent -> notebook, solutions -> lessons."""
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from stn_course import cli, notebooks
+
+SOURCE = '''# %% [markdown]
+# # A lesson
+#
+# Some $\\LaTeX$: $x_s = \\theta x_t$.
+
+# %%
+import math
+
+# %%
+def area(w, h):
+    """Area of a rectangle."""
+    ### BEGIN SOLUTION
+    result = w * h
+    return result
+    ### END SOLUTION
+
+# %%
+value = 1
+if value:
+    ### BEGIN SOLUTION
+    value = math.sqrt(16)
+    ### END SOLUTION
+'''
+
+
+def test_percent_source_becomes_cells():
+    nb = notebooks.percent_to_notebook(SOURCE, "demo")
+    assert [c.cell_type for c in nb.cells] == ["markdown", "code", "code", "code"]
+    assert nb.cells[0].source.startswith("# A lesson\n\nSome $\\LaTeX$")
+    assert nb.cells[1].source == "import math"
+    assert all(c.outputs == [] for c in nb.cells if c.cell_type == "code")
+    nbformat.validate(nb)
+
+
+def test_cell_ids_are_deterministic():
+    a = notebooks.dumps(notebooks.percent_to_notebook(SOURCE, "demo"))
+    b = notebooks.dumps(notebooks.percent_to_notebook(SOURCE, "demo"))
+    assert a == b
+
+
+def test_student_version_stubs_solutions_at_their_indentation():
+    student = notebooks.make_student_notebook(notebooks.percent_to_notebook(SOURCE, "demo"))
+    area_cell, if_cell = student.cells[2].source, student.cells[3].source
+    assert "w * h" not in area_cell and "sqrt" not in if_cell
+    assert '    """Area of a rectangle."""\n    # YOUR CODE HERE\n    raise NotImplementedError' in area_cell
+    assert "if value:\n    # YOUR CODE HERE\n    raise NotImplementedError" in if_cell
+    assert notebooks.is_stub_cell(student.cells[2]) and not notebooks.is_stub_cell(student.cells[1])
+    ns: dict = {}
+    exec(area_cell, ns)
+    with pytest.raises(NotImplementedError):
+        ns["area"](2, 3)
+
+
+def test_student_version_strips_outputs():
+    nb = notebooks.percent_to_notebook(SOURCE, "demo")
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="hi")]
+    nb.cells[1].execution_count = 3
+    student = notebooks.make_student_notebook(nb)
+    assert student.cells[1].outputs == [] and student.cells[1].execution_count is None
+    assert nb.cells[1].outputs, "the solution notebook itself is not modified"
+
+
+@pytest.mark.parametrize("bad", ["### BEGIN SOLUTION\nx = 1\n", "x = 1\n### END SOLUTION\n",
+                                 "### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n"])
+def test_unbalanced_markers_are_errors(bad):
+    nb = notebooks.percent_to_notebook("# %%\n" + bad, "bad")
+    with pytest.raises(ValueError, match="SOLUTION"):
+        notebooks.make_student_notebook(nb, "bad")
+
+
+def test_code_before_first_marker_is_an_error():
+    with pytest.raises(ValueError, match="before the first"):
+        notebooks.percent_to_notebook("x = 1\n# %%\ny = 2\n", "bad")
+
+
+def test_cli_build_and_assign_round_trip(tmp_path, capsys):
+    src, sol, les = tmp_path / "src", tmp_path / "solutions", tmp_path / "lessons"
+    src.mkdir()
+    (src / "01_demo.py").write_text(SOURCE)
+    assert cli.main(["build", str(src), str(sol)]) == 0
+    assert cli.main(["assign", str(sol), str(les)]) == 0
+    assert (sol / "01_demo.ipynb").exists() and (les / "01_demo.ipynb").exists()
+    assert cli.main(["build", str(src), str(sol), "--check"]) == 0
+    assert cli.main(["assign", str(sol), str(les), "--check"]) == 0
+    assert "w * h" not in (les / "01_demo.ipynb").read_text()
+
+    # A hand edit to a lesson, or a changed source, is detected by --check and undone by a rebuild.
+    (les / "01_demo.ipynb").write_text((les / "01_demo.ipynb").read_text().replace("YOUR CODE HERE", "x"))
+    assert cli.main(["assign", str(sol), str(les), "--check"]) == 1
+    (src / "01_demo.py").write_text(SOURCE.replace("w * h", "h * w"))
+    assert cli.main(["build", str(src), str(sol), "--check"]) == 1
+    assert cli.main(["build", str(src), str(sol)]) == 0 and cli.main(["assign", str(sol), str(les)]) == 0
+    assert cli.main(["assign", str(sol), str(les), "--check"]) == 0
+
+    # A lesson whose solution was removed is reported and deleted.
+    (les / "02_orphan.ipynb").write_text("{}")
+    assert cli.main(["assign", str(sol), str(les), "--check"]) == 1
+    cli.main(["assign", str(sol), str(les)])
+    assert not (les / "02_orphan.ipynb").exists()
+
+
+def test_cli_lists_checks(capsys):
+    assert cli.main(["checks", "02"]) == 0
+    assert "02.bilinear_sample" in capsys.readouterr().out
+
+
+def test_cli_rejects_missing_folders(tmp_path):
+    with pytest.raises(SystemExit):
+        cli.main(["assign", str(tmp_path / "nope"), str(tmp_path / "out")])

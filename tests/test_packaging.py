@@ -1,0 +1,54 @@
+"""Packaging: pyproject and environment.yml list the same dependencies; the console script is wired up."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONDA_NAMES = {"pytorch": "torch"}  # conda name -> PyPI name
+CONDA_ONLY = {"python", "pip", "cpuonly"}
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[; ]", requirement.strip(), maxsplit=1)[0].lower()
+
+
+def _environment_dependencies() -> set[str]:
+    names, in_deps = set(), False
+    for line in (ROOT / "environment.yml").read_text().splitlines():
+        if line.startswith("dependencies:"):
+            in_deps = True
+            continue
+        match = re.match(r"^  - ([A-Za-z0-9_.\-]+)", line)
+        if in_deps and match and not line.strip().endswith(":"):
+            names.add(CONDA_NAMES.get(match.group(1).lower(), match.group(1).lower()))
+    return names - CONDA_ONLY
+
+
+def test_environment_yml_mirrors_pyproject_dependencies():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert {_name(r) for r in project["dependencies"]} == _environment_dependencies()
+
+
+def test_environment_yml_installs_the_package_itself():
+    assert re.search(r"^\s+- -e \.\s*$", (ROOT / "environment.yml").read_text(), flags=re.M)
+
+
+def test_console_script_is_declared_and_runs():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["stn-course"] == "stn_course.cli:main"
+    exe = shutil.which("stn-course")
+    cmd = [exe] if exe else [sys.executable, "-m", "stn_course.cli"]
+    out = subprocess.run(cmd + ["--help"], capture_output=True, text=True, check=True).stdout
+    assert "assign" in out and "build" in out
+
+
+def test_readme_gives_the_two_commands():
+    readme = (ROOT / "README.md").read_text()
+    assert "jupyter lab lessons/" in readme
+    assert 'pip install -e ".[test]" && python -m pytest' in readme
+    assert "python -m pytest" in (ROOT / ".ci" / "run").read_text()
