@@ -145,7 +145,7 @@ def unpack_offsets(offset: torch.Tensor, kernel_size: IntPair) -> tuple[torch.Te
     if ch == 0 or ch % (2 * kh * kw):
         raise ValueError(f"offset: expected shape (N, 2*offset_groups*kh*kw, H_out, W_out) with 2*kh*kw = "
                          f"{2 * kh * kw} dividing dim 1, got {_shape(offset)}")
-    pairs = offset.view(n, ch // (2 * kh * kw), kh * kw, 2, h_out, w_out)
+    pairs = offset.reshape(n, ch // (2 * kh * kw), kh * kw, 2, h_out, w_out)
     return pairs[:, :, :, 0], pairs[:, :, :, 1]
 
 
@@ -280,7 +280,7 @@ def _deform_conv2d_fast(input, offset, weight, bias, stride, padding, dilation, 
     cg = c_in // offset_groups
     # Absolute pixel positions of every tap at every location: base + offset, (N·G, K·H_out, W_out) each.
     base = regular_sampling_positions(h_out, w_out, kernel, stride, padding, dilation, input.dtype, input.device)
-    pairs = offset.view(n * offset_groups, k, 2, h_out, w_out)
+    pairs = offset.reshape(n * offset_groups, k, 2, h_out, w_out)
     y = (pairs[:, :, 0] + base[..., 0]).reshape(n * offset_groups, k * h_out, w_out)
     x = (pairs[:, :, 1] + base[..., 1]).reshape(n * offset_groups, k * h_out, w_out)
     # Pixel -> normalized coordinates (align_corners=False: u = (2x + 1) / W − 1); grid_sample's zeros padding reads
@@ -290,7 +290,7 @@ def _deform_conv2d_fast(input, offset, weight, bias, stride, padding, dilation, 
                          align_corners=False)  # (N·G, C_in / G, K·H_out, W_out)
     cols = cols.view(n, offset_groups, cg, k, p)
     if mask is not None:
-        cols = cols * mask.view(n, offset_groups, 1, k, p)
+        cols = cols * mask.reshape(n, offset_groups, 1, k, p)
     # im2col matrix per sample and weight group: rows (c, k) with c the input channel, k the tap – weight's order.
     cols = cols.reshape(n, groups, (c_in // groups) * k, p)
     out = torch.matmul(weight.reshape(1, groups, c_out // groups, (c_in // groups) * k), cols)
