@@ -16,7 +16,19 @@ import torch
 
 from ._validation import check_batch, check_float, check_ndim, check_size, check_tensor
 
-__all__ = ["linspace_from_neg_one", "base_grid", "affine_grid", "affine_grid_np", "base_grid_np"]
+__all__ = [
+    "linspace_from_neg_one",
+    "base_grid",
+    "affine_grid",
+    "affine_grid_np",
+    "base_grid_np",
+    "projective_grid",
+    "tps_control_points",
+    "tps_kernel",
+    "tps_coefficients",
+    "tps_transform",
+    "tps_grid",
+]
 
 
 def linspace_from_neg_one(steps: int, align_corners: bool, dtype=None, device=None) -> torch.Tensor:
@@ -108,3 +120,148 @@ def check_grid(grid: torch.Tensor, input: torch.Tensor | None = None) -> None:
         raise ValueError(f"grid: expected shape (N, H_out, W_out, 2) holding (x, y), got {tuple(grid.shape)}")
     if input is not None:
         check_batch(input, grid, "input", "grid")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Lesson 3: projective and thin-plate-spline grids
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def projective_grid(H: torch.Tensor, size: Sequence[int], align_corners: bool = False) -> torch.Tensor:
+    """Sampling grid of a projective map (homography) with the perspective divide.
+
+    ``H: (N, 3, 3)`` acting on normalized *output* coordinates ``(x_t, y_t, 1)``; ``size = (N, C, H_out, W_out)``
+    ``-> (N, H_out, W_out, 2)``. Each output pixel reads the input at ``(u / w, v / w)`` where
+    ``(u, v, w) = H @ (x_t, y_t, 1)``. With ``H[:, 2] = (0, 0, 1)`` this is exactly :func:`affine_grid`.
+
+    The overall scale of ``H`` does not matter (``H`` and ``2 H`` give the same grid), which is why a spatial
+    transformer regresses 8 numbers and fixes ``H[2, 2] = 1``. Points where ``w`` is 0 (the "horizon") map to
+    infinity; they read padding, like any point outside the image.
+    """
+    check_tensor(H, "H")
+    check_float(H, "H")
+    check_ndim(H, 3, "H", "(N, 3, 3)")
+    if H.shape[1:] != (3, 3):
+        raise ValueError(f"H: expected shape (N, 3, 3) for 2-D homographies, got {tuple(H.shape)}")
+    n, _, h, w = check_size(size, 4, "size")
+    if H.shape[0] != n:
+        raise ValueError(f"H has batch size {H.shape[0]} but size={tuple(size)} asks for N={n}")
+    grid = base_grid(h, w, align_corners, H.dtype, H.device)
+    uvw = grid.view(1, h * w, 3).expand(n, h * w, 3) @ H.transpose(1, 2)  # (N, H*W, 3)
+    return (uvw[..., :2] / uvw[..., 2:]).view(n, h, w, 2)
+
+
+def tps_control_points(rows: int = 4, cols: int | None = None, dtype=None, device=None) -> torch.Tensor:
+    """A regular ``rows × cols`` grid of control points spanning ``[-1, 1]²``, x first, row-major. ``-> (K, 2)``
+
+    ``tps_control_points(4, 4)`` gives the 16 control points of Jaderberg et al.'s thin-plate-spline transformer.
+    """
+    cols = rows if cols is None else cols
+    if int(rows) < 2 or int(cols) < 2:
+        raise ValueError(f"tps_control_points: expected rows, cols >= 2 (an affine part needs 3 points not on a "
+                         f"line), got rows={rows}, cols={cols}")
+    ys = torch.linspace(-1, 1, int(rows), dtype=dtype, device=device)
+    xs = torch.linspace(-1, 1, int(cols), dtype=dtype, device=device)
+    yy, xx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=-1)
+
+
+def tps_kernel(points: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """The thin-plate radial basis ``U(r) = r² log r²`` between every point and every centre.
+
+    ``points: (…, P, 2)``, ``centres: (…, K, 2)`` ``-> (…, P, K)``; ``U(0) = 0`` (its limit).
+    """
+    r2 = (points.unsqueeze(-2) - centres.unsqueeze(-3)).pow(2).sum(-1)
+    return torch.where(r2 > 0, r2 * torch.log(torch.where(r2 > 0, r2, torch.ones_like(r2))), torch.zeros_like(r2))
+
+
+def _check_points(points: torch.Tensor, name: str, batched: bool) -> None:
+    check_tensor(points, name)
+    check_float(points, name)
+    layout = "(N, K, 2)" if batched else "(K, 2)"
+    check_ndim(points, 3 if batched else 2, name, layout)
+    if points.shape[-1] != 2:
+        raise ValueError(f"{name}: expected shape {layout} holding (x, y), got {tuple(points.shape)}")
+
+
+def _tps_system(target_points: torch.Tensor) -> torch.Tensor:
+    """The ``(K + 3, K + 3)`` matrix ``L = [[U, P], [Pᵀ, 0]]`` of Bookstein's thin-plate-spline solve."""
+    k = target_points.shape[0]
+    ones = torch.ones(k, 1, dtype=target_points.dtype, device=target_points.device)
+    p = torch.cat([ones, target_points], dim=1)  # (K, 3): rows (1, x, y)
+    top = torch.cat([tps_kernel(target_points, target_points), p], dim=1)
+    bottom = torch.cat([p.T, torch.zeros(3, 3, dtype=p.dtype, device=p.device)], dim=1)
+    return torch.cat([top, bottom], dim=0)
+
+
+def tps_coefficients(source_points: torch.Tensor, target_points: torch.Tensor) -> torch.Tensor:
+    """Solve for the thin-plate spline that sends each target control point onto its source control point.
+
+    ``source_points: (N, K, 2)`` (where the control points read in the *input*), ``target_points: (K, 2)``
+    (where they sit in the *output*, e.g. :func:`tps_control_points`) ``-> (N, K + 3, 2)``: per coordinate, the
+    ``K`` radial weights ``w`` followed by the affine part ``(a_1, a_x, a_y)`` of
+
+    ``T(p) = a_1 + a_x x + a_y y + Σ_k w_k U(|p - p_k|)``, with ``T(p_k) = q_k`` and ``Σ w_k = Σ w_k x_k =
+    Σ w_k y_k = 0`` (Bookstein 1989). The linear system ``L [w; a] = [q; 0]`` is solved in float64 (it is badly
+    conditioned in float32) and the result is cast back; gradients flow to ``source_points``.
+    """
+    _check_points(source_points, "source_points", batched=True)
+    _check_points(target_points, "target_points", batched=False)
+    if source_points.shape[1] != target_points.shape[0]:
+        raise ValueError(f"source_points has {source_points.shape[1]} control points but target_points has "
+                         f"{target_points.shape[0]}; they must pair up one to one")
+    if target_points.shape[0] < 3:
+        raise ValueError(f"target_points: a thin-plate spline needs at least 3 control points, got "
+                         f"{target_points.shape[0]}")
+    n, k, _ = source_points.shape
+    L_inv = torch.linalg.inv(_tps_system(target_points.to(source_points.device, torch.float64)))  # (K+3, K+3)
+    rhs = torch.cat([source_points.to(torch.float64),
+                     torch.zeros(n, 3, 2, dtype=torch.float64, device=source_points.device)], dim=1)
+    return (L_inv @ rhs).to(source_points.dtype)
+
+
+def tps_transform(points: torch.Tensor, coefficients: torch.Tensor, target_points: torch.Tensor) -> torch.Tensor:
+    """Evaluate a thin-plate spline at ``points: (N, P, 2)`` (or ``(P, 2)``, shared). ``-> (N, P, 2)``
+
+    ``coefficients: (N, K + 3, 2)`` from :func:`tps_coefficients`; ``target_points: (K, 2)``.
+    """
+    k = target_points.shape[0]
+    points = points.to(coefficients.dtype)
+    ones = torch.ones(*points.shape[:-1], 1, dtype=points.dtype, device=points.device)
+    features = torch.cat([tps_kernel(points, target_points.to(points)), ones, points], dim=-1)  # (…, P, K+3)
+    if features.ndim == 2:
+        features = features.unsqueeze(0).expand(coefficients.shape[0], -1, -1)
+    return features @ coefficients
+
+
+def tps_grid(control_points: torch.Tensor, size: Sequence[int], align_corners: bool = False,
+             target_points: torch.Tensor | None = None) -> torch.Tensor:
+    """Sampling grid of a thin-plate-spline warp (Jaderberg et al., Sec. 3.4 / appendix).
+
+    ``control_points: (N, K, 2)`` – the *source* control points (normalized input coordinates) that the regular
+    *target* control points are sent to; ``size = (N, C, H_out, W_out)`` ``-> (N, H_out, W_out, 2)``.
+    ``target_points: (K, 2)`` defaults to the regular ``√K × √K`` grid :func:`tps_control_points` (``K`` must then
+    be a square, 16 by default in a spatial transformer). When ``control_points == target_points`` the grid is
+    the regular grid (identity warp); in general the output pixel at a target control point reads the input at
+    its source control point.
+    """
+    _check_points(control_points, "control_points", batched=True)
+    n, _, h, w = check_size(size, 4, "size")
+    if control_points.shape[0] != n:
+        raise ValueError(f"control_points has batch size {control_points.shape[0]} but size={tuple(size)} asks "
+                         f"for N={n}")
+    k = control_points.shape[1]
+    if target_points is None:
+        side = int(round(k ** 0.5))
+        if side * side != k or side < 2:
+            raise ValueError(f"control_points: with no target_points, K must be a square number >= 4 "
+                             f"(a regular grid such as 4×4 = 16), got K={k}")
+        target_points = tps_control_points(side, side, dtype=torch.float64, device=control_points.device)
+    coefficients = tps_coefficients(control_points, target_points)
+    pixels = base_grid(h, w, align_corners, control_points.dtype, control_points.device)[..., :2].reshape(-1, 2)
+    features = torch.cat([tps_kernel(pixels.double(), target_points.to(pixels.device, torch.float64)),
+                          torch.ones(h * w, 1, dtype=torch.float64, device=pixels.device), pixels.double()], dim=-1)
+    # (H*W, K+3) @ (N, K+3, 2), in float64 for accuracy; cast back to the dtype of the control points.
+    grid = features.to(coefficients.dtype) @ coefficients if coefficients.dtype == torch.float64 else \
+        (features @ coefficients.double()).to(control_points.dtype)
+    return grid.view(n, h, w, 2)
