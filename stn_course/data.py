@@ -409,13 +409,12 @@ def _projective_grid(images: torch.Tensor, size: int, generator) -> torch.Tensor
 
 def _elastic_grid(images: torch.Tensor, size: int, generator) -> torch.Tensor:
     n, dtype, device = images.shape[0], images.dtype, images.device
-    ticks = torch.linspace(-1, 1, E_CONTROL, dtype=dtype, device=device)
-    control = torch.stack(torch.meshgrid(ticks, ticks, indexing="xy"), -1).reshape(1, -1, 2).expand(n, -1, 2)
+    control = grids.tps_control_points(E_CONTROL, E_CONTROL, dtype=dtype, device=device)  # (16, 2) target points
     scale = _uniform(n, *E_SCALE, generator, dtype, device)
-    jitter = ((torch.rand(n, E_CONTROL ** 2, 2, generator=generator, dtype=torch.float64) * 2 - 1) * E_JITTER)
-    # control point c of the output reads the input at (c + jitter) / scale
-    target = (control + jitter.to(dtype).to(device)) / scale[:, None, None]
-    return grids.tps_grid(control, target, (n, 1, size, size), align_corners=False)
+    jitter = (torch.rand(n, E_CONTROL ** 2, 2, generator=generator, dtype=torch.float64) * 2 - 1) * E_JITTER
+    # the output pixel at control point c reads the input at (c + jitter) / scale
+    source = (control + jitter.to(dtype).to(device)) / scale[:, None, None]
+    return grids.tps_grid(source, (n, 1, size, size), align_corners=False)
 
 
 def distort(images: torch.Tensor | np.ndarray, kind: str, generator: torch.Generator | None = None,

@@ -164,7 +164,7 @@ def test_missing_and_corrupt_files(tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------------------------ distortions
 
 
-@pytest.mark.parametrize("kind", AFFINE_KINDS)  # P, E: once grids has projective_grid, tps_grid
+@pytest.mark.parametrize("kind", data.DISTORTIONS)
 def test_shapes_range_and_determinism(digits, kind):
     images, _ = digits
     out = data.distort(images, kind, torch.Generator().manual_seed(5))
@@ -181,7 +181,7 @@ def test_shapes_range_and_determinism(digits, kind):
     torch.testing.assert_close(as_float, out)
 
 
-@pytest.mark.parametrize("kind", AFFINE_KINDS)  # P, E: once grids has projective_grid, tps_grid
+@pytest.mark.parametrize("kind", data.DISTORTIONS)
 def test_reference_and_aten_samplers_agree(digits, kind):
     images, _ = digits
     ref = data.distort(images, kind, torch.Generator().manual_seed(1), impl="reference")
