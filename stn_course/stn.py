@@ -1,0 +1,260 @@
+"""The spatial transformer module: localisation net -> grid generator -> sampler (lesson 3).
+
+``SpatialTransformer(localisation, transform="affine", out_size=None, align_corners=False, impl="reference")``
+wraps the three parts of Jaderberg et al. (2015):
+
+1. the **localisation network** – any ``nn.Module`` you pass that maps the input ``(N, C, H, W)`` to a feature
+   vector ``(N, F)`` – followed by a linear **regression head** ``F -> n_params`` that this module owns;
+2. the **grid generator** – turns the parameters into a sampling grid (:func:`transform_to_grid`);
+3. the **sampler** – reads the input at the grid (bilinear, ``F.grid_sample`` semantics).
+
+Transforms (parameters -> what the grid generator sees):
+
+=============  ========  ===================================================================================
+``transform``  params    meaning
+=============  ========  ===================================================================================
+``affine``     6         ``theta (2, 3)`` row-major
+``attention``  3         ``(s, t_x, t_y)``: ``theta = [[s, 0, t_x], [0, s, t_y]]`` – isotropic zoom + shift
+``rotation``   1         ``(angle)`` in radians: ``theta = [[cos, -sin, 0], [sin, cos, 0]]``
+``rts``        4         ``(angle, s, t_x, t_y)``: rotation, isotropic scale and translation
+``projective`` 8         a homography ``H (3, 3)`` row-major with ``H[2, 2] = 1`` fixed
+``tps``        2 K       the ``K`` source control points ``(x, y)`` of a thin-plate spline (``K = 16``, 4×4)
+=============  ========  ===================================================================================
+
+**Identity initialisation.** The head starts with zero weights and the identity as its bias, for every transform
+type, so a fresh transformer passes its input through unchanged (up to ``out_size``) whatever the localisation
+network computes. Start from random weights instead and the first grids are random warps: the classifier behind
+sees garbage and the gradients that reach θ are noise – training often never recovers.
+
+**Feature size of the localisation net.** The head needs ``F``. Pass ``loc_features=F`` explicitly, or
+``input_size=(C, H, W)`` to find it by a dry run of ``localisation`` on a zero batch (at construction, so the head
+exists before you build the optimizer); with neither, ``F`` is taken from the ``out_features`` of the last
+``nn.Linear`` inside ``localisation``. If none of those works, the constructor raises a ``ValueError`` saying so.
+
+``impl="reference"`` uses the package's own grid generator and sampler with the hand-derived backward
+(:mod:`stn_course.autograd`); ``impl="aten"`` uses ``F.affine_grid`` / ``F.grid_sample`` (for ``projective`` and
+``tps`` the grid comes from :mod:`stn_course.grids`, no torch equivalent exists). Both give the same numbers.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ._validation import check_choice, check_float, check_ndim, check_tensor
+from .autograd import AffineGridFunction, BilinearSampleFunction
+from .grids import affine_grid, projective_grid, tps_control_points, tps_grid
+from .sampling import PADDING_MODES
+
+__all__ = ["TRANSFORMS", "IMPLS", "SpatialTransformer", "num_params", "identity_params", "params_to_matrix",
+           "transform_to_grid", "localisation_net"]
+
+TRANSFORMS = ("affine", "attention", "rotation", "rts", "projective", "tps")
+IMPLS = ("reference", "aten")
+
+
+def num_params(transform: str, tps_grid_size: tuple[int, int] = (4, 4)) -> int:
+    """Number of parameters the regression head outputs for ``transform``."""
+    check_choice(transform, TRANSFORMS, "transform")
+    if transform == "tps":
+        return 2 * tps_grid_size[0] * tps_grid_size[1]
+    return {"affine": 6, "attention": 3, "rotation": 1, "rts": 4, "projective": 8}[transform]
+
+
+def identity_params(transform: str, tps_grid_size: tuple[int, int] = (4, 4), dtype=None, device=None) -> torch.Tensor:
+    """The parameter vector of the identity transform. ``-> (n_params,)``"""
+    check_choice(transform, TRANSFORMS, "transform")
+    if transform == "tps":
+        return tps_control_points(*tps_grid_size, dtype=dtype, device=device).reshape(-1)
+    values = {"affine": [1, 0, 0, 0, 1, 0], "attention": [1, 0, 0], "rotation": [0], "rts": [0, 1, 0, 0],
+              "projective": [1, 0, 0, 0, 1, 0, 0, 0]}[transform]
+    return torch.tensor(values, dtype=dtype or torch.get_default_dtype(), device=device)
+
+
+def params_to_matrix(params: torch.Tensor, transform: str, tps_grid_size: tuple[int, int] = (4, 4)) -> torch.Tensor:
+    """Parameters ``(N, n_params)`` -> the natural form: ``theta (N, 2, 3)`` for the affine family,
+    ``H (N, 3, 3)`` for ``projective``, control points ``(N, K, 2)`` for ``tps``."""
+    check_choice(transform, TRANSFORMS, "transform")
+    check_tensor(params, "params")
+    expected = num_params(transform, tps_grid_size)
+    if params.ndim != 2 or params.shape[1] != expected:
+        raise ValueError(f"params: expected shape (N, {expected}) for transform={transform!r}, "
+                         f"got {tuple(params.shape)}")
+    n = params.shape[0]
+    zero = torch.zeros_like(params[:, 0])
+    if transform == "affine":
+        return params.view(n, 2, 3)
+    if transform == "attention":
+        s, tx, ty = params.unbind(1)
+        return torch.stack([s, zero, tx, zero, s, ty], 1).view(n, 2, 3)
+    if transform in ("rotation", "rts"):
+        if transform == "rotation":
+            angle, s, tx, ty = params[:, 0], 1 + zero, zero, zero
+        else:
+            angle, s, tx, ty = params.unbind(1)
+        c, si = s * torch.cos(angle), s * torch.sin(angle)
+        return torch.stack([c, -si, tx, si, c, ty], 1).view(n, 2, 3)
+    if transform == "projective":
+        return torch.cat([params, 1 + zero[:, None]], 1).view(n, 3, 3)
+    return params.view(n, -1, 2)
+
+
+def transform_to_grid(params: torch.Tensor, transform: str, size: Sequence[int], align_corners: bool = False,
+                      impl: str = "reference", tps_grid_size: tuple[int, int] = (4, 4)):
+    """Grid generator: parameters ``(N, n_params)`` -> ``(matrix, grid)`` with ``grid: (N, H_out, W_out, 2)``.
+
+    ``size = (N, C, H_out, W_out)``; ``matrix`` as in :func:`params_to_matrix`.
+    """
+    check_choice(impl, IMPLS, "impl")
+    matrix = params_to_matrix(params, transform, tps_grid_size)
+    if transform == "projective":
+        grid = projective_grid(matrix, size, align_corners)
+    elif transform == "tps":
+        target = tps_control_points(*tps_grid_size, dtype=torch.float64, device=params.device)
+        grid = tps_grid(matrix, size, align_corners, target_points=target)
+    elif impl == "aten":
+        grid = F.affine_grid(matrix, list(size), align_corners=align_corners)
+    else:
+        grid = AffineGridFunction.apply(matrix, tuple(size), align_corners)
+    return matrix, grid
+
+
+def _last_linear_features(module: nn.Module) -> int | None:
+    linears = [m for m in module.modules() if isinstance(m, nn.Linear)]
+    return linears[-1].out_features if linears else None
+
+
+class SpatialTransformer(nn.Module):
+    """A spatial transformer: ``(N, C, H, W) -> (N, C, H_out, W_out)``.
+
+    Args:
+        localisation: module mapping the input ``(N, C, H, W)`` to features ``(N, F)`` (any shape that flattens to
+            ``F`` per sample).
+        transform: one of :data:`TRANSFORMS` (see the module docstring).
+        out_size: ``(H_out, W_out)`` or an int for a square output; ``None`` keeps the input size. A smaller
+            output with ``attention`` is a learned crop/zoom.
+        align_corners: the grid convention, as in ``F.grid_sample``.
+        impl: ``"reference"`` (this package's sampler with the hand-derived backward) or ``"aten"`` (torch's).
+        padding_mode: ``"zeros"``, ``"border"`` or ``"reflection"``.
+        loc_features: ``F``; see the module docstring for how it is found when omitted.
+        input_size: ``(C, H, W)`` of one sample, to find ``F`` by a dry run.
+        tps_grid_size: ``(rows, cols)`` of the thin-plate-spline control points (4×4 = 16 by default).
+
+    ``forward(x, return_params=False)`` returns the output, or ``(output, matrix, grid)`` with ``matrix`` from
+    :func:`params_to_matrix` and ``grid: (N, H_out, W_out, 2)``, for visualisation.
+    """
+
+    def __init__(self, localisation: nn.Module, transform: str = "affine",
+                 out_size: int | Sequence[int] | None = None, align_corners: bool = False, impl: str = "reference",
+                 padding_mode: str = "zeros", loc_features: int | None = None,
+                 input_size: Sequence[int] | None = None, tps_grid_size: Sequence[int] = (4, 4)) -> None:
+        super().__init__()
+        if not isinstance(localisation, nn.Module):
+            raise TypeError(f"localisation: expected an nn.Module mapping (N, C, H, W) to (N, F), "
+                            f"got {type(localisation).__name__}")
+        check_choice(transform, TRANSFORMS, "transform")
+        check_choice(impl, IMPLS, "impl")
+        check_choice(padding_mode, PADDING_MODES, "padding_mode")
+        self.localisation = localisation
+        self.transform = transform
+        self.out_size = self._parse_out_size(out_size)
+        self.align_corners = bool(align_corners)
+        self.impl = impl
+        self.padding_mode = padding_mode
+        self.tps_grid_size = (int(tps_grid_size[0]), int(tps_grid_size[1]))
+        if transform == "tps" and min(self.tps_grid_size) < 2:
+            raise ValueError(f"tps_grid_size: expected (rows, cols) with both >= 2, got {tuple(tps_grid_size)}")
+        features = self._find_features(loc_features, input_size)
+        self.loc_features = features
+        ref = next(localisation.parameters(), None)
+        factory = {"dtype": ref.dtype, "device": ref.device} if ref is not None else {}
+        self.head = nn.Linear(features, num_params(transform, self.tps_grid_size), **factory)
+        self.reset_head()
+
+    @staticmethod
+    def _parse_out_size(out_size) -> tuple[int, int] | None:
+        if out_size is None:
+            return None
+        if isinstance(out_size, int):
+            out_size = (out_size, out_size)
+        try:
+            h, w = (int(s) for s in out_size)
+        except (TypeError, ValueError):
+            raise ValueError(f"out_size: expected None, an int or (H_out, W_out), got {out_size!r}") from None
+        if h <= 0 or w <= 0:
+            raise ValueError(f"out_size: expected positive (H_out, W_out), got {out_size!r}")
+        return h, w
+
+    def _find_features(self, loc_features, input_size) -> int:
+        if loc_features is not None:
+            if int(loc_features) <= 0:
+                raise ValueError(f"loc_features: expected a positive int, got {loc_features!r}")
+            return int(loc_features)
+        if input_size is not None:
+            if len(tuple(input_size)) != 3:
+                raise ValueError(f"input_size: expected (C, H, W) of one sample, got {tuple(input_size)!r}")
+            ref = next(self.localisation.parameters(), None)
+            kwargs = {"dtype": ref.dtype, "device": ref.device} if ref is not None else {}
+            was_training = self.localisation.training
+            self.localisation.eval()
+            with torch.no_grad():
+                features = self.localisation(torch.zeros(2, *input_size, **kwargs))
+            self.localisation.train(was_training)
+            return int(features.reshape(2, -1).shape[1])
+        features = _last_linear_features(self.localisation)
+        if features is None:
+            raise ValueError("cannot tell the localisation network's feature size F: it has no nn.Linear; pass "
+                             "loc_features=F or input_size=(C, H, W) for a dry run")
+        return features
+
+    def reset_head(self) -> None:
+        """Zero weights and the identity bias: the transformer starts as the identity."""
+        with torch.no_grad():
+            self.head.weight.zero_()
+            self.head.bias.copy_(identity_params(self.transform, self.tps_grid_size, self.head.bias.dtype,
+                                                 self.head.bias.device))
+
+    def params(self, x: torch.Tensor) -> torch.Tensor:
+        """Localisation net + regression head: ``(N, C, H, W) -> (N, n_params)``."""
+        features = self.localisation(x)
+        features = features.reshape(x.shape[0], -1)
+        if features.shape[1] != self.loc_features:
+            raise ValueError(f"localisation returned {features.shape[1]} features per sample but the head expects "
+                             f"loc_features={self.loc_features}")
+        return self.head(features)
+
+    def forward(self, x: torch.Tensor, return_params: bool = False):
+        check_tensor(x, "x")
+        check_float(x, "x")
+        check_ndim(x, 4, "x", "(N, C, H, W)")
+        n, c, h, w = x.shape
+        h_out, w_out = self.out_size or (h, w)
+        params = self.params(x)
+        matrix, grid = transform_to_grid(params.to(x.dtype), self.transform, (n, c, h_out, w_out),
+                                         self.align_corners, self.impl, self.tps_grid_size)
+        if self.impl == "aten":
+            out = F.grid_sample(x, grid, mode="bilinear", padding_mode=self.padding_mode,
+                                align_corners=self.align_corners)
+        else:
+            out = BilinearSampleFunction.apply(x, grid, self.padding_mode, self.align_corners)
+        return (out, matrix, grid) if return_params else out
+
+    def extra_repr(self) -> str:
+        return (f"transform={self.transform!r}, out_size={self.out_size}, align_corners={self.align_corners}, "
+                f"impl={self.impl!r}, padding_mode={self.padding_mode!r}, loc_features={self.loc_features}")
+
+
+def localisation_net(in_channels: int = 1, hidden: int = 32, input_size: int = 28) -> nn.Module:
+    """A small conv localisation network ``(N, C, S, S) -> (N, hidden)`` (two conv+pool blocks, one linear layer).
+
+    A handy default for MNIST-sized inputs; any module will do.
+    """
+    side = input_size // 4
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 8, 5, padding=2), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Conv2d(8, 10, 5, padding=2), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Flatten(), nn.Linear(10 * side * side, hidden), nn.ReLU(),
+    )
