@@ -1,0 +1,219 @@
+"""Mutation tests for the lesson-6 checks: the references pass, the popular bugs fail."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from stn_course import deform
+from stn_course.checks import get, run_check
+from stn_course.deform import bilinear_sample_pixels, regular_sampling_positions
+
+SEEDS = (0, 1, 2)
+
+
+def passes(check_id, fn, seeds=SEEDS) -> bool:
+    return all(run_check(get(check_id), fn, seed).passed for seed in seeds)
+
+
+def fails(check_id, fn, seeds=SEEDS) -> bool:
+    return all(not run_check(get(check_id), fn, seed).passed for seed in seeds)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Correct solutions, written independently of the references (they are what the notebook's solutions do)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def positions_ok(h_out, w_out, kernel_size, stride, padding, dilation):
+    return regular_sampling_positions(h_out, w_out, kernel_size, stride, padding, dilation)
+
+
+def conv_by_sampling(input, weight, bias, stride, padding, dilation, sampler=bilinear_sample_pixels,
+                     positions=regular_sampling_positions, flip=False):
+    n = input.shape[0]
+    kh, kw = weight.shape[-2:]
+    h_out = (input.shape[2] + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    w_out = (input.shape[3] + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    pos = positions(h_out, w_out, (kh, kw), stride, padding, dilation).to(input.dtype)
+    if flip:
+        weight = weight.flip(-1, -2)
+    out = 0
+    for i in range(kh):
+        for j in range(kw):
+            k = i * kw + j
+            y = pos[k, :, :, 0].expand(n, h_out, w_out)
+            x = pos[k, :, :, 1].expand(n, h_out, w_out)
+            out = out + torch.einsum("oc,nchw->nohw", weight[:, :, i, j], sampler(input, y, x))
+    return out if bias is None else out + bias.view(1, -1, 1, 1)
+
+
+def deform_loop(input, offset, weight, bias=None, stride=1, padding=0, dilation=1, mask=None, layout="interleaved",
+                order="yx", sampler=bilinear_sample_pixels, use_mask=True, per_group=True):
+    """A learner-style deform_conv2d with switchable bugs."""
+    n, c_in, h, w = input.shape
+    c_out, _, kh, kw = weight.shape
+    k_taps = kh * kw
+    og = offset.shape[1] // (2 * k_taps)
+    h_out, w_out = offset.shape[-2:]
+    pos = regular_sampling_positions(h_out, w_out, (kh, kw), stride, padding, dilation).to(input.dtype)
+    off = offset.view(n, og, 2 * k_taps, h_out, w_out)
+    if layout == "interleaved":
+        first, second = off[:, :, 0::2], off[:, :, 1::2]
+    else:  # blocked: all first components, then all second ones
+        first, second = off[:, :, :k_taps], off[:, :, k_taps:]
+    dy, dx = (first, second) if order == "yx" else (second, first)
+    cg = c_in // og
+    out = 0
+    for i in range(kh):
+        for j in range(kw):
+            k = i * kw + j
+            samples = []
+            for c in range(c_in):
+                g = c // cg if per_group else 0
+                y = pos[k, :, :, 0] + dy[:, g, k]
+                x = pos[k, :, :, 1] + dx[:, g, k]
+                s = sampler(input[:, c:c + 1], y, x)
+                if mask is not None and use_mask:
+                    s = s * mask.view(n, og, k_taps, h_out, w_out)[:, g, k].unsqueeze(1)
+                samples.append(s)
+            out = out + torch.einsum("oc,nchw->nohw", weight[:, :, i, j], torch.cat(samples, 1))
+    return out if bias is None else out + bias.view(1, -1, 1, 1)
+
+
+def clamping_sampler(input, y, x):
+    """Bug: out-of-range neighbours are clamped onto the border instead of reading 0."""
+    n, c, h, w = input.shape
+    y0, x0 = torch.floor(y), torch.floor(x)
+    ly, lx = y - y0, x - x0
+    flat = input.reshape(n, c, h * w)
+    out = 0
+    for yy, xx, wt in ((y0, x0, (1 - ly) * (1 - lx)), (y0, x0 + 1, (1 - ly) * lx),
+                       (y0 + 1, x0, ly * (1 - lx)), (y0 + 1, x0 + 1, ly * lx)):
+        index = (yy.clamp(0, h - 1) * w + xx.clamp(0, w - 1)).long().reshape(n, 1, -1).expand(n, c, -1)
+        out = out + flat.gather(2, index).reshape(n, c, *y.shape[1:]) * wt.unsqueeze(1)
+    return out
+
+
+def truncating_sampler(input, y, x):
+    """Bug: int() / .long() truncates towards zero, wrong for negative coordinates."""
+    n, c, h, w = input.shape
+    y0, x0 = y.long().to(y.dtype), x.long().to(x.dtype)
+    ly, lx = y - y0, x - x0
+    flat = input.reshape(n, c, h * w)
+    out = 0
+    for yy, xx, wt in ((y0, x0, (1 - ly) * (1 - lx)), (y0, x0 + 1, (1 - ly) * lx),
+                       (y0 + 1, x0, ly * (1 - lx)), (y0 + 1, x0 + 1, ly * lx)):
+        inside = (yy >= 0) & (yy <= h - 1) & (xx >= 0) & (xx <= w - 1)
+        index = (yy.clamp(0, h - 1) * w + xx.clamp(0, w - 1)).long().reshape(n, 1, -1).expand(n, c, -1)
+        out = out + flat.gather(2, index).reshape(n, c, *y.shape[1:]) * (wt * inside).unsqueeze(1)
+    return out
+
+
+def swapped_sampler(input, y, x):
+    """Bug: y and x swapped (reads image[x, y])."""
+    return bilinear_sample_pixels(input.transpose(2, 3), x, y) if input.shape[2] == input.shape[3] else \
+        bilinear_sample_pixels(input, x, y)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_references_and_independent_solutions_pass():
+    for check_id, fn in [
+        ("06.regular_sampling_positions", positions_ok),
+        ("06.bilinear_sample_pixels", bilinear_sample_pixels),
+        ("06.conv2d_by_sampling", conv_by_sampling),
+        ("06.pack_offsets", lambda dy, dx: torch.stack([dy, dx], 3).flatten(1, 3)),
+        ("06.deform_conv2d", deform_loop),
+        ("06.deform_conv2d", lambda *a, **k: deform.deform_conv2d(*a, **k, impl="fast")),
+        ("06.offsets_from_affine", deform.offsets_from_affine),
+    ]:
+        assert passes(check_id, fn), check_id
+        assert passes(check_id, get(check_id).reference), check_id
+
+
+@pytest.mark.parametrize("bug", ["no dilation", "xy order", "padding added", "column-major taps"])
+def test_positions_bugs_fail(bug):
+    def fn(h_out, w_out, kernel_size, stride, padding, dilation):
+        if bug == "no dilation":
+            dilation = (1, 1)
+        if bug == "padding added":
+            padding = (-padding[0], -padding[1])
+        pos = regular_sampling_positions(h_out, w_out, kernel_size, stride, padding, dilation)
+        if bug == "xy order":
+            pos = pos.flip(-1)
+        if bug == "column-major taps":
+            kh, kw = kernel_size
+            pos = pos.view(kh, kw, h_out, w_out, 2).transpose(0, 1).reshape(kh * kw, h_out, w_out, 2)
+        return pos
+
+    assert fails("06.regular_sampling_positions", fn)
+
+
+@pytest.mark.parametrize("sampler", [clamping_sampler, truncating_sampler, swapped_sampler],
+                         ids=["clamp", "truncate", "swap"])
+def test_bilinear_bugs_fail(sampler):
+    assert fails("06.bilinear_sample_pixels", sampler)
+
+
+@pytest.mark.parametrize("bug", ["flipped kernel", "clamping sampler", "positions without padding"])
+def test_conv_by_sampling_bugs_fail(bug):
+    def fn(input, weight, bias, stride, padding, dilation):
+        if bug == "flipped kernel":
+            return conv_by_sampling(input, weight, bias, stride, padding, dilation, flip=True)
+        if bug == "clamping sampler":
+            return conv_by_sampling(input, weight, bias, stride, padding, dilation, sampler=clamping_sampler)
+        return conv_by_sampling(input, weight, bias, stride, padding, dilation,
+                                positions=lambda h, w, k, s, p, d: regular_sampling_positions(h, w, k, s, 0, d))
+
+    assert fails("06.conv2d_by_sampling", fn)
+
+
+@pytest.mark.parametrize("bug", ["dx first", "blocked"])
+def test_pack_offsets_bugs_fail(bug):
+    def fn(dy, dx):
+        if bug == "dx first":
+            return torch.stack([dx, dy], 3).flatten(1, 3)
+        return torch.cat([dy, dx], 2).flatten(1, 2)  # blocked: all dy of the group, then all dx
+
+    assert fails("06.pack_offsets", fn)
+
+
+@pytest.mark.parametrize("bug", ["dx dy swapped", "blocked layout", "clamping", "mask ignored",
+                                 "one offset group for all channels"])
+def test_deform_conv2d_bugs_fail(bug):
+    kwargs = {
+        "dx dy swapped": {"order": "xy"},
+        "blocked layout": {"layout": "blocked"},
+        "clamping": {"sampler": clamping_sampler},
+        "mask ignored": {"use_mask": False},
+        "one offset group for all channels": {"per_group": False},
+    }[bug]
+    assert fails("06.deform_conv2d", lambda *a, **k: deform_loop(*a, **k, **kwargs))
+
+
+@pytest.mark.parametrize("bug", ["xy order", "absolute positions", "transposed matrix"])
+def test_offsets_from_affine_bugs_fail(bug):
+    def fn(matrix, h_out, w_out, kernel_size, stride, padding, dilation):
+        if bug == "transposed matrix":
+            transposed = matrix.clone()
+            transposed[:, :2, :2] = matrix[:, :2, :2].transpose(1, 2)
+            matrix = transposed
+        offset = deform.offsets_from_affine(matrix, h_out, w_out, kernel_size, stride, padding, dilation)
+        if bug == "xy order":
+            n = offset.shape[0]
+            offset = offset.view(n, -1, 2, h_out, w_out).flip(2).view(n, -1, h_out, w_out)
+        if bug == "absolute positions":
+            base = regular_sampling_positions(h_out, w_out, kernel_size, stride, padding, dilation)
+            offset = offset + base.permute(0, 3, 1, 2).reshape(1, -1, h_out, w_out)
+        return offset
+
+    assert fails("06.offsets_from_affine", fn)
+
+
+def test_fast_conv_reference_is_conv2d():
+    """The conv check's reference is F.conv2d itself (cross-correlation, zero padding)."""
+    x, w = torch.randn(1, 2, 5, 5, dtype=torch.float64), torch.randn(3, 2, 3, 3, dtype=torch.float64)
+    out = get("06.conv2d_by_sampling").reference(x, w, None, (1, 1), (1, 1), (1, 1))
+    torch.testing.assert_close(out, F.conv2d(x, w, padding=1))
