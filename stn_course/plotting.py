@@ -1,0 +1,515 @@
+"""Figures for the lessons (every lesson; sections below are ordered by lesson).
+
+Every function draws with Matplotlib and **returns the Figure** (it never calls ``plt.show``): a notebook shows it
+inline, a widget renders it to PNG (:func:`figure_to_png`), a test inspects its artists. Functions that draw on one
+panel accept ``ax=`` to draw into an existing Axes.
+
+Images may be given as tensors ``(1, C, H, W)``, ``(C, H, W)`` or ``(H, W)`` (C = 1 or 3), or as NumPy arrays
+``(H, W)``/``(H, W, 3)``. Pixel coordinates follow ``imshow``: the centre of pixel ``image[y, x]`` is drawn at
+``(x, y)``, its edges at ``± 0.5``, and y points down – the convention of :mod:`stn_course.affine`.
+"""
+from __future__ import annotations
+
+import io
+from typing import Mapping, Sequence, Union
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from . import affine
+from .grids import affine_grid
+from .sampling import bilinear_sample, nearest_sample, unnormalize
+
+__all__ = [
+    "to_numpy_image",
+    "figure_to_png",
+    "show_images",
+    # lesson 1
+    "grid_to_pixels",
+    "show_grid",
+    "plot_warp",
+    "letter_f",
+    "plot_shapes",
+    "plot_align_corners",
+    "forward_warp_nearest",
+    "inverse_warp_nearest",
+    "plot_forward_vs_inverse",
+    # lesson 2
+    "plot_interpolation_1d",
+    "plot_bilinear_weights",
+    "plot_padding_modes",
+    "plot_differences",
+]
+
+ImageLike = Union[torch.Tensor, np.ndarray]
+
+# ----------------------------------------------------------------------------------------------------------------
+# Shared helpers
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def to_numpy_image(image: ImageLike) -> np.ndarray:
+    """Convert an image to what ``imshow`` wants: ``(H, W)`` for one channel, ``(H, W, 3)`` for three.
+
+    Accepts ``(1, C, H, W)``, ``(C, H, W)``, ``(H, W)`` tensors/arrays (C = 1 or 3) and ``(H, W, 3)`` arrays.
+    """
+    if isinstance(image, torch.Tensor):
+        array = image.detach().cpu().double().numpy()
+        if array.ndim == 4:
+            if array.shape[0] != 1:
+                raise ValueError(f"image: expected a single image (1, C, H, W), got shape {tuple(image.shape)}")
+            array = array[0]
+        if array.ndim == 3:
+            if array.shape[0] not in (1, 3):
+                raise ValueError(f"image: expected 1 or 3 channels (C, H, W), got shape {tuple(image.shape)}")
+            array = array[0] if array.shape[0] == 1 else np.moveaxis(array, 0, -1)
+    else:
+        array = np.asarray(image, dtype=np.float64)
+        if array.ndim == 4 and array.shape[0] == 1:
+            array = np.moveaxis(array[0], 0, -1)
+        if array.ndim == 3 and array.shape[-1] == 1:
+            array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] != 3):
+        raise ValueError(f"image: expected (1, C, H, W), (C, H, W) or (H, W) with C in (1, 3), got {array.shape}")
+    return array
+
+
+def figure_to_png(fig: Figure, dpi: int = 80, close: bool = True) -> bytes:
+    """Render ``fig`` to PNG bytes (for ``ipywidgets.Image``) and, by default, close it so it is not shown twice."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    if close:
+        plt.close(fig)
+    return buffer.getvalue()
+
+
+def _imshow(ax: Axes, image: ImageLike, title: str | None = None, cmap: str = "gray",
+            vmin: float | None = 0.0, vmax: float | None = 1.0) -> None:
+    array = to_numpy_image(image)
+    if array.ndim == 3:
+        array = np.clip(array, 0.0, 1.0) if vmin == 0.0 and vmax == 1.0 else array
+        ax.imshow(array, interpolation="nearest")
+    else:
+        ax.imshow(array, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    if title:
+        ax.set_title(title, fontsize=10)
+
+
+def _panels(n: int, ncols: int | None = None, size: float = 3.0) -> tuple[Figure, list[Axes]]:
+    ncols = n if ncols is None else max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    flat = list(axes.ravel())
+    for ax in flat[n:]:
+        ax.axis("off")
+    return fig, flat[:n]
+
+
+def show_images(
+    images: Sequence[ImageLike] | Mapping[str, ImageLike],
+    titles: Sequence[str] | None = None,
+    ncols: int | None = None,
+    size: float = 3.0,
+    cmap: str = "gray",
+    vmin: float | None = 0.0,
+    vmax: float | None = 1.0,
+    ticks: bool = False,
+    suptitle: str | None = None,
+) -> Figure:
+    """Images side by side (a dict gives titles as keys). Each panel keeps its pixel aspect ratio."""
+    if isinstance(images, Mapping):
+        titles, images = list(images.keys()), list(images.values())
+    elif isinstance(images, (torch.Tensor, np.ndarray)):
+        images = [images]
+    titles = list(titles) if titles is not None else [None] * len(images)
+    if len(titles) != len(images):
+        raise ValueError(f"show_images: got {len(images)} images but {len(titles)} titles")
+    fig, axes = _panels(len(images), ncols, size)
+    for ax, image, title in zip(axes, images, titles):
+        _imshow(ax, image, title, cmap, vmin, vmax)
+        if not ticks:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Lesson 1 – affine transforms
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def grid_to_pixels(grid: torch.Tensor, size: Sequence[int], align_corners: bool = False) -> np.ndarray:
+    """Normalized sampling grid -> input pixel coordinates, the way the sampler reads them.
+
+    ``grid: (1, H_out, W_out, 2)`` or ``(H_out, W_out, 2)`` holding normalized ``(x, y)``; ``size = (H_in, W_in)``
+    ``-> (H_out, W_out, 2)`` NumPy array of pixel ``(x, y)`` (pixel centres at integers).
+    """
+    if not isinstance(grid, torch.Tensor):
+        grid = torch.as_tensor(np.asarray(grid, dtype=np.float64))
+    if grid.ndim == 4:
+        if grid.shape[0] != 1:
+            raise ValueError(f"grid: expected one grid (1, H_out, W_out, 2), got shape {tuple(grid.shape)}")
+        grid = grid[0]
+    if grid.ndim != 3 or grid.shape[-1] != 2:
+        raise ValueError(f"grid: expected shape (H_out, W_out, 2) or (1, H_out, W_out, 2), got {tuple(grid.shape)}")
+    height, width = int(size[0]), int(size[1])
+    grid = grid.detach().cpu().double()
+    x = unnormalize(grid[..., 0], width, align_corners)
+    y = unnormalize(grid[..., 1], height, align_corners)
+    return torch.stack([x, y], dim=-1).numpy()
+
+
+def _line_indices(n: int, max_lines: int) -> list[int]:
+    step = max(1, -(-n // max_lines))
+    idx = list(range(0, n, step))
+    if idx[-1] != n - 1:
+        idx.append(n - 1)
+    return idx
+
+
+def show_grid(
+    image: ImageLike,
+    grid: torch.Tensor,
+    align_corners: bool = False,
+    ax: Axes | None = None,
+    title: str | None = None,
+    max_lines: int = 12,
+    color: str = "tab:orange",
+    points: bool = True,
+) -> Figure:
+    """Draw ``image`` with the sampling grid overlaid where the sampler will read it.
+
+    ``grid: (1, H_out, W_out, 2)`` normalized coordinates (e.g. from ``affine_grid``). Grid rows/columns become
+    lines (at most ``max_lines`` of each), the outline of the sampled region is drawn thick, and the first output
+    pixel ``out[0, 0]`` is marked with a square so you can tell how the output is oriented.
+    """
+    array = to_numpy_image(image)
+    height, width = array.shape[:2]
+    pixels = grid_to_pixels(grid, (height, width), align_corners)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4, 4))
+    _imshow(ax, array, title)
+    h_out, w_out = pixels.shape[:2]
+    for i in _line_indices(h_out, max_lines):
+        ax.plot(pixels[i, :, 0], pixels[i, :, 1], color=color, lw=0.8, alpha=0.8)
+    for j in _line_indices(w_out, max_lines):
+        ax.plot(pixels[:, j, 0], pixels[:, j, 1], color=color, lw=0.8, alpha=0.8)
+    outline = np.concatenate([pixels[0, :], pixels[:, -1], pixels[-1, ::-1], pixels[::-1, 0]])
+    ax.plot(outline[:, 0], outline[:, 1], color=color, lw=2)
+    if points and h_out * w_out <= 400:
+        ax.plot(pixels[..., 0].ravel(), pixels[..., 1].ravel(), ".", color=color, ms=3)
+    ax.plot(pixels[0, 0, 0], pixels[0, 0, 1], "s", color="tab:red", ms=6, label="out[0, 0]")
+    xs, ys = pixels[..., 0], pixels[..., 1]
+    margin = 0.05 * max(width, height)
+    ax.set_xlim(min(-0.5, xs.min()) - margin, max(width - 0.5, xs.max()) + margin)
+    ax.set_ylim(max(height - 0.5, ys.max()) + margin, min(-0.5, ys.min()) - margin)  # y down
+    ax.add_patch(Rectangle((-0.5, -0.5), width, height, fill=False, ec="0.4", lw=1, ls="--"))
+    return ax.figure
+
+
+def _batched_theta(theta: torch.Tensor) -> torch.Tensor:
+    theta = torch.as_tensor(theta)
+    if theta.shape == (2, 3):
+        theta = theta.unsqueeze(0)
+    if theta.shape == (3, 3):
+        theta = theta[:2].unsqueeze(0)
+    if theta.shape != (1, 2, 3):
+        raise ValueError(f"theta: expected shape (2, 3) or (1, 2, 3), got {tuple(theta.shape)}")
+    return theta
+
+
+def plot_warp(
+    image: torch.Tensor,
+    theta: torch.Tensor,
+    out_size: Sequence[int] | None = None,
+    align_corners: bool = False,
+    padding_mode: str = "zeros",
+    mode: str = "bilinear",
+    titles: Sequence[str] = ("input and sampling grid", "output"),
+) -> Figure:
+    """Two panels: the input with the sampling grid of ``theta`` overlaid, and the sampled output.
+
+    ``image: (1, C, H, W)``, ``theta: (2, 3)`` or ``(1, 2, 3)`` normalized; ``out_size = (H_out, W_out)`` defaults
+    to the input size. Uses the package's ``affine_grid`` and ``bilinear_sample``/``nearest_sample``.
+    """
+    if image.ndim != 4 or image.shape[0] != 1:
+        raise ValueError(f"image: expected shape (1, C, H, W), got {tuple(image.shape)}")
+    theta = _batched_theta(theta).to(image.dtype)
+    h_out, w_out = tuple(image.shape[-2:]) if out_size is None else tuple(out_size)
+    grid = affine_grid(theta, (1, image.shape[1], h_out, w_out), align_corners=align_corners)
+    sampler = {"bilinear": bilinear_sample, "nearest": nearest_sample}[mode]
+    output = sampler(image, grid, padding_mode=padding_mode, align_corners=align_corners)
+    fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.8))
+    show_grid(image, grid, align_corners, ax=axes[0], title=titles[0])
+    _imshow(axes[1], output, titles[1])
+    fig.tight_layout()
+    return fig
+
+
+def letter_f() -> torch.Tensor:
+    """Outline of a capital F (a shape with no symmetry, so flips and rotations are unambiguous). ``-> (10, 2)``
+
+    In pixel-like coordinates with y down: the stem runs from (0, 0) down to (0, 5).
+    """
+    return torch.tensor([[0, 0], [3, 0], [3, 1], [1, 1], [1, 2], [2.5, 2], [2.5, 3], [1, 3], [1, 5], [0, 5]],
+                        dtype=torch.float64)
+
+
+def plot_shapes(
+    matrices: Mapping[str, torch.Tensor],
+    points: torch.Tensor | None = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Figure:
+    """The outline ``points: (P, 2)`` (default :func:`letter_f`) mapped by each ``(3, 3)`` matrix, on one plot.
+
+    The untransformed shape is drawn in grey; y points down as in an image; the origin is marked with a cross.
+    """
+    points = letter_f() if points is None else torch.as_tensor(points, dtype=torch.float64)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    closed = torch.cat([points, points[:1]])
+    ax.fill(closed[:, 0], closed[:, 1], color="0.85", ec="0.5", label="original")
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, (name, matrix) in enumerate(matrices.items()):
+        mapped = affine.apply(torch.as_tensor(matrix, dtype=torch.float64), closed)
+        ax.plot(mapped[:, 0], mapped[:, 1], color=colors[k % len(colors)], lw=2, label=name)
+        ax.plot(mapped[0, 0], mapped[0, 1], "o", color=colors[k % len(colors)], ms=4)
+    ax.plot(0, 0, "k+", ms=12, mew=2)
+    ax.set_aspect("equal")
+    ax.invert_yaxis()
+    ax.grid(True, lw=0.3)
+    ax.legend(fontsize=8, loc="best")
+    ax.set_xlabel("x (right)")
+    ax.set_ylabel("y (down)")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax.figure
+
+
+def plot_align_corners(height: int = 3, width: int = 4) -> Figure:
+    """Pixel squares vs the normalized frame ``[-1, 1]²`` for both ``align_corners`` conventions.
+
+    ``align_corners=False`` (PyTorch's default): ±1 are the *outer edges* of the border pixels.
+    ``align_corners=True``: ±1 are the *centres* of the border pixels. Each pixel centre is labelled with its
+    normalized x coordinate (top row) and y coordinate (left column).
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+    for ax, align in zip(axes, (False, True)):
+        n = affine.normalization_matrix((height, width), align, torch.float64)
+        for y in range(height):
+            for x in range(width):
+                ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, fc=("0.92" if (x + y) % 2 else "0.8"), ec="0.5"))
+                ax.plot(x, y, "k.", ms=6)
+        # The [-1, 1] frame in pixel coordinates: invert the normalization per axis.
+        left, right = (0.0, width - 1.0) if align else (-0.5, width - 0.5)
+        top, bottom = (0.0, height - 1.0) if align else (-0.5, height - 0.5)
+        ax.add_patch(Rectangle((left, top), right - left, bottom - top, fill=False, ec="tab:red", lw=2.5))
+        for x in range(width):
+            u = round(float(n[0, 0] * x + n[0, 2]), 9) + 0.0
+            ax.text(x, -0.75, f"{u:+.2f}", ha="center", va="bottom", fontsize=8, color="tab:blue")
+        for y in range(height):
+            v = round(float(n[1, 1] * y + n[1, 2]), 9) + 0.0
+            ax.text(-0.7, y, f"{v:+.2f}", ha="right", va="center", fontsize=8, color="tab:blue")
+        ax.text(right, bottom + 0.55, "(+1, +1)", color="tab:red", ha="center", va="top", fontsize=9)
+        ax.text(left, top - 0.35, "(-1, -1)", color="tab:red", ha="center", va="bottom", fontsize=9)
+        formula = r"$u = \frac{2x}{W-1} - 1$" if align else r"$u = \frac{2x + 1}{W} - 1$"
+        ax.set_title(f"align_corners={align}: {formula}", fontsize=10)
+        ax.set_xlim(-1.9, width + 0.3)
+        ax.set_ylim(height + 0.4, -1.4)
+        ax.set_aspect("equal")
+        ax.set_xticks(range(width))
+        ax.set_yticks(range(height))
+        ax.set_xlabel("pixel x")
+        ax.set_ylabel("pixel y")
+    fig.tight_layout()
+    return fig
+
+
+def forward_warp_nearest(image: torch.Tensor, matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """*Forward* mapping (splatting): push every input pixel to ``round(matrix @ (x, y, 1))``.
+
+    ``image: (1, C, H, W)``, ``matrix: (3, 3)`` pixel-space motion ``-> (output (1, C, H, W), hit (H, W) bool)``.
+    Output pixels that no input pixel lands on stay 0 and have ``hit == False`` – the holes.
+    """
+    _, c, h, w = image.shape
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64),
+                            indexing="ij")
+    points = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1)
+    target = torch.round(affine.apply(torch.as_tensor(matrix, dtype=torch.float64), points)).long()
+    inside = (target[:, 0] >= 0) & (target[:, 0] < w) & (target[:, 1] >= 0) & (target[:, 1] < h)
+    out = torch.zeros_like(image)
+    hit = torch.zeros(h, w, dtype=torch.bool)
+    src = image.reshape(c, -1)[:, inside]
+    tx, ty = target[inside, 0], target[inside, 1]
+    out[0][:, ty, tx] = src
+    hit[ty, tx] = True
+    return out, hit
+
+
+def inverse_warp_nearest(image: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+    """*Inverse* mapping: every output pixel pulls ``image`` at ``round(matrix⁻¹ @ (x, y, 1))`` (0 outside).
+
+    ``image: (1, C, H, W)``, ``matrix: (3, 3)`` pixel-space motion ``-> (1, C, H, W)``. Implemented the way a spatial
+    transformer does it: ``theta = pixel_to_theta(invert(matrix))``, ``affine_grid``, nearest sampling.
+    """
+    _, c, h, w = image.shape
+    back = affine.invert(torch.as_tensor(matrix, dtype=torch.float64))
+    theta = affine.pixel_to_theta(back, (h, w), align_corners=False).unsqueeze(0)
+    grid = affine_grid(theta, (1, c, h, w), align_corners=False)
+    return nearest_sample(image.double(), grid, align_corners=False).to(image.dtype)
+
+
+def plot_forward_vs_inverse(image: torch.Tensor, matrix: torch.Tensor) -> Figure:
+    """Input, forward mapping (holes in red) and inverse mapping of the same pixel-space ``matrix``.
+
+    ``image: (1, C, H, W)``, ``matrix: (3, 3)``. Enlarging or rotating makes the forward map leave holes: several
+    output pixels receive no input pixel, while the inverse map asks every output pixel where to read.
+    """
+    forward, hit = forward_warp_nearest(image, matrix)
+    inverse = inverse_warp_nearest(image, matrix)
+    rgb = to_numpy_image(forward)
+    if rgb.ndim == 2:
+        rgb = np.repeat(rgb[..., None], 3, axis=-1)
+    # Holes = output pixels inside the transformed image that nothing landed on.
+    h, w = hit.shape
+    covered = inverse_warp_nearest(torch.ones(1, 1, h, w, dtype=torch.float64), matrix)[0, 0] > 0
+    holes = (covered & ~hit).numpy()
+    rgb = rgb.copy()
+    rgb[holes] = (1.0, 0.0, 0.0)
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
+    _imshow(axes[0], image, "input")
+    _imshow(axes[1], rgb, f"forward (push): {int(holes.sum())} holes in red")
+    _imshow(axes[2], inverse, "inverse (pull): no holes")
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Lesson 2 – sampling grids and bilinear interpolation
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def plot_interpolation_1d(signal: Sequence[float] | torch.Tensor, ax: Axes | None = None,
+                          samples: int = 400) -> Figure:
+    """A 1-D signal at integer positions, read between them by nearest and by linear interpolation (zeros outside).
+
+    Linear interpolation at ``x`` is ``(1 - t) f[x0] + t f[x0 + 1]`` with ``x0 = floor(x)`` and ``t = x - x0``.
+    """
+    f = torch.as_tensor(signal, dtype=torch.float64).reshape(-1)
+    n = f.numel()
+    x = torch.linspace(-1.0, n, samples, dtype=torch.float64)
+    padded = torch.cat([torch.zeros(1, dtype=f.dtype), f, torch.zeros(2, dtype=f.dtype)])  # index i+1 <-> f[i]
+    x0 = torch.floor(x)
+    t = x - x0
+    i0 = (x0 + 1).long().clamp(0, n + 2)
+    linear = (1 - t) * padded[i0] + t * padded[(i0 + 1).clamp(0, n + 2)]
+    nearest = padded[(torch.round(x) + 1).long().clamp(0, n + 2)]
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7, 3))
+    ax.plot(x, nearest, color="tab:gray", lw=1.5, label="nearest")
+    ax.plot(x, linear, color="tab:blue", lw=2, label="linear")
+    ax.stem(np.arange(n), f.numpy(), linefmt="k-", markerfmt="ko", basefmt=" ", label="samples f[i]")
+    ax.axvspan(-1.0, -0.5, color="0.9")
+    ax.axvspan(n - 0.5, float(n), color="0.9")
+    ax.set_xlabel("x (pixels)")
+    ax.legend(fontsize=8)
+    ax.set_title("reading between samples: nearest vs linear (zeros outside)", fontsize=10)
+    return ax.figure
+
+
+def plot_bilinear_weights(x: float = 0.3, y: float = 0.65, ax: Axes | None = None) -> Figure:
+    """Bilinear weights as areas: the point ``(x, y)`` in the unit cell splits it into four rectangles.
+
+    Each corner's weight is the area of the rectangle *opposite* it (Jaderberg et al., eq. 5):
+    ``w00 = (1-x)(1-y)``, ``w10 = x(1-y)``, ``w01 = (1-x)y``, ``w11 = xy`` (corner (i, j) = pixel x0+i, y0+j).
+    """
+    if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+        raise ValueError(f"plot_bilinear_weights: expected 0 <= x, y <= 1 inside the cell, got ({x}, {y})")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    corners = {(0, 0): "tab:blue", (1, 0): "tab:orange", (0, 1): "tab:green", (1, 1): "tab:purple"}
+    for (i, j), color in corners.items():
+        # The rectangle opposite corner (i, j) spans from the point to the corner (1-i, 1-j).
+        x_lo, x_hi = sorted((x, 1 - i))
+        y_lo, y_hi = sorted((y, 1 - j))
+        weight = (x_hi - x_lo) * (y_hi - y_lo)
+        ax.add_patch(Rectangle((x_lo, y_lo), x_hi - x_lo, y_hi - y_lo, fc=color, alpha=0.35, ec=color))
+        ax.text((x_lo + x_hi) / 2, (y_lo + y_hi) / 2, f"w{i}{j}\n{weight:.3f}", ha="center", va="center",
+                fontsize=9)
+        ax.plot(i, j, "o", color=color, ms=14)
+        ax.text(i + (0.07 if i else -0.07), j + (0.09 if j else -0.09), f"I[y{j}, x{i}]", ha="center",
+                va="center", fontsize=9, color=color)
+    ax.plot(x, y, "k*", ms=14)
+    ax.text(x + 0.03, y - 0.04, f"({x:.2f}, {y:.2f})", fontsize=9)
+    ax.set_xlim(-0.3, 1.3)
+    ax.set_ylim(1.3, -0.3)  # y down, as in an image
+    ax.set_aspect("equal")
+    ax.set_xticks([0, 1], ["x0", "x1"])
+    ax.set_yticks([0, 1], ["y0", "y1"])
+    ax.set_title("bilinear weight = area of the opposite rectangle", fontsize=10)
+    return ax.figure
+
+
+def plot_padding_modes(
+    image: torch.Tensor,
+    theta: torch.Tensor,
+    align_corners: bool = False,
+    modes: Sequence[str] = ("zeros", "border", "reflection"),
+    out_size: Sequence[int] | None = None,
+) -> Figure:
+    """The same ``theta`` (e.g. a zoom-out that reads outside the input) sampled with each padding mode.
+
+    ``image: (1, C, H, W)``, ``theta: (2, 3)`` or ``(1, 2, 3)``. The dashed square marks where the input sits.
+    """
+    theta = _batched_theta(theta).to(image.dtype)
+    h_out, w_out = tuple(image.shape[-2:]) if out_size is None else tuple(out_size)
+    grid = affine_grid(theta, (1, image.shape[1], h_out, w_out), align_corners=align_corners)
+    fig, axes = plt.subplots(1, len(modes), figsize=(3.2 * len(modes), 3.4))
+    axes = np.atleast_1d(axes)
+    for ax, mode in zip(axes, modes):
+        out = bilinear_sample(image, grid, padding_mode=mode, align_corners=align_corners)
+        _imshow(ax, out, f"padding_mode={mode!r}")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"align_corners={align_corners}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_differences(reference: ImageLike, results: Mapping[str, ImageLike], vmax: float | None = None) -> Figure:
+    """Each result (top row) and its absolute difference to ``reference`` (bottom row, summed over channels).
+
+    The title of each difference panel prints the worst error, so a lost row or column shows as a bright line
+    and a number.
+    """
+    ref = to_numpy_image(reference)
+    n = len(results)
+    fig, axes = plt.subplots(2, n, figsize=(3.2 * n, 6.2), squeeze=False)
+    for k, (name, result) in enumerate(results.items()):
+        res = to_numpy_image(result)
+        if res.shape != ref.shape:
+            raise ValueError(f"plot_differences: {name!r} has shape {res.shape}, the reference {ref.shape}")
+        diff = np.abs(res - ref)
+        if diff.ndim == 3:
+            diff = diff.sum(-1)
+        _imshow(axes[0, k], res, name)
+        im = axes[1, k].imshow(diff, cmap="magma", vmin=0.0, vmax=vmax if vmax is not None else max(diff.max(), 1e-12),
+                               interpolation="nearest")
+        axes[1, k].set_title(f"|difference|, max {diff.max():.3g}", fontsize=10)
+        fig.colorbar(im, ax=axes[1, k], fraction=0.046, pad=0.04)
+        for ax in axes[:, k]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.tight_layout()
+    return fig

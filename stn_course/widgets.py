@@ -1,0 +1,154 @@
+"""Interactive explorers (ipywidgets) for the lessons; sections below are ordered by lesson.
+
+Each function builds controls, draws with a :mod:`stn_course.plotting` function, shows the figure as a PNG in an
+``ipywidgets.Image`` and **returns the widget** (display it by leaving it as the last expression of a cell). Every
+explorer and each of its controls carries a CSS class (``stn-…``) so browser tests can find them. The returned box
+also has two plain attributes for tests and curious learners: ``controls`` (name -> control widget) and ``state``
+(the numbers behind the current picture, e.g. ``theta``), updated on every change.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import ipywidgets as widgets
+import torch
+
+from . import affine, plotting
+from .images import sample_image
+from .sampling import PADDING_MODES
+
+__all__ = ["render_png", "affine_explorer", "sampling_explorer"]
+
+
+def render_png(fig, dpi: int = 72) -> bytes:
+    """PNG bytes of a Matplotlib figure (closed afterwards, so it is not shown a second time)."""
+    return plotting.figure_to_png(fig, dpi=dpi, close=True)
+
+
+def _matrix_html(name: str, matrix: torch.Tensor) -> str:
+    rows = "".join("<tr>" + "".join(f"<td style='padding:0 6px;text-align:right'>{v:+.3f}</td>" for v in row)
+                   + "</tr>" for row in matrix.tolist())
+    return f"<div style='display:inline-block;margin-right:18px'><b>{name}</b><table>{rows}</table></div>"
+
+
+def _explorer(css: str, controls: dict[str, widgets.Widget], draw: Callable[[dict], tuple[bytes, str, dict]],
+              columns: int = 3) -> widgets.VBox:
+    """Lay out ``controls``, an Image and an HTML caption; redraw on every change."""
+    image = widgets.Image(format="png")
+    image.add_class(f"{css}-figure")
+    caption = widgets.HTML()
+    caption.add_class(f"{css}-matrices")
+    for name, control in controls.items():
+        control.add_class(f"stn-control-{name.replace('_', '-')}")
+    names = list(controls)
+    rows = [widgets.HBox([controls[n] for n in names[i:i + columns]]) for i in range(0, len(names), columns)]
+    box = widgets.VBox(rows + [image, caption])
+    box.add_class("stn-explorer")
+    box.add_class(css)
+    box.controls = controls
+    box.state = {}
+    box.figure = image
+    box.caption = caption
+
+    def update(_change=None) -> None:
+        values = {name: control.value for name, control in controls.items()}
+        png, html, state = draw(values)
+        renders = box.state.get("renders", 0) + 1
+        box.state.clear()
+        box.state.update(state, renders=renders)
+        image.value = png
+        caption.value = html
+
+    for control in controls.values():
+        control.observe(update, names="value")
+    box.update = update
+    update()
+    return box
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Lesson 1 – affine transforms
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def affine_explorer(image: torch.Tensor | None = None, size: int = 48, dpi: int = 72) -> widgets.VBox:
+    """Sliders for rotation, scale, shear and translation of the *content*, about the image centre.
+
+    The motion is built in pixel space as ``M = T(c) · T(t) · R(angle) · Sh(shear) · S(scale) · T(-c)``; the sampler
+    needs the inverse map, so the picture uses ``theta = pixel_to_theta(invert(M))`` and shows both matrices.
+    ``image: (1, C, H, W)``, default: Grace Hopper at ``size`` pixels. ``-> VBox`` (CSS class
+    ``stn-affine-explorer``), ``state["theta"]`` is the current ``(2, 3)`` theta.
+    """
+    image = sample_image("grace_hopper", size=size) if image is None else image
+    if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[0] != 1:
+        raise ValueError(f"image: expected a tensor of shape (1, C, H, W), got {getattr(image, 'shape', image)}")
+    h, w = image.shape[-2:]
+    style = {"description_width": "80px"}
+    controls = {
+        "rotation": widgets.FloatSlider(0.0, min=-180.0, max=180.0, step=5.0, description="rotation °", style=style),
+        "scale": widgets.FloatLogSlider(1.0, base=2, min=-1.5, max=1.5, step=0.05, description="scale", style=style),
+        "shear": widgets.FloatSlider(0.0, min=-1.0, max=1.0, step=0.05, description="shear x", style=style),
+        "tx": widgets.FloatSlider(0.0, min=-w / 2, max=w / 2, step=0.5, description="tx (px)", style=style),
+        "ty": widgets.FloatSlider(0.0, min=-h / 2, max=h / 2, step=0.5, description="ty (px)", style=style),
+        "align_corners": widgets.Checkbox(False, description="align_corners", style=style),
+    }
+    centre_x, centre_y = (w - 1) / 2, (h - 1) / 2
+
+    def draw(v: dict) -> tuple[bytes, str, dict]:
+        f64 = lambda value: torch.tensor(float(value), dtype=torch.float64)  # noqa: E731 - exact matrices
+        motion = affine.compose(
+            affine.translation(f64(centre_x + v["tx"]), f64(centre_y + v["ty"])),
+            affine.rotation(f64(math.radians(v["rotation"]))),
+            affine.shear(f64(v["shear"])),
+            affine.scaling(f64(v["scale"])),
+            affine.translation(f64(-centre_x), f64(-centre_y)),
+        )
+        theta = affine.pixel_to_theta(affine.invert(motion), (h, w), align_corners=v["align_corners"])
+        fig = plotting.plot_warp(image.double(), theta, align_corners=v["align_corners"],
+                                 titles=("input: where each output pixel reads", "output"))
+        html = _matrix_html("motion M (pixels)", motion) + _matrix_html("theta = normalize(M⁻¹)", theta)
+        return render_png(fig, dpi), html, {"motion": motion, "theta": theta}
+
+    return _explorer("stn-affine-explorer", controls, draw)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Lesson 2 – sampling grids and bilinear interpolation
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def sampling_explorer(image: torch.Tensor | None = None, size: int = 20, out_size: int = 40,
+                      dpi: int = 72) -> widgets.VBox:
+    """Zoom/rotate a small image and compare nearest vs bilinear, the padding modes and ``align_corners``.
+
+    ``theta = zoom⁻¹ · R(angle)`` in normalized coordinates (zoom < 1 reads outside the image and shows the padding
+    mode; zoom > 1 magnifies and shows the interpolation). ``image: (1, C, H, W)``, default: a ``size``-pixel
+    grayscale photo; the output is ``out_size × out_size``. ``-> VBox`` (CSS class ``stn-sampling-explorer``).
+    """
+    image = sample_image("grace_hopper", size=size, gray=True) if image is None else image
+    if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[0] != 1:
+        raise ValueError(f"image: expected a tensor of shape (1, C, H, W), got {getattr(image, 'shape', image)}")
+    style = {"description_width": "95px"}
+    controls = {
+        "mode": widgets.ToggleButtons(options=["bilinear", "nearest"], value="bilinear", description="mode",
+                                      style=style),
+        "padding_mode": widgets.Dropdown(options=list(PADDING_MODES), value="zeros", description="padding_mode",
+                                         style=style),
+        "align_corners": widgets.Checkbox(False, description="align_corners", style=style),
+        "zoom": widgets.FloatLogSlider(0.6, base=2, min=-2.0, max=2.0, step=0.05, description="zoom", style=style),
+        "rotation": widgets.FloatSlider(0.0, min=-180.0, max=180.0, step=5.0, description="rotation °",
+                                        style=style),
+    }
+
+    def draw(v: dict) -> tuple[bytes, str, dict]:
+        a = math.radians(v["rotation"])
+        c, s = math.cos(a) / v["zoom"], math.sin(a) / v["zoom"]
+        theta = torch.tensor([[c, -s, 0.0], [s, c, 0.0]], dtype=torch.float64)
+        fig = plotting.plot_warp(image.double(), theta, out_size=(out_size, out_size),
+                                 align_corners=v["align_corners"], padding_mode=v["padding_mode"], mode=v["mode"],
+                                 titles=("input and sampling grid", f"{v['mode']}, padding_mode={v['padding_mode']!r}"))
+        html = _matrix_html("theta", theta)
+        return render_png(fig, dpi), html, {"theta": theta, **v}
+
+    return _explorer("stn-sampling-explorer", controls, draw)
