@@ -1,0 +1,296 @@
+"""Training CNNs and ST-CNNs on distorted MNIST: models, a small fit/evaluate loop, save/load (lesson 5).
+
+Models (Jaderberg et al. 2015, Sec. 4.1, scaled down to train in seconds on a laptop CPU):
+
+* :func:`baseline_cnn` – conv(5×5) → ReLU → max-pool → conv(5×5) → ReLU → max-pool → FC → ReLU → FC(10), on the
+  raw canvas. Its hidden width is chosen so that its parameter count matches the ST-CNN's on the same input
+  (``hidden=None``), as the paper compares models of similar size.
+* :func:`st_cnn` – a :class:`~stn_course.stn.SpatialTransformer` (small localisation net on a 2× max-pooled input,
+  regression head starting at the identity) that samples a ``out_size × out_size`` (28 by default) view of the canvas,
+  followed by the same classifier trunk. ``transform="affine"`` by default; ``"projective"``, ``"tps"``… selectable.
+
+:func:`fit` trains with Adam and cross-entropy, shows ``tqdm`` progress bars (``tqdm.auto``: widgets in Jupyter,
+text in a terminal; ``progress=False`` to silence), calls ``set_epoch`` on datasets that draw fresh distortions,
+evaluates after every epoch and returns a history ``dict`` of lists. :func:`save` / :func:`load` store the weights
+together with the builder's configuration, so ``load(path)`` rebuilds the model.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Any, Iterable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ._validation import check_choice, check_tensor
+
+__all__ = [
+    "MODELS",
+    "seed_everything",
+    "count_parameters",
+    "classifier_trunk",
+    "localisation_net",
+    "baseline_cnn",
+    "st_cnn",
+    "STCNN",
+    "build_model",
+    "error_rate",
+    "evaluate",
+    "fit",
+    "save",
+    "load",
+]
+
+MODELS = ("cnn", "stcnn")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch's global generator (model initialisation, dropout)."""
+    torch.manual_seed(int(seed))
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _flat_size(module: nn.Module, in_size: int) -> int:
+    with torch.no_grad():
+        return module(torch.zeros(1, 1, in_size, in_size)).shape[1]
+
+
+def classifier_trunk(in_size: int, hidden: int = 64, channels: tuple[int, int] = (16, 32),
+                     num_classes: int = 10) -> nn.Sequential:
+    """conv5 → ReLU → pool2 → conv5 → ReLU → pool2 → FC(hidden) → ReLU → FC(classes).
+
+    ``(N, 1, in_size, in_size) -> (N, num_classes)`` logits.
+    """
+    if in_size < 16:
+        raise ValueError(f"in_size: the classifier needs inputs of at least 16×16 pixels, got {in_size}")
+    features = nn.Sequential(
+        nn.Conv2d(1, channels[0], 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(channels[0], channels[1], 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+    )
+    n = _flat_size(features, in_size)
+    return nn.Sequential(*features, nn.Linear(n, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+
+
+def localisation_net(in_size: int, features: int = 32) -> nn.Sequential:
+    """The localisation network's body: pool2 → conv5(8) → ReLU → pool2 → conv5(16) → ReLU → FC(features) → ReLU.
+
+    ``(N, 1, in_size, in_size) -> (N, features)``; the :class:`~stn_course.stn.SpatialTransformer` adds the regression
+    head that turns these features into transformation parameters (starting at the identity).
+    """
+    body = nn.Sequential(
+        nn.MaxPool2d(2), nn.Conv2d(1, 8, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 5), nn.ReLU(), nn.Flatten(),
+    )
+    n = _flat_size(body, in_size)
+    return nn.Sequential(*body, nn.Linear(n, features), nn.ReLU())
+
+
+class STCNN(nn.Module):
+    """Spatial transformer followed by a classifier. ``(N, 1, S, S) -> (N, 10)`` logits.
+
+    ``transformer(x)`` gives the transformer's output ``(N, 1, out_size, out_size)``; :meth:`transform` also returns
+    its parameters (``theta (N, 2, 3)`` for the affine transform) and the sampling grid, for pictures.
+    """
+
+    def __init__(self, transformer: nn.Module, classifier: nn.Module):
+        super().__init__()
+        self.transformer = transformer
+        self.classifier = classifier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.transformer(x))
+
+    @torch.no_grad()
+    def transform(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``x (N, 1, S, S) -> (output (N, 1, s, s), params, grid (N, s, s, 2))``."""
+        return self.transformer(x, return_params=True)
+
+
+def _match_hidden(in_size: int, target: int) -> int:
+    """Hidden width of :func:`classifier_trunk` on ``in_size`` whose parameter count is closest to ``target``."""
+    one = count_parameters(classifier_trunk(in_size, hidden=1))
+    two = count_parameters(classifier_trunk(in_size, hidden=2))
+    per_unit = two - one
+    return max(1, round((target - (one - per_unit)) / per_unit))
+
+
+def st_cnn(in_size: int, transform: str = "affine", out_size: int = 28, hidden: int = 64, impl: str = "aten",
+           seed: int | None = None) -> STCNN:
+    """ST-CNN for ``in_size × in_size`` canvases: transformer to ``out_size²``, then :func:`classifier_trunk`."""
+    from .stn import SpatialTransformer
+
+    if seed is not None:
+        seed_everything(seed)
+    transformer = SpatialTransformer(localisation_net(in_size), transform=transform, out_size=(out_size, out_size),
+                                     align_corners=False, impl=impl)
+    model = STCNN(transformer, classifier_trunk(out_size, hidden=hidden))
+    model.config = {"model": "stcnn", "in_size": in_size, "transform": transform, "out_size": out_size,
+                    "hidden": hidden, "impl": impl}
+    return model
+
+
+def baseline_cnn(in_size: int, hidden: int | None = None, seed: int | None = None) -> nn.Sequential:
+    """Baseline CNN on the raw ``in_size × in_size`` canvas. ``(N, 1, S, S) -> (N, 10)``.
+
+    ``hidden=None`` picks the hidden width that matches the parameter count of ``st_cnn(in_size)``.
+    """
+    if hidden is None:
+        hidden = _match_hidden(in_size, count_parameters(st_cnn(in_size)))
+    if seed is not None:
+        seed_everything(seed)
+    model = classifier_trunk(in_size, hidden=hidden)
+    model.config = {"model": "cnn", "in_size": in_size, "hidden": hidden}
+    return model
+
+
+def build_model(model: str, in_size: int, seed: int | None = None, **config: Any) -> nn.Module:
+    """``build_model("cnn" | "stcnn", in_size, **config)`` – the builder behind :func:`load`."""
+    check_choice(model, MODELS, "model")
+    if model == "cnn":
+        return baseline_cnn(in_size, seed=seed, **config)
+    return st_cnn(in_size, seed=seed, **config)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Training and evaluation
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def error_rate(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Classification error in percent: ``100 · mean(argmax(logits) != labels)``. ``(N, C), (N,) -> float``"""
+    check_tensor(logits, "logits")
+    check_tensor(labels, "labels")
+    if logits.ndim != 2 or labels.ndim != 1 or logits.shape[0] != labels.shape[0]:
+        raise ValueError(f"expected logits (N, C) and labels (N,), got {tuple(logits.shape)} and "
+                         f"{tuple(labels.shape)}")
+    if labels.numel() == 0:
+        raise ValueError("error_rate of an empty batch is undefined")
+    return 100.0 * (logits.argmax(1) != labels).float().mean().item()
+
+
+def _device(model: nn.Module, device: str | torch.device | None) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: Iterable, device: str | torch.device | None = None) -> dict[str, float]:
+    """Mean cross-entropy and error (percent) of ``model`` over ``loader``. ``-> {"loss", "error", "n"}``"""
+    device = _device(model, device)
+    was_training = model.training
+    model.eval()
+    total_loss, wrong, n = 0.0, 0, 0
+    for x, y in loader:
+        x, y = x.to(device), y.to(device)
+        logits = model(x)
+        total_loss += F.cross_entropy(logits, y, reduction="sum").item()
+        wrong += (logits.argmax(1) != y).sum().item()
+        n += len(y)
+    model.train(was_training)
+    if n == 0:
+        raise ValueError("evaluate: the loader yielded no examples")
+    return {"loss": total_loss / n, "error": 100.0 * wrong / n, "n": n}
+
+
+def _progress(iterable, progress: bool, **kwargs):
+    if not progress:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, **kwargs)
+
+
+def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable | None = None, epochs: int = 5,
+        lr: float = 1e-3, weight_decay: float = 0.0, device: str | torch.device | None = None, seed: int = 0,
+        progress: bool = True, desc: str | None = None, lr_decay: float | None = None) -> dict[str, list[float]]:
+    """Train ``model`` with Adam on cross-entropy; evaluate on ``test_loader`` after every epoch.
+
+    Calls ``set_epoch(e)`` on the training set (and on ``train_loader`` itself) when it has one, so distortions are
+    fresh every epoch. ``lr_decay``: multiply the learning rate by this factor each epoch (cosine-free, simple).
+    Returns the history, one entry per epoch: ``epoch``, ``loss`` (mean training loss), ``train_error`` (percent,
+    on the fly), ``test_error`` and ``test_loss`` (if a test loader is given), ``time`` (cumulative seconds of
+    training, without evaluation) and ``images_per_s`` (training throughput of that epoch).
+    """
+    if epochs < 0:
+        raise ValueError(f"epochs: expected a non-negative integer, got {epochs}")
+    device = _device(model, device)
+    model.to(device)
+    seed_everything(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    history: dict[str, list[float]] = {k: [] for k in
+                                       ("epoch", "loss", "train_error", "test_error", "test_loss", "time",
+                                        "images_per_s")}
+    dataset = getattr(train_loader, "dataset", None)
+    elapsed = 0.0
+    bar = _progress(range(epochs), progress, desc=desc or type(model).__name__, unit="epoch")
+    for epoch in bar:
+        for owner in (dataset, train_loader):
+            if hasattr(owner, "set_epoch"):
+                owner.set_epoch(epoch)
+        model.train()
+        total, wrong, n = 0.0, 0, 0
+        start = time.perf_counter()
+        for x, y in train_loader:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(y)
+            wrong += (logits.argmax(1) != y).sum().item()
+            n += len(y)
+        seconds = time.perf_counter() - start
+        elapsed += seconds
+        if lr_decay is not None:
+            for group in optimizer.param_groups:
+                group["lr"] *= lr_decay
+        history["epoch"].append(epoch + 1)
+        history["loss"].append(total / max(n, 1))
+        history["train_error"].append(100.0 * wrong / max(n, 1))
+        history["time"].append(elapsed)
+        history["images_per_s"].append(n / seconds if seconds > 0 else math.inf)
+        if test_loader is not None:
+            result = evaluate(model, test_loader, device)
+            history["test_error"].append(result["error"])
+            history["test_loss"].append(result["loss"])
+        if progress:
+            post = {"loss": f"{history['loss'][-1]:.3f}", "train err": f"{history['train_error'][-1]:.1f}%"}
+            if test_loader is not None:
+                post["test err"] = f"{history['test_error'][-1]:.1f}%"
+            bar.set_postfix(post)
+    return history
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Save / load
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def save(model: nn.Module, path: str | os.PathLike, **extra: Any) -> None:
+    """Save ``{"config": model.config, "state_dict": ..., **extra}`` (e.g. the history) to ``path``."""
+    config = getattr(model, "config", None)
+    if config is None:
+        raise ValueError("save: the model has no .config; build it with baseline_cnn / st_cnn / build_model")
+    torch.save({"config": dict(config), "state_dict": model.state_dict(), **extra}, path)
+
+
+def load(path: str | os.PathLike, map_location: str | torch.device | None = "cpu") -> nn.Module:
+    """Rebuild the model saved by :func:`save` and load its weights (``model.extra`` holds the extra entries)."""
+    checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(checkpoint, dict) or "config" not in checkpoint or "state_dict" not in checkpoint:
+        raise ValueError(f"{path}: expected a checkpoint written by stn_course.training.save "
+                         f"(a dict with 'config' and 'state_dict')")
+    config = dict(checkpoint["config"])
+    model = build_model(config.pop("model"), config.pop("in_size"), **config)
+    model.load_state_dict(checkpoint["state_dict"])
+    model.extra = {k: v for k, v in checkpoint.items() if k not in ("config", "state_dict")}
+    model.eval()
+    return model
