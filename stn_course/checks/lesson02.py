@@ -1,11 +1,142 @@
-"""Checks for lesson 2 – sampling grids and bilinear interpolation."""
+"""Checks for lesson 2 – sampling grids and bilinear interpolation.
+
+References are the package's tested :mod:`stn_course.grids` and :mod:`stn_course.sampling` (themselves tested
+against ``F.affine_grid``/``F.grid_sample``). The bug-hunt check ``02.identity_error`` hands the learner's function
+a few samplers – correct ones and buggy ones from popular STN code – and compares the measured error.
+"""
 from __future__ import annotations
 
 import numpy as np
+import torch
 
-from ..sampling import PADDING_MODES, bilinear_sample
-from .cases import SAMPLING_SHAPES, random_grid, tensor
+from ..grids import affine_grid
+from ..sampling import PADDING_MODES, bilinear_sample, bilinear_sample_np, nearest_sample, unnormalize
+from .cases import SAMPLING_SHAPES, random_grid, random_theta, tensor, uniform
 from .registry import Case, Check, register
+
+# ---------------------------------------------------------------------------------------------------------------
+# 02.lerp_1d
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def lerp_1d_reference(signal: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Linear interpolation of ``signal: (L,)`` at pixel positions ``x: (P,)``, zeros outside. ``-> (P,)``
+
+    Computed with the package's 2-D sampler on a ``(1, 1, 1, L)`` image (``align_corners=False``, zeros padding).
+    """
+    length = signal.shape[0]
+    u = (2 * x + 1) / length - 1  # pixel -> normalized (align_corners=False)
+    grid = torch.stack([u, torch.zeros_like(u)], dim=-1).view(1, 1, -1, 2)
+    return bilinear_sample(signal.view(1, 1, 1, length), grid, "zeros", align_corners=False).view(-1)
+
+
+def _lerp_cases(rng: np.random.Generator):
+    yield Case("a 1-sample signal (L=1) read at -1, -0.5, 0, 0.25, 0.5, 1",
+               (tensor(rng, 1), torch.tensor([-1.0, -0.5, 0.0, 0.25, 0.5, 1.0], dtype=torch.float64)))
+    yield Case("L=2, the samples themselves and the ends (x = 0, 1, -1, 2)",
+               (tensor(rng, 2), torch.tensor([0.0, 1.0, -1.0, 2.0], dtype=torch.float64)))
+    for length in (5, 13):
+        yield Case(f"L={length}, 20 random x in [-2, L + 1] (left and right of the signal too)",
+                   (tensor(rng, length), uniform(rng, 20, low=-2.0, high=length + 1.0)))
+    yield Case("L=7, x just left of 0 (-0.3): the neighbours are -1 (outside, 0) and 0",
+               (tensor(rng, 7), torch.tensor([-0.3, -0.7, 6.3], dtype=torch.float64)))
+
+
+register(Check(
+    id="02.lerp_1d",
+    title="1-D linear interpolation with zeros outside",
+    reference=lerp_1d_reference,
+    cases=_lerp_cases,
+    hint="x0 = floor(x) (not int(x): that truncates towards 0 and is wrong for negative x), x1 = x0 + 1, "
+         "t = x - x0, result (1 - t) f[x0] + t f[x1], where a neighbour outside 0..L-1 reads 0 (don't clamp it).",
+    rtol=1e-9, atol=1e-9, points=1,
+))
+
+# ---------------------------------------------------------------------------------------------------------------
+# 02.unnormalize
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _unnormalize_cases(rng: np.random.Generator):
+    ends = torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64)
+    for size in (1, 2, 7):
+        for align_corners in (False, True):
+            yield Case(f"coord = [-1, 0, 1], size={size}, align_corners={align_corners}", (ends, size, align_corners))
+    for size in (5, 16):
+        for align_corners in (False, True):
+            yield Case(f"coord (3, 4) random in [-1.5, 1.5], size={size}, align_corners={align_corners}",
+                       (uniform(rng, 3, 4, low=-1.5, high=1.5), size, align_corners))
+
+
+register(Check(
+    id="02.unnormalize",
+    title="normalized [-1, 1] -> pixel coordinates (both align_corners)",
+    reference=unnormalize,
+    cases=_unnormalize_cases,
+    hint="align_corners=True: -1 -> 0 and +1 -> size - 1, so x = (u + 1) / 2 * (size - 1). align_corners=False: "
+         "-1 -> -0.5 and +1 -> size - 0.5 (the outer pixel edges), so x = ((u + 1) * size - 1) / 2. "
+         "Check both ends on paper.",
+    rtol=1e-9, atol=1e-9, points=1,
+))
+
+# ---------------------------------------------------------------------------------------------------------------
+# 02.affine_grid
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _affine_grid_cases(rng: np.random.Generator):
+    for i, (n, c, h, w, _, _) in enumerate(SAMPLING_SHAPES):
+        for align_corners in (False, True):
+            yield Case(f"theta ({n}, 2, 3), size (N={n}, C={c}, H={h}, W={w}), align_corners={align_corners}",
+                       (random_theta(rng, n), (n, c, h, w)), {"align_corners": align_corners})
+
+
+register(Check(
+    id="02.affine_grid",
+    title="affine sampling grid from scratch (F.affine_grid semantics)",
+    reference=affine_grid,
+    cases=_affine_grid_cases,
+    hint="x_t runs along the width (W points), y_t along the height; with align_corners=False scale the linspace "
+         "by (n - 1) / n, and a 1-pixel side sits at 0. Stack (x_t, y_t, 1), multiply by theta^T and return "
+         "(N, H, W, 2) with x first.",
+    rtol=1e-9, atol=1e-9, points=2,
+))
+
+# ---------------------------------------------------------------------------------------------------------------
+# 02.bilinear_sample_np
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def bilinear_sample_np_zeros(input: np.ndarray, grid: np.ndarray, align_corners: bool = False) -> np.ndarray:
+    """Reference for the NumPy exercise: :func:`bilinear_sample_np` with zeros padding."""
+    return bilinear_sample_np(input, grid, "zeros", align_corners)
+
+
+def _bilinear_np_cases(rng: np.random.Generator):
+    for n, c, h, w, h_out, w_out in SAMPLING_SHAPES:
+        for align_corners in (False, True):
+            yield Case(
+                f"input array (N={n}, C={c}, H={h}, W={w}), grid ({n}, {h_out}, {w_out}, 2) with points outside "
+                f"[-1, 1], align_corners={align_corners}",
+                (tensor(rng, n, c, h, w).numpy(), random_grid(rng, n, h_out, w_out).numpy()),
+                {"align_corners": align_corners},
+            )
+
+
+register(Check(
+    id="02.bilinear_sample_np",
+    title="bilinear sampler in NumPy (zeros padding)",
+    reference=bilinear_sample_np_zeros,
+    cases=_bilinear_np_cases,
+    hint="unnormalize x with W and y with H, x0 = np.floor(x) (not astype(int), which truncates towards 0), "
+         "weights are areas of opposite rectangles, and a neighbour outside the image reads 0 – mask it, don't clip "
+         "it onto the border. Index input[n, :, y, x] (rows are y).",
+    rtol=1e-9, atol=1e-9, points=2,
+))
+
+# ---------------------------------------------------------------------------------------------------------------
+# 02.bilinear_sample
+# ---------------------------------------------------------------------------------------------------------------
 
 
 def _bilinear_cases(rng: np.random.Generator):
@@ -28,4 +159,83 @@ register(Check(
     hint="unnormalize with the right align_corners formula, apply the padding mode to the *coordinates*, "
          "and give neighbours outside the image the value 0 (zeros mode) – don't clamp them onto the border.",
     rtol=1e-9, atol=1e-9, points=3,
+))
+
+# ---------------------------------------------------------------------------------------------------------------
+# 02.identity_error – the bug hunt
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def blog_bilinear_sample(input: torch.Tensor, grid: torch.Tensor, padding_mode: str = "zeros",
+                         align_corners: bool = False) -> torch.Tensor:
+    """The sampler of a popular TensorFlow STN tutorial, ported to torch with its bugs (ignores the options).
+
+    ``x = 0.5 * ((x + 1) * (W - 2))`` (``max_x - 1`` with ``max_x = W - 1``), neighbour indices clipped to the
+    image *before* the weights are computed from them. ``(N, C, H, W), (N, H_out, W_out, 2) -> (N, C, H_out, W_out)``
+    """
+    n, c, h, w = input.shape
+    x = 0.5 * ((grid[..., 0] + 1.0) * (w - 2))
+    y = 0.5 * ((grid[..., 1] + 1.0) * (h - 2))
+    x0, y0 = torch.floor(x).long(), torch.floor(y).long()
+    x0, x1 = x0.clamp(0, w - 1), (x0 + 1).clamp(0, w - 1)
+    y0, y1 = y0.clamp(0, h - 1), (y0 + 1).clamp(0, h - 1)
+    batch = torch.arange(n, device=input.device).view(n, 1, 1)
+
+    def pixel(yy, xx):  # (N, H_out, W_out) indices -> (N, C, H_out, W_out)
+        return input[batch, :, yy, xx].permute(0, 3, 1, 2)
+
+    x0f, x1f, y0f, y1f = x0.to(x.dtype), x1.to(x.dtype), y0.to(x.dtype), y1.to(x.dtype)
+    wa, wb = ((x1f - x) * (y1f - y)).unsqueeze(1), ((x1f - x) * (y - y0f)).unsqueeze(1)
+    wc, wd = ((x - x0f) * (y1f - y)).unsqueeze(1), ((x - x0f) * (y - y0f)).unsqueeze(1)
+    return wa * pixel(y0, x0) + wb * pixel(y1, x0) + wc * pixel(y0, x1) + wd * pixel(y1, x1)
+
+
+def _swapped_xy_sample(input, grid, padding_mode="zeros", align_corners=False):
+    """A sampler that reads (y, x) from the grid as if it were (x, y)."""
+    return bilinear_sample(input, grid.flip(-1), padding_mode, align_corners)
+
+
+def _clamping_sample(input, grid, padding_mode="zeros", align_corners=False):
+    """A sampler that clamps out-of-range neighbours onto the border instead of reading zeros."""
+    return bilinear_sample(input, grid, "border", align_corners)
+
+
+def identity_error_reference(sampler, image: torch.Tensor, align_corners: bool) -> float:
+    """Largest ``|sampler(image, identity grid) - image|``. ``image: (N, C, H, W)`` ``-> float``"""
+    n, c, h, w = image.shape
+    theta = torch.eye(2, 3, dtype=image.dtype, device=image.device).expand(n, 2, 3)
+    grid = affine_grid(theta, (n, c, h, w), align_corners=align_corners)
+    out = sampler(image, grid, align_corners=align_corners)
+    return float((out - image).abs().max())
+
+
+SAMPLERS = {
+    "the package's bilinear_sample (correct)": bilinear_sample,
+    "the package's nearest_sample (correct)": nearest_sample,
+    "the blog sampler (W - 2 rescaling, clipped neighbours)": blog_bilinear_sample,
+    "a sampler that swaps x and y": _swapped_xy_sample,
+    "a sampler that clamps instead of reading zeros": _clamping_sample,
+}
+
+
+def _identity_cases(rng: np.random.Generator):
+    shapes = [(1, 1, 1, 1), (1, 1, 4, 7), (2, 3, 6, 5), (1, 2, 9, 9)]
+    k = 0
+    for name, sampler in SAMPLERS.items():
+        for align_corners in (False, True):
+            n, c, h, w = shapes[k % len(shapes)]
+            k += 1
+            yield Case(f"{name}, image ({n}, {c}, {h}, {w}), align_corners={align_corners}",
+                       (sampler, tensor(rng, n, c, h, w), align_corners))
+
+
+register(Check(
+    id="02.identity_error",
+    title="the identity test: how far is sampler(image, identity grid) from the image?",
+    reference=identity_error_reference,
+    cases=_identity_cases,
+    hint="build the identity theta (N, 2, 3) – [[1, 0, 0], [0, 1, 0]] for every image – make its grid with the "
+         "same align_corners, call sampler(image, grid, align_corners=align_corners) and return the largest "
+         "absolute difference as a Python float.",
+    rtol=1e-6, atol=1e-9, points=1,
 ))

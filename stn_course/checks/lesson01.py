@@ -1,0 +1,234 @@
+"""Checks for lesson 1 – affine transforms: matrices, composition, inverse mapping, pixel vs normalized coordinates.
+
+Every reference is :mod:`stn_course.affine` (tested against ``F.affine_grid`` and hand-made matrices) or, for the
+inverse warp, the package's grid + nearest sampler. Matrices are compared in float64 values whatever float dtype
+the learner returns (a float32 answer is fine to 1e-6); shapes must match exactly.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .. import affine
+from ..grids import affine_grid
+from ..sampling import nearest_sample
+from .cases import tensor
+from .registry import Case, Check, compare, register
+
+MATRIX_TOL = 1e-6
+# (H, W) image sizes, edge cases first: 1 pixel, one row, non-square both ways.
+SIZES = [(1, 1), (1, 5), (4, 7), (9, 5), (16, 12)]
+
+
+def _compare_any_float(expected, actual, case: Case) -> tuple[bool, float, str]:
+    """Like the default comparison, but a floating tensor of another dtype is cast before comparing values."""
+    if isinstance(expected, torch.Tensor) and isinstance(actual, torch.Tensor) and actual.is_floating_point():
+        actual = actual.to(expected.dtype)
+    return compare(expected, actual, MATRIX_TOL, MATRIX_TOL)
+
+
+def _f64(value: float) -> torch.Tensor:
+    return torch.tensor(float(value), dtype=torch.float64)
+
+
+def random_motion(rng: np.random.Generator, size: tuple[int, int] = (8, 8)) -> torch.Tensor:
+    """A random pixel-space affine motion ``(3, 3)`` (float64): rotation, anisotropic scale, shear, translation."""
+    h, w = size
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    return affine.compose(
+        affine.translation(_f64(cx + rng.uniform(-0.3, 0.3) * w), _f64(cy + rng.uniform(-0.3, 0.3) * h)),
+        affine.rotation(_f64(rng.uniform(-math.pi, math.pi))),
+        affine.shear(_f64(rng.uniform(-0.4, 0.4))),
+        affine.scaling(_f64(rng.uniform(0.6, 1.6)), _f64(rng.uniform(0.6, 1.6))),
+        affine.translation(_f64(-cx), _f64(-cy)),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 01.rotation_matrix
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _rotation_reference(angle: float) -> torch.Tensor:
+    return affine.rotation(_f64(angle))
+
+
+def _rotation_cases(rng: np.random.Generator):
+    for angle in [0.0, math.pi / 2, -math.pi / 3, math.pi]:
+        yield Case(f"angle = {angle:.4f} rad", (angle,))
+    for angle in rng.uniform(-2 * math.pi, 2 * math.pi, 3):
+        yield Case(f"random angle = {angle:.4f} rad", (float(angle),))
+
+
+register(Check(
+    id="01.rotation_matrix",
+    title="homogeneous 3×3 rotation matrix",
+    reference=_rotation_reference,
+    cases=_rotation_cases,
+    hint="[[cos a, -sin a, 0], [sin a, cos a, 0], [0, 0, 1]] (radians; math.cos/torch.cos); the -sin sits in the "
+         "first row. A flipped sign rotates the other way.",
+    compare=_compare_any_float,
+    points=1,
+))
+
+# ---------------------------------------------------------------------------------------------------------------
+# 01.rotate_about
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _rotate_about_reference(angle: float, cx: float, cy: float) -> torch.Tensor:
+    return affine.compose(affine.translation(_f64(cx), _f64(cy)), affine.rotation(_f64(angle)),
+                          affine.translation(_f64(-cx), _f64(-cy)))
+
+
+def _rotate_about_cases(rng: np.random.Generator):
+    yield Case("angle = π/2 about (0, 0) (a plain rotation)", (math.pi / 2, 0.0, 0.0))
+    yield Case("angle = π/2 about (3.5, 1.5)", (math.pi / 2, 3.5, 1.5))
+    yield Case("angle = 0 about (5, -2) (the identity)", (0.0, 5.0, -2.0))
+    for _ in range(3):
+        angle, cx, cy = rng.uniform(-math.pi, math.pi), rng.uniform(-10, 10), rng.uniform(-10, 10)
+        yield Case(f"angle = {angle:.4f} about ({cx:.3f}, {cy:.3f})", (float(angle), float(cx), float(cy)))
+
+
+register(Check(
+    id="01.rotate_about",
+    title="rotation about a centre: T(c) R T(-c)",
+    reference=_rotate_about_reference,
+    cases=_rotate_about_cases,
+    hint="move the centre to the origin first (T(-c)), rotate, move back (T(c)). The matrix applied first is the "
+         "rightmost one: T(c) @ R @ T(-c). The centre itself must stay where it is.",
+    compare=_compare_any_float,
+    points=1,
+))
+
+# ---------------------------------------------------------------------------------------------------------------
+# 01.apply_affine
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _apply_cases(rng: np.random.Generator):
+    yield Case("one point, matrix (3, 3)", (random_motion(rng), tensor(rng, 1, 2, scale=5.0)))
+    yield Case("7 points, a pure translation (3, 3)",
+               (affine.translation(_f64(2.0), _f64(-3.0)), tensor(rng, 7, 2, scale=5.0)))
+    yield Case("5 points, matrix (3, 3)", (random_motion(rng), tensor(rng, 5, 2, scale=5.0)))
+    yield Case("batch N=1: matrix (1, 3, 3), points (1, 4, 2)",
+               (random_motion(rng).unsqueeze(0), tensor(rng, 1, 4, 2, scale=5.0)))
+    yield Case("batch N=3: matrices (3, 3, 3), points (3, 6, 2)",
+               (torch.stack([random_motion(rng) for _ in range(3)]), tensor(rng, 3, 6, 2, scale=5.0)))
+
+
+register(Check(
+    id="01.apply_affine",
+    title="apply a homogeneous matrix to points",
+    reference=affine.apply,
+    cases=_apply_cases,
+    hint="append a 1 to every point (torch.cat with ones), multiply – points are rows, so use points_h @ M^T "
+         "(transpose the last two dims) – and keep the first two coordinates. Forgetting the 1 drops the "
+         "translation.",
+    compare=_compare_any_float,
+    points=1,
+))
+
+# ---------------------------------------------------------------------------------------------------------------
+# 01.normalization_matrix
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _normalization_reference(size, align_corners: bool) -> torch.Tensor:
+    return affine.normalization_matrix(size, align_corners, torch.float64)
+
+
+def _normalization_cases(rng: np.random.Generator):
+    sizes = SIZES + [tuple(int(s) for s in rng.integers(2, 40, 2))]
+    for size in sizes:
+        for align_corners in (False, True):
+            yield Case(f"size (H, W) = {size}, align_corners={align_corners}", (size, align_corners))
+
+
+register(Check(
+    id="01.normalization_matrix",
+    title="pixel -> normalized [-1, 1] coordinates as a 3×3 matrix",
+    reference=_normalization_reference,
+    cases=_normalization_cases,
+    hint="align_corners=False: u = (2x + 1)/W - 1 (pixel edges at ±1); align_corners=True: u = 2x/(W - 1) - 1 "
+         "(pixel centres at ±1), and a 1-pixel side maps to 0 (scale 0, offset 0). x uses W = size[1], "
+         "y uses H = size[0].",
+    compare=_compare_any_float,
+    points=1,
+))
+
+# ---------------------------------------------------------------------------------------------------------------
+# 01.pixel_to_theta
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _pixel_to_theta_reference(matrix, in_size, out_size, align_corners: bool) -> torch.Tensor:
+    return affine.pixel_to_theta(matrix, in_size, out_size, align_corners)
+
+
+def _pixel_to_theta_cases(rng: np.random.Generator):
+    # A 1-pixel *output* side with align_corners=True has no unique answer (any scale sends its only centre, 0, to
+    # pixel 0), so 1-pixel outputs are checked with align_corners=False only.
+    shapes = [((1, 1), (1, 1), False), ((1, 5), (3, 3), True), ((1, 5), (3, 3), False), ((4, 7), (4, 7), False),
+              ((4, 7), (4, 7), True), ((9, 5), (6, 10), True), ((16, 12), (1, 1), False)]
+    for in_size, out_size, align_corners in shapes:
+        yield Case(f"matrix (3, 3), in_size {in_size}, out_size {out_size}, align_corners={align_corners}",
+                   (random_motion(rng, in_size), in_size, out_size, align_corners))
+    yield Case("the identity matrix, in_size = out_size = (5, 8), align_corners=False",
+               (torch.eye(3, dtype=torch.float64), (5, 8), (5, 8), False))
+    for n in (1, 3):
+        yield Case(f"batch of {n} matrices ({n}, 3, 3), in_size (6, 9), out_size (7, 4), align_corners=True",
+                   (torch.stack([random_motion(rng, (6, 9)) for _ in range(n)]), (6, 9), (7, 4), True))
+
+
+register(Check(
+    id="01.pixel_to_theta",
+    title="pixel-space sampling matrix -> normalized theta (2×3)",
+    reference=_pixel_to_theta_reference,
+    cases=_pixel_to_theta_cases,
+    hint="theta maps normalized output coords to normalized input coords: first denormalize the output "
+         "(N_out^-1), then apply the pixel matrix, then normalize for the input (N_in): "
+         "theta = (N_in @ A @ inv(N_out))[..., :2, :]. Use each image's own size and the same align_corners.",
+    compare=_compare_any_float,
+    points=1,
+))
+
+# ---------------------------------------------------------------------------------------------------------------
+# 01.inverse_warp
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def inverse_warp_reference(image: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
+    """Nearest-neighbour inverse warp through the package: theta from ``invert(motion)``, grid, nearest sampler.
+
+    ``image: (N, C, H, W)``, ``motion: (3, 3)`` pixel-space forward motion ``-> (N, C, H, W)``.
+    """
+    n, c, h, w = image.shape
+    # align_corners=False: its normalization is invertible for every size, 1-pixel sides included.
+    theta = affine.pixel_to_theta(affine.invert(motion.to(torch.float64)), (h, w), align_corners=False)
+    grid = affine_grid(theta.to(image.dtype).expand(n, 2, 3), (n, c, h, w), align_corners=False)
+    return nearest_sample(image, grid, padding_mode="zeros", align_corners=False)
+
+
+def _inverse_warp_cases(rng: np.random.Generator):
+    yield Case("1-pixel image (1, 1, 1, 1), the identity", (tensor(rng, 1, 1, 1, 1), torch.eye(3, dtype=torch.float64)))
+    yield Case("image (1, 1, 4, 7), integer translation (2, -1)",
+               (tensor(rng, 1, 1, 4, 7), affine.translation(_f64(2.0), _f64(-1.0))))
+    for n, c, h, w in [(1, 1, 1, 5), (1, 3, 9, 5), (2, 2, 6, 11), (3, 1, 12, 12)]:
+        yield Case(f"image ({n}, {c}, {h}, {w}), random motion (rotation, scale, shear, translation)",
+                   (tensor(rng, n, c, h, w), random_motion(rng, (h, w))))
+
+
+register(Check(
+    id="01.inverse_warp",
+    title="inverse mapping with nearest-neighbour reads",
+    reference=inverse_warp_reference,
+    cases=_inverse_warp_cases,
+    hint="for every OUTPUT pixel (x, y), compute its source with the INVERSE motion (torch.linalg.inv), round to "
+         "the nearest pixel (torch.round), read it if 0 <= x < W and 0 <= y < H, else write 0. Index image[..., y, x] "
+         "– rows are y.",
+    rtol=1e-12, atol=1e-12,
+    points=2,
+))

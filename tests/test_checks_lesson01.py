@@ -1,0 +1,242 @@
+"""Lesson 1 checks: independent solutions pass, known bugs fail (mutation tests)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from stn_course.checks import format_result, get, run_check
+
+SEEDS = [0, 1, 2, 17]
+
+
+def passes(check_id, fn, seeds=SEEDS):
+    for seed in seeds:
+        result = run_check(get(check_id), fn, seed)
+        if not result.passed:
+            return False, format_result(result)
+    return True, ""
+
+
+def assert_passes(check_id, fn):
+    ok, message = passes(check_id, fn)
+    assert ok, message
+
+
+def assert_fails(check_id, fn):
+    ok, _ = passes(check_id, fn)
+    assert not ok, f"{check_id} let a known bug pass"
+
+
+# --- independent solutions, written the way a learner would (plain formulas, no stn_course.affine) ------------
+
+
+def rotation_matrix(angle):
+    c, s = math.cos(angle), math.sin(angle)
+    return torch.tensor([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+
+
+def translation_matrix(tx, ty):
+    return torch.tensor([[1.0, 0.0, tx], [0.0, 1.0, ty], [0.0, 0.0, 1.0]], dtype=torch.float64)
+
+
+def rotate_about(angle, cx, cy):
+    return translation_matrix(cx, cy) @ rotation_matrix(angle) @ translation_matrix(-cx, -cy)
+
+
+def apply_affine(matrix, points):
+    ones = torch.ones(*points.shape[:-1], 1, dtype=points.dtype)
+    return (torch.cat([points, ones], -1) @ matrix.transpose(-1, -2))[..., :2]
+
+
+def normalization_matrix(size, align_corners):
+    h, w = size
+
+    def axis(n):
+        if align_corners:
+            return (2 / (n - 1), -1.0) if n > 1 else (0.0, 0.0)
+        return 2 / n, 1 / n - 1
+
+    (ax, bx), (ay, by) = axis(w), axis(h)
+    return torch.tensor([[ax, 0, bx], [0, ay, by], [0, 0, 1]], dtype=torch.float64)
+
+
+def pixel_to_theta(matrix, in_size, out_size, align_corners):
+    n_in = normalization_matrix(in_size, align_corners)
+    n_out = normalization_matrix(out_size, align_corners)
+    return (n_in @ matrix @ torch.linalg.inv(n_out))[..., :2, :]
+
+
+def inverse_warp(image, motion):
+    n, c, h, w = image.shape
+    back = torch.linalg.inv(motion.double())
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64),
+                            indexing="ij")
+    src = torch.stack([xs, ys, torch.ones_like(xs)], -1) @ back.T
+    sx, sy = torch.round(src[..., 0]).long(), torch.round(src[..., 1]).long()
+    inside = (sx >= 0) & (sx < w) & (sy >= 0) & (sy < h)
+    return image[..., sy.clamp(0, h - 1), sx.clamp(0, w - 1)] * inside
+
+
+# --- the correct solutions pass ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("check_id, fn", [
+    ("01.rotation_matrix", rotation_matrix),
+    ("01.rotation_matrix", lambda a: rotation_matrix(a).float()),  # float32 answers are fine
+    ("01.rotate_about", rotate_about),
+    ("01.apply_affine", apply_affine),
+    ("01.normalization_matrix", normalization_matrix),
+    ("01.inverse_warp", inverse_warp),
+])
+def test_independent_solutions_pass(check_id, fn):
+    assert_passes(check_id, fn)
+
+
+def test_pixel_to_theta_solution_passes():
+    """N_in @ A @ inv(N_out); the check avoids 1-pixel outputs with align_corners=True, where N_out is singular."""
+    assert_passes("01.pixel_to_theta", pixel_to_theta)
+
+
+def test_pixel_to_theta_agrees_with_f_affine_grid_on_a_real_image():
+    """Independent of stn_course.affine: the theta drives F.affine_grid to the input pixels the matrix names."""
+    motion = rotate_about(0.3, 4.0, 2.5) @ translation_matrix(1.5, -0.5)
+    for align_corners in (False, True):
+        theta = pixel_to_theta(motion, (6, 9), (5, 7), align_corners)[None]
+        grid = F.affine_grid(theta, (1, 1, 5, 7), align_corners=align_corners)[0]
+        ys, xs = torch.meshgrid(torch.arange(5.0, dtype=torch.float64), torch.arange(7.0, dtype=torch.float64),
+                                indexing="ij")
+        expected = apply_affine(motion, torch.stack([xs, ys], -1).reshape(-1, 2)).reshape(5, 7, 2)
+        w, h = 9, 6
+        if align_corners:
+            pixels = torch.stack([(grid[..., 0] + 1) / 2 * (w - 1), (grid[..., 1] + 1) / 2 * (h - 1)], -1)
+        else:
+            pixels = torch.stack([((grid[..., 0] + 1) * w - 1) / 2, ((grid[..., 1] + 1) * h - 1) / 2], -1)
+        torch.testing.assert_close(pixels, expected, rtol=0, atol=1e-12)
+
+
+# --- known bugs fail -------------------------------------------------------------------------------------------
+
+
+def test_rotation_sign_flipped_fails():
+    assert_fails("01.rotation_matrix", lambda a: rotation_matrix(-a))
+
+
+def test_rotation_in_degrees_fails():
+    assert_fails("01.rotation_matrix", lambda a: rotation_matrix(math.degrees(a)))
+
+
+def test_rotate_about_in_reversed_order_fails():
+    assert_fails("01.rotate_about",
+                 lambda a, cx, cy: translation_matrix(-cx, -cy) @ rotation_matrix(a) @ translation_matrix(cx, cy))
+
+
+def test_rotate_about_translate_after_rotation_only_fails():
+    assert_fails("01.rotate_about", lambda a, cx, cy: rotation_matrix(a) @ translation_matrix(-cx, -cy))
+
+
+def test_apply_without_translation_fails():
+    assert_fails("01.apply_affine", lambda m, p: p @ m[..., :2, :2].transpose(-1, -2))
+
+
+def test_apply_with_untransposed_matrix_fails():
+    def wrong(m, p):
+        ones = torch.ones(*p.shape[:-1], 1, dtype=p.dtype)
+        return (torch.cat([p, ones], -1) @ m)[..., :2]
+    assert_fails("01.apply_affine", wrong)
+
+
+def test_apply_that_ignores_the_batch_fails():
+    assert_fails("01.apply_affine", lambda m, p: apply_affine(m.reshape(-1, 3, 3)[0], p))
+
+
+def test_normalization_with_swapped_conventions_fails():
+    assert_fails("01.normalization_matrix", lambda size, ac: normalization_matrix(size, not ac))
+
+
+def test_normalization_with_wrong_align_corners_formula_fails():
+    """u = 2x/W - 1 (neither convention): the classic off-by-half-a-pixel."""
+    def wrong(size, align_corners):
+        h, w = size
+        return torch.tensor([[2 / w, 0, -1], [0, 2 / h, -1], [0, 0, 1]], dtype=torch.float64)
+    assert_fails("01.normalization_matrix", wrong)
+
+
+def test_normalization_with_swapped_height_and_width_fails():
+    assert_fails("01.normalization_matrix", lambda size, ac: normalization_matrix(size[::-1], ac))
+
+
+def test_normalization_without_the_one_pixel_case_fails():
+    def no_special_case(size, align_corners):
+        h, w = size
+        axis = (lambda n: (2 / (n - 1) if n > 1 else math.inf, -1.0)) if align_corners else (lambda n: (2 / n, 1 / n - 1))
+        (ax, bx), (ay, by) = axis(w), axis(h)
+        return torch.tensor([[ax, 0, bx], [0, ay, by], [0, 0, 1]], dtype=torch.float64)
+    assert_fails("01.normalization_matrix", no_special_case)
+
+
+def test_pixel_to_theta_in_the_wrong_order_fails():
+    def wrong(matrix, in_size, out_size, align_corners):
+        n_in = normalization_matrix(in_size, align_corners)
+        n_out = normalization_matrix(out_size, align_corners)
+        return (n_out @ matrix @ torch.linalg.pinv(n_in))[..., :2, :]  # pinv: N_in is singular for 1 pixel
+    assert_fails("01.pixel_to_theta", wrong)
+
+
+def test_pixel_to_theta_without_denormalizing_the_output_fails():
+    def wrong(matrix, in_size, out_size, align_corners):
+        return (normalization_matrix(in_size, align_corners) @ matrix)[..., :2, :]
+    assert_fails("01.pixel_to_theta", wrong)
+
+
+def test_pixel_to_theta_with_the_input_size_for_the_output_fails():
+    assert_fails("01.pixel_to_theta", lambda m, i, o, ac: pixel_to_theta(m, i, i, ac))
+
+
+def test_forward_instead_of_inverse_mapping_fails():
+    assert_fails("01.inverse_warp", lambda image, motion: inverse_warp(image, torch.linalg.inv(motion.double())))
+
+
+def test_truncating_instead_of_rounding_fails():
+    def truncating(image, motion):
+        n, c, h, w = image.shape
+        back = torch.linalg.inv(motion.double())
+        ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64),
+                                indexing="ij")
+        src = torch.stack([xs, ys, torch.ones_like(xs)], -1) @ back.T
+        sx, sy = src[..., 0].long(), src[..., 1].long()  # truncation: floor for x >= 0, and -0.7 -> 0
+        inside = (sx >= 0) & (sx < w) & (sy >= 0) & (sy < h)
+        return image[..., sy.clamp(0, h - 1), sx.clamp(0, w - 1)] * inside
+    assert_fails("01.inverse_warp", truncating)
+
+
+def test_swapped_x_and_y_fails():
+    def swapped(image, motion):
+        n, c, h, w = image.shape
+        back = torch.linalg.inv(motion.double())
+        ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64),
+                                indexing="ij")
+        src = torch.stack([xs, ys, torch.ones_like(xs)], -1) @ back.T
+        sx, sy = torch.round(src[..., 1]).long(), torch.round(src[..., 0]).long()
+        inside = (sx >= 0) & (sx < w) & (sy >= 0) & (sy < h)
+        return image[..., sy.clamp(0, h - 1), sx.clamp(0, w - 1)] * inside
+    assert_fails("01.inverse_warp", swapped)
+
+
+def test_clamping_instead_of_zeros_fails():
+    def clamping(image, motion):
+        n, c, h, w = image.shape
+        back = torch.linalg.inv(motion.double())
+        ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64),
+                                indexing="ij")
+        src = torch.stack([xs, ys, torch.ones_like(xs)], -1) @ back.T
+        sx, sy = torch.round(src[..., 0]).long(), torch.round(src[..., 1]).long()
+        return image[..., sy.clamp(0, h - 1), sx.clamp(0, w - 1)]
+    assert_fails("01.inverse_warp", clamping)
+
+
+def test_lesson_one_has_at_least_five_visible_checks():
+    from stn_course.checks import all_checks
+    assert len([c for c in all_checks(include_hidden=False) if c.id.startswith("01.")]) >= 5

@@ -1,0 +1,245 @@
+"""Lesson 2 checks: independent solutions pass, known bugs fail (mutation tests).
+
+The bugs are the ones found in popular STN code: the ``x = 0.5 * ((x + 1) * (W - 2))`` rescaling, a truncating
+int cast instead of floor (wrong for negative coordinates), clamping neighbours instead of zero padding, swapped
+(x, y), the wrong ``align_corners`` formula.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from stn_course.checks import format_result, get, run_check
+from stn_course.checks.lesson02 import SAMPLERS, blog_bilinear_sample, identity_error_reference
+
+SEEDS = [0, 1, 2, 17]
+
+
+def passes(check_id, fn, seeds=SEEDS):
+    for seed in seeds:
+        result = run_check(get(check_id), fn, seed)
+        if not result.passed:
+            return False, format_result(result)
+    return True, ""
+
+
+def assert_passes(check_id, fn):
+    ok, message = passes(check_id, fn)
+    assert ok, message
+
+
+def assert_fails(check_id, fn):
+    ok, _ = passes(check_id, fn)
+    assert not ok, f"{check_id} let a known bug pass"
+
+
+# --- a learner-style implementation with switchable bugs --------------------------------------------------------
+
+
+def unnormalize(coord, size, align_corners, bug=None):
+    if bug == "w-2":
+        return 0.5 * ((coord + 1) * (size - 2))
+    if bug == "swapped":
+        align_corners = not align_corners
+    if bug == "no-half":
+        return (coord + 1) / 2 * size
+    if align_corners:
+        return (coord + 1) / 2 * (size - 1)
+    return ((coord + 1) * size - 1) / 2
+
+
+def floor(x, bug=None, lib=np):
+    if bug == "trunc":
+        return lib.trunc(x)
+    return lib.floor(x)
+
+
+def lerp_1d(signal, x, bug=None):
+    f = signal.numpy()
+    xs = x.numpy()
+    x0 = floor(xs, bug).astype(np.int64)
+    t = xs - x0
+
+    def read(i):
+        if bug == "clamp":
+            return f[np.clip(i, 0, len(f) - 1)]
+        inside = (i >= 0) & (i < len(f))
+        return np.where(inside, f[np.clip(i, 0, len(f) - 1)], 0.0)
+
+    return torch.from_numpy((1 - t) * read(x0) + t * read(x0 + 1))
+
+
+def bilinear_np(input, grid, align_corners=False, bug=None):
+    n, c, h, w = input.shape
+    gx, gy = (grid[..., 1], grid[..., 0]) if bug == "swap" else (grid[..., 0], grid[..., 1])
+    x = unnormalize(gx, w, align_corners, bug)
+    y = unnormalize(gy, h, align_corners, bug)
+    x0, y0 = floor(x, bug).astype(np.int64), floor(y, bug).astype(np.int64)
+    out = np.zeros((n, c) + grid.shape[1:3])
+    b = np.arange(n)[:, None, None]
+    for dx in (0, 1):
+        for dy in (0, 1):
+            xi, yi = x0 + dx, y0 + dy
+            weight = (1 - np.abs(x - xi)) * (1 - np.abs(y - yi))
+            inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+            values = input[b, :, np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)]  # (N, H_out, W_out, C)
+            if bug != "clamp":
+                values = values * inside[..., None]
+            out += np.moveaxis(values, -1, 1) * weight[:, None]
+    return out
+
+
+def reflect(x, low, high):
+    """Mirror x into [low, high] (both pixel coordinates), the way grid_sample does."""
+    if high == low:
+        return torch.zeros_like(x)
+    span = high - low
+    d = (x - low).abs()
+    flips = torch.floor(d / span)
+    extra = d - flips * span
+    return torch.where(flips % 2 == 0, low + extra, high - extra)
+
+
+def bilinear_torch(input, grid, padding_mode="zeros", align_corners=False, bug=None):
+    n, c, h, w = input.shape
+    gx, gy = (grid[..., 1], grid[..., 0]) if bug == "swap" else (grid[..., 0], grid[..., 1])
+    x = unnormalize(gx, w, align_corners, bug)
+    y = unnormalize(gy, h, align_corners, bug)
+    if padding_mode == "border":
+        x, y = x.clamp(0, w - 1), y.clamp(0, h - 1)
+    elif padding_mode == "reflection":
+        if align_corners or bug == "reflect-centres":
+            x, y = reflect(x, 0, w - 1), reflect(y, 0, h - 1)
+        else:
+            x, y = reflect(x, -0.5, w - 0.5), reflect(y, -0.5, h - 0.5)
+        x, y = x.clamp(0, w - 1), y.clamp(0, h - 1)
+    x0, y0 = floor(x, bug, torch).long(), floor(y, bug, torch).long()
+    flat = input.reshape(n, c, h * w)
+    out = 0
+    for dx in (0, 1):
+        for dy in (0, 1):
+            xi, yi = x0 + dx, y0 + dy
+            weight = (1 - (x - xi).abs()) * (1 - (y - yi).abs())
+            inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+            index = (yi.clamp(0, h - 1) * w + xi.clamp(0, w - 1)).reshape(n, 1, -1).expand(n, c, -1)
+            values = torch.gather(flat, 2, index).reshape(n, c, *grid.shape[1:3])
+            if bug != "clamp":
+                values = values * inside[:, None]
+            out = out + values * weight[:, None]
+    return out
+
+
+def affine_grid(theta, size, align_corners=False, bug=None):
+    n, _, h, w = size
+
+    def axis(steps):
+        if steps == 1:
+            return torch.zeros(1, dtype=theta.dtype)
+        coords = torch.linspace(-1, 1, steps, dtype=theta.dtype)
+        return coords if (align_corners or bug == "always-corners") else coords * (steps - 1) / steps
+
+    ys, xs = torch.meshgrid(axis(h), axis(w), indexing="ij")
+    first, second = (ys, xs) if bug == "swap" else (xs, ys)
+    base = torch.stack([first, second, torch.ones_like(xs)], -1).reshape(1, h * w, 3)
+    if bug == "no-translation":
+        return (base[..., :2] @ theta[:, :, :2].transpose(1, 2)).reshape(n, h, w, 2)
+    return (base @ theta.transpose(1, 2)).reshape(n, h, w, 2)
+
+
+def identity_error(sampler, image, align_corners, bug=None):
+    n, c, h, w = image.shape
+    theta = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]], dtype=image.dtype).repeat(n, 1, 1)
+    grid = F.affine_grid(theta, (n, c, h, w), align_corners=align_corners if bug != "default-corners" else False)
+    out = sampler(image, grid, align_corners=align_corners)
+    diff = (out - image).abs()
+    return float(diff.mean() if bug == "mean" else diff.max())
+
+
+# --- correct solutions pass ----------------------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:Since version 1.3.0, affine_grid behavior")  # torch's 1-pixel remark
+@pytest.mark.parametrize("check_id, fn", [
+    ("02.lerp_1d", lerp_1d),
+    ("02.unnormalize", unnormalize),
+    ("02.affine_grid", affine_grid),
+    ("02.affine_grid", lambda theta, size, align_corners=False: F.affine_grid(theta, size, align_corners)),
+    ("02.bilinear_sample_np", bilinear_np),
+    ("02.bilinear_sample", bilinear_torch),
+    ("02.identity_error", identity_error),
+])
+def test_independent_solutions_pass(check_id, fn):
+    assert_passes(check_id, fn)
+
+
+def test_the_identity_check_does_not_depend_on_whose_grid_the_learner_uses():
+    """The samplers handed to identity_error are continuous in the grid, so F.affine_grid vs ours can't flip it."""
+    for seed in range(12):
+        assert run_check(get("02.identity_error"), identity_error, seed).passed
+
+
+# --- known bugs fail -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bug", ["trunc", "clamp"])
+def test_lerp_1d_bugs_fail(bug):
+    assert_fails("02.lerp_1d", lambda s, x: lerp_1d(s, x, bug))
+
+
+@pytest.mark.parametrize("bug", ["w-2", "swapped", "no-half"])
+def test_unnormalize_bugs_fail(bug):
+    assert_fails("02.unnormalize", lambda c, s, a: unnormalize(c, s, a, bug))
+
+
+@pytest.mark.parametrize("bug", ["swap", "always-corners", "no-translation"])
+def test_affine_grid_bugs_fail(bug):
+    assert_fails("02.affine_grid", lambda t, s, align_corners=False: affine_grid(t, s, align_corners, bug))
+
+
+@pytest.mark.parametrize("bug", ["w-2", "trunc", "clamp", "swap", "swapped", "no-half"])
+def test_numpy_sampler_bugs_fail(bug):
+    assert_fails("02.bilinear_sample_np", lambda i, g, align_corners=False: bilinear_np(i, g, align_corners, bug))
+
+
+@pytest.mark.parametrize("bug", ["w-2", "trunc", "clamp", "swap", "swapped", "reflect-centres"])
+def test_torch_sampler_bugs_fail(bug):
+    assert_fails("02.bilinear_sample",
+                 lambda i, g, padding_mode="zeros", align_corners=False: bilinear_torch(i, g, padding_mode,
+                                                                                        align_corners, bug))
+
+
+def test_the_blog_sampler_fails_the_sampler_check():
+    assert_fails("02.bilinear_sample", blog_bilinear_sample)
+
+
+@pytest.mark.parametrize("bug", ["mean", "default-corners"])
+def test_identity_error_bugs_fail(bug):
+    assert_fails("02.identity_error", lambda s, i, a: identity_error(s, i, a, bug))
+
+
+# --- the numbers the bug hunt teaches ------------------------------------------------------------------------
+
+
+def test_the_identity_test_separates_the_samplers():
+    image = torch.rand(1, 1, 6, 5, dtype=torch.float64) + 0.5  # no zero pixels, so a lost pixel always shows
+    errors = {name: identity_error_reference(s, image, ac) for name, s in SAMPLERS.items() for ac in (False, True)}
+    for name, sampler in SAMPLERS.items():
+        for align_corners in (False, True):
+            error = identity_error_reference(sampler, image, align_corners)
+            if "correct" in name or "clamps" in name:  # clamping is invisible to the identity test
+                assert error < 1e-12, (name, align_corners, error)
+            else:
+                assert error > 0.1, (name, align_corners, error)
+    assert errors
+
+
+def test_the_blog_sampler_loses_the_last_row_and_column():
+    """With W - 2 the identity grid reaches only column W - 2: the output is a stretched copy of columns 0..W-2."""
+    image = torch.arange(1.0, 1 + 4 * 6, dtype=torch.float64).view(1, 1, 4, 6)
+    grid = F.affine_grid(torch.eye(2, 3, dtype=torch.float64)[None], (1, 1, 4, 6), align_corners=True)
+    out = blog_bilinear_sample(image, grid)
+    assert out[0, 0, 0, 0] == image[0, 0, 0, 0]
+    assert out[0, 0, -1, -1] == image[0, 0, -2, -2]  # bottom-right reads pixel (H-2, W-2)
+    assert not torch.isin(image[0, 0, -1, :], out).any() and out.max() < image[0, 0, -1, 0]
