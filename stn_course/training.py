@@ -38,6 +38,7 @@ __all__ = [
     "STCNN",
     "build_model",
     "error_rate",
+    "theta_statistics",
     "evaluate",
     "fit",
     "save",
@@ -172,6 +173,28 @@ def error_rate(logits: torch.Tensor, labels: torch.Tensor) -> float:
     if labels.numel() == 0:
         raise ValueError("error_rate of an empty batch is undefined")
     return 100.0 * (logits.argmax(1) != labels).float().mean().item()
+
+
+def theta_statistics(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Read an affine ``theta (N, 2, 3)`` (output -> input, as the sampler uses it) as zoom, rotation and shift.
+
+    ``-> (zoom (N,), rotation (N,) in degrees, shift (N, 2))``:
+
+    * ``zoom = 1 / sqrt(|det A|)`` with ``A = theta[:, :, :2]``: how much the output magnifies the input
+      (``> 1`` zooms in: the grid covers a smaller region of the input);
+    * ``rotation = -atan2(A[1, 0] - A[0, 1], A[0, 0] + A[1, 1])``: the angle of the rotation closest to ``A``,
+      sign-flipped because the sampler reads backwards – it is how far the *content* turns in the output
+      (positive = clockwise on screen, y down), so a transformer undoing a digit rotated by ``a`` shows ``≈ -a``;
+    * ``shift = theta[:, :, 2]``: the normalized input point that the output's centre reads.
+    """
+    check_tensor(theta, "theta")
+    if theta.ndim != 3 or theta.shape[1:] != (2, 3):
+        raise ValueError(f"theta: expected shape (N, 2, 3), got {tuple(theta.shape)}")
+    a = theta[:, :, :2]
+    det = a[:, 0, 0] * a[:, 1, 1] - a[:, 0, 1] * a[:, 1, 0]
+    zoom = det.abs().rsqrt()
+    rotation = -torch.rad2deg(torch.atan2(a[:, 1, 0] - a[:, 0, 1], a[:, 0, 0] + a[:, 1, 1]))
+    return zoom, rotation, theta[:, :, 2].clone()
 
 
 def _device(model: nn.Module, device: str | torch.device | None) -> torch.device:

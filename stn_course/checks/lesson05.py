@@ -1,0 +1,172 @@
+"""Checks for lesson 5 – training spatial transformers on distorted MNIST."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ..data import paste_clutter, placement_theta
+from ..stn import SpatialTransformer
+from ..training import error_rate, theta_statistics
+from .cases import uniform
+from .registry import Case, Check, register
+
+# ------------------------------------------------------------------------------------------------ 05.rts_theta
+
+
+def _rts_cases(rng: np.random.Generator):
+    fixed = [  # (angles, scales, shifts, in_size, out_size)
+        ([0.0], [1.0], [[0.0, 0.0]], 28, 28),
+        ([90.0, -90.0], [1.0, 1.0], [[0.0, 0.0], [0.0, 0.0]], 28, 28),
+        ([45.0], [0.7], [[5.0, -3.0]], 28, 42),
+        ([-30.0, 10.0, 0.0], [1.2, 0.9, 1.0], [[-7.5, 2.0], [0.0, 9.0], [4.0, 4.0]], 28, 60),
+    ]
+    for angles, scales, shifts, n_in, n_out in fixed:
+        yield Case(f"angles {angles}°, scales {scales}, shifts {shifts} px, digit {n_in}² -> canvas {n_out}²",
+                   (torch.tensor(angles, dtype=torch.float64), torch.tensor(scales, dtype=torch.float64),
+                    torch.tensor(shifts, dtype=torch.float64), n_in, n_out))
+    for n, n_in, n_out in ((5, 28, 42), (4, 7, 13)):
+        yield Case(f"{n} random RTS draws, digit {n_in}² -> canvas {n_out}² (odd sizes)",
+                   (uniform(rng, n, low=-45, high=45), uniform(rng, n, low=0.7, high=1.2),
+                    uniform(rng, n, 2, low=-6, high=6), n_in, n_out))
+
+
+register(Check(
+    id="05.rts_theta",
+    title="theta that rotates, scales and places a digit in a canvas",
+    reference=placement_theta,
+    cases=_rts_cases,
+    hint="the sampler goes backwards: invert the motion u = s R(a) v + t, then change units – output coordinates "
+         "are normalized by out_size / 2 and input ones by in_size / 2, so A = out_size / (in_size s) · R(-a) and "
+         "the last column is -A (2 t / out_size).",
+    rtol=1e-9, atol=1e-9, points=2,
+))
+
+# ------------------------------------------------------------------------------------------------ 05.paste_clutter
+
+
+def _clutter_cases(rng: np.random.Generator):
+    shapes = [  # (N, K, canvas S, M sources, source H = W, crop)
+        (1, 1, 4, 1, 3, 1),
+        (1, 2, 6, 2, 5, 3),
+        (3, 4, 12, 5, 10, 6),
+        (2, 8, 20, 3, 28, 6),
+    ]
+    for n, k, s, m, h, crop in shapes:
+        canvas = uniform(rng, n, 1, s, s, low=0, high=0.6, dtype=torch.float32)
+        sources = uniform(rng, m, 1, h, h, low=0, high=1, dtype=torch.float32)
+        index = torch.from_numpy(rng.integers(0, m, (n, k)))
+        crop_at = torch.from_numpy(rng.integers(0, h - crop + 1, (n, k, 2)))
+        paste_at = torch.from_numpy(rng.integers(0, s - crop + 1, (n, k, 2)))
+        paste_at[0, 0] = torch.tensor([0, s - crop])  # touch the top-right corner
+        if k > 1:
+            paste_at[0, 1] = paste_at[0, 0]  # two pieces on the same spot: max, not sum
+        yield Case(f"canvas (N={n}, 1, {s}, {s}), {k} pieces of {crop}×{crop} from {m} sources of {h}×{h} "
+                   f"(overlapping pieces, one at the canvas corner)",
+                   (canvas, sources, index, crop_at, paste_at), {"crop": crop})
+
+
+register(Check(
+    id="05.paste_clutter",
+    title="paste crops of other digits as clutter (max-combined)",
+    reference=paste_clutter,
+    cases=_clutter_cases,
+    hint="piece j of image i is sources[index[i, j], 0, r:r + crop, c:c + crop] with (r, c) = crop_at[i, j]; it "
+         "goes to canvas[i, 0, pr:pr + crop, pc:pc + crop] with (pr, pc) = paste_at[i, j], combined with "
+         "torch.maximum (overlaps must not add up). Rows come first in both pairs. Don't modify canvas in place.",
+    rtol=0, atol=1e-7, points=2,
+))
+
+# ------------------------------------------------------------------------------------------------ 05.stcnn_forward
+
+
+def stcnn_forward_reference(x: torch.Tensor, localisation: nn.Module, head: nn.Linear, classifier: nn.Module,
+                            out_size: int) -> torch.Tensor:
+    """The package's :class:`SpatialTransformer` (aten) with the given head, then the classifier."""
+    transformer = SpatialTransformer(localisation, "affine", out_size=out_size, impl="aten",
+                                     loc_features=head.in_features)
+    with torch.no_grad():
+        transformer.head.weight.copy_(head.weight)
+        transformer.head.bias.copy_(head.bias)
+    return classifier(transformer(x))
+
+
+def _stcnn_cases(rng: np.random.Generator):
+    for n, s, out in ((1, 20, 20), (3, 42, 28), (2, 30, 16)):
+        x = uniform(rng, n, 1, s, s, low=0, high=1, dtype=torch.float32)
+        localisation = nn.Sequential(nn.MaxPool2d(2), nn.Flatten(), nn.Linear((s // 2) ** 2, 8), nn.Tanh())
+        head = nn.Linear(8, 6)
+        with torch.no_grad():
+            head.weight.copy_(uniform(rng, 6, 8, low=-0.3, high=0.3, dtype=torch.float32))
+            head.bias.copy_(torch.tensor([0.8, 0.1, 0.05, -0.15, 0.9, -0.1]))
+        classifier = nn.Sequential(nn.Flatten(), nn.Linear(out * out, 10))
+        yield Case(f"x (N={n}, 1, {s}, {s}), out_size={out}, a head away from the identity",
+                   (x, localisation, head, classifier, out))
+
+
+register(Check(
+    id="05.stcnn_forward",
+    title="ST-CNN forward: localise, regress theta, sample, classify",
+    reference=stcnn_forward_reference,
+    cases=_stcnn_cases,
+    hint="theta = head(localisation(x).flatten(1)).view(-1, 2, 3) (row-major: the 6 numbers are the two rows); "
+         "grid = F.affine_grid(theta, (N, C, out_size, out_size), align_corners=False); sample x with "
+         "F.grid_sample(..., align_corners=False) and classify the *sampled* image.",
+    rtol=1e-5, atol=1e-5, points=2,
+))
+
+# ------------------------------------------------------------------------------------------------ 05.error_rate
+
+
+def _error_cases(rng: np.random.Generator):
+    yield Case("one example, classified right", (torch.tensor([[0.1, 2.0]]), torch.tensor([1])))
+    yield Case("one example, classified wrong", (torch.tensor([[0.1, 2.0]]), torch.tensor([0])))
+    for n, c in ((7, 3), (64, 10), (1000, 10)):
+        logits = uniform(rng, n, c, low=-3, high=3, dtype=torch.float32)
+        labels = torch.from_numpy(rng.integers(0, c, n))
+        yield Case(f"logits ({n}, {c}), random labels", (logits, labels))
+
+
+register(Check(
+    id="05.error_rate",
+    title="classification error in percent",
+    reference=error_rate,
+    cases=_error_cases,
+    hint="compare argmax over the class dimension (dim 1) with the labels, average the mistakes over the batch and "
+         "return a Python float in percent (100 · fraction).",
+    rtol=0, atol=1e-6, points=1,
+))
+
+# ------------------------------------------------------------------------------------------------ 05.theta_statistics
+
+
+def _theta_stats_cases(rng: np.random.Generator):
+    def similarity(zoom, degrees, shift):
+        rad = math.radians(degrees)
+        k = 1 / zoom
+        # sampling theta of content turned by `degrees`: k R(-a)
+        return [[k * math.cos(rad), k * math.sin(rad), shift[0]], [-k * math.sin(rad), k * math.cos(rad), shift[1]]]
+
+    yield Case("the identity", (torch.tensor([[[1.0, 0, 0], [0, 1, 0]]], dtype=torch.float64),))
+    yield Case("zoom 2, content turned +30°, shifted", (torch.tensor([similarity(2.0, 30.0, (0.2, -0.1))],
+                                                                     dtype=torch.float64),))
+    yield Case("content turned 135° and -170° (beyond ±90°)",
+               (torch.tensor([similarity(0.8, 135.0, (0, 0)), similarity(1.3, -170.0, (0.5, 0.5))],
+                             dtype=torch.float64),))
+    yield Case("a reflection (negative determinant) and a shear",
+               (torch.tensor([[[-1.0, 0, 0.1], [0, 1, 0]], [[1.0, 0.5, 0], [0, 1, 0]]], dtype=torch.float64),))
+    yield Case("8 random affine thetas", (torch.eye(2, 3, dtype=torch.float64)
+                                         + uniform(rng, 8, 2, 3, low=-0.5, high=0.5),))
+
+
+register(Check(
+    id="05.theta_statistics",
+    title="read theta as zoom, rotation (degrees) and shift",
+    reference=theta_statistics,
+    cases=_theta_stats_cases,
+    hint="zoom = 1 / sqrt(|det A|) with A = theta[:, :, :2]; rotation = -atan2(A10 - A01, A00 + A11) in degrees "
+         "(minus: the sampler reads backwards, so the content turns the other way); shift = theta[:, :, 2].",
+    rtol=1e-7, atol=1e-7, points=1,
+))
