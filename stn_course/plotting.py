@@ -279,7 +279,7 @@ def plot_shapes(
     """
     points = letter_f() if points is None else torch.as_tensor(points, dtype=torch.float64)
     if ax is None:
-        fig, ax = plt.subplots(figsize=(4.5, 4.5))
+        fig, ax = plt.subplots(figsize=(6.5, 4.2))
     closed = torch.cat([points, points[:1]])
     ax.fill(closed[:, 0], closed[:, 1], color="0.85", ec="0.5", label="original")
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -291,7 +291,7 @@ def plot_shapes(
     ax.set_aspect("equal")
     ax.invert_yaxis()
     ax.grid(True, lw=0.3)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     ax.set_xlabel("x (right)")
     ax.set_ylabel("y (down)")
     if title:

@@ -1,0 +1,409 @@
+# %% [markdown]
+# # Lesson 1 – Affine transforms
+#
+# ## Goal
+#
+# A spatial transformer (Jaderberg et al., 2015) warps an image with a small matrix $\theta$ that a network predicts.
+# Before any network, we need to be fluent in that matrix: what each of its six numbers does, in which order
+# transforms combine, why the matrix a sampler wants is the *inverse* of the motion you see, and how pixel
+# coordinates turn into the normalized $[-1, 1]$ coordinates of `F.affine_grid`.
+#
+# **You will build** a rotation matrix, a function that applies a homogeneous matrix to points, a rotation about a
+# centre, an inverse warp (the way every sampler works), the pixel → normalized matrix for both `align_corners`
+# conventions, and the conversion of a pixel-space matrix to `theta`.
+#
+# **Package modules:** `stn_course.affine` (the tested reference of everything you write here),
+# `stn_course.plotting`, `stn_course.widgets`.
+#
+# **Prerequisites:** matrix–vector products, a little PyTorch (tensors, indexing, `@`).
+
+# %%
+FAST = True  # small images so everything runs in seconds on a laptop CPU; False draws bigger pictures
+
+%matplotlib inline
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from stn_course import affine, plotting, widgets
+from stn_course.images import checkerboard, grid_image, sample_image
+from stn_course.checks import check
+
+torch.manual_seed(0)
+np.random.seed(0)
+SIZE = 64 if FAST else 160
+image = sample_image("grace_hopper", size=SIZE)  # (1, 3, H, W) in [0, 1]
+print("image:", tuple(image.shape), image.dtype)
+
+# %% [markdown]
+# ## Theory
+#
+# ### 1. Pixels, points and which way is down
+#
+# An image is indexed `image[..., y, x]`: `x` runs along a row (the width $W$), `y` down the columns (the height
+# $H$). We treat the pixel centre of `image[y, x]` as the point $(x, y)$, so $x \in \{0, \dots, W-1\}$ and
+# $y \in \{0, \dots, H-1\}$, and **$y$ points down** – the convention of `imshow`, of `F.affine_grid` and of the
+# whole course.
+#
+# An *affine* transform moves a point $p = (x, y)^\top$ to $p' = A p + t$: a linear part $A$ ($2\times 2$) and a
+# translation $t$. The four building blocks:
+#
+# $$
+# S = \begin{pmatrix} s_x & 0 \\ 0 & s_y \end{pmatrix},\quad
+# R(\alpha) = \begin{pmatrix} \cos\alpha & -\sin\alpha \\ \sin\alpha & \cos\alpha \end{pmatrix},\quad
+# Sh = \begin{pmatrix} 1 & k_x \\ k_y & 1 \end{pmatrix},\quad
+# t = \begin{pmatrix} t_x \\ t_y \end{pmatrix}.
+# $$
+#
+# $R(\alpha)$ is the rotation you know from school, but with $y$ pointing down a positive $\alpha$ turns points
+# **clockwise on screen**. Nothing is wrong with the maths – the axes are drawn upside down.
+#
+# Below: the letter F (chosen because it has no symmetry, so every flip and turn is visible) under each building
+# block. The cross marks the origin – note that rotation and scaling happen *about the origin*.
+
+# %%
+plotting.plot_shapes({
+    "scale (1.5, 0.7)": affine.scaling(1.5, 0.7),
+    "rotate +30° (clockwise on screen)": affine.rotation(30.0, degrees=True),
+    "shear k_x = 0.5": affine.shear(0.5),
+    "translate (2, 1)": affine.translation(2.0, 1.0),
+}, title="the four building blocks, applied to the letter F");
+
+# %% [markdown]
+# ### 2. Homogeneous coordinates
+#
+# Translation is not linear ($t$ is added, not multiplied), so chaining transforms would mix products and sums.
+# The trick: append a 1 to every point. Then
+#
+# $$
+# \begin{pmatrix} x' \\ y' \\ 1 \end{pmatrix} =
+# \underbrace{\begin{pmatrix} a_{11} & a_{12} & t_x \\ a_{21} & a_{22} & t_y \\ 0 & 0 & 1 \end{pmatrix}}_{M}
+# \begin{pmatrix} x \\ y \\ 1 \end{pmatrix}
+# $$
+#
+# and *every* affine transform, translation included, is one $3\times3$ matrix; doing $B$ first and then $A$ is the
+# single matrix $A B$. The last row is always $(0, 0, 1)$, so a spatial transformer only predicts the top two rows:
+# the $2\times3$ matrix $\theta$ (6 numbers). Points stored as rows, shape `(P, 2)`, are transformed all at once by
+# $\tilde P M^\top$, where $\tilde P$ is `(P, 3)` with the ones appended.
+#
+# ### 3. Composition and its order
+#
+# Matrix products do not commute: $T R \neq R T$. With the product acting on the left, **the rightmost matrix is
+# applied first**. "Rotate, then translate" is $T R$; "translate, then rotate" is $R T$, and the rotation then also
+# swings the translation around the origin:
+
+# %%
+R, T = affine.rotation(40.0, degrees=True), affine.translation(4.0, 0.0)
+plotting.plot_shapes({"T @ R: rotate, then translate": T @ R, "R @ T: translate, then rotate": R @ T},
+                     title="same two matrices, different order");
+
+# %% [markdown]
+# To rotate about a centre $c$ instead of the origin, move $c$ to the origin, rotate, and move back:
+#
+# $$ R_c(\alpha) = T(c)\, R(\alpha)\, T(-c), \qquad R_c(\alpha)\, c = T(c) R(\alpha)\, 0 = c. $$
+#
+# The centre is a fixed point – a handy test. For an image, the centre is $c = \left(\frac{W-1}{2},
+# \frac{H-1}{2}\right)$ in pixel coordinates (the midpoint between the first and last pixel centres).
+#
+# ### 4. Inverse mapping: why the sampler wants the inverse
+#
+# There are two ways to move an image by a motion $M$.
+#
+# * **Forward mapping (push):** for every *input* pixel $p$, write its value to the output at $M p$. $M p$ is
+#   rarely an integer; rounding it, some output pixels receive two input pixels and others receive none – **holes**.
+# * **Inverse mapping (pull):** for every *output* pixel $q$, ask where it comes from, $p = M^{-1} q$, and read the
+#   input there (rounding to the nearest pixel, or interpolating – lesson 2). Every output pixel gets exactly one
+#   value; points outside the input read a padding value (0 here).
+#
+# This is why Jaderberg et al. write the transform from the output (target, $t$) to the input (source, $s$):
+#
+# $$ \begin{pmatrix} x^s_i \\ y^s_i \end{pmatrix} = \mathcal{T}_\theta(G_i) = A_\theta
+# \begin{pmatrix} x^t_i \\ y^t_i \\ 1 \end{pmatrix} \qquad \text{(eq. 1)} $$
+#
+# so **$\theta$ is the inverse of the motion you see**: to see the content rotate by $+30°$, hand the sampler the
+# rotation by $-30°$. Below, the same enlarging rotation pushed forward (red pixels are holes) and pulled back.
+
+# %%
+h, w = image.shape[-2:]
+centre = ((w - 1) / 2, (h - 1) / 2)
+motion = affine.compose(affine.translation(*centre), affine.rotation(25.0, degrees=True),
+                        affine.scaling(1.3), affine.translation(-centre[0], -centre[1]))
+plotting.plot_forward_vs_inverse(image, motion);
+
+# %% [markdown]
+# ### 5. Pixel coordinates vs normalized coordinates, and `align_corners`
+#
+# `F.affine_grid` and `F.grid_sample` do not speak pixels. They use **normalized** coordinates in which the image
+# spans $[-1, 1]$ along each axis, whatever its size – so one $\theta$ works for a $28\times28$ digit and for a
+# $600\times512$ photo, and the identity $\theta = \begin{pmatrix}1&0&0\\0&1&0\end{pmatrix}$ means "copy". There are
+# two ways to decide *where exactly* $\pm1$ sits, chosen by `align_corners`:
+#
+# * `align_corners=True`: $\pm 1$ are the **centres** of the first and last pixels,
+#   $$u = \frac{2x}{W-1} - 1 \quad\Longleftrightarrow\quad x = \frac{(u+1)(W-1)}{2}.$$
+#   A 1-pixel side has $W - 1 = 0$: its only pixel sits at $u = 0$.
+# * `align_corners=False` (PyTorch's default since 1.3): $\pm 1$ are the **outer edges** of those pixels, so
+#   pixel $x$ covers $[x - \tfrac12, x + \tfrac12]$ and
+#   $$u = \frac{2x + 1}{W} - 1 \quad\Longleftrightarrow\quad x = \frac{(u+1)W - 1}{2}.$$
+#
+# (The same formulas hold for $y$ with $H$.) Both are affine, so each is a diagonal $3\times3$ matrix $N$ with
+# scales $a_x, a_y$ and offsets $b_x, b_y$. The picture shows a $3\times4$ image with the $[-1, 1]^2$ frame in red and
+# each pixel centre's normalized coordinate in blue:
+
+# %%
+plotting.plot_align_corners(height=3, width=4);
+
+# %% [markdown]
+# **From a pixel matrix to $\theta$.** Suppose $A$ maps *output pixels* to *input pixels* (the backward map a
+# sampler needs). $\theta$ must do the same job in normalized coordinates: take a normalized output point,
+# convert it to output pixels ($N_\text{out}^{-1}$), apply $A$, convert to normalized input coordinates
+# ($N_\text{in}$):
+#
+# $$ \theta = \left[\, N_\text{in}\, A\, N_\text{out}^{-1} \,\right]_{\text{top two rows}}. $$
+#
+# Forgetting one of the $N$s, or using the wrong convention for one of them, is the most common reason an STN
+# "almost works" but is off by half a pixel or stretched for non-square images. Note also what normalization does
+# to a rotation: on a non-square image, a rotation in pixels is *not* a rotation matrix in normalized
+# coordinates, because $x$ and $y$ are scaled by different amounts ($2/W$ vs $2/H$).
+
+# %% [markdown]
+# ## Build
+#
+# Six exercises. Write the body between the markers, run the cell, then run the `check(...)` cell below it: it
+# calls your function on fresh random inputs (edge cases first – 1-pixel and non-square images, batches) and
+# compares with `stn_course.affine`. Use plain `torch`/`math`; don't call `stn_course.affine` inside your answers.
+#
+# ### Exercise 1 – rotation matrix
+#
+# Return the homogeneous $3\times3$ rotation by `angle` radians, $\begin{pmatrix} R(\alpha) & 0 \\ 0 & 1
+# \end{pmatrix}$, as a float64 tensor.
+
+# %%
+def rotation_matrix(angle: float) -> torch.Tensor:
+    """Homogeneous rotation by ``angle`` radians (clockwise on screen, y down). ``-> (3, 3)`` float64"""
+    ### BEGIN SOLUTION
+    c, s = math.cos(angle), math.sin(angle)
+    return torch.tensor([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    ### END SOLUTION
+
+# %%
+check("01.rotation_matrix", rotation_matrix);
+
+# %% [markdown]
+# ### Exercise 2 – apply a homogeneous matrix to points
+#
+# `points` holds one point per row, shape `(P, 2)`; `matrix` is `(3, 3)`. For a batch, `matrix` is `(N, 3, 3)` and
+# `points` `(N, P, 2)` – write it so that `@` broadcasts and both work. Append a column of ones, multiply by the
+# transposed matrix, keep the first two columns. (For affine matrices the third coordinate stays 1.)
+
+# %%
+def apply_affine(matrix: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """Transform points by a homogeneous matrix. ``matrix: (…, 3, 3)``, ``points: (…, P, 2)`` ``-> (…, P, 2)``"""
+    ### BEGIN SOLUTION
+    ones = torch.ones(*points.shape[:-1], 1, dtype=points.dtype, device=points.device)
+    homogeneous = torch.cat([points, ones], dim=-1)  # (…, P, 3)
+    return (homogeneous @ matrix.to(points.dtype).transpose(-1, -2))[..., :2]
+    ### END SOLUTION
+
+# %%
+check("01.apply_affine", apply_affine);
+
+# %% [markdown]
+# ### Exercise 3 – rotation about a centre
+#
+# Build $T(c)\,R(\alpha)\,T(-c)$ for the centre $c = (c_x, c_y)$. You may write a small translation helper inside.
+
+# %%
+def rotate_about(angle: float, cx: float, cy: float) -> torch.Tensor:
+    """Rotation by ``angle`` radians about the point ``(cx, cy)``. ``-> (3, 3)`` float64"""
+    ### BEGIN SOLUTION
+    def translation_matrix(tx: float, ty: float) -> torch.Tensor:
+        return torch.tensor([[1.0, 0.0, tx], [0.0, 1.0, ty], [0.0, 0.0, 1.0]], dtype=torch.float64)
+
+    return translation_matrix(cx, cy) @ rotation_matrix(angle) @ translation_matrix(-cx, -cy)
+    ### END SOLUTION
+
+# %%
+check("01.rotate_about", rotate_about);
+
+# %% [markdown]
+# The centre must be a fixed point, and the order matters – your matrix, applied with your `apply_affine`:
+
+# %%
+c = torch.tensor([[3.0, 2.0]], dtype=torch.float64)
+print("centre after the rotation:", apply_affine(rotate_about(1.0, 3.0, 2.0), c).tolist())
+plotting.plot_shapes({"rotate_about(60°, c=(3, 2))": rotate_about(math.radians(60), 3.0, 2.0),
+                      "rotation_matrix(60°) (about the origin)": rotation_matrix(math.radians(60))},
+                     title="rotating about a centre keeps the centre in place");
+
+# %% [markdown]
+# ### Exercise 4 – inverse warp (nearest neighbour)
+#
+# Move the content of `image` by the pixel-space `motion` the way a sampler does: for every **output** pixel
+# $(x, y)$ compute its source $M^{-1}(x, y, 1)^\top$, round to the nearest pixel with `torch.round`, and read
+# `image[..., y_s, x_s]` if the source lies inside the image, else write 0. One `motion` is shared by all images in
+# the batch. No Python loops over pixels needed: build all output coordinates with `torch.meshgrid`, transform
+# them at once with your `apply_affine`, and index with integer tensors.
+
+# %%
+def inverse_warp(image: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
+    """Warp by inverse mapping with nearest-neighbour reads and zeros outside.
+
+    ``image: (N, C, H, W)``, ``motion: (3, 3)`` pixel-space forward motion ``-> (N, C, H, W)``
+    """
+    ### BEGIN SOLUTION
+    n, c, h, w = image.shape
+    back = torch.linalg.inv(motion.to(torch.float64))
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64),
+                            indexing="ij")
+    targets = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1)  # (H*W, 2) output pixel centres
+    sources = torch.round(apply_affine(back, targets)).long()
+    sx, sy = sources[:, 0], sources[:, 1]
+    inside = (sx >= 0) & (sx < w) & (sy >= 0) & (sy < h)
+    values = image[..., sy.clamp(0, h - 1), sx.clamp(0, w - 1)]  # (N, C, H*W)
+    return (values * inside.to(image.dtype)).reshape(n, c, h, w)
+    ### END SOLUTION
+
+# %%
+check("01.inverse_warp", inverse_warp);
+
+# %% [markdown]
+# Your warp on the photo, next to a forward (pushing) warp of the same motion:
+
+# %%
+pushed, _ = plotting.forward_warp_nearest(image, motion)
+plotting.show_images({"input": image, "forward (holes)": pushed, "your inverse_warp": inverse_warp(image, motion)});
+
+# %% [markdown]
+# ### Exercise 5 – the normalization matrix
+#
+# Return the $3\times3$ matrix $N$ that maps pixel coordinates $(x, y, 1)$ of an image of `size = (H, W)` to
+# normalized coordinates, for either convention (see the formulas in Theory §5). Careful: `size` is `(H, W)` but
+# the $x$ row uses $W$; and with `align_corners=True` a 1-pixel side has scale 0 and offset 0.
+
+# %%
+def normalization_matrix(size: tuple[int, int], align_corners: bool) -> torch.Tensor:
+    """Pixel -> normalized [-1, 1] coordinates for an image of ``size = (H, W)``. ``-> (3, 3)`` float64"""
+    ### BEGIN SOLUTION
+    height, width = size
+
+    def scale_and_offset(n: int) -> tuple[float, float]:
+        if align_corners:
+            return (2.0 / (n - 1), -1.0) if n > 1 else (0.0, 0.0)
+        return 2.0 / n, 1.0 / n - 1.0
+
+    (ax, bx), (ay, by) = scale_and_offset(width), scale_and_offset(height)
+    return torch.tensor([[ax, 0.0, bx], [0.0, ay, by], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    ### END SOLUTION
+
+# %%
+check("01.normalization_matrix", normalization_matrix);
+
+# %% [markdown]
+# ### Exercise 6 – from a pixel matrix to `theta`
+#
+# `matrix` maps **output pixels to input pixels** (`(3, 3)`, or a batch `(N, 3, 3)`). Return $\theta =
+# [N_\text{in} A N_\text{out}^{-1}]_{:2}$ with your `normalization_matrix`, shape `(2, 3)` (or `(N, 2, 3)`).
+
+# %%
+def pixel_to_theta(matrix: torch.Tensor, in_size: tuple[int, int], out_size: tuple[int, int],
+                   align_corners: bool) -> torch.Tensor:
+    """Pixel-space sampling matrix (output pixel -> input pixel) to normalized theta.
+
+    ``matrix: (…, 3, 3)``, sizes ``(H, W)`` ``-> (…, 2, 3)``
+    """
+    ### BEGIN SOLUTION
+    n_in = normalization_matrix(in_size, align_corners)
+    n_out_inverse = torch.linalg.inv(normalization_matrix(out_size, align_corners))
+    return (n_in @ matrix.to(torch.float64) @ n_out_inverse)[..., :2, :]
+    ### END SOLUTION
+
+# %%
+check("01.pixel_to_theta", pixel_to_theta);
+
+# %% [markdown]
+# ## Verify
+#
+# Your functions against the package and against PyTorch's own `F.affine_grid`/`F.grid_sample`, on the photo.
+#
+# **1. The matrices agree with `stn_course.affine`.**
+
+# %%
+angle = math.radians(30)
+print("rotation:     ", torch.allclose(rotation_matrix(angle), affine.rotation(torch.tensor(angle, dtype=torch.float64))))
+print("rotate_about: ", torch.allclose(rotate_about(angle, *centre), affine.compose(
+    affine.translation(*centre), affine.rotation(angle), affine.translation(-centre[0], -centre[1])).double()))
+for align_corners in (False, True):
+    ours = pixel_to_theta(affine.invert(motion.double()), (h, w), (h, w), align_corners)
+    ref = affine.pixel_to_theta(affine.invert(motion.double()), (h, w), align_corners=align_corners)
+    print(f"pixel_to_theta, align_corners={align_corners}: max |ours - package| = {(ours - ref).abs().max():.2e}")
+
+# %% [markdown]
+# **2. PyTorch reads exactly where your matrix says.** Build $\theta$ for the backward map $M^{-1}$, let
+# `F.affine_grid` make the grid, convert the grid to input pixels (Theory §5) and compare with
+# `apply_affine(M⁻¹, output pixel centres)`:
+
+# %%
+pixel_y, pixel_x = torch.meshgrid(torch.arange(h).double(), torch.arange(w).double(), indexing="ij")
+centres = torch.stack([pixel_x, pixel_y], dim=-1).reshape(-1, 2)
+expected_sources = apply_affine(torch.linalg.inv(motion.double()), centres).reshape(h, w, 2)
+for align_corners in (False, True):
+    theta = pixel_to_theta(torch.linalg.inv(motion.double()), (h, w), (h, w), align_corners)[None]
+    grid = F.affine_grid(theta, (1, 3, h, w), align_corners=align_corners)
+    sources = torch.from_numpy(plotting.grid_to_pixels(grid, (h, w), align_corners))
+    print(f"align_corners={align_corners}: max |F.affine_grid source - your source| = "
+          f"{(sources - expected_sources).abs().max():.2e} pixels")
+
+# %% [markdown]
+# **3. Same picture as `F.grid_sample`.** With nearest-neighbour reads and zero padding, `F.grid_sample` on that
+# grid must reproduce your `inverse_warp` pixel for pixel, in both conventions – `align_corners` is only a choice
+# of coordinates, as long as $\theta$ is converted with the same one. Using the wrong one shifts and stretches the
+# result by a fraction of a pixel:
+
+# %%
+photo = image.double()
+mine = inverse_warp(photo, motion)
+for align_corners in (False, True):
+    theta = pixel_to_theta(torch.linalg.inv(motion.double()), (h, w), (h, w), align_corners)[None]
+    grid = F.affine_grid(theta, (1, 3, h, w), align_corners=align_corners)
+    torch_nearest = F.grid_sample(photo, grid, mode="nearest", padding_mode="zeros", align_corners=align_corners)
+    wrong = F.grid_sample(photo, grid, mode="nearest", padding_mode="zeros", align_corners=not align_corners)
+    print(f"align_corners={align_corners}: max |F.grid_sample - inverse_warp| = {(torch_nearest - mine).abs().max():.1e}"
+          f"   (with the other convention: {(wrong - mine).abs().max():.2f}, "
+          f"{(wrong != mine).any(1).float().mean():.0%} of pixels differ)")
+
+# %% [markdown]
+# **4. The real thing.** The same $\theta$ with bilinear interpolation (lesson 2), and the grid drawn on the input:
+# each output pixel reads where its grid point sits. The red square marks where `out[0, 0]` reads.
+
+# %%
+theta = pixel_to_theta(torch.linalg.inv(motion.double()), (h, w), (h, w), False)
+plotting.plot_warp(photo, theta, align_corners=False);
+
+# %% [markdown]
+# ## Explore
+#
+# The explorer builds the motion $M = T(c)\,T(t)\,R\,Sh\,S\,T(-c)$ about the image centre from the sliders and
+# shows $M$ and $\theta = $ `pixel_to_theta(invert(M))`. Things to try:
+#
+# * Rotate by 90° and look at $\theta$: on this non-square image it is not a rotation matrix (§5).
+# * Scale by 2: the grid shrinks (the output reads a smaller region) – $\theta$'s scale is $1/2$.
+# * Translate right by 10 pixels: which sign does $\theta$'s translation get, and why?
+# * Toggle `align_corners` with a translation: $\theta$ changes, the picture does not.
+
+# %%
+widgets.affine_explorer(size=SIZE)
+
+# %% [markdown]
+# ## Takeaways
+#
+# * Homogeneous $3\times3$ matrices make every affine map – translation included – one product; the rightmost
+#   matrix acts first, so rotate-about-centre is $T(c)\,R\,T(-c)$.
+# * With $y$ down, $R(\alpha)$ turns points clockwise on screen.
+# * Samplers pull: each output pixel reads the input at $M^{-1} q$. Pushing leaves holes. The $\theta$ of a spatial
+#   transformer is therefore target → source, the inverse of the motion you see.
+# * Normalized coordinates put the image in $[-1, 1]$. `align_corners=True` pins $\pm1$ to the border pixel
+#   *centres*, `False` to their outer *edges*. Convert with $\theta = N_\text{in} A N_\text{out}^{-1}$ and sample
+#   with the same convention.
+# * Next: lesson 2 reads *between* pixels – the sampling grid and bilinear interpolation.

@@ -1,0 +1,533 @@
+# %% [markdown]
+# # Lesson 2 – Sampling grids and bilinear interpolation
+#
+# ## Goal
+#
+# Lesson 1 turned a motion into a matrix $\theta$ that tells every output pixel where to read in the input. Those
+# places almost never fall on a pixel centre. This lesson builds the two remaining pieces of a spatial transformer:
+#
+# 1. the **grid generator** – the sampling positions of all output pixels, `affine_grid`, and
+# 2. the **sampler** – reading the input *between* pixels by bilinear interpolation, with a policy for points that
+#    fall outside (`padding_mode`), exactly like `F.grid_sample`.
+#
+# **You will build** 1-D linear interpolation, `unnormalize`, `affine_grid`, a bilinear sampler in NumPy and then a
+# vectorized, differentiable one in PyTorch with all three padding modes – and then hunt a bug that lives in
+# popular STN code.
+#
+# **Package modules:** `stn_course.grids` and `stn_course.sampling` (the tested references),
+# `stn_course.plotting`, `stn_course.widgets`.
+#
+# **Prerequisites:** lesson 1 (homogeneous matrices, inverse mapping, `align_corners`).
+
+# %%
+FAST = True  # small images so everything runs in seconds on a laptop CPU; False draws bigger pictures
+
+%matplotlib inline
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from stn_course import grids, plotting, sampling, widgets
+from stn_course.images import grid_image, sample_image
+from stn_course.checks import check
+
+torch.manual_seed(0)
+np.random.seed(0)
+SIZE = 48 if FAST else 128
+image = sample_image("grace_hopper", size=SIZE)  # (1, 3, H, W) in [0, 1]
+photo = image.double()
+print("image:", tuple(image.shape))
+
+# %% [markdown]
+# ## Theory
+#
+# ### 1. From 1-D linear interpolation to 2-D bilinear
+#
+# A signal $f$ known at integer positions $0, \dots, L-1$ is read at a real position $x$ by joining neighbouring
+# samples with straight lines. With $x_0 = \lfloor x \rfloor$, $x_1 = x_0 + 1$ and $t = x - x_0 \in [0, 1)$:
+#
+# $$ f(x) = (1 - t)\, f[x_0] + t\, f[x_1] = \sum_m f[m]\, \max(0,\, 1 - |x - m|). $$
+#
+# The second form says the same thing with a "tent" kernel centred on every sample: only the two samples closer
+# than 1 contribute. **Outside** the signal we need a rule; the simplest (`zeros`) pretends $f[m] = 0$ there, so the
+# signal fades to 0 over the last half pixel on each side.
+#
+# Note $\lfloor x \rfloor$: for $x = -0.3$ the neighbours are $-1$ and $0$. `int(-0.3)` is `0` – a truncating cast is
+# *not* a floor for negative numbers (remember this for the bug hunt).
+
+# %%
+plotting.plot_interpolation_1d([0.2, 0.9, 0.4, 0.6, 1.0, 0.3]);
+
+# %% [markdown]
+# In 2-D, interpolate along $x$ in the two rows $y_0$ and $y_1$, then along $y$ between the two results. Multiplying
+# out, each of the four neighbours gets a product weight. Jaderberg et al. write the sampler for a general kernel
+# $k$ (eq. 3), then for the integer (nearest) kernel (eq. 4) and the bilinear kernel (eq. 5). For output pixel $i$
+# reading the input $U$ (height $H$, width $W$) of channel $c$ at $(x^s_i, y^s_i)$:
+#
+# $$ V^c_i = \sum_{n}^{H} \sum_{m}^{W} U^c_{nm}\, k(x^s_i - m; \Phi_x)\, k(y^s_i - n; \Phi_y) \qquad (3) $$
+#
+# $$ V^c_i = \sum_{n}^{H} \sum_{m}^{W} U^c_{nm}\, \delta(\lfloor x^s_i + 0.5 \rfloor - m)\,
+# \delta(\lfloor y^s_i + 0.5 \rfloor - n) \qquad (4) $$
+#
+# $$ V^c_i = \sum_{n}^{H} \sum_{m}^{W} U^c_{nm}\, \max(0, 1 - |x^s_i - m|)\, \max(0, 1 - |y^s_i - n|) \qquad (5) $$
+#
+# Only four terms of (5) are non-zero, and their weights have a picture: the point splits the cell between the four
+# neighbours into four rectangles, and **each neighbour's weight is the area of the rectangle opposite to it** – the
+# closer the point, the bigger the opposite rectangle. The weights are non-negative and sum to 1.
+
+# %%
+plotting.plot_bilinear_weights(0.3, 0.65);
+
+# %% [markdown]
+# Why does an STN use (5) rather than (4)? Training needs gradients of the output with respect to the sampling
+# positions. Eq. (5) is piecewise linear in $x^s_i$:
+#
+# $$ \frac{\partial V^c_i}{\partial x^s_i} = \sum_n^H \sum_m^W U^c_{nm}\, \max(0, 1 - |y^s_i - n|)
+# \begin{cases} 0 & |m - x^s_i| \ge 1 \\ 1 & m \ge x^s_i \\ -1 & m < x^s_i \end{cases} \qquad (7) $$
+#
+# while nearest-neighbour reads are piecewise *constant*: their gradient is 0 almost everywhere, so the localisation
+# network would never learn where to look.
+#
+# ### 2. Nearest vs bilinear
+#
+# Magnifying a small crop 6× shows the difference: nearest copies whole pixels (blocks), bilinear blends them
+# (smooth ramps). Both read *exactly* the pixel values at pixel centres.
+
+# %%
+zoom = torch.tensor([[[0.18, 0.0, -0.05], [0.0, 0.18, -0.35]]], dtype=torch.float64)  # a small window on the face
+zoom_grid = grids.affine_grid(zoom, (1, 3, 96, 96), align_corners=False)
+fig = plotting.show_images({
+    "input and the window": photo,
+    "nearest (eq. 4)": sampling.nearest_sample(photo, zoom_grid),
+    "bilinear (eq. 5)": sampling.bilinear_sample(photo, zoom_grid),
+})
+plotting.show_grid(photo, zoom_grid, ax=fig.axes[0], max_lines=6);
+
+# %% [markdown]
+# ### 3. The sampling grid
+#
+# For an output of `size = (N, C, H_out, W_out)`, the grid generator takes the normalized centre
+# $(x^t, y^t)$ of every output pixel – the same `align_corners` convention as lesson 1 – and maps it with $\theta$:
+#
+# $$ \begin{pmatrix} x^s \\ y^s \end{pmatrix} = \theta \begin{pmatrix} x^t \\ y^t \\ 1 \end{pmatrix},\qquad
+# x^t_j = \begin{cases} -1 + \frac{2j}{W_\text{out}-1} & \text{align\_corners=True} \\[2pt]
+# \left(-1 + \frac{2j}{W_\text{out}-1}\right)\frac{W_\text{out}-1}{W_\text{out}} = \frac{2j+1}{W_\text{out}} - 1
+# & \text{align\_corners=False} \end{cases} $$
+#
+# (a 1-pixel side sits at 0 in both). The result has shape `(N, H_out, W_out, 2)` and – a classic trap – stores
+# **$x$ first**: `grid[n, i, j] = (x, y)` for the output pixel in row $i$, column $j$. The identity $\theta$ on a
+# $2\times3$ output:
+
+# %%
+identity = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]], dtype=torch.float64)
+for align_corners in (False, True):
+    g = grids.affine_grid(identity, (1, 1, 2, 3), align_corners=align_corners)
+    print(f"align_corners={align_corners}: shape {tuple(g.shape)}\n  x:", g[0, ..., 0].tolist(),
+          "\n  y:", g[0, ..., 1].tolist())
+
+# %% [markdown]
+# Drawn on the input (in pixel coordinates), the grid of a rotating, zooming $\theta$ shows where each output
+# pixel reads; the red square is where `out[0, 0]` reads:
+
+# %%
+theta = torch.tensor([[[0.75, -0.35, 0.1], [0.35, 0.75, 0.0]]], dtype=torch.float64)
+plotting.plot_warp(photo, theta, out_size=(16, 16), align_corners=False,
+                   titles=("input and a 16×16 sampling grid", "16×16 output"));
+
+# %% [markdown]
+# ### 4. From the grid to pixels
+#
+# The sampler first undoes the normalization (lesson 1, §5) – `unnormalize` – per axis, with the *input's* size:
+#
+# $$ x = \frac{(u + 1)(W - 1)}{2} \;\; \text{(align\_corners=True)}, \qquad
+# x = \frac{(u + 1)\,W - 1}{2} \;\; \text{(align\_corners=False)}. $$
+#
+# Check the ends: with `True`, $u = \pm1$ lands on the centres $0$ and $W-1$; with `False`, on the outer edges
+# $-\frac12$ and $W - \frac12$.
+#
+# ### 5. Borders: `zeros`, `border`, `reflection`
+#
+# A grid may point outside the input (zooming out, translating, rotating corners out). `F.grid_sample` offers:
+#
+# * `zeros`: neighbours outside the image read 0. The interpolation weights stay as they are, so the image fades
+#   to black over the last half pixel – which is also what makes the sampler continuous.
+# * `border`: clamp the **coordinates** to $[0, W-1]$ before interpolating, so outside points repeat the edge.
+# * `reflection`: mirror the coordinates back into the image, as often as needed, about the pixel *centres*
+#   $0$ and $W-1$ (`align_corners=True`) or the pixel *edges* $-\frac12$ and $W - \frac12$ (`False`); then clamp.
+#
+# Padding changes coordinates (`border`, `reflection`) or values (`zeros`) – never the weights formula.
+
+# %%
+zoom_out = torch.tensor([[[1.6, -0.5, 0.0], [0.5, 1.6, 0.0]]], dtype=torch.float64)
+plotting.plot_padding_modes(photo, zoom_out, align_corners=False);
+
+# %% [markdown]
+# ## Build
+#
+# Five exercises, NumPy first (as the classic STN tutorials do), then vectorized PyTorch. After each, the
+# `check(...)` cell runs your function on fresh random inputs – 1-pixel and non-square images, batches, points
+# outside the image, both `align_corners` – against `stn_course.grids`/`stn_course.sampling` and tells you the worst
+# error, the failing case and a hint.
+#
+# ### Exercise 1 – 1-D linear interpolation
+#
+# `signal` has shape `(L,)`, `x` holds `P` real positions in pixel units. Return $f(x)$ with zeros outside
+# $0 \dots L-1$ (§1). Vectorize with tensors: `torch.floor`, integer indexing, a mask for the outside neighbours.
+
+# %%
+def lerp_1d(signal: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Linear interpolation of ``signal: (L,)`` at positions ``x: (P,)`` (pixel units), 0 outside. ``-> (P,)``"""
+    ### BEGIN SOLUTION
+    length = signal.shape[0]
+    left = torch.floor(x)
+    t = x - left
+
+    def read(position: torch.Tensor) -> torch.Tensor:  # f[position], 0 outside 0..L-1
+        index = position.long()
+        inside = (index >= 0) & (index < length)
+        return signal[index.clamp(0, length - 1)] * inside.to(signal.dtype)
+
+    return (1 - t) * read(left) + t * read(left + 1)
+    ### END SOLUTION
+
+# %%
+check("02.lerp_1d", lerp_1d);
+
+# %% [markdown]
+# ### Exercise 2 – `unnormalize`
+#
+# Normalized coordinates (any shape, tensor or NumPy array) to pixel coordinates along an axis of `size` pixels,
+# for both conventions (§4). It should work for `size = 1` too.
+
+# %%
+def unnormalize(coord, size: int, align_corners: bool):
+    """Normalized [-1, 1] -> pixel coordinates along an axis of ``size`` pixels. Same shape as ``coord``."""
+    ### BEGIN SOLUTION
+    if align_corners:
+        return (coord + 1) / 2 * (size - 1)
+    return ((coord + 1) * size - 1) / 2
+    ### END SOLUTION
+
+# %%
+check("02.unnormalize", unnormalize);
+
+# %% [markdown]
+# ### Exercise 3 – `affine_grid` from scratch
+#
+# Same signature, output and numbers as `F.affine_grid` (§3): the normalized centres of the output pixels along
+# each axis (`torch.linspace`, scaled by $\frac{n-1}{n}$ when `align_corners=False`, a single 0 for a 1-pixel
+# side), homogeneous coordinates $(x^t, y^t, 1)$ for every output pixel, times $\theta^\top$ for all of them at once.
+# Use the dtype and device of `theta`.
+
+# %%
+def affine_grid(theta: torch.Tensor, size, align_corners: bool = False) -> torch.Tensor:
+    """Sampling grid of an affine map. ``theta: (N, 2, 3)``, ``size = (N, C, H_out, W_out)`` ``-> (N, H_out, W_out, 2)``"""
+    ### BEGIN SOLUTION
+    n, _, h, w = size
+
+    def centres(steps: int) -> torch.Tensor:
+        if steps == 1:
+            return torch.zeros(1, dtype=theta.dtype, device=theta.device)
+        ends = torch.linspace(-1, 1, steps, dtype=theta.dtype, device=theta.device)
+        return ends if align_corners else ends * (steps - 1) / steps
+
+    ys, xs = torch.meshgrid(centres(h), centres(w), indexing="ij")
+    homogeneous = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1).reshape(1, h * w, 3)
+    return (homogeneous @ theta.transpose(1, 2)).reshape(n, h, w, 2)
+    ### END SOLUTION
+
+# %%
+check("02.affine_grid", affine_grid);
+
+# %% [markdown]
+# ### Exercise 4 – the sampler in NumPy (zeros padding)
+#
+# `input` is a NumPy array `(N, C, H, W)`, `grid` `(N, H_out, W_out, 2)`. For every grid point: unnormalize, take
+# the four neighbours $(x_0, y_0), (x_1, y_0), (x_0, y_1), (x_1, y_1)$ with `np.floor`, weight each by eq. 5
+# ($\max(0, 1-|x - m|)\max(0, 1 - |y - n|)$, i.e. the opposite area), and let neighbours outside the image read 0.
+# Fancy indexing `input[batch, :, ys, xs]` with `batch = np.arange(N)[:, None, None]` reads all points at once and
+# returns `(N, H_out, W_out, C)`.
+
+# %%
+def bilinear_sample_np(input: np.ndarray, grid: np.ndarray, align_corners: bool = False) -> np.ndarray:
+    """Bilinear sampling with zeros padding in NumPy. ``(N, C, H, W), (N, H_out, W_out, 2) -> (N, C, H_out, W_out)``"""
+    ### BEGIN SOLUTION
+    n, c, h, w = input.shape
+    x = unnormalize(grid[..., 0], w, align_corners)  # (N, H_out, W_out) pixel coordinates
+    y = unnormalize(grid[..., 1], h, align_corners)
+    x0, y0 = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
+    batch = np.arange(n)[:, None, None]
+    out = np.zeros((n, c) + x.shape[1:], dtype=np.result_type(input, grid))
+    for dx in (0, 1):
+        for dy in (0, 1):
+            xn, yn = x0 + dx, y0 + dy
+            area = np.maximum(0, 1 - np.abs(x - xn)) * np.maximum(0, 1 - np.abs(y - yn))
+            valid = (xn >= 0) & (xn < w) & (yn >= 0) & (yn < h)
+            pixels = input[batch, :, np.clip(yn, 0, h - 1), np.clip(xn, 0, w - 1)]  # (N, H_out, W_out, C)
+            out += np.moveaxis(pixels * (area * valid)[..., None], -1, 1)
+    return out
+    ### END SOLUTION
+
+# %%
+check("02.bilinear_sample_np", bilinear_sample_np);
+
+# %% [markdown]
+# ### Exercise 5 – the vectorized, differentiable sampler in PyTorch
+#
+# Now with `F.grid_sample`'s full signature and all three padding modes (§5). Work on flattened points,
+# `(N, P)` with `P = H_out·W_out`, and read neighbours with `torch.gather` on the input flattened to `(N, C, H·W)`
+# (flat index `y·W + x`). Keep it differentiable: the weights must be computed from the (padded) coordinates so that
+# gradients reach the grid. For `reflection`, mirror the coordinates with the helper below – about
+# $[0, W-1]$ for `align_corners=True`, about $[-\frac12, W-\frac12]$ for `False` – then clamp to $[0, W-1]$.
+
+# %%
+def reflect_coordinates(x: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    """Mirror pixel coordinates into ``[low, high]`` as many times as needed (a 1-pixel span collapses to ``low``)."""
+    if high <= low:
+        return torch.full_like(x, low)
+    span = high - low
+    distance = (x - low).abs()
+    flips = torch.floor(distance / span)
+    extra = distance - flips * span
+    return torch.where(flips % 2 == 0, low + extra, high - extra)
+
+
+print(reflect_coordinates(torch.tensor([-2.0, -0.5, 0.0, 1.5, 3.0, 3.5, 5.0]), -0.5, 3.5))
+
+# %%
+def bilinear_sample(input: torch.Tensor, grid: torch.Tensor, padding_mode: str = "zeros",
+                    align_corners: bool = False) -> torch.Tensor:
+    """Bilinear sampling like ``F.grid_sample``. ``input: (N, C, H, W)``, ``grid: (N, H_out, W_out, 2)`` ``-> (N, C, H_out, W_out)``"""
+    ### BEGIN SOLUTION
+    n, c, h, w = input.shape
+    _, h_out, w_out, _ = grid.shape
+    x = unnormalize(grid[..., 0], w, align_corners).reshape(n, -1)  # (N, P)
+    y = unnormalize(grid[..., 1], h, align_corners).reshape(n, -1)
+    if padding_mode == "border":
+        x, y = x.clamp(0, w - 1), y.clamp(0, h - 1)
+    elif padding_mode == "reflection":
+        edge = 0.0 if align_corners else 0.5  # mirror about pixel centres (True) or pixel edges (False)
+        x = reflect_coordinates(x, -edge, w - 1 + edge).clamp(0, w - 1)
+        y = reflect_coordinates(y, -edge, h - 1 + edge).clamp(0, h - 1)
+    x0, y0 = torch.floor(x), torch.floor(y)
+    flat = input.reshape(n, c, h * w)
+    out = torch.zeros(n, c, x.shape[1], dtype=input.dtype, device=input.device)
+    for xn, yn in ((x0, y0), (x0 + 1, y0), (x0, y0 + 1), (x0 + 1, y0 + 1)):
+        weight = (1 - (x - xn).abs()) * (1 - (y - yn).abs())  # the opposite area, (N, P)
+        valid = (xn >= 0) & (xn <= w - 1) & (yn >= 0) & (yn <= h - 1)
+        index = (yn.clamp(0, h - 1) * w + xn.clamp(0, w - 1)).long()
+        values = torch.gather(flat, 2, index.unsqueeze(1).expand(n, c, -1))  # (N, C, P)
+        out = out + values * (weight * valid).unsqueeze(1)
+    return out.reshape(n, c, h_out, w_out)
+    ### END SOLUTION
+
+# %%
+check("02.bilinear_sample", bilinear_sample);
+
+# %% [markdown]
+# ## Verify
+#
+# **1. Side by side with `F.grid_sample`** on the photo, for a $\theta$ that rotates, zooms out and so reads
+# outside the input – every padding mode, both conventions, float64:
+
+# %%
+theta = torch.tensor([[[1.3, -0.45, 0.15], [0.45, 1.3, -0.1]]], dtype=torch.float64)
+print(f"{'padding_mode':>12} | align_corners | max |yours - F.grid_sample| | max |NumPy - torch|")
+for padding_mode in sampling.PADDING_MODES:
+    for align_corners in (False, True):
+        grid = affine_grid(theta, photo.shape, align_corners)
+        yours = bilinear_sample(photo, grid, padding_mode, align_corners)
+        torchs = F.grid_sample(photo, grid, mode="bilinear", padding_mode=padding_mode, align_corners=align_corners)
+        numpy_error = "" if padding_mode != "zeros" else \
+            f"{np.abs(bilinear_sample_np(photo.numpy(), grid.numpy(), align_corners) - yours.numpy()).max():.1e}"
+        print(f"{padding_mode:>12} | {align_corners!s:>13} | {(yours - torchs).abs().max():26.1e} | {numpy_error:>18}")
+
+# %%
+grid = affine_grid(theta, photo.shape, align_corners=False)
+reference = F.grid_sample(photo, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+plotting.plot_differences(reference, {"F.grid_sample": reference,
+                                      "your bilinear_sample": bilinear_sample(photo, grid, "reflection")});
+
+# %% [markdown]
+# **2. The gradients agree too.** Autograd differentiates your sampler – through the weights – with respect to both
+# the input and the grid; `F.grid_sample` has a hand-written backward. (Eq. 6–7 of the paper; lesson 4 writes that
+# backward by hand.)
+
+# %%
+for padding_mode in ("zeros", "border"):
+    inp = photo.clone().requires_grad_()
+    grd = affine_grid(theta, photo.shape, align_corners=False).requires_grad_()
+    upstream = torch.randn(1, 3, *photo.shape[-2:], dtype=torch.float64)
+    ours = torch.autograd.grad((bilinear_sample(inp, grd, padding_mode) * upstream).sum(), (inp, grd))
+    theirs = torch.autograd.grad((F.grid_sample(inp, grd, padding_mode=padding_mode, align_corners=False)
+                                  * upstream).sum(), (inp, grd))
+    print(f"{padding_mode:>6}: max gradient error  d/dinput {(ours[0] - theirs[0]).abs().max():.1e}"
+          f"   d/dgrid {(ours[1] - theirs[1]).abs().max():.1e}")
+
+# %% [markdown]
+# ## Bug hunt: the identity test
+#
+# The simplest test of a sampler: the identity $\theta$ must reproduce the input **exactly** – every pixel centre
+# maps onto itself, so every read hits a pixel centre with weight 1. A popular TensorFlow spatial-transformer
+# tutorial even says so in its docstring ("To test if the function works properly, output image should be
+# identical to input image when theta is initialized to identity transform"). Here is its sampler, ported line for
+# line to PyTorch (its grid generator is `linspace(-1, 1)`, i.e. `align_corners=True`; the sampler ignores the
+# options):
+
+# %%
+def blog_sampler(img: torch.Tensor, grid: torch.Tensor, padding_mode: str = "zeros", align_corners: bool = False,
+                 rescale_max: int = 1) -> torch.Tensor:
+    """The tutorial's bilinear_sampler (B, H, W, C -> here N, C, H, W). ``rescale_max=1`` is the original code."""
+    H, W = img.shape[-2:]
+    max_y, max_x = H - 1, W - 1
+    # rescale x and y to [0, W-1/H-1]
+    x = 0.5 * ((grid[..., 0] + 1.0) * (max_x - rescale_max))
+    y = 0.5 * ((grid[..., 1] + 1.0) * (max_y - rescale_max))
+    # grab 4 nearest corner points for each (x_i, y_i)
+    x0, y0 = torch.floor(x).long(), torch.floor(y).long()
+    x1, y1 = x0 + 1, y0 + 1
+    # clip to range [0, H-1/W-1] to not violate img boundaries
+    x0, x1, y0, y1 = x0.clamp(0, max_x), x1.clamp(0, max_x), y0.clamp(0, max_y), y1.clamp(0, max_y)
+    b = torch.arange(img.shape[0]).view(-1, 1, 1)
+    Ia, Ib = img[b, :, y0, x0], img[b, :, y1, x0]  # (N, H_out, W_out, C)
+    Ic, Id = img[b, :, y0, x1], img[b, :, y1, x1]
+    # recast as float for delta calculation
+    x0, x1, y0, y1 = x0.to(x.dtype), x1.to(x.dtype), y0.to(x.dtype), y1.to(x.dtype)
+    wa, wb = ((x1 - x) * (y1 - y))[..., None], ((x1 - x) * (y - y0))[..., None]
+    wc, wd = ((x - x0) * (y1 - y))[..., None], ((x - x0) * (y - y0))[..., None]
+    return (wa * Ia + wb * Ib + wc * Ic + wd * Id).permute(0, 3, 1, 2)
+
+# %% [markdown]
+# Run it with the identity on a small image whose pixels are numbered $1, 2, 3, \dots$:
+
+# %%
+numbered = torch.arange(1.0, 21.0, dtype=torch.float64).view(1, 1, 4, 5)
+identity_grid = F.affine_grid(identity, (1, 1, 4, 5), align_corners=True)
+print("input:\n", numbered[0, 0])
+print("blog sampler, identity theta:\n", blog_sampler(numbered, identity_grid)[0, 0])
+print("your sampler, identity theta:\n", bilinear_sample(numbered, identity_grid, align_corners=True)[0, 0])
+
+# %% [markdown]
+# ### Exercise 6 – measure it
+#
+# Write the identity test as a function, so you can point it at any sampler: build the identity $\theta$ for
+# every image of the batch, make its grid with your `affine_grid` (same `align_corners`), call
+# `sampler(image, grid, align_corners=align_corners)` and return the largest absolute difference to the image as a
+# Python `float`.
+
+# %%
+def identity_error(sampler, image: torch.Tensor, align_corners: bool) -> float:
+    """``max |sampler(image, identity grid) - image|`` for ``image: (N, C, H, W)``. ``-> float``"""
+    ### BEGIN SOLUTION
+    n, c, h, w = image.shape
+    eye = torch.eye(2, 3, dtype=image.dtype, device=image.device).expand(n, 2, 3)
+    copy = sampler(image, affine_grid(eye, (n, c, h, w), align_corners), align_corners=align_corners)
+    return float((copy - image).abs().max())
+    ### END SOLUTION
+
+# %%
+check("02.identity_error", identity_error);
+
+# %% [markdown]
+# Now the table – including a "fix" you will find in forks of that tutorial: use `max_x` instead of `max_x - 1`
+# (`rescale_max=0`):
+
+# %%
+candidates = {
+    "your bilinear_sample": bilinear_sample,
+    "F.grid_sample": lambda i, g, align_corners=False: F.grid_sample(i, g, align_corners=align_corners),
+    "blog sampler (W - 2)": blog_sampler,
+    "blog sampler 'fixed' (W - 1)": lambda i, g, align_corners=False: blog_sampler(i, g, rescale_max=0),
+}
+print(f"{'sampler':>30} | identity error, align_corners=False | True")
+for name, sampler in candidates.items():
+    errors = [identity_error(sampler, photo, ac) for ac in (False, True)]
+    print(f"{name:>30} | {errors[0]:35.2e} | {errors[1]:.2e}")
+
+# %%
+grid_true = affine_grid(identity, photo.shape, align_corners=True)
+plotting.plot_differences(photo, {
+    "blog sampler (W - 2)": blog_sampler(photo, grid_true),
+    "blog 'fixed' (W - 1)": blog_sampler(photo, grid_true, rescale_max=0),
+    "your bilinear_sample": bilinear_sample(photo, grid_true, align_corners=True),
+});
+
+# %% [markdown]
+# **Your turn: explain both failures before opening the answer.** Hints: work out where the identity grid's last
+# column $u = +1$ lands in each version; then, for the "fixed" version, evaluate the weights `x1 - x` and `x - x0`
+# at $x = W - 1$ *after* the clipping.
+#
+# <details><summary>Answer</summary>
+#
+# 1. **The rescaling.** `max_x - 1 = W - 2`, so $x = \frac{(u+1)(W-2)}{2}$ sends $u = +1$ to column $W-2$, not
+#    $W-1$. Output column $j$ reads position $j\,\frac{W-2}{W-1}$: the image is stretched, the last row and column
+#    are **never read** (look for 5, 10, 15, 20 and 16–19 in the numbered output: they are gone), and the
+#    bottom-right output pixel shows input pixel $(H-2, W-2)$.
+# 2. **Clipping before the weights.** With the correct $W-1$, the last column has $x = W-1$, so $x_0 = W-1$ and
+#    $x_1 = W$, which is clipped to $W-1$. The weights are then computed from the *clipped* indices:
+#    $x_1 - x = 0$ and $x - x_0 = 0$, so all four weights vanish and the last row and column come out **black**.
+#    Clipping is the wrong tool: compute the weights from the true neighbours and let neighbours outside the image
+#    read 0 (or clamp the *coordinate*, for `border` padding) – as your `bilinear_sample` does.
+#
+# </details>
+#
+# ### The truncating cast
+#
+# Another common slip: `x0 = x.long()` (or `int(x)`, `tf.cast(x, 'int32')`) instead of `floor`. A cast truncates
+# towards zero, so for $-1 < x < 0$ it gives $x_0 = 0$ instead of $-1$. The identity test **cannot see it** – the
+# identity grid never reads a negative coordinate. A second test can: shift the content right by half a pixel; the
+# first column must then be half the first input column blended with half of the zero padding.
+
+# %%
+def truncating_sampler(input, grid, padding_mode="zeros", align_corners=False):
+    """A sampler identical to yours except for one cast: x0 = x.long() (truncation) instead of floor."""
+    n, c, h, w = input.shape
+    x, y = unnormalize(grid[..., 0], w, align_corners), unnormalize(grid[..., 1], h, align_corners)
+    x0, y0 = x.long().to(x.dtype), y.long().to(y.dtype)  # <- the bug
+    result = 0
+    for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
+        cx, cy = x0 + dx, y0 + dy
+        w_xy = (1 - (x - cx).abs()) * (1 - (y - cy).abs())
+        ok = (cx >= 0) & (cx < w) & (cy >= 0) & (cy < h)
+        flat_index = (cy.clamp(0, h - 1) * w + cx.clamp(0, w - 1)).long().view(n, 1, -1).expand(n, c, -1)
+        result = result + input.reshape(n, c, -1).gather(2, flat_index).view(n, c, *x.shape[1:]) * (w_xy * ok)[:, None]
+    return result
+
+
+half_pixel_right = torch.tensor([[[1.0, 0.0, -1.0 / photo.shape[-1]], [0.0, 1.0, 0.0]]], dtype=torch.float64)
+shift_grid = affine_grid(half_pixel_right, photo.shape, align_corners=False)
+expected = F.grid_sample(photo, shift_grid, align_corners=False)
+for name, sampler in {"your bilinear_sample": bilinear_sample, "truncating sampler": truncating_sampler}.items():
+    print(f"{name:>22}: identity error {identity_error(sampler, photo, False):.1e}, half-pixel shift error "
+          f"{(sampler(photo, shift_grid) - expected).abs().max():.2f}")
+
+# %% [markdown]
+# The moral: the identity test is necessary but not sufficient. The exercise checks therefore also use random grids
+# that reach outside the image on every side, both conventions and 1-pixel images.
+#
+# ## Explore
+#
+# The explorer zooms and rotates a small grayscale photo. Try:
+#
+# * zoom < 1 (reading outside): switch `padding_mode` and watch the frame; toggle `align_corners` with
+#   `reflection` – the mirror moves by half a pixel;
+# * zoom ≈ 3: `nearest` shows blocks, `bilinear` ramps;
+# * rotation 90° with `nearest` and `align_corners=True` vs `False`: which one copies pixels exactly?
+
+# %%
+widgets.sampling_explorer()
+
+# %% [markdown]
+# ## Takeaways
+#
+# * A grid `(N, H_out, W_out, 2)` holds, **x first**, the normalized input position each output pixel reads:
+#   $\theta$ times the normalized output pixel centres.
+# * Bilinear sampling weights the four neighbours by the areas of the opposite rectangles (eq. 5); it is
+#   differentiable in the sampling positions, nearest is not.
+# * Padding modes act on coordinates (`border`, `reflection`) or on values (`zeros`), never on the weights.
+# * The identity $\theta$ must reproduce the input exactly. The `W - 2` rescaling and clipping the neighbours
+#   before computing the weights both fail it; a truncating cast passes it and fails a half-pixel shift. Test with
+#   grids that reach outside the image.
+# * Next: lesson 3 puts a localisation network in front of the grid generator and sampler – a spatial transformer.
