@@ -1,0 +1,119 @@
+"""stn_course.widgets (lessons 1–2 explorers): build, change a control, the picture and the numbers follow.
+
+No browser: the controls are driven from Python (``control.value = ...`` fires the same observers a browser
+would), and the state is checked against matrices derived by hand.
+"""
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from stn_course import affine, widgets  # noqa: E402
+from stn_course.images import checkerboard  # noqa: E402
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def image():
+    return torch.rand(1, 3, 10, 14, generator=torch.Generator().manual_seed(0))
+
+
+def test_render_png_closes_the_figure():
+    fig = plt.figure()
+    number = fig.number
+    assert widgets.render_png(fig)[:8] == PNG
+    assert not plt.fignum_exists(number)
+
+
+def test_affine_explorer_starts_at_the_identity(image):
+    box = widgets.affine_explorer(image)
+    assert "stn-affine-explorer" in box._dom_classes and "stn-explorer" in box._dom_classes
+    assert box.figure.value[:8] == PNG and "stn-affine-explorer-figure" in box.figure._dom_classes
+    for name, control in box.controls.items():
+        assert f"stn-control-{name.replace('_', '-')}" in control._dom_classes
+    torch.testing.assert_close(box.state["theta"], torch.eye(2, 3, dtype=torch.float64), rtol=0, atol=1e-12)
+    assert box.state["renders"] == 1
+
+
+def test_affine_explorer_translation_gives_the_inverse_shift_in_theta(image):
+    """Content moved right by 3 px -> each output pixel reads 3 px to the left: x_s = x_t - 3 · 2/W."""
+    box = widgets.affine_explorer(image)
+    before = box.figure.value
+    box.controls["tx"].value = 3.0
+    width = image.shape[-1]
+    expected = torch.tensor([[1.0, 0.0, -6.0 / width], [0.0, 1.0, 0.0]], dtype=torch.float64)
+    torch.testing.assert_close(box.state["theta"], expected, rtol=0, atol=1e-12)
+    assert box.figure.value != before and box.state["renders"] == 2
+    box.controls["align_corners"].value = True  # same motion, other convention: 2/(W - 1) per pixel
+    expected[0, 2] = -6.0 / (width - 1)
+    torch.testing.assert_close(box.state["theta"], expected, rtol=0, atol=1e-12)
+
+
+def test_affine_explorer_rotation_is_about_the_centre(image):
+    box = widgets.affine_explorer(image)
+    box.controls["rotation"].value = 90.0
+    h, w = image.shape[-2:]
+    centre = torch.tensor([[(w - 1) / 2, (h - 1) / 2]], dtype=torch.float64)
+    motion = box.state["motion"]
+    torch.testing.assert_close(affine.apply(motion, centre), centre)
+    # +90° with y down: the point right of the centre goes below it
+    right = centre + torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+    torch.testing.assert_close(affine.apply(motion, right), centre + torch.tensor([[0.0, 1.0]], dtype=torch.float64))
+    # theta = N (M^-1) N^-1: on this non-square image it is not a rotation matrix
+    n = affine.normalization_matrix((h, w), False, torch.float64)
+    expected = (n @ torch.linalg.inv(motion) @ torch.linalg.inv(n))[:2]
+    torch.testing.assert_close(box.state["theta"], expected, rtol=0, atol=1e-12)
+    assert abs(abs(box.state["theta"][0, 1].item()) - h / w) < 1e-9
+
+
+def test_affine_explorer_scale_and_shear(image):
+    box = widgets.affine_explorer(image)
+    box.controls["scale"].value = 2.0
+    torch.testing.assert_close(box.state["theta"][:, :2], 0.5 * torch.eye(2, dtype=torch.float64), rtol=0, atol=1e-12)
+    box.controls["scale"].value = 1.0
+    box.controls["shear"].value = 0.5
+    assert box.state["motion"][0, 1].item() == pytest.approx(0.5)
+
+
+def test_affine_explorer_default_image_and_bad_input():
+    box = widgets.affine_explorer(size=24)
+    assert box.figure.value[:8] == PNG
+    with pytest.raises(ValueError, match=r"\(1, C, H, W\)"):
+        widgets.affine_explorer(torch.zeros(2, 1, 4, 4))
+
+
+def test_sampling_explorer_controls_change_the_picture():
+    box = widgets.sampling_explorer(checkerboard(6, 8, dtype=torch.float64), out_size=12)
+    assert "stn-sampling-explorer" in box._dom_classes
+    seen = {box.figure.value}
+    for name, value in [("padding_mode", "reflection"), ("mode", "nearest"), ("align_corners", True),
+                        ("padding_mode", "border")]:
+        box.controls[name].value = value
+        assert box.state[name] == value
+        seen.add(box.figure.value)
+    assert len(seen) == 5 and box.state["renders"] == 5
+
+
+def test_sampling_explorer_theta_is_zoom_and_rotation():
+    box = widgets.sampling_explorer(checkerboard(4, dtype=torch.float64), out_size=6)
+    box.controls["zoom"].value = 0.5
+    torch.testing.assert_close(box.state["theta"], torch.tensor([[2.0, 0, 0], [0, 2.0, 0]], dtype=torch.float64))
+    box.controls["rotation"].value = 90.0
+    torch.testing.assert_close(box.state["theta"], torch.tensor([[0, -2.0, 0], [2.0, 0, 0]], dtype=torch.float64),
+                               rtol=0, atol=1e-12)
+    assert math.isclose(box.controls["zoom"].value, 0.5)
+
+
+def test_explorers_leave_no_open_figures(image):
+    plt.close("all")
+    box = widgets.affine_explorer(image)
+    box.controls["rotation"].value = 30.0
+    widgets.sampling_explorer(checkerboard(4, dtype=torch.float64), out_size=6)
+    assert plt.get_fignums() == []
