@@ -398,3 +398,87 @@ class DeformConv2d(nn.Module):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
                 f"padding={self.padding}, dilation={self.dilation}, groups={self.groups}, "
                 f"offset_groups={self.offset_groups}, bias={self.bias is not None}, modulated={self.modulated}")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# A small classifier for the lesson's experiment, and where its deformable layers read
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class DeformableCNN(nn.Module):
+    """A small digit classifier whose two 3×3 layers are plain (``deformable=False``) or deformable.
+
+    ``conv5×5(1→c0) → pool2 → [d]conv3×3(c0→c1) → pool2 → [d]conv3×3(c1→c2) → pool2 → linear``, ReLU after every
+    conv, "same" padding, so a ``S × S`` canvas becomes ``S//8 × S//8`` features. The plain twin has exactly the same
+    weights minus the offset (and mask) predictors. ``(N, 1, S, S) -> (N, num_classes)``
+    """
+
+    def __init__(self, in_size: int = 42, deformable: bool = True, modulated: bool = False,
+                 channels: tuple[int, int, int] = (8, 16, 32), num_classes: int = 10, impl: str = "fast") -> None:
+        super().__init__()
+        c0, c1, c2 = channels
+        self.deformable, self.modulated, self.in_size = deformable, modulated, in_size
+        self.stem = nn.Conv2d(1, c0, 5, padding=2)
+
+        def layer(c_in: int, c_out: int) -> nn.Module:
+            if deformable:
+                return DeformConv2d(c_in, c_out, 3, padding=1, modulated=modulated, impl=impl)
+            return nn.Conv2d(c_in, c_out, 3, padding=1)
+
+        self.layers = nn.ModuleList([layer(c0, c1), layer(c1, c2)])
+        self.head = nn.Linear(c2 * (in_size // 8) ** 2, num_classes)
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The input of each entry of ``self.layers``, then the final feature map: ``[x_1, x_2, out]``."""
+        x = F.max_pool2d(F.relu(self.stem(x)), 2)
+        maps = [x]
+        for layer in self.layers:
+            x = F.max_pool2d(F.relu(layer(x)), 2)
+            maps.append(x)
+        return maps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x)[-1].flatten(1))
+
+    def sampling_points(self, x: torch.Tensor, y: float, x_: float) -> torch.Tensor:
+        """Image pixels ``(y, x)`` that output ``(y, x_)`` of the last layer reads through both layers (9 · 9 each).
+
+        ``x: (N, 1, S, S)`` ``-> (N, 81, 2)``
+        """
+        maps = self.features(x)
+        return trace_sampling_points(list(self.layers), maps[:2], y, x_, pools=(2, 2))
+
+
+def trace_sampling_points(layers: Sequence[nn.Module], inputs: Sequence[torch.Tensor], y: float, x: float,
+                          pools: Sequence[int] | None = None) -> torch.Tensor:
+    """Where a stack of (deformable) convolutions reads, traced back from one output location (Dai et al., Fig. 5).
+
+    ``layers[i]`` (a :class:`DeformConv2d` or ``nn.Conv2d``; offset group 0 is followed) consumes ``inputs[i]``,
+    which is the previous layer's output max-pooled by ``pools[i]`` (1: no pooling; a pooled cell ``q`` is traced to
+    the centre ``pools[i]·q + (pools[i] − 1)/2`` of its window). The point ``(y, x)`` of the last layer's output is
+    mapped to its ``kh·kw`` sampling positions in that layer's input, each of those – through the previous layer's
+    offsets, interpolated bilinearly at the fractional position – to ``kh·kw`` more, and so on; finally ``pools[0]``
+    maps them to the grid in front of the first pooling.
+    ``inputs[i]: (N, C_i, H_i, W_i)`` ``-> (N, Π kh·kw, 2)`` pixel ``(y, x)``
+    """
+    layers, inputs = list(layers), list(inputs)
+    pools = [1] * len(layers) if pools is None else list(pools)
+    n = inputs[0].shape[0]
+    dtype, device = inputs[0].dtype, inputs[0].device
+    points = torch.tensor([[y, x]], dtype=dtype, device=device).expand(n, 1, 2)
+    with torch.no_grad():
+        for i in reversed(range(len(layers))):
+            layer, feature = layers[i], inputs[i]
+            kh, kw = _pair(layer.kernel_size, "kernel_size")
+            stride = torch.tensor(_pair(layer.stride, "stride"), dtype=dtype, device=device)
+            padding = torch.tensor(_pair(layer.padding, "padding"), dtype=dtype, device=device)
+            taps = regular_sampling_positions(1, 1, (kh, kw), 1, 0, layer.dilation, dtype, device)[:, 0, 0]  # (K, 2)
+            new = (points * stride - padding)[:, :, None, :] + taps[None, None]  # (N, P, K, 2)
+            if isinstance(layer, DeformConv2d):
+                offset, _ = layer.offsets_and_mask(feature)
+                dy, dx = unpack_offsets(offset, (kh, kw))  # (N, G, K, H_out, W_out)
+                field = torch.cat([dy[:, 0], dx[:, 0]], dim=1)  # (N, 2K, H_out, W_out)
+                at = bilinear_sample_pixels(field, points[..., 0], points[..., 1])  # (N, 2K, P)
+                new = new + torch.stack([at[:, :kh * kw], at[:, kh * kw:]], dim=-1).permute(0, 2, 1, 3)
+            points = new.reshape(n, -1, 2) * pools[i] + (pools[i] - 1) / 2
+    return points
