@@ -514,7 +514,8 @@ for name, sampler in {"your bilinear_sample": bilinear_sample, "truncating sampl
 # * zoom < 1 (reading outside): switch `padding_mode` and watch the frame; toggle `align_corners` with
 #   `reflection` – the mirror moves by half a pixel;
 # * zoom ≈ 3: `nearest` shows blocks, `bilinear` ramps;
-# * rotation 90° with `nearest` and `align_corners=True` vs `False`: which one copies pixels exactly?
+# * rotation 90°: this input is not square, so a rotation in normalized coordinates also stretches the picture
+#   (lesson 1, §5) – convert a pixel rotation with `pixel_to_theta` to avoid it.
 
 # %%
 widgets.sampling_explorer()
