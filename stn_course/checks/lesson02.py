@@ -85,7 +85,7 @@ register(Check(
 
 
 def _affine_grid_cases(rng: np.random.Generator):
-    for i, (n, c, h, w, _, _) in enumerate(SAMPLING_SHAPES):
+    for n, c, h, w, _, _ in SAMPLING_SHAPES:
         for align_corners in (False, True):
             yield Case(f"theta ({n}, 2, 3), size (N={n}, C={c}, H={h}, W={w}), align_corners={align_corners}",
                        (random_theta(rng, n), (n, c, h, w)), {"align_corners": align_corners})
