@@ -39,13 +39,15 @@ numbers.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from .grids import _check_theta, affine_grid, base_grid
-from .sampling import PADDING_MODES, _check_inputs, _pixel_coordinates
+from .sampling import PADDING_MODES, _check_inputs, _pixel_coordinates, source_coordinates, unnormalize
 
 __all__ = [
     "BilinearSampleFunction",
@@ -181,31 +183,156 @@ def bilinear_sample_backward(grad_output: torch.Tensor, input: torch.Tensor, gri
     return grad_input, grad_grid
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# The fast path: one gather forward, one scatter backward, over a zero-padded channels-last copy of the input
+# ----------------------------------------------------------------------------------------------------------------
+#
+# Padding the input with one pixel of zeros on every side and clamping the coordinates into [-1, size] removes every
+# "is this neighbour inside the image?" mask: a neighbour outside reads the zero border. Channels-last rows make
+# each gather/scatter move C contiguous numbers at once. Per output pixel p and corner k (weight w_k, row j_k):
+#   forward   V[p] = sum_k w_k[p] U[j_k[p]]                              (one index_select, eq. 5)
+#   eq. 6     dL/dU[j_k[p]] += w_k[p] dL/dV[p]                           (one index_add_)
+#   eq. 7     s_k[p] = <dL/dV[p], U[j_k[p]]>, then dL/dx = sum_k s_k dw_k/dx  (reusing the forward's gather)
+
+
+def _unnormalize_snapped(coord: torch.Tensor, size: int, padding_mode: str, align_corners: bool) -> torch.Tensor:
+    """Pixel coordinates, padding applied. In float32/16, a point within rounding (``size · eps``) of a pixel
+    centre is moved onto it, so the identity is exact (a cheaper cousin of ``sampling._snap``)."""
+    x = source_coordinates(coord, size, padding_mode, align_corners)
+    if coord.dtype != torch.float64:
+        nearest = torch.round(x)
+        x = torch.where((x - nearest).abs() <= size * torch.finfo(coord.dtype).eps, nearest, x)
+    return x
+
+
+def _axis(x: torch.Tensor, size: int):
+    """Along one axis, in the zero-padded image (one extra pixel on each side, so pixel ``i`` has index ``i + 1``):
+    the two neighbours' indices and the fractional offset ``x - floor(x)``. Coordinates are clamped into
+    ``[-1, size]`` first: beyond that both neighbours are padding anyway. All ``(N, P)``."""
+    x = x.clamp(-1, size)
+    low = torch.floor(x)
+    frac = x - low
+    i0 = low.long() + 1
+    return i0, (i0 + 1).clamp(max=size + 1), frac
+
+
+_TRANSPOSE_MIN_CHANNELS = 16
+
+
+def _transpose_csr(rows: torch.Tensor, values: torch.Tensor, outputs: int, size: int) -> torch.Tensor:
+    """The transposed interpolation matrix ``S^T: (size, outputs)`` as sparse CSR, from the corner-major row indices
+    ``(4 outputs,)`` and weights of the four corners of every output pixel."""
+    order = torch.argsort(rows, stable=True)
+    crow = torch.zeros(size + 1, dtype=torch.long, device=rows.device)
+    torch.cumsum(torch.bincount(rows, minlength=size), 0, out=crow[1:])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
+        return torch.sparse_csr_tensor(crow, order % outputs, values[order], (size, outputs), check_invariants=False)
+
+
+def _weighted_sum(values: torch.Tensor, weights: torch.Tensor, dim: int) -> torch.Tensor:
+    """``(values * weights).sum(dim)`` for a short ``dim``, accumulated in place (no big temporary)."""
+    out = values.select(dim, 0) * weights.select(dim, 0)
+    for k in range(1, values.shape[dim]):
+        out.addcmul_(values.select(dim, k), weights.select(dim, k))
+    return out
+
+
+def _padded_channels_last(t: torch.Tensor) -> torch.Tensor:
+    """``(N, C, H, W) -> (N (H+2) (W+2), C)``: channels last, with a border of zeros one pixel wide."""
+    n, c, h, w = t.shape
+    out = t.new_zeros(n, h + 2, w + 2, c)
+    out[:, 1:-1, 1:-1] = t.permute(0, 2, 3, 1)
+    return out.view(-1, c)
+
+
+def _coordinate_slopes(grid: torch.Tensor, height: int, width: int, padding_mode: str,
+                       align_corners: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """``∂x/∂g_x`` and ``∂y/∂g_y``, each ``(N, P)`` (0 where the coordinate was clamped into ``[-1, size]``)."""
+    n = grid.shape[0]
+    slopes = []
+    for axis, size in ((0, width), (1, height)):
+        coord = grid[..., axis].reshape(n, -1)
+        d = source_coordinates_grad(coord, size, padding_mode, align_corners)
+        if padding_mode == "zeros":
+            x = unnormalize(coord, size, align_corners)
+            d = d * ((x > -1) & (x < size))
+        slopes.append(d)
+    return slopes[0], slopes[1]
+
+
 class BilinearSampleFunction(torch.autograd.Function):
     """Bilinear sampling with a hand-written backward (eqs. 6–7). ``apply(input, grid, padding_mode, align_corners)``
 
-    ``input: (N, C, H, W)``, ``grid: (N, H_out, W_out, 2)`` ``-> (N, C, H_out, W_out)``. The forward is the same
-    computation as :func:`stn_course.sampling.bilinear_sample` (so results agree with ``F.grid_sample``), the
-    backward is :func:`bilinear_sample_backward`. Once differentiable: double backward raises.
+    ``input: (N, C, H, W)``, ``grid: (N, H_out, W_out, 2)`` ``-> (N, C, H_out, W_out)``; the numbers of
+    ``F.grid_sample(mode="bilinear")`` (points within float32 rounding of a pixel centre are snapped onto it, as in
+    :func:`stn_course.sampling.bilinear_sample`, so the identity is exact). The readable gather/scatter form of the
+    same backward is :func:`bilinear_sample_backward`; this class runs a faster arrangement of it (see above).
+    Once differentiable: double backward raises.
     """
 
     @staticmethod
     def forward(ctx, input: torch.Tensor, grid: torch.Tensor, padding_mode: str = "zeros",
                 align_corners: bool = False) -> torch.Tensor:
         _check_inputs(input, grid, padding_mode)
-        out, _ = _sample_forward(input, grid, padding_mode, align_corners)
-        ctx.save_for_backward(input, grid)
-        ctx.padding_mode, ctx.align_corners = padding_mode, align_corners
-        n, c = input.shape[:2]
-        return out.view(n, c, grid.shape[1], grid.shape[2])
+        n, c, h, w = input.shape
+        _, h_out, w_out, _ = grid.shape
+        p, hp, wp = h_out * w_out, h + 2, w + 2
+        x = _unnormalize_snapped(grid[..., 0].reshape(n, -1), w, padding_mode, align_corners)
+        y = _unnormalize_snapped(grid[..., 1].reshape(n, -1), h, padding_mode, align_corners)
+        x0, x1, fx = _axis(x, w)
+        y0, y1, fy = _axis(y, h)
+        base = torch.arange(0, n * hp * wp, hp * wp, device=input.device).view(n, 1)
+        r0, r1 = y0 * wp + base, y1 * wp + base
+        rows = torch.stack([r0 + x0, r0 + x1, r1 + x0, r1 + x1]).view(-1)  # (4 N P): corners (y0x0, y0x1, y1x0, y1x1)
+        gx, gy = 1 - fx, 1 - fy
+        weights = torch.stack([gy * gx, gy * fx, fy * gx, fy * fx]).view(4, n * p, 1)
+        ctx.padding_mode, ctx.align_corners, ctx.shape = padding_mode, align_corners, (n, c, h, w, p)
+        if c >= _TRANSPOSE_MIN_CHANNELS:  # rows of C contiguous channels: (N (H+2) (W+2), C)
+            corners = _padded_channels_last(input).index_select(0, rows).view(4, n * p, c)
+            out = _weighted_sum(corners, weights, 0).view(n, h_out, w_out, c).permute(0, 3, 1, 2)
+        else:  # few channels: one padded plane per channel, (C, N (H+2) (W+2))
+            planes = F.pad(input, (1, 1, 1, 1)).transpose(0, 1).reshape(c, -1)
+            corners = planes.index_select(1, rows).view(c, 4, n * p)
+            out = _weighted_sum(corners, weights.view(1, 4, n * p), 1).view(c, n, h_out, w_out).transpose(0, 1)
+        ctx.save_for_backward(grid, rows, weights, fx, fy, corners if ctx.needs_input_grad[1] else None)
+        return out.contiguous()
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output: torch.Tensor):
-        input, grid = ctx.saved_tensors
-        need_input, need_grid = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        grad_input, grad_grid = bilinear_sample_backward(grad_output.contiguous(), input, grid, ctx.padding_mode,
-                                                         ctx.align_corners, need_input, need_grid)
+        grid, rows, weights, fx, fy, corners = ctx.saved_tensors
+        n, c, h, w, p = ctx.shape
+        size = n * (h + 2) * (w + 2)
+        channels_last = c >= _TRANSPOSE_MIN_CHANNELS
+        if channels_last:
+            g = grad_output.permute(0, 2, 3, 1).reshape(n * p, c)  # (N P, C)
+        else:
+            g = grad_output.transpose(0, 1).reshape(c, 1, n * p)  # (C, 1, N P)
+        grad_input = grad_grid = None
+        if ctx.needs_input_grad[0]:
+            # eq. 6: every output pixel adds its weighted gradient into its four neighbours (collisions add up)
+            if channels_last:  # dL/dU = S^T dL/dV as one sparse matrix product
+                grad_u = _transpose_csr(rows, weights.view(-1), n * p, size) @ g
+                grad_input = grad_u.view(n, h + 2, w + 2, c).permute(0, 3, 1, 2)
+            else:  # an index_add_ per channel plane
+                contributions = (g * weights.view(4, n * p)).view(c, -1)
+                grad_u = g.new_zeros(c, size).index_add_(1, rows, contributions)
+                grad_input = grad_u.view(c, n, h + 2, w + 2).transpose(0, 1)
+            grad_input = grad_input[:, :, 1:-1, 1:-1].contiguous()
+        if ctx.needs_input_grad[1]:
+            # eq. 7: s_k = <dL/dV, U[neighbour k]> (0 in the padding) ...
+            if channels_last:
+                s00, s01, s10, s11 = (corners * g).sum(-1)
+            else:
+                s00, s01, s10, s11 = _weighted_sum(corners, g.view(c, 1, n * p), 0)
+            # ... times the derivative of the weights (1-fy)(1-fx), (1-fy)fx, fy(1-fx), fy fx ...
+            fx, fy = fx.view(-1), fy.view(-1)
+            gx = (1 - fy) * (s01 - s00) + fy * (s11 - s10)
+            gy = (1 - fx) * (s10 - s00) + fx * (s11 - s01)
+            # ... chained through the padding mode and the unnormalization: ∂x/∂g_x, ∂y/∂g_y
+            dx, dy = _coordinate_slopes(grid, h, w, ctx.padding_mode, ctx.align_corners)
+            grad_grid = torch.stack([gx * dx.view(-1), gy * dy.view(-1)], -1).view(grid.shape)
         return grad_input, grad_grid, None, None
 
 

@@ -1,0 +1,145 @@
+"""Sampler and grid benchmark (lessons 2–4): our reference implementation against torch, side by side.
+
+    python benchmarks/bench_sampler.py            # print the table (about a minute)
+    python benchmarks/bench_sampler.py --write    # also store it in benchmarks/README.md
+
+Rows, per input size (N, C, H, W) with an affine grid of the same output size (float32, CPU):
+
+* ``forward``: ``affine_grid + bilinear_sample`` (stn_course, vectorized torch) vs ``F.affine_grid + F.grid_sample``;
+* ``fwd+bwd analytic``: the same through :mod:`stn_course.autograd` (hand-derived backward) vs torch's forward and
+  backward, gradients w.r.t. input and theta;
+* ``fwd+bwd autograd``: autograd through the reference forward vs torch;
+* ``analytic speed-up``: autograd-through-reference time / analytic time (target >= 2);
+* ``impl="aten" overhead``: ``SpatialTransformer(impl="aten")`` vs the same localisation + head + F calls written
+  by hand (target <= 1.10).
+
+Targets (issue 3): analytic backward >= 2x faster than autograd through the reference at every size; reference
+forward within 10x of F.grid_sample at (8, 64, 56, 56) and within 30x at (16, 3, 224, 224).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, markdown_table, time_many, write_section  # noqa: E402
+
+from stn_course.autograd import affine_grid_analytic, bilinear_sample_analytic  # noqa: E402
+from stn_course.grids import affine_grid  # noqa: E402
+from stn_course.sampling import bilinear_sample  # noqa: E402
+from stn_course.stn import SpatialTransformer  # noqa: E402
+
+SIZES = [(64, 1, 28, 28), (16, 3, 224, 224), (8, 64, 56, 56)]
+
+
+def _inputs(size):
+    g = torch.Generator().manual_seed(0)
+    n = size[0]
+    x = torch.randn(*size, generator=g)
+    theta = torch.eye(2, 3) + 0.2 * torch.randn(n, 2, 3, generator=g)
+    return x, theta
+
+
+def bench_size(size, repeats: int) -> dict[str, float]:
+    x, theta = _inputs(size)
+    xg, tg = x.clone().requires_grad_(), theta.clone().requires_grad_()
+    go = torch.randn(size)
+
+    def torch_fwd():
+        return F.grid_sample(x, F.affine_grid(theta, size, align_corners=False), align_corners=False)
+
+    def ref_fwd():
+        return bilinear_sample(x, affine_grid(theta, size, False), "zeros", False)
+
+    def torch_fwd_bwd():
+        out = F.grid_sample(xg, F.affine_grid(tg, size, align_corners=False), align_corners=False)
+        return torch.autograd.grad(out, (xg, tg), go)
+
+    def analytic_fwd_bwd():
+        out = bilinear_sample_analytic(xg, affine_grid_analytic(tg, size, False), "zeros", False)
+        return torch.autograd.grad(out, (xg, tg), go)
+
+    def autograd_fwd_bwd():
+        out = bilinear_sample(xg, affine_grid(tg, size, False), "zeros", False)
+        return torch.autograd.grad(out, (xg, tg), go)
+
+    with torch.no_grad():
+        fwd = time_many({"torch": torch_fwd, "ref": ref_fwd}, repeats=repeats)
+    bwd = time_many({"torch": torch_fwd_bwd, "analytic": analytic_fwd_bwd, "autograd": autograd_fwd_bwd},
+                    repeats=repeats)
+    return {"torch_fwd": fwd["torch"], "ref_fwd": fwd["ref"], "torch_bwd": bwd["torch"],
+            "analytic": bwd["analytic"], "autograd": bwd["autograd"]}
+
+
+def bench_aten_overhead(repeats: int) -> tuple[float, float]:
+    """SpatialTransformer(impl="aten") vs the same computation written with F calls directly, forward only."""
+    torch.manual_seed(0)
+    loc = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 32), nn.ReLU())
+    stn = SpatialTransformer(loc, "affine", impl="aten").eval()
+    x = torch.randn(64, 1, 28, 28)
+    head = stn.head
+
+    def direct():
+        theta = head(loc(x)).view(-1, 2, 3)
+        return F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), align_corners=False)
+
+    def module():
+        return stn(x)
+
+    with torch.no_grad():
+        t = time_many({"direct": direct, "module": module}, repeats=repeats, min_time=0.1)
+    return t["direct"], t["module"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="store the table in benchmarks/README.md")
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+
+    rows = []
+    for size in SIZES:
+        r = bench_size(size, args.repeats)
+        rows.append([
+            "×".join(map(str, size)),
+            f"{r['torch_fwd'] * 1e3:.2f}", f"{r['ref_fwd'] * 1e3:.2f}", f"{r['ref_fwd'] / r['torch_fwd']:.1f}×",
+            f"{r['torch_bwd'] * 1e3:.2f}", f"{r['analytic'] * 1e3:.2f}", f"{r['analytic'] / r['torch_bwd']:.1f}×",
+            f"{r['autograd'] * 1e3:.2f}", f"{r['autograd'] / r['torch_bwd']:.1f}×",
+            f"{r['autograd'] / r['analytic']:.1f}×",
+        ])
+        print(f"done {size}", file=sys.stderr)
+    header = ["size (N×C×H×W)", "torch fwd ms", "ours fwd ms", "fwd ratio", "torch fwd+bwd ms",
+              "analytic fwd+bwd ms", "analytic ratio", "autograd-through-ours ms", "autograd ratio",
+              "analytic speed-up"]
+    table = markdown_table(header, rows)
+    direct, module = bench_aten_overhead(args.repeats)
+    overhead = (f'`SpatialTransformer(impl="aten")` forward, 64×1×28×28 affine: {module * 1e3:.3f} ms vs '
+                f"{direct * 1e3:.3f} ms for the same localisation + head + `F.affine_grid`/`F.grid_sample` by hand "
+                f"(ratio {module / direct:.2f}, target ≤ 1.10).")
+    body = "\n".join([
+        "## Sampler and grid (lessons 2–4): `benchmarks/bench_sampler.py`",
+        "",
+        "Command: `python benchmarks/bench_sampler.py --write` (float32, affine grid, `padding_mode=\"zeros\"`, "
+        "`align_corners=False`; median of interleaved repeats, ratios are ours / torch's, measured in the same run).",
+        f"Machine: {machine()}.",
+        "",
+        "Targets: analytic speed-up (autograd-through-ours / analytic) ≥ 2 at every size; forward ratio ≤ 10 at "
+        "8×64×56×56 and ≤ 30 at 16×3×224×224; `impl=\"aten\"` overhead ≤ 1.10.",
+        "",
+        table,
+        "",
+        overhead,
+    ])
+    print(body)
+    if args.write:
+        write_section("bench_sampler", body)
+        print("\nwrote benchmarks/README.md", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
