@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from stn_course import affine, plotting, widgets
-from stn_course.images import checkerboard, grid_image, sample_image
+from stn_course.images import sample_image
 from stn_course.checks import check
 
 torch.manual_seed(0)

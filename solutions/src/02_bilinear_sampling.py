@@ -455,6 +455,16 @@ plotting.plot_differences(photo, {
 });
 
 # %% [markdown]
+# Graph paper makes it obvious: its first and last rows and columns are all lines.
+
+# %%
+paper = grid_image(20, 28, spacing=4).double()
+paper_grid = affine_grid(identity, paper.shape, align_corners=True)
+plotting.show_images({"graph paper": paper, "blog sampler (W - 2)": blog_sampler(paper, paper_grid),
+                      "blog 'fixed' (W - 1)": blog_sampler(paper, paper_grid, rescale_max=0),
+                      "your bilinear_sample": bilinear_sample(paper, paper_grid, align_corners=True)}, size=2.6);
+
+# %% [markdown]
 # **Your turn: explain both failures before opening the answer.** Hints: work out where the identity grid's last
 # column $u = +1$ lands in each version; then, for the "fixed" version, evaluate the weights `x1 - x` and `x - x0`
 # at $x = W - 1$ *after* the clipping.
