@@ -24,7 +24,7 @@
 # %%
 FAST = True  # small, CPU-friendly experiments; False trains longer
 
-# %matplotlib inline
+%matplotlib inline
 import math
 import time
 
@@ -404,11 +404,12 @@ k9 = torch.zeros(1, 1, 9, 28, 28, dtype=torch.float64)
 right = pack_offsets(k9, k9 + 2)  # dy = 0, dx = 2 for every tap
 swapped = pack_offsets(k9 + 2, k9)  # the (dx, dy) bug: dx lands in the dy channels
 blocked = torch.cat([k9, k9 + 2], dim=2).flatten(1, 2)  # [dy_0..dy_8, dx_0..dx_8]
-where = [sampling_positions(o, 3, padding=1)[0, 0, :, 14, 12] for o in (right, swapped, blocked)]
-regular = pos[:, 14, 12]
-plotting.plot_sampling_panels([digit[0, 0]] * 3, where,
+corner = torch.tensor([7.0, 5.0], dtype=torch.float64)  # show the crop digit[7:21, 5:19], points shifted alike
+where = [sampling_positions(o, 3, padding=1)[0, 0, :, 14, 12] - corner for o in (right, swapped, blocked)]
+regular = pos[:, 14, 12] - corner
+plotting.plot_sampling_panels([digit[0, 0, 7:21, 5:19]] * 3, where,
                               ["(dy, dx): 2 px right ✓", "(dx, dy) bug: 2 px down", "blocked bug: taps scrambled"],
-                              centres=[(14, 12)] * 3, arrows_from=[regular] * 3);
+                              centres=[(7, 7)] * 3, arrows_from=[regular] * 3);
 
 # %% [markdown]
 # ### Offsets per tap and location
