@@ -33,9 +33,8 @@ kink and disagree, so ``gradcheck`` must be run at points away from them – whi
 probability 1. A network rarely cares, but the identity transform sits exactly on the kinks (every sample is a
 pixel centre), so its gradient is the one-sided one.
 
-Double backward is not supported: the Functions are ``@once_differentiable`` and raise a clear ``RuntimeError`` if
-asked to differentiate their backward (e.g. ``create_graph=True`` then ``grad`` again), rather than return wrong
-numbers.
+Double backward is not supported: asked for a differentiable backward (``create_graph=True``), the Functions raise a
+clear ``RuntimeError`` instead of returning wrong numbers (their backward bodies are also ``@once_differentiable``).
 """
 from __future__ import annotations
 
@@ -261,6 +260,15 @@ def _coordinate_slopes(grid: torch.Tensor, height: int, width: int, padding_mode
     return slopes[0], slopes[1]
 
 
+def _no_double_backward(name: str) -> None:
+    """Raise when backward runs with ``create_graph=True``: the hand-written backward is not differentiable."""
+    if torch.is_grad_enabled():
+        raise RuntimeError(
+            f"{name}: double backward is not supported – its backward is derived by hand and is not itself "
+            "differentiable (create_graph=True was requested). Use F.grid_sample / F.affine_grid (impl='aten') "
+            "for higher-order gradients.")
+
+
 class BilinearSampleFunction(torch.autograd.Function):
     """Bilinear sampling with a hand-written backward (eqs. 6–7). ``apply(input, grid, padding_mode, align_corners)``
 
@@ -299,8 +307,13 @@ class BilinearSampleFunction(torch.autograd.Function):
         return out.contiguous()
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_output: torch.Tensor):
+        _no_double_backward("BilinearSampleFunction")
+        return BilinearSampleFunction._backward(ctx, grad_output)
+
+    @staticmethod
+    @once_differentiable
+    def _backward(ctx, grad_output: torch.Tensor):
         grid, rows, weights, fx, fy, corners = ctx.saved_tensors
         n, c, h, w, p = ctx.shape
         size = n * (h + 2) * (w + 2)
@@ -349,8 +362,13 @@ class AffineGridFunction(torch.autograd.Function):
         return affine_grid(theta, size, align_corners)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_grid: torch.Tensor):
+        _no_double_backward("AffineGridFunction")
+        return AffineGridFunction._backward(ctx, grad_grid)
+
+    @staticmethod
+    @once_differentiable
+    def _backward(ctx, grad_grid: torch.Tensor):
         return affine_grid_backward(grad_grid, ctx.size, ctx.align_corners), None, None
 
 
