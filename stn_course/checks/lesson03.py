@@ -1,0 +1,150 @@
+"""Checks for lesson 3 – the spatial transformer, forward: parametrisations, identity initialisation, projective and
+thin-plate-spline grids."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..grids import projective_grid, tps_coefficients, tps_control_points, tps_grid, tps_kernel
+from ..stn import TRANSFORMS, identity_params, params_to_matrix
+from .cases import conventions, tensor, uniform
+from .registry import Case, Check, register
+
+# (N, H_out, W_out): 1-pixel, non-square, batch 1 and > 1
+GRID_SHAPES = [(1, 1, 1), (1, 1, 5), (2, 4, 7), (3, 9, 6), (1, 16, 16)]
+
+
+def attention_theta_reference(params: torch.Tensor) -> torch.Tensor:
+    """``(N, 3)`` holding ``(s, t_x, t_y)`` -> ``theta (N, 2, 3)``."""
+    return params_to_matrix(params, "attention")
+
+
+def _attention_cases(rng: np.random.Generator):
+    yield Case("the identity (s=1, t=0), batch 1", (torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64),))
+    yield Case("a zoom on the top-left quarter", (torch.tensor([[0.5, -0.5, -0.5]], dtype=torch.float64),))
+    for n in (2, 5):
+        params = torch.cat([uniform(rng, n, 1, low=0.2, high=1.5), uniform(rng, n, 2)], 1)
+        yield Case(f"a batch of {n} random (s, t_x, t_y)", (params,))
+    yield Case("float32 params keep their dtype", (torch.tensor([[0.7, 0.1, -0.2]]),))
+
+
+register(Check(
+    id="03.attention_theta",
+    title="attention parametrisation -> theta",
+    reference=attention_theta_reference,
+    cases=_attention_cases,
+    hint="theta = [[s, 0, t_x], [0, s, t_y]] for every sample; build it with torch.stack/zeros_like so the result "
+         "has shape (N, 2, 3), the input's dtype, and gradients flow to params.",
+    rtol=1e-12, atol=1e-12,
+))
+
+
+def _identity_cases(rng: np.random.Generator):
+    for transform in TRANSFORMS:
+        yield Case(f"transform={transform!r}", (transform,), {"tps_grid_size": (4, 4)})
+    yield Case("transform='tps' with a 3×5 grid of control points", ("tps",), {"tps_grid_size": (3, 5)})
+
+
+def identity_params_reference(transform: str, tps_grid_size=(4, 4)) -> torch.Tensor:
+    return identity_params(transform, tps_grid_size, dtype=torch.float32)
+
+
+register(Check(
+    id="03.identity_params",
+    title="the identity bias of every regression head",
+    reference=identity_params_reference,
+    cases=_identity_cases,
+    hint="affine: theta = [[1, 0, 0], [0, 1, 0]] flattened row by row; attention: s=1, t=0; rotation: angle 0; rts: "
+         "(angle, s, t_x, t_y) = (0, 1, 0, 0); projective: the first 8 entries of the 3×3 identity; tps: the target "
+         "control points themselves (a regular grid over [-1, 1]², x first, row by row), flattened. float32.",
+    rtol=1e-6, atol=1e-6,
+))
+
+
+def _projective_cases(rng: np.random.Generator):
+    for i, (n, h, w) in enumerate(GRID_SHAPES):
+        for align_corners in conventions():
+            H = torch.eye(3, dtype=torch.float64) + tensor(rng, n, 3, 3, scale=0.15)
+            if i == 0:
+                H = torch.eye(3, dtype=torch.float64).expand(n, 3, 3).clone()
+            H[:, 2, 2] = 1 + 0.5 * torch.from_numpy(rng.uniform(0, 1, n))
+            yield Case(f"H (N={n}, 3, 3) with a perspective row, output {h}×{w}, align_corners={align_corners}",
+                       (H, (n, 1, h, w)), {"align_corners": align_corners})
+
+
+register(Check(
+    id="03.projective_grid",
+    title="projective (homography) sampling grid",
+    reference=projective_grid,
+    cases=_projective_cases,
+    hint="start from the homogeneous base grid (x_t, y_t, 1) of the *output* (lesson 2's align_corners rule), "
+         "multiply by H, then divide x and y by the third coordinate w – do not drop it as for an affine theta.",
+    rtol=1e-9, atol=1e-9,
+))
+
+
+def _kernel_cases(rng: np.random.Generator):
+    yield Case("a point on a centre (r = 0 must give 0, not nan)",
+               (torch.zeros(1, 2, dtype=torch.float64), torch.zeros(1, 2, dtype=torch.float64)))
+    yield Case("r = 1 (log 1 = 0) and r = 5", (torch.tensor([[1.0, 0.0], [3.0, 4.0]], dtype=torch.float64),
+                                               torch.zeros(1, 2, dtype=torch.float64)))
+    yield Case("12 points against the 16 control points of a 4×4 grid",
+               (uniform(rng, 12, 2, low=-1.2, high=1.2), tps_control_points(4, 4, dtype=torch.float64)))
+    yield Case("a batch (2, 7, 2) against (2, 5, 2) centres",
+               (uniform(rng, 2, 7, 2), uniform(rng, 2, 5, 2)))
+
+
+register(Check(
+    id="03.tps_kernel",
+    title="thin-plate radial basis U(r) = r² log r²",
+    reference=tps_kernel,
+    cases=_kernel_cases,
+    hint="compute the squared distance r² between every point and every centre by broadcasting "
+         "(points[..., :, None, :] - centres[..., None, :, :]), then r² · log(r²), with 0 where r² = 0 "
+         "(torch.where – and keep log away from 0 or the gradient becomes nan).",
+    rtol=1e-9, atol=1e-9,
+))
+
+
+def _tps_cases(rng: np.random.Generator):
+    target = tps_control_points(4, 4, dtype=torch.float64)
+    yield Case("source = target (the identity): no bending, affine part = identity",
+               (target.unsqueeze(0).clone(), target))
+    for n, rows, cols, spread in ((2, 4, 4, 0.15), (3, 3, 3, 0.2), (1, 2, 5, 0.1)):
+        target = tps_control_points(rows, cols, dtype=torch.float64)
+        source = target + tensor(rng, n, rows * cols, 2, scale=spread)
+        yield Case(f"{rows}×{cols} control points moved at random, batch {n}", (source, target))
+
+
+register(Check(
+    id="03.tps_coefficients",
+    title="thin-plate-spline solve (Bookstein)",
+    reference=tps_coefficients,
+    cases=_tps_cases,
+    hint="build L = [[K, P], [Pᵀ, 0]] with K[i, j] = U(|p_i - p_j|) and P = [1, x, y] of the *target* points, "
+         "solve L [w; a] = [source; 0] (torch.linalg.solve, float64), and return (N, K + 3, 2): the K radial weights "
+         "first, then (a_1, a_x, a_y).",
+    rtol=1e-7, atol=1e-7,
+))
+
+
+def _tps_grid_cases(rng: np.random.Generator):
+    for i, (n, h, w) in enumerate(GRID_SHAPES[1:]):
+        for align_corners in conventions():
+            target = tps_control_points(4, 4, dtype=torch.float64)
+            source = target + (0 if i == 0 else tensor(rng, n, 16, 2, scale=0.12))
+            source = source.expand(n, 16, 2).clone()
+            yield Case(f"16 source control points (batch {n}), output {h}×{w}, align_corners={align_corners}",
+                       (source, (n, 1, h, w)), {"align_corners": align_corners})
+
+
+register(Check(
+    id="03.tps_grid",
+    title="thin-plate-spline sampling grid",
+    reference=tps_grid,
+    cases=_tps_grid_cases,
+    hint="the target control points are the regular √K × √K grid (tps_control_points); solve for the coefficients, "
+         "then evaluate T(p) = a_1 + a_x x + a_y y + Σ_k w_k U(|p - p_k|) at every output pixel centre of the base "
+         "grid (x first, lesson 2's align_corners rule).",
+    rtol=1e-7, atol=1e-7,
+))

@@ -1,0 +1,155 @@
+"""Checks for lesson 4 – the backward pass: padding-mode derivatives, ∂L/∂U (eq. 6), ∂L/∂G (eq. 7), ∂L/∂θ, and
+a complete ``torch.autograd.Function``.
+
+Cases are float64 with random points, which lie on none of the sampler's kinks (integer sample positions, the
+border, mirror lines) with probability 1 – there every one-sided derivative would be a fair answer.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..autograd import (
+    AffineGridFunction,
+    BilinearSampleFunction,
+    affine_grid_backward,
+    bilinear_sample_backward,
+    source_coordinates_grad,
+)
+from ..sampling import PADDING_MODES
+from .cases import SAMPLING_SHAPES, random_grid, random_theta, tensor, uniform
+from .registry import Case, Check, register
+
+
+def _coordinate_cases(rng: np.random.Generator):
+    for size in (1, 2, 5, 16):
+        for mode in PADDING_MODES:
+            for align_corners in (False, True):
+                yield Case(f"size={size}, padding_mode={mode!r}, align_corners={align_corners}, coordinates in "
+                           f"[-3.5, 3.5] (inside, outside, several mirrors)",
+                           (uniform(rng, 40, low=-3.5, high=3.5), size),
+                           {"padding_mode": mode, "align_corners": align_corners})
+
+
+register(Check(
+    id="04.source_coordinates_grad",
+    title="∂x/∂g through unnormalize and the padding mode",
+    reference=source_coordinates_grad,
+    cases=_coordinate_cases,
+    hint="unnormalize contributes (size - 1)/2 (align_corners=True) or size/2; border multiplies by 1 strictly "
+         "inside (0, size - 1) and 0 elsewhere; reflection multiplies by ±1 – the sign flips with every mirror (and "
+         "is -1 left of the low mirror line) – and then by the border rule on the reflected coordinate. size 1 with "
+         "reflection is constant (0).",
+    rtol=1e-12, atol=1e-12,
+))
+
+
+def _sampler_cases(rng: np.random.Generator):
+    for i, (n, c, h, w, h_out, w_out) in enumerate(SAMPLING_SHAPES):
+        for align_corners in (False, True):
+            mode = PADDING_MODES[(i + align_corners) % len(PADDING_MODES)]
+            yield Case(
+                f"grad_output ({n}, {c}, {h_out}, {w_out}), input ({n}, {c}, {h}, {w}), grid with points outside "
+                f"[-1, 1], padding_mode={mode!r}, align_corners={align_corners}",
+                (tensor(rng, n, c, h_out, w_out), tensor(rng, n, c, h, w), random_grid(rng, n, h_out, w_out)),
+                {"padding_mode": mode, "align_corners": align_corners},
+            )
+
+
+def grad_input_reference(grad_output, input, grid, padding_mode="zeros", align_corners=False):
+    """∂L/∂U (eq. 6). ``-> (N, C, H, W)``"""
+    return bilinear_sample_backward(grad_output, input, grid, padding_mode, align_corners, need_grid=False)[0]
+
+
+def grad_grid_reference(grad_output, input, grid, padding_mode="zeros", align_corners=False):
+    """∂L/∂G (eq. 7 chained through padding and unnormalize). ``-> (N, H_out, W_out, 2)``"""
+    return bilinear_sample_backward(grad_output, input, grid, padding_mode, align_corners, need_input=False)[1]
+
+
+register(Check(
+    id="04.grad_input",
+    title="∂L/∂U: scatter the gradient back to the four neighbours (eq. 6)",
+    reference=grad_input_reference,
+    cases=_sampler_cases,
+    hint="each output pixel adds weight_k · dL/dV into each of its four neighbours k, with the same bilinear weights "
+         "as the forward pass (after the padding mode); neighbours outside the image get nothing; several output "
+         "pixels can hit the same input pixel, so *add* (index_add_/scatter_add_), never assign.",
+    rtol=1e-9, atol=1e-9,
+))
+
+register(Check(
+    id="04.grad_grid",
+    title="∂L/∂G: the derivative of the weights, chained to the grid (eq. 7)",
+    reference=grad_grid_reference,
+    cases=_sampler_cases,
+    hint="∂V/∂x = Σ over neighbours of U · (±1 in x) · (y-weight): (1-fy)(U[y0,x1] - U[y0,x0]) + fy(U[y1,x1] - "
+         "U[y1,x0]), with 0 for neighbours outside the image; sum over channels times dL/dV; then multiply by "
+         "∂x/∂g_x (04.source_coordinates_grad) – and remember x goes in grid[..., 0].",
+    rtol=1e-9, atol=1e-9,
+))
+
+
+def _theta_cases(rng: np.random.Generator):
+    for n, h, w in ((1, 1, 1), (1, 3, 5), (2, 4, 4), (3, 7, 2)):
+        for align_corners in (False, True):
+            yield Case(f"grad_grid ({n}, {h}, {w}, 2), size ({n}, 1, {h}, {w}), align_corners={align_corners}",
+                       (tensor(rng, n, h, w, 2), (n, 1, h, w)), {"align_corners": align_corners})
+
+
+register(Check(
+    id="04.affine_grid_backward",
+    title="∂L/∂θ from ∂L/∂G",
+    reference=affine_grid_backward,
+    cases=_theta_cases,
+    hint="G[n, p] = θ[n] @ (x_t, y_t, 1), so ∂L/∂θ[n] = Σ_p ∂L/∂G[n, p] ⊗ (x_t, y_t, 1) – one batched matrix "
+         "product of the transposed gradient (N, 2, H*W) with the base grid (H*W, 3).",
+    rtol=1e-9, atol=1e-9,
+))
+
+
+def sampler_function_reference(grad_output, input, grid, padding_mode="zeros", align_corners=False):
+    """Forward and backward through an ``autograd.Function``: ``-> (output, ∂L/∂input, ∂L/∂grid)``."""
+    x, g = input.clone().requires_grad_(), grid.clone().requires_grad_()
+    out = BilinearSampleFunction.apply(x, g, padding_mode, align_corners)
+    grad_input, grad_grid = torch.autograd.grad(out, (x, g), grad_output)
+    return out.detach(), grad_input, grad_grid
+
+
+register(Check(
+    id="04.sampler_function",
+    title="a bilinear-sampler autograd.Function with your backward",
+    reference=sampler_function_reference,
+    cases=_sampler_cases,
+    hint="forward: save input and grid with ctx.save_for_backward and the settings on ctx, return the sample; "
+         "backward: return (grad_input, grad_grid, None, None) – one entry per forward argument.",
+    rtol=1e-9, atol=1e-9,
+))
+
+
+def _chain_cases(rng: np.random.Generator):
+    for i, (n, c, h, w, h_out, w_out) in enumerate(SAMPLING_SHAPES[1:]):
+        for align_corners in (False, True):
+            mode = PADDING_MODES[i % len(PADDING_MODES)]
+            yield Case(f"input ({n}, {c}, {h}, {w}), theta ({n}, 2, 3), output {h_out}×{w_out}, padding_mode={mode!r}, "
+                       f"align_corners={align_corners}",
+                       (tensor(rng, n, c, h_out, w_out), tensor(rng, n, c, h, w), random_theta(rng, n)),
+                       {"padding_mode": mode, "align_corners": align_corners})
+
+
+def theta_gradient_reference(grad_output, input, theta, padding_mode="zeros", align_corners=False):
+    """∂L/∂θ of ``L = <grad_output, sample(input, affine_grid(theta))>``. ``-> (N, 2, 3)``"""
+    t = theta.clone().requires_grad_()
+    grid = AffineGridFunction.apply(t, tuple(grad_output.shape), align_corners)
+    out = BilinearSampleFunction.apply(input, grid, padding_mode, align_corners)
+    return torch.autograd.grad(out, t, grad_output)[0]
+
+
+register(Check(
+    id="04.theta_gradient",
+    title="the chain rule end to end: ∂L/∂θ",
+    reference=theta_gradient_reference,
+    cases=_chain_cases,
+    hint="build the grid from theta for an output of grad_output's shape, compute ∂L/∂G with your sampler backward, "
+         "then ∂L/∂θ with your grid backward.",
+    rtol=1e-9, atol=1e-9,
+))
