@@ -272,10 +272,12 @@ def plot_shapes(
     points: torch.Tensor | None = None,
     ax: Axes | None = None,
     title: str | None = None,
+    mark: tuple[float, float] | None = None,
 ) -> Figure:
     """The outline ``points: (P, 2)`` (default :func:`letter_f`) mapped by each ``(3, 3)`` matrix, on one plot.
 
-    The untransformed shape is drawn in grey; y points down as in an image; the origin is marked with a cross.
+    The untransformed shape is drawn in grey; y points down as in an image; the origin is marked with a black
+    cross and ``mark`` (e.g. a centre of rotation), if given, with a red one.
     """
     points = letter_f() if points is None else torch.as_tensor(points, dtype=torch.float64)
     if ax is None:
@@ -288,6 +290,8 @@ def plot_shapes(
         ax.plot(mapped[:, 0], mapped[:, 1], color=colors[k % len(colors)], lw=2, label=name)
         ax.plot(mapped[0, 0], mapped[0, 1], "o", color=colors[k % len(colors)], ms=4)
     ax.plot(0, 0, "k+", ms=12, mew=2)
+    if mark is not None:
+        ax.plot(mark[0], mark[1], "x", color="tab:red", ms=10, mew=2.5, label=f"({mark[0]:g}, {mark[1]:g})")
     ax.set_aspect("equal")
     ax.invert_yaxis()
     ax.grid(True, lw=0.3)

@@ -136,6 +136,9 @@ def test_plot_shapes_maps_the_outline_with_each_matrix():
     np.testing.assert_allclose(lines["R"].get_ydata()[:-1], s * f[:, 0] + c * f[:, 1], atol=1e-6)
     np.testing.assert_allclose(lines["T"].get_xdata()[:-1], f[:, 0] + 2)
     assert fig.axes[0].yaxis_inverted()
+    marked = plotting.plot_shapes(matrices, mark=(3.0, 2.0))
+    centre = [line for line in marked.axes[0].lines if line.get_label() == "(3, 2)"][0]
+    assert (centre.get_xdata()[0], centre.get_ydata()[0]) == (3.0, 2.0)
 
 
 def _numbers(texts):

@@ -235,7 +235,7 @@ c = torch.tensor([[3.0, 2.0]], dtype=torch.float64)
 print("centre after the rotation:", apply_affine(rotate_about(1.0, 3.0, 2.0), c).tolist())
 plotting.plot_shapes({"rotate_about(60°, c=(3, 2))": rotate_about(math.radians(60), 3.0, 2.0),
                       "rotation_matrix(60°) (about the origin)": rotation_matrix(math.radians(60))},
-                     title="rotating about a centre keeps the centre in place");
+                     title="rotating about a centre keeps the centre in place", mark=(3.0, 2.0));
 
 # %% [markdown]
 # ### Exercise 4 – inverse warp (nearest neighbour)
