@@ -1,0 +1,175 @@
+"""Lesson 3 checks: independent (learner-style) solutions pass, known bugs fail (mutation tests).
+
+Bugs: theta with the translation in the wrong column or a non-isotropic scale; a head whose identity forgets a
+parameter; a homography without the perspective divide or with the grid's x/y swapped; a TPS kernel that is nan at
+r = 0 or uses r log r with the wrong power; a TPS solve that inverts the displacement, drops the affine part or orders the coefficients wrongly; a TPS
+grid evaluated on the wrong align_corners convention.
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from stn_course.checks import format_result, get, run_check
+
+SEEDS = [0, 1, 7]
+
+
+def passes(check_id, fn):
+    for seed in SEEDS:
+        result = run_check(get(check_id), fn, seed)
+        if not result.passed:
+            return False, format_result(result)
+    return True, ""
+
+
+def assert_passes(check_id, fn):
+    ok, message = passes(check_id, fn)
+    assert ok, message
+
+
+def assert_fails(check_id, fn):
+    ok, _ = passes(check_id, fn)
+    assert not ok, f"{check_id} let a known bug pass"
+
+
+# --- learner-style solutions, written independently of the package --------------------------------------------
+
+
+def attention_theta(params, bug=None):
+    s, tx, ty = params.unbind(1)
+    z = torch.zeros_like(s)
+    if bug == "translation-column":
+        return torch.stack([s, tx, z, z, s, ty], 1).view(-1, 2, 3)
+    if bug == "sy-one":
+        return torch.stack([s, z, tx, z, torch.ones_like(s), ty], 1).view(-1, 2, 3)
+    if bug == "float32":
+        return torch.stack([s, z, tx, z, s, ty], 1).view(-1, 2, 3).float()
+    return torch.stack([s, z, tx, z, s, ty], 1).view(-1, 2, 3)
+
+
+def identity_params(transform, tps_grid_size=(4, 4), bug=None):
+    if transform == "tps":
+        rows, cols = tps_grid_size
+        ys, xs = torch.linspace(-1, 1, rows), torch.linspace(-1, 1, cols)
+        pts = [(x, y) for y in ys.tolist() for x in xs.tolist()]
+        if bug == "tps-y-first":
+            pts = [(y, x) for x, y in pts]
+        if bug == "tps-zero":
+            pts = [(0.0, 0.0)] * len(pts)
+        return torch.tensor(pts).reshape(-1)
+    values = {"affine": [1, 0, 0, 0, 1, 0], "attention": [1, 0, 0], "rotation": [0], "rts": [0, 1, 0, 0],
+              "projective": [1, 0, 0, 0, 1, 0, 0, 0]}[transform]
+    if bug == "rts-zero-scale" and transform == "rts":
+        values = [0, 0, 0, 0]
+    if bug == "affine-zero" and transform == "affine":
+        values = [0] * 6
+    return torch.tensor(values, dtype=torch.float32)
+
+
+def base_grid(h, w, align_corners, dtype):
+    def axis(n):
+        if n == 1:
+            return torch.zeros(1, dtype=dtype)
+        t = torch.linspace(-1, 1, n, dtype=dtype)
+        return t if align_corners else t * (n - 1) / n
+    ys, xs = torch.meshgrid(axis(h), axis(w), indexing="ij")
+    return torch.stack([xs, ys, torch.ones_like(xs)], -1)  # (H, W, 3)
+
+
+def projective_grid(H, size, align_corners=False, bug=None):
+    n, _, h, w = size
+    p = base_grid(h, w, align_corners if bug != "convention" else not align_corners, H.dtype)
+    uvw = torch.einsum("nij,hwj->nhwi", H, p)
+    if bug == "no-divide":
+        return uvw[..., :2]
+    out = uvw[..., :2] / uvw[..., 2:]
+    return out.flip(-1) if bug == "yx" else out
+
+
+def tps_kernel(points, centres, bug=None):
+    r2 = ((points.unsqueeze(-2) - centres.unsqueeze(-3)) ** 2).sum(-1)
+    if bug == "nan-at-zero":
+        return r2 * torch.log(r2)
+    if bug == "r-log-r":
+        r = r2.sqrt()
+        return torch.where(r > 0, r * torch.log(torch.where(r > 0, r, torch.ones_like(r))), torch.zeros_like(r))
+    safe = torch.where(r2 > 0, r2, torch.ones_like(r2))
+    return torch.where(r2 > 0, r2 * torch.log(safe), torch.zeros_like(r2))
+
+
+def tps_coefficients(source, target, bug=None):
+    k = target.shape[0]
+    P = torch.cat([torch.ones(k, 1, dtype=target.dtype), target], 1)
+    K = tps_kernel(target, target)
+    if bug == "no-affine":
+        w = torch.linalg.solve(K.expand(source.shape[0], k, k), source)
+        return torch.cat([w, torch.zeros(source.shape[0], 3, 2, dtype=w.dtype)], 1)
+    L = torch.cat([torch.cat([K, P], 1), torch.cat([P.T, torch.zeros(3, 3, dtype=P.dtype)], 1)], 0)
+    rhs = torch.cat([source, torch.zeros(source.shape[0], 3, 2, dtype=source.dtype)], 1)
+    if bug == "inverted":  # solves for the inverse displacement (target -> source swapped)
+        rhs = torch.cat([target.expand_as(source) * 2 - source, rhs[:, k:]], 1)
+    coef = torch.linalg.solve(L.expand(source.shape[0], -1, -1), rhs)
+    if bug == "affine-first":
+        coef = torch.cat([coef[:, k:], coef[:, :k]], 1)
+    return coef
+
+
+def tps_grid(control_points, size, align_corners=False, bug=None):
+    n, _, h, w = size
+    k = control_points.shape[1]
+    side = int(math.isqrt(k))
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, side), torch.linspace(-1, 1, side), indexing="ij")
+    target = torch.stack([xs.reshape(-1), ys.reshape(-1)], -1).double()
+    if bug == "target-y-first":
+        target = target.flip(-1)
+    coef = tps_coefficients(control_points.double(), target)
+    p = base_grid(h, w, align_corners if bug != "convention" else not align_corners, torch.float64)[..., :2]
+    p = p.reshape(-1, 2)
+    feats = torch.cat([tps_kernel(p, target), torch.ones(h * w, 1, dtype=torch.float64), p], 1)
+    return (feats @ coef).view(n, h, w, 2).to(control_points.dtype)
+
+
+# --- tests --------------------------------------------------------------------------------------------------------
+
+
+CORRECT = {
+    "03.attention_theta": attention_theta,
+    "03.identity_params": identity_params,
+    "03.projective_grid": projective_grid,
+    "03.tps_kernel": tps_kernel,
+    "03.tps_coefficients": tps_coefficients,
+    "03.tps_grid": tps_grid,
+}
+BUGS = [
+    ("03.attention_theta", "translation-column"),
+    ("03.attention_theta", "sy-one"),
+    ("03.attention_theta", "float32"),
+    ("03.identity_params", "tps-y-first"),
+    ("03.identity_params", "tps-zero"),
+    ("03.identity_params", "rts-zero-scale"),
+    ("03.identity_params", "affine-zero"),
+    ("03.projective_grid", "no-divide"),
+    ("03.projective_grid", "yx"),
+    ("03.projective_grid", "convention"),
+    ("03.tps_kernel", "nan-at-zero"),
+    ("03.tps_kernel", "r-log-r"),
+    ("03.tps_coefficients", "no-affine"),
+    ("03.tps_coefficients", "inverted"),
+    ("03.tps_coefficients", "affine-first"),
+    ("03.tps_grid", "target-y-first"),
+    ("03.tps_grid", "convention"),
+]
+
+
+@pytest.mark.parametrize("check_id", sorted(CORRECT))
+def test_independent_solutions_pass(check_id):
+    assert_passes(check_id, CORRECT[check_id])
+
+
+@pytest.mark.parametrize("check_id,bug", BUGS, ids=[f"{c}-{b}" for c, b in BUGS])
+def test_known_bugs_fail(check_id, bug):
+    fn = CORRECT[check_id]
+    assert_fails(check_id, lambda *args, **kwargs: fn(*args, **kwargs, bug=bug))

@@ -1,0 +1,219 @@
+"""Lesson 4 checks: independent (learner-style, loop-free but package-free) solutions pass, known bugs fail.
+
+Bugs: the gradient scaled by W instead of W/2 (or the align_corners scale swapped); clamp derivative 1 at the border;
+reflection without the sign flip; assigning instead of adding colliding gradients; out-of-image neighbours
+receiving gradient (clamped indices without the mask); x and y swapped in the grid gradient; a missing y-weight in
+eq. 7; the grid backward forgetting the constant column of the base grid; a backward returning too few gradients.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from stn_course.checks import format_result, get, run_check
+
+SEEDS = [0, 1, 7]
+
+
+def passes(check_id, fn):
+    for seed in SEEDS:
+        result = run_check(get(check_id), fn, seed)
+        if not result.passed:
+            return False, format_result(result)
+    return True, ""
+
+
+def assert_passes(check_id, fn):
+    ok, message = passes(check_id, fn)
+    assert ok, message
+
+
+def assert_fails(check_id, fn):
+    ok, _ = passes(check_id, fn)
+    assert not ok, f"{check_id} let a known bug pass"
+
+
+# --- a learner-style implementation with switchable bugs --------------------------------------------------------
+
+
+def coordinates(coord, size, padding_mode, align_corners):
+    x = (coord + 1) / 2 * (size - 1) if align_corners else ((coord + 1) * size - 1) / 2
+    if padding_mode == "border":
+        x = x.clamp(0, size - 1)
+    elif padding_mode == "reflection":
+        lo, hi = (0.0, size - 1.0) if align_corners else (-0.5, size - 0.5)
+        if hi == lo:
+            return torch.zeros_like(x)
+        span = hi - lo
+        d = (x - lo).abs()
+        flips = torch.floor(d / span)
+        r = torch.fmod(d, span)
+        x = torch.where(flips % 2 == 0, lo + r, hi - r).clamp(0, size - 1)
+    return x
+
+
+def source_coordinates_grad(coord, size, padding_mode="zeros", align_corners=False, bug=None):
+    if bug == "scale-w":
+        scale = size - 1 if align_corners else size
+    elif bug == "scale-swapped":
+        scale = size / 2 if align_corners else (size - 1) / 2
+    else:
+        scale = (size - 1) / 2 if align_corners else size / 2
+    x = (coord + 1) / 2 * (size - 1) if align_corners else ((coord + 1) * size - 1) / 2
+    if padding_mode == "zeros":
+        return torch.full_like(coord, scale)
+    sign = torch.ones_like(x)
+    if padding_mode == "reflection":
+        lo, hi = (0.0, size - 1.0) if align_corners else (-0.5, size - 0.5)
+        if hi == lo:
+            return torch.zeros_like(x)
+        span = hi - lo
+        sign = torch.where(x < lo, -sign, sign)
+        d = (x - lo).abs()
+        odd = torch.floor(d / span) % 2 == 1
+        if bug != "no-flip":
+            sign = torch.where(odd, -sign, sign)
+        x = torch.where(odd, hi - torch.fmod(d, span), lo + torch.fmod(d, span))
+    inside = (x > 0) & (x < size - 1)
+    if bug == "border-one":
+        inside = torch.ones_like(inside)
+    return sign * inside * scale
+
+
+def _neighbours(input, grid, padding_mode, align_corners):
+    n, c, h, w = input.shape
+    x = coordinates(grid[..., 0], w, padding_mode, align_corners).reshape(n, -1)
+    y = coordinates(grid[..., 1], h, padding_mode, align_corners).reshape(n, -1)
+    x0, y0 = torch.floor(x), torch.floor(y)
+    fx, fy = x - x0, y - y0
+    out = []
+    for dy, wy in ((0, 1 - fy), (1, fy)):
+        for dx, wx in ((0, 1 - fx), (1, fx)):
+            xi, yi = (x0 + dx).long(), (y0 + dy).long()
+            inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+            out.append((dx, dy, xi.clamp(0, w - 1), yi.clamp(0, h - 1), inside, wx, wy))
+    return out, fx, fy
+
+
+def grad_input(grad_output, input, grid, padding_mode="zeros", align_corners=False, bug=None):
+    n, c, h, w = input.shape
+    g = grad_output.reshape(n, c, -1)
+    result = torch.zeros(n, c, h * w, dtype=input.dtype)
+    corners, _, _ = _neighbours(input, grid, padding_mode, align_corners)
+    for _, _, xi, yi, inside, wx, wy in corners:
+        weight = wx * wy * (inside if bug != "no-mask" else 1)
+        index = (yi * w + xi).unsqueeze(1).expand(n, c, -1)
+        if bug == "assign":
+            result.scatter_(2, index, g * weight.unsqueeze(1))
+        else:
+            result.scatter_add_(2, index, g * weight.unsqueeze(1))
+    return result.view(n, c, h, w)
+
+
+def grad_grid(grad_output, input, grid, padding_mode="zeros", align_corners=False, bug=None):
+    n, c, h, w = input.shape
+    g = grad_output.reshape(n, c, -1)
+    flat = input.reshape(n, c, -1)
+    corners, fx, fy = _neighbours(input, grid, padding_mode, align_corners)
+    gx = torch.zeros_like(fx)
+    gy = torch.zeros_like(fy)
+    for dx, dy, xi, yi, inside, wx, wy in corners:
+        value = torch.gather(flat, 2, (yi * w + xi).unsqueeze(1).expand(n, c, -1))
+        s = (value * g).sum(1) * inside
+        gx += s * (1 if dx else -1) * (wy if bug != "no-y-weight" else 1)
+        gy += s * (1 if dy else -1) * wx
+    sx = source_coordinates_grad(grid[..., 0], w, padding_mode, align_corners).reshape(n, -1)
+    sy = source_coordinates_grad(grid[..., 1], h, padding_mode, align_corners).reshape(n, -1)
+    if bug == "no-chain":
+        sx = sy = torch.ones_like(sx)
+    out = torch.stack([gx * sx, gy * sy], -1)
+    if bug == "yx":
+        out = out.flip(-1)
+    return out.view(grid.shape)
+
+
+def affine_grid_backward(grad_grid, size, align_corners=False, bug=None):
+    n, _, h, w = size
+    base = F.affine_grid(torch.eye(2, 3, dtype=grad_grid.dtype).unsqueeze(0), (1, 1, h, w),
+                         align_corners=align_corners).reshape(h * w, 2)
+    if bug == "convention":
+        base = F.affine_grid(torch.eye(2, 3, dtype=grad_grid.dtype).unsqueeze(0), (1, 1, h, w),
+                             align_corners=not align_corners).reshape(h * w, 2)
+    ones = torch.ones(h * w, 1, dtype=grad_grid.dtype) if bug != "no-constant" else torch.zeros(h * w, 1,
+                                                                                                 dtype=grad_grid.dtype)
+    base = torch.cat([base, ones], 1)
+    return grad_grid.reshape(n, h * w, 2).transpose(1, 2) @ base
+
+
+class Sampler(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, input, grid, padding_mode, align_corners):
+        ctx.save_for_backward(input, grid)
+        ctx.settings = (padding_mode, align_corners)
+        return F.grid_sample(input, grid, padding_mode=padding_mode, align_corners=align_corners)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        input, grid = ctx.saved_tensors
+        gi = grad_input(grad_output, input, grid, *ctx.settings)
+        gg = grad_grid(grad_output, input, grid, *ctx.settings)
+        return gi, gg, None, None
+
+
+def sampler_function(grad_output, input, grid, padding_mode="zeros", align_corners=False, bug=None):
+    x, g = input.clone().requires_grad_(), grid.clone().requires_grad_()
+    out = Sampler.apply(x, g, padding_mode, align_corners)
+    gi, gg = torch.autograd.grad(out, (x, g), grad_output)
+    if bug == "grad-input-only":
+        gg = torch.zeros_like(gg)
+    if bug == "no-detach-order":
+        return out.detach(), gg, gi
+    return out.detach(), gi, gg
+
+
+def theta_gradient(grad_output, input, theta, padding_mode="zeros", align_corners=False, bug=None):
+    size = grad_output.shape
+    grid = F.affine_grid(theta, size, align_corners=align_corners)
+    gg = grad_grid(grad_output, input, grid, padding_mode, align_corners, bug="yx" if bug == "yx" else None)
+    return affine_grid_backward(gg, size, align_corners, bug="no-constant" if bug == "no-constant" else None)
+
+
+CORRECT = {
+    "04.source_coordinates_grad": source_coordinates_grad,
+    "04.grad_input": grad_input,
+    "04.grad_grid": grad_grid,
+    "04.affine_grid_backward": affine_grid_backward,
+    "04.sampler_function": sampler_function,
+    "04.theta_gradient": theta_gradient,
+}
+BUGS = [
+    ("04.source_coordinates_grad", "scale-w"),
+    ("04.source_coordinates_grad", "scale-swapped"),
+    ("04.source_coordinates_grad", "no-flip"),
+    ("04.source_coordinates_grad", "border-one"),
+    ("04.grad_input", "assign"),
+    ("04.grad_input", "no-mask"),
+    ("04.grad_grid", "no-y-weight"),
+    ("04.grad_grid", "no-chain"),
+    ("04.grad_grid", "yx"),
+    ("04.affine_grid_backward", "no-constant"),
+    ("04.affine_grid_backward", "convention"),
+    ("04.sampler_function", "grad-input-only"),
+    ("04.sampler_function", "no-detach-order"),
+    ("04.theta_gradient", "yx"),
+    ("04.theta_gradient", "no-constant"),
+]
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("check_id", sorted(CORRECT))
+def test_independent_solutions_pass(check_id):
+    assert_passes(check_id, CORRECT[check_id])
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("check_id,bug", BUGS, ids=[f"{c}-{b}" for c, b in BUGS])
+def test_known_bugs_fail(check_id, bug):
+    fn = CORRECT[check_id]
+    assert_fails(check_id, lambda *args, **kwargs: fn(*args, **kwargs, bug=bug))
