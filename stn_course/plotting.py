@@ -803,3 +803,87 @@ def plot_spread_vs_size(size: Sequence[float] | torch.Tensor, spread: Sequence[f
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Lessons 3–4 – the spatial transformer forward (control points, warps) and backward (gradient footprint, descent)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _normalized_to_pixels(points, size: Sequence[int], align_corners: bool) -> np.ndarray:
+    """``(K, 2)`` normalized ``(x, y)`` -> pixel ``(x, y)`` for an image of ``size = (H, W)``."""
+    pts = torch.as_tensor(np.asarray(points.detach().cpu() if isinstance(points, torch.Tensor) else points,
+                                     dtype=np.float64)).reshape(-1, 2)
+    x = unnormalize(pts[:, 0], int(size[1]), align_corners)
+    y = unnormalize(pts[:, 1], int(size[0]), align_corners)
+    return torch.stack([x, y], -1).numpy()
+
+
+def plot_control_points(image: ImageLike, warped: ImageLike, source_points, target_points,
+                        align_corners: bool = False, titles: Sequence[str] | None = None) -> Figure:
+    """A thin-plate-spline warp with its control points (lesson 3).
+
+    Left: the input with the *source* control points (where the output's control points read), arrows from the
+    regular target positions. Right: the output with the *target* control points. Points are normalized ``(K, 2)``.
+    """
+    src_img, out_img = to_numpy_image(image), to_numpy_image(warped)
+    titles = list(titles) if titles is not None else ["input: source control points", "output: target points"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(7, 3.6))
+    _imshow(left, src_img, titles[0])
+    _imshow(right, out_img, titles[1])
+    src = _normalized_to_pixels(source_points, src_img.shape[:2], align_corners)
+    tgt_in = _normalized_to_pixels(target_points, src_img.shape[:2], align_corners)
+    tgt_out = _normalized_to_pixels(target_points, out_img.shape[:2], align_corners)
+    left.quiver(tgt_in[:, 0], tgt_in[:, 1], src[:, 0] - tgt_in[:, 0], src[:, 1] - tgt_in[:, 1], angles="xy",
+                scale_units="xy", scale=1, color="tab:orange", width=0.006)
+    left.plot(src[:, 0], src[:, 1], "o", color="tab:red", ms=5)
+    right.plot(tgt_out[:, 0], tgt_out[:, 1], "o", color="tab:red", ms=5)
+    for ax in (left, right):
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def plot_gradient_footprint(image: ImageLike, grad_input: torch.Tensor, grid: torch.Tensor,
+                            align_corners: bool = False, title: str | None = None) -> Figure:
+    """Which input pixels receive gradient (lesson 4): ``|∂L/∂U|`` summed over channels, next to the input with
+    the sampling points drawn on it. Only the four neighbours of each sampling point can receive anything.
+
+    ``grad_input: (1, C, H, W)`` (or ``(C, H, W)``), ``grid: (1, H_out, W_out, 2)``.
+    """
+    g = grad_input.detach().cpu().double()
+    g = g.reshape(-1, *g.shape[-2:]).abs().sum(0).numpy()
+    array = to_numpy_image(image)
+    pixels = grid_to_pixels(grid, array.shape[:2], align_corners)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(7.4, 3.6))
+    _imshow(left, array, "input and the sampling points")
+    left.plot(pixels[..., 0].ravel(), pixels[..., 1].ravel(), ".", color="tab:orange", ms=2)
+    im = right.imshow(g, cmap="magma", interpolation="nearest")
+    right.set_title(title or "|∂L/∂U|: pixels that receive gradient", fontsize=10)
+    fig.colorbar(im, ax=right, fraction=0.046, pad=0.04)
+    for ax in (left, right):
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def plot_descent(values: Sequence[float], losses: Sequence[float], path: Sequence[float],
+                 path_losses: Sequence[float], xlabel: str = "θ", truth: float | None = None,
+                 ax: Axes | None = None) -> Figure:
+    """A one-parameter loss curve with the iterates of gradient descent on it (lesson 4)."""
+    fig = ax.figure if ax is not None else plt.figure(figsize=(5.2, 3.4))
+    ax = ax if ax is not None else fig.add_subplot(1, 1, 1)
+    ax.plot(values, losses, color="0.3", lw=1.5, label="loss")
+    ax.plot(path, path_losses, "o-", color="tab:orange", ms=4, lw=1, label="gradient descent")
+    ax.plot(path[0], path_losses[0], "s", color="tab:red", ms=7, label="start")
+    if truth is not None:
+        ax.axvline(truth, ls="--", color="tab:green", lw=1, label="true value")
+    ax.set(xlabel=xlabel, ylabel="loss")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+__all__ += ["plot_control_points", "plot_gradient_footprint", "plot_descent"]
