@@ -40,22 +40,28 @@ def unnormalize(coord: torch.Tensor, size: int, align_corners: bool) -> torch.Te
 
     ``align_corners=True``:  -1 -> 0 and +1 -> size - 1 (pixel centres).
     ``align_corners=False``: -1 -> -0.5 and +1 -> size - 0.5 (pixel edges).
+    Written in the arithmetic order of PyTorch's CPU kernel, so float32 results round alike; that kernel computes
+    ``… * (size / 2) - 0.5`` as one fused multiply-add (one rounding), which float64 reproduces here.
     """
     if align_corners:
-        return (coord + 1) / 2 * (size - 1)
-    return ((coord + 1) * size - 1) / 2
+        return (coord + 1) * ((size - 1) / 2)
+    if coord.dtype == torch.float64:
+        return (coord + 1) * (size / 2) - 0.5
+    return ((coord + 1).double() * (size / 2) - 0.5).to(coord.dtype)
 
 
-def _reflect(coord: torch.Tensor, twice_low: int, twice_high: int) -> torch.Tensor:
-    """Mirror ``coord`` back into ``[twice_low / 2, twice_high / 2]`` as many times as needed."""
-    if twice_low == twice_high:
-        return torch.zeros_like(coord)
-    low = twice_low / 2
-    span = (twice_high - twice_low) / 2
-    distance = (coord - low).abs()
-    extra = torch.fmod(distance, span)
-    flips = torch.floor(distance / span)
-    return torch.where(flips % 2 == 0, extra + low, span - extra + low)
+def _reflect(x: torch.Tensor, low: float, span: float) -> torch.Tensor:
+    """Mirror ``x`` about ``low`` and ``low + span`` as many times as needed to land in ``[low, low + span]``.
+
+    Unfolding: reflections repeat with period ``2 span``, so take the distance from ``low`` modulo ``2 span``;
+    a remainder past ``span`` has been mirrored once more: ``min(extra, 2 span - extra)``.
+    """
+    if span <= 0:
+        return torch.zeros_like(x)
+    twice_span = 2 * span
+    distance = (x - low).abs()
+    extra = distance - torch.trunc(distance / twice_span) * twice_span
+    return torch.minimum(extra, twice_span - extra) + low
 
 
 def source_coordinates(
@@ -64,14 +70,14 @@ def source_coordinates(
     """Normalized grid coordinates along one axis -> pixel coordinates to interpolate at, padding applied.
 
     ``zeros`` leaves them (out-of-range neighbours read 0 later); ``border`` clamps to ``[0, size - 1]``;
-    ``reflection`` mirrors about the image border (the pixel centres with ``align_corners=True``, the pixel edges
-    otherwise) and then clamps.
+    ``reflection`` mirrors about the image border – the centres of the end pixels (``[0, size - 1]``) with
+    ``align_corners=True``, their outer edges (``[-0.5, size - 0.5]``) otherwise – and then clamps.
     """
     x = unnormalize(coord, size, align_corners)
     if padding_mode == "border":
         x = x.clamp(0, size - 1)
     elif padding_mode == "reflection":
-        x = _reflect(x, 0, 2 * (size - 1)) if align_corners else _reflect(x, -1, 2 * size - 1)
+        x = _reflect(x, 0.0, size - 1) if align_corners else _reflect(x, -0.5, size)
         x = x.clamp(0, size - 1)
     return x
 
@@ -138,11 +144,13 @@ def bilinear_sample(
     x, y = x.reshape(n, 1, -1), y.reshape(n, 1, -1)
 
     x0, y0 = torch.floor(x), torch.floor(y)
-    x1, y1 = x0 + 1, y0 + 1
-    # Bilinear weights (eq. 5): each neighbour is weighted by the area of the opposite rectangle.
-    weights = torch.cat([(x1 - x) * (y1 - y), (x - x0) * (y1 - y), (x1 - x) * (y - y0), (x - x0) * (y - y0)], 1)
-    xs = torch.cat([x0, x1, x0, x1], 1).long()
-    ys = torch.cat([y0, y0, y1, y1], 1).long()
+    # Bilinear weights (eq. 5): each neighbour is weighted by the area of the opposite rectangle,
+    # from the distances to the west/east (x) and north/south (y) neighbours.
+    west, north = x - x0, y - y0
+    east, south = 1 - west, 1 - north
+    weights = torch.cat([south * east, south * west, north * east, north * west], 1)
+    xs = torch.cat([x0, x0 + 1, x0, x0 + 1], 1).long()
+    ys = torch.cat([y0, y0, y0 + 1, y0 + 1], 1).long()
 
     neighbours = _gather(input, xs, ys)  # (N, C, 4, P)
     out = (neighbours * weights.unsqueeze(1)).sum(2)
@@ -172,18 +180,17 @@ def nearest_sample(
 
 
 def _source_coordinates_np(coord: np.ndarray, size: int, padding_mode: str, align_corners: bool) -> np.ndarray:
-    x = ((coord + 1) / 2 * (size - 1)) if align_corners else (((coord + 1) * size - 1) / 2)
+    x = (coord + 1) * ((size - 1) / 2) if align_corners else (coord + 1) * (size / 2) - 0.5
     if padding_mode == "border":
         x = np.clip(x, 0, size - 1)
     elif padding_mode == "reflection":
-        twice_low, twice_high = (0, 2 * (size - 1)) if align_corners else (-1, 2 * size - 1)
-        if twice_low == twice_high:
+        low, span = (0.0, size - 1) if align_corners else (-0.5, size)
+        if span <= 0:
             x = np.zeros_like(x)
         else:
-            low, span = twice_low / 2, (twice_high - twice_low) / 2
             distance = np.abs(x - low)
-            extra, flips = np.fmod(distance, span), np.floor(distance / span)
-            x = np.where(flips % 2 == 0, extra + low, span - extra + low)
+            extra = distance - np.trunc(distance / (2 * span)) * (2 * span)
+            x = np.minimum(extra, 2 * span - extra) + low
         x = np.clip(x, 0, size - 1)
     return x
 

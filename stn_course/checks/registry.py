@@ -84,6 +84,10 @@ class CheckResult:
     def score(self) -> float:
         return self.check.points if self.passed else 0.0
 
+    def __repr__(self) -> str:
+        verdict = "passed" if self.passed else "failed"
+        return f"<CheckResult {self.check.id}: {verdict} {len(self.results)} cases, seed {self.seed}>"
+
 
 _REGISTRY: dict[str, Check] = {}
 _LOADED = False
