@@ -100,10 +100,18 @@ def _snap(x: torch.Tensor, coord: torch.Tensor, size: int, padding_mode: str, al
 def _pixel_coordinates(
     grid: torch.Tensor, height: int, width: int, padding_mode: str, align_corners: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pixel coordinates ``(x, y)`` to interpolate at, each ``(N, H_out, W_out)``; float32 grids are snapped."""
+    """Pixel coordinates ``(x, y)`` to interpolate at, each ``(N, H_out, W_out)``; float32 grids are snapped.
+
+    Half-precision grids are computed in float32 (as PyTorch does), and not snapped: their rounding error is
+    a visible fraction of a pixel.
+    """
+    if grid.dtype in (torch.float16, torch.bfloat16):
+        grid = grid.float()
+        return (source_coordinates(grid[..., 0], width, padding_mode, align_corners),
+                source_coordinates(grid[..., 1], height, padding_mode, align_corners))
     x = source_coordinates(grid[..., 0], width, padding_mode, align_corners)
     y = source_coordinates(grid[..., 1], height, padding_mode, align_corners)
-    if grid.dtype != torch.float64:
+    if grid.dtype == torch.float32:
         x = _snap(x, grid[..., 0], width, padding_mode, align_corners)
         y = _snap(y, grid[..., 1], height, padding_mode, align_corners)
     return x, y
@@ -154,7 +162,7 @@ def bilinear_sample(
 
     neighbours = _gather(input, xs, ys)  # (N, C, 4, P)
     out = (neighbours * weights.unsqueeze(1)).sum(2)
-    return out.view(n, c, h_out, w_out)
+    return out.view(n, c, h_out, w_out).to(input.dtype)
 
 
 def nearest_sample(
