@@ -1,0 +1,462 @@
+# %% [markdown]
+# # Lesson 3 – The spatial transformer, forward
+#
+# ## Goal
+#
+# Lessons 1 and 2 built a warp you *control*: a matrix $\theta$, a sampling grid, a bilinear sampler. A spatial
+# transformer (Jaderberg et al., 2015) lets the **network choose $\theta$ for each input**. This lesson assembles the
+# whole module and widens what it can do:
+#
+# 1. the three parts – **localisation network**, **grid generator**, **sampler** – and how they fit in a CNN;
+# 2. the transformation families: affine (6 numbers), attention (3), rotation, projective (8) and the
+#    **thin-plate spline** (TPS, 2 numbers per control point);
+# 3. why the regression head must **start at the identity**, and what happens if it does not;
+# 4. **attention**: cropping and zooming with a smaller `out_size`.
+#
+# **You will build** the attention parametrisation, the identity of every head, a projective grid with its
+# perspective divide, the thin-plate-spline kernel, its linear solve (Bookstein 1989) and the TPS grid.
+#
+# **Package modules:** `stn_course.stn` (`SpatialTransformer`), `stn_course.grids` (`projective_grid`, `tps_grid`),
+# `stn_course.plotting`, `stn_course.widgets`.
+#
+# **Prerequisites:** lessons 1 (homogeneous matrices, inverse mapping) and 2 (grids, bilinear sampling).
+
+# %%
+FAST = True  # small images and a short training run (well under a minute on a laptop CPU); False: bigger, longer
+
+%matplotlib inline
+import math
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from stn_course import grids, plotting, widgets
+from stn_course.checks import check
+from stn_course.images import grid_image, sample_image
+from stn_course.sampling import bilinear_sample
+from stn_course.stn import SpatialTransformer, localisation_net, params_to_matrix
+
+torch.manual_seed(0)
+np.random.seed(0)
+SIZE = 64 if FAST else 160
+photo = sample_image("grace_hopper", size=(SIZE, SIZE)).double()  # (1, 3, H, W) in [0, 1]
+paper = grid_image(SIZE, spacing=8).double()  # graph paper shows every bend
+print("photo:", tuple(photo.shape), " graph paper:", tuple(paper.shape))
+
+# %% [markdown]
+# ## Theory
+#
+# ### 1. Three parts
+#
+# For an input feature map $U \in \mathbb{R}^{H \times W \times C}$ a spatial transformer computes
+#
+# 1. **localisation network** $f_\text{loc}$: any network ending in a regression layer,
+#    $\theta = f_\text{loc}(U)$ – here a small CNN followed by a linear **head** that outputs the parameters;
+# 2. **grid generator** $\mathcal{T}_\theta$: for every pixel $(x^t_i, y^t_i)$ of the output grid $G$ (size
+#    $H' \times W'$, chosen freely), the source position $(x^s_i, y^s_i) = \mathcal{T}_\theta(x^t_i, y^t_i)$ – for
+#    the affine family (eq. 1)
+#    $$ \begin{pmatrix} x^s_i \\ y^s_i \end{pmatrix} = \theta \begin{pmatrix} x^t_i \\ y^t_i \\ 1 \end{pmatrix}
+#    = \begin{bmatrix} \theta_{11} & \theta_{12} & \theta_{13} \\ \theta_{21} & \theta_{22} & \theta_{23}
+#    \end{bmatrix} \begin{pmatrix} x^t_i \\ y^t_i \\ 1 \end{pmatrix}; $$
+# 3. **sampler**: $V^c_i = \sum_{n,m} U^c_{nm} \max(0, 1-|x^s_i - m|) \max(0, 1-|y^s_i - n|)$ (eq. 5, lesson 2).
+#
+# Every step is differentiable in $U$ and in $\theta$ (lesson 4 derives the gradients), so the module is trained
+# by the loss of whatever network it sits in – no supervision of $\theta$ at all. Coordinates are normalized to
+# $[-1, 1]$ (lesson 1), so $\theta$ does not depend on the image size.
+#
+# `SpatialTransformer(localisation, transform, out_size, align_corners, impl)` wraps the three parts. The
+# localisation network is yours; the transformer adds the head (it finds the feature size from the last
+# `nn.Linear`, or from `loc_features=` / `input_size=`). `forward(x, return_params=True)` also returns $\theta$
+# and the grid, for pictures like this one – a hand-set $\theta$ for now:
+
+# %%
+st = SpatialTransformer(localisation_net(3, 32, SIZE), "affine", out_size=(32, 32))
+with torch.no_grad():  # pretend the localisation net chose a rotated, zoomed window
+    st.head.bias.copy_(torch.tensor([0.6, -0.25, 0.1, 0.25, 0.6, -0.2]))
+out, theta, grid = st(photo.float(), return_params=True)
+print("theta:", theta[0].tolist())
+fig = plotting.show_images({"input and the grid": photo, "output V (32×32)": out})
+plotting.show_grid(photo, grid, ax=fig.axes[0], max_lines=8);
+
+# %% [markdown]
+# ### 2. Transformation families
+#
+# The grid generator can be any differentiable function of the parameters. The paper uses several:
+#
+# | `transform` | numbers | $\mathcal{T}_\theta$ |
+# |---|---|---|
+# | `affine` | 6 | $\theta$ above: rotation, scale, shear, translation |
+# | `attention` | 3 | $\theta = \begin{bmatrix} s & 0 & t_x \\ 0 & s & t_y \end{bmatrix}$: isotropic zoom + shift (eq. 2) |
+# | `rotation` / `rts` | 1 / 4 | $s \begin{bmatrix} \cos\alpha & -\sin\alpha \\ \sin\alpha & \cos\alpha \end{bmatrix}$ and $t$ |
+# | `projective` | 8 | a homography $H$ with $H_{33} = 1$ and a perspective divide (§5) |
+# | `tps` | $2K$ | a thin-plate spline through $K$ control points (16 by default, §6) |
+#
+# Fewer numbers constrain the warp: attention can only crop and zoom, which is exactly what a "glimpse" model
+# needs; a TPS can bend, which helps with elastic distortions (lesson 5).
+#
+# ### 3. Start at the identity
+#
+# The head is initialised with **zero weights and the identity as bias**, so whatever the localisation network
+# outputs, the first forward pass gives $\theta = \theta_\text{id}$ and the transformer passes its input through.
+# The network behind it starts from a sensible input, and gradients w.r.t. $\theta$ tell the head *how to move
+# away from the identity*. Keep PyTorch's default initialisation of the head instead (`nn.Linear.reset_parameters`:
+# small random weights *and bias*) and $\theta \approx 0$: every output pixel reads the same few pixels near the
+# centre of the input. The network behind sees a blurry blob of the centre – a different one for every input:
+
+# %%
+batch = photo.float().repeat(4, 1, 1, 1) + 0.05 * torch.randn(4, 3, SIZE, SIZE)
+random_head = SpatialTransformer(localisation_net(3, 32, SIZE), "affine")
+random_head.head.reset_parameters()  # PyTorch's default init instead of the identity
+identity_head = SpatialTransformer(localisation_net(3, 32, SIZE), "affine")
+with torch.no_grad():
+    random_out, random_theta, _ = random_head(batch, return_params=True)
+    identity_out = identity_head(batch)
+seen = random_theta[:, :, :2].det().abs()  # the fraction of the input's area that the output shows
+print(f"identity head: max |V - U| = {(identity_out - batch).abs().max():.1e}")
+print(f"default head: theta[0] = {[[round(v, 2) for v in row] for row in random_theta[0].tolist()]}, "
+      f"the output shows {100 * seen.mean():.2f}% of the input's area")
+plotting.show_images({**{f"default head, sample {i}": random_out[i] for i in range(3)},
+                      "identity head": identity_out[0]}, size=2.4);
+
+# %% [markdown]
+# That is the classic failure of an STN trained from a default-initialised head: the classifier learns from
+# magnified blobs, and the gradient w.r.t. $\theta$ only sees the intensity slopes of a few central pixels, so the
+# head has little reason to zoom back out. A badly scaled head has the opposite problem – large random warps that
+# send many samples into the padding, where all four neighbours read 0 and the gradient w.r.t. $\theta$ is zero:
+# those samples stay stuck. Zero weights + identity bias avoid both, for every parametrisation.
+#
+# ### 4. Attention: crop and zoom with `out_size`
+#
+# The output grid need not have the input's size. With `attention`, $s < 1$ reads a window $s$ times the image
+# size centred at $(t_x, t_y)$, and a small `out_size` samples it coarsely: a learned crop – the glimpse of the
+# paper's "MNIST addition" and bird experiments. The window in pixels (with `align_corners=False`) spans
+# $x \in \left[\frac{W}{2}(t_x - s + 1) - \frac12,\ \frac{W}{2}(t_x + s + 1) - \frac12\right]$.
+
+# %%
+glimpse = SpatialTransformer(localisation_net(3, 32, SIZE), "attention", out_size=(24, 24))
+with torch.no_grad():
+    glimpse.head.bias.copy_(torch.tensor([0.35, -0.05, -0.3]))  # s, t_x, t_y: the face
+crop, _, crop_grid = glimpse(photo.float(), return_params=True)
+fig = plotting.show_images({"input and the 24×24 window": photo, "glimpse (24×24)": crop})
+plotting.show_grid(photo, crop_grid, ax=fig.axes[0], max_lines=6);
+
+# %% [markdown]
+# ### 5. Projective warps
+#
+# A homography acts on homogeneous coordinates and then divides by the third one:
+#
+# $$ \begin{pmatrix} u \\ v \\ w \end{pmatrix} = H \begin{pmatrix} x^t \\ y^t \\ 1 \end{pmatrix}, \qquad
+# (x^s, y^s) = \left(\frac{u}{w}, \frac{v}{w}\right),\qquad
+# H = \begin{bmatrix} h_{11} & h_{12} & h_{13} \\ h_{21} & h_{22} & h_{23} \\ h_{31} & h_{32} & 1 \end{bmatrix}. $$
+#
+# The bottom row $(h_{31}, h_{32})$ makes $w$ vary across the image: parallel lines converge, as in a photo of a
+# plane seen at an angle. $H$ and $\lambda H$ give the same map, so only 8 numbers are free – fix $h_{33} = 1$.
+# With bottom row $(0, 0, 1)$, $w \equiv 1$ and this is the affine grid. Where $w \to 0$ the grid runs to infinity
+# (the horizon) – those pixels read padding. Forgetting the divide (treating $H$ like an affine $\theta$) is the
+# popular bug: the result is affine, never perspective.
+
+# %%
+H = torch.tensor([[[1.0, 0.15, 0.0], [0.0, 1.0, 0.0], [0.45, 0.0, 1.0]]], dtype=torch.float64)
+size = (1, 1, SIZE, SIZE)
+pgrid = grids.projective_grid(H, size)
+fig = plotting.show_images({"graph paper and the projective grid": paper, "projective warp": bilinear_sample(paper, pgrid),
+                            "the same on the photo": bilinear_sample(photo, pgrid.expand(1, -1, -1, -1))})
+plotting.show_grid(paper, pgrid, ax=fig.axes[0], max_lines=9, points=False);
+
+# %% [markdown]
+# ### 6. Thin-plate splines
+#
+# A TPS transformer regresses $K$ **source control points** $q_k$: the output's regular control points $p_k$
+# (a $4 \times 4$ grid over $[-1, 1]^2$) must read the input at $q_k$. Between them, the warp is the smoothest
+# interpolant – the one that minimises the bending energy $\iint (T_{xx}^2 + 2T_{xy}^2 + T_{yy}^2)\,dx\,dy$.
+# Bookstein's solution, per output coordinate:
+#
+# $$ T(p) = a_1 + a_x x + a_y y + \sum_{k=1}^{K} w_k\, U(\lVert p - p_k \rVert),\qquad U(r) = r^2 \log r^2 , $$
+#
+# with the $K + 3$ unknowns fixed by interpolation $T(p_k) = q_k$ and three side conditions
+# $\sum_k w_k = \sum_k w_k x_k = \sum_k w_k y_k = 0$ (the radial part carries no affine component):
+#
+# $$ \underbrace{\begin{bmatrix} \mathbf{K} & \mathbf{P} \\ \mathbf{P}^\top & \mathbf{0} \end{bmatrix}}_{L \in
+# \mathbb{R}^{(K+3)\times(K+3)}} \begin{bmatrix} w \\ a \end{bmatrix} = \begin{bmatrix} q \\ 0 \end{bmatrix},\qquad
+# \mathbf{K}_{ij} = U(\lVert p_i - p_j \rVert),\quad \mathbf{P}_i = (1, x_i, y_i). $$
+#
+# $L$ depends only on the fixed target points, so $L^{-1}$ can be computed once; the coefficients are then *linear*
+# in the $q_k$ the network predicts, and so is the grid: gradients flow through a matrix product. ($U(0) = 0$ is
+# the limit of $r^2 \log r^2$; computing `r2 * log(r2)` at $r = 0$ gives `nan` – a popular bug.) If the source
+# points are an affine image of the targets, the TPS *is* that affine map ($w = 0$).
+
+# %%
+target = grids.tps_control_points(4, 4, dtype=torch.float64)
+bend = torch.zeros(16, 2, dtype=torch.float64)
+bend[5], bend[10] = torch.tensor([0.25, 0.15]), torch.tensor([-0.2, -0.2])  # pull two inner points
+source = (target + bend).unsqueeze(0)
+tgrid = grids.tps_grid(source, size)
+plotting.plot_control_points(photo, bilinear_sample(photo, tgrid), source[0], target,
+                             titles=("input: q_k (red), arrows from p_k", "TPS output: p_k"));
+
+# %% [markdown]
+# ## Build
+#
+# ### Exercise 1 – the attention parametrisation
+#
+# Turn `params (N, 3)` holding $(s, t_x, t_y)$ into $\theta$ `(N, 2, 3)`. Keep the dtype and let gradients flow
+# (no `torch.tensor(...)` of Python numbers built from `params`).
+
+# %%
+def attention_theta(params: torch.Tensor) -> torch.Tensor:
+    """``params (N, 3) = (s, t_x, t_y)`` -> ``theta (N, 2, 3) = [[s, 0, t_x], [0, s, t_y]]``."""
+    ### BEGIN SOLUTION
+    s, tx, ty = params.unbind(dim=1)
+    zero = torch.zeros_like(s)
+    return torch.stack([s, zero, tx, zero, s, ty], dim=1).reshape(-1, 2, 3)
+    ### END SOLUTION
+
+
+# %%
+check("03.attention_theta", attention_theta)
+
+# %% [markdown]
+# ### Exercise 2 – the identity of every head
+#
+# Return the bias vector (float32) that makes each parametrisation the identity; `SpatialTransformer` reads them in
+# this order: affine = $\theta$ row by row; attention $(s, t_x, t_y)$; rotation $(\alpha)$; rts
+# $(\alpha, s, t_x, t_y)$; projective = the first 8 entries of $H$ row by row; tps = the target control points
+# (`tps_control_points(rows, cols)`, x first, row by row), flattened.
+
+# %%
+def identity_params(transform: str, tps_grid_size=(4, 4)) -> torch.Tensor:
+    """The identity parameters of ``transform``. ``-> (n_params,)`` float32"""
+    ### BEGIN SOLUTION
+    if transform == "tps":
+        return grids.tps_control_points(*tps_grid_size).reshape(-1)
+    table = {"affine": [1, 0, 0, 0, 1, 0], "attention": [1, 0, 0], "rotation": [0], "rts": [0, 1, 0, 0],
+             "projective": [1, 0, 0, 0, 1, 0, 0, 0]}
+    return torch.tensor(table[transform], dtype=torch.float32)
+    ### END SOLUTION
+
+
+# %%
+check("03.identity_params", identity_params)
+
+# %% [markdown]
+# ### Exercise 3 – the projective grid
+#
+# `H (N, 3, 3)` acts on the normalized output pixel centres $(x^t, y^t, 1)$ (lesson 2's `align_corners` rule;
+# `grids.base_grid(H_out, W_out, align_corners, dtype)` gives them as `(H_out, W_out, 3)`), then divide.
+
+# %%
+def projective_grid(H: torch.Tensor, size, align_corners: bool = False) -> torch.Tensor:
+    """``H (N, 3, 3)``, ``size = (N, C, H_out, W_out)`` -> grid ``(N, H_out, W_out, 2)``."""
+    ### BEGIN SOLUTION
+    n, _, h_out, w_out = size
+    points = grids.base_grid(h_out, w_out, align_corners, H.dtype).reshape(1, h_out * w_out, 3)
+    uvw = points @ H.transpose(1, 2)  # (N, P, 3): each row is H @ (x_t, y_t, 1)
+    return (uvw[..., :2] / uvw[..., 2:3]).reshape(n, h_out, w_out, 2)
+    ### END SOLUTION
+
+
+# %%
+check("03.projective_grid", projective_grid)
+
+# %% [markdown]
+# ### Exercise 4 – the thin-plate kernel
+#
+# $U(r) = r^2 \log r^2$ between every point and every centre, `0` at $r = 0$ – without a `nan`, also in the gradient
+# (a `torch.where` whose *other* branch is `nan` still poisons the backward pass: feed `log` a safe value).
+
+# %%
+def tps_kernel(points: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """``points (..., P, 2)``, ``centres (..., K, 2)`` -> ``U (..., P, K)``."""
+    ### BEGIN SOLUTION
+    r2 = (points.unsqueeze(-2) - centres.unsqueeze(-3)).square().sum(-1)
+    positive = r2 > 0
+    safe = torch.where(positive, r2, torch.ones_like(r2))
+    return torch.where(positive, r2 * torch.log(safe), torch.zeros_like(r2))
+    ### END SOLUTION
+
+
+# %%
+check("03.tps_kernel", tps_kernel)
+
+# %% [markdown]
+# ### Exercise 5 – the TPS solve
+#
+# Build $L$ from the target points, solve $L\,[w; a] = [q; 0]$ for every sample (in float64) and return
+# `(N, K + 3, 2)`: the $K$ weights $w$ first, then $(a_1, a_x, a_y)$.
+
+# %%
+def tps_coefficients(source_points: torch.Tensor, target_points: torch.Tensor) -> torch.Tensor:
+    """``source_points (N, K, 2)``, ``target_points (K, 2)`` -> coefficients ``(N, K + 3, 2)``."""
+    ### BEGIN SOLUTION
+    n, k, _ = source_points.shape
+    p = target_points.double()
+    P = torch.cat([torch.ones(k, 1, dtype=torch.float64), p], dim=1)
+    L = torch.cat([torch.cat([tps_kernel(p, p), P], dim=1),
+                   torch.cat([P.T, torch.zeros(3, 3, dtype=torch.float64)], dim=1)], dim=0)
+    rhs = torch.cat([source_points.double(), torch.zeros(n, 3, 2, dtype=torch.float64)], dim=1)
+    return torch.linalg.solve(L.expand(n, -1, -1), rhs).to(source_points.dtype)
+    ### END SOLUTION
+
+
+# %%
+check("03.tps_coefficients", tps_coefficients)
+
+# %% [markdown]
+# ### Exercise 6 – the TPS grid
+#
+# With the regular $\sqrt{K} \times \sqrt{K}$ targets (`grids.tps_control_points`), evaluate $T$ at every output pixel
+# centre: the features $[U(\lVert p - p_k \rVert)_{k}, 1, x, y]$ times the coefficients.
+
+# %%
+def tps_grid(control_points: torch.Tensor, size, align_corners: bool = False) -> torch.Tensor:
+    """``control_points (N, K, 2)`` (source points), ``size = (N, C, H_out, W_out)`` -> grid ``(N, H_out, W_out, 2)``."""
+    ### BEGIN SOLUTION
+    n, _, h_out, w_out = size
+    side = math.isqrt(control_points.shape[1])
+    targets = grids.tps_control_points(side, side, dtype=torch.float64)
+    coefficients = tps_coefficients(control_points.double(), targets)  # (N, K + 3, 2)
+    pixels = grids.base_grid(h_out, w_out, align_corners, torch.float64)[..., :2].reshape(-1, 2)
+    ones = torch.ones(h_out * w_out, 1, dtype=torch.float64)
+    features = torch.cat([tps_kernel(pixels, targets), ones, pixels], dim=1)  # (P, K + 3)
+    return (features @ coefficients).reshape(n, h_out, w_out, 2).to(control_points.dtype)
+    ### END SOLUTION
+
+
+# %%
+check("03.tps_grid", tps_grid)
+
+# %% [markdown]
+# ## Verify
+#
+# Your functions against the package and against torch, on the identities the theory promised:
+#
+# * a projective $H$ with bottom row $(0, 0, 1)$ is `F.affine_grid`;
+# * a TPS whose source points equal the targets is the regular grid, and an affine motion of the control points
+#   gives exactly that affine grid;
+# * a TPS maps every target control point onto its source point;
+# * a fresh `SpatialTransformer` of every type is the identity, and `impl="reference"` (this package's grid and
+#   sampler) equals `impl="aten"` (`F.affine_grid` + `F.grid_sample`).
+
+# %%
+theta = torch.tensor([[[0.8, -0.3, 0.1], [0.25, 0.9, -0.2]]], dtype=torch.float64)
+H_affine = torch.cat([theta, torch.tensor([[[0.0, 0.0, 1.0]]], dtype=torch.float64)], dim=1)
+print("projective == F.affine_grid:",
+      (projective_grid(H_affine, (1, 1, 7, 9)) - F.affine_grid(theta, (1, 1, 7, 9), align_corners=False)).abs().max().item())
+identity_cp = grids.tps_control_points(4, 4, dtype=torch.float64).unsqueeze(0)
+regular = grids.base_grid(7, 9, False, torch.float64)[..., :2]
+print("tps(identity) == regular grid:", (tps_grid(identity_cp, (1, 1, 7, 9)) - regular).abs().max().item())
+moved = torch.cat([identity_cp, torch.ones(1, 16, 1, dtype=torch.float64)], -1) @ theta.transpose(1, 2)
+print("tps(affine motion) == affine grid:",
+      (tps_grid(moved, (1, 1, 7, 9)) - grids.affine_grid(theta, (1, 1, 7, 9))).abs().max().item())
+on_points = tps_grid(source, (1, 1, 4, 4), align_corners=True).reshape(1, 16, 2)  # pixel centres = control points
+print("T(p_k) == q_k:", (on_points - source).abs().max().item())
+print("yours == package (tps, bent):", (tps_grid(source, size) - tgrid).abs().max().item())
+
+x = torch.randn(2, 1, 28, 28)
+for transform in ("affine", "attention", "rotation", "rts", "projective", "tps"):
+    ref = SpatialTransformer(localisation_net(1, 32, 28), transform, impl="reference")
+    aten = SpatialTransformer(localisation_net(1, 32, 28), transform, impl="aten")
+    aten.load_state_dict(ref.state_dict())
+    with torch.no_grad():
+        identity_error = (ref(x) - x).abs().max().item()
+        ref.head.weight.normal_(0, 0.02)  # leave the identity: compare the two implementations on a real warp
+        aten.head.weight.copy_(ref.head.weight)
+        agree = (ref(x) - aten(x)).abs().max().item()
+    print(f"{transform:10s} fresh: max |V - U| = {identity_error:.1e}   reference vs aten: {agree:.1e}")
+
+# %% [markdown]
+# ### A spatial transformer inside a small CNN
+#
+# The transformer is one layer among others: put it in front of a classifier and train the whole thing with the
+# classification loss. A toy task shows it in a few seconds: tell a **square** from a **plus** sign, drawn small at a
+# random place of a 36×36 canvas. An `attention` transformer with `out_size=(18, 18)` can learn to find the
+# shape and zoom on it; the classifier behind it only ever sees 18×18 glimpses. Nobody tells the transformer
+# where the shape is.
+
+# %%
+def make_shapes(n: int, generator: torch.Generator, canvas: int = 36, side: int = 7):
+    """Squares (label 0) and plus signs (label 1) of ``side`` pixels at random places. ``-> (n, 1, S, S), (n,)``"""
+    images = torch.zeros(n, 1, canvas, canvas)
+    labels = torch.randint(0, 2, (n,), generator=generator)
+    corners = torch.randint(0, canvas - side, (n, 2), generator=generator)
+    for i, (y, x) in enumerate(corners.tolist()):
+        if labels[i] == 0:
+            images[i, 0, y:y + side, x:x + side] = 1
+            images[i, 0, y + 2:y + side - 2, x + 2:x + side - 2] = 0
+        else:
+            images[i, 0, y + side // 2 - 1:y + side // 2 + 2, x:x + side] = 1
+            images[i, 0, y:y + side, x + side // 2 - 1:x + side // 2 + 2] = 1
+    return images, labels
+
+
+class GlimpseCNN(nn.Module):
+    """``(N, 1, 36, 36)`` -> attention transformer -> ``(N, 1, 18, 18)`` glimpse -> small CNN -> 2 logits."""
+
+    def __init__(self):
+        super().__init__()
+        loc = nn.Sequential(nn.Conv2d(1, 8, 5, padding=2), nn.MaxPool2d(2), nn.ReLU(),
+                            nn.Conv2d(8, 8, 5, padding=2), nn.MaxPool2d(2), nn.ReLU(),
+                            nn.Flatten(), nn.Linear(8 * 9 * 9, 32), nn.ReLU())
+        self.transformer = SpatialTransformer(loc, "attention", out_size=(18, 18))
+        self.classifier = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.MaxPool2d(2), nn.ReLU(),
+                                        nn.Flatten(), nn.Linear(8 * 9 * 9, 2))
+
+    def forward(self, x):
+        return self.classifier(self.transformer(x))
+
+
+generator = torch.Generator().manual_seed(0)
+train_x, train_y = make_shapes(1500 if FAST else 10000, generator)
+test_x, test_y = make_shapes(500, generator)
+model = GlimpseCNN()
+optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+start = time.perf_counter()
+for epoch in range(3 if FAST else 10):
+    order = torch.randperm(len(train_x), generator=generator)
+    for batch_idx in order.split(64):
+        optimizer.zero_grad()
+        F.cross_entropy(model(train_x[batch_idx]), train_y[batch_idx]).backward()
+        optimizer.step()
+    with torch.no_grad():
+        accuracy = (model(test_x).argmax(1) == test_y).float().mean().item()
+    print(f"epoch {epoch + 1}: test accuracy {100 * accuracy:.1f}%  ({time.perf_counter() - start:.1f} s)")
+
+with torch.no_grad():
+    glimpses, glimpse_theta, glimpse_grid = model.transformer(test_x[:4], return_params=True)
+print("learned (s, t_x, t_y) of the first test image:",
+      [round(v, 2) for v in model.transformer.params(test_x[:1])[0].tolist()])
+fig = plotting.show_images({**{f"input {i}": test_x[i] for i in range(2)},
+                            **{f"glimpse {i}": glimpses[i] for i in range(2)}}, size=2.4)
+for i in range(2):
+    plotting.show_grid(test_x[i], glimpse_grid[i:i + 1], ax=fig.axes[i], max_lines=4, points=False)
+
+# %% [markdown]
+# Whether the glimpse ends up centred on the shape depends on the run: the classifier only needs the shape to be
+# *inside* the window, and with $s$ close to 1 the whole canvas is. Lesson 5 trains transformers on distorted MNIST,
+# where undoing the distortion really pays.
+#
+# ## Explore
+#
+# Bend an image with a projective or a TPS grid: for `projective` the sliders set $h_{31}, h_{32}$; for `tps` the
+# first slider sets how far the 16 source points move and the second picks the random direction field. Watch
+# where the grid leaves the image (padding) and how the TPS keeps straight lines straight far from any moved point.
+
+# %%
+widgets.warp_explorer(photo.float())
+
+# %% [markdown]
+# ## Takeaways
+#
+# * A spatial transformer = localisation net (+ regression head) → grid generator → sampler; everything is
+#   differentiable, so it trains from the loss of the network it sits in.
+# * Parametrisations trade freedom for ease: attention (3) crops and zooms, affine (6), projective (8, with the
+#   **perspective divide**), thin-plate spline (2K, smooth bending by a linear solve with $U(r) = r^2\log r^2$).
+# * **Start at the identity**: zero head weights, identity bias – for every parametrisation. A random head hands
+#   the rest of the network randomly warped inputs and can push samples into the padding, where no gradient lives.
+# * `out_size` decouples the output from the input: a small output of a zoomed window is a learned glimpse.
+# * Popular bugs: no perspective divide; `r² log r²` evaluated at $r = 0$ (nan); x and y swapped in control points.
+#
+# Next, lesson 4 derives the gradients that make all of this trainable – by hand.
