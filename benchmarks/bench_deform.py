@@ -19,6 +19,7 @@ torchvision it says so and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -117,16 +118,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _, tv_version = load_torchvision()
     print(f"machine: {machine()}, torchvision {tv_version}")
-    rows, all_met = [], True
+    rows, all_met, verdicts = [], True, []
+    load_before = os.getloadavg()[0]
     for threads in args.threads:
         torch.set_num_threads(threads)
         print(f"-- {threads} torch thread(s)")
         block, met = run(args.repeats, threads)
         rows += block
         all_met &= met
+        verdicts.append(f"{threads} thread(s): {'yes' if met else 'NO'}")
+    busy = max(load_before, os.getloadavg()[0]) > 0.5 * (os.cpu_count() or 1)
+    load = f"load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after (on {os.cpu_count()} CPUs)"
     table = markdown_table(HEADER, rows)
-    verdict = (f"fast path forward+backward ≥ {TARGET:.0f}× faster than torchvision at every size: "
-               f"{'yes' if all_met else 'NO'}")
+    verdict = (f"fast path forward+backward ≥ {TARGET:.0f}× faster than torchvision at every size – "
+               + ", ".join(verdicts) + f" ({load})")
     print("\n" + table + "\n\n" + verdict)
     if args.write:
         command = "python -m venv .venv-bench && .venv-bench/bin/pip install torch==2.14.1 torchvision==0.29.1 numpy"
@@ -141,12 +146,17 @@ def main(argv: list[str] | None = None) -> int:
             "",
             verdict + ".",
             "",
-            f"Machine: {machine()}, torchvision {tv_version}. Reproduce (torchvision must match torch, so it runs in "
-            f"its own venv, ignored by git):",
+            f"Machine: {machine().split(', ', 1)[0]}, torch {torch.__version__}, torchvision {tv_version}; {load}."
+            + (" Other processes shared the CPU during this run. A loaded machine hurts the multi-threaded fast path "
+               "(its threads wait for each other at every parallel region) far more than torchvision's "
+               "single-threaded loops, so the 1-thread rows are the stable comparison."
+               if busy else ""),
+            "",
+            "Reproduce (torchvision must match torch, so it runs in its own venv, ignored by git):",
             "",
             "```",
             command,
-            ".venv-bench/bin/python benchmarks/bench_deform.py --write " + " ".join(sys.argv[1:]).replace("--write", "").strip(),
+            " ".join([".venv-bench/bin/python benchmarks/bench_deform.py", *sys.argv[1:]]),
             "```",
             "",
             "Why it is faster: torchvision's CPU kernel builds its im2col columns and their gradients in scalar "

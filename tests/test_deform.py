@@ -264,11 +264,13 @@ def test_offset_gradient_by_hand(impl):
     x = torch.zeros(1, 1, 3, 3, dtype=torch.float64)
     x[0, 0, 1, 2] = 1.0  # bright pixel to the right of the centre
     weight = torch.ones(1, 1, 1, 1, dtype=torch.float64)
-    offset = torch.tensor([[[[0.0]], [[0.3]]]], dtype=torch.float64).expand(1, 2, 3, 3).clone().requires_grad_()
+    # the centre output reads at (1.25, 1.3): ly = 0.25, lx = 0.3 (away from the integer kinks)
+    offset = torch.tensor([[[[0.25]], [[0.3]]]], dtype=torch.float64).expand(1, 2, 3, 3).clone().requires_grad_()
     out = deform_conv2d(x, offset, weight, impl=impl)
+    assert out[0, 0, 1, 1].item() == pytest.approx(0.75 * 0.3)  # (1 - ly)·lx·1
     out[0, 0, 1, 1].backward()
-    assert offset.grad[0, 1, 1, 1] == pytest.approx(1.0)  # d/dx of (1 - ly)·lx·1 with ly = 0
-    assert offset.grad[0, 0, 1, 1] == pytest.approx(-0.3)  # d/dy: moving down leaves the bright row
+    assert offset.grad[0, 1, 1, 1] == pytest.approx(0.75)  # d/dx = (1 - ly)·(v01 - v00)
+    assert offset.grad[0, 0, 1, 1] == pytest.approx(-0.3)  # d/dy = lx·(v11 - v01): moving down leaves the bright row
 
 
 # ----------------------------------------------------------------------------------------------------------------
