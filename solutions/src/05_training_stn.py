@@ -27,7 +27,7 @@
 # %%
 FAST = True  # small, CPU-friendly experiments; False for longer runs (more epochs)
 
-# %matplotlib inline
+%matplotlib inline
 import time
 
 import matplotlib.pyplot as plt
@@ -331,7 +331,10 @@ check("05.theta_statistics", theta_statistics);
 # scatter what the transformer did against what was done to the digit. A transformer that undoes the distortion
 # turns the content back ($\text{rotation} \approx -\text{angle} + c$) and zooms in more on smaller digits
 # ($\text{zoom} \propto 1/s$). The constant $c$ is the transformer's own canonical pose: nothing asks it to be
-# upright, only consistent.
+# upright, only consistent. The third panel checks *where* it looks: the shift of $\theta$ against the digit's
+# centre. Which of the three it has learned depends on how long it trained – after a few epochs, typically
+# *where* and *how big* (the largest effects on the classifier) before *which way up*; the printed correlations
+# tell you where yours stands (`FAST = False` trains longer).
 
 # %%
 g = torch.Generator().manual_seed(11)
@@ -410,11 +413,13 @@ plotting.show_images(list(raw[:2]) + list(normalised[:2]), ncols=4, size=2.2, vm
                      titles=["zero background", "zero background", "normalised input", "normalised input"]);
 
 # %% [markdown]
-# A transformer is rewarded for anything that helps the classifier, and a frame is a landmark: when the digit is
-# near the canvas edge, zooming *out* (zoom $< 1$) puts the frame's edge into the output at a place that depends on
-# where the digit sits, information the classifier can use – at the price of a smaller digit. With zero
-# background, zooming out costs resolution and gains nothing. Train the same ST-CNN on normalised inputs and
-# compare what the two transformers do (the numbers depend on the run; with `FAST = True` they are short runs):
+# A transformer is rewarded for anything that helps the classifier, and a frame is a landmark that is not in the
+# data: zooming *out* (zoom $< 1$) puts its edge into the output at a place that depends on where the grid sits,
+# a cue the classifier can lean on, at the price of a smaller digit. With zero background, reading outside costs
+# resolution and gains nothing. Whether training actually drifts that way depends on the data and on how long it
+# runs – in short runs like ours the two transformers often look alike. So measure rather than trust: train the
+# same ST-CNN on normalised inputs and compare zoom, error, and how much of each output is read from outside the
+# canvas (every such pixel is a frame pixel for the normalised model).
 
 # %%
 class Normalised(nn.Module):
@@ -447,6 +452,10 @@ out, grid = views["normalised"]
 plotting.plot_transformer_view(xb[:6], out[:6] * 0.3081 + 0.1307, grid[:6], n=6);
 
 # %% [markdown]
+# Bottom row, un-normalised for display: the grey band where the grid reads outside the canvas is the frame the
+# classifier sees. The bug is silent – the model still trains and the error is in the same range – which is
+# exactly why it survives in so many STN implementations.
+#
 # The fix is to keep **zero = background** wherever a sampler pads: feed the transformer un-normalised
 # inputs (or normalise *after* the transformer, inside the classifier), or sample with
 # `padding_mode="border"`, which repeats the edge (background) instead of inventing a value.
