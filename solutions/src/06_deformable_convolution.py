@@ -540,9 +540,9 @@ plotting.plot_spread_vs_size(sizes, spreads, regular=plain_spread);
 
 # %% [markdown]
 # Read the printed verdict, not a promise. What we measured (seed 0): after the 6 FAST epochs the traced points
-# stay close to the plain grid on normal-sized digits and spread a little on the smallest ones; after 10 epochs
-# they spread much wider than a plain convolution (≈ 8 px instead of 5) – the offsets are clearly used – but
-# *widest on the smallest digits* (≈ 8 px at scale 0.6, ≈ 6.3 px at 1.4). So our small network does **not**
+# stay close to the plain grid on normal-sized digits and spread a little on the smallest ones; after 10 and after
+# 20 epochs they spread much wider than a plain convolution (≈ 8 px instead of 5) – the offsets are clearly used –
+# but *less on the largest digits* (≈ 8.1–8.3 px from scale 0.6 to 1.0, ≈ 6.3 px at 1.4). So our small network does **not**
 # reproduce "spread on large objects, shrink on small ones". Reasons worth knowing before you trust a pretty
 # sampling-point figure:
 #
