@@ -278,14 +278,15 @@ def _deform_conv2d_fast(input, offset, weight, bias, stride, padding, dilation, 
     c_out, (kh, kw), (h_out, w_out) = weight.shape[0], kernel, out_size
     k, p = kh * kw, h_out * w_out
     cg = c_in // offset_groups
-    # Where every tap of every location reads, base + offset, as grid_sample's normalized (x, y): with
-    # align_corners=False, u = (2x + 1) / W − 1 = x · 2/W + (1/W − 1). grid_sample's zeros padding reads out-of-range
-    # corners as 0, which is torchvision's bilinear_interpolate. Two tensor ops (flip, addcmul) build the grid.
+    # Where every tap of every location reads, base + offset in pixels (rounded exactly like torchvision's kernel),
+    # then grid_sample's normalized (x, y): with align_corners=False, u = (2x + 1) / W − 1, an affine map that
+    # grid_sample undoes with few rounding errors. Its zeros padding reads out-of-range corners as 0, which is
+    # torchvision's bilinear_interpolate. (Few, in-place ops: each op is a parallel region that costs on a busy CPU.)
     base = regular_sampling_positions(h_out, w_out, kernel, stride, padding, dilation, input.dtype, input.device)
-    scale = torch.tensor([2.0 / w, 2.0 / h], dtype=input.dtype, device=input.device)
-    base_grid = base.flip(-1) * scale + (scale / 2 - 1)  # (K, H_out, W_out, 2) as normalized (x, y)
-    pairs = offset.reshape(n * offset_groups, k, 2, h_out, w_out).permute(0, 1, 3, 4, 2).flip(-1)  # (dx, dy) last
-    grid = torch.addcmul(base_grid, pairs, scale).reshape(n * offset_groups, k * h_out, w_out, 2)
+    size = torch.tensor([w, h], dtype=input.dtype, device=input.device)
+    pairs = offset.reshape(n * offset_groups, k, 2, h_out, w_out).permute(0, 1, 3, 4, 2)  # (..., 2) = (dy, dx)
+    grid = (pairs + base).flip(-1)  # absolute (x, y) pixel positions, (N·G, K, H_out, W_out, 2)
+    grid = grid.mul_(2).add_(1).div_(size).sub_(1).reshape(n * offset_groups, k * h_out, w_out, 2)
     cols = F.grid_sample(input.reshape(n * offset_groups, cg, h, w), grid, mode="bilinear", padding_mode="zeros",
                          align_corners=False)  # (N·G, C_in / G, K·H_out, W_out)
     cols = cols.view(n, offset_groups, cg, k, p)
