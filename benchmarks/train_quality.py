@@ -122,7 +122,7 @@ def main(argv=None) -> int:
     parser.add_argument("--kinds", nargs="+", default=list(data.DISTORTIONS), choices=data.DISTORTIONS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--epochs-tc", type=int, default=16, help="epochs for TC (slower to learn: 60×60 with clutter)")
+    parser.add_argument("--epochs-tc", type=int, default=None, help="epochs for TC (default: --epochs)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr-cnn", type=float, default=1e-3)
     parser.add_argument("--lr-st", type=float, default=2e-3)
@@ -131,9 +131,11 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--write", action="store_true", help="write the tables to benchmarks/README.md")
+    parser.add_argument("--section", default="train_quality", help="README section name (for extra runs)")
+    parser.add_argument("--title", default="CNN vs ST-CNN on distorted MNIST (lesson 5)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    epochs_tc = args.epochs_tc
+    epochs_tc = args.epochs_tc or args.epochs
     command = "python benchmarks/train_quality.py " + " ".join(argv if argv is not None else sys.argv[1:])
     source = "full" if args.full else "embedded"
     started = time.perf_counter()
@@ -187,8 +189,8 @@ def main(argv=None) -> int:
         ]
     parts.append(f"\nTotal run time {time.perf_counter() - started:.0f} s.")
     if args.write:
-        write_section("train_quality", "## CNN vs ST-CNN on distorted MNIST (lesson 5)\n\n" + "\n".join(parts))
-        print("wrote the train_quality section of benchmarks/README.md")
+        write_section(args.section, f"## {args.title}\n\n" + "\n".join(parts))
+        print(f"wrote the {args.section} section of benchmarks/README.md")
     return 0 if ok else 1
 
 
