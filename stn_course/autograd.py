@@ -218,6 +218,17 @@ def _axis(x: torch.Tensor, size: int):
 _TRANSPOSE_MIN_CHANNELS = 16
 
 
+def _interpolation_matrix(rows: torch.Tensor, values: torch.Tensor, outputs: int, size: int) -> torch.Tensor:
+    """The interpolation matrix ``S: (outputs, size)`` as sparse CSR – four nonzeros per row, the corners of one
+    output pixel – from corner-major row indices and weights ``(4 outputs,)``."""
+    col = rows.view(4, outputs).t().reshape(-1)
+    val = values.view(4, outputs).t().reshape(-1)
+    crow = torch.arange(0, 4 * outputs + 1, 4, device=rows.device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
+        return torch.sparse_csr_tensor(crow, col, val, (outputs, size), check_invariants=False)
+
+
 def _transpose_csr(rows: torch.Tensor, values: torch.Tensor, outputs: int, size: int) -> torch.Tensor:
     """The transposed interpolation matrix ``S^T: (size, outputs)`` as sparse CSR, from the corner-major row indices
     ``(4 outputs,)`` and weights of the four corners of every output pixel."""
@@ -296,9 +307,11 @@ class BilinearSampleFunction(torch.autograd.Function):
         gx, gy = 1 - fx, 1 - fy
         weights = torch.stack([gy * gx, gy * fx, fy * gx, fy * fx]).view(4, n * p, 1)
         ctx.padding_mode, ctx.align_corners, ctx.shape = padding_mode, align_corners, (n, c, h, w, p)
-        if c >= _TRANSPOSE_MIN_CHANNELS:  # rows of C contiguous channels: (N (H+2) (W+2), C)
-            corners = _padded_channels_last(input).index_select(0, rows).view(4, n * p, c)
-            out = _weighted_sum(corners, weights, 0).view(n, h_out, w_out, c).permute(0, 3, 1, 2)
+        if c >= _TRANSPOSE_MIN_CHANNELS:  # many channels: V = S U, U as rows of C contiguous channels
+            u = _padded_channels_last(input)  # (N (H+2) (W+2), C)
+            ctx.S = _interpolation_matrix(rows, weights.view(-1), n * p, u.shape[0])
+            out = (ctx.S @ u).view(n, h_out, w_out, c).permute(0, 3, 1, 2)
+            corners = u  # what backward needs to rebuild s_k
         else:  # few channels: one padded plane per channel, (C, N (H+2) (W+2))
             planes = F.pad(input, (1, 1, 1, 1)).transpose(0, 1).reshape(c, -1)
             corners = planes.index_select(1, rows).view(c, 4, n * p)
@@ -335,8 +348,11 @@ class BilinearSampleFunction(torch.autograd.Function):
             grad_input = grad_input[:, :, 1:-1, 1:-1].contiguous()
         if ctx.needs_input_grad[1]:
             # eq. 7: s_k = <dL/dV, U[neighbour k]> (0 in the padding) ...
-            if channels_last:
-                s00, s01, s10, s11 = (corners * g).sum(-1)
+            if channels_last:  # an SDDMM: (dL/dV U^T) sampled at the nonzeros of S
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
+                    s = torch.sparse.sampled_addmm(ctx.S, g, corners.t(), beta=0.0).values()
+                s00, s01, s10, s11 = s.view(n * p, 4).t()
             else:
                 s00, s01, s10, s11 = _weighted_sum(corners, g.view(c, 1, n * p), 0)
             # ... times the derivative of the weights (1-fy)(1-fx), (1-fy)fx, fy(1-fx), fy fx ...
