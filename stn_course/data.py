@@ -28,8 +28,8 @@ kind      canvas  distortion
 ``E``     28×28   elastic: scale uniform in [0.75, 1.0], then a thin-plate-spline warp whose 16 control points on a
                   4×4 grid are each moved by uniform noise in ±``0.1`` normalized units (≈ ±1.4 px; *ours*).
 ``TC``    60×60   translated & cluttered (DeepMind's mnist-cluttered recipe): the digit is placed at a random
-                  integer position (whole digit inside), then 8 random 6×6 crops of *other* digits of the same split
-                  are pasted at random positions (combined with ``max``). *Ours:* crops are taken from the central
+                  integer position (whole digit inside), then 8 random 6×6 crops of random digits of the same split
+                  (never the test digits for a training set) are pasted at random positions (combined with ``max``). *Ours:* crops are taken from the central
                   20×20 region of the source digit so that most of them carry ink.
 ========  ======  ==================================================================================================
 
@@ -528,11 +528,10 @@ class DistortedMNIST(Dataset):
         generator = torch.Generator().manual_seed(
             _derive_seed(self.seed, epoch, DISTORTIONS.index(self.kind), int(self.train)))
         parts = []
+        pool = _as_batch(self.source) if self.kind == "TC" else None  # clutter: digits of this split only
         for start in range(0, len(self.source), self.chunk):
             batch = self.source[start:start + self.chunk]
-            # clutter comes from the other digits of the same split only
-            out = distort(batch, self.kind, generator, self.size,
-                          clutter_sources=self.source if self.kind == "TC" else None, impl=self.impl)
+            out = distort(batch, self.kind, generator, self.size, clutter_sources=pool, impl=self.impl)
             parts.append((out * 255).round().to(torch.uint8))
         return torch.cat(parts) if parts else torch.empty(0, 1, self.size, self.size, dtype=torch.uint8)
 
