@@ -354,7 +354,8 @@ plotting.plot_theta_statistics(true_angle, true_scale, rotation, zoom, shift, di
 # ## Translated and cluttered MNIST (TC)
 #
 # On a 60×60 canvas with clutter the CNN must find a 20-pixel digit among look-alike strokes. The ST-CNN can learn
-# to *attend*: sample a 28×28 window around the digit and ignore the rest.
+# to *attend*: sample a 28×28 window around the digit and ignore the rest. Whether it gets there in a short run is
+# another matter – look at its grids and zoom below.
 
 # %%
 tc_train, tc_test = data.make_datasets("TC", seed=0, impl="aten")
@@ -369,6 +370,17 @@ plotting.plot_learning_curves({"CNN": hist_cnn_tc, "ST-CNN": hist_st_tc}, paper=
 xb, yb = tc_test[:8]
 out, theta, grid = stcnn_tc.transform(xb)
 plotting.plot_transformer_view(xb, out, grid, n=8, titles=[str(int(y)) for y in yb]);
+zoom_tc, _, _ = theta_statistics(stcnn_tc.transform(tc_test[:1000][0])[1])
+print(f"TC test error: CNN {hist_cnn_tc['test_error'][-1]:.1f} %, ST-CNN {hist_st_tc['test_error'][-1]:.1f} %; "
+      f"mean zoom of the ST-CNN {zoom_tc.mean():.2f} (attention on a 20-pixel digit would be ≈ 2)")
+
+# %% [markdown]
+# In short runs the transformer typically still sees (almost) the whole canvas – zoom near 1, grids following the
+# digit a little – and the ST-CNN's edge comes from its cheaper, better-conditioned classifier on a 28×28 view
+# more than from attention. Learning to zoom in on the digit needs far more training than a FAST run; and with
+# only 4,000 training digits, a CNN trained longer narrows the gap (see the 16-epoch TC table in
+# `benchmarks/README.md`). That is an honest limit of a laptop-sized reproduction, not of the method: the paper
+# trains on 60,000 digits for many more iterations.
 
 # %% [markdown]
 # ### Our numbers next to the paper's
@@ -479,8 +491,10 @@ print(f"notebook ran in {time.perf_counter() - START:.0f} s")
 # * Every distortion of the paper is a **sampling grid + sampler** – the transformer's own machinery with random
 #   parameters. Writing $\theta$ for "rotate, scale, place" is one matrix inversion plus a change of units, and the
 #   classic bugs are the direction of rotation and the $S/n$ ratio.
-# * At equal parameter count, same data and same budget, the **ST-CNN beats the CNN clearly on RTS and TC**, the
-#   datasets with the most pose variation, and it is cheaper per image because it classifies a small view.
+# * At equal parameter count, same data and same budget, the **ST-CNN beats the CNN clearly on RTS**, the dataset
+#   with the most pose variation, and it is cheaper per image because it classifies a small view. On cluttered TC
+#   it wins short runs too, but true attention (zooming in on the digit) needs more data and training than a
+#   laptop run gives it.
 # * The transformer learns *a* canonical pose, not necessarily upright: its rotation tracks $-\text{angle} + c$
 #   and its zoom grows for smaller digits.
 # * Small data, short training: our absolute errors are several times the paper's; compare ratios, not digits,
