@@ -351,7 +351,7 @@ digit_centre = -torch.linalg.solve(true_theta[:, :, :2], true_theta[:, :, 2])
 plotting.plot_theta_statistics(true_angle, true_scale, rotation, zoom, shift, digit_centre);
 
 # %% [markdown]
-# ## Translated and cluttered MNIST (TC)
+# ### Translated and cluttered MNIST (TC)
 #
 # On a 60×60 canvas with clutter the CNN must find a 20-pixel digit among look-alike strokes. The ST-CNN can learn
 # to *attend*: sample a 28×28 window around the digit and ignore the rest. Whether it gets there in a short run is
@@ -407,7 +407,7 @@ print("\nThe paper's R / P / E columns (CNN 1.2 / 1.5 / 1.4 %, ST-CNN 0.7 / 0.8 
       "3 seeds each, by benchmarks/train_quality.py – see benchmarks/README.md.")
 
 # %% [markdown]
-# ## The pitfall: normalising away the background
+# ### The pitfall: normalising away the background
 #
 # Everybody normalises MNIST with its mean and standard deviation, $x' = (x - 0.1307)/0.3081$. For a CNN that is
 # harmless. For a spatial transformer it changes the meaning of **padding**: the sampler returns 0 for every point
