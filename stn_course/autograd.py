@@ -299,13 +299,18 @@ class BilinearSampleFunction(torch.autograd.Function):
         p, hp, wp = h_out * w_out, h + 2, w + 2
         x = _unnormalize_snapped(grid[..., 0].reshape(n, -1), w, padding_mode, align_corners)
         y = _unnormalize_snapped(grid[..., 1].reshape(n, -1), h, padding_mode, align_corners)
+        slopes = None
+        if ctx.needs_input_grad[1] and padding_mode == "zeros":  # ∂x/∂g: the scale, 0 where _axis clamps
+            slopes = torch.stack([((x > -1) & (x < w)) * (w / 2 if not align_corners else (w - 1) / 2),
+                                  ((y > -1) & (y < h)) * (h / 2 if not align_corners else (h - 1) / 2)])
         x0, x1, fx = _axis(x, w)
         y0, y1, fy = _axis(y, h)
         base = torch.arange(0, n * hp * wp, hp * wp, device=input.device).view(n, 1)
         r0, r1 = y0 * wp + base, y1 * wp + base
         rows = torch.stack([r0 + x0, r0 + x1, r1 + x0, r1 + x1]).view(-1)  # (4 N P): corners (y0x0, y0x1, y1x0, y1x1)
-        gx, gy = 1 - fx, 1 - fy
-        weights = torch.stack([gy * gx, gy * fx, fy * gx, fy * fx]).view(4, n * p, 1)
+        wx = torch.stack([1 - fx, fx]).view(1, 2, n * p)  # weights of the x0 / x1 columns
+        wy = torch.stack([1 - fy, fy]).view(2, 1, n * p)  # weights of the y0 / y1 rows
+        weights = (wy * wx).view(4, n * p, 1)  # the products, in the corner order above
         ctx.padding_mode, ctx.align_corners, ctx.shape = padding_mode, align_corners, (n, c, h, w, p)
         if c >= _TRANSPOSE_MIN_CHANNELS:  # many channels: V = S U, U as rows of C contiguous channels
             u = _padded_channels_last(input)  # (N (H+2) (W+2), C)
@@ -316,7 +321,7 @@ class BilinearSampleFunction(torch.autograd.Function):
             planes = F.pad(input, (1, 1, 1, 1)).transpose(0, 1).reshape(c, -1)
             corners = planes.index_select(1, rows).view(c, 4, n * p)
             out = _weighted_sum(corners, weights.view(1, 4, n * p), 1).view(c, n, h_out, w_out).transpose(0, 1)
-        ctx.save_for_backward(grid, rows, weights, fx, fy, corners if ctx.needs_input_grad[1] else None)
+        ctx.save_for_backward(grid, rows, weights, fx, fy, corners if ctx.needs_input_grad[1] else None, slopes)
         return out.contiguous()
 
     @staticmethod
@@ -327,7 +332,7 @@ class BilinearSampleFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def _backward(ctx, grad_output: torch.Tensor):
-        grid, rows, weights, fx, fy, corners = ctx.saved_tensors
+        grid, rows, weights, fx, fy, corners, slopes = ctx.saved_tensors
         n, c, h, w, p = ctx.shape
         size = n * (h + 2) * (w + 2)
         channels_last = c >= _TRANSPOSE_MIN_CHANNELS
@@ -356,12 +361,13 @@ class BilinearSampleFunction(torch.autograd.Function):
             else:
                 s00, s01, s10, s11 = _weighted_sum(corners, g.view(c, 1, n * p), 0)
             # ... times the derivative of the weights (1-fy)(1-fx), (1-fy)fx, fy(1-fx), fy fx ...
-            fx, fy = fx.view(-1), fy.view(-1)
-            gx = (1 - fy) * (s01 - s00) + fy * (s11 - s10)
-            gy = (1 - fx) * (s10 - s00) + fx * (s11 - s01)
+            # (1 - fy)(s01 - s00) + fy (s11 - s10) is a linear interpolation of the two row slopes
+            gx = torch.lerp(s01 - s00, s11 - s10, fy.view(-1))
+            gy = torch.lerp(s10 - s00, s11 - s01, fx.view(-1))
             # ... chained through the padding mode and the unnormalization: ∂x/∂g_x, ∂y/∂g_y
-            dx, dy = _coordinate_slopes(grid, h, w, ctx.padding_mode, ctx.align_corners)
-            grad_grid = torch.stack([gx * dx.view(-1), gy * dy.view(-1)], -1).view(grid.shape)
+            if slopes is None:
+                slopes = torch.stack(_coordinate_slopes(grid, h, w, ctx.padding_mode, ctx.align_corners))
+            grad_grid = (torch.stack([gx, gy]) * slopes.view(2, -1)).view(2, *grid.shape[:3]).permute(1, 2, 3, 0)
         return grad_input, grad_grid, None, None
 
 
