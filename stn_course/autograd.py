@@ -38,6 +38,7 @@ clear ``RuntimeError`` instead of returning wrong numbers (their backward bodies
 """
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Sequence
 
@@ -194,28 +195,57 @@ def bilinear_sample_backward(grad_output: torch.Tensor, input: torch.Tensor, gri
 #   eq. 7     s_k[p] = <dL/dV[p], U[j_k[p]]>, then dL/dx = sum_k s_k dw_k/dx  (reusing the forward's gather)
 
 
-def _unnormalize_snapped(coord: torch.Tensor, size: int, padding_mode: str, align_corners: bool) -> torch.Tensor:
-    """Pixel coordinates, padding applied. In float32/16, a point within rounding (``size · eps``) of a pixel
-    centre is moved onto it, so the identity is exact (a cheaper cousin of ``sampling._snap``)."""
-    x = source_coordinates(coord, size, padding_mode, align_corners)
-    if coord.dtype != torch.float64:
-        nearest = torch.round(x)
-        x = torch.where((x - nearest).abs() <= size * torch.finfo(coord.dtype).eps, nearest, x)
-    return x
+def _pixel_coordinates_xy(grid: torch.Tensor, height: int, width: int, padding_mode: str,
+                          align_corners: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Pixel coordinates of both axes at once, ``(2, N P)`` holding ``x`` then ``y``, padding applied, and for
+    ``zeros`` padding their derivative ``∂x/∂g`` (the scale, 0 where :func:`_axis` clamps), else ``None``.
+
+    Same arithmetic as :func:`stn_course.sampling.source_coordinates` (so float32 rounds like ``F.grid_sample``);
+    in float32/16, a point within rounding (``size · eps``) of a pixel centre is moved onto it, so the identity is
+    exact (a cheaper cousin of ``sampling._snap``).
+    """
+    n = grid.shape[0]
+    sizes = torch.tensor([[width], [height]], dtype=torch.float64, device=grid.device)  # (2, 1)
+    if padding_mode == "zeros":
+        coord = grid.reshape(-1, 2).t()  # (2, N P), a view
+        if align_corners:
+            xy = (coord + 1) * ((sizes - 1) / 2).to(grid.dtype)
+        elif grid.dtype == torch.float64:
+            xy = (coord + 1) * (sizes / 2) - 0.5
+        else:
+            xy = ((coord + 1).double() * (sizes / 2) - 0.5).to(grid.dtype)
+        slopes = ((xy > -1) & (xy < sizes)) * ((sizes - 1) / 2 if align_corners else sizes / 2)
+    else:
+        xy = torch.stack([source_coordinates(grid[..., 0].reshape(-1), width, padding_mode, align_corners),
+                          source_coordinates(grid[..., 1].reshape(-1), height, padding_mode, align_corners)])
+        slopes = None
+    if grid.dtype != torch.float64:
+        nearest = torch.round(xy)
+        xy = torch.where((xy - nearest).abs() <= sizes * torch.finfo(grid.dtype).eps, nearest, xy)
+    return xy, (None if slopes is None else slopes.to(grid.dtype))
 
 
-def _axis(x: torch.Tensor, size: int):
-    """Along one axis, in the zero-padded image (one extra pixel on each side, so pixel ``i`` has index ``i + 1``):
-    the two neighbours' indices and the fractional offset ``x - floor(x)``. Coordinates are clamped into
-    ``[-1, size]`` first: beyond that both neighbours are padding anyway. All ``(N, P)``."""
-    x = x.clamp(-1, size)
-    low = torch.floor(x)
-    frac = x - low
+def _axis(xy: torch.Tensor, height: int, width: int):
+    """For both axes, in the zero-padded image (one extra pixel on each side, so pixel ``i`` has index ``i + 1``):
+    the two neighbours' indices and the fractional offsets ``xy - floor(xy)``. Coordinates are clamped into
+    ``[-1, size]`` first: beyond that both neighbours are padding anyway. All ``(2, N P)``, x then y."""
+    limits = torch.tensor([[width], [height]], device=xy.device)
+    xy = torch.minimum(xy.clamp(min=-1), limits.to(xy.dtype))
+    low = torch.floor(xy)
+    frac = xy - low
     i0 = low.long() + 1
-    return i0, (i0 + 1).clamp(max=size + 1), frac
+    return i0, torch.minimum(i0 + 1, limits + 1), frac
 
 
-_TRANSPOSE_MIN_CHANNELS = 16
+def _weighted_sum(values: torch.Tensor, weights: torch.Tensor, dim: int) -> torch.Tensor:
+    """``(values * weights).sum(dim)`` for a short ``dim``, accumulated in place (no big temporary)."""
+    out = values.select(dim, 0) * weights.select(dim, 0)
+    for k in range(1, values.shape[dim]):
+        out.addcmul_(values.select(dim, k), weights.select(dim, k))
+    return out
+
+
+_TRANSPOSE_MIN_CHANNELS = 16  # from this many channels on, the channels-last sparse path wins
 
 
 def _interpolation_matrix(rows: torch.Tensor, values: torch.Tensor, outputs: int, size: int) -> torch.Tensor:
@@ -238,14 +268,6 @@ def _transpose_csr(rows: torch.Tensor, values: torch.Tensor, outputs: int, size:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
         return torch.sparse_csr_tensor(crow, order % outputs, values[order], (size, outputs), check_invariants=False)
-
-
-def _weighted_sum(values: torch.Tensor, weights: torch.Tensor, dim: int) -> torch.Tensor:
-    """``(values * weights).sum(dim)`` for a short ``dim``, accumulated in place (no big temporary)."""
-    out = values.select(dim, 0) * weights.select(dim, 0)
-    for k in range(1, values.shape[dim]):
-        out.addcmul_(values.select(dim, k), weights.select(dim, k))
-    return out
 
 
 def _padded_channels_last(t: torch.Tensor) -> torch.Tensor:
@@ -297,28 +319,33 @@ class BilinearSampleFunction(torch.autograd.Function):
         n, c, h, w = input.shape
         _, h_out, w_out, _ = grid.shape
         p, hp, wp = h_out * w_out, h + 2, w + 2
-        x = _unnormalize_snapped(grid[..., 0].reshape(n, -1), w, padding_mode, align_corners)
-        y = _unnormalize_snapped(grid[..., 1].reshape(n, -1), h, padding_mode, align_corners)
-        slopes = None
-        if ctx.needs_input_grad[1] and padding_mode == "zeros":  # ∂x/∂g: the scale, 0 where _axis clamps
-            slopes = torch.stack([((x > -1) & (x < w)) * (w / 2 if not align_corners else (w - 1) / 2),
-                                  ((y > -1) & (y < h)) * (h / 2 if not align_corners else (h - 1) / 2)])
-        x0, x1, fx = _axis(x, w)
-        y0, y1, fy = _axis(y, h)
-        base = torch.arange(0, n * hp * wp, hp * wp, device=input.device).view(n, 1)
-        r0, r1 = y0 * wp + base, y1 * wp + base
-        rows = torch.stack([r0 + x0, r0 + x1, r1 + x0, r1 + x1]).view(-1)  # (4 N P): corners (y0x0, y0x1, y1x0, y1x1)
-        wx = torch.stack([1 - fx, fx]).view(1, 2, n * p)  # weights of the x0 / x1 columns
-        wy = torch.stack([1 - fy, fy]).view(2, 1, n * p)  # weights of the y0 / y1 rows
-        weights = (wy * wx).view(4, n * p, 1)  # the products, in the corner order above
         ctx.padding_mode, ctx.align_corners, ctx.shape = padding_mode, align_corners, (n, c, h, w, p)
+        ctx.readable = input.dtype not in (torch.float32, torch.float64)
+        if ctx.readable:  # half precision: the readable gather/scatter form, computed in float32
+            out, _ = _sample_forward(input.float(), grid.float(), padding_mode, align_corners)
+            ctx.save_for_backward(input, grid)
+            return out.view(n, c, h_out, w_out).to(input.dtype)
+        xy, slopes = _pixel_coordinates_xy(grid, h, w, padding_mode, align_corners)  # (2, N P) each
+        i0, i1, frac = _axis(xy, h, w)
+        base = torch.arange(0, n * hp * wp, hp * wp, device=input.device).repeat_interleave(p)
+        r0 = i0[1] * wp + base  # the rows y0, y1 of the padded image, as flat offsets
+        r1 = i1[1] * wp + base
+        rows = torch.empty(4, n * p, dtype=torch.long, device=input.device)  # corners (y0x0, y0x1, y1x0, y1x1)
+        for k, (r, col) in enumerate(((r0, i0[0]), (r0, i1[0]), (r1, i0[0]), (r1, i1[0]))):
+            torch.add(r, col, out=rows[k])
+        rows = rows.view(-1)
+        pair = torch.stack([1 - frac, frac])  # (2 neighbours, 2 axes, N P): weights of the near / far neighbour
+        weights = (pair[:, 1, None] * pair[None, :, 0]).view(4, n * p, 1)  # wy_i * wx_j, in the corner order above
+        fx, fy = frac[0], frac[1]
         if c >= _TRANSPOSE_MIN_CHANNELS:  # many channels: V = S U, U as rows of C contiguous channels
             u = _padded_channels_last(input)  # (N (H+2) (W+2), C)
             ctx.S = _interpolation_matrix(rows, weights.view(-1), n * p, u.shape[0])
             out = (ctx.S @ u).view(n, h_out, w_out, c).permute(0, 3, 1, 2)
             corners = u  # what backward needs to rebuild s_k
         else:  # few channels: one padded plane per channel, (C, N (H+2) (W+2))
-            planes = F.pad(input, (1, 1, 1, 1)).transpose(0, 1).reshape(c, -1)
+            planes = input.new_zeros(c, n, hp, wp)
+            planes[:, :, 1:-1, 1:-1] = input.transpose(0, 1)
+            planes = planes.view(c, -1)
             corners = planes.index_select(1, rows).view(c, 4, n * p)
             out = _weighted_sum(corners, weights.view(1, 4, n * p), 1).view(c, n, h_out, w_out).transpose(0, 1)
         ctx.save_for_backward(grid, rows, weights, fx, fy, corners if ctx.needs_input_grad[1] else None, slopes)
@@ -332,6 +359,12 @@ class BilinearSampleFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def _backward(ctx, grad_output: torch.Tensor):
+        if ctx.readable:
+            input, grid = ctx.saved_tensors
+            grads = bilinear_sample_backward(grad_output.float().contiguous(), input.float(), grid.float(),
+                                             ctx.padding_mode, ctx.align_corners, ctx.needs_input_grad[0],
+                                             ctx.needs_input_grad[1])
+            return tuple(None if t is None else t.to(input.dtype) for t in grads) + (None, None)
         grid, rows, weights, fx, fy, corners, slopes = ctx.saved_tensors
         n, c, h, w, p = ctx.shape
         size = n * (h + 2) * (w + 2)
@@ -346,9 +379,10 @@ class BilinearSampleFunction(torch.autograd.Function):
             if channels_last:  # dL/dU = S^T dL/dV as one sparse matrix product
                 grad_u = _transpose_csr(rows, weights.view(-1), n * p, size) @ g
                 grad_input = grad_u.view(n, h + 2, w + 2, c).permute(0, 3, 1, 2)
-            else:  # an index_add_ per channel plane
-                contributions = (g * weights.view(4, n * p)).view(c, -1)
-                grad_u = g.new_zeros(c, size).index_add_(1, rows, contributions)
+            else:  # a 1-D scatter-add per channel plane
+                grad_u = g.new_zeros(c, size)
+                for k in range(c):
+                    grad_u[k].scatter_add_(0, rows, (g[k] * weights.view(4, n * p)).view(-1))
                 grad_input = grad_u.view(c, n, h + 2, w + 2).transpose(0, 1)
             grad_input = grad_input[:, :, 1:-1, 1:-1].contiguous()
         if ctx.needs_input_grad[1]:
@@ -380,8 +414,12 @@ class AffineGridFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, theta: torch.Tensor, size: Sequence[int], align_corners: bool = False) -> torch.Tensor:
-        ctx.size, ctx.align_corners = tuple(int(s) for s in size), align_corners
-        return affine_grid(theta, size, align_corners)
+        n, _, h, w = _check_theta(theta, size)
+        ctx.size, ctx.align_corners = (n, 1, h, w), align_corners
+        base = _base_points(h, w, align_corners, theta.dtype, theta.device)  # (H W, 3)
+        # one matrix product for the whole batch: (N 2, 3) @ (3, H W)
+        grid = (theta.reshape(n * 2, 3) @ base.T).view(n, 2, h, w)
+        return grid.permute(0, 2, 3, 1).contiguous()
 
     @staticmethod
     def backward(ctx, grad_grid: torch.Tensor):
@@ -394,11 +432,18 @@ class AffineGridFunction(torch.autograd.Function):
         return affine_grid_backward(grad_grid, ctx.size, ctx.align_corners), None, None
 
 
+@functools.lru_cache(maxsize=64)
+def _base_points(h: int, w: int, align_corners: bool, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The base grid ``(H W, 3)`` of homogeneous output pixel centres, cached (never modify it)."""
+    return base_grid(h, w, align_corners, dtype, device).reshape(h * w, 3)
+
+
 def affine_grid_backward(grad_grid: torch.Tensor, size: Sequence[int], align_corners: bool = False) -> torch.Tensor:
     """``∂L/∂θ`` from ``∂L/∂G``. ``grad_grid: (N, H_out, W_out, 2)`` ``-> (N, 2, 3)``"""
     n, _, h, w = size
-    base = base_grid(h, w, align_corners, grad_grid.dtype, grad_grid.device).view(1, h * w, 3)
-    return grad_grid.reshape(n, h * w, 2).transpose(1, 2) @ base  # (N, 2, H*W) @ (1, H*W, 3)
+    base = _base_points(h, w, align_corners, grad_grid.dtype, grad_grid.device)
+    # (N 2, H W) @ (H W, 3): all samples in one matrix product
+    return (grad_grid.reshape(n, h * w, 2).transpose(1, 2).reshape(n * 2, h * w) @ base).view(n, 2, 3)
 
 
 def bilinear_sample_analytic(input: torch.Tensor, grid: torch.Tensor, padding_mode: str = "zeros",
