@@ -215,6 +215,14 @@ def _check_inputs_np(input: np.ndarray, grid: np.ndarray, padding_mode: str) -> 
     check_choice(padding_mode, PADDING_MODES, "padding_mode")
 
 
+def _pixel_coordinates_np(input: np.ndarray, grid: np.ndarray, padding_mode: str, align_corners: bool):
+    """Validate, then the pixel coordinates ``(x, y)`` to interpolate at, each ``(N, H_out, W_out)``."""
+    _check_inputs_np(input, grid, padding_mode)
+    _, _, h, w = input.shape
+    return (_source_coordinates_np(grid[..., 0], w, padding_mode, align_corners),
+            _source_coordinates_np(grid[..., 1], h, padding_mode, align_corners))
+
+
 def _gather_np(input: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     """``input: (N, C, H, W)``, integer ``xs, ys: (N, H_out, W_out)`` -> ``(N, C, H_out, W_out)``, 0 outside."""
     n, c, h, w = input.shape
@@ -229,10 +237,7 @@ def bilinear_sample_np(
 ) -> np.ndarray:
     """NumPy twin of :func:`bilinear_sample`. ``(N, C, H, W), (N, H_out, W_out, 2) -> (N, C, H_out, W_out)``"""
     input, grid = np.asarray(input), np.asarray(grid)
-    _check_inputs_np(input, grid, padding_mode)
-    _, _, h, w = input.shape
-    x = _source_coordinates_np(grid[..., 0], w, padding_mode, align_corners)
-    y = _source_coordinates_np(grid[..., 1], h, padding_mode, align_corners)
+    x, y = _pixel_coordinates_np(input, grid, padding_mode, align_corners)
     x0, y0 = np.floor(x), np.floor(y)
     x1, y1 = x0 + 1, y0 + 1
     corners = [(x0, y0, (x1 - x) * (y1 - y)), (x1, y0, (x - x0) * (y1 - y)),
@@ -248,8 +253,5 @@ def nearest_sample_np(
 ) -> np.ndarray:
     """NumPy twin of :func:`nearest_sample` (``np.rint`` rounds half to even)."""
     input, grid = np.asarray(input), np.asarray(grid)
-    _check_inputs_np(input, grid, padding_mode)
-    _, _, h, w = input.shape
-    x = _source_coordinates_np(grid[..., 0], w, padding_mode, align_corners)
-    y = _source_coordinates_np(grid[..., 1], h, padding_mode, align_corners)
+    x, y = _pixel_coordinates_np(input, grid, padding_mode, align_corners)
     return _gather_np(input, np.rint(x).astype(np.int64), np.rint(y).astype(np.int64)).astype(input.dtype)
