@@ -204,37 +204,38 @@ def _pixel_coordinates_xy(grid: torch.Tensor, height: int, width: int, padding_m
     in float32/16, a point within rounding (``size · eps``) of a pixel centre is moved onto it, so the identity is
     exact (a cheaper cousin of ``sampling._snap``).
     """
-    n = grid.shape[0]
     sizes = torch.tensor([[width], [height]], dtype=torch.float64, device=grid.device)  # (2, 1)
+    sizes_t = sizes.to(grid.dtype)  # comparisons in the grid's dtype (no per-element promotion)
     if padding_mode == "zeros":
         coord = grid.reshape(-1, 2).t()  # (2, N P), a view
         if align_corners:
-            xy = (coord + 1) * ((sizes - 1) / 2).to(grid.dtype)
+            xy = (coord + 1) * ((sizes_t - 1) / 2)
         elif grid.dtype == torch.float64:
             xy = (coord + 1) * (sizes / 2) - 0.5
         else:
             xy = ((coord + 1).double() * (sizes / 2) - 0.5).to(grid.dtype)
-        slopes = ((xy > -1) & (xy < sizes)) * ((sizes - 1) / 2 if align_corners else sizes / 2)
+        slopes = ((xy > -1) & (xy < sizes_t)) * ((sizes_t - 1) / 2 if align_corners else sizes_t / 2)
     else:
         xy = torch.stack([source_coordinates(grid[..., 0].reshape(-1), width, padding_mode, align_corners),
                           source_coordinates(grid[..., 1].reshape(-1), height, padding_mode, align_corners)])
         slopes = None
     if grid.dtype != torch.float64:
         nearest = torch.round(xy)
-        xy = torch.where((xy - nearest).abs() <= sizes * torch.finfo(grid.dtype).eps, nearest, xy)
-    return xy, (None if slopes is None else slopes.to(grid.dtype))
+        xy = torch.where((xy - nearest).abs() <= sizes_t * torch.finfo(grid.dtype).eps, nearest, xy)
+    return xy, slopes
 
 
-def _axis(xy: torch.Tensor, height: int, width: int):
+def _axis(xy: torch.Tensor, height: int, width: int, index_dtype: torch.dtype):
     """For both axes, in the zero-padded image (one extra pixel on each side, so pixel ``i`` has index ``i + 1``):
     the two neighbours' indices and the fractional offsets ``xy - floor(xy)``. Coordinates are clamped into
-    ``[-1, size]`` first: beyond that both neighbours are padding anyway. All ``(2, N P)``, x then y."""
-    limits = torch.tensor([[width], [height]], device=xy.device)
-    xy = torch.minimum(xy.clamp(min=-1), limits.to(xy.dtype))
+    ``[-1, size]`` first: beyond that both neighbours are padding anyway. All ``(2, N P)``, x then y. The indices
+    are whole numbers held in the float ``index_dtype`` (float arithmetic is vectorized, int64 is not)."""
+    limits = torch.tensor([[width], [height]], dtype=xy.dtype, device=xy.device)
+    xy = torch.minimum(xy.clamp(min=-1), limits)
     low = torch.floor(xy)
     frac = xy - low
-    i0 = low.long() + 1
-    return i0, torch.minimum(i0 + 1, limits + 1), frac
+    i0 = low.to(index_dtype) + 1
+    return i0, torch.minimum(i0 + 1, limits.to(index_dtype) + 1), frac
 
 
 def _weighted_sum(values: torch.Tensor, weights: torch.Tensor, dim: int) -> torch.Tensor:
@@ -326,14 +327,16 @@ class BilinearSampleFunction(torch.autograd.Function):
             ctx.save_for_backward(input, grid)
             return out.view(n, c, h_out, w_out).to(input.dtype)
         xy, slopes = _pixel_coordinates_xy(grid, h, w, padding_mode, align_corners)  # (2, N P) each
-        i0, i1, frac = _axis(xy, h, w)
-        base = torch.arange(0, n * hp * wp, hp * wp, device=input.device).repeat_interleave(p)
-        r0 = i0[1] * wp + base  # the rows y0, y1 of the padded image, as flat offsets
-        r1 = i1[1] * wp + base
-        rows = torch.empty(4, n * p, dtype=torch.long, device=input.device)  # corners (y0x0, y0x1, y1x0, y1x1)
+        # flat indices are exact in float32 below 2**24, else computed in float64
+        index_dtype = torch.float32 if n * hp * wp < 2 ** 24 else torch.float64
+        i0, i1, frac = _axis(xy, h, w, index_dtype)
+        base = torch.arange(0, n * hp * wp, hp * wp, dtype=index_dtype, device=input.device).repeat_interleave(p)
+        r0 = torch.addcmul(base, i0[1], torch.tensor(float(wp), dtype=index_dtype, device=input.device))
+        r1 = r0 + (i1[1] - i0[1]) * wp  # the rows y0, y1 of the padded image, as flat offsets
+        rows = torch.empty(4, n * p, dtype=index_dtype, device=input.device)  # corners (y0x0, y0x1, y1x0, y1x1)
         for k, (r, col) in enumerate(((r0, i0[0]), (r0, i1[0]), (r1, i0[0]), (r1, i1[0]))):
             torch.add(r, col, out=rows[k])
-        rows = rows.view(-1)
+        rows = rows.view(-1).long()
         pair = torch.stack([1 - frac, frac])  # (2 neighbours, 2 axes, N P): weights of the near / far neighbour
         weights = (pair[:, 1, None] * pair[None, :, 0]).view(4, n * p, 1)  # wy_i * wx_j, in the corner order above
         fx, fy = frac[0], frac[1]
