@@ -378,7 +378,7 @@ print(f"TC test error: CNN {hist_cnn_tc['test_error'][-1]:.1f} %, ST-CNN {hist_s
 # In short runs the transformer typically still sees (almost) the whole canvas – zoom near 1, grids following the
 # digit a little – and the ST-CNN's edge comes from its cheaper, better-conditioned classifier on a 28×28 view
 # more than from attention. Learning to zoom in on the digit needs far more training than a FAST run; and with
-# only 4,000 training digits, a CNN trained longer narrows the gap (see the 16-epoch TC table in
+# only 4,000 training digits the TC results swing by several points from seed to seed (see the TC note in
 # `benchmarks/README.md`). That is an honest limit of a laptop-sized reproduction, not of the method: the paper
 # trains on 60,000 digits for many more iterations.
 
@@ -403,7 +403,7 @@ print(f"{'':6s}{'ours: CNN':>12s}{'ST-CNN':>9s}{'ratio':>8s}   |{'paper: CNN':>1
 for kind, ours_cnn, ours_st, paper_cnn, paper_st in rows:
     print(f"{kind:6s}{ours_cnn:11.1f}%{ours_st:8.1f}%{ours_st / ours_cnn:8.2f}   |"
           f"{paper_cnn:11.1f}%{paper_st:8.1f}%{paper_st / paper_cnn:8.2f}")
-print("\nThe paper's R / P / E columns (CNN 1.2 / 1.5 / 1.4 %, ST-CNN 0.7 / 0.8 / 1.2 %) are reproduced, "
+print("\nThe paper's R / P / E columns (CNN 1.2 / 1.5 / 1.4 %, ST-CNN 0.7 / 0.8 / 1.2 %) are compared, "
       "3 seeds each, by benchmarks/train_quality.py – see benchmarks/README.md.")
 
 # %% [markdown]
