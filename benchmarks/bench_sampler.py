@@ -2,6 +2,7 @@
 
     python benchmarks/bench_sampler.py            # print the table (about a minute)
     python benchmarks/bench_sampler.py --write    # also store it in benchmarks/README.md
+    python benchmarks/bench_sampler.py --threads 1   # steadier when other processes share the CPU
 
 Rows, per input size (N, C, H, W) with an affine grid of the same output size (float32, CPU):
 
@@ -19,6 +20,7 @@ forward within 10x of F.grid_sample at (8, 64, 56, 56) and within 30x at (16, 3,
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -100,11 +102,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="store the table in benchmarks/README.md")
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's choice); 1 is steadier on a shared machine")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    command = "python benchmarks/bench_sampler.py --write" + (f" --threads {args.threads}" if args.threads else "")
 
-    rows = []
+    rows, results = [], {}
     for size in SIZES:
-        r = bench_size(size, args.repeats)
+        r = results[size] = bench_size(size, args.repeats)
         rows.append([
             "×".join(map(str, size)),
             f"{r['torch_fwd'] * 1e3:.2f}", f"{r['ref_fwd'] * 1e3:.2f}", f"{r['ref_fwd'] / r['torch_fwd']:.1f}×",
@@ -121,12 +128,22 @@ def main() -> None:
     overhead = (f'`SpatialTransformer(impl="aten")` forward, 64×1×28×28 affine: {module * 1e3:.3f} ms vs '
                 f"{direct * 1e3:.3f} ms for the same localisation + head + `F.affine_grid`/`F.grid_sample` by hand "
                 f"(ratio {module / direct:.2f}, target ≤ 1.10).")
+    mark = lambda ok: "met" if ok else "NOT met"  # noqa: E731
+    speedups = [results[s]["autograd"] / results[s]["analytic"] for s in SIZES]
+    fwd56 = results[(8, 64, 56, 56)]["ref_fwd"] / results[(8, 64, 56, 56)]["torch_fwd"]
+    fwd224 = results[(16, 3, 224, 224)]["ref_fwd"] / results[(16, 3, 224, 224)]["torch_fwd"]
+    verdict = (f"Targets in this run: analytic speed-up ≥ 2 at every size – {mark(min(speedups) >= 2)} "
+               f"(min {min(speedups):.1f}×); forward ≤ 10× at 8×64×56×56 – {mark(fwd56 <= 10)} ({fwd56:.1f}×); "
+               f"forward ≤ 30× at 16×3×224×224 – {mark(fwd224 <= 30)} ({fwd224:.1f}×); `impl=\"aten\"` ≤ 1.10 – "
+               f"{mark(module / direct <= 1.10)} ({module / direct:.2f}).")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     body = "\n".join([
         "## Sampler and grid (lessons 2–4): `benchmarks/bench_sampler.py`",
         "",
-        "Command: `python benchmarks/bench_sampler.py --write` (float32, affine grid, `padding_mode=\"zeros\"`, "
+        f"Command: `{command}` (float32, affine grid, `padding_mode=\"zeros\"`, "
         "`align_corners=False`; median of interleaved repeats, ratios are ours / torch's, measured in the same run).",
-        f"Machine: {machine()}.",
+        f"Machine: {machine()}; load average {load:.1f} at the end of the run (on a shared machine the "
+        "absolute times and, less so, the ratios move with the load).",
         "",
         "Targets: analytic speed-up (autograd-through-ours / analytic) ≥ 2 at every size; forward ratio ≤ 10 at "
         "8×64×56×56 and ≤ 30 at 16×3×224×224; `impl=\"aten\"` overhead ≤ 1.10.",
@@ -134,6 +151,8 @@ def main() -> None:
         table,
         "",
         overhead,
+        "",
+        verdict,
     ])
     print(body)
     if args.write:
