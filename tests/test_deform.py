@@ -493,3 +493,16 @@ def test_trace_sampling_points_single_layer_and_pooling():
     points = trace_sampling_points(plain, [x, x], 2.0, 3.0)
     assert points.shape == (2, 81, 2)
     assert points[0, :, 0].min() == 0 and points[0, :, 0].max() == 4 and points[0, :, 1].min() == 1
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_non_contiguous_inputs(impl):
+    """channels_last input, a sliced offset and a transposed mask give the same numbers as contiguous ones."""
+    x, offset, weight, bias, mask, kw = make_case(CONFIGS[3], seed=11)
+    expected = deform_conv2d(x, offset, weight, bias, mask=mask, impl=impl, **kw)
+    x_cl = x.contiguous(memory_format=torch.channels_last)
+    offset_nc = torch.cat([offset, torch.zeros_like(offset)], dim=1)[:, :offset.shape[1]]  # a non-contiguous slice
+    mask_nc = mask.transpose(2, 3).contiguous().transpose(2, 3)
+    assert not offset_nc.is_contiguous() and not mask_nc.is_contiguous()
+    out = deform_conv2d(x_cl, offset_nc, weight, bias, mask=mask_nc, impl=impl, **kw)
+    torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
