@@ -321,7 +321,7 @@ def warp_explorer(image: torch.Tensor | None = None, size: int = 64, dpi: int = 
     from .grids import projective_grid, tps_control_points, tps_grid
     from .sampling import bilinear_sample
 
-    image = sample_image("grace_hopper", size=size) if image is None else image
+    image = sample_image("grace_hopper", size=(size, size)) if image is None else image
     if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[0] != 1:
         raise ValueError(f"image: expected a tensor of shape (1, C, H, W), got {getattr(image, 'shape', image)}")
     image = image.double()
