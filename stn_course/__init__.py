@@ -2,15 +2,31 @@
 
 One module per concept, each named after the lesson that teaches it:
 
-* :mod:`stn_course.affine`   – lesson 1: 3×3 affine matrices, composition, pixel <-> normalized ``theta``
-* :mod:`stn_course.grids`    – lessons 2–3: sampling grids (``affine_grid`` and friends)
-* :mod:`stn_course.sampling` – lesson 2: bilinear / nearest sampling (``grid_sample`` semantics)
-* :mod:`stn_course.checks`   – every lesson: ``check(id, fn)`` for the exercises
+* :mod:`stn_course.affine`    – lesson 1: 3×3 affine matrices, composition, pixel <-> normalized ``theta``
+* :mod:`stn_course.grids`     – lessons 2–3: sampling grids (affine, projective, thin-plate spline)
+* :mod:`stn_course.sampling`  – lesson 2: bilinear / nearest sampling with ``grid_sample`` semantics
+* :mod:`stn_course.stn`       – lesson 3: the ``SpatialTransformer`` module
+* :mod:`stn_course.autograd`  – lesson 4: the hand-derived backward pass as ``autograd.Function``s
+* :mod:`stn_course.data`      – lesson 5: real MNIST digits and the paper's distortions
+* :mod:`stn_course.training`  – lesson 5: fit/evaluate, CNN and ST-CNN builders
+* :mod:`stn_course.deform`    – lesson 6: ``deform_conv2d`` and ``DeformConv2d``
+* :mod:`stn_course.images`, :mod:`stn_course.plotting`, :mod:`stn_course.widgets` – pictures and explorers
+* :mod:`stn_course.checks`    – every lesson: ``check(id, fn)`` for the exercises
 
 The torch API mirrors ``torch.nn.functional`` / ``torchvision.ops``: same names, argument order, defaults and
-NCHW layout, so ours and theirs can be swapped.
+NCHW layout, so ours and theirs can be swapped. The light modules are imported here; the ones that pull in
+Matplotlib, ipywidgets or the datasets are imported on first use (``stn_course.plotting`` works as usual).
 """
-from . import affine, grids, sampling
+import importlib
+
+from . import affine, autograd, deform, grids, sampling, stn
 
 __version__ = "0.1.0"
-__all__ = ["affine", "grids", "sampling", "__version__"]
+_LAZY = ("checks", "data", "images", "notebooks", "plotting", "training", "widgets")
+__all__ = ["affine", "autograd", "deform", "grids", "sampling", "stn", *_LAZY, "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
