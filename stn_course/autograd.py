@@ -43,11 +43,10 @@ import warnings
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from .grids import _check_theta, affine_grid, base_grid
-from .sampling import PADDING_MODES, _check_inputs, _pixel_coordinates, source_coordinates, unnormalize
+from .grids import _check_theta, base_grid
+from .sampling import _check_inputs, _pixel_coordinates, source_coordinates, unnormalize
 
 __all__ = [
     "BilinearSampleFunction",

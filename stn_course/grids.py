@@ -225,7 +225,6 @@ def tps_transform(points: torch.Tensor, coefficients: torch.Tensor, target_point
 
     ``coefficients: (N, K + 3, 2)`` from :func:`tps_coefficients`; ``target_points: (K, 2)``.
     """
-    k = target_points.shape[0]
     points = points.to(coefficients.dtype)
     ones = torch.ones(*points.shape[:-1], 1, dtype=points.dtype, device=points.device)
     features = torch.cat([tps_kernel(points, target_points.to(points)), ones, points], dim=-1)  # (…, P, K+3)

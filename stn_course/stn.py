@@ -37,7 +37,6 @@ exists before you build the optimizer); with neither, ``F`` is taken from the ``
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import torch
@@ -46,7 +45,7 @@ import torch.nn.functional as F
 
 from ._validation import check_choice, check_float, check_ndim, check_tensor
 from .autograd import AffineGridFunction, BilinearSampleFunction
-from .grids import affine_grid, projective_grid, tps_control_points, tps_grid
+from .grids import projective_grid, tps_control_points, tps_grid
 from .sampling import PADDING_MODES
 
 __all__ = ["TRANSFORMS", "IMPLS", "SpatialTransformer", "num_params", "identity_params", "params_to_matrix",

@@ -9,7 +9,6 @@ import torch
 import torch.nn.functional as F
 
 from stn_course.autograd import (
-    AffineGridFunction,
     BilinearSampleFunction,
     affine_grid_analytic,
     affine_grid_backward,

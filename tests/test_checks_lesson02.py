@@ -11,28 +11,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stn_course.checks import format_result, get, run_check
+from stn_course.checks import get, run_check
 from stn_course.checks.lesson02 import SAMPLERS, blog_bilinear_sample, identity_error_reference
-
-SEEDS = [0, 1, 2, 17]
-
-
-def passes(check_id, fn, seeds=SEEDS):
-    for seed in seeds:
-        result = run_check(get(check_id), fn, seed)
-        if not result.passed:
-            return False, format_result(result)
-    return True, ""
-
-
-def assert_passes(check_id, fn):
-    ok, message = passes(check_id, fn)
-    assert ok, message
-
-
-def assert_fails(check_id, fn):
-    ok, _ = passes(check_id, fn)
-    assert not ok, f"{check_id} let a known bug pass"
+from .check_helpers import assert_fails, assert_passes
 
 
 # --- a learner-style implementation with switchable bugs --------------------------------------------------------
