@@ -232,11 +232,15 @@ def _progress(iterable, progress: bool, **kwargs):
 
 def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable | None = None, epochs: int = 5,
         lr: float = 1e-3, weight_decay: float = 0.0, device: str | torch.device | None = None, seed: int = 0,
-        progress: bool = True, desc: str | None = None, lr_decay: float | None = None) -> dict[str, list[float]]:
+        progress: bool = True, desc: str | None = None, lr_decay: float | None = None,
+        transformer_lr: float | None = None) -> dict[str, list[float]]:
     """Train ``model`` with Adam on cross-entropy; evaluate on ``test_loader`` after every epoch.
 
     Calls ``set_epoch(e)`` on the training set (and on ``train_loader`` itself) when it has one, so distortions are
     fresh every epoch. ``lr_decay``: multiply the learning rate by this factor each epoch (cosine-free, simple).
+    ``transformer_lr``: a separate learning rate for ``model.transformer`` (localisation net and regression head) when
+    the model has one – common STN practice is a smaller one than the classifier's, so the transformer moves slowly
+    while the classifier adapts to what it shows (``0`` freezes the transformer).
     Returns the history, one entry per epoch: ``epoch``, ``loss`` (mean training loss), ``train_error`` (percent,
     on the fly), ``test_error`` and ``test_loss`` (if a test loader is given), ``time`` (cumulative seconds of
     training, without evaluation) and ``images_per_s`` (training throughput of that epoch).
@@ -246,7 +250,14 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable | None =
     device = _device(model, device)
     model.to(device)
     seed_everything(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    transformer = getattr(model, "transformer", None)
+    if transformer_lr is not None and isinstance(transformer, nn.Module):
+        own = {id(p) for p in transformer.parameters()}
+        groups = [{"params": [p for p in model.parameters() if id(p) not in own]},
+                  {"params": list(transformer.parameters()), "lr": transformer_lr}]
+    else:
+        groups = [{"params": list(model.parameters())}]
+    optimizer = torch.optim.Adam(groups, lr=lr, weight_decay=weight_decay)
     history: dict[str, list[float]] = {k: [] for k in
                                        ("epoch", "loss", "train_error", "test_error", "test_loss", "time",
                                         "images_per_s")}

@@ -116,6 +116,23 @@ def test_same_seed_same_test_error(tiny_r):
     assert results[0]["test_error"] == results[1]["test_error"]
 
 
+def test_transformer_lr_is_a_separate_param_group(tiny_r):
+    """transformer_lr=0 leaves the localisation net and head exactly where they were; the classifier still trains."""
+    train, test = tiny_r
+    train_loader, _ = data.make_loaders(train, test, batch_size=100, seed=0)
+    model = training.st_cnn(28, seed=0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    training.fit(model, train_loader, epochs=1, lr=2e-3, transformer_lr=0.0, progress=False)
+    after = model.state_dict()
+    for name, value in before.items():
+        if name.startswith("transformer."):
+            assert torch.equal(after[name], value), name
+    assert not torch.equal(after["classifier.0.weight"], before["classifier.0.weight"])
+    # without it, the transformer's head leaves the identity
+    training.fit(model, train_loader, epochs=1, lr=2e-3, progress=False)
+    assert not torch.equal(model.state_dict()["transformer.head.weight"], before["transformer.head.weight"])
+
+
 def test_save_load_round_trip(tmp_path):
     x = torch.rand(4, 1, 42, 42)
     for model in (training.baseline_cnn(42, seed=1), training.st_cnn(42, transform="tps", seed=1)):
