@@ -56,16 +56,23 @@ def base_grid(height: int, width: int, align_corners: bool = False, dtype=None, 
     return grid
 
 
-def _check_theta(theta: torch.Tensor, size: Sequence[int]) -> tuple[int, int, int, int]:
-    check_tensor(theta, "theta")
-    check_float(theta, "theta")
-    check_ndim(theta, 3, "theta", "(N, 2, 3)")
-    if theta.shape[1:] != (2, 3):
-        raise ValueError(f"theta: expected shape (N, 2, 3) for 2-D affine matrices, got {tuple(theta.shape)}")
+def _check_matrices(matrices: torch.Tensor, name: str, rows: int, what: str,
+                    size: Sequence[int]) -> tuple[int, int, int, int]:
+    """Validate a batch of ``(N, rows, 3)`` matrices against ``size = (N, C, H, W)``; returns the size."""
+    layout = f"(N, {rows}, 3)"
+    check_tensor(matrices, name)
+    check_float(matrices, name)
+    check_ndim(matrices, 3, name, layout)
+    if matrices.shape[1:] != (rows, 3):
+        raise ValueError(f"{name}: expected shape {layout} for {what}, got {tuple(matrices.shape)}")
     n, c, h, w = check_size(size, 4, "size")
-    if theta.shape[0] != n:
-        raise ValueError(f"theta has batch size {theta.shape[0]} but size={tuple(size)} asks for N={n}")
+    if matrices.shape[0] != n:
+        raise ValueError(f"{name} has batch size {matrices.shape[0]} but size={tuple(size)} asks for N={n}")
     return n, c, h, w
+
+
+def _check_theta(theta: torch.Tensor, size: Sequence[int]) -> tuple[int, int, int, int]:
+    return _check_matrices(theta, "theta", 2, "2-D affine matrices", size)
 
 
 def affine_grid(theta: torch.Tensor, size: Sequence[int], align_corners: bool = False) -> torch.Tensor:
@@ -138,14 +145,7 @@ def projective_grid(H: torch.Tensor, size: Sequence[int], align_corners: bool = 
     transformer regresses 8 numbers and fixes ``H[2, 2] = 1``. Points where ``w`` is 0 (the "horizon") map to
     infinity; they read padding, like any point outside the image.
     """
-    check_tensor(H, "H")
-    check_float(H, "H")
-    check_ndim(H, 3, "H", "(N, 3, 3)")
-    if H.shape[1:] != (3, 3):
-        raise ValueError(f"H: expected shape (N, 3, 3) for 2-D homographies, got {tuple(H.shape)}")
-    n, _, h, w = check_size(size, 4, "size")
-    if H.shape[0] != n:
-        raise ValueError(f"H has batch size {H.shape[0]} but size={tuple(size)} asks for N={n}")
+    n, _, h, w = _check_matrices(H, "H", 3, "2-D homographies", size)
     grid = base_grid(h, w, align_corners, H.dtype, H.device)
     uvw = grid.view(1, h * w, 3).expand(n, h * w, 3) @ H.transpose(1, 2)  # (N, H*W, 3)
     return (uvw[..., :2] / uvw[..., 2:]).view(n, h, w, 2)
