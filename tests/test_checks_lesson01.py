@@ -49,15 +49,18 @@ def pixel_to_theta(matrix, in_size, out_size, align_corners):
     return (n_in @ matrix @ torch.linalg.inv(n_out))[..., :2, :]
 
 
-def inverse_warp(image, motion):
+def inverse_warp(image, motion, to_index=torch.round, swap_xy=False, zeros_outside=True):
+    """Nearest-neighbour inverse warp; the keyword arguments switch in the known bugs."""
     n, c, h, w = image.shape
     back = torch.linalg.inv(motion.double())
     ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64),
                             indexing="ij")
     src = torch.stack([xs, ys, torch.ones_like(xs)], -1) @ back.T
-    sx, sy = torch.round(src[..., 0]).long(), torch.round(src[..., 1]).long()
-    inside = (sx >= 0) & (sx < w) & (sy >= 0) & (sy < h)
-    return image[..., sy.clamp(0, h - 1), sx.clamp(0, w - 1)] * inside
+    sx, sy = to_index(src[..., 0]).long(), to_index(src[..., 1]).long()
+    if swap_xy:
+        sx, sy = sy, sx
+    values = image[..., sy.clamp(0, h - 1), sx.clamp(0, w - 1)]
+    return values * ((sx >= 0) & (sx < w) & (sy >= 0) & (sy < h)) if zeros_outside else values
 
 
 # --- the correct solutions pass ----------------------------------------------------------------------------
@@ -180,41 +183,16 @@ def test_forward_instead_of_inverse_mapping_fails():
 
 
 def test_truncating_instead_of_rounding_fails():
-    def truncating(image, motion):
-        n, c, h, w = image.shape
-        back = torch.linalg.inv(motion.double())
-        ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64),
-                                indexing="ij")
-        src = torch.stack([xs, ys, torch.ones_like(xs)], -1) @ back.T
-        sx, sy = src[..., 0].long(), src[..., 1].long()  # truncation: floor for x >= 0, and -0.7 -> 0
-        inside = (sx >= 0) & (sx < w) & (sy >= 0) & (sy < h)
-        return image[..., sy.clamp(0, h - 1), sx.clamp(0, w - 1)] * inside
-    assert_fails("01.inverse_warp", truncating)
+    # .long() truncates: floor for x >= 0, but -0.7 -> 0
+    assert_fails("01.inverse_warp", lambda image, motion: inverse_warp(image, motion, to_index=lambda t: t))
 
 
 def test_swapped_x_and_y_fails():
-    def swapped(image, motion):
-        n, c, h, w = image.shape
-        back = torch.linalg.inv(motion.double())
-        ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64),
-                                indexing="ij")
-        src = torch.stack([xs, ys, torch.ones_like(xs)], -1) @ back.T
-        sx, sy = torch.round(src[..., 1]).long(), torch.round(src[..., 0]).long()
-        inside = (sx >= 0) & (sx < w) & (sy >= 0) & (sy < h)
-        return image[..., sy.clamp(0, h - 1), sx.clamp(0, w - 1)] * inside
-    assert_fails("01.inverse_warp", swapped)
+    assert_fails("01.inverse_warp", lambda image, motion: inverse_warp(image, motion, swap_xy=True))
 
 
 def test_clamping_instead_of_zeros_fails():
-    def clamping(image, motion):
-        n, c, h, w = image.shape
-        back = torch.linalg.inv(motion.double())
-        ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64),
-                                indexing="ij")
-        src = torch.stack([xs, ys, torch.ones_like(xs)], -1) @ back.T
-        sx, sy = torch.round(src[..., 0]).long(), torch.round(src[..., 1]).long()
-        return image[..., sy.clamp(0, h - 1), sx.clamp(0, w - 1)]
-    assert_fails("01.inverse_warp", clamping)
+    assert_fails("01.inverse_warp", lambda image, motion: inverse_warp(image, motion, zeros_outside=False))
 
 
 def test_lesson_one_has_at_least_five_visible_checks():
