@@ -78,3 +78,17 @@ def check_size(size: Sequence[int], ndim: int, name: str = "size") -> tuple[int,
         layout = "(N, C, H, W)" if ndim == 4 else f"{ndim} positive ints"
         raise ValueError(f"{name}: expected {layout} with positive entries, got {size!r}")
     return size
+
+
+def check_pair(value: object, name: str, layout: str = "(H, W)") -> tuple[int, int]:
+    """Validate a pair of positive ints such as an image size and return it as a tuple.
+
+    ``TypeError`` unless it is a pair of ints; ``ValueError`` unless both are positive.
+    """
+    try:
+        a, b = (int(v) for v in value)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected an int or a pair {layout}, got {value!r}") from None
+    if a <= 0 or b <= 0:
+        raise ValueError(f"{name}: expected positive {layout}, got {tuple(value)}")  # type: ignore[arg-type]
+    return a, b

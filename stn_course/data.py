@@ -44,10 +44,8 @@ from __future__ import annotations
 
 import functools
 import gzip
-import math
 import os
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch

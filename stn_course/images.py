@@ -15,6 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ._validation import check_pair
+
 __all__ = ["IMAGES", "list_images", "image_path", "sample_image", "checkerboard", "grid_image"]
 
 #: Short name -> file in Matplotlib's ``sample_data`` folder.
@@ -72,13 +74,7 @@ def _parse_size(size: Size | None, height: int, width: int) -> tuple[int, int] |
             raise ValueError(f"size: expected a positive int or (H, W), got {size}")
         scale = int(size) / max(height, width)
         return max(1, round(height * scale)), max(1, round(width * scale))
-    try:
-        h, w = (int(s) for s in size)
-    except (TypeError, ValueError):
-        raise TypeError(f"size: expected an int or a pair (H, W), got {size!r}") from None
-    if h <= 0 or w <= 0:
-        raise ValueError(f"size: expected positive (H, W), got {tuple(size)}")
-    return h, w
+    return check_pair(size, "size")
 
 
 def sample_image(

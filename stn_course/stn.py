@@ -43,7 +43,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._validation import check_choice, check_float, check_ndim, check_tensor
+from ._validation import check_choice, check_float, check_ndim, check_pair, check_tensor
 from .autograd import AffineGridFunction, BilinearSampleFunction
 from .grids import projective_grid, tps_control_points, tps_grid
 from .sampling import PADDING_MODES
@@ -179,13 +179,7 @@ class SpatialTransformer(nn.Module):
             return None
         if isinstance(out_size, int):
             out_size = (out_size, out_size)
-        try:
-            h, w = (int(s) for s in out_size)
-        except (TypeError, ValueError):
-            raise ValueError(f"out_size: expected None, an int or (H_out, W_out), got {out_size!r}") from None
-        if h <= 0 or w <= 0:
-            raise ValueError(f"out_size: expected positive (H_out, W_out), got {out_size!r}")
-        return h, w
+        return check_pair(out_size, "out_size", "(H_out, W_out)")
 
     def _find_features(self, loc_features, input_size) -> int:
         if loc_features is not None:
