@@ -43,6 +43,7 @@ import warnings
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from .grids import _check_theta, base_grid
@@ -183,99 +184,120 @@ def bilinear_sample_backward(grad_output: torch.Tensor, input: torch.Tensor, gri
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# The fast path: one gather forward, one scatter backward, over a zero-padded channels-last copy of the input
+# The fast path: the same equations, arranged so that each is a few large vectorized operations
 # ----------------------------------------------------------------------------------------------------------------
 #
 # Padding the input with one pixel of zeros on every side and clamping the coordinates into [-1, size] removes every
-# "is this neighbour inside the image?" mask: a neighbour outside reads the zero border. Channels-last rows make
-# each gather/scatter move C contiguous numbers at once. Per output pixel p and corner k (weight w_k, row j_k):
-#   forward   V[p] = sum_k w_k[p] U[j_k[p]]                              (one index_select, eq. 5)
-#   eq. 6     dL/dU[j_k[p]] += w_k[p] dL/dV[p]                           (one index_add_)
-#   eq. 7     s_k[p] = <dL/dV[p], U[j_k[p]]>, then dL/dx = sum_k s_k dw_k/dx  (reusing the forward's gather)
+# "is this neighbour inside the image?" mask: a neighbour outside reads the zero border. In matrix form V = S U with
+# a sparse S (four weights w_k[p] in row p, at the rows j_k[p] of U). Per output pixel p and corner k:
+#   forward   V[p] = sum_k w_k[p] U[j_k[p]]                      (eq. 5: a weighted gather-sum)
+#   eq. 6     dL/dU[j] = sum_{(p,k): j_k[p] = j} w_k[p] dL/dV[p]    (S^T dL/dV: a scatter-add)
+#   eq. 7     s_k[p] = <dL/dV[p], U[j_k[p]]>, then dL/dx = sum_k s_k dw_k/dx
+# Few channels (< 16): one zero-padded plane per channel; the forward's gathered corners are kept for eq. 7 and
+# eq. 6 is a 1-D scatter_add_ per channel. Many channels: U channels-last, so each row moves C contiguous numbers;
+# the forward is F.embedding_bag's fused weighted gather-sum, eq. 6 the same kernel on S^T (S's entries sorted by
+# input row), eq. 7 an SDDMM (dL/dV U^T evaluated only at S's nonzeros).
+# On CPU these sizes are memory-bound, and a fresh large tensor costs a page fault per 4 KiB on first touch:
+# fewer and smaller temporaries matter as much as fewer operations.
 
 
-def _pixel_coordinates_xy(grid: torch.Tensor, height: int, width: int, padding_mode: str,
-                          align_corners: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Pixel coordinates of both axes at once, ``(2, N P)`` holding ``x`` then ``y``, padding applied, and for
-    ``zeros`` padding their derivative ``∂x/∂g`` (the scale, 0 where :func:`_axis` clamps), else ``None``.
+def _padded_axis(coord: torch.Tensor, size: int, padding_mode: str, align_corners: bool,
+                 index_dtype: torch.dtype, need_slope: bool):
+    """One axis of the fast path, for contiguous normalized coordinates ``coord: (M,)``.
 
-    Same arithmetic as :func:`stn_course.sampling.source_coordinates` (so float32 rounds like ``F.grid_sample``);
-    in float32/16, a point within rounding (``size · eps``) of a pixel centre is moved onto it, so the identity is
-    exact (a cheaper cousin of ``sampling._snap``).
+    Returns, all ``(M,)``: the index of the near neighbour in the zero-padded axis (pixel ``i`` sits at ``i + 1``;
+    the far neighbour is the next one) as a whole number in the float ``index_dtype`` (float arithmetic is
+    vectorized, int64 is not), the fractional offset ``x - floor(x)`` (the far neighbour's weight), and for ``zeros``
+    padding (if ``need_slope``) ``∂x/∂g``: the unnormalization's scale, 0 where the coordinate is clamped into
+    ``[-1, size]`` (beyond that both neighbours are padding anyway); else ``None`` and backward computes the slope.
+    Same arithmetic as :func:`stn_course.sampling.source_coordinates`, so float32 rounds like ``F.grid_sample``; in
+    float32 a point within rounding (``size · eps``) of a pixel centre is moved onto it, so the identity is exact
+    (a cheaper cousin of ``sampling._snap``).
+
+    Written with float operations only, on 1-D tensors and Python scalars: on CPU, comparisons, ``where`` and
+    bool-to-float conversions cost 5-60× a float ``add`` per element, and broadcasting a ``(2, 1)`` tensor over a
+    transposed ``(2, M)`` view defeats vectorization.
     """
-    sizes = torch.tensor([[width], [height]], dtype=torch.float64, device=grid.device)  # (2, 1)
-    sizes_t = sizes.to(grid.dtype)  # comparisons in the grid's dtype (no per-element promotion)
+    slope = None
     if padding_mode == "zeros":
-        coord = grid.reshape(-1, 2).t()  # (2, N P), a view
-        if align_corners:
-            xy = (coord + 1) * ((sizes_t - 1) / 2)
-        elif grid.dtype == torch.float64:
-            xy = (coord + 1) * (sizes / 2) - 0.5
-        else:
-            xy = ((coord + 1).double() * (sizes / 2) - 0.5).to(grid.dtype)
-        slopes = ((xy > -1) & (xy < sizes_t)) * ((sizes_t - 1) / 2 if align_corners else sizes_t / 2)
+        x = unnormalize(coord, size, align_corners)
+        if need_slope:  # scale · [-1 < x < size]: (x + 1)(size - x) > 0 exactly there
+            slope = (x + 1).mul_(size - x).sign_().clamp_(min=0)
+            slope.mul_((size - 1) / 2 if align_corners else size / 2)
     else:
-        xy = torch.stack([source_coordinates(grid[..., 0].reshape(-1), width, padding_mode, align_corners),
-                          source_coordinates(grid[..., 1].reshape(-1), height, padding_mode, align_corners)])
-        slopes = None
-    if grid.dtype != torch.float64:
-        nearest = torch.round(xy)
-        xy = torch.where((xy - nearest).abs() <= sizes_t * torch.finfo(grid.dtype).eps, nearest, xy)
-    return xy, slopes
+        x = source_coordinates(coord, size, padding_mode, align_corners)
+    if coord.dtype != torch.float64:  # snap: drop x - round(x) where it is within the rounding tolerance
+        nearest = torch.round(x)
+        x = nearest.add_(F.hardshrink(x - nearest, size * torch.finfo(coord.dtype).eps))
+    low = torch.floor(x.clamp_(-1, size))
+    frac = x.sub_(low)
+    return low.to(index_dtype).add_(1), frac, slope
 
 
-def _axis(xy: torch.Tensor, height: int, width: int, index_dtype: torch.dtype):
-    """For both axes, in the zero-padded image (one extra pixel on each side, so pixel ``i`` has index ``i + 1``):
-    the two neighbours' indices and the fractional offsets ``xy - floor(xy)``. Coordinates are clamped into
-    ``[-1, size]`` first: beyond that both neighbours are padding anyway. All ``(2, N P)``, x then y. The indices
-    are whole numbers held in the float ``index_dtype`` (float arithmetic is vectorized, int64 is not)."""
-    limits = torch.tensor([[width], [height]], dtype=xy.dtype, device=xy.device)
-    xy = torch.minimum(xy.clamp(min=-1), limits)
-    low = torch.floor(xy)
-    frac = xy - low
-    i0 = low.to(index_dtype) + 1
-    return i0, torch.minimum(i0 + 1, limits.to(index_dtype) + 1), frac
-
-
-def _weighted_sum(values: torch.Tensor, weights: torch.Tensor, dim: int) -> torch.Tensor:
+def _weighted_sum(values: torch.Tensor, weights: torch.Tensor, dim: int,
+                  out: torch.Tensor | None = None) -> torch.Tensor:
     """``(values * weights).sum(dim)`` for a short ``dim``, accumulated in place (no big temporary)."""
-    out = values.select(dim, 0) * weights.select(dim, 0)
+    out = torch.mul(values.select(dim, 0), weights.select(dim, 0), out=out)
     for k in range(1, values.shape[dim]):
         out.addcmul_(values.select(dim, k), weights.select(dim, k))
     return out
 
 
-_TRANSPOSE_MIN_CHANNELS = 16  # from this many channels on, the channels-last sparse path wins
+_CHANNELS_LAST_MIN_CHANNELS = 16  # from this many channels on, the channels-last gather-sum path wins
 
 
-def _interpolation_matrix(rows: torch.Tensor, values: torch.Tensor, outputs: int, size: int) -> torch.Tensor:
-    """The interpolation matrix ``S: (outputs, size)`` as sparse CSR – four nonzeros per row, the corners of one
-    output pixel – from corner-major row indices and weights ``(4 outputs,)``."""
-    col = rows.view(4, outputs).t().reshape(-1)
-    val = values.view(4, outputs).t().reshape(-1)
-    crow = torch.arange(0, 4 * outputs + 1, 4, device=rows.device)
+def _weighted_gather_sum(table: torch.Tensor, index: torch.Tensor, weights: torch.Tensor,
+                         offsets: torch.Tensor | None = None) -> torch.Tensor:
+    """``out[b] = Σ_i weights[i] · table[index[i]]`` over the entries ``i`` of bag ``b``: a sparse matrix times a
+    dense one, one call to the fused kernel behind ``F.embedding_bag``.
+
+    ``table: (M, C)``; either ``index, weights: (B, K)`` (bag ``b`` is row ``b``) or flat ``(E,)`` with ``offsets:
+    (B,)`` where each bag starts (empty bags give 0) ``-> (B, C)``.
+    """
+    return F.embedding_bag(index, table, offsets, mode="sum", per_sample_weights=weights)
+
+
+def _transpose_bags(index: torch.Tensor, weights: torch.Tensor, size: int):
+    """The transpose of the sparse matrix whose row ``p`` holds ``weights[p, k]`` in column ``index[p, k]``.
+
+    ``index, weights: (P, K)`` ``->`` flat ``(index', weights', offsets)`` for :func:`_weighted_gather_sum`: bag
+    ``j < size`` lists every ``(p, k)`` with ``index[p, k] == j`` (a sort by column) as entries ``p``.
+    """
+    flat = index.reshape(-1)
+    order = torch.argsort(flat)
+    counts = torch.bincount(flat, minlength=size)
+    offsets = torch.cumsum(counts, 0).sub_(counts)
+    return torch.div(order, index.shape[1], rounding_mode="floor"), weights.reshape(-1)[order], offsets
+
+
+def _sampled_dots(index: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``out[p, k] = <a[p], b[index[p, k]]>`` for ``index: (P, K)``, ``a: (P, C)``, ``b: (M, C)`` ``-> (P, K)``:
+    the product ``a bᵀ`` evaluated only where the sparse pattern ``index`` has entries (an SDDMM)."""
+    p, k = index.shape
+    crow = torch.arange(0, p * k + 1, k, device=index.device)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
-        return torch.sparse_csr_tensor(crow, col, val, (outputs, size), check_invariants=False)
+        pattern = torch.sparse_csr_tensor(crow, index.reshape(-1), a.new_zeros(p * k), (p, b.shape[0]),
+                                          check_invariants=False)
+        return torch.sparse.sampled_addmm(pattern, a, b.t(), beta=0.0).values().view(p, k)
 
 
-def _transpose_csr(rows: torch.Tensor, values: torch.Tensor, outputs: int, size: int) -> torch.Tensor:
-    """The transposed interpolation matrix ``S^T: (size, outputs)`` as sparse CSR, from the corner-major row indices
-    ``(4 outputs,)`` and weights of the four corners of every output pixel."""
-    order = torch.argsort(rows, stable=True)
-    crow = torch.zeros(size + 1, dtype=torch.long, device=rows.device)
-    torch.cumsum(torch.bincount(rows, minlength=size), 0, out=crow[1:])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
-        return torch.sparse_csr_tensor(crow, order % outputs, values[order], (size, outputs), check_invariants=False)
+def _padded(t: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """A copy of ``t: (N, C, H, W)`` with one pixel of zeros before and two after each spatial axis, flattened:
+    ``(N (H+3) (W+3), C)`` channels-last, else one plane per channel ``(C, N (H+3) (W+3))``.
 
-
-def _padded_channels_last(t: torch.Tensor) -> torch.Tensor:
-    """``(N, C, H, W) -> (N (H+2) (W+2), C)``: channels last, with a border of zeros one pixel wide."""
+    Coordinates are clamped into ``[-1, size]``, so the near neighbour lies in ``[-1, size]`` and the far one in
+    ``[0, size + 1]``: both inside the padded image, and all four corners of a pixel sit at fixed offsets from
+    its top-left corner.
+    """
     n, c, h, w = t.shape
-    out = t.new_zeros(n, h + 2, w + 2, c)
-    out[:, 1:-1, 1:-1] = t.permute(0, 2, 3, 1)
-    return out.view(-1, c)
+    # (N, H+3, W+3, C) or (C, N, H+3, W+3), viewed as (…, H+3, W+3, C') so that one slicing serves both layouts
+    out = t.new_empty(n, h + 3, w + 3, c) if channels_last else t.new_empty(c, n, h + 3, w + 3)
+    spatial = out if channels_last else out.view(c * n, h + 3, w + 3, 1)
+    spatial[:, 1:-2, 1:-2] = t.permute(0, 2, 3, 1) if channels_last else t.transpose(0, 1).reshape(c * n, h, w, 1)
+    for border in (spatial[:, :1], spatial[:, -2:], spatial[:, 1:-2, :1], spatial[:, 1:-2, -2:]):
+        border.zero_()  # only the border: the interior is written once
+    return out.view(-1, c) if channels_last else out.view(c, -1)
 
 
 def _coordinate_slopes(grid: torch.Tensor, height: int, width: int, padding_mode: str,
@@ -318,39 +340,57 @@ class BilinearSampleFunction(torch.autograd.Function):
         _check_inputs(input, grid, padding_mode)
         n, c, h, w = input.shape
         _, h_out, w_out, _ = grid.shape
-        p, hp, wp = h_out * w_out, h + 2, w + 2
+        p = h_out * w_out
         ctx.padding_mode, ctx.align_corners, ctx.shape = padding_mode, align_corners, (n, c, h, w, p)
         ctx.readable = input.dtype not in (torch.float32, torch.float64)
         if ctx.readable:  # half precision: the readable gather/scatter form, computed in float32
             out, _ = _sample_forward(input.float(), grid.float(), padding_mode, align_corners)
             ctx.save_for_backward(input, grid)
             return out.view(n, c, h_out, w_out).to(input.dtype)
-        xy, slopes = _pixel_coordinates_xy(grid, h, w, padding_mode, align_corners)  # (2, N P) each
+        hp, wp = h + 3, w + 3  # the padded image (see _padded)
         # flat indices are exact in float32 below 2**24, else computed in float64
         index_dtype = torch.float32 if n * hp * wp < 2 ** 24 else torch.float64
-        i0, i1, frac = _axis(xy, h, w, index_dtype)
-        base = torch.arange(0, n * hp * wp, hp * wp, dtype=index_dtype, device=input.device).repeat_interleave(p)
-        r0 = torch.addcmul(base, i0[1], torch.tensor(float(wp), dtype=index_dtype, device=input.device))
-        r1 = r0 + (i1[1] - i0[1]) * wp  # the rows y0, y1 of the padded image, as flat offsets
-        rows = torch.empty(4, n * p, dtype=index_dtype, device=input.device)  # corners (y0x0, y0x1, y1x0, y1x1)
-        for k, (r, col) in enumerate(((r0, i0[0]), (r0, i1[0]), (r1, i0[0]), (r1, i1[0]))):
-            torch.add(r, col, out=rows[k])
-        rows = rows.view(-1).long()
-        pair = torch.stack([1 - frac, frac])  # (2 neighbours, 2 axes, N P): weights of the near / far neighbour
-        weights = (pair[:, 1, None] * pair[None, :, 0]).view(4, n * p, 1)  # wy_i * wx_j, in the corner order above
-        fx, fy = frac[0], frac[1]
-        if c >= _TRANSPOSE_MIN_CHANNELS:  # many channels: V = S U, U as rows of C contiguous channels
-            u = _padded_channels_last(input)  # (N (H+2) (W+2), C)
-            ctx.S = _interpolation_matrix(rows, weights.view(-1), n * p, u.shape[0])
-            out = (ctx.S @ u).view(n, h_out, w_out, c).permute(0, 3, 1, 2)
-            corners = u  # what backward needs to rebuild s_k
-        else:  # few channels: one padded plane per channel, (C, N (H+2) (W+2))
-            planes = input.new_zeros(c, n, hp, wp)
-            planes[:, :, 1:-1, 1:-1] = input.transpose(0, 1)
-            planes = planes.view(c, -1)
-            corners = planes.index_select(1, rows).view(c, 4, n * p)
-            out = _weighted_sum(corners, weights.view(1, 4, n * p), 1).view(c, n, h_out, w_out).transpose(0, 1)
-        ctx.save_for_backward(grid, rows, weights, fx, fy, corners if ctx.needs_input_grad[1] else None, slopes)
+        coords = grid.permute(3, 0, 1, 2).reshape(2, n * p)  # x then y, each contiguous (N P,)
+        need_slope = ctx.needs_input_grad[1]
+        x0, fx, slope_x = _padded_axis(coords[0], w, padding_mode, align_corners, index_dtype, need_slope)
+        y0, fy, slope_y = _padded_axis(coords[1], h, padding_mode, align_corners, index_dtype, need_slope)
+        slopes = torch.stack([slope_x, slope_y]) if slope_x is not None else None
+        # flat index of each output pixel's top-left corner in the padded batch; the corners y0x0, y0x1, y1x0, y1x1
+        # are at these offsets from it
+        image_start = torch.arange(0, n * hp * wp, hp * wp, dtype=index_dtype, device=input.device).view(n, 1)
+        top_left = torch.add(image_start, y0.view(n, p), alpha=wp).view(-1).add_(x0)
+        ctx.offsets = offsets = (0, 1, wp, wp + 1)
+        gx, gy = 1 - fx, 1 - fy  # weights of the near neighbours; fx, fy those of the far ones
+        corner_weights = ((gy, gx), (gy, fx), (fy, gx), (fy, fx))
+        ctx.channels_last = c >= _CHANNELS_LAST_MIN_CHANNELS
+        if ctx.channels_last:
+            # many channels: V = S U as one weighted gather-sum over the rows of U (C contiguous channels each);
+            # row p of S holds the four corners of output pixel p: (N P, 4) indices and weights, point-major
+            rows = top_left.long().view(-1, 1) + torch.tensor(offsets, device=input.device)
+            weights = torch.stack([wy * wx for wy, wx in corner_weights], 1)
+            u = _padded(input, channels_last=True)  # (N (H+3) (W+3), C)
+            out = _weighted_gather_sum(u, rows, weights).view(n, h_out, w_out, c).permute(0, 3, 1, 2)
+            corners = [u] if ctx.needs_input_grad[1] else []  # what backward needs for s_k
+        else:
+            # few channels: one padded plane per channel; corner j of every pixel is read through the view of
+            # the plane shifted by offsets[j], so one index array serves all four corners
+            rows = top_left.int()  # a 1-D index_select is several times faster with int32 indices
+            weights = torch.empty(4, n * p, dtype=input.dtype, device=input.device)  # corner-major
+            for j, (wy, wx) in enumerate(corner_weights):
+                torch.mul(wy, wx, out=weights[j])
+            planes = _padded(input, channels_last=False)  # (C, N (H+3) (W+3))
+            out = input.new_empty(c, n * p)
+            corners = []  # per channel (4, N P), kept for eq. 7 (one big (C, 4, N P) block is slower to allocate)
+            for k in range(c):
+                values = input.new_empty(4, n * p)
+                for j, offset in enumerate(offsets):
+                    torch.index_select(planes[k, offset:], 0, rows, out=values[j])
+                corners.append(values)
+                _weighted_sum(values, weights, 0, out=out[k])
+            out = out.view(c, n, h_out, w_out).transpose(0, 1)
+            if not ctx.needs_input_grad[1]:
+                corners = []
+        ctx.save_for_backward(grid, rows, weights, fx, fy, slopes, *corners)
         return out.contiguous()
 
     @staticmethod
@@ -367,43 +407,46 @@ class BilinearSampleFunction(torch.autograd.Function):
                                              ctx.padding_mode, ctx.align_corners, ctx.needs_input_grad[0],
                                              ctx.needs_input_grad[1])
             return tuple(None if t is None else t.to(input.dtype) for t in grads) + (None, None)
-        grid, rows, weights, fx, fy, corners, slopes = ctx.saved_tensors
+        grid, rows, weights, fx, fy, slopes, *corners = ctx.saved_tensors
         n, c, h, w, p = ctx.shape
-        size = n * (h + 2) * (w + 2)
-        channels_last = c >= _TRANSPOSE_MIN_CHANNELS
-        if channels_last:
+        size = n * (h + 3) * (w + 3)
+        if ctx.channels_last:
             g = grad_output.permute(0, 2, 3, 1).reshape(n * p, c)  # (N P, C)
         else:
-            g = grad_output.transpose(0, 1).reshape(c, 1, n * p)  # (C, 1, N P)
+            g = grad_output.transpose(0, 1).reshape(c, n * p)  # (C, N P)
         grad_input = grad_grid = None
         if ctx.needs_input_grad[0]:
             # eq. 6: every output pixel adds its weighted gradient into its four neighbours (collisions add up)
-            if channels_last:  # dL/dU = S^T dL/dV as one sparse matrix product
-                grad_u = _transpose_csr(rows, weights.view(-1), n * p, size) @ g
-                grad_input = grad_u.view(n, h + 2, w + 2, c).permute(0, 3, 1, 2)
-            else:  # a 1-D scatter-add per channel plane
+            if ctx.channels_last:  # dL/dU = S^T dL/dV: S's entries grouped by input row, one gather-sum
+                grad_u = _weighted_gather_sum(g, *_transpose_bags(rows, weights, size))
+                grad_input = grad_u.view(n, h + 3, w + 3, c).permute(0, 3, 1, 2)
+            else:  # 1-D scatter-adds into each channel plane, corner j through the plane shifted by offsets[j]
+                rows64 = rows.long()  # scatter_add_ wants int64 indices
                 grad_u = g.new_zeros(c, size)
+                contribution = g.new_empty(n * p)
                 for k in range(c):
-                    grad_u[k].scatter_add_(0, rows, (g[k] * weights.view(4, n * p)).view(-1))
-                grad_input = grad_u.view(c, n, h + 2, w + 2).transpose(0, 1)
-            grad_input = grad_input[:, :, 1:-1, 1:-1].contiguous()
+                    for j, offset in enumerate(ctx.offsets):
+                        grad_u[k, offset:].scatter_add_(0, rows64, torch.mul(g[k], weights[j], out=contribution))
+                grad_input = grad_u.view(c, n, h + 3, w + 3).transpose(0, 1)
+            grad_input = grad_input[:, :, 1:-2, 1:-2].contiguous()
         if ctx.needs_input_grad[1]:
             # eq. 7: s_k = <dL/dV, U[neighbour k]> (0 in the padding) ...
-            if channels_last:  # an SDDMM: (dL/dV U^T) sampled at the nonzeros of S
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
-                    s = torch.sparse.sampled_addmm(ctx.S, g, corners.t(), beta=0.0).values()
-                s00, s01, s10, s11 = s.view(n * p, 4).t()
-            else:
-                s00, s01, s10, s11 = _weighted_sum(corners, g.view(c, 1, n * p), 0)
+            if ctx.channels_last:  # (dL/dV U^T) evaluated at the nonzeros of S only
+                s00, s01, s10, s11 = _sampled_dots(rows, g, corners[0]).unbind(1)
+            else:  # summed over the channels
+                s = torch.mul(corners[0], g[0])
+                for k in range(1, c):
+                    s.addcmul_(corners[k], g[k])
+                s00, s01, s10, s11 = s
             # ... times the derivative of the weights (1-fy)(1-fx), (1-fy)fx, fy(1-fx), fy fx ...
             # (1 - fy)(s01 - s00) + fy (s11 - s10) is a linear interpolation of the two row slopes
-            gx = torch.lerp(s01 - s00, s11 - s10, fy.view(-1))
-            gy = torch.lerp(s10 - s00, s11 - s01, fx.view(-1))
+            grad_xy = torch.empty(2, n * p, dtype=fx.dtype, device=fx.device)
+            torch.lerp(s01 - s00, s11 - s10, fy, out=grad_xy[0])  # ∂L/∂x
+            torch.lerp(s10 - s00, s11 - s01, fx, out=grad_xy[1])  # ∂L/∂y
             # ... chained through the padding mode and the unnormalization: ∂x/∂g_x, ∂y/∂g_y
             if slopes is None:
                 slopes = torch.stack(_coordinate_slopes(grid, h, w, ctx.padding_mode, ctx.align_corners))
-            grad_grid = (torch.stack([gx, gy]) * slopes.view(2, -1)).view(2, *grid.shape[:3]).permute(1, 2, 3, 0)
+            grad_grid = grad_xy.mul_(slopes.view(2, -1)).view(2, *grid.shape[:3]).permute(1, 2, 3, 0)
         return grad_input, grad_grid, None, None
 
 
