@@ -6,7 +6,8 @@ Models (Jaderberg et al. 2015, Sec. 4.1, scaled down to train in seconds on a la
   raw canvas. Its hidden width is chosen so that its parameter count matches the ST-CNN's on the same input
   (``hidden=None``), as the paper compares models of similar size.
 * :func:`st_cnn` – a :class:`~stn_course.stn.SpatialTransformer` (small localisation net on a 2× max-pooled input,
-  regression head starting at the identity) that samples a ``out_size × out_size`` (28 by default) view of the canvas,
+  regression head starting at the identity) that samples a ``out_size × out_size`` view of the canvas (28 for the
+  28×28 and 42×42 canvases, 40 for the 60×60 one: :func:`default_out_size`),
   followed by the same classifier trunk. ``transform="affine"`` by default; ``"projective"``, ``"tps"``… selectable.
 
 :func:`fit` trains with Adam and cross-entropy, shows ``tqdm`` progress bars (``tqdm.auto``: widgets in Jupyter,
@@ -34,6 +35,7 @@ __all__ = [
     "classifier_trunk",
     "localisation_net",
     "baseline_cnn",
+    "default_out_size",
     "st_cnn",
     "STCNN",
     "build_model",
@@ -46,6 +48,7 @@ __all__ = [
 ]
 
 MODELS = ("cnn", "stcnn")
+DIGIT_SIZE = 28  # MNIST digits are 28×28
 
 
 def seed_everything(seed: int) -> None:
@@ -80,16 +83,23 @@ def classifier_trunk(in_size: int, hidden: int = 64, channels: tuple[int, int] =
 
 
 def localisation_net(in_size: int, features: int = 32) -> nn.Sequential:
-    """The localisation network's body: pool2 → conv5(8) → ReLU → pool2 → conv5(16) → ReLU → FC(features) → ReLU.
+    """The localisation network's body: pool2 → conv5(8) → ReLU → pool2 → conv5(16) → ReLU → FC(features) →
+    BatchNorm → ReLU.
 
     ``(N, 1, in_size, in_size) -> (N, features)``; the :class:`~stn_course.stn.SpatialTransformer` adds the regression
     head that turns these features into transformation parameters (starting at the identity).
+
+    Why the batch norm: on a big, mostly empty canvas (cluttered 60×60) the features barely differ between inputs –
+    most of what they see is background – so the head mostly learns a constant transform, and with Adam the ReLU
+    features soon die altogether: θ ends up the same for every image (measured: θ's standard deviation over test
+    inputs 0.001). Normalising each feature over the batch removes what all inputs share and keeps what tells them
+    apart (where the digit is); θ then varies with the input (standard deviation ≈ 0.1, as on the 42×42 canvas).
     """
     body = nn.Sequential(
         nn.MaxPool2d(2), nn.Conv2d(1, 8, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 5), nn.ReLU(), nn.Flatten(),
     )
     n = _flat_size(body, in_size)
-    return nn.Sequential(*body, nn.Linear(n, features), nn.ReLU())
+    return nn.Sequential(*body, nn.Linear(n, features), nn.BatchNorm1d(features), nn.ReLU())
 
 
 class STCNN(nn.Module):
@@ -109,8 +119,14 @@ class STCNN(nn.Module):
 
     @torch.no_grad()
     def transform(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``x (N, 1, S, S) -> (output (N, 1, s, s), params, grid (N, s, s, 2))``."""
-        return self.transformer(x, return_params=True)
+        """``x (N, 1, S, S) -> (output (N, 1, s, s), params, grid (N, s, s, 2))``, as at test time (eval mode: batch
+        norm uses its running statistics and does not update them; the previous mode is restored)."""
+        was_training = self.training
+        self.eval()
+        try:
+            return self.transformer(x, return_params=True)
+        finally:
+            self.train(was_training)
 
 
 def _match_hidden(in_size: int, target: int) -> int:
@@ -121,11 +137,26 @@ def _match_hidden(in_size: int, target: int) -> int:
     return max(1, round((target - (one - per_unit)) / per_unit))
 
 
-def st_cnn(in_size: int, transform: str = "affine", out_size: int = 28, hidden: int = 64, impl: str = "aten",
-           seed: int | None = None) -> STCNN:
-    """ST-CNN for ``in_size × in_size`` canvases: transformer to ``out_size²``, then :func:`classifier_trunk`."""
+def default_out_size(in_size: int) -> int:
+    """The transformer's output size for an ``in_size`` canvas: downsample at most 1.5× and never below MNIST's
+    28 pixels (28 → 28, 42 → 28, 60 → 40).
+
+    At the identity the transformer shows the whole canvas at this size. Downsampling the 60×60 cluttered canvas
+    2.1× to 28 shrinks a digit to ~9 pixels: the classifier then learns slowly, and so does the localisation net,
+    whose only teacher is that classifier (measured on TC, seed 1, 16 epochs: test error 18 % with a 28² output,
+    11 % with 40², the CNN 19 %; on other seeds the gain is smaller or absent – see ``benchmarks/README.md``).
+    """
+    return min(in_size, max(DIGIT_SIZE, round(in_size * 2 / 3)))
+
+
+def st_cnn(in_size: int, transform: str = "affine", out_size: int | None = None, hidden: int = 64,
+           impl: str = "aten", seed: int | None = None) -> STCNN:
+    """ST-CNN for ``in_size × in_size`` canvases: transformer to ``out_size²`` (default
+    :func:`default_out_size`), then :func:`classifier_trunk`."""
     from .stn import SpatialTransformer
 
+    if out_size is None:
+        out_size = default_out_size(in_size)
     if seed is not None:
         seed_everything(seed)
     transformer = SpatialTransformer(localisation_net(in_size), transform=transform, out_size=(out_size, out_size),
@@ -240,7 +271,8 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable | None =
     fresh every epoch. ``lr_decay``: multiply the learning rate by this factor each epoch (cosine-free, simple).
     ``transformer_lr``: a separate learning rate for ``model.transformer`` (localisation net and regression head) when
     the model has one – common STN practice is a smaller one than the classifier's, so the transformer moves slowly
-    while the classifier adapts to what it shows (``0`` freezes the transformer).
+    while the classifier adapts to what it shows (``0`` freezes the transformer: its parameters and its batch-norm
+    statistics).
     Returns the history, one entry per epoch: ``epoch``, ``loss`` (mean training loss), ``train_error`` (percent,
     on the fly), ``test_error`` and ``test_loss`` (if a test loader is given), ``time`` (cumulative seconds of
     training, without evaluation) and ``images_per_s`` (training throughput of that epoch).
@@ -269,6 +301,8 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable | None =
             if hasattr(owner, "set_epoch"):
                 owner.set_epoch(epoch)
         model.train()
+        if transformer_lr == 0 and isinstance(transformer, nn.Module):
+            transformer.eval()  # frozen: no batch-norm statistics updates either
         total, wrong, n = 0.0, 0, 0
         start = time.perf_counter()
         for x, y in train_loader:

@@ -79,6 +79,30 @@ def test_st_cnn_starts_as_identity_and_impls_agree():
     torch.testing.assert_close(out, expected)
 
 
+def test_default_out_size_downsamples_at_most_one_and_a_half_times():
+    assert [training.default_out_size(s) for s in (28, 42, 60, 90)] == [28, 28, 40, 60]
+    assert training.st_cnn(60).transformer.out_size == (40, 40)
+    assert training.st_cnn(42).transformer.out_size == (28, 28)
+    assert training.st_cnn(60, out_size=28).transformer.out_size == (28, 28)
+
+
+def test_localisation_features_are_batch_normalised_and_transform_runs_in_eval_mode():
+    model = training.st_cnn(60, seed=0)
+    norms = [m for m in model.transformer.localisation if isinstance(m, nn.BatchNorm1d)]
+    assert len(norms) == 1
+    # with a non-zero head, theta depends on the input through the normalised features
+    with torch.no_grad():
+        model.transformer.head.weight.normal_(0, 0.1, generator=torch.Generator().manual_seed(0))
+    x = data.distort(data.load_splits()[0][:16], "TC", torch.Generator().manual_seed(0))
+    before = norms[0].running_mean.clone()
+    model.train()
+    _, theta, _ = model.transform(x[:1])  # one image: only possible in eval mode
+    assert model.training  # the mode is restored
+    torch.testing.assert_close(norms[0].running_mean, before)  # and the statistics untouched
+    _, theta, _ = model.transform(x)
+    assert theta.flatten(1).std(0).mean() > 1e-3
+
+
 @pytest.mark.parametrize("transform", ["projective", "tps"])
 def test_other_transforms_build_and_run(transform):
     model = training.st_cnn(42, transform=transform, seed=0)
