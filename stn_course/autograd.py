@@ -187,8 +187,9 @@ def bilinear_sample_backward(grad_output: torch.Tensor, input: torch.Tensor, gri
 # The fast path: the same equations, arranged so that each is a few large vectorized operations
 # ----------------------------------------------------------------------------------------------------------------
 #
-# Padding the input with one pixel of zeros on every side and clamping the coordinates into [-1, size] removes every
-# "is this neighbour inside the image?" mask: a neighbour outside reads the zero border. In matrix form V = S U with
+# Padding the input with zeros (one pixel before and two after each axis, see _padded) and clamping the coordinates
+# into [-1, size] removes every "is this neighbour inside the image?" mask: a neighbour outside reads the zero
+# border, and the four corners of a pixel sit at fixed offsets from its top-left one. In matrix form V = S U with
 # a sparse S (four weights w_k[p] in row p, at the rows j_k[p] of U). Per output pixel p and corner k:
 #   forward   V[p] = sum_k w_k[p] U[j_k[p]]                      (eq. 5: a weighted gather-sum)
 #   eq. 6     dL/dU[j] = sum_{(p,k): j_k[p] = j} w_k[p] dL/dV[p]    (S^T dL/dV: a scatter-add)
