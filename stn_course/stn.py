@@ -48,7 +48,8 @@ from .autograd import AffineGridFunction, BilinearSampleFunction
 from .grids import projective_grid, tps_control_points, tps_grid
 from .sampling import PADDING_MODES
 
-__all__ = ["TRANSFORMS", "IMPLS", "SpatialTransformer", "num_params", "identity_params", "params_to_matrix",
+__all__ = ["TRANSFORMS", "IMPLS", "SpatialTransformer", "num_params", "identity_params", "window_params",
+           "params_to_matrix",
            "transform_to_grid", "localisation_net"]
 
 TRANSFORMS = ("affine", "attention", "rotation", "rts", "projective", "tps")
@@ -71,6 +72,27 @@ def identity_params(transform: str, tps_grid_size: tuple[int, int] = (4, 4), dty
     values = {"affine": [1, 0, 0, 0, 1, 0], "attention": [1, 0, 0], "rotation": [0], "rts": [0, 1, 0, 0],
               "projective": [1, 0, 0, 0, 1, 0, 0, 0]}[transform]
     return torch.tensor(values, dtype=dtype or torch.get_default_dtype(), device=device)
+
+
+def window_params(transform: str, scale: float, tps_grid_size: tuple[int, int] = (4, 4), dtype=None,
+                  device=None) -> torch.Tensor:
+    """The parameter vector of the transform that reads a centred window ``scale`` times the input's extent
+    (``scale = 1``: the identity; ``scale = out / in``: one output pixel per input pixel). ``-> (n_params,)``"""
+    check_choice(transform, TRANSFORMS, "transform")
+    if not isinstance(scale, (int, float)) or not 0 < scale:
+        raise ValueError(f"scale: expected a positive number, got {scale!r}")
+    params = identity_params(transform, tps_grid_size, dtype=dtype, device=device)
+    if scale == 1:
+        return params
+    if transform == "rotation":
+        raise ValueError("scale: the 'rotation' transform has no scale parameter; use 'rts' or 'affine'")
+    if transform == "rts":
+        return params * torch.tensor([1.0, scale, 1.0, 1.0], dtype=params.dtype, device=params.device)
+    if transform == "projective":  # the two diagonal entries of H's linear part
+        return params * torch.tensor([scale, 1, 1, 1, scale, 1, 1, 1], dtype=params.dtype, device=params.device)
+    if transform == "attention":
+        return params * torch.tensor([scale, 1, 1], dtype=params.dtype, device=params.device)
+    return params * scale  # affine: s I with no shift; tps: control points pulled towards the centre
 
 
 def params_to_matrix(params: torch.Tensor, transform: str, tps_grid_size: tuple[int, int] = (4, 4)) -> torch.Tensor:
@@ -203,12 +225,16 @@ class SpatialTransformer(nn.Module):
                              "loc_features=F or input_size=(C, H, W) for a dry run")
         return features
 
-    def reset_head(self) -> None:
-        """Zero weights and the identity bias: the transformer starts as the identity."""
+    def reset_head(self, scale: float = 1.0) -> None:
+        """Zero weights and the identity bias: the transformer starts as the identity, the same for every input.
+
+        ``scale < 1`` starts it at a centred window of that fraction of the input instead (:func:`window_params`),
+        e.g. ``out / in`` to read the input's own pixels when the output is smaller than the input.
+        """
         with torch.no_grad():
             self.head.weight.zero_()
-            self.head.bias.copy_(identity_params(self.transform, self.tps_grid_size, self.head.bias.dtype,
-                                                 self.head.bias.device))
+            self.head.bias.copy_(window_params(self.transform, scale, self.tps_grid_size, self.head.bias.dtype,
+                                               self.head.bias.device))
 
     def params(self, x: torch.Tensor) -> torch.Tensor:
         """Localisation net + regression head: ``(N, C, H, W) -> (N, n_params)``."""

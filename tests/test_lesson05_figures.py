@@ -47,8 +47,15 @@ def test_plot_transformer_view_and_theta_statistics(rts):
     out, theta, grid = model.transform(x)
     fig = plotting.plot_transformer_view(x, out, grid, n=3)
     assert len(fig.axes) == 6
-    # identity transformer: the outline joins the centres of the 28 output pixels spread over the 42-pixel canvas,
+    # a fresh ST-CNN reads the central 28×28 window at full resolution: the outline joins the centres of the
+    # input pixels 7 ... 34
+    outline = next(line for line in fig.axes[0].lines if line.get_linewidth() == 2)
+    np.testing.assert_allclose([min(outline.get_xdata()), max(outline.get_xdata())], [7, 34], atol=1e-5)
+    plt.close(fig)
+    # started at the normalized identity instead, it spreads the 28 output pixels over the 42-pixel canvas:
     # ((±27/28 + 1) * 42 - 1) / 2 = 0.25 ... 40.75 in input pixels
+    _, _, whole = training.st_cnn(42, seed=0, start="identity").transform(x)
+    fig = plotting.plot_transformer_view(x, out, whole, n=3)
     outline = next(line for line in fig.axes[0].lines if line.get_linewidth() == 2)
     np.testing.assert_allclose([min(outline.get_xdata()), max(outline.get_xdata())], [0.25, 40.75], atol=1e-5)
     plt.close(fig)
@@ -67,7 +74,7 @@ def test_transformer_explorer_state_follows_the_model(rts):
     x, label = test[0]
     assert box.state["prediction"] == int(model(x[None]).argmax(1))
     assert box.state["label"] == int(label)
-    torch.testing.assert_close(box.state["theta"], torch.eye(2, 3))  # fresh: identity
+    torch.testing.assert_close(box.state["theta"], torch.eye(2, 3) * 28 / 42)  # fresh: the identity in pixels
     box.controls["index"].value = 7
     assert box.state["label"] == int(test.labels[7]) and box.state["renders"] == 2
     assert box.figure.value[:4] == b"\x89PNG"

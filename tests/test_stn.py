@@ -14,6 +14,7 @@ from stn_course.stn import (
     TRANSFORMS,
     SpatialTransformer,
     identity_params,
+    window_params,
     localisation_net,
     num_params,
     params_to_matrix,
@@ -103,6 +104,24 @@ def test_params_to_matrix_parametrisations():
     assert H[0, 2, 2] == 1 and H[0, 0, 1] == 1
     with pytest.raises(ValueError, match=r"\(N, 6\)"):
         params_to_matrix(torch.zeros(1, 5), "affine")
+
+
+@pytest.mark.parametrize("transform", [t for t in TRANSFORMS if t != "rotation"])
+def test_reset_head_with_a_scale_reads_a_centred_window(transform):
+    # one output pixel per input pixel: the 6×8 window in the middle of a 12×16 image, whatever the parametrisation
+    x = torch.randn(2, 1, 12, 16, dtype=torch.float64)
+    st = SpatialTransformer(nn.Sequential(nn.Flatten(), nn.Linear(12 * 16, 8)), transform, out_size=(6, 8),
+                            impl="reference").double()
+    st.reset_head(scale=0.5)
+    torch.testing.assert_close(st(x), x[:, :, 3:9, 4:12], rtol=0, atol=1e-12)
+    assert torch.equal(window_params(transform, 1.0), identity_params(transform))
+
+
+def test_window_params_bad_input():
+    with pytest.raises(ValueError, match="rotation"):
+        window_params("rotation", 0.5)
+    with pytest.raises(ValueError, match="scale"):
+        window_params("affine", 0.0)
 
 
 def test_gradients_reach_the_localisation_network_through_every_transform():

@@ -71,12 +71,22 @@ def test_st_cnn_starts_as_identity_and_impls_agree():
     out_aten, theta_aten, grid_aten = aten.transform(x)
     torch.testing.assert_close(out_aten, out_ref, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(grid_aten, grid_ref, atol=1e-6, rtol=1e-6)
-    # a fresh ST-CNN's transformer is the identity map of the canvas onto the 28×28 output
-    fresh = training.st_cnn(42, seed=0)
+    # a fresh ST-CNN's transformer is the identity in pixels: the central 28×28 window of the 42×42 canvas, exactly
+    fresh = training.st_cnn(42, seed=0, impl="reference")
     out, theta, grid = fresh.transform(x)
+    torch.testing.assert_close(theta, torch.tensor([[2 / 3, 0, 0], [0, 2 / 3, 0]]).expand(8, 2, 3))
+    assert torch.equal(out, x[:, :, 7:35, 7:35])
+    # start="identity": the identity in normalized coordinates, the whole canvas downsampled onto 28×28
+    whole = training.st_cnn(42, seed=0, start="identity")
+    out, theta, grid = whole.transform(x)
     torch.testing.assert_close(theta, torch.tensor([[1.0, 0, 0], [0, 1, 0]]).expand(8, 2, 3))
     expected = F.grid_sample(x, F.affine_grid(theta, (8, 1, 28, 28), align_corners=False), align_corners=False)
     torch.testing.assert_close(out, expected)
+    # the two starts coincide when the output is as big as the canvas
+    assert torch.equal(training.st_cnn(28, seed=0).transformer.head.bias,
+                       training.st_cnn(28, seed=0, start="identity").transformer.head.bias)
+    with pytest.raises(ValueError, match="start"):
+        training.st_cnn(42, start="centre")
 
 
 def test_default_out_size_downsamples_at_most_one_and_a_half_times():

@@ -259,8 +259,12 @@ check("05.stcnn_forward", stcnn_forward);
 
 # %% [markdown]
 # The package's models are built the same way. `training.st_cnn(42)` is a `SpatialTransformer` (lesson 3) whose
-# localisation net looks at a 2×-pooled canvas (its features batch-normalised – see TC below), with its regression
-# head starting at the **identity** (zero weights, identity bias), followed by the classifier. `training.baseline_cnn(42)` is that classifier applied to
+# localisation net looks at a 2×-pooled canvas (its features batch-normalised – see TC below), followed by the
+# classifier. Its regression head starts with zero weights – the same transform for every input, as in lesson 3 – at
+# the **identity in pixels**: the central 28×28 window of the canvas at the canvas's own resolution,
+# $\theta = \tfrac{28}{42} I$. (The identity in normalized coordinates, `start="identity"`, would show the whole
+# canvas shrunk to 28×28; the two agree when the output is as big as the input.) A digit off the centre is cut at
+# first, so the transformer has every reason to move. `training.baseline_cnn(42)` is that classifier applied to
 # the raw canvas, its hidden layer sized so both have the same number of parameters – the paper's fair comparison.
 
 # %%
@@ -392,8 +396,11 @@ print(f"TC test error: CNN {hist_cnn_tc['test_error'][-1]:.1f} %, ST-CNN {hist_s
 # * **batch norm on the localisation features** (`training.localisation_net`): subtracting each feature's batch
 #   mean removes what all images share and keeps what tells them apart – where the digit is – and the features
 #   cannot all sit below zero; with a smaller learning rate for the transformer, $\theta$ varies again;
-# * **a 40×40 view instead of 28×28** (`training.default_out_size`): at the identity the digit is then ~13 pixels
-#   instead of ~9, the classifier learns early, and the classifier is the localisation net's only teacher.
+# * **a 40×40 view instead of 28×28** (`training.default_out_size`), **starting as a window at full resolution**
+#   (the identity in pixels, see above) rather than the whole canvas shrunk: the classifier sees sharp digits from
+#   the first step – it is the localisation net's only teacher – and a digit outside the window is a loss the
+#   transformer can only reduce by moving. Started from the shrunk whole canvas instead, on some seeds the
+#   transformer never learned to follow the digit.
 #
 # Alive is not the same as useful. When it works, the learned transform is a partial *translation* that follows
 # the digit (zoom near 1), and the ST-CNN's error falls steeply once it does; zooming in on the digit, the paper's
