@@ -167,7 +167,7 @@ def st_cnn(in_size: int, transform: str = "affine", out_size: int | None = None,
     * ``"identity"``: the identity in normalized coordinates – the whole canvas, downsampled to ``out_size²``.
 
     They coincide when ``out_size == in_size``. Measured (TC, 12 epochs, seeds 0–4): test error 13–18 % on every
-    seed starting from ``"pixels"``, 12–42 % from ``"identity"``, where on some seeds the transformer never learns
+    seed starting from ``"pixels"``, 12–30 % from ``"identity"``, where on some seeds the transformer never learns
     to follow the digit; RTS (8 epochs, seeds 0–2): 5.7 % vs 6.9 % on average.
     """
     from .stn import SpatialTransformer
