@@ -235,12 +235,13 @@ def _padded_axis(coord: torch.Tensor, size: int, padding_mode: str, align_corner
     return low.to(index_dtype).add_(1), frac, slope
 
 
-def _weighted_sum(values: torch.Tensor, weights: torch.Tensor, dim: int,
+def _weighted_sum(values: Sequence[torch.Tensor], weights: Sequence[torch.Tensor],
                   out: torch.Tensor | None = None) -> torch.Tensor:
-    """``(values * weights).sum(dim)`` for a short ``dim``, accumulated in place (no big temporary)."""
-    out = torch.mul(values.select(dim, 0), weights.select(dim, 0), out=out)
-    for k in range(1, values.shape[dim]):
-        out.addcmul_(values.select(dim, k), weights.select(dim, k))
+    """``Σ_k values[k] · weights[k]`` over a few terms (tensors, or the rows of one), accumulated in place: no
+    stacked temporary."""
+    out = torch.mul(values[0], weights[0], out=out)
+    for value, weight in zip(values[1:], weights[1:]):
+        out.addcmul_(value, weight)
     return out
 
 
@@ -299,21 +300,6 @@ def _padded(t: torch.Tensor, channels_last: bool) -> torch.Tensor:
     for border in (spatial[:, :1], spatial[:, -2:], spatial[:, 1:-2, :1], spatial[:, 1:-2, -2:]):
         border.zero_()  # only the border: the interior is written once
     return out.view(-1, c) if channels_last else out.view(c, -1)
-
-
-def _coordinate_slopes(grid: torch.Tensor, height: int, width: int, padding_mode: str,
-                       align_corners: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """``∂x/∂g_x`` and ``∂y/∂g_y``, each ``(N, P)`` (0 where the coordinate was clamped into ``[-1, size]``)."""
-    n = grid.shape[0]
-    slopes = []
-    for axis, size in ((0, width), (1, height)):
-        coord = grid[..., axis].reshape(n, -1)
-        d = source_coordinates_grad(coord, size, padding_mode, align_corners)
-        if padding_mode == "zeros":
-            x = unnormalize(coord, size, align_corners)
-            d = d * ((x > -1) & (x < size))
-        slopes.append(d)
-    return slopes[0], slopes[1]
 
 
 def _no_double_backward(name: str) -> None:
@@ -387,7 +373,7 @@ class BilinearSampleFunction(torch.autograd.Function):
                 for j, offset in enumerate(offsets):
                     torch.index_select(planes[k, offset:], 0, rows, out=values[j])
                 corners.append(values)
-                _weighted_sum(values, weights, 0, out=out[k])
+                _weighted_sum(values, weights, out=out[k])
             out = out.view(c, n, h_out, w_out).transpose(0, 1)
             if not ctx.needs_input_grad[1]:
                 corners = []
@@ -435,18 +421,16 @@ class BilinearSampleFunction(torch.autograd.Function):
             if ctx.channels_last:  # (dL/dV U^T) evaluated at the nonzeros of S only
                 s00, s01, s10, s11 = _sampled_dots(rows, g, corners[0]).unbind(1)
             else:  # summed over the channels
-                s = torch.mul(corners[0], g[0])
-                for k in range(1, c):
-                    s.addcmul_(corners[k], g[k])
-                s00, s01, s10, s11 = s
+                s00, s01, s10, s11 = _weighted_sum(corners, g)
             # ... times the derivative of the weights (1-fy)(1-fx), (1-fy)fx, fy(1-fx), fy fx ...
             # (1 - fy)(s01 - s00) + fy (s11 - s10) is a linear interpolation of the two row slopes
             grad_xy = torch.empty(2, n * p, dtype=fx.dtype, device=fx.device)
             torch.lerp(s01 - s00, s11 - s10, fy, out=grad_xy[0])  # ∂L/∂x
             torch.lerp(s10 - s00, s11 - s01, fx, out=grad_xy[1])  # ∂L/∂y
             # ... chained through the padding mode and the unnormalization: ∂x/∂g_x, ∂y/∂g_y
-            if slopes is None:
-                slopes = torch.stack(_coordinate_slopes(grid, h, w, ctx.padding_mode, ctx.align_corners))
+            if slopes is None:  # border / reflection: the padding's factor, from the grid (zeros: from forward)
+                slopes = torch.stack([source_coordinates_grad(grid[..., axis].reshape(-1), size, ctx.padding_mode,
+                                                              ctx.align_corners) for axis, size in ((0, w), (1, h))])
             grad_grid = grad_xy.mul_(slopes.view(2, -1)).view(2, *grid.shape[:3]).permute(1, 2, 3, 0)
         return grad_input, grad_grid, None, None
 

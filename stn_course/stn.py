@@ -81,18 +81,11 @@ def window_params(transform: str, scale: float, tps_grid_size: tuple[int, int] =
     check_choice(transform, TRANSFORMS, "transform")
     if not isinstance(scale, (int, float)) or not 0 < scale:
         raise ValueError(f"scale: expected a positive number, got {scale!r}")
-    params = identity_params(transform, tps_grid_size, dtype=dtype, device=device)
-    if scale == 1:
-        return params
-    if transform == "rotation":
+    if transform == "rotation" and scale != 1:
         raise ValueError("scale: the 'rotation' transform has no scale parameter; use 'rts' or 'affine'")
-    if transform == "rts":
-        return params * torch.tensor([1.0, scale, 1.0, 1.0], dtype=params.dtype, device=params.device)
-    if transform == "projective":  # the two diagonal entries of H's linear part
-        return params * torch.tensor([scale, 1, 1, 1, scale, 1, 1, 1], dtype=params.dtype, device=params.device)
-    if transform == "attention":
-        return params * torch.tensor([scale, 1, 1], dtype=params.dtype, device=params.device)
-    return params * scale  # affine: s I with no shift; tps: control points pulled towards the centre
+    # every identity is 1s where a scale goes and 0s elsewhere (the angle of rts, shifts, shears, H's last row),
+    # except tps, whose control points scale towards the centre: scaling the whole vector is right for all
+    return identity_params(transform, tps_grid_size, dtype=dtype, device=device) * scale
 
 
 def params_to_matrix(params: torch.Tensor, transform: str, tps_grid_size: tuple[int, int] = (4, 4)) -> torch.Tensor:
