@@ -1,19 +1,34 @@
-"""Input validation shared by every module: clear errors that name what was expected.
+"""Input validation shared by every module: clear errors that name what was expected (every lesson).
 
-Every public function in the package checks its tensors with these helpers, so a wrong shape, dtype or device
-fails loudly with a message like ``theta: expected shape (N, 2, 3), got (2, 3)`` instead of returning a silently
-wrong answer.
+Every public function in the package's ``__all__`` checks its arguments with these helpers, so a wrong shape,
+dtype, device, size or mode fails loudly with a message like ``theta: expected shape (N, 2, 3), got (2, 3)``
+instead of returning a silently wrong answer (``tests/test_validation.py`` calls each one with bad input).
+
+Integers follow Python's ``operator.index`` rule, as torch's own size arguments do: ``3`` and ``numpy.int64(3)``
+pass, ``3.0``, ``2.7``, ``"3"`` and ``True`` are refused (a bool is an int to Python, never a size to us).
+
+The ``impl=`` vocabulary is defined once here (:data:`IMPLS`) and used by every module that offers several
+implementations of one contract.
 """
 from __future__ import annotations
 
+import operator
 from typing import Sequence
 
 import torch
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
+#: One vocabulary for ``impl=`` across the package; each module accepts the subset it implements.
+IMPLS = {
+    "reference": "the readable version the learner writes in the lesson (autograd differentiates it)",
+    "fast": "the package's own optimised path (hand-derived backward, fused gathers, im2col + GEMM)",
+    "aten": "torch's own kernels (F.affine_grid, F.grid_sample)",
+}
 
-def _shape(t: torch.Tensor) -> str:
+
+def shape_str(t: torch.Tensor) -> str:
+    """``(2, 3)``-style text of a tensor's shape, for error messages."""
     return "(" + ", ".join(str(s) for s in t.shape) + ")"
 
 
@@ -28,21 +43,24 @@ def check_float(t: torch.Tensor, name: str) -> None:
     """Raise ``TypeError`` unless ``t`` has a floating-point dtype."""
     if t.dtype not in FLOAT_DTYPES:
         raise TypeError(
-            f"{name}: expected a floating-point tensor (float32 or float64), got dtype {t.dtype}; "
-            f"convert with {name}.float()"
+            f"{name}: expected a floating-point tensor (float16, bfloat16, float32 or float64), got dtype "
+            f"{t.dtype}; convert with {name}.float()"
         )
+
+
+def check_float_tensor(value: object, name: str, ndim: int | None = None, layout: str = "") -> torch.Tensor:
+    """:func:`check_tensor`, :func:`check_float` and (if ``ndim``) :func:`check_ndim` in one call."""
+    check_tensor(value, name)
+    check_float(value, name)  # type: ignore[arg-type]
+    if ndim is not None:
+        check_ndim(value, ndim, name, layout)  # type: ignore[arg-type]
+    return value  # type: ignore[return-value]
 
 
 def check_ndim(t: torch.Tensor, ndim: int, name: str, layout: str) -> None:
     """Raise ``ValueError`` unless ``t.ndim == ndim``; ``layout`` is e.g. ``"(N, C, H, W)"``."""
     if t.ndim != ndim:
-        raise ValueError(f"{name}: expected a {ndim}-D tensor of shape {layout}, got shape {_shape(t)}")
-
-
-def check_last_dims(t: torch.Tensor, dims: Sequence[int], name: str, layout: str) -> None:
-    """Raise ``ValueError`` unless the trailing dimensions of ``t`` equal ``dims``."""
-    if tuple(t.shape[-len(dims):]) != tuple(dims):
-        raise ValueError(f"{name}: expected shape {layout}, got {_shape(t)}")
+        raise ValueError(f"{name}: expected a {ndim}-D tensor of shape {layout}, got shape {shape_str(t)}")
 
 
 def check_same(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> None:
@@ -58,37 +76,87 @@ def check_batch(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> N
     if a.shape[0] != b.shape[0]:
         raise ValueError(
             f"{name_a} and {name_b} must have the same batch size N, got {a.shape[0]} and {b.shape[0]} "
-            f"(shapes {_shape(a)} and {_shape(b)})"
+            f"(shapes {shape_str(a)} and {shape_str(b)})"
         )
 
 
-def check_choice(value: str, choices: Sequence[str], name: str) -> None:
-    """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
+def check_choice(value: object, choices: Sequence[str], name: str) -> None:
+    """Raise ``ValueError`` unless ``value`` is one of ``choices`` (``TypeError`` if it is not even a string)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name}: expected one of {', '.join(map(repr, choices))}, got {type(value).__name__} "
+                        f"{value!r}")
     if value not in choices:
         raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}, got {value!r}")
 
 
-def check_size(size: Sequence[int], ndim: int, name: str = "size") -> tuple[int, ...]:
-    """Validate a ``torch.Size``-like tuple of ``ndim`` positive ints and return it as a tuple."""
+def check_impl(impl: object, supported: Sequence[str], name: str = "impl") -> str:
+    """Validate an ``impl=`` argument against the subset of :data:`IMPLS` a function implements."""
+    check_choice(impl, tuple(supported), name)
+    return impl  # type: ignore[return-value]
+
+
+def check_bool(value: object, name: str) -> bool:
+    """Raise ``TypeError`` unless ``value`` is a bool (``align_corners=1`` is accepted by torch; ``"False"`` is not)."""
+    if not isinstance(value, bool):
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise TypeError(f"{name}: expected True or False, got {type(value).__name__} {value!r}")
+    return value
+
+
+def check_int(value: object, name: str, minimum: int | None = None) -> int:
+    """An ``int`` by ``operator.index`` (floats, strings and bools are refused), at least ``minimum``."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name}: expected an int, got bool {value!r}")
     try:
-        size = tuple(int(s) for s in size)
+        result = operator.index(value)  # type: ignore[arg-type]
     except TypeError:
-        raise TypeError(f"{name}: expected a sequence of {ndim} ints like (N, C, H, W), got {size!r}") from None
-    if len(size) != ndim or any(s <= 0 for s in size):
-        layout = "(N, C, H, W)" if ndim == 4 else f"{ndim} positive ints"
-        raise ValueError(f"{name}: expected {layout} with positive entries, got {size!r}")
-    return size
+        raise TypeError(f"{name}: expected an int, got {type(value).__name__} {value!r}") from None
+    if minimum is not None and result < minimum:
+        raise ValueError(f"{name}: expected an int >= {minimum}, got {result}")
+    return result
 
 
-def check_pair(value: object, name: str, layout: str = "(H, W)") -> tuple[int, int]:
-    """Validate a pair of positive ints such as an image size and return it as a tuple.
+def _int_sequence(value: object, name: str, what: str) -> tuple[int, ...]:
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{name}: expected {what}, got {type(value).__name__} {value!r}")
+    items = tuple(value)  # type: ignore[arg-type]
+    for item in items:
+        if isinstance(item, bool):
+            raise TypeError(f"{name}: expected {what}, got a bool in {value!r}")
+        try:
+            operator.index(item)
+        except TypeError:
+            raise TypeError(f"{name}: expected {what}, got {type(item).__name__} {item!r} in {value!r}") from None
+    return tuple(operator.index(item) for item in items)
 
-    ``TypeError`` unless it is a pair of ints; ``ValueError`` unless both are positive.
+
+def check_size(size: object, ndim: int, name: str = "size", allow_zero: bool = False) -> tuple[int, ...]:
+    """Validate a ``torch.Size``-like sequence of ``ndim`` ints and return it as a tuple.
+
+    ``TypeError`` unless every entry is an int (``operator.index``; no floats, no bools); ``ValueError`` unless
+    there are ``ndim`` of them, all positive (or, with ``allow_zero``, non-negative: empty batches and outputs).
     """
-    try:
-        a, b = (int(v) for v in value)  # type: ignore[union-attr]
-    except (TypeError, ValueError):
-        raise TypeError(f"{name}: expected an int or a pair {layout}, got {value!r}") from None
-    if a <= 0 or b <= 0:
-        raise ValueError(f"{name}: expected positive {layout}, got {tuple(value)}")  # type: ignore[arg-type]
-    return a, b
+    layout = "(N, C, H, W)" if ndim == 4 else "(H, W)" if ndim == 2 else f"{ndim} ints"
+    values = _int_sequence(size, name, f"a sequence of {ndim} ints like {layout}")
+    low = 0 if allow_zero else 1
+    if len(values) != ndim or any(s < low for s in values):
+        kind = "non-negative" if allow_zero else "positive"
+        raise ValueError(f"{name}: expected {layout} with {kind} entries, got {tuple(size)!r}")  # type: ignore
+    return values
+
+
+def check_pair(value: object, name: str, layout: str = "(H, W)", minimum: int = 1) -> tuple[int, int]:
+    """Validate an int or a pair of ints (an image size, a stride) and return it as a pair.
+
+    ``TypeError`` unless it is an int or a pair of ints (``operator.index``; no floats, no bools); ``ValueError``
+    unless both are at least ``minimum``.
+    """
+    if not isinstance(value, bool) and hasattr(value, "__index__"):
+        value = (value, value)
+    values = _int_sequence(value, name, f"an int or a pair of ints {layout}")
+    if len(values) != 2:
+        raise ValueError(f"{name}: expected an int or a pair {layout}, got {tuple(value)!r}")  # type: ignore
+    if min(values) < minimum:
+        raise ValueError(f"{name}: expected {layout} with entries >= {minimum}, got {values}")
+    return values[0], values[1]

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ._validation import check_batch, check_float, check_ndim, check_size, check_tensor
+from ._validation import check_batch, check_bool, check_float_tensor, check_int, check_same, check_size
 
 __all__ = [
     "linspace_from_neg_one",
@@ -28,19 +28,30 @@ __all__ = [
     "tps_coefficients",
     "tps_transform",
     "tps_grid",
+    "HORIZON_W",
 ]
 
+#: What :func:`projective_grid` divides by where a homography's ``w`` is exactly 0 (see there).
+HORIZON_W = 1e-30
 
-def linspace_from_neg_one(steps: int, align_corners: bool, dtype=None, device=None) -> torch.Tensor:
+
+def linspace_from_neg_one(steps: int, align_corners: bool, dtype=None, device=None):
     """Normalized coordinates of ``steps`` pixel centres along one axis. ``-> (steps,)``
 
     ``align_corners=True``: ``-1 … 1`` (centres of the end pixels at ±1).
     ``align_corners=False``: the same points scaled by ``(steps - 1) / steps`` (pixel *edges* at ±1).
-    A single pixel sits at 0 in both conventions.
+    A single pixel sits at 0 in both conventions. ``dtype`` a NumPy dtype gives the NumPy twin (an array).
+
+    >>> linspace_from_neg_one(4, align_corners=False)
+    tensor([-0.7500, -0.2500,  0.2500,  0.7500])
     """
+    steps = check_int(steps, "steps", minimum=0)
+    align_corners = check_bool(align_corners, "align_corners")
+    xp = np if dtype is not None and not isinstance(dtype, torch.dtype) else torch
+    kwargs = {"dtype": dtype} if xp is np else {"dtype": dtype, "device": device}
     if steps <= 1:
-        return torch.zeros(steps, dtype=dtype, device=device)
-    coords = torch.linspace(-1, 1, steps, dtype=dtype, device=device)
+        return xp.zeros(steps, **kwargs)
+    coords = xp.linspace(-1, 1, steps, **kwargs)
     if not align_corners:
         coords = coords * (steps - 1) / steps
     return coords
@@ -48,6 +59,7 @@ def linspace_from_neg_one(steps: int, align_corners: bool, dtype=None, device=No
 
 def base_grid(height: int, width: int, align_corners: bool = False, dtype=None, device=None) -> torch.Tensor:
     """Homogeneous coordinates ``(x, y, 1)`` of every output pixel centre. ``-> (H, W, 3)``"""
+    height, width = check_int(height, "height", minimum=0), check_int(width, "width", minimum=0)
     xs = linspace_from_neg_one(width, align_corners, dtype, device)
     ys = linspace_from_neg_one(height, align_corners, dtype, device)
     grid = torch.ones(height, width, 3, dtype=dtype, device=device)
@@ -60,12 +72,10 @@ def _check_matrices(matrices: torch.Tensor, name: str, rows: int, what: str,
                     size: Sequence[int]) -> tuple[int, int, int, int]:
     """Validate a batch of ``(N, rows, 3)`` matrices against ``size = (N, C, H, W)``; returns the size."""
     layout = f"(N, {rows}, 3)"
-    check_tensor(matrices, name)
-    check_float(matrices, name)
-    check_ndim(matrices, 3, name, layout)
+    check_float_tensor(matrices, name, 3, layout)
     if matrices.shape[1:] != (rows, 3):
         raise ValueError(f"{name}: expected shape {layout} for {what}, got {tuple(matrices.shape)}")
-    n, c, h, w = check_size(size, 4, "size")
+    n, c, h, w = check_size(size, 4, "size", allow_zero=True)
     if matrices.shape[0] != n:
         raise ValueError(f"{name} has batch size {matrices.shape[0]} but size={tuple(size)} asks for N={n}")
     return n, c, h, w
@@ -81,9 +91,14 @@ def affine_grid(theta: torch.Tensor, size: Sequence[int], align_corners: bool = 
     ``theta: (N, 2, 3)``, ``size = (N, C, H_out, W_out)`` ``-> (N, H_out, W_out, 2)``
 
     Each output pixel centre ``p = (x_t, y_t, 1)`` (normalized) is sent to ``theta @ p = (x_s, y_s)``, the input
-    location it will read (Jaderberg et al., eq. 1).
+    location it will read (Jaderberg et al., eq. 1). Unlike ``F.affine_grid``, empty batches and outputs
+    (``N``, ``H_out`` or ``W_out`` = 0) give an empty grid, as ``F.grid_sample`` accepts one.
+
+    >>> affine_grid(torch.eye(2, 3).expand(5, 2, 3), (5, 3, 4, 6)).shape
+    torch.Size([5, 4, 6, 2])
     """
     n, _, h, w = _check_theta(theta, size)
+    align_corners = check_bool(align_corners, "align_corners")
     grid = base_grid(h, w, align_corners, theta.dtype, theta.device)
     # (N, H*W, 3) @ (N, 3, 2): every pixel's homogeneous coordinate times theta^T.
     return (grid.view(1, h * w, 3).expand(n, h * w, 3) @ theta.transpose(1, 2)).view(n, h, w, 2)
@@ -91,16 +106,10 @@ def affine_grid(theta: torch.Tensor, size: Sequence[int], align_corners: bool = 
 
 def base_grid_np(height: int, width: int, align_corners: bool = False, dtype=np.float64) -> np.ndarray:
     """NumPy twin of :func:`base_grid`. ``-> (H, W, 3)``"""
-
-    def axis(steps: int) -> np.ndarray:
-        if steps <= 1:
-            return np.zeros(steps, dtype=dtype)
-        coords = np.linspace(-1, 1, steps, dtype=dtype)
-        return coords * (steps - 1) / steps if not align_corners else coords
-
+    height, width = check_int(height, "height", minimum=0), check_int(width, "width", minimum=0)
     grid = np.ones((height, width, 3), dtype=dtype)
-    grid[..., 0] = axis(width)
-    grid[..., 1] = axis(height)[:, None]
+    grid[..., 0] = linspace_from_neg_one(width, align_corners, np.dtype(dtype))
+    grid[..., 1] = linspace_from_neg_one(height, align_corners, np.dtype(dtype))[:, None]
     return grid
 
 
@@ -111,7 +120,7 @@ def affine_grid_np(theta: np.ndarray, size: Sequence[int], align_corners: bool =
         raise ValueError(f"theta: expected shape (N, 2, 3), got {theta.shape}")
     if not np.issubdtype(theta.dtype, np.floating):
         raise TypeError(f"theta: expected a floating-point array, got dtype {theta.dtype}")
-    n, _, h, w = check_size(size, 4, "size")
+    n, _, h, w = check_size(size, 4, "size", allow_zero=True)
     if theta.shape[0] != n:
         raise ValueError(f"theta has batch size {theta.shape[0]} but size={tuple(size)} asks for N={n}")
     grid = base_grid_np(h, w, align_corners, theta.dtype).reshape(1, h * w, 3)
@@ -120,9 +129,7 @@ def affine_grid_np(theta: np.ndarray, size: Sequence[int], align_corners: bool =
 
 def check_grid(grid: torch.Tensor, input: torch.Tensor | None = None) -> None:
     """Validate a sampling grid ``(N, H_out, W_out, 2)`` (and its batch against ``input`` if given)."""
-    check_tensor(grid, "grid")
-    check_float(grid, "grid")
-    check_ndim(grid, 4, "grid", "(N, H_out, W_out, 2)")
+    check_float_tensor(grid, "grid", 4, "(N, H_out, W_out, 2)")
     if grid.shape[-1] != 2:
         raise ValueError(f"grid: expected shape (N, H_out, W_out, 2) holding (x, y), got {tuple(grid.shape)}")
     if input is not None:
@@ -142,13 +149,24 @@ def projective_grid(H: torch.Tensor, size: Sequence[int], align_corners: bool = 
     ``(u, v, w) = H @ (x_t, y_t, 1)``. With ``H[:, 2] = (0, 0, 1)`` this is exactly :func:`affine_grid`.
 
     The overall scale of ``H`` does not matter (``H`` and ``2 H`` give the same grid), which is why a spatial
-    transformer regresses 8 numbers and fixes ``H[2, 2] = 1``. Points where ``w`` is 0 (the "horizon") map to
-    infinity; they read padding, like any point outside the image.
+    transformer regresses 8 numbers and fixes ``H[2, 2] = 1``.
+
+    **The horizon.** Where ``w`` is exactly 0 the point has no image (``u / 0`` is infinite, or NaN for
+    ``0 / 0``), and an infinite grid point makes ``F.grid_sample`` output NaN. Such points are divided by
+    :data:`HORIZON_W` (``1e-30``) instead: they land finitely far outside the image in the direction of ``(u, v)``
+    (the limit ``w -> 0+``), so they *read padding* – 0 with ``zeros``, the border pixel in that direction with
+    ``border`` – and stay finite through every sampler and its gradient.
+
+    >>> H = torch.tensor([[[1.0, 0, 0], [0, 1, 0], [1, 0, 0]]])  # w = x: the column x = 0 is the horizon
+    >>> bool(projective_grid(H, (1, 1, 3, 3), align_corners=True).isfinite().all())
+    True
     """
     n, _, h, w = _check_matrices(H, "H", 3, "2-D homographies", size)
     grid = base_grid(h, w, align_corners, H.dtype, H.device)
     uvw = grid.view(1, h * w, 3).expand(n, h * w, 3) @ H.transpose(1, 2)  # (N, H*W, 3)
-    return (uvw[..., :2] / uvw[..., 2:]).view(n, h, w, 2)
+    depth = uvw[..., 2:]
+    depth = torch.where(depth == 0, torch.full_like(depth, HORIZON_W), depth)
+    return (uvw[..., :2] / depth).view(n, h, w, 2)
 
 
 def tps_control_points(rows: int = 4, cols: int | None = None, dtype=None, device=None) -> torch.Tensor:
@@ -157,7 +175,8 @@ def tps_control_points(rows: int = 4, cols: int | None = None, dtype=None, devic
     ``tps_control_points(4, 4)`` gives the 16 control points of Jaderberg et al.'s thin-plate-spline transformer.
     """
     cols = rows if cols is None else cols
-    if int(rows) < 2 or int(cols) < 2:
+    rows, cols = check_int(rows, "rows"), check_int(cols, "cols")
+    if rows < 2 or cols < 2:
         raise ValueError(f"tps_control_points: expected rows, cols >= 2 (an affine part needs 3 points not on a "
                          f"line), got rows={rows}, cols={cols}")
     ys = torch.linspace(-1, 1, int(rows), dtype=dtype, device=device)
@@ -169,17 +188,24 @@ def tps_control_points(rows: int = 4, cols: int | None = None, dtype=None, devic
 def tps_kernel(points: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
     """The thin-plate radial basis ``U(r) = r² log r²`` between every point and every centre.
 
-    ``points: (…, P, 2)``, ``centres: (…, K, 2)`` ``-> (…, P, K)``; ``U(0) = 0`` (its limit).
+    ``points: (…, P, 2)``, ``centres: (…, K, 2)`` ``-> (…, P, K)``; ``U(0) = 0`` (its limit), and its gradient
+    there is 0, not NaN (the inner ``where`` keeps ``log`` away from 0).
+
+    >>> tps_kernel(torch.tensor([[0.0, 0.0]]), torch.tensor([[0.0, 0.0], [1.0, 0.0]]))
+    tensor([[0., 0.]])
     """
+    for value, name in ((points, "points"), (centres, "centres")):
+        check_float_tensor(value, name)
+        if value.ndim < 2 or value.shape[-1] != 2:
+            raise ValueError(f"{name}: expected shape (…, P, 2) holding (x, y), got {tuple(value.shape)}")
+    check_same(points, centres, "points", "centres")
     r2 = (points.unsqueeze(-2) - centres.unsqueeze(-3)).pow(2).sum(-1)
     return torch.where(r2 > 0, r2 * torch.log(torch.where(r2 > 0, r2, torch.ones_like(r2))), torch.zeros_like(r2))
 
 
 def _check_points(points: torch.Tensor, name: str, batched: bool) -> None:
-    check_tensor(points, name)
-    check_float(points, name)
     layout = "(N, K, 2)" if batched else "(K, 2)"
-    check_ndim(points, 3 if batched else 2, name, layout)
+    check_float_tensor(points, name, 3 if batched else 2, layout)
     if points.shape[-1] != 2:
         raise ValueError(f"{name}: expected shape {layout} holding (x, y), got {tuple(points.shape)}")
 
@@ -225,6 +251,16 @@ def tps_transform(points: torch.Tensor, coefficients: torch.Tensor, target_point
 
     ``coefficients: (N, K + 3, 2)`` from :func:`tps_coefficients`; ``target_points: (K, 2)``.
     """
+    check_float_tensor(points, "points")
+    if points.ndim not in (2, 3) or points.shape[-1] != 2:
+        raise ValueError(f"points: expected shape (N, P, 2) or (P, 2) holding (x, y), got {tuple(points.shape)}")
+    check_float_tensor(coefficients, "coefficients", 3, "(N, K + 3, 2)")
+    _check_points(target_points, "target_points", batched=False)
+    if coefficients.shape[1:] != (target_points.shape[0] + 3, 2):
+        raise ValueError(f"coefficients: expected shape (N, K + 3, 2) = (N, {target_points.shape[0] + 3}, 2) for "
+                         f"K = {target_points.shape[0]} target points, got {tuple(coefficients.shape)}")
+    if points.ndim == 3 and points.shape[0] != coefficients.shape[0]:
+        raise ValueError(f"points has batch size {points.shape[0]} but coefficients has {coefficients.shape[0]}")
     points = points.to(coefficients.dtype)
     ones = torch.ones(*points.shape[:-1], 1, dtype=points.dtype, device=points.device)
     features = torch.cat([tps_kernel(points, target_points.to(points)), ones, points], dim=-1)  # (…, P, K+3)
@@ -245,7 +281,7 @@ def tps_grid(control_points: torch.Tensor, size: Sequence[int], align_corners: b
     its source control point.
     """
     _check_points(control_points, "control_points", batched=True)
-    n, _, h, w = check_size(size, 4, "size")
+    n, _, h, w = check_size(size, 4, "size", allow_zero=True)
     if control_points.shape[0] != n:
         raise ValueError(f"control_points has batch size {control_points.shape[0]} but size={tuple(size)} asks "
                          f"for N={n}")

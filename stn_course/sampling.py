@@ -1,15 +1,25 @@
 """Bilinear and nearest-neighbour sampling, written from scratch (lesson 2).
 
-``bilinear_sample(input, grid, padding_mode, align_corners)`` has the semantics of
-``torch.nn.functional.grid_sample(input, grid, mode="bilinear", ...)`` for 2-D inputs, but is plain vectorized
-torch – no call to ``grid_sample`` – so every step is visible and autograd can differentiate through it:
+:func:`grid_sample` has exactly the signature and semantics of ``torch.nn.functional.grid_sample`` for 2-D inputs
+(``mode`` ``"bilinear"`` or ``"nearest"``, every padding mode, both ``align_corners``, NaN and infinity included),
+so ours and torch's swap. It is plain vectorized torch – no call to ``grid_sample`` – so every step is visible and
+autograd can differentiate through it. :func:`bilinear_sample` and :func:`nearest_sample` are the lesson's
+exercises (``(input, grid, padding_mode, align_corners)``, one mode each); :func:`grid_sample` dispatches to them.
 
 1. *unnormalize* the grid from ``[-1, 1]`` to pixel coordinates (the ``align_corners`` convention lives here),
 2. apply the *padding mode* to the coordinates (``border`` clamps, ``reflection`` mirrors; ``zeros`` leaves them),
 3. find the four neighbours ``(x0, y0) … (x1, y1)`` and their bilinear weights (Jaderberg et al., eq. 5),
-4. gather the four neighbours – those outside the image count as 0 – and blend them.
+4. gather the four neighbours – those outside the image read 0 – and blend them.
 
-The NumPy twins (``*_np``) compute the same numbers for the lessons that start in NumPy.
+This module is the one copy of steps 1–4 that the rest of the package reuses: :func:`unnormalize` and
+:func:`reflect_coordinates` serve torch tensors and NumPy arrays alike (the ``*_np`` twins for the lessons that start
+in NumPy), :func:`bilinear_interpolate` serves deformable convolution's pixel-coordinate sampling, and
+:func:`bilinear_corners` / :func:`gather_corners` the hand-derived backward of lesson 4.
+
+**Non-finite values behave exactly as in** ``F.grid_sample``: with ``zeros`` padding a NaN or infinite grid point
+gives NaN (bilinear) or 0 (nearest); ``border`` and ``reflection`` send it to pixel 0 (``border`` clamps ±inf to
+the border first). A neighbour outside the image is *skipped*, not multiplied by 0, so an infinite pixel read only
+by points outside the image does not turn them into NaN.
 
 The popular bug this module never ships: rescaling with ``x = 0.5 * ((x + 1) * (W - 2))`` (or ``W - 1`` with a
 truncating cast) maps ``+1`` short of the last column, so the identity transform loses the last row and column.
@@ -19,67 +29,126 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._validation import check_choice, check_ndim, check_same, check_tensor, check_float
+from ._validation import check_bool, check_choice, check_float_tensor, check_same
 from .grids import check_grid
 
 __all__ = [
     "PADDING_MODES",
+    "MODES",
     "unnormalize",
+    "reflect_coordinates",
     "source_coordinates",
+    "bilinear_corners",
+    "gather_corners",
+    "bilinear_interpolate",
     "bilinear_sample",
     "nearest_sample",
+    "grid_sample",
     "bilinear_sample_np",
     "nearest_sample_np",
 ]
 
 PADDING_MODES = ("zeros", "border", "reflection")
+MODES = ("bilinear", "nearest")
 
 
-def unnormalize(coord: torch.Tensor, size: int, align_corners: bool) -> torch.Tensor:
-    """Map normalized coordinates in [-1, 1] to pixel coordinates along an axis of ``size`` pixels.
+def _xp(x):
+    """The array namespace of ``x``: ``torch`` for tensors, ``numpy`` otherwise (the NumPy twins)."""
+    return torch if isinstance(x, torch.Tensor) else np
+
+
+def _check_axis_size(size: object, name: str = "size") -> int:
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+        raise TypeError(f"{name}: expected the number of pixels along the axis as an int, got "
+                        f"{type(size).__name__} {size!r}")
+    if size < 1:
+        raise ValueError(f"{name}: expected a positive number of pixels along the axis, got {size}")
+    return int(size)
+
+
+def _check_coordinates(coord, name: str = "coord"):
+    if isinstance(coord, torch.Tensor):
+        check_float_tensor(coord, name)
+        return coord
+    coord = np.asarray(coord)
+    if not np.issubdtype(coord.dtype, np.floating):
+        raise TypeError(f"{name}: expected a floating-point torch.Tensor or NumPy array, got dtype {coord.dtype}")
+    return coord
+
+
+def unnormalize(coord, size: int, align_corners: bool):
+    """Map normalized coordinates in ``[-1, 1]`` to pixel coordinates along an axis of ``size`` pixels.
 
     ``align_corners=True``:  -1 -> 0 and +1 -> size - 1 (pixel centres).
     ``align_corners=False``: -1 -> -0.5 and +1 -> size - 0.5 (pixel edges).
-    Written in the arithmetic order of PyTorch's CPU kernel, so float32 results round alike; that kernel computes
-    ``… * (size / 2) - 0.5`` as one fused multiply-add (one rounding), which float64 reproduces here.
+    Works on torch tensors and NumPy arrays, elementwise (``(…) -> (…)``). Written in the arithmetic order of
+    PyTorch's CPU kernel, so float32 results round alike; that kernel computes ``… * (size / 2) - 0.5`` as one fused
+    multiply-add (one rounding), which float64 reproduces here.
+
+    >>> unnormalize(torch.tensor([-1.0, 0.0, 1.0]), 4, align_corners=False)
+    tensor([-0.5000,  1.5000,  3.5000])
     """
+    coord = _check_coordinates(coord)
+    size = _check_axis_size(size)
+    align_corners = check_bool(align_corners, "align_corners")
     if align_corners:
         return (coord + 1) * ((size - 1) / 2)
-    if coord.dtype == torch.float64:
+    if coord.dtype in (torch.float64, np.float64):
         return (coord + 1) * (size / 2) - 0.5
-    return ((coord + 1).double() * (size / 2) - 0.5).to(coord.dtype)
+    if isinstance(coord, torch.Tensor):
+        return ((coord + 1).double() * (size / 2) - 0.5).to(coord.dtype)
+    return ((coord + 1).astype(np.float64) * (size / 2) - 0.5).astype(coord.dtype)
 
 
-def _reflect(x: torch.Tensor, low: float, span: float) -> torch.Tensor:
+def reflect_coordinates(x, low: float, span: float, with_sign: bool = False):
     """Mirror ``x`` about ``low`` and ``low + span`` as many times as needed to land in ``[low, low + span]``.
 
-    Unfolding: reflections repeat with period ``2 span``, so take the distance from ``low`` modulo ``2 span``;
-    a remainder past ``span`` has been mirrored once more: ``min(extra, 2 span - extra)``.
+    Unfolding: reflections repeat with period ``2 span``, so take the distance from ``low`` modulo ``2 span``; a
+    remainder past ``span`` has been mirrored once more: ``min(extra, 2 span - extra)`` (the arithmetic of ATen's
+    vectorized CPU kernel). ``with_sign=True`` also returns ``∂(reflected)/∂x``, ``±1``: the sign flips with every
+    mirror (ATen's ``reflect_coordinates_set_grad``). A zero ``span`` (a 1-pixel axis with ``align_corners=True``)
+    sends everything to ``low``'s pixel 0 with derivative 0. Works on tensors and arrays.
+
+    >>> reflect_coordinates(torch.tensor([-1.0, 2.5, 5.0]), 0.0, 2.0)
+    tensor([1.0000, 1.5000, 1.0000])
     """
+    xp = _xp(x)
     if span <= 0:
-        return torch.zeros_like(x)
+        zeros = xp.zeros_like(x)
+        return (zeros, xp.zeros_like(x)) if with_sign else zeros
     twice_span = 2 * span
-    distance = (x - low).abs()
-    extra = distance - torch.trunc(distance / twice_span) * twice_span
-    return torch.minimum(extra, twice_span - extra) + low
+    shifted = x - low
+    distance = abs(shifted)
+    extra = distance - xp.trunc(distance / twice_span) * twice_span
+    reflected = xp.minimum(extra, twice_span - extra) + low
+    if not with_sign:
+        return reflected
+    one = xp.ones_like(x)
+    sign = xp.where(shifted < 0, -one, one)
+    return reflected, xp.where(extra > span, -sign, sign)
 
 
-def source_coordinates(
-    coord: torch.Tensor, size: int, padding_mode: str = "zeros", align_corners: bool = False
-) -> torch.Tensor:
+def source_coordinates(coord, size: int, padding_mode: str = "zeros", align_corners: bool = False):
     """Normalized grid coordinates along one axis -> pixel coordinates to interpolate at, padding applied.
 
     ``zeros`` leaves them (out-of-range neighbours read 0 later); ``border`` clamps to ``[0, size - 1]``;
     ``reflection`` mirrors about the image border – the centres of the end pixels (``[0, size - 1]``) with
-    ``align_corners=True``, their outer edges (``[-0.5, size - 0.5]``) otherwise – and then clamps.
+    ``align_corners=True``, their outer edges (``[-0.5, size - 0.5]``) otherwise – and then clamps. With ``border``
+    and ``reflection`` a NaN (or a reflected infinity) becomes pixel 0, as in ``F.grid_sample``. Elementwise, on
+    tensors and arrays: ``(…) -> (…)``.
+
+    >>> source_coordinates(torch.tensor([-2.0, 0.0, 2.0]), 4, "border")
+    tensor([0.0000, 1.5000, 3.0000])
     """
+    check_choice(padding_mode, PADDING_MODES, "padding_mode")
     x = unnormalize(coord, size, align_corners)
-    if padding_mode == "border":
-        x = x.clamp(0, size - 1)
-    elif padding_mode == "reflection":
-        x = _reflect(x, 0.0, size - 1) if align_corners else _reflect(x, -0.5, size)
-        x = x.clamp(0, size - 1)
-    return x
+    if padding_mode == "zeros":
+        return x
+    xp = _xp(x)
+    if padding_mode == "reflection":
+        x = reflect_coordinates(x, 0.0, size - 1) if align_corners else reflect_coordinates(x, -0.5, size)
+    x = xp.clip(x, 0, size - 1)
+    return xp.where(xp.isnan(x), xp.zeros_like(x), x)
 
 
 def _snap(x: torch.Tensor, coord: torch.Tensor, size: int, padding_mode: str, align_corners: bool) -> torch.Tensor:
@@ -89,7 +158,8 @@ def _snap(x: torch.Tensor, coord: torch.Tensor, size: int, padding_mode: str, al
     ``F.grid_sample`` reproduces an image under the identity only to about ``W * 1e-7``. The distance to the nearest
     centre is measured in float64; points closer than ``size * eps / 2`` (twice a correctly rounded grid's error)
     are snapped, which makes the identity and integer shifts exact. Every other point keeps the float32 arithmetic
-    of ``F.grid_sample``, so results match it to rounding. Gradients pass straight through.
+    of ``F.grid_sample``, so results match it to rounding. Gradients pass straight through; non-finite points are
+    left as they are.
     """
     exact = source_coordinates(coord.double(), size, padding_mode, align_corners)
     nearest = torch.round(exact)
@@ -118,51 +188,91 @@ def _pixel_coordinates(
 
 
 def _check_inputs(input: torch.Tensor, grid: torch.Tensor, padding_mode: str) -> None:
-    check_tensor(input, "input")
-    check_float(input, "input")
-    check_ndim(input, 4, "input", "(N, C, H, W)")
+    check_float_tensor(input, "input", 4, "(N, C, H, W)")
+    if input.shape[2] < 1 or input.shape[3] < 1:
+        raise ValueError(f"input: expected an image with H, W >= 1, got shape {tuple(input.shape)}")
     check_grid(grid, input)
     check_same(input, grid, "input", "grid")
     check_choice(padding_mode, PADDING_MODES, "padding_mode")
 
 
-def _gather(input: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
-    """Read ``input[n, :, ys, xs]`` for integer maps ``xs, ys: (N, K, P)``, with 0 outside the image.
+def _flat_index(xs: torch.Tensor, ys: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Integer-valued float maps ``xs, ys`` -> flat indices ``y·W + x`` (int64) and where they are inside.
 
-    ``input: (N, C, H, W)`` -> ``(N, C, K, P)``
+    Outside (and NaN) points get index 0 so every index is valid; the ``inside`` mask says which to skip.
+    """
+    inside = (xs >= 0) & (xs <= width - 1) & (ys >= 0) & (ys <= height - 1)
+    zero = torch.zeros((), dtype=xs.dtype, device=xs.device)
+    index = torch.where(inside, ys, zero).long() * width + torch.where(inside, xs, zero).long()
+    return index, inside
+
+
+def bilinear_corners(x: torch.Tensor, y: torch.Tensor, height: int, width: int):
+    """The four neighbours of every point ``(x, y)`` (pixel coordinates, each ``(N, P)``).
+
+    ``-> index (N, 4, P)`` flat pixel indices (0 where outside), ``inside (N, 4, P)`` bool, and the fractional
+    offsets ``fx, fy (N, P)`` past the top-left neighbour. Corner order: ``(x0, y0), (x1, y0), (x0, y1),
+    (x1, y1)`` – top-left, top-right, bottom-left, bottom-right.
+    """
+    x0, y0 = torch.floor(x), torch.floor(y)
+    xs = torch.stack([x0, x0 + 1, x0, x0 + 1], 1)
+    ys = torch.stack([y0, y0, y0 + 1, y0 + 1], 1)
+    index, inside = _flat_index(xs, ys, height, width)
+    return index, inside, x - x0, y - y0
+
+
+def bilinear_weights(fx: torch.Tensor, fy: torch.Tensor) -> torch.Tensor:
+    """Bilinear weights ``(N, 4, P)`` of the four corners (eq. 5): the area of the opposite rectangle."""
+    gx, gy = 1 - fx, 1 - fy
+    return torch.stack([gy * gx, gy * fx, fy * gx, fy * fx], 1)
+
+
+def gather_corners(input: torch.Tensor, index: torch.Tensor, inside: torch.Tensor | None = None) -> torch.Tensor:
+    """Read ``input`` at flat pixel indices. ``input: (N, C, H, W)``, ``index: (N, K, P)`` ``-> (N, C, K, P)``.
+
+    With ``inside`` (``(N, K, P)`` bool), the entries outside the image are *replaced* by 0 (not multiplied by 0:
+    an infinite pixel read from outside must not become NaN).
     """
     n, c, h, w = input.shape
-    inside = (xs >= 0) & (xs < w) & (ys >= 0) & (ys < h)
-    flat_index = (ys.clamp(0, h - 1) * w + xs.clamp(0, w - 1)).view(n, 1, -1).expand(n, c, -1)
-    values = torch.gather(input.reshape(n, c, h * w), 2, flat_index).view(n, c, *xs.shape[1:])
-    return values * inside.unsqueeze(1).to(input.dtype)
+    flat = index.flatten(1).unsqueeze(1).expand(n, c, -1)
+    values = torch.gather(input.reshape(n, c, h * w), 2, flat).view(n, c, *index.shape[1:])
+    if inside is None:
+        return values
+    return torch.where(inside.unsqueeze(1), values, torch.zeros((), dtype=values.dtype, device=values.device))
+
+
+def bilinear_interpolate(input: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Bilinear interpolation at pixel coordinates, zero outside the image.
+
+    ``x`` indexes columns and ``y`` rows; each of the four neighbours that lies outside the image contributes 0,
+    so a sample fades to 0 over the last pixel beyond the border and is exactly 0 once ``x ≤ −1``, ``x ≥ W``,
+    ``y ≤ −1`` or ``y ≥ H`` (torchvision's ``bilinear_interpolate``, and ``F.grid_sample``'s zeros padding).
+    ``input: (N, C, H, W)``, ``x, y: (N, *S)`` ``-> (N, C, *S)``
+    """
+    n, c, h, w = input.shape
+    shape = x.shape[1:]
+    index, inside, fx, fy = bilinear_corners(x.flatten(1), y.flatten(1), h, w)
+    neighbours = gather_corners(input, index, inside)  # (N, C, 4, P)
+    weights = bilinear_weights(fx, fy)
+    return (neighbours * weights.unsqueeze(1)).sum(2).view(n, c, *shape)
 
 
 def bilinear_sample(
     input: torch.Tensor, grid: torch.Tensor, padding_mode: str = "zeros", align_corners: bool = False
 ) -> torch.Tensor:
-    """Bilinear sampling with the semantics of ``F.grid_sample(mode="bilinear")``.
+    """Bilinear sampling with the semantics of ``F.grid_sample(mode="bilinear")`` (lesson 2's exercise).
 
-    ``input: (N, C, H, W)``, ``grid: (N, H_out, W_out, 2)`` with normalized ``(x, y)`` ``-> (N, C, H_out, W_out)``
+    ``input: (N, C, H, W)``, ``grid: (N, H_out, W_out, 2)`` with normalized ``(x, y)`` ``-> (N, C, H_out, W_out)``.
+    Note the order: there is no ``mode`` argument; :func:`grid_sample` has torch's exact signature.
+
+    >>> bilinear_sample(torch.ones(2, 3, 5, 7), torch.zeros(2, 4, 6, 2)).shape
+    torch.Size([2, 3, 4, 6])
     """
     _check_inputs(input, grid, padding_mode)
     n, c, h, w = input.shape
     _, h_out, w_out, _ = grid.shape
     x, y = _pixel_coordinates(grid, h, w, padding_mode, align_corners)
-    x, y = x.reshape(n, 1, -1), y.reshape(n, 1, -1)
-
-    x0, y0 = torch.floor(x), torch.floor(y)
-    # Bilinear weights (eq. 5): each neighbour is weighted by the area of the opposite rectangle,
-    # from the distances to the west/east (x) and north/south (y) neighbours.
-    west, north = x - x0, y - y0
-    east, south = 1 - west, 1 - north
-    weights = torch.cat([south * east, south * west, north * east, north * west], 1)
-    xs = torch.cat([x0, x0 + 1, x0, x0 + 1], 1).long()
-    ys = torch.cat([y0, y0, y0 + 1, y0 + 1], 1).long()
-
-    neighbours = _gather(input, xs, ys)  # (N, C, 4, P)
-    out = (neighbours * weights.unsqueeze(1)).sum(2)
-    return out.view(n, c, h_out, w_out).to(input.dtype)
+    return bilinear_interpolate(input, x, y).view(n, c, h_out, w_out).to(input.dtype)
 
 
 def nearest_sample(
@@ -172,35 +282,39 @@ def nearest_sample(
 
     Ties round half to even, like C's ``nearbyint`` used by PyTorch.
     ``input: (N, C, H, W)``, ``grid: (N, H_out, W_out, 2)`` ``-> (N, C, H_out, W_out)``
+
+    >>> nearest_sample(torch.arange(4.0).view(1, 1, 2, 2), torch.zeros(1, 1, 1, 2)).flatten().tolist()
+    [3.0]
     """
     _check_inputs(input, grid, padding_mode)
     n, c, h, w = input.shape
     _, h_out, w_out, _ = grid.shape
     x, y = _pixel_coordinates(grid, h, w, padding_mode, align_corners)
-    xs = torch.round(x).long().reshape(n, 1, -1)
-    ys = torch.round(y).long().reshape(n, 1, -1)
-    return _gather(input, xs, ys).view(n, c, h_out, w_out)
+    index, inside = _flat_index(torch.round(x).flatten(1).unsqueeze(1), torch.round(y).flatten(1).unsqueeze(1), h, w)
+    return gather_corners(input, index, inside).view(n, c, h_out, w_out)
+
+
+def grid_sample(input: torch.Tensor, grid: torch.Tensor, mode: str = "bilinear", padding_mode: str = "zeros",
+                align_corners: bool | None = None) -> torch.Tensor:
+    """``torch.nn.functional.grid_sample`` for 2-D inputs, same signature, same numbers, written from scratch.
+
+    ``input: (N, C, H, W)``, ``grid: (N, H_out, W_out, 2)`` ``-> (N, C, H_out, W_out)``; ``mode`` is
+    ``"bilinear"`` or ``"nearest"``; ``align_corners=None`` means ``False``, torch's default.
+
+    >>> x, g = torch.rand(2, 3, 5, 7), torch.rand(2, 4, 6, 2) * 2 - 1
+    >>> torch.allclose(grid_sample(x, g, "bilinear", "border", True),
+    ...                torch.nn.functional.grid_sample(x, g, "bilinear", "border", True), atol=1e-6)
+    True
+    """
+    check_choice(mode, MODES, "mode")
+    align_corners = False if align_corners is None else check_bool(align_corners, "align_corners")
+    sample = bilinear_sample if mode == "bilinear" else nearest_sample
+    return sample(input, grid, padding_mode, align_corners)
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# NumPy twins
+# NumPy twins: the same helpers (unnormalize, reflect_coordinates, source_coordinates) on arrays
 # ----------------------------------------------------------------------------------------------------------------
-
-
-def _source_coordinates_np(coord: np.ndarray, size: int, padding_mode: str, align_corners: bool) -> np.ndarray:
-    x = (coord + 1) * ((size - 1) / 2) if align_corners else (coord + 1) * (size / 2) - 0.5
-    if padding_mode == "border":
-        x = np.clip(x, 0, size - 1)
-    elif padding_mode == "reflection":
-        low, span = (0.0, size - 1) if align_corners else (-0.5, size)
-        if span <= 0:
-            x = np.zeros_like(x)
-        else:
-            distance = np.abs(x - low)
-            extra = distance - np.trunc(distance / (2 * span)) * (2 * span)
-            x = np.minimum(extra, 2 * span - extra) + low
-        x = np.clip(x, 0, size - 1)
-    return x
 
 
 def _check_inputs_np(input: np.ndarray, grid: np.ndarray, padding_mode: str) -> None:
@@ -219,17 +333,18 @@ def _pixel_coordinates_np(input: np.ndarray, grid: np.ndarray, padding_mode: str
     """Validate, then the pixel coordinates ``(x, y)`` to interpolate at, each ``(N, H_out, W_out)``."""
     _check_inputs_np(input, grid, padding_mode)
     _, _, h, w = input.shape
-    return (_source_coordinates_np(grid[..., 0], w, padding_mode, align_corners),
-            _source_coordinates_np(grid[..., 1], h, padding_mode, align_corners))
+    return (source_coordinates(grid[..., 0], w, padding_mode, align_corners),
+            source_coordinates(grid[..., 1], h, padding_mode, align_corners))
 
 
 def _gather_np(input: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """``input: (N, C, H, W)``, integer ``xs, ys: (N, H_out, W_out)`` -> ``(N, C, H_out, W_out)``, 0 outside."""
+    """``input: (N, C, H, W)``, integer-valued ``xs, ys: (N, H_out, W_out)`` -> ``(N, C, H_out, W_out)``, 0 outside."""
     n, c, h, w = input.shape
-    inside = (xs >= 0) & (xs < w) & (ys >= 0) & (ys < h)
+    inside = (xs >= 0) & (xs <= w - 1) & (ys >= 0) & (ys <= h - 1)
     batch = np.arange(n)[:, None, None]
-    values = input[batch, :, np.clip(ys, 0, h - 1), np.clip(xs, 0, w - 1)]  # (N, H_out, W_out, C)
-    return np.moveaxis(values * inside[..., None], -1, 1)
+    rows, cols = np.where(inside, ys, 0).astype(np.int64), np.where(inside, xs, 0).astype(np.int64)
+    values = input[batch, :, rows, cols]  # (N, H_out, W_out, C)
+    return np.moveaxis(np.where(inside[..., None], values, 0), -1, 1)
 
 
 def bilinear_sample_np(
@@ -243,9 +358,10 @@ def bilinear_sample_np(
     corners = [(x0, y0, (x1 - x) * (y1 - y)), (x1, y0, (x - x0) * (y1 - y)),
                (x0, y1, (x1 - x) * (y - y0)), (x1, y1, (x - x0) * (y - y0))]
     out = 0
-    for xs, ys, weight in corners:
-        out = out + _gather_np(input, xs.astype(np.int64), ys.astype(np.int64)) * weight[:, None]
-    return out.astype(np.result_type(input, grid))
+    with np.errstate(invalid="ignore"):  # inf - inf = NaN is the answer for infinite coordinates, as in torch
+        for xs, ys, weight in corners:
+            out = out + _gather_np(input, xs, ys) * weight[:, None]
+    return np.asarray(out).astype(np.result_type(input, grid))
 
 
 def nearest_sample_np(
@@ -254,4 +370,4 @@ def nearest_sample_np(
     """NumPy twin of :func:`nearest_sample` (``np.rint`` rounds half to even)."""
     input, grid = np.asarray(input), np.asarray(grid)
     x, y = _pixel_coordinates_np(input, grid, padding_mode, align_corners)
-    return _gather_np(input, np.rint(x).astype(np.int64), np.rint(y).astype(np.int64)).astype(input.dtype)
+    return _gather_np(input, np.rint(x), np.rint(y)).astype(input.dtype)

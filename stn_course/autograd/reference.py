@@ -1,0 +1,126 @@
+"""The hand-derived backward of the spatial transformer, as lesson 4 derives it (the readable version).
+
+Derivation in one screen, for one output pixel and one channel (pixel coordinates ``x, y`` after padding)::
+
+    V = Σ_{ij} U[i, j] · max(0, 1 - |x - j|) · max(0, 1 - |y - i|)                         (eq. 5)
+    ∂V/∂U[i, j] = max(0, 1 - |x - j|) · max(0, 1 - |y - i|)                               (eq. 6)
+    ∂V/∂x = Σ_{ij} U[i, j] · max(0, 1 - |y - i|) · {0 if |j - x| >= 1; +1 if j >= x; -1 if j < x}   (eq. 7)
+    x = s · g_x + c,  s = (W - 1)/2 (align_corners) or W/2;  ∂x/∂g_x = s · padding factor
+
+The padding factor follows ATen's ``grid_sampler_compute_source_index_set_grad``: ``zeros`` – 1; ``border`` – 1
+strictly inside ``(0, W - 1)`` and 0 at or beyond the border (the clamp is flat there); ``reflection`` – ±1, the
+sign flipping with every mirror, then the border rule on the reflected coordinate.
+
+Every step reuses the forward's own pieces from :mod:`stn_course.sampling` (the coordinates, the four corners, their
+weights, the gather), so forward and backward cannot drift apart. :mod:`stn_course.autograd.fast` computes the same
+numbers with fewer, larger operations; the tests hold both to these.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Sequence
+
+import torch
+
+from .._validation import check_float_tensor, check_same, check_size, shape_str
+from ..grids import base_grid
+from ..sampling import (_check_inputs, _pixel_coordinates, bilinear_corners, bilinear_weights, gather_corners,
+                        reflect_coordinates, source_coordinates, unnormalize)
+
+__all__ = ["source_coordinates_grad", "bilinear_sample_backward", "affine_grid_backward"]
+
+
+def source_coordinates_grad(coord: torch.Tensor, size: int, padding_mode: str = "zeros",
+                            align_corners: bool = False) -> torch.Tensor:
+    """``∂x/∂g``: derivative of :func:`stn_course.sampling.source_coordinates` with respect to the normalized
+    coordinate, elementwise. ``coord: (…)`` ``-> (…)``
+
+    The unnormalization contributes ``(size - 1) / 2`` (``align_corners=True``) or ``size / 2``; ``border`` and
+    ``reflection`` multiply by their padding factor (see the module docstring).
+
+    >>> source_coordinates_grad(torch.tensor([-2.0, 0.0, 2.0]), 4, "border")
+    tensor([0., 2., 0.])
+    """
+    source_coordinates(coord[:0], size, padding_mode, align_corners)  # validates every argument
+    scale = (size - 1) / 2 if align_corners else size / 2
+    if padding_mode == "zeros":
+        return torch.full_like(coord, scale)
+    x = unnormalize(coord, size, align_corners)
+    factor = torch.ones_like(coord)
+    if padding_mode == "reflection":
+        low, span = (0.0, size - 1) if align_corners else (-0.5, size)
+        x, factor = reflect_coordinates(x, low, span, with_sign=True)
+    inside = (x > 0) & (x < size - 1)  # the clamp's derivative: 0 at and beyond the border, as in ATen
+    return factor * inside.to(coord.dtype) * scale
+
+
+def bilinear_sample_backward(grad_output: torch.Tensor, input: torch.Tensor, grid: torch.Tensor,
+                             padding_mode: str = "zeros", align_corners: bool = False,
+                             need_input: bool = True, need_grid: bool = True):
+    """The hand-derived backward of bilinear sampling: ``(∂L/∂U, ∂L/∂G)``, either may be ``None``.
+
+    ``grad_output: (N, C, H_out, W_out)``, ``input: (N, C, H, W)``, ``grid: (N, H_out, W_out, 2)``
+    ``-> ((N, C, H, W), (N, H_out, W_out, 2))``
+
+    >>> u, g = torch.rand(2, 3, 5, 7), torch.rand(2, 4, 6, 2) * 2 - 1
+    >>> du, dg = bilinear_sample_backward(torch.ones(2, 3, 4, 6), u, g)
+    >>> du.shape, dg.shape
+    (torch.Size([2, 3, 5, 7]), torch.Size([2, 4, 6, 2]))
+    """
+    _check_inputs(input, grid, padding_mode)
+    check_float_tensor(grad_output, "grad_output", 4, "(N, C, H_out, W_out)")
+    n, c, h, w = input.shape
+    expected = (n, c, *grid.shape[1:3])
+    if tuple(grad_output.shape) != expected:
+        raise ValueError(f"grad_output: expected shape (N, C, H_out, W_out) = {expected}, got "
+                         f"{shape_str(grad_output)}")
+    check_same(input, grad_output, "input", "grad_output")
+    x, y = _pixel_coordinates(grid, h, w, padding_mode, align_corners)
+    index, inside, fx, fy = bilinear_corners(x.flatten(1), y.flatten(1), h, w)
+    g = grad_output.flatten(2)  # (N, C, P)
+    grad_input = grad_grid = None
+    if need_input:
+        # eq. 6: each output pixel sends weight_k * dL/dV to neighbour k; colliding indices add up. Neighbours
+        # outside the image are skipped (their weight replaced by 0, so a NaN weight sends nothing there).
+        weights = torch.where(inside, bilinear_weights(fx, fy), torch.zeros((), dtype=fx.dtype))  # (N, 4, P)
+        contributions = (g.unsqueeze(2) * weights.unsqueeze(1)).flatten(2)  # (N, C, 4P)
+        grad_input = torch.zeros(n, c, h * w, dtype=input.dtype, device=input.device)
+        grad_input.scatter_add_(2, index.flatten(1).unsqueeze(1).expand(n, c, -1), contributions)
+        grad_input = grad_input.view(n, c, h, w)
+    if need_grid:
+        # eq. 7: s_k = Σ_c dL/dV_c · U_c[neighbour k] (neighbours outside the image read 0) ...
+        values = gather_corners(input, index, inside)  # (N, C, 4, P)
+        s00, s10, s01, s11 = torch.einsum("ncp,nckp->nkp", g, values).unbind(1)
+        # ... then ∂w_k/∂x: the weights (1-fx)(1-fy), fx(1-fy), (1-fx)fy, fx fy differentiate to ∓(1-fy), ∓fy.
+        gx = (s10 - s00) * (1 - fy) + (s11 - s01) * fy
+        gy = (s01 - s00) * (1 - fx) + (s11 - s10) * fx
+        # chain through the padding mode and the unnormalization: ∂x/∂g_x, ∂y/∂g_y
+        dx = source_coordinates_grad(grid[..., 0], w, padding_mode, align_corners).flatten(1)
+        dy = source_coordinates_grad(grid[..., 1], h, padding_mode, align_corners).flatten(1)
+        grad_grid = torch.stack([gx * dx, gy * dy], -1).view(grid.shape)
+    return grad_input, grad_grid
+
+
+def affine_grid_backward(grad_grid: torch.Tensor, size: Sequence[int], align_corners: bool = False) -> torch.Tensor:
+    """``∂L/∂θ`` from ``∂L/∂G``: ``∂L/∂θ[n] = (∂L/∂G[n])ᵀ @ (x_t, y_t, 1)``.
+
+    ``grad_grid: (N, H_out, W_out, 2)``, ``size = (N, C, H_out, W_out)`` ``-> (N, 2, 3)``
+
+    >>> affine_grid_backward(torch.ones(1, 2, 2, 2), (1, 1, 2, 2))
+    tensor([[[0., 0., 4.],
+             [0., 0., 4.]]])
+    """
+    check_float_tensor(grad_grid, "grad_grid", 4, "(N, H_out, W_out, 2)")
+    n, _, h, w = check_size(size, 4, "size", allow_zero=True)
+    if tuple(grad_grid.shape) != (n, h, w, 2):
+        raise ValueError(f"grad_grid: expected shape (N, H_out, W_out, 2) = {(n, h, w, 2)} for size={tuple(size)}, "
+                         f"got {shape_str(grad_grid)}")
+    base = base_points(h, w, align_corners, grad_grid.dtype, grad_grid.device)
+    # (N 2, H W) @ (H W, 3): all samples in one matrix product
+    return (grad_grid.reshape(n, h * w, 2).transpose(1, 2).reshape(n * 2, h * w) @ base).view(n, 2, 3)
+
+
+@functools.lru_cache(maxsize=64)
+def base_points(h: int, w: int, align_corners: bool, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The base grid ``(H W, 3)`` of homogeneous output pixel centres, cached (never modify it)."""
+    return base_grid(h, w, align_corners, dtype, device).reshape(h * w, 3)
