@@ -96,7 +96,7 @@ TC_NOTE = (
     "mostly background its features barely differ between inputs, so the head learned a constant transform and Adam "
     "pushed the last ReLU features below zero for every input – θ was the same for every image (θ's standard "
     "deviation over test inputs 0.001; ≈ 0.1 on RTS) and the \"ST-CNN\" a fixed resampling plus a CNN (ST/CNN 0.93 "
-    "at 8 epochs, 1.0 at 30). Batch norm on the localisation features (`training.localisation_net`) and a 4× "
+    "at 8 epochs, 1.0 at 30). Batch norm on the localisation features (`training.st_cnn_localisation_net`) and a 4× "
     "smaller learning rate for the transformer (`--lr-transformer`) keep it alive. (2) A 40×40 output instead of "
     "28×28 (`training.default_out_size`). (3) Starting at the identity *in pixels* – the central 40×40 window of the "
     "canvas at full resolution, `training.st_cnn(start=\"pixels\")` – instead of the whole canvas shrunk to 40×40 "

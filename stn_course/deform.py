@@ -41,7 +41,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import check_choice, check_float, check_ndim, check_same, check_tensor
+from ._validation import (check_bool, check_float_tensor, check_impl, check_int, check_ndim, check_pair,
+                          check_same, check_tensor, shape_str)
+from .sampling import bilinear_interpolate
 
 __all__ = [
     "IMPLS",
@@ -60,22 +62,19 @@ IMPLS = ("fast", "reference")
 IntPair = Union[int, Sequence[int]]
 
 
-def _pair(value: IntPair, name: str) -> tuple[int, int]:
-    if isinstance(value, int):
-        return value, value
-    try:
-        a, b = (int(v) for v in value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name}: expected an int or a pair of ints (h, w), got {value!r}") from None
-    return a, b
-
-
-def _shape(t: torch.Tensor) -> str:
-    return "(" + ", ".join(str(s) for s in t.shape) + ")"
+def _pair(value: IntPair, name: str, minimum: int = 1) -> tuple[int, int]:
+    return check_pair(value, name, "(h, w)", minimum)
 
 
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
-    """Output length of a convolution along one axis: ``(size + 2·padding − dilation·(kernel − 1) − 1) // stride + 1``."""
+    """Output length of a convolution along one axis: ``(size + 2·padding − dilation·(kernel − 1) − 1) // stride + 1``.
+
+    >>> conv_output_size(28, 3, stride=2, padding=1)
+    14
+    """
+    size, kernel = check_int(size, "size", 0), check_int(kernel, "kernel", 1)
+    stride, padding, dilation = check_int(stride, "stride", 1), check_int(padding, "padding", 0), \
+        check_int(dilation, "dilation", 1)
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
@@ -92,9 +91,13 @@ def regular_sampling_positions(
 
     Taps are in row-major order ``k = i·kw + j``; the last axis holds ``(y, x)`` pixel coordinates (row first, like
     the offsets). ``-> (kh·kw, H_out, W_out, 2)``
+
+    >>> regular_sampling_positions(2, 2, 3, padding=1)[:, 0, 0].tolist()[:3]
+    [[-1.0, -1.0], [-1.0, 0.0], [-1.0, 1.0]]
     """
+    h_out, w_out = check_int(h_out, "h_out", 0), check_int(w_out, "w_out", 0)
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (_pair(kernel_size, "kernel_size"), _pair(stride, "stride"),
-                                              _pair(padding, "padding"), _pair(dilation, "dilation"))
+                                              _pair(padding, "padding", 0), _pair(dilation, "dilation"))
     rows = torch.arange(h_out, dtype=dtype, device=device) * sh - ph  # (H_out,)
     cols = torch.arange(w_out, dtype=dtype, device=device) * sw - pw  # (W_out,)
     tap_y = torch.arange(kh, dtype=dtype, device=device).repeat_interleave(kw) * dh  # (K,)  i·dh
@@ -112,39 +115,42 @@ def bilinear_sample_pixels(input: torch.Tensor, y: torch.Tensor, x: torch.Tensor
     once ``y ≤ −1``, ``y ≥ H``, ``x ≤ −1`` or ``x ≥ W``.
     ``input: (N, C, H, W)``, ``y, x: (N, *S)`` ``-> (N, C, *S)``
     """
-    n, c, h, w = input.shape
-    y0, x0 = torch.floor(y), torch.floor(x)
-    ly, lx = y - y0, x - x0  # fractional parts: how far past the top-left neighbour
-    flat = input.reshape(n, c, h * w)
-    out = 0
-    for yy, xx, weight in ((y0, x0, (1 - ly) * (1 - lx)), (y0, x0 + 1, (1 - ly) * lx),
-                           (y0 + 1, x0, ly * (1 - lx)), (y0 + 1, x0 + 1, ly * lx)):
-        inside = (yy >= 0) & (yy <= h - 1) & (xx >= 0) & (xx <= w - 1)
-        index = (yy.clamp(0, h - 1) * w + xx.clamp(0, w - 1)).long().reshape(n, 1, -1).expand(n, c, -1)
-        values = flat.gather(2, index).reshape(n, c, *y.shape[1:])
-        out = out + values * (weight * inside).unsqueeze(1)
-    return out
+    check_float_tensor(input, "input", 4, "(N, C, H, W)")
+    for value, name in ((y, "y"), (x, "x")):
+        check_float_tensor(value, name)
+        if value.ndim < 1 or value.shape[0] != input.shape[0]:
+            raise ValueError(f"{name}: expected shape (N, *S) with N = {input.shape[0]} like input, got "
+                             f"{shape_str(value)}")
+    if y.shape != x.shape:
+        raise ValueError(f"y and x must have the same shape, got {shape_str(y)} and {shape_str(x)}")
+    return bilinear_interpolate(input, x, y)
 
 
 def pack_offsets(dy: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
     """Displacements per tap -> torchvision's offset tensor, (dy, dx) interleaved per tap within each offset group.
 
     ``dy, dx: (N, offset_groups, kh·kw, H_out, W_out)`` ``-> (N, 2·offset_groups·kh·kw, H_out, W_out)``
+
+    >>> pack_offsets(torch.zeros(2, 1, 9, 4, 4), torch.ones(2, 1, 9, 4, 4))[0, :4, 0, 0].tolist()
+    [0.0, 1.0, 0.0, 1.0]
     """
+    check_float_tensor(dy, "dy")
+    check_float_tensor(dx, "dx")
+    check_same(dy, dx, "dy", "dx")
     if dy.shape != dx.shape or dy.ndim != 5:
         raise ValueError(f"dy, dx: expected two tensors of shape (N, offset_groups, kh*kw, H_out, W_out), got "
-                         f"{_shape(dy)} and {_shape(dx)}")
+                         f"{shape_str(dy)} and {shape_str(dx)}")
     return torch.stack([dy, dx], dim=3).flatten(1, 3)
 
 
 def unpack_offsets(offset: torch.Tensor, kernel_size: IntPair) -> tuple[torch.Tensor, torch.Tensor]:
     """Inverse of :func:`pack_offsets`. ``(N, 2·G·kh·kw, H_out, W_out) -> dy, dx: (N, G, kh·kw, H_out, W_out)``"""
     kh, kw = _pair(kernel_size, "kernel_size")
-    check_ndim(offset, 4, "offset", "(N, 2*offset_groups*kh*kw, H_out, W_out)")
+    check_float_tensor(offset, "offset", 4, "(N, 2*offset_groups*kh*kw, H_out, W_out)")
     n, ch, h_out, w_out = offset.shape
     if ch == 0 or ch % (2 * kh * kw):
         raise ValueError(f"offset: expected shape (N, 2*offset_groups*kh*kw, H_out, W_out) with 2*kh*kw = "
-                         f"{2 * kh * kw} dividing dim 1, got {_shape(offset)}")
+                         f"{2 * kh * kw} dividing dim 1, got {shape_str(offset)}")
     pairs = offset.reshape(n, ch // (2 * kh * kw), kh * kw, 2, h_out, w_out)
     return pairs[:, :, :, 0], pairs[:, :, :, 1]
 
@@ -174,10 +180,9 @@ def offsets_from_affine(
     displacement for every tap and location – this function is the special case where they coincide.
     ``matrix: (N, 3, 3) or (N, 2, 3)`` ``-> (N, 2·kh·kw, H_out, W_out)``
     """
-    check_tensor(matrix, "matrix")
-    check_float(matrix, "matrix")
+    check_float_tensor(matrix, "matrix")
     if matrix.ndim != 3 or matrix.shape[-2:] not in ((3, 3), (2, 3)):
-        raise ValueError(f"matrix: expected shape (N, 3, 3) or (N, 2, 3), got {_shape(matrix)}")
+        raise ValueError(f"matrix: expected shape (N, 3, 3) or (N, 2, 3), got {shape_str(matrix)}")
     base = regular_sampling_positions(h_out, w_out, kernel_size, stride, padding, dilation, matrix.dtype,
                                       matrix.device)  # (K, H_out, W_out, 2) as (y, x)
     y, x = base[..., 0], base[..., 1]
@@ -198,24 +203,21 @@ def offsets_from_affine(
 def _check_arguments(input, offset, weight, bias, stride, padding, dilation, mask):
     """Validate everything and return ``(groups, offset_groups, (kh, kw), (H_out, W_out), stride, padding, dilation)``."""
     for value, name in ((input, "input"), (offset, "offset"), (weight, "weight")):
-        check_tensor(value, name)
-        check_float(value, name)
+        check_float_tensor(value, name)
     check_ndim(input, 4, "input", "(N, C_in, H, W)")
     n, c_in, h, w = input.shape
     check_ndim(weight, 4, "weight", "(C_out, C_in / groups, kh, kw)")
     c_out, c_per_group, kh, kw = weight.shape
     if c_per_group == 0 or c_in % c_per_group or c_out % (c_in // c_per_group) or kh == 0 or kw == 0:
         raise ValueError(f"weight: expected shape (C_out, C_in / groups, kh, kw) with C_in = {c_in} divisible by "
-                         f"dim 1 and C_out divisible by groups, got {_shape(weight)}")
+                         f"dim 1 and C_out divisible by groups, got {shape_str(weight)}")
     groups = c_in // c_per_group
-    stride, padding, dilation = _pair(stride, "stride"), _pair(padding, "padding"), _pair(dilation, "dilation")
-    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
-        raise ValueError(f"stride and dilation must be >= 1 and padding >= 0, got stride={stride}, "
-                         f"padding={padding}, dilation={dilation}")
+    stride, padding = _pair(stride, "stride"), _pair(padding, "padding", minimum=0)
+    dilation = _pair(dilation, "dilation")
     h_out = conv_output_size(h, kh, stride[0], padding[0], dilation[0])
     w_out = conv_output_size(w, kw, stride[1], padding[1], dilation[1])
     if h_out < 1 or w_out < 1:
-        raise ValueError(f"input of shape {_shape(input)} is too small for a {kh}x{kw} kernel with padding "
+        raise ValueError(f"input of shape {shape_str(input)} is too small for a {kh}x{kw} kernel with padding "
                          f"{padding} and dilation {dilation} (output would be {h_out}x{w_out})")
     k = kh * kw
     check_ndim(offset, 4, "offset", "(N, 2*offset_groups*kh*kw, H_out, W_out)")
@@ -224,20 +226,20 @@ def _check_arguments(input, offset, weight, bias, stride, padding, dilation, mas
             or tuple(offset.shape) != (n, 2 * offset_groups * k, h_out, w_out)):
         raise ValueError(
             f"offset: expected shape (N, 2*offset_groups*kh*kw, H_out, W_out) = ({n}, {2 * k}*offset_groups, "
-            f"{h_out}, {w_out}) with offset_groups dividing C_in = {c_in}, got {_shape(offset)}")
+            f"{h_out}, {w_out}) with offset_groups dividing C_in = {c_in}, got {shape_str(offset)}")
     check_same(input, offset, "input", "offset")
     check_same(input, weight, "input", "weight")
     if mask is not None:
-        check_tensor(mask, "mask")
+        check_float_tensor(mask, "mask")
         expected = (n, offset_groups * k, h_out, w_out)
         if tuple(mask.shape) != expected:
             raise ValueError(f"mask: expected shape (N, offset_groups*kh*kw, H_out, W_out) = {expected}, "
-                             f"got {_shape(mask)}")
+                             f"got {shape_str(mask)}")
         check_same(input, mask, "input", "mask")
     if bias is not None:
-        check_tensor(bias, "bias")
+        check_float_tensor(bias, "bias")
         if tuple(bias.shape) != (c_out,):
-            raise ValueError(f"bias: expected shape (C_out,) = ({c_out},), got {_shape(bias)}")
+            raise ValueError(f"bias: expected shape (C_out,) = ({c_out},), got {shape_str(bias)}")
         check_same(input, bias, "input", "bias")
     return groups, offset_groups, (kh, kw), (h_out, w_out), stride, padding, dilation
 
@@ -319,9 +321,15 @@ def deform_conv2d(
     ``mask: (N, offset_groups·kh·kw, H_out, W_out)`` ``-> (N, C_out, H_out, W_out)``
 
     ``impl="fast"`` (bilinear im2col + GEMM) or ``"reference"`` (per-tap sampling + weighted sum); both are
-    differentiable w.r.t. every tensor argument.
+    differentiable w.r.t. every tensor argument, accept empty batches (``N = 0``, e.g. no proposals) and propagate
+    NaN and infinity as ``F.grid_sample`` does. TorchScript is not supported (the argument checks are plain
+    Python); ``torch.compile`` is the supported way to compile a model that contains it.
+
+    >>> x, w = torch.rand(2, 4, 9, 9), torch.rand(8, 4, 3, 3)
+    >>> deform_conv2d(x, torch.zeros(2, 18, 9, 9), w, padding=1).shape
+    torch.Size([2, 8, 9, 9])
     """
-    check_choice(impl, IMPLS, "impl")
+    check_impl(impl, IMPLS)
     groups, offset_groups, kernel, out_size, stride, padding, dilation = _check_arguments(
         input, offset, weight, bias, stride, padding, dilation, mask)
     fn = _deform_conv2d_fast if impl == "fast" else _deform_conv2d_reference
@@ -344,21 +352,32 @@ class DeformConv2d(nn.Module):
 
     ``forward(input)`` predicts offset and mask from ``input``; ``forward(input, offset, mask)`` uses given ones like
     ``torchvision.ops.DeformConv2d``. ``(N, C_in, H, W) -> (N, C_out, H_out, W_out)``
+
+    The constructor takes torchvision's arguments in torchvision's order (``in_channels, out_channels,
+    kernel_size, stride, padding, dilation, groups, bias``), then ours: ``offset_groups``, ``modulated``, ``impl``.
+    TorchScript is not supported; ``torch.compile`` is.
+
+    >>> DeformConv2d(4, 8, 3, padding=1)(torch.rand(2, 4, 9, 9)).shape
+    torch.Size([2, 8, 9, 9])
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntPair, stride: IntPair = 1,
-                 padding: IntPair = 0, dilation: IntPair = 1, groups: int = 1, offset_groups: int = 1,
-                 bias: bool = True, modulated: bool = False, impl: str = "fast") -> None:
+                 padding: IntPair = 0, dilation: IntPair = 1, groups: int = 1, bias: bool = True,
+                 offset_groups: int = 1, modulated: bool = False, impl: str = "fast") -> None:
         super().__init__()
+        in_channels = check_int(in_channels, "in_channels", 1)
+        out_channels = check_int(out_channels, "out_channels", 1)
+        groups, offset_groups = check_int(groups, "groups", 1), check_int(offset_groups, "offset_groups", 1)
+        bias, modulated = check_bool(bias, "bias"), check_bool(modulated, "modulated")
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"in_channels ({in_channels}) and out_channels ({out_channels}) must be divisible by "
                              f"groups ({groups})")
         if in_channels % offset_groups:
             raise ValueError(f"in_channels ({in_channels}) must be divisible by offset_groups ({offset_groups})")
-        check_choice(impl, IMPLS, "impl")
+        check_impl(impl, IMPLS)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride, self.padding = _pair(stride, "stride"), _pair(padding, "padding")
+        self.stride, self.padding = _pair(stride, "stride"), _pair(padding, "padding", minimum=0)
         self.dilation = _pair(dilation, "dilation")
         self.groups, self.offset_groups, self.modulated, self.impl = groups, offset_groups, modulated, impl
         kh, kw = self.kernel_size
@@ -392,6 +411,9 @@ class DeformConv2d(nn.Module):
         if offset is None:
             offset, predicted_mask = self.offsets_and_mask(input)
             mask = predicted_mask if mask is None else mask
+        elif self.modulated and mask is None:
+            raise ValueError("this DeformConv2d is modulated (v2): with a given offset, pass its mask too "
+                             "(forward(input, offset, mask)), or call forward(input) to predict both")
         return deform_conv2d(input, offset, self.weight, self.bias, self.stride, self.padding, self.dilation, mask,
                              impl=self.impl)
 
@@ -472,7 +494,7 @@ def trace_sampling_points(layers: Sequence[nn.Module], inputs: Sequence[torch.Te
             layer, feature = layers[i], inputs[i]
             kh, kw = _pair(layer.kernel_size, "kernel_size")
             stride = torch.tensor(_pair(layer.stride, "stride"), dtype=dtype, device=device)
-            padding = torch.tensor(_pair(layer.padding, "padding"), dtype=dtype, device=device)
+            padding = torch.tensor(_pair(layer.padding, "padding", minimum=0), dtype=dtype, device=device)
             taps = regular_sampling_positions(1, 1, (kh, kw), 1, 0, layer.dilation, dtype, device)[:, 0, 0]  # (K, 2)
             new = (points * stride - padding)[:, :, None, :] + taps[None, None]  # (N, P, K, 2)
             if isinstance(layer, DeformConv2d):

@@ -31,9 +31,13 @@ sees garbage and the gradients that reach θ are noise – training often never 
 exists before you build the optimizer); with neither, ``F`` is taken from the ``out_features`` of the last
 ``nn.Linear`` inside ``localisation``. If none of those works, the constructor raises a ``ValueError`` saying so.
 
-``impl="reference"`` uses the package's own grid generator and sampler with the hand-derived backward
-(:mod:`stn_course.autograd`); ``impl="aten"`` uses ``F.affine_grid`` / ``F.grid_sample`` (for ``projective`` and
-``tps`` the grid comes from :mod:`stn_course.grids`, no torch equivalent exists). Both give the same numbers.
+``impl`` (the package's one vocabulary, :data:`stn_course._validation.IMPLS`): ``"reference"`` – the readable
+grid generator and sampler of lessons 2–3 (:func:`stn_course.grids.affine_grid`,
+:func:`stn_course.sampling.bilinear_sample`), differentiated by autograd; ``"fast"`` (the default) – the same
+numbers with the hand-derived backward of lesson 4 (:mod:`stn_course.autograd`, its fast path); ``"aten"`` –
+``F.affine_grid`` / ``F.grid_sample``. For ``projective`` and ``tps`` the grid always comes from
+:mod:`stn_course.grids` (torch has no equivalent). All three give the same numbers. The module works under
+``torch.compile`` (``impl="aten"`` with ``fullgraph=True``); TorchScript is not supported.
 """
 from __future__ import annotations
 
@@ -43,24 +47,34 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._validation import check_choice, check_float, check_ndim, check_pair, check_tensor
+from ._validation import (check_bool, check_choice, check_float_tensor, check_impl, check_int, check_pair,
+                          check_size, check_tensor)
 from .autograd import AffineGridFunction, BilinearSampleFunction
-from .grids import projective_grid, tps_control_points, tps_grid
-from .sampling import PADDING_MODES
+from .grids import affine_grid, projective_grid, tps_control_points, tps_grid
+from .sampling import PADDING_MODES, bilinear_sample
 
 __all__ = ["TRANSFORMS", "IMPLS", "SpatialTransformer", "num_params", "identity_params", "window_params",
            "params_to_matrix",
-           "transform_to_grid", "localisation_net"]
+           "transform_to_grid", "small_localisation_net"]
 
 TRANSFORMS = ("affine", "attention", "rotation", "rts", "projective", "tps")
-IMPLS = ("reference", "aten")
+IMPLS = ("reference", "fast", "aten")
+
+
+def _tps_grid_size(tps_grid_size: object) -> tuple[int, int]:
+    return check_pair(tps_grid_size, "tps_grid_size", "(rows, cols)", minimum=2)
 
 
 def num_params(transform: str, tps_grid_size: tuple[int, int] = (4, 4)) -> int:
-    """Number of parameters the regression head outputs for ``transform``."""
+    """Number of parameters the regression head outputs for ``transform``.
+
+    >>> num_params("attention"), num_params("tps")
+    (3, 32)
+    """
     check_choice(transform, TRANSFORMS, "transform")
     if transform == "tps":
-        return 2 * tps_grid_size[0] * tps_grid_size[1]
+        rows, cols = _tps_grid_size(tps_grid_size)
+        return 2 * rows * cols
     return {"affine": 6, "attention": 3, "rotation": 1, "rts": 4, "projective": 8}[transform]
 
 
@@ -68,7 +82,7 @@ def identity_params(transform: str, tps_grid_size: tuple[int, int] = (4, 4), dty
     """The parameter vector of the identity transform. ``-> (n_params,)``"""
     check_choice(transform, TRANSFORMS, "transform")
     if transform == "tps":
-        return tps_control_points(*tps_grid_size, dtype=dtype, device=device).reshape(-1)
+        return tps_control_points(*_tps_grid_size(tps_grid_size), dtype=dtype, device=device).reshape(-1)
     values = {"affine": [1, 0, 0, 0, 1, 0], "attention": [1, 0, 0], "rotation": [0], "rts": [0, 1, 0, 0],
               "projective": [1, 0, 0, 0, 1, 0, 0, 0]}[transform]
     return torch.tensor(values, dtype=dtype or torch.get_default_dtype(), device=device)
@@ -79,7 +93,7 @@ def window_params(transform: str, scale: float, tps_grid_size: tuple[int, int] =
     """The parameter vector of the transform that reads a centred window ``scale`` times the input's extent
     (``scale = 1``: the identity; ``scale = out / in``: one output pixel per input pixel). ``-> (n_params,)``"""
     check_choice(transform, TRANSFORMS, "transform")
-    if not isinstance(scale, (int, float)) or not 0 < scale:
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale:
         raise ValueError(f"scale: expected a positive number, got {scale!r}")
     if transform == "rotation" and scale != 1:
         raise ValueError("scale: the 'rotation' transform has no scale parameter; use 'rts' or 'affine'")
@@ -121,16 +135,22 @@ def transform_to_grid(params: torch.Tensor, transform: str, size: Sequence[int],
     """Grid generator: parameters ``(N, n_params)`` -> ``(matrix, grid)`` with ``grid: (N, H_out, W_out, 2)``.
 
     ``size = (N, C, H_out, W_out)``; ``matrix`` as in :func:`params_to_matrix`.
+
+    >>> matrix, grid = transform_to_grid(torch.tensor([[1.0, 0.0, 0.0]]), "attention", (1, 1, 4, 6))
+    >>> matrix.shape, grid.shape
+    (torch.Size([1, 2, 3]), torch.Size([1, 4, 6, 2]))
     """
-    check_choice(impl, IMPLS, "impl")
+    check_impl(impl, IMPLS)
     matrix = params_to_matrix(params, transform, tps_grid_size)
     if transform == "projective":
         grid = projective_grid(matrix, size, align_corners)
     elif transform == "tps":
-        target = tps_control_points(*tps_grid_size, dtype=torch.float64, device=params.device)
+        target = tps_control_points(*_tps_grid_size(tps_grid_size), dtype=torch.float64, device=params.device)
         grid = tps_grid(matrix, size, align_corners, target_points=target)
     elif impl == "aten":
         grid = F.affine_grid(matrix, list(size), align_corners=align_corners)
+    elif impl == "reference":
+        grid = affine_grid(matrix, tuple(size), align_corners)
     else:
         grid = AffineGridFunction.apply(matrix, tuple(size), align_corners)
     return matrix, grid
@@ -151,7 +171,8 @@ class SpatialTransformer(nn.Module):
         out_size: ``(H_out, W_out)`` or an int for a square output; ``None`` keeps the input size. A smaller
             output with ``attention`` is a learned crop/zoom.
         align_corners: the grid convention, as in ``F.grid_sample``.
-        impl: ``"reference"`` (this package's sampler with the hand-derived backward) or ``"aten"`` (torch's).
+        impl: ``"reference"`` (the readable sampler, autograd), ``"fast"`` (the hand-derived backward) or
+            ``"aten"`` (torch's kernels); see the module docstring.
         padding_mode: ``"zeros"``, ``"border"`` or ``"reflection"``.
         loc_features: ``F``; see the module docstring for how it is found when omitted.
         input_size: ``(C, H, W)`` of one sample, to find ``F`` by a dry run.
@@ -159,10 +180,14 @@ class SpatialTransformer(nn.Module):
 
     ``forward(x, return_params=False)`` returns the output, or ``(output, matrix, grid)`` with ``matrix`` from
     :func:`params_to_matrix` and ``grid: (N, H_out, W_out, 2)``, for visualisation.
+
+    >>> stn = SpatialTransformer(small_localisation_net(1, 32, 28), "attention", out_size=14)
+    >>> stn(torch.rand(5, 1, 28, 28)).shape
+    torch.Size([5, 1, 14, 14])
     """
 
     def __init__(self, localisation: nn.Module, transform: str = "affine",
-                 out_size: int | Sequence[int] | None = None, align_corners: bool = False, impl: str = "reference",
+                 out_size: int | Sequence[int] | None = None, align_corners: bool = False, impl: str = "fast",
                  padding_mode: str = "zeros", loc_features: int | None = None,
                  input_size: Sequence[int] | None = None, tps_grid_size: Sequence[int] = (4, 4)) -> None:
         super().__init__()
@@ -170,17 +195,15 @@ class SpatialTransformer(nn.Module):
             raise TypeError(f"localisation: expected an nn.Module mapping (N, C, H, W) to (N, F), "
                             f"got {type(localisation).__name__}")
         check_choice(transform, TRANSFORMS, "transform")
-        check_choice(impl, IMPLS, "impl")
+        check_impl(impl, IMPLS)
         check_choice(padding_mode, PADDING_MODES, "padding_mode")
         self.localisation = localisation
         self.transform = transform
         self.out_size = self._parse_out_size(out_size)
-        self.align_corners = bool(align_corners)
+        self.align_corners = check_bool(align_corners, "align_corners")
         self.impl = impl
         self.padding_mode = padding_mode
-        self.tps_grid_size = (int(tps_grid_size[0]), int(tps_grid_size[1]))
-        if transform == "tps" and min(self.tps_grid_size) < 2:
-            raise ValueError(f"tps_grid_size: expected (rows, cols) with both >= 2, got {tuple(tps_grid_size)}")
+        self.tps_grid_size = _tps_grid_size(tps_grid_size)
         features = self._find_features(loc_features, input_size)
         self.loc_features = features
         ref = next(localisation.parameters(), None)
@@ -192,18 +215,13 @@ class SpatialTransformer(nn.Module):
     def _parse_out_size(out_size) -> tuple[int, int] | None:
         if out_size is None:
             return None
-        if isinstance(out_size, int):
-            out_size = (out_size, out_size)
         return check_pair(out_size, "out_size", "(H_out, W_out)")
 
     def _find_features(self, loc_features, input_size) -> int:
         if loc_features is not None:
-            if int(loc_features) <= 0:
-                raise ValueError(f"loc_features: expected a positive int, got {loc_features!r}")
-            return int(loc_features)
+            return check_int(loc_features, "loc_features", minimum=1)
         if input_size is not None:
-            if len(tuple(input_size)) != 3:
-                raise ValueError(f"input_size: expected (C, H, W) of one sample, got {tuple(input_size)!r}")
+            input_size = check_size(input_size, 3, "input_size")
             ref = next(self.localisation.parameters(), None)
             kwargs = {"dtype": ref.dtype, "device": ref.device} if ref is not None else {}
             was_training = self.localisation.training
@@ -239,9 +257,7 @@ class SpatialTransformer(nn.Module):
         return self.head(features)
 
     def forward(self, x: torch.Tensor, return_params: bool = False):
-        check_tensor(x, "x")
-        check_float(x, "x")
-        check_ndim(x, 4, "x", "(N, C, H, W)")
+        check_float_tensor(x, "x", 4, "(N, C, H, W)")
         n, c, h, w = x.shape
         h_out, w_out = self.out_size or (h, w)
         params = self.params(x)
@@ -250,6 +266,8 @@ class SpatialTransformer(nn.Module):
         if self.impl == "aten":
             out = F.grid_sample(x, grid, mode="bilinear", padding_mode=self.padding_mode,
                                 align_corners=self.align_corners)
+        elif self.impl == "reference":
+            out = bilinear_sample(x, grid, self.padding_mode, self.align_corners)
         else:
             out = BilinearSampleFunction.apply(x, grid, self.padding_mode, self.align_corners)
         return (out, matrix, grid) if return_params else out
@@ -259,11 +277,17 @@ class SpatialTransformer(nn.Module):
                 f"impl={self.impl!r}, padding_mode={self.padding_mode!r}, loc_features={self.loc_features}")
 
 
-def localisation_net(in_channels: int = 1, hidden: int = 32, input_size: int = 28) -> nn.Module:
+def small_localisation_net(in_channels: int = 1, hidden: int = 32, input_size: int = 28) -> nn.Module:
     """A small conv localisation network ``(N, C, S, S) -> (N, hidden)`` (two conv+pool blocks, one linear layer).
 
-    A handy default for MNIST-sized inputs; any module will do.
+    A handy default for MNIST-sized inputs in lesson 3; any module will do (lesson 5's ST-CNN uses
+    :func:`stn_course.training.st_cnn_localisation_net`, with batch norm).
+
+    >>> small_localisation_net(1, 32, 28)(torch.rand(2, 1, 28, 28)).shape
+    torch.Size([2, 32])
     """
+    in_channels, hidden = check_int(in_channels, "in_channels", 1), check_int(hidden, "hidden", 1)
+    input_size = check_int(input_size, "input_size", 4)
     side = input_size // 4
     return nn.Sequential(
         nn.Conv2d(in_channels, 8, 5, padding=2), nn.MaxPool2d(2), nn.ReLU(),

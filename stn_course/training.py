@@ -34,7 +34,7 @@ __all__ = [
     "seed_everything",
     "count_parameters",
     "classifier_trunk",
-    "localisation_net",
+    "st_cnn_localisation_net",
     "baseline_cnn",
     "default_out_size",
     "STARTS",
@@ -84,7 +84,7 @@ def classifier_trunk(in_size: int, hidden: int = 64, channels: tuple[int, int] =
     return nn.Sequential(*features, nn.Linear(n, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
 
 
-def localisation_net(in_size: int, features: int = 32) -> nn.Sequential:
+def st_cnn_localisation_net(in_size: int, features: int = 32) -> nn.Sequential:
     """The localisation network's body: pool2 → conv5(8) → ReLU → pool2 → conv5(16) → ReLU → FC(features) →
     BatchNorm → ReLU.
 
@@ -177,7 +177,7 @@ def st_cnn(in_size: int, transform: str = "affine", out_size: int | None = None,
         out_size = default_out_size(in_size)
     if seed is not None:
         seed_everything(seed)
-    transformer = SpatialTransformer(localisation_net(in_size), transform=transform, out_size=(out_size, out_size),
+    transformer = SpatialTransformer(st_cnn_localisation_net(in_size), transform=transform, out_size=(out_size, out_size),
                                      align_corners=False, impl=impl)
     if start == "pixels":
         transformer.reset_head(scale=out_size / in_size)

@@ -15,7 +15,7 @@ from stn_course.stn import (
     SpatialTransformer,
     identity_params,
     window_params,
-    localisation_net,
+    small_localisation_net,
     num_params,
     params_to_matrix,
     transform_to_grid,
@@ -26,12 +26,13 @@ def _loc(c=2, size=12, hidden=16):
     return nn.Sequential(nn.Flatten(), nn.Linear(c * size * size, hidden), nn.Tanh())
 
 
+@pytest.mark.parametrize("impl", ("reference", "fast"))
 @pytest.mark.parametrize("transform", TRANSFORMS)
 @pytest.mark.parametrize("align_corners", (False, True))
-def test_fresh_transformer_is_the_identity(transform, align_corners):
+def test_fresh_transformer_is_the_identity(transform, align_corners, impl):
     torch.manual_seed(0)
     x = torch.randn(3, 2, 12, 12)
-    st = SpatialTransformer(_loc(), transform, align_corners=align_corners, impl="reference")
+    st = SpatialTransformer(_loc(), transform, align_corners=align_corners, impl=impl)
     torch.testing.assert_close(st(x), x, rtol=0, atol=1e-6)
     # torch's float32 sampler reproduces the identity only to ~W·1e-7; in float64 it is exact to 1e-6 too
     st64 = SpatialTransformer(_loc().double(), transform, align_corners=align_corners, impl="aten")
@@ -48,11 +49,12 @@ def test_head_starts_at_zero_weights_and_identity_bias(transform):
                                                               "projective": 8, "tps": 32}[transform]
 
 
+@pytest.mark.parametrize("impl", ("reference", "fast"))
 @pytest.mark.parametrize("transform", TRANSFORMS)
-def test_reference_equals_aten_away_from_identity(transform):
+def test_reference_and_fast_equal_aten_away_from_identity(transform, impl):
     torch.manual_seed(1)
     x = torch.randn(2, 2, 12, 12, dtype=torch.float64)
-    ref = SpatialTransformer(_loc().double(), transform, out_size=(7, 9), impl="reference")
+    ref = SpatialTransformer(_loc().double(), transform, out_size=(7, 9), impl=impl)
     with torch.no_grad():
         ref.head.weight.normal_(0, 0.05)
     aten = SpatialTransformer(_loc().double(), transform, out_size=(7, 9), impl="aten")
@@ -111,7 +113,7 @@ def test_reset_head_with_a_scale_reads_a_centred_window(transform):
     # one output pixel per input pixel: the 6×8 window in the middle of a 12×16 image, whatever the parametrisation
     x = torch.randn(2, 1, 12, 16, dtype=torch.float64)
     st = SpatialTransformer(nn.Sequential(nn.Flatten(), nn.Linear(12 * 16, 8)), transform, out_size=(6, 8),
-                            impl="reference").double()
+                            impl="fast").double()
     st.reset_head(scale=0.5)
     torch.testing.assert_close(st(x), x[:, :, 3:9, 4:12], rtol=0, atol=1e-12)
     assert torch.equal(window_params(transform, 1.0), identity_params(transform))
@@ -161,7 +163,7 @@ def test_feature_size_inference():
         SpatialTransformer(loc)
     assert SpatialTransformer(loc, input_size=(1, 10, 10)).loc_features == 4 * 8 * 8
     assert SpatialTransformer(loc, loc_features=256).loc_features == 256
-    assert SpatialTransformer(localisation_net(1, 24)).loc_features == 24
+    assert SpatialTransformer(small_localisation_net(1, 24)).loc_features == 24
     st = SpatialTransformer(loc, loc_features=5)
     with pytest.raises(ValueError, match="5"):
         st(torch.zeros(1, 1, 10, 10))

@@ -37,7 +37,7 @@ from stn_course import grids, plotting, widgets
 from stn_course.checks import check
 from stn_course.images import grid_image, sample_image
 from stn_course.sampling import bilinear_sample
-from stn_course.stn import SpatialTransformer, localisation_net, params_to_matrix
+from stn_course.stn import SpatialTransformer, small_localisation_net, params_to_matrix
 
 torch.manual_seed(0)
 np.random.seed(0)
@@ -73,7 +73,7 @@ print("photo:", tuple(photo.shape), " graph paper:", tuple(paper.shape))
 # and the grid, for pictures like this one – a hand-set $\theta$ for now:
 
 # %%
-st = SpatialTransformer(localisation_net(3, 32, SIZE), "affine", out_size=(32, 32))
+st = SpatialTransformer(small_localisation_net(3, 32, SIZE), "affine", out_size=(32, 32))
 with torch.no_grad():  # pretend the localisation net chose a rotated, zoomed window
     st.head.bias.copy_(torch.tensor([0.6, -0.25, 0.1, 0.25, 0.6, -0.2]))
 out, theta, grid = st(photo.float(), return_params=True)
@@ -108,9 +108,9 @@ plotting.show_grid(photo, grid, ax=fig.axes[0], max_lines=8);
 
 # %%
 batch = photo.float().repeat(4, 1, 1, 1) + 0.05 * torch.randn(4, 3, SIZE, SIZE)
-random_head = SpatialTransformer(localisation_net(3, 32, SIZE), "affine")
+random_head = SpatialTransformer(small_localisation_net(3, 32, SIZE), "affine")
 random_head.head.reset_parameters()  # PyTorch's default init instead of the identity
-identity_head = SpatialTransformer(localisation_net(3, 32, SIZE), "affine")
+identity_head = SpatialTransformer(small_localisation_net(3, 32, SIZE), "affine")
 with torch.no_grad():
     random_out, random_theta, _ = random_head(batch, return_params=True)
     identity_out = identity_head(batch)
@@ -136,7 +136,7 @@ plotting.show_images({**{f"default head, sample {i}": random_out[i] for i in ran
 # $x \in \left[\frac{W}{2}(t_x - s + 1) - \frac12,\ \frac{W}{2}(t_x + s + 1) - \frac12\right]$.
 
 # %%
-glimpse = SpatialTransformer(localisation_net(3, 32, SIZE), "attention", out_size=(24, 24))
+glimpse = SpatialTransformer(small_localisation_net(3, 32, SIZE), "attention", out_size=(24, 24))
 with torch.no_grad():
     glimpse.head.bias.copy_(torch.tensor([0.35, -0.05, -0.3]))  # s, t_x, t_y: the face
 crop, _, crop_grid = glimpse(photo.float(), return_params=True)
@@ -337,8 +337,8 @@ check("03.tps_grid", tps_grid)
 # * a TPS whose source points equal the targets is the regular grid, and an affine motion of the control points
 #   gives exactly that affine grid;
 # * a TPS maps every target control point onto its source point;
-# * a fresh `SpatialTransformer` of every type is the identity, and `impl="reference"` (this package's grid and
-#   sampler) equals `impl="aten"` (`F.affine_grid` + `F.grid_sample`).
+# * a fresh `SpatialTransformer` of every type is the identity, and `impl="fast"` (this package's grid generator and
+#   sampler with lesson 4's hand-derived backward) equals `impl="aten"` (`F.affine_grid` + `F.grid_sample`).
 
 # %%
 theta = torch.tensor([[[0.8, -0.3, 0.1], [0.25, 0.9, -0.2]]], dtype=torch.float64)
@@ -357,15 +357,15 @@ print("yours == package (tps, bent):", (tps_grid(source, size) - tgrid).abs().ma
 
 x = torch.randn(2, 1, 28, 28)
 for transform in ("affine", "attention", "rotation", "rts", "projective", "tps"):
-    ref = SpatialTransformer(localisation_net(1, 32, 28), transform, impl="reference")
-    aten = SpatialTransformer(localisation_net(1, 32, 28), transform, impl="aten")
+    ref = SpatialTransformer(small_localisation_net(1, 32, 28), transform, impl="fast")  # the default
+    aten = SpatialTransformer(small_localisation_net(1, 32, 28), transform, impl="aten")
     aten.load_state_dict(ref.state_dict())
     with torch.no_grad():
         identity_error = (ref(x) - x).abs().max().item()
         ref.head.weight.normal_(0, 0.02)  # leave the identity: compare the two implementations on a real warp
         aten.head.weight.copy_(ref.head.weight)
         agree = (ref(x) - aten(x)).abs().max().item()
-    print(f"{transform:10s} fresh: max |V - U| = {identity_error:.1e}   reference vs aten: {agree:.1e}")
+    print(f"{transform:10s} fresh: max |V - U| = {identity_error:.1e}   fast vs aten: {agree:.1e}")
 
 # %% [markdown]
 # ### A spatial transformer inside a small CNN

@@ -393,7 +393,7 @@ print(f"TC test error: CNN {hist_cnn_tc['test_error'][-1]:.1f} %, ST-CNN {hist_s
 # for *every* input, and with no input-dependent signal left, nothing brings them back (measured: θ's standard
 # deviation 0.001, against ≈ 0.1 on RTS). Two changes brought it back, each measured in `benchmarks/README.md`:
 #
-# * **batch norm on the localisation features** (`training.localisation_net`): subtracting each feature's batch
+# * **batch norm on the localisation features** (`training.st_cnn_localisation_net`): subtracting each feature's batch
 #   mean removes what all images share and keeps what tells them apart – where the digit is – and the features
 #   cannot all sit below zero; with a smaller learning rate for the transformer, $\theta$ varies again;
 # * **a 40×40 view instead of 28×28** (`training.default_out_size`), **starting as a window at full resolution**
