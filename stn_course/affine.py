@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 from typing import Sequence, Union
 
 import torch
 
-from ._validation import check_float, check_size, check_tensor
+from ._validation import check_bool, check_float, check_size, check_tensor
 
 Scalar = Union[float, int, torch.Tensor]
 
@@ -53,6 +54,8 @@ def _as_tensor(value: Scalar, dtype: torch.dtype | None) -> torch.Tensor:
         if value.ndim > 1:
             raise ValueError(f"expected a scalar or a 1-D tensor of shape (N,), got shape {tuple(value.shape)}")
         return value if dtype is None else value.to(dtype)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"expected a number or a tensor of shape (N,), got {type(value).__name__} {value!r}")
     return torch.tensor(float(value), dtype=dtype or torch.get_default_dtype())
 
 
@@ -71,7 +74,13 @@ def identity(dtype: torch.dtype | None = None) -> torch.Tensor:
 
 
 def scaling(sx: Scalar, sy: Scalar | None = None) -> torch.Tensor:
-    """Scale by ``sx`` along x and ``sy`` along y (``sy`` defaults to ``sx``). Scalars -> (3, 3); (N,) -> (N, 3, 3)."""
+    """Scale by ``sx`` along x and ``sy`` along y (``sy`` defaults to ``sx``). Scalars -> (3, 3); (N,) -> (N, 3, 3).
+
+    >>> scaling(2.0, 3.0)
+    tensor([[2., 0., 0.],
+            [0., 3., 0.],
+            [0., 0., 1.]])
+    """
     sy = sx if sy is None else sy
     return _matrix([[sx, 0, 0], [0, sy, 0], [0, 0, 1]])
 
@@ -104,6 +113,9 @@ def compose(*matrices: torch.Tensor) -> torch.Tensor:
     """Compose transforms: ``compose(A, B, C) = A @ B @ C`` – *C is applied first*. Shapes broadcast.
 
     ``(…, 3, 3)* -> (…, 3, 3)``
+
+    >>> compose(translation(1.0, 0.0), scaling(2.0)) @ torch.tensor([1.0, 1.0, 1.0])
+    tensor([3., 2., 1.])
     """
     if not matrices:
         raise ValueError("compose: expected at least one (3, 3) matrix")
@@ -154,8 +166,15 @@ def apply(matrix: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     """Apply a (…, 3, 3) or (…, 2, 3) transform to points. ``points: (…, P, 2) -> (…, P, 2)``
 
     For a projective (3, 3) matrix the result is divided by the homogeneous coordinate.
+
+    >>> apply(translation(2.0, 1.0), torch.tensor([[0.0, 0.0], [1.0, 1.0]]))
+    tensor([[2., 1.],
+            [3., 2.]])
     """
+    check_tensor(matrix, "matrix")
+    check_float(matrix, "matrix")
     check_tensor(points, "points")
+    check_float(points, "points")
     if points.shape[-1] != 2:
         raise ValueError(f"points: expected shape (…, P, 2) holding (x, y), got {tuple(points.shape)}")
     m = to_homogeneous(matrix) if matrix.shape[-2:] == (2, 3) else matrix
@@ -175,8 +194,12 @@ def normalization_matrix(
     ``align_corners=True``:  ``u = 2 x / (W - 1) - 1`` (pixel centres at ±1; a 1-pixel side maps to 0).
     ``align_corners=False``: ``u = (2 x + 1) / W - 1`` (pixel edges at ±1).
     ``-> (3, 3)``
+
+    >>> normalization_matrix((4, 4), align_corners=True) @ torch.tensor([3.0, 0.0, 1.0])
+    tensor([ 1., -1.,  1.])
     """
     height, width = check_size(size, 2)
+    align_corners = check_bool(align_corners, "align_corners")
 
     def axis(n: int) -> tuple[float, float]:
         if align_corners:
@@ -210,6 +233,10 @@ def pixel_to_theta(
     ``matrix`` maps *output* pixel coordinates to *input* pixel coordinates (the backward map a sampler needs).
     ``in_size``/``out_size`` are ``(H, W)``; ``out_size`` defaults to ``in_size``.
     ``(…, 3, 3) or (…, 2, 3) -> (…, 2, 3)``
+
+    >>> pixel_to_theta(identity(), (28, 28))  # the identity in pixels is the identity theta
+    tensor([[1., 0., 0.],
+            [0., 1., 0.]])
     """
     check_tensor(matrix, "matrix")
     check_float(matrix, "matrix")

@@ -283,8 +283,9 @@ def nearest_sample(
     Ties round half to even, like C's ``nearbyint`` used by PyTorch.
     ``input: (N, C, H, W)``, ``grid: (N, H_out, W_out, 2)`` ``-> (N, C, H_out, W_out)``
 
-    >>> nearest_sample(torch.arange(4.0).view(1, 1, 2, 2), torch.zeros(1, 1, 1, 2)).flatten().tolist()
-    [3.0]
+    >>> image = torch.arange(4.0).view(1, 1, 2, 2)  # the centre (0, 0) is pixel (0.5, 0.5): a tie in x and y
+    >>> nearest_sample(image, torch.zeros(1, 1, 1, 2)).flatten().tolist()
+    [0.0]
     """
     _check_inputs(input, grid, padding_mode)
     n, c, h, w = input.shape
