@@ -3,27 +3,35 @@
 One module per concept, each named after the lesson that teaches it:
 
 * :mod:`stn_course.affine`    – lesson 1: 3×3 affine matrices, composition, pixel <-> normalized ``theta``
+* :mod:`stn_course.warps`     – lesson 1: forward versus inverse warping, pixel by pixel
 * :mod:`stn_course.grids`     – lessons 2–3: sampling grids (affine, projective, thin-plate spline)
-* :mod:`stn_course.sampling`  – lesson 2: bilinear / nearest sampling with ``grid_sample`` semantics
+* :mod:`stn_course.sampling`  – lesson 2: ``grid_sample`` written from scratch (bilinear, nearest), the one copy of
+  unnormalize / reflect / gather that every other module reuses
 * :mod:`stn_course.stn`       – lesson 3: the ``SpatialTransformer`` module
-* :mod:`stn_course.autograd`  – lesson 4: the hand-derived backward pass as ``autograd.Function``s
-* :mod:`stn_course.data`      – lesson 5: real MNIST digits and the paper's distortions
+* :mod:`stn_course.autograd`  – lesson 4: the hand-derived backward pass as ``autograd.Function``s (``reference``,
+  the derivation as written; ``fast``, the same equations vectorized)
+* :mod:`stn_course.data`      – lesson 5: real MNIST digits (``mnist``), the paper's distortions (``distortions``),
+  datasets and loaders (``datasets``)
 * :mod:`stn_course.training`  – lesson 5: fit/evaluate, CNN and ST-CNN builders
 * :mod:`stn_course.deform`    – lesson 6: ``deform_conv2d`` and ``DeformConv2d``
-* :mod:`stn_course.images`, :mod:`stn_course.plotting`, :mod:`stn_course.widgets` – pictures and explorers
+* :mod:`stn_course.images` – sample images; :mod:`stn_course.plotting`, :mod:`stn_course.widgets` – figures and
+  explorers, one module per lesson (``plotting.lesson01`` …)
 * :mod:`stn_course.checks`    – every lesson: ``check(id, fn)`` for the exercises
 
 The torch API mirrors ``torch.nn.functional`` / ``torchvision.ops``: same names, argument order, defaults and
-NCHW layout, so ours and theirs can be swapped. The light modules are imported here; the ones that pull in
+NCHW layout, so ours and theirs can be swapped (``sampling.grid_sample`` ↔ ``F.grid_sample``,
+``grids.affine_grid`` ↔ ``F.affine_grid``, ``deform.deform_conv2d`` / ``DeformConv2d`` ↔ ``torchvision.ops``).
+``impl=`` has one vocabulary everywhere (``_validation.IMPLS``): ``"reference"`` – the readable version the learner
+writes; ``"fast"`` – the package's own optimised path; ``"aten"`` – torch's kernels. The light modules are imported here; the ones that pull in
 Matplotlib, ipywidgets or the datasets are imported on first use (``stn_course.plotting`` works as usual).
 """
 import importlib
 
-from . import affine, autograd, deform, grids, sampling, stn
+from . import affine, autograd, deform, grids, sampling, stn, warps
 
 __version__ = "0.1.0"
 _LAZY = ("checks", "data", "images", "notebooks", "plotting", "training", "widgets")
-__all__ = ["affine", "autograd", "deform", "grids", "sampling", "stn", *_LAZY, "__version__"]
+__all__ = ["affine", "autograd", "deform", "grids", "sampling", "stn", "warps", *_LAZY, "__version__"]
 
 
 def __getattr__(name: str):

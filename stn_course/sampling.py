@@ -26,10 +26,12 @@ truncating cast) maps ``+1`` short of the last column, so the identity transform
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import torch
 
-from ._validation import check_bool, check_choice, check_float_tensor, check_same
+from ._validation import check_bool, check_choice, check_float_tensor, check_pair, check_same
 from .grids import check_grid
 
 __all__ = [
@@ -44,6 +46,7 @@ __all__ = [
     "bilinear_sample",
     "nearest_sample",
     "grid_sample",
+    "grid_to_pixels",
     "bilinear_sample_np",
     "nearest_sample_np",
 ]
@@ -311,6 +314,27 @@ def grid_sample(input: torch.Tensor, grid: torch.Tensor, mode: str = "bilinear",
     align_corners = False if align_corners is None else check_bool(align_corners, "align_corners")
     sample = bilinear_sample if mode == "bilinear" else nearest_sample
     return sample(input, grid, padding_mode, align_corners)
+
+
+def grid_to_pixels(grid: torch.Tensor, size: Sequence[int], align_corners: bool = False) -> np.ndarray:
+    """Normalized sampling grid -> input pixel coordinates, the way the sampler reads them.
+
+    ``grid: (1, H_out, W_out, 2)`` or ``(H_out, W_out, 2)`` holding normalized ``(x, y)``; ``size = (H_in, W_in)``
+    ``-> (H_out, W_out, 2)`` NumPy array of pixel ``(x, y)`` (pixel centres at integers).
+    """
+    if not isinstance(grid, torch.Tensor):
+        grid = torch.as_tensor(np.asarray(grid, dtype=np.float64))
+    if grid.ndim == 4:
+        if grid.shape[0] != 1:
+            raise ValueError(f"grid: expected one grid (1, H_out, W_out, 2), got shape {tuple(grid.shape)}")
+        grid = grid[0]
+    if grid.ndim != 3 or grid.shape[-1] != 2:
+        raise ValueError(f"grid: expected shape (H_out, W_out, 2) or (1, H_out, W_out, 2), got {tuple(grid.shape)}")
+    height, width = check_pair(size, "size")
+    grid = grid.detach().cpu().double()
+    x = unnormalize(grid[..., 0], width, align_corners)
+    y = unnormalize(grid[..., 1], height, align_corners)
+    return torch.stack([x, y], dim=-1).numpy()
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from stn_course import affine, plotting  # noqa: E402
+from stn_course import affine, plotting, sampling, warps  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -87,7 +87,7 @@ def test_identity_grid_lands_on_pixel_centres(h, w, align_corners):
 
     v, u = torch.meshgrid(centres(h), centres(w), indexing="ij")
     grid = torch.stack([u, v], -1)[None]
-    pixels = plotting.grid_to_pixels(grid, (h, w), align_corners)
+    pixels = sampling.grid_to_pixels(grid, (h, w), align_corners)
     ys, xs = np.mgrid[0:h, 0:w]
     np.testing.assert_allclose(pixels, np.stack([xs, ys], -1), atol=1e-12)
 
@@ -95,10 +95,10 @@ def test_identity_grid_lands_on_pixel_centres(h, w, align_corners):
 def test_grid_to_pixels_with_a_different_input_size():
     # a 3-wide output grid reading a 9-wide input: x = -1, 0, 1 -> pixels -0.5, 4, 8.5 (align_corners=False)
     grid = torch.tensor([[[[-1.0, 0.0], [0.0, 0.0], [1.0, 0.0]]]], dtype=torch.float64)
-    np.testing.assert_allclose(plotting.grid_to_pixels(grid, (5, 9), False)[0, :, 0], [-0.5, 4.0, 8.5])
-    np.testing.assert_allclose(plotting.grid_to_pixels(grid, (5, 9), True)[0, :, 0], [0.0, 4.0, 8.0])
+    np.testing.assert_allclose(sampling.grid_to_pixels(grid, (5, 9), False)[0, :, 0], [-0.5, 4.0, 8.5])
+    np.testing.assert_allclose(sampling.grid_to_pixels(grid, (5, 9), True)[0, :, 0], [0.0, 4.0, 8.0])
     with pytest.raises(ValueError, match="one grid"):
-        plotting.grid_to_pixels(torch.zeros(2, 3, 3, 2), (5, 9))
+        sampling.grid_to_pixels(torch.zeros(2, 3, 3, 2), (5, 9))
 
 
 def test_show_grid_draws_the_sampled_region_and_the_first_pixel():
@@ -106,7 +106,7 @@ def test_show_grid_draws_the_sampled_region_and_the_first_pixel():
     grid = F.affine_grid(theta, (1, 1, 4, 6), align_corners=False)
     fig = plotting.show_grid(_image(), grid, align_corners=False)
     ax = fig.axes[0]
-    pixels = plotting.grid_to_pixels(grid, (6, 9), False)
+    pixels = sampling.grid_to_pixels(grid, (6, 9), False)
     marker = [line for line in ax.lines if line.get_label() == "out[0, 0]"][0]
     np.testing.assert_allclose([marker.get_xdata()[0], marker.get_ydata()[0]], pixels[0, 0])
     first_row = ax.lines[0]
@@ -159,17 +159,17 @@ def test_plot_align_corners_labels_and_frames():
 
 def test_forward_warp_by_two_hits_only_even_pixels():
     image = _image(8, 8)
-    out, hit = plotting.forward_warp_nearest(image, affine.scaling(2.0).double())
+    out, hit = warps.forward_warp_nearest(image, affine.scaling(2.0).double())
     assert int(hit.sum()) == 16  # 4 × 4 input pixels land on (2x, 2y); the other 48 pixels are holes
     assert hit[::2, ::2][:4, :4].all()
     torch.testing.assert_close(out[0, 0, 0:8:2, 0:8:2], image[0, 0, :4, :4])
-    identity, hit_all = plotting.forward_warp_nearest(image, torch.eye(3, dtype=torch.float64))
+    identity, hit_all = warps.forward_warp_nearest(image, torch.eye(3, dtype=torch.float64))
     assert hit_all.all() and torch.equal(identity, image)
 
 
 def test_inverse_warp_nearest_matches_grid_sample_and_integer_shifts():
     image = _image(6, 9)
-    shifted = plotting.inverse_warp_nearest(image, affine.translation(2.0, 1.0).double())
+    shifted = warps.inverse_warp_nearest(image, affine.translation(2.0, 1.0).double())
     expected = torch.zeros_like(image)
     expected[..., 1:, 2:] = image[..., :-1, :-2]
     torch.testing.assert_close(shifted, expected)
@@ -178,7 +178,7 @@ def test_inverse_warp_nearest_matches_grid_sample_and_integer_shifts():
     theta = affine.pixel_to_theta(affine.invert(motion), (6, 9))[None]
     reference = F.grid_sample(image, F.affine_grid(theta, (1, 1, 6, 9), align_corners=False), mode="nearest",
                               align_corners=False)
-    torch.testing.assert_close(plotting.inverse_warp_nearest(image, motion), reference)
+    torch.testing.assert_close(warps.inverse_warp_nearest(image, motion), reference)
 
 
 def test_plot_forward_vs_inverse_counts_the_holes():
@@ -188,7 +188,7 @@ def test_plot_forward_vs_inverse_counts_the_holes():
     assert "48 holes" in fig.axes[1].get_title()
     shown = _shown(fig.axes[1])
     assert np.all(shown[1, 1] == (1.0, 0.0, 0.0)) and np.allclose(shown[2, 2], image[0, 0, 1, 1].item())
-    np.testing.assert_allclose(_shown(fig.axes[2]), plotting.inverse_warp_nearest(image, affine.scaling(2.0).double())
+    np.testing.assert_allclose(_shown(fig.axes[2]), warps.inverse_warp_nearest(image, affine.scaling(2.0).double())
                                [0, 0].numpy())
 
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stn_course import affine, plotting, widgets
+from stn_course import affine, plotting, sampling, warps, widgets
 from stn_course.images import sample_image
 from stn_course.checks import check
 
@@ -272,7 +272,7 @@ check("01.inverse_warp", inverse_warp);
 # Your warp on the photo, next to a forward (pushing) warp of the same motion:
 
 # %%
-pushed, _ = plotting.forward_warp_nearest(image, motion)
+pushed, _ = warps.forward_warp_nearest(image, motion)
 plotting.show_images({"input": image, "forward (holes)": pushed, "your inverse_warp": inverse_warp(image, motion)});
 
 # %% [markdown]
@@ -351,7 +351,7 @@ expected_sources = apply_affine(torch.linalg.inv(motion.double()), centres).resh
 for align_corners in (False, True):
     theta = pixel_to_theta(torch.linalg.inv(motion.double()), (h, w), (h, w), align_corners)[None]
     grid = F.affine_grid(theta, (1, 3, h, w), align_corners=align_corners)
-    sources = torch.from_numpy(plotting.grid_to_pixels(grid, (h, w), align_corners))
+    sources = torch.from_numpy(sampling.grid_to_pixels(grid, (h, w), align_corners))
     print(f"align_corners={align_corners}: max |F.affine_grid source - your source| = "
           f"{(sources - expected_sources).abs().max():.2e} pixels")
 

@@ -1,0 +1,52 @@
+"""The explorer of lesson 2: a sampling grid, the padding mode and align_corners on a small image.
+
+See :mod:`stn_course.widgets` for what every explorer returns."""
+from __future__ import annotations
+
+import math
+
+import ipywidgets as widgets
+import torch
+
+from .. import plotting
+from ..images import sample_image
+from ..sampling import PADDING_MODES
+from .common import _explorer, _matrix_html, render_png
+
+__all__ = ["sampling_explorer"]
+
+
+def sampling_explorer(image: torch.Tensor | None = None, size: int = 20, out_size: int = 40,
+                      dpi: int = 72) -> widgets.VBox:
+    """Zoom/rotate a small image and compare nearest vs bilinear, the padding modes and ``align_corners``.
+
+    ``theta = zoom⁻¹ · R(angle)`` in normalized coordinates (zoom < 1 reads outside the image and shows the padding
+    mode; zoom > 1 magnifies and shows the interpolation). ``image: (1, C, H, W)``, default: a ``size``-pixel
+    grayscale photo; the output is ``out_size × out_size``. ``-> VBox`` (CSS class ``stn-sampling-explorer``).
+    """
+    image = sample_image("grace_hopper", size=size, gray=True) if image is None else image
+    if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[0] != 1:
+        raise ValueError(f"image: expected a tensor of shape (1, C, H, W), got {getattr(image, 'shape', image)}")
+    style = {"description_width": "95px"}
+    controls = {
+        "mode": widgets.ToggleButtons(options=["bilinear", "nearest"], value="bilinear", description="mode",
+                                      style=style),
+        "padding_mode": widgets.Dropdown(options=list(PADDING_MODES), value="zeros", description="padding_mode",
+                                         style=style),
+        "align_corners": widgets.Checkbox(False, description="align_corners", style=style),
+        "zoom": widgets.FloatLogSlider(0.6, base=2, min=-2.0, max=2.0, step=0.05, description="zoom", style=style),
+        "rotation": widgets.FloatSlider(0.0, min=-180.0, max=180.0, step=5.0, description="rotation °",
+                                        style=style),
+    }
+
+    def draw(v: dict) -> tuple[bytes, str, dict]:
+        a = math.radians(v["rotation"])
+        c, s = math.cos(a) / v["zoom"], math.sin(a) / v["zoom"]
+        theta = torch.tensor([[c, -s, 0.0], [s, c, 0.0]], dtype=torch.float64)
+        fig = plotting.plot_warp(image.double(), theta, out_size=(out_size, out_size),
+                                 align_corners=v["align_corners"], padding_mode=v["padding_mode"], mode=v["mode"],
+                                 titles=("input and sampling grid", f"{v['mode']}, padding_mode={v['padding_mode']!r}"))
+        html = _matrix_html("theta", theta)
+        return render_png(fig, dpi), html, {"theta": theta, **v}
+
+    return _explorer("stn-sampling-explorer", controls, draw)

@@ -1,0 +1,57 @@
+"""The explorer of lesson 3: warps of every transformer family (affine, projective, thin-plate spline).
+
+See :mod:`stn_course.widgets` for what every explorer returns."""
+from __future__ import annotations
+
+
+import ipywidgets as widgets
+import torch
+
+from .. import plotting
+from ..images import sample_image
+from .common import _explorer, _matrix_html, render_png
+
+__all__ = ["warp_explorer"]
+
+
+def warp_explorer(image: torch.Tensor | None = None, size: int = 64, dpi: int = 72) -> widgets.VBox:
+    """Bend an image with a projective or thin-plate-spline grid and see the grid on the input next to the output.
+
+    ``projective``: two sliders set the perspective row ``H[2, :2]`` of a homography. ``tps``: the sliders move the
+    16 source control points by a seeded random field of the given strength. ``-> VBox`` (CSS class
+    ``stn-warp-explorer``); ``state`` holds the ``matrix`` (``H (3, 3)`` or control points ``(16, 2)``) and ``grid``.
+    """
+    from ..grids import projective_grid, tps_control_points, tps_grid
+    from ..sampling import bilinear_sample
+
+    image = sample_image("grace_hopper", size=(size, size)) if image is None else image
+    if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[0] != 1:
+        raise ValueError(f"image: expected a tensor of shape (1, C, H, W), got {getattr(image, 'shape', image)}")
+    image = image.double()
+    style = {"description_width": "80px"}
+    controls = {
+        "transform": widgets.Dropdown(options=["projective", "tps"], value="tps", description="transform",
+                                      style=style),
+        "a": widgets.FloatSlider(0.2, min=-0.8, max=0.8, step=0.05, description="H[2,0] / bend", style=style),
+        "b": widgets.FloatSlider(0.0, min=-0.8, max=0.8, step=0.05, description="H[2,1] / seed", style=style),
+    }
+
+    def draw(v: dict) -> tuple[bytes, str, dict]:
+        size4 = (1, image.shape[1], image.shape[2], image.shape[3])
+        if v["transform"] == "projective":
+            matrix = torch.eye(3, dtype=torch.float64)
+            matrix[2, 0], matrix[2, 1] = v["a"], v["b"]
+            grid = projective_grid(matrix.unsqueeze(0), size4)
+            html = _matrix_html("H", matrix)
+        else:
+            target = tps_control_points(4, 4, dtype=torch.float64)
+            g = torch.Generator().manual_seed(int(round(100 * v["b"])))
+            matrix = target + v["a"] * 0.5 * torch.randn(16, 2, generator=g, dtype=torch.float64)
+            grid = tps_grid(matrix.unsqueeze(0), size4)
+            html = "source control points (x, y): " + ", ".join(f"({x:+.2f}, {y:+.2f})" for x, y in matrix.tolist())
+        out = bilinear_sample(image, grid)
+        fig = plotting.show_images({"input and the grid": image, "output": out}, size=3.2)
+        plotting.show_grid(image, grid, ax=fig.axes[0], max_lines=10, points=False)
+        return render_png(fig, dpi), html, {"matrix": matrix, "grid": grid}
+
+    return _explorer("stn-warp-explorer", controls, draw)
