@@ -57,6 +57,13 @@ def check_float_tensor(value: object, name: str, ndim: int | None = None, layout
     return value  # type: ignore[return-value]
 
 
+def check_module(value: object, name: str = "model") -> "torch.nn.Module":
+    """Raise ``TypeError`` unless ``value`` is an ``nn.Module``."""
+    if not isinstance(value, torch.nn.Module):
+        raise TypeError(f"{name}: expected a torch.nn.Module, got {type(value).__name__}")
+    return value
+
+
 def check_ndim(t: torch.Tensor, ndim: int, name: str, layout: str) -> None:
     """Raise ``ValueError`` unless ``t.ndim == ndim``; ``layout`` is e.g. ``"(N, C, H, W)"``."""
     if t.ndim != ndim:

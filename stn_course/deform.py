@@ -115,14 +115,6 @@ def bilinear_sample_pixels(input: torch.Tensor, y: torch.Tensor, x: torch.Tensor
     once ``y ≤ −1``, ``y ≥ H``, ``x ≤ −1`` or ``x ≥ W``.
     ``input: (N, C, H, W)``, ``y, x: (N, *S)`` ``-> (N, C, *S)``
     """
-    check_float_tensor(input, "input", 4, "(N, C, H, W)")
-    for value, name in ((y, "y"), (x, "x")):
-        check_float_tensor(value, name)
-        if value.ndim < 1 or value.shape[0] != input.shape[0]:
-            raise ValueError(f"{name}: expected shape (N, *S) with N = {input.shape[0]} like input, got "
-                             f"{shape_str(value)}")
-    if y.shape != x.shape:
-        raise ValueError(f"y and x must have the same shape, got {shape_str(y)} and {shape_str(x)}")
     return bilinear_interpolate(input, x, y)
 
 

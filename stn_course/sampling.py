@@ -31,7 +31,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ._validation import check_bool, check_choice, check_float_tensor, check_pair, check_same
+from ._validation import check_bool, check_choice, check_float_tensor, check_pair, check_same, check_tensor
 from .grids import check_grid
 
 __all__ = [
@@ -115,6 +115,10 @@ def reflect_coordinates(x, low: float, span: float, with_sign: bool = False):
     >>> reflect_coordinates(torch.tensor([-1.0, 2.5, 5.0]), 0.0, 2.0)
     tensor([1.0000, 1.5000, 1.0000])
     """
+    x = _check_coordinates(x, "x")
+    for value, name in ((low, "low"), (span, "span")):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{name}: expected a number, got {type(value).__name__} {value!r}")
     xp = _xp(x)
     if span <= 0:
         zeros = xp.zeros_like(x)
@@ -236,6 +240,11 @@ def gather_corners(input: torch.Tensor, index: torch.Tensor, inside: torch.Tenso
     With ``inside`` (``(N, K, P)`` bool), the entries outside the image are *replaced* by 0 (not multiplied by 0:
     an infinite pixel read from outside must not become NaN).
     """
+    check_float_tensor(input, "input", 4, "(N, C, H, W)")
+    check_tensor(index, "index")
+    if index.dtype != torch.int64 or index.ndim != 3 or index.shape[0] != input.shape[0]:
+        raise ValueError(f"index: expected an int64 tensor (N, K, P) with N = {input.shape[0]}, got "
+                         f"{index.dtype} {tuple(index.shape)}")
     n, c, h, w = input.shape
     flat = index.flatten(1).unsqueeze(1).expand(n, c, -1)
     values = torch.gather(input.reshape(n, c, h * w), 2, flat).view(n, c, *index.shape[1:])
@@ -252,6 +261,12 @@ def bilinear_interpolate(input: torch.Tensor, x: torch.Tensor, y: torch.Tensor) 
     ``y ≤ −1`` or ``y ≥ H`` (torchvision's ``bilinear_interpolate``, and ``F.grid_sample``'s zeros padding).
     ``input: (N, C, H, W)``, ``x, y: (N, *S)`` ``-> (N, C, *S)``
     """
+    check_float_tensor(input, "input", 4, "(N, C, H, W)")
+    for value, name in ((x, "x"), (y, "y")):
+        check_float_tensor(value, name)
+        if value.ndim < 1 or value.shape[0] != input.shape[0] or value.shape != x.shape:
+            raise ValueError(f"x, y: expected two tensors of one shape (N, *S) with N = {input.shape[0]}, got "
+                             f"{tuple(x.shape)} and {tuple(y.shape)}")
     n, c, h, w = input.shape
     shape = x.shape[1:]
     index, inside, fx, fy = bilinear_corners(x.flatten(1), y.flatten(1), h, w)

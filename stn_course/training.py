@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._validation import check_choice, check_tensor
+from ._validation import check_choice, check_module, check_tensor
 
 __all__ = [
     "MODELS",
@@ -60,6 +60,7 @@ def seed_everything(seed: int) -> None:
 
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
+    check_module(model)
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
@@ -113,6 +114,8 @@ class STCNN(nn.Module):
 
     def __init__(self, transformer: nn.Module, classifier: nn.Module):
         super().__init__()
+        check_module(transformer, "transformer")
+        check_module(classifier, "classifier")
         self.transformer = transformer
         self.classifier = classifier
 
@@ -257,6 +260,7 @@ def _device(model: nn.Module, device: str | torch.device | None) -> torch.device
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: Iterable, device: str | torch.device | None = None) -> dict[str, float]:
     """Mean cross-entropy and error (percent) of ``model`` over ``loader``. ``-> {"loss", "error", "n"}``"""
+    check_module(model)
     device = _device(model, device)
     was_training = model.training
     model.eval()
@@ -297,6 +301,7 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable | None =
     on the fly), ``test_error`` and ``test_loss`` (if a test loader is given), ``time`` (cumulative seconds of
     training, without evaluation) and ``images_per_s`` (training throughput of that epoch).
     """
+    check_module(model)
     if epochs < 0:
         raise ValueError(f"epochs: expected a non-negative integer, got {epochs}")
     device = _device(model, device)
@@ -364,6 +369,7 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable | None =
 
 def save(model: nn.Module, path: str | os.PathLike, **extra: Any) -> None:
     """Save ``{"config": model.config, "state_dict": ..., **extra}`` (e.g. the history) to ``path``."""
+    check_module(model)
     config = getattr(model, "config", None)
     if config is None:
         raise ValueError("save: the model has no .config; build it with baseline_cnn / st_cnn / build_model")
@@ -372,6 +378,8 @@ def save(model: nn.Module, path: str | os.PathLike, **extra: Any) -> None:
 
 def load(path: str | os.PathLike, map_location: str | torch.device | None = "cpu") -> nn.Module:
     """Rebuild the model saved by :func:`save` and load its weights (``model.extra`` holds the extra entries)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path: expected a file path (str or os.PathLike), got {type(path).__name__}")
     checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     if not isinstance(checkpoint, dict) or "config" not in checkpoint or "state_dict" not in checkpoint:
         raise ValueError(f"{path}: expected a checkpoint written by stn_course.training.save "

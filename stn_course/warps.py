@@ -39,11 +39,12 @@ def forward_warp_nearest(image: torch.Tensor, matrix: torch.Tensor) -> tuple[tor
     >>> int(hit.sum())  # a 2× zoom pushes 4 of the 16 pixels inside: 12 holes
     4
     """
+    matrix = _check(image, matrix)
     _, c, h, w = image.shape
     ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64),
                             indexing="ij")
     points = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1)
-    target = torch.round(affine.apply(_check(image, matrix), points)).long()
+    target = torch.round(affine.apply(matrix, points)).long()
     inside = (target[:, 0] >= 0) & (target[:, 0] < w) & (target[:, 1] >= 0) & (target[:, 1] < h)
     out = torch.zeros_like(image)
     hit = torch.zeros(h, w, dtype=torch.bool)
@@ -60,8 +61,9 @@ def inverse_warp_nearest(image: torch.Tensor, matrix: torch.Tensor) -> torch.Ten
     ``image: (1, C, H, W)``, ``matrix: (3, 3)`` pixel-space motion ``-> (1, C, H, W)``. Implemented the way a spatial
     transformer does it: ``theta = pixel_to_theta(invert(matrix))``, ``affine_grid``, nearest sampling.
     """
+    matrix = _check(image, matrix)
     _, c, h, w = image.shape
-    back = affine.invert(_check(image, matrix))
+    back = affine.invert(matrix)
     theta = affine.pixel_to_theta(back, (h, w), align_corners=False).unsqueeze(0)
     grid = affine_grid(theta, (1, c, h, w), align_corners=False)
     return nearest_sample(image.double(), grid, align_corners=False).to(image.dtype)

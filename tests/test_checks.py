@@ -99,6 +99,18 @@ def test_compare_checks_type_shape_dtype_and_values():
     assert compare(np.ones(3), np.ones(3))[0] and compare(2, 2.0)[0] and not compare(True, 1)[0]
 
 
-def test_unknown_and_hidden_ids_are_refused():
+def test_unknown_and_hidden_ids_are_refused(monkeypatch):
     with pytest.raises(KeyError, match="unknown check id"):
         get("02.no_such_exercise")
+    # a hidden check (the grader's) is registered like any other, but check() refuses to run it in a notebook
+    import dataclasses
+
+    from stn_course.checks import registry
+
+    hidden = dataclasses.replace(get("02.bilinear_sample"), id="02.bilinear_sample_hidden_demo", hidden=True)
+    monkeypatch.setitem(registry._REGISTRY, hidden.id, hidden)
+    assert get(hidden.id) is hidden
+    assert hidden in all_checks(include_hidden=True) and hidden not in all_checks(include_hidden=False)
+    from stn_course.sampling import bilinear_sample
+    with pytest.raises(KeyError, match="hidden check, run only by the grader"):
+        check(hidden.id, bilinear_sample)

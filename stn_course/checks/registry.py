@@ -80,9 +80,6 @@ class CheckResult:
     def first_failure(self) -> CaseResult | None:
         return next((r for r in self.results if not r.passed), None)
 
-    @property
-    def score(self) -> float:
-        return self.check.points if self.passed else 0.0
 
     def __repr__(self) -> str:
         verdict = "passed" if self.passed else "failed"

@@ -122,6 +122,11 @@ def make_loaders(train: Dataset, test: Dataset, batch_size: int = 64, seed: int 
 
     Each step fetches a whole batch with one indexing call (``dataset[list_of_indices]``).
     """
+    for value, name in ((train, "train"), (test, "test")):
+        if not isinstance(value, Dataset):
+            raise TypeError(f"{name}: expected a torch.utils.data.Dataset (e.g. a DistortedMNIST), got "
+                            f"{type(value).__name__}")
+    batch_size, test_batch_size = check_int(batch_size, "batch_size", 1), check_int(test_batch_size, "test_batch_size", 1)
     g = torch.Generator().manual_seed(int(seed))
     train_loader = DataLoader(train, batch_size=None,
                               sampler=BatchSampler(RandomSampler(train, generator=g), batch_size, drop_last=False))

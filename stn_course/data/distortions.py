@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import grids
-from .._validation import check_choice, check_impl, check_int, check_tensor
+from .._validation import check_choice, check_impl, check_int, check_ndim, check_tensor
 from ..sampling import bilinear_sample
 from .mnist import DIGIT
 
@@ -77,6 +77,8 @@ def ink_boxes(images: torch.Tensor) -> torch.Tensor:
 
     ``images: (N, 1, H, W)`` ``-> (N, 4)`` = ``(x_min, x_max, y_min, y_max)``; an empty image gives zeros.
     """
+    check_tensor(images, "images")
+    check_ndim(images, 4, "images", "(N, 1, H, W)")
     n, _, h, w = images.shape
     ink = images[:, 0] > 0
     cols, rows = ink.any(1), ink.any(2)  # (N, W), (N, H)
@@ -129,6 +131,14 @@ def paste_clutter(canvas: torch.Tensor, sources: torch.Tensor, source_index: tor
     piece comes from), ``crop_at: (N, K, 2)`` long ``(row, col)`` of the crop's top-left corner in the source,
     ``paste_at: (N, K, 2)`` long ``(row, col)`` of its top-left corner on the canvas ``-> (N, 1, S, S)`` (new tensor).
     """
+    check_tensor(canvas, "canvas")
+    check_ndim(canvas, 4, "canvas", "(N, 1, S, S)")
+    check_tensor(sources, "sources")
+    check_ndim(sources, 4, "sources", "(M, 1, H, W)")
+    for value, name in ((source_index, "source_index"), (crop_at, "crop_at"), (paste_at, "paste_at")):
+        check_tensor(value, name)
+        if value.dtype != torch.int64:
+            raise TypeError(f"{name}: expected an int64 (long) tensor, got dtype {value.dtype}")
     n, _, s, _ = canvas.shape
     k = source_index.shape[1]
     ar = torch.arange(crop, device=canvas.device)

@@ -65,17 +65,29 @@ def test_lessons_contain_no_solution_code(path):
 
 @pytest.mark.parametrize("path", SOLUTION_NOTEBOOKS, ids=IDS)
 def test_every_exercise_is_checked(path):
-    """Each exercise cell is followed by a cell that calls check() with a registered id."""
+    """Each exercise cell is followed by a code cell that calls check() on a function the exercise defines, with a
+    registered id of this lesson; and every registered visible check of the lesson is used."""
     nb = nbformat.read(path, as_version=4)
     known = {c.id for c in all_checks(include_hidden=False)}
-    code = [c.source for c in nb.cells if c.cell_type == "code"]
-    check_ids = re.findall(r"check\(\s*[\"']([0-9]{2}\.[\w.]+)[\"']", "\n".join(code))
-    exercises = sum(1 for src in code if "### BEGIN SOLUTION" in src)
-    assert set(check_ids) <= known, f"unknown check ids: {set(check_ids) - known}"
-    assert len(set(check_ids)) >= exercises, "an exercise has no check"
     lesson = path.name[:2]
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    used = set()
+    for i, source in enumerate(code):
+        if "### BEGIN SOLUTION" not in source:
+            continue
+        defined = set(re.findall(r"^(?:def|class)\s+(\w+)", source, re.M))
+        assert defined, f"exercise cell {i} of {path.name} defines no function:\n{source[:200]}"
+        assert i + 1 < len(code), f"the last code cell of {path.name} is an exercise with no check after it"
+        calls = re.findall(r"check\(\s*[\"']([0-9]{2}\.[\w.]+)[\"']\s*,\s*(\w+)", code[i + 1])
+        assert calls, f"the cell after exercise {sorted(defined)} in {path.name} calls no check():\n{code[i + 1][:200]}"
+        for check_id, fn in calls:
+            assert check_id in known and check_id.startswith(lesson + "."), f"{check_id}: not a check of lesson {lesson}"
+            assert fn in defined, f"check({check_id!r}, {fn}) follows an exercise that defines {sorted(defined)}"
+            used.add(check_id)
     registered = {i for i in known if i.startswith(lesson + ".")}
-    assert registered == set(check_ids), f"registered but unused in {path.name}: {registered - set(check_ids)}"
+    all_calls = set(re.findall(r"check\(\s*[\"']([0-9]{2}\.[\w.]+)[\"']", "\n".join(code)))
+    assert registered == all_calls, f"registered but unused in {path.name}: {registered - all_calls}"
+    assert used, f"{path.name} has no checked exercise"
 
 
 @pytest.mark.notebook
