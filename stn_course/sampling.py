@@ -126,7 +126,8 @@ def reflect_coordinates(x, low: float, span: float, with_sign: bool = False):
     twice_span = 2 * span
     shifted = x - low
     distance = abs(shifted)
-    extra = distance - xp.trunc(distance / twice_span) * twice_span
+    with np.errstate(invalid="ignore"):  # inf - inf = NaN for infinite points (NumPy warns, torch does not)
+        extra = distance - xp.trunc(distance / twice_span) * twice_span
     reflected = xp.minimum(extra, twice_span - extra) + low
     if not with_sign:
         return reflected

@@ -147,9 +147,9 @@ def transform_to_grid(params: torch.Tensor, transform: str, size: Sequence[int],
     elif transform == "tps":
         target = tps_control_points(*_tps_grid_size(tps_grid_size), dtype=torch.float64, device=params.device)
         grid = tps_grid(matrix, size, align_corners, target_points=target)
-    elif impl == "aten":
+    elif impl == "aten" and min(size) > 0:  # F.affine_grid refuses empty sizes, whose grid is empty anyway
         grid = F.affine_grid(matrix, list(size), align_corners=align_corners)
-    elif impl == "reference":
+    elif impl in ("reference", "aten"):
         grid = affine_grid(matrix, tuple(size), align_corners)
     else:
         grid = AffineGridFunction.apply(matrix, tuple(size), align_corners)
@@ -250,7 +250,7 @@ class SpatialTransformer(nn.Module):
     def params(self, x: torch.Tensor) -> torch.Tensor:
         """Localisation net + regression head: ``(N, C, H, W) -> (N, n_params)``."""
         features = self.localisation(x)
-        features = features.reshape(x.shape[0], -1)
+        features = features.flatten(1) if features.ndim > 1 else features.reshape(x.shape[0], -1)
         if features.shape[1] != self.loc_features:
             raise ValueError(f"localisation returned {features.shape[1]} features per sample but the head expects "
                              f"loc_features={self.loc_features}")
