@@ -2,7 +2,8 @@
 
 Forward and forward+backward (gradients w.r.t. input, offset, weight, bias and mask), measured side by side in the
 same run (interleaved repeats, median; ``benchmarks/_common.time_many``) at the sizes of issue 5: 3×3 kernels,
-padding 1, with and without the DCNv2 mask. Before timing, each size checks that both give the same output.
+padding 1, with and without the DCNv2 mask. Before timing, each size checks that both give the same output and
+gradients; if any size disagrees (beyond float32 reordering, or NaN) the script says where and exits with status 1.
 
 torchvision must match the installed torch release. The course's own environment has a CPU-only torch for which no
 matching torchvision wheel exists here, so the benchmark runs in a separate virtual environment (ignored by git):
@@ -58,9 +59,13 @@ def load_torchvision():
     return tv_deform_conv2d, torchvision.__version__
 
 
-def run(repeats: int, threads: int) -> tuple[list[list[object]], bool]:
+# Parity tolerances (float32): the two compute the same sums in a different order.
+MAX_OUTPUT_DIFF, MAX_REL_GRAD_DIFF = 1e-3, 1e-3
+
+
+def run(repeats: int, threads: int) -> tuple[list[list[object]], bool, list[str]]:
     tv_deform_conv2d, _ = load_torchvision()
-    rows, all_met = [], True
+    rows, all_met, broken = [], True, []
     for n, c_in, c_out, size in SIZES:
         for with_mask in (False, True):
             g = torch.Generator().manual_seed(0)
@@ -91,6 +96,9 @@ def run(repeats: int, threads: int) -> tuple[list[list[object]], bool]:
             grads_ours, grads_tv = forward_backward(deform_conv2d)(), forward_backward(tv_deform_conv2d)()
             grad_diff = max(((a - b).abs().max() / b.abs().max().clamp_min(1e-12)).item()
                             for a, b in zip(grads_ours, grads_tv))
+            if not (diff <= MAX_OUTPUT_DIFF and grad_diff <= MAX_REL_GRAD_DIFF):  # NaN fails too
+                broken.append(f"({n}, {c_in}→{c_out}, {size}×{size}) mask={with_mask}: max |Δ| out {diff:.1e} "
+                              f"(≤ {MAX_OUTPUT_DIFF:g}), rel. Δ grads {grad_diff:.1e} (≤ {MAX_REL_GRAD_DIFF:g})")
             t = time_many({
                 "tv fwd": forward(tv_deform_conv2d), "ours fwd": forward(deform_conv2d),
                 "tv fwd+bwd": forward_backward(tv_deform_conv2d), "ours fwd+bwd": forward_backward(deform_conv2d),
@@ -102,7 +110,7 @@ def run(repeats: int, threads: int) -> tuple[list[list[object]], bool]:
                          f"{t['tv fwd+bwd'] * 1e3:.1f}", f"{t['ours fwd+bwd'] * 1e3:.1f}", f"**{fb_ratio:.1f}×**",
                          f"{diff:.1e} / {grad_diff:.1e}"])
             print(" | ".join(str(c) for c in rows[-1]), flush=True)
-    return rows, all_met
+    return rows, all_met, broken
 
 
 HEADER = ["threads", "size (N, C_in→C_out, H×W)", "mask", "torchvision fwd ms", "ours fwd ms", "fwd speed-up",
@@ -118,13 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _, tv_version = load_torchvision()
     print(f"machine: {machine()}, torchvision {tv_version}")
-    rows, all_met, verdicts = [], True, []
+    rows, all_met, verdicts, broken = [], True, [], []
     load_before = os.getloadavg()[0]
     for threads in args.threads:
         torch.set_num_threads(threads)
         print(f"-- {threads} torch thread(s)")
-        block, met = run(args.repeats, threads)
+        block, met, block_broken = run(args.repeats, threads)
         rows += block
+        broken += block_broken
         all_met &= met
         verdicts.append(f"{threads} thread(s): {'yes' if met else 'NO'}")
     busy = max(load_before, os.getloadavg()[0]) > 0.5 * (os.cpu_count() or 1)
@@ -133,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     verdict = (f"fast path forward+backward ≥ {TARGET:.0f}× faster than torchvision at every size – "
                + ", ".join(verdicts) + f" ({load})")
     print("\n" + table + "\n\n" + verdict)
+    if broken:  # a benchmark of two things that no longer compute the same result is not a benchmark
+        print("PARITY BROKEN – ours and torchvision disagree:\n  " + "\n  ".join(broken), file=sys.stderr)
+        return 1
     if args.write:
         command = "python -m venv .venv-bench && .venv-bench/bin/pip install torch==2.14.1 torchvision==0.29.1 numpy"
         body = "\n".join([

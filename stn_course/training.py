@@ -94,9 +94,10 @@ def st_cnn_localisation_net(in_size: int, features: int = 32) -> nn.Sequential:
 
     Why the batch norm: on a big, mostly empty canvas (cluttered 60×60) the features barely differ between inputs –
     most of what they see is background – so the head mostly learns a constant transform, and with Adam the ReLU
-    features soon die altogether: θ ends up the same for every image (measured: θ's standard deviation over test
-    inputs 0.001). Normalising each feature over the batch removes what all inputs share and keeps what tells them
-    apart (where the digit is); θ then varies with the input (standard deviation ≈ 0.1, as on the 42×42 canvas).
+    features soon die altogether: θ ends up the same for every image. Normalising each feature over the batch
+    removes what all inputs share and keeps what tells them apart (where the digit is), so θ varies with the input.
+    ``benchmarks/train_quality.py`` prints θ's spread over test inputs for every run (``benchmarks/NOTES.md`` has
+    the history, with commands).
     """
     body = nn.Sequential(
         nn.MaxPool2d(2), nn.Conv2d(1, 8, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 5), nn.ReLU(), nn.Flatten(),
@@ -148,8 +149,11 @@ def default_out_size(in_size: int) -> int:
 
     A 28² view of the 60×60 cluttered canvas either shrinks a digit to ~9 pixels (the whole canvas,
     ``start="identity"``) or shows less than a quarter of the canvas (a window at full resolution); with 40² a
-    digit keeps ~13 pixels, or the window covers the middle 2/3 of each side. Measured on TC (seed 1, 16 epochs,
-    ``start="identity"``): test error 18 % with a 28² output, 11 % with 40², the CNN 19 %.
+    digit keeps ~13 pixels, or the window covers the middle 2/3 of each side (``benchmarks/NOTES.md`` compares
+    the two on TC, with the command).
+
+    >>> default_out_size(28), default_out_size(42), default_out_size(60)
+    (28, 28, 40)
     """
     return min(in_size, max(DIGIT_SIZE, round(in_size * 2 / 3)))
 
@@ -169,9 +173,8 @@ def st_cnn(in_size: int, transform: str = "affine", out_size: int | None = None,
       from the first step, and a digit off the centre is cut: the transformer has every reason to move.
     * ``"identity"``: the identity in normalized coordinates – the whole canvas, downsampled to ``out_size²``.
 
-    They coincide when ``out_size == in_size``. Measured (TC, 12 epochs, seeds 0–4): test error 13–18 % on every
-    seed starting from ``"pixels"``, 12–30 % from ``"identity"``, where on some seeds the transformer never learns
-    to follow the digit; RTS (8 epochs, seeds 0–2): 5.7 % vs 6.9 % on average.
+    They coincide when ``out_size == in_size``. ``benchmarks/NOTES.md`` compares the two starts on TC and RTS,
+    with the commands (``benchmarks/train_quality.py --start``).
     """
     from .stn import SpatialTransformer
 

@@ -1,0 +1,42 @@
+"""The benchmarks' own guards: a benchmark of two things that no longer compute the same result must fail."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import torch
+
+from stn_course.deform import deform_conv2d
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _load(name: str):
+    sys.path.insert(0, str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_deform_fails_when_parity_breaks(monkeypatch, capsys):
+    bench = _load("bench_deform")
+    monkeypatch.setattr(bench, "SIZES", [(1, 2, 3, 5)])
+    # stand-ins for torchvision (not a dependency of the course): the package's reference path is torchvision's
+    # contract; a planted (dx, dy) swap of the offsets must be caught before any timing is reported
+    reference = lambda *a, **k: deform_conv2d(*a, **k, impl="reference")  # noqa: E731
+
+    def swapped(input, offset, weight, bias=None, padding=0, mask=None):
+        pairs = offset.view(offset.shape[0], -1, 2, *offset.shape[2:]).flip(2).reshape(offset.shape)
+        return deform_conv2d(input, pairs, weight, bias, padding=padding, mask=mask, impl="reference")
+
+    threads = torch.get_num_threads()
+    try:
+        monkeypatch.setattr(bench, "load_torchvision", lambda: (reference, "stand-in"))
+        assert bench.main(["--repeats", "1", "--threads", "1"]) == 0
+        monkeypatch.setattr(bench, "load_torchvision", lambda: (swapped, "stand-in"))
+        assert bench.main(["--repeats", "1", "--threads", "1"]) == 1
+        assert "PARITY BROKEN" in capsys.readouterr().err
+    finally:
+        torch.set_num_threads(threads)
