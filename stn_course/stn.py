@@ -1,6 +1,6 @@
 """The spatial transformer module: localisation net -> grid generator -> sampler (lesson 3).
 
-``SpatialTransformer(localisation, transform="affine", out_size=None, align_corners=False, impl="reference")``
+``SpatialTransformer(localisation, transform="affine", out_size=None, align_corners=False, impl="fast")``
 wraps the three parts of Jaderberg et al. (2015):
 
 1. the **localisation network** – any ``nn.Module`` you pass that maps the input ``(N, C, H, W)`` to a feature

@@ -1,12 +1,7 @@
 """Shared helpers of the lesson figures (every lesson): images to arrays, figures to PNG, panels of images.
 
-Every function draws with Matplotlib and **returns the Figure** (it never calls ``plt.show``): a notebook shows it
-inline, a widget renders it to PNG (:func:`figure_to_png`), a test inspects its artists. Functions that draw on one
-panel accept ``ax=`` to draw into an existing Axes.
-
-Images may be given as tensors ``(1, C, H, W)``, ``(C, H, W)`` or ``(H, W)`` (C = 1 or 3), or as NumPy arrays
-``(H, W)``/``(H, W, 3)``. Pixel coordinates follow ``imshow``: the centre of pixel ``image[y, x]`` is drawn at
-``(x, y)``, its edges at ``± 0.5``, and y points down – the convention of :mod:`stn_course.affine`.
+The conventions every figure follows (returned Figures, accepted image layouts, pixel coordinates) are in
+:mod:`stn_course.plotting`.
 """
 from __future__ import annotations
 
