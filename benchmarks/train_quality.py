@@ -48,7 +48,7 @@ def transformer_usage(model, test):
     return zoom.mean().item(), theta.flatten(1).std(0).mean().item()
 
 
-def run_quality(kinds, seeds, epochs, epochs_tc, source, batch_size, lrs, transformer_lr=None, start="pixels",
+def run_quality(kinds, seeds, epochs, epochs_tc, source, batch_size, lrs, transformer_lr=None, st_start="pixels",
                 out_size=None):
     rows, raw = [], {}
     for kind in kinds:
@@ -60,7 +60,7 @@ def run_quality(kinds, seeds, epochs, epochs_tc, source, batch_size, lrs, transf
         for seed in seeds:
             train, test = data.make_datasets(kind, seed=seed, source=source, impl="aten")
             for name in ("cnn", "stcnn"):
-                config = {"start": start, "out_size": out_size} if name == "stcnn" else {}
+                config = {"start": st_start, "out_size": out_size} if name == "stcnn" else {}
                 model = training.build_model(name, train.size, seed=seed, **config)
                 params[name] = training.count_parameters(model)
                 loaders = data.make_loaders(train, test, batch_size=batch_size, seed=seed)
@@ -214,8 +214,8 @@ def main(argv=None) -> int:
             "",
             f"Test error after the last epoch, mean ± standard deviation over seeds {args.seeds}; "
             f"training digits: {n_train} ({'full MNIST from $' + data.ENV_VAR if args.full else 'the embedded digits, split by digit'}), "
-            f"fresh distortions every epoch, batch {args.batch_size}, Adam at the learning rates given on the "
-            f"command line (CNN {args.lr_cnn}, ST-CNN {args.lr_st}, the ST-CNN's transformer – localisation net + "
+            f"fresh distortions every epoch, batch {args.batch_size}, Adam at the learning rates of "
+            f"`--lr-cnn`, `--lr-st`, `--lr-transformer` (CNN {args.lr_cnn}, ST-CNN {args.lr_st}, the ST-CNN's transformer – localisation net + "
             f"head – {args.lr_transformer}; this script does not tune them), ST-CNN start `{args.start}`, output "
             f"{'side ' + str(args.out_size) if args.out_size else 'size training.default_out_size'}. "
             f"Parameters CNN / ST-CNN (difference): {param_text}. The paper trained far longer on 60,000 digits, so "

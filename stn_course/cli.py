@@ -1,11 +1,12 @@
-"""The ``stn-course`` command.
+"""The ``stn-course`` command line (every lesson: instructors publish with it, learners list the checks).
 
-    stn-course build  [SRC_DIR] [SOLUTIONS_DIR] [--check]   percent sources -> solution notebooks
-    stn-course assign [SOLUTIONS_DIR] [LESSONS_DIR] [--check] solution notebooks -> student lessons
-    stn-course checks [LESSON]                               list the exercise checks (id, points, title)
+    stn-course build  [SRC_DIR] [SOLUTIONS_DIR] [--check]    percent sources -> solution notebooks
+    stn-course assign [SOLUTIONS_DIR] [LESSONS_DIR] [--check]  solution notebooks -> student lessons
+    stn-course checks [LESSON]                                list the exercise checks (id, points, title)
 
-Defaults follow the repository layout (``solutions/src``, ``solutions``, ``lessons``). ``--check`` writes nothing
-and exits 1 if anything is out of date – what CI and the tests use.
+Defaults follow the repository layout (``solutions/src``, ``solutions``, ``lessons``), relative to the current
+folder: run it from the course folder (the clone) or pass the folders. ``--check`` writes nothing and exits 1 if
+anything is out of date – what CI and the tests use.
 """
 from __future__ import annotations
 
@@ -14,6 +15,21 @@ import sys
 from pathlib import Path
 
 from . import notebooks
+
+DESCRIPTION = """\
+stn-course: Spatial Transformer Networks and deformable convolution from first principles.
+
+Instructors write each lesson once, as percent-format Python in solutions/src/NN_slug.py, and publish it:
+  stn-course build    solutions/src/*.py -> solutions/*.ipynb (complete notebooks, no outputs)
+  stn-course assign   solutions/*.ipynb  -> lessons/*.ipynb   (solution regions replaced by stubs)
+Learners open lessons/ in JupyterLab; `stn-course checks` lists the exercise checks that check() runs."""
+
+EPILOG = """\
+The folders default to the course's layout relative to the current folder; run from the course folder (the
+clone of the repository) or pass them. Examples:
+  stn-course build --check          exit 1 if a solution notebook differs from its source (CI does this)
+  stn-course assign                 regenerate every student lesson
+  stn-course checks 02              the checks of lesson 2"""
 
 
 def _report(stale: list[Path], check: bool, what: str) -> int:
@@ -27,39 +43,73 @@ def _report(stale: list[Path], check: bool, what: str) -> int:
     return 0
 
 
+def _require_folder(parser: argparse.ArgumentParser, path: str, what: str, default: str, pattern: str) -> Path:
+    folder = Path(path)
+    if not folder.is_dir():
+        hint = (f"run stn-course from the course folder (the one holding {default}/), or pass the folder"
+                if path == default else "pass an existing folder")
+        parser.error(f"{what} folder {str(folder.resolve())!r} does not exist: {hint}")
+    if not any(folder.glob(pattern)):
+        parser.error(f"{what} folder {str(folder.resolve())!r} holds no {pattern} files")
+    return folder
+
+
+def build_parser() -> argparse.ArgumentParser:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog="stn-course", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=formatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    build = sub.add_parser(
+        "build", formatter_class=formatter,
+        help="solutions/src/*.py (percent format) -> solutions/*.ipynb",
+        description="Convert every percent-format lesson source NN_slug.py into a complete notebook (no outputs, "
+                    "deterministic cell ids), written only where it changed.")
+    build.add_argument("source", nargs="?", default="solutions/src", metavar="SRC_DIR",
+                       help="folder of NN_slug.py lesson sources (default: %(default)s)")
+    build.add_argument("solutions", nargs="?", default="solutions", metavar="SOLUTIONS_DIR",
+                       help="where the solution notebooks go (default: %(default)s)")
+    build.add_argument("--check", action="store_true",
+                       help="write nothing; exit 1 if a notebook is out of date")
+
+    assign = sub.add_parser(
+        "assign", formatter_class=formatter,
+        help="solutions/*.ipynb -> lessons/*.ipynb (student versions)",
+        description="Generate the student lessons: every region between '### BEGIN SOLUTION' and "
+                    "'### END SOLUTION' becomes '# YOUR CODE HERE' / 'raise NotImplementedError'.")
+    assign.add_argument("solutions", nargs="?", default="solutions", metavar="SOLUTIONS_DIR",
+                        help="folder of solution notebooks (default: %(default)s)")
+    assign.add_argument("lessons", nargs="?", default="lessons", metavar="LESSONS_DIR",
+                        help="where the student notebooks go (default: %(default)s)")
+    assign.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 if a lesson is out of date")
+
+    checks = sub.add_parser("checks", help="list the exercise checks (id, points, title)",
+                            description="List the exercise checks that check(id, fn) runs in the notebooks.")
+    checks.add_argument("lesson", nargs="?", metavar="LESSON", help="only this lesson, e.g. 02 (default: all)")
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="stn-course", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    build = sub.add_parser("build", help="convert solutions/src/*.py (percent format) to solutions/*.ipynb")
-    build.add_argument("source", nargs="?", default="solutions/src")
-    build.add_argument("solutions", nargs="?", default="solutions")
-    build.add_argument("--check", action="store_true", help="write nothing; exit 1 if out of date")
-
-    assign = sub.add_parser("assign", help="generate student lessons from the solution notebooks")
-    assign.add_argument("solutions", nargs="?", default="solutions")
-    assign.add_argument("lessons", nargs="?", default="lessons")
-    assign.add_argument("--check", action="store_true", help="write nothing; exit 1 if out of date")
-
-    checks = sub.add_parser("checks", help="list the registered exercise checks")
-    checks.add_argument("lesson", nargs="?", help="lesson number, e.g. 02")
-
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "build":
-        if not Path(args.source).is_dir():
-            parser.error(f"source folder {args.source!r} does not exist")
-        return _report(notebooks.build_solutions(Path(args.source), Path(args.solutions), args.check), args.check,
+        source = _require_folder(parser, args.source, "source", "solutions/src", "[0-9][0-9]_*.py")
+        return _report(notebooks.build_solutions(source, Path(args.solutions), args.check), args.check,
                        "solutions")
     if args.command == "assign":
-        if not Path(args.solutions).is_dir():
-            parser.error(f"solutions folder {args.solutions!r} does not exist")
-        return _report(notebooks.assign(Path(args.solutions), Path(args.lessons), args.check), args.check, "lessons")
+        solutions = _require_folder(parser, args.solutions, "solutions", "solutions", "[0-9][0-9]_*.ipynb")
+        return _report(notebooks.assign(solutions, Path(args.lessons), args.check), args.check, "lessons")
     if args.command == "checks":
         from .checks import all_checks
 
-        for c in all_checks(include_hidden=False):
-            if args.lesson is None or c.id.startswith(f"{args.lesson}."):
-                print(f"{c.id:40s} {c.points:4.1f}  {c.title}")
+        selected = [c for c in all_checks(include_hidden=False)
+                    if args.lesson is None or c.id.startswith(f"{args.lesson}.")]
+        if not selected:
+            lessons = sorted({c.id[:2] for c in all_checks(include_hidden=False)})
+            parser.error(f"no checks for lesson {args.lesson!r}; lessons with checks: {', '.join(lessons)}")
+        for c in selected:
+            print(f"{c.id:40s} {c.points:4.1f}  {c.title}")
         return 0
     return 2  # pragma: no cover - argparse enforces the choices
 

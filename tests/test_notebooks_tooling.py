@@ -115,3 +115,36 @@ def test_cli_lists_checks(capsys):
 def test_cli_rejects_missing_folders(tmp_path):
     with pytest.raises(SystemExit):
         cli.main(["assign", str(tmp_path / "nope"), str(tmp_path / "out")])
+
+
+def test_cli_outside_the_course_folder_says_what_to_do(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for command in (["build"], ["assign"]):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(command)
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert "does not exist" in err and "run stn-course from the course folder" in err
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit):
+        cli.main(["build", str(tmp_path / "empty")])
+    assert "holds no [0-9][0-9]_*.py files" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["checks", "42"])
+    assert "no checks for lesson '42'" in capsys.readouterr().err
+
+
+def test_cli_help_explains_every_command_and_default(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    top = capsys.readouterr().out
+    assert "``" not in top and "Spatial Transformer Networks" in top
+    for command in ("build", "assign", "checks"):
+        assert command in top
+    with pytest.raises(SystemExit):
+        cli.main(["build", "--help"])
+    build = capsys.readouterr().out
+    assert "default: solutions/src" in build and "default: solutions)" in build and "--check" in build
+    with pytest.raises(SystemExit):
+        cli.main(["assign", "--help"])
+    assert "default: lessons" in capsys.readouterr().out
