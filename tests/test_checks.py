@@ -43,17 +43,39 @@ def test_cases_are_reproducible_from_the_seed(spec):
     assert fingerprint(5) == fingerprint(5)
 
 
-def test_check_prints_pass_and_returns_result(capsys):
+def test_check_prints_pass_and_returns_the_function(capsys):
+    from stn_course.checks import status
     from stn_course.sampling import bilinear_sample
-    result = check("02.bilinear_sample", bilinear_sample, seed=1)
-    assert result.passed and "✅" in capsys.readouterr().out
+    assert check("02.bilinear_sample", bilinear_sample, seed=1) is bilinear_sample
+    assert "✅" in capsys.readouterr().out and status("02.bilinear_sample") == "passed"
+
+
+def test_an_unstarted_exercise_reports_not_implemented_and_stands_in_with_the_reference(capsys):
+    """Run All on a fresh lesson: the stub does not stop the run; later cells get the registry's reference."""
+    from stn_course.checks import status
+    from stn_course.sampling import bilinear_sample
+
+    def bilinear_sample_stub(input, grid, padding_mode="zeros", align_corners=False):
+        raise NotImplementedError
+
+    stand_in = check("02.bilinear_sample", bilinear_sample_stub, seed=3)
+    out = capsys.readouterr().out
+    assert "not implemented yet" in out and "reference" in out and "❌" not in out and "Hint" not in out
+    assert status("02.bilinear_sample") == "not implemented"
+    assert stand_in is not bilinear_sample_stub and stand_in.__name__ == "bilinear_sample_stub"
+    x, grid = torch.rand(2, 3, 5, 7), torch.rand(2, 4, 6, 2) * 2 - 1
+    torch.testing.assert_close(stand_in(x, grid, "border", True), bilinear_sample(x, grid, "border", True))
+    # a wrong answer still stops the run, and passing later replaces the stand-in
+    with pytest.raises(CheckFailed):
+        check("02.bilinear_sample", lambda *a, **k: torch.zeros(1), seed=3)
+    assert check("02.bilinear_sample", bilinear_sample, seed=3, quiet=True) is bilinear_sample
 
 
 def test_torch_grid_sample_passes_the_sampler_check():
     """An independent implementation (torch's) passes too: the check tests semantics, not our code's quirks."""
     def torch_sampler(input, grid, padding_mode="zeros", align_corners=False):
         return F.grid_sample(input, grid, mode="bilinear", padding_mode=padding_mode, align_corners=align_corners)
-    assert check("02.bilinear_sample", torch_sampler, seed=2, quiet=True).passed
+    assert check("02.bilinear_sample", torch_sampler, seed=2, quiet=True) is torch_sampler
 
 
 def test_failure_message_names_case_error_hint_and_seed():

@@ -188,7 +188,7 @@ def rotation_matrix(angle: float) -> torch.Tensor:
     ### END SOLUTION
 
 # %%
-check("01.rotation_matrix", rotation_matrix);
+rotation_matrix = check("01.rotation_matrix", rotation_matrix)
 
 # %% [markdown]
 # ### Exercise 2 – apply a homogeneous matrix to points
@@ -207,7 +207,7 @@ def apply_affine(matrix: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     ### END SOLUTION
 
 # %%
-check("01.apply_affine", apply_affine);
+apply_affine = check("01.apply_affine", apply_affine)
 
 # %% [markdown]
 # ### Exercise 3 – rotation about a centre
@@ -225,7 +225,7 @@ def rotate_about(angle: float, cx: float, cy: float) -> torch.Tensor:
     ### END SOLUTION
 
 # %%
-check("01.rotate_about", rotate_about);
+rotate_about = check("01.rotate_about", rotate_about)
 
 # %% [markdown]
 # The centre must be a fixed point, and the order matters – your matrix, applied with your `apply_affine`:
@@ -266,7 +266,7 @@ def inverse_warp(image: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
     ### END SOLUTION
 
 # %%
-check("01.inverse_warp", inverse_warp);
+inverse_warp = check("01.inverse_warp", inverse_warp)
 
 # %% [markdown]
 # Your warp on the photo, next to a forward (pushing) warp of the same motion:
@@ -298,7 +298,7 @@ def normalization_matrix(size: tuple[int, int], align_corners: bool) -> torch.Te
     ### END SOLUTION
 
 # %%
-check("01.normalization_matrix", normalization_matrix);
+normalization_matrix = check("01.normalization_matrix", normalization_matrix)
 
 # %% [markdown]
 # ### Exercise 6 – from a pixel matrix to `theta`
@@ -320,7 +320,7 @@ def pixel_to_theta(matrix: torch.Tensor, in_size: tuple[int, int], out_size: tup
     ### END SOLUTION
 
 # %%
-check("01.pixel_to_theta", pixel_to_theta);
+pixel_to_theta = check("01.pixel_to_theta", pixel_to_theta)
 
 # %% [markdown]
 # ## Verify

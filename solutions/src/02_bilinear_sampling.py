@@ -193,7 +193,7 @@ def lerp_1d(signal: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     ### END SOLUTION
 
 # %%
-check("02.lerp_1d", lerp_1d);
+lerp_1d = check("02.lerp_1d", lerp_1d)
 
 # %% [markdown]
 # ### Exercise 2 – `unnormalize`
@@ -211,7 +211,7 @@ def unnormalize(coord, size: int, align_corners: bool):
     ### END SOLUTION
 
 # %%
-check("02.unnormalize", unnormalize);
+unnormalize = check("02.unnormalize", unnormalize)
 
 # %% [markdown]
 # ### Exercise 3 – `affine_grid` from scratch
@@ -239,7 +239,7 @@ def affine_grid(theta: torch.Tensor, size, align_corners: bool = False) -> torch
     ### END SOLUTION
 
 # %%
-check("02.affine_grid", affine_grid);
+affine_grid = check("02.affine_grid", affine_grid)
 
 # %% [markdown]
 # ### Exercise 4 – the sampler in NumPy (zeros padding)
@@ -271,7 +271,7 @@ def bilinear_sample_np(input: np.ndarray, grid: np.ndarray, align_corners: bool 
     ### END SOLUTION
 
 # %%
-check("02.bilinear_sample_np", bilinear_sample_np);
+bilinear_sample_np = check("02.bilinear_sample_np", bilinear_sample_np)
 
 # %% [markdown]
 # ### Exercise 5 – the vectorized, differentiable sampler in PyTorch
@@ -324,7 +324,7 @@ def bilinear_sample(input: torch.Tensor, grid: torch.Tensor, padding_mode: str =
     ### END SOLUTION
 
 # %%
-check("02.bilinear_sample", bilinear_sample);
+bilinear_sample = check("02.bilinear_sample", bilinear_sample)
 
 # %% [markdown]
 # ## Verify
@@ -428,7 +428,7 @@ def identity_error(sampler, image: torch.Tensor, align_corners: bool) -> float:
     ### END SOLUTION
 
 # %%
-check("02.identity_error", identity_error);
+identity_error = check("02.identity_error", identity_error)
 
 # %% [markdown]
 # Now the table – including a "fix" you will find in forks of that tutorial: use `max_x` instead of `max_x - 1`

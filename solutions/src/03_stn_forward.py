@@ -216,7 +216,7 @@ def attention_theta(params: torch.Tensor) -> torch.Tensor:
 
 
 # %%
-check("03.attention_theta", attention_theta)
+attention_theta = check("03.attention_theta", attention_theta)
 
 # %% [markdown]
 # ### Exercise 2 – the identity of every head
@@ -239,7 +239,7 @@ def identity_params(transform: str, tps_grid_size=(4, 4)) -> torch.Tensor:
 
 
 # %%
-check("03.identity_params", identity_params)
+identity_params = check("03.identity_params", identity_params)
 
 # %% [markdown]
 # ### Exercise 3 – the projective grid
@@ -259,7 +259,7 @@ def projective_grid(H: torch.Tensor, size, align_corners: bool = False) -> torch
 
 
 # %%
-check("03.projective_grid", projective_grid)
+projective_grid = check("03.projective_grid", projective_grid)
 
 # %% [markdown]
 # ### Exercise 4 – the thin-plate kernel
@@ -279,7 +279,7 @@ def tps_kernel(points: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
 
 
 # %%
-check("03.tps_kernel", tps_kernel)
+tps_kernel = check("03.tps_kernel", tps_kernel)
 
 # %% [markdown]
 # ### Exercise 5 – the TPS solve
@@ -302,7 +302,7 @@ def tps_coefficients(source_points: torch.Tensor, target_points: torch.Tensor) -
 
 
 # %%
-check("03.tps_coefficients", tps_coefficients)
+tps_coefficients = check("03.tps_coefficients", tps_coefficients)
 
 # %% [markdown]
 # ### Exercise 6 – the TPS grid
@@ -326,7 +326,7 @@ def tps_grid(control_points: torch.Tensor, size, align_corners: bool = False) ->
 
 
 # %%
-check("03.tps_grid", tps_grid)
+tps_grid = check("03.tps_grid", tps_grid)
 
 # %% [markdown]
 # ## Verify

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from stn_course import autograd as ag
 from stn_course import grids, plotting, sampling, widgets
-from stn_course.checks import check
+from stn_course.checks import check, status
 from stn_course.images import sample_image
 
 torch.manual_seed(0)
@@ -191,7 +191,7 @@ def source_coordinates_grad(coord: torch.Tensor, size: int, padding_mode: str = 
 
 
 # %%
-check("04.source_coordinates_grad", source_coordinates_grad)
+source_coordinates_grad = check("04.source_coordinates_grad", source_coordinates_grad)
 
 # %% [markdown]
 # A helper for the next exercises (not graded): the four neighbours of every sampling point, their bilinear weights
@@ -239,7 +239,7 @@ def grad_input(grad_output, input, grid, padding_mode="zeros", align_corners=Fal
 
 
 # %%
-check("04.grad_input", grad_input)
+grad_input = check("04.grad_input", grad_input)
 
 # %% [markdown]
 # ### Exercise 3 – $\partial L / \partial G$ (eq. 7, chained)
@@ -267,7 +267,7 @@ def grad_grid(grad_output, input, grid, padding_mode="zeros", align_corners=Fals
 
 
 # %%
-check("04.grad_grid", grad_grid)
+grad_grid = check("04.grad_grid", grad_grid)
 
 # %% [markdown]
 # ### Exercise 4 – $\partial L / \partial \theta$ from $\partial L / \partial G$
@@ -286,7 +286,7 @@ def affine_grid_backward(grad_grid: torch.Tensor, size, align_corners: bool = Fa
 
 
 # %%
-check("04.affine_grid_backward", affine_grid_backward)
+affine_grid_backward = check("04.affine_grid_backward", affine_grid_backward)
 
 # %% [markdown]
 # ### Exercise 5 – a complete `autograd.Function`
@@ -327,7 +327,7 @@ def sampler_with_grads(grad_output, input, grid, padding_mode="zeros", align_cor
 
 
 # %%
-check("04.sampler_function", sampler_with_grads)
+sampler_with_grads = check("04.sampler_function", sampler_with_grads)
 
 # %% [markdown]
 # ### Exercise 6 – the chain rule end to end
@@ -347,7 +347,7 @@ def theta_gradient(grad_output, input, theta, padding_mode="zeros", align_corner
 
 
 # %%
-check("04.theta_gradient", theta_gradient)
+theta_gradient = check("04.theta_gradient", theta_gradient)
 
 # %% [markdown]
 # ## Verify
@@ -357,12 +357,15 @@ check("04.theta_gradient", theta_gradient)
 
 # %%
 generator = torch.Generator().manual_seed(0)
+yours_ready = status("04.sampler_function") == "passed"  # exercise 5 done? Until then only the package's is checked
+if not yours_ready:
+    print("(MyBilinearSample is not implemented yet: gradcheck runs on the package's Function only)")
 for padding_mode in sampling.PADDING_MODES:
     for align_corners in (False, True):
         inp = torch.randn(2, 3, 5, 6, dtype=torch.float64, generator=generator, requires_grad=True)
         grd = ((torch.rand(2, 4, 3, 2, dtype=torch.float64, generator=generator) * 2 - 1) * 1.4).requires_grad_()
         mine = torch.autograd.gradcheck(lambda a, b: MyBilinearSample.apply(a, b, padding_mode, align_corners),
-                                         (inp, grd))
+                                         (inp, grd)) if yours_ready else "not implemented yet"
         package = torch.autograd.gradcheck(
             lambda a, b: ag.BilinearSampleFunction.apply(a, b, padding_mode, align_corners), (inp, grd))
         print(f"{padding_mode:10s} align_corners={align_corners!s:5s}  gradcheck: yours {mine}, package {package}")

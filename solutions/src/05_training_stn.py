@@ -136,7 +136,7 @@ def rts_theta(angle: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, in_
 
 
 # %%
-check("05.rts_theta", rts_theta);
+rts_theta = check("05.rts_theta", rts_theta)
 
 # %% [markdown]
 # With your $\theta$, the package's `affine_grid` and the `bilinear_sample` you wrote in lesson 2, one line
@@ -183,7 +183,7 @@ def paste_clutter(canvas: torch.Tensor, sources: torch.Tensor, source_index: tor
 
 
 # %%
-check("05.paste_clutter", paste_clutter);
+paste_clutter = check("05.paste_clutter", paste_clutter)
 
 # %% [markdown]
 # (The package's `data.paste_clutter` does the same without Python loops: one `scatter_reduce(..., "amax")` over
@@ -232,7 +232,7 @@ def error_rate(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 # %%
-check("05.error_rate", error_rate);
+error_rate = check("05.error_rate", error_rate)
 
 # %% [markdown]
 # ### Exercise 4 – the ST-CNN forward pass
@@ -255,7 +255,7 @@ def stcnn_forward(x: torch.Tensor, localisation: nn.Module, head: nn.Linear, cla
 
 
 # %%
-check("05.stcnn_forward", stcnn_forward);
+stcnn_forward = check("05.stcnn_forward", stcnn_forward)
 
 # %% [markdown]
 # The package's models are built the same way. `training.st_cnn(42)` is a `SpatialTransformer` (lesson 3) whose
@@ -332,7 +332,7 @@ def theta_statistics(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, t
 
 
 # %%
-check("05.theta_statistics", theta_statistics);
+theta_statistics = check("05.theta_statistics", theta_statistics)
 
 # %% [markdown]
 # Now distort 1,000 test digits with *known* parameters (`return_params=True` gives the generator's $\theta$) and

@@ -180,7 +180,7 @@ def regular_sampling_positions_ex(h_out, w_out, kernel_size, stride, padding, di
 
 
 # %%
-check("06.regular_sampling_positions", regular_sampling_positions_ex);
+regular_sampling_positions_ex = check("06.regular_sampling_positions", regular_sampling_positions_ex)
 
 # %% [markdown]
 # ### Exercise 2 – bilinear sampling at pixel coordinates
@@ -214,7 +214,7 @@ def bilinear_sample_pixels(input, y, x):
 
 
 # %%
-check("06.bilinear_sample_pixels", bilinear_sample_pixels);
+bilinear_sample_pixels = check("06.bilinear_sample_pixels", bilinear_sample_pixels)
 
 # %% [markdown]
 # ### Exercise 3 – a convolution as sampling plus a weighted sum
@@ -248,7 +248,7 @@ def conv2d_by_sampling(input, weight, bias, stride, padding, dilation):
 
 
 # %%
-check("06.conv2d_by_sampling", conv2d_by_sampling);
+conv2d_by_sampling = check("06.conv2d_by_sampling", conv2d_by_sampling)
 
 # %% [markdown]
 # ### Exercise 4 – the offset layout
@@ -265,7 +265,7 @@ def pack_offsets(dy, dx):
 
 
 # %%
-check("06.pack_offsets", pack_offsets);
+pack_offsets = check("06.pack_offsets", pack_offsets)
 
 # %% [markdown]
 # ### Exercise 5 – deformable convolution (v1 and v2)
@@ -310,7 +310,7 @@ def deform_conv2d_ex(input, offset, weight, bias=None, stride=(1, 1), padding=(0
 
 
 # %%
-check("06.deform_conv2d", deform_conv2d_ex);
+deform_conv2d_ex = check("06.deform_conv2d", deform_conv2d_ex)
 
 # %% [markdown]
 # ### Exercise 6 – one global transform as offsets
@@ -332,7 +332,7 @@ def offsets_from_affine_ex(matrix, h_out, w_out, kernel_size, stride, padding, d
 
 
 # %%
-check("06.offsets_from_affine", offsets_from_affine_ex);
+offsets_from_affine_ex = check("06.offsets_from_affine", offsets_from_affine_ex)
 
 # %% [markdown]
 # ## Verify
