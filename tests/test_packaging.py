@@ -29,13 +29,22 @@ def _environment_dependencies() -> set[str]:
     return names - CONDA_ONLY
 
 
-def test_environment_yml_mirrors_pyproject_dependencies():
+def test_environment_yml_mirrors_pyproject_dependencies_and_test_extra():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert {_name(r) for r in project["dependencies"]} == _environment_dependencies()
+    wanted = {_name(r) for r in project["dependencies"] + project["optional-dependencies"]["test"]}
+    assert wanted == _environment_dependencies()
+
+
+def test_environment_yml_uses_conda_forge_only():
+    text = (ROOT / "environment.yml").read_text()
+    channels = re.search(r"^channels:\n((?:  - .*\n)+)", text, flags=re.M).group(1)
+    assert [c.strip("- \n") for c in channels.splitlines()] == ["conda-forge"]
+    assert "cpuonly" not in text.split("dependencies:")[1]
 
 
 def test_environment_yml_installs_the_package_itself():
-    assert re.search(r"^\s+- -e \.\s*$", (ROOT / "environment.yml").read_text(), flags=re.M)
+    text = (ROOT / "environment.yml").read_text()
+    assert re.search(r"^\s+- -e \.\s*$", text, flags=re.M)
 
 
 def test_console_script_is_declared_and_runs():

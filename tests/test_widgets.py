@@ -117,3 +117,9 @@ def test_explorers_leave_no_open_figures(image):
     box.controls["rotation"].value = 30.0
     widgets.sampling_explorer(checkerboard(4, dtype=torch.float64), out_size=6)
     assert plt.get_fignums() == []
+
+
+def test_sampling_explorer_padding_mode_label_is_not_cut():
+    box = widgets.sampling_explorer()
+    # a fixed 95px label cuts "padding_mode"; "initial" sizes the label to its text
+    assert box.controls["padding_mode"].style.description_width == "initial"

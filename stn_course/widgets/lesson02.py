@@ -28,11 +28,12 @@ def sampling_explorer(image: torch.Tensor | None = None, size: int = 20, out_siz
     if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[0] != 1:
         raise ValueError(f"image: expected a tensor of shape (1, C, H, W), got {getattr(image, 'shape', image)}")
     style = {"description_width": "95px"}
+    label = {"description_width": "initial"}  # as wide as its label: "padding_mode" does not fit 95px
     controls = {
         "mode": widgets.ToggleButtons(options=["bilinear", "nearest"], value="bilinear", description="mode",
                                       style=style),
         "padding_mode": widgets.Dropdown(options=list(PADDING_MODES), value="zeros", description="padding_mode",
-                                         style=style),
+                                         style=label),
         "align_corners": widgets.Checkbox(False, description="align_corners", style=style),
         "zoom": widgets.FloatLogSlider(0.6, base=2, min=-2.0, max=2.0, step=0.05, description="zoom", style=style),
         "rotation": widgets.FloatSlider(0.0, min=-180.0, max=180.0, step=5.0, description="rotation °",
