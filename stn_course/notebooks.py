@@ -6,8 +6,9 @@ The pipeline, run by ``stn-course build`` and ``stn-course assign``::
     (percent format, reviewed           (complete notebook, no            (solution regions replaced
      as code)                             outputs)                           by stubs, no outputs)
 
-Percent format (the subset jupytext uses): a line ``# %%`` starts a code cell, ``# %% [markdown]`` a markdown cell
-whose lines are written as ``# text``. Exercise code sits between ``### BEGIN SOLUTION`` and ``### END SOLUTION``
+Percent format, read by Jupytext: a line ``# %%`` starts a code cell, ``# %% [markdown]`` a markdown cell whose
+lines are written as ``# text`` (instructors can open the sources as notebooks in JupyterLab: *Open With →
+Jupytext Notebook*). Exercise code sits between ``### BEGIN SOLUTION`` and ``### END SOLUTION``
 (nbgrader's markers); :func:`make_student_notebook` replaces each region by ``# YOUR CODE HERE`` and
 ``raise NotImplementedError`` at the marker's indentation. Cell ids are derived from the notebook name and cell
 position, so regenerating is byte-for-byte reproducible (a test checks that the committed files are up to date).
@@ -33,52 +34,32 @@ def _cell_id(name: str, index: int) -> str:
     return hashlib.sha1(f"{name}:{index}".encode()).hexdigest()[:8]
 
 
-def _trim(lines: list[str]) -> list[str]:
-    while lines and not lines[0].strip():
-        lines = lines[1:]
-    while lines and not lines[-1].strip():
-        lines = lines[:-1]
-    return lines
-
-
-def _uncomment(line: str) -> str:
-    if line.startswith("# "):
-        return line[2:]
-    if line.startswith("#"):
-        return line[1:]
-    raise ValueError(f"markdown line must start with '#': {line!r}")
-
-
 def percent_to_notebook(text: str, name: str) -> nbformat.NotebookNode:
-    """Parse percent-format source into a notebook (no outputs, deterministic cell ids)."""
-    cells: list[tuple[str, list[str]]] = []
-    kind, lines = None, []
-    for line in text.splitlines():
-        match = _CELL_MARKER.match(line)
-        if match:
-            if kind is not None:
-                cells.append((kind, lines))
-            kind = "markdown" if "[markdown]" in match.group("rest") else "code"
-            lines = []
-        elif kind is None:
-            if line.strip() and not line.startswith("#"):
-                raise ValueError(f"{name}: code before the first '# %%' cell marker: {line!r}")
-        else:
-            lines.append(line)
-    if kind is not None:
-        cells.append((kind, lines))
+    """Parse percent-format source into a notebook (no outputs, deterministic cell ids).
 
+    The parsing is Jupytext's (``jupytext.reads(text, fmt="py:percent")``), so the sources open as notebooks in
+    JupyterLab with Jupytext's extension too; the cells' ids are derived from ``name`` and position and Jupytext's
+    own metadata is dropped, so regenerating is byte-for-byte reproducible.
+    """
+    import jupytext
+
+    for line in text.splitlines():
+        if _CELL_MARKER.match(line):
+            break
+        if line.strip() and not line.startswith("#"):
+            raise ValueError(f"{name}: code before the first '# %%' cell marker: {line!r}")
+    parsed = jupytext.reads(text, fmt="py:percent")
     nb = nbformat.v4.new_notebook()
     nb.metadata = {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}
-    for index, (kind, lines) in enumerate(cells):
-        lines = _trim(lines)
-        if kind == "markdown":
-            source = "\n".join(_uncomment(l) if l.strip() else "" for l in lines)
-            cell = nbformat.v4.new_markdown_cell(source)
+    for index, cell in enumerate(parsed.cells):
+        if cell.cell_type == "markdown":
+            new = nbformat.v4.new_markdown_cell(cell.source)
+        elif cell.cell_type == "code":
+            new = nbformat.v4.new_code_cell(cell.source)
         else:
-            cell = nbformat.v4.new_code_cell("\n".join(lines))
-        cell.id = _cell_id(name, index)
-        nb.cells.append(cell)
+            raise ValueError(f"{name}: cell {index} is a {cell.cell_type} cell; use code or markdown cells")
+        new.id = _cell_id(name, index)
+        nb.cells.append(new)
     nbformat.validate(nb)
     return nb
 

@@ -1,10 +1,14 @@
 """stn_course.notebooks and the `stn-course` command: percent -> notebook, solutions -> lessons."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import nbformat
 import pytest
 
 from stn_course import cli, notebooks
+
+SOURCES = Path(__file__).resolve().parents[1] / "solutions" / "src"
 
 SOURCE = '''# %% [markdown]
 # # A lesson
@@ -148,3 +152,16 @@ def test_cli_help_explains_every_command_and_default(capsys):
     with pytest.raises(SystemExit):
         cli.main(["assign", "--help"])
     assert "default: lessons" in capsys.readouterr().out
+
+
+def test_sources_are_read_by_jupytext_and_rebuild_byte_for_byte(tmp_path):
+    import jupytext
+
+    for path in sorted(SOURCES.glob("[0-9][0-9]_*.py")):
+        text = path.read_text()
+        ours = notebooks.percent_to_notebook(text, path.stem)
+        theirs = jupytext.reads(text, fmt="py:percent")
+        assert [(c.cell_type, c.source) for c in ours.cells] == [(c.cell_type, c.source) for c in theirs.cells]
+        again = notebooks.percent_to_notebook(text, path.stem)
+        assert notebooks.dumps(ours) == notebooks.dumps(again)  # deterministic ids, no Jupytext metadata
+        assert all(not c.metadata for c in ours.cells)
