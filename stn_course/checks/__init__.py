@@ -1,4 +1,4 @@
-"""Exercise checks for the notebooks: ``check("02.bilinear_sample", bilinear_sample)``.
+"""Exercise checks for the notebooks of every lesson: ``check("02.bilinear_sample", bilinear_sample)``.
 
 ``check`` runs your function on fresh random inputs (several shapes, edge cases such as 1-pixel images, both
 ``align_corners`` conventions…) against the package's tested reference, prints a clear verdict – the worst error,

@@ -1,4 +1,4 @@
-"""The check registry: every exercise check is data, kept in one place.
+"""The check registry (every lesson): every exercise check is data, kept in one place.
 
 A :class:`Check` says *what* to test – a reference callable, a seeded case generator, a comparison, a hint, points,
 visibility – and :func:`run_check` says *how*: it builds the cases, runs the reference first on its own copy of the
