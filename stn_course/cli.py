@@ -60,29 +60,27 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=formatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    build = sub.add_parser(
-        "build", formatter_class=formatter,
-        help="solutions/src/*.py (percent format) -> solutions/*.ipynb",
-        description="Convert every percent-format lesson source NN_slug.py into a complete notebook (no outputs, "
-                    "deterministic cell ids), written only where it changed.")
-    build.add_argument("source", nargs="?", default="solutions/src", metavar="SRC_DIR",
-                       help="folder of NN_slug.py lesson sources (default: %(default)s)")
-    build.add_argument("solutions", nargs="?", default="solutions", metavar="SOLUTIONS_DIR",
-                       help="where the solution notebooks go (default: %(default)s)")
-    build.add_argument("--check", action="store_true",
-                       help="write nothing; exit 1 if a notebook is out of date")
+    def publishing_command(name: str, help: str, description: str, source: tuple[str, str, str, str],
+                           target: tuple[str, str, str, str], what: str) -> None:
+        """A command that turns the files of one folder into those of another: ``name [SOURCE] [TARGET] [--check]``."""
+        command = sub.add_parser(name, formatter_class=formatter, help=help, description=description)
+        for dest, default, metavar, text in (source, target):
+            command.add_argument(dest, nargs="?", default=default, metavar=metavar,
+                                 help=f"{text} (default: %(default)s)")
+        command.add_argument("--check", action="store_true", help=f"write nothing; exit 1 if {what} is out of date")
 
-    assign = sub.add_parser(
-        "assign", formatter_class=formatter,
-        help="solutions/*.ipynb -> lessons/*.ipynb (student versions)",
-        description="Generate the student lessons: every region between '### BEGIN SOLUTION' and "
-                    "'### END SOLUTION' becomes '# YOUR CODE HERE' / 'raise NotImplementedError'.")
-    assign.add_argument("solutions", nargs="?", default="solutions", metavar="SOLUTIONS_DIR",
-                        help="folder of solution notebooks (default: %(default)s)")
-    assign.add_argument("lessons", nargs="?", default="lessons", metavar="LESSONS_DIR",
-                        help="where the student notebooks go (default: %(default)s)")
-    assign.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 if a lesson is out of date")
+    publishing_command(
+        "build", "solutions/src/*.py (percent format) -> solutions/*.ipynb",
+        "Convert every percent-format lesson source NN_slug.py into a complete notebook (no outputs, "
+        "deterministic cell ids), written only where it changed.",
+        ("source", "solutions/src", "SRC_DIR", "folder of NN_slug.py lesson sources"),
+        ("solutions", "solutions", "SOLUTIONS_DIR", "where the solution notebooks go"), "a notebook")
+    publishing_command(
+        "assign", "solutions/*.ipynb -> lessons/*.ipynb (student versions)",
+        "Generate the student lessons: every region between '### BEGIN SOLUTION' and '### END SOLUTION' becomes "
+        "'# YOUR CODE HERE' / 'raise NotImplementedError'.",
+        ("solutions", "solutions", "SOLUTIONS_DIR", "folder of solution notebooks"),
+        ("lessons", "lessons", "LESSONS_DIR", "where the student notebooks go"), "a lesson")
 
     checks = sub.add_parser("checks", help="list the exercise checks (id, points, title)",
                             description="List the exercise checks that check(id, fn) runs in the notebooks.")
