@@ -85,6 +85,8 @@ def reflect(x, low, high):
 
 def bilinear_torch(input, grid, padding_mode="zeros", align_corners=False, bug=None):
     n, c, h, w = input.shape
+    if bug == "detached-grid":  # the text: gradients must reach the grid (that is what trains the localisation net)
+        grid = grid.detach()
     gx, gy = (grid[..., 1], grid[..., 0]) if bug == "swap" else (grid[..., 0], grid[..., 1])
     x = unnormalize(gx, w, align_corners, bug)
     y = unnormalize(gy, h, align_corners, bug)
@@ -184,7 +186,7 @@ def test_numpy_sampler_bugs_fail(bug):
     assert_fails("02.bilinear_sample_np", lambda i, g, align_corners=False: bilinear_np(i, g, align_corners, bug))
 
 
-@pytest.mark.parametrize("bug", ["w-2", "trunc", "clamp", "swap", "swapped", "reflect-centres"])
+@pytest.mark.parametrize("bug", ["w-2", "trunc", "clamp", "swap", "swapped", "reflect-centres", "detached-grid"])
 def test_torch_sampler_bugs_fail(bug):
     assert_fails("02.bilinear_sample",
                  lambda i, g, padding_mode="zeros", align_corners=False: bilinear_torch(i, g, padding_mode,

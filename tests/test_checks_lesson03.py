@@ -27,6 +27,9 @@ def attention_theta(params, bug=None):
         return torch.stack([s, z, tx, z, torch.ones_like(s), ty], 1).view(-1, 2, 3)
     if bug == "float32":
         return torch.stack([s, z, tx, z, s, ty], 1).view(-1, 2, 3).float()
+    if bug == "from-item":  # right numbers, but rebuilt from Python floats: no gradient reaches params
+        return torch.tensor([[[p[0].item(), 0.0, p[1].item()], [0.0, p[0].item(), p[2].item()]] for p in params],
+                            dtype=params.dtype)
     return torch.stack([s, z, tx, z, s, ty], 1).view(-1, 2, 3)
 
 
@@ -73,6 +76,8 @@ def tps_kernel(points, centres, bug=None):
     r2 = ((points.unsqueeze(-2) - centres.unsqueeze(-3)) ** 2).sum(-1)
     if bug == "nan-at-zero":
         return r2 * torch.log(r2)
+    if bug == "where-nan-grad":  # right values, but log(0) inside the where makes the gradient NaN at r = 0
+        return torch.where(r2 > 0, r2 * torch.log(r2), torch.zeros_like(r2))
     if bug == "r-log-r":
         r = r2.sqrt()
         return torch.where(r > 0, r * torch.log(torch.where(r > 0, r, torch.ones_like(r))), torch.zeros_like(r))
@@ -127,6 +132,7 @@ BUGS = [
     ("03.attention_theta", "translation-column"),
     ("03.attention_theta", "sy-one"),
     ("03.attention_theta", "float32"),
+    ("03.attention_theta", "from-item"),
     ("03.identity_params", "tps-y-first"),
     ("03.identity_params", "tps-zero"),
     ("03.identity_params", "rts-zero-scale"),
@@ -136,6 +142,7 @@ BUGS = [
     ("03.projective_grid", "convention"),
     ("03.tps_kernel", "nan-at-zero"),
     ("03.tps_kernel", "r-log-r"),
+    ("03.tps_kernel", "where-nan-grad"),
     ("03.tps_coefficients", "no-affine"),
     ("03.tps_coefficients", "inverted"),
     ("03.tps_coefficients", "affine-first"),

@@ -159,6 +159,7 @@ register(Check(
     hint="unnormalize with the right align_corners formula, apply the padding mode to the *coordinates*, "
          "and give neighbours outside the image the value 0 (zeros mode) – don't clamp them onto the border.",
     rtol=1e-9, atol=1e-9, points=3,
+    grad_args=(0, 1),
 ))
 
 # ---------------------------------------------------------------------------------------------------------------

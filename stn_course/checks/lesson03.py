@@ -36,6 +36,7 @@ register(Check(
     hint="theta = [[s, 0, t_x], [0, s, t_y]] for every sample; build it with torch.stack/zeros_like so the result "
          "has shape (N, 2, 3), the input's dtype, and gradients flow to params.",
     rtol=1e-12, atol=1e-12,
+    grad_args=(0,),
 ))
 
 
@@ -103,6 +104,7 @@ register(Check(
          "(points[..., :, None, :] - centres[..., None, :, :]), then r² · log(r²), with 0 where r² = 0 "
          "(torch.where – and keep log away from 0 or the gradient becomes nan).",
     rtol=1e-9, atol=1e-9,
+    grad_args=(0, 1),
 ))
 
 

@@ -40,6 +40,10 @@ class Check:
     ``cases(rng)`` yields :class:`Case` objects from a seeded ``numpy.random.Generator`` (edge cases first).
     ``compare(expected, actual, case)`` returns ``(ok, worst_error, message)``; the default compares tensors, arrays,
     numbers and tuples of them with ``rtol``/``atol``. ``hidden`` checks run only in the grader.
+    ``grad_args`` (positions of tensor arguments) makes the check compare gradients too, wherever the lesson states
+    a gradient requirement: the learner's result must stay connected to those inputs, and the gradients of a fixed
+    random weighting of its outputs must match the reference's, finite where the reference's are
+    (:func:`compare_gradients`).
     """
 
     id: str
@@ -52,6 +56,7 @@ class Check:
     hidden: bool = False
     title: str = ""
     compare: Callable[[Any, Any, Case], tuple[bool, float, str]] | None = None
+    grad_args: tuple[int, ...] = ()
 
 
 @dataclass
@@ -228,6 +233,59 @@ def iter_cases(check: Check, seed: int) -> Iterator[Case]:
     yield from cases
 
 
+def _tensors(value: Any) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [t for v in value for t in _tensors(v)]
+    return []
+
+
+def _gradients(fn: Callable[..., Any], case: Case, positions: tuple[int, ...]) -> list[torch.Tensor | None] | str:
+    """Gradients of ``Σ w · outputs`` (``w`` fixed random weights) w.r.t. the arguments at ``positions``, or a
+    message saying why there are none."""
+    args = list(_copy(case.args))
+    inputs = []
+    with torch.enable_grad():
+        for i in positions:
+            inputs.append(args[i].detach().clone().requires_grad_())
+            args[i] = inputs[-1].clone()  # not a leaf: what fn does to it never touches the leaf
+        outputs = [t for t in _tensors(fn(*args, **_copy(case.kwargs))) if t.is_floating_point()]
+        connected = [t for t in outputs if t.requires_grad]
+        if not connected:
+            return ("no gradient reaches the inputs: the result is cut off from them (a .detach(), .item(), "
+                    "NumPy or torch.tensor(...) on the way breaks the graph)")
+        generator = torch.Generator().manual_seed(1234)
+        loss = sum((t * torch.randn(t.shape, generator=generator, dtype=torch.float64).to(t)).sum()
+                   for t in connected)
+        return list(torch.autograd.grad(loss, inputs, allow_unused=True))
+
+
+def compare_gradients(check: Check, fn: Callable[..., Any], case: Case) -> tuple[bool, float, str]:
+    """The learner's gradients against the reference's for ``case`` (see :attr:`Check.grad_args`)."""
+    expected = _gradients(check.reference, case, check.grad_args)
+    actual = _gradients(fn, case, check.grad_args)
+    if isinstance(expected, str):
+        raise RuntimeError(f"{check.id}: the reference itself has no gradient ({expected})")
+    if isinstance(actual, str):
+        return False, float("inf"), actual
+    worst = 0.0
+    for position, e, a in zip(check.grad_args, expected, actual):
+        e = torch.zeros_like(case.args[position]) if e is None else e
+        if a is None:
+            if e.abs().max() > 0:
+                return False, float("inf"), f"no gradient reaches argument {position + 1}: it is not used, or detached"
+            continue
+        if bool(torch.isfinite(e).all()) and not bool(torch.isfinite(a).all()):
+            return False, float("inf"), (f"the gradient w.r.t. argument {position + 1} has NaN or inf where the "
+                                         "reference's is finite")
+        ok, err, msg = compare(e, a, max(check.rtol, 1e-6), max(check.atol, 1e-6))
+        worst = max(worst, err)
+        if not ok:
+            return False, err, f"the gradient w.r.t. argument {position + 1} is wrong: {msg}"
+    return True, worst, ""
+
+
 def run_check(check: Check, fn: Callable[..., Any], seed: int = 0, stop_at_first_failure: bool = True) -> CheckResult:
     """Run ``fn`` on every case of ``check`` and compare with the reference. Never raises for a wrong ``fn``."""
     results: list[CaseResult] = []
@@ -245,6 +303,12 @@ def run_check(check: Check, fn: Callable[..., Any], seed: int = 0, stop_at_first
                 ok, err, msg = check.compare(expected, actual, case)
             else:
                 ok, err, msg = compare(expected, actual, check.rtol, check.atol)
+            if ok and check.grad_args:
+                try:
+                    ok, grad_err, msg = compare_gradients(check, fn, case)
+                except Exception as exc:  # the learner's backward failed
+                    ok, grad_err, msg = False, float("inf"), f"backward raised {type(exc).__name__}: {exc}"
+                err = max(err, grad_err)
             results.append(CaseResult(case, ok, err, msg))
         if stop_at_first_failure and not results[-1].passed:
             break
