@@ -120,7 +120,8 @@ def check_int(value: object, name: str, minimum: int | None = None) -> int:
     except TypeError:
         raise TypeError(f"{name}: expected an int, got {type(value).__name__} {value!r}") from None
     if minimum is not None and result < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {result}")
+        wanted = "a positive int" if minimum == 1 else "a non-negative int" if minimum == 0 else f"an int >= {minimum}"
+        raise ValueError(f"{name}: expected {wanted}, got {result}")
     return result
 
 
@@ -165,5 +166,6 @@ def check_pair(value: object, name: str, layout: str = "(H, W)", minimum: int = 
     if len(values) != 2:
         raise ValueError(f"{name}: expected an int or a pair {layout}, got {tuple(value)!r}")  # type: ignore
     if min(values) < minimum:
-        raise ValueError(f"{name}: expected {layout} with entries >= {minimum}, got {values}")
+        wanted = "positive" if minimum == 1 else "non-negative" if minimum == 0 else f">= {minimum}"
+        raise ValueError(f"{name}: expected {layout} with {wanted} entries, got {values}")
     return values[0], values[1]

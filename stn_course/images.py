@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._validation import check_pair
+from ._validation import check_int, check_pair
 
 __all__ = ["IMAGES", "list_images", "image_path", "sample_image", "checkerboard", "grid_image"]
 
@@ -110,9 +110,8 @@ def checkerboard(
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
     """A black-and-white checkerboard ``(1, 1, H, W)`` with ``square``-pixel squares; pixel (0, 0) is white (1)."""
-    width = height if width is None else width
-    if min(height, width, square) <= 0:
-        raise ValueError(f"checkerboard: expected positive height, width and square, got {height}, {width}, {square}")
+    height, width = check_pair((height, height if width is None else width), "checkerboard size", "(height, width)")
+    square = check_int(square, "square", minimum=1)
     ys = torch.arange(height, device=device).view(-1, 1) // square
     xs = torch.arange(width, device=device).view(1, -1) // square
     return ((xs + ys) % 2 == 0).to(dtype).view(1, 1, height, width)
@@ -130,10 +129,8 @@ def grid_image(
 
     The first and last rows and columns are always lines, so an image that loses its border shows it at once.
     """
-    width = height if width is None else width
-    if min(height, width, spacing, thickness) <= 0:
-        raise ValueError("grid_image: expected positive height, width, spacing and thickness, got "
-                         f"{height}, {width}, {spacing}, {thickness}")
+    height, width = check_pair((height, height if width is None else width), "grid_image size", "(height, width)")
+    spacing, thickness = check_int(spacing, "spacing", minimum=1), check_int(thickness, "thickness", minimum=1)
     ys = torch.arange(height, device=device)
     xs = torch.arange(width, device=device)
     on_y = ((ys % spacing) < thickness) | (ys >= height - thickness)

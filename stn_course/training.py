@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._validation import check_choice, check_module, check_tensor
+from ._validation import check_choice, check_int, check_module, check_tensor
 
 __all__ = [
     "MODELS",
@@ -75,6 +75,7 @@ def classifier_trunk(in_size: int, hidden: int = 64, channels: tuple[int, int] =
 
     ``(N, 1, in_size, in_size) -> (N, num_classes)`` logits.
     """
+    in_size, hidden = check_int(in_size, "in_size", minimum=1), check_int(hidden, "hidden", minimum=1)
     if in_size < 16:
         raise ValueError(f"in_size: the classifier needs inputs of at least 16×16 pixels, got {in_size}")
     features = nn.Sequential(
@@ -99,6 +100,7 @@ def st_cnn_localisation_net(in_size: int, features: int = 32) -> nn.Sequential:
     ``benchmarks/train_quality.py`` prints θ's spread over test inputs for every run (``benchmarks/NOTES.md`` has
     the history, with commands).
     """
+    in_size, features = check_int(in_size, "in_size", minimum=1), check_int(features, "features", minimum=1)
     body = nn.Sequential(
         nn.MaxPool2d(2), nn.Conv2d(1, 8, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 5), nn.ReLU(), nn.Flatten(),
     )
@@ -155,6 +157,7 @@ def default_out_size(in_size: int) -> int:
     >>> default_out_size(28), default_out_size(42), default_out_size(60)
     (28, 28, 40)
     """
+    in_size = check_int(in_size, "in_size", minimum=1)
     return min(in_size, max(DIGIT_SIZE, round(in_size * 2 / 3)))
 
 
@@ -176,6 +179,7 @@ def st_cnn(in_size: int, transform: str = "affine", out_size: int | None = None,
     They coincide when ``out_size == in_size``. ``benchmarks/NOTES.md`` compares the two starts on TC and RTS,
     with the commands (``benchmarks/train_quality.py --start``).
     """
+    in_size = check_int(in_size, "in_size", minimum=1)
     from .stn import SpatialTransformer
 
     check_choice(start, STARTS, "start")
@@ -198,6 +202,7 @@ def baseline_cnn(in_size: int, hidden: int | None = None, seed: int | None = Non
 
     ``hidden=None`` picks the hidden width that matches the parameter count of ``st_cnn(in_size)``.
     """
+    in_size = check_int(in_size, "in_size", minimum=1)
     if hidden is None:
         hidden = _match_hidden(in_size, count_parameters(st_cnn(in_size)))
     if seed is not None:
@@ -305,8 +310,10 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable | None =
     training, without evaluation) and ``images_per_s`` (training throughput of that epoch).
     """
     check_module(model)
-    if epochs < 0:
-        raise ValueError(f"epochs: expected a non-negative integer, got {epochs}")
+    epochs = check_int(epochs, "epochs", minimum=0)
+    for value, name in ((lr, "lr"), (weight_decay, "weight_decay")):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise ValueError(f"{name}: expected a non-negative number, got {value!r}")
     device = _device(model, device)
     model.to(device)
     seed_everything(seed)

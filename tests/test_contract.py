@@ -73,10 +73,17 @@ def test_every_public_function_names_a_wrong_first_argument(fn, n_required, bad)
     lambda: affine.apply(torch.eye(3), [[0.0, 0.0]]),
     lambda: sampling.unnormalize(torch.zeros(3), 4.0, False),
     lambda: sampling.grid_sample(torch.rand(1, 1, 3, 3), torch.zeros(1, 2, 2, 2), align_corners="yes"),
+    lambda: training.baseline_cnn(42.0),
+    lambda: training.st_cnn(42.0),
+    lambda: training.default_out_size(60.0),
+    lambda: training.fit(training.baseline_cnn(28), [], epochs=2.5, progress=False),
+    lambda: images.checkerboard(3.5),
+    lambda: images.grid_image(True),
 ], ids=["norm-float", "norm-fraction", "norm-bool", "grid-float", "grid-bool", "base-float", "stn-float",
         "stn-pair-float", "deform-stride-bool", "deform-padding-float", "deform-kernel-float", "scaling-str",
         "rotation-str", "translation-bool", "apply-list-matrix", "apply-list-points", "unnormalize-float-size",
-        "align-corners-str"])
+        "align-corners-str", "baseline-float", "st-cnn-float", "out-size-float", "fit-epochs-float",
+        "checkerboard-float", "grid-image-bool"])
 def test_sizes_and_numbers_follow_operator_index_and_reject_bools_and_strings(call):
     with pytest.raises(TypeError):
         call()
