@@ -141,17 +141,22 @@ fig.axes[0].legend(fontsize=8);
 # ### 6. Which pixels receive gradient?
 #
 # Only the four neighbours of each sampling point. A transformer that zooms in on a window sends gradient to the
-# window only; one that zooms *out* (sampling every third pixel, say) leaves the pixels in between without any
-# gradient – the layers below learn nothing about them from this output.
+# window only; one whose samples sit more than a pixel apart – its output is coarser than the region it reads –
+# leaves the pixels in between without any gradient: the layers below learn nothing about them from this output.
+# Below, θ reads 90 % of the image (a slight zoom *in*) onto an output a third of the image's size, so neighbouring
+# samples are about 2.7 input pixels apart.
 
 # %%
-theta_zoom_out = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]], dtype=torch.float64) * 0.9
-theta_zoom_out[0, 0, 2], theta_zoom_out[0, 1, 2] = 0.05, -0.05
-grid_small = grids.affine_grid(theta_zoom_out, (1, 1, SIZE // 3, SIZE // 3))
+theta_coarse = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]], dtype=torch.float64) * 0.9
+theta_coarse[0, 0, 2], theta_coarse[0, 1, 2] = 0.05, -0.05
+grid_small = grids.affine_grid(theta_coarse, (1, 1, SIZE // 3, SIZE // 3))
 u = photo.clone().requires_grad_()
 out = ag.bilinear_sample_analytic(u, grid_small)
 (grad_u,) = torch.autograd.grad(out.sum(), u)  # dL/dV = 1 everywhere
-print(f"{(grad_u != 0).float().mean() * 100:.0f}% of the input pixels receive gradient")
+spacing = (grid_small[0, 0, 1, 0] - grid_small[0, 0, 0, 0]).item() * photo.shape[-1] / 2  # in input pixels
+print(f"samples {spacing:.1f} input pixels apart; {(grad_u != 0).float().mean() * 100:.0f}% of the input pixels "
+      "receive gradient")
+assert 2.5 < spacing < 3 and theta_coarse[0, 0, 0] < 1  # what the text says: a zoom in, samples ≈ 2.7 px apart
 plotting.plot_gradient_footprint(photo, grad_u, grid_small);
 
 # %% [markdown]

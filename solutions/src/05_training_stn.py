@@ -106,8 +106,10 @@ shared = {img.tobytes() for img in x_train} & {img.tobytes() for img in x_test}
 print("digits in both splits:", len(shared))
 
 g = torch.Generator().manual_seed(0)
-samples = {kind: data.distort(x_test[:8], kind, g, impl="aten") for kind in data.DISTORTIONS}
-plotting.plot_distortions(samples, labels=y_test[:8]);
+mix = np.array([np.flatnonzero(y_test == digit)[0] for digit in range(8)])  # one of each class (the split is sorted)
+samples = {kind: data.distort(x_test[mix], kind, g, impl="aten") for kind in data.DISTORTIONS}
+plotting.plot_distortions(samples, labels=y_test[mix])
+assert len(set(y_test[mix].tolist())) == 8  # the figure shows eight different digits
 
 # %% [markdown]
 # ## Build
