@@ -212,9 +212,9 @@ def test_plot_bilinear_weights_are_the_opposite_areas():
     fig = plotting.plot_bilinear_weights(x, y)
     weights = {}
     for t in fig.axes[0].texts:
-        match = re.fullmatch(r"w(\d)(\d)\n([\d.]+)", t.get_text())
-        if match:
-            weights[(int(match[1]), int(match[2]))] = float(match[3])
+        match = re.fullmatch(r"w\[y(\d),x(\d)\]\n([\d.]+)", t.get_text())
+        if match:  # keyed (i, j) = (x offset, y offset)
+            weights[(int(match[2]), int(match[1]))] = float(match[3])
     expected = {(0, 0): (1 - x) * (1 - y), (1, 0): x * (1 - y), (0, 1): (1 - x) * y, (1, 1): x * y}
     assert weights.keys() == expected.keys()
     for key, value in expected.items():
@@ -246,3 +246,15 @@ def test_plot_differences_reports_the_worst_error():
     assert any(t.endswith("max 0") for t in titles)
     with pytest.raises(ValueError, match="shape"):
         plotting.plot_differences(reference, {"wrong": _image(4, 6)})
+
+
+def test_bilinear_weight_labels_name_the_pixel_they_weight_row_first():
+    fig = plotting.plot_bilinear_weights(0.3, 0.65)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    weights = {t.split("\n")[0]: float(t.split("\n")[1]) for t in texts if t.startswith("w[")}
+    corners = {t for t in texts if t.startswith("I[")}
+    # the weight of pixel I[y1, x0] is (1 - x) y, labelled with the same (row, column) order
+    assert weights["w[y1,x0]"] == pytest.approx((1 - 0.3) * 0.65, abs=1e-3)
+    assert weights["w[y0,x1]"] == pytest.approx(0.3 * (1 - 0.65), abs=1e-3)
+    assert {w.replace("w[", "I[").replace(",", ", ") for w in weights} == corners
+    plt.close(fig)

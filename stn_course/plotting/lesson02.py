@@ -51,7 +51,8 @@ def plot_bilinear_weights(x: float = 0.3, y: float = 0.65, ax: Axes | None = Non
     """Bilinear weights as areas: the point ``(x, y)`` in the unit cell splits it into four rectangles.
 
     Each corner's weight is the area of the rectangle *opposite* it (Jaderberg et al., eq. 5):
-    ``w00 = (1-x)(1-y)``, ``w10 = x(1-y)``, ``w01 = (1-x)y``, ``w11 = xy`` (corner (i, j) = pixel x0+i, y0+j).
+    ``w[y0,x0] = (1-x)(1-y)``, ``w[y0,x1] = x(1-y)``, ``w[y1,x0] = (1-x)y``, ``w[y1,x1] = xy`` – labelled row
+    first, like the pixels ``I[y, x]`` they weight.
     """
     if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
         raise ValueError(f"plot_bilinear_weights: expected 0 <= x, y <= 1 inside the cell, got ({x}, {y})")
@@ -64,7 +65,7 @@ def plot_bilinear_weights(x: float = 0.3, y: float = 0.65, ax: Axes | None = Non
         y_lo, y_hi = sorted((y, 1 - j))
         weight = (x_hi - x_lo) * (y_hi - y_lo)
         ax.add_patch(Rectangle((x_lo, y_lo), x_hi - x_lo, y_hi - y_lo, fc=color, alpha=0.35, ec=color))
-        ax.text((x_lo + x_hi) / 2, (y_lo + y_hi) / 2, f"w{i}{j}\n{weight:.3f}", ha="center", va="center",
+        ax.text((x_lo + x_hi) / 2, (y_lo + y_hi) / 2, f"w[y{j},x{i}]\n{weight:.3f}", ha="center", va="center",
                 fontsize=9)
         ax.plot(i, j, "o", color=color, ms=14)
         ax.text(i + (0.07 if i else -0.07), j + (0.09 if j else -0.09), f"I[y{j}, x{i}]", ha="center",
