@@ -106,6 +106,8 @@ def bilinear_torch(input, grid, padding_mode="zeros", align_corners=False, bug=N
             xi, yi = x0 + dx, y0 + dy
             weight = (1 - (x - xi).abs()) * (1 - (y - yi).abs())
             inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+            if bug == "strict-border":  # > 0 instead of >= 0: the first row and column count as outside
+                inside = (xi > 0) & (xi < w) & (yi > 0) & (yi < h)
             index = (yi.clamp(0, h - 1) * w + xi.clamp(0, w - 1)).reshape(n, 1, -1).expand(n, c, -1)
             values = torch.gather(flat, 2, index).reshape(n, c, *grid.shape[1:3])
             if bug != "clamp":
@@ -186,7 +188,8 @@ def test_numpy_sampler_bugs_fail(bug):
     assert_fails("02.bilinear_sample_np", lambda i, g, align_corners=False: bilinear_np(i, g, align_corners, bug))
 
 
-@pytest.mark.parametrize("bug", ["w-2", "trunc", "clamp", "swap", "swapped", "reflect-centres", "detached-grid"])
+@pytest.mark.parametrize("bug", ["w-2", "trunc", "clamp", "swap", "swapped", "reflect-centres", "detached-grid",
+                                 "strict-border"])
 def test_torch_sampler_bugs_fail(bug):
     assert_fails("02.bilinear_sample",
                  lambda i, g, padding_mode="zeros", align_corners=False: bilinear_torch(i, g, padding_mode,

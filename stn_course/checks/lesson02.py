@@ -140,6 +140,14 @@ register(Check(
 
 
 def _bilinear_cases(rng: np.random.Generator):
+    # the identity grid puts points exactly on the first and last pixel centres (align_corners=True): a neighbour
+    # test with > instead of >= (or < W - 1 instead of <= W - 1) loses the border rows and columns
+    for align_corners in (True, False):
+        image = tensor(rng, 2, 3, 5, 7)
+        eye = torch.eye(2, 3, dtype=torch.float64).expand(2, 2, 3)
+        yield Case(f"the identity grid on a 5×7 image, align_corners={align_corners} (points exactly on the border "
+                   "pixel centres)", (image, affine_grid(eye, (2, 3, 5, 7), align_corners)),
+                   {"padding_mode": "zeros", "align_corners": align_corners}, compare_gradients=False)
     for i, (n, c, h, w, h_out, w_out) in enumerate(SAMPLING_SHAPES):
         for align_corners in (False, True):
             padding_mode = PADDING_MODES[i % len(PADDING_MODES)]
