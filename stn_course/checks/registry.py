@@ -182,9 +182,10 @@ def compare(expected: Any, actual: Any, rtol: float = 1e-5, atol: float = 1e-5) 
         ok = bool(actual) == bool(expected) and isinstance(actual, (bool, np.bool_))
         return ok, 0.0 if ok else 1.0, "" if ok else f"expected {expected!r}, got {actual!r}"
     elif isinstance(expected, (int, float, np.number)):
-        if isinstance(actual, torch.Tensor) and actual.numel() == 1:
-            actual = actual.item()
-        if not isinstance(actual, (int, float, np.number)):
+        if isinstance(actual, (torch.Tensor, np.ndarray)) and isinstance(expected, (int, float)):
+            return False, float("inf"), (f"expected a Python {type(expected).__name__}, got {_describe(actual)}; "
+                                         "convert with float(...) or .item()")
+        if isinstance(actual, (bool, np.bool_)) or not isinstance(actual, (int, float, np.number)):
             return False, float("inf"), f"expected a number, got {_describe(actual)}"
         expected_np, actual_np = np.float64(expected), np.float64(actual)
     else:
