@@ -69,6 +69,22 @@ print("a test digit:", tuple(digit.shape), "label", int(y_test[0]))
 #
 # So a convolution is *sampling at fixed positions, then a weighted sum over taps and channels*. The figure shows
 # the nine places a 3×3 kernel reads at one output location, without and with dilation.
+#
+# **How many output locations?** The last tap of the last location must still land inside the padded input,
+# $s\,(H_{out} - 1) + d_h (k_h - 1) \le H - 1 + 2\,\text{pad}_h$, so
+#
+# $$ H_{out} = \left\lfloor \frac{H + 2\,\text{pad}_h - d_h (k_h - 1) - 1}{s_h} \right\rfloor + 1 $$
+#
+# and the same for $W_{out}$ (the exercises below need it; the cell checks it against `F.conv2d`).
+
+# %%
+h_in, k_side, stride_, pad_, dil_ = 28, 3, 2, 1, 2
+h_out_formula = (h_in + 2 * pad_ - dil_ * (k_side - 1) - 1) // stride_ + 1
+h_out_torch = F.conv2d(torch.zeros(1, 1, h_in, h_in), torch.zeros(1, 1, k_side, k_side), stride=stride_,
+                       padding=pad_, dilation=dil_).shape[-1]
+print(f"H = {h_in}, 3×3, stride {stride_}, padding {pad_}, dilation {dil_}: H_out = {h_out_formula} "
+      f"(F.conv2d gives {h_out_torch})")
+assert h_out_formula == h_out_torch
 
 # %%
 pos = regular_sampling_positions(28, 28, 3, padding=1)  # (K, H_out, W_out, 2) as (y, x)
@@ -126,8 +142,9 @@ plotting.plot_sampling_panels([digit[0, 0]] * 2, [pos[:, 14, 12], pos_dilated[:,
 #   – `affine_grid`/`grid_sample` grids, affine matrices acting on $(x, y, 1)$ – says $(x, y)$. Converting between
 #   the two is exactly where the bug lives.
 # * **Interleaved or blocked?** The pairs are **interleaved per tap**: $[\Delta y_0, \Delta x_0, \Delta y_1,
-#   \Delta x_1, \dots]$, taps in row-major order $k = i k_w + j$; offset group $g$ owns the next $2K$ channels, and
-#   input channel $c$ uses group $c\,/\,(C_{in}/G)$. A *blocked* layout $[\Delta y_0 \dots \Delta y_{K-1}, \Delta x_0
+#   \Delta x_1, \dots]$, taps in row-major order $k = i k_w + j$; offset group $g$ owns the next $2K$ channels
+#   ($2 g K + 2k$ is $\Delta y$ of its tap $k$), and input channel $c$ uses group $c\,/\,(C_{in}/G)$. The `mask`
+#   has one channel per tap and group in the same order: channel $g K + k$ modulates tap $k$ of offset group $g$. A *blocked* layout $[\Delta y_0 \dots \Delta y_{K-1}, \Delta x_0
 #   \dots]$ is just as plausible and just as wrong.
 #
 # Nothing crashes when you get either wrong – the shapes are identical. A layer learning its own offsets may even
@@ -316,7 +333,9 @@ deform_conv2d_ex = check("06.deform_conv2d", deform_conv2d_ex)
 # ### Exercise 6 – one global transform as offsets
 #
 # Given pixel-space affine matrices `(N, 3, 3)` acting on $(x, y, 1)$, return the offsets
-# $\Delta p_k(p_0) = A(p_0 + p_k) - (p_0 + p_k)$ in torchvision's layout – this is where $(x, y)$ meets $(dy, dx)$.
+# $\Delta p_k(p_0) = A\,q_k(p_0) - q_k(p_0)$ in torchvision's layout, where $q_k(p_0) = s\,p_0 - \text{pad} + p_k$
+# is the regular position of tap $k$ at output $p_0$ from exercise 1 (stride, padding and dilation included): the
+# layer then reads at $A\,q_k(p_0)$. This is where $(x, y)$ meets $(dy, dx)$.
 
 # %%
 def offsets_from_affine_ex(matrix, h_out, w_out, kernel_size, stride, padding, dilation):
