@@ -90,9 +90,14 @@ plotting.show_grid(photo, grid, ax=fig.axes[0], max_lines=8);
 # |---|---|---|
 # | `affine` | 6 | $\theta$ above: rotation, scale, shear, translation |
 # | `attention` | 3 | $\theta = \begin{bmatrix} s & 0 & t_x \\ 0 & s & t_y \end{bmatrix}$: isotropic zoom + shift (eq. 2) |
-# | `rotation` / `rts` | 1 / 4 | $s \begin{bmatrix} \cos\alpha & -\sin\alpha \\ \sin\alpha & \cos\alpha \end{bmatrix}$ and $t$ |
-# | `projective` | 8 | a homography $H$ with $H_{33} = 1$ and a perspective divide (§5) |
+# | `rotation` / `rts` | 1 / 4 | $\theta = \big[\, s R(\alpha) \mid t \,\big]$, $R(\alpha) = \begin{bmatrix} \cos\alpha & -\sin\alpha \\ \sin\alpha & \cos\alpha \end{bmatrix}$; `rotation` has $\alpha$ only ($s = 1$, $t = 0$), `rts` is $(\alpha, s, t_x, t_y)$ |
+# | `projective` | 8 | a homography $\Pi$ with $\pi_{33} = 1$ and a perspective divide (§5) |
 # | `tps` | $2K$ | a thin-plate spline through $K$ control points (16 by default, §6) |
+#
+# Units: $\alpha$ in radians (positive turns the *sampled points* clockwise on screen, y pointing down, so the
+# content turns the other way); $s$ is a pure factor – $\theta$ maps output to input, so $s > 1$ reads a region
+# larger than the image (the content shrinks) and $s < 1$ zooms in; $t$ is in normalized units, $t_x = 1$ is half
+# the input's width. The homography is called $\Pi$ here (`H` in the code), so that $H$ stays the image height.
 #
 # Fewer numbers constrain the warp: attention can only crop and zoom, which is exactly what a "glimpse" model
 # needs; a TPS can bend, which helps with elastic distortions (lesson 5).
@@ -148,14 +153,14 @@ plotting.show_grid(photo, crop_grid, ax=fig.axes[0], max_lines=6);
 #
 # A homography acts on homogeneous coordinates and then divides by the third one:
 #
-# $$ \begin{pmatrix} u \\ v \\ w \end{pmatrix} = H \begin{pmatrix} x^t \\ y^t \\ 1 \end{pmatrix}, \qquad
+# $$ \begin{pmatrix} u \\ v \\ w \end{pmatrix} = \Pi \begin{pmatrix} x^t \\ y^t \\ 1 \end{pmatrix}, \qquad
 # (x^s, y^s) = \left(\frac{u}{w}, \frac{v}{w}\right),\qquad
-# H = \begin{bmatrix} h_{11} & h_{12} & h_{13} \\ h_{21} & h_{22} & h_{23} \\ h_{31} & h_{32} & 1 \end{bmatrix}. $$
+# \Pi = \begin{bmatrix} \pi_{11} & \pi_{12} & \pi_{13} \\ \pi_{21} & \pi_{22} & \pi_{23} \\ \pi_{31} & \pi_{32} & 1 \end{bmatrix}. $$
 #
-# The bottom row $(h_{31}, h_{32})$ makes $w$ vary across the image: parallel lines converge, as in a photo of a
-# plane seen at an angle. $H$ and $\lambda H$ give the same map, so only 8 numbers are free – fix $h_{33} = 1$.
+# The bottom row $(\pi_{31}, \pi_{32})$ makes $w$ vary across the image: parallel lines converge, as in a photo of a
+# plane seen at an angle. $\Pi$ and $\lambda \Pi$ give the same map, so only 8 numbers are free – fix $\pi_{33} = 1$.
 # With bottom row $(0, 0, 1)$, $w \equiv 1$ and this is the affine grid. Where $w \to 0$ the grid runs to infinity
-# (the horizon) – those pixels read padding. Forgetting the divide (treating $H$ like an affine $\theta$) is the
+# (the horizon) – those pixels read padding. Forgetting the divide (treating $\Pi$ like an affine $\theta$) is the
 # popular bug: the result is affine, never perspective.
 
 # %%
@@ -183,6 +188,9 @@ plotting.show_grid(paper, pgrid, ax=fig.axes[0], max_lines=9, points=False);
 # \mathbb{R}^{(K+3)\times(K+3)}} \begin{bmatrix} w \\ a \end{bmatrix} = \begin{bmatrix} q \\ 0 \end{bmatrix},\qquad
 # \mathbf{K}_{ij} = U(\lVert p_i - p_j \rVert),\quad \mathbf{P}_i = (1, x_i, y_i). $$
 #
+# (The derivation – why these side conditions, and why this $U$ minimises the bending energy in the plane – is in
+# Bookstein, "Principal warps: thin-plate splines and the decomposition of deformations", IEEE TPAMI 11(6), 1989,
+# Sec. II; the conditions are what makes the bending energy of the radial part finite.)
 # $L$ depends only on the fixed target points, so $L^{-1}$ can be computed once; the coefficients are then *linear*
 # in the $q_k$ the network predicts, and so is the grid: gradients flow through a matrix product. ($U(0) = 0$ is
 # the limit of $r^2 \log r^2$; computing `r2 * log(r2)` at $r = 0$ gives `nan` – a popular bug.) If the source
@@ -223,7 +231,7 @@ attention_theta = check("03.attention_theta", attention_theta)
 #
 # Return the bias vector (float32) that makes each parametrisation the identity; `SpatialTransformer` reads them in
 # this order: affine = $\theta$ row by row; attention $(s, t_x, t_y)$; rotation $(\alpha)$; rts
-# $(\alpha, s, t_x, t_y)$; projective = the first 8 entries of $H$ row by row; tps = the target control points
+# $(\alpha, s, t_x, t_y)$; projective = the first 8 entries of $\Pi$ row by row; tps = the target control points
 # (`tps_control_points(rows, cols)`, x first, row by row), flattened.
 
 # %%
@@ -333,7 +341,7 @@ tps_grid = check("03.tps_grid", tps_grid)
 #
 # Your functions against the package and against torch, on the identities the theory promised:
 #
-# * a projective $H$ with bottom row $(0, 0, 1)$ is `F.affine_grid`;
+# * a projective $\Pi$ with bottom row $(0, 0, 1)$ is `F.affine_grid`;
 # * a TPS whose source points equal the targets is the regular grid, and an affine motion of the control points
 #   gives exactly that affine grid;
 # * a TPS maps every target control point onto its source point;
@@ -440,7 +448,7 @@ for i in range(2):
 #
 # ## Explore
 #
-# Bend an image with a projective or a TPS grid: for `projective` the sliders set $h_{31}, h_{32}$; for `tps` the
+# Bend an image with a projective or a TPS grid: for `projective` the sliders set $\pi_{31}, \pi_{32}$; for `tps` the
 # first slider sets how far the 16 source points move and the second picks the random direction field. Watch
 # where the grid leaves the image (padding) and how the TPS keeps straight lines straight far from any moved point.
 
