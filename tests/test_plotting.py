@@ -258,3 +258,14 @@ def test_bilinear_weight_labels_name_the_pixel_they_weight_row_first():
     assert weights["w[y0,x1]"] == pytest.approx(0.3 * (1 - 0.65), abs=1e-3)
     assert {w.replace("w[", "I[").replace(",", ", ") for w in weights} == corners
     plt.close(fig)
+
+
+def test_plot_differences_says_when_it_sums_over_channels():
+    rgb = torch.zeros(1, 3, 4, 5)
+    shifted = rgb.clone()
+    shifted[0, :, 0, 0] = 0.5
+    fig = plotting.plot_differences(rgb, {"shifted": shifted})
+    assert fig.axes[1].get_title() == "|difference| summed over channels, max 1.5"
+    gray = plotting.plot_differences(rgb[:, :1], {"shifted": shifted[:, :1]})
+    assert gray.axes[1].get_title() == "|difference|, max 0.5"
+    plt.close("all")

@@ -231,11 +231,13 @@ rotate_about = check("01.rotate_about", rotate_about)
 # The centre must be a fixed point, and the order matters – your matrix, applied with your `apply_affine`:
 
 # %%
-c = torch.tensor([[3.0, 2.0]], dtype=torch.float64)
-print("centre after the rotation:", apply_affine(rotate_about(1.0, 3.0, 2.0), c).tolist())
-plotting.plot_shapes({"rotate_about(60°, c=(3, 2))": rotate_about(math.radians(60), 3.0, 2.0),
+c = torch.tensor([[0.5, 2.5]], dtype=torch.float64)  # a point of the F's stem
+print("centre after the rotation:", apply_affine(rotate_about(1.0, 0.5, 2.5), c).tolist())
+plotting.plot_shapes({"rotate_about(60°, c=(0.5, 2.5))": rotate_about(math.radians(60), 0.5, 2.5),
                       "rotation_matrix(60°) (about the origin)": rotation_matrix(math.radians(60))},
-                     title="rotating about a centre keeps the centre in place", mark=(3.0, 2.0));
+                     title="rotating about a centre keeps the centre in place", mark=(0.5, 2.5))
+from matplotlib.path import Path  # noqa: E402
+assert Path(plotting.letter_f().numpy()).contains_point((0.5, 2.5))  # the fixed point lies on the shape
 
 # %% [markdown]
 # ### Exercise 4 – inverse warp (nearest neighbour)

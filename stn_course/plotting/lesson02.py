@@ -121,12 +121,14 @@ def plot_differences(reference: ImageLike, results: Mapping[str, ImageLike], vma
         if res.shape != ref.shape:
             raise ValueError(f"plot_differences: {name!r} has shape {res.shape}, the reference {ref.shape}")
         diff = np.abs(res - ref)
-        if diff.ndim == 3:
+        summed = diff.ndim == 3
+        if summed:
             diff = diff.sum(-1)
         _imshow(axes[0, k], res, name)
         im = axes[1, k].imshow(diff, cmap="magma", vmin=0.0, vmax=vmax if vmax is not None else max(diff.max(), 1e-12),
                                interpolation="nearest")
-        axes[1, k].set_title(f"|difference|, max {diff.max():.3g}", fontsize=10)
+        label = "|difference| summed over channels" if summed else "|difference|"
+        axes[1, k].set_title(f"{label}, max {diff.max():.3g}", fontsize=10)
         fig.colorbar(im, ax=axes[1, k], fraction=0.046, pad=0.04)
         for ax in axes[:, k]:
             ax.set_xticks([])
