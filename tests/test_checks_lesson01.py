@@ -43,10 +43,19 @@ def normalization_matrix(size, align_corners):
     return torch.tensor([[ax, 0, bx], [0, ay, by], [0, 0, 1]], dtype=torch.float64)
 
 
-def pixel_to_theta(matrix, in_size, out_size, align_corners):
+def pixel_to_theta(matrix, in_size, out_size, align_corners, invert_n_out=False):
     n_in = normalization_matrix(in_size, align_corners)
-    n_out = normalization_matrix(out_size, align_corners)
-    return (n_in @ matrix @ torch.linalg.inv(n_out))[..., :2, :]
+    if invert_n_out:  # singular for a 1-pixel output side with align_corners=True
+        d_out = torch.linalg.inv(normalization_matrix(out_size, align_corners))
+    else:  # x = (u + 1)(n - 1)/2 (align_corners) or ((u + 1) n - 1)/2, written directly
+        (h, w) = out_size
+        sx, sy = ((w - 1) / 2, (h - 1) / 2) if align_corners else (w / 2, h / 2)
+        d_out = torch.tensor([[sx, 0.0, (w - 1) / 2], [0.0, sy, (h - 1) / 2], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    return (n_in @ matrix @ d_out)[..., :2, :]
+
+
+def test_pixel_to_theta_by_inverting_n_out_fails_on_a_1_pixel_side():
+    assert_fails("01.pixel_to_theta", lambda *a: pixel_to_theta(*a, invert_n_out=True))
 
 
 def inverse_warp(image, motion, to_index=torch.round, swap_xy=False, zeros_outside=True):

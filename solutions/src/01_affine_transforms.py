@@ -306,7 +306,12 @@ normalization_matrix = check("01.normalization_matrix", normalization_matrix)
 # ### Exercise 6 – from a pixel matrix to `theta`
 #
 # `matrix` maps **output pixels to input pixels** (`(3, 3)`, or a batch `(N, 3, 3)`). Return $\theta =
-# [N_\text{in} A N_\text{out}^{-1}]_{:2}$ with your `normalization_matrix`, shape `(2, 3)` (or `(N, 2, 3)`).
+# [N_\text{in} A D_\text{out}]_{:2}$, shape `(2, 3)` (or `(N, 2, 3)`), where $N_\text{in}$ is your
+# `normalization_matrix` and $D_\text{out}$ maps normalized output coordinates back to output pixels. Usually
+# $D_\text{out} = N_\text{out}^{-1}$ – but with `align_corners=True` a 1-pixel output side has scale 0, $N_\text{out}$
+# is singular and has no inverse. Write $D$ from the formulas of Theory §5 instead: $x = (u + 1)\,(W - 1)/2$ with
+# `align_corners=True` (which sends the only pixel's $u = 0$ back to pixel 0), $x = \big((u + 1)\,W - 1\big)/2$
+# otherwise.
 
 # %%
 def pixel_to_theta(matrix: torch.Tensor, in_size: tuple[int, int], out_size: tuple[int, int],
@@ -316,9 +321,15 @@ def pixel_to_theta(matrix: torch.Tensor, in_size: tuple[int, int], out_size: tup
     ``matrix: (…, 3, 3)``, sizes ``(H, W)`` ``-> (…, 2, 3)``
     """
     ### BEGIN SOLUTION
+    def denormalization(size):
+        def scale_and_offset(n: int) -> tuple[float, float]:
+            return ((n - 1) / 2, (n - 1) / 2) if align_corners else (n / 2, (n - 1) / 2)
+
+        (ax, bx), (ay, by) = scale_and_offset(size[1]), scale_and_offset(size[0])
+        return torch.tensor([[ax, 0.0, bx], [0.0, ay, by], [0.0, 0.0, 1.0]], dtype=torch.float64)
+
     n_in = normalization_matrix(in_size, align_corners)
-    n_out_inverse = torch.linalg.inv(normalization_matrix(out_size, align_corners))
-    return (n_in @ matrix.to(torch.float64) @ n_out_inverse)[..., :2, :]
+    return (n_in @ matrix.to(torch.float64) @ denormalization(out_size))[..., :2, :]
     ### END SOLUTION
 
 # %%

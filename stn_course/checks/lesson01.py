@@ -169,10 +169,11 @@ def _pixel_to_theta_reference(matrix, in_size, out_size, align_corners: bool) ->
 
 
 def _pixel_to_theta_cases(rng: np.random.Generator):
-    # A 1-pixel *output* side with align_corners=True has no unique answer (any scale sends its only centre, 0, to
-    # pixel 0), so 1-pixel outputs are checked with align_corners=False only.
+    # A 1-pixel *output* side with align_corners=True: N_out is singular (scale 0), so inverting it fails; the
+    # denormalization x = (u + 1)(W - 1)/2 sends the only centre, u = 0, back to pixel 0 (lesson 1's text).
     shapes = [((1, 1), (1, 1), False), ((1, 5), (3, 3), True), ((1, 5), (3, 3), False), ((4, 7), (4, 7), False),
-              ((4, 7), (4, 7), True), ((9, 5), (6, 10), True), ((16, 12), (1, 1), False)]
+              ((4, 7), (4, 7), True), ((9, 5), (6, 10), True), ((16, 12), (1, 1), False),
+              ((6, 9), (1, 4), True), ((5, 5), (1, 1), True)]
     for in_size, out_size, align_corners in shapes:
         yield Case(f"matrix (3, 3), in_size {in_size}, out_size {out_size}, align_corners={align_corners}",
                    (random_motion(rng, in_size), in_size, out_size, align_corners))
