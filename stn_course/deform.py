@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._validation import (check_bool, check_float_tensor, check_impl, check_int, check_ndim, check_pair,
-                          check_same, check_tensor, shape_str)
+                          check_same, shape_str)
 from .sampling import bilinear_interpolate
 
 __all__ = [

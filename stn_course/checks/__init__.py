@@ -87,8 +87,8 @@ def check(check_id: str, fn: Callable[..., Any], seed: int | None = None, quiet:
     result = run_check(spec, fn, seed)
     if _not_implemented(result):
         _STATUS[check_id] = "not implemented"
-        print(f"⏳ [{check_id}] {spec.title}: not implemented yet – the cells below use the package's reference "
-              f"until you write it.".replace("] :", "]:"))
+        label = f"[{check_id}] {spec.title}".rstrip()  # as format_result names a check
+        print(f"⏳ {label}: not implemented yet – the cells below use the package's reference until you write it.")
         return _stand_in(spec, fn)
     message = format_result(result)
     if not result.passed:

@@ -39,7 +39,6 @@ __all__ = ["DISTORTIONS", "CANVAS", "IMPLS", "canvas_size", "placement_theta", "
 
 DISTORTIONS = ("R", "RTS", "P", "E", "TC")
 CANVAS = {"R": 28, "RTS": 42, "P": 28, "E": 28, "TC": 60}
-DIGIT = 28  # MNIST digits are 28×28
 
 # Parameters of the generators (see the module docstring).
 R_ANGLE = 90.0
