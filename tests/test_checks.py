@@ -78,13 +78,62 @@ def test_torch_grid_sample_passes_the_sampler_check():
     assert check("02.bilinear_sample", torch_sampler, seed=2, quiet=True) is torch_sampler
 
 
-def test_failure_message_names_case_error_hint_and_seed():
+@pytest.fixture
+def fresh_hints(monkeypatch):
+    """A session in which no check has failed yet (the hint stage counts failures per check)."""
+    import stn_course.checks as checks
+
+    monkeypatch.setattr(checks, "_FAILURES", {})
+
+
+def test_failure_message_names_case_error_hint_and_seed(fresh_hints):
     def wrong_convention(input, grid, padding_mode="zeros", align_corners=False):
         return F.grid_sample(input, grid, padding_mode=padding_mode, align_corners=not align_corners)
     with pytest.raises(CheckFailed) as info:
         check("02.bilinear_sample", wrong_convention, seed=9)
     message = str(info.value)
-    assert "❌" in message and "worst error" in message and "Hint:" in message and "seed=9" in message
+    assert "❌" in message and "worst error" in message and "Idea:" in message and "seed=9" in message
+
+
+def test_hints_come_in_stages_the_idea_first_then_the_recipe(fresh_hints):
+    """The first failure gives the idea and no formula; the second adds the recipe; the failure is in the
+    exception only (IPython shows it once), nothing is printed besides."""
+    spec = get("02.unnormalize")
+    wrong = lambda coord, size, align_corners=False: (coord + 1) / 2 * size  # noqa: E731
+    with pytest.raises(CheckFailed) as first:
+        check("02.unnormalize", wrong, seed=1)
+    assert spec.idea in str(first.value) and spec.hint not in str(first.value)
+    assert "step-by-step hint" in str(first.value)
+    with pytest.raises(CheckFailed) as second:
+        check("02.unnormalize", wrong, seed=2)
+    assert spec.idea in str(second.value) and f"Recipe: {spec.hint}" in str(second.value)
+    assert CheckFailed("x")._render_traceback_() == ["x"]  # no traceback around the feedback
+
+
+def test_every_check_has_an_idea_without_the_recipe():
+    for spec in all_checks():
+        assert spec.idea and spec.idea != spec.hint and len(spec.idea) < len(spec.hint) + 80, spec.id
+
+
+def test_a_failing_case_brings_its_own_hint(fresh_hints):
+    """A reflection failure gets a reflection hint, not the zeros-padding one."""
+    def no_reflection(input, grid, padding_mode="zeros", align_corners=False):
+        mode = "border" if padding_mode == "reflection" else padding_mode
+        return F.grid_sample(input, grid, padding_mode=mode, align_corners=align_corners)
+    with pytest.raises(CheckFailed) as info:
+        check("02.bilinear_sample", no_reflection, seed=4)
+    message = str(info.value)
+    assert "padding_mode='reflection'" in message and "Hint for this case: reflection mirrors" in message
+    assert "zeros padding: a neighbour" not in message
+
+
+def test_numpy_results_must_have_the_asked_dtype():
+    from stn_course.sampling import bilinear_sample_np
+    spec = get("02.bilinear_sample_np")
+    float32 = lambda input, grid, align_corners=False: bilinear_sample_np(  # noqa: E731
+        input, grid, "zeros", align_corners).astype(np.float32)
+    failure = run_check(spec, float32).first_failure
+    assert failure is not None and "expected dtype float64, got float32" in failure.message
 
 
 def test_stub_and_crashing_functions_are_reported_not_raised():

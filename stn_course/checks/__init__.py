@@ -2,7 +2,7 @@
 
 ``check`` runs your function on fresh random inputs (several shapes, edge cases such as 1-pixel images, both
 ``align_corners`` conventions…) against the package's tested reference, prints a clear verdict – the worst error,
-the failing case and a hint – and raises :class:`CheckFailed` when something is off, so a notebook run stops at the
+the failing case and a hint (the idea first; the recipe when it fails again) – and raises :class:`CheckFailed` when something is off, so a notebook run stops at the
 first *wrong* exercise. Each call uses a new seed; the message prints it so you can reproduce a failure with
 ``check(id, fn, seed=...)``.
 
@@ -19,10 +19,11 @@ from typing import Any, Callable
 
 from .registry import Case, Check, CheckResult, all_checks, compare, get, register, run_check
 
-__all__ = ["check", "status", "CheckFailed", "format_result", "Case", "Check", "register", "get", "all_checks",
+__all__ = ["check", "status", "CheckFailed", "format_result", "hints", "Case", "Check", "register", "get", "all_checks",
            "run_check", "compare"]
 
 _STATUS: dict[str, str] = {}
+_FAILURES: dict[str, int] = {}  # failed attempts per check in this session: the hint stage
 
 
 class CheckFailed(AssertionError):
@@ -32,8 +33,26 @@ class CheckFailed(AssertionError):
         return [str(self)]
 
 
-def format_result(result: CheckResult) -> str:
-    """Human-readable feedback for one check."""
+def hints(result: CheckResult, stage: int) -> list[str]:
+    """The hint lines for a failed ``result`` at ``stage`` (1: the idea, 2 and later: the recipe too).
+
+    A hint about the failing case itself comes first; the first stage says no formula, so a learner who has only
+    just tried gets something to think about rather than the answer.
+    """
+    check, failure = result.check, result.first_failure
+    lines = [f"   Hint for this case: {failure.case.hint}"] if failure is not None and failure.case.hint else []
+    if stage <= 1 and check.idea:
+        lines.append(f"   Idea: {check.idea}")
+        lines.append("   (Check again after your next try for a step-by-step hint.)")
+    else:
+        if check.idea:
+            lines.append(f"   Idea: {check.idea}")
+        lines.append(f"   Recipe: {check.hint}")
+    return lines
+
+
+def format_result(result: CheckResult, stage: int = 2) -> str:
+    """Human-readable feedback for one check; ``stage`` picks how much of the hint to give (see :func:`hints`)."""
     check = result.check
     title = f"[{check.id}] {check.title}".rstrip()
     if result.passed:
@@ -44,7 +63,7 @@ def format_result(result: CheckResult) -> str:
     lines = [
         f"❌ {title}: failed on case {len(result.results)}: {failure.case.description}",
         f"   {failure.message}",
-        f"   Hint: {check.hint}",
+        *hints(result, stage),
         f"   Reproduce with check({check.id!r}, your_function, seed={result.seed}).",
     ]
     return "\n".join(lines)
@@ -76,7 +95,7 @@ def check(check_id: str, fn: Callable[..., Any], seed: int | None = None, quiet:
     """Check an exercise: run ``fn`` against the reference on the visible cases of ``check_id``.
 
     Passed: prints the verdict and returns ``fn`` itself. Wrong: raises :class:`CheckFailed` with the feedback, so
-    a notebook run stops there. Not started (``NotImplementedError``): prints "not implemented yet" and returns a
+    a notebook run stops there; the first failure of a check gives the idea, later ones the recipe too. Not started (``NotImplementedError``): prints "not implemented yet" and returns a
     stand-in running the package's reference, so the rest of the lesson still runs; write
     ``name = check("NN.name", name)`` to use whichever applies.
     """
@@ -90,10 +109,11 @@ def check(check_id: str, fn: Callable[..., Any], seed: int | None = None, quiet:
         label = f"[{check_id}] {spec.title}".rstrip()  # as format_result names a check
         print(f"⏳ {label}: not implemented yet – the cells below use the package's reference until you write it.")
         return _stand_in(spec, fn)
-    message = format_result(result)
     if not result.passed:
         _STATUS.pop(check_id, None)
-        raise CheckFailed(message)
+        _FAILURES[check_id] = _FAILURES.get(check_id, 0) + 1
+        raise CheckFailed(format_result(result, stage=_FAILURES[check_id]))  # shown once, by IPython
+    message = format_result(result)
     _STATUS[check_id] = "passed"
     if not quiet:
         print(message)

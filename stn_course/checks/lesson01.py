@@ -64,6 +64,8 @@ def _rotation_cases(rng: np.random.Generator):
 
 register(Check(
     id="01.rotation_matrix",
+    idea="A rotation by a moves the x axis to (cos a, sin a): write where each axis goes as a column, and a "
+         "homogeneous matrix keeps 1 in its corner.",
     title="homogeneous 3×3 rotation matrix",
     reference=_rotation_reference,
     cases=_rotation_cases,
@@ -94,6 +96,8 @@ def _rotate_about_cases(rng: np.random.Generator):
 
 register(Check(
     id="01.rotate_about",
+    idea="Rotations turn about the origin. Which two moves bring the centre to the origin and back, and in which "
+         "order do the matrices multiply?",
     title="rotation about a centre: T(c) R T(-c)",
     reference=_rotate_about_reference,
     cases=_rotate_about_cases,
@@ -121,6 +125,8 @@ def _apply_cases(rng: np.random.Generator):
 
 register(Check(
     id="01.apply_affine",
+    idea="A 3×3 matrix acts on homogeneous points (x, y, 1). What happens to the translation column if the 1 is "
+         "missing?",
     title="apply a homogeneous matrix to points",
     reference=affine.apply,
     cases=_apply_cases,
@@ -149,6 +155,8 @@ def _normalization_cases(rng: np.random.Generator):
 
 register(Check(
     id="01.normalization_matrix",
+    idea="Decide where the first and last pixel land for each align_corners setting (centres or edges at ±1), then"
+         " write the straight line through them.",
     title="pixel -> normalized [-1, 1] coordinates as a 3×3 matrix",
     reference=_normalization_reference,
     cases=_normalization_cases,
@@ -175,8 +183,12 @@ def _pixel_to_theta_cases(rng: np.random.Generator):
               ((4, 7), (4, 7), True), ((9, 5), (6, 10), True), ((16, 12), (1, 1), False),
               ((6, 9), (1, 4), True), ((5, 5), (1, 1), True)]
     for in_size, out_size, align_corners in shapes:
+        one_pixel = align_corners and 1 in out_size
         yield Case(f"matrix (3, 3), in_size {in_size}, out_size {out_size}, align_corners={align_corners}",
-                   (random_motion(rng, in_size), in_size, out_size, align_corners))
+                   (random_motion(rng, in_size), in_size, out_size, align_corners),
+                   hint=("a 1-pixel output side with align_corners=True: N_out has a 0 on its diagonal and no inverse. "
+                         "Write the denormalization (normalized -> pixels) directly instead of inverting N_out."
+                         if one_pixel else ""))
     yield Case("the identity matrix, in_size = out_size = (5, 8), align_corners=False",
                (torch.eye(3, dtype=torch.float64), (5, 8), (5, 8), False))
     for n in (1, 3):
@@ -186,6 +198,9 @@ def _pixel_to_theta_cases(rng: np.random.Generator):
 
 register(Check(
     id="01.pixel_to_theta",
+    idea="theta speaks normalized coordinates on both sides: take a normalized output point back to pixels, move "
+         "it with the pixel matrix, normalize it for the input. Mind a 1-pixel side, where the normalization is "
+         "not invertible.",
     title="pixel-space sampling matrix -> normalized theta (2×3)",
     reference=_pixel_to_theta_reference,
     cases=_pixel_to_theta_cases,
@@ -224,6 +239,8 @@ def _inverse_warp_cases(rng: np.random.Generator):
 
 register(Check(
     id="01.inverse_warp",
+    idea="Work from the output: every output pixel asks where it comes from, so it needs the inverse of the "
+         "motion.",
     title="inverse mapping with nearest-neighbour reads",
     reference=inverse_warp_reference,
     cases=_inverse_warp_cases,

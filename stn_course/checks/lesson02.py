@@ -39,11 +39,14 @@ def _lerp_cases(rng: np.random.Generator):
         yield Case(f"L={length}, 20 random x in [-2, L + 1] (left and right of the signal too)",
                    (tensor(rng, length), uniform(rng, 20, low=-2.0, high=length + 1.0)))
     yield Case("L=7, x just left of 0 (-0.3): the neighbours are -1 (outside, 0) and 0",
-               (tensor(rng, 7), torch.tensor([-0.3, -0.7, 6.3], dtype=torch.float64)))
+               (tensor(rng, 7), torch.tensor([-0.3, -0.7, 6.3], dtype=torch.float64)),
+               hint="at x = -0.3 the left neighbour is floor(-0.3) = -1, outside the signal: int(-0.3) = 0 is wrong.")
 
 
 register(Check(
     id="02.lerp_1d",
+    idea="A point between two samples mixes them in proportion to how close it is; mind negative x and neighbours "
+         "outside the signal.",
     title="1-D linear interpolation with zeros outside",
     reference=lerp_1d_reference,
     cases=_lerp_cases,
@@ -70,6 +73,8 @@ def _unnormalize_cases(rng: np.random.Generator):
 
 register(Check(
     id="02.unnormalize",
+    idea="Write where -1 and +1 must land in pixels for each align_corners, then the line through those two "
+         "points.",
     title="normalized [-1, 1] -> pixel coordinates (both align_corners)",
     reference=unnormalize,
     cases=_unnormalize_cases,
@@ -93,6 +98,8 @@ def _affine_grid_cases(rng: np.random.Generator):
 
 register(Check(
     id="02.affine_grid",
+    idea="The grid is theta applied to the base grid of the output: one (x, y, 1) per output pixel, where x runs "
+         "along the width.",
     title="affine sampling grid from scratch (F.affine_grid semantics)",
     reference=affine_grid,
     cases=_affine_grid_cases,
@@ -125,6 +132,8 @@ def _bilinear_np_cases(rng: np.random.Generator):
 
 register(Check(
     id="02.bilinear_sample_np",
+    idea="Every output point reads its four neighbouring pixels and weights each by the area of the opposite "
+         "rectangle; a neighbour outside reads 0.",
     title="bilinear sampler in NumPy (zeros padding)",
     reference=bilinear_sample_np_zeros,
     cases=_bilinear_np_cases,
@@ -139,6 +148,16 @@ register(Check(
 # ---------------------------------------------------------------------------------------------------------------
 
 
+PADDING_HINTS = {  # what goes wrong most often in each padding mode (a hint for the failing case)
+    "zeros": "zeros padding: a neighbour outside the image reads 0 but keeps its weight – don't clamp its index "
+             "onto the border (that repeats the edge, which is 'border').",
+    "border": "border padding clamps the *coordinate* into [0, size - 1] before the neighbours are chosen, so "
+              "nothing is read outside; clamping the neighbour indices instead gives different weights.",
+    "reflection": "reflection mirrors the *coordinate* about the image's edges (pixel edges with align_corners=False, "
+                  "pixel centres with True), repeatedly for points far outside, then clamps it like border.",
+}
+
+
 def _bilinear_cases(rng: np.random.Generator):
     # the identity grid puts points exactly on the first and last pixel centres (align_corners=True): a neighbour
     # test with > instead of >= (or < W - 1 instead of <= W - 1) loses the border rows and columns
@@ -147,7 +166,9 @@ def _bilinear_cases(rng: np.random.Generator):
         eye = torch.eye(2, 3, dtype=torch.float64).expand(2, 2, 3)
         yield Case(f"the identity grid on a 5×7 image, align_corners={align_corners} (points exactly on the border "
                    "pixel centres)", (image, affine_grid(eye, (2, 3, 5, 7), align_corners)),
-                   {"padding_mode": "zeros", "align_corners": align_corners}, compare_gradients=False)
+                   {"padding_mode": "zeros", "align_corners": align_corners}, compare_gradients=False,
+                   hint="a point exactly on the first or last pixel centre has its own pixel as a neighbour: the test "
+                        "for 'inside' is 0 <= x <= W - 1 (and the same for y), with <=, not <.")
     for i, (n, c, h, w, h_out, w_out) in enumerate(SAMPLING_SHAPES):
         for align_corners in (False, True):
             padding_mode = PADDING_MODES[i % len(PADDING_MODES)]
@@ -155,12 +176,14 @@ def _bilinear_cases(rng: np.random.Generator):
                 f"input (N={n}, C={c}, H={h}, W={w}), grid ({n}, {h_out}, {w_out}, 2) with points outside [-1, 1], "
                 f"padding_mode={padding_mode!r}, align_corners={align_corners}",
                 (tensor(rng, n, c, h, w), random_grid(rng, n, h_out, w_out)),
-                {"padding_mode": padding_mode, "align_corners": align_corners},
+                {"padding_mode": padding_mode, "align_corners": align_corners}, hint=PADDING_HINTS[padding_mode],
             )
 
 
 register(Check(
     id="02.bilinear_sample",
+    idea="Same recipe as the NumPy sampler, in torch: the padding mode acts on the coordinates, before you pick "
+         "the neighbours.",
     title="vectorized bilinear sampler (grid_sample semantics)",
     reference=bilinear_sample,
     cases=_bilinear_cases,
@@ -240,6 +263,8 @@ def _identity_cases(rng: np.random.Generator):
 
 register(Check(
     id="02.identity_error",
+    idea="The identity theta maps every output pixel onto itself: sample with it and measure how far the result is"
+         " from the image.",
     title="the identity test: how far is sampler(image, identity grid) from the image?",
     reference=identity_error_reference,
     cases=_identity_cases,

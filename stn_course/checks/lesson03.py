@@ -30,6 +30,8 @@ def _attention_cases(rng: np.random.Generator):
 
 register(Check(
     id="03.attention_theta",
+    idea="An attention window scales and shifts, nothing else: where do s, t_x and t_y go in the 2×3 matrix? Build"
+         " it from params without leaving torch.",
     title="attention parametrisation -> theta",
     reference=attention_theta_reference,
     cases=_attention_cases,
@@ -52,6 +54,8 @@ def identity_params_reference(transform: str, tps_grid_size=(4, 4)) -> torch.Ten
 
 register(Check(
     id="03.identity_params",
+    idea="Each head's output must give the identity transform when the network starts: what parameters leave every"
+         " point where it is, for each family?",
     title="the identity bias of every regression head",
     reference=identity_params_reference,
     cases=_identity_cases,
@@ -75,6 +79,7 @@ def _projective_cases(rng: np.random.Generator):
 
 register(Check(
     id="03.projective_grid",
+    idea="A homography works in homogeneous coordinates: apply it to (x, y, 1) and come back to the plane.",
     title="projective (homography) sampling grid",
     reference=projective_grid,
     cases=_projective_cases,
@@ -97,6 +102,8 @@ def _kernel_cases(rng: np.random.Generator):
 
 register(Check(
     id="03.tps_kernel",
+    idea="U depends on the squared distance between every point and every centre; think about what r² log r² tends"
+         " to at r = 0, and about its gradient there.",
     title="thin-plate radial basis U(r) = r² log r²",
     reference=tps_kernel,
     cases=_kernel_cases,
@@ -120,6 +127,8 @@ def _tps_cases(rng: np.random.Generator):
 
 register(Check(
     id="03.tps_coefficients",
+    idea="The spline must hit every source point exactly and have no affine part in its radial weights: that is "
+         "one square linear system.",
     title="thin-plate-spline solve (Bookstein)",
     reference=tps_coefficients,
     cases=_tps_cases,
@@ -142,6 +151,7 @@ def _tps_grid_cases(rng: np.random.Generator):
 
 register(Check(
     id="03.tps_grid",
+    idea="Solve for the spline once, then evaluate it at every pixel of the output's base grid.",
     title="thin-plate-spline sampling grid",
     reference=tps_grid,
     cases=_tps_grid_cases,

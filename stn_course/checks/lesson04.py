@@ -21,6 +21,15 @@ from .cases import SAMPLING_SHAPES, random_grid, random_theta, tensor, uniform
 from .registry import Case, Check, register
 
 
+GRADIENT_HINTS = {
+    "zeros": "zeros padding does not move the coordinate: only unnormalize's scale remains.",
+    "border": "border clamps: the derivative is 1 where the coordinate is strictly inside [0, size - 1] and 0 "
+              "where the clamp holds it.",
+    "reflection": "reflection is a mirror: every reflection flips the sign of the derivative, so count the mirrors "
+                  "a point crossed (and a clamp after it is flat).",
+}
+
+
 def _coordinate_cases(rng: np.random.Generator):
     for size in (1, 2, 5, 16):
         for mode in PADDING_MODES:
@@ -28,11 +37,13 @@ def _coordinate_cases(rng: np.random.Generator):
                 yield Case(f"size={size}, padding_mode={mode!r}, align_corners={align_corners}, coordinates in "
                            f"[-3.5, 3.5] (inside, outside, several mirrors)",
                            (uniform(rng, 40, low=-3.5, high=3.5), size),
-                           {"padding_mode": mode, "align_corners": align_corners})
+                           {"padding_mode": mode, "align_corners": align_corners}, hint=GRADIENT_HINTS[mode])
 
 
 register(Check(
     id="04.source_coordinates_grad",
+    idea="Chain the derivatives of the two steps that map a grid value to a pixel coordinate: unnormalize (a "
+         "scale) and the padding mode (flat, identity or mirrored).",
     title="∂x/∂g through unnormalize and the padding mode",
     reference=source_coordinates_grad,
     cases=_coordinate_cases,
@@ -68,6 +79,8 @@ def grad_grid_reference(grad_output, input, grid, padding_mode="zeros", align_co
 
 register(Check(
     id="04.grad_input",
+    idea="Every output pixel took a weighted share of four input pixels; in the backward pass it gives the "
+         "gradient back in the same shares.",
     title="∂L/∂U: scatter the gradient back to the four neighbours (eq. 6)",
     reference=grad_input_reference,
     cases=_sampler_cases,
@@ -79,6 +92,8 @@ register(Check(
 
 register(Check(
     id="04.grad_grid",
+    idea="Differentiate the bilinear weights with respect to x and y (each weight is a product of two linear "
+         "factors), then chain to the grid.",
     title="∂L/∂G: the derivative of the weights, chained to the grid (eq. 7)",
     reference=grad_grid_reference,
     cases=_sampler_cases,
@@ -98,6 +113,8 @@ def _theta_cases(rng: np.random.Generator):
 
 register(Check(
     id="04.affine_grid_backward",
+    idea="G is linear in θ: each grid point is θ times a fixed (x_t, y_t, 1). What is the derivative of a matrix-"
+         "vector product with respect to the matrix?",
     title="∂L/∂θ from ∂L/∂G",
     reference=affine_grid_backward,
     cases=_theta_cases,
@@ -117,6 +134,8 @@ def sampler_function_reference(grad_output, input, grid, padding_mode="zeros", a
 
 register(Check(
     id="04.sampler_function",
+    idea="An autograd.Function keeps what backward needs from forward, and backward returns one gradient per "
+         "forward argument.",
     title="a bilinear-sampler autograd.Function with your backward",
     reference=sampler_function_reference,
     cases=_sampler_cases,
@@ -146,6 +165,7 @@ def theta_gradient_reference(grad_output, input, theta, padding_mode="zeros", al
 
 register(Check(
     id="04.theta_gradient",
+    idea="Chain the two backward passes you have: from the output to the grid, from the grid to θ.",
     title="the chain rule end to end: ∂L/∂θ",
     reference=theta_gradient_reference,
     cases=_chain_cases,

@@ -35,6 +35,8 @@ def _rts_cases(rng: np.random.Generator):
 
 register(Check(
     id="05.rts_theta",
+    idea="The sampler goes backwards, from canvas to digit: invert the motion, then convert pixels to each side's "
+         "normalized units.",
     title="theta that rotates, scales and places a digit in a canvas",
     reference=placement_theta,
     cases=_rts_cases,
@@ -70,6 +72,8 @@ def _clutter_cases(rng: np.random.Generator):
 
 register(Check(
     id="05.paste_clutter",
+    idea="Each piece is a small window cut from a source digit and placed on the canvas; overlapping ink must not "
+         "add up.",
     title="paste crops of other digits as clutter (max-combined)",
     reference=paste_clutter,
     cases=_clutter_cases,
@@ -108,6 +112,8 @@ def _stcnn_cases(rng: np.random.Generator):
 
 register(Check(
     id="05.stcnn_forward",
+    idea="Localise, regress the six numbers of θ, build the grid for the output size, sample, classify what was "
+         "sampled.",
     title="ST-CNN forward: localise, regress theta, sample, classify",
     reference=stcnn_forward_reference,
     cases=_stcnn_cases,
@@ -131,6 +137,8 @@ def _error_cases(rng: np.random.Generator):
 
 register(Check(
     id="05.error_rate",
+    idea="The predicted class is the largest logit; the error is the share of predictions that differ from the "
+         "labels, in percent.",
     title="classification error in percent",
     reference=error_rate,
     cases=_error_cases,
@@ -163,6 +171,8 @@ def _theta_stats_cases(rng: np.random.Generator):
 
 register(Check(
     id="05.theta_statistics",
+    idea="A 2×2 matrix scales areas by its determinant and its rotation part is the closest rotation; remember the"
+         " sampler reads backwards.",
     title="read theta as zoom, rotation (degrees) and shift",
     reference=theta_statistics,
     cases=_theta_stats_cases,

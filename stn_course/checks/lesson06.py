@@ -60,6 +60,8 @@ def _positions_cases(rng: np.random.Generator):
 
 register(Check(
     id="06.regular_sampling_positions",
+    idea="An output location starts at its top-left input position (stride and padding), and each tap adds its "
+         "offset in the kernel (dilation).",
     title="where a regular convolution reads",
     reference=_positions_reference,
     cases=_positions_cases,
@@ -95,6 +97,8 @@ def _bilinear_cases(rng: np.random.Generator):
 
 register(Check(
     id="06.bilinear_sample_pixels",
+    idea="Lesson 2's sampler, in pixel coordinates: four neighbours, area weights, 0 for a neighbour outside the "
+         "image.",
     title="bilinear interpolation at pixel coordinates, zeros outside",
     reference=bilinear_sample_pixels,
     cases=_bilinear_cases,
@@ -126,6 +130,8 @@ def _conv_cases(rng: np.random.Generator):
 
 register(Check(
     id="06.conv2d_by_sampling",
+    idea="A convolution reads the input at fixed positions per tap and sums weight × sample over taps and input "
+         "channels.",
     title="a regular convolution as sampling at fixed offsets",
     reference=_conv_reference,
     cases=_conv_cases,
@@ -149,6 +155,8 @@ def _pack_cases(rng: np.random.Generator):
 
 register(Check(
     id="06.pack_offsets",
+    idea="torchvision wants one channel per (offset group, tap, axis): which axis comes first, and in what order "
+         "are they flattened?",
     title="torchvision's offset layout",
     reference=pack_offsets,
     cases=_pack_cases,
@@ -188,6 +196,8 @@ def _deform_cases(rng: np.random.Generator):
 
 register(Check(
     id="06.deform_conv2d",
+    idea="A deformable convolution is the convolution by sampling, with every tap's position moved by its own "
+         "learned offset (and, in v2, its sample weighted by a mask).",
     title="deformable convolution v1/v2 (torchvision's contract)",
     reference=_deform_reference,
     cases=_deform_cases,
@@ -221,6 +231,7 @@ def _affine_cases(rng: np.random.Generator):
 
 register(Check(
     id="06.offsets_from_affine",
+    idea="An offset is where a tap should read minus where the regular convolution reads it.",
     title="one global transform -> one offset per tap and location",
     reference=offsets_from_affine,
     cases=_affine_cases,

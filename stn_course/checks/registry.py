@@ -30,12 +30,14 @@ class Case:
 
     ``compare_gradients=False`` marks a case whose points sit on kinks (pixel centres, the border), where any
     one-sided derivative is a correct gradient: its values are compared, its gradients are not.
+    ``hint`` is a hint about *this* case (a reflection case gets a reflection hint), shown before the check's own.
     """
 
     description: str
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
     compare_gradients: bool = True
+    hint: str = ""
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class Check:
     ``cases(rng)`` yields :class:`Case` objects from a seeded ``numpy.random.Generator`` (edge cases first).
     ``compare(expected, actual, case)`` returns ``(ok, worst_error, message)``; the default compares tensors, arrays,
     numbers and tuples of them with ``rtol``/``atol``. ``hidden`` checks run only in the grader.
+    Hints come in stages: ``idea`` (the first failure: what to think about, no formula) and ``hint`` (a later
+    failure: the recipe); a failing case's own :attr:`Case.hint` comes first.
     ``grad_args`` (positions of tensor arguments) makes the check compare gradients too, wherever the lesson states
     a gradient requirement: the learner's result must stay connected to those inputs, and the gradients of a fixed
     random weighting of its outputs must match the reference's, finite where the reference's are
@@ -55,6 +59,7 @@ class Check:
     reference: Callable[..., Any]
     cases: Callable[[np.random.Generator], Iterable[Case]]
     hint: str
+    idea: str = ""
     points: float = 1.0
     rtol: float = 1e-5
     atol: float = 1e-5
@@ -177,6 +182,8 @@ def compare(expected: Any, actual: Any, rtol: float = 1e-5, atol: float = 1e-5) 
             return False, float("inf"), f"expected a numpy array, got {_describe(actual)}"
         if actual.shape != expected.shape:
             return False, float("inf"), f"expected shape {expected.shape}, got {actual.shape}"
+        if actual.dtype != expected.dtype:
+            return False, float("inf"), f"expected dtype {expected.dtype}, got {actual.dtype}"
         expected_np, actual_np = expected.astype(np.float64), actual.astype(np.float64)
     elif isinstance(expected, (bool, np.bool_)):
         ok = bool(actual) == bool(expected) and isinstance(actual, (bool, np.bool_))
