@@ -2,11 +2,19 @@
 fails it on every seed (a check that catches a bug only for lucky inputs would let students through)."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Iterable
 
-from stn_course.checks import format_result, get, run_check
+from stn_course.checks import Check, format_result, run_check
+from stn_course.checks import get as _get
 
 SEEDS = (0, 1, 2, 17)
+
+
+def get(check_id: str) -> Check:
+    """The check with its cases and comparison only: the mutants below are built on the package's own functions,
+    so the scan for calls of those (tested in tests/test_checks.py) would fail them for the wrong reason."""
+    return dataclasses.replace(_get(check_id), forbidden=())
 
 
 def passes(check_id: str, fn: Callable, seeds: Iterable[int] = SEEDS) -> bool:

@@ -4,6 +4,9 @@ Per-lesson mutation tests (known bugs must fail) live in tests/test_checks_lesso
 """
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -23,7 +26,7 @@ def test_registry_has_the_lessons_and_unique_ids():
 
 @pytest.mark.parametrize("spec", all_checks(), ids=lambda c: c.id)
 def test_every_reference_passes_its_own_check(spec):
-    result = run_check(spec, spec.reference, seed=123)
+    result = run_check(dataclasses.replace(spec, forbidden=()), spec.reference, seed=123)
     assert result.passed, format_result(result)
     assert len(result.results) >= 1
 
@@ -43,9 +46,14 @@ def test_cases_are_reproducible_from_the_seed(spec):
     assert fingerprint(5) == fingerprint(5)
 
 
+def torch_sampler(input, grid, padding_mode="zeros", align_corners=False):
+    """An independent sampler for the tests of check() itself: torch's."""
+    return F.grid_sample(input, grid, mode="bilinear", padding_mode=padding_mode, align_corners=align_corners)
+
+
 def test_check_prints_pass_and_returns_the_function(capsys):
     from stn_course.checks import status
-    from stn_course.sampling import bilinear_sample
+    bilinear_sample = torch_sampler
     assert check("02.bilinear_sample", bilinear_sample, seed=1) is bilinear_sample
     assert "✅" in capsys.readouterr().out and status("02.bilinear_sample") == "passed"
 
@@ -68,13 +76,12 @@ def test_an_unstarted_exercise_reports_not_implemented_and_stands_in_with_the_re
     # a wrong answer still stops the run, and passing later replaces the stand-in
     with pytest.raises(CheckFailed):
         check("02.bilinear_sample", lambda *a, **k: torch.zeros(1), seed=3)
-    assert check("02.bilinear_sample", bilinear_sample, seed=3, quiet=True) is bilinear_sample
+    assert check("02.bilinear_sample", torch_sampler, seed=3, quiet=True) is torch_sampler
+    assert status("02.bilinear_sample") == "passed"
 
 
 def test_torch_grid_sample_passes_the_sampler_check():
     """An independent implementation (torch's) passes too: the check tests semantics, not our code's quirks."""
-    def torch_sampler(input, grid, padding_mode="zeros", align_corners=False):
-        return F.grid_sample(input, grid, mode="bilinear", padding_mode=padding_mode, align_corners=align_corners)
     assert check("02.bilinear_sample", torch_sampler, seed=2, quiet=True) is torch_sampler
 
 
@@ -132,7 +139,7 @@ def test_numpy_results_must_have_the_asked_dtype():
     spec = get("02.bilinear_sample_np")
     float32 = lambda input, grid, align_corners=False: bilinear_sample_np(  # noqa: E731
         input, grid, "zeros", align_corners).astype(np.float32)
-    failure = run_check(spec, float32).first_failure
+    failure = run_check(dataclasses.replace(spec, forbidden=()), float32).first_failure
     assert failure is not None and "expected dtype float64, got float32" in failure.message
 
 
@@ -148,15 +155,14 @@ def test_stub_and_crashing_functions_are_reported_not_raised():
 
 def test_learner_cannot_corrupt_the_reference_inputs():
     """A function that scribbles over its inputs still gets compared with the reference on clean copies."""
-    from stn_course.sampling import bilinear_sample
     def scribbler(input, grid, **kwargs):
-        out = bilinear_sample(input, grid, **kwargs)
+        out = torch_sampler(input, grid, **kwargs)
         input.zero_()
         grid.fill_(7.0)
         return out
     import dataclasses
 
-    values_only = dataclasses.replace(get("02.bilinear_sample"), grad_args=())
+    values_only = dataclasses.replace(get("02.bilinear_sample"), grad_args=(), forbidden=())
     assert run_check(values_only, scribbler, seed=4, stop_at_first_failure=False).passed
     # with gradients, overwriting a tensor that autograd saved is reported as the learner's backward failing
     assert "backward raised" in run_check(get("02.bilinear_sample"), scribbler, seed=4).first_failure.message
@@ -190,3 +196,98 @@ def test_unknown_and_hidden_ids_are_refused(monkeypatch):
     from stn_course.sampling import bilinear_sample
     with pytest.raises(KeyError, match="hidden check, run only by the grader"):
         check(hidden.id, bilinear_sample)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Shortcuts: calling the package's own version of the exercise
+# ----------------------------------------------------------------------------------------------------------------
+
+import stn_course  # noqa: E402
+from stn_course import affine, sampling  # noqa: E402
+from stn_course.checks.shortcuts import find_shortcut, resolve  # noqa: E402
+
+
+@pytest.mark.parametrize("spec", [c for c in all_checks() if c.forbidden], ids=lambda c: c.id)
+def test_a_one_line_wrapper_around_the_package_fails(spec):
+    """The planted bug of the issue: `def pixel_to_theta(*a): return affine.pixel_to_theta(*a)` used to pass."""
+    target = resolve(spec.forbidden[0])
+    wrapper = lambda *args, **kwargs: target(*args, **kwargs)  # noqa: E731
+    result = run_check(spec, wrapper, seed=0)
+    assert not result.passed and spec.forbidden[0] in result.first_failure.message
+    assert not run_check(spec, target, seed=0).passed  # the function itself, assigned to the exercise's name
+
+
+def test_shortcuts_are_found_through_modules_closures_and_helpers():
+    names = ["stn_course.affine.pixel_to_theta"]
+    def through_module(m, a, b, c):
+        return affine.pixel_to_theta(m, a, b, c)
+    def through_package(m, a, b, c):
+        return stn_course.affine.pixel_to_theta(m, a, b, c)
+    def make_closure():
+        f = affine.pixel_to_theta
+        return lambda *a: f(*a)
+    def helper(*a):
+        return affine.pixel_to_theta(*a)
+    def through_helper(*a):
+        return helper(*a)
+    def nested(*a):
+        inner = lambda: affine.pixel_to_theta(*a)  # noqa: E731
+        return inner()
+    for fn in (through_module, through_package, make_closure(), through_helper, nested):
+        assert find_shortcut(fn, names) == names[0], fn
+    # the learner's own helpers and unrelated package functions are fine
+    def honest(m, a, b, c):
+        return affine.normalization_matrix(a, c) @ m
+    assert find_shortcut(honest, names) is None
+    assert find_shortcut(sampling.unnormalize, ["stn_course.sampling.bilinear_sample"]) is None
+
+
+def _lesson_imports(source: Path) -> list[tuple[str, str, object]]:
+    """``(statement, bound name, object)`` for every import in a lesson's percent source (magics skipped)."""
+    import ast
+    import importlib
+
+    text = "\n".join("" if line.lstrip().startswith("%") else line for line in source.read_text().splitlines())
+    found = []
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                obj = getattr(module, alias.name, None)
+                if obj is None:
+                    obj = importlib.import_module(f"{node.module}.{alias.name}")
+                found.append((f"from {node.module} import {alias.name}", alias.asname or alias.name, obj))
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                found.append((f"import {alias.name}", alias.asname or alias.name.split(".")[0],
+                              importlib.import_module(alias.name)))
+    return found
+
+
+def test_lessons_import_only_what_the_learner_is_not_building():
+    """A lesson does not hand the learner the package's version of its own exercises: neither the function nor a
+    stn_course module holding it is imported (a Verify cell may import one for comparison, as ``package_...``)."""
+    import re
+    import types
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for source in sorted((root / "solutions" / "src").glob("*.py")):
+        ids = re.findall(r'^\w+ = check\("([0-9]{2}\.\w+)", \w+\)', source.read_text(), re.M)
+        forbidden = {}
+        for check_id in ids:
+            spec = get(check_id)
+            assert spec.forbidden or check_id in NO_PACKAGE_TWIN, f"{check_id}: which functions would be a shortcut?"
+            for name in spec.forbidden:
+                forbidden[id(resolve(name))] = name
+        for statement, bound, obj in _lesson_imports(source):
+            if bound.startswith("package_"):
+                continue
+            assert id(obj) not in forbidden, f"{source.name}: {statement} hands out {forbidden[id(obj)]}"
+            if isinstance(obj, types.ModuleType) and obj.__name__.startswith("stn_course"):
+                held = [name for name in forbidden.values() if name.startswith("stn_course")
+                        and id(getattr(obj, name.rsplit(".", 1)[-1], None)) in forbidden]
+                assert not held, f"{source.name}: {statement} hands out {held}"
+
+
+NO_PACKAGE_TWIN = {"02.identity_error", "05.stcnn_forward"}

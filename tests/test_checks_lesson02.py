@@ -11,7 +11,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stn_course.checks import get, run_check
+from stn_course.checks import run_check
+
+from .check_helpers import get
 from stn_course.checks.lesson02 import SAMPLERS, blog_bilinear_sample, identity_error_reference
 from .check_helpers import assert_fails, assert_passes
 

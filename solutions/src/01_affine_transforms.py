@@ -27,7 +27,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stn_course import affine, plotting, sampling, warps, widgets
+from stn_course import plotting, sampling, widgets
+from stn_course.warps import forward_warp_nearest
+from stn_course.affine import compose, invert, scaling, shear, translation
+# the package's rotation, for the figures before you write your own (Exercise 1); the lesson imports nothing
+# else of what you build
+from stn_course.affine import rotation as package_rotation
 from stn_course.images import sample_image
 from stn_course.checks import check
 
@@ -65,10 +70,10 @@ print("image:", tuple(image.shape), image.dtype)
 
 # %%
 plotting.plot_shapes({
-    "scale (1.5, 0.7)": affine.scaling(1.5, 0.7),
-    "rotate +30° (clockwise on screen)": affine.rotation(30.0, degrees=True),
-    "shear k_x = 0.5": affine.shear(0.5),
-    "translate (2, 1)": affine.translation(2.0, 1.0),
+    "scale (1.5, 0.7)": scaling(1.5, 0.7),
+    "rotate +30° (clockwise on screen)": package_rotation(30.0, degrees=True),
+    "shear k_x = 0.5": shear(0.5),
+    "translate (2, 1)": translation(2.0, 1.0),
 }, title="the four building blocks, applied to the letter F");
 
 # %% [markdown]
@@ -95,7 +100,7 @@ plotting.plot_shapes({
 # swings the translation around the origin:
 
 # %%
-R, T = affine.rotation(40.0, degrees=True), affine.translation(4.0, 0.0)
+R, T = package_rotation(40.0, degrees=True), translation(4.0, 0.0)
 plotting.plot_shapes({"T @ R: rotate, then translate": T @ R, "R @ T: translate, then rotate": R @ T},
                      title="same two matrices, different order");
 
@@ -128,8 +133,8 @@ plotting.plot_shapes({"T @ R: rotate, then translate": T @ R, "R @ T: translate,
 # %%
 h, w = image.shape[-2:]
 centre = ((w - 1) / 2, (h - 1) / 2)
-motion = affine.compose(affine.translation(*centre), affine.rotation(25.0, degrees=True),
-                        affine.scaling(1.3), affine.translation(-centre[0], -centre[1]))
+motion = compose(translation(*centre), package_rotation(25.0, degrees=True),
+                        scaling(1.3), translation(-centre[0], -centre[1]))
 plotting.plot_forward_vs_inverse(image, motion);
 
 # %% [markdown]
@@ -274,7 +279,7 @@ inverse_warp = check("01.inverse_warp", inverse_warp)
 # Your warp on the photo, next to a forward (pushing) warp of the same motion:
 
 # %%
-pushed, _ = warps.forward_warp_nearest(image, motion)
+pushed, _ = forward_warp_nearest(image, motion)
 plotting.show_images({"input": image, "forward (holes)": pushed, "your inverse_warp": inverse_warp(image, motion)});
 
 # %% [markdown]
@@ -343,13 +348,15 @@ pixel_to_theta = check("01.pixel_to_theta", pixel_to_theta)
 # **1. The matrices agree with `stn_course.affine`.**
 
 # %%
+from stn_course.affine import pixel_to_theta as package_pixel_to_theta  # the package's, to compare with
+
 angle = math.radians(30)
-print("rotation:     ", torch.allclose(rotation_matrix(angle), affine.rotation(torch.tensor(angle, dtype=torch.float64))))
-print("rotate_about: ", torch.allclose(rotate_about(angle, *centre), affine.compose(
-    affine.translation(*centre), affine.rotation(angle), affine.translation(-centre[0], -centre[1])).double()))
+print("rotation:     ", torch.allclose(rotation_matrix(angle), package_rotation(torch.tensor(angle, dtype=torch.float64))))
+print("rotate_about: ", torch.allclose(rotate_about(angle, *centre), compose(
+    translation(*centre), package_rotation(angle), translation(-centre[0], -centre[1])).double()))
 for align_corners in (False, True):
-    ours = pixel_to_theta(affine.invert(motion.double()), (h, w), (h, w), align_corners)
-    ref = affine.pixel_to_theta(affine.invert(motion.double()), (h, w), align_corners=align_corners)
+    ours = pixel_to_theta(invert(motion.double()), (h, w), (h, w), align_corners)
+    ref = package_pixel_to_theta(invert(motion.double()), (h, w), align_corners=align_corners)
     print(f"pixel_to_theta, align_corners={align_corners}: max |ours - package| = {(ours - ref).abs().max():.2e}")
 
 # %% [markdown]

@@ -33,11 +33,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from stn_course import grids, plotting, widgets
+from stn_course import plotting, widgets
 from stn_course.checks import check
 from stn_course.images import grid_image, sample_image
 from stn_course.sampling import bilinear_sample
-from stn_course.stn import SpatialTransformer, small_localisation_net, params_to_matrix
+from stn_course.grids import affine_grid, base_grid, tps_control_points  # lesson 2's grids; you write the rest
+from stn_course.stn import SpatialTransformer, small_localisation_net
 
 torch.manual_seed(0)
 np.random.seed(0)
@@ -166,7 +167,9 @@ plotting.show_grid(photo, crop_grid, ax=fig.axes[0], max_lines=6);
 # %%
 H = torch.tensor([[[1.0, 0.15, 0.0], [0.0, 1.0, 0.0], [0.45, 0.0, 1.0]]], dtype=torch.float64)
 size = (1, 1, SIZE, SIZE)
-pgrid = grids.projective_grid(H, size)
+from stn_course.grids import projective_grid as package_projective_grid  # the goal; Exercise 3 is yours
+
+pgrid = package_projective_grid(H, size)
 fig = plotting.show_images({"graph paper and the projective grid": paper, "projective warp": bilinear_sample(paper, pgrid),
                             "the same on the photo": bilinear_sample(photo, pgrid.expand(1, -1, -1, -1))})
 plotting.show_grid(paper, pgrid, ax=fig.axes[0], max_lines=9, points=False);
@@ -197,11 +200,13 @@ plotting.show_grid(paper, pgrid, ax=fig.axes[0], max_lines=9, points=False);
 # points are an affine image of the targets, the TPS *is* that affine map ($w = 0$).
 
 # %%
-target = grids.tps_control_points(4, 4, dtype=torch.float64)
+target = tps_control_points(4, 4, dtype=torch.float64)
 bend = torch.zeros(16, 2, dtype=torch.float64)
 bend[5], bend[10] = torch.tensor([0.25, 0.15]), torch.tensor([-0.2, -0.2])  # pull two inner points
 source = (target + bend).unsqueeze(0)
-tgrid = grids.tps_grid(source, size)
+from stn_course.grids import tps_grid as package_tps_grid  # the goal; Exercises 4-6 are yours
+
+tgrid = package_tps_grid(source, size)
 plotting.plot_control_points(photo, bilinear_sample(photo, tgrid), source[0], target,
                              titles=("input: q_k (red), arrows from p_k", "TPS output: p_k"));
 
@@ -239,7 +244,7 @@ def identity_params(transform: str, tps_grid_size=(4, 4)) -> torch.Tensor:
     """The identity parameters of ``transform``. ``-> (n_params,)`` float32"""
     ### BEGIN SOLUTION
     if transform == "tps":
-        return grids.tps_control_points(*tps_grid_size).reshape(-1)
+        return tps_control_points(*tps_grid_size).reshape(-1)
     table = {"affine": [1, 0, 0, 0, 1, 0], "attention": [1, 0, 0], "rotation": [0], "rts": [0, 1, 0, 0],
              "projective": [1, 0, 0, 0, 1, 0, 0, 0]}
     return torch.tensor(table[transform], dtype=torch.float32)
@@ -253,14 +258,14 @@ identity_params = check("03.identity_params", identity_params)
 # ### Exercise 3 – the projective grid
 #
 # `H (N, 3, 3)` acts on the normalized output pixel centres $(x^t, y^t, 1)$ (lesson 2's `align_corners` rule;
-# `grids.base_grid(H_out, W_out, align_corners, dtype)` gives them as `(H_out, W_out, 3)`), then divide.
+# `base_grid(H_out, W_out, align_corners, dtype)` gives them as `(H_out, W_out, 3)`), then divide.
 
 # %%
 def projective_grid(H: torch.Tensor, size, align_corners: bool = False) -> torch.Tensor:
     """``H (N, 3, 3)``, ``size = (N, C, H_out, W_out)`` -> grid ``(N, H_out, W_out, 2)``."""
     ### BEGIN SOLUTION
     n, _, h_out, w_out = size
-    points = grids.base_grid(h_out, w_out, align_corners, H.dtype).reshape(1, h_out * w_out, 3)
+    points = base_grid(h_out, w_out, align_corners, H.dtype).reshape(1, h_out * w_out, 3)
     uvw = points @ H.transpose(1, 2)  # (N, P, 3): each row is H @ (x_t, y_t, 1)
     return (uvw[..., :2] / uvw[..., 2:3]).reshape(n, h_out, w_out, 2)
     ### END SOLUTION
@@ -324,9 +329,9 @@ def tps_grid(control_points: torch.Tensor, size, align_corners: bool = False) ->
     ### BEGIN SOLUTION
     n, _, h_out, w_out = size
     side = math.isqrt(control_points.shape[1])
-    targets = grids.tps_control_points(side, side, dtype=torch.float64)
+    targets = tps_control_points(side, side, dtype=torch.float64)
     coefficients = tps_coefficients(control_points.double(), targets)  # (N, K + 3, 2)
-    pixels = grids.base_grid(h_out, w_out, align_corners, torch.float64)[..., :2].reshape(-1, 2)
+    pixels = base_grid(h_out, w_out, align_corners, torch.float64)[..., :2].reshape(-1, 2)
     ones = torch.ones(h_out * w_out, 1, dtype=torch.float64)
     features = torch.cat([tps_kernel(pixels, targets), ones, pixels], dim=1)  # (P, K + 3)
     return (features @ coefficients).reshape(n, h_out, w_out, 2).to(control_points.dtype)
@@ -353,12 +358,12 @@ theta = torch.tensor([[[0.8, -0.3, 0.1], [0.25, 0.9, -0.2]]], dtype=torch.float6
 H_affine = torch.cat([theta, torch.tensor([[[0.0, 0.0, 1.0]]], dtype=torch.float64)], dim=1)
 print("projective == F.affine_grid:",
       (projective_grid(H_affine, (1, 1, 7, 9)) - F.affine_grid(theta, (1, 1, 7, 9), align_corners=False)).abs().max().item())
-identity_cp = grids.tps_control_points(4, 4, dtype=torch.float64).unsqueeze(0)
-regular = grids.base_grid(7, 9, False, torch.float64)[..., :2]
+identity_cp = tps_control_points(4, 4, dtype=torch.float64).unsqueeze(0)
+regular = base_grid(7, 9, False, torch.float64)[..., :2]
 print("tps(identity) == regular grid:", (tps_grid(identity_cp, (1, 1, 7, 9)) - regular).abs().max().item())
 moved = torch.cat([identity_cp, torch.ones(1, 16, 1, dtype=torch.float64)], -1) @ theta.transpose(1, 2)
 print("tps(affine motion) == affine grid:",
-      (tps_grid(moved, (1, 1, 7, 9)) - grids.affine_grid(theta, (1, 1, 7, 9))).abs().max().item())
+      (tps_grid(moved, (1, 1, 7, 9)) - affine_grid(theta, (1, 1, 7, 9))).abs().max().item())
 on_points = tps_grid(source, (1, 1, 4, 4), align_corners=True).reshape(1, 16, 2)  # pixel centres = control points
 print("T(p_k) == q_k:", (on_points - source).abs().max().item())
 print("yours == package (tps, bent):", (tps_grid(source, size) - tgrid).abs().max().item())

@@ -64,6 +64,7 @@ def _rotation_cases(rng: np.random.Generator):
 
 register(Check(
     id="01.rotation_matrix",
+    forbidden=("stn_course.affine.rotation",),
     idea="A rotation by a moves the x axis to (cos a, sin a): write where each axis goes as a column, and a "
          "homogeneous matrix keeps 1 in its corner.",
     title="homogeneous 3×3 rotation matrix",
@@ -96,6 +97,7 @@ def _rotate_about_cases(rng: np.random.Generator):
 
 register(Check(
     id="01.rotate_about",
+    forbidden=("stn_course.affine.rotation",),
     idea="Rotations turn about the origin. Which two moves bring the centre to the origin and back, and in which "
          "order do the matrices multiply?",
     title="rotation about a centre: T(c) R T(-c)",
@@ -125,6 +127,7 @@ def _apply_cases(rng: np.random.Generator):
 
 register(Check(
     id="01.apply_affine",
+    forbidden=("stn_course.affine.apply",),
     idea="A 3×3 matrix acts on homogeneous points (x, y, 1). What happens to the translation column if the 1 is "
          "missing?",
     title="apply a homogeneous matrix to points",
@@ -155,6 +158,7 @@ def _normalization_cases(rng: np.random.Generator):
 
 register(Check(
     id="01.normalization_matrix",
+    forbidden=("stn_course.affine.normalization_matrix",),
     idea="Decide where the first and last pixel land for each align_corners setting (centres or edges at ±1), then"
          " write the straight line through them.",
     title="pixel -> normalized [-1, 1] coordinates as a 3×3 matrix",
@@ -198,6 +202,7 @@ def _pixel_to_theta_cases(rng: np.random.Generator):
 
 register(Check(
     id="01.pixel_to_theta",
+    forbidden=("stn_course.affine.pixel_to_theta",),
     idea="theta speaks normalized coordinates on both sides: take a normalized output point back to pixels, move "
          "it with the pixel matrix, normalize it for the input. Mind a 1-pixel side, where the normalization is "
          "not invertible.",
@@ -239,6 +244,7 @@ def _inverse_warp_cases(rng: np.random.Generator):
 
 register(Check(
     id="01.inverse_warp",
+    forbidden=("stn_course.warps.inverse_warp_nearest",),
     idea="Work from the output: every output pixel asks where it comes from, so it needs the inverse of the "
          "motion.",
     title="inverse mapping with nearest-neighbour reads",

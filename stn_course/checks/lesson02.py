@@ -45,6 +45,7 @@ def _lerp_cases(rng: np.random.Generator):
 
 register(Check(
     id="02.lerp_1d",
+    forbidden=("stn_course.sampling.bilinear_sample", "stn_course.sampling.bilinear_interpolate",),
     idea="A point between two samples mixes them in proportion to how close it is; mind negative x and neighbours "
          "outside the signal.",
     title="1-D linear interpolation with zeros outside",
@@ -73,6 +74,7 @@ def _unnormalize_cases(rng: np.random.Generator):
 
 register(Check(
     id="02.unnormalize",
+    forbidden=("stn_course.sampling.unnormalize",),
     idea="Write where -1 and +1 must land in pixels for each align_corners, then the line through those two "
          "points.",
     title="normalized [-1, 1] -> pixel coordinates (both align_corners)",
@@ -98,6 +100,7 @@ def _affine_grid_cases(rng: np.random.Generator):
 
 register(Check(
     id="02.affine_grid",
+    forbidden=("stn_course.grids.affine_grid",),
     idea="The grid is theta applied to the base grid of the output: one (x, y, 1) per output pixel, where x runs "
          "along the width.",
     title="affine sampling grid from scratch (F.affine_grid semantics)",
@@ -132,6 +135,7 @@ def _bilinear_np_cases(rng: np.random.Generator):
 
 register(Check(
     id="02.bilinear_sample_np",
+    forbidden=("stn_course.sampling.bilinear_sample_np",),
     idea="Every output point reads its four neighbouring pixels and weights each by the area of the opposite "
          "rectangle; a neighbour outside reads 0.",
     title="bilinear sampler in NumPy (zeros padding)",
@@ -182,6 +186,7 @@ def _bilinear_cases(rng: np.random.Generator):
 
 register(Check(
     id="02.bilinear_sample",
+    forbidden=("stn_course.sampling.bilinear_sample", "stn_course.sampling.grid_sample",),
     idea="Same recipe as the NumPy sampler, in torch: the padding mode acts on the coordinates, before you pick "
          "the neighbours.",
     title="vectorized bilinear sampler (grid_sample semantics)",

@@ -30,6 +30,7 @@ def _attention_cases(rng: np.random.Generator):
 
 register(Check(
     id="03.attention_theta",
+    forbidden=("stn_course.stn.params_to_matrix",),
     idea="An attention window scales and shifts, nothing else: where do s, t_x and t_y go in the 2×3 matrix? Build"
          " it from params without leaving torch.",
     title="attention parametrisation -> theta",
@@ -54,6 +55,7 @@ def identity_params_reference(transform: str, tps_grid_size=(4, 4)) -> torch.Ten
 
 register(Check(
     id="03.identity_params",
+    forbidden=("stn_course.stn.identity_params",),
     idea="Each head's output must give the identity transform when the network starts: what parameters leave every"
          " point where it is, for each family?",
     title="the identity bias of every regression head",
@@ -79,6 +81,7 @@ def _projective_cases(rng: np.random.Generator):
 
 register(Check(
     id="03.projective_grid",
+    forbidden=("stn_course.grids.projective_grid",),
     idea="A homography works in homogeneous coordinates: apply it to (x, y, 1) and come back to the plane.",
     title="projective (homography) sampling grid",
     reference=projective_grid,
@@ -102,6 +105,7 @@ def _kernel_cases(rng: np.random.Generator):
 
 register(Check(
     id="03.tps_kernel",
+    forbidden=("stn_course.grids.tps_kernel",),
     idea="U depends on the squared distance between every point and every centre; think about what r² log r² tends"
          " to at r = 0, and about its gradient there.",
     title="thin-plate radial basis U(r) = r² log r²",
@@ -127,6 +131,7 @@ def _tps_cases(rng: np.random.Generator):
 
 register(Check(
     id="03.tps_coefficients",
+    forbidden=("stn_course.grids.tps_coefficients",),
     idea="The spline must hit every source point exactly and have no affine part in its radial weights: that is "
          "one square linear system.",
     title="thin-plate-spline solve (Bookstein)",
@@ -151,6 +156,7 @@ def _tps_grid_cases(rng: np.random.Generator):
 
 register(Check(
     id="03.tps_grid",
+    forbidden=("stn_course.grids.tps_grid",),
     idea="Solve for the spline once, then evaluate it at every pixel of the output's base grid.",
     title="thin-plate-spline sampling grid",
     reference=tps_grid,

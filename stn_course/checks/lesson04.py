@@ -21,6 +21,63 @@ from .cases import SAMPLING_SHAPES, random_grid, random_theta, tensor, uniform
 from .registry import Case, Check, register
 
 
+def numerical_gradient_reference(f, x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Central differences ``(f(x + eps e_i) - f(x - eps e_i)) / (2 eps)`` for every entry ``i`` of ``x``.
+
+    ``f`` maps a tensor shaped like ``x`` to a scalar (tensor or number); ``x`` is not modified. ``-> x.shape``
+    """
+    flat = x.detach().clone().reshape(-1)
+    grad = torch.zeros_like(flat)
+    for i in range(flat.numel()):
+        step = torch.zeros_like(flat)
+        step[i] = eps
+        grad[i] = (float(f((flat + step).view_as(x))) - float(f((flat - step).view_as(x)))) / (2 * eps)
+    return grad.view_as(x)
+
+
+def _cube_sum(x):
+    return (x ** 3).sum()
+
+
+def _weighted_sin(x):
+    w = torch.linspace(0.5, 2.0, x.numel(), dtype=x.dtype).view_as(x)
+    return (w * torch.sin(x)).sum()
+
+
+def _quadratic_form(x):
+    a = torch.arange(1.0, x.numel() + 1, dtype=x.dtype)
+    m = torch.outer(a, a.flip(0)) / x.numel()
+    v = x.reshape(-1)
+    return v @ m @ v
+
+
+def _numerical_cases(rng: np.random.Generator):
+    yield Case("f(x) = Σ x³ at one number, x of shape (1,)", (_cube_sum, tensor(rng, 1)))
+    yield Case("f(x) = Σ x³, x of shape (5,)", (_cube_sum, tensor(rng, 5)))
+    yield Case("f(x) = Σ x³ with eps = 1e-3, x of shape (4,): one-sided differences are off by ~3·x·eps here",
+               (_cube_sum, tensor(rng, 4, scale=2.0)), {"eps": 1e-3},
+               hint="(f(x + eps) - f(x)) / eps has an error proportional to eps; the central difference "
+                    "(f(x + eps) - f(x - eps)) / (2 eps) to eps².")
+    yield Case("f(x) = Σ w · sin(x), x of shape (2, 3) (every entry, not just the first row)",
+               (_weighted_sin, tensor(rng, 2, 3)))
+    yield Case("f(x) = xᵀ M x (entries interact), x of shape (3, 2)", (_quadratic_form, tensor(rng, 3, 2)),
+               hint="perturb one entry at a time and put the others back before the next one (or work on a copy).")
+
+
+register(Check(
+    id="04.numerical_gradient",
+    forbidden=("torch.autograd.grad", "torch.autograd.functional.jacobian", "torch.func.grad"),
+    idea="A derivative is the slope of f when one input moves a little and all others stay put: move each entry "
+         "of x by ±eps in turn.",
+    title="a numerical-gradient checker (central differences)",
+    reference=numerical_gradient_reference,
+    cases=_numerical_cases,
+    hint="for every index i of x.reshape(-1): x⁺ = x with eps added to entry i, x⁻ with eps subtracted (on "
+         "copies), grad[i] = (f(x⁺) - f(x⁻)) / (2 eps); return it shaped like x, in x's dtype.",
+    rtol=1e-6, atol=1e-7, points=1,
+))
+
+
 GRADIENT_HINTS = {
     "zeros": "zeros padding does not move the coordinate: only unnormalize's scale remains.",
     "border": "border clamps: the derivative is 1 where the coordinate is strictly inside [0, size - 1] and 0 "
@@ -42,6 +99,7 @@ def _coordinate_cases(rng: np.random.Generator):
 
 register(Check(
     id="04.source_coordinates_grad",
+    forbidden=("stn_course.autograd.reference.source_coordinates_grad",),
     idea="Chain the derivatives of the two steps that map a grid value to a pixel coordinate: unnormalize (a "
          "scale) and the padding mode (flat, identity or mirrored).",
     title="∂x/∂g through unnormalize and the padding mode",
@@ -79,6 +137,9 @@ def grad_grid_reference(grad_output, input, grid, padding_mode="zeros", align_co
 
 register(Check(
     id="04.grad_input",
+    forbidden=("stn_course.autograd.reference.bilinear_sample_backward",
+               "stn_course.autograd.bilinear_sample_analytic",
+               "stn_course.autograd.BilinearSampleFunction"),
     idea="Every output pixel took a weighted share of four input pixels; in the backward pass it gives the "
          "gradient back in the same shares.",
     title="∂L/∂U: scatter the gradient back to the four neighbours (eq. 6)",
@@ -92,6 +153,9 @@ register(Check(
 
 register(Check(
     id="04.grad_grid",
+    forbidden=("stn_course.autograd.reference.bilinear_sample_backward",
+               "stn_course.autograd.bilinear_sample_analytic",
+               "stn_course.autograd.BilinearSampleFunction"),
     idea="Differentiate the bilinear weights with respect to x and y (each weight is a product of two linear "
          "factors), then chain to the grid.",
     title="∂L/∂G: the derivative of the weights, chained to the grid (eq. 7)",
@@ -113,6 +177,7 @@ def _theta_cases(rng: np.random.Generator):
 
 register(Check(
     id="04.affine_grid_backward",
+    forbidden=("stn_course.autograd.reference.affine_grid_backward", "stn_course.autograd.AffineGridFunction",),
     idea="G is linear in θ: each grid point is θ times a fixed (x_t, y_t, 1). What is the derivative of a matrix-"
          "vector product with respect to the matrix?",
     title="∂L/∂θ from ∂L/∂G",
@@ -134,6 +199,9 @@ def sampler_function_reference(grad_output, input, grid, padding_mode="zeros", a
 
 register(Check(
     id="04.sampler_function",
+    forbidden=("stn_course.autograd.BilinearSampleFunction",
+               "stn_course.autograd.bilinear_sample_analytic",
+               "stn_course.autograd.reference.bilinear_sample_backward"),
     idea="An autograd.Function keeps what backward needs from forward, and backward returns one gradient per "
          "forward argument.",
     title="a bilinear-sampler autograd.Function with your backward",
@@ -165,6 +233,10 @@ def theta_gradient_reference(grad_output, input, theta, padding_mode="zeros", al
 
 register(Check(
     id="04.theta_gradient",
+    forbidden=("stn_course.autograd.reference.bilinear_sample_backward",
+               "stn_course.autograd.reference.affine_grid_backward",
+               "stn_course.autograd.BilinearSampleFunction",
+               "stn_course.autograd.AffineGridFunction"),
     idea="Chain the two backward passes you have: from the output to the grid, from the grid to θ.",
     title="the chain rule end to end: ∂L/∂θ",
     reference=theta_gradient_reference,

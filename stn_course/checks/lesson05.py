@@ -35,6 +35,7 @@ def _rts_cases(rng: np.random.Generator):
 
 register(Check(
     id="05.rts_theta",
+    forbidden=("stn_course.data.distortions.placement_theta",),
     idea="The sampler goes backwards, from canvas to digit: invert the motion, then convert pixels to each side's "
          "normalized units.",
     title="theta that rotates, scales and places a digit in a canvas",
@@ -72,6 +73,7 @@ def _clutter_cases(rng: np.random.Generator):
 
 register(Check(
     id="05.paste_clutter",
+    forbidden=("stn_course.data.distortions.paste_clutter",),
     idea="Each piece is a small window cut from a source digit and placed on the canvas; overlapping ink must not "
          "add up.",
     title="paste crops of other digits as clutter (max-combined)",
@@ -137,6 +139,7 @@ def _error_cases(rng: np.random.Generator):
 
 register(Check(
     id="05.error_rate",
+    forbidden=("stn_course.training.error_rate",),
     idea="The predicted class is the largest logit; the error is the share of predictions that differ from the "
          "labels, in percent.",
     title="classification error in percent",
@@ -171,6 +174,7 @@ def _theta_stats_cases(rng: np.random.Generator):
 
 register(Check(
     id="05.theta_statistics",
+    forbidden=("stn_course.training.theta_statistics",),
     idea="A 2×2 matrix scales areas by its determinant and its rotation part is the closest rotation; remember the"
          " sampler reads backwards.",
     title="read theta as zoom, rotation (degrees) and shift",

@@ -60,6 +60,7 @@ def _positions_cases(rng: np.random.Generator):
 
 register(Check(
     id="06.regular_sampling_positions",
+    forbidden=("stn_course.deform.regular_sampling_positions",),
     idea="An output location starts at its top-left input position (stride and padding), and each tap adds its "
          "offset in the kernel (dilation).",
     title="where a regular convolution reads",
@@ -97,6 +98,7 @@ def _bilinear_cases(rng: np.random.Generator):
 
 register(Check(
     id="06.bilinear_sample_pixels",
+    forbidden=("stn_course.deform.bilinear_sample_pixels",),
     idea="Lesson 2's sampler, in pixel coordinates: four neighbours, area weights, 0 for a neighbour outside the "
          "image.",
     title="bilinear interpolation at pixel coordinates, zeros outside",
@@ -130,6 +132,7 @@ def _conv_cases(rng: np.random.Generator):
 
 register(Check(
     id="06.conv2d_by_sampling",
+    forbidden=("torch.nn.functional.conv2d", "torch.conv2d",),
     idea="A convolution reads the input at fixed positions per tap and sums weight × sample over taps and input "
          "channels.",
     title="a regular convolution as sampling at fixed offsets",
@@ -155,6 +158,7 @@ def _pack_cases(rng: np.random.Generator):
 
 register(Check(
     id="06.pack_offsets",
+    forbidden=("stn_course.deform.pack_offsets",),
     idea="torchvision wants one channel per (offset group, tap, axis): which axis comes first, and in what order "
          "are they flattened?",
     title="torchvision's offset layout",
@@ -196,6 +200,7 @@ def _deform_cases(rng: np.random.Generator):
 
 register(Check(
     id="06.deform_conv2d",
+    forbidden=("stn_course.deform.deform_conv2d",),
     idea="A deformable convolution is the convolution by sampling, with every tap's position moved by its own "
          "learned offset (and, in v2, its sample weighted by a mask).",
     title="deformable convolution v1/v2 (torchvision's contract)",
@@ -231,6 +236,7 @@ def _affine_cases(rng: np.random.Generator):
 
 register(Check(
     id="06.offsets_from_affine",
+    forbidden=("stn_course.deform.offsets_from_affine",),
     idea="An offset is where a tap should read minus where the regular convolution reads it.",
     title="one global transform -> one offset per tap and location",
     reference=offsets_from_affine,

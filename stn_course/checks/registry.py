@@ -21,6 +21,8 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 import torch
 
+from .shortcuts import find_shortcut
+
 __all__ = ["Case", "Check", "CaseResult", "CheckResult", "register", "get", "all_checks", "run_check", "compare"]
 
 
@@ -52,7 +54,9 @@ class Check:
     ``grad_args`` (positions of tensor arguments) makes the check compare gradients too, wherever the lesson states
     a gradient requirement: the learner's result must stay connected to those inputs, and the gradients of a fixed
     random weighting of its outputs must match the reference's, finite where the reference's are
-    (:func:`compare_gradients`).
+    (:func:`compare_gradients`). ``forbidden`` names the functions that *are* the exercise (the package's own
+    version, or torch's): a learner's function that calls one fails before any case runs
+    (:func:`~stn_course.checks.shortcuts.find_shortcut`).
     """
 
     id: str
@@ -60,6 +64,7 @@ class Check:
     cases: Callable[[np.random.Generator], Iterable[Case]]
     hint: str
     idea: str = ""
+    forbidden: tuple[str, ...] = ()
     points: float = 1.0
     rtol: float = 1e-5
     atol: float = 1e-5
@@ -302,6 +307,12 @@ def compare_gradients(check: Check, fn: Callable[..., Any], case: Case) -> tuple
 def run_check(check: Check, fn: Callable[..., Any], seed: int = 0, stop_at_first_failure: bool = True) -> CheckResult:
     """Run ``fn`` on every case of ``check`` and compare with the reference. Never raises for a wrong ``fn``."""
     results: list[CaseResult] = []
+    shortcut = find_shortcut(fn, check.forbidden) if check.forbidden else None
+    if shortcut is not None:
+        case = Case("reading your function's code before running it")
+        return CheckResult(check, seed, [CaseResult(case, False, float("inf"), (
+            f"your function uses {shortcut}, which is what this exercise asks you to write – write it with the "
+            "lesson's building blocks instead"))])
     for case in iter_cases(check, seed):
         expected = _call(check.reference, case)
         try:

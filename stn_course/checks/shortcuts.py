@@ -1,0 +1,140 @@
+"""Does an exercise call the package function it asks the learner to write? (every lesson)
+
+A one-line wrapper around ``stn_course.affine.pixel_to_theta`` would pass ``01.pixel_to_theta``'s values, so a
+check lists the functions that *are* the exercise (:attr:`Check.forbidden`) and :func:`find_shortcut` looks for
+them in what the learner's function refers to: the global names and attribute chains its code loads (nested
+functions and lambdas included), the variables it closes over, and – one level down – the other functions of the
+notebook it calls. It reads the code, it does not run it; it is a guard for honest self-assessment, not a sandbox
+(the grader's banned-call scan is the trust boundary).
+"""
+from __future__ import annotations
+
+import builtins
+import dis
+import functools
+import importlib
+import types
+from typing import Any, Callable, Iterable, Iterator
+
+__all__ = ["resolve", "find_shortcut"]
+
+
+def resolve(dotted: str) -> Any:
+    """The object named ``"package.module.attr"`` (the longest importable module prefix, then attributes)."""
+    parts = dotted.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for attr in parts[split:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(f"cannot resolve {dotted!r}")
+
+
+def _code_objects(code: types.CodeType) -> Iterator[types.CodeType]:
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _code_objects(const)
+
+
+def _loaded_chains(code: types.CodeType) -> Iterator[tuple[str, ...]]:
+    """Name chains the code loads: ``affine.pixel_to_theta`` -> ("affine", "pixel_to_theta")."""
+    chain: list[str] = []
+    for ins in dis.get_instructions(code):
+        if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME", "LOAD_DEREF", "LOAD_FAST", "LOAD_FAST_LOAD_FAST"):
+            if chain:
+                yield tuple(chain)
+            chain = [ins.argval] if isinstance(ins.argval, str) else []
+        elif ins.opname in ("LOAD_ATTR", "LOAD_METHOD") and chain:
+            chain.append(ins.argval)
+        else:
+            if chain:
+                yield tuple(chain)
+            chain = []
+    if chain:
+        yield tuple(chain)
+
+
+def _referenced(fn: Callable[..., Any]) -> Iterator[Any]:
+    """Objects ``fn`` refers to by name (and every prefix of an attribute chain)."""
+    if isinstance(fn, functools.partial):
+        yield fn.func
+        fn = fn.func
+    fn = inspect_unwrap(fn)
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return
+    scope = dict(getattr(fn, "__globals__", {}))
+    for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
+        try:
+            scope[name] = cell.cell_contents
+        except ValueError:  # an empty cell
+            pass
+    for inner in _code_objects(code):
+        for chain in _loaded_chains(inner):
+            head, *attrs = chain
+            if head in scope:
+                obj = scope[head]
+            elif hasattr(builtins, head):
+                obj = getattr(builtins, head)
+            else:
+                continue
+            yield obj
+            for attr in attrs:
+                try:
+                    obj = getattr(obj, attr)
+                except Exception:  # noqa: BLE001 – a property may raise; the chain simply ends there
+                    break
+                yield obj
+
+
+def inspect_unwrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` without ``functools.wraps`` layers (the learner's own decorators are looked through)."""
+    seen = set()
+    while hasattr(fn, "__wrapped__") and id(fn) not in seen:
+        seen.add(id(fn))
+        fn = fn.__wrapped__
+    return fn
+
+
+def _same_notebook(candidate: Any, fn: Callable[..., Any]) -> bool:
+    return (isinstance(candidate, types.FunctionType) and candidate is not fn
+            and getattr(candidate, "__module__", None) == getattr(fn, "__module__", None)
+            and not getattr(candidate, "__stn_course_stand_in__", None)
+            and not getattr(candidate, "__module__", "").startswith("stn_course"))
+
+
+def find_shortcut(fn: Callable[..., Any], forbidden: Iterable[str], depth: int = 2) -> str | None:
+    """The dotted name of the first ``forbidden`` function that ``fn`` is, or calls (directly, through a closure,
+    or through another function of the same notebook up to ``depth`` levels down); ``None`` when there is none.
+
+    >>> from stn_course.affine import pixel_to_theta
+    >>> find_shortcut(lambda m, a, b, c: pixel_to_theta(m, a, b, c), ["stn_course.affine.pixel_to_theta"])
+    'stn_course.affine.pixel_to_theta'
+    >>> find_shortcut(lambda x: x + 1, ["stn_course.affine.pixel_to_theta"]) is None
+    True
+    """
+    targets = {}
+    for name in forbidden:
+        targets.setdefault(id(resolve(name)), name)
+    if not targets:
+        return None
+    frontier, visited = [fn], set()
+    for _ in range(depth + 1):
+        following = []
+        for current in frontier:
+            if id(current) in visited:
+                continue
+            visited.add(id(current))
+            if id(inspect_unwrap(current)) in targets:
+                return targets[id(inspect_unwrap(current))]
+            for obj in _referenced(current):
+                if id(obj) in targets:
+                    return targets[id(obj)]
+                if _same_notebook(obj, fn):
+                    following.append(obj)
+        frontier = following
+    return None
