@@ -299,8 +299,9 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable | None =
         transformer_lr: float | None = None) -> dict[str, list[float]]:
     """Train ``model`` with Adam on cross-entropy; evaluate on ``test_loader`` after every epoch.
 
-    Calls ``set_epoch(e)`` on the training set (and on ``train_loader`` itself) when it has one, so distortions are
-    fresh every epoch. ``lr_decay``: multiply the learning rate by this factor each epoch (cosine-free, simple).
+    Calls ``set_epoch(e)`` on the training set (fresh distortions every epoch), on ``train_loader`` and on its sampler
+    (the batch order of :func:`~stn_course.data.make_loaders` depends on the epoch only) when they have one.
+    ``lr_decay``: multiply the learning rate by this factor each epoch (cosine-free, simple).
     ``transformer_lr``: a separate learning rate for ``model.transformer`` (localisation net and regression head) when
     the model has one – common STN practice is a smaller one than the classifier's, so the transformer moves slowly
     while the classifier adapts to what it shows (``0`` freezes the transformer: its parameters and its batch-norm
@@ -332,7 +333,7 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable | None =
     elapsed = 0.0
     bar = _progress(range(epochs), progress, desc=desc or type(model).__name__, unit="epoch")
     for epoch in bar:
-        for owner in (dataset, train_loader):
+        for owner in (dataset, train_loader, getattr(train_loader, "sampler", None)):
             if hasattr(owner, "set_epoch"):
                 owner.set_epoch(epoch)
         model.train()

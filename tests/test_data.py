@@ -360,3 +360,22 @@ def test_dataset_labels_preserved(splits):
 def test_math_sanity_of_canvas_sizes():
     assert data.CANVAS == {"R": 28, "RTS": 42, "P": 28, "E": 28, "TC": 60}
     assert math.isclose(data.RTS_SCALE[0], 0.7) and data.DISTORTIONS == ("R", "RTS", "P", "E", "TC")
+
+
+def test_loaders_give_a_second_model_the_same_batches_in_the_same_order():
+    """Lesson 5 trains the CNN, then the ST-CNN, on the same loaders: the batch order depends on (seed, epoch)
+    only, and equals what fresh loaders give (the benchmarks build fresh ones for every run)."""
+    import torch
+    from torch.utils.data import BatchSampler, RandomSampler
+
+    from stn_course.data import make_datasets, make_loaders
+
+    train, test = make_datasets("R", seed=0, n_train=70, n_test=10, impl="aten")
+    loader, _ = make_loaders(train, test, batch_size=16, seed=3)
+    plain = BatchSampler(RandomSampler(train, generator=torch.Generator().manual_seed(3)), 16, drop_last=False)
+    first_passes = [list(plain), list(plain), list(plain)]
+    assert [list(loader.sampler) for _ in range(3)] == first_passes  # without set_epoch: epoch after epoch
+    for epoch in (2, 0, 1):  # fit's set_epoch, in any order, any number of times
+        loader.sampler.set_epoch(epoch)
+        assert list(loader.sampler) == first_passes[epoch]
+    assert len(loader.sampler) == 5 and first_passes[0] != first_passes[1]

@@ -385,13 +385,15 @@ for transform in ("affine", "attention", "rotation", "rts", "projective", "tps")
 #
 # The transformer is one layer among others: put it in front of a classifier and train the whole thing with the
 # classification loss. A toy task shows it in a few seconds: tell a **square** from a **plus** sign, drawn small at a
-# random place of a 36×36 canvas. An `attention` transformer with `out_size=(18, 18)` can learn to find the
+# random place of a 36×36 canvas. An `attention` transformer with `out_size=(18, 18)` *may* learn to find the
 # shape and zoom on it; the classifier behind it only ever sees 18×18 glimpses. Nobody tells the transformer
-# where the shape is.
+# where the shape is – so below we measure what it did instead of assuming it: the zoom $1/s$ per class, how
+# often the glimpse contains the shape, and how often it is all black.
 
 # %%
 def make_shapes(n: int, generator: torch.Generator, canvas: int = 36, side: int = 7):
-    """Squares (label 0) and plus signs (label 1) of ``side`` pixels at random places. ``-> (n, 1, S, S), (n,)``"""
+    """Squares (label 0) and plus signs (label 1) of ``side`` pixels at random places.
+    ``-> images (n, 1, S, S), labels (n,), shape centres (n, 2) as (x, y) pixels``"""
     images = torch.zeros(n, 1, canvas, canvas)
     labels = torch.randint(0, 2, (n,), generator=generator)
     corners = torch.randint(0, canvas - side, (n, 2), generator=generator)
@@ -402,7 +404,7 @@ def make_shapes(n: int, generator: torch.Generator, canvas: int = 36, side: int 
         else:
             images[i, 0, y + side // 2 - 1:y + side // 2 + 2, x:x + side] = 1
             images[i, 0, y:y + side, x + side // 2 - 1:x + side // 2 + 2] = 1
-    return images, labels
+    return images, labels, corners.flip(1).float() + (side - 1) / 2
 
 
 class GlimpseCNN(nn.Module):
@@ -422,8 +424,8 @@ class GlimpseCNN(nn.Module):
 
 
 generator = torch.Generator().manual_seed(0)
-train_x, train_y = make_shapes(1500 if FAST else 10000, generator)
-test_x, test_y = make_shapes(500, generator)
+train_x, train_y, _ = make_shapes(1500 if FAST else 10000, generator)
+test_x, test_y, test_centres = make_shapes(500, generator)
 model = GlimpseCNN()
 optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
 start = time.perf_counter()
@@ -447,9 +449,43 @@ for i in range(2):
     plotting.show_grid(test_x[i], glimpse_grid[i:i + 1], ax=fig.axes[i], max_lines=4, points=False)
 
 # %% [markdown]
-# Whether the glimpse ends up centred on the shape depends on the run: the classifier only needs the shape to be
-# *inside* the window, and with $s$ close to 1 the whole canvas is. Lesson 5 trains transformers on distorted MNIST,
-# where undoing the distortion really pays.
+# **What did the transformer learn?** Three numbers answer it, over the 500 test images: the scale $s$ per class (a
+# transformer that zooms on the shape has $s$ well below 1 for both classes), the share of glimpses whose window
+# contains the shape's centre, and the share of glimpses that are all black.
+
+# %%
+with torch.no_grad():
+    params = model.transformer.params(test_x)
+    all_glimpses = model.transformer(test_x)
+scale, shift = params[:, 0], params[:, 1:]
+window_centre = (shift + 1) / 2 * 36 - 0.5  # normalized -> pixels (align_corners=False)
+inside = ((window_centre - test_centres).abs() < scale.abs()[:, None] * 18).all(1)
+black = all_glimpses.flatten(1).amax(1) < 0.1
+for label, name in ((0, "squares"), (1, "plus signs")):
+    s = scale[test_y == label]
+    print(f"{name:10s}: s = {s.mean():.2f} ± {s.std():.2f} (zoom {1 / s.abs().mean():.2f}×)")
+print(f"glimpses containing the shape: {100 * inside.float().mean():.0f} %, all black: {100 * black.float().mean():.0f} %")
+zoomed = bool((scale.abs() < 0.7).float().mean() > 0.5)
+print("verdict:", "the transformer zooms in" if zoomed else "the transformer barely zooms: the classifier sees "
+      "(almost) the whole canvas, at half resolution")
+if FAST:
+    assert not zoomed  # what the next cell says of a short run
+
+# %% [markdown]
+# In a short run like this one the transformer usually **barely zooms**: at $s \approx 1$ the window holds the
+# whole canvas, so the shape is always inside and the classifier can tell a square from a plus at half resolution.
+# Nothing in the loss pays for zooming in, and a transformer learns only what pays. (Making it pay – clutter that
+# the half-resolution view confuses with the shapes, a bounded scale – is the subject of lesson 5, where the
+# transformer's zoom and shift are measured against the truth.)
+#
+# **The shortcut failure.** Watch the last two numbers when you change the seed or train longer (`FAST = False`).
+# The localisation net sees the whole canvas and can tell the classes apart *itself*; nothing stops it from
+# writing the answer into $\theta$ – look at an empty corner for squares, at the shape for plus signs – and the
+# classifier then reads the class from *whether its glimpse is black*. The accuracy is high, the glimpses are
+# meaningless, and the model fails as soon as the localisation net is wrong. The diagnostic is the one above: a
+# large share of all-black glimpses, or scales and positions that differ by class rather than by where the shape
+# is. The cure is to make the localisation net's job *where*, not *what*: a smaller or blurred view for it,
+# clutter, or a classifier that must see the object.
 #
 # ## Explore
 #
@@ -459,6 +495,32 @@ for i in range(2):
 
 # %%
 widgets.warp_explorer(photo.float())
+
+# %% [markdown]
+# ### Questions
+#
+# Answer in a sentence or two before you open the fold – these are the ideas the exercises cannot check.
+#
+# **1.** Why does the regression head start with zero weights and the identity as its bias?
+#
+# <details><summary>Answer</summary>
+#
+# So that at the start every input gets the identity transform: the network begins as the plain classifier, and $\theta$ moves only as far as the loss asks. Random weights would show the classifier random crops and flips, and the gradient with respect to $\theta$ is local (lesson 4), so it may never find its way back.
+# </details>
+#
+# **2.** Attention has 3 parameters, affine 6. Name what an attention transformer cannot do.
+#
+# <details><summary>Answer</summary>
+#
+# It cannot rotate, shear, flip or scale the two axes differently: it crops a square window (uniform scale $s$) at $(t_x, t_y)$. That is often what you want: fewer ways to go wrong, and the glimpse stays upright.
+# </details>
+#
+# **3.** In the warp explorer, why does the TPS keep lines straight far from the moved points, while the projective grid bends the whole picture?
+#
+# <details><summary>Answer</summary>
+#
+# The TPS is an affine map plus radial terms $U(r) = r^2 \log r^2$ centred on the control points. With the affine part fixed by the unmoved points, the radial terms matter near the moved points and the map is close to affine elsewhere. A homography divides by $w$, which varies linearly across the *whole* image.
+# </details>
 
 # %% [markdown]
 # ## Takeaways

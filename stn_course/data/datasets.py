@@ -11,13 +11,13 @@ import os
 
 import numpy as np
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
 from .._validation import check_choice, check_impl, check_int
 from .distortions import DISTORTIONS, IMPLS, _as_batch, canvas_size, distort
 from .mnist import load_splits
 
-__all__ = ["DistortedMNIST", "make_datasets", "make_loaders"]
+__all__ = ["DistortedMNIST", "EpochBatchSampler", "make_datasets", "make_loaders"]
 
 
 
@@ -116,9 +116,42 @@ def make_datasets(kind: str, seed: int = 0, source: str | os.PathLike = "embedde
     return train, test
 
 
+class EpochBatchSampler(Sampler):
+    """Shuffled batches whose order depends only on ``(seed, epoch)``, not on how often the loader was used.
+
+    Epoch ``e`` yields exactly the batches a fresh ``BatchSampler(RandomSampler(data, generator=seeded(seed)))``
+    yields on its ``(e + 1)``-th pass. :meth:`set_epoch` picks the epoch (``training.fit`` calls it); without it,
+    every pass moves on to the next epoch, as a plain loader would. So two models trained one after the other on the
+    same loaders see the same batches in the same order – the fair comparison of lesson 5.
+    """
+
+    def __init__(self, data: Dataset, batch_size: int, seed: int = 0):
+        self.data, self.batch_size, self.seed = data, batch_size, int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = check_int(epoch, "epoch", 0)
+
+    def _batches(self, epoch: int):
+        sampler = BatchSampler(RandomSampler(self.data, generator=torch.Generator().manual_seed(self.seed)),
+                               self.batch_size, drop_last=False)
+        for _ in range(epoch):  # replay the earlier passes of the seeded generator
+            for _ in sampler:
+                pass
+        return iter(sampler)
+
+    def __iter__(self):
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        return self._batches(epoch)
+
+    def __len__(self) -> int:
+        return (len(self.data) + self.batch_size - 1) // self.batch_size
+
+
 def make_loaders(train: Dataset, test: Dataset, batch_size: int = 64, seed: int = 0,
                  test_batch_size: int = 500) -> tuple[DataLoader, DataLoader]:
-    """DataLoaders over ``(train, test)``; the training order is shuffled by a generator seeded with ``seed``.
+    """DataLoaders over ``(train, test)``; the training order is shuffled by ``(seed, epoch)``
+    (:class:`EpochBatchSampler`: reusing the loaders for a second model gives it the same batches).
 
     Each step fetches a whole batch with one indexing call (``dataset[list_of_indices]``).
     """
@@ -127,9 +160,7 @@ def make_loaders(train: Dataset, test: Dataset, batch_size: int = 64, seed: int 
             raise TypeError(f"{name}: expected a torch.utils.data.Dataset (e.g. a DistortedMNIST), got "
                             f"{type(value).__name__}")
     batch_size, test_batch_size = check_int(batch_size, "batch_size", 1), check_int(test_batch_size, "test_batch_size", 1)
-    g = torch.Generator().manual_seed(int(seed))
-    train_loader = DataLoader(train, batch_size=None,
-                              sampler=BatchSampler(RandomSampler(train, generator=g), batch_size, drop_last=False))
+    train_loader = DataLoader(train, batch_size=None, sampler=EpochBatchSampler(train, batch_size, seed))
     test_loader = DataLoader(test, batch_size=None,
                              sampler=BatchSampler(SequentialSampler(test), test_batch_size, drop_last=False))
     return train_loader, test_loader
