@@ -128,17 +128,23 @@ class EpochBatchSampler(Sampler):
     def __init__(self, data: Dataset, batch_size: int, seed: int = 0):
         self.data, self.batch_size, self.seed = data, batch_size, int(seed)
         self.epoch = 0
+        self._states = [torch.Generator().manual_seed(self.seed).get_state()]  # the generator before each pass
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = check_int(epoch, "epoch", 0)
 
+    def _sampler(self, epoch: int) -> BatchSampler:
+        generator = torch.Generator()
+        generator.set_state(self._states[epoch])
+        return BatchSampler(RandomSampler(self.data, generator=generator), self.batch_size, drop_last=False)
+
     def _batches(self, epoch: int):
-        sampler = BatchSampler(RandomSampler(self.data, generator=torch.Generator().manual_seed(self.seed)),
-                               self.batch_size, drop_last=False)
-        for _ in range(epoch):  # replay the earlier passes of the seeded generator
+        while len(self._states) <= epoch:  # run the passes not seen yet once, remembering where each one starts
+            sampler = self._sampler(len(self._states) - 1)
             for _ in sampler:
                 pass
-        return iter(sampler)
+            self._states.append(sampler.sampler.generator.get_state())
+        return iter(self._sampler(epoch))
 
     def __iter__(self):
         epoch, self.epoch = self.epoch, self.epoch + 1
