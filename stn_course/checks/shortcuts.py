@@ -13,7 +13,9 @@ import builtins
 import dis
 import functools
 import importlib
+import inspect
 import types
+from collections import ChainMap
 from typing import Any, Callable, Iterable, Iterator
 
 __all__ = ["resolve", "find_shortcut"]
@@ -63,16 +65,17 @@ def _referenced(fn: Callable[..., Any]) -> Iterator[Any]:
     if isinstance(fn, functools.partial):
         yield fn.func
         fn = fn.func
-    fn = inspect_unwrap(fn)
+    fn = inspect.unwrap(fn)  # the learner's own functools.wraps decorators are looked through
     code = getattr(fn, "__code__", None)
     if code is None:
         return
-    scope = dict(getattr(fn, "__globals__", {}))
+    closed_over = {}
     for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
         try:
-            scope[name] = cell.cell_contents
+            closed_over[name] = cell.cell_contents
         except ValueError:  # an empty cell
             pass
+    scope = ChainMap(closed_over, getattr(fn, "__globals__", {}))
     for inner in _code_objects(code):
         for chain in _loaded_chains(inner):
             head, *attrs = chain
@@ -89,15 +92,6 @@ def _referenced(fn: Callable[..., Any]) -> Iterator[Any]:
                 except Exception:  # noqa: BLE001 – a property may raise; the chain simply ends there
                     break
                 yield obj
-
-
-def inspect_unwrap(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` without ``functools.wraps`` layers (the learner's own decorators are looked through)."""
-    seen = set()
-    while hasattr(fn, "__wrapped__") and id(fn) not in seen:
-        seen.add(id(fn))
-        fn = fn.__wrapped__
-    return fn
 
 
 def _same_notebook(candidate: Any, fn: Callable[..., Any]) -> bool:
@@ -129,8 +123,9 @@ def find_shortcut(fn: Callable[..., Any], forbidden: Iterable[str], depth: int =
             if id(current) in visited:
                 continue
             visited.add(id(current))
-            if id(inspect_unwrap(current)) in targets:
-                return targets[id(inspect_unwrap(current))]
+            unwrapped = inspect.unwrap(current)
+            if id(unwrapped) in targets:
+                return targets[id(unwrapped)]
             for obj in _referenced(current):
                 if id(obj) in targets:
                     return targets[id(obj)]
