@@ -2,9 +2,9 @@
 
 ``check`` runs your function on fresh random inputs (several shapes, edge cases such as 1-pixel images, both
 ``align_corners`` conventions…) against the package's tested reference, prints a clear verdict – the worst error,
-the failing case and a hint (the idea first; the recipe when it fails again) – and raises :class:`CheckFailed` when something is off, so a notebook run stops at the
-first *wrong* exercise. Each call uses a new seed; the message prints it so you can reproduce a failure with
-``check(id, fn, seed=...)``.
+the failing case and a hint (the idea first; the recipe when it fails again) – and raises :class:`CheckFailed` when
+something is off, so a notebook run stops at the first *wrong* exercise. Each call uses a new seed; the message
+prints it so you can reproduce a failure with ``check(id, fn, seed=...)``.
 
 An exercise you have not started (its stub still raises ``NotImplementedError``) does not stop the run: ``check``
 says "not implemented yet" and returns a stand-in that runs the package's reference, fetched from this registry,
@@ -19,8 +19,8 @@ from typing import Any, Callable
 
 from .registry import Case, Check, CheckResult, all_checks, compare, get, register, run_check
 
-__all__ = ["check", "status", "CheckFailed", "format_result", "hints", "Case", "Check", "register", "get", "all_checks",
-           "run_check", "compare"]
+__all__ = ["check", "status", "CheckFailed", "format_result", "hints", "Case", "Check", "register", "get",
+           "all_checks", "run_check", "compare"]
 
 _STATUS: dict[str, str] = {}
 _FAILURES: dict[str, int] = {}  # failed attempts per check in this session: the hint stage
@@ -41,12 +41,11 @@ def hints(result: CheckResult, stage: int) -> list[str]:
     """
     check, failure = result.check, result.first_failure
     lines = [f"   Hint for this case: {failure.case.hint}"] if failure is not None and failure.case.hint else []
-    if stage <= 1 and check.idea:
+    if check.idea:
         lines.append(f"   Idea: {check.idea}")
+    if stage <= 1 and check.idea:
         lines.append("   (Check again after your next try for a step-by-step hint.)")
     else:
-        if check.idea:
-            lines.append(f"   Idea: {check.idea}")
         lines.append(f"   Recipe: {check.hint}")
     return lines
 
@@ -95,8 +94,9 @@ def check(check_id: str, fn: Callable[..., Any], seed: int | None = None, quiet:
     """Check an exercise: run ``fn`` against the reference on the visible cases of ``check_id``.
 
     Passed: prints the verdict and returns ``fn`` itself. Wrong: raises :class:`CheckFailed` with the feedback, so
-    a notebook run stops there; the first failure of a check gives the idea, later ones the recipe too. Not started (``NotImplementedError``): prints "not implemented yet" and returns a
-    stand-in running the package's reference, so the rest of the lesson still runs; write
+    a notebook run stops there; the first failure of a check gives the idea, later ones the recipe too. Not started
+    (``NotImplementedError``): prints "not implemented yet" and returns a stand-in running the package's reference,
+    so the rest of the lesson still runs; write
     ``name = check("NN.name", name)`` to use whichever applies.
     """
     spec = get(check_id)
