@@ -269,7 +269,6 @@ def test_lessons_import_only_what_the_learner_is_not_building():
     stn_course module holding it is imported (a Verify cell may import one for comparison, as ``package_...``)."""
     import re
     import types
-    from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
     for source in sorted((root / "solutions" / "src").glob("*.py")):
