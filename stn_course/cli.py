@@ -3,6 +3,9 @@
     stn-course build  [SRC_DIR] [SOLUTIONS_DIR] [--check]    percent sources -> solution notebooks
     stn-course assign [SOLUTIONS_DIR] [LESSONS_DIR] [--check]  solution notebooks -> student lessons
     stn-course checks [LESSON]                                list the exercise checks (id, points, title)
+    stn-course grade SUBMISSION... [--json F] [--gradescope F] [--csv F] [--classroom] [--jobs N]
+                     [--timeout S] [--memory MB] [--seed-file F] [--checks-dir DIR] [--require-sandbox]
+                                                              grade submitted notebooks in a sandbox
 
 Defaults follow the repository layout (``solutions/src``, ``solutions``, ``lessons``), relative to the current
 folder: run it from the course folder (the clone) or pass the folders. ``--check`` writes nothing and exits 1 if
@@ -22,14 +25,16 @@ stn-course: Spatial Transformer Networks and deformable convolution from first p
 Instructors write each lesson once, as percent-format Python in solutions/src/NN_slug.py, and publish it:
   stn-course build    solutions/src/*.py -> solutions/*.ipynb (complete notebooks, no outputs)
   stn-course assign   solutions/*.ipynb  -> lessons/*.ipynb   (solution regions replaced by stubs)
-Learners open lessons/ in JupyterLab; `stn-course checks` lists the exercise checks that check() runs."""
+Learners open lessons/ in JupyterLab; `stn-course checks` lists the exercise checks that check() runs.
+Instructors grade what comes back with `stn-course grade` (see docs/grading.md)."""
 
 EPILOG = """\
 The folders default to the course's layout relative to the current folder; run from the course folder (the
 clone of the repository) or pass them. Examples:
   stn-course build --check          exit 1 if a solution notebook differs from its source (CI does this)
   stn-course assign                 regenerate every student lesson
-  stn-course checks 02              the checks of lesson 2"""
+  stn-course checks 02              the checks of lesson 2
+  stn-course grade submissions/ --seed-file secret.txt --csv grades.csv --jobs 2"""
 
 
 def _report(stale: list[Path], check: bool, what: str) -> int:
@@ -85,7 +90,116 @@ def build_parser() -> argparse.ArgumentParser:
     checks = sub.add_parser("checks", help="list the exercise checks (id, points, title)",
                             description="List the exercise checks that check(id, fn) runs in the notebooks.")
     checks.add_argument("lesson", nargs="?", metavar="LESSON", help="only this lesson, e.g. 02 (default: all)")
+    _add_grade_parser(sub, formatter)
     return parser
+
+
+GRADE_DESCRIPTION = """\
+Grade submitted notebooks. A SUBMISSION is a notebook or a folder: of notebooks (one submission per file, named
+by student) or of folders (one per student). The lesson comes from the notebook's metadata (written by build and
+assign), else from its NN_ file name.
+
+Each submission runs in its own child process, sandboxed with bubblewrap where it is installed (no network,
+private /tmp, read-only files, an unprivileged uid), with limits on time, memory, files and processes. The child
+only computes: the grader generates the cases from the seed, sends the inputs, compares the results with its own
+references, and adds hidden cases that students never see. A cell that fails or times out costs nothing by
+itself; an exercise that fails, times out or calls what it should implement loses its points."""
+
+GRADE_EPILOG = """\
+Exit status: 0 when grading finished (whatever the scores); with --classroom, 1 unless every submission has full
+marks (GitHub Classroom's contract); 2 for a usage error (a missing seed file, --require-sandbox without a
+sandbox). See docs/grading.md for Gradescope and GitHub Classroom."""
+
+
+def _add_grade_parser(sub, formatter) -> None:
+    grade = sub.add_parser("grade", formatter_class=formatter, help="grade submitted notebooks in a sandbox",
+                           description=GRADE_DESCRIPTION, epilog=GRADE_EPILOG)
+    grade.add_argument("submissions", nargs="+", metavar="SUBMISSION", help="notebooks or folders of them")
+    grade.add_argument("--json", metavar="F", help="write the results as JSON (schema: docs/grading.md)")
+    grade.add_argument("--gradescope", metavar="F", help="write Gradescope's results.json")
+    grade.add_argument("--csv", metavar="F", help="write a gradebook: a row per student, a column per exercise")
+    grade.add_argument("--classroom", action="store_true",
+                       help="GitHub Classroom: write the grading reporter's result to $GITHUB_OUTPUT and exit 1 "
+                            "unless every submission has full marks")
+    grade.add_argument("--jobs", type=int, default=1, metavar="N", help="grade N submissions at once (default: 1)")
+    grade.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                       help="seconds for each cell and for each exercise's calls (default: %(default)s)")
+    grade.add_argument("--memory", type=int, default=6144, metavar="MB",
+                       help="address-space limit of each submission's process (default: %(default)s)")
+    grade.add_argument("--seed-file", metavar="F",
+                       help="a file holding the instructor's secret seed for the cases (keep it out of the course); "
+                            "without it the course's public default seed is used and a warning printed")
+    grade.add_argument("--checks-dir", metavar="DIR",
+                       help="a folder of the instructor's own check modules (*.py registering hidden checks)")
+    grade.add_argument("--require-sandbox", action="store_true",
+                       help="refuse to grade without bubblewrap (instead of falling back to plain processes)")
+    grade.add_argument("--no-sandbox", action="store_true",
+                       help="run submissions as plain processes with rlimits (for debugging; reported as such)")
+    grade.add_argument("--quiet", action="store_true", help="print only the summary")
+
+
+def grade_command(args, parser: argparse.ArgumentParser) -> int:
+    import json
+
+    from .grading import reports
+    from .grading.grader import DEFAULT_SEED, Grader, load_checks_dir
+    from .grading.sandbox import Limits, SandboxUnavailable
+    from .grading.submissions import discover
+
+    if args.jobs < 1 or args.timeout <= 0 or args.memory < 256:
+        parser.error("--jobs must be >= 1, --timeout > 0 and --memory >= 256")
+    if args.require_sandbox and args.no_sandbox:
+        parser.error("--require-sandbox and --no-sandbox contradict each other")
+    seed, seed_kind = DEFAULT_SEED, "default"
+    if args.seed_file:
+        try:
+            seed = Path(args.seed_file).read_text().strip()
+        except OSError as exc:
+            parser.error(f"cannot read the seed file {args.seed_file!r}: {exc.strerror}")
+        if not seed:
+            parser.error(f"the seed file {args.seed_file!r} is empty")
+        seed_kind = "instructor"
+    if args.checks_dir:
+        if not Path(args.checks_dir).is_dir():
+            parser.error(f"--checks-dir {args.checks_dir!r} is not a folder")
+        added = load_checks_dir(Path(args.checks_dir))
+        print(f"instructor checks from {args.checks_dir}: {', '.join(added) or 'none'}")
+    try:
+        grader = Grader(seed, Limits(timeout_s=args.timeout, memory_mb=args.memory), jobs=args.jobs,
+                        sandbox=not args.no_sandbox, require_sandbox=args.require_sandbox)
+    except SandboxUnavailable as exc:
+        print(f"stn-course grade: {exc}", file=sys.stderr)
+        return 2
+    submissions = discover([Path(p) for p in args.submissions])
+
+    def progress(result) -> None:
+        if not args.quiet:
+            print(f"graded {result.student} ({Path(result.path).name}): {result.score:.2f} / {result.max_score:.2f}",
+                  flush=True)
+
+    failure = None
+    try:
+        results = grader.grade(submissions, progress)
+    except Exception as exc:  # noqa: BLE001 – still write every requested file
+        failure, results = exc, []
+    outputs = {
+        args.json: lambda: json.dumps(reports.to_json(results, grader.sandbox_text, seed_kind), indent=2),
+        args.gradescope: lambda: json.dumps(reports.to_gradescope(results, grader.sandbox_text), indent=2),
+        args.csv: lambda: reports.to_csv(results),
+    }
+    for path, render in outputs.items():
+        if path:
+            reports.write_text(Path(path), render() + ("" if path == args.csv else "\n"))
+    classroom = reports.to_classroom(results)
+    if args.classroom:
+        reports.publish_classroom(classroom)
+    print(reports.table(results, grader.sandbox_text, seed_kind))
+    if failure is not None:
+        print(f"stn-course grade: grading stopped: {type(failure).__name__}: {failure}", file=sys.stderr)
+        return 3
+    if args.classroom and classroom["status"] != "pass":
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
         for c in selected:
             print(f"{c.id:40s} {c.points:4.1f}  {c.title}")
         return 0
+    if args.command == "grade":
+        return grade_command(args, parser)
     return 2  # pragma: no cover - argparse enforces the choices
 
 

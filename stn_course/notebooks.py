@@ -25,6 +25,10 @@ import nbformat
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
 STUB = ["# YOUR CODE HERE", "raise NotImplementedError"]
+# A code cell tagged so (``# %% tags=["skip-when-grading"]`` in the source) only demonstrates – a training run, an
+# explorer – and the grader does not run it.
+GRADING_SKIP_TAG = "skip-when-grading"
+KEPT_CELL_METADATA = ("tags",)
 
 _CELL_MARKER = re.compile(r"^# %%(?P<rest>.*)$")
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
@@ -34,12 +38,21 @@ def _cell_id(name: str, index: int) -> str:
     return hashlib.sha1(f"{name}:{index}".encode()).hexdigest()[:8]
 
 
+def lesson_metadata(nb: dict) -> dict:
+    """The course's notebook metadata: ``{"lesson": "02", "slug": "02_bilinear_sampling", "source_sha256": …}``."""
+    meta = nb.get("metadata") if isinstance(nb, dict) else None
+    course = meta.get("stn_course") if isinstance(meta, dict) else None
+    return course if isinstance(course, dict) else {}
+
+
 def percent_to_notebook(text: str, name: str) -> nbformat.NotebookNode:
     """Parse percent-format source into a notebook (no outputs, deterministic cell ids).
 
     The parsing is Jupytext's (``jupytext.reads(text, fmt="py:percent")``), so the sources open as notebooks in
     JupyterLab with Jupytext's extension too; the cells' ids are derived from ``name`` and position and Jupytext's
-    own metadata is dropped, so regenerating is byte-for-byte reproducible.
+    own metadata is dropped (cell ``tags`` are kept), so regenerating is byte-for-byte reproducible. The notebook's
+    metadata records the lesson (``metadata.stn_course``: number, slug, SHA-256 of the source), which
+    ``stn-course assign`` keeps and the grader reads.
     """
     import jupytext
 
@@ -50,7 +63,9 @@ def percent_to_notebook(text: str, name: str) -> nbformat.NotebookNode:
             raise ValueError(f"{name}: code before the first '# %%' cell marker: {line!r}")
     parsed = jupytext.reads(text, fmt="py:percent")
     nb = nbformat.v4.new_notebook()
-    nb.metadata = {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}
+    nb.metadata = {"kernelspec": KERNELSPEC, "language_info": {"name": "python"},
+                   "stn_course": {"lesson": name[:2], "slug": name,
+                                  "source_sha256": hashlib.sha256(text.encode()).hexdigest()}}
     for index, cell in enumerate(parsed.cells):
         if cell.cell_type == "markdown":
             new = nbformat.v4.new_markdown_cell(cell.source)
@@ -58,6 +73,7 @@ def percent_to_notebook(text: str, name: str) -> nbformat.NotebookNode:
             new = nbformat.v4.new_code_cell(cell.source)
         else:
             raise ValueError(f"{name}: cell {index} is a {cell.cell_type} cell; use code or markdown cells")
+        new.metadata = {k: v for k, v in cell.metadata.items() if k in KEPT_CELL_METADATA}
         new.id = _cell_id(name, index)
         nb.cells.append(new)
     nbformat.validate(nb)
@@ -94,7 +110,7 @@ def make_student_notebook(nb: nbformat.NotebookNode, name: str = "notebook") -> 
             cell.source = _stub_solutions(cell.source, f"{name}, cell {index}")
             cell.outputs = []
             cell.execution_count = None
-        cell.metadata = {}
+        cell.metadata = {k: v for k, v in cell.metadata.items() if k in KEPT_CELL_METADATA}
     return student
 
 

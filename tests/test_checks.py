@@ -51,14 +51,30 @@ def torch_sampler(input, grid, padding_mode="zeros", align_corners=False):
     return F.grid_sample(input, grid, mode="bilinear", padding_mode=padding_mode, align_corners=align_corners)
 
 
-def test_check_prints_pass_and_returns_the_function(capsys):
+@pytest.fixture
+def allow_torch_sampler(monkeypatch):
+    """02.bilinear_sample forbids torch's sampler (it is the exercise); the tests of check() itself use torch's as
+    an independent sampler, so they run against the check without those names."""
+    from stn_course.checks import registry
+
+    spec = get("02.bilinear_sample")
+    allowed = tuple(name for name in spec.forbidden if not name.startswith("torch"))
+    monkeypatch.setitem(registry._REGISTRY, spec.id, dataclasses.replace(spec, forbidden=allowed))
+
+
+def test_torch_own_sampler_is_refused_as_a_shortcut():
+    with pytest.raises(CheckFailed, match="torch.nn.functional.grid_sample, which is what this exercise asks"):
+        check("02.bilinear_sample", torch_sampler, seed=1)
+
+
+def test_check_prints_pass_and_returns_the_function(capsys, allow_torch_sampler):
     from stn_course.checks import status
     bilinear_sample = torch_sampler
     assert check("02.bilinear_sample", bilinear_sample, seed=1) is bilinear_sample
     assert "✅" in capsys.readouterr().out and status("02.bilinear_sample") == "passed"
 
 
-def test_an_unstarted_exercise_reports_not_implemented_and_stands_in_with_the_reference(capsys):
+def test_an_unstarted_exercise_reports_not_implemented_and_stands_in_with_the_reference(capsys, allow_torch_sampler):
     """Run All on a fresh lesson: the stub does not stop the run; later cells get the registry's reference."""
     from stn_course.checks import status
     from stn_course.sampling import bilinear_sample
@@ -80,7 +96,7 @@ def test_an_unstarted_exercise_reports_not_implemented_and_stands_in_with_the_re
     assert status("02.bilinear_sample") == "passed"
 
 
-def test_torch_grid_sample_passes_the_sampler_check():
+def test_torch_grid_sample_passes_the_sampler_check(allow_torch_sampler):
     """An independent implementation (torch's) passes too: the check tests semantics, not our code's quirks."""
     assert check("02.bilinear_sample", torch_sampler, seed=2, quiet=True) is torch_sampler
 
@@ -93,7 +109,7 @@ def fresh_hints(monkeypatch):
     monkeypatch.setattr(checks, "_FAILURES", {})
 
 
-def test_failure_message_names_case_error_hint_and_seed(fresh_hints):
+def test_failure_message_names_case_error_hint_and_seed(fresh_hints, allow_torch_sampler):
     def wrong_convention(input, grid, padding_mode="zeros", align_corners=False):
         return F.grid_sample(input, grid, padding_mode=padding_mode, align_corners=not align_corners)
     with pytest.raises(CheckFailed) as info:
@@ -122,7 +138,7 @@ def test_every_check_has_an_idea_without_the_recipe():
         assert spec.idea and spec.idea != spec.hint and len(spec.idea) < len(spec.hint) + 80, spec.id
 
 
-def test_a_failing_case_brings_its_own_hint(fresh_hints):
+def test_a_failing_case_brings_its_own_hint(fresh_hints, allow_torch_sampler):
     """A reflection failure gets a reflection hint, not the zeros-padding one."""
     def no_reflection(input, grid, padding_mode="zeros", align_corners=False):
         mode = "border" if padding_mode == "reflection" else padding_mode
@@ -153,7 +169,7 @@ def test_stub_and_crashing_functions_are_reported_not_raised():
     assert "IndexError" in run_check(spec, crash).first_failure.message
 
 
-def test_learner_cannot_corrupt_the_reference_inputs():
+def test_learner_cannot_corrupt_the_reference_inputs(allow_torch_sampler):
     """A function that scribbles over its inputs still gets compared with the reference on clean copies."""
     def scribbler(input, grid, **kwargs):
         out = torch_sampler(input, grid, **kwargs)
@@ -278,7 +294,10 @@ def test_lessons_import_only_what_the_learner_is_not_building():
             spec = get(check_id)
             assert spec.forbidden or check_id in NO_PACKAGE_TWIN, f"{check_id}: which functions would be a shortcut?"
             for name in spec.forbidden:
-                forbidden[id(resolve(name))] = name
+                try:
+                    forbidden[id(resolve(name))] = name
+                except (ImportError, AttributeError):  # torchvision's, where torchvision is not installed
+                    assert name.startswith(("torchvision.", "torch.ops.torchvision.")), name
         for statement, bound, obj in _lesson_imports(source):
             if bound.startswith("package_"):
                 continue

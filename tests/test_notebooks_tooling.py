@@ -164,4 +164,22 @@ def test_sources_are_read_by_jupytext_and_rebuild_byte_for_byte(tmp_path):
         assert [(c.cell_type, c.source) for c in ours.cells] == [(c.cell_type, c.source) for c in theirs.cells]
         again = notebooks.percent_to_notebook(text, path.stem)
         assert notebooks.dumps(ours) == notebooks.dumps(again)  # deterministic ids, no Jupytext metadata
-        assert all(not c.metadata for c in ours.cells)
+        # Jupytext's own metadata is dropped; the tags (skip-when-grading) are kept, as Jupytext read them
+        assert [c.metadata for c in ours.cells] == [{"tags": c.metadata["tags"]} if "tags" in c.metadata else {}
+                                                    for c in theirs.cells]
+        assert ours.metadata["stn_course"]["lesson"] == path.name[:2]
+
+
+def test_build_records_the_lesson_and_assign_keeps_it_and_the_tags():
+    """The grader identifies a notebook by the metadata build writes and assign keeps; tags survive both."""
+    import hashlib
+
+    source = '# %%\nx = 1\n\n# %% tags=["skip-when-grading"]\ntrain()\n'
+    nb = notebooks.percent_to_notebook(source, "07_demo")
+    assert nb.metadata["stn_course"] == {"lesson": "07", "slug": "07_demo",
+                                         "source_sha256": hashlib.sha256(source.encode()).hexdigest()}
+    assert nb.cells[1].metadata == {"tags": [notebooks.GRADING_SKIP_TAG]}
+    student = notebooks.make_student_notebook(nb)
+    assert student.metadata["stn_course"] == nb.metadata["stn_course"]
+    assert [c.metadata for c in student.cells] == [{}, {"tags": [notebooks.GRADING_SKIP_TAG]}]
+    assert notebooks.lesson_metadata(student)["lesson"] == "07"

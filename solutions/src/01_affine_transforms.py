@@ -27,7 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stn_course import plotting, sampling, widgets
+from stn_course import plotting, widgets
+from stn_course.sampling import grid_to_pixels
 from stn_course.warps import forward_warp_nearest
 from stn_course.affine import compose, invert, scaling, shear, translation
 # the package's rotation, for the figures before you write your own (Exercise 1); the lesson imports nothing
@@ -371,7 +372,7 @@ expected_sources = apply_affine(torch.linalg.inv(motion.double()), centres).resh
 for align_corners in (False, True):
     theta = pixel_to_theta(torch.linalg.inv(motion.double()), (h, w), (h, w), align_corners)[None]
     grid = F.affine_grid(theta, (1, 3, h, w), align_corners=align_corners)
-    sources = torch.from_numpy(sampling.grid_to_pixels(grid, (h, w), align_corners))
+    sources = torch.from_numpy(grid_to_pixels(grid, (h, w), align_corners))
     print(f"align_corners={align_corners}: max |F.affine_grid source - your source| = "
           f"{(sources - expected_sources).abs().max():.2e} pixels")
 
@@ -412,7 +413,7 @@ plotting.plot_warp(photo, theta, align_corners=False);
 # * Translate right by 10 pixels: which sign does $\theta$'s translation get, and why?
 # * Toggle `align_corners` with a translation: $\theta$ changes, the picture does not.
 
-# %%
+# %% tags=["skip-when-grading"]
 widgets.affine_explorer(size=SIZE)
 
 # %% [markdown]

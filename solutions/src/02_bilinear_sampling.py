@@ -541,7 +541,7 @@ for name, sampler in {"your bilinear_sample": bilinear_sample, "truncating sampl
 # * rotation 90°: this input is not square, so a rotation in normalized coordinates also stretches the picture
 #   (lesson 1, §5) – convert a pixel rotation with `pixel_to_theta` to avoid it.
 
-# %%
+# %% tags=["skip-when-grading"]
 widgets.sampling_explorer()
 
 # %% [markdown]

@@ -390,7 +390,7 @@ for transform in ("affine", "attention", "rotation", "rts", "projective", "tps")
 # where the shape is – so below we measure what it did instead of assuming it: the zoom $1/s$ per class, how
 # often the glimpse contains the shape, and how often it is all black.
 
-# %%
+# %% tags=["skip-when-grading"]
 def make_shapes(n: int, generator: torch.Generator, canvas: int = 36, side: int = 7):
     """Squares (label 0) and plus signs (label 1) of ``side`` pixels at random places.
     ``-> images (n, 1, S, S), labels (n,), shape centres (n, 2) as (x, y) pixels``"""
@@ -453,7 +453,7 @@ for i in range(2):
 # transformer that zooms on the shape has $s$ well below 1 for both classes), the share of glimpses whose window
 # contains the shape's centre, and the share of glimpses that are all black.
 
-# %%
+# %% tags=["skip-when-grading"]
 with torch.no_grad():
     params = model.transformer.params(test_x)
     all_glimpses = model.transformer(test_x)
@@ -493,7 +493,7 @@ if FAST:
 # first slider sets how far the 16 source points move and the second picks the random direction field. Watch
 # where the grid leaves the image (padding) and how the TPS keeps straight lines straight far from any moved point.
 
-# %%
+# %% tags=["skip-when-grading"]
 widgets.warp_explorer(photo.float())
 
 # %% [markdown]

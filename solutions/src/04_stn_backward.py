@@ -579,7 +579,7 @@ for kind, truth, lr in (("shift", 0.25, 0.4), ("rotation", 0.5, 0.3)):
 #
 # Choose the parameter, the distortion, where descent starts, the step size and the number of steps.
 
-# %%
+# %% tags=["skip-when-grading"]
 widgets.descent_explorer(photo.float())
 
 # %% [markdown]

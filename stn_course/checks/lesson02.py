@@ -11,7 +11,8 @@ import torch
 
 from ..grids import affine_grid
 from ..sampling import PADDING_MODES, bilinear_sample, bilinear_sample_np, nearest_sample, unnormalize
-from .cases import SAMPLING_SHAPES, random_grid, random_theta, tensor, uniform
+from .cases import HIDDEN_SAMPLING_SHAPES, SAMPLING_SHAPES, random_grid, random_theta, tensor, uniform
+from .equivalents import AFFINE_GRID, GRID_SAMPLE
 from .registry import Case, Check, register
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -43,14 +44,23 @@ def _lerp_cases(rng: np.random.Generator):
                hint="at x = -0.3 the left neighbour is floor(-0.3) = -1, outside the signal: int(-0.3) = 0 is wrong.")
 
 
+def _lerp_hidden(rng: np.random.Generator):  # a long signal, every integer position, points far away
+    yield Case("L=64, 300 random x in [-5, 70]", (tensor(rng, 64), uniform(rng, 300, low=-5.0, high=70.0)))
+    yield Case("L=9, x = -1, 0, 1, …, 9 (every sample and both ends)",
+               (tensor(rng, 9), torch.arange(-1.0, 10.0, dtype=torch.float64)))
+    yield Case("L=3, x far outside (±1000)", (tensor(rng, 3), torch.tensor([-1000.0, 1000.0, 1.5], dtype=torch.float64)))
+
+
 register(Check(
     id="02.lerp_1d",
-    forbidden=("stn_course.sampling.bilinear_sample", "stn_course.sampling.bilinear_interpolate",),
+    forbidden=("stn_course.sampling.bilinear_sample", "stn_course.sampling.bilinear_interpolate",
+               "stn_course.sampling.grid_sample", "numpy.interp", *GRID_SAMPLE),
     idea="A point between two samples mixes them in proportion to how close it is; mind negative x and neighbours "
          "outside the signal.",
     title="1-D linear interpolation with zeros outside",
     reference=lerp_1d_reference,
     cases=_lerp_cases,
+    hidden_cases=_lerp_hidden,
     hint="x0 = floor(x) (not int(x): that truncates towards 0 and is wrong for negative x), x1 = x0 + 1, "
          "t = x - x0, result (1 - t) f[x0] + t f[x1], where a neighbour outside 0..L-1 reads 0 (don't clamp it).",
     rtol=1e-9, atol=1e-9, points=1,
@@ -61,15 +71,20 @@ register(Check(
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _unnormalize_cases(rng: np.random.Generator):
+def _unnormalize_cases(rng: np.random.Generator, end_sizes=(1, 2, 7), random_sizes=(5, 16), shape=(3, 4),
+                       reach=1.5):
     ends = torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64)
-    for size in (1, 2, 7):
+    for size in end_sizes:
         for align_corners in (False, True):
             yield Case(f"coord = [-1, 0, 1], size={size}, align_corners={align_corners}", (ends, size, align_corners))
-    for size in (5, 16):
+    for size in random_sizes:
         for align_corners in (False, True):
-            yield Case(f"coord (3, 4) random in [-1.5, 1.5], size={size}, align_corners={align_corners}",
-                       (uniform(rng, 3, 4, low=-1.5, high=1.5), size, align_corners))
+            yield Case(f"coord {shape} random in [-{reach}, {reach}], size={size}, align_corners={align_corners}",
+                       (uniform(rng, *shape, low=-reach, high=reach), size, align_corners))
+
+
+def _unnormalize_hidden(rng: np.random.Generator):  # 3-d coordinates, large sizes, points far outside
+    return _unnormalize_cases(rng, end_sizes=(3, 1000), random_sizes=(1, 63), shape=(2, 3, 5), reach=4.0)
 
 
 register(Check(
@@ -80,6 +95,7 @@ register(Check(
     title="normalized [-1, 1] -> pixel coordinates (both align_corners)",
     reference=unnormalize,
     cases=_unnormalize_cases,
+    hidden_cases=_unnormalize_hidden,
     hint="align_corners=True: -1 -> 0 and +1 -> size - 1, so x = (u + 1) / 2 * (size - 1). align_corners=False: "
          "-1 -> -0.5 and +1 -> size - 0.5 (the outer pixel edges), so x = ((u + 1) * size - 1) / 2. "
          "Check both ends on paper.",
@@ -91,21 +107,27 @@ register(Check(
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _affine_grid_cases(rng: np.random.Generator):
-    for n, c, h, w, _, _ in SAMPLING_SHAPES:
+def _affine_grid_cases(rng: np.random.Generator, shapes=SAMPLING_SHAPES):
+    for n, c, h, w, _, _ in shapes:
         for align_corners in (False, True):
             yield Case(f"theta ({n}, 2, 3), size (N={n}, C={c}, H={h}, W={w}), align_corners={align_corners}",
                        (random_theta(rng, n), (n, c, h, w)), {"align_corners": align_corners})
 
 
+def _affine_grid_hidden(rng: np.random.Generator):  # 1-pixel sides in larger images, batch 4
+    return _affine_grid_cases(rng, HIDDEN_SAMPLING_SHAPES)
+
+
 register(Check(
     id="02.affine_grid",
-    forbidden=("stn_course.grids.affine_grid",),
+    forbidden=("stn_course.grids.affine_grid", "stn_course.grids.affine_grid_np", "stn_course.grids.base_grid",
+               *AFFINE_GRID),
     idea="The grid is theta applied to the base grid of the output: one (x, y, 1) per output pixel, where x runs "
          "along the width.",
     title="affine sampling grid from scratch (F.affine_grid semantics)",
     reference=affine_grid,
     cases=_affine_grid_cases,
+    hidden_cases=_affine_grid_hidden,
     hint="x_t runs along the width (W points), y_t along the height; with align_corners=False scale the linspace "
          "by (n - 1) / n, and a 1-pixel side sits at 0. Stack (x_t, y_t, 1), multiply by theta^T and return "
          "(N, H, W, 2) with x first.",
@@ -122,25 +144,31 @@ def bilinear_sample_np_zeros(input: np.ndarray, grid: np.ndarray, align_corners:
     return bilinear_sample_np(input, grid, "zeros", align_corners)
 
 
-def _bilinear_np_cases(rng: np.random.Generator):
-    for n, c, h, w, h_out, w_out in SAMPLING_SHAPES:
+def _bilinear_np_cases(rng: np.random.Generator, shapes=SAMPLING_SHAPES, reach=1.6):
+    for n, c, h, w, h_out, w_out in shapes:
         for align_corners in (False, True):
             yield Case(
                 f"input array (N={n}, C={c}, H={h}, W={w}), grid ({n}, {h_out}, {w_out}, 2) with points outside "
                 f"[-1, 1], align_corners={align_corners}",
-                (tensor(rng, n, c, h, w).numpy(), random_grid(rng, n, h_out, w_out).numpy()),
+                (tensor(rng, n, c, h, w).numpy(), random_grid(rng, n, h_out, w_out, reach=reach).numpy()),
                 {"align_corners": align_corners},
             )
 
 
+def _bilinear_np_hidden(rng: np.random.Generator):  # larger, non-square, points far outside
+    return _bilinear_np_cases(rng, HIDDEN_SAMPLING_SHAPES, reach=3.0)
+
+
 register(Check(
     id="02.bilinear_sample_np",
-    forbidden=("stn_course.sampling.bilinear_sample_np",),
+    forbidden=("stn_course.sampling.bilinear_sample_np", "stn_course.sampling.bilinear_sample",
+               "stn_course.sampling.grid_sample", *GRID_SAMPLE),
     idea="Every output point reads its four neighbouring pixels and weights each by the area of the opposite "
          "rectangle; a neighbour outside reads 0.",
     title="bilinear sampler in NumPy (zeros padding)",
     reference=bilinear_sample_np_zeros,
     cases=_bilinear_np_cases,
+    hidden_cases=_bilinear_np_hidden,
     hint="unnormalize x with W and y with H, x0 = np.floor(x) (not astype(int), which truncates towards 0), "
          "weights are areas of opposite rectangles, and a neighbour outside the image reads 0 – mask it, don't clip "
          "it onto the border. Index input[n, :, y, x] (rows are y).",
@@ -173,25 +201,36 @@ def _bilinear_cases(rng: np.random.Generator):
                    {"padding_mode": "zeros", "align_corners": align_corners}, compare_gradients=False,
                    hint="a point exactly on the first or last pixel centre has its own pixel as a neighbour: the test "
                         "for 'inside' is 0 <= x <= W - 1 (and the same for y), with <=, not <.")
-    for i, (n, c, h, w, h_out, w_out) in enumerate(SAMPLING_SHAPES):
+    yield from _bilinear_random_cases(rng, SAMPLING_SHAPES)
+
+
+def _bilinear_random_cases(rng: np.random.Generator, shapes, reach: float = 1.6, every_mode: bool = False):
+    for i, (n, c, h, w, h_out, w_out) in enumerate(shapes):
         for align_corners in (False, True):
-            padding_mode = PADDING_MODES[i % len(PADDING_MODES)]
-            yield Case(
-                f"input (N={n}, C={c}, H={h}, W={w}), grid ({n}, {h_out}, {w_out}, 2) with points outside [-1, 1], "
-                f"padding_mode={padding_mode!r}, align_corners={align_corners}",
-                (tensor(rng, n, c, h, w), random_grid(rng, n, h_out, w_out)),
-                {"padding_mode": padding_mode, "align_corners": align_corners}, hint=PADDING_HINTS[padding_mode],
-            )
+            modes = PADDING_MODES if every_mode else (PADDING_MODES[i % len(PADDING_MODES)],)
+            for padding_mode in modes:
+                yield Case(
+                    f"input (N={n}, C={c}, H={h}, W={w}), grid ({n}, {h_out}, {w_out}, 2) with points outside "
+                    f"[-1, 1], padding_mode={padding_mode!r}, align_corners={align_corners}",
+                    (tensor(rng, n, c, h, w), random_grid(rng, n, h_out, w_out, reach=reach)),
+                    {"padding_mode": padding_mode, "align_corners": align_corners}, hint=PADDING_HINTS[padding_mode],
+                )
+
+
+def _bilinear_hidden(rng: np.random.Generator):  # every padding mode on larger, non-square images, far outside
+    return _bilinear_random_cases(rng, HIDDEN_SAMPLING_SHAPES[:3], reach=3.5, every_mode=True)
 
 
 register(Check(
     id="02.bilinear_sample",
-    forbidden=("stn_course.sampling.bilinear_sample", "stn_course.sampling.grid_sample",),
+    forbidden=("stn_course.sampling.bilinear_sample", "stn_course.sampling.grid_sample",
+               "stn_course.sampling.bilinear_interpolate", *GRID_SAMPLE),
     idea="Same recipe as the NumPy sampler, in torch: the padding mode acts on the coordinates, before you pick "
          "the neighbours.",
     title="vectorized bilinear sampler (grid_sample semantics)",
     reference=bilinear_sample,
     cases=_bilinear_cases,
+    hidden_cases=_bilinear_hidden,
     hint="unnormalize with the right align_corners formula, apply the padding mode to the *coordinates*, "
          "and give neighbours outside the image the value 0 (zeros mode) – don't clamp them onto the border.",
     rtol=1e-9, atol=1e-9, points=3,
@@ -255,8 +294,7 @@ SAMPLERS = {
 }
 
 
-def _identity_cases(rng: np.random.Generator):
-    shapes = [(1, 1, 1, 1), (1, 1, 4, 7), (2, 3, 6, 5), (1, 2, 9, 9)]
+def _identity_cases(rng: np.random.Generator, shapes=((1, 1, 1, 1), (1, 1, 4, 7), (2, 3, 6, 5), (1, 2, 9, 9))):
     k = 0
     for name, sampler in SAMPLERS.items():
         for align_corners in (False, True):
@@ -266,6 +304,10 @@ def _identity_cases(rng: np.random.Generator):
                        (sampler, tensor(rng, n, c, h, w), align_corners))
 
 
+def _identity_hidden(rng: np.random.Generator):  # a single row, a single column, larger images
+    return _identity_cases(rng, shapes=((2, 1, 1, 6), (1, 3, 8, 1), (3, 2, 13, 17)))
+
+
 register(Check(
     id="02.identity_error",
     idea="The identity theta maps every output pixel onto itself: sample with it and measure how far the result is"
@@ -273,6 +315,7 @@ register(Check(
     title="the identity test: how far is sampler(image, identity grid) from the image?",
     reference=identity_error_reference,
     cases=_identity_cases,
+    hidden_cases=_identity_hidden,
     hint="build the identity theta (N, 2, 3) – [[1, 0, 0], [0, 1, 0]] for every image – make its grid with the "
          "same align_corners, call sampler(image, grid, align_corners=align_corners) and return the largest "
          "absolute difference as a Python float.",

@@ -8,10 +8,12 @@ import torch
 from ..grids import projective_grid, tps_coefficients, tps_control_points, tps_grid, tps_kernel
 from ..stn import TRANSFORMS, identity_params, params_to_matrix
 from .cases import conventions, tensor, uniform
+from .equivalents import AFFINE_GRID
 from .registry import Case, Check, register
 
 # (N, H_out, W_out): 1-pixel, non-square, batch 1 and > 1
 GRID_SHAPES = [(1, 1, 1), (1, 1, 5), (2, 4, 7), (3, 9, 6), (1, 16, 16)]
+HIDDEN_GRID_SHAPES = [(2, 1, 9), (3, 13, 1), (4, 11, 7), (1, 24, 31)]
 
 
 def attention_theta_reference(params: torch.Tensor) -> torch.Tensor:
@@ -28,6 +30,13 @@ def _attention_cases(rng: np.random.Generator):
     yield Case("float32 params keep their dtype", (torch.tensor([[0.7, 0.1, -0.2]]),))
 
 
+def _attention_hidden(rng: np.random.Generator):  # a larger batch, negative and tiny scales, float32 batch
+    params = torch.cat([uniform(rng, 9, 1, low=-1.5, high=1.5), uniform(rng, 9, 2, low=-2, high=2)], 1)
+    yield Case("a batch of 9 (s, t_x, t_y), some s negative (a flip)", (params,))
+    yield Case("a tiny scale", (torch.tensor([[1e-6, 0.3, 0.3]], dtype=torch.float64),))
+    yield Case("a float32 batch of 4", (uniform(rng, 4, 3, dtype=torch.float32),))
+
+
 register(Check(
     id="03.attention_theta",
     forbidden=("stn_course.stn.params_to_matrix",),
@@ -36,6 +45,7 @@ register(Check(
     title="attention parametrisation -> theta",
     reference=attention_theta_reference,
     cases=_attention_cases,
+    hidden_cases=_attention_hidden,
     hint="theta = [[s, 0, t_x], [0, s, t_y]] for every sample; build it with torch.stack/zeros_like so the result "
          "has shape (N, 2, 3), the input's dtype, and gradients flow to params.",
     rtol=1e-12, atol=1e-12,
@@ -49,18 +59,24 @@ def _identity_cases(rng: np.random.Generator):
     yield Case("transform='tps' with a 3×5 grid of control points", ("tps",), {"tps_grid_size": (3, 5)})
 
 
+def _identity_hidden(rng: np.random.Generator):  # other control-point grids
+    for rows, cols in ((2, 2), (5, 3), (6, 6), (2, 7)):
+        yield Case(f"transform='tps' with a {rows}×{cols} grid of control points", ("tps",), {"tps_grid_size": (rows, cols)})
+
+
 def identity_params_reference(transform: str, tps_grid_size=(4, 4)) -> torch.Tensor:
     return identity_params(transform, tps_grid_size, dtype=torch.float32)
 
 
 register(Check(
     id="03.identity_params",
-    forbidden=("stn_course.stn.identity_params",),
+    forbidden=("stn_course.stn.identity_params", "stn_course.stn.window_params"),
     idea="Each head's output must give the identity transform when the network starts: what parameters leave every"
          " point where it is, for each family?",
     title="the identity bias of every regression head",
     reference=identity_params_reference,
     cases=_identity_cases,
+    hidden_cases=_identity_hidden,
     hint="affine: theta = [[1, 0, 0], [0, 1, 0]] flattened row by row; attention: s=1, t=0; rotation: angle 0; rts: "
          "(angle, s, t_x, t_y) = (0, 1, 0, 0); projective: the first 8 entries of the 3×3 identity; tps: the target "
          "control points themselves (a regular grid over [-1, 1]², x first, row by row), flattened. float32.",
@@ -68,10 +84,10 @@ register(Check(
 ))
 
 
-def _projective_cases(rng: np.random.Generator):
-    for i, (n, h, w) in enumerate(GRID_SHAPES):
+def _projective_cases(rng: np.random.Generator, shapes=GRID_SHAPES, spread=0.15):
+    for i, (n, h, w) in enumerate(shapes):
         for align_corners in conventions():
-            H = torch.eye(3, dtype=torch.float64) + tensor(rng, n, 3, 3, scale=0.15)
+            H = torch.eye(3, dtype=torch.float64) + tensor(rng, n, 3, 3, scale=spread)
             if i == 0:
                 H = torch.eye(3, dtype=torch.float64).expand(n, 3, 3).clone()
             H[:, 2, 2] = 1 + 0.5 * torch.from_numpy(rng.uniform(0, 1, n))
@@ -79,13 +95,18 @@ def _projective_cases(rng: np.random.Generator):
                        (H, (n, 1, h, w)), {"align_corners": align_corners})
 
 
+def _projective_hidden(rng: np.random.Generator):  # larger, non-square outputs, a stronger perspective
+    return _projective_cases(rng, HIDDEN_GRID_SHAPES, spread=0.3)
+
+
 register(Check(
     id="03.projective_grid",
-    forbidden=("stn_course.grids.projective_grid",),
+    forbidden=("stn_course.grids.projective_grid", *AFFINE_GRID),
     idea="A homography works in homogeneous coordinates: apply it to (x, y, 1) and come back to the plane.",
     title="projective (homography) sampling grid",
     reference=projective_grid,
     cases=_projective_cases,
+    hidden_cases=_projective_hidden,
     hint="start from the homogeneous base grid (x_t, y_t, 1) of the *output* (lesson 2's align_corners rule), "
          "multiply by H, then divide x and y by the third coordinate w – do not drop it as for an affine theta.",
     rtol=1e-9, atol=1e-9,
@@ -103,6 +124,14 @@ def _kernel_cases(rng: np.random.Generator):
                (uniform(rng, 2, 7, 2), uniform(rng, 2, 5, 2)))
 
 
+def _kernel_hidden(rng: np.random.Generator):  # several points on centres, a batch, far points
+    centres = uniform(rng, 3, 4, 2)
+    points = torch.cat([centres[:, :2], uniform(rng, 3, 7, 2, low=-4, high=4)], 1)
+    yield Case("a batch (3, 9, 2) against (3, 4, 2) centres, two points exactly on centres", (points, centres))
+    yield Case("50 points against 25 control points", (uniform(rng, 50, 2, low=-3, high=3),
+                                                        tps_control_points(5, 5, dtype=torch.float64)))
+
+
 register(Check(
     id="03.tps_kernel",
     forbidden=("stn_course.grids.tps_kernel",),
@@ -111,6 +140,7 @@ register(Check(
     title="thin-plate radial basis U(r) = r² log r²",
     reference=tps_kernel,
     cases=_kernel_cases,
+    hidden_cases=_kernel_hidden,
     hint="compute the squared distance r² between every point and every centre by broadcasting "
          "(points[..., :, None, :] - centres[..., None, :, :]), then r² · log(r²), with 0 where r² = 0 "
          "(torch.where – and keep log away from 0 or the gradient becomes nan).",
@@ -119,14 +149,18 @@ register(Check(
 ))
 
 
-def _tps_cases(rng: np.random.Generator):
+def _tps_cases(rng: np.random.Generator, grids=((2, 4, 4, 0.15), (3, 3, 3, 0.2), (1, 2, 5, 0.1))):
     target = tps_control_points(4, 4, dtype=torch.float64)
     yield Case("source = target (the identity): no bending, affine part = identity",
                (target.unsqueeze(0).clone(), target))
-    for n, rows, cols, spread in ((2, 4, 4, 0.15), (3, 3, 3, 0.2), (1, 2, 5, 0.1)):
+    for n, rows, cols, spread in grids:
         target = tps_control_points(rows, cols, dtype=torch.float64)
         source = target + tensor(rng, n, rows * cols, 2, scale=spread)
         yield Case(f"{rows}×{cols} control points moved at random, batch {n}", (source, target))
+
+
+def _tps_hidden(rng: np.random.Generator):  # wide and tall grids, a larger batch, a strong bend
+    return _tps_cases(rng, grids=((4, 5, 2, 0.15), (2, 3, 6, 0.1), (1, 5, 5, 0.3)))
 
 
 register(Check(
@@ -137,6 +171,7 @@ register(Check(
     title="thin-plate-spline solve (Bookstein)",
     reference=tps_coefficients,
     cases=_tps_cases,
+    hidden_cases=_tps_hidden,
     hint="build L = [[K, P], [Pᵀ, 0]] with K[i, j] = U(|p_i - p_j|) and P = [1, x, y] of the *target* points, "
          "solve L [w; a] = [source; 0] (torch.linalg.solve, float64), and return (N, K + 3, 2): the K radial weights "
          "first, then (a_1, a_x, a_y).",
@@ -144,14 +179,20 @@ register(Check(
 ))
 
 
-def _tps_grid_cases(rng: np.random.Generator):
-    for i, (n, h, w) in enumerate(GRID_SHAPES[1:]):
+def _tps_grid_cases(rng: np.random.Generator, shapes=GRID_SHAPES[1:], side=4):
+    k = side * side
+    for i, (n, h, w) in enumerate(shapes):
         for align_corners in conventions():
-            target = tps_control_points(4, 4, dtype=torch.float64)
-            source = target + (0 if i == 0 else tensor(rng, n, 16, 2, scale=0.12))
-            source = source.expand(n, 16, 2).clone()
-            yield Case(f"16 source control points (batch {n}), output {h}×{w}, align_corners={align_corners}",
+            target = tps_control_points(side, side, dtype=torch.float64)
+            source = target + (0 if i == 0 else tensor(rng, n, k, 2, scale=0.12))
+            source = source.expand(n, k, 2).clone()
+            yield Case(f"{k} source control points (batch {n}), output {h}×{w}, align_corners={align_corners}",
                        (source, (n, 1, h, w)), {"align_corners": align_corners})
+
+
+def _tps_grid_hidden(rng: np.random.Generator):  # 9 and 25 control points, larger non-square outputs
+    yield from _tps_grid_cases(rng, HIDDEN_GRID_SHAPES[:2], side=3)
+    yield from _tps_grid_cases(rng, HIDDEN_GRID_SHAPES[2:], side=5)
 
 
 register(Check(
@@ -161,6 +202,7 @@ register(Check(
     title="thin-plate-spline sampling grid",
     reference=tps_grid,
     cases=_tps_grid_cases,
+    hidden_cases=_tps_grid_hidden,
     hint="the target control points are the regular √K × √K grid (tps_control_points); solve for the coefficients, "
          "then evaluate T(p) = a_1 + a_x x + a_y y + Σ_k w_k U(|p - p_k|) at every output pixel centre of the base "
          "grid (x first, lesson 2's align_corners rule).",

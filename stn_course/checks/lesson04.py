@@ -17,8 +17,14 @@ from ..autograd import (
     source_coordinates_grad,
 )
 from ..sampling import PADDING_MODES
-from .cases import SAMPLING_SHAPES, random_grid, random_theta, tensor, uniform
+from .cases import HIDDEN_SAMPLING_SHAPES, SAMPLING_SHAPES, random_grid, random_theta, tensor, uniform
+from .equivalents import AFFINE_GRID, AUTOGRAD, GRID_SAMPLE
 from .registry import Case, Check, register
+
+# What a hand-derived backward may not use: autograd, and torch's sampler (whose backward autograd would run).
+HAND_DERIVED = (*AUTOGRAD, *GRID_SAMPLE, "torch.ops.aten.grid_sampler_2d_backward")
+PACKAGE_BACKWARD = ("stn_course.autograd.reference.bilinear_sample_backward", "stn_course.autograd.bilinear_sample_analytic",
+                    "stn_course.autograd.BilinearSampleFunction")
 
 
 def numerical_gradient_reference(f, x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
@@ -64,14 +70,23 @@ def _numerical_cases(rng: np.random.Generator):
                hint="perturb one entry at a time and put the others back before the next one (or work on a copy).")
 
 
+def _numerical_hidden(rng: np.random.Generator):  # 3-d x, another eps, a float32 x
+    yield Case("f(x) = Σ w · sin(x), x of shape (2, 2, 3), eps = 1e-4", (_weighted_sin, tensor(rng, 2, 2, 3)),
+               {"eps": 1e-4})
+    yield Case("f(x) = xᵀ M x, x of shape (12,)", (_quadratic_form, tensor(rng, 12)))
+    yield Case("f(x) = Σ x³, float32 x of shape (3,), eps = 1e-2", (_cube_sum, tensor(rng, 3, dtype=torch.float32)),
+               {"eps": 1e-2})
+
+
 register(Check(
     id="04.numerical_gradient",
-    forbidden=("torch.autograd.grad", "torch.autograd.functional.jacobian", "torch.func.grad"),
+    forbidden=AUTOGRAD,
     idea="A derivative is the slope of f when one input moves a little and all others stay put: move each entry "
          "of x by ±eps in turn.",
     title="a numerical-gradient checker (central differences)",
     reference=numerical_gradient_reference,
     cases=_numerical_cases,
+    hidden_cases=_numerical_hidden,
     hint="for every index i of x.reshape(-1): x⁺ = x with eps added to entry i, x⁻ with eps subtracted (on "
          "copies), grad[i] = (f(x⁺) - f(x⁻)) / (2 eps); return it shaped like x, in x's dtype.",
     rtol=1e-6, atol=1e-7, points=1,
@@ -87,24 +102,29 @@ GRADIENT_HINTS = {
 }
 
 
-def _coordinate_cases(rng: np.random.Generator):
-    for size in (1, 2, 5, 16):
+def _coordinate_cases(rng: np.random.Generator, sizes=(1, 2, 5, 16), reach=3.5):
+    for size in sizes:
         for mode in PADDING_MODES:
             for align_corners in (False, True):
                 yield Case(f"size={size}, padding_mode={mode!r}, align_corners={align_corners}, coordinates in "
-                           f"[-3.5, 3.5] (inside, outside, several mirrors)",
-                           (uniform(rng, 40, low=-3.5, high=3.5), size),
+                           f"[-{reach}, {reach}] (inside, outside, several mirrors)",
+                           (uniform(rng, 40, low=-reach, high=reach), size),
                            {"padding_mode": mode, "align_corners": align_corners}, hint=GRADIENT_HINTS[mode])
+
+
+def _coordinate_hidden(rng: np.random.Generator):  # other sizes, points many mirrors away
+    return _coordinate_cases(rng, sizes=(3, 64), reach=20.0)
 
 
 register(Check(
     id="04.source_coordinates_grad",
-    forbidden=("stn_course.autograd.reference.source_coordinates_grad",),
+    forbidden=("stn_course.autograd.reference.source_coordinates_grad", *AUTOGRAD),
     idea="Chain the derivatives of the two steps that map a grid value to a pixel coordinate: unnormalize (a "
          "scale) and the padding mode (flat, identity or mirrored).",
     title="∂x/∂g through unnormalize and the padding mode",
     reference=source_coordinates_grad,
     cases=_coordinate_cases,
+    hidden_cases=_coordinate_hidden,
     hint="unnormalize contributes (size - 1)/2 (align_corners=True) or size/2; border multiplies by 1 strictly "
          "inside (0, size - 1) and 0 elsewhere; reflection multiplies by ±1 – the sign flips with every mirror (and "
          "is -1 left of the low mirror line) – and then by the border rule on the reflected coordinate. size 1 with "
@@ -113,16 +133,20 @@ register(Check(
 ))
 
 
-def _sampler_cases(rng: np.random.Generator):
-    for i, (n, c, h, w, h_out, w_out) in enumerate(SAMPLING_SHAPES):
+def _sampler_cases(rng: np.random.Generator, shapes=SAMPLING_SHAPES, reach=1.6):
+    for i, (n, c, h, w, h_out, w_out) in enumerate(shapes):
         for align_corners in (False, True):
             mode = PADDING_MODES[(i + align_corners) % len(PADDING_MODES)]
             yield Case(
                 f"grad_output ({n}, {c}, {h_out}, {w_out}), input ({n}, {c}, {h}, {w}), grid with points outside "
                 f"[-1, 1], padding_mode={mode!r}, align_corners={align_corners}",
-                (tensor(rng, n, c, h_out, w_out), tensor(rng, n, c, h, w), random_grid(rng, n, h_out, w_out)),
+                (tensor(rng, n, c, h_out, w_out), tensor(rng, n, c, h, w), random_grid(rng, n, h_out, w_out, reach=reach)),
                 {"padding_mode": mode, "align_corners": align_corners},
             )
+
+
+def _sampler_hidden(rng: np.random.Generator):  # larger, non-square, 1-pixel sides, points far outside
+    return _sampler_cases(rng, HIDDEN_SAMPLING_SHAPES, reach=3.0)
 
 
 def grad_input_reference(grad_output, input, grid, padding_mode="zeros", align_corners=False):
@@ -137,14 +161,13 @@ def grad_grid_reference(grad_output, input, grid, padding_mode="zeros", align_co
 
 register(Check(
     id="04.grad_input",
-    forbidden=("stn_course.autograd.reference.bilinear_sample_backward",
-               "stn_course.autograd.bilinear_sample_analytic",
-               "stn_course.autograd.BilinearSampleFunction"),
+    forbidden=(*PACKAGE_BACKWARD, *HAND_DERIVED),
     idea="Every output pixel took a weighted share of four input pixels; in the backward pass it gives the "
          "gradient back in the same shares.",
     title="∂L/∂U: scatter the gradient back to the four neighbours (eq. 6)",
     reference=grad_input_reference,
     cases=_sampler_cases,
+    hidden_cases=_sampler_hidden,
     hint="each output pixel adds weight_k · dL/dV into each of its four neighbours k, with the same bilinear weights "
          "as the forward pass (after the padding mode); neighbours outside the image get nothing; several output "
          "pixels can hit the same input pixel, so *add* (index_add_/scatter_add_), never assign.",
@@ -153,14 +176,13 @@ register(Check(
 
 register(Check(
     id="04.grad_grid",
-    forbidden=("stn_course.autograd.reference.bilinear_sample_backward",
-               "stn_course.autograd.bilinear_sample_analytic",
-               "stn_course.autograd.BilinearSampleFunction"),
+    forbidden=(*PACKAGE_BACKWARD, *HAND_DERIVED),
     idea="Differentiate the bilinear weights with respect to x and y (each weight is a product of two linear "
          "factors), then chain to the grid.",
     title="∂L/∂G: the derivative of the weights, chained to the grid (eq. 7)",
     reference=grad_grid_reference,
     cases=_sampler_cases,
+    hidden_cases=_sampler_hidden,
     hint="∂V/∂x = Σ over neighbours of U · (±1 in x) · (y-weight): (1-fy)(U[y0,x1] - U[y0,x0]) + fy(U[y1,x1] - "
          "U[y1,x0]), with 0 for neighbours outside the image; sum over channels times dL/dV; then multiply by "
          "∂x/∂g_x (04.source_coordinates_grad) – and remember x goes in grid[..., 0].",
@@ -168,21 +190,27 @@ register(Check(
 ))
 
 
-def _theta_cases(rng: np.random.Generator):
-    for n, h, w in ((1, 1, 1), (1, 3, 5), (2, 4, 4), (3, 7, 2)):
+def _theta_cases(rng: np.random.Generator, shapes=((1, 1, 1), (1, 3, 5), (2, 4, 4), (3, 7, 2))):
+    for n, h, w in shapes:
         for align_corners in (False, True):
             yield Case(f"grad_grid ({n}, {h}, {w}, 2), size ({n}, 1, {h}, {w}), align_corners={align_corners}",
                        (tensor(rng, n, h, w, 2), (n, 1, h, w)), {"align_corners": align_corners})
 
 
+def _theta_hidden(rng: np.random.Generator):  # a single row, a single column, larger
+    return _theta_cases(rng, shapes=((4, 1, 13), (2, 9, 1), (1, 17, 11)))
+
+
 register(Check(
     id="04.affine_grid_backward",
-    forbidden=("stn_course.autograd.reference.affine_grid_backward", "stn_course.autograd.AffineGridFunction",),
+    forbidden=("stn_course.autograd.reference.affine_grid_backward", "stn_course.autograd.AffineGridFunction",
+               *AFFINE_GRID, *AUTOGRAD),
     idea="G is linear in θ: each grid point is θ times a fixed (x_t, y_t, 1). What is the derivative of a matrix-"
          "vector product with respect to the matrix?",
     title="∂L/∂θ from ∂L/∂G",
     reference=affine_grid_backward,
     cases=_theta_cases,
+    hidden_cases=_theta_hidden,
     hint="G[n, p] = θ[n] @ (x_t, y_t, 1), so ∂L/∂θ[n] = Σ_p ∂L/∂G[n, p] ⊗ (x_t, y_t, 1) – one batched matrix "
          "product of the transposed gradient (N, 2, H*W) with the base grid (H*W, 3).",
     rtol=1e-9, atol=1e-9,
@@ -199,28 +227,32 @@ def sampler_function_reference(grad_output, input, grid, padding_mode="zeros", a
 
 register(Check(
     id="04.sampler_function",
-    forbidden=("stn_course.autograd.BilinearSampleFunction",
-               "stn_course.autograd.bilinear_sample_analytic",
-               "stn_course.autograd.reference.bilinear_sample_backward"),
+    forbidden=(*PACKAGE_BACKWARD, *GRID_SAMPLE),
     idea="An autograd.Function keeps what backward needs from forward, and backward returns one gradient per "
          "forward argument.",
     title="a bilinear-sampler autograd.Function with your backward",
     reference=sampler_function_reference,
     cases=_sampler_cases,
+    hidden_cases=_sampler_hidden,
+    function="sampler_with_grads",
     hint="forward: save input and grid with ctx.save_for_backward and the settings on ctx, return the sample; "
          "backward: return (grad_input, grad_grid, None, None) – one entry per forward argument.",
     rtol=1e-9, atol=1e-9,
 ))
 
 
-def _chain_cases(rng: np.random.Generator):
-    for i, (n, c, h, w, h_out, w_out) in enumerate(SAMPLING_SHAPES[1:]):
+def _chain_cases(rng: np.random.Generator, shapes=SAMPLING_SHAPES[1:]):
+    for i, (n, c, h, w, h_out, w_out) in enumerate(shapes):
         for align_corners in (False, True):
             mode = PADDING_MODES[i % len(PADDING_MODES)]
             yield Case(f"input ({n}, {c}, {h}, {w}), theta ({n}, 2, 3), output {h_out}×{w_out}, padding_mode={mode!r}, "
                        f"align_corners={align_corners}",
                        (tensor(rng, n, c, h_out, w_out), tensor(rng, n, c, h, w), random_theta(rng, n)),
                        {"padding_mode": mode, "align_corners": align_corners})
+
+
+def _chain_hidden(rng: np.random.Generator):  # larger and non-square, batch 4
+    return _chain_cases(rng, HIDDEN_SAMPLING_SHAPES)
 
 
 def theta_gradient_reference(grad_output, input, theta, padding_mode="zeros", align_corners=False):
@@ -233,14 +265,13 @@ def theta_gradient_reference(grad_output, input, theta, padding_mode="zeros", al
 
 register(Check(
     id="04.theta_gradient",
-    forbidden=("stn_course.autograd.reference.bilinear_sample_backward",
-               "stn_course.autograd.reference.affine_grid_backward",
-               "stn_course.autograd.BilinearSampleFunction",
-               "stn_course.autograd.AffineGridFunction"),
+    forbidden=(*PACKAGE_BACKWARD, "stn_course.autograd.reference.affine_grid_backward",
+               "stn_course.autograd.AffineGridFunction", *HAND_DERIVED),
     idea="Chain the two backward passes you have: from the output to the grid, from the grid to θ.",
     title="the chain rule end to end: ∂L/∂θ",
     reference=theta_gradient_reference,
     cases=_chain_cases,
+    hidden_cases=_chain_hidden,
     hint="build the grid from theta for an output of grad_output's shape, compute ∂L/∂G with your sampler backward, "
          "then ∂L/∂θ with your grid backward.",
     rtol=1e-9, atol=1e-9,

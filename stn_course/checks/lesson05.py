@@ -27,10 +27,18 @@ def _rts_cases(rng: np.random.Generator):
         yield Case(f"angles {angles}°, scales {scales}, shifts {shifts} px, digit {n_in}² -> canvas {n_out}²",
                    (torch.tensor(angles, dtype=torch.float64), torch.tensor(scales, dtype=torch.float64),
                     torch.tensor(shifts, dtype=torch.float64), n_in, n_out))
-    for n, n_in, n_out in ((5, 28, 42), (4, 7, 13)):
+    yield from _random_rts(rng, ((5, 28, 42), (4, 7, 13)))
+
+
+def _random_rts(rng: np.random.Generator, draws, angle: float = 45.0):
+    for n, n_in, n_out in draws:
         yield Case(f"{n} random RTS draws, digit {n_in}² -> canvas {n_out}² (odd sizes)",
-                   (uniform(rng, n, low=-45, high=45), uniform(rng, n, low=0.7, high=1.2),
+                   (uniform(rng, n, low=-angle, high=angle), uniform(rng, n, low=0.7, high=1.2),
                     uniform(rng, n, 2, low=-6, high=6), n_in, n_out))
+
+
+def _rts_hidden(rng: np.random.Generator):  # larger batches, any angle, a canvas smaller than the digit
+    return _random_rts(rng, ((12, 28, 60), (3, 29, 17), (6, 1, 9)), angle=180.0)
 
 
 register(Check(
@@ -41,6 +49,7 @@ register(Check(
     title="theta that rotates, scales and places a digit in a canvas",
     reference=placement_theta,
     cases=_rts_cases,
+    hidden_cases=_rts_hidden,
     hint="the sampler goes backwards: invert the motion u = s R(a) v + t, then change units – output coordinates "
          "are normalized by out_size / 2 and input ones by in_size / 2, so A = out_size / (in_size s) · R(-a) and "
          "the last column is -A (2 t / out_size).",
@@ -50,13 +59,19 @@ register(Check(
 # ------------------------------------------------------------------------------------------------ 05.paste_clutter
 
 
-def _clutter_cases(rng: np.random.Generator):
-    shapes = [  # (N, K, canvas S, M sources, source H = W, crop)
-        (1, 1, 4, 1, 3, 1),
-        (1, 2, 6, 2, 5, 3),
-        (3, 4, 12, 5, 10, 6),
-        (2, 8, 20, 3, 28, 6),
-    ]
+CLUTTER_SHAPES = [  # (N, K, canvas S, M sources, source H = W, crop)
+    (1, 1, 4, 1, 3, 1),
+    (1, 2, 6, 2, 5, 3),
+    (3, 4, 12, 5, 10, 6),
+    (2, 8, 20, 3, 28, 6),
+]
+
+
+def _clutter_hidden(rng: np.random.Generator):  # many pieces, crops as large as the source, a larger batch
+    return _clutter_cases(rng, [(5, 12, 30, 7, 9, 9), (4, 3, 8, 2, 8, 8), (1, 16, 60, 10, 28, 8)])
+
+
+def _clutter_cases(rng: np.random.Generator, shapes=CLUTTER_SHAPES):
     for n, k, s, m, h, crop in shapes:
         canvas = uniform(rng, n, 1, s, s, low=0, high=0.6, dtype=torch.float32)
         sources = uniform(rng, m, 1, h, h, low=0, high=1, dtype=torch.float32)
@@ -79,6 +94,7 @@ register(Check(
     title="paste crops of other digits as clutter (max-combined)",
     reference=paste_clutter,
     cases=_clutter_cases,
+    hidden_cases=_clutter_hidden,
     hint="piece j of image i is sources[index[i, j], 0, r:r + crop, c:c + crop] with (r, c) = crop_at[i, j]; it "
          "goes to canvas[i, 0, pr:pr + crop, pc:pc + crop] with (pr, pc) = paste_at[i, j], combined with "
          "torch.maximum (overlaps must not add up). Rows come first in both pairs. Don't modify canvas in place.",
@@ -99,8 +115,12 @@ def stcnn_forward_reference(x: torch.Tensor, localisation: nn.Module, head: nn.L
     return classifier(transformer(x))
 
 
-def _stcnn_cases(rng: np.random.Generator):
-    for n, s, out in ((1, 20, 20), (3, 42, 28), (2, 30, 16)):
+def _stcnn_hidden(rng: np.random.Generator):  # a larger batch, an output larger than the input
+    return _stcnn_cases(rng, ((6, 28, 40), (2, 16, 5)))
+
+
+def _stcnn_cases(rng: np.random.Generator, shapes=((1, 20, 20), (3, 42, 28), (2, 30, 16))):
+    for n, s, out in shapes:
         x = uniform(rng, n, 1, s, s, low=0, high=1, dtype=torch.float32)
         localisation = nn.Sequential(nn.MaxPool2d(2), nn.Flatten(), nn.Linear((s // 2) ** 2, 8), nn.Tanh())
         head = nn.Linear(8, 6)
@@ -114,11 +134,13 @@ def _stcnn_cases(rng: np.random.Generator):
 
 register(Check(
     id="05.stcnn_forward",
+    forbidden=("stn_course.stn.SpatialTransformer", "stn_course.stn.transform_to_grid", "stn_course.training.STCNN"),
     idea="Localise, regress the six numbers of θ, build the grid for the output size, sample, classify what was "
          "sampled.",
     title="ST-CNN forward: localise, regress theta, sample, classify",
     reference=stcnn_forward_reference,
     cases=_stcnn_cases,
+    hidden_cases=_stcnn_hidden,
     hint="theta = head(localisation(x).flatten(1)).view(-1, 2, 3) (row-major: the 6 numbers are the two rows); "
          "grid = F.affine_grid(theta, (N, C, out_size, out_size), align_corners=False); sample x with "
          "F.grid_sample(..., align_corners=False) and classify the *sampled* image.",
@@ -131,10 +153,20 @@ register(Check(
 def _error_cases(rng: np.random.Generator):
     yield Case("one example, classified right", (torch.tensor([[0.1, 2.0]]), torch.tensor([1])))
     yield Case("one example, classified wrong", (torch.tensor([[0.1, 2.0]]), torch.tensor([0])))
-    for n, c in ((7, 3), (64, 10), (1000, 10)):
-        logits = uniform(rng, n, c, low=-3, high=3, dtype=torch.float32)
+    yield from _random_logits(rng, ((7, 3), (64, 10), (1000, 10)))
+
+
+def _random_logits(rng: np.random.Generator, sizes, dtype: torch.dtype = torch.float32):
+    for n, c in sizes:
+        logits = uniform(rng, n, c, low=-3, high=3, dtype=dtype)
         labels = torch.from_numpy(rng.integers(0, c, n))
-        yield Case(f"logits ({n}, {c}), random labels", (logits, labels))
+        yield Case(f"logits ({n}, {c}) in {dtype}, random labels", (logits, labels))
+
+
+def _error_hidden(rng: np.random.Generator):  # one class, many classes, float64 logits
+    yield Case("logits (5, 1): one class, never wrong", (torch.zeros(5, 1), torch.zeros(5, dtype=torch.long)))
+    yield from _random_logits(rng, ((333, 100), (2, 2)))
+    yield from _random_logits(rng, ((40, 4),), dtype=torch.float64)
 
 
 register(Check(
@@ -145,6 +177,7 @@ register(Check(
     title="classification error in percent",
     reference=error_rate,
     cases=_error_cases,
+    hidden_cases=_error_hidden,
     hint="compare argmax over the class dimension (dim 1) with the labels, average the mistakes over the batch and "
          "return a Python float in percent (100 · fraction).",
     rtol=0, atol=1e-6, points=1,
@@ -172,6 +205,11 @@ def _theta_stats_cases(rng: np.random.Generator):
                                          + uniform(rng, 8, 2, 3, low=-0.5, high=0.5),))
 
 
+def _theta_stats_hidden(rng: np.random.Generator):  # many thetas far from the identity, a float32 batch
+    yield Case("30 random affine thetas", (uniform(rng, 30, 2, 3, low=-2, high=2),))
+    yield Case("float32 thetas", (torch.eye(2, 3) + uniform(rng, 5, 2, 3, low=-0.3, high=0.3, dtype=torch.float32),))
+
+
 register(Check(
     id="05.theta_statistics",
     forbidden=("stn_course.training.theta_statistics",),
@@ -180,6 +218,7 @@ register(Check(
     title="read theta as zoom, rotation (degrees) and shift",
     reference=theta_statistics,
     cases=_theta_stats_cases,
+    hidden_cases=_theta_stats_hidden,
     hint="zoom = 1 / sqrt(|det A|) with A = theta[:, :, :2]; rotation = -atan2(A10 - A01, A00 + A11) in degrees "
          "(minus: the sampler reads backwards, so the content turns the other way); shift = theta[:, :, 2].",
     rtol=1e-7, atol=1e-7, points=1,

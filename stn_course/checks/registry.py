@@ -5,7 +5,8 @@ visibility – and :func:`run_check` says *how*: it builds the cases, runs the r
 inputs, runs the learner's function on another copy, and compares the two itself, outside the learner's reach.
 
 Three users share this registry: ``check(id, fn)`` in the notebooks (visible cases), the classroom grader
-(visible + hidden cases, same code) and the mutation tests (known bugs must fail).
+(visible + hidden cases, same code, with the learner's function in a sandboxed process: :class:`Attempt` is how
+:func:`run_check` reaches it) and the mutation tests (known bugs must fail).
 
 Lesson modules register their checks with :func:`register` at import time; :func:`get` imports every
 ``stn_course.checks.lessonNN`` module on first use, so adding a lesson needs no edit here.
@@ -23,7 +24,28 @@ import torch
 
 from .shortcuts import find_shortcut
 
-__all__ = ["Case", "Check", "CaseResult", "CheckResult", "register", "get", "all_checks", "run_check", "compare"]
+__all__ = ["Case", "Check", "CaseResult", "CheckResult", "Attempt", "BannedCall", "CallTimeout", "LearnerError",
+           "STATUSES", "register", "get", "all_checks", "run_check", "compare", "iter_cases", "plain"]
+
+# What happened to one case (and, for the grader, to a whole exercise): one vocabulary everywhere.
+PASSED, FAILED, ERROR, TIMED_OUT, MISSING, BANNED = "passed", "failed", "error", "timed out", "missing", "banned call"
+STATUSES = (PASSED, FAILED, ERROR, TIMED_OUT, MISSING, BANNED)
+
+
+class BannedCall(Exception):
+    """The learner's function called what the exercise asks them to write (the package's version or torch's)."""
+
+
+class CallTimeout(Exception):
+    """The learner's function ran past its time limit (raised by the grader's :class:`Attempt`)."""
+
+
+class LearnerError(Exception):
+    """An exception the learner's code raised in another process, by type name and message."""
+
+    def __init__(self, type_name: str, message: str) -> None:
+        super().__init__(f"{type_name}: {message}")
+        self.type_name, self.message = type_name, message
 
 
 @dataclass
@@ -56,7 +78,10 @@ class Check:
     random weighting of its outputs must match the reference's, finite where the reference's are
     (:func:`compare_gradients`). ``forbidden`` names the functions that *are* the exercise (the package's own
     version, or torch's): a learner's function that calls one fails before any case runs
-    (:func:`~stn_course.checks.shortcuts.find_shortcut`).
+    (:func:`~stn_course.checks.shortcuts.find_shortcut`); the grader also bans them while the learner's function
+    runs. ``function`` is the name the lesson's exercise defines (default: the id after the lesson number).
+    ``hidden_cases(rng)`` yields the cases only the grader runs (larger and non-square sizes, float64, batch > 1,
+    points far outside, 1-pixel sides…), from the instructor's secret seed.
     """
 
     id: str
@@ -72,14 +97,32 @@ class Check:
     title: str = ""
     compare: Callable[[Any, Any, Case], tuple[bool, float, str]] | None = None
     grad_args: tuple[int, ...] = ()
+    function: str = ""
+    hidden_cases: Callable[[np.random.Generator], Iterable[Case]] | None = None
+
+    @property
+    def function_name(self) -> str:
+        """The name of the learner's function in the lesson: ``function`` or the id's part after ``NN.``."""
+        return self.function or self.id.split(".", 1)[1]
+
+    @property
+    def lesson(self) -> str:
+        """The lesson number, ``"02"`` for ``"02.bilinear_sample"``."""
+        return self.id.split(".", 1)[0]
 
 
 @dataclass
 class CaseResult:
+    """The verdict on one case: ``status`` is one of :data:`STATUSES`; ``error`` the worst absolute error."""
+
     case: Case
     passed: bool
     error: float
     message: str
+    status: str = ""
+
+    def __post_init__(self) -> None:
+        self.status = self.status or (PASSED if self.passed else FAILED)
 
 
 @dataclass
@@ -100,6 +143,11 @@ class CheckResult:
     def first_failure(self) -> CaseResult | None:
         return next((r for r in self.results if not r.passed), None)
 
+    @property
+    def status(self) -> str:
+        """``"passed"``, or the status of the first failing case (``"missing"`` for a stub, ``"banned call"``…)."""
+        failure = self.first_failure
+        return PASSED if failure is None and self.results else (failure.status if failure else MISSING)
 
     def __repr__(self) -> str:
         verdict = "passed" if self.passed else "failed"
@@ -240,15 +288,33 @@ def _call(fn: Callable[..., Any], case: Case) -> Any:
     return fn(*_copy(case.args), **_copy(case.kwargs))
 
 
-def iter_cases(check: Check, seed: int) -> Iterator[Case]:
-    """The cases of ``check`` for ``seed`` (the same seed gives the same cases)."""
+def iter_cases(check: Check, seed: int, hidden: bool = False) -> Iterator[Case]:
+    """The cases of ``check`` for ``seed`` (the same seed gives the same cases); ``hidden=True``: the hidden ones."""
+    generator = check.hidden_cases if hidden else check.cases
+    if generator is None:
+        return
     torch_state = torch.random.get_rng_state()
     try:
         torch.manual_seed(seed)
-        cases = list(check.cases(np.random.default_rng(seed)))
+        cases = list(generator(np.random.default_rng(seed)))
     finally:
         torch.random.set_rng_state(torch_state)
     yield from cases
+
+
+def plain(value: Any) -> Any:
+    """``value`` with tensor and array subclasses turned into plain ``torch.Tensor`` / ``numpy.ndarray`` copies, so
+    that a comparison runs torch's and NumPy's own code, not methods a subclass overrides."""
+    if isinstance(value, torch.Tensor) and type(value) is not torch.Tensor:
+        with torch._C.DisableTorchFunctionSubclass():
+            return torch.Tensor._make_subclass(torch.Tensor, value.detach()).clone()
+    if isinstance(value, np.ndarray) and type(value) is not np.ndarray:
+        return np.array(value.view(np.ndarray), copy=True)
+    if isinstance(value, tuple) and type(value) is not tuple:
+        return value  # a namedtuple or a rigged tuple: compare() checks the type of what it reads
+    if type(value) in (tuple, list):
+        return type(value)(plain(v) for v in value)
+    return value
 
 
 def _tensors(value: Any) -> list[torch.Tensor]:
@@ -279,21 +345,48 @@ def _gradients(fn: Callable[..., Any], case: Case, positions: tuple[int, ...]) -
         return list(torch.autograd.grad(loss, inputs, allow_unused=True))
 
 
-def compare_gradients(check: Check, fn: Callable[..., Any], case: Case) -> tuple[bool, float, str]:
+class Attempt:
+    """How :func:`run_check` reaches the learner's function: here, a function of this process.
+
+    The grader subclasses it to reach a function in a sandboxed process instead (same three questions, asked
+    across a process boundary). ``call`` runs one case and returns what the function returned; ``gradients``
+    returns the gradients of a fixed weighting of the outputs w.r.t. the arguments at ``positions`` (or a message
+    saying why there are none); ``shortcut`` names a forbidden function the learner's calls, if any.
+    """
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+
+    def shortcut(self, forbidden: tuple[str, ...]) -> str | None:
+        return find_shortcut(self.fn, forbidden)
+
+    def call(self, case: Case) -> Any:
+        return _call(self.fn, case)
+
+    def gradients(self, case: Case, positions: tuple[int, ...]) -> list[torch.Tensor | None] | str:
+        return _gradients(self.fn, case, positions)
+
+
+def compare_gradients(check: Check, attempt: Attempt | Callable[..., Any], case: Case) -> tuple[bool, float, str]:
     """The learner's gradients against the reference's for ``case`` (see :attr:`Check.grad_args`)."""
+    attempt = attempt if isinstance(attempt, Attempt) else Attempt(attempt)
     expected = _gradients(check.reference, case, check.grad_args)
-    actual = _gradients(fn, case, check.grad_args)
+    actual = attempt.gradients(case, check.grad_args)
     if isinstance(expected, str):
         raise RuntimeError(f"{check.id}: the reference itself has no gradient ({expected})")
     if isinstance(actual, str):
         return False, float("inf"), actual
+    if not isinstance(actual, (list, tuple)) or len(actual) != len(expected):
+        return False, float("inf"), "the gradients could not be computed"
     worst = 0.0
-    for position, e, a in zip(check.grad_args, expected, actual):
+    for position, e, a in zip(check.grad_args, expected, plain(list(actual))):
         e = torch.zeros_like(case.args[position]) if e is None else e
         if a is None:
             if e.abs().max() > 0:
                 return False, float("inf"), f"no gradient reaches argument {position + 1}: it is not used, or detached"
             continue
+        if not isinstance(a, torch.Tensor):
+            return False, float("inf"), f"the gradient w.r.t. argument {position + 1} is not a tensor"
         if bool(torch.isfinite(e).all()) and not bool(torch.isfinite(a).all()):
             return False, float("inf"), (f"the gradient w.r.t. argument {position + 1} has NaN or inf where the "
                                          "reference's is finite")
@@ -304,36 +397,80 @@ def compare_gradients(check: Check, fn: Callable[..., Any], case: Case) -> tuple
     return True, worst, ""
 
 
-def run_check(check: Check, fn: Callable[..., Any], seed: int = 0, stop_at_first_failure: bool = True) -> CheckResult:
-    """Run ``fn`` on every case of ``check`` and compare with the reference. Never raises for a wrong ``fn``."""
+def _raised(exc: BaseException) -> str:
+    if isinstance(exc, LearnerError):
+        return f"raised {exc.type_name}: {exc.message}"
+    if isinstance(exc, SystemExit):
+        return f"raised SystemExit({exc.code!r}): a function must return its result, not end the program"
+    return f"raised {type(exc).__name__}: {exc}"
+
+
+def _compare_case(check: Check, expected: Any, actual: Any, case: Case) -> tuple[bool, float, str]:
+    try:
+        actual = plain(actual)
+        if check.compare is not None:
+            return check.compare(expected, actual, case)
+        return compare(expected, actual, check.rtol, check.atol)
+    except Exception as exc:  # noqa: BLE001 – an object that breaks the comparison is a wrong answer, not a crash
+        return False, float("inf"), f"the result could not be compared ({type(exc).__name__}: {exc}); return " \
+                                    "plain tensors, arrays or numbers"
+
+
+def run_check(check: Check, fn: Callable[..., Any] | Attempt, seed: int = 0, stop_at_first_failure: bool = True,
+              hidden: bool = False) -> CheckResult:
+    """Run the learner's function on every case of ``check`` (the hidden ones with ``hidden=True``) and compare
+    with the reference. ``fn`` is the function itself or an :class:`Attempt` (the grader's reaches another
+    process). Never raises for a wrong function: whatever it does becomes a :class:`CaseResult` with a status."""
+    attempt = fn if isinstance(fn, Attempt) else Attempt(fn)
     results: list[CaseResult] = []
-    shortcut = find_shortcut(fn, check.forbidden) if check.forbidden else None
-    if shortcut is not None:
-        case = Case("reading your function's code before running it")
-        return CheckResult(check, seed, [CaseResult(case, False, float("inf"), (
-            f"your function uses {shortcut}, which is what this exercise asks you to write – write it with the "
-            "lesson's building blocks instead"))])
-    for case in iter_cases(check, seed):
+    if check.forbidden:
+        try:
+            shortcut = attempt.shortcut(check.forbidden)
+        except BannedCall as exc:
+            shortcut = str(exc)
+        if shortcut is not None:
+            case = Case("reading your function's code before running it")
+            return CheckResult(check, seed, [CaseResult(case, False, float("inf"), (
+                f"your function uses {shortcut}, which is what this exercise asks you to write – write it with the "
+                "lesson's building blocks instead"), BANNED)])
+    for case in iter_cases(check, seed, hidden):
         expected = _call(check.reference, case)
         try:
-            actual = _call(fn, case)
+            actual = attempt.call(case)
         except NotImplementedError:
-            results.append(CaseResult(case, False, float("inf"), "not implemented yet (the stub raises NotImplementedError)"))
+            results.append(CaseResult(case, False, float("inf"),
+                                      "not implemented yet (the stub raises NotImplementedError)", MISSING))
             break
-        except Exception as exc:  # the learner's code failed: report it as feedback, not as a crash
-            results.append(CaseResult(case, False, float("inf"), f"raised {type(exc).__name__}: {exc}"))
+        except BannedCall as exc:
+            results.append(CaseResult(case, False, float("inf"), (
+                f"this exercise asks you to write it yourself: your function called {exc}"), BANNED))
+            break
+        except CallTimeout as exc:
+            results.append(CaseResult(case, False, float("inf"), str(exc), TIMED_OUT))
+            break
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 – the learner's code failed (SystemExit too): feedback, not a crash
+            results.append(CaseResult(case, False, float("inf"), _raised(exc), ERROR))
         else:
-            if check.compare is not None:
-                ok, err, msg = check.compare(expected, actual, case)
-            else:
-                ok, err, msg = compare(expected, actual, check.rtol, check.atol)
+            ok, err, msg = _compare_case(check, expected, actual, case)
+            status = PASSED if ok else FAILED
             if ok and check.grad_args and case.compare_gradients:
                 try:
-                    ok, grad_err, msg = compare_gradients(check, fn, case)
-                except Exception as exc:  # the learner's backward failed
-                    ok, grad_err, msg = False, float("inf"), f"backward raised {type(exc).__name__}: {exc}"
+                    ok, grad_err, msg = compare_gradients(check, attempt, case)
+                    status = PASSED if ok else FAILED
+                except (BannedCall, CallTimeout) as exc:
+                    ok, grad_err, status = False, float("inf"), BANNED if isinstance(exc, BannedCall) else TIMED_OUT
+                    msg = (f"this exercise asks you to write it yourself: your function called {exc}"
+                           if status == BANNED else str(exc))
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:  # noqa: BLE001 – the learner's backward failed
+                    ok, grad_err, msg, status = False, float("inf"), f"backward {_raised(exc)}", ERROR
                 err = max(err, grad_err)
-            results.append(CaseResult(case, ok, err, msg))
+            results.append(CaseResult(case, ok, err, msg, status))
+            if status in (BANNED, TIMED_OUT):
+                break
         if stop_at_first_failure and not results[-1].passed:
             break
     return CheckResult(check, seed, results)

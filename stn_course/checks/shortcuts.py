@@ -113,7 +113,10 @@ def find_shortcut(fn: Callable[..., Any], forbidden: Iterable[str], depth: int =
     """
     targets = {}
     for name in forbidden:
-        targets.setdefault(id(resolve(name)), name)
+        try:
+            targets.setdefault(id(resolve(name)), name)
+        except Exception:  # noqa: BLE001 – not importable here (torchvision is optional): nothing to find
+            continue
     if not targets:
         return None
     frontier, visited = [fn], set()

@@ -1,0 +1,500 @@
+"""The grader: the registry's checks, run against a submission's functions in a sandboxed child (classroom grading).
+
+The grader owns the truth. For each exercise of the submission's lesson it generates the cases from the
+instructor's seed, sends the child only the inputs, receives plain data back (:mod:`~stn_course.grading.codec`)
+and compares it here with references computed here – the very :func:`~stn_course.checks.registry.run_check` that
+``check()`` runs in a notebook, given an :class:`~stn_course.checks.registry.Attempt` that reaches across the
+process boundary. On top of the visible cases every exercise has hidden ones (``Check.hidden_cases``) whose inputs
+and results never appear in student feedback; all visible cases of a submission run before any hidden one, so no
+hidden input can come back inside a visible case's error message.
+
+Scoring: an exercise earns ``points × passed cases / cases`` (visible and hidden together); a banned call (the
+exercise's own function, the package's or torch's) earns nothing. A cell that raises, times out or kills its
+process is recorded and the notebook goes on (a killed child is replaced, the cells before replayed), so later
+exercises are still graded; each exercise has its own time budget.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import pickle
+import queue
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from ..checks import hints, registry
+from ..checks.registry import (
+    BANNED,
+    ERROR,
+    FAILED,
+    MISSING,
+    PASSED,
+    TIMED_OUT,
+    Attempt,
+    BannedCall,
+    CallTimeout,
+    Case,
+    Check,
+    CheckResult,
+    LearnerError,
+    iter_cases,
+    run_check,
+)
+from .codec import CodecError, decode
+from .sandbox import GRACE_S, Limits, Session, SessionDied, SessionTimeout, Worker, sandbox_status
+from .submissions import Submission
+
+__all__ = ["Grader", "ExerciseResult", "SubmissionResult", "derive_seed", "load_checks_dir", "DEFAULT_SEED"]
+
+DEFAULT_SEED = "stn-course"  # used without --seed-file: fine for practice, not for hidden cases (students know it)
+MAX_RESTARTS = 3  # a notebook whose process is killed more often than this gets no further chances
+_SEVERITY = {BANNED: 5, TIMED_OUT: 4, MISSING: 3, ERROR: 2, FAILED: 1, PASSED: 0}
+
+
+def derive_seed(master: str, check_id: str, part: str) -> int:
+    """The seed of ``check_id``'s ``part`` ("visible" or "hidden") cases: independent of everything but these, so a
+    score does not depend on the order or the company of a submission; one-way, so a visible seed shown to a
+    student says nothing about the hidden one."""
+    digest = hashlib.sha256(f"{master}\x00{check_id}\x00{part}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") % 2**31
+
+
+@dataclass
+class ExerciseResult:
+    id: str
+    title: str
+    score: float
+    max_score: float
+    status: str
+    feedback: str
+    visible: tuple[int, int] = (0, 0)  # (passed, total)
+    hidden: tuple[int, int] = (0, 0)
+    worst_error: float | None = None
+
+    def as_json(self) -> dict:
+        return {"id": self.id, "title": self.title, "score": self.score, "max_score": self.max_score,
+                "status": self.status, "feedback": self.feedback,
+                "visible_cases": {"passed": self.visible[0], "total": self.visible[1]},
+                "hidden_cases": {"passed": self.hidden[0], "total": self.hidden[1]}}
+
+
+@dataclass
+class SubmissionResult:
+    path: str
+    student: str
+    lesson: str | None
+    score: float = 0.0
+    max_score: float = 0.0
+    exercises: list[ExerciseResult] = field(default_factory=list)
+    cells: list[dict] = field(default_factory=list)  # cells that did not run cleanly: index, status, error
+    error: str | None = None
+    sandbox: str = ""
+    seconds: float = 0.0
+    execution_seconds: float = 0.0  # inside the learner's cells and functions (the rest is the grader's overhead)
+    restarts: int = 0
+    source_sha256: str | None = None
+
+    def as_json(self) -> dict:
+        return {"path": self.path, "student": self.student, "lesson": self.lesson, "score": self.score,
+                "max_score": self.max_score, "exercises": [e.as_json() for e in self.exercises],
+                "cells": self.cells, "error": self.error, "sandbox": self.sandbox,
+                "lesson_source_sha256": self.source_sha256,
+                "timing": {"seconds": round(self.seconds, 3), "execution_seconds": round(self.execution_seconds, 3),
+                           "restarts": self.restarts}}
+
+
+def load_checks_dir(folder: Path) -> list[str]:
+    """Import every ``*.py`` module in ``folder`` (an instructor's own checks, kept out of the students' package);
+    their ``register(Check(...))`` calls add checks. Returns the ids they added."""
+    before = {c.id for c in registry.all_checks()}
+    for path in sorted(Path(folder).glob("*.py")):
+        name = f"stn_course_instructor_checks.{path.stem}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot import {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sorted({c.id for c in registry.all_checks()} - before)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# One submission in one child
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class _Run:
+    """A submission's notebook living in a sandboxed child: cells, then exercises, surviving the child's death."""
+
+    def __init__(self, worker: Worker, submission: Submission, limits: Limits) -> None:
+        self.worker, self.submission, self.limits = worker, submission, limits
+        self.session: Session | None = None
+        self.replayable: list[tuple[int, str]] = []  # cells that ran without killing the child
+        self.cells: list[dict] = []
+        self.restarts = 0
+        self.execution_s = 0.0
+        self.exercise: dict | None = None  # the current exercise request (re-sent to a replacement child)
+        self.gave_up = False
+
+    # -- the child's life ---------------------------------------------------------------------------------------
+
+    def _spawn(self) -> None:
+        self.session = self.worker.spawn()
+
+    def _respawn(self) -> bool:
+        """Replace a dead child: a fresh one, the good cells replayed. False when there are no chances left."""
+        if self.session is not None:
+            self.session.close(kill=True)
+            self.session = None
+        self.restarts += 1
+        if self.restarts > MAX_RESTARTS:
+            self.gave_up = True
+            return False
+        try:
+            self._spawn()
+            for index, source in self.replayable:
+                self._request({"op": "cell", "index": index, "source": source, "timeout": self.limits.timeout_s},
+                              timeout=self.limits.timeout_s + GRACE_S)
+            if self.exercise is not None:
+                self._request(self.exercise, timeout=30)
+        except (SessionDied, SessionTimeout):
+            return self._respawn()
+        return True
+
+    def _request(self, header: dict, payload: bytes = b"", timeout: float = 60.0) -> tuple[dict, bytes]:
+        assert self.session is not None
+        return self.session.request(header, payload, timeout)
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close(kill=True)
+            self.session = None
+
+    # -- cells --------------------------------------------------------------------------------------------------
+
+    def run_cells(self) -> None:
+        self._spawn()
+        for index, source in self.submission.cells:
+            if self.gave_up:
+                self.cells.append({"index": index, "status": "not run",
+                                   "error": "the notebook's process was killed too often"})
+                continue
+            start = time.perf_counter()
+            try:
+                reply, _ = self._request({"op": "cell", "index": index, "source": source,
+                                          "timeout": self.limits.timeout_s}, timeout=self.limits.timeout_s + GRACE_S)
+            except SessionTimeout:
+                self.execution_s += time.perf_counter() - start
+                self.cells.append({"index": index, "status": "timed out",
+                                   "error": f"timed out after {self.limits.timeout_s:g} s (the process was killed)"})
+                self._respawn()
+                continue
+            except SessionDied as exc:
+                self.execution_s += time.perf_counter() - start
+                self.cells.append({"index": index, "status": "error", "error": str(exc)})
+                self._respawn()
+                continue
+            self.execution_s += float(reply.get("seconds", 0.0))
+            self.replayable.append((index, source))
+            if reply.get("status") != "ok":
+                self.cells.append({"index": index, "status": str(reply.get("status")),
+                                   "error": str(reply.get("error", ""))[:600]})
+
+    # -- exercises ----------------------------------------------------------------------------------------------
+
+    def begin(self, check: Check, lesson_checks: list[Check]) -> dict:
+        """Tell the child which function the next calls go to; its answer (ready, missing, banned)."""
+        self.exercise = {"op": "exercise", "id": check.id, "function": check.function_name,
+                         "forbidden": list(check.forbidden),
+                         "others": sorted({c.id for c in lesson_checks if c.id != check.id})}
+        if self.gave_up:
+            return {"state": "error", "message": "the notebook's process was killed too often"}
+        try:
+            reply, _ = self._request(self.exercise, timeout=30)
+        except (SessionDied, SessionTimeout) as exc:
+            self._respawn()
+            return {"state": "error", "message": str(exc)}
+        return reply
+
+    def call(self, case: Case, positions: tuple[int, ...] | None, budget: "_Budget") -> Any:
+        """The learner's result for ``case`` (its gradients with ``positions``), decoded; raises what
+        :func:`run_check` turns into a status."""
+        if self.gave_up:
+            raise LearnerError("ProcessError", "the notebook's process was killed too often")
+        remaining = budget.remaining()
+        if remaining <= 0:
+            raise CallTimeout(f"timed out: the exercise's {budget.total:g} s are used up")
+        header = {"op": "gradients" if positions is not None else "call", "timeout": remaining,
+                  "positions": list(positions or ())}
+        start = time.perf_counter()
+        try:
+            reply, payload = self._request(header, pickle.dumps(case), timeout=remaining + GRACE_S)
+        except SessionTimeout:
+            budget.spend(time.perf_counter() - start)
+            self.execution_s += time.perf_counter() - start
+            self._respawn()
+            raise CallTimeout(f"timed out after {budget.total:g} s (the process was killed)") from None
+        except SessionDied as exc:
+            self.execution_s += time.perf_counter() - start
+            self._respawn()
+            raise LearnerError("ProcessExit", f"your function ended the notebook's process ({exc})") from None
+        spent = time.perf_counter() - start
+        budget.spend(spent)
+        self.execution_s += spent
+        status = reply.get("status")
+        if status == "ok":
+            try:
+                return decode(payload)
+            except CodecError as exc:
+                raise LearnerError("unsupported result", str(exc)) from None
+        if status == "not implemented":
+            raise NotImplementedError
+        if status == "banned":
+            raise BannedCall(str(reply.get("name")))
+        if status == "timed out":
+            raise CallTimeout(f"timed out after {budget.total:g} s")
+        if status == "no gradient":
+            return str(reply.get("message", "no gradient"))
+        if status == "missing":
+            raise LearnerError("NameError", f"the notebook defines no `{self.exercise and self.exercise['function']}`")
+        raise LearnerError(str(reply.get("type", "Error")), str(reply.get("message", ""))[:600])
+
+
+class _Budget:
+    """An exercise's time limit, shared by all its calls."""
+
+    def __init__(self, total: float) -> None:
+        self.total, self.used = total, 0.0
+
+    def remaining(self) -> float:
+        return self.total - self.used
+
+    def spend(self, seconds: float) -> None:
+        self.used += seconds
+
+
+class _RemoteAttempt(Attempt):
+    """The learner's function, in the child, as :func:`run_check` sees it."""
+
+    def __init__(self, run: _Run, budget: _Budget, shortcut: str | None) -> None:
+        super().__init__(fn=None)
+        self.run, self.budget, self._shortcut = run, budget, shortcut
+
+    def shortcut(self, forbidden: tuple[str, ...]) -> str | None:
+        return self._shortcut
+
+    def call(self, case: Case) -> Any:
+        return self.run.call(case, None, self.budget)
+
+    def gradients(self, case: Case, positions: tuple[int, ...]) -> Any:
+        value = self.run.call(case, positions, self.budget)
+        if isinstance(value, str) or value is None:
+            return value
+        return list(value) if isinstance(value, (list, tuple)) else "the gradients could not be computed"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Scoring and feedback
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _planned(check: Check, seed: int, hidden: bool) -> int:
+    return sum(1 for _ in iter_cases(check, seed, hidden))
+
+
+def _visible_feedback(result: CheckResult, seed: int) -> str:
+    check, failure = result.check, result.first_failure
+    assert failure is not None
+    number = result.results.index(failure) + 1
+    if failure.status == MISSING:
+        return "not implemented yet (the stub raises NotImplementedError)"
+    if failure.status == BANNED:
+        return failure.message
+    lines = [f"visible case {number}: {failure.case.description}", failure.message.strip()]
+    if failure.status in (FAILED, ERROR):
+        lines += [line.strip() for line in hints(result, stage=2)]
+    lines.append(f"Reproduce in the notebook with check({check.id!r}, {check.function_name}, seed={seed}).")
+    return "\n".join(line for line in lines if line)
+
+
+def score_exercise(check: Check, visible: CheckResult | None, hidden: CheckResult | None, visible_seed: int,
+                   planned: tuple[int, int], begin: dict | None = None) -> ExerciseResult:
+    """One exercise's score, status and student-safe feedback from its visible and hidden runs."""
+    title, points = check.title, float(check.points)
+    if begin is not None and begin.get("state") != "ready":
+        state = begin.get("state")
+        if state == "banned":
+            status = BANNED
+            feedback = (f"your function uses {begin.get('name')}, which is what this exercise asks you to write – "
+                        "write it with the lesson's building blocks instead")
+        elif state == "missing":
+            status, feedback = MISSING, str(begin.get("message", "missing"))
+        else:
+            status, feedback = ERROR, str(begin.get("message", "the exercise could not be run"))
+        return ExerciseResult(check.id, title, 0.0, points, status, feedback, (0, planned[0]), (0, planned[1]))
+    v_results = visible.results if visible else []
+    h_results = hidden.results if hidden else []
+    v_passed = sum(r.passed for r in v_results)
+    h_passed = sum(r.passed for r in h_results)
+    total = planned[0] + planned[1]
+    statuses = [r.status for r in v_results + h_results if not r.passed]
+    status = max(statuses, key=_SEVERITY.__getitem__) if statuses else PASSED
+    if statuses == [] and (len(v_results) < planned[0] or len(h_results) < planned[1]):
+        status = ERROR  # cases that never ran (should not happen)
+    score = 0.0 if status == BANNED else round(points * (v_passed + h_passed) / max(total, 1), 4)
+    worst = max((r.error for r in v_results + h_results if r.passed), default=None)
+    if status == PASSED:
+        feedback = f"passed all {planned[0]} visible and {planned[1]} hidden cases"
+        if worst is not None:
+            feedback += f" (worst error {worst:.2g})"
+    else:
+        parts = []
+        if visible is not None and not visible.passed:
+            parts.append(_visible_feedback(visible, visible_seed))
+        else:
+            parts.append(f"passed the {planned[0]} visible cases")
+        if hidden is not None and not hidden.passed and status not in (MISSING, BANNED):
+            failure = hidden.first_failure
+            what = "timed out" if failure is not None and failure.status == TIMED_OUT else "failed"
+            parts.append(f"a hidden case {what}")
+        elif hidden is not None and visible is not None and not visible.passed and hidden.passed and planned[1]:
+            parts.append(f"passed the {planned[1]} hidden cases")
+        feedback = "\n".join(parts)
+        if status == BANNED and hidden is not None and (visible is None or visible.passed):
+            feedback = ("this exercise asks you to write it yourself: your function called a function that is "
+                        "the exercise (in a hidden case)")
+    return ExerciseResult(check.id, title, score, points, status, feedback, (v_passed, planned[0]),
+                          (h_passed, planned[1]), worst)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The grader
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class Grader:
+    """Grades submissions with ``jobs`` sandboxed workers. ``seed`` is the instructor's secret."""
+
+    def __init__(self, seed: str = DEFAULT_SEED, limits: Limits = Limits(), jobs: int = 1, sandbox: bool = True,
+                 require_sandbox: bool = False) -> None:
+        self.seed, self.limits, self.jobs = str(seed), limits, max(1, int(jobs))
+        self.sandbox = sandbox
+        self.sandbox_text = sandbox_status(disable=not sandbox)
+        if require_sandbox and not self.sandbox_text.startswith("sandboxed"):
+            from .sandbox import SandboxUnavailable
+
+            raise SandboxUnavailable(f"--require-sandbox: {self.sandbox_text}")
+
+    def checks_for(self, lesson: str) -> list[Check]:
+        return [c for c in registry.all_checks() if c.lesson == lesson]
+
+    def grade(self, submissions: Iterable[Submission],
+              progress: Callable[[SubmissionResult], None] | None = None) -> list[SubmissionResult]:
+        """Grade every submission (in parallel over ``jobs`` workers); results in the submissions' order."""
+        submissions = list(submissions)
+        workers: queue.Queue[Worker] = queue.Queue()
+        started: list[Worker] = []
+        lock = threading.Lock()
+
+        def grade_one(submission: Submission) -> SubmissionResult:
+            worker = workers.get()
+            try:
+                result = self.grade_submission(submission, worker)
+            finally:
+                workers.put(worker)
+            if progress is not None:
+                with lock:
+                    progress(result)
+            return result
+
+        try:
+            needed = min(self.jobs, max(1, sum(s.error is None for s in submissions)))
+            for slot in range(needed):
+                worker = Worker(slot, self.limits, self.sandbox)
+                started.append(worker)
+                workers.put(worker)
+            with ThreadPoolExecutor(max_workers=needed) as pool:
+                return list(pool.map(grade_one, submissions))
+        finally:
+            for worker in started:
+                worker.close()
+
+    def grade_submission(self, submission: Submission, worker: Worker) -> SubmissionResult:
+        start = time.perf_counter()
+        result = SubmissionResult(str(submission.path), submission.student, submission.lesson,
+                                   sandbox=self.sandbox_text, source_sha256=submission.source_sha256)
+        checks = self.checks_for(submission.lesson) if submission.lesson else []
+        if submission.error is None and not checks:
+            submission.error = f"lesson {submission.lesson} has no exercises to grade"
+        result.max_score = float(sum(c.points for c in checks))
+        if submission.error is not None:
+            result.error = submission.error
+            result.exercises = [ExerciseResult(c.id, c.title, 0.0, float(c.points), ERROR, submission.error,
+                                               (0, 0), (0, 0)) for c in checks]
+            result.seconds = time.perf_counter() - start
+            return result
+        if worker.control is None:
+            worker.start()
+        run = _Run(worker, submission, self.limits)
+        try:
+            run.run_cells()
+            result.exercises = self._grade_exercises(run, checks)
+        except Exception as exc:  # noqa: BLE001 – the grader must finish every batch; say what went wrong
+            result.error = f"the grader failed on this submission: {type(exc).__name__}: {exc}"
+            done = {e.id for e in result.exercises}
+            result.exercises += [ExerciseResult(c.id, c.title, 0.0, float(c.points), ERROR, result.error)
+                                 for c in checks if c.id not in done]
+        finally:
+            run.close()
+        result.cells = run.cells
+        result.restarts = run.restarts
+        result.score = round(sum(e.score for e in result.exercises), 4)
+        result.execution_seconds = run.execution_s
+        result.seconds = time.perf_counter() - start
+        return result
+
+    def _grade_exercises(self, run: _Run, checks: list[Check]) -> list[ExerciseResult]:
+        budgets = {c.id: _Budget(self.limits.timeout_s) for c in checks}
+        begins: dict[str, dict] = {}
+        visible: dict[str, CheckResult | None] = {}
+        seeds = {c.id: (derive_seed(self.seed, c.id, "visible"), derive_seed(self.seed, c.id, "hidden"))
+                 for c in checks}
+        # every visible case of every exercise first, then the hidden ones (see the module docstring)
+        for check in checks:
+            if check.hidden:  # an instructor's hidden check has no visible part
+                visible[check.id] = None
+                continue
+            begins[check.id] = begin = run.begin(check, checks)
+            if begin.get("state") != "ready":
+                visible[check.id] = None
+                continue
+            attempt = _RemoteAttempt(run, budgets[check.id], None)
+            visible[check.id] = run_check(check, attempt, seeds[check.id][0], stop_at_first_failure=False)
+        results = []
+        for check in checks:
+            begin = begins.get(check.id)
+            v_seed, h_seed = seeds[check.id]
+            planned = (0 if check.hidden else _planned(check, v_seed, False),
+                       _planned(check, h_seed, True) + (_planned(check, h_seed, False) if check.hidden else 0))
+            if begin is not None and begin.get("state") != "ready":
+                results.append(score_exercise(check, None, None, v_seed, planned, begin))
+                continue
+            if check.hidden:
+                begin = run.begin(check, checks)
+                if begin.get("state") != "ready":
+                    results.append(score_exercise(check, None, None, v_seed, planned, begin))
+                    continue
+            else:
+                run.begin(check, checks)
+            attempt = _RemoteAttempt(run, budgets[check.id], None)
+            hidden = run_check(check, attempt, h_seed, stop_at_first_failure=False, hidden=True)
+            if check.hidden:  # all of an instructor's check is hidden: its "visible" cases too
+                extra = run_check(check, attempt, h_seed, stop_at_first_failure=False)
+                hidden = CheckResult(check, h_seed, hidden.results + extra.results)
+            results.append(score_exercise(check, visible.get(check.id), hidden, v_seed, planned))
+        return results

@@ -1,0 +1,158 @@
+"""The grader's outputs: a table, JSON, Gradescope's ``results.json``, a CSV gradebook, GitHub Classroom's result
+(classroom grading).
+
+JSON schema (``SCHEMA_VERSION``, documented in ``docs/grading.md``)::
+
+    {"version": "1.0", "sandbox": str, "seed": "instructor" | "default",
+     "summary": {"submissions", "graded", "mean_score", "mean_max_score", "seconds_per_submission"},
+     "submissions": [{"path", "student", "lesson", "score", "max_score", "error", "sandbox",
+                      "lesson_source_sha256", "cells": [{"index", "status", "error"}],
+                      "exercises": [{"id", "title", "score", "max_score", "status", "feedback",
+                                     "visible_cases": {"passed", "total"}, "hidden_cases": {"passed", "total"}}],
+                      "timing": {"seconds", "execution_seconds", "restarts"}}]}
+
+Exercise ids are the check ids (``"02.bilinear_sample"``); statuses are ``passed``, ``failed``, ``error``,
+``timed out``, ``missing`` and ``banned call``. Feedback never holds a hidden case's inputs or results.
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from statistics import mean
+
+from .grader import SubmissionResult
+
+__all__ = ["SCHEMA_VERSION", "to_json", "to_gradescope", "to_csv", "to_classroom", "table", "write_text"]
+
+SCHEMA_VERSION = "1.0"
+_SYMBOL = {"passed": "✓", "failed": "✗", "error": "E", "timed out": "T", "missing": "·", "banned call": "B"}
+
+
+def summary(results: list[SubmissionResult]) -> dict:
+    graded = [r for r in results if r.error is None]
+    return {
+        "submissions": len(results),
+        "graded": len(graded),
+        "mean_score": round(mean(r.score for r in results), 4) if results else 0.0,
+        "mean_max_score": round(mean(r.max_score for r in results), 4) if results else 0.0,
+        "seconds_per_submission": round(mean(r.seconds for r in results), 3) if results else 0.0,
+    }
+
+
+def to_json(results: list[SubmissionResult], sandbox: str, seed_kind: str) -> dict:
+    return {"version": SCHEMA_VERSION, "sandbox": sandbox, "seed": seed_kind, "summary": summary(results),
+            "submissions": [r.as_json() for r in results]}
+
+
+def to_gradescope(results: list[SubmissionResult], sandbox: str) -> dict:
+    """Gradescope's ``results.json``: one test per exercise's visible part and one, shown after publishing, per
+    hidden part; the total score; the sandbox in the output. (Gradescope grades one submission per run: a folder
+    with several notebooks gets all their exercises.)"""
+    tests = []
+    for r in results:
+        prefix = f"{r.student} – " if len(results) > 1 else ""
+        if r.error is not None:
+            tests.append({"name": f"{prefix}{Path(r.path).name}", "score": 0.0, "max_score": r.max_score,
+                          "status": "failed", "output": f"This notebook could not be graded: {r.error}",
+                          "visibility": "visible"})
+            continue
+        for e in r.exercises:
+            v_total, h_total = e.visible[1], e.hidden[1]
+            total = max(v_total + h_total, 1)
+            share = e.max_score / total
+            v_score = 0.0 if e.status == "banned call" else round(share * e.visible[0], 4)
+            h_score = round(e.score - v_score, 4)
+            v_max, h_max = round(share * v_total, 4), round(e.max_score - share * v_total, 4)
+            tests.append({"name": f"{prefix}{e.id}: {e.title}", "number": e.id, "score": v_score,
+                          "max_score": v_max,
+                          "status": "passed" if e.visible[0] == v_total and e.status != "banned call" else "failed",
+                          "output": e.feedback, "visibility": "visible"})
+            if h_total:
+                ok = e.hidden[0] == h_total and e.status != "banned call"
+                tests.append({"name": f"{prefix}{e.id}: hidden cases", "number": f"{e.id}.hidden", "score": h_score,
+                              "max_score": h_max, "status": "passed" if ok else "failed",
+                              "output": (f"passed all {h_total} hidden cases" if ok
+                                         else f"{e.hidden[0]} of {h_total} hidden cases passed"),
+                              "visibility": "after_published"})
+    return {"score": round(sum(r.score for r in results), 4),
+            "execution_time": round(sum(r.seconds for r in results), 3),
+            "output": f"Graded by stn-course ({sandbox}).", "stdout_visibility": "hidden", "tests": tests}
+
+
+def to_csv(results: list[SubmissionResult]) -> str:
+    """A gradebook: one row per student, one column per exercise (their scores), the total and the maximum."""
+    exercises = sorted({e.id for r in results for e in r.exercises})
+    rows: dict[str, dict] = {}
+    for r in results:
+        row = rows.setdefault(r.student, {"student": r.student, "total": 0.0, "max_total": 0.0})
+        row["total"] = round(row["total"] + r.score, 4)
+        row["max_total"] = round(row["max_total"] + r.max_score, 4)
+        for e in r.exercises:
+            row[e.id] = round(row.get(e.id, 0.0) + e.score, 4)
+        if r.error:
+            row["errors"] = "; ".join(filter(None, [row.get("errors"), f"{Path(r.path).name}: {r.error}"]))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, ["student", *exercises, "total", "max_total", "errors"], restval="",
+                            lineterminator="\n")
+    writer.writeheader()
+    for student in sorted(rows):
+        writer.writerow(rows[student])
+    return out.getvalue()
+
+
+def to_classroom(results: list[SubmissionResult]) -> dict:
+    """The result GitHub Classroom's grading reporter reads (``education/autograding-grading-reporter``): version
+    1, a status, the maximum score and one test per exercise with its score."""
+    tests = []
+    for r in results:
+        for e in r.exercises:
+            tests.append({"name": e.id, "status": "pass" if e.status == "passed" else
+                          ("error" if e.status in ("error", "timed out") else "fail"),
+                          "message": e.feedback, "score": e.score, "max_score": e.max_score})
+        if r.error is not None and not r.exercises:
+            tests.append({"name": Path(r.path).name, "status": "error", "message": r.error, "score": 0.0})
+    max_score = round(sum(r.max_score for r in results), 4)
+    full = all(r.error is None and r.score >= r.max_score for r in results) and bool(results)
+    return {"version": 1, "status": "pass" if full else "fail", "max_score": max_score, "tests": tests}
+
+
+def publish_classroom(result: dict) -> str:
+    """Base64 of the classroom result; appended as ``result=…`` to ``$GITHUB_OUTPUT`` when that is set."""
+    encoded = base64.b64encode(json.dumps(result).encode()).decode()
+    target = os.environ.get("GITHUB_OUTPUT")
+    if target:
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write(f"result={encoded}\n")
+    return encoded
+
+
+def table(results: list[SubmissionResult], sandbox: str, seed_kind: str) -> str:
+    """The summary printed on stdout: a line per submission, then counts, the mean and seconds per submission."""
+    lines = []
+    width = max([len(r.student) for r in results] + [7])
+    for r in results:
+        marks = "".join(_SYMBOL.get(e.status, "?") for e in r.exercises)
+        tail = f"  {r.error}" if r.error else ""
+        lines.append(f"{r.student:{width}s}  {r.lesson or '??'}  {r.score:6.2f} / {r.max_score:5.2f}  {marks}"
+                     f"  {r.seconds:5.1f} s{tail}")
+    s = summary(results)
+    lines += ["",
+              f"{s['submissions']} submission(s), {s['graded']} graded; mean score {s['mean_score']:.2f} of "
+              f"{s['mean_max_score']:.2f}; {s['seconds_per_submission']:.2f} s per submission",
+              f"({sandbox})",
+              "exercise marks: ✓ passed  ✗ failed  E error  T timed out  · missing  B banned call"]
+    if seed_kind == "default":
+        lines.append("warning: no --seed-file, so the hidden cases use the course's public default seed; students "
+                     "could compute them. Pass --seed-file with a secret for real grading.")
+    return "\n".join(lines)
+
+
+def write_text(path: Path, text: str) -> None:
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")

@@ -1,0 +1,315 @@
+"""The grader's side of the sandbox: fork servers in bubblewrap, children with deadlines (classroom grading).
+
+A :class:`Worker` is one job slot: a fork server (:mod:`~stn_course.grading.child`) started once, inside
+Debian's ``bubblewrap`` where it works – no network, a private ``/tmp``, everything else read-only, its own PID
+namespace, children dropped to an unprivileged uid when the grader runs as root – or, without it, as a plain
+process with the same rlimits (and every report says it was not sandboxed). :meth:`Worker.spawn` gives a
+:class:`Session` with one fresh child. Every request to the child has a wall-clock deadline kept here, in the
+grader: a child that does not answer in time is killed with everything it started.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .protocol import ProtocolError, recv_frame, send_frame
+
+__all__ = ["Limits", "Worker", "Session", "SessionDied", "SessionTimeout", "SandboxUnavailable", "bubblewrap",
+           "sandbox_status"]
+
+GRACE_S = 3.0  # the child's own alarm fires at the limit; the grader kills it this much later
+UID_BASE = 64000  # children of job slot k run as uid UID_BASE + k when the grader runs as root
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-submission limits: time per cell and per exercise, the child's address space, CPU, files, processes."""
+
+    timeout_s: float = 60.0
+    memory_mb: int = 6144
+    cpu_s: int = 900
+    file_mb: int = 64
+    processes: int = 64
+
+    def for_child(self) -> dict[str, Any]:
+        return {"memory_mb": self.memory_mb, "cpu_s": self.cpu_s, "file_mb": self.file_mb,
+                "processes": self.processes}
+
+
+class SandboxUnavailable(RuntimeError):
+    """``--require-sandbox`` was given and bubblewrap cannot run here."""
+
+
+class SessionDied(RuntimeError):
+    """The child exited or broke the protocol (``os._exit``, a crash, a closed socket)."""
+
+
+class SessionTimeout(RuntimeError):
+    """The child did not answer before the deadline; it has been killed."""
+
+
+def _bind_roots() -> list[str]:
+    """The read-only folders the child needs: the interpreter, the environment, and the course's code."""
+    import stn_course
+
+    roots = {sys.base_prefix, sys.prefix, str(Path(stn_course.__file__).resolve().parents[1])}
+    for entry in sys.path:  # an editable install or PYTHONPATH may put code elsewhere
+        if entry and os.path.isdir(entry):
+            roots.add(os.path.realpath(entry))
+    kept: list[str] = []
+    for root in sorted(roots, key=len):  # drop system folders and folders inside another bound folder
+        if (root in ("/", "/tmp", "/usr", "/etc", "/root") or root.startswith(("/usr/", "/proc", "/dev"))
+                or any(root == k or root.startswith(k + "/") for k in kept)):
+            continue
+        kept.append(root)
+    return kept
+
+
+def _bwrap_command(bwrap: str, unprivileged: bool) -> list[str]:
+    command = [bwrap, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+               "--die-with-parent", "--new-session"]
+    if unprivileged:
+        command += ["--unshare-user"]
+    command += ["--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+                "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
+                "--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache",
+                "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    made = {"/", "/usr", "/tmp", "/proc", "/dev", "/etc", "/lib", "/lib64", "/bin", "/sbin"}
+    for root in _bind_roots():
+        parents = [str(p) for p in reversed(Path(root).parents) if str(p) not in made]
+        for parent in parents:  # bwrap would make them 0700, closed to the children's uid
+            command += ["--perms", "0755", "--dir", parent]
+            made.add(parent)
+        command += ["--ro-bind", root, root]
+        made.add(root)
+    return command + ["--chdir", "/tmp"]
+
+
+@lru_cache(maxsize=1)
+def bubblewrap() -> tuple[str | None, str]:
+    """``(path to bwrap, "")`` when bubblewrap can build the sandbox here, else ``(None, why not)``."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return None, "bubblewrap (bwrap) is not installed"
+    command = _bwrap_command(bwrap, os.geteuid() != 0) + [sys.executable, "-c", "print('ok')"]
+    try:
+        probe = subprocess.run(command, capture_output=True, text=True, timeout=60, env=_environment())
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"bubblewrap failed to start ({exc})"
+    if probe.returncode != 0 or probe.stdout.strip() != "ok":
+        return None, f"bubblewrap cannot build a sandbox here: {probe.stderr.strip()[:300] or probe.returncode}"
+    return bwrap, ""
+
+
+def sandbox_status(disable: bool = False) -> str:
+    """How submissions will run, in words for every report."""
+    if disable:
+        return "not sandboxed: separate processes with rlimits (the sandbox was switched off)"
+    bwrap, why = bubblewrap()
+    if bwrap:
+        who = "an unprivileged uid per job" if os.geteuid() == 0 else "the grader's uid in a user namespace"
+        return (f"sandboxed with bubblewrap: no network, private /tmp, read-only files, own PID namespace, {who}, "
+                "rlimits")
+    return f"not sandboxed: separate processes with rlimits only ({why})"
+
+
+def _environment() -> dict[str, str]:
+    """The whole environment the server and its children get: nothing of the grader's own (no tokens)."""
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
+            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONNOUSERSITE": "1", "STN_COURSE_GRADING": "1", "TRITON_INTERPRET": "1"}
+
+
+class Worker:
+    """One job slot: a fork server, sandboxed where possible; :meth:`spawn` makes a fresh child."""
+
+    def __init__(self, slot: int, limits: Limits, sandbox: bool = True) -> None:
+        self.slot, self.limits = slot, limits
+        bwrap, self.unsandboxed_reason = bubblewrap() if sandbox else (None, "switched off")
+        self.bwrap = bwrap
+        self.sandboxed = bwrap is not None
+        self.process: subprocess.Popen | None = None
+        self.control: socket.socket | None = None
+        self._tmp: str | None = None
+        self._lock = threading.Lock()
+
+    # -- the server ------------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        parent_end, server_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        root = os.geteuid() == 0
+        if self.sandboxed:
+            prefix = _bwrap_command(self.bwrap, not root)
+            workroot = "/tmp/grading"
+            extra = ["--own-pid-namespace"] + (["--uid", str(UID_BASE + self.slot)] if root else [])
+        else:
+            prefix = []
+            self._tmp = tempfile.mkdtemp(prefix="stn-grade-")
+            workroot = self._tmp
+            extra = []
+        command = prefix + [sys.executable, "-m", "stn_course.grading.child", "--fd", str(server_end.fileno()),
+                            "--workroot", workroot, *extra]
+        self.process = subprocess.Popen(command, pass_fds=(server_end.fileno(),), env=_environment(),
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE, start_new_session=True)
+        server_end.close()
+        self.control = parent_end
+        self.control.settimeout(120)
+        try:
+            ready = json.loads(self.control.recv(1 << 16) or b"{}")
+        except (OSError, ValueError):
+            ready = {}
+        if not ready.get("ready"):
+            error = self._stop_process()
+            raise RuntimeError(f"the grading worker did not start: {error[-2000:]}")
+        self.control.settimeout(None)
+
+    def _stop_process(self) -> str:
+        error = ""
+        if self.process is not None:
+            if self.process.poll() is None:
+                try:
+                    os.killpg(self.process.pid, 9)
+                except (ProcessLookupError, PermissionError):
+                    self.process.kill()
+            try:
+                _, stderr = self.process.communicate(timeout=10)
+                error = (stderr or b"").decode(errors="replace")
+            except subprocess.TimeoutExpired:
+                pass
+        self.process = None
+        if self.control is not None:
+            self.control.close()
+            self.control = None
+        return error
+
+    def _request(self, request: dict, fds: list[int] | None = None, timeout: float = 30.0) -> dict:
+        if self.control is None or self.process is None or self.process.poll() is not None:
+            self.close()
+            self.start()
+        assert self.control is not None
+        self.control.settimeout(timeout)
+        try:
+            if fds:
+                socket.send_fds(self.control, [json.dumps(request).encode()], fds)
+            else:
+                self.control.send(json.dumps(request).encode())
+            reply = json.loads(self.control.recv(1 << 16) or b"{}")
+        except (OSError, ValueError) as exc:
+            self._stop_process()
+            raise SessionDied(f"the grading worker stopped answering ({exc})") from None
+        finally:
+            if self.control is not None:
+                self.control.settimeout(None)
+        return reply
+
+    def close(self) -> None:
+        if self.control is not None and self.process is not None and self.process.poll() is None:
+            try:
+                self.control.send(json.dumps({"op": "exit"}).encode())
+                self.process.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self._stop_process()
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    # -- children --------------------------------------------------------------------------------------------------
+
+    def spawn(self) -> "Session":
+        """A fresh child, ready for requests."""
+        with self._lock:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                reply = self._request({"op": "fork", "limits": self.limits.for_child()}, [theirs.fileno()])
+            finally:
+                theirs.close()
+            if "pid" not in reply:
+                ours.close()
+                raise SessionDied(f"the grading worker could not start a child: {reply}")
+            session = Session(self, int(reply["pid"]), ours)
+        session.handshake()
+        return session
+
+    def finish(self, pid: int, kill: bool) -> int | None:
+        """Kill (or wait briefly for) child ``pid`` and everything it started; its exit code."""
+        with self._lock:
+            try:
+                reply = self._request({"op": "kill" if kill else "reap", "pid": pid})
+            except SessionDied:
+                return None
+        return reply.get("exit_code")
+
+    def __enter__(self) -> "Worker":
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+
+class Session:
+    """One child: requests with deadlines. A missed deadline kills the child (:class:`SessionTimeout`); a child
+    that exits or garbles the protocol is :class:`SessionDied` with its exit code."""
+
+    def __init__(self, worker: Worker, pid: int, sock: socket.socket) -> None:
+        self.worker, self.pid, self.sock = worker, pid, sock
+        self.alive = True
+        self.info: dict = {}
+
+    def handshake(self, timeout: float = 60.0) -> None:
+        header, _ = self._receive(timeout)
+        if not header.get("ready"):
+            self._died()
+        self.info = header
+
+    def request(self, header: dict, payload: bytes = b"", timeout: float = 60.0) -> tuple[dict, bytes]:
+        """Send one request and wait at most ``timeout`` seconds for the answer."""
+        if not self.alive:
+            raise SessionDied("the child is gone")
+        try:
+            send_frame(self.sock, header, payload)
+        except OSError:
+            self._died()
+        return self._receive(timeout)
+
+    def _receive(self, timeout: float) -> tuple[dict, bytes]:
+        self.sock.settimeout(timeout)
+        try:
+            return recv_frame(self.sock)
+        except socket.timeout:
+            self.close(kill=True)
+            raise SessionTimeout(f"no answer within {timeout:g} s") from None
+        except (ProtocolError, OSError):
+            self._died()
+
+    def _died(self) -> None:
+        code = self.close(kill=False)
+        raise SessionDied(f"the notebook's process ended (exit code {code})")
+
+    def close(self, kill: bool = True) -> int | None:
+        if not self.alive:
+            return None
+        self.alive = False
+        if not kill:
+            code = self.worker.finish(self.pid, kill=False)
+        else:
+            try:
+                self.sock.settimeout(2)
+                send_frame(self.sock, {"op": "bye"})
+            except OSError:
+                pass
+            code = self.worker.finish(self.pid, kill=True)
+        self.sock.close()
+        return code
