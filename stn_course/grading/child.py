@@ -24,6 +24,7 @@ import json
 import os
 import pickle
 import resource
+import select
 import shutil
 import signal
 import socket
@@ -124,6 +125,8 @@ class Notebook:
                                           "get_ipython": lambda: self.shell}
         self.shell = _Shell(self)
         self.exercise: Any = None
+        # the references the lesson's other exercises stand in with, taken before any learner code runs
+        self.references = {c.id: (c.function_name, c.reference) for c in registry.all_checks()}
 
     def compile(self, source: str, filename: str):
         return compile(self._transformer.transform_cell(source), filename, "exec")
@@ -170,12 +173,10 @@ class Notebook:
             return {"state": "missing", "message": f"`{name}` is not a function"}
         others = {}
         for check_id in request.get("others", ()):
-            try:
-                other = self.registry.get(str(check_id))
-            except KeyError:  # an instructor's check: the grader's alone
-                continue
-            if other.function_name != name:
-                others[other.function_name] = other.reference
+            if check_id in self.references:  # (an instructor's check is the grader's alone)
+                other_name, reference = self.references[check_id]
+                if other_name != name:
+                    others[other_name] = reference
         self.exercise = (fn, Bans(forbidden), others)
         try:
             with time_limit(10):
@@ -186,8 +187,10 @@ class Notebook:
 
     @contextmanager
     def _isolated(self, bans: Any, others: dict) -> Iterator[None]:
-        """The lesson's other exercises run the registry's references for the duration of a call."""
-        saved = {name: self.namespace[name] for name in others if name in self.namespace}
+        """The lesson's other exercises run the registry's references for the duration of a call (defined or not:
+        an exercise whose cell failed does not take the ones built on it down too)."""
+        absent = object()
+        saved = {name: self.namespace.get(name, absent) for name in others}
 
         def stand_in(reference):
             def call(*args: Any, **kwargs: Any) -> Any:
@@ -195,12 +198,16 @@ class Notebook:
                     return reference(*args, **kwargs)
             return call
 
-        for name in saved:
-            self.namespace[name] = stand_in(others[name])
+        for name, reference in others.items():
+            self.namespace[name] = stand_in(reference)
         try:
             yield
         finally:
-            self.namespace.update(saved)
+            for name, value in saved.items():
+                if value is absent:
+                    self.namespace.pop(name, None)
+                else:
+                    self.namespace[name] = value
 
     def call(self, case: Any, timeout: float, positions: tuple[int, ...] | None = None) -> tuple[dict, bytes]:
         """Call the exercise's function on ``case`` (its gradients with ``positions``) -> (header, payload)."""
@@ -251,35 +258,166 @@ def _close_figures() -> None:
             plt.close("all")
 
 
-def serve_child(sock: socket.socket) -> None:
+class _Holder:
+    """The process that holds the notebook's state, and runs everything the learner wrote in a forked copy.
+
+    A cell runs in a copy that, when the cell is over, takes over as the holder (its state is the notebook's new
+    state) while the old holder exits. The calls of an exercise's function run in a copy (a "caller") that lives
+    for one exercise's visible or hidden cases and is then thrown away, so no exercise sees what another one
+    did. If a copy dies (``os._exit``, a crash) or overruns its time, the holder – still as it was before – kills
+    it and answers for it: the notebook goes on from there.
+    """
+
+    def __init__(self, sock: socket.socket, notebook: "Notebook", dedicated_uid: bool) -> None:
+        self.sock, self.notebook, self.dedicated_uid = sock, notebook, dedicated_uid
+        self.caller: tuple[int, socket.socket] | None = None
+
+    def _fork(self) -> int:
+        self._reap_strays()
+        for attempt in range(50):
+            try:
+                return os.fork()
+            except BlockingIOError:  # the learner's processes used up RLIMIT_NPROC
+                if not self.dedicated_uid or attempt == 49:
+                    raise
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(-1, signal.SIGKILL)  # every process of this submission's own uid but us
+                time.sleep(0.05)  # killed processes count until they are reaped
+                self._reap_strays()
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _reap_strays() -> None:
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+
+    @staticmethod
+    def _end(pid: int) -> int:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+    def run_cell(self, work, timeout: float) -> tuple[dict, bytes] | None:
+        """Run ``work() -> (reply, payload)`` in a copy that becomes the holder once it has answered (``None``
+        comes back in the copy; the old holder exits). If the copy dies or overruns ``timeout`` (plus a grace), the
+        holder answers for it and stays."""
+        from .protocol import send_frame
+
+        self.end_caller()
+        read_end, write_end = os.pipe()
+        pid = self._fork()
+        if pid == 0:  # the copy
+            os.close(read_end)
+            me = os.getpid()
+            reply, data = work()
+            if os.getpid() != me:  # a process the learner's code forked: it never talks to the grader
+                os._exit(0)
+            os.write(write_end, b"k")  # take over: the old holder leaves
+            os.close(write_end)
+            send_frame(self.sock, reply, data)
+            return None
+        os.close(write_end)
+        ready, _, _ = select.select([read_end], [], [], timeout + 2.0)
+        taken_over = ready and os.read(read_end, 1) == b"k"
+        os.close(read_end)
+        if taken_over:
+            os._exit(0)  # the copy holds the notebook now
+        code = self._end(pid)
+        if not ready:
+            return {"status": "timed out", "error": f"timed out after {timeout:g} s", "seconds": timeout}, b""
+        return {"status": "error", "error": f"the cell ended its process (exit code {code})", "seconds": 0.0}, b""
+
+    def call(self, header: dict, payload: bytes) -> tuple[dict, bytes]:
+        """Forward one call to the exercise's caller copy (started on the first call), within its time limit."""
+        from .protocol import ProtocolError, recv_frame, send_frame
+
+        timeout = float(header["timeout"])
+        if self.caller is None:
+            self.caller = self._start_caller()
+        pid, link = self.caller
+        try:
+            send_frame(link, header, payload)
+            link.settimeout(timeout + 2.0)
+            return recv_frame(link)
+        except socket.timeout:
+            self.end_caller()
+            return {"status": "timed out", "message": f"timed out after {timeout:g} s"}, b""
+        except (ProtocolError, OSError):
+            self.caller = None
+            link.close()
+            code = self._end(pid)
+            return {"status": "raised", "type": "ProcessExit",
+                    "message": f"your function ended the notebook's process (exit code {code})"}, b""
+
+    def _start_caller(self) -> tuple[int, socket.socket]:
+        from .protocol import ProtocolError, recv_frame, send_frame
+
+        ours, theirs = socket.socketpair()
+        pid = self._fork()
+        if pid == 0:  # the caller: answers calls until the holder closes the link
+            ours.close()
+            self.sock.close()
+            me = os.getpid()
+            while True:
+                try:
+                    header, payload = recv_frame(theirs)
+                except (ProtocolError, OSError):
+                    os._exit(0)
+                positions = tuple(header["positions"]) if header.get("op") == "gradients" else None
+                reply, data = self.notebook.call(pickle.loads(payload), float(header["timeout"]), positions)
+                if os.getpid() != me:
+                    os._exit(0)
+                send_frame(theirs, reply, data)
+        theirs.close()
+        return pid, ours
+
+    def end_caller(self) -> None:
+        if self.caller is not None:
+            pid, link = self.caller
+            self.caller = None
+            link.close()
+            self._end(pid)
+
+
+def serve_child(sock: socket.socket, dedicated_uid: bool = False) -> None:
     """The child's loop: one request from the grader, one answer, until ``bye`` or the connection closes."""
     from .protocol import ProtocolError, recv_frame, send_frame
 
     notebook = Notebook()
     notebook._restore_streams()
+    holder = _Holder(sock, notebook, dedicated_uid)
     send_frame(sock, {"ready": True, "uid": os.getuid(), "pid": os.getpid()})
     while True:
         try:
             header, payload = recv_frame(sock)
         except ProtocolError:
+            holder.end_caller()
             return
         op = header.get("op")
-        data = b""
-        if op == "cell":
-            reply = notebook.run_cell(int(header["index"]), str(header["source"]), float(header["timeout"]))
-        elif op == "exercise":
-            reply = notebook.begin_exercise(header)
+        answer: tuple[dict, bytes] | None
+        if op in ("cell", "probe"):
+            index, timeout = int(header.get("index", -1)), float(header["timeout"])
+
+            def work(source=str(header["source"])) -> tuple[dict, bytes]:
+                reply = notebook.run_cell(index, source, timeout)
+                if op == "probe":  # for the sandbox's own tests: what the learner's code would see
+                    reply["value"] = repr(notebook.namespace.get("_probe"))[:ERROR_CHARS]
+                return reply, b""
+
+            answer = holder.run_cell(work, timeout)
         elif op in ("call", "gradients"):
-            positions = tuple(header["positions"]) if op == "gradients" else None
-            reply, data = notebook.call(pickle.loads(payload), float(header["timeout"]), positions)
-        elif op == "probe":  # for the sandbox's own tests: what the learner's code would see
-            reply = notebook.run_cell(-1, str(header["source"]), float(header.get("timeout", 10)))
-            reply["value"] = repr(notebook.namespace.get("_probe"))[:ERROR_CHARS]
+            answer = holder.call(header, payload)
+        elif op == "exercise":  # a new exercise (or its hidden part): a fresh caller for its calls
+            holder.end_caller()
+            answer = notebook.begin_exercise(header), b""
         elif op == "bye":
+            holder.end_caller()
             return
         else:
-            reply = {"status": "error", "error": f"unknown request {op!r}"}
-        send_frame(sock, reply, data)
+            answer = {"status": "error", "error": f"unknown request {op!r}"}, b""
+        if answer is not None:
+            send_frame(sock, *answer)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -300,7 +438,7 @@ def preload() -> None:
 
     torch.set_num_threads(1)
     x = torch.rand(1, 1, 5, 5, requires_grad=True)
-    F.grid_sample(F.conv2d(x, torch.rand(1, 1, 3, 3)), torch.zeros(1, 2, 2, 2)).sum().backward()
+    F.grid_sample(F.conv2d(x, torch.rand(1, 1, 3, 3)), torch.zeros(1, 2, 2, 2), align_corners=False).sum().backward()
     from IPython.core.inputtransformer2 import TransformerManager  # noqa: F401
 
     import IPython.display
@@ -312,8 +450,11 @@ def preload() -> None:
     import stn_course.widgets  # noqa: F401
 
     stn_course.checks.all_checks()
-    from .bans import guard_profile_functions
+    from ..checks.equivalents import CONVOLUTION, GRID_SAMPLE
+    from .bans import Bans, guard_profile_functions
 
+    with Bans((*GRID_SAMPLE, *CONVOLUTION, "stn_course.sampling.bilinear_sample")):  # torch's modes import lazily
+        (torch.zeros(2, requires_grad=True) * 2).sum().backward()
     guard_profile_functions()
     # check() in a notebook being graded returns the learner's function as it is: the grader runs the checks
     stn_course.checks.check = lambda check_id, fn, *args, **kwargs: fn
@@ -412,7 +553,7 @@ def serve(control: socket.socket, workroot: str, uid: int | None, own_pid_namesp
                 try:
                     control.close()
                     _enter_child(workdir, request["limits"], uid)
-                    serve_child(socket.socket(fileno=fds[0]))
+                    serve_child(socket.socket(fileno=fds[0]), dedicated_uid=uid is not None)
                 except BaseException:  # noqa: BLE001
                     code = 70
                 finally:

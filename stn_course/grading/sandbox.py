@@ -27,7 +27,7 @@ from .protocol import ProtocolError, recv_frame, send_frame
 __all__ = ["Limits", "Worker", "Session", "SessionDied", "SessionTimeout", "SandboxUnavailable", "bubblewrap",
            "sandbox_status"]
 
-GRACE_S = 3.0  # the child's own alarm fires at the limit; the grader kills it this much later
+GRACE_S = 5.0  # the child's own alarm fires at the limit, its holder kills it 2 s later, the grader 5 s later
 UID_BASE = 64000  # children of job slot k run as uid UID_BASE + k when the grader runs as root
 
 

@@ -46,17 +46,20 @@ def discover(paths: list[Path]) -> list[Submission]:
     found: list[Submission] = []
     for given in paths:
         given = Path(given)
-        if given.is_dir():
-            notebooks = sorted(p for p in given.rglob("*.ipynb")
-                               if ".ipynb_checkpoints" not in p.parts and p.is_file())
-            others = sorted(p for p in given.iterdir() if p.is_file() and p.suffix != ".ipynb"
-                            and not p.name.startswith("."))
-            found += [load(p, _student_of(p, given)) for p in notebooks]
-            found += [Submission(p, p.stem, error=f"not a notebook (.ipynb): {p.name}") for p in others]
-            if not notebooks and not others:
-                found.append(Submission(given, given.name, error="the folder holds no notebook"))
-        else:
+        if not given.is_dir():
             found.append(load(given, given.stem))
+            continue
+        files = sorted(p for p in given.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts
+                       and not any(part.startswith(".") for part in p.relative_to(given).parts))
+        notebooks = [p for p in files if p.suffix == ".ipynb"]
+        found += [load(p, _student_of(p, given)) for p in notebooks]
+        students = {_student_of(p, given) for p in notebooks}
+        for other in files:  # a file that is not a notebook, where its student handed in no notebook at all
+            student = _student_of(other, given)
+            if other.suffix != ".ipynb" and student not in students:
+                found.append(Submission(other, student, error=f"not a notebook (.ipynb): {other.name}"))
+        if not files:
+            found.append(Submission(given, given.name, error="the folder holds no notebook"))
     return sorted(found, key=lambda s: (s.student, str(s.path)))
 
 

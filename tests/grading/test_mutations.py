@@ -1,0 +1,195 @@
+"""The grader's mutation suite: planted student bugs across lessons 1–6 – wrong values, wrong conventions, missing
+and NaN gradients, banned calls, shortcuts that hide from the code scan – each loses points on the exercise it
+breaks and only there; the solutions score 100 %, the untouched lessons 0 with "not implemented".
+
+All submissions are graded in one sandboxed batch (``--jobs 2``), like a classroom's folder.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from stn_course.checks import all_checks
+
+from .helpers import LESSONS, SOLUTIONS, exercise, grade, patched, solution, write_submission
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    target: str  # the check id it must fail
+    kind: str  # value, convention, gradient, nan-gradient, banned, hidden-shortcut, type
+    find: str
+    replace: str
+
+
+MUTANTS = [
+    # lesson 1
+    Mutant("rotation_sign", "01.rotation_matrix", "convention",
+           "[[c, -s, 0.0], [s, c, 0.0]", "[[c, s, 0.0], [-s, c, 0.0]"),
+    Mutant("apply_drops_translation", "01.apply_affine", "value",
+           "torch.cat([points, ones], dim=-1)", "torch.cat([points, 0 * ones], dim=-1)"),
+    Mutant("rotate_about_order", "01.rotate_about", "convention",
+           "translation_matrix(cx, cy) @ rotation_matrix(angle) @ translation_matrix(-cx, -cy)",
+           "translation_matrix(-cx, -cy) @ rotation_matrix(angle) @ translation_matrix(cx, cy)"),
+    Mutant("forward_mapping", "01.inverse_warp", "convention",
+           "back = torch.linalg.inv(motion.to(torch.float64))", "back = motion.to(torch.float64)"),
+    Mutant("inverse_warp_drops_last_column", "01.inverse_warp", "value",
+           "inside = (sx >= 0) & (sx < w)", "inside = (sx >= 0) & (sx < w - 1)"),
+    Mutant("normalization_offset", "01.normalization_matrix", "convention",
+           "return 2.0 / n, 1.0 / n - 1.0", "return 2.0 / n, -1.0"),
+    Mutant("inverts_singular_n_out", "01.pixel_to_theta", "value",
+           "@ denormalization(out_size))", "@ torch.linalg.inv(normalization_matrix(out_size, align_corners)))"),
+    Mutant("pixel_to_theta_wrapper", "01.pixel_to_theta", "banned",
+           "    n_in = normalization_matrix(in_size, align_corners)\n",
+           "    import stn_course.affine as package\n"
+           "    return package.pixel_to_theta(matrix, in_size, out_size, align_corners)\n"),
+    # lesson 2
+    Mutant("lerp_truncates", "02.lerp_1d", "value", "left = torch.floor(x)", "left = torch.trunc(x)"),
+    Mutant("unnormalize_w_not_w_minus_1", "02.unnormalize", "convention",
+           "return (coord + 1) / 2 * (size - 1)", "return (coord + 1) / 2 * size"),
+    Mutant("affine_grid_corner_convention", "02.affine_grid", "convention",
+           "return ends if align_corners else ends * (steps - 1) / steps", "return ends"),
+    Mutant("affine_grid_y_first", "02.affine_grid", "convention",
+           "torch.stack([xs, ys, torch.ones_like(xs)]", "torch.stack([ys, xs, torch.ones_like(xs)]"),
+    Mutant("numpy_sampler_clips", "02.bilinear_sample_np", "value",
+           "valid = (xn >= 0) & (xn < w) & (yn >= 0) & (yn < h)", "valid = np.ones_like(xn, dtype=bool)"),
+    Mutant("sampler_detaches_grid", "02.bilinear_sample", "gradient",
+           "x = unnormalize(grid[..., 0], w, align_corners).reshape(n, -1)",
+           "x = unnormalize(grid.detach()[..., 0], w, align_corners).reshape(n, -1)"),
+    Mutant("sampler_strict_border", "02.bilinear_sample", "value",
+           "valid = (xn >= 0) & (xn <= w - 1)", "valid = (xn > 0) & (xn <= w - 1)"),
+    Mutant("reflection_edges_swapped", "02.bilinear_sample", "convention",
+           "edge = 0.0 if align_corners else 0.5", "edge = 0.5 if align_corners else 0.0"),
+    Mutant("sampler_calls_torch", "02.bilinear_sample", "banned",
+           "    _, h_out, w_out, _ = grid.shape\n",
+           "    return F.grid_sample(input, grid, padding_mode=padding_mode, align_corners=align_corners)\n"),
+    Mutant("sampler_hides_torch_call", "02.bilinear_sample", "hidden-shortcut",
+           "    _, h_out, w_out, _ = grid.shape\n",
+           "    hidden = getattr(__import__('torch.nn.functional', fromlist=['x']), 'grid' + '_sample')\n"
+           "    return hidden(input, grid, padding_mode=padding_mode, align_corners=align_corners)\n"),
+    Mutant("identity_error_tensor", "02.identity_error", "type",
+           "return float((copy - image).abs().max())", "return (copy - image).abs().max()"),
+    # lesson 3
+    Mutant("attention_from_item", "03.attention_theta", "gradient",
+           "    s, tx, ty = params.unbind(dim=1)\n",
+           "    return torch.tensor([[[p[0].item(), 0.0, p[1].item()], [0.0, p[0].item(), p[2].item()]] "
+           "for p in params], dtype=params.dtype)\n"),
+    Mutant("tps_kernel_nan_gradient", "03.tps_kernel", "nan-gradient",
+           "safe = torch.where(positive, r2, torch.ones_like(r2))", "safe = r2"),
+    Mutant("projective_no_divide", "03.projective_grid", "value",
+           "return (uvw[..., :2] / uvw[..., 2:3])", "return (uvw[..., :2])"),
+    Mutant("identity_params_transposed", "03.identity_params", "convention",
+           '"affine": [1, 0, 0, 0, 1, 0]', '"affine": [1, 0, 0, 1, 0, 0]'),
+    Mutant("tps_solve_with_source", "03.tps_coefficients", "value",
+           "p = target_points.double()", "p = source_points[0].double()"),
+    Mutant("tps_grid_one_convention", "03.tps_grid", "convention",
+           "pixels = base_grid(h_out, w_out, align_corners, torch.float64)",
+           "pixels = base_grid(h_out, w_out, True, torch.float64)"),
+    # lesson 4
+    Mutant("one_sided_differences", "04.numerical_gradient", "value",
+           "float(f((flat + step).view_as(x))) - float(f((flat - step).view_as(x)))) / (2 * eps)",
+           "float(f((flat + step).view_as(x))) - float(f(flat.view_as(x)))) / eps"),
+    Mutant("numerical_gradient_by_autograd", "04.numerical_gradient", "banned",
+           "    flat = x.detach().clone().reshape(-1)\n",
+           "    xx = x.detach().clone().requires_grad_()\n    return torch.autograd.grad(f(xx), xx)[0]\n"),
+    Mutant("reflection_sign_kept", "04.source_coordinates_grad", "value",
+           "sign = torch.where(x < low, -sign, sign)", "sign = torch.where(x < low, sign, sign)"),
+    Mutant("scatter_assigns", "04.grad_input", "value", "result.scatter_add_(2,", "result.scatter_(2,"),
+    Mutant("grad_grid_y_first", "04.grad_grid", "convention",
+           "torch.stack([dv_dx * dx, dv_dy * dy], dim=-1)", "torch.stack([dv_dy * dy, dv_dx * dx], dim=-1)"),
+    Mutant("affine_grid_backward_rows_swapped", "04.affine_grid_backward", "value",
+           "return grad_grid.reshape(n, h_out * w_out, 2).transpose(1, 2) @ B",
+           "return (grad_grid.reshape(n, h_out * w_out, 2).transpose(1, 2) @ B).flip(1)"),
+    Mutant("backward_gradients_swapped", "04.sampler_function", "value",
+           "return grad_input(grad_output, input, grid, *settings), grad_grid(grad_output, input, grid, *settings)",
+           "return grad_grid(grad_output, input, grid, *settings), grad_input(grad_output, input, grid, *settings)"),
+    Mutant("theta_gradient_other_convention", "04.theta_gradient", "convention",
+           "grid = grids.affine_grid(theta, size, align_corners)",
+           "grid = grids.affine_grid(theta, size, not align_corners)"),
+    # lesson 5
+    Mutant("rts_rotates_forwards", "05.rts_theta", "convention",
+           "torch.stack([k * cos, k * sin], -1), torch.stack([-k * sin, k * cos], -1)",
+           "torch.stack([k * cos, -k * sin], -1), torch.stack([k * sin, k * cos], -1)"),
+    Mutant("clutter_adds_up", "05.paste_clutter", "value", "torch.maximum(window, piece)", "window + piece"),
+    Mutant("error_as_fraction", "05.error_rate", "value",
+           "return 100.0 * (logits.argmax(1)", "return (logits.argmax(1)"),
+    Mutant("stcnn_other_convention", "05.stcnn_forward", "convention",
+           "classifier(F.grid_sample(x, grid, align_corners=False))",
+           "classifier(F.grid_sample(x, grid, align_corners=True))"),
+    Mutant("rotation_not_negated", "05.theta_statistics", "convention",
+           "rotation = -torch.rad2deg(", "rotation = torch.rad2deg("),
+    # lesson 6
+    Mutant("positions_ignore_dilation", "06.regular_sampling_positions", "value",
+           "(rows + i * dh)", "(rows + i)"),
+    Mutant("pixels_sampler_clamps", "06.bilinear_sample_pixels", "value",
+           "out = out + values * (weight * inside).unsqueeze(1)", "out = out + values * weight.unsqueeze(1)"),
+    Mutant("conv_flips_kernel", "06.conv2d_by_sampling", "convention",
+           "pos[k, :, :, 1].expand(n, h_out, w_out))\n"
+           "            out = out + torch.einsum(\"oc,nchw->nohw\", weight[:, :, i, j], samples)",
+           "pos[k, :, :, 1].expand(n, h_out, w_out))\n"
+           "            out = out + torch.einsum(\"oc,nchw->nohw\", weight[:, :, kh - 1 - i, kw - 1 - j], samples)"),
+    Mutant("offsets_dx_first", "06.pack_offsets", "convention",
+           "torch.stack([dy, dx], dim=3)", "torch.stack([dx, dy], dim=3)"),
+    Mutant("deform_ignores_mask", "06.deform_conv2d", "value",
+           "samples = samples * mask.reshape(n * groups, k_taps, h_out, w_out)[:, k:k + 1]", "samples = samples"),
+    Mutant("deform_wraps_package", "06.deform_conv2d", "banned",
+           "    n, c_in, h, w = input.shape\n",
+           "    import stn_course.deform as package\n"
+           "    return package.deform_conv2d(input, offset, weight, bias, stride, padding, dilation, mask)\n"),
+    Mutant("affine_offsets_x_first", "06.offsets_from_affine", "convention",
+           "return pack_offsets((new_y - y).unsqueeze(1), (new_x - x).unsqueeze(1))",
+           "return pack_offsets((new_x - x).unsqueeze(1), (new_y - y).unsqueeze(1))"),
+]
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mutants")
+    for mutant in MUTANTS:
+        name, nb = solution(mutant.target[:2])
+        write_submission(folder, f"mutant-{mutant.name}", name, patched(nb, mutant.find, mutant.replace))
+    for path in sorted(SOLUTIONS.glob("[0-9][0-9]_*.ipynb")):
+        write_submission(folder, f"solution-{path.stem[:2]}", path.name, path.read_text())
+    for path in sorted(LESSONS.glob("[0-9][0-9]_*.ipynb")):
+        write_submission(folder, f"lesson-{path.stem[:2]}", path.name, path.read_text())
+    return grade([folder], jobs=2)
+
+
+def test_the_suite_is_broad():
+    assert len(MUTANTS) >= 30
+    assert {m.target[:2] for m in MUTANTS} == {"01", "02", "03", "04", "05", "06"}
+    assert {"value", "convention", "gradient", "nan-gradient", "banned", "hidden-shortcut"} <= {m.kind for m in MUTANTS}
+    assert len({m.name for m in MUTANTS}) == len(MUTANTS)
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.name)
+def test_a_planted_bug_loses_points_on_its_exercise_and_only_there(graded, mutant):
+    result = graded[f"mutant-{mutant.name}"]
+    assert result.error is None  # (a Verify cell that asserts on the planted bug may fail: it costs nothing)
+    broken = exercise(result, mutant.target)
+    assert broken.score < broken.max_score, f"{mutant.name} kept full marks on {mutant.target}: {broken.feedback}"
+    others = {e.id: (e.status, e.feedback) for e in result.exercises if e.id != mutant.target and e.score < e.max_score}
+    assert not others, f"{mutant.name} also lost points on {others}"
+    if mutant.kind in ("banned", "hidden-shortcut"):
+        assert broken.status == "banned call" and broken.score == 0
+        assert "write it yourself" in broken.feedback or "asks you to write" in broken.feedback
+    if mutant.kind in ("gradient", "nan-gradient"):
+        assert "gradient" in broken.feedback
+
+
+@pytest.mark.parametrize("lesson", ["01", "02", "03", "04", "05", "06"])
+def test_the_solutions_score_full_marks(graded, lesson):
+    result = graded[f"solution-{lesson}"]
+    assert result.error is None and result.cells == []
+    assert result.score == result.max_score == sum(c.points for c in all_checks() if c.lesson == lesson)
+    assert all(e.status == "passed" and e.hidden[1] >= 1 for e in result.exercises)
+
+
+@pytest.mark.parametrize("lesson", ["01", "02", "03", "04", "05", "06"])
+def test_untouched_lessons_score_zero_with_not_implemented(graded, lesson):
+    result = graded[f"lesson-{lesson}"]
+    assert result.error is None and result.score == 0 and result.max_score > 0
+    for e in result.exercises:
+        assert e.status == "missing" and "not implemented" in e.feedback, (e.id, e.feedback)
