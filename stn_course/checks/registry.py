@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import importlib
 import pkgutil
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
@@ -130,6 +131,7 @@ class CheckResult:
     check: Check
     seed: int
     results: list[CaseResult]
+    planned: int = 0  # how many cases there were (a run stops early on a banned call or a timeout)
 
     @property
     def passed(self) -> bool:
@@ -288,17 +290,29 @@ def _call(fn: Callable[..., Any], case: Case) -> Any:
     return fn(*_copy(case.args), **_copy(case.kwargs))
 
 
+_CASES: OrderedDict[tuple, list[Case]] = OrderedDict()  # the last few case lists (the grader reuses them)
+
+
 def iter_cases(check: Check, seed: int, hidden: bool = False) -> Iterator[Case]:
-    """The cases of ``check`` for ``seed`` (the same seed gives the same cases); ``hidden=True``: the hidden ones."""
+    """The cases of ``check`` for ``seed`` (the same seed gives the same cases); ``hidden=True``: the hidden ones.
+
+    A case is only ever used through copies (:func:`run_check` copies its inputs for every call), so the lists of
+    the last 256 (check, seed) pairs are kept: grading a class builds each case once, not once per student."""
     generator = check.hidden_cases if hidden else check.cases
     if generator is None:
         return
-    torch_state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(seed)
-        cases = list(generator(np.random.default_rng(seed)))
-    finally:
-        torch.random.set_rng_state(torch_state)
+    key = (check.id, generator, seed)
+    cases = _CASES.get(key)
+    if cases is None:
+        torch_state = torch.random.get_rng_state()
+        try:
+            torch.manual_seed(seed)
+            cases = list(generator(np.random.default_rng(seed)))
+        finally:
+            torch.random.set_rng_state(torch_state)
+        _CASES[key] = cases
+        if len(_CASES) > 256:
+            _CASES.popitem(last=False)
     yield from cases
 
 
@@ -423,6 +437,7 @@ def run_check(check: Check, fn: Callable[..., Any] | Attempt, seed: int = 0, sto
     process). Never raises for a wrong function: whatever it does becomes a :class:`CaseResult` with a status."""
     attempt = fn if isinstance(fn, Attempt) else Attempt(fn)
     results: list[CaseResult] = []
+    cases = list(iter_cases(check, seed, hidden))
     if check.forbidden:
         try:
             shortcut = attempt.shortcut(check.forbidden)
@@ -432,8 +447,8 @@ def run_check(check: Check, fn: Callable[..., Any] | Attempt, seed: int = 0, sto
             case = Case("reading your function's code before running it")
             return CheckResult(check, seed, [CaseResult(case, False, float("inf"), (
                 f"your function uses {shortcut}, which is what this exercise asks you to write – write it with the "
-                "lesson's building blocks instead"), BANNED)])
-    for case in iter_cases(check, seed, hidden):
+                "lesson's building blocks instead"), BANNED)], len(cases))
+    for case in cases:
         expected = _call(check.reference, case)
         try:
             actual = attempt.call(case)
@@ -473,4 +488,4 @@ def run_check(check: Check, fn: Callable[..., Any] | Attempt, seed: int = 0, sto
                 break
         if stop_at_first_failure and not results[-1].passed:
             break
-    return CheckResult(check, seed, results)
+    return CheckResult(check, seed, results, len(cases))

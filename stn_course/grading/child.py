@@ -125,6 +125,8 @@ class Notebook:
                                           "get_ipython": lambda: self.shell}
         self.shell = _Shell(self)
         self.exercise: Any = None
+        self.last_call_s = 0.0  # the time the learner's function took in the last call (for the overhead report)
+        self._bans: dict[tuple[str, ...], Any] = {}
         # the references the lesson's other exercises stand in with, taken before any learner code runs
         self.references = {c.id: (c.function_name, c.reference) for c in registry.all_checks()}
 
@@ -177,7 +179,10 @@ class Notebook:
                 other_name, reference = self.references[check_id]
                 if other_name != name:
                     others[other_name] = reference
-        self.exercise = (fn, Bans(forbidden), others)
+        bans = self._bans.get(forbidden)
+        if bans is None:
+            bans = self._bans[forbidden] = Bans(forbidden)
+        self.exercise = (fn, bans, others)
         try:
             with time_limit(10):
                 shortcut = find_shortcut(fn, forbidden) if forbidden else None
@@ -217,6 +222,7 @@ class Notebook:
             return {"status": "missing"}, b""
         fn, bans, others = self.exercise
         value: Any = None
+        start = time.perf_counter()
         try:
             with time_limit(timeout):
                 with self._isolated(bans, others), bans:
@@ -224,6 +230,7 @@ class Notebook:
                         value = self.registry._call(fn, case)
                     else:
                         value = self.registry._gradients(fn, case, tuple(positions))
+            self.last_call_s = time.perf_counter() - start
         except TimeLimit as exc:
             return {"status": "timed out", "message": str(exc)}, b""
         except self.registry.BannedCall as exc:
@@ -259,18 +266,24 @@ def _close_figures() -> None:
 
 
 class _Holder:
-    """The process that holds the notebook's state, and runs everything the learner wrote in a forked copy.
+    """The process that holds the notebook's state and answers the grader; everything the learner wrote runs in a
+    forked copy of it.
 
-    A cell runs in a copy that, when the cell is over, takes over as the holder (its state is the notebook's new
-    state) while the old holder exits. The calls of an exercise's function run in a copy (a "caller") that lives
-    for one exercise's visible or hidden cases and is then thrown away, so no exercise sees what another one
-    did. If a copy dies (``os._exit``, a crash) or overruns its time, the holder – still as it was before – kills
-    it and answers for it: the notebook goes on from there.
+    The cells run in a copy (the *runner*); the holder keeps their log. If the runner dies on a cell (``os._exit``,
+    a crash) or overruns its time, the holder – still as it was before the cells – forks a new runner, replays the
+    cells that went well, and the notebook goes on without the bad one. When the exercises begin, the runner takes
+    over as the holder. The calls of an exercise's function run in another copy (a *caller*) that lives for that
+    exercise's visible or hidden cases and is thrown away, so no exercise sees what another one did; a caller that
+    dies or overruns is replaced, and the holder answers for it.
     """
 
     def __init__(self, sock: socket.socket, notebook: "Notebook", dedicated_uid: bool) -> None:
         self.sock, self.notebook, self.dedicated_uid = sock, notebook, dedicated_uid
+        self.runner: tuple[int, socket.socket] | None = None
         self.caller: tuple[int, socket.socket] | None = None
+        self.log: list[dict] = []  # the cells the runner ran (and must replay after a failure)
+
+    # -- processes ----------------------------------------------------------------------------------------------
 
     def _fork(self) -> int:
         self._reap_strays()
@@ -293,91 +306,148 @@ class _Holder:
                 pass
 
     @staticmethod
-    def _end(pid: int) -> int:
+    def _kill(pid: int) -> int:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
-    def run_cell(self, work, timeout: float) -> tuple[dict, bytes] | None:
-        """Run ``work() -> (reply, payload)`` in a copy that becomes the holder once it has answered (``None``
-        comes back in the copy; the old holder exits). If the copy dies or overruns ``timeout`` (plus a grace), the
-        holder answers for it and stays."""
-        from .protocol import send_frame
-
-        self.end_caller()
-        read_end, write_end = os.pipe()
+    def _copy(self, serve) -> tuple[int, socket.socket]:
+        """Fork a copy that runs ``serve(link)``; returns its pid and the holder's end of the link."""
+        ours, theirs = socket.socketpair()
         pid = self._fork()
-        if pid == 0:  # the copy
-            os.close(read_end)
-            me = os.getpid()
-            reply, data = work()
-            if os.getpid() != me:  # a process the learner's code forked: it never talks to the grader
-                os._exit(0)
-            os.write(write_end, b"k")  # take over: the old holder leaves
-            os.close(write_end)
-            send_frame(self.sock, reply, data)
-            return None
-        os.close(write_end)
-        ready, _, _ = select.select([read_end], [], [], timeout + 2.0)
-        taken_over = ready and os.read(read_end, 1) == b"k"
-        os.close(read_end)
-        if taken_over:
-            os._exit(0)  # the copy holds the notebook now
-        code = self._end(pid)
-        if not ready:
-            return {"status": "timed out", "error": f"timed out after {timeout:g} s", "seconds": timeout}, b""
-        return {"status": "error", "error": f"the cell ended its process (exit code {code})", "seconds": 0.0}, b""
+        if pid == 0:
+            ours.close()
+            serve(theirs)  # returns only in a runner taking over
+            return 0, theirs
+        theirs.close()
+        return pid, ours
 
-    def call(self, header: dict, payload: bytes) -> tuple[dict, bytes]:
-        """Forward one call to the exercise's caller copy (started on the first call), within its time limit."""
+    def _ask(self, copy: tuple[int, socket.socket], header: dict, payload: bytes, timeout: float):
+        """One request to a copy: its answer, or ``"timed out"`` / ``"died"`` (the copy is then gone)."""
         from .protocol import ProtocolError, recv_frame, send_frame
 
-        timeout = float(header["timeout"])
-        if self.caller is None:
-            self.caller = self._start_caller()
-        pid, link = self.caller
+        pid, link = copy
         try:
             send_frame(link, header, payload)
             link.settimeout(timeout + 2.0)
             return recv_frame(link)
         except socket.timeout:
-            self.end_caller()
-            return {"status": "timed out", "message": f"timed out after {timeout:g} s"}, b""
-        except (ProtocolError, OSError):
-            self.caller = None
             link.close()
-            code = self._end(pid)
-            return {"status": "raised", "type": "ProcessExit",
-                    "message": f"your function ended the notebook's process (exit code {code})"}, b""
+            self._kill(pid)
+            return "timed out", None
+        except (ProtocolError, OSError):
+            link.close()
+            return "died", self._kill(pid)
 
-    def _start_caller(self) -> tuple[int, socket.socket]:
+    # -- cells ----------------------------------------------------------------------------------------------------
+
+    def _serve_cells(self, link: socket.socket) -> None:
+        """The runner's loop: cells from the holder until it closes the link, or hands over (then return)."""
         from .protocol import ProtocolError, recv_frame, send_frame
 
-        ours, theirs = socket.socketpair()
-        pid = self._fork()
-        if pid == 0:  # the caller: answers calls until the holder closes the link
-            ours.close()
-            self.sock.close()
-            me = os.getpid()
-            while True:
-                try:
-                    header, payload = recv_frame(theirs)
-                except (ProtocolError, OSError):
-                    os._exit(0)
-                positions = tuple(header["positions"]) if header.get("op") == "gradients" else None
-                reply, data = self.notebook.call(pickle.loads(payload), float(header["timeout"]), positions)
-                if os.getpid() != me:
-                    os._exit(0)
-                send_frame(theirs, reply, data)
-        theirs.close()
-        return pid, ours
+        me = os.getpid()
+        while True:
+            try:
+                header, _ = recv_frame(link)
+            except (ProtocolError, OSError):
+                os._exit(0)
+            if header.get("op") == "takeover":
+                send_frame(link, {"ok": True})
+                link.close()
+                self.runner, self.log = None, []
+                self.pending = header["pending"]
+                return
+            reply = self.notebook.run_cell(int(header.get("index", -1)), str(header["source"]),
+                                           float(header["timeout"]))
+            if header.get("op") == "probe":  # for the sandbox's own tests: what the learner's code would see
+                reply["value"] = repr(self.notebook.namespace.get("_probe"))[:ERROR_CHARS]
+            if os.getpid() != me:  # a process the learner's code forked: it never talks to the holder
+                os._exit(0)
+            send_frame(link, reply)
+
+    def _start_runner(self) -> bool:
+        """A fresh runner with the logged cells replayed; False in the runner itself once it has taken over."""
+        pid, link = self._copy(self._serve_cells)
+        if pid == 0:
+            return False
+        self.runner = (pid, link)
+        for request in list(self.log):
+            answer, _ = self._ask(self.runner, request, b"", float(request["timeout"]))
+            if not isinstance(answer, dict):  # a cell that went well before fails now: leave it out, go on
+                self.log.remove(request)
+                self.runner = None
+                return self._start_runner()
+        return True
+
+    def cell(self, header: dict) -> tuple[dict, bytes] | None:
+        self.end_caller()
+        if self.runner is None and not self._start_runner():
+            return None
+        timeout = float(header["timeout"])
+        answer, detail = self._ask(self.runner, header, b"", timeout)
+        if isinstance(answer, dict):
+            self.log.append(header)
+            return answer, b""
+        if answer == "timed out":
+            reply = {"status": "timed out", "error": f"timed out after {timeout:g} s", "seconds": timeout}
+        else:
+            reply = {"status": "error", "error": f"the cell ended its process (exit code {detail})",
+                     "seconds": 0.0}
+        self.runner = None  # the holder, as it was before the cells, starts over without the bad cell
+        if not self._start_runner():
+            return None  # (in the new runner, once it has taken over: the holder sent this reply long ago)
+        return reply, b""
+
+    def take_over(self, pending: dict) -> bool:
+        """Hand the notebook to the runner, which answers ``pending``: True in the old holder, which then exits;
+        False when there is no runner (no cells ran) and the holder answers itself."""
+        if self.runner is None:
+            return False
+        answer, _ = self._ask(self.runner, {"op": "takeover", "pending": pending}, b"", 30.0)
+        self.runner = None
+        return isinstance(answer, dict)
+
+    # -- calls ----------------------------------------------------------------------------------------------------
+
+    def _serve_calls(self, link: socket.socket) -> None:
+        """A caller's loop: calls of the current exercise until the holder closes the link."""
+        from .protocol import ProtocolError, recv_frame, send_frame
+
+        self.sock.close()
+        me = os.getpid()
+        while True:
+            try:
+                header, payload = recv_frame(link)
+            except (ProtocolError, OSError):
+                os._exit(0)
+            positions = tuple(header["positions"]) if header.get("op") == "gradients" else None
+            self.notebook.last_call_s = 0.0
+            reply, data = self.notebook.call(pickle.loads(payload), float(header["timeout"]), positions)
+            if os.getpid() != me:
+                os._exit(0)
+            send_frame(link, {**reply, "seconds": self.notebook.last_call_s}, data)
+
+    def call(self, header: dict, payload: bytes) -> tuple[dict, bytes]:
+        """Forward one call to the exercise's caller (started on its first call), within its time limit."""
+        if self.caller is None:
+            self.caller = self._copy(self._serve_calls)
+        timeout = float(header["timeout"])
+        answer, detail = self._ask(self.caller, header, payload, timeout)
+        if isinstance(answer, dict):
+            return answer, detail
+        self.caller = None
+        if answer == "timed out":
+            return {"status": "timed out", "message": f"timed out after {timeout:g} s"}, b""
+        return {"status": "raised", "type": "ProcessExit",
+                "message": f"your function ended the notebook's process (exit code {detail})"}, b""
 
     def end_caller(self) -> None:
         if self.caller is not None:
             pid, link = self.caller
             self.caller = None
-            link.close()
-            self._end(pid)
+            link.close()  # it leaves on its own; reaped before the next fork
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def serve_child(sock: socket.socket, dedicated_uid: bool = False) -> None:
@@ -387,37 +457,36 @@ def serve_child(sock: socket.socket, dedicated_uid: bool = False) -> None:
     notebook = Notebook()
     notebook._restore_streams()
     holder = _Holder(sock, notebook, dedicated_uid)
+    holder.pending = None
     send_frame(sock, {"ready": True, "uid": os.getuid(), "pid": os.getpid()})
     while True:
-        try:
-            header, payload = recv_frame(sock)
-        except ProtocolError:
-            holder.end_caller()
-            return
+        if holder.pending is not None:  # a runner that has just taken over answers the request that made it
+            header, payload, holder.pending = holder.pending, b"", None
+        else:
+            try:
+                header, payload = recv_frame(sock)
+            except ProtocolError:
+                holder.end_caller()
+                return
         op = header.get("op")
         answer: tuple[dict, bytes] | None
         if op in ("cell", "probe"):
-            index, timeout = int(header.get("index", -1)), float(header["timeout"])
-
-            def work(source=str(header["source"])) -> tuple[dict, bytes]:
-                reply = notebook.run_cell(index, source, timeout)
-                if op == "probe":  # for the sandbox's own tests: what the learner's code would see
-                    reply["value"] = repr(notebook.namespace.get("_probe"))[:ERROR_CHARS]
-                return reply, b""
-
-            answer = holder.run_cell(work, timeout)
+            answer = holder.cell(header)
+            if answer is None:  # this process is a runner that has just taken over
+                continue
         elif op in ("call", "gradients"):
             answer = holder.call(header, payload)
         elif op == "exercise":  # a new exercise (or its hidden part): a fresh caller for its calls
             holder.end_caller()
+            if holder.take_over(header):
+                os._exit(0)  # the runner holds the notebook now, and answers
             answer = notebook.begin_exercise(header), b""
         elif op == "bye":
             holder.end_caller()
             return
         else:
             answer = {"status": "error", "error": f"unknown request {op!r}"}, b""
-        if answer is not None:
-            send_frame(sock, *answer)
+        send_frame(sock, *answer)
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import io
 import pickle
 import queue
 import sys
@@ -26,6 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
+
+import torch
 
 from ..checks import hints, registry
 from ..checks.registry import (
@@ -54,6 +57,22 @@ __all__ = ["Grader", "ExerciseResult", "SubmissionResult", "derive_seed", "load_
 DEFAULT_SEED = "stn-course"  # used without --seed-file: fine for practice, not for hidden cases (students know it)
 MAX_RESTARTS = 3  # a notebook whose process is killed more often than this gets no further chances
 _SEVERITY = {BANNED: 5, TIMED_OUT: 4, MISSING: 3, ERROR: 2, FAILED: 1, PASSED: 0}
+
+
+class _CasePickler(pickle.Pickler):
+    """Pickles a case's plain CPU tensors as NumPy arrays (several times faster than torch's own reduction)."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if (type(obj) is torch.Tensor and obj.layout == torch.strided and obj.device.type == "cpu"
+                and not obj.requires_grad and obj.dtype is not torch.bfloat16):
+            return torch.from_numpy, (obj.numpy(),)
+        return NotImplemented
+
+
+def _dumps(case: Case) -> bytes:
+    buffer = io.BytesIO()
+    _CasePickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(case)
+    return buffer.getvalue()
 
 
 def derive_seed(master: str, check_id: str, part: str) -> int:
@@ -233,7 +252,7 @@ class _Run:
                   "positions": list(positions or ())}
         start = time.perf_counter()
         try:
-            reply, payload = self._request(header, pickle.dumps(case), timeout=remaining + GRACE_S)
+            reply, payload = self._request(header, _dumps(case), timeout=remaining + GRACE_S)
         except SessionTimeout:
             budget.spend(time.perf_counter() - start)
             self.execution_s += time.perf_counter() - start
@@ -243,9 +262,8 @@ class _Run:
             self.execution_s += time.perf_counter() - start
             self._respawn()
             raise LearnerError("ProcessExit", f"your function ended the notebook's process ({exc})") from None
-        spent = time.perf_counter() - start
-        budget.spend(spent)
-        self.execution_s += spent
+        budget.spend(time.perf_counter() - start)
+        self.execution_s += float(reply.get("seconds", 0.0))  # inside the learner's function, as the child timed it
         status = reply.get("status")
         if status == "ok":
             try:
@@ -384,6 +402,7 @@ class Grader:
                  require_sandbox: bool = False) -> None:
         self.seed, self.limits, self.jobs = str(seed), limits, max(1, int(jobs))
         self.sandbox = sandbox
+        self.startup_seconds = 0.0  # starting the workers (each imports torch once), before any submission
         self.sandbox_text = sandbox_status(disable=not sandbox)
         if require_sandbox and not self.sandbox_text.startswith("sandboxed"):
             from .sandbox import SandboxUnavailable
@@ -414,9 +433,14 @@ class Grader:
 
         try:
             needed = min(self.jobs, max(1, sum(s.error is None for s in submissions)))
-            for slot in range(needed):
-                worker = Worker(slot, self.limits, self.sandbox)
-                started.append(worker)
+            started += [Worker(slot, self.limits, self.sandbox) for slot in range(needed)]
+            start = time.perf_counter()
+            for worker in started:  # launched from this thread, they start (import torch) in parallel
+                worker.launch()
+            for worker in started:
+                worker.wait_ready()
+            self.startup_seconds = time.perf_counter() - start
+            for worker in started:
                 workers.put(worker)
             with ThreadPoolExecutor(max_workers=needed) as pool:
                 return list(pool.map(grade_one, submissions))
@@ -484,17 +508,14 @@ class Grader:
             if begin is not None and begin.get("state") != "ready":
                 results.append(score_exercise(check, None, None, v_seed, planned, begin))
                 continue
-            if check.hidden:
-                begin = run.begin(check, checks)
-                if begin.get("state") != "ready":
-                    results.append(score_exercise(check, None, None, v_seed, planned, begin))
-                    continue
-            else:
-                run.begin(check, checks)
+            begin = run.begin(check, checks)
+            if check.hidden and begin.get("state") != "ready":
+                results.append(score_exercise(check, None, None, v_seed, planned, begin))
+                continue
             attempt = _RemoteAttempt(run, budgets[check.id], None)
             hidden = run_check(check, attempt, h_seed, stop_at_first_failure=False, hidden=True)
             if check.hidden:  # all of an instructor's check is hidden: its "visible" cases too
                 extra = run_check(check, attempt, h_seed, stop_at_first_failure=False)
-                hidden = CheckResult(check, h_seed, hidden.results + extra.results)
+                hidden = CheckResult(check, h_seed, hidden.results + extra.results, hidden.planned + extra.planned)
             results.append(score_exercise(check, visible.get(check.id), hidden, v_seed, planned))
         return results

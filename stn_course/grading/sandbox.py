@@ -146,6 +146,13 @@ class Worker:
     # -- the server ------------------------------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Start the server and wait until it has imported everything (about 2 s)."""
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        """Start the server without waiting for it. bubblewrap's ``--die-with-parent`` follows the *thread* that
+        started it: launch from a thread that outlives the worker (the grader launches from its own)."""
         parent_end, server_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         root = os.geteuid() == 0
         if self.sandboxed:
@@ -164,6 +171,9 @@ class Worker:
                                         stderr=subprocess.PIPE, start_new_session=True)
         server_end.close()
         self.control = parent_end
+
+    def wait_ready(self) -> None:
+        assert self.control is not None
         self.control.settimeout(120)
         try:
             ready = json.loads(self.control.recv(1 << 16) or b"{}")
