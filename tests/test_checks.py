@@ -309,3 +309,54 @@ def test_lessons_import_only_what_the_learner_is_not_building():
 
 
 NO_PACKAGE_TWIN = {"02.identity_error", "05.stcnn_forward"}
+
+
+def _float_outputs(value) -> list:
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        return [value] if value.dtype in (torch.float32, torch.float64, np.float32, np.float64) else []
+    if isinstance(value, (tuple, list)):
+        return [v for item in value for v in _float_outputs(item)]
+    return []
+
+
+def _other_float(value):
+    """``value`` with every float32 tensor/array made float64 and every float64 one float32."""
+    if isinstance(value, torch.Tensor) and value.is_floating_point():
+        return value.to(torch.float32 if value.dtype == torch.float64 else torch.float64)
+    if isinstance(value, np.ndarray) and value.dtype in (np.float32, np.float64):
+        return value.astype(np.float32 if value.dtype == np.float64 else np.float64)
+    if isinstance(value, (tuple, list)):
+        return type(value)(_other_float(v) for v in value)
+    return value
+
+
+def _lenient(spec) -> bool:
+    """Lesson 1 compares its matrices in float64 whatever float dtype comes back (its module docstring says so)."""
+    from stn_course.checks.lesson01 import _compare_any_float
+
+    return spec.compare is _compare_any_float
+FLOAT_CHECKS = [c for c in all_checks() if any(_float_outputs(c.reference(*case.args, **case.kwargs))
+                                               for case in iter_cases(c, 0))]
+
+
+def test_the_dtype_audit_covers_the_checks_that_return_floats():
+    assert len(FLOAT_CHECKS) >= 25
+
+
+@pytest.mark.parametrize("spec", FLOAT_CHECKS, ids=lambda c: c.id)
+def test_every_check_enforces_the_dtype_it_asks_for(spec):
+    """The right values in the other float dtype (float32 where float64 is asked, or the reverse) fail every check
+    but lesson 1's matrix checks, compared in float64 on purpose – in the visible and in the hidden cases."""
+    reference = spec.reference
+
+    def other_dtype(*args, **kwargs):
+        return _other_float(reference(*args, **kwargs))
+
+    lenient = _lenient(spec)
+    relaxed = dataclasses.replace(spec, forbidden=(), grad_args=())
+    for hidden in (False, True):
+        result = run_check(relaxed, other_dtype, seed=3, hidden=hidden)
+        if lenient:
+            assert result.passed, format_result(result)
+        else:
+            assert not result.passed and "dtype" in result.first_failure.message, (spec.id, hidden)

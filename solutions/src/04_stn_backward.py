@@ -208,10 +208,11 @@ numerical_gradient = check("04.numerical_gradient", numerical_gradient)
 
 # %%
 x_demo = torch.tensor([0.5, -1.2, 2.0], dtype=torch.float64)
+demo_errors = []
 for eps in (1e-2, 1e-3, 1e-4):
     central = numerical_gradient(lambda v: (v ** 3).sum(), x_demo, eps)
-    error = ((central - 3 * x_demo ** 2).abs().max() / (3 * x_demo ** 2).abs().max()).item()
-    print(f"eps = {eps:.0e}: relative error of the central difference {error:.1e}")
+    demo_errors.append(((central - 3 * x_demo ** 2).abs().max() / (3 * x_demo ** 2).abs().max()).item())
+    print(f"eps = {eps:.0e}: relative error of the central difference {demo_errors[-1]:.1e}")
 
 # %% [markdown]
 # ### Exercise 1 – $\partial x / \partial g$ through unnormalize and the padding mode

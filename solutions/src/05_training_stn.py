@@ -441,8 +441,8 @@ print(f"TC test error: CNN {hist_cnn_tc['test_error'][-1]:.1f} %, ST-CNN {hist_s
 #
 # Alive is not the same as useful: the transformer must also learn to *follow the digit*. Started from the whole
 # canvas shrunk to 40×40, it did on some seeds and not on others; started from the full-resolution window, it does
-# on every seed tried, and over three seeds and 24 epochs the ST-CNN's TC error is 0.67× the CNN's
-# (`benchmarks/README.md`, with the per-seed numbers and the error along training). Zooming in on the digit, the
+# on every seed tried, and over three seeds and 24 epochs the ST-CNN's TC error is lower than the CNN's
+# (`benchmarks/README.md` has the ratio; `benchmarks/NOTES.md` the history). Zooming in on the digit, the
 # paper's picture, needs far more training than a FAST run; the paper trains on 60,000 digits for many more
 # iterations. Measure it yourself: correlate $\theta$'s shift with where the digit really is (the distortion's own
 # $\theta$ tells you).

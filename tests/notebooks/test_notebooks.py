@@ -11,6 +11,7 @@ from stn_course import notebooks
 from stn_course.checks import all_checks
 
 from .conftest import LESSONS, SOLUTIONS, SOURCES, budget, execute
+from .test_claims import claims_cell
 
 SOLUTION_NOTEBOOKS = sorted(SOLUTIONS.glob("[0-9][0-9]_*.ipynb"))
 LESSON_NOTEBOOKS = sorted(LESSONS.glob("[0-9][0-9]_*.ipynb"))
@@ -95,7 +96,10 @@ def test_every_exercise_is_checked(path):
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", SOLUTION_NOTEBOOKS, ids=IDS)
 def test_solution_runs_top_to_bottom(path):
-    nb = execute(nbformat.read(path, as_version=4), path, timeout=budget(path))
+    """Every check passes, and – a last cell added here – every number the prose claims holds (claims.py)."""
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(claims_cell(path.name[:2])))
+    nb = execute(nb, path, timeout=budget(path))
     outputs = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "✅" in outputs and "❌" not in outputs
 
