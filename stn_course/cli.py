@@ -6,6 +6,7 @@
     stn-course grade SUBMISSION... [--json F] [--gradescope F] [--csv F] [--classroom] [--jobs N]
                      [--timeout S] [--memory MB] [--seed-file F] [--checks-dir DIR] [--require-sandbox]
                                                               grade submitted notebooks in a sandbox
+    stn-course explore [LESSON] [--port P] [--ip IP]          the explorers as a code-free Voilà dashboard
 
 Defaults follow the repository layout (``solutions/src``, ``solutions``, ``lessons``), relative to the current
 folder: run it from the course folder (the clone) or pass the folders. ``--check`` writes nothing and exits 1 if
@@ -26,7 +27,8 @@ Instructors write each lesson once, as percent-format Python in solutions/src/NN
   stn-course build    solutions/src/*.py -> solutions/*.ipynb (complete notebooks, no outputs)
   stn-course assign   solutions/*.ipynb  -> lessons/*.ipynb   (solution regions replaced by stubs)
 Learners open lessons/ in JupyterLab; `stn-course checks` lists the exercise checks that check() runs.
-Instructors grade what comes back with `stn-course grade` (see docs/grading.md)."""
+Instructors grade what comes back with `stn-course grade` (see docs/grading.md); `stn-course explore` serves the
+explorers as code-free dashboards for a classroom."""
 
 EPILOG = """\
 The folders default to the course's layout relative to the current folder; run from the course folder (the
@@ -91,6 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
                             description="List the exercise checks that check(id, fn) runs in the notebooks.")
     checks.add_argument("lesson", nargs="?", metavar="LESSON", help="only this lesson, e.g. 02 (default: all)")
     _add_grade_parser(sub, formatter)
+    explore = sub.add_parser("explore", formatter_class=formatter,
+                             help="the lessons' explorers as a code-free dashboard (Voilà)",
+                             description="Serve the explorers with Voilà: pages that show the widgets and no code, "
+                                         "for a classroom. Needs the explore extra (pip install 'stn-course[explore]').")
+    explore.add_argument("lesson", nargs="?", metavar="LESSON", help="only this lesson, e.g. 01 (default: all six)")
+    explore.add_argument("--port", type=int, default=None, help="the port (default: a free one)")
+    explore.add_argument("--ip", default="127.0.0.1",
+                         help="the address to listen on (default: %(default)s, this machine only)")
+    explore.add_argument("--token", default="", help="require ?token=… in the address (default: none)")
     return parser
 
 
@@ -225,6 +236,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "grade":
         return grade_command(args, parser)
+    if args.command == "explore":
+        from . import explore
+
+        if args.lesson is not None and args.lesson not in explore.DASHBOARDS:
+            parser.error(f"no explorer for lesson {args.lesson!r}; lessons: {', '.join(sorted(explore.DASHBOARDS))}")
+        return explore.serve([args.lesson] if args.lesson else None, args.port, args.ip, args.token)
     return 2  # pragma: no cover - argparse enforces the choices
 
 

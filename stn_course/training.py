@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 import torch.nn as nn
@@ -296,7 +296,8 @@ def _progress(iterable, progress: bool, **kwargs):
 def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable | None = None, epochs: int = 5,
         lr: float = 1e-3, weight_decay: float = 0.0, device: str | torch.device | None = None, seed: int = 0,
         progress: bool = True, desc: str | None = None, lr_decay: float | None = None,
-        transformer_lr: float | None = None) -> dict[str, list[float]]:
+        transformer_lr: float | None = None,
+        callback: Callable[[dict[str, Any]], None] | None = None) -> dict[str, list[float]]:
     """Train ``model`` with Adam on cross-entropy; evaluate on ``test_loader`` after every epoch.
 
     Calls ``set_epoch(e)`` on the training set (fresh distortions every epoch), on ``train_loader`` and on its sampler
@@ -309,12 +310,18 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable | None =
     Returns the history, one entry per epoch: ``epoch``, ``loss`` (mean training loss), ``train_error`` (percent,
     on the fly), ``test_error`` and ``test_loss`` (if a test loader is given), ``time`` (cumulative seconds of
     training, without evaluation) and ``images_per_s`` (training throughput of that epoch).
+    ``callback(info)`` is called after every training step (``info``: ``epoch`` from 0, ``step`` within it,
+    ``steps`` per epoch when the loader has a length, ``loss`` of the step, ``history`` so far, ``model``) and once
+    more at the end of each epoch with ``epoch_end=True`` – what a live explorer listens to
+    (:func:`stn_course.widgets.transformer_explorer`).
     """
     check_module(model)
     epochs = check_int(epochs, "epochs", minimum=0)
     for value, name in ((lr, "lr"), (weight_decay, "weight_decay")):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
             raise ValueError(f"{name}: expected a non-negative number, got {value!r}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback: expected a function of one argument (a dict), got {type(callback).__name__}")
     device = _device(model, device)
     model.to(device)
     seed_everything(seed)
@@ -340,8 +347,9 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable | None =
         if transformer_lr == 0 and isinstance(transformer, nn.Module):
             transformer.eval()  # frozen: no batch-norm statistics updates either
         total, wrong, n = 0.0, 0, 0
+        steps = len(train_loader) if hasattr(train_loader, "__len__") else None
         start = time.perf_counter()
-        for x, y in train_loader:
+        for step, (x, y) in enumerate(train_loader):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             logits = model(x)
             loss = F.cross_entropy(logits, y)
@@ -351,6 +359,9 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable | None =
             total += loss.item() * len(y)
             wrong += (logits.argmax(1) != y).sum().item()
             n += len(y)
+            if callback is not None:
+                callback({"epoch": epoch, "step": step, "steps": steps, "loss": loss.item(), "history": history,
+                          "model": model})
         seconds = time.perf_counter() - start
         elapsed += seconds
         if lr_decay is not None:
@@ -365,6 +376,9 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable | None =
             result = evaluate(model, test_loader, device)
             history["test_error"].append(result["error"])
             history["test_loss"].append(result["loss"])
+        if callback is not None:
+            callback({"epoch": epoch, "step": steps, "steps": steps, "loss": history["loss"][-1], "history": history,
+                      "model": model, "epoch_end": True})
         if progress:
             post = {"loss": f"{history['loss'][-1]:.3f}", "train err": f"{history['train_error'][-1]:.1f}%"}
             if test_loader is not None:

@@ -360,3 +360,50 @@ def test_every_check_enforces_the_dtype_it_asks_for(spec):
             assert result.passed, format_result(result)
         else:
             assert not result.passed and "dtype" in result.first_failure.message, (spec.id, hidden)
+
+
+class _RiggedArray(np.ndarray):
+    """An ndarray whose arithmetic always says 'no difference'."""
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return np.zeros(np.broadcast_shapes(*(np.shape(i) for i in inputs)))
+
+
+class _RiggedTensor(torch.Tensor):
+    """A tensor whose every operation returns zeros (and whose .numpy() lies)."""
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        out = super().__torch_function__(func, types, args, kwargs or {})
+        return torch.zeros_like(out.as_subclass(torch.Tensor)) if isinstance(out, torch.Tensor) else out
+
+    def numpy(self, *args, **kwargs):
+        return np.zeros(tuple(self.shape))
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix, on purpose
+def test_check_never_raises_and_is_not_fooled_by_rigged_results():
+    """The in-notebook check() runs the learner's code in the learner's process, but it still never crashes, and
+    its comparison runs torch's and NumPy's own code on plain copies of what came back."""
+    np_spec = dataclasses.replace(get("02.bilinear_sample_np"), forbidden=())
+    t_spec = dataclasses.replace(get("02.lerp_1d"), forbidden=())
+
+    def exits(*args, **kwargs):
+        raise SystemExit(0)
+
+    def matrix_result(input, grid, align_corners=False):
+        return np.matrix(np.zeros((2, 2)))
+
+    def rigged_array(input, grid, align_corners=False):
+        shape = (input.shape[0], input.shape[1]) + grid.shape[1:3]
+        return np.zeros(shape).view(_RiggedArray)
+
+    def rigged_tensor(signal, x):
+        return torch.zeros(x.shape, dtype=x.dtype).as_subclass(_RiggedTensor)
+
+    result = run_check(np_spec, exits)
+    assert not result.passed and "SystemExit" in result.first_failure.message and result.status == "error"
+    result = run_check(np_spec, matrix_result)
+    assert not result.passed and "shape" in result.first_failure.message
+    assert not run_check(np_spec, rigged_array).passed
+    assert not run_check(t_spec, rigged_tensor).passed

@@ -71,8 +71,10 @@ def test_transformer_explorer_state_follows_the_model(rts):
     _, test = rts
     model = training.st_cnn(42, seed=1)
     box = transformer_explorer(model, test)
+    assert model.training  # a picture does not change the model's mode (it may be drawn while training)
     x, label = test[0]
-    assert box.state["prediction"] == int(model(x[None]).argmax(1))
+    with torch.no_grad():
+        assert box.state["prediction"] == int(model.eval()(x[None]).argmax(1))
     assert box.state["label"] == int(label)
     torch.testing.assert_close(box.state["theta"], torch.eye(2, 3) * 28 / 42)  # fresh: the identity in pixels
     box.controls["index"].value = 7

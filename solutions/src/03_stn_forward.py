@@ -490,8 +490,12 @@ if FAST:
 # ## Explore
 #
 # Bend an image with a projective or a TPS grid: for `projective` the sliders set $\pi_{31}, \pi_{32}$; for `tps` the
-# first slider sets how far the 16 source points move and the second picks the random direction field. Watch
-# where the grid leaves the image (padding) and how the TPS keeps straight lines straight far from any moved point.
+# first slider sets how far the 16 source points move and the second picks the random direction field. Try this:
+#
+# * `tps` with the first slider at 0: the source points are the targets, and the output is the image itself;
+# * `projective` with $\pi_{31} = 0.5$: the grid's left column is taller than its right one – perspective – and
+#   parts of the grid leave the image, where the output reads the zeros padding;
+# * `tps` with a strong bend: straight grid lines stay nearly straight far from the moved points.
 
 # %% tags=["skip-when-grading"]
 widgets.warp_explorer(photo.float())

@@ -578,7 +578,13 @@ for kind, truth, lr in (("shift", 0.25, 0.4), ("rotation", 0.5, 0.3)):
 #
 # ## Explore
 #
-# Choose the parameter, the distortion, where descent starts, the step size and the number of steps.
+# Choose the parameter, the distortion, where descent starts, the step size and the number of steps. Try this:
+#
+# * `shift`, step size 0.3: twenty steps from 0 take the parameter most of the way to the answer, $-0.3$;
+# * step size 3: the steps overshoot, and the loss ends higher than it started;
+# * `rotation` with a distortion of 0.8, started at 0: descent stops far from the answer $-0.8$, in a local minimum
+#   of the loss – start it at $-0.9$ and it finds the answer. A spatial transformer's loss has such minima too,
+#   which is one reason it starts at the identity.
 
 # %% tags=["skip-when-grading"]
 widgets.descent_explorer(photo.float())

@@ -33,6 +33,7 @@ FAST = True  # small, CPU-friendly experiments; False for longer runs (more epoc
 import time
 
 import matplotlib.pyplot as plt
+from IPython.display import display
 import numpy as np
 import torch
 import torch.nn as nn
@@ -41,6 +42,8 @@ import torch.nn.functional as F
 from stn_course import plotting
 from stn_course.data import DISTORTIONS, TC_CLUTTER, distort, load_splits, make_datasets, make_loaders
 from stn_course.training import baseline_cnn, count_parameters, fit, st_cnn
+from stn_course.training import load as load_model, save as save_model
+from stn_course.widgets import transformer_explorer
 from stn_course.checks import check
 from stn_course.grids import affine_grid
 from stn_course.sampling import bilinear_sample
@@ -320,8 +323,21 @@ stcnn
 
 # %% tags=["skip-when-grading"]
 hist_cnn = fit(cnn, *rts_loaders, epochs=EPOCHS, lr=LR["RTS"]["cnn"], desc="CNN on RTS")
+
+# %% [markdown]
+# The ST-CNN trains with an explorer watching: `fit` calls `live.on_progress` after every step, and the picture –
+# a test digit, the grid the transformer predicts for it, what the classifier sees, the error curves – follows the
+# training. Move the slider while it runs. At the start every digit gets the same grid, the central 28×28 window
+# (the head starts at the identity in pixels); by the end the grid turns, zooms and moves with each digit.
+
+# %% tags=["skip-when-grading"]
+live = transformer_explorer(stcnn, rts_test)
+display(live)
 hist_st = fit(stcnn, *rts_loaders, epochs=EPOCHS, lr=LR["RTS"]["stcnn"],
-              transformer_lr=LR["RTS"]["stcnn"] * TRANSFORMER_FRACTION, desc="ST-CNN on RTS")
+              transformer_lr=LR["RTS"]["stcnn"] * TRANSFORMER_FRACTION, desc="ST-CNN on RTS",
+              callback=live.on_progress)
+
+# %% tags=["skip-when-grading"]
 print(f"RTS test error: CNN {hist_cnn['test_error'][-1]:.1f} %, ST-CNN {hist_st['test_error'][-1]:.1f} %   "
       f"(throughput: CNN {np.median(hist_cnn['images_per_s']):.0f}, "
       f"ST-CNN {np.median(hist_st['images_per_s']):.0f} images/s)")
@@ -553,13 +569,18 @@ plotting.plot_transformer_view(xb[:6], out[:6] * 0.3081 + 0.1307, grid[:6], n=6)
 #
 # ## Explore
 #
-# Browse the RTS test set through the trained ST-CNN: the input with the learned grid, what the classifier sees,
-# the prediction and $\theta$ as zoom / rotation / shift.
+# The trained ST-CNN, saved and loaded back (`training.save` / `training.load`; the explorer works on a saved model
+# as well as on a live one): browse the RTS test set – the input with the learned grid, what the classifier sees,
+# the prediction, $\theta$ as zoom / rotation / shift, and the training's error curves. Try this:
+#
+# * before training every digit got the same grid, the central 28×28 window ($\theta = \tfrac{28}{42} I$); now the
+#   grid differs from digit to digit – slide through the test digits and watch $\theta$'s rotation and shift;
+# * the saved model predicts exactly what the model in memory predicts.
 
 # %% tags=["skip-when-grading"]
-from stn_course.widgets import transformer_explorer
-
-transformer_explorer(stcnn, rts_test)
+save_model(stcnn, "stcnn_rts.pt", history=hist_st)
+saved = load_model("stcnn_rts.pt")
+transformer_explorer(saved, rts_test, history=saved.extra["history"])
 
 # %% tags=["skip-when-grading"]
 print(f"notebook ran in {time.perf_counter() - START:.0f} s")

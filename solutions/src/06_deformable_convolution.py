@@ -588,7 +588,12 @@ plotting.plot_spread_vs_size(sizes, spreads, regular=plain_spread);
 # **Layout explorer:** a 3×3 deformable convolution whose offsets come from one rotation/scale about the chosen
 # location (exercise 6), packed in the chosen layout and read by `deform_conv2d`. Switch the layout to see the two
 # bugs scramble the taps; the caption gives the largest distance between where the offsets meant to read and
-# where the layer reads.
+# where the layer reads. Try this:
+#
+# * torchvision's layout: the distance is 0 – every tap reads where it was meant to;
+# * either bug at the start (rotation 30°, scale 1.5): taps land pixels away from where they were meant to read;
+# * rotation 0 and scale 1: all three layouts agree (the offsets are all zero) – a test with the identity cannot
+#   catch a layout bug.
 
 # %% tags=["skip-when-grading"]
 widgets.offset_layout_explorer(digit)

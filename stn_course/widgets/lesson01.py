@@ -8,20 +8,21 @@ import math
 import ipywidgets as widgets
 import torch
 
-from .. import affine, plotting
+from .. import affine
 from ..images import sample_image
-from .common import _explorer, _matrix_html, render_png
+from .common import _explorer, _matrix_html, warp_picture
 
 __all__ = ["affine_explorer"]
 
 
-def affine_explorer(image: torch.Tensor | None = None, size: int = 48, dpi: int = 72) -> widgets.VBox:
+def affine_explorer(image: torch.Tensor | None = None, size: int = 48) -> widgets.VBox:
     """Sliders for rotation, scale, shear and translation of the *content*, about the image centre.
 
     The motion is built in pixel space as ``M = T(c) · T(t) · R(angle) · Sh(shear) · S(scale) · T(-c)``; the sampler
     needs the inverse map, so the picture uses ``theta = pixel_to_theta(invert(M))`` and shows both matrices.
     ``image: (1, C, H, W)``, default: Grace Hopper at ``size`` pixels. ``-> VBox`` (CSS class
-    ``stn-affine-explorer``), ``state["theta"]`` is the current ``(2, 3)`` theta.
+    ``stn-affine-explorer``), ``state["theta"]`` is the current ``(2, 3)`` theta, ``state["output"]`` the picture's
+    output ``(1, C, H, W)`` and ``state["layout"]`` where each panel sits in the PNG.
     """
     image = sample_image("grace_hopper", size=size) if image is None else image
     if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[0] != 1:
@@ -48,9 +49,9 @@ def affine_explorer(image: torch.Tensor | None = None, size: int = 48, dpi: int 
             affine.translation(f64(-centre_x), f64(-centre_y)),
         )
         theta = affine.pixel_to_theta(affine.invert(motion), (h, w), align_corners=v["align_corners"])
-        fig = plotting.plot_warp(image.double(), theta, align_corners=v["align_corners"],
-                                 titles=("input: where each output pixel reads", "output"))
+        png, state = warp_picture(image, theta, (h, w), v["align_corners"], "zeros", "bilinear",
+                                  ("input: where each output pixel reads", "output"))
         html = _matrix_html("motion M (pixels)", motion) + _matrix_html("theta = normalize(M⁻¹)", theta)
-        return render_png(fig, dpi), html, {"motion": motion, "theta": theta}
+        return png, html, {"motion": motion, "theta": theta, **state}
 
     return _explorer("stn-affine-explorer", controls, draw)

@@ -8,16 +8,14 @@ import math
 import ipywidgets as widgets
 import torch
 
-from .. import plotting
 from ..images import sample_image
 from ..sampling import PADDING_MODES
-from .common import _explorer, _matrix_html, render_png
+from .common import _explorer, _matrix_html, warp_picture
 
 __all__ = ["sampling_explorer"]
 
 
-def sampling_explorer(image: torch.Tensor | None = None, size: int = 20, out_size: int = 40,
-                      dpi: int = 72) -> widgets.VBox:
+def sampling_explorer(image: torch.Tensor | None = None, size: int = 20, out_size: int = 40) -> widgets.VBox:
     """Zoom/rotate a small image and compare nearest vs bilinear, the padding modes and ``align_corners``.
 
     ``theta = zoom⁻¹ · R(angle)`` in normalized coordinates (zoom < 1 reads outside the image and shows the padding
@@ -35,7 +33,7 @@ def sampling_explorer(image: torch.Tensor | None = None, size: int = 20, out_siz
         "padding_mode": widgets.Dropdown(options=list(PADDING_MODES), value="zeros", description="padding_mode",
                                          style=label),
         "align_corners": widgets.Checkbox(False, description="align_corners", style=style),
-        "zoom": widgets.FloatLogSlider(0.6, base=2, min=-2.0, max=2.0, step=0.05, description="zoom", style=style),
+        "zoom": widgets.FloatLogSlider(0.5, base=2, min=-2.0, max=2.0, step=0.05, description="zoom", style=style),
         "rotation": widgets.FloatSlider(0.0, min=-180.0, max=180.0, step=5.0, description="rotation °",
                                         style=style),
     }
@@ -44,10 +42,10 @@ def sampling_explorer(image: torch.Tensor | None = None, size: int = 20, out_siz
         a = math.radians(v["rotation"])
         c, s = math.cos(a) / v["zoom"], math.sin(a) / v["zoom"]
         theta = torch.tensor([[c, -s, 0.0], [s, c, 0.0]], dtype=torch.float64)
-        fig = plotting.plot_warp(image.double(), theta, out_size=(out_size, out_size),
-                                 align_corners=v["align_corners"], padding_mode=v["padding_mode"], mode=v["mode"],
-                                 titles=("input and sampling grid", f"{v['mode']}, padding_mode={v['padding_mode']!r}"))
+        png, state = warp_picture(image, theta, (out_size, out_size), v["align_corners"], v["padding_mode"],
+                                  v["mode"], ("input and sampling grid",
+                                              f"{v['mode']}, padding_mode={v['padding_mode']!r}"))
         html = _matrix_html("theta", theta)
-        return render_png(fig, dpi), html, {"theta": theta, **v}
+        return png, html, {"theta": theta, **v, **state}
 
     return _explorer("stn-sampling-explorer", controls, draw)

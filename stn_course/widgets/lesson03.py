@@ -3,18 +3,17 @@
 See :mod:`stn_course.widgets` for what every explorer returns."""
 from __future__ import annotations
 
-
 import ipywidgets as widgets
 import torch
 
-from .. import plotting
 from ..images import sample_image
-from .common import _explorer, _matrix_html, render_png
+from .common import _explorer, _matrix_html
+from .raster import Canvas
 
 __all__ = ["warp_explorer"]
 
 
-def warp_explorer(image: torch.Tensor | None = None, size: int = 64, dpi: int = 72) -> widgets.VBox:
+def warp_explorer(image: torch.Tensor | None = None, size: int = 64) -> widgets.VBox:
     """Bend an image with a projective or thin-plate-spline grid and see the grid on the input next to the output.
 
     ``projective``: two sliders set the perspective row ``H[2, :2]`` of a homography. ``tps``: the sliders move the
@@ -22,7 +21,7 @@ def warp_explorer(image: torch.Tensor | None = None, size: int = 64, dpi: int = 
     ``stn-warp-explorer``); ``state`` holds the ``matrix`` (``H (3, 3)`` or control points ``(16, 2)``) and ``grid``.
     """
     from ..grids import projective_grid, tps_control_points, tps_grid
-    from ..sampling import bilinear_sample
+    from ..sampling import bilinear_sample, grid_to_pixels
 
     image = sample_image("grace_hopper", size=(size, size)) if image is None else image
     if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[0] != 1:
@@ -50,8 +49,8 @@ def warp_explorer(image: torch.Tensor | None = None, size: int = 64, dpi: int = 
             grid = tps_grid(matrix.unsqueeze(0), size4)
             html = "source control points (x, y): " + ", ".join(f"({x:+.2f}, {y:+.2f})" for x, y in matrix.tolist())
         out = bilinear_sample(image, grid)
-        fig = plotting.show_images({"input and the grid": image, "output": out}, size=3.2)
-        plotting.show_grid(image, grid, ax=fig.axes[0], max_lines=10, points=False)
-        return render_png(fig, dpi), html, {"matrix": matrix, "grid": grid}
+        canvas = Canvas().add("input and the grid", image, grid=grid_to_pixels(grid, image.shape[-2:]),
+                              max_lines=10).add("output", out)
+        return canvas.png(), html, {"matrix": matrix, "grid": grid, "output": out, "layout": dict(canvas.boxes)}
 
     return _explorer("stn-warp-explorer", controls, draw)

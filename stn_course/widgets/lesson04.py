@@ -39,12 +39,13 @@ def descent_explorer(image: torch.Tensor | None = None, size: int = 40, dpi: int
         raise ValueError(f"image: expected a tensor of shape (1, C, H, W), got {getattr(image, 'shape', image)}")
     template = image.double()
     style = {"description_width": "80px"}
+    slow = {"style": style, "continuous_update": False}  # a redraw takes long: on release
     controls = {
         "kind": widgets.Dropdown(options=["shift", "rotation"], value="shift", description="parameter", style=style),
-        "truth": widgets.FloatSlider(0.3, min=-0.8, max=0.8, step=0.05, description="distortion", style=style),
-        "start": widgets.FloatSlider(0.0, min=-1.0, max=1.0, step=0.05, description="start", style=style),
-        "lr": widgets.FloatLogSlider(0.3, base=10, min=-2, max=1, step=0.1, description="step size", style=style),
-        "steps": widgets.IntSlider(20, min=1, max=80, description="steps", style=style),
+        "truth": widgets.FloatSlider(0.3, min=-0.8, max=0.8, step=0.05, description="distortion", **slow),
+        "start": widgets.FloatSlider(0.0, min=-1.0, max=1.0, step=0.05, description="start", **slow),
+        "lr": widgets.FloatSlider(0.3, min=0.1, max=5.0, step=0.1, description="step size", **slow),
+        "steps": widgets.IntSlider(20, min=1, max=80, description="steps", **slow),
     }
 
     def loss_at(distorted: torch.Tensor, kind: str, value: torch.Tensor) -> torch.Tensor:

@@ -45,14 +45,15 @@ def offset_layout_explorer(image: torch.Tensor | None = None, size: int = 24, dp
         raise ValueError(f"image: expected a tensor of shape (1, 1, H, W), got {getattr(image, 'shape', image)}")
     h, w = image.shape[-2:]
     style = {"description_width": "90px"}
+    slow = {"style": style, "continuous_update": False}  # a redraw takes long: on release
     controls = {
         "layout": widgets.Dropdown(options=list(LAYOUTS), value=LAYOUTS[0], description="layout", style=style),
         "rotation": widgets.FloatSlider(30.0, min=-180.0, max=180.0, step=5.0, description="rotation °",
-                                        style=style),
-        "scale": widgets.FloatSlider(1.5, min=0.3, max=3.0, step=0.1, description="scale", style=style),
-        "y": widgets.IntSlider(h // 2, min=0, max=h - 1, description="location y", style=style),
-        "x": widgets.IntSlider(w // 2, min=0, max=w - 1, description="location x", style=style),
-        "dilation": widgets.IntSlider(2, min=1, max=4, description="dilation", style=style),
+                                        **slow),
+        "scale": widgets.FloatSlider(1.5, min=0.3, max=3.0, step=0.1, description="scale", **slow),
+        "y": widgets.IntSlider(h // 2, min=0, max=h - 1, description="location y", **slow),
+        "x": widgets.IntSlider(w // 2, min=0, max=w - 1, description="location x", **slow),
+        "dilation": widgets.IntSlider(2, min=1, max=4, description="dilation", **slow),
     }
 
     def draw(v: dict) -> tuple[bytes, str, dict]:
@@ -91,10 +92,11 @@ def deformable_explorer(model: torch.nn.Module, dataset, dpi: int = 72) -> widge
     x0, _ = dataset[0]
     grid = x0.shape[-1] // 4  # the last layer's output is S/4 × S/4
     style = {"description_width": "80px"}
+    slow = {"style": style, "continuous_update": False}  # a redraw takes long: on release
     controls = {
-        "index": widgets.IntSlider(0, min=0, max=len(dataset) - 1, description="test digit", style=style),
-        "y": widgets.IntSlider(grid // 2, min=0, max=grid - 1, description="output y", style=style),
-        "x": widgets.IntSlider(grid // 2, min=0, max=grid - 1, description="output x", style=style),
+        "index": widgets.IntSlider(0, min=0, max=len(dataset) - 1, description="test digit", **slow),
+        "y": widgets.IntSlider(grid // 2, min=0, max=grid - 1, description="output y", **slow),
+        "x": widgets.IntSlider(grid // 2, min=0, max=grid - 1, description="output x", **slow),
     }
 
     def draw(v: dict) -> tuple[bytes, str, dict]:

@@ -1,0 +1,94 @@
+"""`stn-course explore` in Chromium: the Voilà dashboards show the explorers and no code, and two of them (lessons 1
+and 2) follow their sliders – the picture is the package's own for the new value."""
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from stn_course import widgets
+
+from .conftest import ARTIFACTS, free_port, group_alive, image_bytes, python, start, stop
+
+PAGES = {  # lesson: (explorer's CSS class, the reference explorer the dashboard builds, slider, steps of it)
+    "01": ("stn-affine-explorer", lambda: widgets.affine_explorer(size=64), "rotation", 4),
+    "02": ("stn-sampling-explorer", lambda: widgets.sampling_explorer(), "rotation", 3),
+}
+
+
+@pytest.fixture(scope="module")
+def dashboards(home, tmp_path_factory):
+    """``stn-course explore`` (every lesson), as a classroom would start it."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("voila") / "explore.log"
+    server = start([python(), "-m", "stn_course.cli", "explore", "--port", str(port)], home, log)
+    try:
+        from .conftest import wait_for
+
+        wait_for(f"http://127.0.0.1:{port}/", process=server, seconds=120)
+        yield port
+    finally:
+        stop(server)
+        assert not group_alive(server), "Voilà or one of its kernels is still running"
+
+
+def _picture(page, css: str) -> bytes:
+    return image_bytes(page, f".{css} img.{css}-figure")
+
+
+@pytest.mark.parametrize("lesson", sorted(PAGES))
+def test_a_dashboard_shows_its_explorer_and_follows_its_slider(dashboards, browser_page, lesson):
+    css, build, slider, steps = PAGES[lesson]
+    page = browser_page
+    page.goto(f"http://127.0.0.1:{dashboards}/voila/render/{lesson}_explore.ipynb")
+    page.wait_for_selector(f".{css} img.{css}-figure", timeout=120_000)
+    assert "widgets." not in page.inner_text("body"), "the dashboard shows code"
+    reference = build()
+    deadline = time.monotonic() + 30
+    while _picture(page, css) != reference.figure.value and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _picture(page, css) == reference.figure.value
+
+    page.locator(f".{css} .stn-control-{slider} .noUi-handle").focus()
+    for _ in range(steps):
+        page.keyboard.press("ArrowRight")
+    step = reference.controls[slider].step
+    reference.controls[slider].value = reference.controls[slider].value + steps * step
+    deadline = time.monotonic() + 30
+    while _picture(page, css) != reference.figure.value and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.3)
+    page.locator(f".{css}").screenshot(path=str(ARTIFACTS / f"voila-{lesson}-{css}.png"))
+    assert _picture(page, css) == reference.figure.value, f"lesson {lesson}: not the package's picture"
+    readout = page.locator(f".{css} .stn-control-{slider} .widget-readout").inner_text()
+    assert float(readout) == pytest.approx(reference.controls[slider].value)
+
+
+def test_the_dashboards_page_lists_every_lesson(dashboards, browser_page):
+    page = browser_page
+    page.goto(f"http://127.0.0.1:{dashboards}/")
+    page.wait_for_selector("text=06_explore.ipynb", timeout=60_000)
+    listed = sorted(set(re.findall(r"\d\d_explore\.ipynb", page.inner_text("body"))))
+    assert listed == [f"{n:02d}_explore.ipynb" for n in range(1, 7)]
+    page.screenshot(path=str(ARTIFACTS / "voila-tree.png"))
+
+
+EXPLORERS = {"03": ["stn-warp-explorer"], "04": ["stn-descent-explorer"], "05": ["stn-transformer-explorer"],
+             "06": ["stn-offset-layout-explorer", "stn-deformable-explorer"]}
+
+
+@pytest.mark.parametrize("lesson", sorted(EXPLORERS))
+def test_every_other_dashboard_shows_its_explorers(dashboards, browser_page, lesson):
+    """Lessons 3–6's pages render their explorers in the browser (lesson 5's after its live training, lesson 6's
+    second one after a short training); a screenshot of each is kept for a look."""
+    page = browser_page
+    page.goto(f"http://127.0.0.1:{dashboards}/voila/render/{lesson}_explore.ipynb")
+    for css in EXPLORERS[lesson]:
+        page.wait_for_selector(f".{css} img.{css}-figure", timeout=180_000)
+        assert _picture(page, css)[:8] == b"\x89PNG\r\n\x1a\n"
+        time.sleep(0.3)
+        page.locator(f".{css}").screenshot(path=str(ARTIFACTS / f"voila-{lesson}-{css}.png"))
+    assert "widgets." not in page.inner_text("body")
+    if lesson == "05":  # the live explorer followed the training to its second epoch
+        page.wait_for_selector(".stn-transformer-explorer-matrices >> text=training: epoch 2", timeout=120_000)

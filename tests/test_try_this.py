@@ -1,0 +1,258 @@
+"""Every explorer's "Try this" list says what the explorer really shows: each bullet is driven here, headless, with
+the image its lesson uses, and the picture or numbers compared with a direct computation. Each test names the words
+of its bullet, which must still be in the lesson (change one, change the other)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from stn_course import affine, data, training, widgets  # noqa: E402
+from stn_course.images import sample_image  # noqa: E402
+
+SOURCES = Path(__file__).resolve().parents[1] / "solutions" / "src"
+
+
+def said(lesson: str, words: str) -> None:
+    text = " ".join(" ".join(line.lstrip("# ") for line in
+                             next(SOURCES.glob(f"{lesson}_*.py")).read_text().splitlines()).split())
+    assert " ".join(words.split()) in text, f"lesson {lesson} no longer says: {words}"
+
+
+# -- lesson 1 (the explorer on the lesson's FAST image: Grace Hopper, 48 pixels high) ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def hopper48():
+    return sample_image("grace_hopper", size=48)
+
+
+def test_l1_rotate_by_90_is_not_a_rotation_matrix_on_a_non_square_image(hopper48):
+    said("01", "Rotate by 90° and look at $\\theta$: on this non-square image it is not a rotation matrix")
+    box = widgets.affine_explorer(hopper48)
+    box.controls["rotation"].value = 90.0
+    theta, (h, w) = box.state["theta"], hopper48.shape[-2:]
+    assert h != w and abs(theta[0, 1].item() + theta[1, 0].item()) > 0.05  # not antisymmetric
+    assert abs(abs(theta[0, 1].item()) - h / w) < 1e-9
+
+
+def test_l1_scale_by_2_halves_theta(hopper48):
+    said("01", "Scale by 2: the grid shrinks (the output reads a smaller region) – $\\theta$'s scale is $1/2$")
+    box = widgets.affine_explorer(hopper48)
+    box.controls["scale"].value = 2.0
+    torch.testing.assert_close(box.state["theta"][:, :2], 0.5 * torch.eye(2, dtype=torch.float64), rtol=0, atol=1e-12)
+
+
+def test_l1_translate_right_gives_a_negative_theta_shift(hopper48):
+    said("01", "Translate right by 10 pixels: which sign does $\\theta$'s translation get, and why?")
+    box = widgets.affine_explorer(hopper48)
+    box.controls["tx"].value = 10.0
+    assert box.state["theta"][0, 2].item() == pytest.approx(-20 / hopper48.shape[-1])
+
+
+def test_l1_align_corners_changes_theta_not_the_picture(hopper48):
+    said("01", "Toggle `align_corners` with a translation: $\\theta$ changes, the picture does not.")
+    box = widgets.affine_explorer(hopper48)
+    box.controls["tx"].value = 6.0
+    before_theta, before_output = box.state["theta"].clone(), box.state["output"].clone()
+    box.controls["align_corners"].value = True
+    assert not torch.allclose(box.state["theta"], before_theta)
+    torch.testing.assert_close(box.state["output"], before_output, rtol=0, atol=1e-9)
+
+
+# -- lesson 2 (its default 20-pixel photo, output 40×40) --------------------------------------------------------------
+
+
+def test_l2_zoom_out_shows_the_padding_and_reflection_moves_with_align_corners():
+    said("02", "zoom < 1 (reading outside): switch `padding_mode` and watch the frame; toggle `align_corners` with "
+               "`reflection` – the mirror moves by half a pixel")
+    box = widgets.sampling_explorer()
+    box.controls["zoom"].value = 0.5
+    frames = {}
+    for mode in ("zeros", "border", "reflection"):
+        box.controls["padding_mode"].value = mode
+        frames[mode] = box.state["output"][0, 0, 0].clone()  # the top row lies outside the image
+    assert frames["zeros"].abs().max() == 0 and frames["border"].abs().max() > 0
+    assert not torch.allclose(frames["border"], frames["reflection"])
+    box.controls["align_corners"].value = True
+    assert not torch.allclose(box.state["output"][0, 0, 0], frames["reflection"])
+
+
+def test_l2_zoom_3_nearest_shows_blocks_bilinear_ramps():
+    said("02", "zoom ≈ 3: `nearest` shows blocks, `bilinear` ramps")
+    box = widgets.sampling_explorer()
+    box.controls["zoom"].value = 3.0
+    bilinear = box.state["output"].clone()
+    box.controls["mode"].value = "nearest"
+    nearest = box.state["output"]
+    assert len(torch.unique(nearest)) * 3 < len(torch.unique(bilinear))
+    assert (nearest[..., 1:] == nearest[..., :-1]).float().mean() > 0.5  # neighbours repeat: blocks
+
+
+def test_l2_rotation_90_stretches_a_non_square_input():
+    said("02", "rotation 90°: this input is not square, so a rotation in normalized coordinates also stretches the "
+               "picture")
+    box = widgets.sampling_explorer()
+    box.controls["zoom"].value = 1.0
+    box.controls["rotation"].value = 90.0
+    h, w = 20, 17
+    assert sample_image("grace_hopper", size=20, gray=True).shape[-2:] == (h, w)
+    motion = affine.theta_to_pixel(box.state["theta"], (h, w), (40, 40))
+    columns = torch.linalg.norm(motion[:2, :2], dim=0)
+    assert abs(columns[0] - columns[1]) > 0.05  # the pixel motion scales x and y differently
+
+
+# -- lesson 3 (its FAST photo, 64×64) ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def photo64():
+    return sample_image("grace_hopper", size=(64, 64)).double().float()
+
+
+def test_l3_tps_without_bend_is_the_identity(photo64):
+    said("03", "`tps` with the first slider at 0: the source points are the targets, and the output is the image itself")
+    box = widgets.warp_explorer(photo64)
+    box.controls["a"].value = 0.0
+    torch.testing.assert_close(box.state["output"], photo64.double(), rtol=0, atol=1e-9)
+
+
+def test_l3_projective_perspective_and_padding(photo64):
+    said("03", "`projective` with $\\pi_{31} = 0.5$: the grid's left column is taller than its right one – "
+               "perspective – and parts of the grid leave the image, where the output reads the zeros padding")
+    box = widgets.warp_explorer(photo64)
+    box.controls["transform"].value = "projective"
+    box.controls["a"].value, box.controls["b"].value = 0.5, 0.0
+    grid = box.state["grid"][0]
+    left, right = grid[:, 0, 1], grid[:, -1, 1]
+    assert (left.max() - left.min()) > 1.5 * (right.max() - right.min())
+    outside = (grid.abs() > 1 + 2 / 64).any(-1)  # a pixel beyond the border: its four neighbours are padding
+    assert outside.any() and box.state["output"][0, :, outside].abs().max() == 0
+
+
+def test_l3_tps_keeps_far_lines_nearly_straight(photo64):
+    said("03", "`tps` with a strong bend: straight grid lines stay nearly straight far from the moved points")
+    box = widgets.warp_explorer(photo64)
+    box.controls["a"].value = 0.8
+    row = box.state["grid"][0, 32]  # one grid row: its y should vary smoothly, its curvature stay small
+    second = (row[2:, 1] - 2 * row[1:-1, 1] + row[:-2, 1]).abs().max()
+    assert second < 0.01
+
+
+# -- lesson 4 (its FAST photo: 40×40 grayscale) ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def photo40():
+    return sample_image("grace_hopper", size=(40, 40), gray=True).float()
+
+
+def test_l4_descent_comes_most_of_the_way(photo40):
+    said("04", "`shift`, step size 0.3: twenty steps from 0 take the parameter most of the way to the answer, $-0.3$")
+    box = widgets.descent_explorer(photo40)
+    path = box.state["path"]
+    assert path[0] == 0 and box.state["truth"] == pytest.approx(-0.3) and -0.3 < path[-1] < -0.2
+
+
+def test_l4_large_steps_overshoot(photo40):
+    said("04", "step size 3: the steps overshoot, and the loss ends higher than it started")
+    box = widgets.descent_explorer(photo40)
+    box.controls["lr"].value = 3.0
+    assert box.state["losses"][-1] > box.state["losses"][0]
+
+
+def test_l4_rotation_has_a_local_minimum(photo40):
+    said("04", "`rotation` with a distortion of 0.8, started at 0: descent stops far from the answer $-0.8$, in a local "
+               "minimum of the loss – start it at $-0.9$ and it finds the answer")
+    box = widgets.descent_explorer(photo40)
+    box.controls["kind"].value = "rotation"
+    box.controls["truth"].value = 0.8
+    assert abs(box.state["path"][-1] + 0.8) > 0.5 and box.state["losses"][-1] > 0.03
+    box.controls["start"].value = -0.9
+    assert abs(box.state["path"][-1] + 0.8) < 0.02
+
+
+# -- lesson 5 --------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rts():
+    return data.make_datasets("RTS", n_train=256, n_test=64, seed=0, impl="aten")
+
+
+def test_l5_the_live_explorer_starts_with_one_grid_and_follows_training(rts, tmp_path):
+    said("05", "At the start every digit gets the same grid, the central 28×28 window")
+    said("05", "before training every digit got the same grid, the central 28×28 window ($\\theta = \\tfrac{28}{42} I$); "
+               "now the grid differs from digit to digit")
+    train, test = rts
+    model = training.st_cnn(42, seed=0)
+    live = widgets.transformer_explorer(model, test)
+    thetas = []
+    for i in range(4):
+        live.controls["index"].value = i
+        thetas.append(live.state["theta"])
+    for theta in thetas:
+        torch.testing.assert_close(theta, torch.eye(2, 3) * 28 / 42)
+    renders = live.state["renders"]
+    loaders = data.make_loaders(train, test, batch_size=32)
+    history = training.fit(model, *loaders, epochs=2, lr=3e-3, transformer_lr=1e-3, progress=False,
+                           callback=live.on_progress)
+    assert live.state["renders"] >= renders + 2  # at least every epoch's end
+    assert live.state["history"]["epoch"] == [1, 2] and live.state["history"] is history
+    after = []
+    for i in range(4):
+        live.controls["index"].value = i
+        after.append(live.state["theta"])
+    assert torch.stack(after).std(0).max() > 1e-3  # the grid differs from digit to digit
+
+
+def test_l5_the_saved_model_predicts_what_the_model_in_memory_predicts(rts, tmp_path):
+    said("05", "the saved model predicts exactly what the model in memory predicts")
+    train, test = rts
+    model = training.st_cnn(42, seed=0)
+    history = training.fit(model, *data.make_loaders(train, test, batch_size=32), epochs=1, progress=False)
+    training.save(model, tmp_path / "m.pt", history=history)
+    saved = training.load(tmp_path / "m.pt")
+    live, loaded = widgets.transformer_explorer(model, test), widgets.transformer_explorer(saved, test,
+                                                                                           history=history)
+    for i in range(5):
+        live.controls["index"].value = loaded.controls["index"].value = i
+        assert live.state["prediction"] == loaded.state["prediction"]
+        torch.testing.assert_close(live.state["theta"], loaded.state["theta"])
+    assert "error along training" in loaded.state["layout"]
+
+
+# -- lesson 6 (its 24-pixel digit... the default image of the explorer) ------------------------------------------------
+
+
+def test_l6_torchvision_layout_reads_where_it_means():
+    said("06", "torchvision's layout: the distance is 0 – every tap reads where it was meant to")
+    box = widgets.offset_layout_explorer()
+    assert box.state["error"] == 0
+
+
+def test_l6_the_bugs_move_the_taps():
+    said("06", "either bug at the start (rotation 30°, scale 1.5): taps land pixels away from where they were meant "
+               "to read")
+    box = widgets.offset_layout_explorer()
+    assert (box.controls["rotation"].value, box.controls["scale"].value) == (30.0, 1.5)
+    for layout in widgets.LAYOUTS[1:]:
+        box.controls["layout"].value = layout
+        assert box.state["error"] > 2
+
+
+def test_l6_the_identity_cannot_catch_a_layout_bug():
+    said("06", "rotation 0 and scale 1: all three layouts agree (the offsets are all zero) – a test with the identity "
+               "cannot catch a layout bug")
+    box = widgets.offset_layout_explorer()
+    box.controls["rotation"].value, box.controls["scale"].value = 0.0, 1.0
+    for layout in widgets.LAYOUTS:
+        box.controls["layout"].value = layout
+        assert box.state["error"] == 0 and float(box.state["offset"].abs().max()) == 0
+    assert math.isfinite(float(np.float64(box.state["error"])))
