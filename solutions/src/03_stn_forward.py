@@ -381,111 +381,160 @@ for transform in ("affine", "attention", "rotation", "rts", "projective", "tps")
     print(f"{transform:10s} fresh: max |V - U| = {identity_error:.1e}   fast vs aten: {agree:.1e}")
 
 # %% [markdown]
-# ### A spatial transformer inside a small CNN
+# ### A spatial transformer that learns where to look
 #
 # The transformer is one layer among others: put it in front of a classifier and train the whole thing with the
-# classification loss. A toy task shows it in a few seconds: tell a **square** from a **plus** sign, drawn small at a
-# random place of a 36×36 canvas. An `attention` transformer with `out_size=(18, 18)` *may* learn to find the
-# shape and zoom on it; the classifier behind it only ever sees 18×18 glimpses. Nobody tells the transformer
-# where the shape is – so below we measure what it did instead of assuming it: the zoom $1/s$ per class, how
-# often the glimpse contains the shape, and how often it is all black.
+# classification loss – nobody tells it where to look. A toy task shows it in seconds: tell a **plus** sign from a
+# **cross**, both 7 pixels wide, drawn at a random place of a 48×48 canvas among eight short strokes of clutter that
+# look like pieces of either. The classifier only ever sees a 16×16 *glimpse*: attention parameters
+# $(s, t_x, t_y)$ → **your** `attention_theta` → the grid → the sampler. The whole canvas shrunk to 16×16 ($s = 1$)
+# blurs the shapes into the clutter; a glimpse zoomed onto the shape shows it sharp – zooming *pays*.
+#
+# The localisation net is built for *where*: a small convolutional net on the canvas draws a heat map of where to
+# look, and the glimpse's centre is the heat map's centre of mass – a *soft-argmax*, differentiable where an argmax
+# is not; a second map, read at that place, sets the zoom, bounded to $s \in [0.15, 1]$. Its last layer starts at
+# zero: every image gets the same glimpse at first, the central 40 % of each side of the canvas – this lesson's
+# identity principle, for attention.
 
-# %% tags=["skip-when-grading"]
-def make_shapes(n: int, generator: torch.Generator, canvas: int = 36, side: int = 7):
-    """Squares (label 0) and plus signs (label 1) of ``side`` pixels at random places.
+# %%
+def make_cluttered_shapes(n: int, generator: torch.Generator, canvas: int = 48, side: int = 7, clutter: int = 8,
+                          stroke: int = 3):
+    """Plus signs (label 0) and crosses (label 1) of ``side`` pixels at random places of a ``canvas``-pixel square,
+    among ``clutter`` random ``stroke``-pixel lines.
     ``-> images (n, 1, S, S), labels (n,), shape centres (n, 2) as (x, y) pixels``"""
     images = torch.zeros(n, 1, canvas, canvas)
     labels = torch.randint(0, 2, (n,), generator=generator)
-    corners = torch.randint(0, canvas - side, (n, 2), generator=generator)
+    corners = torch.randint(0, canvas - side + 1, (n, 2), generator=generator)
+    starts = torch.randint(0, canvas - stroke, (n, clutter, 2), generator=generator)
+    kinds = torch.randint(0, 4, (n, clutter), generator=generator)
+    t = torch.arange(stroke)
+    steps = torch.stack([torch.stack([0 * t, t], 1), torch.stack([t, 0 * t], 1), torch.stack([t, t], 1),
+                         torch.stack([t, stroke - 1 - t], 1)])  # (kind, step, (dy, dx)): -, |, \, /
+    pixels = starts[:, :, None, :] + steps[kinds]
+    images[torch.arange(n)[:, None, None], 0, pixels[..., 0], pixels[..., 1]] = 1.0
+    u = torch.arange(side)
+    plus, cross = torch.zeros(side, side), torch.zeros(side, side)
+    plus[side // 2], plus[:, side // 2] = 1, 1
+    cross[u, u], cross[u, side - 1 - u] = 1, 1
     for i, (y, x) in enumerate(corners.tolist()):
-        if labels[i] == 0:
-            images[i, 0, y:y + side, x:x + side] = 1
-            images[i, 0, y + 2:y + side - 2, x + 2:x + side - 2] = 0
-        else:
-            images[i, 0, y + side // 2 - 1:y + side // 2 + 2, x:x + side] = 1
-            images[i, 0, y:y + side, x + side // 2 - 1:x + side // 2 + 2] = 1
+        images[i, 0, y:y + side, x:x + side] = plus if labels[i] == 0 else cross
     return images, labels, corners.flip(1).float() + (side - 1) / 2
 
 
-class GlimpseCNN(nn.Module):
-    """``(N, 1, 36, 36)`` -> attention transformer -> ``(N, 1, 18, 18)`` glimpse -> small CNN -> 2 logits."""
+class GlimpseNet(nn.Module):
+    """``(N, 1, 48, 48)`` -> soft-argmax attention -> ``(N, 1, 16, 16)`` glimpse -> small CNN -> 2 logits."""
 
-    def __init__(self):
+    def __init__(self, out: int = 16, start_scale: float = 0.4, min_scale: float = 0.15, sharpness: float = 5.0):
         super().__init__()
-        loc = nn.Sequential(nn.Conv2d(1, 8, 5, padding=2), nn.MaxPool2d(2), nn.ReLU(),
-                            nn.Conv2d(8, 8, 5, padding=2), nn.MaxPool2d(2), nn.ReLU(),
-                            nn.Flatten(), nn.Linear(8 * 9 * 9, 32), nn.ReLU())
-        self.transformer = SpatialTransformer(loc, "attention", out_size=(18, 18))
-        self.classifier = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.MaxPool2d(2), nn.ReLU(),
-                                        nn.Flatten(), nn.Linear(8 * 9 * 9, 2))
+        self.out, self.min_scale, self.sharpness = out, min_scale, sharpness
+        self.where = nn.Sequential(nn.AvgPool2d(2), nn.Conv2d(1, 16, 5, padding=2), nn.ReLU(),
+                                   nn.Conv2d(16, 16, 5, padding=2), nn.ReLU(), nn.Conv2d(16, 2, 3, padding=1))
+        nn.init.zeros_(self.where[-1].weight)  # the identity start: a flat heat map, the same glimpse for all
+        nn.init.zeros_(self.where[-1].bias)
+        self.scale_bias = nn.Parameter(torch.logit(torch.tensor((start_scale - min_scale) / (1 - min_scale))))
+        self.classifier = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                        nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                                        nn.Linear(16 * (out // 2) ** 2, 2))
+
+    def params(self, x):
+        """``(N, 1, S, S) -> (N, 3)``: (s, t_x, t_y) from the heat map's centre of mass and the zoom map there."""
+        maps = self.where(x)
+        n, _, h, w = maps.shape
+        p = torch.softmax(self.sharpness * maps[:, 0].flatten(1), dim=1).view(n, h, w)
+        xs = (torch.arange(w, dtype=x.dtype) + 0.5) / w * 2 - 1  # cell centres, normalized
+        ys = (torch.arange(h, dtype=x.dtype) + 0.5) / h * 2 - 1
+        t_x, t_y = (p.sum(1) * xs).sum(1), (p.sum(2) * ys).sum(1)
+        s = self.min_scale + (1 - self.min_scale) * torch.sigmoid(self.scale_bias + (p * maps[:, 1]).sum((1, 2)))
+        return torch.stack([s, t_x, t_y], dim=1)
+
+    def glimpse(self, x):
+        grid = affine_grid(attention_theta(self.params(x)), (x.shape[0], 1, self.out, self.out))
+        return bilinear_sample(x, grid), grid
 
     def forward(self, x):
-        return self.classifier(self.transformer(x))
+        return self.classifier(self.glimpse(x)[0])
 
 
 generator = torch.Generator().manual_seed(0)
-train_x, train_y, _ = make_shapes(1500 if FAST else 10000, generator)
-test_x, test_y, test_centres = make_shapes(500, generator)
-model = GlimpseCNN()
-optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-start = time.perf_counter()
-for epoch in range(3 if FAST else 10):
-    order = torch.randperm(len(train_x), generator=generator)
-    for batch_idx in order.split(64):
-        optimizer.zero_grad()
-        F.cross_entropy(model(train_x[batch_idx]), train_y[batch_idx]).backward()
-        optimizer.step()
-    with torch.no_grad():
-        accuracy = (model(test_x).argmax(1) == test_y).float().mean().item()
-    print(f"epoch {epoch + 1}: test accuracy {100 * accuracy:.1f}%  ({time.perf_counter() - start:.1f} s)")
-
-with torch.no_grad():
-    glimpses, glimpse_theta, glimpse_grid = model.transformer(test_x[:4], return_params=True)
-print("learned (s, t_x, t_y) of the first test image:",
-      [round(v, 2) for v in model.transformer.params(test_x[:1])[0].tolist()])
-fig = plotting.show_images({**{f"input {i}": test_x[i] for i in range(2)},
-                            **{f"glimpse {i}": glimpses[i] for i in range(2)}}, size=2.4)
-for i in range(2):
-    plotting.show_grid(test_x[i], glimpse_grid[i:i + 1], ax=fig.axes[i], max_lines=4, points=False)
+train_x, train_y, _ = make_cluttered_shapes(3000 if FAST else 12000, generator)
+test_x, test_y, test_centres = make_cluttered_shapes(500, generator)
+fig = plotting.show_images({f"{'plus' if test_y[i] == 0 else 'cross'}": test_x[i] for i in range(4)}, size=2.2)
 
 # %% [markdown]
-# **What did the transformer learn?** Three numbers answer it, over the 500 test images: the scale $s$ per class (a
-# transformer that zooms on the shape has $s$ well below 1 for both classes), the share of glimpses whose window
-# contains the shape's centre, and the share of glimpses that are all black.
+# **Four short runs, keep one.** Attention must be found before it can be refined. In the first epochs the classifier
+# learns from the shapes that happen to fall into the central glimpse, and only then does the loss say which way to
+# move; whether that gets going depends on the random start. So we train four runs from different seeds and keep the
+# one with the lowest **training** loss – a choice that never looks at the test set. For each run the table gives
+# the test accuracy and what the transformer learned: how far the glimpse's centre is from the shape's (median,
+# pixels), how often the whole shape is inside the glimpse, the zoom $1/s$, and $s$ per class.
+
+# %% tags=["skip-when-grading"]
+def glimpse_report(model) -> dict:
+    """What a GlimpseNet does on the test canvases: accuracy, centre error, shape inside the window, scale per
+    class. It *found the shape* when the window holds the whole shape in 90 % of the canvases, zoomed 2× or more."""
+    with torch.no_grad():
+        accuracy = (model(test_x).argmax(1) == test_y).float().mean().item()
+        s, t_x, t_y = model.params(test_x).unbind(1)
+    centre = (torch.stack([t_x, t_y], 1) + 1) / 2 * 48 - 0.5  # normalized -> pixels (align_corners=False)
+    offset = (centre - test_centres).abs()
+    inside = ((offset.amax(1) + 3.5) <= s * 24 + 0.5).float().mean().item()  # half the window: s · 48 / 2 pixels
+    return {"accuracy": accuracy, "centre_error": offset.norm(dim=1).median().item(), "inside": inside, "scale": s,
+            "found": inside >= 0.9 and s.median().item() <= 0.5}
+
+
+start = time.perf_counter()
+runs = []
+for seed in range(4):
+    torch.manual_seed(seed)
+    model = GlimpseNet()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    order = torch.Generator().manual_seed(seed)
+    for epoch in range(8):
+        losses = []
+        for batch in torch.randperm(len(train_x), generator=order).split(64):
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(train_x[batch]), train_y[batch])
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+    runs.append({"seed": seed, "model": model, "train_loss": sum(losses[-20:]) / 20, **glimpse_report(model)})
+    r = runs[-1]
+    print(f"seed {seed}: training loss {r['train_loss']:.3f}, test accuracy {100 * r['accuracy']:5.1f} %, glimpse "
+          f"centre {r['centre_error']:4.1f} px from the shape, shape inside {100 * r['inside']:3.0f} %, "
+          f"zoom {1 / r['scale'].median():.1f}, s plus "
+          f"{r['scale'][test_y == 0].mean():.2f} ± {r['scale'][test_y == 0].std():.2f}, s cross "
+          f"{r['scale'][test_y == 1].mean():.2f} ± {r['scale'][test_y == 1].std():.2f}"
+          f"  -> {'found the shape' if r['found'] else 'did not'}  ({time.perf_counter() - start:.0f} s)")
+best = min(runs, key=lambda r: r["train_loss"])
+found = sum(r["found"] for r in runs)
+print(f"kept seed {best['seed']} (lowest training loss); {found} of {len(runs)} runs found the shape")
+assert best["found"]  # the run the rest of this section shows did learn to look at the shape
+
+# %% [markdown]
+# The kept run's glimpses: the canvas with the glimpse window drawn where the sampler reads, and what the
+# classifier sees – the shape, centred and magnified, the clutter mostly cropped away.
 
 # %% tags=["skip-when-grading"]
 with torch.no_grad():
-    params = model.transformer.params(test_x)
-    all_glimpses = model.transformer(test_x)
-scale, shift = params[:, 0], params[:, 1:]
-window_centre = (shift + 1) / 2 * 36 - 0.5  # normalized -> pixels (align_corners=False)
-inside = ((window_centre - test_centres).abs() < scale.abs()[:, None] * 18).all(1)
-black = all_glimpses.flatten(1).amax(1) < 0.1
-for label, name in ((0, "squares"), (1, "plus signs")):
-    s = scale[test_y == label]
-    print(f"{name:10s}: s = {s.mean():.2f} ± {s.std():.2f} (zoom {1 / s.abs().mean():.2f}×)")
-print(f"glimpses containing the shape: {100 * inside.float().mean():.0f} %, all black: {100 * black.float().mean():.0f} %")
-zoomed = bool((scale.abs() < 0.7).float().mean() > 0.5)
-print("verdict:", "the transformer zooms in" if zoomed else "the transformer barely zooms: the classifier sees "
-      "(almost) the whole canvas, at half resolution")
-if FAST:
-    assert not zoomed  # what the next cell says of a short run
+    glimpses, glimpse_grid = best["model"].glimpse(test_x[:4])
+fig = plotting.show_images({**{f"canvas {i}": test_x[i] for i in range(4)},
+                            **{f"glimpse {i}": glimpses[i] for i in range(4)}}, ncols=4, size=2.2)
+for i in range(4):
+    plotting.show_grid(test_x[i], glimpse_grid[i:i + 1], ax=fig.axes[i], max_lines=4, points=False)
 
 # %% [markdown]
-# In a short run like this one the transformer usually **barely zooms**: at $s \approx 1$ the window holds the
-# whole canvas, so the shape is always inside and the classifier can tell a square from a plus at half resolution.
-# Nothing in the loss pays for zooming in, and a transformer learns only what pays. (Making it pay – clutter that
-# the half-resolution view confuses with the shapes, a bounded scale – is the subject of lesson 5, where the
-# transformer's zoom and shift are measured against the truth.)
+# **What the failed runs did, and the shortcut.** A run that does not find the shape fails in one of two ways the
+# table shows: the glimpse stays where it started and the classifier makes do with the shapes that fall into it
+# (an accuracy far from 100 %, a centre error near the average distance to the canvas centre), or the zoom opens up
+# to the whole canvas and the classifier makes do with the blurred view (zoom 1). Restarts, a better start for the
+# heat map, or a curriculum are the usual cures.
 #
-# **The shortcut failure.** Watch the last two numbers when you change the seed or train longer (`FAST = False`).
-# The localisation net sees the whole canvas and can tell the classes apart *itself*; nothing stops it from
-# writing the answer into $\theta$ – look at an empty corner for squares, at the shape for plus signs – and the
-# classifier then reads the class from *whether its glimpse is black*. The accuracy is high, the glimpses are
-# meaningless, and the model fails as soon as the localisation net is wrong. The diagnostic is the one above: a
-# large share of all-black glimpses, or scales and positions that differ by class rather than by where the shape
-# is. The cure is to make the localisation net's job *where*, not *what*: a smaller or blurred view for it,
-# clutter, or a classifier that must see the object.
+# The **shortcut** is the dangerous failure, because the accuracy looks fine: the localisation net sees the whole
+# canvas and could tell the classes apart *itself*, then write the answer into $\theta$ – a large glimpse for
+# crosses, a small one for plus signs, or an empty corner for one class – and the classifier would read the class
+# from the glimpse's size or emptiness, not from the shape. The diagnostic is in the table: **the scale per class**.
+# Equal scales per class, and a glimpse centred on the shape, mean the transformer learned *where*, not *what*; this
+# model is built to make the honest answer the easy one (a heat map of locations, clutter that resembles the shapes).
 #
 # ## Explore
 #

@@ -52,6 +52,10 @@ ENTRIES = [
     Setting("02", "Magnifying a small crop 6×", "the figure's magnification, chosen in the code"),
     Setting("02", "zoom ≈ 3", "an Explore instruction: the value to set the slider to"),
     Setting("02", "Zoom in by about 3", "a question's instruction: the value to try"),
+    # lesson 3
+    Claim("03", "the central 40 % of each side of the canvas",
+          "(GlimpseNet().params(test_x[:3]) - torch.tensor([0.4, 0.0, 0.0])).abs().max() < 1e-6"),
+    Setting("03", "an accuracy far from 100 %", "a reference point (a run that learned the task), not a measurement"),
     # lesson 4
     Claim("04", "θ reads 90 % of the image", "abs(theta_coarse[0, 0, 0].item() - 0.9) < 1e-12"),
     Claim("04", "about 2.8 input pixels apart (36 pixels read onto 13)",

@@ -1,0 +1,228 @@
+"""The Triton kernels of :mod:`stn_course.gpu.affine` (lesson 7). Importing this module imports ``triton``:
+:mod:`stn_course.gpu.affine` does so on first use only, so that ``TRITON_INTERPRET`` is honoured and the package
+imports without Triton."""
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def source(j, i, WO, HO, W, H, t0, t1, t2, t3, t4, t5, PADDING: tl.constexpr, ALIGN: tl.constexpr):
+    """Output pixel (i, j) -> the pixel coordinates (ix, iy) it reads, their derivatives w.r.t. the grid,
+    the base-grid point (xt, yt), and whether the point is finite."""
+    jf = j.to(t0.dtype)
+    i_f = i.to(t0.dtype)
+    if ALIGN:
+        xt = tl.where(WO > 1, 2.0 * jf / tl.maximum(WO - 1, 1) - 1.0, 0.0 * jf)
+        yt = tl.where(HO > 1, 2.0 * i_f / tl.maximum(HO - 1, 1) - 1.0, 0.0 * i_f)
+    else:
+        xt = (2.0 * jf + 1.0) / WO - 1.0
+        yt = (2.0 * i_f + 1.0) / HO - 1.0
+    gx = t0 * xt + t1 * yt + t2
+    gy = t3 * xt + t4 * yt + t5
+    if ALIGN:
+        sx = (W - 1) / 2.0 + 0.0 * gx
+        sy = (H - 1) / 2.0 + 0.0 * gy
+        ix = (gx + 1.0) * sx
+        iy = (gy + 1.0) * sy
+    else:
+        sx = W / 2.0 + 0.0 * gx
+        sy = H / 2.0 + 0.0 * gy
+        ix = (gx + 1.0) * sx - 0.5
+        iy = (gy + 1.0) * sy - 0.5
+    dx = sx
+    dy = sy
+    if PADDING == 2:  # reflection about the centres (align) or the edges of the end pixels
+        if ALIGN:
+            lo_x = 0.0 * ix
+            span_x = (W - 1) + 0.0 * ix
+            lo_y = 0.0 * iy
+            span_y = (H - 1) + 0.0 * iy
+        else:
+            lo_x = -0.5 + 0.0 * ix
+            span_x = W + 0.0 * ix
+            lo_y = -0.5 + 0.0 * iy
+            span_y = H + 0.0 * iy
+        ix, dx = reflect(ix, lo_x, span_x, dx)
+        iy, dy = reflect(iy, lo_y, span_y, dy)
+    finite = (ix == ix) & (iy == iy) & (tl.abs(ix) < float("inf")) & (tl.abs(iy) < float("inf"))
+    if PADDING != 0:  # clamp into the image, the derivative 0 where the clamp holds; NaN -> pixel 0
+        nan_x = ix != ix
+        nan_y = iy != iy
+        dx = tl.where((ix > 0) & (ix < W - 1), dx, 0.0 * dx)
+        dy = tl.where((iy > 0) & (iy < H - 1), dy, 0.0 * dy)
+        ix = tl.minimum(tl.maximum(ix, 0.0 * ix), (W - 1) + 0.0 * ix)
+        iy = tl.minimum(tl.maximum(iy, 0.0 * iy), (H - 1) + 0.0 * iy)
+        ix = tl.where(nan_x, 0.0 * dx, ix)
+        iy = tl.where(nan_y, 0.0 * dy, iy)
+        finite = ix == ix  # (NaN went to pixel 0 above)
+    return ix, iy, dx, dy, xt, yt, finite
+
+@triton.jit
+def reflect(x, low, span, dx):
+    """Mirror x about low and low + span until it lands in between; the derivative's sign flips per mirror."""
+    twice = 2.0 * span
+    shifted = x - low
+    distance = tl.abs(shifted)
+    extra = distance - tl.floor(distance / tl.where(twice > 0, twice, 1.0 + 0.0 * twice)) * twice
+    folded = tl.minimum(extra, twice - extra) + low
+    sign = tl.where(shifted < 0, -1.0 + 0.0 * x, 1.0 + 0.0 * x)
+    sign = tl.where(extra > span, -sign, sign)
+    out = tl.where(span > 0, folded, 0.0 * x)
+    return out, tl.where(span > 0, dx * sign, 0.0 * dx)
+
+@triton.jit
+def corners(ix, iy, W, H, finite):
+    """The four neighbours (x0, y0), (x0 + 1, y0), (x0, y0 + 1), (x0 + 1, y0 + 1), their weights, whether
+    each is inside the image, and safe int indices."""
+    x0f = tl.floor(tl.where(finite, ix, 0.0 * ix))
+    y0f = tl.floor(tl.where(finite, iy, 0.0 * iy))
+    fx = tl.where(finite, ix, 0.0 * ix) - x0f
+    fy = tl.where(finite, iy, 0.0 * iy) - y0f
+    x0f = tl.minimum(tl.maximum(x0f, -2.0 + 0.0 * x0f), W + 1.0 + 0.0 * x0f)
+    y0f = tl.minimum(tl.maximum(y0f, -2.0 + 0.0 * y0f), H + 1.0 + 0.0 * y0f)
+    x0 = x0f.to(tl.int32)
+    y0 = y0f.to(tl.int32)
+    in_x0 = (x0 >= 0) & (x0 <= W - 1)
+    in_x1 = (x0 + 1 >= 0) & (x0 + 1 <= W - 1)
+    in_y0 = (y0 >= 0) & (y0 <= H - 1)
+    in_y1 = (y0 + 1 >= 0) & (y0 + 1 <= H - 1)
+    return x0, y0, fx, fy, in_x0, in_x1, in_y0, in_y1
+
+@triton.jit
+def forward(inp, theta, out, C, H, W, HO, WO,
+            PADDING: tl.constexpr, ALIGN: tl.constexpr, BLOCK: tl.constexpr):
+    n = tl.program_id(0)
+    offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    P = HO * WO
+    live = offs < P
+    i = offs // WO
+    j = offs % WO
+    t0 = tl.load(theta + n * 6 + 0)
+    t1 = tl.load(theta + n * 6 + 1)
+    t2 = tl.load(theta + n * 6 + 2)
+    t3 = tl.load(theta + n * 6 + 3)
+    t4 = tl.load(theta + n * 6 + 4)
+    t5 = tl.load(theta + n * 6 + 5)
+    ix, iy, dx, dy, xt, yt, finite = source(j, i, WO, HO, W, H, t0, t1, t2, t3, t4, t5, PADDING, ALIGN)
+    x0, y0, fx, fy, in_x0, in_x1, in_y0, in_y1 = corners(ix, iy, W, H, finite)
+    w00 = (1.0 - fx) * (1.0 - fy)
+    w01 = fx * (1.0 - fy)
+    w10 = (1.0 - fx) * fy
+    w11 = fx * fy
+    m00 = live & finite & in_x0 & in_y0
+    m01 = live & finite & in_x1 & in_y0
+    m10 = live & finite & in_x0 & in_y1
+    m11 = live & finite & in_x1 & in_y1
+    for c in range(0, C):
+        base = inp + (n * C + c) * H * W
+        v = w00 * tl.load(base + y0 * W + x0, mask=m00, other=0.0)
+        v += w01 * tl.load(base + y0 * W + x0 + 1, mask=m01, other=0.0)
+        v += w10 * tl.load(base + (y0 + 1) * W + x0, mask=m10, other=0.0)
+        v += w11 * tl.load(base + (y0 + 1) * W + x0 + 1, mask=m11, other=0.0)
+        v = tl.where(finite, v, float("nan") + 0.0 * v)
+        tl.store(out + (n * C + c) * P + offs, v, mask=live)
+
+@triton.jit
+def backward(inp, theta, grad_out, grad_inp, partial, C, H, W, HO, WO, PROGRAMS,
+             PADDING: tl.constexpr, ALIGN: tl.constexpr, BLOCK: tl.constexpr, NEED_INPUT: tl.constexpr):
+    n = tl.program_id(0)
+    pid = tl.program_id(1)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    P = HO * WO
+    live = offs < P
+    i = offs // WO
+    j = offs % WO
+    t0 = tl.load(theta + n * 6 + 0)
+    t1 = tl.load(theta + n * 6 + 1)
+    t2 = tl.load(theta + n * 6 + 2)
+    t3 = tl.load(theta + n * 6 + 3)
+    t4 = tl.load(theta + n * 6 + 4)
+    t5 = tl.load(theta + n * 6 + 5)
+    ix, iy, dx, dy, xt, yt, finite = source(j, i, WO, HO, W, H, t0, t1, t2, t3, t4, t5, PADDING, ALIGN)
+    x0, y0, fx, fy, in_x0, in_x1, in_y0, in_y1 = corners(ix, iy, W, H, finite)
+    m00 = live & finite & in_x0 & in_y0
+    m01 = live & finite & in_x1 & in_y0
+    m10 = live & finite & in_x0 & in_y1
+    m11 = live & finite & in_x1 & in_y1
+    gix = 0.0 * fx
+    giy = 0.0 * fy
+    for c in range(0, C):
+        base = inp + (n * C + c) * H * W
+        g = tl.load(grad_out + (n * C + c) * P + offs, mask=live, other=0.0)
+        v00 = tl.load(base + y0 * W + x0, mask=m00, other=0.0)
+        v01 = tl.load(base + y0 * W + x0 + 1, mask=m01, other=0.0)
+        v10 = tl.load(base + (y0 + 1) * W + x0, mask=m10, other=0.0)
+        v11 = tl.load(base + (y0 + 1) * W + x0 + 1, mask=m11, other=0.0)
+        gix += g * ((v01 - v00) * (1.0 - fy) + (v11 - v10) * fy)
+        giy += g * ((v10 - v00) * (1.0 - fx) + (v11 - v01) * fx)
+        if NEED_INPUT:  # eq. 6 by scattering: several output pixels may hit one input pixel, so add atomically
+            gbase = grad_inp + (n * C + c) * H * W
+            tl.atomic_add(gbase + y0 * W + x0, g * (1.0 - fx) * (1.0 - fy), mask=m00)
+            tl.atomic_add(gbase + y0 * W + x0 + 1, g * fx * (1.0 - fy), mask=m01)
+            tl.atomic_add(gbase + (y0 + 1) * W + x0, g * (1.0 - fx) * fy, mask=m10)
+            tl.atomic_add(gbase + (y0 + 1) * W + x0 + 1, g * fx * fy, mask=m11)
+    keep = live & finite
+    gx = tl.where(keep, gix * dx, 0.0 * gix)  # ∂L/∂(grid x): eq. 7 chained through padding and unnormalize
+    gy = tl.where(keep, giy * dy, 0.0 * giy)
+    row = partial + (n * PROGRAMS + pid) * 6  # one partial per program: deterministic, summed afterwards
+    tl.store(row + 0, tl.sum(gx * xt, axis=0))
+    tl.store(row + 1, tl.sum(gx * yt, axis=0))
+    tl.store(row + 2, tl.sum(gx, axis=0))
+    tl.store(row + 3, tl.sum(gy * xt, axis=0))
+    tl.store(row + 4, tl.sum(gy * yt, axis=0))
+    tl.store(row + 5, tl.sum(gy, axis=0))
+
+@triton.jit
+def contributions(theta, keys, weights, H, W, HO, WO,
+                  PADDING: tl.constexpr, ALIGN: tl.constexpr, BLOCK: tl.constexpr):
+    """Deterministic input gradient, step 1: for each output pixel's four corners, the input pixel it feeds
+    (``key = n·H·W + y·W + x``; ``N·H·W`` for none) and the bilinear weight."""
+    n = tl.program_id(0)
+    offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    P = HO * WO
+    live = offs < P
+    i = offs // WO
+    j = offs % WO
+    t0 = tl.load(theta + n * 6 + 0)
+    t1 = tl.load(theta + n * 6 + 1)
+    t2 = tl.load(theta + n * 6 + 2)
+    t3 = tl.load(theta + n * 6 + 3)
+    t4 = tl.load(theta + n * 6 + 4)
+    t5 = tl.load(theta + n * 6 + 5)
+    ix, iy, dx, dy, xt, yt, finite = source(j, i, WO, HO, W, H, t0, t1, t2, t3, t4, t5, PADDING, ALIGN)
+    x0, y0, fx, fy, in_x0, in_x1, in_y0, in_y1 = corners(ix, iy, W, H, finite)
+    none = tl.num_programs(0).to(tl.int64) * H * W
+    image = n.to(tl.int64) * H * W
+    slot = (n.to(tl.int64) * P + offs) * 4
+    ok = live & finite
+    tl.store(keys + slot + 0, tl.where(ok & in_x0 & in_y0, image + y0 * W + x0, none), mask=live)
+    tl.store(keys + slot + 1, tl.where(ok & in_x1 & in_y0, image + y0 * W + x0 + 1, none), mask=live)
+    tl.store(keys + slot + 2, tl.where(ok & in_x0 & in_y1, image + (y0 + 1) * W + x0, none), mask=live)
+    tl.store(keys + slot + 3, tl.where(ok & in_x1 & in_y1, image + (y0 + 1) * W + x0 + 1, none), mask=live)
+    tl.store(weights + slot + 0, (1.0 - fx) * (1.0 - fy), mask=live)
+    tl.store(weights + slot + 1, fx * (1.0 - fy), mask=live)
+    tl.store(weights + slot + 2, (1.0 - fx) * fy, mask=live)
+    tl.store(weights + slot + 3, fx * fy, mask=live)
+
+@triton.jit
+def segments(order, starts, keys_sorted, weights, grad_out, grad_inp, C, HW, P,
+             CBLOCK: tl.constexpr):
+    """Deterministic input gradient, step 2: one program per input pixel (and block of channels) adds its
+    contributions one after another, in the order of the stable sort – the same order on every run."""
+    s = tl.program_id(0)
+    cs = tl.program_id(1) * CBLOCK + tl.arange(0, CBLOCK)
+    cmask = cs < C
+    begin = tl.load(starts + s)
+    end = tl.load(starts + s + 1)
+    key = tl.load(keys_sorted + begin)
+    n = key // HW
+    pixel = key % HW
+    acc = tl.zeros([CBLOCK], dtype=tl.float32) + 0.0 * tl.load(weights + 0)
+    for k in range(begin, end):
+        e = tl.load(order + k)
+        w = tl.load(weights + e)
+        q = e // 4 - n * P  # the output pixel of this contribution, in image n
+        acc += w * tl.load(grad_out + (n * C + cs) * P + q, mask=cmask, other=0.0)
+    tl.store(grad_inp + (n * C + cs) * HW + pixel, acc, mask=cmask)
