@@ -4,12 +4,13 @@ On Linux, ``pip install torch`` from PyPI is the CUDA build (several GB of ``nvi
 machine without an NVIDIA GPU cannot use. This script looks for an NVIDIA GPU first and then installs:
 
 * an NVIDIA GPU (``nvidia-smi -L`` lists one, or ``/proc/driver/nvidia/gpus`` has one): PyPI's ``torch`` – the
-  CUDA build – and the ``gpu`` extra when the package has one;
+  CUDA build;
 * Linux without one: the CPU-only wheel from PyTorch's CPU index (``--extra-index-url
   https://download.pytorch.org/whl/cpu``; pip takes ``2.13.0+cpu`` over PyPI's ``2.13.0``), a few hundred MB;
 * macOS and Windows: PyPI's ``torch``, which is already CPU-sized there (Apple's GPUs through MPS on macOS);
 
-then the course itself in editable mode (``pip install -e .``, plus ``--extras``). ``--dry-run`` prints the
+then the course itself in editable mode (``pip install -e .``, plus ``--extras``) – on Linux with the ``gpu`` extra
+(triton, for lesson 7: on a GPU, or through Triton's interpreter on the CPU; Triton has no macOS or Windows wheels). ``--dry-run`` prints the
 commands and installs nothing; ``--cpu`` / ``--cuda`` override the detection. Only the standard library is used,
 so it runs before anything is installed, in the environment of the ``python`` that runs it (make a venv first).
 """
@@ -50,8 +51,8 @@ def plan(target: str, system: str, extras: list[str], python: str = sys.executab
     torch = pip + [TORCH]
     if target == "cpu" and system == "Linux":
         torch += ["--extra-index-url", CPU_INDEX]
-    if target == "cuda":
-        extras = [*extras, "gpu"] if _has_extra("gpu") and "gpu" not in extras else extras
+    if system == "Linux" and _has_extra("gpu") and "gpu" not in extras:
+        extras = [*extras, "gpu"]
     course = pip + ["-e", f"{ROOT}[{','.join(extras)}]" if extras else str(ROOT)]
     return [torch, course]
 

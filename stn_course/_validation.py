@@ -24,6 +24,8 @@ IMPLS = {
     "reference": "the readable version the learner writes in the lesson (autograd differentiates it)",
     "fast": "the package's own optimised path (hand-derived backward, fused gathers, im2col + GEMM)",
     "aten": "torch's own kernels (F.affine_grid, F.grid_sample)",
+    "triton": "the package's Triton kernels (stn_course.gpu: CUDA, or CPU through Triton's interpreter)",
+    "auto": "the fastest correct one for the input's device: Triton on CUDA when installed, else the ATen/fast path",
 }
 
 
@@ -76,6 +78,14 @@ def check_same(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> No
         raise TypeError(f"{name_a} and {name_b} must have the same dtype, got {a.dtype} and {b.dtype}")
     if a.device != b.device:
         raise ValueError(f"{name_a} and {name_b} must be on the same device, got {a.device} and {b.device}")
+
+
+def check_same_device(tensors: dict[str, torch.Tensor]) -> None:
+    """Raise ``ValueError`` unless every tensor is on one device; the message names each tensor's device."""
+    devices = {t.device for t in tensors.values()}
+    if len(devices) > 1:
+        where = ", ".join(f"{name} on {t.device}" for name, t in tensors.items())
+        raise ValueError(f"expected all tensors on one device, got {where}")
 
 
 def check_batch(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> None:

@@ -28,7 +28,7 @@ from typing import Sequence, Union
 
 import torch
 
-from ._validation import check_bool, check_float, check_size, check_tensor
+from ._validation import check_bool, check_float, check_same_device, check_size, check_tensor
 
 Scalar = Union[float, int, torch.Tensor]
 
@@ -124,6 +124,7 @@ def compose(*matrices: torch.Tensor) -> torch.Tensor:
         check_tensor(m, "compose")
         if m.shape[-2:] != (3, 3):
             raise ValueError(f"compose: expected (3, 3) or (N, 3, 3) matrices, got shape {tuple(m.shape)}")
+    check_same_device({f"matrices[{i}]": m for i, m in enumerate(matrices)})
     dtype = functools.reduce(torch.promote_types, [m.dtype for m in matrices])
     for m in matrices[1:]:
         result = result.to(dtype) @ m.to(dtype)
@@ -177,6 +178,7 @@ def apply(matrix: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     check_float(points, "points")
     if points.shape[-1] != 2:
         raise ValueError(f"points: expected shape (…, P, 2) holding (x, y), got {tuple(points.shape)}")
+    check_same_device({"matrix": matrix, "points": points})
     m = to_homogeneous(matrix) if matrix.shape[-2:] == (2, 3) else matrix
     if m.shape[-2:] != (3, 3):
         raise ValueError(f"matrix: expected shape (…, 3, 3) or (…, 2, 3), got {tuple(matrix.shape)}")

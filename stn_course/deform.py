@@ -18,7 +18,7 @@ DCNv2 also multiplies each sample by a learned modulation ``Δm_k(p0)``:
   ``(-1, H)`` interpolates its in-range corners with 0 for the others; beyond that it is 0 – exactly torchvision's
   ``bilinear_interpolate``.
 
-Two implementations behind ``impl=`` that the tests prove equal:
+Implementations behind ``impl=`` that the tests prove equal:
 
 * ``"reference"`` – the learner's version: for every tap, bilinearly sample the whole input at the shifted
   positions (:func:`bilinear_sample_pixels`), then add the tap's weighted sum over channels. Autograd does the rest.
@@ -28,6 +28,8 @@ Two implementations behind ``impl=`` that the tests prove equal:
   ATen's: ``grid_sample``'s fused backward (grad w.r.t. input by scatter-add, w.r.t. the positions from the corner
   differences) and GEMMs for the weight. On CPU this is several times faster than torchvision's scalar loops
   (``benchmarks/bench_deform.py``).
+* ``"triton"`` – lesson 7's Triton im2col and col2im (:mod:`stn_course.gpu.deform`), on CUDA.
+* ``"auto"`` (the default) – ``"triton"`` on CUDA inputs when Triton is installed, ``"fast"`` everywhere else.
 
 :class:`DeformConv2d` wraps it as a layer with its own offset (and mask) predictor, a convolution initialised to
 zero so that a fresh layer *is* a plain convolution (offsets 0, mask ``2·sigmoid(0) = 1``).
@@ -58,7 +60,7 @@ __all__ = [
     "offsets_from_affine",
 ]
 
-IMPLS = ("fast", "reference")
+IMPLS = ("fast", "reference", "triton", "auto")
 IntPair = Union[int, Sequence[int]]
 
 
@@ -304,7 +306,7 @@ def deform_conv2d(
     padding: IntPair = 0,
     dilation: IntPair = 1,
     mask: torch.Tensor | None = None,
-    impl: str = "fast",
+    impl: str = "auto",
 ) -> torch.Tensor:
     """Deformable convolution v1/v2 with the semantics of ``torchvision.ops.deform_conv2d``.
 
@@ -312,7 +314,9 @@ def deform_conv2d(
     tap), ``weight: (C_out, C_in / groups, kh, kw)``, ``bias: (C_out,)``,
     ``mask: (N, offset_groups·kh·kw, H_out, W_out)`` ``-> (N, C_out, H_out, W_out)``
 
-    ``impl="fast"`` (bilinear im2col + GEMM) or ``"reference"`` (per-tap sampling + weighted sum); both are
+    ``impl="fast"`` (bilinear im2col + GEMM), ``"reference"`` (per-tap sampling + weighted sum), ``"triton"``
+    (lesson 7's Triton im2col and col2im, :mod:`stn_course.gpu.deform`: CUDA, or the interpreter) or ``"auto"``
+    (the default: ``"triton"`` on a CUDA input when Triton is installed, else ``"fast"``); all are
     differentiable w.r.t. every tensor argument, accept empty batches (``N = 0``, e.g. no proposals) and propagate
     NaN and infinity as ``F.grid_sample`` does. TorchScript is not supported (the argument checks are plain
     Python); ``torch.compile`` is the supported way to compile a model that contains it.
@@ -324,6 +328,17 @@ def deform_conv2d(
     check_impl(impl, IMPLS)
     groups, offset_groups, kernel, out_size, stride, padding, dilation = _check_arguments(
         input, offset, weight, bias, stride, padding, dilation, mask)
+    if impl == "auto":
+        from .gpu import can_run
+
+        tensors = [t for t in (input, offset, weight, bias, mask) if t is not None]
+        fused = input.is_cuda and input.dtype in (torch.float32, torch.float64) and can_run(*tensors)
+        impl = "triton" if fused else "fast"
+    if impl == "triton":
+        from .gpu.deform import deform_conv2d as triton_deform_conv2d
+
+        return triton_deform_conv2d(input, offset, weight, bias, stride, padding, dilation, mask, groups,
+                                    offset_groups)
     fn = _deform_conv2d_fast if impl == "fast" else _deform_conv2d_reference
     return fn(input, offset, weight, bias, stride, padding, dilation, mask, groups, offset_groups, kernel, out_size)
 
@@ -355,7 +370,7 @@ class DeformConv2d(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntPair, stride: IntPair = 1,
                  padding: IntPair = 0, dilation: IntPair = 1, groups: int = 1, bias: bool = True,
-                 offset_groups: int = 1, modulated: bool = False, impl: str = "fast") -> None:
+                 offset_groups: int = 1, modulated: bool = False, impl: str = "auto") -> None:
         super().__init__()
         in_channels = check_int(in_channels, "in_channels", 1)
         out_channels = check_int(out_channels, "out_channels", 1)
@@ -429,7 +444,7 @@ class DeformableCNN(nn.Module):
     """
 
     def __init__(self, in_size: int = 42, deformable: bool = True, modulated: bool = False,
-                 channels: tuple[int, int, int] = (8, 16, 32), num_classes: int = 10, impl: str = "fast") -> None:
+                 channels: tuple[int, int, int] = (8, 16, 32), num_classes: int = 10, impl: str = "auto") -> None:
         super().__init__()
         c0, c1, c2 = channels
         self.deformable, self.modulated, self.in_size = deformable, modulated, in_size

@@ -35,9 +35,12 @@ exists before you build the optimizer); with neither, ``F`` is taken from the ``
 grid generator and sampler of lessons 2–3 (:func:`stn_course.grids.affine_grid`,
 :func:`stn_course.sampling.bilinear_sample`), differentiated by autograd; ``"fast"`` (the default) – the same
 numbers with the hand-derived backward of lesson 4 (:mod:`stn_course.autograd`, its fast path); ``"aten"`` –
-``F.affine_grid`` / ``F.grid_sample``. For ``projective`` and ``tps`` the grid always comes from
-:mod:`stn_course.grids` (torch has no equivalent). All three give the same numbers. The module works under
-``torch.compile`` (``impl="aten"`` with ``fullgraph=True``); TorchScript is not supported.
+``F.affine_grid`` / ``F.grid_sample``; ``"triton"`` – lesson 7's fused kernel (:mod:`stn_course.gpu.affine`:
+``theta`` and the input straight to the output, the grid never written) for the affine family, on CUDA (an explicit
+request without CUDA or triton is an error); ``"auto"`` – ``"triton"`` where it can run on a CUDA input, else
+``"aten"``. For ``projective`` and ``tps`` the grid always comes from :mod:`stn_course.grids` (torch has no
+equivalent), and ``"triton"`` refuses them. All give the same numbers. The module works under ``torch.compile``
+(``impl="aten"`` with ``fullgraph=True``); TorchScript is not supported.
 """
 from __future__ import annotations
 
@@ -53,12 +56,12 @@ from .autograd import AffineGridFunction, BilinearSampleFunction
 from .grids import affine_grid, projective_grid, tps_control_points, tps_grid
 from .sampling import PADDING_MODES, bilinear_sample
 
-__all__ = ["TRANSFORMS", "IMPLS", "SpatialTransformer", "num_params", "identity_params", "window_params",
-           "params_to_matrix",
-           "transform_to_grid", "small_localisation_net"]
+__all__ = ["TRANSFORMS", "IMPLS", "AFFINE_FAMILY", "SpatialTransformer", "num_params", "identity_params",
+           "window_params", "params_to_matrix", "transform_to_grid", "small_localisation_net"]
 
 TRANSFORMS = ("affine", "attention", "rotation", "rts", "projective", "tps")
-IMPLS = ("reference", "fast", "aten")
+IMPLS = ("reference", "fast", "aten", "triton", "auto")
+AFFINE_FAMILY = ("affine", "attention", "rotation", "rts")  # what impl="triton" fuses (theta is a 2×3 matrix)
 
 
 def _tps_grid_size(tps_grid_size: object) -> tuple[int, int]:
@@ -141,6 +144,7 @@ def transform_to_grid(params: torch.Tensor, transform: str, size: Sequence[int],
     (torch.Size([1, 2, 3]), torch.Size([1, 4, 6, 2]))
     """
     check_impl(impl, IMPLS)
+    impl = "aten" if impl in ("triton", "auto") else impl  # the grid itself, for pictures: the fused path has none
     matrix = params_to_matrix(params, transform, tps_grid_size)
     if transform == "projective":
         grid = projective_grid(matrix, size, align_corners)
@@ -197,6 +201,9 @@ class SpatialTransformer(nn.Module):
         check_choice(transform, TRANSFORMS, "transform")
         check_impl(impl, IMPLS)
         check_choice(padding_mode, PADDING_MODES, "padding_mode")
+        if impl == "triton" and transform not in AFFINE_FAMILY:
+            raise ValueError(f"impl='triton' fuses the affine family ({', '.join(AFFINE_FAMILY)}), not "
+                             f"transform={transform!r}: use impl='fast' or 'aten' for it")
         self.localisation = localisation
         self.transform = transform
         self.out_size = self._parse_out_size(out_size)
@@ -249,6 +256,9 @@ class SpatialTransformer(nn.Module):
 
     def params(self, x: torch.Tensor) -> torch.Tensor:
         """Localisation net + regression head: ``(N, C, H, W) -> (N, n_params)``."""
+        if x.device != self.head.weight.device:
+            raise ValueError(f"x is on {x.device} but the transformer's parameters are on {self.head.weight.device}: "
+                             "move one to the other (model.to(x.device))")
         features = self.localisation(x)
         features = features.flatten(1) if features.ndim > 1 else features.reshape(x.shape[0], -1)
         if features.shape[1] != self.loc_features:
@@ -256,17 +266,39 @@ class SpatialTransformer(nn.Module):
                              f"loc_features={self.loc_features}")
         return self.head(features)
 
+    def resolved_impl(self, x: torch.Tensor) -> str:
+        """The implementation a call on ``x`` uses: ``"auto"`` is ``"triton"`` for a CUDA input of the affine
+        family when Triton is installed, ``"aten"`` otherwise."""
+        if self.impl != "auto":
+            return self.impl
+        from .gpu import can_run
+
+        fused = self.transform in AFFINE_FAMILY and x.is_cuda and x.dtype in (torch.float32, torch.float64)
+        return "triton" if fused and can_run(x) else "aten"
+
     def forward(self, x: torch.Tensor, return_params: bool = False):
         check_float_tensor(x, "x", 4, "(N, C, H, W)")
         n, c, h, w = x.shape
         h_out, w_out = self.out_size or (h, w)
         params = self.params(x)
+        impl = self.resolved_impl(x)
+        if impl == "triton":
+            from .gpu.affine import affine_sample
+
+            matrix = params_to_matrix(params.to(x.dtype), self.transform, self.tps_grid_size)
+            out = affine_sample(x, matrix, (n, c, h_out, w_out), self.padding_mode, self.align_corners)
+            if not return_params:
+                return out
+            with torch.no_grad():  # the fused kernel never makes a grid; one for pictures
+                _, grid = transform_to_grid(params.to(x.dtype), self.transform, (n, c, h_out, w_out),
+                                            self.align_corners, "aten", self.tps_grid_size)
+            return out, matrix, grid
         matrix, grid = transform_to_grid(params.to(x.dtype), self.transform, (n, c, h_out, w_out),
-                                         self.align_corners, self.impl, self.tps_grid_size)
-        if self.impl == "aten":
+                                         self.align_corners, impl, self.tps_grid_size)
+        if impl == "aten":
             out = F.grid_sample(x, grid, mode="bilinear", padding_mode=self.padding_mode,
                                 align_corners=self.align_corners)
-        elif self.impl == "reference":
+        elif impl == "reference":
             out = bilinear_sample(x, grid, self.padding_mode, self.align_corners)
         else:
             out = BilinearSampleFunction.apply(x, grid, self.padding_mode, self.align_corners)

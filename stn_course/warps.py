@@ -41,13 +41,13 @@ def forward_warp_nearest(image: torch.Tensor, matrix: torch.Tensor) -> tuple[tor
     """
     matrix = _check(image, matrix)
     _, c, h, w = image.shape
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64),
-                            indexing="ij")
+    f64 = {"dtype": torch.float64, "device": image.device}
+    ys, xs = torch.meshgrid(torch.arange(h, **f64), torch.arange(w, **f64), indexing="ij")
     points = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1)
-    target = torch.round(affine.apply(matrix, points)).long()
+    target = torch.round(affine.apply(matrix.to(image.device), points)).long()
     inside = (target[:, 0] >= 0) & (target[:, 0] < w) & (target[:, 1] >= 0) & (target[:, 1] < h)
     out = torch.zeros_like(image)
-    hit = torch.zeros(h, w, dtype=torch.bool)
+    hit = torch.zeros(h, w, dtype=torch.bool, device=image.device)
     src = image.reshape(c, -1)[:, inside]
     tx, ty = target[inside, 0], target[inside, 1]
     out[0][:, ty, tx] = src
@@ -63,7 +63,7 @@ def inverse_warp_nearest(image: torch.Tensor, matrix: torch.Tensor) -> torch.Ten
     """
     matrix = _check(image, matrix)
     _, c, h, w = image.shape
-    back = affine.invert(matrix)
+    back = affine.invert(matrix.to(image.device))
     theta = affine.pixel_to_theta(back, (h, w), align_corners=False).unsqueeze(0)
     grid = affine_grid(theta, (1, c, h, w), align_corners=False)
     return nearest_sample(image.double(), grid, align_corners=False).to(image.dtype)

@@ -16,15 +16,18 @@ def test_plan_cpu_on_linux_uses_pytorchs_cpu_index():
     torch_cmd, course_cmd = install.plan("cpu", "Linux", ["test"], python="py")
     assert torch_cmd == ["py", "-m", "pip", "install", "torch==2.13.0", "--extra-index-url",
                          "https://download.pytorch.org/whl/cpu"]
-    assert course_cmd == ["py", "-m", "pip", "install", "-e", f"{ROOT}[test]"]
+    assert course_cmd == ["py", "-m", "pip", "install", "-e", f"{ROOT}[test,gpu]"]  # triton for lesson 7
 
 
 def test_plan_cuda_and_other_systems_use_pypi():
     torch_cmd, course_cmd = install.plan("cuda", "Linux", [], python="py")
     assert torch_cmd == ["py", "-m", "pip", "install", "torch==2.13.0"]
     assert course_cmd[-1].startswith(str(ROOT))
-    for system in ("Darwin", "Windows"):  # PyPI's wheels are CPU-sized there already
-        assert install.plan("cpu", system, [], python="py")[0] == ["py", "-m", "pip", "install", "torch==2.13.0"]
+    assert course_cmd[-1] == f"{ROOT}[gpu]"
+    for system in ("Darwin", "Windows"):  # PyPI's wheels are CPU-sized there already; Triton has no wheels there
+        torch_cmd, course_cmd = install.plan("cpu", system, [], python="py")
+        assert torch_cmd == ["py", "-m", "pip", "install", "torch==2.13.0"]
+        assert course_cmd[-1] == str(ROOT)
 
 
 def test_the_pin_is_the_one_ci_installs():
@@ -55,7 +58,7 @@ def test_dry_run_on_this_machine_prints_the_cpu_commands():
         assert "an NVIDIA GPU is present" in out and "--extra-index-url" not in out
     else:
         assert "no NVIDIA GPU found" in out and "--extra-index-url https://download.pytorch.org/whl/cpu" in out
-    assert f"-e {ROOT}[test]" in out
+    assert f"-e {ROOT}[test,gpu]" in out
     forced = subprocess.run([sys.executable, str(ROOT / "install.py"), "--dry-run", "--cuda"],
                             capture_output=True, text=True, check=True).stdout
     assert "--cuda -> torch==2.13.0 (PyPI's CUDA build)" in forced and "--extra-index-url" not in forced

@@ -20,7 +20,7 @@ import os
 
 import torch
 
-__all__ = ["triton_available", "interpreter", "check_triton", "can_run", "INSTALL_HINT"]
+__all__ = ["triton_available", "interpreter", "check_triton", "can_run", "block_size", "INSTALL_HINT"]
 
 INSTALL_HINT = "pip install 'stn-course[gpu]' (triton==3.7.1, the release torch 2.13 pairs with)"
 
@@ -33,6 +33,17 @@ def triton_available() -> bool:
 def interpreter() -> bool:
     """Whether Triton's interpreter is switched on (``TRITON_INTERPRET=1``): kernels then run on CPU tensors."""
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def block_size(device: torch.device, override: int | None = None) -> int:
+    """Elements per program: ``override`` when given (a power of two), else 256 on CUDA – enough programs to fill
+    the GPU, few enough registers each – and 1024 under the interpreter, whose cost is per program (it runs them one
+    after another through NumPy)."""
+    if override is not None:
+        if override < 1 or override & (override - 1):
+            raise ValueError(f"block: expected a power of two, got {override}")
+        return override
+    return 256 if device.type == "cuda" else 1024
 
 
 def can_run(*tensors: torch.Tensor) -> bool:

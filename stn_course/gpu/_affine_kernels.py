@@ -19,69 +19,70 @@ def source(j, i, WO, HO, W, H, t0, t1, t2, t3, t4, t5, PADDING: tl.constexpr, AL
     else:
         xt = (2.0 * jf + 1.0) / WO - 1.0
         yt = (2.0 * i_f + 1.0) / HO - 1.0
+    zero = 0.0 * xt  # a zero of the right dtype and shape; never 0 * (something that may be inf or NaN)
     gx = t0 * xt + t1 * yt + t2
     gy = t3 * xt + t4 * yt + t5
     if ALIGN:
-        sx = (W - 1) / 2.0 + 0.0 * gx
-        sy = (H - 1) / 2.0 + 0.0 * gy
+        sx = (W - 1) / 2.0 + zero
+        sy = (H - 1) / 2.0 + zero
         ix = (gx + 1.0) * sx
         iy = (gy + 1.0) * sy
     else:
-        sx = W / 2.0 + 0.0 * gx
-        sy = H / 2.0 + 0.0 * gy
+        sx = W / 2.0 + zero
+        sy = H / 2.0 + zero
         ix = (gx + 1.0) * sx - 0.5
         iy = (gy + 1.0) * sy - 0.5
     dx = sx
     dy = sy
     if PADDING == 2:  # reflection about the centres (align) or the edges of the end pixels
         if ALIGN:
-            lo_x = 0.0 * ix
-            span_x = (W - 1) + 0.0 * ix
-            lo_y = 0.0 * iy
-            span_y = (H - 1) + 0.0 * iy
+            lo_x = zero
+            span_x = (W - 1) + zero
+            lo_y = zero
+            span_y = (H - 1) + zero
         else:
-            lo_x = -0.5 + 0.0 * ix
-            span_x = W + 0.0 * ix
-            lo_y = -0.5 + 0.0 * iy
-            span_y = H + 0.0 * iy
-        ix, dx = reflect(ix, lo_x, span_x, dx)
-        iy, dy = reflect(iy, lo_y, span_y, dy)
+            lo_x = -0.5 + zero
+            span_x = W + zero
+            lo_y = -0.5 + zero
+            span_y = H + zero
+        ix, dx = reflect(ix, lo_x, span_x, dx, zero)
+        iy, dy = reflect(iy, lo_y, span_y, dy, zero)
     finite = (ix == ix) & (iy == iy) & (tl.abs(ix) < float("inf")) & (tl.abs(iy) < float("inf"))
     if PADDING != 0:  # clamp into the image, the derivative 0 where the clamp holds; NaN -> pixel 0
         nan_x = ix != ix
         nan_y = iy != iy
-        dx = tl.where((ix > 0) & (ix < W - 1), dx, 0.0 * dx)
-        dy = tl.where((iy > 0) & (iy < H - 1), dy, 0.0 * dy)
-        ix = tl.minimum(tl.maximum(ix, 0.0 * ix), (W - 1) + 0.0 * ix)
-        iy = tl.minimum(tl.maximum(iy, 0.0 * iy), (H - 1) + 0.0 * iy)
-        ix = tl.where(nan_x, 0.0 * dx, ix)
-        iy = tl.where(nan_y, 0.0 * dy, iy)
+        dx = tl.where((ix > 0) & (ix < W - 1), dx, zero)
+        dy = tl.where((iy > 0) & (iy < H - 1), dy, zero)
+        ix = tl.minimum(tl.maximum(ix, zero), (W - 1) + zero)
+        iy = tl.minimum(tl.maximum(iy, zero), (H - 1) + zero)
+        ix = tl.where(nan_x, zero, ix)
+        iy = tl.where(nan_y, zero, iy)
         finite = ix == ix  # (NaN went to pixel 0 above)
     return ix, iy, dx, dy, xt, yt, finite
 
 @triton.jit
-def reflect(x, low, span, dx):
+def reflect(x, low, span, dx, zero):
     """Mirror x about low and low + span until it lands in between; the derivative's sign flips per mirror."""
     twice = 2.0 * span
     shifted = x - low
     distance = tl.abs(shifted)
-    extra = distance - tl.floor(distance / tl.where(twice > 0, twice, 1.0 + 0.0 * twice)) * twice
+    extra = distance - tl.floor(distance / tl.where(twice > 0, twice, 1.0 + zero)) * twice
     folded = tl.minimum(extra, twice - extra) + low
-    sign = tl.where(shifted < 0, -1.0 + 0.0 * x, 1.0 + 0.0 * x)
+    sign = tl.where(shifted < 0, -1.0 + zero, 1.0 + zero)
     sign = tl.where(extra > span, -sign, sign)
-    out = tl.where(span > 0, folded, 0.0 * x)
-    return out, tl.where(span > 0, dx * sign, 0.0 * dx)
+    out = tl.where(span > 0, folded, zero)
+    return out, tl.where(span > 0, dx * sign, zero)
 
 @triton.jit
-def corners(ix, iy, W, H, finite):
+def corners(ix, iy, W, H, finite, zero):
     """The four neighbours (x0, y0), (x0 + 1, y0), (x0, y0 + 1), (x0 + 1, y0 + 1), their weights, whether
     each is inside the image, and safe int indices."""
-    x0f = tl.floor(tl.where(finite, ix, 0.0 * ix))
-    y0f = tl.floor(tl.where(finite, iy, 0.0 * iy))
-    fx = tl.where(finite, ix, 0.0 * ix) - x0f
-    fy = tl.where(finite, iy, 0.0 * iy) - y0f
-    x0f = tl.minimum(tl.maximum(x0f, -2.0 + 0.0 * x0f), W + 1.0 + 0.0 * x0f)
-    y0f = tl.minimum(tl.maximum(y0f, -2.0 + 0.0 * y0f), H + 1.0 + 0.0 * y0f)
+    x0f = tl.floor(tl.where(finite, ix, zero))
+    y0f = tl.floor(tl.where(finite, iy, zero))
+    fx = tl.where(finite, ix, zero) - x0f
+    fy = tl.where(finite, iy, zero) - y0f
+    x0f = tl.minimum(tl.maximum(x0f, -2.0 + zero), W + 1.0 + zero)
+    y0f = tl.minimum(tl.maximum(y0f, -2.0 + zero), H + 1.0 + zero)
     x0 = x0f.to(tl.int32)
     y0 = y0f.to(tl.int32)
     in_x0 = (x0 >= 0) & (x0 <= W - 1)
@@ -106,7 +107,7 @@ def forward(inp, theta, out, C, H, W, HO, WO,
     t4 = tl.load(theta + n * 6 + 4)
     t5 = tl.load(theta + n * 6 + 5)
     ix, iy, dx, dy, xt, yt, finite = source(j, i, WO, HO, W, H, t0, t1, t2, t3, t4, t5, PADDING, ALIGN)
-    x0, y0, fx, fy, in_x0, in_x1, in_y0, in_y1 = corners(ix, iy, W, H, finite)
+    x0, y0, fx, fy, in_x0, in_x1, in_y0, in_y1 = corners(ix, iy, W, H, finite, 0.0 * xt)
     w00 = (1.0 - fx) * (1.0 - fy)
     w01 = fx * (1.0 - fy)
     w10 = (1.0 - fx) * fy
@@ -121,7 +122,7 @@ def forward(inp, theta, out, C, H, W, HO, WO,
         v += w01 * tl.load(base + y0 * W + x0 + 1, mask=m01, other=0.0)
         v += w10 * tl.load(base + (y0 + 1) * W + x0, mask=m10, other=0.0)
         v += w11 * tl.load(base + (y0 + 1) * W + x0 + 1, mask=m11, other=0.0)
-        v = tl.where(finite, v, float("nan") + 0.0 * v)
+        v = tl.where(finite, v, float("nan") + 0.0 * xt)
         tl.store(out + (n * C + c) * P + offs, v, mask=live)
 
 @triton.jit
@@ -141,7 +142,7 @@ def backward(inp, theta, grad_out, grad_inp, partial, C, H, W, HO, WO, PROGRAMS,
     t4 = tl.load(theta + n * 6 + 4)
     t5 = tl.load(theta + n * 6 + 5)
     ix, iy, dx, dy, xt, yt, finite = source(j, i, WO, HO, W, H, t0, t1, t2, t3, t4, t5, PADDING, ALIGN)
-    x0, y0, fx, fy, in_x0, in_x1, in_y0, in_y1 = corners(ix, iy, W, H, finite)
+    x0, y0, fx, fy, in_x0, in_x1, in_y0, in_y1 = corners(ix, iy, W, H, finite, 0.0 * xt)
     m00 = live & finite & in_x0 & in_y0
     m01 = live & finite & in_x1 & in_y0
     m10 = live & finite & in_x0 & in_y1
@@ -164,8 +165,8 @@ def backward(inp, theta, grad_out, grad_inp, partial, C, H, W, HO, WO, PROGRAMS,
             tl.atomic_add(gbase + (y0 + 1) * W + x0, g * (1.0 - fx) * fy, mask=m10)
             tl.atomic_add(gbase + (y0 + 1) * W + x0 + 1, g * fx * fy, mask=m11)
     keep = live & finite
-    gx = tl.where(keep, gix * dx, 0.0 * gix)  # ∂L/∂(grid x): eq. 7 chained through padding and unnormalize
-    gy = tl.where(keep, giy * dy, 0.0 * giy)
+    gx = tl.where(keep, gix * dx, 0.0 * xt)  # ∂L/∂(grid x): eq. 7 chained through padding and unnormalize
+    gy = tl.where(keep, giy * dy, 0.0 * xt)
     row = partial + (n * PROGRAMS + pid) * 6  # one partial per program: deterministic, summed afterwards
     tl.store(row + 0, tl.sum(gx * xt, axis=0))
     tl.store(row + 1, tl.sum(gx * yt, axis=0))
@@ -192,7 +193,7 @@ def contributions(theta, keys, weights, H, W, HO, WO,
     t4 = tl.load(theta + n * 6 + 4)
     t5 = tl.load(theta + n * 6 + 5)
     ix, iy, dx, dy, xt, yt, finite = source(j, i, WO, HO, W, H, t0, t1, t2, t3, t4, t5, PADDING, ALIGN)
-    x0, y0, fx, fy, in_x0, in_x1, in_y0, in_y1 = corners(ix, iy, W, H, finite)
+    x0, y0, fx, fy, in_x0, in_x1, in_y0, in_y1 = corners(ix, iy, W, H, finite, 0.0 * xt)
     none = tl.num_programs(0).to(tl.int64) * H * W
     image = n.to(tl.int64) * H * W
     slot = (n.to(tl.int64) * P + offs) * 4

@@ -19,11 +19,11 @@ import torch
 
 from .._validation import check_bool, check_choice, check_float_tensor, check_pair
 from ..sampling import PADDING_MODES
-from . import check_triton
+from . import block_size, check_triton
 
 __all__ = ["affine_sample", "FusedAffineSample", "BLOCK"]
 
-BLOCK = 256  # output pixels per program
+BLOCK: int | None = None  # output pixels per program; None: gpu.block_size's choice (256 on CUDA)
 _PADDING = {"zeros": 0, "border": 1, "reflection": 2}
 
 _kernels = None
@@ -39,8 +39,8 @@ def kernels():
     return _kernels
 
 
-def _grid(n: int, pixels: int) -> tuple[int, int]:
-    return (n, max(1, -(-pixels // BLOCK)))
+def _grid(n: int, pixels: int, block: int) -> tuple[int, int]:
+    return (n, max(1, -(-pixels // block)))
 
 
 def _deterministic_input_grad(input, theta, grad_out, padding, align_corners) -> torch.Tensor:
@@ -50,8 +50,9 @@ def _deterministic_input_grad(input, theta, grad_out, padding, align_corners) ->
     k = kernels()
     keys = torch.empty(n * pixels * 4, dtype=torch.int64, device=input.device)
     weights = torch.empty(n * pixels * 4, dtype=input.dtype, device=input.device)
-    k.contributions[_grid(n, pixels)](theta, keys, weights, h, w, h_out, w_out, PADDING=padding,
-                                         ALIGN=align_corners, BLOCK=BLOCK)
+    block = block_size(input.device, BLOCK)
+    k.contributions[_grid(n, pixels, block)](theta, keys, weights, h, w, h_out, w_out, PADDING=padding,
+                                                ALIGN=align_corners, BLOCK=block)
     sorted_keys, order = torch.sort(keys, stable=True)
     real = sorted_keys < n * h * w
     sorted_keys, order = sorted_keys[real], order[real]
@@ -78,9 +79,10 @@ class FusedAffineSample(torch.autograd.Function):
         h_out, w_out = out_size
         out = torch.empty(n, c, h_out, w_out, dtype=input.dtype, device=input.device)
         padding = _PADDING[padding_mode]
+        block = block_size(input.device, BLOCK)
         if out.numel():
-            kernels().forward[_grid(n, h_out * w_out)](input, theta6, out, c, h, w, h_out, w_out,
-                                                        PADDING=padding, ALIGN=align_corners, BLOCK=BLOCK)
+            kernels().forward[_grid(n, h_out * w_out, block)](input, theta6, out, c, h, w, h_out, w_out,
+                                                               PADDING=padding, ALIGN=align_corners, BLOCK=block)
         ctx.save_for_backward(input, theta6)
         ctx.settings = (padding, align_corners, deterministic, theta.dtype)
         return out
@@ -93,13 +95,14 @@ class FusedAffineSample(torch.autograd.Function):
         h_out, w_out = grad_out.shape[-2:]
         grad_out = grad_out.contiguous()
         need_input = ctx.needs_input_grad[0]
-        grid = _grid(n, h_out * w_out)
+        block = block_size(input.device, BLOCK)
+        grid = _grid(n, h_out * w_out, block)
         grad_input = torch.zeros_like(input) if need_input and not deterministic else None
         partial = torch.zeros(n, grid[1], 6, dtype=input.dtype, device=input.device)
         if grad_out.numel():
             kernels().backward[grid](input, theta6, grad_out, grad_input if grad_input is not None else input,
                                         partial, c, h, w, h_out, w_out, grid[1], PADDING=padding,
-                                        ALIGN=align_corners, BLOCK=BLOCK,
+                                        ALIGN=align_corners, BLOCK=block,
                                         NEED_INPUT=need_input and not deterministic)
         if need_input and deterministic:
             grad_input = _deterministic_input_grad(input, theta6, grad_out, padding, align_corners)
@@ -129,6 +132,9 @@ def affine_sample(input: torch.Tensor, theta: torch.Tensor, size: Sequence[int] 
     if size is None:
         out_size = tuple(input.shape[-2:])
     elif len(size) == 4:
+        if tuple(size[:2]) != tuple(input.shape[:2]):
+            raise ValueError(f"size: expected (N, C, H_out, W_out) with N, C = {tuple(input.shape[:2])} of the "
+                             f"input, got {tuple(size)}")
         out_size = check_pair(tuple(size)[2:], "size[2:]")
     else:
         out_size = check_pair(size, "size")
