@@ -8,35 +8,21 @@ from __future__ import annotations
 
 import platform
 import re
-import statistics
-import time
 from pathlib import Path
 from typing import Callable
 
 import torch
 
+from stn_course.gpu import measure
+
 README = Path(__file__).with_name("README.md")
 
 
-def time_many(fns: dict[str, Callable[[], object]], repeats: int = 7, warmup: int = 2, min_time: float = 0.05) -> dict[str, float]:
-    """Median seconds per call of each function, measured interleaved so drift hits all of them alike."""
-    calls = {}
-    for name, fn in fns.items():
-        for _ in range(warmup):
-            fn()
-        start, n = time.perf_counter(), 0
-        while time.perf_counter() - start < min_time or n == 0:
-            fn()
-            n += 1
-        calls[name] = n
-    samples: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            for _ in range(calls[name]):
-                fn()
-            samples[name].append((time.perf_counter() - start) / calls[name])
-    return {name: statistics.median(s) for name, s in samples.items()}
+def time_many(fns: dict[str, Callable[[], object]], repeats: int = 7, warmup: int = 2, min_time: float = 0.05,
+              device: torch.device | str | None = None) -> dict[str, float]:
+    """Median seconds per call of each function, measured interleaved (:func:`stn_course.gpu.measure.time_many`,
+    which lesson 7 teaches; on CUDA it synchronises before reading the clock)."""
+    return measure.time_many(fns, repeats=repeats, warmup=warmup, min_time=min_time, device=device)
 
 
 def machine() -> str:

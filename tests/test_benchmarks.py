@@ -64,3 +64,16 @@ def test_lesson5_uses_the_sweeps_learning_rates_and_quotes_its_table():
     assert tables in readme
     block = lesson.split("# <!-- BEGIN lr_sweep -->\n", 1)[1].split("# <!-- END lr_sweep -->", 1)[0]
     assert tables.replace("\n", "\n# ").replace("# \n", "#\n") in block
+
+
+def test_bench_gpu_runs_every_code_path_and_fails_when_parity_breaks(monkeypatch, capsys):
+    """--smoke runs each table once at tiny sizes (the fused kernels through Triton's interpreter on a CPU); a fused
+    kernel that no longer matches torch stops the run before anything is reported."""
+    bench = _load("bench_gpu")
+    assert bench.main(["--smoke", "--no-compile"]) == 0
+    out = capsys.readouterr().out
+    assert "Bytes moved" in out and "Affine sampling on" in out and "Deformable convolution 3×3" in out
+    assert "| (1024, 1, 60, 60) | 88 | 67% | 29 | 3.00× |" in out  # the bytes model at the issue's size
+    monkeypatch.setattr(bench, "fused_sample", lambda x, theta: bench.aten_sample(x, theta.flip(1)))  # rows swapped
+    assert bench.main(["--smoke", "--no-compile"]) == 1
+    assert "PARITY BROKEN" in capsys.readouterr().err

@@ -21,6 +21,7 @@ import argparse
 import builtins
 import contextlib
 import json
+import linecache
 import os
 import pickle
 import resource
@@ -131,7 +132,12 @@ class Notebook:
         self.references = {c.id: (c.function_name, c.reference) for c in registry.all_checks()}
 
     def compile(self, source: str, filename: str):
-        return compile(self._transformer.transform_cell(source), filename, "exec")
+        """Compile a cell as IPython would, its source kept in ``linecache`` (as IPython keeps it) so that
+        ``inspect.getsource`` works on what it defines – Triton's ``@triton.jit`` reads a kernel's source – and
+        tracebacks show the learner's lines."""
+        code = self._transformer.transform_cell(source)
+        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+        return compile(code, filename, "exec")
 
     def _restore_streams(self) -> None:
         sys.stdout = sys.stderr = self.sink
