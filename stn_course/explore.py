@@ -88,6 +88,16 @@ DASHBOARDS = {
                  "net = deform.DeformableCNN(in_size=42)\n"
                  "training.fit(net, *data.make_loaders(train, test, batch_size=64), epochs=1, lr=3e-3, progress=False)\n"
                  "widgets.deformable_explorer(net, test)"),
+    "07": Dashboard(
+        "Lesson 7 – the GPU path: programs, reads and bytes",
+        "The fused affine kernel cuts the output into programs of `BLOCK` pixels. Pick one: the left panel shows the "
+        "output pixels it computes, the right one the input pixels it reads (darker red: more of its corner reads "
+        "land there – in the backward, that many atomic additions to one address); below, the bytes one forward "
+        "pass moves with and without the sampling grid.\n\n"
+        "Try this: `BLOCK` 256 – three programs, the last one partly masked; zoom 4 – a program piles more than 20 "
+        "additions onto one input pixel; channels 64 – fusing hardly saves anything, channels 1 – more than half.",
+        _SETUP + "from stn_course.images import sample_image\n"
+                 "widgets.kernel_explorer(sample_image('grace_hopper', size=32, gray=True))"),
 }
 
 

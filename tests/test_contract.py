@@ -422,7 +422,8 @@ def test_one_impl_vocabulary():
         assert set(module_impls) <= set(IMPLS)
     assert stn.SpatialTransformer.__init__.__defaults__ is not None
     assert inspect.signature(SpatialTransformer).parameters["impl"].default == "fast"
-    assert inspect.signature(deform_conv2d).parameters["impl"].default == "fast"
+    # deform_conv2d's default picks the Triton kernels on CUDA and is exactly the fast path elsewhere
+    assert inspect.signature(deform_conv2d).parameters["impl"].default == "auto"
     for impl in ("cuda", "Reference", "readable"):
         for make in (lambda: SpatialTransformer(small_localisation_net(), impl=impl),
                      lambda: deform_conv2d(torch.rand(1, 1, 3, 3), torch.zeros(1, 18, 3, 3), torch.rand(1, 1, 3, 3),

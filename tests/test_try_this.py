@@ -256,3 +256,52 @@ def test_l6_the_identity_cannot_catch_a_layout_bug():
         box.controls["layout"].value = layout
         assert box.state["error"] == 0 and float(box.state["offset"].abs().max()) == 0
     assert math.isfinite(float(np.float64(box.state["error"])))
+
+
+# -- lesson 7 (the kernel explorer on the lesson's photo: Grace Hopper, 32 pixels high; a 24×24 output) ---------------
+
+
+@pytest.fixture(scope="module")
+def kernel_box():
+    return widgets.kernel_explorer(sample_image("grace_hopper", size=32, gray=True))
+
+
+def test_l7_block_256_takes_three_programs_the_last_partly_masked(kernel_box):
+    said("07", "`BLOCK` 256: the 24×24 output takes three programs, and the last one has only 64 live lanes – the "
+               "rest are masked")
+    kernel_box.controls["zoom"].value, kernel_box.controls["block"].value = 1.0, 256
+    assert kernel_box.state["programs"] == 3 and kernel_box.controls["program"].max == 2
+    kernel_box.controls["program"].value = 2
+    assert kernel_box.state["live"] == 24 * 24 - 2 * 256 == 64
+
+
+def test_l7_magnifying_piles_atomic_adds_onto_few_pixels(kernel_box):
+    said("07", "zoom 4 (magnify), `BLOCK` 64: every program reads fewer than 30 input pixels, and the most-read one "
+               "receives more than 20 of its corner reads – that many atomic additions to one address from one "
+               "program alone; zoom 0.5 (shrink): at most one per input pixel")
+    kernel_box.controls["block"].value = 64
+    for zoom, check in ((4.0, lambda s: s["pixels_read"] < 30 and s["max_adds"] > 20),
+                        (0.5, lambda s: s["max_adds"] <= 1)):
+        kernel_box.controls["zoom"].value = zoom
+        for program in range(kernel_box.state["programs"]):
+            kernel_box.controls["program"].value = program
+            assert check(kernel_box.state), (zoom, program, kernel_box.state["pixels_read"], kernel_box.state["max_adds"])
+    # the explorer's count, directly: program 3's corner reads at zoom 4, from the package's index arithmetic
+    from stn_course.gpu.indexing import program_pixels, source_pixels
+
+    kernel_box.controls["zoom"].value, kernel_box.controls["program"].value = 4.0, 3
+    rows, cols, live = program_pixels(3, 64, 24, 24)
+    x, y = source_pixels(kernel_box.state["theta"], rows[live], cols[live], (32, 27), (24, 24))
+    corners = [(int(math.floor(b)) + dy, int(math.floor(a)) + dx) for a, b in zip(x.tolist(), y.tolist())
+               for dy in (0, 1) for dx in (0, 1)]
+    inside = [c for c in corners if 0 <= c[0] < 32 and 0 <= c[1] < 27]
+    assert max(inside.count(c) for c in set(inside)) == kernel_box.state["max_adds"]
+
+
+def test_l7_fusing_saves_little_for_64_channels_and_most_for_one(kernel_box):
+    said("07", "channels 64: fusing saves less than 3 % of the bytes; channels 1: more than half")
+    saved = {}
+    for channels in (64, 1):
+        kernel_box.controls["channels"].value = channels
+        saved[channels] = kernel_box.state["saved"]
+    assert saved[64] < 0.03 and saved[1] > 0.5

@@ -1,4 +1,4 @@
-"""stn_course.widgets (lessons 1–2 explorers): build, change a control, the picture and the numbers follow.
+"""stn_course.widgets (lessons 1–2 and 7 explorers; every explorer's sliders): build, change a control, the picture and the numbers follow.
 
 No browser: the controls are driven from Python (``control.value = ...`` fires the same observers a browser
 would), and the state is checked against matrices derived by hand.
@@ -20,7 +20,8 @@ from PIL import Image  # noqa: E402
 
 from stn_course import affine, widgets  # noqa: E402
 from stn_course.widgets import raster  # noqa: E402
-from stn_course.images import checkerboard  # noqa: E402
+from stn_course.gpu.indexing import program_pixels, source_pixels  # noqa: E402
+from stn_course.images import checkerboard, sample_image  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -186,6 +187,7 @@ def _explorers_as_built_by_the_lessons():
     yield widgets.transformer_explorer(training.st_cnn(42, seed=0), test)
     yield widgets.offset_layout_explorer()
     yield widgets.deformable_explorer(deform.DeformableCNN(in_size=42), test)
+    yield widgets.kernel_explorer(sample_image("grace_hopper", size=32, gray=True))
 
 
 def test_every_slider_starts_on_its_own_step_grid():
@@ -204,3 +206,44 @@ def test_every_slider_starts_on_its_own_step_grid():
             sliders += 1
             assert abs(position - round(position)) < 1e-9, f"{box._dom_classes[-1]} {name} = {control.value}"
     assert sliders >= 15
+
+
+# -- lesson 7: the kernel explorer ------------------------------------------------------------------------------------
+
+
+def test_the_kernel_explorer_highlights_the_programs_pixels_and_counts_what_it_reads():
+    from stn_course.gpu.traffic import sampler_traffic
+
+    photo = sample_image("grace_hopper", size=32, gray=True)
+    box = widgets.kernel_explorer(photo, out_size=24, batch=8)
+    box.controls["rotation"].value, box.controls["zoom"].value, box.controls["block"].value = 30.0, 2.0, 32
+    box.controls["program"].value = 5
+    tiles = panel(box, f"output: program 5 of {24 * 24 // 32}")
+    strong = np.zeros((24, 24), dtype=bool)
+    strong.flat[5 * 32:6 * 32] = True  # the program's 32 flat offsets, row-major
+    brightness = tiles.astype(int).sum(-1)
+    assert brightness[strong].max() < brightness[~strong].min()  # its tiles in full colour, the others faded
+    # the input pixels it reads: the four neighbours of its points, from the package's index arithmetic
+    rows, cols, live = program_pixels(5, 32, 24, 24)
+    x, y = source_pixels(box.state["theta"], rows[live], cols[live], (32, 27), (24, 24))
+    read = {(int(math.floor(b)) + dy, int(math.floor(a)) + dx) for a, b in zip(x.tolist(), y.tolist())
+            for dy in (0, 1) for dx in (0, 1)}
+    read = {(r, c) for r, c in read if 0 <= r < 32 and 0 <= c < 27}
+    assert box.state["pixels_read"] == len(read)
+    picture = panel(box, f"input: {len(read)} pixels read").astype(int)
+    plain = raster.to_rgb(photo).astype(int)
+    tinted = {(r, c) for r in range(32) for c in range(27) if (picture[r, c] != plain[r, c]).any()}
+    assert tinted == read
+    assert box.state["bytes_unfused"] == sampler_traffic((8, 1, 32, 27), (24, 24)).total
+    assert box.state["bytes_fused"] == sampler_traffic((8, 1, 32, 27), (24, 24), fused=True).total
+
+
+def test_the_kernel_explorer_keeps_the_program_slider_within_the_programs():
+    box = widgets.kernel_explorer(out_size=24)
+    box.controls["block"].value = 16
+    assert box.controls["program"].max == 24 * 24 // 16 - 1
+    box.controls["program"].value = 30
+    box.controls["block"].value = 256  # three programs now: the slider follows, the picture shows the last one
+    assert box.controls["program"].max == 2 and box.state["program"] == 2 and box.state["live"] == 64
+    with pytest.raises(ValueError, match=r"\(1, C, H, W\)"):
+        widgets.kernel_explorer(torch.zeros(1, 4, 4))

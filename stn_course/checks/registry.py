@@ -26,7 +26,8 @@ import torch
 from .shortcuts import find_shortcut
 
 __all__ = ["Case", "Check", "CaseResult", "CheckResult", "Attempt", "BannedCall", "CallTimeout", "LearnerError",
-           "STATUSES", "register", "get", "all_checks", "run_check", "compare", "iter_cases", "plain"]
+           "STATUSES", "register", "get", "all_checks", "run_check", "compare", "iter_cases", "plain",
+           "unwrap_kernel_error"]
 
 # What happened to one case (and, for the grader, to a whole exercise): one vocabulary everywhere.
 PASSED, FAILED, ERROR, TIMED_OUT, MISSING, BANNED = "passed", "failed", "error", "timed out", "missing", "banned call"
@@ -206,6 +207,16 @@ def _describe(value: Any) -> str:
     if isinstance(value, np.ndarray):
         return f"array of shape {value.shape} and dtype {value.dtype}"
     return f"{type(value).__name__} {value!r}"[:120]
+
+
+def unwrap_kernel_error(exc: BaseException) -> BaseException:
+    """The learner's own exception behind Triton's interpreter wrapper: a kernel run by ``TRITON_INTERPRET=1``
+    re-raises whatever its body raised as an ``InterpreterError`` – a stub's ``NotImplementedError`` too (lesson 7).
+    """
+    cause = exc.__cause__
+    if type(exc).__name__ == "InterpreterError" and isinstance(cause, Exception):
+        return cause
+    return exc
 
 
 def compare(expected: Any, actual: Any, rtol: float = 1e-5, atol: float = 1e-5) -> tuple[bool, float, str]:
@@ -451,7 +462,10 @@ def run_check(check: Check, fn: Callable[..., Any] | Attempt, seed: int = 0, sto
     for case in cases:
         expected = _call(check.reference, case)
         try:
-            actual = attempt.call(case)
+            try:
+                actual = attempt.call(case)
+            except Exception as exc:
+                raise unwrap_kernel_error(exc) from None
         except NotImplementedError:
             results.append(CaseResult(case, False, float("inf"),
                                       "not implemented yet (the stub raises NotImplementedError)", MISSING))

@@ -232,10 +232,13 @@ class Notebook:
         try:
             with time_limit(timeout):
                 with self._isolated(bans, others), bans:
-                    if positions is None:
-                        value = self.registry._call(fn, case)
-                    else:
-                        value = self.registry._gradients(fn, case, tuple(positions))
+                    try:
+                        if positions is None:
+                            value = self.registry._call(fn, case)
+                        else:
+                            value = self.registry._gradients(fn, case, tuple(positions))
+                    except Exception as exc:  # a Triton kernel's own error, not the interpreter's wrapper
+                        raise self.registry.unwrap_kernel_error(exc) from None
             self.last_call_s = time.perf_counter() - start
         except TimeLimit as exc:
             return {"status": "timed out", "message": str(exc)}, b""

@@ -1,4 +1,4 @@
-"""Figures for the lessons (every lesson): one module per lesson, ``lesson01`` … ``lesson06``, plus ``common``.
+"""Figures for the lessons (every lesson): one module per lesson, ``lesson01`` … ``lesson07``, plus ``common``.
 
 Every function draws with Matplotlib and **returns the Figure** (it never calls ``plt.show``): a notebook shows it
 inline, a widget renders it to PNG (:func:`figure_to_png`), a test inspects its artists. Functions that draw on one
@@ -13,7 +13,7 @@ draw live in the modules of their concepts (:func:`stn_course.sampling.grid_to_p
 """
 from __future__ import annotations
 
-from . import common, lesson01, lesson02, lesson03, lesson04, lesson05, lesson06
+from . import common, lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson07
 from .common import *  # noqa: F401,F403
 from .lesson01 import *  # noqa: F401,F403
 from .lesson02 import *  # noqa: F401,F403
@@ -21,6 +21,7 @@ from .lesson03 import *  # noqa: F401,F403
 from .lesson04 import *  # noqa: F401,F403
 from .lesson05 import *  # noqa: F401,F403
 from .lesson06 import *  # noqa: F401,F403
+from .lesson07 import *  # noqa: F401,F403
 
-__all__ = [name for module in (common, lesson01, lesson02, lesson03, lesson04, lesson05, lesson06)
+__all__ = [name for module in (common, lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson07)
            for name in module.__all__]

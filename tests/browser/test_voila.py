@@ -68,19 +68,19 @@ def test_a_dashboard_shows_its_explorer_and_follows_its_slider(dashboards, brows
 def test_the_dashboards_page_lists_every_lesson(dashboards, browser_page):
     page = browser_page
     page.goto(f"http://127.0.0.1:{dashboards}/")
-    page.wait_for_selector("text=06_explore.ipynb", timeout=60_000)
+    page.wait_for_selector("text=07_explore.ipynb", timeout=60_000)
     listed = sorted(set(re.findall(r"\d\d_explore\.ipynb", page.inner_text("body"))))
-    assert listed == [f"{n:02d}_explore.ipynb" for n in range(1, 7)]
+    assert listed == [f"{n:02d}_explore.ipynb" for n in range(1, 8)]
     page.screenshot(path=str(ARTIFACTS / "voila-tree.png"))
 
 
 EXPLORERS = {"03": ["stn-warp-explorer"], "04": ["stn-descent-explorer"], "05": ["stn-transformer-explorer"],
-             "06": ["stn-offset-layout-explorer", "stn-deformable-explorer"]}
+             "06": ["stn-offset-layout-explorer", "stn-deformable-explorer"], "07": ["stn-kernel-explorer"]}
 
 
 @pytest.mark.parametrize("lesson", sorted(EXPLORERS))
 def test_every_other_dashboard_shows_its_explorers(dashboards, browser_page, lesson):
-    """Lessons 3–6's pages render their explorers in the browser (lesson 5's after its live training, lesson 6's
+    """Lessons 3–7's pages render their explorers in the browser (lesson 5's after its live training, lesson 6's
     second one after a short training); a screenshot of each is kept for a look."""
     page = browser_page
     page.goto(f"http://127.0.0.1:{dashboards}/voila/render/{lesson}_explore.ipynb")

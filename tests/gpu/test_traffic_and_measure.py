@@ -51,3 +51,36 @@ def test_time_many_measures_each_function_and_orders_them():
 
 def test_copy_bandwidth_is_a_plausible_number_of_bytes_per_second():
     assert 1e8 < copy_bandwidth("cpu", megabytes=16, repeats=2) < 1e13
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+@pytest.mark.parametrize("sizes", [((5, 7), (4, 6)), ((1, 9), (3, 1)), ((6, 6), (1, 1))])
+def test_source_pixels_is_affine_grid_unnormalized_at_those_pixels(align_corners, sizes):
+    import warnings
+
+    import torch.nn.functional as F
+
+    from stn_course.gpu.indexing import program_pixels, source_pixels
+
+    (h, w), (h_out, w_out) = sizes
+    theta = torch.tensor([[0.8, -0.3, 0.1], [0.4, 1.1, -0.2]], dtype=torch.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's note on 1-pixel grids with align_corners=True
+        grid = F.affine_grid(theta[None], (1, 1, h_out, w_out), align_corners=align_corners)[0]
+    rows, cols, live = program_pixels(0, 16, h_out, w_out)
+    x, y = source_pixels(theta, rows[live], cols[live], (h, w), (h_out, w_out), align_corners)
+    g = grid.reshape(-1, 2)[: int(live.sum())]
+    scale_x, scale_y = (w - 1, h - 1) if align_corners else (w, h)
+    shift = 0.0 if align_corners else 0.5
+    torch.testing.assert_close(x, (g[:, 0] + 1) / 2 * scale_x - shift, rtol=0, atol=1e-12)
+    torch.testing.assert_close(y, (g[:, 1] + 1) / 2 * scale_y - shift, rtol=0, atol=1e-12)
+
+
+def test_program_pixels_and_num_programs_name_bad_arguments():
+    from stn_course.gpu.indexing import num_programs, program_pixels
+
+    assert num_programs(24, 24, 256) == 3 and num_programs(1, 1, 1024) == 1
+    with pytest.raises(ValueError, match="block"):
+        program_pixels(0, 0, 4, 4)
+    with pytest.raises(ValueError, match="pid"):
+        program_pixels(-1, 4, 4, 4)

@@ -1,4 +1,4 @@
-"""The grader's mutation suite: planted student bugs across lessons 1–6 – wrong values, wrong conventions, missing
+"""The grader's mutation suite: planted student bugs across lessons 1–7 – wrong values, wrong conventions, missing
 and NaN gradients, banned calls, shortcuts that hide from the code scan – each loses points on the exercise it
 breaks and only there; the solutions score 100 %, the untouched lessons 0 with "not implemented".
 
@@ -141,6 +141,30 @@ MUTANTS = [
     Mutant("affine_offsets_x_first", "06.offsets_from_affine", "convention",
            "return pack_offsets((new_y - y).unsqueeze(1), (new_x - x).unsqueeze(1))",
            "return pack_offsets((new_x - x).unsqueeze(1), (new_y - y).unsqueeze(1))"),
+    # lesson 7
+    Mutant("bytes_grid_read_once", "07.sampler_bytes", "value",
+           "elements = grid + (grid + image + output)", "elements = grid + image + output"),
+    Mutant("tiles_column_major", "07.program_pixels", "convention",
+           "return offsets // w_out, offsets % w_out, offsets < h_out * w_out",
+           "return offsets % h_out, offsets // h_out, offsets < h_out * w_out"),
+    Mutant("tiles_mask_one_lane_late", "07.program_pixels", "value",
+           "return offsets // w_out, offsets % w_out, offsets < h_out * w_out",
+           "return offsets // w_out, offsets % w_out, offsets <= h_out * w_out"),
+    Mutant("source_corner_convention", "07.source_pixels", "convention",
+           "xt, yt = (2 * j + 1) / w_out - 1, (2 * i + 1) / h_out - 1",
+           "xt, yt = 2 * j / w_out - 1, 2 * i / h_out - 1"),
+    Mutant("source_makes_the_grid", "07.source_pixels", "banned",
+           "    (h, w), (h_out, w_out) = in_size, out_size\n",
+           "    (h, w), (h_out, w_out) = in_size, out_size\n"
+           "    g = F.affine_grid(theta[None], (1, 1, h_out, w_out), align_corners=align_corners)[0][rows, cols]\n"
+           "    return ((g[..., 0] + 1) * w - 1) / 2, ((g[..., 1] + 1) * h - 1) / 2\n"),
+    Mutant("kernel_weights_swapped", "07.fused_affine_sample", "value",
+           "        fx = x - x0f\n", "        fx = x0f + 1.0 - x\n"),
+    Mutant("kernel_one_channel_for_all", "07.fused_affine_sample", "value",
+           "image = inp + (n * C + c) * H * W", "image = inp + n * C * H * W"),
+    Mutant("launcher_calls_the_package", "07.fused_affine_sample", "banned",
+           "    input, theta = input.contiguous(), theta.reshape(-1, 6).contiguous().to(input.dtype)\n",
+           "    return affine_sample(input, theta, (input.shape[0], input.shape[1], *out_size))\n"),
 ]
 
 
@@ -159,7 +183,7 @@ def graded(tmp_path_factory):
 
 def test_the_suite_is_broad():
     assert len(MUTANTS) >= 30
-    assert {m.target[:2] for m in MUTANTS} == {"01", "02", "03", "04", "05", "06"}
+    assert {m.target[:2] for m in MUTANTS} == {"01", "02", "03", "04", "05", "06", "07"}
     assert {"value", "convention", "gradient", "nan-gradient", "banned", "hidden-shortcut"} <= {m.kind for m in MUTANTS}
     assert len({m.name for m in MUTANTS}) == len(MUTANTS)
 
@@ -179,7 +203,7 @@ def test_a_planted_bug_loses_points_on_its_exercise_and_only_there(graded, mutan
         assert "gradient" in broken.feedback
 
 
-@pytest.mark.parametrize("lesson", ["01", "02", "03", "04", "05", "06"])
+@pytest.mark.parametrize("lesson", ["01", "02", "03", "04", "05", "06", "07"])
 def test_the_solutions_score_full_marks(graded, lesson):
     result = graded[f"solution-{lesson}"]
     assert result.error is None and result.cells == []
@@ -187,7 +211,7 @@ def test_the_solutions_score_full_marks(graded, lesson):
     assert all(e.status == "passed" and e.hidden[1] >= 1 for e in result.exercises)
 
 
-@pytest.mark.parametrize("lesson", ["01", "02", "03", "04", "05", "06"])
+@pytest.mark.parametrize("lesson", ["01", "02", "03", "04", "05", "06", "07"])
 def test_untouched_lessons_score_zero_with_not_implemented(graded, lesson):
     result = graded[f"lesson-{lesson}"]
     assert result.error is None and result.score == 0 and result.max_score > 0

@@ -82,4 +82,9 @@ ENTRIES = [
     Setting("06", "10× or more", "Dai et al.'s datasets (COCO, VOC): a fact about the paper, not this run"),
     Claim("06", "our digits vary by 1.7×, for six epochs",
           "abs(data.distortions.RTS_SCALE[1] / data.distortions.RTS_SCALE[0] - 1.7) < 0.02 and EPOCHS == 6"),
+    # lesson 7
+    Claim("07", "For one channel, fusing removes two thirds of the forward traffic",
+          "abs(saved_one_channel - 2 / 3) < 1e-12"),
+    Setting("07", "channels 64: fusing saves less than 3 % of the bytes",
+            "an Explore instruction, verified on the explorer by tests/test_try_this.py"),
 ]

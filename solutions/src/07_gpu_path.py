@@ -1,0 +1,550 @@
+# %% [markdown]
+# # Lesson 7 – The GPU path
+#
+# ## Goal
+#
+# Lessons 2–4 wrote the sampler for clarity. This lesson writes it for a GPU, in **Triton**, and asks what makes a
+# GPU kernel fast. The answer for a spatial transformer is not arithmetic – a bilinear sample is a handful of
+# multiply-adds – but **memory traffic**: the sampler is *memory-bound*, so the kernel that moves the fewest bytes
+# wins. `F.affine_grid` followed by `F.grid_sample` writes the sampling grid to memory and reads it back; a
+# **fused** kernel computes each sampling point in registers and never stores the grid.
+#
+# **You will build** the bytes model that predicts this, the tile of output pixels one program of a kernel computes,
+# the index arithmetic that finds where an output pixel reads without a grid, and the fused forward kernel itself.
+# Then you will look at the backward, where many programs add into the same input pixel (**atomics**, and the
+# nondeterminism PyTorch users complain about), and learn to measure a kernel honestly.
+#
+# **Package modules:** `stn_course.gpu` – `affine` (the fused kernel, forward and backward, that
+# `SpatialTransformer(impl="triton")` uses), `traffic` (the bytes model), `indexing`, `measure` (a fair timer, the
+# copy bandwidth); `stn_course.plotting`, `stn_course.widgets`.
+# **Prerequisites:** lessons 2 (bilinear sampling, `align_corners`) and 4 (the backward, eq. 6 and 7).
+#
+# **Where it runs.** With an NVIDIA GPU the kernels run on it. Without one, Triton's **interpreter**
+# (`TRITON_INTERPRET=1`, set below before `triton` is imported) runs the very same kernels on CPU tensors, one
+# program after another through NumPy: right numbers, small sizes, no speed. Triton ships Linux wheels only
+# (`pip install "stn-course[gpu]"`); on macOS or Windows exercises 1–3 still run – they need PyTorch alone – and
+# the kernel sections need a Linux machine or a hosted notebook.
+
+# %%
+FAST = True  # small sizes (the interpreter runs every program in Python); False: larger measurements
+
+import os
+
+import torch
+
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")  # before triton is imported: kernels run on CPU tensors
+
+%matplotlib inline
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch.nn.functional as F
+
+from stn_course import gpu, plotting, widgets
+from stn_course.checks import check, status
+from stn_course.gpu.affine import affine_sample as package_affine_sample  # the package's kernel, beside yours
+from stn_course.gpu.measure import copy_bandwidth, time_many
+from stn_course.gpu.traffic import sampler_traffic as package_sampler_traffic  # reads and writes, separately
+from stn_course.images import sample_image
+
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+if gpu.triton_available():
+    import triton
+    import triton.language as tl
+else:
+    print("triton is not installed:", gpu.INSTALL_HINT)
+torch.manual_seed(0)
+where = torch.cuda.get_device_name() if DEVICE.type == "cuda" else "the CPU, through Triton's interpreter"
+print("kernels run on:", where)
+
+# %% [markdown]
+# ## Theory
+#
+# ### 1. A GPU, as much as a kernel writer needs
+#
+# A GPU runs thousands of threads at once, grouped into **programs** (Triton's word; CUDA says *blocks*). All of
+# them share the device memory (HBM), which delivers a fixed number of bytes per second, $B$; each also has fast
+# on-chip registers and caches. A kernel that moves $Q$ bytes between memory and the chip and does $W$ floating-point
+# operations takes at least
+#
+# $$ t \;\ge\; \max\!\Big(\frac{Q}{B},\; \frac{W}{P}\Big), $$
+#
+# with $P$ the arithmetic peak – the **roofline** model. Which term wins depends on the **arithmetic intensity**
+# $W/Q$: a current data-centre GPU does tens of floating-point operations in the time it moves one byte, so a
+# kernel doing fewer than that per byte waits for memory: it is *memory-bound*.
+#
+# Bilinear sampling of one output value reads four neighbours and blends them with weights shared by all channels:
+# a few multiply-adds for every value read and written. Far below the ridge: the sampler is memory-bound, and its
+# time is (at best) its bytes divided by $B$. **Count the bytes** and you know what to optimise.
+#
+# ### 2. The bytes of one forward pass
+#
+# Count every tensor once, at `element_size` bytes per element (θ, six numbers per image, is negligible):
+#
+# | pass | reads | writes |
+# |---|---|---|
+# | `F.affine_grid` | θ | grid: $N \cdot H_\text{out} W_\text{out} \cdot 2$ |
+# | `F.grid_sample` | grid, input: $N C H W$ | output: $N C H_\text{out} W_\text{out}$ |
+# | fused kernel | θ, input | output |
+#
+# The grid has **two** numbers per output pixel, whatever the number of channels $C$. For one channel it is twice as
+# large as the output, and it crosses the memory bus twice (written, read back): fusing removes most of the
+# traffic. For 64 channels the grid is a rounding error. This is a lower bound – a kernel that reads an input pixel
+# twice because it fell out of the cache moves more – and it is what a good kernel approaches.
+
+# %% [markdown]
+# ## Build
+#
+# ### Exercise 1 – the bytes model
+#
+# Return the bytes one **forward** pass moves, as a Python `int`: with `fused=False` the two ATen kernels (the grid
+# written, then read with the input, the output written), with `fused=True` the fused kernel (input read, output
+# written). `input_shape = (N, C, H, W)`, `out_size = (H_out, W_out)`.
+
+# %%
+def sampler_bytes(input_shape, out_size, element_size=4, fused=False):
+    """Bytes of one affine sampling forward pass: ``(N, C, H, W), (H_out, W_out) -> int``."""
+    ### BEGIN SOLUTION
+    n, c, h, w = input_shape
+    h_out, w_out = out_size
+    image, output, grid = n * c * h * w, n * c * h_out * w_out, n * h_out * w_out * 2
+    if fused:
+        elements = image + output
+    else:
+        elements = grid + (grid + image + output)  # affine_grid writes the grid; grid_sample reads it, and so on
+    return int(elements * element_size)
+    ### END SOLUTION
+
+
+# %%
+sampler_bytes = check("07.sampler_bytes", sampler_bytes)
+
+# %% [markdown]
+# With your model, the sizes of the benchmark (`benchmarks/bench_gpu.py`): what does fusing save, and how does it
+# depend on the channels?
+
+# %%
+SIZES = [(1024, 1, 60, 60), (256, 1, 224, 224), (256, 3, 224, 224), (32, 64, 56, 56)]
+print(f"{'input = output':22s} {'unfused MB':>11s} {'fused MB':>9s} {'saved':>7s}")
+for shape in SIZES:
+    unfused, fused = (sampler_bytes(shape, shape[2:], 4, f) for f in (False, True))
+    print(f"{str(shape):22s} {unfused / 1e6:11.1f} {fused / 1e6:9.1f} {1 - fused / unfused:7.0%}")
+saved_one_channel = 1 - sampler_bytes(SIZES[0], (60, 60), fused=True) / sampler_bytes(SIZES[0], (60, 60))
+plotting.plot_traffic({f"C={s[1]}, {s[2]}²": (package_sampler_traffic(s, s[2:]),
+                                               package_sampler_traffic(s, s[2:], fused=True)) for s in SIZES[1:]});
+
+# %% [markdown]
+# For one channel, fusing removes two thirds of the forward traffic; for three, it still removes a large share;
+# for 64 it hardly matters. Spatial transformers usually warp images (one to three channels), which is where the
+# fused kernel pays.
+#
+# **Measure the ceiling.** The bandwidth $B$ is not a number to copy from a data sheet: a large copy reads and
+# writes every byte once, so `2 · size / time` is what this device's memory really delivers. Then the ATen sampler's
+# *achieved* bandwidth – modelled bytes over measured time – says how far it is from that ceiling. (On a CPU the
+# sampler's per-point work competes with memory; on a GPU the achieved fraction is what `bench_gpu.py` reports.)
+
+# %% tags=["skip-when-grading"]
+bandwidth = copy_bandwidth(DEVICE, megabytes=64 if FAST else 256)
+shape = (16, 1, 96, 96) if FAST else (256, 1, 224, 224)
+x = torch.rand(shape, device=DEVICE)
+theta = (torch.eye(2, 3) + 0.1 * torch.randn(shape[0], 2, 3)).to(DEVICE)
+
+
+def aten_forward():
+    grid = F.affine_grid(theta, x.shape, align_corners=False)
+    return F.grid_sample(x, grid, align_corners=False)
+
+
+seconds = time_many({"aten": aten_forward}, repeats=5, device=DEVICE)["aten"]
+achieved = sampler_bytes(shape, shape[2:]) / seconds
+print(f"copy bandwidth of this {DEVICE.type}: {bandwidth / 1e9:.1f} GB/s")
+print(f"F.affine_grid + F.grid_sample on {shape}: {1e3 * seconds:.2f} ms, {achieved / 1e9:.1f} GB/s "
+      f"= {achieved / bandwidth:.0%} of the copy bandwidth")
+
+# %% [markdown]
+# ### Programs and tiles
+#
+# A Triton kernel is a Python function decorated with `@triton.jit`, **launched on a grid of programs**:
+# `kernel[grid](arguments)`. Every program runs the same code on a *block* of data at once – Triton's unit is the
+# block, not the thread. Inside, `tl.program_id(axis)` says which program this is, and `tl.arange(0, BLOCK)` is the
+# vector of lane numbers `0 … BLOCK − 1` (a power of two, known at compile time: `BLOCK: tl.constexpr`).
+#
+# For the sampler, program `(n, pid)` computes `BLOCK` output pixels of image `n`: the flat offsets
+#
+# $$ o = \text{pid} \cdot \text{BLOCK} + \ell, \qquad \ell = 0 \dots \text{BLOCK} - 1, \qquad
+#    (i, j) = (o \;\text{div}\; W_\text{out},\; o \bmod W_\text{out}), $$
+#
+# and the launch grid is `(N, ceil(H_out · W_out / BLOCK))`. The last program of an image usually runs past the end:
+# its extra lanes are **masked** (`live = o < H_out · W_out`) – every load and store takes `mask=live`, so a masked
+# lane never touches memory.
+#
+# ### Exercise 2 – the tile of one program
+#
+# Return `(rows, cols, live)` for program `pid`: int64 row and column of every lane (also for masked lanes, exactly
+# as the kernel computes them) and the bool mask.
+
+# %%
+def program_pixels(pid, block, h_out, w_out):
+    """The output pixels program ``pid`` computes: ``-> (rows, cols, live)``, each ``(block,)``: int64, int64, bool"""
+    ### BEGIN SOLUTION
+    offsets = pid * block + torch.arange(block)
+    return offsets // w_out, offsets % w_out, offsets < h_out * w_out
+    ### END SOLUTION
+
+
+# %%
+program_pixels = check("07.program_pixels", program_pixels)
+
+# %%
+rows, cols, live = program_pixels(2, 16, 6, 7)
+print("program 2 of a 6×7 output with BLOCK = 16:", list(zip(rows[live].tolist(), cols[live].tolist()))[:4], "…,",
+      int(live.sum()), "live lanes of 16")
+plotting.plot_program_tiles(6, 7, 16, program=2);
+
+# %% [markdown]
+# ### Where a pixel reads, without a grid
+#
+# Output pixel $(i, j)$ sits at the normalized base-grid point of `F.affine_grid` (lesson 2),
+#
+# $$ x_t = \frac{2j + 1}{W_\text{out}} - 1 \quad (\texttt{align\_corners=False}), \qquad
+#    x_t = \frac{2j}{W_\text{out} - 1} - 1 \quad (\texttt{True}; \; 0 \text{ for } W_\text{out} = 1), $$
+#
+# and the same for $y_t$ with $i$ and $H_\text{out}$. θ maps it into the input, $x_s = \theta_{00} x_t +
+# \theta_{01} y_t + \theta_{02}$, $y_s = \theta_{10} x_t + \theta_{11} y_t + \theta_{12}$, and lesson 2's
+# unnormalize turns that into the input's pixel coordinates:
+#
+# $$ x = \frac{(x_s + 1) W - 1}{2} \quad (\texttt{False}), \qquad
+#    x = \frac{(x_s + 1)(W - 1)}{2} \quad (\texttt{True}). $$
+#
+# Six multiply-adds per output pixel, in registers: this is what replaces the grid's 8 bytes of traffic per pixel.
+#
+# ### Exercise 3 – the kernel's index arithmetic, in PyTorch
+#
+# Given one image's `theta (2, 3)` and integer tensors `rows`, `cols` (any shape), return the pixel coordinates
+# `(x, y)` they read, in theta's dtype – what `F.affine_grid` would have stored, then unnormalized, but computed only
+# for these pixels.
+
+# %%
+def source_pixels(theta, rows, cols, in_size, out_size, align_corners=False):
+    """``theta (2, 3)``, ``rows``/``cols`` int tensors, ``in_size (H, W)``, ``out_size (H_out, W_out)`` -> ``(x, y)``"""
+    ### BEGIN SOLUTION
+    (h, w), (h_out, w_out) = in_size, out_size
+    i, j = rows.to(theta.dtype), cols.to(theta.dtype)
+    if align_corners:
+        xt = 2 * j / (w_out - 1) - 1 if w_out > 1 else torch.zeros_like(j)
+        yt = 2 * i / (h_out - 1) - 1 if h_out > 1 else torch.zeros_like(i)
+    else:
+        xt, yt = (2 * j + 1) / w_out - 1, (2 * i + 1) / h_out - 1
+    xs = theta[0, 0] * xt + theta[0, 1] * yt + theta[0, 2]
+    ys = theta[1, 0] * xt + theta[1, 1] * yt + theta[1, 2]
+    if align_corners:
+        return (xs + 1) * (w - 1) / 2, (ys + 1) * (h - 1) / 2
+    return ((xs + 1) * w - 1) / 2, ((ys + 1) * h - 1) / 2
+    ### END SOLUTION
+
+
+# %%
+source_pixels = check("07.source_pixels", source_pixels)
+
+# %%
+photo = sample_image("grace_hopper", size=32, gray=True)  # (1, 1, 32, 27)
+demo_theta = torch.tensor([[0.55, -0.25, 0.1], [0.25, 0.55, -0.1]])
+plotting.plot_program_reads(photo, demo_theta, (32, 32), 64, program=7);
+
+# %% [markdown]
+# One program's 64 points (blue) and the input pixels their four neighbours cover (red, darker where more of its
+# corner reads land): a tile of the output reads a compact patch of the input, which the cache serves – that is why
+# "read the input once" is a fair model.
+#
+# ### Exercise 4 – the fused forward kernel
+#
+# Write the body of `affine_sample_kernel`: zeros padding, `align_corners=False`, bilinear. The launcher below is
+# given: one program per `(image, BLOCK output pixels)`, θ flattened to six numbers per image, tensors contiguous so
+# that element `(n, c, y, x)` of the input is at `inp + ((n·C + c)·H + y)·W + x`. In the kernel:
+#
+# 1. `n = tl.program_id(0)`; the offsets, rows, columns and mask of exercise 2 (with `tl.program_id(1)`);
+# 2. the six numbers of θ with `tl.load(theta + n * 6 + k)`; the source point of exercise 3, in `tl` arithmetic
+#    (cast the integer rows and columns with `.to(t0.dtype)`, so that float64 inputs stay float64);
+# 3. `x0 = tl.floor(x)`, `fx = x - x0` (and for y); integer corners with `.to(tl.int32)`; for each corner a mask
+#    `live & inside the image`;
+# 4. a loop `for c in range(0, C):` that loads the four neighbours of channel `c` with their masks and
+#    `other=0.0` (outside reads 0), blends them and `tl.store`s the result at `out + (n·C + c)·H_out·W_out + offset`.
+
+# %%
+if gpu.triton_available():
+
+    @triton.jit
+    def affine_sample_kernel(inp, theta, out, C, H, W, H_out, W_out, BLOCK: tl.constexpr):
+        ### BEGIN SOLUTION
+        n = tl.program_id(0)
+        offsets = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+        live = offsets < H_out * W_out
+        t0 = tl.load(theta + n * 6 + 0)
+        t1 = tl.load(theta + n * 6 + 1)
+        t2 = tl.load(theta + n * 6 + 2)
+        t3 = tl.load(theta + n * 6 + 3)
+        t4 = tl.load(theta + n * 6 + 4)
+        t5 = tl.load(theta + n * 6 + 5)
+        i = (offsets // W_out).to(t0.dtype)
+        j = (offsets % W_out).to(t0.dtype)
+        xt = (2.0 * j + 1.0) / W_out - 1.0
+        yt = (2.0 * i + 1.0) / H_out - 1.0
+        x = ((t0 * xt + t1 * yt + t2 + 1.0) * W - 1.0) / 2.0
+        y = ((t3 * xt + t4 * yt + t5 + 1.0) * H - 1.0) / 2.0
+        x0f = tl.floor(x)
+        y0f = tl.floor(y)
+        fx = x - x0f
+        fy = y - y0f
+        x0 = x0f.to(tl.int32)
+        y0 = y0f.to(tl.int32)
+        in_x0 = (x0 >= 0) & (x0 < W)
+        in_x1 = (x0 + 1 >= 0) & (x0 + 1 < W)
+        in_y0 = (y0 >= 0) & (y0 < H)
+        in_y1 = (y0 + 1 >= 0) & (y0 + 1 < H)
+        for c in range(0, C):
+            image = inp + (n * C + c) * H * W
+            value = (1.0 - fx) * (1.0 - fy) * tl.load(image + y0 * W + x0, mask=live & in_x0 & in_y0, other=0.0)
+            value += fx * (1.0 - fy) * tl.load(image + y0 * W + x0 + 1, mask=live & in_x1 & in_y0, other=0.0)
+            value += (1.0 - fx) * fy * tl.load(image + (y0 + 1) * W + x0, mask=live & in_x0 & in_y1, other=0.0)
+            value += fx * fy * tl.load(image + (y0 + 1) * W + x0 + 1, mask=live & in_x1 & in_y1, other=0.0)
+            tl.store(out + (n * C + c) * H_out * W_out + offsets, value, mask=live)
+        ### END SOLUTION
+
+
+def fused_affine_sample(input, theta, out_size):
+    """``F.grid_sample(input, F.affine_grid(theta, (N, C, *out_size)))`` (zeros, align_corners=False) in one kernel:
+    ``(N, C, H, W), (N, 2, 3), (H_out, W_out) -> (N, C, H_out, W_out)``"""
+    input, theta = input.contiguous(), theta.reshape(-1, 6).contiguous().to(input.dtype)
+    n, c, h, w = input.shape
+    h_out, w_out = out_size
+    out = torch.empty(n, c, h_out, w_out, dtype=input.dtype, device=input.device)
+    block = gpu.block_size(input.device)  # 256 on a GPU, 1024 under the interpreter (its cost is per program)
+    affine_sample_kernel[(n, triton.cdiv(h_out * w_out, block))](input, theta, out, c, h, w, h_out, w_out,
+                                                                 BLOCK=block)
+    return out
+
+
+# %%
+fused_affine_sample = check("07.fused_affine_sample", fused_affine_sample)
+
+# %% [markdown]
+# ## Verify
+#
+# Your kernel against torch on a photo, float32 – and the package's kernel (`stn_course.gpu.affine.affine_sample`,
+# every padding mode and convention, with the backward) beside it:
+
+# %% tags=["skip-when-grading"]
+mine_ready = status("07.fused_affine_sample") == "passed"
+batch = photo.to(DEVICE).expand(2, 1, 32, 27).contiguous()
+thetas = torch.stack([demo_theta, torch.tensor([[1.2, 0.3, 0.0], [-0.3, 1.2, 0.2]])]).to(DEVICE)
+reference = F.grid_sample(batch, F.affine_grid(thetas, (2, 1, 40, 40), align_corners=False), align_corners=False)
+package = package_affine_sample(batch, thetas, (2, 1, 40, 40))
+print(f"package kernel vs torch: max |difference| {(package - reference).abs().max().item():.1e}")
+if mine_ready:
+    yours = fused_affine_sample(batch, thetas, (40, 40))
+    print(f"your kernel vs torch:    max |difference| {(yours - reference).abs().max().item():.1e}")
+plotting.show_images([batch[0], reference[0], package[0], reference[1], package[1]],
+                     ["input", "torch, θ₁", "fused kernel, θ₁", "torch, θ₂", "fused kernel, θ₂"]);
+
+# %% [markdown]
+# ## The backward, atomics and nondeterminism
+#
+# The backward of the sampler is lesson 4's eq. 6 and 7. In the fused kernel the same program that read the four
+# neighbours of an output pixel computes, for every channel,
+#
+# * the **input gradient** by scattering: $\partial L / \partial U_{nm} \mathrel{+}= \partial L / \partial V_i \cdot
+#   w_{i,nm}$ into each of the four neighbours;
+# * the **gradient with respect to the sampling point**, eq. 7, chained through the unnormalization, and then into θ:
+#   $\partial L / \partial \theta_{0k} = \sum_i \partial L / \partial x_s^{(i)} \cdot (x_t, y_t, 1)_k$ – a sum over
+#   every output pixel, which each program reduces over its own block (`tl.sum`) and writes as one partial; the
+#   partials are added afterwards.
+#
+# The scatter is the hard part on a GPU. Zooming in, neighbouring output pixels – computed by *different*
+# programs running at the same time – add into the same input pixel. A plain `load, add, store` would lose updates
+# (two programs read the old value, both write, one addition vanishes), so the kernel uses `tl.atomic_add`: the
+# memory system serialises the additions to one address. Correct – but in **whatever order the programs arrive**.
+#
+# Floating-point addition is not associative: $(a + b) + c$ and $a + (b + c)$ can differ in the last bits. So the
+# order of atomic additions changes the result from run to run: `F.grid_sample`'s CUDA backward is
+# nondeterministic for this reason (an open PyTorch issue since 2021), and so is any atomic scatter. How much can
+# the order matter? Add the same numbers in different orders:
+
+# %% tags=["skip-when-grading"]
+generator = torch.Generator().manual_seed(0)
+values = (torch.randn(4096, generator=generator) * torch.logspace(-3, 3, 4096)).numpy()  # mixed magnitudes, float32
+orders = np.random.default_rng(0)
+sums = {float(np.cumsum(values[orders.permutation(4096)])[-1]) for _ in range(200)}  # one addition after another
+exact = values.astype(np.float64).sum()
+order_spread = (max(sums) - min(sums)) / abs(exact)
+print(f"200 orders of the same 4096 float32 numbers: {len(sums)} different sums, spread {order_spread:.1e} "
+      f"of the exact sum")
+
+# %% [markdown]
+# Every order is "right" to float32 precision; none is bit-identical to the others. When reproducibility matters
+# (debugging, a paper's numbers), make the order fixed. `affine_sample(..., deterministic=True)` does it with
+# **sorted segments**: first every output pixel writes its four `(input pixel, weight)` contributions to a list; a
+# stable sort groups them by input pixel; then one program per input pixel adds its own contributions one after
+# another, in the sorted order – no atomics, the same order on every run. It costs a sort and a second pass.
+#
+# Without a GPU the interpreter runs the programs one after another, so even the atomic version adds in one fixed
+# order here; on a GPU the run below shows the difference.
+
+# %% tags=["skip-when-grading"]
+zoom_in = torch.tensor([[[0.35, 0.05, 0.1], [-0.05, 0.35, 0.0]]]).to(DEVICE)  # many outputs per input pixel
+small = photo.to(DEVICE)
+grad_out = torch.randn(1, 1, 48, 48, generator=generator).to(DEVICE)
+
+
+def input_gradient(deterministic):
+    leaf = small.clone().requires_grad_()
+    out = package_affine_sample(leaf, zoom_in, (1, 1, 48, 48), deterministic=deterministic)
+    (grad,) = torch.autograd.grad(out, leaf, grad_out)
+    return grad
+
+
+runs = {mode: [input_gradient(mode == "sorted segments") for _ in range(4)] for mode in ("atomics", "sorted segments")}
+for mode, grads in runs.items():
+    identical = all(torch.equal(grads[0], g) for g in grads[1:])
+    print(f"{mode:16s}: 4 runs bit-identical: {identical}")
+agree = (runs["atomics"][0] - runs["sorted segments"][0]).abs().max().item()
+print(f"atomics vs sorted segments: max |difference| {agree:.1e} (the same sums, added in another order)")
+
+# %% [markdown]
+# **Testing a kernel's gradient, and a trap.** At the identity every sampling point lies *exactly* on a pixel centre
+# – lesson 4's kink, where the sampler's derivative is one-sided. Which side you get depends on whether the
+# computed coordinate is a hair below or above the integer, and the fused kernel rounds its arithmetic differently
+# from `F.affine_grid` (a different order of the same operations). Compare θ's gradient at the identity and a
+# little away from it:
+
+# %% tags=["skip-when-grading"]
+def theta_gradient(kernel, theta):
+    t = theta.clone().requires_grad_()
+    out = kernel(small, t)
+    (grad,) = torch.autograd.grad(out, t, torch.ones_like(out))
+    return grad
+
+
+fused_kernel = lambda image, t: package_affine_sample(image, t, (1, 1, 32, 27))  # noqa: E731
+aten_kernel = lambda image, t: F.grid_sample(image, F.affine_grid(t, (1, 1, 32, 27), align_corners=False),  # noqa: E731
+                                             align_corners=False)
+kink_differences = {}
+for name, theta0 in (("identity", torch.eye(2, 3)[None]),
+                     ("identity + 0.01", torch.eye(2, 3)[None] + 0.01)):
+    a, b = (theta_gradient(k, theta0.to(DEVICE)) for k in (fused_kernel, aten_kernel))
+    kink_differences[name] = ((a - b).abs().max() / b.abs().max()).item()
+    print(f"{name:16s}: θ-gradient, fused vs torch, relative difference {kink_differences[name]:.1e}")
+
+# %% [markdown]
+# Away from the kinks the two agree to float32 rounding; at the identity they may not – both are valid one-sided
+# derivatives, and a test that compares gradients there compares rounding, not correctness (the package's tests
+# start trainings a little away from the identity for this reason). Lesson 4's questions met this kink from the
+# other side: `gradcheck` cannot confirm a derivative there either.
+#
+# ## Measuring
+#
+# A fair measurement of a GPU kernel:
+#
+# 1. **Synchronise.** A launch returns immediately; the clock must wait for the device (`torch.cuda.synchronize()`
+#    before reading it), or you time the launch, not the kernel.
+# 2. **Warm up.** The first call compiles the kernel (Triton, `torch.compile`) and fills caches.
+# 3. **Interleave and take the median.** Time the things you compare in turns, in one run, on the same inputs, and
+#    report the median of several repeats – clocks change with temperature, other processes interrupt.
+# 4. **Compare like with like,** and with the ceiling: the achieved bandwidth (modelled bytes / time) as a fraction
+#    of the copy bandwidth says how much faster the kernel *could* be. Against `torch.compile` of the same two
+#    calls – the fair baseline for a hand-written fusion.
+#
+# `stn_course.gpu.measure.time_many` does 1–3; `benchmarks/bench_gpu.py` runs the comparison at full size and
+# writes the table to `benchmarks/README.md`. Here, on this machine:
+
+# %% tags=["skip-when-grading"]
+size = (8, 1, 64, 64) if DEVICE.type == "cpu" else ((256, 1, 224, 224) if not FAST else (64, 1, 128, 128))
+image = torch.rand(size, device=DEVICE)
+thetas_m = (torch.eye(2, 3) + 0.1 * torch.randn(size[0], 2, 3, generator=generator)).to(DEVICE)
+
+
+def aten_kernel_batch(images, t):
+    return F.grid_sample(images, F.affine_grid(t, images.shape, align_corners=False), align_corners=False)
+
+
+candidates = {"F.affine_grid + F.grid_sample": lambda: aten_kernel_batch(image, thetas_m),
+              "fused kernel (package)": lambda: package_affine_sample(image, thetas_m)}
+times = time_many(candidates, repeats=3 if DEVICE.type == "cpu" else 7, min_time=0.02, device=DEVICE)
+for name, t in times.items():
+    modelled = package_sampler_traffic(size, size[2:], fused="fused" in name).total
+    print(f"{name:30s} {1e3 * t:9.2f} ms   {modelled / t / 1e9:8.2f} GB/s modelled")
+interpreter_slowdown = times["fused kernel (package)"] / times["F.affine_grid + F.grid_sample"]
+if DEVICE.type == "cpu":
+    print(f"\nThe interpreter runs the fused kernel {interpreter_slowdown:.0f}× slower than ATen's compiled CPU code: "
+          "it checks that a kernel is right, it says nothing about its speed on a GPU.")
+
+# %% [markdown]
+# On a CPU the interpreter's time is meaningless (it emulates every program in NumPy): the run above shows by how
+# much. On a GPU, the fused kernel's forward and backward are measured against ATen and `torch.compile` by
+# `benchmarks/bench_gpu.py`; the bytes model predicts the best case – the saved share of the traffic for one to
+# three channels.
+#
+# ## Explore
+#
+# The kernel explorer cuts the output into programs: choose `BLOCK` and a program, and see the output pixels it
+# computes (left), the input pixels it reads (right; darker red: more of its corner reads land there – in the
+# backward, that many atomic additions to one address), and the bytes with and without the grid. Try this:
+#
+# * `BLOCK` 256: the 24×24 output takes three programs, and the last one has only 64 live lanes – the rest are
+#   masked;
+# * zoom 4 (magnify), `BLOCK` 64: every program reads fewer than 30 input pixels, and the most-read one receives
+#   more than 20 of its corner reads – that many atomic additions to one address from one program alone; zoom 0.5
+#   (shrink): at most one per input pixel;
+# * channels 64: fusing saves less than 3 % of the bytes; channels 1: more than half (this photo is larger than
+#   the output, so the grid's share is smaller than in the table above).
+
+# %% tags=["skip-when-grading"]
+widgets.kernel_explorer(photo)
+
+# %% [markdown]
+# ### Questions
+#
+# Answer in a sentence or two before you open the fold – these are the ideas the exercises cannot check.
+#
+# **1.** A colleague proposes to speed up the sampler by computing the bilinear weights with fewer multiplications.
+# Why will that not help on a GPU?
+#
+# <details><summary>Answer</summary>
+#
+# The sampler is memory-bound: its time is its bytes over the bandwidth, and the arithmetic already hides behind the
+# memory traffic. Fewer operations change nothing; fewer bytes (not writing the grid, reading each input pixel once)
+# do.
+# </details>
+#
+# **2.** Why does fusing help a 1-channel transformer much more than a 64-channel one?
+#
+# <details><summary>Answer</summary>
+#
+# The grid has two numbers per output pixel whatever the number of channels, while the input and output grow with
+# C. For one channel the grid (written and read back) is most of the traffic; for 64 it is a small fraction.
+# </details>
+#
+# **3.** Your training run is not bit-reproducible on a GPU even with every seed fixed. Where can the difference come
+# from, and what does `deterministic=True` cost?
+#
+# <details><summary>Answer</summary>
+#
+# From atomic additions in the backward: programs add into the same input pixel in the order they arrive, and
+# float addition is not associative. Sorted segments fix the order, at the cost of writing the contributions, a sort,
+# and a second pass – more traffic and time.
+# </details>
+
+# %% [markdown]
+# ## Takeaways
+#
+# * Count bytes before counting flops: the sampler is memory-bound, its time at best bytes over bandwidth; measure
+#   the bandwidth with a copy, not from a data sheet.
+# * Fusing the grid generator into the sampler removes the grid's round trip to memory – most of the traffic for one
+#   to three channels, little for many.
+# * A Triton program computes a block of output pixels: offsets, rows and columns, a mask for the ragged end; every
+#   load and store is masked.
+# * The backward scatters with atomics: correct, but the order – and so the last bits – changes from run to run;
+#   sorted segments make it deterministic at a cost.
+# * Test kernels against torch away from kinks; measure them synchronised, warmed up, interleaved, with medians, and
+#   against `torch.compile` of the unfused calls.
