@@ -30,14 +30,15 @@ def tap(offset, n, c, offs, C, H, W, HO, WO, KW, SH, SW, PH, PW, DH, DW, G, CG, 
 def neighbours(base, y, x, H, W, live):
     """Bilinear reads of the image at ``base`` at (y, x), neighbours outside reading 0: values, weights' parts."""
     finite = (y == y) & (x == x) & (tl.abs(y) < float("inf")) & (tl.abs(x) < float("inf"))
-    ys = tl.where(finite, y, 0.0 * y)
-    xs = tl.where(finite, x, 0.0 * x)
+    zero = tl.zeros_like(y)  # never 0 * y: that is NaN where y is infinite
+    ys = tl.where(finite, y, zero)
+    xs = tl.where(finite, x, zero)
     y0f = tl.floor(ys)
     x0f = tl.floor(xs)
     fy = ys - y0f
     fx = xs - x0f
-    y0 = tl.minimum(tl.maximum(y0f, -2.0 + 0.0 * y0f), H + 1.0 + 0.0 * y0f).to(tl.int32)
-    x0 = tl.minimum(tl.maximum(x0f, -2.0 + 0.0 * x0f), W + 1.0 + 0.0 * x0f).to(tl.int32)
+    y0 = tl.minimum(tl.maximum(y0f, zero - 2.0), zero + H + 1.0).to(tl.int32)
+    x0 = tl.minimum(tl.maximum(x0f, zero - 2.0), zero + W + 1.0).to(tl.int32)
     ok = live & finite
     m00 = ok & (y0 >= 0) & (y0 <= H - 1) & (x0 >= 0) & (x0 <= W - 1)
     m01 = ok & (y0 >= 0) & (y0 <= H - 1) & (x0 + 1 >= 0) & (x0 + 1 <= W - 1)

@@ -164,7 +164,7 @@ MUTANTS = [
            "image = inp + (n * C + c) * H * W", "image = inp + n * C * H * W"),
     Mutant("launcher_calls_the_package", "07.fused_affine_sample", "banned",
            "    input, theta = input.contiguous(), theta.reshape(-1, 6).contiguous().to(input.dtype)\n",
-           "    return affine_sample(input, theta, (input.shape[0], input.shape[1], *out_size))\n"),
+           "    return package_affine_sample(input, theta, (input.shape[0], input.shape[1], *out_size))\n"),
 ]
 
 
