@@ -69,6 +69,9 @@ def cases():
     yield ("deformable_explorer", "lesson 6 (RTS 42×42)",
            lambda: widgets.deformable_explorer(deform.DeformableCNN(in_size=42), rts_test), "index",
            list(range(64)), False)
+    yield ("kernel_explorer", "lesson 7 (32×27 -> 24×24)",
+           lambda: widgets.kernel_explorer(sample_image("grace_hopper", size=32, gray=True)), "rotation",
+           [5.0 * k for k in range(1, 30)], False)
 
 
 def main(argv: list[str] | None = None) -> int:
