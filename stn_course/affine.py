@@ -64,7 +64,11 @@ def _matrix(rows: list[list[Scalar]], dtype: torch.dtype | None = None) -> torch
     flat = [_as_tensor(v, dtype) for row in rows for v in row]
     float_dtypes = [t.dtype for t in flat if t.is_floating_point()]
     common = functools.reduce(torch.promote_types, float_dtypes) if float_dtypes else torch.get_default_dtype()
-    flat = torch.broadcast_tensors(*[t.to(common) for t in flat])
+    given = {v.device for row in rows for v in row if isinstance(v, torch.Tensor)}
+    if len(given) > 1:
+        raise ValueError(f"expected every tensor argument on one device, got {sorted(str(d) for d in given)}")
+    device = next(iter(given), torch.device("cpu"))  # the constants (0, 1, scalars) go where the tensors are
+    flat = torch.broadcast_tensors(*[t.to(device=device, dtype=common) for t in flat])
     return torch.stack(flat, dim=-1).reshape(*flat[0].shape, 3, 3)
 
 

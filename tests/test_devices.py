@@ -80,3 +80,29 @@ def test_the_spatial_transformer_keeps_device_and_dtype(impl, dtype, device):
 def test_tensors_on_two_devices_get_an_error_naming_both(call, names):
     with pytest.raises(ValueError, match=names):
         call()
+
+
+DATA_DEPENDENT = {"affine.invert", "affine.pixel_to_theta"}  # they read values (.item()): no meta run possible
+
+
+@pytest.mark.parametrize("name", [n for n in CASE_NAMES if n not in DATA_DEPENDENT])
+def test_no_hidden_cpu_constants_on_the_meta_device(name):
+    """On a machine without a GPU, the meta device stands in for CUDA: a constant made on the CPU inside a function
+    (a torch.tensor(...) without device=) mixed with meta inputs raises, as it would with CUDA inputs."""
+    out = _cases("meta", torch.float32)[name]()
+    assert out.device.type == "meta"
+
+
+@pytest.mark.parametrize("transform", stn.TRANSFORMS)
+@pytest.mark.parametrize("impl", ["reference", "fast", "aten"])
+def test_the_spatial_transformer_has_no_hidden_cpu_constants(impl, transform):
+    loc = nn.Sequential(nn.Flatten(), nn.Linear(3 * 6 * 5, 8), nn.Tanh())
+    st = stn.SpatialTransformer(loc, transform=transform, loc_features=8, out_size=(4, 4), impl=impl).to("meta")
+    out, matrix, grid = st(torch.randn(2, 3, 6, 5, device="meta"), return_params=True)
+    assert {out.device.type, matrix.device.type, grid.device.type} == {"meta"}
+
+
+def test_affine_constructors_follow_their_tensor_arguments():
+    assert affine.rotation(torch.tensor([0.3, 1.0], device="meta")).device.type == "meta"
+    with pytest.raises(ValueError, match=r"one device, got \['cpu', 'meta'\]"):
+        affine.translation(torch.tensor([1.0]), torch.tensor([2.0], device="meta"))
