@@ -6,6 +6,9 @@
   partials reduced in the kernel.
 * :mod:`~stn_course.gpu.deform` – :func:`deform_conv2d`: the bilinear im2col of deformable convolution (v1 and v2)
   and its backward, then GEMMs; ``stn_course.deform.deform_conv2d(impl="triton")`` runs it.
+* :mod:`~stn_course.gpu.traffic` (the bytes a pass moves), :mod:`~stn_course.gpu.indexing` (a program's tile and
+  the kernel's index arithmetic, in PyTorch) and :mod:`~stn_course.gpu.measure` (a synchronised, interleaved timer
+  and the copy bandwidth): what lesson 7 teaches around the kernels. They need no Triton.
 
 The kernels run on CUDA tensors, or – for the tests and lesson 7 on a machine without a GPU – on CPU tensors
 through Triton's interpreter (``TRITON_INTERPRET=1`` set before ``triton`` is first imported; slow, so small sizes
