@@ -329,11 +329,10 @@ def deform_conv2d(
     groups, offset_groups, kernel, out_size, stride, padding, dilation = _check_arguments(
         input, offset, weight, bias, stride, padding, dilation, mask)
     if impl == "auto":
-        from .gpu import can_run
+        from .gpu import auto_uses_triton
 
-        tensors = [t for t in (input, offset, weight, bias, mask) if t is not None]
-        fused = input.is_cuda and input.dtype in (torch.float32, torch.float64) and can_run(*tensors)
-        impl = "triton" if fused else "fast"
+        impl = "triton" if auto_uses_triton(*[t for t in (input, offset, weight, bias, mask) if t is not None]) \
+            else "fast"
     if impl == "triton":
         from .gpu.deform import deform_conv2d as triton_deform_conv2d
 

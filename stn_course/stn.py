@@ -271,10 +271,9 @@ class SpatialTransformer(nn.Module):
         family when Triton is installed, ``"aten"`` otherwise."""
         if self.impl != "auto":
             return self.impl
-        from .gpu import can_run
+        from .gpu import auto_uses_triton
 
-        fused = self.transform in AFFINE_FAMILY and x.is_cuda and x.dtype in (torch.float32, torch.float64)
-        return "triton" if fused and can_run(x) else "aten"
+        return "triton" if self.transform in AFFINE_FAMILY and auto_uses_triton(x) else "aten"
 
     def forward(self, x: torch.Tensor, return_params: bool = False):
         check_float_tensor(x, "x", 4, "(N, C, H, W)")

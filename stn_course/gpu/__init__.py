@@ -23,7 +23,8 @@ import os
 
 import torch
 
-__all__ = ["triton_available", "interpreter", "check_triton", "can_run", "block_size", "INSTALL_HINT"]
+__all__ = ["triton_available", "interpreter", "check_triton", "can_run", "auto_uses_triton", "block_size",
+           "INSTALL_HINT"]
 
 INSTALL_HINT = "pip install 'stn-course[gpu]' (triton==3.7.1, the release torch 2.13 pairs with)"
 
@@ -57,6 +58,13 @@ def can_run(*tensors: torch.Tensor) -> bool:
     except (RuntimeError, ValueError):
         return False
     return True
+
+
+def auto_uses_triton(*tensors: torch.Tensor) -> bool:
+    """What ``impl="auto"`` decides: the Triton kernels for CUDA tensors of float32 or float64 when they can run
+    there, the ATen/fast path otherwise (the interpreter is never chosen: it checks kernels, it is not a speed)."""
+    first = tensors[0]
+    return first.is_cuda and first.dtype in (torch.float32, torch.float64) and can_run(*tensors)
 
 
 def check_triton(*tensors: torch.Tensor, what: str = "impl='triton'") -> None:

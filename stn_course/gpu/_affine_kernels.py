@@ -92,12 +92,11 @@ def corners(ix, iy, W, H, finite, zero):
     return x0, y0, fx, fy, in_x0, in_x1, in_y0, in_y1
 
 @triton.jit
-def forward(inp, theta, out, C, H, W, HO, WO,
-            PADDING: tl.constexpr, ALIGN: tl.constexpr, BLOCK: tl.constexpr):
-    n = tl.program_id(0)
-    offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    P = HO * WO
-    live = offs < P
+def points(theta, n, offs, H, W, HO, WO, PADDING: tl.constexpr, ALIGN: tl.constexpr):
+    """What every kernel here starts with, for the output offsets ``offs`` of image ``n``: the lanes inside the
+    output, θ's six numbers, each point's source (:func:`source`), its corners (:func:`corners`) and one mask per
+    corner (live, finite and inside the image)."""
+    live = offs < HO * WO
     i = offs // WO
     j = offs % WO
     t0 = tl.load(theta + n * 6 + 0)
@@ -108,14 +107,25 @@ def forward(inp, theta, out, C, H, W, HO, WO,
     t5 = tl.load(theta + n * 6 + 5)
     ix, iy, dx, dy, xt, yt, finite = source(j, i, WO, HO, W, H, t0, t1, t2, t3, t4, t5, PADDING, ALIGN)
     x0, y0, fx, fy, in_x0, in_x1, in_y0, in_y1 = corners(ix, iy, W, H, finite, 0.0 * xt)
+    ok = live & finite
+    m00 = ok & in_x0 & in_y0
+    m01 = ok & in_x1 & in_y0
+    m10 = ok & in_x0 & in_y1
+    m11 = ok & in_x1 & in_y1
+    return live, finite, xt, yt, dx, dy, x0, y0, fx, fy, m00, m01, m10, m11
+
+@triton.jit
+def forward(inp, theta, out, C, H, W, HO, WO,
+            PADDING: tl.constexpr, ALIGN: tl.constexpr, BLOCK: tl.constexpr):
+    n = tl.program_id(0)
+    offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    P = HO * WO
+    live, finite, xt, yt, dx, dy, x0, y0, fx, fy, m00, m01, m10, m11 = points(theta, n, offs, H, W, HO, WO,
+                                                                              PADDING, ALIGN)
     w00 = (1.0 - fx) * (1.0 - fy)
     w01 = fx * (1.0 - fy)
     w10 = (1.0 - fx) * fy
     w11 = fx * fy
-    m00 = live & finite & in_x0 & in_y0
-    m01 = live & finite & in_x1 & in_y0
-    m10 = live & finite & in_x0 & in_y1
-    m11 = live & finite & in_x1 & in_y1
     for c in range(0, C):
         base = inp + (n * C + c) * H * W
         v = w00 * tl.load(base + y0 * W + x0, mask=m00, other=0.0)
@@ -132,21 +142,8 @@ def backward(inp, theta, grad_out, grad_inp, partial, C, H, W, HO, WO, PROGRAMS,
     pid = tl.program_id(1)
     offs = pid * BLOCK + tl.arange(0, BLOCK)
     P = HO * WO
-    live = offs < P
-    i = offs // WO
-    j = offs % WO
-    t0 = tl.load(theta + n * 6 + 0)
-    t1 = tl.load(theta + n * 6 + 1)
-    t2 = tl.load(theta + n * 6 + 2)
-    t3 = tl.load(theta + n * 6 + 3)
-    t4 = tl.load(theta + n * 6 + 4)
-    t5 = tl.load(theta + n * 6 + 5)
-    ix, iy, dx, dy, xt, yt, finite = source(j, i, WO, HO, W, H, t0, t1, t2, t3, t4, t5, PADDING, ALIGN)
-    x0, y0, fx, fy, in_x0, in_x1, in_y0, in_y1 = corners(ix, iy, W, H, finite, 0.0 * xt)
-    m00 = live & finite & in_x0 & in_y0
-    m01 = live & finite & in_x1 & in_y0
-    m10 = live & finite & in_x0 & in_y1
-    m11 = live & finite & in_x1 & in_y1
+    live, finite, xt, yt, dx, dy, x0, y0, fx, fy, m00, m01, m10, m11 = points(theta, n, offs, H, W, HO, WO,
+                                                                              PADDING, ALIGN)
     gix = 0.0 * fx
     giy = 0.0 * fy
     for c in range(0, C):
@@ -183,25 +180,15 @@ def contributions(theta, keys, weights, H, W, HO, WO,
     n = tl.program_id(0)
     offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     P = HO * WO
-    live = offs < P
-    i = offs // WO
-    j = offs % WO
-    t0 = tl.load(theta + n * 6 + 0)
-    t1 = tl.load(theta + n * 6 + 1)
-    t2 = tl.load(theta + n * 6 + 2)
-    t3 = tl.load(theta + n * 6 + 3)
-    t4 = tl.load(theta + n * 6 + 4)
-    t5 = tl.load(theta + n * 6 + 5)
-    ix, iy, dx, dy, xt, yt, finite = source(j, i, WO, HO, W, H, t0, t1, t2, t3, t4, t5, PADDING, ALIGN)
-    x0, y0, fx, fy, in_x0, in_x1, in_y0, in_y1 = corners(ix, iy, W, H, finite, 0.0 * xt)
+    live, finite, xt, yt, dx, dy, x0, y0, fx, fy, m00, m01, m10, m11 = points(theta, n, offs, H, W, HO, WO,
+                                                                              PADDING, ALIGN)
     none = tl.num_programs(0).to(tl.int64) * H * W
     image = n.to(tl.int64) * H * W
     slot = (n.to(tl.int64) * P + offs) * 4
-    ok = live & finite
-    tl.store(keys + slot + 0, tl.where(ok & in_x0 & in_y0, image + y0 * W + x0, none), mask=live)
-    tl.store(keys + slot + 1, tl.where(ok & in_x1 & in_y0, image + y0 * W + x0 + 1, none), mask=live)
-    tl.store(keys + slot + 2, tl.where(ok & in_x0 & in_y1, image + (y0 + 1) * W + x0, none), mask=live)
-    tl.store(keys + slot + 3, tl.where(ok & in_x1 & in_y1, image + (y0 + 1) * W + x0 + 1, none), mask=live)
+    tl.store(keys + slot + 0, tl.where(m00, image + y0 * W + x0, none), mask=live)
+    tl.store(keys + slot + 1, tl.where(m01, image + y0 * W + x0 + 1, none), mask=live)
+    tl.store(keys + slot + 2, tl.where(m10, image + (y0 + 1) * W + x0, none), mask=live)
+    tl.store(keys + slot + 3, tl.where(m11, image + (y0 + 1) * W + x0 + 1, none), mask=live)
     tl.store(weights + slot + 0, (1.0 - fx) * (1.0 - fy), mask=live)
     tl.store(weights + slot + 1, fx * (1.0 - fy), mask=live)
     tl.store(weights + slot + 2, (1.0 - fx) * fy, mask=live)

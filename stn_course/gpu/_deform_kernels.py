@@ -52,6 +52,12 @@ def neighbours(base, y, x, H, W, live):
 
 
 @triton.jit
+def blend(v00, v01, v10, v11, fy, fx):
+    """Bilinear interpolation of the four neighbours read by :func:`neighbours`."""
+    return (1.0 - fy) * (1.0 - fx) * v00 + (1.0 - fy) * fx * v01 + fy * (1.0 - fx) * v10 + fy * fx * v11
+
+
+@triton.jit
 def im2col(inp, offset, mask, cols, C, H, W, HO, WO, KW, SH, SW, PH, PW, DH, DW, G, CG, K,
            HAS_MASK: tl.constexpr, BLOCK: tl.constexpr):
     """cols[n, c, k, p] = mask · bilinear(input[n, c], where tap k of location p reads)."""
@@ -62,7 +68,7 @@ def im2col(inp, offset, mask, cols, C, H, W, HO, WO, KW, SH, SW, PH, PW, DH, DW,
     k, p, g, y, x, live = tap(offset, n, c, offs, C, H, W, HO, WO, KW, SH, SW, PH, PW, DH, DW, G, CG, K, P)
     base = inp + (n * C + c) * H * W
     v00, v01, v10, v11, fy, fx, y0, x0, m00, m01, m10, m11, finite = neighbours(base, y, x, H, W, live)
-    v = (1.0 - fy) * (1.0 - fx) * v00 + (1.0 - fy) * fx * v01 + fy * (1.0 - fx) * v10 + fy * fx * v11
+    v = blend(v00, v01, v10, v11, fy, fx)
     v = tl.where(finite, v, float("nan") + 0.0 * v)
     if HAS_MASK:
         v = v * tl.load(mask + (n * G * K + g * K + k) * P + p, mask=live, other=0.0)
@@ -85,7 +91,7 @@ def col2im(inp, offset, mask, grad_cols, grad_inp, grad_offset, grad_mask, C, H,
     gc = tl.load(grad_cols + (n * C + c) * K * P + offs, mask=live, other=0.0)
     if HAS_MASK:
         m = tl.load(mask + (n * G * K + g * K + k) * P + p, mask=live, other=0.0)
-        value = (1.0 - fy) * (1.0 - fx) * v00 + (1.0 - fy) * fx * v01 + fy * (1.0 - fx) * v10 + fy * fx * v11
+        value = blend(v00, v01, v10, v11, fy, fx)
         tl.store(grad_mask + (n * C + c) * K * P + offs, tl.where(finite, gc * value, 0.0 * gc), mask=live)
         gc = gc * m
     gbase = grad_inp + (n * C + c) * H * W
