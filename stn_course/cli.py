@@ -4,7 +4,7 @@
     stn-course assign [SOLUTIONS_DIR] [LESSONS_DIR] [--check]  solution notebooks -> student lessons
     stn-course checks [LESSON]                                list the exercise checks (id, points, title)
     stn-course grade SUBMISSION... [--json F] [--gradescope F] [--csv F] [--classroom] [--jobs N]
-                     [--timeout S] [--memory MB] [--seed-file F] [--checks-dir DIR] [--require-sandbox]
+                     [--timeout S] [--memory MB] [--seed-file F] [--checks-dir DIR] [--allow-unsandboxed]
                                                               grade submitted notebooks in a sandbox
     stn-course explore [LESSON] [--port P] [--ip IP]          the explorers as a code-free Voilà dashboard
 
@@ -110,22 +110,24 @@ Grade submitted notebooks. A SUBMISSION is a notebook or a folder: of notebooks 
 by student) or of folders (one per student). The lesson comes from the notebook's metadata (written by build and
 assign), else from its NN_ file name.
 
-Each submission runs in its own child process, sandboxed with bubblewrap where it is installed (no network,
-private /tmp, read-only files, an unprivileged uid), with limits on time, memory, files and processes. The child
+Each submission runs in its own child process, sandboxed with bubblewrap (no network, a private size-limited
+/tmp, nothing of the file system but the interpreter and the installed course, an unprivileged uid), with limits
+on CPU time per cell and per exercise, wall-clock time per submission, memory, files and processes. The child
 only computes: the grader generates the cases from the seed, sends the inputs, compares the results with its own
 references, and adds hidden cases that students never see. A cell that fails or times out costs nothing by
-itself; an exercise that fails, times out or calls what it should implement loses its points."""
+itself; an exercise that fails, times out or calls what it should implement loses its points. Code that reaches
+for the grader's machinery is listed for review in the JSON and CSV outputs (docs/grading.md, threat model)."""
 
 GRADE_EPILOG = """\
 Exit status: 0 when grading finished (whatever the scores); with --classroom, 1 unless every submission has full
-marks (GitHub Classroom's contract); 2 for a usage error (a missing seed file, --require-sandbox without a
-sandbox). See docs/grading.md for Gradescope and GitHub Classroom."""
+marks (GitHub Classroom's contract); 2 for a usage error (a missing seed file, no sandbox without
+--allow-unsandboxed). See docs/grading.md for Gradescope and GitHub Classroom."""
 
 
 def _add_grade_parser(sub, formatter) -> None:
     grade = sub.add_parser("grade", formatter_class=formatter, help="grade submitted notebooks in a sandbox",
                            description=GRADE_DESCRIPTION, epilog=GRADE_EPILOG)
-    grade.add_argument("submissions", nargs="+", metavar="SUBMISSION", help="notebooks or folders of them")
+    grade.add_argument("submissions", nargs="*", metavar="SUBMISSION", help="notebooks or folders of them")
     grade.add_argument("--json", metavar="F", help="write the results as JSON (schema: docs/grading.md)")
     grade.add_argument("--gradescope", metavar="F", help="write Gradescope's results.json")
     grade.add_argument("--csv", metavar="F", help="write a gradebook: a row per student, a column per exercise")
@@ -134,18 +136,27 @@ def _add_grade_parser(sub, formatter) -> None:
                             "unless every submission has full marks")
     grade.add_argument("--jobs", type=int, default=1, metavar="N", help="grade N submissions at once (default: 1)")
     grade.add_argument("--timeout", type=float, default=60.0, metavar="S",
-                       help="seconds for each cell and for each exercise's calls (default: %(default)s)")
+                       help="CPU seconds for each cell and for each exercise's calls (default: %(default)s)")
+    grade.add_argument("--submission-timeout", type=float, default=None, metavar="S",
+                       help="wall-clock seconds for a whole submission (default: 10 × --timeout)")
     grade.add_argument("--memory", type=int, default=6144, metavar="MB",
                        help="address-space limit of each submission's process (default: %(default)s)")
     grade.add_argument("--seed-file", metavar="F",
                        help="a file holding the instructor's secret seed for the cases (keep it out of the course); "
                             "without it the course's public default seed is used and a warning printed")
+    grade.add_argument("--new-seed", metavar="F",
+                       help="write a strong random secret to F (mode 600) and exit; then grade with --seed-file F")
+    grade.add_argument("--assignment", metavar="LESSONS",
+                       help="the lessons of the assignment, e.g. 01,02: one notebook per lesson per student is "
+                            "graded, duplicates and other lessons are reported and not scored (Gradescope)")
     grade.add_argument("--checks-dir", metavar="DIR",
                        help="a folder of the instructor's own check modules (*.py registering hidden checks)")
-    grade.add_argument("--require-sandbox", action="store_true",
-                       help="refuse to grade without bubblewrap (instead of falling back to plain processes)")
+    grade.add_argument("--allow-unsandboxed", action="store_true",
+                       help="grade even where bubblewrap cannot run (e.g. Gradescope): plain processes with rlimits, "
+                            "as an unprivileged uid when run as root; reported as such (default: refuse)")
+    grade.add_argument("--require-sandbox", action="store_true", help=argparse.SUPPRESS)  # the default now
     grade.add_argument("--no-sandbox", action="store_true",
-                       help="run submissions as plain processes with rlimits (for debugging; reported as such)")
+                       help="switch bubblewrap off (needs --allow-unsandboxed; for debugging; reported as such)")
     grade.add_argument("--quiet", action="store_true", help="print only the summary")
 
 
@@ -157,10 +168,25 @@ def grade_command(args, parser: argparse.ArgumentParser) -> int:
     from .grading.sandbox import Limits, SandboxUnavailable
     from .grading.submissions import discover
 
-    if args.jobs < 1 or args.timeout <= 0 or args.memory < 256:
-        parser.error("--jobs must be >= 1, --timeout > 0 and --memory >= 256")
-    if args.require_sandbox and args.no_sandbox:
-        parser.error("--require-sandbox and --no-sandbox contradict each other")
+    from .grading.seeds import new_seed, weakness
+
+    if args.new_seed:
+        try:
+            new_seed(Path(args.new_seed))
+        except FileExistsError:
+            parser.error(f"--new-seed: {args.new_seed!r} exists; remove it first (or keep using it)")
+        except OSError as exc:
+            parser.error(f"--new-seed: cannot write {args.new_seed!r}: {exc.strerror}")
+        print(f"wrote a new secret to {args.new_seed} (mode 600); grade with --seed-file {args.new_seed}")
+        return 0
+    if not args.submissions:
+        parser.error("give at least one SUBMISSION (a notebook or a folder)")
+    if args.jobs < 1 or args.timeout <= 0 or args.memory < 256 or (args.submission_timeout or 1) <= 0:
+        parser.error("--jobs must be >= 1, --timeout and --submission-timeout > 0 and --memory >= 256")
+    if args.require_sandbox and (args.no_sandbox or args.allow_unsandboxed):
+        parser.error("--require-sandbox contradicts --no-sandbox and --allow-unsandboxed")
+    if args.no_sandbox and not args.allow_unsandboxed:
+        parser.error("--no-sandbox runs the students' code without the sandbox: add --allow-unsandboxed to say so")
     seed, seed_kind = DEFAULT_SEED, "default"
     if args.seed_file:
         try:
@@ -170,23 +196,31 @@ def grade_command(args, parser: argparse.ArgumentParser) -> int:
         if not seed:
             parser.error(f"the seed file {args.seed_file!r} is empty")
         seed_kind = "instructor"
+        why = weakness(seed)
+        if why:
+            print(f"warning: the seed in {args.seed_file} is weak: {why}", file=sys.stderr)
     if args.checks_dir:
         if not Path(args.checks_dir).is_dir():
             parser.error(f"--checks-dir {args.checks_dir!r} is not a folder")
         added = load_checks_dir(Path(args.checks_dir))
         print(f"instructor checks from {args.checks_dir}: {', '.join(added) or 'none'}")
+    limits = Limits(timeout_s=args.timeout, memory_mb=args.memory, submission_s=args.submission_timeout)
     try:
-        grader = Grader(seed, Limits(timeout_s=args.timeout, memory_mb=args.memory), jobs=args.jobs,
-                        sandbox=not args.no_sandbox, require_sandbox=args.require_sandbox)
+        grader = Grader(seed, limits, jobs=args.jobs, sandbox=not args.no_sandbox,
+                        allow_unsandboxed=args.allow_unsandboxed)
     except SandboxUnavailable as exc:
         print(f"stn-course grade: {exc}", file=sys.stderr)
         return 2
     submissions = discover([Path(p) for p in args.submissions])
+    if args.assignment:
+        from .grading.submissions import for_assignment
+
+        submissions = for_assignment(submissions, [x.strip() for x in args.assignment.split(",") if x.strip()])
 
     def progress(result) -> None:
         if not args.quiet:
-            print(f"graded {result.student} ({Path(result.path).name}): {result.score:.2f} / {result.max_score:.2f}",
-                  flush=True)
+            print(f"graded {reports.shown(result.student)} ({reports.shown(Path(result.path).name)}): "
+                  f"{result.score:.2f} / {result.max_score:.2f}", flush=True)
 
     failure = None
     try:
@@ -194,8 +228,8 @@ def grade_command(args, parser: argparse.ArgumentParser) -> int:
     except Exception as exc:  # noqa: BLE001 – still write every requested file
         failure, results = exc, []
     outputs = {
-        args.json: lambda: json.dumps(reports.to_json(results, grader.sandbox_text, seed_kind), indent=2),
-        args.gradescope: lambda: json.dumps(reports.to_gradescope(results, grader.sandbox_text), indent=2),
+        args.json: lambda: reports.dumps(reports.to_json(results, grader.sandbox_text, seed_kind)),
+        args.gradescope: lambda: reports.dumps(reports.to_gradescope(results, grader.sandbox_text)),
         args.csv: lambda: reports.to_csv(results),
     }
     for path, render in outputs.items():

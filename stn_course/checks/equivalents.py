@@ -7,19 +7,37 @@ by). Names that do not import on this machine (``torchvision`` is optional) are 
 """
 from __future__ import annotations
 
-# F.grid_sample and the kernels under it (all reach aten::grid_sampler_2d)
+# F.grid_sample and every kernel that samples a grid: the 2-D and 3-D samplers (a 3-D one with depth 1 is a 2-D
+# one), their backwards, the CPU fallback and cuDNN's, and torch's Python decompositions of them. The grader
+# replaces the ATen operators (``torch.ops.aten.*``) at the dispatcher, so every route to them is caught.
 GRID_SAMPLE = ("torch.nn.functional.grid_sample", "torch.grid_sampler", "torch.grid_sampler_2d",
-               "torch.ops.aten.grid_sampler", "torch.ops.aten.grid_sampler_2d")
-# F.affine_grid and its kernel
+               "torch.ops.aten.grid_sampler", "torch.ops.aten.grid_sampler_2d", "torch.ops.aten.grid_sampler_3d",
+               "torch.ops.aten.grid_sampler_2d_backward", "torch.ops.aten.grid_sampler_3d_backward",
+               "torch.ops.aten._grid_sampler_2d_cpu_fallback", "torch.ops.aten._grid_sampler_2d_cpu_fallback_backward",
+               "torch.ops.aten.cudnn_grid_sampler", "torch.ops.aten.cudnn_grid_sampler_backward",
+               "torch._decomp.decompositions.grid_sampler_2d", "torch._decomp.decompositions._grid_sampler_2d")
+# F.affine_grid, its kernels and torch's Python decompositions
 AFFINE_GRID = ("torch.nn.functional.affine_grid", "torch.affine_grid_generator",
-               "torch.ops.aten.affine_grid_generator")
-# every convolution reaches aten::convolution; F.unfold is the im2col of a regular convolution
+               "torch.ops.aten.affine_grid_generator", "torch.ops.aten.affine_grid_generator_backward",
+               "torch._decomp.decompositions.affine_grid_generator",
+               "torch._decomp.decompositions._affine_grid_generator_4d")
+# every convolution: the functions, aten::convolution and each backend kernel under it (slow, dilated, MKL-DNN,
+# NNPACK, cuDNN, depthwise, transposed), their backwards; F.unfold / im2col is the lowering of a regular one
 CONVOLUTION = ("torch.nn.functional.conv2d", "torch.conv2d", "torch.ops.aten.convolution", "torch.ops.aten.conv2d",
-               "torch.nn.functional.unfold", "torch.ops.aten.im2col")
+               "torch.nn.functional.unfold", "torch.ops.aten.im2col", "torch.ops.aten.col2im",
+               *(f"torch.ops.aten.{op}" for op in (
+                   "_convolution", "convolution_overrideable", "_convolution_mode", "conv1d", "conv3d",
+                   "mkldnn_convolution", "_slow_conv2d_forward", "_slow_conv2d_backward", "slow_conv_dilated2d",
+                   "slow_conv_dilated3d", "thnn_conv2d", "_nnpack_spatial_convolution", "slow_conv3d",
+                   "slow_conv3d_forward", "convolution_backward", "convolution_backward_overrideable",
+                   "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "conv_tbc", "cudnn_convolution",
+                   "cudnn_convolution_transpose", "_conv_depthwise2d", "conv_depthwise3d", "slow_conv_transpose2d",
+                   "slow_conv_transpose3d", "miopen_convolution", "_mps_convolution")))
 DEFORM_CONV = ("torchvision.ops.deform_conv2d", "torch.ops.torchvision.deform_conv2d")
 # autograd in every form: an exercise that derives a gradient by hand may not ask autograd for it
 AUTOGRAD = ("torch.autograd.grad", "torch.autograd.backward", "torch.Tensor.backward",
             "torch.autograd.functional.jacobian", "torch.autograd.functional.vjp", "torch.func.grad",
-            "torch.func.vjp", "torch.func.jacrev", "torch.func.jacfwd")
+            "torch.func.vjp", "torch.func.jacrev", "torch.func.jacfwd",
+            "torch.autograd.variable.Variable._execution_engine.run_backward", "torch.autograd.graph._engine_run_backward")
 
 __all__ = ["GRID_SAMPLE", "AFFINE_GRID", "CONVOLUTION", "DEFORM_CONV", "AUTOGRAD"]

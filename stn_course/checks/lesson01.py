@@ -112,6 +112,7 @@ def _rotate_about_hidden(rng: np.random.Generator):  # a half turn and centres f
 
 register(Check(
     id="01.rotate_about",
+    builds_on=('01.rotation_matrix',),
     forbidden=("stn_course.affine.rotation",),
     idea="Rotations turn about the origin. Which two moves bring the centre to the origin and back, and in which "
          "order do the matrices multiply?",
@@ -239,6 +240,7 @@ def _pixel_to_theta_hidden(rng: np.random.Generator):  # 1-pixel input sides, ta
 
 register(Check(
     id="01.pixel_to_theta",
+    builds_on=('01.normalization_matrix',),
     forbidden=("stn_course.affine.pixel_to_theta",),
     idea="theta speaks normalized coordinates on both sides: take a normalized output point back to pixels, move "
          "it with the pixel matrix, normalize it for the input. Mind a 1-pixel side, where the normalization is "
@@ -286,6 +288,7 @@ def _inverse_warp_hidden(rng: np.random.Generator):  # one column, one row, larg
 
 register(Check(
     id="01.inverse_warp",
+    builds_on=('01.apply_affine',),
     forbidden=("stn_course.warps.inverse_warp_nearest", "stn_course.sampling.nearest_sample",
                "stn_course.sampling.grid_sample", *GRID_SAMPLE),
     idea="Work from the output: every output pixel asks where it comes from, so it needs the inverse of the "

@@ -54,7 +54,8 @@ def _lerp_hidden(rng: np.random.Generator):  # a long signal, every integer posi
 register(Check(
     id="02.lerp_1d",
     forbidden=("stn_course.sampling.bilinear_sample", "stn_course.sampling.bilinear_interpolate",
-               "stn_course.sampling.grid_sample", "numpy.interp", *GRID_SAMPLE),
+               "stn_course.sampling.grid_sample", "numpy.interp", "numpy._core.multiarray.interp",
+               "numpy.core.multiarray.interp", *GRID_SAMPLE),
     idea="A point between two samples mixes them in proportion to how close it is; mind negative x and neighbours "
          "outside the signal.",
     title="1-D linear interpolation with zeros outside",
@@ -161,6 +162,7 @@ def _bilinear_np_hidden(rng: np.random.Generator):  # larger, non-square, points
 
 register(Check(
     id="02.bilinear_sample_np",
+    builds_on=('02.unnormalize',),
     forbidden=("stn_course.sampling.bilinear_sample_np", "stn_course.sampling.bilinear_sample",
                "stn_course.sampling.grid_sample", *GRID_SAMPLE),
     idea="Every output point reads its four neighbouring pixels and weights each by the area of the opposite "
@@ -223,6 +225,7 @@ def _bilinear_hidden(rng: np.random.Generator):  # every padding mode on larger,
 
 register(Check(
     id="02.bilinear_sample",
+    builds_on=('02.unnormalize',),
     forbidden=("stn_course.sampling.bilinear_sample", "stn_course.sampling.grid_sample",
                "stn_course.sampling.bilinear_interpolate", *GRID_SAMPLE),
     idea="Same recipe as the NumPy sampler, in torch: the padding mode acts on the coordinates, before you pick "
@@ -310,6 +313,7 @@ def _identity_hidden(rng: np.random.Generator):  # a single row, a single column
 
 register(Check(
     id="02.identity_error",
+    builds_on=('02.affine_grid',),
     idea="The identity theta maps every output pixel onto itself: sample with it and measure how far the result is"
          " from the image.",
     title="the identity test: how far is sampler(image, identity grid) from the image?",

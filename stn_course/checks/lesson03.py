@@ -165,6 +165,7 @@ def _tps_hidden(rng: np.random.Generator):  # wide and tall grids, a larger batc
 
 register(Check(
     id="03.tps_coefficients",
+    builds_on=('03.tps_kernel',),
     forbidden=("stn_course.grids.tps_coefficients",),
     idea="The spline must hit every source point exactly and have no affine part in its radial weights: that is "
          "one square linear system.",
@@ -197,6 +198,7 @@ def _tps_grid_hidden(rng: np.random.Generator):  # 9 and 25 control points, larg
 
 register(Check(
     id="03.tps_grid",
+    builds_on=('03.tps_coefficients', '03.tps_kernel'),
     forbidden=("stn_course.grids.tps_grid",),
     idea="Solve for the spline once, then evaluate it at every pixel of the output's base grid.",
     title="thin-plate-spline sampling grid",

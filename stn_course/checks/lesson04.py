@@ -176,6 +176,7 @@ register(Check(
 
 register(Check(
     id="04.grad_grid",
+    builds_on=('04.source_coordinates_grad',),
     forbidden=(*PACKAGE_BACKWARD, *HAND_DERIVED),
     idea="Differentiate the bilinear weights with respect to x and y (each weight is a product of two linear "
          "factors), then chain to the grid.",
@@ -203,6 +204,7 @@ def _theta_hidden(rng: np.random.Generator):  # a single row, a single column, l
 
 register(Check(
     id="04.affine_grid_backward",
+    builds_on=('04.grad_grid',),
     forbidden=("stn_course.autograd.reference.affine_grid_backward", "stn_course.autograd.AffineGridFunction",
                *AFFINE_GRID, *AUTOGRAD),
     idea="G is linear in θ: each grid point is θ times a fixed (x_t, y_t, 1). What is the derivative of a matrix-"
@@ -227,6 +229,7 @@ def sampler_function_reference(grad_output, input, grid, padding_mode="zeros", a
 
 register(Check(
     id="04.sampler_function",
+    builds_on=('04.grad_input', '04.grad_grid'),
     forbidden=(*PACKAGE_BACKWARD, *GRID_SAMPLE),
     idea="An autograd.Function keeps what backward needs from forward, and backward returns one gradient per "
          "forward argument.",
@@ -265,6 +268,7 @@ def theta_gradient_reference(grad_output, input, theta, padding_mode="zeros", al
 
 register(Check(
     id="04.theta_gradient",
+    builds_on=('04.affine_grid_backward', '04.grad_grid'),
     forbidden=(*PACKAGE_BACKWARD, "stn_course.autograd.reference.affine_grid_backward",
                "stn_course.autograd.AffineGridFunction", *HAND_DERIVED),
     idea="Chain the two backward passes you have: from the output to the grid, from the grid to θ.",

@@ -149,6 +149,7 @@ def _conv_cases(rng: np.random.Generator, shapes=((1, 1, 1, 3, 3), (1, 2, 3, 5, 
 
 register(Check(
     id="06.conv2d_by_sampling",
+    builds_on=('06.bilinear_sample_pixels', '06.regular_sampling_positions'),
     forbidden=(*CONVOLUTION, "stn_course.deform.deform_conv2d", *DEFORM_CONV),
     idea="A convolution reads the input at fixed positions per tap and sums weight × sample over taps and input "
          "channels.",
@@ -229,6 +230,7 @@ def _deform_cases(rng: np.random.Generator, shapes=DEFORM_SHAPES, geometries=GEO
 
 register(Check(
     id="06.deform_conv2d",
+    builds_on=('06.bilinear_sample_pixels', '06.regular_sampling_positions'),
     forbidden=("stn_course.deform.deform_conv2d", "stn_course.deform.DeformConv2d", *DEFORM_CONV),
     idea="A deformable convolution is the convolution by sampling, with every tap's position moved by its own "
          "learned offset (and, in v2, its sample weighted by a mask).",
@@ -271,6 +273,7 @@ def _affine_cases(rng: np.random.Generator, sizes=((1, 1, 1), (1, 3, 2), (2, 4, 
 
 register(Check(
     id="06.offsets_from_affine",
+    builds_on=('06.pack_offsets', '06.regular_sampling_positions'),
     forbidden=("stn_course.deform.offsets_from_affine", "stn_course.deform.regular_sampling_positions"),
     idea="An offset is where a tap should read minus where the regular convolution reads it.",
     title="one global transform -> one offset per tap and location",

@@ -26,7 +26,7 @@ import torch
 from .shortcuts import find_shortcut
 
 __all__ = ["Case", "Check", "CaseResult", "CheckResult", "Attempt", "BannedCall", "CallTimeout", "LearnerError",
-           "STATUSES", "register", "get", "all_checks", "run_check", "compare", "iter_cases", "plain",
+           "STATUSES", "register", "call_case", "gradients_of", "get", "all_checks", "run_check", "compare", "iter_cases", "plain",
            "unwrap_kernel_error"]
 
 # What happened to one case (and, for the grader, to a whole exercise): one vocabulary everywhere.
@@ -83,7 +83,9 @@ class Check:
     (:func:`~stn_course.checks.shortcuts.find_shortcut`); the grader also bans them while the learner's function
     runs. ``function`` is the name the lesson's exercise defines (default: the id after the lesson number).
     ``hidden_cases(rng)`` yields the cases only the grader runs (larger and non-square sizes, float64, batch > 1,
-    points far outside, 1-pixel sides…), from the instructor's secret seed.
+    points far outside, 1-pixel sides…), from the instructor's secret seed. ``builds_on`` lists the check ids of the
+    lesson's exercises this one calls by their lesson names (as the solution does): while the grader calls this
+    exercise, those names are the registry's references (so a mistake there costs one exercise), and no other.
     """
 
     id: str
@@ -101,6 +103,7 @@ class Check:
     grad_args: tuple[int, ...] = ()
     function: str = ""
     hidden_cases: Callable[[np.random.Generator], Iterable[Case]] | None = None
+    builds_on: tuple[str, ...] = ()
 
     @property
     def function_name(self) -> str:
@@ -297,8 +300,12 @@ def _copy(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-def _call(fn: Callable[..., Any], case: Case) -> Any:
+def call_case(fn: Callable[..., Any], case: Case) -> Any:
+    """``fn`` on fresh copies of ``case``'s arguments (nothing ``fn`` does to them reaches the case)."""
     return fn(*_copy(case.args), **_copy(case.kwargs))
+
+
+_call = call_case
 
 
 _CASES: OrderedDict[tuple, list[Case]] = OrderedDict()  # the last few case lists (the grader reuses them)
@@ -350,9 +357,11 @@ def _tensors(value: Any) -> list[torch.Tensor]:
     return []
 
 
-def _gradients(fn: Callable[..., Any], case: Case, positions: tuple[int, ...]) -> list[torch.Tensor | None] | str:
+def gradients_of(fn: Callable[..., Any], case: Case, positions: tuple[int, ...],
+                 grad: Callable[..., Any] | None = None) -> list[torch.Tensor | None] | str:
     """Gradients of ``Σ w · outputs`` (``w`` fixed random weights) w.r.t. the arguments at ``positions``, or a
-    message saying why there are none."""
+    message saying why there are none. ``grad(loss, inputs)`` computes them (default: ``torch.autograd.grad`` with
+    ``allow_unused=True``; the grader's child passes its own way to the autograd engine)."""
     args = list(_copy(case.args))
     inputs = []
     with torch.enable_grad():
@@ -367,7 +376,12 @@ def _gradients(fn: Callable[..., Any], case: Case, positions: tuple[int, ...]) -
         generator = torch.Generator().manual_seed(1234)
         loss = sum((t * torch.randn(t.shape, generator=generator, dtype=torch.float64).to(t)).sum()
                    for t in connected)
-        return list(torch.autograd.grad(loss, inputs, allow_unused=True))
+        if grad is None:
+            return list(torch.autograd.grad(loss, inputs, allow_unused=True))
+        return list(grad(loss, inputs))
+
+
+_gradients = gradients_of
 
 
 class Attempt:
@@ -424,7 +438,8 @@ def compare_gradients(check: Check, attempt: Attempt | Callable[..., Any], case:
 
 def _raised(exc: BaseException) -> str:
     if isinstance(exc, LearnerError):
-        return f"raised {exc.type_name}: {exc.message}"
+        message = exc.message.removeprefix(f"{exc.type_name}: ")
+        return f"raised {exc.type_name}: {message}"
     if isinstance(exc, SystemExit):
         return f"raised SystemExit({exc.code!r}): a function must return its result, not end the program"
     return f"raised {type(exc).__name__}: {exc}"

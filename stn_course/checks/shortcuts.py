@@ -5,7 +5,8 @@ check lists the functions that *are* the exercise (:attr:`Check.forbidden`) and 
 them in what the learner's function refers to: the global names and attribute chains its code loads (nested
 functions and lambdas included), the variables it closes over, and – one level down – the other functions of the
 notebook it calls. It reads the code, it does not run it; it is a guard for honest self-assessment, not a sandbox
-(the grader's banned-call scan is the trust boundary).
+(in the grader, the guard of :mod:`stn_course.grading.guard` enforces the bans, and the grader's own process is the
+trust boundary).
 """
 from __future__ import annotations
 

@@ -16,10 +16,14 @@ exercises are still graded; each exercise has its own time budget.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import importlib.util
 import io
+import math
 import pickle
 import queue
+import select
+import socket
 import sys
 import threading
 import time
@@ -49,6 +53,9 @@ from ..checks.registry import (
     run_check,
 )
 from .codec import CodecError, decode
+from .review import review
+from .limits import wall_backstop
+from .protocol import ProtocolError, recv_frame, send_frame
 from .sandbox import GRACE_S, Limits, Session, SessionDied, SessionTimeout, Worker, sandbox_status
 from .submissions import Submission
 
@@ -77,9 +84,10 @@ def _dumps(case: Case) -> bytes:
 
 def derive_seed(master: str, check_id: str, part: str) -> int:
     """The seed of ``check_id``'s ``part`` ("visible" or "hidden") cases: independent of everything but these, so a
-    score does not depend on the order or the company of a submission; one-way, so a visible seed shown to a
-    student says nothing about the hidden one."""
-    digest = hashlib.sha256(f"{master}\x00{check_id}\x00{part}".encode()).digest()
+    score does not depend on the order or the company of a submission. A keyed hash (HMAC-SHA256 with the secret as
+    the key): a visible seed printed in feedback says nothing about the hidden one, and checking a guess of the
+    secret against it costs a full HMAC per guess – with a strong secret (``--new-seed``) no guess succeeds."""
+    digest = hmac.new(master.encode(), f"{check_id}\x00{part}".encode(), hashlib.sha256).digest()
     return int.from_bytes(digest[:4], "little") % 2**31
 
 
@@ -117,12 +125,13 @@ class SubmissionResult:
     execution_seconds: float = 0.0  # inside the learner's cells and functions (the rest is the grader's overhead)
     restarts: int = 0
     source_sha256: str | None = None
+    review: list[dict] = field(default_factory=list)  # for the instructor: code that reaches for the grader
 
     def as_json(self) -> dict:
         return {"path": self.path, "student": self.student, "lesson": self.lesson, "score": self.score,
                 "max_score": self.max_score, "exercises": [e.as_json() for e in self.exercises],
                 "cells": self.cells, "error": self.error, "sandbox": self.sandbox,
-                "lesson_source_sha256": self.source_sha256,
+                "lesson_source_sha256": self.source_sha256, "review": self.review,
                 "timing": {"seconds": round(self.seconds, 3), "execution_seconds": round(self.execution_seconds, 3),
                            "restarts": self.restarts}}
 
@@ -147,8 +156,17 @@ def load_checks_dir(folder: Path) -> list[str]:
 # ----------------------------------------------------------------------------------------------------------------
 
 
+class GuardBreach(Exception):
+    """The guard reported tampering, or a graded copy did not arm itself: the part's results are not trusted."""
+
+
 class _Run:
-    """A submission's notebook living in a sandboxed child: cells, then exercises, surviving the child's death."""
+    """A submission's notebook living in a sandboxed child: cells, then exercise parts, surviving the child's death.
+
+    An exercise part (its visible cases, or its hidden ones) runs in a *caller*: the holder forks it, it arms
+    itself, the guard reports ``armed <check id> <pid>`` on the channel, and only then does this grader stop the
+    submission's other processes and send the inputs. Every answer is read together with the channel: a ban or a
+    tampering report there decides the part, whatever the answer says."""
 
     def __init__(self, worker: Worker, submission: Submission, limits: Limits) -> None:
         self.worker, self.submission, self.limits = worker, submission, limits
@@ -159,26 +177,45 @@ class _Run:
         self.execution_s = 0.0
         self.exercise: dict | None = None  # the current exercise request (re-sent to a replacement child)
         self.gave_up = False
+        self.deadline = time.monotonic() + limits.submission_budget_s
+        self.caller: int | None = None  # the armed caller of the current part (its pid in the sandbox)
+        self.part_id: str | None = None
+        self.banned: str | None = None  # a ban the guard reported in the current part
+        self.refused: list[str] = []  # what the guard refused (for the instructor's review list)
+        self.forged = 0
+        self.armed: list[str] | None = None  # the guard's last "armed <check id> <pid>" report
+        self.compromised: str | None = None  # the notebook stopped the guard from arming: nothing more is trusted
 
     # -- the child's life ---------------------------------------------------------------------------------------
+
+    def out_of_time(self) -> bool:
+        return time.monotonic() > self.deadline - 0.5
+
+    @property
+    def stop_reason(self) -> str:
+        if self.out_of_time():
+            return f"the submission used up its {self.limits.submission_budget_s:g} s"
+        return "the notebook's process was killed too often"
 
     def _spawn(self) -> None:
         self.session = self.worker.spawn()
 
     def _respawn(self) -> bool:
         """Replace a dead child: a fresh one, the good cells replayed. False when there are no chances left."""
+        self._collect()
         if self.session is not None:
             self.session.close(kill=True)
             self.session = None
+        self.caller = None
         self.restarts += 1
-        if self.restarts > MAX_RESTARTS:
+        if self.restarts > MAX_RESTARTS or self.out_of_time():
             self.gave_up = True
             return False
         try:
             self._spawn()
             for index, source in self.replayable:
                 self._request({"op": "cell", "index": index, "source": source, "timeout": self.limits.timeout_s},
-                              timeout=self.limits.timeout_s + GRACE_S)
+                              timeout=wall_backstop(self.limits.timeout_s) + GRACE_S)
             if self.exercise is not None:
                 self._request(self.exercise, timeout=30)
         except (SessionDied, SessionTimeout):
@@ -187,10 +224,29 @@ class _Run:
 
     def _request(self, header: dict, payload: bytes = b"", timeout: float = 60.0) -> tuple[dict, bytes]:
         assert self.session is not None
-        return self.session.request(header, payload, timeout)
+        return self.session.request(header, payload, min(timeout, max(self.deadline - time.monotonic(), 1.0)))
+
+    def _collect(self) -> list[tuple[str, str]]:
+        """Read the guard's reports; remember bans, refusals and tampering."""
+        if self.session is None:
+            return []
+        found = self.session.reports()
+        self.forged = self.session.forged
+        for kind, detail in found:
+            if kind == "armed":
+                self.armed = detail.split()
+            elif kind == "refused":
+                if len(self.refused) < 50:
+                    self.refused.append(_clean(detail, 80))
+            elif kind in ("banned", "tamper") and self.part_id is not None and self.banned is None:
+                self.banned = (_clean(detail, 120) if kind == "banned"
+                               else f"tampering with the grader's guard ({_clean(detail, 120)})")
+        return found
 
     def close(self) -> None:
+        self.end_part()
         if self.session is not None:
+            self._collect()
             self.session.close(kill=True)
             self.session = None
 
@@ -199,88 +255,220 @@ class _Run:
     def run_cells(self) -> None:
         self._spawn()
         for index, source in self.submission.cells:
-            if self.gave_up:
-                self.cells.append({"index": index, "status": "not run",
-                                   "error": "the notebook's process was killed too often"})
+            if self.gave_up or self.out_of_time():
+                self.cells.append({"index": index, "status": "not run", "error": self.stop_reason})
                 continue
             start = time.perf_counter()
             try:
                 reply, _ = self._request({"op": "cell", "index": index, "source": source,
-                                          "timeout": self.limits.timeout_s}, timeout=self.limits.timeout_s + GRACE_S)
+                                          "timeout": self.limits.timeout_s},
+                                         timeout=wall_backstop(self.limits.timeout_s) + GRACE_S)
             except SessionTimeout:
                 self.execution_s += time.perf_counter() - start
-                self.cells.append({"index": index, "status": "timed out",
-                                   "error": f"timed out after {self.limits.timeout_s:g} s (the process was killed)"})
+                why = (self.stop_reason if self.out_of_time() else
+                       f"timed out after {self.limits.timeout_s:g} s (the process was killed)")
+                self.cells.append({"index": index, "status": "timed out", "error": why})
                 self._respawn()
                 continue
             except SessionDied as exc:
                 self.execution_s += time.perf_counter() - start
-                self.cells.append({"index": index, "status": "error", "error": str(exc)})
+                self.cells.append({"index": index, "status": "error", "error": _clean(str(exc))})
                 self._respawn()
                 continue
-            self.execution_s += float(reply.get("seconds", 0.0))
+            self.execution_s += time.perf_counter() - start
+            self._collect()
             self.replayable.append((index, source))
             if reply.get("status") != "ok":
-                self.cells.append({"index": index, "status": str(reply.get("status")),
-                                   "error": str(reply.get("error", ""))[:600]})
+                status = reply.get("status") if reply.get("status") in ("error", "timed out") else "error"
+                self.cells.append({"index": index, "status": status, "error": _clean(reply.get("error", ""))})
 
     # -- exercises ----------------------------------------------------------------------------------------------
 
     def begin(self, check: Check, lesson_checks: list[Check]) -> dict:
-        """Tell the child which function the next calls go to; its answer (ready, missing, banned)."""
+        """Tell the child which function the next parts call; its answer (ready, missing, banned)."""
+        self.end_part()
+        stand_ins = [[c.function_name, c.id] for c in lesson_checks if c.id in check.builds_on]
         self.exercise = {"op": "exercise", "id": check.id, "function": check.function_name,
-                         "forbidden": list(check.forbidden),
-                         "others": sorted({c.id for c in lesson_checks if c.id != check.id})}
-        if self.gave_up:
-            return {"state": "error", "message": "the notebook's process was killed too often"}
+                         "forbidden": list(check.forbidden), "stand_ins": stand_ins}
+        if self.compromised is not None:
+            return {"state": "banned", "name": "", "reason": self.compromised}
+        if self.gave_up or self.out_of_time():
+            return {"state": "error", "message": self.stop_reason}
         try:
             reply, _ = self._request(self.exercise, timeout=30)
         except (SessionDied, SessionTimeout) as exc:
             self._respawn()
-            return {"state": "error", "message": str(exc)}
-        return reply
+            return {"state": "error", "message": _clean(str(exc))}
+        self._collect()
+        state = reply.get("state")
+        if state == "banned":
+            name = str(reply.get("name"))
+            return {"state": "banned", "name": name if name in check.forbidden else "a function this exercise bans"}
+        if state in ("missing", "not callable"):
+            what = "defines no" if state == "missing" else "defines something that is not a function called"
+            return {"state": "missing", "message": f"the notebook {what} `{check.function_name}`"}
+        if state != "ready":
+            return {"state": "error", "message": "the exercise could not be started"}
+        return {"state": "ready"}
+
+    def _start_caller(self) -> None:
+        """A fresh armed caller for the next calls, and every other process of the submission stopped."""
+        check_id = str(self.part_id)
+        assert self.session is not None
+        self._collect()
+        self.armed = None
+        send_frame(self.session.sock, {"op": "caller", "id": check_id})
+        end = time.monotonic() + 15.0
+        reply: dict = {}
+        while time.monotonic() < end:  # the copy's "armed", or a ban or tampering report on the channel
+            readable, _, _ = select.select([self.session.sock, self.session.channel], [], [], 0.5)
+            if self.session.channel in readable:
+                self._collect()
+                if self.banned is not None:
+                    raise GuardBreach(self.banned)
+            if self.session.sock in readable:
+                self.session.sock.settimeout(10)
+                try:
+                    reply, _ = recv_frame(self.session.sock)
+                except (ProtocolError, OSError, socket.timeout):
+                    raise SessionDied("the notebook's process ended") from None
+                break
+        self._collect()  # the guard wrote its report before the copy answered
+        armed = self.armed
+        if self.banned is not None:
+            raise GuardBreach(self.banned)
+        if not reply.get("armed") or armed is None or len(armed) != 2 or armed[0] != check_id \
+                or not armed[1].isdigit():
+            raise GuardBreach("the graded copy was not armed by the grader's guard")
+        self.caller = int(armed[1])
+        if not self.worker.freeze(self.session.pid, self.caller):
+            raise GuardBreach("the submission's other processes could not be stopped")
+
+    def new_part(self, check_id: str) -> None:
+        """The next calls are a new part of ``check_id``: its caller starts on the first call."""
+        self.end_part()
+        self.part_id, self.banned = check_id, None
+
+    def end_part(self) -> None:
+        if self.caller is not None and self.session is not None:
+            self.worker.end_caller(self.session.pid, self.caller)
+        self.caller = None
+
+    def _answer(self, timeout: float) -> tuple[dict, bytes] | str:
+        """The caller's answer, or ``"banned"`` (the guard reported it), ``"died"`` or ``"timed out"``."""
+        assert self.session is not None and self.caller is not None
+        sock, channel = self.session.sock, self.session.channel
+        end = time.monotonic() + timeout
+        next_check = time.monotonic() + 0.2
+        while True:
+            now = time.monotonic()
+            if now >= end:
+                return "timed out"
+            readable, _, _ = select.select([sock] + ([channel] if channel else []), [], [], min(0.2, end - now))
+            if channel in readable:
+                self._collect()
+                if self.banned is not None:
+                    return "banned"
+            if sock in readable:
+                sock.settimeout(max(end - time.monotonic(), 1.0))
+                try:
+                    return recv_frame(sock)
+                except (ProtocolError, OSError, socket.timeout):
+                    return "died"
+            if time.monotonic() >= next_check:
+                next_check = time.monotonic() + 0.2
+                if not self.worker.alive(self.caller):
+                    self._collect()
+                    return "banned" if self.banned is not None else "died"
 
     def call(self, case: Case, positions: tuple[int, ...] | None, budget: "_Budget") -> Any:
         """The learner's result for ``case`` (its gradients with ``positions``), decoded; raises what
         :func:`run_check` turns into a status."""
+        if self.compromised is not None:
+            raise BannedCall(self.compromised)
+        if self.out_of_time():
+            raise CallTimeout(f"timed out: {self.stop_reason}")
         if self.gave_up:
-            raise LearnerError("ProcessError", "the notebook's process was killed too often")
+            raise LearnerError("ProcessError", self.stop_reason)
+        if self.banned is not None:
+            raise BannedCall(self.banned)
         remaining = budget.remaining()
         if remaining <= 0:
             raise CallTimeout(f"timed out: the exercise's {budget.total:g} s are used up")
+        if self.caller is None:
+            try:
+                self._start_caller()
+            except GuardBreach as exc:
+                self.banned = self.compromised = str(exc)
+                if self.session is not None:  # whatever the notebook started instead is gone with its process
+                    self.session.close(kill=True)
+                    self.session = None
+                self.gave_up = True
+                raise BannedCall(self.banned) from None
+            except (SessionDied, SessionTimeout) as exc:
+                self._respawn()
+                raise LearnerError("ProcessExit", _clean(str(exc))) from None
         header = {"op": "gradients" if positions is not None else "call", "timeout": remaining,
                   "positions": list(positions or ())}
         start = time.perf_counter()
+        assert self.session is not None
         try:
-            reply, payload = self._request(header, _dumps(case), timeout=remaining + GRACE_S)
-        except SessionTimeout:
-            budget.spend(time.perf_counter() - start)
-            self.execution_s += time.perf_counter() - start
+            send_frame(self.session.sock, header, _dumps(case))
+        except OSError:
             self._respawn()
+            raise LearnerError("ProcessExit", "the notebook's process ended") from None
+        answer = self._answer(min(wall_backstop(remaining), max(self.deadline - time.monotonic(), 0.5)))
+        wall = time.perf_counter() - start
+        self.execution_s += wall
+        if answer == "banned":
+            self.end_part()
+            raise BannedCall(str(self.banned))
+        if answer == "timed out":
+            budget.spend(remaining)
+            self.end_part()
             raise CallTimeout(f"timed out after {budget.total:g} s (the process was killed)") from None
-        except SessionDied as exc:
-            self.execution_s += time.perf_counter() - start
-            self._respawn()
-            raise LearnerError("ProcessExit", f"your function ended the notebook's process ({exc})") from None
-        budget.spend(time.perf_counter() - start)
-        self.execution_s += float(reply.get("seconds", 0.0))  # inside the learner's function, as the child timed it
+        if answer == "died":
+            self.end_part()
+            raise LearnerError("ProcessExit", "your function ended the notebook's process") from None
+        reply, payload = answer
+        self._collect()
+        if self.banned is not None:
+            self.end_part()
+            raise BannedCall(self.banned)
+        budget.spend(_finite(reply.get("seconds"), wall))
         status = reply.get("status")
         if status == "ok":
             try:
                 return decode(payload)
             except CodecError as exc:
-                raise LearnerError("unsupported result", str(exc)) from None
+                raise LearnerError("unsupported result", _clean(str(exc))) from None
         if status == "not implemented":
             raise NotImplementedError
-        if status == "banned":
-            raise BannedCall(str(reply.get("name")))
         if status == "timed out":
+            self.end_part()
             raise CallTimeout(f"timed out after {budget.total:g} s")
         if status == "no gradient":
-            return str(reply.get("message", "no gradient"))
+            return _clean(reply.get("message", "no gradient"))
         if status == "missing":
             raise LearnerError("NameError", f"the notebook defines no `{self.exercise and self.exercise['function']}`")
-        raise LearnerError(str(reply.get("type", "Error")), str(reply.get("message", ""))[:600])
+        raise LearnerError(_clean(reply.get("type", "Error"), 60), _clean(reply.get("message", "")))
+
+
+def _clean(text: Any, limit: int = 300) -> str:
+    """Text that came from the learner's process, safe to show: a string, control characters escaped, at most
+    ``limit`` characters."""
+    text = text if isinstance(text, str) else str(type(text).__name__)
+    out = "".join(c if (c.isprintable() or c == "\n") and c not in "\x1b\x9b" else repr(c)[1:-1] for c in text[:limit])
+    return out[:limit] + ("…" if len(text) > limit else "")
+
+
+def _finite(value: Any, fallback: float) -> float:
+    """A non-negative finite number of seconds from the child, else ``fallback`` (the grader's own clock)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return fallback
+    return min(number, fallback) if math.isfinite(number) and number >= 0 else fallback
 
 
 class _Budget:
@@ -346,7 +534,9 @@ def score_exercise(check: Check, visible: CheckResult | None, hidden: CheckResul
     title, points = check.title, float(check.points)
     if begin is not None and begin.get("state") != "ready":
         state = begin.get("state")
-        if state == "banned":
+        if state == "banned" and begin.get("reason"):
+            status, feedback = BANNED, f"not graded: {begin['reason']}"
+        elif state == "banned":
             status = BANNED
             feedback = (f"your function uses {begin.get('name')}, which is what this exercise asks you to write – "
                         "write it with the lesson's building blocks instead")
@@ -365,7 +555,7 @@ def score_exercise(check: Check, visible: CheckResult | None, hidden: CheckResul
     if statuses == [] and (len(v_results) < planned[0] or len(h_results) < planned[1]):
         status = ERROR  # cases that never ran (should not happen)
     score = 0.0 if status == BANNED else round(points * (v_passed + h_passed) / max(total, 1), 4)
-    worst = max((r.error for r in v_results + h_results if r.passed), default=None)
+    worst = max((r.error for r in v_results if r.passed), default=None)  # a hidden case's error is never shown
     if status == PASSED:
         feedback = f"passed all {planned[0]} visible and {planned[1]} hidden cases"
         if worst is not None:
@@ -399,15 +589,19 @@ class Grader:
     """Grades submissions with ``jobs`` sandboxed workers. ``seed`` is the instructor's secret."""
 
     def __init__(self, seed: str = DEFAULT_SEED, limits: Limits = Limits(), jobs: int = 1, sandbox: bool = True,
-                 require_sandbox: bool = False) -> None:
+                 allow_unsandboxed: bool = False) -> None:
+        """``sandbox=False`` switches bubblewrap off; either way, grading without it needs ``allow_unsandboxed``
+        (``--allow-unsandboxed``): the student's code then runs as separate processes with rlimits, as an
+        unprivileged uid when the grader runs as root."""
         self.seed, self.limits, self.jobs = str(seed), limits, max(1, int(jobs))
         self.sandbox = sandbox
         self.startup_seconds = 0.0  # starting the workers (each imports torch once), before any submission
         self.sandbox_text = sandbox_status(disable=not sandbox)
-        if require_sandbox and not self.sandbox_text.startswith("sandboxed"):
+        if not allow_unsandboxed and not self.sandbox_text.startswith("sandboxed"):
             from .sandbox import SandboxUnavailable
 
-            raise SandboxUnavailable(f"--require-sandbox: {self.sandbox_text}")
+            raise SandboxUnavailable(f"refusing to grade without the sandbox ({self.sandbox_text}); pass "
+                                     "--allow-unsandboxed to grade with plain processes")
 
     def checks_for(self, lesson: str) -> list[Check]:
         return [c for c in registry.all_checks() if c.lesson == lesson]
@@ -455,7 +649,9 @@ class Grader:
         checks = self.checks_for(submission.lesson) if submission.lesson else []
         if submission.error is None and not checks:
             submission.error = f"lesson {submission.lesson} has no exercises to grade"
-        result.max_score = float(sum(c.points for c in checks))
+        result.max_score = float(sum(c.points for c in checks)) if submission.counted else 0.0
+        if not submission.counted:
+            checks = []
         if submission.error is not None:
             result.error = submission.error
             result.exercises = [ExerciseResult(c.id, c.title, 0.0, float(c.points), ERROR, submission.error,
@@ -479,6 +675,12 @@ class Grader:
         result.restarts = run.restarts
         result.score = round(sum(e.score for e in result.exercises), 4)
         result.execution_seconds = run.execution_s
+        result.review = [f.as_json() for f in review(submission.cells)]
+        result.review += [{"cell": None, "line": None, "rule": "refused by the guard", "text": what}
+                          for what in dict.fromkeys(run.refused)]
+        if run.forged:
+            result.review.append({"cell": None, "line": None, "rule": "forged guard reports",
+                                  "text": f"{run.forged} line(s) on the guard's channel without its nonce"})
         result.seconds = time.perf_counter() - start
         return result
 
@@ -498,7 +700,9 @@ class Grader:
                 visible[check.id] = None
                 continue
             attempt = _RemoteAttempt(run, budgets[check.id], None)
+            run.new_part(check.id)
             visible[check.id] = run_check(check, attempt, seeds[check.id][0], stop_at_first_failure=False)
+            run.end_part()
         results = []
         for check in checks:
             begin = begins.get(check.id)
@@ -513,9 +717,11 @@ class Grader:
                 results.append(score_exercise(check, None, None, v_seed, planned, begin))
                 continue
             attempt = _RemoteAttempt(run, budgets[check.id], None)
+            run.new_part(check.id)  # a fresh caller: nothing of the visible part's process is left
             hidden = run_check(check, attempt, h_seed, stop_at_first_failure=False, hidden=True)
             if check.hidden:  # all of an instructor's check is hidden: its "visible" cases too
                 extra = run_check(check, attempt, h_seed, stop_at_first_failure=False)
                 hidden = CheckResult(check, h_seed, hidden.results + extra.results, hidden.planned + extra.planned)
+            run.end_part()
             results.append(score_exercise(check, visible.get(check.id), hidden, v_seed, planned))
         return results

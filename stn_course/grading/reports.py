@@ -20,16 +20,49 @@ import base64
 import csv
 import io
 import json
+import math
 import os
 from pathlib import Path
 from statistics import mean
 
 from .grader import SubmissionResult
 
-__all__ = ["SCHEMA_VERSION", "to_json", "to_gradescope", "to_csv", "to_classroom", "table", "write_text"]
+__all__ = ["SCHEMA_VERSION", "to_json", "to_gradescope", "to_csv", "to_classroom", "table", "write_text", "dumps",
+           "shown", "spreadsheet_safe"]
 
 SCHEMA_VERSION = "1.0"
 _SYMBOL = {"passed": "✓", "failed": "✗", "error": "E", "timed out": "T", "missing": "·", "banned call": "B"}
+
+
+def _finite(value):
+    """``value`` with every float made finite (NaN and infinities become 0.0), recursively: strict JSON parsers
+    reject NaN, and no number in an output may come from the student's process unchecked."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else 0.0
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def dumps(report: dict) -> str:
+    """Strict JSON (no NaN or Infinity) for a report."""
+    return json.dumps(_finite(report), indent=2, allow_nan=False, ensure_ascii=False)
+
+
+def shown(text: str) -> str:
+    """``text`` for a terminal: control characters (newlines, ANSI escapes) shown escaped, never obeyed."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
+def spreadsheet_safe(value):
+    """A CSV cell that a spreadsheet will not run as a formula: text starting with ``= + - @`` (or a tab or carriage
+    return) gets a leading apostrophe; control characters are escaped. Numbers pass as they are."""
+    if not isinstance(value, str):
+        return value
+    value = shown(value)
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def summary(results: list[SubmissionResult]) -> dict:
@@ -95,12 +128,16 @@ def to_csv(results: list[SubmissionResult]) -> str:
             row[e.id] = round(row.get(e.id, 0.0) + e.score, 4)
         if r.error:
             row["errors"] = "; ".join(filter(None, [row.get("errors"), f"{Path(r.path).name}: {r.error}"]))
+        if r.review:
+            flags = sorted({(f"cell {f['cell']}: " if f.get("cell") is not None else "") + f["rule"]
+                            for f in r.review})
+            row["review"] = "; ".join(filter(None, [row.get("review"), f"{Path(r.path).name}: " + ", ".join(flags)]))
     out = io.StringIO()
-    writer = csv.DictWriter(out, ["student", *exercises, "total", "max_total", "errors"], restval="",
+    writer = csv.DictWriter(out, ["student", *exercises, "total", "max_total", "errors", "review"], restval="",
                             lineterminator="\n")
     writer.writeheader()
     for student in sorted(rows):
-        writer.writerow(rows[student])
+        writer.writerow({k: spreadsheet_safe(v) for k, v in rows[student].items()})
     return out.getvalue()
 
 
@@ -133,12 +170,13 @@ def publish_classroom(result: dict) -> str:
 def table(results: list[SubmissionResult], sandbox: str, seed_kind: str) -> str:
     """The summary printed on stdout: a line per submission, then counts, the mean and seconds per submission."""
     lines = []
-    width = max([len(r.student) for r in results] + [7])
+    width = max([len(shown(r.student)) for r in results] + [7])
     for r in results:
         marks = "".join(_SYMBOL.get(e.status, "?") for e in r.exercises)
-        tail = f"  {r.error}" if r.error else ""
-        lines.append(f"{r.student:{width}s}  {r.lesson or '??'}  {r.score:6.2f} / {r.max_score:5.2f}  {marks}"
-                     f"  {r.seconds:5.1f} s{tail}")
+        tail = f"  {shown(r.error)}" if r.error else ""
+        review = f"  [review: {len(r.review)}]" if r.review else ""
+        lines.append(f"{shown(r.student):{width}s}  {r.lesson or '??'}  {r.score:6.2f} / {r.max_score:5.2f}  {marks}"
+                     f"  {r.seconds:5.1f} s{tail}{review}")
     s = summary(results)
     lines += ["",
               f"{s['submissions']} submission(s), {s['graded']} graded; mean score {s['mean_score']:.2f} of "

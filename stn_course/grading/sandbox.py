@@ -1,16 +1,22 @@
 """The grader's side of the sandbox: fork servers in bubblewrap, children with deadlines (classroom grading).
 
-A :class:`Worker` is one job slot: a fork server (:mod:`~stn_course.grading.child`) started once, inside
-Debian's ``bubblewrap`` where it works – no network, a private ``/tmp``, everything else read-only, its own PID
-namespace, children dropped to an unprivileged uid when the grader runs as root – or, without it, as a plain
-process with the same rlimits (and every report says it was not sandboxed). :meth:`Worker.spawn` gives a
-:class:`Session` with one fresh child. Every request to the child has a wall-clock deadline kept here, in the
-grader: a child that does not answer in time is killed with everything it started.
+A :class:`Worker` is one job slot: a fork server (:mod:`~stn_course.grading.server`) started once, inside
+Debian's ``bubblewrap`` where it works – no network, a private size-limited ``/tmp``, nothing of the file system
+but the interpreter, the installed packages and the course's package folder (never the course folder, its
+``solutions/``, the seed file, other submissions or the working folder), its own PID namespace, children dropped
+to an unprivileged uid when the grader runs as root – or, only when the instructor allows it, as a plain process
+with the same rlimits and the same unprivileged uid (every report says it was not sandboxed).
+:meth:`Worker.spawn` gives a :class:`Session` with one fresh child, its socket and the guard's channel: a second
+socket that only the guard in the child writes to, each line starting with a nonce that exists only here and in
+the guard. Every request to the child has a wall-clock deadline kept here, in the grader: a child that does not
+answer in time is killed with everything it started.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -33,13 +39,20 @@ UID_BASE = 64000  # children of job slot k run as uid UID_BASE + k when the grad
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-submission limits: time per cell and per exercise, the child's address space, CPU, files, processes."""
+    """Per-submission limits: CPU seconds per cell and per exercise, wall-clock seconds for the whole submission,
+    each process's address space and the number of processes (together: the memory budget), CPU, files, ``/tmp``."""
 
     timeout_s: float = 60.0
     memory_mb: int = 6144
     cpu_s: int = 900
     file_mb: int = 64
     processes: int = 64
+    submission_s: float | None = None  # default: 10 × timeout_s
+    tmp_mb: int = 512
+
+    @property
+    def submission_budget_s(self) -> float:
+        return float(self.submission_s) if self.submission_s else 10.0 * self.timeout_s
 
     def for_child(self) -> dict[str, Any]:
         return {"memory_mb": self.memory_mb, "cpu_s": self.cpu_s, "file_mb": self.file_mb,
@@ -59,12 +72,18 @@ class SessionTimeout(RuntimeError):
 
 
 def _bind_roots() -> list[str]:
-    """The read-only folders the child needs: the interpreter, the environment, and the course's code."""
+    """The read-only folders the child needs: the interpreter, the environment's packages, and the course's
+    package folder itself – not the folder around it (an editable install lives in the course folder, beside
+    ``solutions/`` and perhaps the seed and the submissions)."""
+    import site
+
     import stn_course
 
-    roots = {sys.base_prefix, sys.prefix, str(Path(stn_course.__file__).resolve().parents[1])}
-    for entry in sys.path:  # an editable install or PYTHONPATH may put code elsewhere
-        if entry and os.path.isdir(entry):
+    package = Path(stn_course.__file__).resolve().parent
+    roots = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), str(package)}
+    for entry in [*site.getsitepackages(), site.getusersitepackages()]:
+        if entry and os.path.isdir(entry) and not (package.parent == Path(entry).resolve()
+                                                   or package.parent in Path(entry).resolve().parents):
             roots.add(os.path.realpath(entry))
     kept: list[str] = []
     for root in sorted(roots, key=len):  # drop system folders and folders inside another bound folder
@@ -75,7 +94,7 @@ def _bind_roots() -> list[str]:
     return kept
 
 
-def _bwrap_command(bwrap: str, unprivileged: bool) -> list[str]:
+def _bwrap_command(bwrap: str, unprivileged: bool, tmp_mb: int = 512) -> list[str]:
     command = [bwrap, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
                "--die-with-parent", "--new-session"]
     if unprivileged:
@@ -83,8 +102,9 @@ def _bwrap_command(bwrap: str, unprivileged: bool) -> list[str]:
     command += ["--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
                 "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
                 "--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache",
-                "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-    made = {"/", "/usr", "/tmp", "/proc", "/dev", "/etc", "/lib", "/lib64", "/bin", "/sbin"}
+                "--proc", "/proc", "--dev", "/dev", "--size", str(int(tmp_mb) * 2**20), "--tmpfs", "/tmp",
+                "--perms", "1777", "--size", str(64 * 2**20), "--tmpfs", "/dev/shm"]  # (multiprocessing's semaphores live there)
+    made = {"/", "/usr", "/tmp", "/proc", "/dev", "/dev/shm", "/etc", "/lib", "/lib64", "/bin", "/sbin"}
     for root in _bind_roots():
         parents = [str(p) for p in reversed(Path(root).parents) if str(p) not in made]
         for parent in parents:  # bwrap would make them 0700, closed to the children's uid
@@ -155,17 +175,23 @@ class Worker:
         started it: launch from a thread that outlives the worker (the grader launches from its own)."""
         parent_end, server_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         root = os.geteuid() == 0
+        uid = ["--uid", str(UID_BASE + self.slot)] if root else []
         if self.sandboxed:
-            prefix = _bwrap_command(self.bwrap, not root)
+            prefix = _bwrap_command(self.bwrap, not root, self.limits.tmp_mb)
             workroot = "/tmp/grading"
-            extra = ["--own-pid-namespace"] + (["--uid", str(UID_BASE + self.slot)] if root else [])
-        else:
+            extra = ["--own-pid-namespace", *uid]
+        else:  # the same unprivileged uid; a folder of its own that nobody else can list
             prefix = []
             self._tmp = tempfile.mkdtemp(prefix="stn-grade-")
-            workroot = self._tmp
-            extra = []
-        command = prefix + [sys.executable, "-m", "stn_course.grading.child", "--fd", str(server_end.fileno()),
-                            "--workroot", workroot, *extra]
+            os.chmod(self._tmp, 0o711)
+            workroot = os.path.join(self._tmp, "work")
+            extra = uid
+        from ..checks import registry
+
+        forbidden = json.dumps({c.id: list(c.forbidden) for c in registry.all_checks()  # the instructor's checks
+                                if not getattr(c.cases, "__module__", "").startswith("stn_course.")})
+        command = prefix + [sys.executable, "-m", "stn_course.grading.server", "--fd", str(server_end.fileno()),
+                            "--workroot", workroot, "--forbidden", forbidden, *extra]
         self.process = subprocess.Popen(command, pass_fds=(server_end.fileno(),), env=_environment(),
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE, start_new_session=True)
@@ -238,19 +264,47 @@ class Worker:
     # -- children --------------------------------------------------------------------------------------------------
 
     def spawn(self) -> "Session":
-        """A fresh child, ready for requests."""
+        """A fresh child, ready for requests: its socket, and the guard's channel with a fresh nonce."""
         with self._lock:
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            channel, guard_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            nonce = secrets.token_hex(16)
             try:
-                reply = self._request({"op": "fork", "limits": self.limits.for_child()}, [theirs.fileno()])
+                reply = self._request({"op": "fork", "limits": self.limits.for_child(), "nonce": nonce},
+                                      [theirs.fileno(), guard_end.fileno()])
             finally:
                 theirs.close()
+                guard_end.close()
             if "pid" not in reply:
                 ours.close()
+                channel.close()
                 raise SessionDied(f"the grading worker could not start a child: {reply}")
-            session = Session(self, int(reply["pid"]), ours)
+            session = Session(self, int(reply["pid"]), ours, channel, nonce)
         session.handshake()
         return session
+
+    def freeze(self, root: int, keep: int) -> bool:
+        """Stop (SIGSTOP) every process of the submission whose child is ``root`` but ``keep``."""
+        with self._lock:
+            try:
+                reply = self._request({"op": "freeze", "root": root, "keep": keep})
+            except SessionDied:
+                return False
+        return bool(reply.get("frozen"))
+
+    def alive(self, pid: int) -> bool:
+        """Is process ``pid`` (as the sandbox numbers it) still running?"""
+        with self._lock:
+            try:
+                return bool(self._request({"op": "alive", "pid": pid}).get("alive"))
+            except SessionDied:
+                return False
+
+    def end_caller(self, root: int, caller: int) -> None:
+        """Kill the caller ``caller`` and what it started; let the submission's other processes go on."""
+        with self._lock:
+            with contextlib.suppress(SessionDied):
+                self._request({"op": "end-caller", "root": root, "caller": caller})
 
     def finish(self, pid: int, kill: bool) -> int | None:
         """Kill (or wait briefly for) child ``pid`` and everything it started; its exit code."""
@@ -273,10 +327,44 @@ class Session:
     """One child: requests with deadlines. A missed deadline kills the child (:class:`SessionTimeout`); a child
     that exits or garbles the protocol is :class:`SessionDied` with its exit code."""
 
-    def __init__(self, worker: Worker, pid: int, sock: socket.socket) -> None:
-        self.worker, self.pid, self.sock = worker, pid, sock
+    def __init__(self, worker: Worker, pid: int, sock: socket.socket, channel: socket.socket | None = None,
+                 nonce: str = "") -> None:
+        self.worker, self.pid, self.sock, self.channel, self.nonce = worker, pid, sock, channel, nonce
         self.alive = True
         self.info: dict = {}
+        self._pending = b""
+        self.forged = 0  # lines on the channel without the nonce (written by learner code)
+
+    def reports(self) -> list[tuple[str, str]]:
+        """What the guard has reported since the last look: ``(kind, detail)`` pairs (``armed``, ``banned``,
+        ``refused``, ``tamper``). Lines without the nonce are counted in :attr:`forged` and dropped."""
+        if self.channel is None or self.channel.fileno() < 0:
+            return []
+        try:
+            self.channel.setblocking(False)
+            while True:
+                chunk = self.channel.recv(1 << 16)
+                if not chunk:
+                    break
+                self._pending += chunk
+                if len(self._pending) > 1 << 20:  # a flood: keep the tail
+                    self._pending = self._pending[-(1 << 16):]
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:
+            pass
+        lines = self._pending.split(b"\n")
+        self._pending = lines.pop()
+        found = []
+        for line in lines:
+            text = line.decode("utf-8", "replace")
+            prefix = self.nonce + " "
+            if not self.nonce or not text.startswith(prefix):
+                self.forged += 1
+                continue
+            kind, _, detail = text[len(prefix):].partition(" ")
+            found.append((kind, detail))
+        return found
 
     def handshake(self, timeout: float = 60.0) -> None:
         header, _ = self._receive(timeout)
@@ -322,4 +410,6 @@ class Session:
                 pass
             code = self.worker.finish(self.pid, kill=True)
         self.sock.close()
+        if self.channel is not None:
+            self.channel.close()
         return code

@@ -103,7 +103,9 @@ def batch(tmp_path_factory):
     write_submission(folder, "invalid_json", NAME1, "{ this is not json")
     write_submission(folder, "binary_file", NAME1, bytes(range(256)) * 10)
     write_submission(folder, "json_but_no_cells", NAME1, json.dumps({"hello": "world"}))
-    return folder, grade([folder], jobs=2, timeout=TIMEOUT)
+    # (the sleeping function is called by several cells, each stopped by the wall-clock backstop: a whole
+    # submission's budget large enough for them; tests/grading/test_trust.py tests the budget itself)
+    return folder, grade([folder], jobs=2, timeout=TIMEOUT, submission_s=600)
 
 
 @pytest.fixture(scope="module")

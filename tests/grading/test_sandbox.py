@@ -65,7 +65,7 @@ def test_a_child_sees_no_network_no_secrets_and_only_its_own_folder(worker):
     finally:
         session.close()
     assert seen["loopback"] in ("ConnectionRefusedError", "OSError")
-    assert seen["project"] in ("OSError", "PermissionError")  # read-only
+    assert seen["project"] in ("OSError", "PermissionError", "FileNotFoundError")  # not even visible
     assert seen["secret"] is None and seen["shadow"] is False
     assert seen["home"] == seen["cwd"] and "mine.txt" in seen["own_folder"]
     bound = {Path(root).parts[1] for root in sandbox._bind_roots()}
@@ -116,13 +116,13 @@ def _processes_of(uid: int, settle_s: float = 5.0) -> list[str]:
 def test_a_killed_child_leaves_no_process_behind(worker):
     session = worker.spawn()
     session.request({"op": "cell", "index": 0, "timeout": 10, "source": (
-        "import os, subprocess, time\n"
-        "subprocess.Popen(['/usr/bin/sleep', '600'])\n"
+        "import os, time\n"
+        "if os.fork() == 0:\n    time.sleep(600)\n"
         "if os.fork() == 0:\n    os.setsid()\n    time.sleep(600)\n")}, timeout=20)
     assert _processes_of(sandbox.UID_BASE, settle_s=0), "the submission's processes should be running now"
     with pytest.raises(Exception):
         session.request({"op": "cell", "index": 1, "source": "import signal\n"
-                         "signal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass",
+                         "signal.signal(signal.SIGPROF, signal.SIG_IGN)\nwhile True:\n    pass",
                          "timeout": 1}, timeout=1.5)  # the grader's own deadline passes first: it kills
     assert not session.alive
     assert _processes_of(sandbox.UID_BASE) == []
@@ -152,14 +152,15 @@ def test_without_bubblewrap_it_runs_plain_processes_and_says_so(tmp_path):
     assert result.sandbox.startswith("not sandboxed")
 
 
-def test_require_sandbox_refuses_to_run_without_bubblewrap(monkeypatch, tmp_path, capsys):
+def test_grading_without_bubblewrap_is_refused_by_default(monkeypatch, tmp_path, capsys):
     from stn_course import cli
 
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
     sandbox.bubblewrap.cache_clear()
     try:
-        code = cli.main(["grade", str(SOLUTIONS / "01_affine_transforms.ipynb"), "--require-sandbox"])
-        assert code == 2 and "bubblewrap (bwrap) is not installed" in capsys.readouterr().err
+        code = cli.main(["grade", str(SOLUTIONS / "01_affine_transforms.ipynb")])
+        err = capsys.readouterr().err
+        assert code == 2 and "bubblewrap (bwrap) is not installed" in err and "--allow-unsandboxed" in err
         assert sandbox_status().startswith("not sandboxed: separate processes with rlimits only")
     finally:
         sandbox.bubblewrap.cache_clear()

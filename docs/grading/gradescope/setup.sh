@@ -2,7 +2,8 @@
 # Gradescope runs this once, as root, when it builds the autograder image. The autograder zip holds:
 #   setup.sh, run_autograder      (these two files)
 #   stn-course/                   a copy of the course repository (git clone, or the release you teach)
-#   seed.txt                      your secret grading seed (never commit it, never give it to students)
+#   seed.txt                      your secret (stn-course grade --new-seed seed.txt; never commit it)
+#   assignment.txt                the lessons of this assignment, e.g. 01,02 (one notebook per lesson is graded)
 #   checks/                       optional: your own hidden check modules (docs/grading.md)
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
