@@ -140,7 +140,10 @@ def _add_grade_parser(sub, formatter) -> None:
     grade.add_argument("--submission-timeout", type=float, default=None, metavar="S",
                        help="wall-clock seconds for a whole submission (default: 10 × --timeout)")
     grade.add_argument("--memory", type=int, default=6144, metavar="MB",
-                       help="address-space limit of each submission's process (default: %(default)s)")
+                       help="address-space limit of each of a submission's processes (default: %(default)s)")
+    grade.add_argument("--total-memory", type=int, default=8192, metavar="MB",
+                       help="memory of all of a submission's processes and its /tmp together, where a cgroup can be "
+                            "made (default: %(default)s)")
     grade.add_argument("--seed-file", metavar="F",
                        help="a file holding the instructor's secret seed for the cases (keep it out of the course); "
                             "without it the course's public default seed is used and a warning printed")
@@ -149,6 +152,8 @@ def _add_grade_parser(sub, formatter) -> None:
     grade.add_argument("--assignment", metavar="LESSONS",
                        help="the lessons of the assignment, e.g. 01,02: one notebook per lesson per student is "
                             "graded, duplicates and other lessons are reported and not scored (Gradescope)")
+    grade.add_argument("--single-student", metavar="NAME",
+                       help="every notebook given is this one student's (Gradescope: one student per run)")
     grade.add_argument("--checks-dir", metavar="DIR",
                        help="a folder of the instructor's own check modules (*.py registering hidden checks)")
     grade.add_argument("--allow-unsandboxed", action="store_true",
@@ -204,7 +209,8 @@ def grade_command(args, parser: argparse.ArgumentParser) -> int:
             parser.error(f"--checks-dir {args.checks_dir!r} is not a folder")
         added = load_checks_dir(Path(args.checks_dir))
         print(f"instructor checks from {args.checks_dir}: {', '.join(added) or 'none'}")
-    limits = Limits(timeout_s=args.timeout, memory_mb=args.memory, submission_s=args.submission_timeout)
+    limits = Limits(timeout_s=args.timeout, memory_mb=args.memory, submission_s=args.submission_timeout,
+                    total_memory_mb=args.total_memory)
     try:
         grader = Grader(seed, limits, jobs=args.jobs, sandbox=not args.no_sandbox,
                         allow_unsandboxed=args.allow_unsandboxed)
@@ -215,7 +221,11 @@ def grade_command(args, parser: argparse.ArgumentParser) -> int:
     if args.assignment:
         from .grading.submissions import for_assignment
 
-        submissions = for_assignment(submissions, [x.strip() for x in args.assignment.split(",") if x.strip()])
+        submissions = for_assignment(submissions, [x.strip() for x in args.assignment.split(",") if x.strip()],
+                                     args.single_student)
+    elif args.single_student:
+        for submission in submissions:
+            submission.student = args.single_student
 
     def progress(result) -> None:
         if not args.quiet:

@@ -275,7 +275,7 @@ class _Run:
                 self.cells.append({"index": index, "status": "error", "error": _clean(str(exc))})
                 self._respawn()
                 continue
-            self.execution_s += time.perf_counter() - start
+            self.execution_s += _finite(reply.get("seconds"), time.perf_counter() - start)
             self._collect()
             self.replayable.append((index, source))
             if reply.get("status") != "ok":
@@ -419,7 +419,8 @@ class _Run:
             raise LearnerError("ProcessExit", "the notebook's process ended") from None
         answer = self._answer(min(wall_backstop(remaining), max(self.deadline - time.monotonic(), 0.5)))
         wall = time.perf_counter() - start
-        self.execution_s += wall
+        if answer in ("timed out", "died", "banned"):
+            self.execution_s += wall
         if answer == "banned":
             self.end_part()
             raise BannedCall(str(self.banned))
@@ -431,6 +432,7 @@ class _Run:
             self.end_part()
             raise LearnerError("ProcessExit", "your function ended the notebook's process") from None
         reply, payload = answer
+        self.execution_s += _finite(reply.get("seconds"), wall)  # inside the learner's function, as the child timed it
         self._collect()
         if self.banned is not None:
             self.end_part()

@@ -49,6 +49,7 @@ class Limits:
     processes: int = 64
     submission_s: float | None = None  # default: 10 × timeout_s
     tmp_mb: int = 512
+    total_memory_mb: int = 8192  # all of a job slot's processes together, where a cgroup can be made
 
     @property
     def submission_budget_s(self) -> float:
@@ -133,14 +134,22 @@ def bubblewrap() -> tuple[str | None, str]:
 
 def sandbox_status(disable: bool = False) -> str:
     """How submissions will run, in words for every report."""
+    from .cgroups import memory_cgroup
+
+    probe = memory_cgroup(f"stn-grade-probe-{os.getpid()}", 256) if os.geteuid() == 0 else None
+    memory = "one memory budget per job (cgroup)" if probe is not None else "memory limited per process only"
+    if probe is not None:
+        probe.remove()
     if disable:
-        return "not sandboxed: separate processes with rlimits (the sandbox was switched off)"
+        return ("not sandboxed: separate processes with rlimits, an unprivileged uid when run as root, "
+                f"{memory} (the sandbox was switched off)")
     bwrap, why = bubblewrap()
     if bwrap:
         who = "an unprivileged uid per job" if os.geteuid() == 0 else "the grader's uid in a user namespace"
-        return (f"sandboxed with bubblewrap: no network, private /tmp, read-only files, own PID namespace, {who}, "
-                "rlimits")
-    return f"not sandboxed: separate processes with rlimits only ({why})"
+        return (f"sandboxed with bubblewrap: no network, private /tmp, only the interpreter and the course's package "
+                f"visible, own PID namespace, {who}, rlimits, {memory}")
+    return (f"not sandboxed: separate processes with rlimits, an unprivileged uid when run as root, {memory} "
+            f"({why})")
 
 
 def _environment() -> dict[str, str]:
@@ -162,6 +171,7 @@ class Worker:
         self.control: socket.socket | None = None
         self._tmp: str | None = None
         self._lock = threading.Lock()
+        self.cgroup = None
 
     # -- the server ------------------------------------------------------------------------------------------------
 
@@ -192,9 +202,15 @@ class Worker:
                                 if not getattr(c.cases, "__module__", "").startswith("stn_course.")})
         command = prefix + [sys.executable, "-m", "stn_course.grading.server", "--fd", str(server_end.fileno()),
                             "--workroot", workroot, "--forbidden", forbidden, *extra]
+        from .cgroups import memory_cgroup
+
+        if self.cgroup is None and os.geteuid() == 0:
+            self.cgroup = memory_cgroup(f"stn-grade-{os.getpid()}-{self.slot}-{secrets.token_hex(4)}",
+                                        self.limits.total_memory_mb)
         self.process = subprocess.Popen(command, pass_fds=(server_end.fileno(),), env=_environment(),
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, start_new_session=True)
+                                        stderr=subprocess.PIPE, start_new_session=True,
+                                        preexec_fn=self.cgroup.enter if self.cgroup is not None else None)
         server_end.close()
         self.control = parent_end
 
@@ -257,6 +273,9 @@ class Worker:
             except (OSError, subprocess.TimeoutExpired):
                 pass
         self._stop_process()
+        if self.cgroup is not None:
+            self.cgroup.remove()
+            self.cgroup = None
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None

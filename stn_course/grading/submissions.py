@@ -186,7 +186,7 @@ def load(path: Path, student: str) -> Submission:
     return submission
 
 
-def for_assignment(submissions: list[Submission], lessons: list[str]) -> list[Submission]:
+def for_assignment(submissions: list[Submission], lessons: list[str], student: str | None = None) -> list[Submission]:
     """One notebook per lesson of the assignment for each student (Gradescope grades one student per run).
 
     A second notebook of the same lesson is reported and not scored (the one named like the course's own
@@ -194,16 +194,19 @@ def for_assignment(submissions: list[Submission], lessons: list[str]) -> list[Su
     lesson with no notebook gets an entry with its points and no score. So a student's total never exceeds the
     assignment's maximum."""
     wanted = [str(lesson).zfill(2) for lesson in lessons]
+    if student is not None:  # every file is one student's (Gradescope grades one student per run)
+        for submission in submissions:
+            submission.student = student
     chosen: list[Submission] = []
     by_student: dict[str, list[Submission]] = {}
     for submission in submissions:
         by_student.setdefault(submission.student, []).append(submission)
-    for student, mine in sorted(by_student.items()):
+    for name, mine in sorted(by_student.items()):
         for lesson in wanted:
             candidates = [s for s in mine if s.lesson == lesson]
             candidates.sort(key=lambda s: (not _PREFIX.match(s.path.name), s.error is not None, str(s.path)))
             if not candidates:
-                chosen.append(Submission(Path(f"{lesson}_missing.ipynb"), student, lesson,
+                chosen.append(Submission(Path(f"{lesson}_missing.ipynb"), name, lesson,
                                          error=f"no notebook of lesson {lesson} was handed in"))
                 continue
             chosen.append(candidates[0])

@@ -161,7 +161,7 @@ def test_grading_without_bubblewrap_is_refused_by_default(monkeypatch, tmp_path,
         code = cli.main(["grade", str(SOLUTIONS / "01_affine_transforms.ipynb")])
         err = capsys.readouterr().err
         assert code == 2 and "bubblewrap (bwrap) is not installed" in err and "--allow-unsandboxed" in err
-        assert sandbox_status().startswith("not sandboxed: separate processes with rlimits only")
+        assert sandbox_status().startswith("not sandboxed: separate processes with rlimits")
     finally:
         sandbox.bubblewrap.cache_clear()
 

@@ -119,6 +119,28 @@ def test_timings_in_outputs_come_from_the_graders_clock(tmp_path):
     assert result.score == result.max_score and "NaN" not in text
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a cgroup needs root (CI runs as root)")
+def test_one_memory_budget_for_all_of_a_submissions_processes_and_its_tmp(tmp_path):
+    from stn_course.grading.cgroups import memory_cgroup
+
+    assert memory_cgroup(f"stn-grade-test-{os.getpid()}", 64) is not None or pytest.fail("no cgroup here")
+    cell = ("import os, time\nkids = []\nfor _ in range(4):\n    pid = os.fork()\n    if pid == 0:\n"
+            "        block = bytearray(700 * 2**20)\n        for i in range(0, len(block), 4096):\n"
+            "            block[i] = 1\n        time.sleep(5)\n        os._exit(0)\n    kids.append(pid)\n"
+            "codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in kids]\n"
+            "try:\n    open('/tmp/big', 'wb').write(b'x' * (900 * 2**20))\n    tmp = 'wrote'\n"
+            "except OSError as exc:\n    tmp = type(exc).__name__\n"
+            "raise RuntimeError(f'MEMORY {sorted(codes)} {tmp}')")
+    write_submission(tmp_path, "hog", NAME1, with_cell(LESSON1, cell))
+    grader = Grader(TEST_SEED, Limits(timeout_s=30, total_memory_mb=2048), jobs=1)
+    assert "one memory budget per job (cgroup)" in grader.sandbox_text
+    (result,) = grader.grade(discover([tmp_path]))
+    report = next((c["error"] for c in result.cells if "MEMORY" in c["error"]), str(result.cells))
+    assert "-9" in report, report  # the kernel ended some of the four 700 MB processes: 2 GB in all
+    assert "OSError" in report or "-9" in report.split("]")[0]  # /tmp is 512 MB
+    assert result.score == result.max_score
+
+
 # -- the secret --------------------------------------------------------------------------------------------------
 
 def test_new_seed_is_strong_and_private_and_weak_seeds_are_warned(tmp_path):
@@ -209,3 +231,22 @@ def test_unsandboxed_code_is_not_root_cannot_read_the_seed_or_touch_results_and_
     assert result.score == result.max_score  # the probe cell cost nothing
     time.sleep(5)
     assert not survivor.exists(), "a process the submission detached outlived its grading"
+
+
+# -- Gradescope: one notebook per lesson of the assignment, never more than its maximum ------------------------------
+
+def test_gradescope_grades_one_notebook_per_lesson_of_the_assignment(tmp_path):
+    name2, lesson2 = solution("02")
+    folder = tmp_path / "submission"
+    write_submission(folder, ".", NAME1, LESSON1)
+    write_submission(folder, ".", "copy_of_lesson_1.ipynb", LESSON1)
+    write_submission(folder, ".", name2, lesson2)
+    out = tmp_path / "results.json"
+    run = _cli(str(folder), "--assignment", "01", "--single-student", "alice", "--gradescope", str(out),
+               "--seed-file", str(_seed_file(tmp_path)))
+    assert run.returncode == 0, run.stderr
+    results = json.loads(out.read_text())
+    maximum = sum(t["max_score"] for t in results["tests"])
+    assert results["score"] == pytest.approx(7.0) and maximum == pytest.approx(7.0)  # lesson 1 alone, once
+    outputs = " ".join(t["output"] for t in results["tests"])
+    assert "a second notebook of lesson 01" in outputs and "lesson 02 is not part of this assignment" in outputs
