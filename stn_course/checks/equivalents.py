@@ -38,6 +38,10 @@ DEFORM_CONV = ("torchvision.ops.deform_conv2d", "torch.ops.torchvision.deform_co
 AUTOGRAD = ("torch.autograd.grad", "torch.autograd.backward", "torch.Tensor.backward",
             "torch.autograd.functional.jacobian", "torch.autograd.functional.vjp", "torch.func.grad",
             "torch.func.vjp", "torch.func.jacrev", "torch.func.jacfwd",
-            "torch.autograd.variable.Variable._execution_engine.run_backward", "torch.autograd.graph._engine_run_backward")
+            "torch.autograd.variable.Variable._execution_engine.run_backward", "torch.autograd.graph._engine_run_backward",
+            "torch.autograd.forward_ad.make_dual", "torch.autograd.forward_ad.unpack_dual",
+            "torch.autograd.forward_ad.dual_level", "torch.autograd.functional.jvp", "torch.autograd.functional.hessian",
+            "torch.autograd.functional.vhp", "torch.autograd.functional.hvp", "torch.func.jvp", "torch.func.linearize",
+            "torch.func.hessian")
 
 __all__ = ["GRID_SAMPLE", "AFFINE_GRID", "CONVOLUTION", "DEFORM_CONV", "AUTOGRAD"]

@@ -115,8 +115,14 @@ def _codes_of(obj: Any) -> Iterable[types.CodeType]:
             yield code
 
 
+# Banned in every graded call, whatever the exercise: ways to run a function's computation without running its code
+# (TorchDynamo's frame evaluation, TorchScript, code that torch.fx / make_fx / export generated from a trace).
+UNIVERSAL_BUILTINS = {"set_eval_frame": "torch.compile (TorchDynamo) in a graded call"}
+TRACED_CODE_PREFIX = "<eval_with_key>"  # the file name torch.fx gives the code it generates
+
+
 class Plan:
-    """What arming for one exercise bans: Python code by fingerprint, builtins by identity, ATen operators by
+    """What arming for one exercise bans: Python code by fingerprint, builtins by name, ATen operators by
     name (``aten::grid_sampler_2d``), each with the forbidden name it came from."""
 
     def __init__(self, codes: dict[tuple, str], bytecodes: frozenset, builtins_: dict[int, str],
@@ -151,7 +157,7 @@ def plan_for(names: Iterable[str]) -> Plan:
                 operators.setdefault(op, name)
             continue
         if isinstance(obj, (types.BuiltinFunctionType, types.BuiltinMethodType)):
-            builtins_.setdefault((id(getattr(obj, "__self__", None)), obj.__name__), name)
+            builtins_.setdefault(obj.__name__, name)  # by name: bound, unbound or re-fetched, it is the same call
         for code in _codes_of(obj):
             codes.setdefault(fingerprint(code), name)
     return Plan(codes, frozenset(part[0][0] for part in codes), builtins_, operators)
@@ -316,16 +322,22 @@ def install(channel_fd: int, nonce: str, plans: dict[str, Plan], trusted: frozen
         report("banned", name)
         kill(getpid(), signal.SIGKILL)
 
+    script_types = frozenset({torch._C.ScriptFunction, torch._C.ScriptMethod})
+
     def make_profile(plan: Plan):
-        codes, bytecodes, builtins_ = mapping(dict(plan.codes)), plan.bytecodes, mapping(dict(plan.builtins))
+        codes, bytecodes = mapping(dict(plan.codes)), plan.bytecodes
+        builtins_ = mapping({**UNIVERSAL_BUILTINS, **plan.builtins})
         stand_in_codes = stand_ins
 
         def profile(frame, event, arg, _codes=codes, _bytecodes=bytecodes, _builtins=builtins_,
                     _trusted=trusted, _stand_ins=stand_in_codes, _roots=root_markers, _fingerprint=fingerprint,
-                    _id=id, _getattr=getattr, _audit=sys.audit, _tag=TAG):
+                    _id=id, _type=type, _getattr=getattr, _audit=sys.audit, _tag=TAG, _script=script_types,
+                    _traced=TRACED_CODE_PREFIX, _traced_len=len(TRACED_CODE_PREFIX)):
             if event == "call":
                 code = frame.f_code
                 if code.co_code not in _bytecodes:
+                    if code.co_filename[:_traced_len] == _traced:
+                        _audit(_tag, "trip", "torch.fx code generated from a trace, in a graded call")
                     return
                 key = _fingerprint(code)
                 name = _codes.get(key)
@@ -333,9 +345,9 @@ def install(channel_fd: int, nonce: str, plans: dict[str, Plan], trusted: frozen
                     return
                 walker = frame.f_back
             elif event == "c_call":
-                if not _builtins:
-                    return
-                name = _builtins.get((_id(_getattr(arg, "__self__", None)), _getattr(arg, "__name__", None)))
+                if _type(arg) in _script:
+                    _audit(_tag, "trip", "TorchScript in a graded call")
+                name = _builtins.get(_getattr(arg, "__name__", None))
                 if name is None:
                     return
                 key = None
@@ -393,6 +405,8 @@ def install(channel_fd: int, nonce: str, plans: dict[str, Plan], trusted: frozen
         except OSError:
             return -1
 
+    _on_trace: list = [None]
+
     def vault(event: str, args: tuple) -> None:
         if event == "sys._getframe" or event == "object.__getattr__" or event == "import" or event == "open" \
                 and not (type(args[0]) is str and args[0].endswith("/mem")):
@@ -404,9 +418,13 @@ def install(channel_fd: int, nonce: str, plans: dict[str, Plan], trusted: frozen
                 if id(caller) in profile_codes and type(args[1]) is str:
                     trip(args[1])
                 return
+            if op == "trace":
+                if id(caller) in profile_codes and type(args[1]) is str:
+                    _on_trace[0](args[1])
+                return
             if op == "arm" and caller is arm_code and type(args[1]) is str and type(args[2]) is list:
                 check_id, box = args[1], args[2]
-                if state["armed"] is not None:
+                if state["armed"] is not None:  # (the cells' hook is replaced; a second arming is tampering)
                     report("tamper", f"armed twice ({state['armed']}, then {check_id})")
                     kill(getpid(), signal.SIGKILL)
                 threads = threads_here()
@@ -457,7 +475,56 @@ def install(channel_fd: int, nonce: str, plans: dict[str, Plan], trusted: frozen
                 report("refused", f"setting {attribute}")
                 raise PermissionError(f"setting a function's {attribute} is not allowed while grading")
 
+    def make_cell_profile():
+        """The hook while the cells run: the package's banned functions may run (demos do), but not under a tracer –
+        a trace taken here (``torch.jit.trace``, ``make_fx``, ``torch.fx``) would replay their computation in a
+        graded call without their code. A traced banned function ends the cell's process (the cell is dropped)."""
+        everything: dict = {}
+        for plan in plans.values():
+            everything.update(plan.codes)
+        codes = mapping(everything)
+        bytecodes = frozenset(part[0][0] for part in everything)
+        tracing_state = torch._C._get_tracing_state
+        dispatch_modes = torch._C._len_torch_dispatch_stack
+        suspicious = frozenset({"Proxy", "Attribute", "FakeTensor", "FunctionalTensor", "ProxyTensor"})
+
+        def cell_profile(frame, event, arg, _codes=codes, _bytecodes=bytecodes, _fingerprint=fingerprint,
+                         _tracing=tracing_state, _modes=dispatch_modes, _suspicious=suspicious, _type=type,
+                         _audit=sys.audit, _tag=TAG):
+            if event != "call":
+                return
+            code = frame.f_code
+            if code.co_code not in _bytecodes:
+                return
+            name = _codes.get(_fingerprint(code))
+            if name is None:
+                return
+            traced = _tracing() is not None or _modes() > 0
+            if not traced:
+                for value in frame.f_locals.values():
+                    if _type(value).__name__ in _suspicious:
+                        traced = True
+                        break
+            if traced:
+                _audit(_tag, "trace", name)
+
+        profile_codes.add(id(cell_profile.__code__))
+        protected_now.add(id(cell_profile))
+        return cell_profile
+
+    def on_trace(name: str) -> None:
+        report("refused", f"tracing {name}")
+        kill(getpid(), signal.SIGKILL)
+
+    _on_trace[0] = on_trace
     sys.addaudithook(vault)
+    cell_profile = make_cell_profile()
+    state["profile"] = cell_profile
+    state["installing"] += 1
+    try:
+        real_setprofile(cell_profile)
+    finally:
+        state["installing"] -= 1
     # everything below runs once the vault is in place
     _thread.start_new_thread = start_new_thread
     _thread.start_new = start_new_thread

@@ -72,6 +72,9 @@ ROTATION_ATTACKS = {
     "ctypes": ("import ctypes, stn_course.affine as A\ntry:\n"
                "    ctypes.pythonapi.PyEval_SetProfile(None, None)\nexcept Exception:\n    pass\n"
                f"return A.rotation({PACKAGE_ROTATION})"),
+    # running the package's computation without running its code: TorchDynamo (eager backend, no compiler)
+    "torch_compile_eager": ("import stn_course.affine as A\n"
+                            f"return torch.compile(A.rotation, backend='eager')({PACKAGE_ROTATION})"),
     "a_new_program": ("import subprocess, sys\ntry:\n    out = subprocess.run([sys.executable, '-c', 'import stn_course'],"
                       " capture_output=True)\nexcept Exception:\n    pass\n"
                       f"import stn_course.affine as A\nreturn A.rotation({PACKAGE_ROTATION})"),
@@ -87,6 +90,11 @@ CELL_ATTACKS = {  # a cell after the setup cell, then rotation_matrix delegates 
     "arms_itself_first": "import stn_course.grading.guard as g\ng.arm('02.unnormalize')",
     "replaces_code_objects": ("import stn_course.grading.guard as g\ntry:\n"
                               "    g.arm.__code__ = (lambda *a, **k: True).__code__\nexcept Exception:\n    pass"),
+    # a trace of the package's function taken in a cell (unguarded), replayed in the graded call
+    "make_fx_trace": ("import stn_course.affine as A\nfrom torch.fx.experimental.proxy_tensor import make_fx\n"
+                      "TRACED = make_fx(lambda a: A.rotation(a))(torch.tensor(0.3, dtype=torch.float64))"),
+    "torchscript_trace": ("import stn_course.affine as A\n"
+                          "TRACED = torch.jit.trace(A.rotation, torch.tensor(0.3, dtype=torch.float64))"),
     "service_thread": ("import threading, time, stn_course.affine as A\nREQUESTS = []\n"
                        "def serve():\n    while True:\n        while REQUESTS:\n            angle, box = REQUESTS.pop()\n"
                        "            box.append(A.rotation(torch.tensor(angle, dtype=torch.float64)))\n"
@@ -95,6 +103,7 @@ CELL_ATTACKS = {  # a cell after the setup cell, then rotation_matrix delegates 
 SERVICE_CALL = "box = []\nREQUESTS.append((float(angle), box))\nimport time\nfor _ in range(2000):\n    if box:\n" \
                "        return box[0]\n    time.sleep(0.001)\nraise RuntimeError('the service did not answer')"
 DELEGATE = f"import stn_course.affine as A\nreturn A.rotation({PACKAGE_ROTATION})"
+REPLAY = f"return TRACED({PACKAGE_ROTATION})"
 
 # -- torch's kernels by another route ------------------------------------------------------------------------------
 ATEN_3D = ("padding = {'zeros': 0, 'border': 1, 'reflection': 2}[padding_mode]\n"
@@ -142,7 +151,7 @@ def batch(tmp_path_factory):
     for name, code in ROTATION_ATTACKS.items():
         write_submission(folder, f"fn-{name}", NAME1, _in_rotation(code))
     for name, cell in CELL_ATTACKS.items():
-        code = SERVICE_CALL if name == "service_thread" else DELEGATE
+        code = {"service_thread": SERVICE_CALL, "make_fx_trace": REPLAY, "torchscript_trace": REPLAY}.get(name, DELEGATE)
         write_submission(folder, f"cell-{name}", NAME1, _in_rotation(code, with_cell(LESSON1, cell)))
     for name, code in HONEST.items():
         write_submission(folder, f"honest-{name}", NAME1, _in_rotation(code))
@@ -207,7 +216,9 @@ def test_patching_the_grader_in_a_cell_earns_nothing(results, name):
     result = results[f"cell-{name}"]
     broken = exercise(result, "01.rotation_matrix")
     assert broken.score == 0, (broken.status, broken.feedback)
-    if name != "service_thread":  # (a thread of the notebook's process is not in the graded copy, nor running)
+    if name in ("make_fx_trace", "torchscript_trace"):  # the tracing cell ended its process: no trace exists
+        assert any(f["rule"] == "refused by the guard" and "tracing" in f["text"] for f in result.review)
+    elif name != "service_thread":  # (a thread of the notebook's process is not in the graded copy, nor running)
         assert broken.status == "banned call", (broken.status, broken.feedback)
     if "grading" in CELL_ATTACKS[name]:
         assert result.review, "the grader's modules in a cell are flagged for review"
