@@ -15,12 +15,17 @@ GRID_SAMPLE = ("torch.nn.functional.grid_sample", "torch.grid_sampler", "torch.g
                "torch.ops.aten.grid_sampler_2d_backward", "torch.ops.aten.grid_sampler_3d_backward",
                "torch.ops.aten._grid_sampler_2d_cpu_fallback", "torch.ops.aten._grid_sampler_2d_cpu_fallback_backward",
                "torch.ops.aten.cudnn_grid_sampler", "torch.ops.aten.cudnn_grid_sampler_backward",
-               "torch._decomp.decompositions.grid_sampler_2d", "torch._decomp.decompositions._grid_sampler_2d")
+               "torch._decomp.decompositions.grid_sampler_2d", "torch._decomp.decompositions._grid_sampler_2d",
+               "ops-matching:grid_sampler",  # every operator of that name, in any namespace, with any overload
+               # SciPy's samplers compute the same thing
+               "scipy.ndimage.map_coordinates", "scipy.ndimage.affine_transform", "scipy.ndimage.geometric_transform",
+               "scipy.ndimage._nd_image.geometric_transform", "scipy.interpolate.RegularGridInterpolator",
+               "scipy.interpolate.interpn", "scipy.interpolate.griddata")
 # F.affine_grid, its kernels and torch's Python decompositions
 AFFINE_GRID = ("torch.nn.functional.affine_grid", "torch.affine_grid_generator",
                "torch.ops.aten.affine_grid_generator", "torch.ops.aten.affine_grid_generator_backward",
                "torch._decomp.decompositions.affine_grid_generator",
-               "torch._decomp.decompositions._affine_grid_generator_4d")
+               "torch._decomp.decompositions._affine_grid_generator_4d", "ops-matching:affine_grid")
 # every convolution: the functions, aten::convolution and each backend kernel under it (slow, dilated, MKL-DNN,
 # NNPACK, cuDNN, depthwise, transposed), their backwards; F.unfold / im2col is the lowering of a regular one
 CONVOLUTION = ("torch.nn.functional.conv2d", "torch.conv2d", "torch.ops.aten.convolution", "torch.ops.aten.conv2d",
@@ -32,7 +37,16 @@ CONVOLUTION = ("torch.nn.functional.conv2d", "torch.conv2d", "torch.ops.aten.con
                    "slow_conv3d_forward", "convolution_backward", "convolution_backward_overrideable",
                    "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "conv_tbc", "cudnn_convolution",
                    "cudnn_convolution_transpose", "_conv_depthwise2d", "conv_depthwise3d", "slow_conv_transpose2d",
-                   "slow_conv_transpose3d", "miopen_convolution", "_mps_convolution")))
+                   "slow_conv_transpose3d", "miopen_convolution", "_mps_convolution")),
+               # every other operator with "conv" in its name (conv_tbc_backward, mkldnn::_convolution_pointwise,
+               # quantized::conv2d …), and NumPy's and SciPy's convolutions
+               "ops-matching:conv", "ops-matching:im2col", "ops-matching:col2im",
+               "numpy.convolve", "numpy.correlate", "numpy._core.multiarray.correlate",
+               "numpy._core.multiarray.correlate2", "scipy.signal.convolve", "scipy.signal.correlate",
+               "scipy.signal.convolve2d", "scipy.signal.correlate2d", "scipy.signal.fftconvolve",
+               "scipy.signal.oaconvolve", "scipy.ndimage.convolve", "scipy.ndimage.correlate",
+               "scipy.ndimage.convolve1d", "scipy.ndimage.correlate1d", "scipy.ndimage._nd_image.correlate",
+               "scipy.ndimage._nd_image.correlate1d")
 DEFORM_CONV = ("torchvision.ops.deform_conv2d", "torch.ops.torchvision.deform_conv2d")
 # autograd in every form: an exercise that derives a gradient by hand may not ask autograd for it
 AUTOGRAD = ("torch.autograd.grad", "torch.autograd.backward", "torch.Tensor.backward",

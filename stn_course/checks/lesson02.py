@@ -55,7 +55,8 @@ register(Check(
     id="02.lerp_1d",
     forbidden=("stn_course.sampling.bilinear_sample", "stn_course.sampling.bilinear_interpolate",
                "stn_course.sampling.grid_sample", "numpy.interp", "numpy._core.multiarray.interp",
-               "numpy.core.multiarray.interp", *GRID_SAMPLE),
+               "numpy._core.multiarray.interp_complex", "scipy.interpolate.interp1d",
+               "scipy.interpolate.make_interp_spline", *GRID_SAMPLE),
     idea="A point between two samples mixes them in proportion to how close it is; mind negative x and neighbours "
          "outside the signal.",
     title="1-D linear interpolation with zeros outside",

@@ -70,14 +70,24 @@ _REFUSED = {
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def fingerprint(code: types.CodeType, _type=type, _code=types.CodeType, _tuple=tuple, _repr=repr) -> tuple:
-    """What a code object computes, as a hashable value: bytecode, names, constants (nested code objects by their
-    own fingerprints), argument counts and flags – not its file, name, line numbers or local variable names. A
-    function rebuilt with ``code.replace(co_firstlineno=…)`` or compiled again from the same source elsewhere has
-    the same fingerprint.
+import dis as _dis
+
+_CONST_OPS = frozenset(_dis.hasconst)
+_NAME_OPS = frozenset(_dis.hasname)
+_EXTENDED = _dis.opmap["EXTENDED_ARG"]
+
+
+def fingerprint(code: types.CodeType, _type=type, _code=types.CodeType, _tuple=tuple, _repr=repr, _len=len,
+                _consts=_CONST_OPS, _names=_NAME_OPS, _extended=_EXTENDED) -> tuple:
+    """What a code object computes, as a hashable value: its bytecode and the constants and names that bytecode
+    loads (nested code objects by their own fingerprints), its argument counts and flags – not its file, name, line
+    numbers, local variable names, docstring or constants and names it never loads. A function rebuilt with
+    ``code.replace(co_firstlineno=…)``, with an extra unused constant, or compiled again from the same source
+    elsewhere has the same fingerprint.
 
     >>> def f(x): return x + 1
-    >>> g = f.__code__.replace(co_firstlineno=99, co_filename="elsewhere.py", co_name="g")
+    >>> g = f.__code__.replace(co_firstlineno=99, co_filename="elsewhere.py", co_name="g",
+    ...                        co_consts=f.__code__.co_consts + ("unused",))
     >>> fingerprint(g) == fingerprint(f.__code__)
     True
     """
@@ -85,15 +95,28 @@ def fingerprint(code: types.CodeType, _type=type, _code=types.CodeType, _tuple=t
     stack = [code]
     while stack:
         current = stack.pop()
-        consts = []
-        for const in current.co_consts:
-            if _type(const) is _code:
-                stack.append(const)
-                consts.append("<code>")
-            else:
-                consts.append((_type(const).__name__, _repr(const)))
-        parts.append((current.co_code, current.co_names, _tuple(consts), current.co_argcount,
-                      current.co_posonlyargcount, current.co_kwonlyargcount, current.co_flags))
+        raw, consts, names = current.co_code, current.co_consts, current.co_names
+        loaded = []
+        argument = 0
+        for offset in range(0, _len(raw), 2):
+            op = raw[offset]
+            argument = argument | raw[offset + 1]
+            if op == _extended:
+                argument = argument << 8
+                continue
+            if op in _consts and argument < _len(consts):
+                const = consts[argument]
+                if _type(const) is _code:
+                    stack.append(const)
+                    loaded.append("<code>")
+                else:
+                    loaded.append((_type(const).__name__, _repr(const)))
+            elif op in _names:
+                index = argument >> 1 if op == 116 else argument  # LOAD_GLOBAL's low bit pushes NULL
+                loaded.append(names[index] if index < _len(names) else "?")
+            argument = 0
+        parts.append((raw, _tuple(loaded), current.co_argcount, current.co_posonlyargcount,
+                      current.co_kwonlyargcount, current.co_flags))
     return _tuple(parts)
 
 
@@ -117,7 +140,8 @@ def _codes_of(obj: Any) -> Iterable[types.CodeType]:
 
 # Banned in every graded call, whatever the exercise: ways to run a function's computation without running its code
 # (TorchDynamo's frame evaluation, TorchScript, code that torch.fx / make_fx / export generated from a trace).
-UNIVERSAL_BUILTINS = {"set_eval_frame": "torch.compile (TorchDynamo) in a graded call"}
+UNIVERSAL_BUILTINS: dict[str, str] = {}
+DYNAMO = "torch.compile (TorchDynamo) in a graded call"  # tripped when TorchDynamo's frame hook is switched on
 TRACED_CODE_PREFIX = "<eval_with_key>"  # the file name torch.fx gives the code it generates
 
 
@@ -125,9 +149,10 @@ class Plan:
     """What arming for one exercise bans: Python code by fingerprint, builtins by name, ATen operators by
     name (``aten::grid_sampler_2d``), each with the forbidden name it came from."""
 
-    def __init__(self, codes: dict[tuple, str], bytecodes: frozenset, builtins_: dict[int, str],
-                 operators: dict[str, str]) -> None:
+    def __init__(self, codes: dict[tuple, str], bytecodes: frozenset, builtins_: dict[str, str],
+                 operators: dict[str, str], no_grad: bool = False) -> None:
         self.codes, self.bytecodes, self.builtins, self.operators = codes, bytecodes, builtins_, operators
+        self.no_grad = no_grad
 
 
 def _aten_overloads(packet: Any) -> list[str]:
@@ -138,6 +163,21 @@ def _aten_overloads(packet: Any) -> list[str]:
     return names
 
 
+OPS_MATCHING = "ops-matching:"  # a Check.forbidden entry naming every dispatcher operator whose name contains a word
+
+
+def _ops_matching(word: str, excluding: tuple[str, ...] = ("convert",)) -> list[str]:
+    """Every registered operator (any namespace: aten, mkldnn, quantized, onednn …) whose name contains ``word``."""
+    import torch
+
+    found = []
+    for qualified in torch._C._dispatch_get_all_op_names():
+        name = qualified.split("::", 1)[-1].split(".", 1)[0]
+        if word in name and not any(x in name for x in excluding):
+            found.append(qualified)
+    return sorted(found)
+
+
 def plan_for(names: Iterable[str]) -> Plan:
     """Resolve forbidden dotted names (``Check.forbidden``) into a :class:`Plan`. Runs before any learner code."""
     import torch
@@ -145,9 +185,16 @@ def plan_for(names: Iterable[str]) -> Plan:
     from ..checks.shortcuts import resolve
 
     codes: dict[tuple, str] = {}
-    builtins_: dict[int, str] = {}
+    builtins_: dict[str, str] = {}
     operators: dict[str, str] = {}
+    no_grad = False
     for name in names:
+        if name.startswith(OPS_MATCHING):
+            for op in _ops_matching(name[len(OPS_MATCHING):]):
+                operators.setdefault(op, f"the operator {op}")
+            continue
+        if name == "torch.autograd.grad":
+            no_grad = True  # a gradient derived by hand: autograd is off while the function runs
         try:
             obj = resolve(name)
         except Exception:  # noqa: BLE001 – not importable here (torchvision is optional)
@@ -160,7 +207,7 @@ def plan_for(names: Iterable[str]) -> Plan:
             builtins_.setdefault(obj.__name__, name)  # by name: bound, unbound or re-fetched, it is the same call
         for code in _codes_of(obj):
             codes.setdefault(fingerprint(code), name)
-    return Plan(codes, frozenset(part[0][0] for part in codes), builtins_, operators)
+    return Plan(codes, frozenset(part[0][0] for part in codes), builtins_, operators, no_grad)
 
 
 def trusted_code_ids() -> frozenset[int]:
@@ -323,6 +370,8 @@ def install(channel_fd: int, nonce: str, plans: dict[str, Plan], trusted: frozen
         kill(getpid(), signal.SIGKILL)
 
     script_types = frozenset({torch._C.ScriptFunction, torch._C.ScriptMethod})
+    set_grad_enabled, is_grad_enabled = torch._C._set_grad_enabled, torch._C.is_grad_enabled
+    dynamo_callback = torch._C._dynamo.eval_frame.get_eval_frame_callback
 
     def make_profile(plan: Plan):
         codes, bytecodes = mapping(dict(plan.codes)), plan.bytecodes
@@ -332,7 +381,16 @@ def install(channel_fd: int, nonce: str, plans: dict[str, Plan], trusted: frozen
         def profile(frame, event, arg, _codes=codes, _bytecodes=bytecodes, _builtins=builtins_,
                     _trusted=trusted, _stand_ins=stand_in_codes, _roots=root_markers, _fingerprint=fingerprint,
                     _id=id, _type=type, _getattr=getattr, _audit=sys.audit, _tag=TAG, _script=script_types,
-                    _traced=TRACED_CODE_PREFIX, _traced_len=len(TRACED_CODE_PREFIX)):
+                    _traced=TRACED_CODE_PREFIX, _traced_len=len(TRACED_CODE_PREFIX), _no_grad=plan.no_grad,
+                    _grad_on=is_grad_enabled, _dynamo=dynamo_callback, _dynamo_name=DYNAMO):
+            if event == "c_return":
+                name = _getattr(arg, "__name__", None)
+                if name == "set_eval_frame":  # switching TorchDynamo off (torch's own @disable) is fine; on is not
+                    if _dynamo() is not None:
+                        _audit(_tag, "trip", _dynamo_name)
+                elif name == "_set_grad_enabled" and _no_grad and _grad_on():  # off where it is derived by hand
+                    _audit(_tag, "trip", "switching autograd on (this exercise derives the gradient by hand)")
+                return
             if event == "call":
                 code = frame.f_code
                 if code.co_code not in _bytecodes:
@@ -389,15 +447,19 @@ def install(channel_fd: int, nonce: str, plans: dict[str, Plan], trusted: frozen
         return banned_kernel
 
     def replace_kernels(operators: dict[str, str]) -> None:
-        library = dispatch_library("IMPL", "aten", "", "stn-course guard", 0)
+        libraries: dict[str, Any] = {}
         for op, name in sorted(operators.items()):
-            for key in ("CPU", "CUDA", "CompositeExplicitAutograd", "CompositeImplicitAutograd"):
+            namespace, _, op_name = op.partition("::")
+            for key in ("CPU", "CUDA", "QuantizedCPU", "MkldnnCPU", "CompositeExplicitAutograd",
+                        "CompositeImplicitAutograd"):
                 try:
                     if has_kernel(op, key):
-                        library.impl(op.split("::", 1)[1], key, kernel_for(name), False)
+                        if namespace not in libraries:
+                            libraries[namespace] = dispatch_library("IMPL", namespace, "", "stn-course guard", 0)
+                        libraries[namespace].impl(op_name, key, kernel_for(name), False)
                 except RuntimeError:
                     continue
-        state["handles"].append(library)  # never released: the registrations last as long as the process
+        state["handles"].extend(libraries.values())  # never released: they last as long as the process
 
     def threads_here() -> int:
         try:
@@ -434,9 +496,11 @@ def install(channel_fd: int, nonce: str, plans: dict[str, Plan], trusted: frozen
                 plan = plans.get(check_id, Plan({}, frozenset(), {}, {}))
                 profile = make_profile(plan)
                 profile_codes.add(id(profile.__code__))
-                state["profile"], state["armed"] = profile, check_id
+                state["profile"], state["armed"], state["no_grad"] = profile, check_id, plan.no_grad
                 if plan.operators:
                     replace_kernels(plan.operators)
+                if plan.no_grad:
+                    set_grad_enabled(False)
                 state["installing"] += 1
                 try:
                     real_setprofile(profile)
@@ -451,6 +515,8 @@ def install(channel_fd: int, nonce: str, plans: dict[str, Plan], trusted: frozen
                 box.append(real_start(_bootstrap, (function, arguments, keywords)))
                 return
             if op == "thread" and caller is bootstrap_code:
+                if state.get("no_grad"):
+                    set_grad_enabled(False)  # a new thread starts with autograd on
                 if state["profile"] is not None:
                     state["installing"] += 1
                     try:
@@ -471,7 +537,7 @@ def install(channel_fd: int, nonce: str, plans: dict[str, Plan], trusted: frozen
         if event == "object.__setattr__" and len(args) >= 2:
             target, attribute = args[0], args[1]
             if attribute == "__code__" or (attribute in ("__defaults__", "__kwdefaults__", "__closure__")
-                                           and (id(target) in protected_now or state["armed"] is not None)):
+                                           and id(target) in protected_now):
                 report("refused", f"setting {attribute}")
                 raise PermissionError(f"setting a function's {attribute} is not allowed while grading")
 

@@ -42,6 +42,7 @@ RULES: dict[str, str] = {
                                  r"\b|\bshortcuts\b|\bfind_shortcut\b|\bregistry\b|_ACTIVE",
     "course files": r"solutions/|lessons/|\.ipynb\b|seed\.txt|\bseed_file\b|/proc/|/autograder",
     "dynamic code": r"\bexec\s*\(|\beval\s*\(|__import__|importlib|\bcompile\s*\(|\bglobals\s*\(\s*\)\s*\[",
+    "autograd internals": r"\bgrad_fn\b|next_functions|_execution_engine|\b_set_grad_enabled\b|forward_ad",
     "tracing and compiling": r"torch\s*\.\s*(compile|jit|fx|export|_dynamo)|\bmake_fx\b|symbolic_trace|aot_function",
     "threads and processes": r"\b_thread\b|_start_new_thread|_profile_hook|\bsubprocess\b|\bos\s*\.\s*(system|exec|"
                              r"spawn|posix_spawn|fork|kill)|\bimport\s+signal\b|\bsignal\s*\.\s*(signal|setitimer|alarm|SIG)",

@@ -119,6 +119,54 @@ NUMPY_C = ("    import numpy as np\n    from numpy._core import multiarray\n"
            "    values = multiarray.interp(x.numpy(), np.arange(signal.shape[0], dtype=np.float64), signal.numpy(), "
            "0.0, 0.0)\n    return torch.from_numpy(values).to(signal.dtype)\n")
 
+# Found by a red-team review: autograd's own graph nodes called one by one (no engine), a convolution kernel by
+# another name (conv_tbc_backward), the package's function cloned with an unused extra constant, NumPy's
+# interp_complex, SciPy's sampler
+MANUAL_BACKWARD = (
+    "def _manual_backward(loss, leaves):\n    order, seen = [], set()\n    def visit(node):\n"
+    "        if node is None or id(node) in seen:\n            return\n        seen.add(id(node))\n"
+    "        for nxt, _ in node.next_functions:\n            visit(nxt)\n        order.append(node)\n"
+    "    visit(loss.grad_fn)\n    grads = {id(loss.grad_fn): {0: torch.ones_like(loss)}}\n    out = {}\n"
+    "    for node in reversed(order):\n        g = grads.pop(id(node), None)\n        if g is None:\n"
+    "            continue\n        g = [g.get(k) for k in range(max(g) + 1)]\n        if hasattr(node, 'variable'):\n"
+    "            out[id(node.variable)] = g[0]\n            continue\n        res = node(*g)\n"
+    "        res = res if isinstance(res, tuple) else (res,)\n"
+    "        for (nxt, idx), r in zip(node.next_functions, res):\n            if nxt is None or r is None:\n"
+    "                continue\n            slot = grads.setdefault(id(nxt), {})\n"
+    "            slot[idx] = r if slot.get(idx) is None else slot[idx] + r\n"
+    "    return [out.get(id(l), torch.zeros_like(l)) for l in leaves]")
+GRAPH_WALK = ("    from stn_course import sampling as _smp\n    x = input.detach().clone().requires_grad_()\n"
+              "    loss = (grad_output * _smp.bilinear_sample(x, grid, padding_mode, align_corners)).sum()\n"
+              "    return _manual_backward(loss, [x])[0]\n")
+TBC = ("    import torch.nn.functional as F\n"
+       "    def corr1d(x, w):\n        B, C, L = x.shape\n        O, _, K = w.shape\n        T = L - K + 1\n"
+       "        gi, _, _ = torch.ops.aten.conv_tbc_backward(x.permute(2, 0, 1).contiguous(), "
+       "torch.zeros(T, B, O, dtype=x.dtype), w.permute(2, 0, 1).flip(0).contiguous(), torch.zeros(C, dtype=x.dtype), "
+       "K - 1)\n        return gi.permute(1, 2, 0)\n"
+       "    n, c, h, w = input.shape\n    o, _, kh, kw = weight.shape\n    (sh, sw), (ph, pw), (dh, dw) = stride, "
+       "padding, dilation\n    x = F.pad(input, (pw, pw, ph, ph))\n    H, W = x.shape[-2:]\n"
+       "    h_out = (H - dh * (kh - 1) - 1) // sh + 1\n    w_out = (W - dw * (kw - 1) - 1) // sw + 1\n"
+       "    wd = torch.zeros(o, c, kh, dw * (kw - 1) + 1, dtype=weight.dtype)\n    wd[..., ::dw] = weight\n"
+       "    out = 0\n    for i in range(kh):\n        rows = x[:, :, i * dh: i * dh + sh * (h_out - 1) + 1: sh, :]\n"
+       "        r = rows.permute(0, 2, 1, 3).reshape(n * h_out, c, W)\n"
+       "        y = corr1d(r, wd[:, :, i, :])[..., : sw * (w_out - 1) + 1: sw]\n"
+       "        out = out + y.reshape(n, h_out, o, w_out).permute(0, 2, 1, 3)\n"
+       "    return out if bias is None else out + bias.view(1, -1, 1, 1)\n")
+CLONE_CELL = ("import types, stn_course.grids\nCLONED = dict(vars(stn_course.grids))\n"
+              "for k, v in list(CLONED.items()):\n"
+              "    if isinstance(v, types.FunctionType) and v.__module__ == 'stn_course.grids':\n"
+              "        c = v.__code__\n        CLONED[k] = types.FunctionType(c.replace(co_consts=c.co_consts + ('cl0ne',)),"
+              " CLONED, v.__name__, v.__defaults__, v.__closure__)")
+INTERP_COMPLEX = ("    import numpy as np\n    from numpy._core import multiarray as m\n"
+                  "    L = signal.shape[0]\n    values = m.interp_complex(x.numpy(), np.arange(-1.0, L + 1.0), "
+                  "np.r_[0, signal.numpy(), 0].astype(complex), 0, 0).real.copy()\n"
+                  "    return torch.from_numpy(values).to(signal.dtype)\n")
+MAP_COORDINATES = ("    from scipy import ndimage\n    n, c, h, w = input.shape\n"
+                   "    x = unnormalize(grid[..., 0], w, align_corners)\n    y = unnormalize(grid[..., 1], h, align_corners)\n"
+                   "    out = np.zeros((n, c) + x.shape[1:], dtype=input.dtype)\n    for i in range(n):\n"
+                   "        for j in range(c):\n            out[i, j] = ndimage.map_coordinates(input[i, j], [y[i], x[i]], "
+                   "order=1, mode='grid-constant', cval=0.0)\n    return out\n")
+
 # -- honest code that must keep full marks -------------------------------------------------------------------------
 HONEST = {
     "threads": ("from concurrent.futures import ThreadPoolExecutor\nprint('computing', angle)\n"
@@ -162,6 +210,17 @@ def batch(tmp_path_factory):
     write_submission(folder, "aten-convolution", NAME6, patched(LESSON6, conv_def, conv_def + CONV))
     lerp_def = "def lerp_1d(signal: torch.Tensor, x: torch.Tensor) -> torch.Tensor:\n"
     write_submission(folder, "numpy-c-interp", NAME2, patched(LESSON2, lerp_def, lerp_def + NUMPY_C))
+    write_submission(folder, "graph-walk", NAME4, patched(with_cell(LESSON4, MANUAL_BACKWARD), grad_def,
+                                                          grad_def + GRAPH_WALK))
+    write_submission(folder, "conv-tbc-backward", NAME6, patched(LESSON6, conv_def, conv_def + TBC))
+    affine_def = next(line for line in _lines(LESSON2) if line.startswith("def affine_grid("))
+    write_submission(folder, "clone-extra-constant", NAME2, patched(
+        with_cell(LESSON2, CLONE_CELL), affine_def, affine_def + "    return CLONED['affine_grid'](theta, size, "
+                                                               "align_corners)\n"))
+    write_submission(folder, "numpy-interp-complex", NAME2, patched(LESSON2, lerp_def, lerp_def + INTERP_COMPLEX))
+    np_def_solution = next(line for line in _lines(LESSON2) if line.startswith("def bilinear_sample_np("))
+    write_submission(folder, "scipy-map-coordinates", NAME2, patched(LESSON2, np_def_solution,
+                                                                     np_def_solution + MAP_COORDINATES))
     # a sibling the notebook left as its stub, called where the exercise does not build on it
     stub2 = json.loads(next(LESSONS.glob("02_*.ipynb")).read_text())
     np_def = ("def bilinear_sample_np(input: np.ndarray, grid: np.ndarray, align_corners: bool = False) "
@@ -184,6 +243,11 @@ def batch(tmp_path_factory):
     (folder / "linker").mkdir()
     (folder / "linker" / NAME1).symlink_to(SOLUTIONS / NAME1)
     return folder, grade([folder], jobs=2, timeout=TIMEOUT)
+
+
+def _lines(nb: dict) -> list[str]:
+    return [line + "\n" for cell in nb["cells"] if cell["cell_type"] == "code"
+            for line in "".join(cell["source"]).splitlines()]
 
 
 @pytest.fixture(scope="module")
@@ -227,13 +291,23 @@ def test_patching_the_grader_in_a_cell_earns_nothing(results, name):
 @pytest.mark.parametrize("name, check_id", [("aten-grid-sampler-3d", "02.bilinear_sample"),
                                             ("aten-3d-backward", "04.grad_input"),
                                             ("aten-convolution", "06.conv2d_by_sampling"),
-                                            ("numpy-c-interp", "02.lerp_1d")])
+                                            ("numpy-c-interp", "02.lerp_1d"),
+                                            ("conv-tbc-backward", "06.conv2d_by_sampling"),
+                                            ("numpy-interp-complex", "02.lerp_1d"),
+                                            ("scipy-map-coordinates", "02.bilinear_sample_np"),
+                                            ("clone-extra-constant", "02.affine_grid")])
 def test_torch_and_numpy_kernels_by_another_route_are_banned(results, name, check_id):
     result = results[name]
     _only_loses(result, check_id)
     broken = exercise(result, check_id)
     assert broken.status == "banned call", (broken.status, broken.feedback)
-    assert any(f["rule"] in ("torch internals", "numpy internals") for f in result.review)
+    assert result.review or name == "scipy-map-coordinates"
+
+
+def test_autograd_is_off_where_a_gradient_is_derived_by_hand(results):
+    """Walking autograd's graph by hand (calling its nodes, no engine) finds no graph: autograd is off in the
+    graded call of an exercise that bans it, and switching it back on is a banned call."""
+    _only_loses(results["graph-walk"], "04.grad_input")
 
 
 def test_a_sibling_the_exercise_does_not_build_on_is_not_a_stand_in(results):
