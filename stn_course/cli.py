@@ -153,7 +153,8 @@ def _add_grade_parser(sub, formatter) -> None:
                        help="the lessons of the assignment, e.g. 01,02: one notebook per lesson per student is "
                             "graded, duplicates and other lessons are reported and not scored (Gradescope)")
     grade.add_argument("--single-student", metavar="NAME",
-                       help="every notebook given is this one student's (Gradescope: one student per run)")
+                       help="every notebook given is this one student's (Gradescope: one student per run); each "
+                            "lesson is graded once, a second notebook of a lesson is reported and not scored")
     grade.add_argument("--checks-dir", metavar="DIR",
                        help="a folder of the instructor's own check modules (*.py registering hidden checks)")
     grade.add_argument("--allow-unsandboxed", action="store_true",
@@ -223,7 +224,11 @@ def grade_command(args, parser: argparse.ArgumentParser) -> int:
 
         submissions = for_assignment(submissions, [x.strip() for x in args.assignment.split(",") if x.strip()],
                                      args.single_student)
-    elif args.single_student:
+    elif args.single_student:  # one student: each lesson once, whatever else was handed in
+        from .grading.submissions import for_assignment
+
+        lessons = sorted({s.lesson for s in submissions if s.lesson})
+        submissions = for_assignment(submissions, lessons, args.single_student) if lessons else submissions
         for submission in submissions:
             submission.student = args.single_student
 

@@ -250,3 +250,15 @@ def test_gradescope_grades_one_notebook_per_lesson_of_the_assignment(tmp_path):
     assert results["score"] == pytest.approx(7.0) and maximum == pytest.approx(7.0)  # lesson 1 alone, once
     outputs = " ".join(t["output"] for t in results["tests"])
     assert "a second notebook of lesson 01" in outputs and "lesson 02 is not part of this assignment" in outputs
+
+
+def test_one_student_never_scores_a_lesson_twice(tmp_path):
+    folder = tmp_path / "submission"
+    write_submission(folder, ".", NAME1, LESSON1)
+    write_submission(folder, ".", "again.ipynb", LESSON1)
+    out = tmp_path / "results.json"
+    run = _cli(str(folder), "--single-student", "bob", "--gradescope", str(out), "--seed-file",
+               str(_seed_file(tmp_path)))
+    assert run.returncode == 0, run.stderr
+    results = json.loads(out.read_text())
+    assert results["score"] == pytest.approx(7.0) and "a second notebook of lesson 01" in json.dumps(results)
