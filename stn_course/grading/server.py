@@ -216,19 +216,11 @@ class _Processes:
             return pids
         if self.uid is not None:
             return [p for p in pids if self._owner(p) == self.uid]
-        tree, changed = {root}, True
-        parents = {p: self._parent(p) for p in pids}
-        while changed:
-            changed = False
-            for pid, parent in parents.items():
-                if parent in tree and pid not in tree:
-                    tree.add(pid)
-                    changed = True
-        return sorted(tree)
+        return sorted(self.descendants(root))
 
     def descendants(self, pid: int) -> set[int]:
-        pids = [p for p in self._all() if p != self.me]
-        parents = {p: self._parent(p) for p in pids}
+        """``pid`` and every process below it (by parent pid)."""
+        parents = {p: self._parent(p) for p in self._all() if p != self.me}
         tree, changed = {pid}, True
         while changed:
             changed = False
