@@ -7,6 +7,9 @@ by). Names that do not import on this machine (``torchvision`` is optional) are 
 """
 from __future__ import annotations
 
+# an entry naming every dispatcher operator (any namespace, any overload) whose name contains the word after it
+OPS_MATCHING = "ops-matching:"
+
 # F.grid_sample and every kernel that samples a grid: the 2-D and 3-D samplers (a 3-D one with depth 1 is a 2-D
 # one), their backwards, the CPU fallback and cuDNN's, and torch's Python decompositions of them. The grader
 # replaces the ATen operators (``torch.ops.aten.*``) at the dispatcher, so every route to them is caught.
@@ -58,4 +61,4 @@ AUTOGRAD = ("torch.autograd.grad", "torch.autograd.backward", "torch.Tensor.back
             "torch.autograd.functional.vhp", "torch.autograd.functional.hvp", "torch.func.jvp", "torch.func.linearize",
             "torch.func.hessian")
 
-__all__ = ["GRID_SAMPLE", "AFFINE_GRID", "CONVOLUTION", "DEFORM_CONV", "AUTOGRAD"]
+__all__ = ["OPS_MATCHING", "GRID_SAMPLE", "AFFINE_GRID", "CONVOLUTION", "DEFORM_CONV", "AUTOGRAD"]

@@ -40,6 +40,8 @@ import sys
 import types
 from typing import Any, Iterable
 
+from ..checks.equivalents import OPS_MATCHING
+
 __all__ = ["TAG", "fingerprint", "Plan", "plan_for", "install", "arm", "start_new_thread", "make_stand_in",
            "harness_backward", "trusted_code_ids", "TRIP_EXIT"]
 
@@ -163,7 +165,6 @@ def _aten_overloads(packet: Any) -> list[str]:
     return names
 
 
-OPS_MATCHING = "ops-matching:"  # a Check.forbidden entry naming every dispatcher operator whose name contains a word
 
 
 def _ops_matching(word: str, excluding: tuple[str, ...] = ("convert",)) -> list[str]:
