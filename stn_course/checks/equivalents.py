@@ -20,10 +20,17 @@ GRID_SAMPLE = ("torch.nn.functional.grid_sample", "torch.grid_sampler", "torch.g
                "torch.ops.aten.cudnn_grid_sampler", "torch.ops.aten.cudnn_grid_sampler_backward",
                "torch._decomp.decompositions.grid_sampler_2d", "torch._decomp.decompositions._grid_sampler_2d",
                "ops-matching:grid_sampler",  # every operator of that name, in any namespace, with any overload
-               # SciPy's samplers compute the same thing
+               # SciPy's samplers and interpolators compute the same thing
                "scipy.ndimage.map_coordinates", "scipy.ndimage.affine_transform", "scipy.ndimage.geometric_transform",
-               "scipy.ndimage._nd_image.geometric_transform", "scipy.interpolate.RegularGridInterpolator",
-               "scipy.interpolate.interpn", "scipy.interpolate.griddata")
+               "scipy.ndimage._nd_image.geometric_transform", *(f"scipy.interpolate.{name}" for name in (
+                   "RegularGridInterpolator", "interpn", "griddata", "interp1d", "make_interp_spline",
+                   "InterpolatedUnivariateSpline", "UnivariateSpline", "BSpline", "splrep", "splev",
+                   "RectBivariateSpline", "LinearNDInterpolator", "NearestNDInterpolator")),
+               "scipy.interpolate._rgi_cython.evaluate_linear_2d")
+# the package's own sampling building blocks: a sampler exercise may not be one call to them
+PACKAGE_SAMPLERS = ("stn_course.sampling.bilinear_interpolate", "stn_course.sampling.bilinear_corners",
+                    "stn_course.sampling.gather_corners", "stn_course.sampling.nearest_sample_np",
+                    "stn_course.sampling._gather_np")
 # F.affine_grid, its kernels and torch's Python decompositions
 AFFINE_GRID = ("torch.nn.functional.affine_grid", "torch.affine_grid_generator",
                "torch.ops.aten.affine_grid_generator", "torch.ops.aten.affine_grid_generator_backward",
@@ -45,6 +52,9 @@ CONVOLUTION = ("torch.nn.functional.conv2d", "torch.conv2d", "torch.ops.aten.con
                # quantized::conv2d …), and NumPy's and SciPy's convolutions
                "ops-matching:conv", "ops-matching:im2col", "ops-matching:col2im",
                "numpy.convolve", "numpy.correlate", "numpy._core.multiarray.correlate",
+               # sliding windows are the im2col of a regular convolution, by another name
+               "torch.Tensor.unfold", "torch.as_strided", "torch.Tensor.as_strided",
+               "numpy.lib.stride_tricks.sliding_window_view", "numpy.lib.stride_tricks.as_strided",
                "numpy._core.multiarray.correlate2", "scipy.signal.convolve", "scipy.signal.correlate",
                "scipy.signal.convolve2d", "scipy.signal.correlate2d", "scipy.signal.fftconvolve",
                "scipy.signal.oaconvolve", "scipy.ndimage.convolve", "scipy.ndimage.correlate",
@@ -61,4 +71,4 @@ AUTOGRAD = ("torch.autograd.grad", "torch.autograd.backward", "torch.Tensor.back
             "torch.autograd.functional.vhp", "torch.autograd.functional.hvp", "torch.func.jvp", "torch.func.linearize",
             "torch.func.hessian")
 
-__all__ = ["OPS_MATCHING", "GRID_SAMPLE", "AFFINE_GRID", "CONVOLUTION", "DEFORM_CONV", "AUTOGRAD"]
+__all__ = ["OPS_MATCHING", "PACKAGE_SAMPLERS", "GRID_SAMPLE", "AFFINE_GRID", "CONVOLUTION", "DEFORM_CONV", "AUTOGRAD"]

@@ -15,7 +15,7 @@ from .. import affine
 from ..grids import affine_grid
 from ..sampling import nearest_sample
 from .cases import tensor
-from .equivalents import GRID_SAMPLE
+from .equivalents import GRID_SAMPLE, PACKAGE_SAMPLERS
 from .registry import Case, Check, compare, register
 
 MATRIX_TOL = 1e-6
@@ -290,7 +290,7 @@ register(Check(
     id="01.inverse_warp",
     builds_on=('01.apply_affine',),
     forbidden=("stn_course.warps.inverse_warp_nearest", "stn_course.sampling.nearest_sample",
-               "stn_course.sampling.grid_sample", *GRID_SAMPLE),
+               "stn_course.sampling.grid_sample", *PACKAGE_SAMPLERS, *GRID_SAMPLE),
     idea="Work from the output: every output pixel asks where it comes from, so it needs the inverse of the "
          "motion.",
     title="inverse mapping with nearest-neighbour reads",

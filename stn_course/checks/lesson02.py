@@ -12,7 +12,7 @@ import torch
 from ..grids import affine_grid
 from ..sampling import PADDING_MODES, bilinear_sample, bilinear_sample_np, nearest_sample, unnormalize
 from .cases import HIDDEN_SAMPLING_SHAPES, SAMPLING_SHAPES, random_grid, random_theta, tensor, uniform
-from .equivalents import AFFINE_GRID, GRID_SAMPLE
+from .equivalents import AFFINE_GRID, GRID_SAMPLE, PACKAGE_SAMPLERS
 from .registry import Case, Check, register
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -165,7 +165,7 @@ register(Check(
     id="02.bilinear_sample_np",
     builds_on=('02.unnormalize',),
     forbidden=("stn_course.sampling.bilinear_sample_np", "stn_course.sampling.bilinear_sample",
-               "stn_course.sampling.grid_sample", *GRID_SAMPLE),
+               "stn_course.sampling.grid_sample", *PACKAGE_SAMPLERS, *GRID_SAMPLE),
     idea="Every output point reads its four neighbouring pixels and weights each by the area of the opposite "
          "rectangle; a neighbour outside reads 0.",
     title="bilinear sampler in NumPy (zeros padding)",
@@ -227,8 +227,8 @@ def _bilinear_hidden(rng: np.random.Generator):  # every padding mode on larger,
 register(Check(
     id="02.bilinear_sample",
     builds_on=('02.unnormalize',),
-    forbidden=("stn_course.sampling.bilinear_sample", "stn_course.sampling.grid_sample",
-               "stn_course.sampling.bilinear_interpolate", *GRID_SAMPLE),
+    forbidden=("stn_course.sampling.bilinear_sample", "stn_course.sampling.grid_sample", *PACKAGE_SAMPLERS,
+               *GRID_SAMPLE),
     idea="Same recipe as the NumPy sampler, in torch: the padding mode acts on the coordinates, before you pick "
          "the neighbours.",
     title="vectorized bilinear sampler (grid_sample semantics)",

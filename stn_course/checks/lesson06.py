@@ -19,7 +19,7 @@ from ..deform import (
     regular_sampling_positions,
 )
 from .cases import tensor, uniform
-from .equivalents import CONVOLUTION, DEFORM_CONV, GRID_SAMPLE
+from .equivalents import CONVOLUTION, DEFORM_CONV, GRID_SAMPLE, PACKAGE_SAMPLERS
 from .registry import Case, Check, register
 
 # (kernel, stride, padding, dilation): edge cases first
@@ -110,7 +110,7 @@ def _bilinear_cases(rng: np.random.Generator, shapes=((1, 1, 1, 1, (5,)), (1, 2,
 register(Check(
     id="06.bilinear_sample_pixels",
     forbidden=("stn_course.deform.bilinear_sample_pixels", "stn_course.sampling.bilinear_sample",
-               "stn_course.sampling.grid_sample", *GRID_SAMPLE),
+               "stn_course.sampling.grid_sample", *PACKAGE_SAMPLERS, *GRID_SAMPLE),
     idea="Lesson 2's sampler, in pixel coordinates: four neighbours, area weights, 0 for a neighbour outside the "
          "image.",
     title="bilinear interpolation at pixel coordinates, zeros outside",

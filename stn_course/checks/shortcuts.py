@@ -19,7 +19,7 @@ import types
 from collections import ChainMap
 from typing import Any, Callable, Iterable, Iterator
 
-__all__ = ["resolve", "find_shortcut"]
+__all__ = ["resolve", "find_shortcut", "referenced"]
 
 
 def resolve(dotted: str) -> Any:
@@ -61,7 +61,7 @@ def _loaded_chains(code: types.CodeType) -> Iterator[tuple[str, ...]]:
         yield tuple(chain)
 
 
-def _referenced(fn: Callable[..., Any]) -> Iterator[Any]:
+def referenced(fn: Callable[..., Any]) -> Iterator[Any]:
     """Objects ``fn`` refers to by name (and every prefix of an attribute chain)."""
     if isinstance(fn, functools.partial):
         yield fn.func
@@ -130,7 +130,7 @@ def find_shortcut(fn: Callable[..., Any], forbidden: Iterable[str], depth: int =
             unwrapped = inspect.unwrap(current)
             if id(unwrapped) in targets:
                 return targets[id(unwrapped)]
-            for obj in _referenced(current):
+            for obj in referenced(current):
                 if id(obj) in targets:
                     return targets[id(obj)]
                 if _same_notebook(obj, fn):

@@ -204,7 +204,7 @@ def plan_for(names: Iterable[str]) -> Plan:
             for op in _aten_overloads(obj):
                 operators.setdefault(op, name)
             continue
-        if isinstance(obj, (types.BuiltinFunctionType, types.BuiltinMethodType)):
+        if isinstance(obj, (types.BuiltinFunctionType, types.BuiltinMethodType, types.MethodDescriptorType)):
             builtins_.setdefault(obj.__name__, name)  # by name: bound, unbound or re-fetched, it is the same call
         for code in _codes_of(obj):
             codes.setdefault(fingerprint(code), name)
@@ -416,8 +416,8 @@ def install(channel_fd: int, nonce: str, plans: dict[str, Plan], trusted: frozen
             while walker is not None:  # allowed only from inside a stand-in or the harness, through trusted code
                 code_id = _id(walker.f_code)
                 allowed = _stand_ins.get(code_id)
-                if allowed is not None:
-                    if key is not None and key in allowed:
+                if allowed is not None:  # inside a stand-in: its reference's builtins, and the functions it uses
+                    if key is None or key in allowed:
                         return
                     break
                 if code_id in _roots:

@@ -153,8 +153,13 @@ def sandbox_status(disable: bool = False) -> str:
 
 
 def _environment() -> dict[str, str]:
-    """The whole environment the server and its children get: nothing of the grader's own (no tokens)."""
+    """The whole environment the server and its children get: nothing of the grader's own (no tokens). The course
+    is imported from the folder this grader imported it from (whatever an editable install's path file says)."""
+    import stn_course
+
+    package_parent = str(Path(stn_course.__file__).resolve().parents[1])
     return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
+            "PYTHONPATH": package_parent,
             "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONNOUSERSITE": "1", "STN_COURSE_GRADING": "1", "TRITON_INTERPRET": "1"}
 

@@ -167,6 +167,20 @@ MAP_COORDINATES = ("    from scipy import ndimage\n    n, c, h, w = input.shape\
                    "        for j in range(c):\n            out[i, j] = ndimage.map_coordinates(input[i, j], [y[i], x[i]], "
                    "order=1, mode='grid-constant', cval=0.0)\n    return out\n")
 
+# Found by a second red-team review: the package's own building blocks under a sampler, sliding windows as im2col,
+# SciPy's linear spline
+PIXELS_VIA_PACKAGE = "    from stn_course.sampling import bilinear_interpolate as _bi\n    return _bi(input, x, y)\n"
+UNFOLD_CONV = ("    import torch.nn.functional as _F\n    kh, kw = weight.shape[-2:]\n"
+               "    xp = _F.pad(input, (padding[1], padding[1], padding[0], padding[0]))\n"
+               "    win = xp.unfold(2, dilation[0] * (kh - 1) + 1, stride[0]).unfold(3, dilation[1] * (kw - 1) + 1, "
+               "stride[1])[..., ::dilation[0], ::dilation[1]]\n"
+               "    out = torch.einsum('nchwij,ocij->nohw', win, weight)\n"
+               "    return out if bias is None else out + bias.view(1, -1, 1, 1)\n")
+SPLINE = ("    import numpy as _np\n    from scipy.interpolate import InterpolatedUnivariateSpline as _IUS\n"
+          "    L = signal.shape[0]\n    out = _IUS(_np.arange(-1.0, L + 1.0), _np.concatenate([[0.0], "
+          "signal.double().numpy(), [0.0]]), k=1, ext=1)(x.double().numpy())\n"
+          "    return torch.from_numpy(out).to(signal.dtype)\n")
+
 # -- honest code that must keep full marks -------------------------------------------------------------------------
 HONEST = {
     "threads": ("from concurrent.futures import ThreadPoolExecutor\nprint('computing', angle)\n"
@@ -221,6 +235,11 @@ def batch(tmp_path_factory):
     np_def_solution = next(line for line in _lines(LESSON2) if line.startswith("def bilinear_sample_np("))
     write_submission(folder, "scipy-map-coordinates", NAME2, patched(LESSON2, np_def_solution,
                                                                      np_def_solution + MAP_COORDINATES))
+    pixels_def = next(line for line in _lines(LESSON6) if line.startswith("def bilinear_sample_pixels("))
+    write_submission(folder, "package-building-block", NAME6, patched(LESSON6, pixels_def,
+                                                                      pixels_def + PIXELS_VIA_PACKAGE))
+    write_submission(folder, "unfold-windows", NAME6, patched(LESSON6, conv_def, conv_def + UNFOLD_CONV))
+    write_submission(folder, "scipy-spline", NAME2, patched(LESSON2, lerp_def, lerp_def + SPLINE))
     # a sibling the notebook left as its stub, called where the exercise does not build on it
     stub2 = json.loads(next(LESSONS.glob("02_*.ipynb")).read_text())
     np_def = ("def bilinear_sample_np(input: np.ndarray, grid: np.ndarray, align_corners: bool = False) "
@@ -295,13 +314,17 @@ def test_patching_the_grader_in_a_cell_earns_nothing(results, name):
                                             ("conv-tbc-backward", "06.conv2d_by_sampling"),
                                             ("numpy-interp-complex", "02.lerp_1d"),
                                             ("scipy-map-coordinates", "02.bilinear_sample_np"),
-                                            ("clone-extra-constant", "02.affine_grid")])
+                                            ("clone-extra-constant", "02.affine_grid"),
+                                            ("package-building-block", "06.bilinear_sample_pixels"),
+                                            ("unfold-windows", "06.conv2d_by_sampling"),
+                                            ("scipy-spline", "02.lerp_1d")])
 def test_torch_and_numpy_kernels_by_another_route_are_banned(results, name, check_id):
     result = results[name]
     _only_loses(result, check_id)
     broken = exercise(result, check_id)
     assert broken.status == "banned call", (broken.status, broken.feedback)
-    assert result.review or name == "scipy-map-coordinates"
+    assert result.review or name in ("scipy-map-coordinates", "scipy-spline", "unfold-windows",
+                                     "package-building-block")
 
 
 def test_autograd_is_off_where_a_gradient_is_derived_by_hand(results):
