@@ -142,7 +142,6 @@ def _codes_of(obj: Any) -> Iterable[types.CodeType]:
 
 # Banned in every graded call, whatever the exercise: ways to run a function's computation without running its code
 # (TorchDynamo's frame evaluation, TorchScript, code that torch.fx / make_fx / export generated from a trace).
-UNIVERSAL_BUILTINS: dict[str, str] = {}
 DYNAMO = "torch.compile (TorchDynamo) in a graded call"  # tripped when TorchDynamo's frame hook is switched on
 TRACED_CODE_PREFIX = "<eval_with_key>"  # the file name torch.fx gives the code it generates
 
@@ -376,7 +375,7 @@ def install(channel_fd: int, nonce: str, plans: dict[str, Plan], trusted: frozen
 
     def make_profile(plan: Plan):
         codes, bytecodes = mapping(dict(plan.codes)), plan.bytecodes
-        builtins_ = mapping({**UNIVERSAL_BUILTINS, **plan.builtins})
+        builtins_ = mapping(dict(plan.builtins))
         stand_in_codes = stand_ins
 
         def profile(frame, event, arg, _codes=codes, _bytecodes=bytecodes, _builtins=builtins_,

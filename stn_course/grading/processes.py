@@ -31,8 +31,8 @@ __all__ = ["serve_child"]
 
 
 class _Holder:
-    def __init__(self, sock: socket.socket, notebook: Notebook, dedicated_uid: bool) -> None:
-        self.sock, self.notebook, self.dedicated_uid = sock, notebook, dedicated_uid
+    def __init__(self, sock: socket.socket, notebook: Notebook) -> None:
+        self.sock, self.notebook = sock, notebook
         self.runner: tuple[int, socket.socket] | None = None
         self.log: list[dict] = []  # the cells the runner ran (and must replay after a failure)
         self.pending: dict | None = None  # a request a runner that has just taken over must answer
@@ -197,11 +197,11 @@ class _Holder:
             send_frame(self.sock, {**reply, "seconds": self.notebook.last_call_cpu_s}, data)
 
 
-def serve_child(sock: socket.socket, stand_ins: dict[str, Any], dedicated_uid: bool = False) -> None:
+def serve_child(sock: socket.socket, stand_ins: dict[str, Any]) -> None:
     """The child's loop: one request from the grader, one answer, until ``bye`` or the connection closes."""
     notebook = Notebook(stand_ins)
     notebook.restore_streams()
-    holder = _Holder(sock, notebook, dedicated_uid)
+    holder = _Holder(sock, notebook)
     send_frame(sock, {"ready": True, "uid": os.getuid(), "pid": os.getpid()})
     while True:
         if holder.pending is not None:  # a runner that has just taken over answers the request that made it

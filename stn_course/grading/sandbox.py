@@ -33,7 +33,7 @@ from .protocol import ProtocolError, recv_frame, send_frame
 __all__ = ["Limits", "Worker", "Session", "SessionDied", "SessionTimeout", "SandboxUnavailable", "bubblewrap",
            "sandbox_status"]
 
-GRACE_S = 5.0  # the child's own alarm fires at the limit, its holder kills it 2 s later, the grader 5 s later
+GRACE_S = 5.0  # the holder kills a copy at the wall-clock backstop; the grader waits this much longer
 UID_BASE = 64000  # children of job slot k run as uid UID_BASE + k when the grader runs as root
 
 

@@ -292,7 +292,7 @@ def serve(control: socket.socket, workroot: str, uid: int | None, own_pid_namesp
 
                     guard.install(fds[1], str(request["nonce"]), prepared.plans, prepared.trusted,
                                   prepared.stand_in_uses, prepared.roots, prepared.protected)
-                    serve_child(socket.socket(fileno=fds[0]), prepared.stand_ins, dedicated_uid=uid is not None)
+                    serve_child(socket.socket(fileno=fds[0]), prepared.stand_ins)
                 except BaseException:  # noqa: BLE001
                     code = 70
                 finally:
