@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from benchmarks._common import machine, markdown_table, write_section  # noqa: E402
-from stn_course import data, deform, training, widgets  # noqa: E402
+from stn_course import data, deform_net, training, widgets  # noqa: E402
 from stn_course.images import sample_image  # noqa: E402
 
 TARGET_MS = 100.0
@@ -67,7 +67,7 @@ def cases():
     yield ("offset_layout_explorer", "lesson 6 (24×20)", lambda: widgets.offset_layout_explorer(), "rotation",
            [5.0 * k for k in range(1, 30)], False)
     yield ("deformable_explorer", "lesson 6 (RTS 42×42)",
-           lambda: widgets.deformable_explorer(deform.DeformableCNN(in_size=42), rts_test), "index",
+           lambda: widgets.deformable_explorer(deform_net.DeformableCNN(in_size=42), rts_test), "index",
            list(range(64)), False)
     yield ("kernel_explorer", "lesson 7 (32×27 -> 24×24)",
            lambda: widgets.kernel_explorer(sample_image("grace_hopper", size=32, gray=True)), "rotation",

@@ -13,25 +13,31 @@ One module per concept, each named after the lesson that teaches it:
 * :mod:`stn_course.data`      – lesson 5: real MNIST digits (``mnist``), the paper's distortions (``distortions``),
   datasets and loaders (``datasets``)
 * :mod:`stn_course.training`  – lesson 5: fit/evaluate, CNN and ST-CNN builders
-* :mod:`stn_course.deform`    – lesson 6: ``deform_conv2d`` and ``DeformConv2d``
+* :mod:`stn_course.deform`    – lesson 6: ``deform_conv2d`` and ``DeformConv2d``; :mod:`stn_course.deform_net` –
+  lesson 6's experiment (``DeformableCNN``, where its layers read)
 * :mod:`stn_course.images` – sample images; :mod:`stn_course.plotting`, :mod:`stn_course.widgets` – figures and
   explorers, one module per lesson (``plotting.lesson01`` …)
 * :mod:`stn_course.checks`    – every lesson: ``check(id, fn)`` for the exercises
+* :mod:`stn_course.course`    – every lesson: the lesson registry – each lesson declares, in its source's header,
+  its checks, figures, explorers, dashboard and claims; everything that iterates over lessons asks it
 
 The torch API mirrors ``torch.nn.functional`` / ``torchvision.ops``: same names, argument order, defaults and
 NCHW layout, so ours and theirs can be swapped (``sampling.grid_sample`` ↔ ``F.grid_sample``,
 ``grids.affine_grid`` ↔ ``F.affine_grid``, ``deform.deform_conv2d`` / ``DeformConv2d`` ↔ ``torchvision.ops``).
-``impl=`` has one vocabulary everywhere (``_validation.IMPLS``): ``"reference"`` – the readable version the learner
-writes; ``"fast"`` – the package's own optimised path; ``"aten"`` – torch's kernels. The light modules are imported here; the ones that pull in
+``impl=`` has one vocabulary everywhere (:mod:`stn_course.impls`: the names, what ``"auto"`` picks, one rule for the
+defaults): ``"reference"`` – the readable version the learner writes; ``"fast"`` – the package's own optimised path;
+``"aten"`` – torch's kernels; ``"triton"`` – lesson 7's kernels; ``"auto"`` – Triton where it can run on CUDA, else
+the fastest of the others. The light modules are imported here; the ones that pull in
 Matplotlib, ipywidgets or the datasets are imported on first use (``stn_course.plotting`` works as usual).
 """
 import importlib
 
-from . import affine, autograd, deform, grids, sampling, stn, warps
+from . import affine, autograd, deform, deform_net, grids, impls, sampling, stn, warps
 
 __version__ = "0.1.0"
-_LAZY = ("checks", "data", "images", "notebooks", "plotting", "training", "widgets")
-__all__ = ["affine", "autograd", "deform", "grids", "sampling", "stn", "warps", *_LAZY, "__version__"]
+_LAZY = ("checks", "course", "data", "images", "notebooks", "plotting", "training", "widgets")
+__all__ = ["affine", "autograd", "deform", "deform_net", "grids", "impls", "sampling", "stn", "warps", *_LAZY,
+           "__version__"]
 
 
 def __getattr__(name: str):

@@ -2,13 +2,12 @@
 
 Every public function in the package's ``__all__`` checks its arguments with these helpers, so a wrong shape,
 dtype, device, size or mode fails loudly with a message like ``theta: expected shape (N, 2, 3), got (2, 3)``
-instead of returning a silently wrong answer (``tests/test_validation.py`` calls each one with bad input).
+instead of returning a silently wrong answer (``tests/test_contract.py`` calls the public functions with bad input).
 
 Integers follow Python's ``operator.index`` rule, as torch's own size arguments do: ``3`` and ``numpy.int64(3)``
 pass, ``3.0``, ``2.7``, ``"3"`` and ``True`` are refused (a bool is an int to Python, never a size to us).
 
-The ``impl=`` vocabulary is defined once here (:data:`IMPLS`) and used by every module that offers several
-implementations of one contract.
+The ``impl=`` vocabulary (its names, what ``"auto"`` picks, the defaults) is :mod:`stn_course.impls`.
 """
 from __future__ import annotations
 
@@ -18,15 +17,6 @@ from typing import Sequence
 import torch
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-
-#: One vocabulary for ``impl=`` across the package; each module accepts the subset it implements.
-IMPLS = {
-    "reference": "the readable version the learner writes in the lesson (autograd differentiates it)",
-    "fast": "the package's own optimised path (hand-derived backward, fused gathers, im2col + GEMM)",
-    "aten": "torch's own kernels (F.affine_grid, F.grid_sample)",
-    "triton": "the package's Triton kernels (stn_course.gpu: CUDA, or CPU through Triton's interpreter)",
-    "auto": "the fastest correct one for the input's device: Triton on CUDA when installed, else the ATen/fast path",
-}
 
 
 def shape_str(t: torch.Tensor) -> str:
@@ -104,12 +94,6 @@ def check_choice(value: object, choices: Sequence[str], name: str) -> None:
                         f"{value!r}")
     if value not in choices:
         raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}, got {value!r}")
-
-
-def check_impl(impl: object, supported: Sequence[str], name: str = "impl") -> str:
-    """Validate an ``impl=`` argument against the subset of :data:`IMPLS` a function implements."""
-    check_choice(impl, tuple(supported), name)
-    return impl  # type: ignore[return-value]
 
 
 def check_bool(value: object, name: str) -> bool:

@@ -46,6 +46,7 @@ __all__ = [
     "normalization_matrix",
     "pixel_to_theta",
     "theta_to_pixel",
+    "rotation_about",
 ]
 
 
@@ -269,3 +270,16 @@ def theta_to_pixel(
     d_in = _denormalization_matrix(in_size, align_corners, t.dtype).to(t.device)
     n_out = normalization_matrix(out_size, align_corners, t.dtype).to(t.device)
     return d_in @ t @ n_out
+
+
+def rotation_about(angle: Scalar, cx: Scalar, cy: Scalar) -> torch.Tensor:
+    """Rotate by ``angle`` (radians) about the point ``(cx, cy)`` instead of the origin: ``T(c) R T(-c)``.
+
+    Move the centre to the origin, rotate, move it back (the rightmost matrix is applied first); the centre stays
+    where it is. Scalars -> (3, 3); (N,) -> (N, 3, 3).
+
+    >>> apply(rotation_about(math.pi / 2, 2.0, 1.0), torch.tensor([[2.0, 1.0], [3.0, 1.0]])).round(decimals=5)
+    tensor([[2., 1.],
+            [2., 2.]])
+    """
+    return compose(translation(cx, cy), rotation(angle), translation(-cx, -cy))

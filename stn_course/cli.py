@@ -2,6 +2,7 @@
 
     stn-course build  [SRC_DIR] [SOLUTIONS_DIR] [--check]    percent sources -> solution notebooks
     stn-course assign [SOLUTIONS_DIR] [LESSONS_DIR] [--check]  solution notebooks -> student lessons
+    stn-course lessons                                        list the lessons (stn_course.course discovers them)
     stn-course checks [LESSON]                                list the exercise checks (id, points, title)
     stn-course grade SUBMISSION... [--json F] [--gradescope F] [--csv F] [--classroom] [--jobs N]
                      [--timeout S] [--memory MB] [--seed-file F] [--checks-dir DIR] [--allow-unsandboxed]
@@ -10,15 +11,17 @@
 
 Defaults follow the repository layout (``solutions/src``, ``solutions``, ``lessons``), relative to the current
 folder: run it from the course folder (the clone) or pass the folders. ``--check`` writes nothing and exits 1 if
-anything is out of date – what CI and the tests use.
+anything is out of date – what CI and the tests use. ``STN_COURSE_ROOT=DIR`` makes every command use the course
+in ``DIR`` (its ``solutions/src``), e.g. an instructor's own lessons.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from pathlib import Path
 
-from . import notebooks
+from . import course, notebooks
 
 DESCRIPTION = """\
 stn-course: Spatial Transformer Networks and deformable convolution from first principles.
@@ -61,6 +64,29 @@ def _require_folder(parser: argparse.ArgumentParser, path: str, what: str, defau
     return folder
 
 
+#: The grader's numeric limits: flag, type, default, metavar and help (the default is appended where there is one).
+GRADE_LIMITS = (
+    ("--jobs", int, 1, "N", "grade N submissions at once"),
+    ("--timeout", float, 60.0, "S", "CPU seconds for each cell and for each exercise's calls"),
+    ("--submission-timeout", float, None, "S", "wall-clock seconds for a whole submission (default: 10 × --timeout)"),
+    ("--memory", int, 6144, "MB", "address-space limit of each of a submission's processes"),
+    ("--total-memory", int, 8192, "MB",
+     "memory of all of a submission's processes and its /tmp together, where a cgroup can be made"),
+)
+
+#: The grader's secret seed, assignment and own checks: flag, metavar and help.
+GRADE_INPUTS = (
+    ("--seed-file", "F", "a file holding the instructor's secret seed for the cases (keep it out of the course); "
+                         "without it the course's public default seed is used and a warning printed"),
+    ("--new-seed", "F", "write a strong random secret to F (mode 600) and exit; then grade with --seed-file F"),
+    ("--assignment", "LESSONS", "the lessons of the assignment, e.g. 01,02: one notebook per lesson per student is "
+                                "graded, duplicates and other lessons are reported and not scored (Gradescope)"),
+    ("--single-student", "NAME", "every notebook given is this one student's (Gradescope: one student per run); each "
+                                 "lesson is graded once, a second notebook of a lesson is reported and not scored"),
+    ("--checks-dir", "DIR", "a folder of the instructor's own check modules (*.py registering hidden checks)"),
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(prog="stn-course", description=DESCRIPTION, epilog=EPILOG,
@@ -89,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
         ("solutions", "solutions", "SOLUTIONS_DIR", "folder of solution notebooks"),
         ("lessons", "lessons", "LESSONS_DIR", "where the student notebooks go"), "a lesson")
 
+    sub.add_parser("lessons", help="list the course's lessons (number, title, checks, dashboard)",
+                   description="List the lessons the package discovers: the sources in solutions/src (or the "
+                               "folder named by STN_COURSE_ROOT), each declaring its checks, figures, explorers "
+                               "and dashboard in its header.")
     checks = sub.add_parser("checks", help="list the exercise checks (id, points, title)",
                             description="List the exercise checks that check(id, fn) runs in the notebooks.")
     checks.add_argument("lesson", nargs="?", metavar="LESSON", help="only this lesson, e.g. 02 (default: all)")
@@ -97,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
                              help="the lessons' explorers as a code-free dashboard (Voilà)",
                              description="Serve the explorers with Voilà: pages that show the widgets and no code, "
                                          "for a classroom. Needs the explore extra (pip install 'stn-course[explore]').")
-    explore.add_argument("lesson", nargs="?", metavar="LESSON", help="only this lesson, e.g. 01 (default: all six)")
+    explore.add_argument("lesson", nargs="?", metavar="LESSON", help="only this lesson, e.g. 01 (default: all)")
     explore.add_argument("--port", type=int, default=None, help="the port (default: a free one)")
     explore.add_argument("--ip", default="127.0.0.1",
                          help="the address to listen on (default: %(default)s, this machine only)")
@@ -134,29 +164,11 @@ def _add_grade_parser(sub, formatter) -> None:
     grade.add_argument("--classroom", action="store_true",
                        help="GitHub Classroom: write the grading reporter's result to $GITHUB_OUTPUT and exit 1 "
                             "unless every submission has full marks")
-    grade.add_argument("--jobs", type=int, default=1, metavar="N", help="grade N submissions at once (default: 1)")
-    grade.add_argument("--timeout", type=float, default=60.0, metavar="S",
-                       help="CPU seconds for each cell and for each exercise's calls (default: %(default)s)")
-    grade.add_argument("--submission-timeout", type=float, default=None, metavar="S",
-                       help="wall-clock seconds for a whole submission (default: 10 × --timeout)")
-    grade.add_argument("--memory", type=int, default=6144, metavar="MB",
-                       help="address-space limit of each of a submission's processes (default: %(default)s)")
-    grade.add_argument("--total-memory", type=int, default=8192, metavar="MB",
-                       help="memory of all of a submission's processes and its /tmp together, where a cgroup can be "
-                            "made (default: %(default)s)")
-    grade.add_argument("--seed-file", metavar="F",
-                       help="a file holding the instructor's secret seed for the cases (keep it out of the course); "
-                            "without it the course's public default seed is used and a warning printed")
-    grade.add_argument("--new-seed", metavar="F",
-                       help="write a strong random secret to F (mode 600) and exit; then grade with --seed-file F")
-    grade.add_argument("--assignment", metavar="LESSONS",
-                       help="the lessons of the assignment, e.g. 01,02: one notebook per lesson per student is "
-                            "graded, duplicates and other lessons are reported and not scored (Gradescope)")
-    grade.add_argument("--single-student", metavar="NAME",
-                       help="every notebook given is this one student's (Gradescope: one student per run); each "
-                            "lesson is graded once, a second notebook of a lesson is reported and not scored")
-    grade.add_argument("--checks-dir", metavar="DIR",
-                       help="a folder of the instructor's own check modules (*.py registering hidden checks)")
+    for flag, kind, default, metavar, text in GRADE_LIMITS:
+        grade.add_argument(flag, type=kind, default=default, metavar=metavar,
+                           help=text if default is None else f"{text} (default: %(default)s)")
+    for flag, metavar, text in GRADE_INPUTS:
+        grade.add_argument(flag, metavar=metavar, help=text)
     grade.add_argument("--allow-unsandboxed", action="store_true",
                        help="grade even where bubblewrap cannot run (e.g. Gradescope): plain processes with rlimits, "
                             "as an unprivileged uid when run as root; reported as such (default: refuse)")
@@ -283,13 +295,24 @@ def main(argv: list[str] | None = None) -> int:
         for c in selected:
             print(f"{c.id:40s} {c.points:4.1f}  {c.title}")
         return 0
+    if args.command == "lessons":
+        from .checks import all_checks
+
+        counts = Counter(c.lesson for c in all_checks(include_hidden=False))
+        root = course.course_root()
+        print(f"course: {root if root is not None else 'the installed package (stn_course/lessons.json)'}")
+        for lesson in course.lessons():
+            board = "dashboard" if lesson.dashboard is not None else "no dashboard"
+            print(f"{lesson.number}  {lesson.title:52s} {counts[lesson.number]:2d} checks  {board}")
+        return 0
     if args.command == "grade":
         return grade_command(args, parser)
     if args.command == "explore":
         from . import explore
 
-        if args.lesson is not None and args.lesson not in explore.DASHBOARDS:
-            parser.error(f"no explorer for lesson {args.lesson!r}; lessons: {', '.join(sorted(explore.DASHBOARDS))}")
+        boards = explore.dashboards()
+        if args.lesson is not None and args.lesson not in boards:
+            parser.error(f"no explorer for lesson {args.lesson!r}; lessons: {', '.join(sorted(boards))}")
         return explore.serve([args.lesson] if args.lesson else None, args.port, args.ip, args.token)
     return 2  # pragma: no cover - argparse enforces the choices
 

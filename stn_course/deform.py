@@ -18,7 +18,8 @@ DCNv2 also multiplies each sample by a learned modulation ``Δm_k(p0)``:
   ``(-1, H)`` interpolates its in-range corners with 0 for the others; beyond that it is 0 – exactly torchvision's
   ``bilinear_interpolate``.
 
-Implementations behind ``impl=`` that the tests prove equal:
+Implementations behind ``impl=`` (the package's vocabulary, :data:`stn_course.impls.DEFORM_CONV2D`) that the
+tests prove equal:
 
 * ``"reference"`` – the learner's version: for every tap, bilinearly sample the whole input at the shifted
   positions (:func:`bilinear_sample_pixels`), then add the tap's weighted sum over channels. Autograd does the rest.
@@ -29,10 +30,12 @@ Implementations behind ``impl=`` that the tests prove equal:
   differences) and GEMMs for the weight. On CPU this is several times faster than torchvision's scalar loops
   (``benchmarks/bench_deform.py``).
 * ``"triton"`` – lesson 7's Triton im2col and col2im (:mod:`stn_course.gpu.deform`), on CUDA.
-* ``"auto"`` (the default) – ``"triton"`` on CUDA inputs when Triton is installed, ``"fast"`` everywhere else.
+* ``"auto"`` (the default) – ``"triton"`` on CUDA inputs when Triton is installed, ``"fast"`` everywhere else (the
+  package's one rule: torch has no deformable convolution, so the fastest path off the GPU is ours).
 
 :class:`DeformConv2d` wraps it as a layer with its own offset (and mask) predictor, a convolution initialised to
-zero so that a fresh layer *is* a plain convolution (offsets 0, mask ``2·sigmoid(0) = 1``).
+zero so that a fresh layer *is* a plain convolution (offsets 0, mask ``2·sigmoid(0) = 1``). The lesson's experiment
+built from it – a small classifier and the trace of where its layers read – is :mod:`stn_course.deform_net`.
 """
 from __future__ import annotations
 
@@ -43,12 +46,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import (check_bool, check_float_tensor, check_impl, check_int, check_ndim, check_pair,
-                          check_same, shape_str)
+from ._validation import check_bool, check_float_tensor, check_int, check_ndim, check_pair, check_same, shape_str
+from .grids import apply_theta
+from .impls import DEFORM_CONV2D
 from .sampling import bilinear_interpolate
 
 __all__ = [
-    "IMPLS",
     "deform_conv2d",
     "DeformConv2d",
     "bilinear_sample_pixels",
@@ -60,7 +63,6 @@ __all__ = [
     "offsets_from_affine",
 ]
 
-IMPLS = ("fast", "reference", "triton", "auto")
 IntPair = Union[int, Sequence[int]]
 
 
@@ -109,13 +111,19 @@ def regular_sampling_positions(
     return torch.stack([y, x], dim=-1)
 
 
-def bilinear_sample_pixels(input: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def bilinear_sample_pixels(input: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Bilinear interpolation at pixel coordinates, zero outside the image (torchvision's ``bilinear_interpolate``).
 
-    ``y`` indexes rows and ``x`` columns; each of the four neighbours ``(y0, x0) … (y0 + 1, x0 + 1)`` that lies
-    outside the image contributes 0, so a sample fades to 0 over the last pixel beyond the border and is exactly 0
-    once ``y ≤ −1``, ``y ≥ H``, ``x ≤ −1`` or ``x ≥ W``.
-    ``input: (N, C, H, W)``, ``y, x: (N, *S)`` ``-> (N, C, *S)``
+    ``x`` indexes columns and ``y`` rows – the package's one order, that of ``grid_sample``'s last dim and of
+    :func:`stn_course.sampling.bilinear_interpolate` (earlier versions took ``(input, y, x)``: pass
+    ``x=…, y=…`` by keyword and the call reads right in both). Each of the four neighbours
+    ``(x0, y0) … (x0 + 1, y0 + 1)`` that lies outside the image contributes 0, so a sample fades to 0 over the last
+    pixel beyond the border and is exactly 0 once ``x ≤ −1``, ``x ≥ W``, ``y ≤ −1`` or ``y ≥ H``.
+    ``input: (N, C, H, W)``, ``x, y: (N, *S)`` ``-> (N, C, *S)``
+
+    >>> image = torch.arange(6.0).view(1, 1, 2, 3)  # rows [0, 1, 2] and [3, 4, 5]
+    >>> bilinear_sample_pixels(image, x=torch.tensor([[2.0]]), y=torch.tensor([[0.5]]))
+    tensor([[[3.5000]]])
     """
     return bilinear_interpolate(input, x, y)
 
@@ -180,12 +188,12 @@ def offsets_from_affine(
     base = regular_sampling_positions(h_out, w_out, kernel_size, stride, padding, dilation, matrix.dtype,
                                       matrix.device)  # (K, H_out, W_out, 2) as (y, x)
     y, x = base[..., 0], base[..., 1]
-    a = matrix[:, :2, :]
-    xs = a[:, 0, 0, None, None, None] * x + a[:, 0, 1, None, None, None] * y + a[:, 0, 2, None, None, None]
-    ys = a[:, 1, 0, None, None, None] * x + a[:, 1, 1, None, None, None] * y + a[:, 1, 2, None, None, None]
+    # the grid generator's step (lesson 3), in pixels: every tap's homogeneous (x, y, 1) times the matrix
+    points = torch.stack([x, y, torch.ones_like(x)], -1).reshape(1, -1, 3)
+    mapped = apply_theta(points, matrix).view(matrix.shape[0], *x.shape, matrix.shape[-2])  # (N, K, H_out, W_out, R)
+    xs, ys = mapped[..., 0], mapped[..., 1]
     if matrix.shape[-2] == 3:  # projective: divide by the homogeneous coordinate
-        wz = matrix[:, 2, 0, None, None, None] * x + matrix[:, 2, 1, None, None, None] * y + matrix[:, 2, 2, None, None, None]
-        xs, ys = xs / wz, ys / wz
+        xs, ys = xs / mapped[..., 2], ys / mapped[..., 2]
     return pack_offsets((ys - y).unsqueeze(1), (xs - x).unsqueeze(1))
 
 
@@ -253,7 +261,7 @@ def _deform_conv2d_reference(input, offset, weight, bias, stride, padding, dilat
             k = i * kw + j
             y = (base[k, :, :, 0] + dy[:, :, k]).reshape(n * offset_groups, *out_size)
             x = (base[k, :, :, 1] + dx[:, :, k]).reshape(n * offset_groups, *out_size)
-            sampled = bilinear_sample_pixels(images, y, x)  # (N·G, C_in / G, H_out, W_out)
+            sampled = bilinear_sample_pixels(images, x=x, y=y)  # (N·G, C_in / G, H_out, W_out)
             if mask is not None:
                 sampled = sampled * mask.reshape(n * offset_groups, kh * kw, *out_size)[:, k:k + 1]
             sampled = sampled.reshape(n, c_in, *out_size)
@@ -306,7 +314,7 @@ def deform_conv2d(
     padding: IntPair = 0,
     dilation: IntPair = 1,
     mask: torch.Tensor | None = None,
-    impl: str = "auto",
+    impl: str = DEFORM_CONV2D.default,
 ) -> torch.Tensor:
     """Deformable convolution v1/v2 with the semantics of ``torchvision.ops.deform_conv2d``.
 
@@ -325,14 +333,10 @@ def deform_conv2d(
     >>> deform_conv2d(x, torch.zeros(2, 18, 9, 9), w, padding=1).shape
     torch.Size([2, 8, 9, 9])
     """
-    check_impl(impl, IMPLS)
+    DEFORM_CONV2D.check(impl)
     groups, offset_groups, kernel, out_size, stride, padding, dilation = _check_arguments(
         input, offset, weight, bias, stride, padding, dilation, mask)
-    if impl == "auto":
-        from .gpu import auto_uses_triton
-
-        impl = "triton" if auto_uses_triton(*[t for t in (input, offset, weight, bias, mask) if t is not None]) \
-            else "fast"
+    impl = DEFORM_CONV2D.resolve(impl, *[t for t in (input, offset, weight, bias, mask) if t is not None])
     if impl == "triton":
         from .gpu.deform import deform_conv2d as triton_deform_conv2d
 
@@ -369,7 +373,7 @@ class DeformConv2d(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntPair, stride: IntPair = 1,
                  padding: IntPair = 0, dilation: IntPair = 1, groups: int = 1, bias: bool = True,
-                 offset_groups: int = 1, modulated: bool = False, impl: str = "auto") -> None:
+                 offset_groups: int = 1, modulated: bool = False, impl: str = DEFORM_CONV2D.default) -> None:
         super().__init__()
         in_channels = check_int(in_channels, "in_channels", 1)
         out_channels = check_int(out_channels, "out_channels", 1)
@@ -380,7 +384,7 @@ class DeformConv2d(nn.Module):
                              f"groups ({groups})")
         if in_channels % offset_groups:
             raise ValueError(f"in_channels ({in_channels}) must be divisible by offset_groups ({offset_groups})")
-        check_impl(impl, IMPLS)
+        DEFORM_CONV2D.check(impl)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.stride, self.padding = _pair(stride, "stride"), _pair(padding, "padding", minimum=0)
@@ -428,86 +432,3 @@ class DeformConv2d(nn.Module):
                 f"padding={self.padding}, dilation={self.dilation}, groups={self.groups}, "
                 f"offset_groups={self.offset_groups}, bias={self.bias is not None}, modulated={self.modulated}")
 
-
-# ----------------------------------------------------------------------------------------------------------------
-# A small classifier for the lesson's experiment, and where its deformable layers read
-# ----------------------------------------------------------------------------------------------------------------
-
-
-class DeformableCNN(nn.Module):
-    """A small digit classifier whose two 3×3 layers are plain (``deformable=False``) or deformable.
-
-    ``conv5×5(1→c0) → pool2 → [d]conv3×3(c0→c1) → pool2 → [d]conv3×3(c1→c2) → pool2 → linear``, ReLU after every
-    conv, "same" padding, so a ``S × S`` canvas becomes ``S//8 × S//8`` features. The plain twin has exactly the same
-    weights minus the offset (and mask) predictors. ``(N, 1, S, S) -> (N, num_classes)``
-    """
-
-    def __init__(self, in_size: int = 42, deformable: bool = True, modulated: bool = False,
-                 channels: tuple[int, int, int] = (8, 16, 32), num_classes: int = 10, impl: str = "auto") -> None:
-        super().__init__()
-        c0, c1, c2 = channels
-        self.deformable, self.modulated, self.in_size = deformable, modulated, in_size
-        self.stem = nn.Conv2d(1, c0, 5, padding=2)
-
-        def layer(c_in: int, c_out: int) -> nn.Module:
-            if deformable:
-                return DeformConv2d(c_in, c_out, 3, padding=1, modulated=modulated, impl=impl)
-            return nn.Conv2d(c_in, c_out, 3, padding=1)
-
-        self.layers = nn.ModuleList([layer(c0, c1), layer(c1, c2)])
-        self.head = nn.Linear(c2 * (in_size // 8) ** 2, num_classes)
-
-    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """The input of each entry of ``self.layers``, then the final feature map: ``[x_1, x_2, out]``."""
-        x = F.max_pool2d(F.relu(self.stem(x)), 2)
-        maps = [x]
-        for layer in self.layers:
-            x = F.max_pool2d(F.relu(layer(x)), 2)
-            maps.append(x)
-        return maps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x)[-1].flatten(1))
-
-    def sampling_points(self, x: torch.Tensor, y: float, x_: float) -> torch.Tensor:
-        """Image pixels ``(y, x)`` that output ``(y, x_)`` of the last layer reads through both layers (9 · 9 each).
-
-        ``x: (N, 1, S, S)`` ``-> (N, 81, 2)``
-        """
-        maps = self.features(x)
-        return trace_sampling_points(list(self.layers), maps[:2], y, x_, pools=(2, 2))
-
-
-def trace_sampling_points(layers: Sequence[nn.Module], inputs: Sequence[torch.Tensor], y: float, x: float,
-                          pools: Sequence[int] | None = None) -> torch.Tensor:
-    """Where a stack of (deformable) convolutions reads, traced back from one output location (Dai et al., Fig. 5).
-
-    ``layers[i]`` (a :class:`DeformConv2d` or ``nn.Conv2d``; offset group 0 is followed) consumes ``inputs[i]``,
-    which is the previous layer's output max-pooled by ``pools[i]`` (1: no pooling; a pooled cell ``q`` is traced to
-    the centre ``pools[i]·q + (pools[i] − 1)/2`` of its window). The point ``(y, x)`` of the last layer's output is
-    mapped to its ``kh·kw`` sampling positions in that layer's input, each of those – through the previous layer's
-    offsets, interpolated bilinearly at the fractional position – to ``kh·kw`` more, and so on; finally ``pools[0]``
-    maps them to the grid in front of the first pooling.
-    ``inputs[i]: (N, C_i, H_i, W_i)`` ``-> (N, Π kh·kw, 2)`` pixel ``(y, x)``
-    """
-    layers, inputs = list(layers), list(inputs)
-    pools = [1] * len(layers) if pools is None else list(pools)
-    n = inputs[0].shape[0]
-    dtype, device = inputs[0].dtype, inputs[0].device
-    points = torch.tensor([[y, x]], dtype=dtype, device=device).expand(n, 1, 2)
-    with torch.no_grad():
-        for i in reversed(range(len(layers))):
-            layer, feature = layers[i], inputs[i]
-            kh, kw = _pair(layer.kernel_size, "kernel_size")
-            stride = torch.tensor(_pair(layer.stride, "stride"), dtype=dtype, device=device)
-            padding = torch.tensor(_pair(layer.padding, "padding", minimum=0), dtype=dtype, device=device)
-            taps = regular_sampling_positions(1, 1, (kh, kw), 1, 0, layer.dilation, dtype, device)[:, 0, 0]  # (K, 2)
-            new = (points * stride - padding)[:, :, None, :] + taps[None, None]  # (N, P, K, 2)
-            if isinstance(layer, DeformConv2d):
-                offset, _ = layer.offsets_and_mask(feature)
-                dy, dx = unpack_offsets(offset, (kh, kw))  # (N, G, K, H_out, W_out)
-                field = torch.cat([dy[:, 0], dx[:, 0]], dim=1)  # (N, 2K, H_out, W_out)
-                at = bilinear_sample_pixels(field, points[..., 0], points[..., 1])  # (N, 2K, P)
-                new = new + torch.stack([at[:, :kh * kw], at[:, kh * kw:]], dim=-1).permute(0, 2, 1, 3)
-            points = new.reshape(n, -1, 2) * pools[i] + (pools[i] - 1) / 2
-    return points

@@ -18,7 +18,9 @@ from ._validation import check_batch, check_bool, check_float_tensor, check_int,
 
 __all__ = [
     "linspace_from_neg_one",
+    "pixel_centres",
     "base_grid",
+    "apply_theta",
     "affine_grid",
     "affine_grid_np",
     "base_grid_np",
@@ -55,6 +57,39 @@ def linspace_from_neg_one(steps: int, align_corners: bool, dtype=None, device=No
     if not align_corners:
         coords = coords * (steps - 1) / steps
     return coords
+
+
+def pixel_centres(index: torch.Tensor, steps: int, align_corners: bool) -> torch.Tensor:
+    """Normalized coordinates of the pixel centres ``index`` (a float tensor of pixel indices, any shape) along an
+    axis of ``steps`` pixels: :func:`linspace_from_neg_one` at those indices, in closed form – what a kernel computes
+    per pixel (lesson 7), equal to torch's ``linspace`` arithmetic up to rounding. ``(…) -> (…)``
+
+    ``align_corners=True``: ``2 i / (steps - 1) - 1`` (0 for a single pixel); ``False``: ``(2 i + 1) / steps - 1``.
+
+    >>> pixel_centres(torch.arange(4.0), 4, align_corners=False)
+    tensor([-0.7500, -0.2500,  0.2500,  0.7500])
+    """
+    check_float_tensor(index, "index")
+    steps = check_int(steps, "steps", minimum=1)
+    if not check_bool(align_corners, "align_corners"):
+        return (2 * index + 1) / steps - 1
+    return 2 * index / (steps - 1) - 1 if steps > 1 else torch.zeros_like(index)
+
+
+def apply_theta(points: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """Homogeneous points ``(…, P, 3)`` mapped by matrices ``theta (…, R, 3)`` (each point times ``thetaᵀ``):
+    ``-> (…, P, R)``. With ``R = 2`` the input locations ``(x_s, y_s)`` an affine ``theta`` reads (Jaderberg et
+    al., eq. 1); with a ``3 × 3`` homography ``(u, v, w)`` before the perspective divide.
+
+    >>> apply_theta(torch.tensor([[0.5, -0.5, 1.0]]), torch.tensor([[2.0, 0, 0], [0, 1, 0.25]]))
+    tensor([[ 1.0000, -0.2500]])
+    """
+    check_float_tensor(points, "points")
+    check_float_tensor(theta, "theta")
+    if points.ndim < 2 or points.shape[-1] != 3 or theta.ndim < 2 or theta.shape[-1] != 3:
+        raise ValueError(f"points, theta: expected homogeneous points (…, P, 3) and matrices (…, R, 3), got "
+                         f"{tuple(points.shape)} and {tuple(theta.shape)}")
+    return points @ theta.transpose(-1, -2)
 
 
 def base_grid(height: int, width: int, align_corners: bool = False, dtype=None, device=None) -> torch.Tensor:
@@ -101,7 +136,7 @@ def affine_grid(theta: torch.Tensor, size: Sequence[int], align_corners: bool = 
     align_corners = check_bool(align_corners, "align_corners")
     grid = base_grid(h, w, align_corners, theta.dtype, theta.device)
     # (N, H*W, 3) @ (N, 3, 2): every pixel's homogeneous coordinate times theta^T.
-    return (grid.view(1, h * w, 3).expand(n, h * w, 3) @ theta.transpose(1, 2)).view(n, h, w, 2)
+    return apply_theta(grid.view(1, h * w, 3).expand(n, h * w, 3), theta).view(n, h, w, 2)
 
 
 def base_grid_np(height: int, width: int, align_corners: bool = False, dtype=np.float64) -> np.ndarray:
@@ -163,7 +198,7 @@ def projective_grid(H: torch.Tensor, size: Sequence[int], align_corners: bool = 
     """
     n, _, h, w = _check_matrices(H, "H", 3, "2-D homographies", size)
     grid = base_grid(h, w, align_corners, H.dtype, H.device)
-    uvw = grid.view(1, h * w, 3).expand(n, h * w, 3) @ H.transpose(1, 2)  # (N, H*W, 3)
+    uvw = apply_theta(grid.view(1, h * w, 3).expand(n, h * w, 3), H)  # (N, H*W, 3)
     depth = uvw[..., 2:]
     depth = torch.where(depth == 0, torch.full_like(depth, HORIZON_W), depth)
     return (uvw[..., :2] / depth).view(n, h, w, 2)

@@ -56,6 +56,10 @@ def percent_to_notebook(text: str, name: str) -> nbformat.NotebookNode:
     """
     import jupytext
 
+    from .course import split_front_matter
+
+    full_text = text
+    _, text = split_front_matter(text)  # the lesson's header is for the package (stn_course.course), not a cell
     for line in text.splitlines():
         if _CELL_MARKER.match(line):
             break
@@ -65,7 +69,7 @@ def percent_to_notebook(text: str, name: str) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.metadata = {"kernelspec": KERNELSPEC, "language_info": {"name": "python"},
                    "stn_course": {"lesson": name[:2], "slug": name,
-                                  "source_sha256": hashlib.sha256(text.encode()).hexdigest()}}
+                                  "source_sha256": hashlib.sha256(full_text.encode()).hexdigest()}}
     for index, cell in enumerate(parsed.cells):
         if cell.cell_type == "markdown":
             new = nbformat.v4.new_markdown_cell(cell.source)
@@ -127,13 +131,24 @@ def dumps(nb: nbformat.NotebookNode) -> str:
 def build_solutions(source_dir: Path, solutions_dir: Path, check: bool = False) -> list[Path]:
     """Convert every ``NN_*.py`` in ``source_dir`` to ``solutions_dir/NN_*.ipynb``.
 
-    With ``check=True`` nothing is written; returns the notebooks that are out of date.
+    With ``check=True`` nothing is written; returns the notebooks that are out of date. Building the package's own
+    course (``source_dir`` is the repository's ``solutions/src``) also writes the lesson manifest
+    ``stn_course/lessons.json`` (:mod:`stn_course.course`), which an installed package reads.
     """
-    return _sync(
+    stale = _sync(
         {src.with_suffix(".ipynb").name: dumps(percent_to_notebook(src.read_text(), src.stem))
          for src in sorted(Path(source_dir).glob("[0-9][0-9]_*.py"))},
         Path(solutions_dir), check,
     )
+    from . import course
+
+    if Path(source_dir).resolve() == course.MANIFEST.parents[1] / "solutions" / "src":
+        text = course.manifest_text(Path(source_dir))
+        if not course.MANIFEST.exists() or course.MANIFEST.read_text() != text:
+            stale.append(course.MANIFEST)
+            if not check:
+                course.MANIFEST.write_text(text)
+    return stale
 
 
 def assign(solutions_dir: Path, lessons_dir: Path, check: bool = False) -> list[Path]:

@@ -11,10 +11,11 @@ exercises (``(input, grid, padding_mode, align_corners)``, one mode each); :func
 3. find the four neighbours ``(x0, y0) … (x1, y1)`` and their bilinear weights (Jaderberg et al., eq. 5),
 4. gather the four neighbours – those outside the image read 0 – and blend them.
 
-This module is the one copy of steps 1–4 that the rest of the package reuses: :func:`unnormalize` and
-:func:`reflect_coordinates` serve torch tensors and NumPy arrays alike (the ``*_np`` twins for the lessons that start
-in NumPy), :func:`bilinear_interpolate` serves deformable convolution's pixel-coordinate sampling, and
-:func:`bilinear_corners` / :func:`gather_corners` the hand-derived backward of lesson 4.
+This module is the one copy of steps 1–4 that the rest of the package reuses (step 2 is the padding mode's object,
+:mod:`stn_course.padding`): :func:`unnormalize` and :func:`source_coordinates` serve torch tensors and NumPy arrays
+alike (the ``*_np`` twins for the lessons that start in NumPy), :func:`bilinear_interpolate` serves deformable
+convolution's pixel-coordinate sampling, and :func:`bilinear_corners` / :func:`gather_corners` the hand-derived
+backward of lesson 4. Step 0, the grid itself, is :mod:`stn_course.grids`.
 
 **Non-finite values behave exactly as in** ``F.grid_sample``: with ``zeros`` padding a NaN or infinite grid point
 gives NaN (bilinear) or 0 (nearest); ``border`` and ``reflection`` send it to pixel 0 (``border`` clamps ±inf to
@@ -31,11 +32,14 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from . import padding
 from ._validation import check_bool, check_choice, check_float_tensor, check_pair, check_same, check_tensor
-from .grids import check_grid
+from .grids import affine_grid, check_grid
+from .padding import GRID_SAMPLE_MODES, PADDING_MODES, _check_coordinates, reflect_coordinates
 
 __all__ = [
     "PADDING_MODES",
+    "GRID_SAMPLE_MODES",
     "MODES",
     "unnormalize",
     "reflect_coordinates",
@@ -49,15 +53,11 @@ __all__ = [
     "grid_to_pixels",
     "bilinear_sample_np",
     "nearest_sample_np",
+    "lerp_1d",
+    "identity_error",
 ]
 
-PADDING_MODES = ("zeros", "border", "reflection")
 MODES = ("bilinear", "nearest")
-
-
-def _xp(x):
-    """The array namespace of ``x``: ``torch`` for tensors, ``numpy`` otherwise (the NumPy twins)."""
-    return torch if isinstance(x, torch.Tensor) else np
 
 
 def _check_axis_size(size: object, name: str = "size") -> int:
@@ -67,16 +67,6 @@ def _check_axis_size(size: object, name: str = "size") -> int:
     if size < 1:
         raise ValueError(f"{name}: expected a positive number of pixels along the axis, got {size}")
     return int(size)
-
-
-def _check_coordinates(coord, name: str = "coord"):
-    if isinstance(coord, torch.Tensor):
-        check_float_tensor(coord, name)
-        return coord
-    coord = np.asarray(coord)
-    if not np.issubdtype(coord.dtype, np.floating):
-        raise TypeError(f"{name}: expected a floating-point torch.Tensor or NumPy array, got dtype {coord.dtype}")
-    return coord
 
 
 def unnormalize(coord, size: int, align_corners: bool):
@@ -103,60 +93,21 @@ def unnormalize(coord, size: int, align_corners: bool):
     return ((coord + 1).astype(np.float64) * (size / 2) - 0.5).astype(coord.dtype)
 
 
-def reflect_coordinates(x, low: float, span: float, with_sign: bool = False):
-    """Mirror ``x`` about ``low`` and ``low + span`` as many times as needed to land in ``[low, low + span]``.
-
-    Unfolding: reflections repeat with period ``2 span``, so take the distance from ``low`` modulo ``2 span``; a
-    remainder past ``span`` has been mirrored once more: ``min(extra, 2 span - extra)`` (the arithmetic of ATen's
-    vectorized CPU kernel). ``with_sign=True`` also returns ``∂(reflected)/∂x``, ``±1``: the sign flips with every
-    mirror (ATen's ``reflect_coordinates_set_grad``). A zero ``span`` (a 1-pixel axis with ``align_corners=True``)
-    sends everything to ``low``'s pixel 0 with derivative 0. Works on tensors and arrays.
-
-    >>> reflect_coordinates(torch.tensor([-1.0, 2.5, 5.0]), 0.0, 2.0)
-    tensor([1.0000, 1.5000, 1.0000])
-    """
-    x = _check_coordinates(x, "x")
-    for value, name in ((low, "low"), (span, "span")):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise TypeError(f"{name}: expected a number, got {type(value).__name__} {value!r}")
-    xp = _xp(x)
-    if span <= 0:
-        zeros = xp.zeros_like(x)
-        return (zeros, xp.zeros_like(x)) if with_sign else zeros
-    twice_span = 2 * span
-    shifted = x - low
-    distance = abs(shifted)
-    with np.errstate(invalid="ignore"):  # inf - inf = NaN for infinite points (NumPy warns, torch does not)
-        extra = distance - xp.trunc(distance / twice_span) * twice_span
-    reflected = xp.minimum(extra, twice_span - extra) + low
-    if not with_sign:
-        return reflected
-    one = xp.ones_like(x)
-    sign = xp.where(shifted < 0, -one, one)
-    return reflected, xp.where(extra > span, -sign, sign)
-
-
 def source_coordinates(coord, size: int, padding_mode: str = "zeros", align_corners: bool = False):
     """Normalized grid coordinates along one axis -> pixel coordinates to interpolate at, padding applied.
 
-    ``zeros`` leaves them (out-of-range neighbours read 0 later); ``border`` clamps to ``[0, size - 1]``;
-    ``reflection`` mirrors about the image border – the centres of the end pixels (``[0, size - 1]``) with
-    ``align_corners=True``, their outer edges (``[-0.5, size - 0.5]``) otherwise – and then clamps. With ``border``
-    and ``reflection`` a NaN (or a reflected infinity) becomes pixel 0, as in ``F.grid_sample``. Elementwise, on
-    tensors and arrays: ``(…) -> (…)``.
+    Two steps: :func:`unnormalize`, then the padding mode's coordinate map (:mod:`stn_course.padding`): ``zeros``
+    leaves them (out-of-range neighbours read 0 later); ``border`` clamps to ``[0, size - 1]``; ``reflection``
+    mirrors about the image border – the centres of the end pixels (``[0, size - 1]``) with ``align_corners=True``,
+    their outer edges (``[-0.5, size - 0.5]``) otherwise – and then clamps. With ``border`` and ``reflection`` a NaN
+    (or a reflected infinity) becomes pixel 0, as in ``F.grid_sample``. Elementwise, on tensors and arrays:
+    ``(…) -> (…)``.
 
     >>> source_coordinates(torch.tensor([-2.0, 0.0, 2.0]), 4, "border")
     tensor([0.0000, 1.5000, 3.0000])
     """
-    check_choice(padding_mode, PADDING_MODES, "padding_mode")
-    x = unnormalize(coord, size, align_corners)
-    if padding_mode == "zeros":
-        return x
-    xp = _xp(x)
-    if padding_mode == "reflection":
-        x = reflect_coordinates(x, 0.0, size - 1) if align_corners else reflect_coordinates(x, -0.5, size)
-    x = xp.clip(x, 0, size - 1)
-    return xp.where(xp.isnan(x), xp.zeros_like(x), x)
+    mode = padding.get(padding_mode)
+    return mode.coordinates(unnormalize(coord, size, align_corners), size, align_corners)
 
 
 def _snap(x: torch.Tensor, coord: torch.Tensor, size: int, padding_mode: str, align_corners: bool) -> torch.Tensor:
@@ -201,7 +152,7 @@ def _check_inputs(input: torch.Tensor, grid: torch.Tensor, padding_mode: str) ->
         raise ValueError(f"input: expected an image with H, W >= 1, got shape {tuple(input.shape)}")
     check_grid(grid, input)
     check_same(input, grid, "input", "grid")
-    check_choice(padding_mode, PADDING_MODES, "padding_mode")
+    padding.get(padding_mode)
 
 
 def _flat_index(xs: torch.Tensor, ys: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -219,8 +170,8 @@ def bilinear_corners(x: torch.Tensor, y: torch.Tensor, height: int, width: int):
     """The four neighbours of every point ``(x, y)`` (pixel coordinates, each ``(N, P)``).
 
     ``-> index (N, 4, P)`` flat pixel indices (0 where outside), ``inside (N, 4, P)`` bool, and the fractional
-    offsets ``fx, fy (N, P)`` past the top-left neighbour. Corner order: ``(x0, y0), (x1, y0), (x0, y1),
-    (x1, y1)`` – top-left, top-right, bottom-left, bottom-right.
+    offsets ``fx, fy (N, P)`` past the top-left neighbour. Corners named row then column, in the order ``y0x0,
+    y0x1, y1x0, y1x1`` – top-left, top-right, bottom-left, bottom-right – as everywhere in the package.
     """
     x0, y0 = torch.floor(x), torch.floor(y)
     xs = torch.stack([x0, x0 + 1, x0, x0 + 1], 1)
@@ -230,7 +181,8 @@ def bilinear_corners(x: torch.Tensor, y: torch.Tensor, height: int, width: int):
 
 
 def bilinear_weights(fx: torch.Tensor, fy: torch.Tensor) -> torch.Tensor:
-    """Bilinear weights ``(N, 4, P)`` of the four corners (eq. 5): the area of the opposite rectangle."""
+    """Bilinear weights ``(N, 4, P)`` of the corners ``y0x0, y0x1, y1x0, y1x1`` (eq. 5): the area of the opposite
+    rectangle."""
     gx, gy = 1 - fx, 1 - fy
     return torch.stack([gy * gx, gy * fx, fy * gx, fy * fx], 1)
 
@@ -367,7 +319,7 @@ def _check_inputs_np(input: np.ndarray, grid: np.ndarray, padding_mode: str) -> 
         raise ValueError(f"input and grid must have the same batch size N, got {input.shape[0]} and {grid.shape[0]}")
     if not (np.issubdtype(input.dtype, np.floating) and np.issubdtype(grid.dtype, np.floating)):
         raise TypeError(f"input and grid must be floating point, got {input.dtype} and {grid.dtype}")
-    check_choice(padding_mode, PADDING_MODES, "padding_mode")
+    padding.get(padding_mode)
 
 
 def _pixel_coordinates_np(input: np.ndarray, grid: np.ndarray, padding_mode: str, align_corners: bool):
@@ -412,3 +364,40 @@ def nearest_sample_np(
     input, grid = np.asarray(input), np.asarray(grid)
     x, y = _pixel_coordinates_np(input, grid, padding_mode, align_corners)
     return _gather_np(input, np.rint(x), np.rint(y)).astype(input.dtype)
+
+
+def lerp_1d(signal: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Linear interpolation of ``signal: (L,)`` at pixel positions ``x: (P,)``, 0 outside ``0..L-1``. ``-> (P,)``
+
+    Lesson 2's 1-D warm-up, computed with the 2-D sampler on a ``(1, 1, 1, L)`` image (``align_corners=False``,
+    zeros padding): a position between two samples mixes them, a neighbour outside the signal reads 0.
+
+    >>> lerp_1d(torch.tensor([1.0, 3.0]), torch.tensor([0.0, 0.5, -0.5, 1.5]))
+    tensor([1.0000, 2.0000, 0.5000, 1.5000])
+    """
+    check_float_tensor(signal, "signal", 1, "(L,)")
+    check_float_tensor(x, "x", 1, "(P,)")
+    length = signal.shape[0]
+    u = (2 * x + 1) / length - 1  # pixel -> normalized (align_corners=False)
+    grid = torch.stack([u, torch.zeros_like(u)], dim=-1).view(1, 1, -1, 2)
+    return bilinear_sample(signal.view(1, 1, 1, length), grid, "zeros", align_corners=False).view(-1)
+
+
+def identity_error(sampler, image: torch.Tensor, align_corners: bool) -> float:
+    """Lesson 2's identity test of a sampler: the largest ``|sampler(image, identity grid) - image|``.
+
+    The identity ``theta`` maps every output pixel centre onto itself, so a correct sampler gives the image back (to
+    rounding). ``sampler(input, grid, align_corners=...)`` is any ``grid_sample``-like function;
+    ``image: (N, C, H, W)`` ``-> float``
+
+    >>> identity_error(bilinear_sample, torch.rand(2, 3, 4, 5, dtype=torch.float64), align_corners=False) < 1e-12
+    True
+    """
+    if not callable(sampler):
+        raise TypeError(f"sampler: expected a function like grid_sample, got {type(sampler).__name__}")
+    check_float_tensor(image, "image", 4, "(N, C, H, W)")
+    n, c, h, w = image.shape
+    theta = torch.eye(2, 3, dtype=image.dtype, device=image.device).expand(n, 2, 3)
+    grid = affine_grid(theta, (n, c, h, w), align_corners=align_corners)
+    out = sampler(image, grid, align_corners=align_corners)
+    return float((out - image).abs().max())

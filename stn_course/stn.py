@@ -31,16 +31,17 @@ sees garbage and the gradients that reach θ are noise – training often never 
 exists before you build the optimizer); with neither, ``F`` is taken from the ``out_features`` of the last
 ``nn.Linear`` inside ``localisation``. If none of those works, the constructor raises a ``ValueError`` saying so.
 
-``impl`` (the package's one vocabulary, :data:`stn_course._validation.IMPLS`): ``"reference"`` – the readable
-grid generator and sampler of lessons 2–3 (:func:`stn_course.grids.affine_grid`,
+``impl`` (the package's one vocabulary, :data:`stn_course.impls.SPATIAL_TRANSFORMER`): ``"reference"`` – the
+readable grid generator and sampler of lessons 2–3 (:func:`stn_course.grids.affine_grid`,
 :func:`stn_course.sampling.bilinear_sample`), differentiated by autograd; ``"fast"`` (the default) – the same
 numbers with the hand-derived backward of lesson 4 (:mod:`stn_course.autograd`, its fast path); ``"aten"`` –
 ``F.affine_grid`` / ``F.grid_sample``; ``"triton"`` – lesson 7's fused kernel (:mod:`stn_course.gpu.affine`:
 ``theta`` and the input straight to the output, the grid never written) for the affine family, on CUDA (an explicit
-request without CUDA or triton is an error); ``"auto"`` – ``"triton"`` where it can run on a CUDA input, else
-``"aten"``. For ``projective`` and ``tps`` the grid always comes from :mod:`stn_course.grids` (torch has no
-equivalent), and ``"triton"`` refuses them. All give the same numbers. The module works under ``torch.compile``
-(``impl="aten"`` with ``fullgraph=True``); TorchScript is not supported.
+request without CUDA or triton is an error); ``"auto"`` – ``"triton"`` where it can run on a CUDA input of the
+affine family, else ``"aten"`` (the package's one rule, :mod:`stn_course.impls`). For ``projective`` and ``tps``
+the grid always comes from :mod:`stn_course.grids` (torch has no equivalent), and ``"triton"`` refuses them. All
+give the same numbers. The module works under ``torch.compile`` (``impl="aten"`` with ``fullgraph=True``);
+TorchScript is not supported.
 """
 from __future__ import annotations
 
@@ -50,17 +51,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._validation import (check_bool, check_choice, check_float_tensor, check_impl, check_int, check_pair,
-                          check_size, check_tensor)
+from ._validation import check_bool, check_choice, check_float_tensor, check_int, check_pair, check_size, check_tensor
 from .autograd import AffineGridFunction, BilinearSampleFunction
 from .grids import affine_grid, projective_grid, tps_control_points, tps_grid
+from .impls import SPATIAL_TRANSFORMER
 from .sampling import PADDING_MODES, bilinear_sample
 
-__all__ = ["TRANSFORMS", "IMPLS", "AFFINE_FAMILY", "SpatialTransformer", "num_params", "identity_params",
+__all__ = ["TRANSFORMS", "AFFINE_FAMILY", "SpatialTransformer", "num_params", "identity_params",
            "window_params", "params_to_matrix", "transform_to_grid", "small_localisation_net"]
 
 TRANSFORMS = ("affine", "attention", "rotation", "rts", "projective", "tps")
-IMPLS = ("reference", "fast", "aten", "triton", "auto")
 AFFINE_FAMILY = ("affine", "attention", "rotation", "rts")  # what impl="triton" fuses (theta is a 2×3 matrix)
 
 
@@ -134,17 +134,20 @@ def params_to_matrix(params: torch.Tensor, transform: str, tps_grid_size: tuple[
 
 
 def transform_to_grid(params: torch.Tensor, transform: str, size: Sequence[int], align_corners: bool = False,
-                      impl: str = "reference", tps_grid_size: tuple[int, int] = (4, 4)):
+                      impl: str = SPATIAL_TRANSFORMER.default, tps_grid_size: tuple[int, int] = (4, 4)):
     """Grid generator: parameters ``(N, n_params)`` -> ``(matrix, grid)`` with ``grid: (N, H_out, W_out, 2)``.
 
-    ``size = (N, C, H_out, W_out)``; ``matrix`` as in :func:`params_to_matrix`.
+    ``size = (N, C, H_out, W_out)``; ``matrix`` as in :func:`params_to_matrix`. ``impl`` as for
+    :class:`SpatialTransformer` (every path makes the same grid; ``"triton"`` and ``"auto"`` make ``"aten"``'s, for
+    pictures: the fused kernel never writes one).
 
     >>> matrix, grid = transform_to_grid(torch.tensor([[1.0, 0.0, 0.0]]), "attention", (1, 1, 4, 6))
     >>> matrix.shape, grid.shape
     (torch.Size([1, 2, 3]), torch.Size([1, 4, 6, 2]))
     """
-    check_impl(impl, IMPLS)
-    impl = "aten" if impl in ("triton", "auto") else impl  # the grid itself, for pictures: the fused path has none
+    SPATIAL_TRANSFORMER.check(impl)
+    # the grid itself, for pictures: the fused path has none, so "triton" and "auto" make auto's fallback's
+    impl = SPATIAL_TRANSFORMER.fallback if impl in ("triton", "auto") else impl
     matrix = params_to_matrix(params, transform, tps_grid_size)
     if transform == "projective":
         grid = projective_grid(matrix, size, align_corners)
@@ -175,8 +178,9 @@ class SpatialTransformer(nn.Module):
         out_size: ``(H_out, W_out)`` or an int for a square output; ``None`` keeps the input size. A smaller
             output with ``attention`` is a learned crop/zoom.
         align_corners: the grid convention, as in ``F.grid_sample``.
-        impl: ``"reference"`` (the readable sampler, autograd), ``"fast"`` (the hand-derived backward) or
-            ``"aten"`` (torch's kernels); see the module docstring.
+        impl: ``"reference"`` (the readable sampler, autograd), ``"fast"`` (the hand-derived backward, the
+            default), ``"aten"`` (torch's kernels), ``"triton"`` (lesson 7's fused kernel, affine family) or
+            ``"auto"``; see the module docstring and :mod:`stn_course.impls`.
         padding_mode: ``"zeros"``, ``"border"`` or ``"reflection"``.
         loc_features: ``F``; see the module docstring for how it is found when omitted.
         input_size: ``(C, H, W)`` of one sample, to find ``F`` by a dry run.
@@ -191,7 +195,8 @@ class SpatialTransformer(nn.Module):
     """
 
     def __init__(self, localisation: nn.Module, transform: str = "affine",
-                 out_size: int | Sequence[int] | None = None, align_corners: bool = False, impl: str = "fast",
+                 out_size: int | Sequence[int] | None = None, align_corners: bool = False,
+                 impl: str = SPATIAL_TRANSFORMER.default,
                  padding_mode: str = "zeros", loc_features: int | None = None,
                  input_size: Sequence[int] | None = None, tps_grid_size: Sequence[int] = (4, 4)) -> None:
         super().__init__()
@@ -199,7 +204,7 @@ class SpatialTransformer(nn.Module):
             raise TypeError(f"localisation: expected an nn.Module mapping (N, C, H, W) to (N, F), "
                             f"got {type(localisation).__name__}")
         check_choice(transform, TRANSFORMS, "transform")
-        check_impl(impl, IMPLS)
+        SPATIAL_TRANSFORMER.check(impl)
         check_choice(padding_mode, PADDING_MODES, "padding_mode")
         if impl == "triton" and transform not in AFFINE_FAMILY:
             raise ValueError(f"impl='triton' fuses the affine family ({', '.join(AFFINE_FAMILY)}), not "
@@ -268,12 +273,8 @@ class SpatialTransformer(nn.Module):
 
     def resolved_impl(self, x: torch.Tensor) -> str:
         """The implementation a call on ``x`` uses: ``"auto"`` is ``"triton"`` for a CUDA input of the affine
-        family when Triton is installed, ``"aten"`` otherwise."""
-        if self.impl != "auto":
-            return self.impl
-        from .gpu import auto_uses_triton
-
-        return "triton" if self.transform in AFFINE_FAMILY and auto_uses_triton(x) else "aten"
+        family when Triton can run there, ``"aten"`` otherwise (:meth:`stn_course.impls.ImplSet.resolve`)."""
+        return SPATIAL_TRANSFORMER.resolve(self.impl, x, triton_fits=self.transform in AFFINE_FAMILY)
 
     def forward(self, x: torch.Tensor, return_params: bool = False):
         check_float_tensor(x, "x", 4, "(N, C, H, W)")

@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._validation import check_choice, check_int, check_module, check_tensor
+from ._validation import check_choice, check_float_tensor, check_int, check_module, check_tensor
 
 __all__ = [
     "MODELS",
@@ -43,6 +43,7 @@ __all__ = [
     "build_model",
     "error_rate",
     "theta_statistics",
+    "stcnn_forward",
     "evaluate",
     "fit",
     "save",
@@ -415,3 +416,27 @@ def load(path: str | os.PathLike, map_location: str | torch.device | None = "cpu
     model.extra = {k: v for k, v in checkpoint.items() if k not in ("config", "state_dict")}
     model.eval()
     return model
+
+
+def stcnn_forward(x: torch.Tensor, localisation: nn.Module, head: nn.Linear, classifier: nn.Module,
+                  out_size: int) -> torch.Tensor:
+    """An ST-CNN's forward pass from its parts (lesson 5): localise, regress θ with ``head`` (six outputs: the two
+    rows of θ), sample an ``out_size × out_size`` output (``"aten"``, ``align_corners=False``), classify it.
+
+    The :class:`~stn_course.stn.SpatialTransformer` that does it gets copies of ``head``'s weights.
+    ``x: (N, C, H, W) -> classifier's output``
+
+    >>> head = nn.Linear(4, 6)
+    >>> loc, classifier = nn.Sequential(nn.Flatten(), nn.Linear(64, 4)), nn.Sequential(nn.Flatten(), nn.Linear(25, 10))
+    >>> stcnn_forward(torch.rand(3, 1, 8, 8), loc, head, classifier, out_size=5).shape
+    torch.Size([3, 10])
+    """
+    from .stn import SpatialTransformer
+
+    check_float_tensor(x, "x", 4, "(N, C, H, W)")
+    transformer = SpatialTransformer(localisation, "affine", out_size=out_size, impl="aten",
+                                     loc_features=head.in_features)
+    with torch.no_grad():
+        transformer.head.weight.copy_(head.weight)
+        transformer.head.bias.copy_(head.bias)
+    return classifier(transformer(x))

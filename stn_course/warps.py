@@ -18,9 +18,9 @@ from .sampling import nearest_sample
 __all__ = ["forward_warp_nearest", "inverse_warp_nearest"]
 
 
-def _check(image: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
-    check_float_tensor(image, "image", 4, "(1, C, H, W)")
-    if image.shape[0] != 1:
+def _check(image: torch.Tensor, matrix: torch.Tensor, batched: bool = False) -> torch.Tensor:
+    check_float_tensor(image, "image", 4, "(N, C, H, W)" if batched else "(1, C, H, W)")
+    if image.shape[0] != 1 and not batched:
         raise ValueError(f"image: expected one image (1, C, H, W), got shape {tuple(image.shape)}")
     check_tensor(matrix, "matrix")
     check_ndim(matrix, 2, "matrix", "(3, 3)")
@@ -58,12 +58,16 @@ def forward_warp_nearest(image: torch.Tensor, matrix: torch.Tensor) -> tuple[tor
 def inverse_warp_nearest(image: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
     """*Inverse* mapping: every output pixel pulls ``image`` at ``round(matrix⁻¹ @ (x, y, 1))`` (0 outside).
 
-    ``image: (1, C, H, W)``, ``matrix: (3, 3)`` pixel-space motion ``-> (1, C, H, W)``. Implemented the way a spatial
-    transformer does it: ``theta = pixel_to_theta(invert(matrix))``, ``affine_grid``, nearest sampling.
+    ``image: (N, C, H, W)``, ``matrix: (3, 3)`` pixel-space motion (the same for every image) ``-> (N, C, H, W)``.
+    Implemented the way a spatial transformer does it: ``theta = pixel_to_theta(invert(matrix))``, ``affine_grid``,
+    nearest sampling (in float64).
+
+    >>> inverse_warp_nearest(torch.arange(4.0).view(1, 1, 1, 4), affine.translation(1.0, 0.0).double())
+    tensor([[[[0., 0., 1., 2.]]]])
     """
-    matrix = _check(image, matrix)
-    _, c, h, w = image.shape
+    matrix = _check(image, matrix, batched=True)
+    n, c, h, w = image.shape
     back = affine.invert(matrix.to(image.device))
-    theta = affine.pixel_to_theta(back, (h, w), align_corners=False).unsqueeze(0)
-    grid = affine_grid(theta, (1, c, h, w), align_corners=False)
+    theta = affine.pixel_to_theta(back, (h, w), align_corners=False).expand(n, 2, 3)
+    grid = affine_grid(theta, (n, c, h, w), align_corners=False)
     return nearest_sample(image.double(), grid, align_corners=False).to(image.dtype)

@@ -2,7 +2,8 @@
 
 ``device`` is ``cpu`` always and ``cuda`` too when a GPU is present, so on a GPU machine those tests run on both.
 Without a GPU, ``TRITON_INTERPRET=1`` is set here – before anything imports ``triton`` – so the GPU path's kernels
-run on CPU tensors through Triton's interpreter (``tests/gpu/``).
+run on CPU tensors through Triton's interpreter (``tests/gpu/``). Where ``triton`` is not installed at all, the
+root ``conftest.py`` skips the tests marked ``triton`` ("needs triton").
 """
 from __future__ import annotations
 

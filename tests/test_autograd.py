@@ -16,10 +16,13 @@ from stn_course.autograd import (
     bilinear_sample_backward,
     source_coordinates_grad,
 )
+from stn_course.padding import GRID_SAMPLE_MODES
 from stn_course.sampling import PADDING_MODES, bilinear_sample, source_coordinates, unnormalize
 
-MODES = list(itertools.product(PADDING_MODES, (False, True)))
+MODES = list(itertools.product(PADDING_MODES, (False, True)))  # every mode: gradcheck, readable = fast
 MODE_IDS = [f"{m}-ac{int(a)}" for m, a in MODES]
+TORCH_MODES = list(itertools.product(GRID_SAMPLE_MODES, (False, True)))  # the modes F.grid_sample knows
+TORCH_MODE_IDS = [f"{m}-ac{int(a)}" for m, a in TORCH_MODES]
 # (N, C, H, W, H_out, W_out): 1-pixel, non-square, C = 1 / few / many (the fast path switches layout at 16)
 SHAPES = [(1, 1, 1, 1, 2, 3), (2, 3, 5, 7, 4, 6), (1, 2, 6, 4, 3, 5), (2, 17, 4, 5, 3, 3)]
 
@@ -86,7 +89,7 @@ def test_affine_grid_gradcheck_theta(mode, align_corners):
 
 @pytest.mark.parametrize("shape", [(2, 3, 9, 11, 7, 8), (3, 1, 28, 28, 28, 28), (2, 20, 12, 10, 9, 13)],
                          ids=["c3", "c1", "c20"])
-@pytest.mark.parametrize("mode,align_corners", MODES, ids=MODE_IDS)
+@pytest.mark.parametrize("mode,align_corners", TORCH_MODES, ids=TORCH_MODE_IDS)
 def test_matches_autograd_through_grid_sample_float32(shape, mode, align_corners):
     x, grid = _case(shape, torch.float32, seed=7 + sum(shape))
     grid = away_from_kinks(grid, shape[2], shape[3], align_corners)
@@ -113,7 +116,7 @@ def test_matches_autograd_through_grid_sample_float32(shape, mode, align_corners
     assert_close_scaled(ours, ref)
 
 
-@pytest.mark.parametrize("mode,align_corners", MODES, ids=MODE_IDS)
+@pytest.mark.parametrize("mode,align_corners", TORCH_MODES, ids=TORCH_MODE_IDS)
 def test_forward_matches_grid_sample_and_the_reference(mode, align_corners):
     for shape in SHAPES + [(2, 16, 5, 6, 7, 4)]:
         x, grid = _case(shape, torch.float64, seed=11 + sum(shape), reach=2.5)

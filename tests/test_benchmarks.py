@@ -5,6 +5,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from stn_course.deform import deform_conv2d
@@ -66,6 +67,7 @@ def test_lesson5_uses_the_sweeps_learning_rates_and_quotes_its_table():
     assert tables.replace("\n", "\n# ").replace("# \n", "#\n") in block
 
 
+@pytest.mark.triton
 def test_bench_gpu_runs_every_code_path_and_fails_when_parity_breaks(monkeypatch, capsys):
     """--smoke runs each table once at tiny sizes (the fused kernels through Triton's interpreter on a CPU); a fused
     kernel that no longer matches torch stops the run before anything is reported."""

@@ -11,11 +11,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from stn_course.bug_hunt import blog_sampler
 from stn_course.checks import run_check
+from stn_course.checks.lesson02 import SAMPLERS
+from stn_course.sampling import identity_error as package_identity_error
 
-from .check_helpers import get
-from stn_course.checks.lesson02 import SAMPLERS, blog_bilinear_sample, identity_error_reference
-from .check_helpers import assert_fails, assert_passes
+from .check_helpers import assert_fails, assert_passes, get
 
 
 # --- a learner-style implementation with switchable bugs --------------------------------------------------------
@@ -201,7 +202,7 @@ def test_torch_sampler_bugs_fail(bug):
 
 
 def test_the_blog_sampler_fails_the_sampler_check():
-    assert_fails("02.bilinear_sample", blog_bilinear_sample)
+    assert_fails("02.bilinear_sample", blog_sampler)
 
 
 @pytest.mark.parametrize("bug", ["mean", "default-corners", "tensor"])
@@ -216,7 +217,7 @@ def test_the_identity_test_separates_the_samplers():
     image = torch.rand(1, 1, 6, 5, dtype=torch.float64) + 0.5  # no zero pixels, so a lost pixel always shows
     for name, sampler in SAMPLERS.items():
         for align_corners in (False, True):
-            error = identity_error_reference(sampler, image, align_corners)
+            error = package_identity_error(sampler, image, align_corners)
             if "correct" in name or "clamps" in name:  # clamping is invisible to the identity test
                 assert error < 1e-12, (name, align_corners, error)
             else:
@@ -227,7 +228,7 @@ def test_the_blog_sampler_loses_the_last_row_and_column():
     """With W - 2 the identity grid reaches only column W - 2: the output is a stretched copy of columns 0..W-2."""
     image = torch.arange(1.0, 1 + 4 * 6, dtype=torch.float64).view(1, 1, 4, 6)
     grid = F.affine_grid(torch.eye(2, 3, dtype=torch.float64)[None], (1, 1, 4, 6), align_corners=True)
-    out = blog_bilinear_sample(image, grid)
+    out = blog_sampler(image, grid)
     assert out[0, 0, 0, 0] == image[0, 0, 0, 0]
     assert out[0, 0, -1, -1] == image[0, 0, -2, -2]  # bottom-right reads pixel (H-2, W-2)
     assert not torch.isin(image[0, 0, -1, :], out).any() and out.max() < image[0, 0, -1, 0]

@@ -35,7 +35,7 @@ def conv_by_sampling(input, weight, bias, stride, padding, dilation, sampler=bil
             k = i * kw + j
             y = pos[k, :, :, 0].expand(n, h_out, w_out)
             x = pos[k, :, :, 1].expand(n, h_out, w_out)
-            out = out + torch.einsum("oc,nchw->nohw", weight[:, :, i, j], sampler(input, y, x))
+            out = out + torch.einsum("oc,nchw->nohw", weight[:, :, i, j], sampler(input, x=x, y=y))
     return out if bias is None else out + bias.view(1, -1, 1, 1)
 
 
@@ -64,7 +64,7 @@ def deform_loop(input, offset, weight, bias=None, stride=1, padding=0, dilation=
                 g = c // cg if per_group else 0
                 y = pos[k, :, :, 0] + dy[:, g, k]
                 x = pos[k, :, :, 1] + dx[:, g, k]
-                s = sampler(input[:, c:c + 1], y, x)
+                s = sampler(input[:, c:c + 1], x=x, y=y)
                 if mask is not None and use_mask:
                     s = s * mask.view(n, og, k_taps, h_out, w_out)[:, g, k].unsqueeze(1)
                 samples.append(s)
@@ -72,7 +72,7 @@ def deform_loop(input, offset, weight, bias=None, stride=1, padding=0, dilation=
     return out if bias is None else out + bias.view(1, -1, 1, 1)
 
 
-def clamping_sampler(input, y, x):
+def clamping_sampler(input, x, y):
     """Bug: out-of-range neighbours are clamped onto the border instead of reading 0."""
     n, c, h, w = input.shape
     y0, x0 = torch.floor(y), torch.floor(x)
@@ -86,7 +86,7 @@ def clamping_sampler(input, y, x):
     return out
 
 
-def truncating_sampler(input, y, x):
+def truncating_sampler(input, x, y):
     """Bug: int() / .long() truncates towards zero, wrong for negative coordinates."""
     n, c, h, w = input.shape
     y0, x0 = y.long().to(y.dtype), x.long().to(x.dtype)
@@ -101,10 +101,15 @@ def truncating_sampler(input, y, x):
     return out
 
 
-def swapped_sampler(input, y, x):
-    """Bug: y and x swapped (reads image[x, y])."""
-    return bilinear_sample_pixels(input.transpose(2, 3), x, y) if input.shape[2] == input.shape[3] else \
-        bilinear_sample_pixels(input, x, y)
+def swapped_sampler(input, x, y):
+    """Bug: x and y swapped (reads image[x, y])."""
+    return bilinear_sample_pixels(input, x=y, y=x)
+
+
+def sampler_in_the_old_order(input, y, x):
+    """A learner's sampler written as (input, y, x), the order before the package's one (x, y): the check passes
+    the coordinates by keyword, so it reads them right."""
+    return bilinear_sample_pixels(input, x=x, y=y)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -114,6 +119,7 @@ def test_references_and_independent_solutions_pass():
     for check_id, fn in [
         ("06.regular_sampling_positions", positions_ok),
         ("06.bilinear_sample_pixels", bilinear_sample_pixels),
+        ("06.bilinear_sample_pixels", sampler_in_the_old_order),
         ("06.conv2d_by_sampling", conv_by_sampling),
         ("06.pack_offsets", lambda dy, dx: torch.stack([dy, dx], 3).flatten(1, 3)),
         ("06.deform_conv2d", deform_loop),

@@ -2,6 +2,7 @@
 bugs fail; the kernel check runs a real Triton kernel (through the interpreter without a GPU)."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from stn_course import gpu
@@ -77,6 +78,7 @@ def fused_ok(input, theta, out_size):
     return affine_sample(input, theta, (input.shape[0], input.shape[1], *out_size))
 
 
+@pytest.mark.triton
 def test_fused_affine_sample_with_a_real_kernel():
     assert gpu.can_run(torch.zeros(1))  # tests/conftest.py sets TRITON_INTERPRET=1 without a GPU
     assert_passes("07.fused_affine_sample", fused_ok, seeds=(0, 1))
@@ -86,6 +88,7 @@ def test_fused_affine_sample_with_a_real_kernel():
                                                                          align_corners=True), seeds=(0, 1))
 
 
+@pytest.mark.triton
 def test_the_hidden_kernel_cases_span_several_programs():
     check = get("07.fused_affine_sample")
     largest = max(c.args[2][0] * c.args[2][1] for c in check.hidden_cases(__import__("numpy").random.default_rng(0)))

@@ -12,8 +12,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from stn_course import affine, autograd, data, deform, grids, images, sampling, stn, training, warps
+from stn_course import affine, autograd, data, deform, grids, images, impls, sampling, stn, training, warps
 from stn_course.autograd import reference as autograd_reference
+from stn_course.padding import GRID_SAMPLE_MODES
 from stn_course.deform import DeformConv2d, deform_conv2d
 from stn_course.stn import SpatialTransformer, small_localisation_net
 
@@ -208,7 +209,7 @@ _SAMPLERS = {
 
 @pytest.mark.parametrize("impl", list(_SAMPLERS))
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("padding_mode", sampling.PADDING_MODES)
+@pytest.mark.parametrize("padding_mode", GRID_SAMPLE_MODES)
 @pytest.mark.parametrize("align_corners", [False, True])
 @pytest.mark.parametrize("infinite_corner", [False, True])
 def test_nan_and_inf_like_grid_sample(impl, dtype, padding_mode, align_corners, infinite_corner):
@@ -233,7 +234,7 @@ def _in_range_twin(grid: torch.Tensor, size: tuple[int, int], padding_mode: str)
 
 
 @pytest.mark.parametrize("impl", list(_SAMPLERS))
-@pytest.mark.parametrize("padding_mode", sampling.PADDING_MODES)
+@pytest.mark.parametrize("padding_mode", GRID_SAMPLE_MODES)
 def test_backward_through_non_finite_points_does_not_crash_and_matches_input_grads(impl, padding_mode):
     x = _image(torch.float64, False).requires_grad_()
     grid = _GRID.double().requires_grad_()
@@ -252,7 +253,7 @@ def test_backward_through_non_finite_points_does_not_crash_and_matches_input_gra
         torch.testing.assert_close(grad_grid[finite], grad_grid2[finite])
 
 
-@pytest.mark.parametrize("padding_mode", sampling.PADDING_MODES)
+@pytest.mark.parametrize("padding_mode", GRID_SAMPLE_MODES)
 @pytest.mark.parametrize("align_corners", [False, True])
 def test_nearest_nan_and_inf_like_grid_sample(padding_mode, align_corners):
     x, grid = _image(torch.float32, True), _GRID
@@ -277,7 +278,7 @@ def test_spatial_transformer_with_a_diverged_theta_returns_nan_not_an_index_erro
     out.sum().backward()  # and the backward runs
 
 
-@pytest.mark.parametrize("impl", deform.IMPLS)
+@pytest.mark.parametrize("impl", impls.DEFORM_CONV2D.accepts)
 def test_deform_conv_nan_and_inf_like_grid_sample(impl):
     x = torch.rand(1, 2, 5, 5, dtype=torch.float64)
     offset = torch.zeros(1, 18, 5, 5, dtype=torch.float64)
@@ -312,7 +313,7 @@ def test_horizon_points_read_padding_in_every_sampler():
     assert grid.isfinite().all()
     assert (grid[0, :, 0, 0] >= 1e20).all()  # the horizon column, far to the right (u > 0)
     x = torch.rand(1, 2, 3, 3, dtype=torch.float64)
-    for padding_mode in sampling.PADDING_MODES:
+    for padding_mode in GRID_SAMPLE_MODES:
         expected = F.grid_sample(x, grid, "bilinear", padding_mode, True)
         assert expected.isfinite().all()
         for impl, sample in _SAMPLERS.items():
@@ -348,17 +349,20 @@ def test_empty_batches_and_outputs_like_grid_sample(impl, shape, grid_shape):
         assert x.grad.shape == x.shape and grid.grad.shape == grid.shape
 
 
-def test_empty_affine_grids_and_transformers():
+def test_empty_affine_grids():
     for fn in (grids.affine_grid, autograd.affine_grid_analytic):
         assert fn(torch.zeros(0, 2, 3), (0, 1, 3, 4)).shape == (0, 3, 4, 2)
         assert fn(torch.zeros(2, 2, 3), (2, 1, 0, 4)).shape == (2, 0, 4, 2)
     assert grids.projective_grid(torch.zeros(0, 3, 3), (0, 1, 3, 4)).shape == (0, 3, 4, 2)
-    for impl in stn.IMPLS:
-        st = SpatialTransformer(small_localisation_net(), "affine", impl=impl).eval()
-        assert st(torch.rand(0, 1, 28, 28)).shape == (0, 1, 28, 28)
 
 
-@pytest.mark.parametrize("impl", deform.IMPLS)
+@pytest.mark.parametrize("impl", impls.SPATIAL_TRANSFORMER.accepts)  # impl="triton": marked triton (conftest.py)
+def test_empty_batches_through_the_transformer(impl):
+    st = SpatialTransformer(small_localisation_net(), "affine", impl=impl).eval()
+    assert st(torch.rand(0, 1, 28, 28)).shape == (0, 1, 28, 28)
+
+
+@pytest.mark.parametrize("impl", impls.DEFORM_CONV2D.accepts)
 @pytest.mark.parametrize("modulated", [False, True])
 def test_deform_conv_empty_batch(impl, modulated):
     # torchvision's own suite runs batch size 0 (detection models with zero proposals)
@@ -416,14 +420,24 @@ def test_deform_signatures_start_with_torchvisions():
 
 
 def test_one_impl_vocabulary():
-    from stn_course._validation import IMPLS
+    from stn_course import deform_net
 
-    for module_impls in (stn.IMPLS, deform.IMPLS, autograd.IMPLS, data.distortions.IMPLS):
-        assert set(module_impls) <= set(IMPLS)
-    assert stn.SpatialTransformer.__init__.__defaults__ is not None
-    assert inspect.signature(SpatialTransformer).parameters["impl"].default == "fast"
-    # deform_conv2d's default picks the Triton kernels on CUDA and is exactly the fast path elsewhere
-    assert inspect.signature(deform_conv2d).parameters["impl"].default == "auto"
+    # every impl= takes its names and its default from its operation's ImplSet (stn_course.impls), one rule for all
+    takers = {impls.SPATIAL_TRANSFORMER: [SpatialTransformer, stn.transform_to_grid],
+              impls.DEFORM_CONV2D: [deform_conv2d, DeformConv2d, deform_net.DeformableCNN],
+              impls.AUTOGRAD: [autograd.bilinear_sample_analytic, autograd.BilinearSampleFunction.forward],
+              impls.DISTORT: [data.distort, data.DistortedMNIST, data.make_datasets]}
+    assert set(takers) == set(impls.OPERATIONS)
+    for operation, functions in takers.items():
+        assert set(operation.accepts) <= set(impls.IMPLS)
+        for fn in functions:
+            assert inspect.signature(fn).parameters["impl"].default == operation.default, fn
+    # the defaults the notebooks' numbers were made with: fast for the transformer and the hand-derived backward,
+    # auto (= exactly fast off CUDA) for deformable convolution, the readable sampler for the data
+    assert [operation.default for operation in impls.OPERATIONS] == ["fast", "auto", "fast", "reference"]
+    assert impls.SPATIAL_TRANSFORMER.fallback == "aten" and impls.DEFORM_CONV2D.fallback == "fast"
+    for module in (stn, deform, autograd, data.distortions, data.datasets):
+        assert not hasattr(module, "IMPLS")  # no private list of names
     for impl in ("cuda", "Reference", "readable"):
         for make in (lambda: SpatialTransformer(small_localisation_net(), impl=impl),
                      lambda: deform_conv2d(torch.rand(1, 1, 3, 3), torch.zeros(1, 18, 3, 3), torch.rand(1, 1, 3, 3),

@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from stn_course import sampling
 from stn_course.deform import (
     DeformConv2d,
     bilinear_sample_pixels,
@@ -344,7 +345,7 @@ def test_regular_positions_reproduce_unfold():
     k = pos.shape[0]
     y = pos[..., 0].reshape(1, -1).expand(2, -1)
     xs = pos[..., 1].reshape(1, -1).expand(2, -1)
-    sampled = bilinear_sample_pixels(x, y, xs).view(2, 3 * k, 15)  # (N, C·K, P) in unfold's (c, k) order
+    sampled = bilinear_sample_pixels(x, x=xs, y=y).view(2, 3 * k, 15)  # (N, C·K, P) in unfold's (c, k) order
     expected = F.unfold(x, (3, 2), dilation=(1, 2), padding=(1, 1), stride=(2, 1))
     torch.testing.assert_close(sampled, expected, rtol=0, atol=0)
 
@@ -356,7 +357,10 @@ def test_bilinear_sample_pixels_matches_grid_sample():
     xs = torch.rand(2, 4, 6, generator=g, dtype=torch.float64) * 11 - 2
     grid = torch.stack([2 * xs / 6 - 1, 2 * y / 4 - 1], dim=-1)  # align_corners=True normalization
     expected = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
-    torch.testing.assert_close(bilinear_sample_pixels(x, y, xs), expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(bilinear_sample_pixels(x, x=xs, y=y), expected, rtol=1e-12, atol=1e-12)
+    # positionally the package's one order, (x, y) like grid_sample's last dim and sampling.bilinear_interpolate
+    torch.testing.assert_close(bilinear_sample_pixels(x, xs, y), expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(sampling.bilinear_interpolate(x, xs, y), expected, rtol=1e-12, atol=1e-12)
 
 
 def test_pack_offsets_layout_is_dy_dx_interleaved_per_tap():
@@ -452,47 +456,6 @@ def test_errors_name_the_expected_shape():
         deform_conv2d(x, offset, weight, stride="two", padding=1)
     # and the valid call works
     assert deform_conv2d(x, offset, weight, bias, padding=1, mask=mask).shape == (2, 5, 6, 6)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# The lesson's classifier and the sampling-point trace
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def test_fresh_deformable_cnn_equals_its_plain_twin():
-    from stn_course.deform import DeformableCNN
-
-    torch.manual_seed(0)
-    deformable = DeformableCNN(in_size=24, deformable=True, modulated=True).double()
-    plain = DeformableCNN(in_size=24, deformable=False).double()
-    state = {k: v for k, v in deformable.state_dict().items() if "offset_conv" not in k}
-    plain.load_state_dict(state)
-    x = torch.rand(3, 1, 24, 24, dtype=torch.float64)
-    out = deformable(x)
-    assert out.shape == (3, 10)
-    torch.testing.assert_close(out, plain(x), rtol=1e-12, atol=1e-12)
-
-
-def test_trace_sampling_points_single_layer_and_pooling():
-    from stn_course.deform import trace_sampling_points
-
-    layer = DeformConv2d(1, 1, 3, padding=1).double()
-    x = torch.rand(2, 1, 6, 7, dtype=torch.float64)
-    # regular grid at a zero-initialised layer: the 9 taps around (2, 3)
-    points = trace_sampling_points([layer], [x], 2.0, 3.0)
-    expected = torch.tensor([[2 + i, 3 + j] for i in (-1, 0, 1) for j in (-1, 0, 1)], dtype=torch.float64)
-    torch.testing.assert_close(points, expected.expand(2, 9, 2))
-    # constant offsets (dy, dx) = (0.5, -1.25) everywhere move every point alike; a pooling of 2 maps q -> 2q + 0.5
-    with torch.no_grad():
-        layer.offset_conv.bias.copy_(torch.tensor([0.5, -1.25] * 9, dtype=torch.float64))
-    points = trace_sampling_points([layer], [x], 2.0, 3.0, pools=[2])
-    moved = (expected + torch.tensor([0.5, -1.25], dtype=torch.float64)) * 2 + 0.5
-    torch.testing.assert_close(points, moved.expand(2, 9, 2))
-    # two stacked plain layers: 9 · 9 points, the sum of two 3×3 grids
-    plain = [torch.nn.Conv2d(1, 1, 3, padding=1), torch.nn.Conv2d(1, 1, 3, padding=1)]
-    points = trace_sampling_points(plain, [x, x], 2.0, 3.0)
-    assert points.shape == (2, 81, 2)
-    assert points[0, :, 0].min() == 0 and points[0, :, 0].max() == 4 and points[0, :, 1].min() == 1
 
 
 @pytest.mark.parametrize("impl", IMPLS)

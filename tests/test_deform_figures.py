@@ -12,7 +12,8 @@ import torch  # noqa: E402
 from matplotlib.collections import PathCollection  # noqa: E402
 
 from stn_course import plotting, widgets  # noqa: E402
-from stn_course.deform import DeformableCNN, regular_sampling_positions  # noqa: E402
+from stn_course.deform import regular_sampling_positions  # noqa: E402
+from stn_course.deform_net import DeformableCNN  # noqa: E402
 
 
 def _scatter_xy(ax) -> np.ndarray:

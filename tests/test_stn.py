@@ -9,9 +9,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from stn_course.impls import SPATIAL_TRANSFORMER
 from stn_course.stn import (
     AFFINE_FAMILY,
-    IMPLS,
     TRANSFORMS,
     SpatialTransformer,
     identity_params,
@@ -127,19 +127,19 @@ def test_window_params_bad_input():
         window_params("affine", 0.0)
 
 
-def test_gradients_reach_the_localisation_network_through_every_transform():
+@pytest.mark.parametrize("impl", SPATIAL_TRANSFORMER.accepts)  # impl="triton": marked triton (conftest.py)
+def test_gradients_reach_the_localisation_network_through_every_transform(impl):
     torch.manual_seed(2)
     x = torch.randn(2, 2, 12, 12)
     target = torch.randn(2, 2, 12, 12)
     for transform in TRANSFORMS:
-        for impl in IMPLS:
-            if impl == "triton" and transform not in AFFINE_FAMILY:
-                continue  # refused (tests/gpu/test_dispatch.py)
-            st = SpatialTransformer(_loc(), transform, impl=impl)
-            F.mse_loss(st(x), target).backward()
-            assert st.head.weight.grad.abs().sum() > 0, (transform, impl)
-            # the head's weights are zero, so the localisation net gets gradient only after a step
-            assert st.localisation[1].weight.grad is not None
+        if impl == "triton" and transform not in AFFINE_FAMILY:
+            continue  # refused (tests/gpu/test_dispatch.py)
+        st = SpatialTransformer(_loc(), transform, impl=impl)
+        F.mse_loss(st(x), target).backward()
+        assert st.head.weight.grad.abs().sum() > 0, (transform, impl)
+        # the head's weights are zero, so the localisation net gets gradient only after a step
+        assert st.localisation[1].weight.grad is not None
 
 
 def test_a_few_steps_of_training_align_a_shifted_image():

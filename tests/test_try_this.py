@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from stn_course import affine, data, training, widgets  # noqa: E402
+from stn_course import affine, course, data, training, widgets  # noqa: E402
 from stn_course.images import sample_image  # noqa: E402
 
 SOURCES = Path(__file__).resolve().parents[1] / "solutions" / "src"
@@ -305,3 +305,28 @@ def test_l7_fusing_saves_little_for_64_channels_and_most_for_one(kernel_box):
         kernel_box.controls["channels"].value = channels
         saved[channels] = kernel_box.state["saved"]
     assert saved[64] < 0.03 and saved[1] > 0.5
+
+
+# -- every bullet is driven -------------------------------------------------------------------------------------------
+
+
+def _driven() -> dict[str, list[str]]:
+    """The words each test above quotes with ``said(lesson, words)``, by lesson (read from this file's syntax)."""
+    import ast
+
+    quoted: dict[str, list[str]] = {}
+    for node in ast.walk(ast.parse(Path(__file__).read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "said":
+            lesson, words = (ast.literal_eval(arg) for arg in node.args)
+            quoted.setdefault(lesson, []).append(" ".join(words.split()))
+    return quoted
+
+
+@pytest.mark.parametrize("lesson", course.lessons(), ids=lambda lesson: lesson.slug)
+def test_every_try_this_bullet_has_a_test(lesson):
+    """Each bullet of a lesson's "Try this" list (the lesson's and its dashboard's: one list, stn_course.course) is
+    quoted by a test here that drives it."""
+    quoted = _driven().get(lesson.number, [])
+    untested = [item for item in lesson.try_this if not any(words.rstrip(";.") in " ".join(item.split())
+                                                            or " ".join(item.split()) in words for words in quoted)]
+    assert not untested, f"lesson {lesson.number}: 'Try this' bullets no test drives: {untested}"

@@ -177,7 +177,7 @@ def test_the_affine_and_sampling_explorers_update_fast_enough_to_drag():
 
 
 def _explorers_as_built_by_the_lessons():
-    from stn_course import data, deform, training
+    from stn_course import data, deform_net, training
 
     _, test = data.make_datasets("RTS", n_train=16, n_test=8, seed=0, impl="aten")
     yield widgets.affine_explorer(size=64)
@@ -186,7 +186,7 @@ def _explorers_as_built_by_the_lessons():
     yield widgets.descent_explorer(size=40)
     yield widgets.transformer_explorer(training.st_cnn(42, seed=0), test)
     yield widgets.offset_layout_explorer()
-    yield widgets.deformable_explorer(deform.DeformableCNN(in_size=42), test)
+    yield widgets.deformable_explorer(deform_net.DeformableCNN(in_size=42), test)
     yield widgets.kernel_explorer(sample_image("grace_hopper", size=32, gray=True))
 
 

@@ -1,3 +1,79 @@
+# ---
+# lesson:
+#   checks: stn_course.checks.lesson01
+#   figures: stn_course.plotting.lesson01
+#   explorers: stn_course.widgets.lesson01
+#   budget_s: 120
+#   dashboard:
+#     intro: Rotate, scale, shear and move the picture about its centre. The left panel shows where each output pixel reads
+#       in the input (the sampling grid; the square marks the first output pixel), the right one the result; below, the
+#       motion **M** in pixels and the **θ** a spatial transformer uses.
+#     code: |
+#       widgets.affine_explorer(size=64)
+#   exercises:
+#     01.rotation_matrix:
+#       title: homogeneous 3×3 rotation matrix
+#       points: 1
+#       hint: >-
+#         A rotation by a moves the x axis to (cos a, sin a): write where each axis goes as a column, and a homogeneous
+#         matrix keeps 1 in its corner.
+#       recipe: >-
+#         [[cos a, -sin a, 0], [sin a, cos a, 0], [0, 0, 1]] (radians; math.cos/torch.cos); the -sin sits in the first
+#         row. A flipped sign rotates the other way.
+#     01.rotate_about:
+#       title: 'rotation about a centre: T(c) R T(-c)'
+#       points: 1
+#       hint: >-
+#         Rotations turn about the origin. Which two moves bring the centre to the origin and back, and in which order
+#         do the matrices multiply?
+#       recipe: >-
+#         move the centre to the origin first (T(-c)), rotate, move back (T(c)). The matrix applied first is the rightmost
+#         one: T(c) @ R @ T(-c). The centre itself must stay where it is.
+#       builds_on:
+#       - 01.rotation_matrix
+#     01.apply_affine:
+#       title: apply a homogeneous matrix to points
+#       points: 1
+#       hint: >-
+#         A 3×3 matrix acts on homogeneous points (x, y, 1). What happens to the translation column if the 1 is missing?
+#       recipe: >-
+#         append a 1 to every point (torch.cat with ones), multiply – points are rows, so use points_h @ M^T (transpose
+#         the last two dims) – and keep the first two coordinates. Forgetting the 1 drops the translation.
+#     01.normalization_matrix:
+#       title: pixel -> normalized [-1, 1] coordinates as a 3×3 matrix
+#       points: 1
+#       hint: >-
+#         Decide where the first and last pixel land for each align_corners setting (centres or edges at ±1), then write
+#         the straight line through them.
+#       recipe: >-
+#         align_corners=False: u = (2x + 1)/W - 1 (pixel edges at ±1); align_corners=True: u = 2x/(W - 1) - 1 (pixel centres
+#         at ±1), and a 1-pixel side maps to 0 (scale 0, offset 0). x uses W = size[1], y uses H = size[0].
+#     01.pixel_to_theta:
+#       title: pixel-space sampling matrix -> normalized theta (2×3)
+#       points: 1
+#       hint: >-
+#         theta speaks normalized coordinates on both sides: take a normalized output point back to pixels, move it with
+#         the pixel matrix, normalize it for the input. Mind a 1-pixel side, where the normalization is not invertible.
+#       recipe: >-
+#         theta maps normalized output coords to normalized input coords: first denormalize the output (N_out^-1), then
+#         apply the pixel matrix, then normalize for the input (N_in): theta = (N_in @ A @ inv(N_out))[..., :2, :]. Use
+#         each image's own size and the same align_corners.
+#       builds_on:
+#       - 01.normalization_matrix
+#     01.inverse_warp:
+#       title: inverse mapping with nearest-neighbour reads
+#       points: 2
+#       hint: >-
+#         Work from the output: every output pixel asks where it comes from, so it needs the inverse of the motion.
+#       recipe: >-
+#         for every OUTPUT pixel (x, y), compute its source with the INVERSE motion (torch.linalg.inv), round to the nearest
+#         pixel (torch.round), read it if 0 <= x < W and 0 <= y < H, else write 0. Index image[..., y, x] – rows are y.
+#       builds_on:
+#       - 01.apply_affine
+#       rtol: 1.0e-12
+#       atol: 1.0e-12
+# ---
+
 # %% [markdown]
 # # Lesson 1 – Affine transforms
 #

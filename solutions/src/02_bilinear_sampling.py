@@ -1,3 +1,99 @@
+# ---
+# lesson:
+#   checks: stn_course.checks.lesson02
+#   figures: stn_course.plotting.lesson02
+#   explorers: stn_course.widgets.lesson02
+#   budget_s: 120
+#   dashboard:
+#     intro: Zoom and rotate a small photo and compare the samplers and the padding modes.
+#     code: |
+#       widgets.sampling_explorer()
+#   claims:
+#   - text: Magnifying a small crop 6×
+#     why: the figure's magnification, chosen in the code
+#   - text: zoom ≈ 3
+#     why: 'an Explore instruction: the value to set the slider to'
+#   - text: Zoom in by about 3
+#     why: 'a question''s instruction: the value to try'
+#   exercises:
+#     02.lerp_1d:
+#       title: 1-D linear interpolation with zeros outside
+#       points: 1
+#       hint: >-
+#         A point between two samples mixes them in proportion to how close it is; mind negative x and neighbours outside
+#         the signal.
+#       recipe: >-
+#         x0 = floor(x) (not int(x): that truncates towards 0 and is wrong for negative x), x1 = x0 + 1, t = x - x0, result
+#         (1 - t) f[x0] + t f[x1], where a neighbour outside 0..L-1 reads 0 (don't clamp it).
+#       rtol: 1.0e-09
+#       atol: 1.0e-09
+#     02.unnormalize:
+#       title: normalized [-1, 1] -> pixel coordinates (both align_corners)
+#       points: 1
+#       hint: >-
+#         Write where -1 and +1 must land in pixels for each align_corners, then the line through those two points.
+#       recipe: >-
+#         align_corners=True: -1 -> 0 and +1 -> size - 1, so x = (u + 1) / 2 * (size - 1). align_corners=False: -1 ->
+#         -0.5 and +1 -> size - 0.5 (the outer pixel edges), so x = ((u + 1) * size - 1) / 2. Check both ends on paper.
+#       rtol: 1.0e-09
+#       atol: 1.0e-09
+#     02.affine_grid:
+#       title: affine sampling grid from scratch (F.affine_grid semantics)
+#       points: 2
+#       hint: >-
+#         The grid is theta applied to the base grid of the output: one (x, y, 1) per output pixel, where x runs along
+#         the width.
+#       recipe: >-
+#         x_t runs along the width (W points), y_t along the height; with align_corners=False scale the linspace by (n
+#         - 1) / n, and a 1-pixel side sits at 0. Stack (x_t, y_t, 1), multiply by theta^T and return (N, H, W, 2) with
+#         x first.
+#       rtol: 1.0e-09
+#       atol: 1.0e-09
+#     02.bilinear_sample_np:
+#       title: bilinear sampler in NumPy (zeros padding)
+#       points: 2
+#       hint: >-
+#         Every output point reads its four neighbouring pixels and weights each by the area of the opposite rectangle;
+#         a neighbour outside reads 0.
+#       recipe: >-
+#         unnormalize x with W and y with H, x0 = np.floor(x) (not astype(int), which truncates towards 0), weights are
+#         areas of opposite rectangles, and a neighbour outside the image reads 0 – mask it, don't clip it onto the border.
+#         Index input[n, :, y, x] (rows are y).
+#       builds_on:
+#       - 02.unnormalize
+#       rtol: 1.0e-09
+#       atol: 1.0e-09
+#     02.bilinear_sample:
+#       title: vectorized bilinear sampler (grid_sample semantics)
+#       points: 3
+#       hint: >-
+#         Same recipe as the NumPy sampler, in torch: the padding mode acts on the coordinates, before you pick the neighbours.
+#       recipe: >-
+#         unnormalize with the right align_corners formula, apply the padding mode to the *coordinates*, and give neighbours
+#         outside the image the value 0 (zeros mode) – don't clamp them onto the border.
+#       builds_on:
+#       - 02.unnormalize
+#       rtol: 1.0e-09
+#       atol: 1.0e-09
+#       grad_args:
+#       - 0
+#       - 1
+#     02.identity_error:
+#       title: 'the identity test: how far is sampler(image, identity grid) from the image?'
+#       points: 1
+#       hint: >-
+#         The identity theta maps every output pixel onto itself: sample with it and measure how far the result is from
+#         the image.
+#       recipe: >-
+#         build the identity theta (N, 2, 3) – [[1, 0, 0], [0, 1, 0]] for every image – make its grid with the same align_corners,
+#         call sampler(image, grid, align_corners=align_corners) and return the largest absolute difference as a Python
+#         float.
+#       builds_on:
+#       - 02.affine_grid
+#       rtol: 1.0e-06
+#       atol: 1.0e-09
+# ---
+
 # %% [markdown]
 # # Lesson 2 – Sampling grids and bilinear interpolation
 #
@@ -30,7 +126,7 @@ import torch
 import torch.nn.functional as F
 
 from stn_course import plotting, widgets
-from stn_course.sampling import PADDING_MODES, nearest_sample  # you write the rest of lesson 2's sampling
+from stn_course.sampling import GRID_SAMPLE_MODES, nearest_sample  # you write the rest of lesson 2's sampling
 from stn_course.images import grid_image, sample_image
 from stn_course.checks import check
 
@@ -336,7 +432,7 @@ bilinear_sample = check("02.bilinear_sample", bilinear_sample)
 # %%
 theta = torch.tensor([[[1.3, -0.45, 0.15], [0.45, 1.3, -0.1]]], dtype=torch.float64)
 print(f"{'padding_mode':>12} | align_corners | max |yours - F.grid_sample| | max |NumPy - torch|")
-for padding_mode in PADDING_MODES:
+for padding_mode in GRID_SAMPLE_MODES:  # torch's padding modes, which you wrote
     for align_corners in (False, True):
         grid = affine_grid(theta, photo.shape, align_corners)
         yours = bilinear_sample(photo, grid, padding_mode, align_corners)
@@ -378,27 +474,11 @@ for padding_mode in ("zeros", "border"):
 # options):
 
 # %%
-def blog_sampler(img: torch.Tensor, grid: torch.Tensor, padding_mode: str = "zeros", align_corners: bool = False,
-                 rescale_max: int = 1) -> torch.Tensor:
-    """The tutorial's bilinear_sampler (B, H, W, C -> here N, C, H, W). ``rescale_max=1`` is the original code."""
-    H, W = img.shape[-2:]
-    max_y, max_x = H - 1, W - 1
-    # rescale x and y to [0, W-1/H-1]
-    x = 0.5 * ((grid[..., 0] + 1.0) * (max_x - rescale_max))
-    y = 0.5 * ((grid[..., 1] + 1.0) * (max_y - rescale_max))
-    # grab 4 nearest corner points for each (x_i, y_i)
-    x0, y0 = torch.floor(x).long(), torch.floor(y).long()
-    x1, y1 = x0 + 1, y0 + 1
-    # clip to range [0, H-1/W-1] to not violate img boundaries
-    x0, x1, y0, y1 = x0.clamp(0, max_x), x1.clamp(0, max_x), y0.clamp(0, max_y), y1.clamp(0, max_y)
-    b = torch.arange(img.shape[0]).view(-1, 1, 1)
-    Ia, Ib = img[b, :, y0, x0], img[b, :, y1, x0]  # (N, H_out, W_out, C)
-    Ic, Id = img[b, :, y0, x1], img[b, :, y1, x1]
-    # recast as float for delta calculation
-    x0, x1, y0, y1 = x0.to(x.dtype), x1.to(x.dtype), y0.to(x.dtype), y1.to(x.dtype)
-    wa, wb = ((x1 - x) * (y1 - y))[..., None], ((x1 - x) * (y - y0))[..., None]
-    wc, wd = ((x - x0) * (y1 - y))[..., None], ((x - x0) * (y - y0))[..., None]
-    return (wa * Ia + wb * Ib + wc * Ic + wd * Id).permute(0, 3, 1, 2)
+import inspect
+
+from stn_course.bug_hunt import blog_sampler  # the tutorial's sampler, kept in the package for the bug hunt's check
+
+print(inspect.getsource(blog_sampler))
 
 # %% [markdown]
 # Run it with the identity on a small image whose pixels are numbered $1, 2, 3, \dots$:

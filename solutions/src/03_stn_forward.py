@@ -1,3 +1,95 @@
+# ---
+# lesson:
+#   checks: stn_course.checks.lesson03
+#   figures: stn_course.plotting.lesson03
+#   explorers: stn_course.widgets.lesson03
+#   budget_s: 180
+#   dashboard:
+#     intro: 'Bend a photo with a homography (`projective`: the sliders set its perspective row) or a thin-plate spline
+#       (`tps`: how far the 16 control points move, and in which random directions).'
+#     code: |
+#       from stn_course.images import sample_image
+#       widgets.warp_explorer(sample_image('grace_hopper', size=(64, 64)).float())
+#   claims:
+#   - text: the central 40 % of each side of the canvas
+#     holds: (GlimpseNet().params(test_x[:3]) - torch.tensor([0.4, 0.0, 0.0])).abs().max() < 1e-6
+#   - text: an accuracy far from 100 %
+#     why: a reference point (a run that learned the task), not a measurement
+#   exercises:
+#     03.attention_theta:
+#       title: attention parametrisation -> theta
+#       hint: >-
+#         An attention window scales and shifts, nothing else: where do s, t_x and t_y go in the 2×3 matrix? Build it
+#         from params without leaving torch.
+#       recipe: >-
+#         theta = [[s, 0, t_x], [0, s, t_y]] for every sample; build it with torch.stack/zeros_like so the result has
+#         shape (N, 2, 3), the input's dtype, and gradients flow to params.
+#       rtol: 1.0e-12
+#       atol: 1.0e-12
+#       grad_args:
+#       - 0
+#     03.identity_params:
+#       title: the identity bias of every regression head
+#       hint: >-
+#         Each head's output must give the identity transform when the network starts: what parameters leave every point
+#         where it is, for each family?
+#       recipe: >-
+#         affine: theta = [[1, 0, 0], [0, 1, 0]] flattened row by row; attention: s=1, t=0; rotation: angle 0; rts: (angle,
+#         s, t_x, t_y) = (0, 1, 0, 0); projective: the first 8 entries of the 3×3 identity; tps: the target control points
+#         themselves (a regular grid over [-1, 1]², x first, row by row), flattened. float32.
+#       rtol: 1.0e-06
+#       atol: 1.0e-06
+#     03.projective_grid:
+#       title: projective (homography) sampling grid
+#       hint: >-
+#         A homography works in homogeneous coordinates: apply it to (x, y, 1) and come back to the plane.
+#       recipe: >-
+#         start from the homogeneous base grid (x_t, y_t, 1) of the *output* (lesson 2's align_corners rule), multiply
+#         by H, then divide x and y by the third coordinate w – do not drop it as for an affine theta.
+#       rtol: 1.0e-09
+#       atol: 1.0e-09
+#     03.tps_kernel:
+#       title: thin-plate radial basis U(r) = r² log r²
+#       hint: >-
+#         U depends on the squared distance between every point and every centre; think about what r² log r² tends to
+#         at r = 0, and about its gradient there.
+#       recipe: >-
+#         compute the squared distance r² between every point and every centre by broadcasting (points[..., :, None, :]
+#         - centres[..., None, :, :]), then r² · log(r²), with 0 where r² = 0 (torch.where – and keep log away from 0
+#         or the gradient becomes nan).
+#       rtol: 1.0e-09
+#       atol: 1.0e-09
+#       grad_args:
+#       - 0
+#       - 1
+#     03.tps_coefficients:
+#       title: thin-plate-spline solve (Bookstein)
+#       hint: >-
+#         The spline must hit every source point exactly and have no affine part in its radial weights: that is one square
+#         linear system.
+#       recipe: >-
+#         build L = [[K, P], [Pᵀ, 0]] with K[i, j] = U(|p_i - p_j|) and P = [1, x, y] of the *target* points, solve L
+#         [w; a] = [source; 0] (torch.linalg.solve, float64), and return (N, K + 3, 2): the K radial weights first, then
+#         (a_1, a_x, a_y).
+#       builds_on:
+#       - 03.tps_kernel
+#       rtol: 1.0e-07
+#       atol: 1.0e-07
+#     03.tps_grid:
+#       title: thin-plate-spline sampling grid
+#       hint: >-
+#         Solve for the spline once, then evaluate it at every pixel of the output's base grid.
+#       recipe: >-
+#         the target control points are the regular √K × √K grid (tps_control_points); solve for the coefficients, then
+#         evaluate T(p) = a_1 + a_x x + a_y y + Σ_k w_k U(|p - p_k|) at every output pixel centre of the base grid (x
+#         first, lesson 2's align_corners rule).
+#       builds_on:
+#       - 03.tps_coefficients
+#       - 03.tps_kernel
+#       rtol: 1.0e-07
+#       atol: 1.0e-07
+# ---
+
 # %% [markdown]
 # # Lesson 3 – The spatial transformer, forward
 #

@@ -1,3 +1,110 @@
+# ---
+# lesson:
+#   checks: stn_course.checks.lesson04
+#   figures: stn_course.plotting.lesson04
+#   explorers: stn_course.widgets.lesson04
+#   budget_s: 180
+#   dashboard:
+#     intro: 'Align a shifted or rotated copy of a photo by gradient descent on one parameter, with the hand-derived backward
+#       of lesson 4: the loss along the parameter and the steps descent takes.'
+#     code: |
+#       widgets.descent_explorer(size=40)
+#   claims:
+#   - text: θ reads 90 % of the image
+#     holds: abs(theta_coarse[0, 0, 0].item() - 0.9) < 1e-12
+#   - text: about 2.8 input pixels apart (36 pixels read onto 13)
+#     holds: round(spacing, 1) == 2.8 and SIZE // 3 == 13 and round(0.9 * SIZE) == 36
+#   - text: falls 100× for every 10× smaller
+#     holds: all(70 < a / b < 130 for a, b in zip(demo_errors, demo_errors[1:]))
+#   - text: float32 keeps about 7 significant digits
+#     why: a property of IEEE single precision (24-bit mantissa)
+#   exercises:
+#     04.numerical_gradient:
+#       title: a numerical-gradient checker (central differences)
+#       points: 1
+#       hint: >-
+#         A derivative is the slope of f when one input moves a little and all others stay put: move each entry of x by
+#         ±eps in turn.
+#       recipe: >-
+#         for every index i of x.reshape(-1): x⁺ = x with eps added to entry i, x⁻ with eps subtracted (on copies), grad[i]
+#         = (f(x⁺) - f(x⁻)) / (2 eps); return it shaped like x, in x's dtype.
+#       rtol: 1.0e-06
+#       atol: 1.0e-07
+#     04.source_coordinates_grad:
+#       title: ∂x/∂g through unnormalize and the padding mode
+#       hint: >-
+#         Chain the derivatives of the two steps that map a grid value to a pixel coordinate: unnormalize (a scale) and
+#         the padding mode (flat, identity or mirrored).
+#       recipe: >-
+#         unnormalize contributes (size - 1)/2 (align_corners=True) or size/2; border multiplies by 1 strictly inside
+#         (0, size - 1) and 0 elsewhere; reflection multiplies by ±1 – the sign flips with every mirror (and is -1 left
+#         of the low mirror line) – and then by the border rule on the reflected coordinate. size 1 with reflection is
+#         constant (0).
+#       rtol: 1.0e-12
+#       atol: 1.0e-12
+#     04.grad_input:
+#       title: '∂L/∂U: scatter the gradient back to the four neighbours (eq. 6)'
+#       hint: >-
+#         Every output pixel took a weighted share of four input pixels; in the backward pass it gives the gradient back
+#         in the same shares.
+#       recipe: >-
+#         each output pixel adds weight_k · dL/dV into each of its four neighbours k, with the same bilinear weights as
+#         the forward pass (after the padding mode); neighbours outside the image get nothing; several output pixels can
+#         hit the same input pixel, so *add* (index_add_/scatter_add_), never assign.
+#       rtol: 1.0e-09
+#       atol: 1.0e-09
+#     04.grad_grid:
+#       title: '∂L/∂G: the derivative of the weights, chained to the grid (eq. 7)'
+#       hint: >-
+#         Differentiate the bilinear weights with respect to x and y (each weight is a product of two linear factors),
+#         then chain to the grid.
+#       recipe: >-
+#         ∂V/∂x = Σ over neighbours of U · (±1 in x) · (y-weight): (1-fy)(U[y0,x1] - U[y0,x0]) + fy(U[y1,x1] - U[y1,x0]),
+#         with 0 for neighbours outside the image; sum over channels times dL/dV; then multiply by ∂x/∂g_x (04.source_coordinates_grad)
+#         – and remember x goes in grid[..., 0].
+#       builds_on:
+#       - 04.source_coordinates_grad
+#       rtol: 1.0e-09
+#       atol: 1.0e-09
+#     04.affine_grid_backward:
+#       title: ∂L/∂θ from ∂L/∂G
+#       hint: >-
+#         G is linear in θ: each grid point is θ times a fixed (x_t, y_t, 1). What is the derivative of a matrix-vector
+#         product with respect to the matrix?
+#       recipe: >-
+#         G[n, p] = θ[n] @ (x_t, y_t, 1), so ∂L/∂θ[n] = Σ_p ∂L/∂G[n, p] ⊗ (x_t, y_t, 1) – one batched matrix product of
+#         the transposed gradient (N, 2, H*W) with the base grid (H*W, 3).
+#       builds_on:
+#       - 04.grad_grid
+#       rtol: 1.0e-09
+#       atol: 1.0e-09
+#     04.sampler_function:
+#       title: a bilinear-sampler autograd.Function with your backward
+#       hint: >-
+#         An autograd.Function keeps what backward needs from forward, and backward returns one gradient per forward argument.
+#       recipe: >-
+#         forward: save input and grid with ctx.save_for_backward and the settings on ctx, return the sample; backward:
+#         return (grad_input, grad_grid, None, None) – one entry per forward argument.
+#       function: sampler_with_grads
+#       builds_on:
+#       - 04.grad_input
+#       - 04.grad_grid
+#       rtol: 1.0e-09
+#       atol: 1.0e-09
+#     04.theta_gradient:
+#       title: 'the chain rule end to end: ∂L/∂θ'
+#       hint: >-
+#         Chain the two backward passes you have: from the output to the grid, from the grid to θ.
+#       recipe: >-
+#         build the grid from theta for an output of grad_output's shape, compute ∂L/∂G with your sampler backward, then
+#         ∂L/∂θ with your grid backward.
+#       builds_on:
+#       - 04.affine_grid_backward
+#       - 04.grad_grid
+#       rtol: 1.0e-09
+#       atol: 1.0e-09
+# ---
+
 # %% [markdown]
 # # Lesson 4 – The backward pass
 #
@@ -336,7 +443,7 @@ gen = torch.Generator().manual_seed(4)
 u_small = torch.randn(1, 2, 4, 5, dtype=torch.float64, generator=gen)
 g_small = torch.rand(1, 3, 2, 2, dtype=torch.float64, generator=gen) * 2.4 - 1.2
 w_small = torch.randn(1, 2, 3, 2, dtype=torch.float64, generator=gen)
-for padding_mode in sampling.PADDING_MODES:
+for padding_mode in sampling.GRID_SAMPLE_MODES:
     numeric = numerical_gradient(lambda g: (sampling.bilinear_sample(u_small, g, padding_mode) * w_small).sum(),
                                  g_small)
     analytic = grad_grid(w_small, u_small, g_small, padding_mode)
@@ -465,7 +572,7 @@ generator = torch.Generator().manual_seed(0)
 yours_ready = status("04.sampler_function") == "passed"  # exercise 5 done? Until then there is nothing to check
 if not yours_ready:
     print("MyBilinearSample is not implemented yet: write Exercise 5, then run this cell again")
-for padding_mode in sampling.PADDING_MODES:
+for padding_mode in sampling.GRID_SAMPLE_MODES:
     for align_corners in (False, True):
         inp = torch.randn(2, 3, 5, 6, dtype=torch.float64, generator=generator, requires_grad=True)
         grd = ((torch.rand(2, 4, 3, 2, dtype=torch.float64, generator=generator) * 2 - 1) * 1.4).requires_grad_()
@@ -492,7 +599,7 @@ def torch_gradients(padding_mode):
     return torch.autograd.grad(out, (xx, tt), go)
 
 
-for padding_mode in sampling.PADDING_MODES:
+for padding_mode in sampling.GRID_SAMPLE_MODES:
     grid = grids.affine_grid(theta32, go.shape, align_corners=False)
     yours = (grad_input(go, x32, grid, padding_mode), theta_gradient(go, x32, theta32, padding_mode))
     errors = [((a - b).abs().max() / b.abs().max()).item() for a, b in zip(yours, torch_gradients(padding_mode))]

@@ -1,3 +1,104 @@
+# ---
+# lesson:
+#   checks: stn_course.checks.lesson05
+#   figures: stn_course.plotting.lesson05
+#   explorers: stn_course.widgets.lesson05
+#   budget_s: 300
+#   dashboard:
+#     intro: 'A small ST-CNN trains on rotated, scaled and moved digits for two epochs while the explorer watches: a test
+#       digit with the grid the transformer predicts, what the classifier sees, and the error curves. Move the slider while
+#       it trains, and after.'
+#     code: |
+#       from IPython.display import display
+#       from stn_course import data, training
+#       train, test = data.make_datasets('RTS', n_train=2000, n_test=200, seed=0, impl='aten')
+#       model = training.st_cnn(42, seed=0)
+#       live = widgets.transformer_explorer(model, test)
+#       display(live)
+#       training.fit(model, *data.make_loaders(train, test, batch_size=64), epochs=2, lr=3e-3,
+#                    transformer_lr=7.5e-4, progress=False, callback=live.on_progress)
+#       None
+#   claims:
+#   - text: (normalized, ≈ 1.4 px; ours)
+#     why: 0.1 in normalized units is 0.1 × 28 / 2 = 1.4 px (the corner std)
+#   - text: always learns 4× slower
+#     holds: TRANSFORMER_FRACTION == 0.25
+#   - text: the ST-CNN's TC error is lower than the CNN's
+#     benchmark: train_quality_ratio(readme, 'TC') < 1
+#   - text: one test mistake is 0.1 %
+#     holds: len(rts_test) == 1000
+#   - text: differences below ~1 % are noise
+#     why: 'a rule of thumb: ten test mistakes in 1,000'
+#   - text: Zoom out by 30 %
+#     holds: abs(zoom_out[0, 0, 0].item() * 0.7 - 1) < 1e-6
+#   - text: about 2.25× fewer pixels
+#     holds: (42 / 28) ** 2 == 2.25
+#   - text: a correlation of 0.5
+#     why: an example value in an explanation of correlation vs slope
+#   - text: a 2×-pooled canvas
+#     why: 'the architecture: training.st_cnn_localisation_net starts with a 2× max-pool'
+#   - text: is about 0. What has happened
+#     why: a question's hypothetical, answered in its <details>
+#   exercises:
+#     05.rts_theta:
+#       title: theta that rotates, scales and places a digit in a canvas
+#       points: 2
+#       hint: >-
+#         The sampler goes backwards, from canvas to digit: invert the motion, then convert pixels to each side's normalized
+#         units.
+#       recipe: >-
+#         the sampler goes backwards: invert the motion u = s R(a) v + t, then change units – output coordinates are normalized
+#         by out_size / 2 and input ones by in_size / 2, so A = out_size / (in_size s) · R(-a) and the last column is
+#         -A (2 t / out_size).
+#       rtol: 1.0e-09
+#       atol: 1.0e-09
+#     05.paste_clutter:
+#       title: paste crops of other digits as clutter (max-combined)
+#       points: 2
+#       hint: >-
+#         Each piece is a small window cut from a source digit and placed on the canvas; overlapping ink must not add
+#         up.
+#       recipe: >-
+#         piece j of image i is sources[index[i, j], 0, r:r + crop, c:c + crop] with (r, c) = crop_at[i, j]; it goes to
+#         canvas[i, 0, pr:pr + crop, pc:pc + crop] with (pr, pc) = paste_at[i, j], combined with torch.maximum (overlaps
+#         must not add up). Rows come first in both pairs. Don't modify canvas in place.
+#       rtol: 0
+#       atol: 1.0e-07
+#     05.stcnn_forward:
+#       title: 'ST-CNN forward: localise, regress theta, sample, classify'
+#       points: 2
+#       hint: >-
+#         Localise, regress the six numbers of θ, build the grid for the output size, sample, classify what was sampled.
+#       recipe: >-
+#         theta = head(localisation(x).flatten(1)).view(-1, 2, 3) (row-major: the 6 numbers are the two rows); grid =
+#         F.affine_grid(theta, (N, C, out_size, out_size), align_corners=False); sample x with F.grid_sample(..., align_corners=False)
+#         and classify the *sampled* image.
+#       rtol: 1.0e-05
+#       atol: 1.0e-05
+#     05.error_rate:
+#       title: classification error in percent
+#       points: 1
+#       hint: >-
+#         The predicted class is the largest logit; the error is the share of predictions that differ from the labels,
+#         in percent.
+#       recipe: >-
+#         compare argmax over the class dimension (dim 1) with the labels, average the mistakes over the batch and return
+#         a Python float in percent (100 · fraction).
+#       rtol: 0
+#       atol: 1.0e-06
+#     05.theta_statistics:
+#       title: read theta as zoom, rotation (degrees) and shift
+#       points: 1
+#       hint: >-
+#         A 2×2 matrix scales areas by its determinant and its rotation part is the closest rotation; remember the sampler
+#         reads backwards.
+#       recipe: >-
+#         zoom = 1 / sqrt(|det A|) with A = theta[:, :, :2]; rotation = -atan2(A10 - A01, A00 + A11) in degrees (minus:
+#         the sampler reads backwards, so the content turns the other way); shift = theta[:, :, 2].
+#       rtol: 1.0e-07
+#       atol: 1.0e-07
+# ---
+
 # %% [markdown]
 # # Lesson 5 – Training spatial transformers on distorted MNIST
 #
@@ -571,11 +672,11 @@ plotting.plot_transformer_view(xb[:6], out[:6] * 0.3081 + 0.1307, grid[:6], n=6)
 #
 # The trained ST-CNN, saved and loaded back (`training.save` / `training.load`; the explorer works on a saved model
 # as well as on a live one): browse the RTS test set – the input with the learned grid, what the classifier sees,
-# the prediction, $\theta$ as zoom / rotation / shift, and the training's error curves. Try this:
+# the prediction, $\theta$ as zoom / rotation / shift, and the training's error curves – the saved model predicts
+# exactly what the model in memory predicts. Try this:
 #
 # * before training every digit got the same grid, the central 28×28 window ($\theta = \tfrac{28}{42} I$); now the
-#   grid differs from digit to digit – slide through the test digits and watch $\theta$'s rotation and shift;
-# * the saved model predicts exactly what the model in memory predicts.
+#   grid differs from digit to digit – slide through the test digits and watch $\theta$'s rotation and shift.
 
 # %% tags=["skip-when-grading"]
 save_model(stcnn, "stcnn_rts.pt", history=hist_st)

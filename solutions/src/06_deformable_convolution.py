@@ -1,3 +1,112 @@
+# ---
+# lesson:
+#   checks: stn_course.checks.lesson06
+#   figures: stn_course.plotting.lesson06
+#   explorers: stn_course.widgets.lesson06
+#   budget_s: 240
+#   dashboard:
+#     intro: |
+#       A 3×3 deformable convolution whose offsets come from one rotation and scale about a location, packed in
+#       torchvision's layout or in one of two popular wrong ones.
+#
+#       Below it, a small network with two deformable layers, trained here for one epoch (the lesson trains longer):
+#       pick a test digit and an output location, and see the 81 pixels it reads, next to a plain convolution's.
+#     code: |
+#       from IPython.display import display
+#       from stn_course import data, deform_net, training
+#       display(widgets.offset_layout_explorer())
+#       train, test = data.make_datasets('RTS', n_train=1000, n_test=100, seed=0, impl='aten')
+#       net = deform_net.DeformableCNN(in_size=42)
+#       training.fit(net, *data.make_loaders(train, test, batch_size=64), epochs=1, lr=3e-3, progress=False)
+#       widgets.deformable_explorer(net, test)
+#   claims:
+#   - text: ~30 % more parameters
+#     holds: 1.2 < training.count_parameters(models['deformable CNN']) / training.count_parameters(models['plain CNN'])
+#       < 1.4
+#   - text: 10× or more
+#     why: 'Dai et al.''s datasets (COCO, VOC): a fact about the paper, not this run'
+#   - text: our digits vary by 1.7×, for six epochs
+#     holds: abs(data.distortions.RTS_SCALE[1] / data.distortions.RTS_SCALE[0] - 1.7) < 0.02 and EPOCHS == 6
+#   exercises:
+#     06.regular_sampling_positions:
+#       title: where a regular convolution reads
+#       points: 1
+#       hint: >-
+#         An output location starts at its top-left input position (stride and padding), and each tap adds its offset
+#         in the kernel (dilation).
+#       recipe: >-
+#         position = (output index · stride − padding) + tap index · dilation, per axis; taps in row-major order k = i·kw
+#         + j; the last axis is (y, x) – the row first; return float64.
+#       function: regular_sampling_positions_ex
+#       rtol: 0
+#       atol: 1.0e-12
+#     06.bilinear_sample_pixels:
+#       title: bilinear interpolation at pixel coordinates, zeros outside
+#       points: 2
+#       hint: >-
+#         Lesson 2's sampler, in pixel coordinates: four neighbours, area weights, 0 for a neighbour outside the image.
+#       recipe: >-
+#         floor (not int(), which truncates towards 0 for negative coordinates) gives the top-left neighbour; every neighbour
+#         outside the image contributes 0 – don't clamp its index onto the border and keep its value.
+#       rtol: 1.0e-09
+#       atol: 1.0e-09
+#     06.conv2d_by_sampling:
+#       title: a regular convolution as sampling at fixed offsets
+#       points: 2
+#       hint: >-
+#         A convolution reads the input at fixed positions per tap and sums weight × sample over taps and input channels.
+#       recipe: >-
+#         for every tap k = (i, j): sample the input at the regular positions of that tap, then add einsum('oc,nchw->nohw',
+#         weight[:, :, i, j], samples); padding is zeros because samples outside read 0. Don't flip the kernel (deep-learning
+#         'convolution' is cross-correlation).
+#       builds_on:
+#       - 06.bilinear_sample_pixels
+#       - 06.regular_sampling_positions
+#       rtol: 1.0e-09
+#       atol: 1.0e-09
+#     06.pack_offsets:
+#       title: torchvision's offset layout
+#       points: 1
+#       hint: >-
+#         torchvision wants one channel per (offset group, tap, axis): which axis comes first, and in what order are they
+#         flattened?
+#       recipe: >-
+#         per offset group the channels are [dy_0, dx_0, dy_1, dx_1, …]: interleaved per tap, y first. Stack (dy, dx)
+#         on a new axis right after the tap axis, then flatten groups, taps and that axis.
+#       rtol: 0
+#       atol: 0
+#     06.deform_conv2d:
+#       title: deformable convolution v1/v2 (torchvision's contract)
+#       points: 3
+#       hint: >-
+#         A deformable convolution is the convolution by sampling, with every tap's position moved by its own learned
+#         offset (and, in v2, its sample weighted by a mask).
+#       recipe: >-
+#         offset channel 2k of offset group g is dy of tap k and 2k+1 its dx (y first!); input channel c uses offset group
+#         c // (C_in / offset_groups); the mask (N, offset_groups·kh·kw, H_out, W_out) multiplies each sample before the
+#         weighted sum; samples outside the image read 0.
+#       function: deform_conv2d_ex
+#       builds_on:
+#       - 06.bilinear_sample_pixels
+#       - 06.regular_sampling_positions
+#       rtol: 1.0e-09
+#       atol: 1.0e-09
+#     06.offsets_from_affine:
+#       title: one global transform -> one offset per tap and location
+#       points: 2
+#       hint: >-
+#         An offset is where a tap should read minus where the regular convolution reads it.
+#       recipe: >-
+#         move every regular position p = (x, y) to A·(x, y, 1); the offset is A·p − p. The matrix speaks (x, y) but torchvision's
+#         offsets are (dy, dx): swap when you pack them.
+#       function: offsets_from_affine_ex
+#       builds_on:
+#       - 06.pack_offsets
+#       - 06.regular_sampling_positions
+#       rtol: 1.0e-09
+#       atol: 1.0e-09
+# ---
+
 # %% [markdown]
 # # Lesson 6 – Deformable convolution
 #
@@ -35,7 +144,8 @@ import torch.nn.functional as F
 
 from stn_course import data, plotting, training, widgets
 from stn_course.checks import check
-from stn_course.deform import DeformableCNN, sampling_positions  # the layer and a plotting helper; you write the rest
+from stn_course.deform import sampling_positions  # a plotting helper; you write the rest
+from stn_course.deform_net import DeformableCNN  # the lesson's experiment: a small classifier with deformable layers
 
 torch.set_num_threads(1)  # tiny models: one thread avoids fighting over cores on a shared machine
 torch.manual_seed(0)
@@ -204,16 +314,17 @@ regular_sampling_positions_ex = check("06.regular_sampling_positions", regular_s
 # ### Exercise 2 – bilinear sampling at pixel coordinates
 #
 # Lesson 2's sampler speaks normalized coordinates; deformable convolution speaks pixels. Write the four-neighbour
-# interpolation directly at pixel positions `y` (rows) and `x` (columns), with **zeros outside**: every neighbour
-# that lies outside the image contributes 0. Two popular bugs: `int()`/`.long()` instead of `floor` (wrong for
-# negative coordinates), and clamping the neighbour's index onto the border (that is `padding_mode="border"`, not
-# zeros).
+# interpolation directly at pixel positions `x` (columns) and `y` (rows) – the order of a grid's last dimension in
+# lesson 2 – with **zeros outside**: every neighbour that lies outside the image contributes 0. Two popular bugs:
+# `int()`/`.long()` instead of `floor` (wrong for negative coordinates), and clamping the neighbour's index onto the
+# border (that is `padding_mode="border"`, not zeros). The positions of exercise 1 store the row first, `(y, x)`, like
+# torchvision's offsets: pass them by keyword, `x=…, y=…`, and the order cannot go wrong.
 
 # %%
-def bilinear_sample_pixels(input, y, x):
-    """Bilinear interpolation at pixel coordinates, zero outside.
+def bilinear_sample_pixels(input, x, y):
+    """Bilinear interpolation at pixel coordinates ``x`` (column) and ``y`` (row), zero outside.
 
-    ``input: (N, C, H, W)``, ``y, x: (N, *S)`` (any trailing shape) ``-> (N, C, *S)``
+    ``input: (N, C, H, W)``, ``x, y: (N, *S)`` (any trailing shape) ``-> (N, C, *S)``
     """
     ### BEGIN SOLUTION
     n, c, h, w = input.shape
@@ -258,8 +369,8 @@ def conv2d_by_sampling(input, weight, bias, stride, padding, dilation):
     for i in range(kh):
         for j in range(kw):
             k = i * kw + j
-            samples = bilinear_sample_pixels(input, pos[k, :, :, 0].expand(n, h_out, w_out),
-                                             pos[k, :, :, 1].expand(n, h_out, w_out))
+            samples = bilinear_sample_pixels(input, y=pos[k, :, :, 0].expand(n, h_out, w_out),
+                                             x=pos[k, :, :, 1].expand(n, h_out, w_out))
             out = out + torch.einsum("oc,nchw->nohw", weight[:, :, i, j], samples)
     return out if bias is None else out + bias.view(1, -1, 1, 1)
     ### END SOLUTION
@@ -318,7 +429,7 @@ def deform_conv2d_ex(input, offset, weight, bias=None, stride=(1, 1), padding=(0
             k = i * kw + j
             y = pos[k, :, :, 0] + pairs[:, k, 0]
             x = pos[k, :, :, 1] + pairs[:, k, 1]
-            samples = bilinear_sample_pixels(images, y, x)  # (N·G, C_in/G, H_out, W_out)
+            samples = bilinear_sample_pixels(images, x=x, y=y)  # (N·G, C_in/G, H_out, W_out)
             if mask is not None:
                 samples = samples * mask.reshape(n * groups, k_taps, h_out, w_out)[:, k:k + 1]
             samples = samples.reshape(n, c_in, h_out, w_out)
@@ -410,7 +521,7 @@ A = torch.tensor([[[math.cos(angle), -math.sin(angle), 1.0], [math.sin(angle), m
 qy, qx = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w_, dtype=torch.float64), indexing="ij")
 src_x = A[:, 0, 0, None, None] * qx + A[:, 0, 1, None, None] * qy + A[:, 0, 2, None, None]
 src_y = A[:, 1, 0, None, None] * qx + A[:, 1, 1, None, None] * qy + A[:, 1, 2, None, None]
-warped = bilinear_sample_pixels(x, src_y, src_x)  # the STN's output: x(A q)
+warped = bilinear_sample_pixels(input=x, x=src_x, y=src_y)  # the STN's output: x(A q)
 stn_then_conv = F.conv2d(warped, w, b)
 offsets = offsets_from_affine_ex(A, h - 2, w_ - 2, (3, 3), (1, 1), (0, 0), (1, 1))
 print(f"STN-then-conv vs deformable conv with offsets_from_affine: "

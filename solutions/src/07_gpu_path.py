@@ -1,3 +1,73 @@
+# ---
+# lesson:
+#   checks: stn_course.checks.lesson07
+#   figures: stn_course.plotting.lesson07
+#   explorers: stn_course.widgets.lesson07
+#   budget_s: 240
+#   requires:
+#   - triton
+#   dashboard:
+#     intro: 'The fused affine kernel cuts the output into programs of `BLOCK` pixels. Pick one: the left panel shows the
+#       output pixels it computes, the right one the input pixels it reads (darker red: more of its corner reads land there
+#       – in the backward, that many atomic additions to one address); below, the bytes one forward pass moves with and
+#       without the sampling grid.'
+#     code: |
+#       from stn_course.images import sample_image
+#       widgets.kernel_explorer(sample_image('grace_hopper', size=32, gray=True))
+#   claims:
+#   - text: For one channel, fusing removes two thirds of the forward traffic
+#     holds: abs(saved_one_channel - 2 / 3) < 1e-12
+#   - text: 'channels 64: fusing saves less than 3 % of the bytes'
+#     why: an Explore instruction, verified on the explorer by tests/test_try_this.py
+#   exercises:
+#     07.sampler_bytes:
+#       title: the bytes one forward pass moves
+#       points: 1
+#       hint: >-
+#         List every tensor the pass reads or writes – the input, the grid, the output – and count each once; which of
+#         them does the fused kernel never touch in memory?
+#       recipe: >-
+#         unfused: affine_grid writes the grid (N·H_out·W_out·2 elements), grid_sample reads it and the input (N·C·H·W)
+#         and writes the output (N·C·H_out·W_out); fused: only the input and the output. Multiply the element count by
+#         element_size and return a Python int.
+#       rtol: 0
+#       atol: 0
+#     07.program_pixels:
+#       title: the output pixels one program computes
+#       points: 1
+#       hint: >-
+#         A program owns BLOCK consecutive flat offsets of the output; a flat offset is a row and a column.
+#       recipe: >-
+#         offsets = pid * block + torch.arange(block); rows = offsets // w_out, cols = offsets % w_out (for every lane,
+#         masked or not); live = offsets < h_out * w_out. Return (rows, cols, live): int64, int64, bool.
+#       rtol: 0
+#       atol: 0
+#     07.source_pixels:
+#       title: where an output pixel reads, without a grid
+#       points: 2
+#       hint: >-
+#         Three steps per output pixel, no grid: its normalized base coordinate, θ times it, then lesson 2's unnormalize
+#         into the input's pixels.
+#       recipe: >-
+#         align_corners=False: x_t = (2 j + 1) / W_out − 1 and x = ((x_s + 1) W − 1) / 2; True: x_t = 2 j / (W_out − 1)
+#         − 1 (0 for a 1-pixel side) and x = (x_s + 1)(W − 1) / 2; x_s = θ₀₀ x_t + θ₀₁ y_t + θ₀₂, and the same for y with
+#         the second row of θ. Work in theta's dtype.
+#       rtol: 1.0e-09
+#       atol: 1.0e-09
+#     07.fused_affine_sample:
+#       title: the fused forward kernel
+#       points: 3
+#       hint: >-
+#         Each lane is one output pixel: find where it reads (exercise 3, in tl operations), then for every channel load
+#         its four neighbours – masked where they fall outside the image – and blend them.
+#       recipe: >-
+#         x0 = tl.floor(x), fx = x − x0; the neighbours (x0, y0), (x0 + 1, y0), (x0, y0 + 1), (x0 + 1, y0 + 1) with weights
+#         (1−fx)(1−fy), fx(1−fy), (1−fx)fy, fx·fy; load each with mask = live & inside and other=0.0 (a neighbour outside
+#         the image reads 0); the address of (c, y, x) in image n is ((n·C + c)·H + y)·W + x.
+#       rtol: 1.0e-05
+#       atol: 1.0e-05
+# ---
+
 # %% [markdown]
 # # Lesson 7 – The GPU path
 #

@@ -12,7 +12,7 @@ Two ``torch.autograd.Function``s whose ``backward`` is written from the derivati
 
 Chained, they give ``∂L/∂θ``: the gradient that trains the localisation network.
 
-Two files, one contract (``impl=``, the package's vocabulary):
+Two files, one contract (``impl=``, the package's vocabulary: :data:`stn_course.impls.AUTOGRAD`):
 
 * :mod:`stn_course.autograd.reference` – ``impl="reference"``: the derivation, step by step, as lesson 4 writes it
   (the module docstring has it in one screen), reusing the forward's own pieces from :mod:`stn_course.sampling`;
@@ -39,14 +39,15 @@ from typing import Sequence
 import torch
 from torch.autograd.function import once_differentiable
 
-from .._validation import check_bool, check_impl
+from .._validation import check_bool, check_float_tensor
 from ..grids import _check_theta
+from ..impls import AUTOGRAD
 from ..sampling import _check_inputs, bilinear_sample
 from . import fast, reference
-from .reference import affine_grid_backward, base_points, bilinear_sample_backward, source_coordinates_grad
+from .reference import (affine_grid_backward, base_points, bilinear_sample_backward, numerical_gradient,
+                        source_coordinates_grad)
 
 __all__ = [
-    "IMPLS",
     "BilinearSampleFunction",
     "AffineGridFunction",
     "bilinear_sample_analytic",
@@ -54,9 +55,10 @@ __all__ = [
     "source_coordinates_grad",
     "bilinear_sample_backward",
     "affine_grid_backward",
+    "numerical_gradient",
+    "sample_with_gradients",
+    "theta_gradient",
 ]
-
-IMPLS = ("fast", "reference")
 
 
 def _no_double_backward(name: str) -> None:
@@ -66,6 +68,19 @@ def _no_double_backward(name: str) -> None:
             f"{name}: double backward is not supported – its backward is derived by hand and is not itself "
             "differentiable (create_graph=True was requested). Use F.grid_sample / F.affine_grid (impl='aten') "
             "for higher-order gradients.")
+
+
+def _hand_derived(derivative):
+    """A Function's ``backward`` from its hand-derived ``derivative(ctx, *grads)``: once differentiable, and a
+    clear error (:func:`_no_double_backward`) instead of wrong numbers where a differentiable one is asked for."""
+    once = once_differentiable(derivative)
+    name = derivative.__qualname__.split(".")[0]  # the Function's name, for the message
+
+    def backward(ctx, *grads):
+        _no_double_backward(name)
+        return once(ctx, *grads)
+
+    return staticmethod(backward)
 
 
 class BilinearSampleFunction(torch.autograd.Function):
@@ -81,9 +96,9 @@ class BilinearSampleFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, input: torch.Tensor, grid: torch.Tensor, padding_mode: str = "zeros",
-                align_corners: bool = False, impl: str = "fast") -> torch.Tensor:
+                align_corners: bool = False, impl: str = AUTOGRAD.default) -> torch.Tensor:
         _check_inputs(input, grid, padding_mode)
-        check_impl(impl, IMPLS)
+        AUTOGRAD.check(impl)
         align_corners = check_bool(align_corners, "align_corners")
         n, c, h, w = input.shape
         _, h_out, w_out, _ = grid.shape
@@ -97,14 +112,8 @@ class BilinearSampleFunction(torch.autograd.Function):
             return bilinear_sample(input, grid, padding_mode, align_corners)
         return fast.forward(ctx, input, grid, padding_mode, align_corners)
 
-    @staticmethod
+    @_hand_derived
     def backward(ctx, grad_output: torch.Tensor):
-        _no_double_backward("BilinearSampleFunction")
-        return BilinearSampleFunction._backward(ctx, grad_output)
-
-    @staticmethod
-    @once_differentiable
-    def _backward(ctx, grad_output: torch.Tensor):
         if ctx.readable:
             input, grid = ctx.saved_tensors
             work = torch.float32 if input.dtype in (torch.float16, torch.bfloat16) else input.dtype
@@ -132,19 +141,13 @@ class AffineGridFunction(torch.autograd.Function):
         grid = (theta.reshape(n * 2, 3) @ base.T).view(n, 2, h, w)
         return grid.permute(0, 2, 3, 1).contiguous()
 
-    @staticmethod
+    @_hand_derived
     def backward(ctx, grad_grid: torch.Tensor):
-        _no_double_backward("AffineGridFunction")
-        return AffineGridFunction._backward(ctx, grad_grid)
-
-    @staticmethod
-    @once_differentiable
-    def _backward(ctx, grad_grid: torch.Tensor):
         return affine_grid_backward(grad_grid.contiguous(), ctx.size, ctx.align_corners), None, None
 
 
 def bilinear_sample_analytic(input: torch.Tensor, grid: torch.Tensor, padding_mode: str = "zeros",
-                             align_corners: bool = False, impl: str = "fast") -> torch.Tensor:
+                             align_corners: bool = False, impl: str = AUTOGRAD.default) -> torch.Tensor:
     """:class:`BilinearSampleFunction` as a function, with ``F.grid_sample``'s argument order (bilinear only).
 
     ``(N, C, H, W), (N, H_out, W_out, 2) -> (N, C, H_out, W_out)``
@@ -155,7 +158,7 @@ def bilinear_sample_analytic(input: torch.Tensor, grid: torch.Tensor, padding_mo
     torch.Size([2, 3, 5, 7])
     """
     _check_inputs(input, grid, padding_mode)
-    check_impl(impl, IMPLS)
+    AUTOGRAD.check(impl)
     return BilinearSampleFunction.apply(input, grid, padding_mode, align_corners, impl)
 
 
@@ -169,3 +172,39 @@ def affine_grid_analytic(theta: torch.Tensor, size: Sequence[int], align_corners
     """
     _check_theta(theta, size)
     return AffineGridFunction.apply(theta, size, align_corners)
+
+
+def sample_with_gradients(grad_output: torch.Tensor, input: torch.Tensor, grid: torch.Tensor,
+                          padding_mode: str = "zeros", align_corners: bool = False):
+    """One forward and one backward through :class:`BilinearSampleFunction` (lesson 4's ``autograd.Function``
+    exercise): the sample and the gradients of ``L = <grad_output, sample>``.
+
+    ``(N, C, H_out, W_out), (N, C, H, W), (N, H_out, W_out, 2) -> (output, ∂L/∂input, ∂L/∂grid)``
+
+    >>> out, d_input, d_grid = sample_with_gradients(torch.ones(1, 1, 2, 2), torch.rand(1, 1, 3, 3),
+    ...                                              torch.zeros(1, 2, 2, 2))
+    >>> out.shape, d_input.shape, d_grid.shape
+    (torch.Size([1, 1, 2, 2]), torch.Size([1, 1, 3, 3]), torch.Size([1, 2, 2, 2]))
+    """
+    check_float_tensor(grad_output, "grad_output", 4, "(N, C, H_out, W_out)")
+    x, g = input.clone().requires_grad_(), grid.clone().requires_grad_()
+    out = BilinearSampleFunction.apply(x, g, padding_mode, align_corners)
+    grad_input, grad_grid = torch.autograd.grad(out, (x, g), grad_output)
+    return out.detach(), grad_input, grad_grid
+
+
+def theta_gradient(grad_output: torch.Tensor, input: torch.Tensor, theta: torch.Tensor, padding_mode: str = "zeros",
+                   align_corners: bool = False) -> torch.Tensor:
+    """``∂L/∂θ`` of ``L = <grad_output, sample(input, affine_grid(θ))>`` through both hand-written backwards
+    (lesson 4's chain rule end to end); the output has ``grad_output``'s size.
+
+    ``(N, C, H_out, W_out), (N, C, H, W), (N, 2, 3) -> (N, 2, 3)``
+
+    >>> theta_gradient(torch.ones(2, 1, 3, 3), torch.rand(2, 1, 5, 5), torch.eye(2, 3).expand(2, 2, 3)).shape
+    torch.Size([2, 2, 3])
+    """
+    check_float_tensor(grad_output, "grad_output", 4, "(N, C, H_out, W_out)")
+    t = theta.clone().requires_grad_()
+    grid = AffineGridFunction.apply(t, tuple(grad_output.shape), align_corners)
+    out = BilinearSampleFunction.apply(input, grid, padding_mode, align_corners)
+    return torch.autograd.grad(out, t, grad_output)[0]

@@ -12,7 +12,8 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from ..sampling import source_coordinates, unnormalize
+from .. import padding
+from ..sampling import source_coordinates
 from .reference import source_coordinates_grad
 
 # Padding the input with zeros (two pixels before and after each axis, see _padded) and clamping the coordinates
@@ -36,9 +37,10 @@ def _padded_axis(coord: torch.Tensor, size: int, padding_mode: str, align_corner
 
     Returns, all ``(M,)``: the index of the near neighbour in the zero-padded axis (pixel ``i`` sits at ``i + 2``;
     the far neighbour is the next one) as a whole number in the float ``index_dtype`` (float arithmetic is
-    vectorized, int64 is not), the fractional offset ``x - floor(x)`` (the far neighbour's weight), and for ``zeros``
-    padding (if ``need_slope``) ``∂x/∂g``: the unnormalization's scale, 0 outside ``(-1, size)`` (beyond that both
-    neighbours are padding anyway); else ``None`` and backward computes the slope. Coordinates are clamped into
+    vectorized, int64 is not), the fractional offset ``x - floor(x)`` (the far neighbour's weight), and for a mode
+    that does not clamp (``zeros``: it keeps the coordinate) (if ``need_slope``) ``∂x/∂g``: the unnormalization's
+    scale, 0 outside ``(-1, size)`` (beyond that both neighbours are padding anyway); else ``None`` and backward
+    computes the slope. Coordinates are clamped into
     ``[-2, size]``, so a point far outside reads two padding pixels, never a real one with weight 0 (an infinite
     pixel times 0 would be NaN, which ``F.grid_sample`` does not give there).
     Same arithmetic as :func:`stn_course.sampling.source_coordinates`, so float32 rounds like ``F.grid_sample``; in
@@ -50,21 +52,19 @@ def _padded_axis(coord: torch.Tensor, size: int, padding_mode: str, align_corner
     transposed ``(2, M)`` view defeats vectorization.
     """
     slope = None
-    if padding_mode == "zeros":
-        x = unnormalize(coord, size, align_corners)
-        if need_slope:  # scale · [-1 < x < size]: (x + 1)(size - x) > 0 exactly there
-            slope = (x + 1).mul_(size - x).sign_().clamp_(min=0)
-            slope.mul_((size - 1) / 2 if align_corners else size / 2)
-    else:
-        x = source_coordinates(coord, size, padding_mode, align_corners)
+    keeps = not padding.get(padding_mode).clamps  # zeros: the coordinate stays, neighbours outside read 0
+    x = source_coordinates(coord, size, padding_mode, align_corners)
+    if keeps and need_slope:  # scale · [-1 < x < size]: (x + 1)(size - x) > 0 exactly there
+        slope = (x + 1).mul_(size - x).sign_().clamp_(min=0)
+        slope.mul_((size - 1) / 2 if align_corners else size / 2)
     if coord.dtype != torch.float64:  # snap: drop x - round(x) where it is within the rounding tolerance
         nearest = torch.round(x)
         x = nearest.add_(F.hardshrink(x - nearest, size * torch.finfo(coord.dtype).eps))
-    if padding_mode == "zeros":  # like F.grid_sample: a NaN or infinite point gives NaN weights (x · 0 is NaN there)
+    if keeps:  # like F.grid_sample: a NaN or infinite point gives NaN weights (x · 0 is NaN there)
         not_finite = x * 0
     low = torch.floor(x.clamp_(-2, size))
     frac = x.sub_(low)
-    if padding_mode == "zeros":
+    if keeps:
         frac.add_(not_finite)
         low = torch.nan_to_num_(low, nan=-2.0)  # a NaN point reads the padding (with its NaN weight)
     return low.to(index_dtype).add_(2), frac, slope
@@ -220,14 +220,14 @@ def backward(ctx, grad_output: torch.Tensor):
     if ctx.needs_input_grad[1]:
         # eq. 7: s_k = <dL/dV, U[neighbour k]> (0 in the padding) ...
         if ctx.channels_last:  # (dL/dV U^T) evaluated at the nonzeros of S only
-            s00, s01, s10, s11 = _sampled_dots(rows, g, corners[0]).unbind(1)
+            s_y0x0, s_y0x1, s_y1x0, s_y1x1 = _sampled_dots(rows, g, corners[0]).unbind(1)
         else:  # summed over the channels
-            s00, s01, s10, s11 = _weighted_sum(corners, g)
+            s_y0x0, s_y0x1, s_y1x0, s_y1x1 = _weighted_sum(corners, g)
         # ... times the derivative of the weights (1-fy)(1-fx), (1-fy)fx, fy(1-fx), fy fx ...
-        # (1 - fy)(s01 - s00) + fy (s11 - s10) is a linear interpolation of the two row slopes
+        # (1 - fy)(s_y0x1 - s_y0x0) + fy (s_y1x1 - s_y1x0) is a linear interpolation of the two row slopes
         grad_xy = torch.empty(2, n * p, dtype=fx.dtype, device=fx.device)
-        torch.lerp(s01 - s00, s11 - s10, fy, out=grad_xy[0])  # ∂L/∂x
-        torch.lerp(s10 - s00, s11 - s01, fx, out=grad_xy[1])  # ∂L/∂y
+        torch.lerp(s_y0x1 - s_y0x0, s_y1x1 - s_y1x0, fy, out=grad_xy[0])  # ∂L/∂x
+        torch.lerp(s_y1x0 - s_y0x0, s_y1x1 - s_y0x1, fx, out=grad_xy[1])  # ∂L/∂y
         # ... chained through the padding mode and the unnormalization: ∂x/∂g_x, ∂y/∂g_y
         if slopes is None:  # border / reflection: the padding's factor, from the grid (zeros: from forward)
             slopes = torch.stack([source_coordinates_grad(grid[..., axis].reshape(-1), size, ctx.padding_mode,

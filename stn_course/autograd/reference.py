@@ -7,9 +7,10 @@ Derivation in one screen, for one output pixel and one channel (pixel coordinate
     ∂V/∂x = Σ_{ij} U[i, j] · max(0, 1 - |y - i|) · {0 if |j - x| >= 1; +1 if j >= x; -1 if j < x}   (eq. 7)
     x = s · g_x + c,  s = (W - 1)/2 (align_corners) or W/2;  ∂x/∂g_x = s · padding factor
 
-The padding factor follows ATen's ``grid_sampler_compute_source_index_set_grad``: ``zeros`` – 1; ``border`` – 1
-strictly inside ``(0, W - 1)`` and 0 at or beyond the border (the clamp is flat there); ``reflection`` – ±1, the
-sign flipping with every mirror, then the border rule on the reflected coordinate.
+The padding factor is the mode's slope (:meth:`stn_course.padding.PaddingMode.slope`), following ATen's
+``grid_sampler_compute_source_index_set_grad``: ``zeros`` – 1; ``border`` – 1 strictly inside ``(0, W - 1)`` and 0
+at or beyond the border (the clamp is flat there); ``reflection`` – ±1, the sign flipping with every mirror, then
+the border rule on the reflected coordinate. Corners are named row then column: ``y0x0, y0x1, y1x0, y1x1``.
 
 Every step reuses the forward's own pieces from :mod:`stn_course.sampling` (the coordinates, the four corners, their
 weights, the gather), so forward and backward cannot drift apart. :mod:`stn_course.autograd.fast` computes the same
@@ -24,10 +25,11 @@ import torch
 
 from .._validation import check_float_tensor, check_same, check_size, shape_str
 from ..grids import base_grid
+from .. import padding
 from ..sampling import (_check_inputs, _pixel_coordinates, bilinear_corners, bilinear_weights, gather_corners,
-                        reflect_coordinates, source_coordinates, unnormalize)
+                        source_coordinates, unnormalize)
 
-__all__ = ["source_coordinates_grad", "bilinear_sample_backward", "affine_grid_backward"]
+__all__ = ["source_coordinates_grad", "bilinear_sample_backward", "affine_grid_backward", "numerical_gradient"]
 
 
 def source_coordinates_grad(coord: torch.Tensor, size: int, padding_mode: str = "zeros",
@@ -35,23 +37,16 @@ def source_coordinates_grad(coord: torch.Tensor, size: int, padding_mode: str = 
     """``∂x/∂g``: derivative of :func:`stn_course.sampling.source_coordinates` with respect to the normalized
     coordinate, elementwise. ``coord: (…)`` ``-> (…)``
 
-    The unnormalization contributes ``(size - 1) / 2`` (``align_corners=True``) or ``size / 2``; ``border`` and
-    ``reflection`` multiply by their padding factor (see the module docstring).
+    The unnormalization contributes ``(size - 1) / 2`` (``align_corners=True``) or ``size / 2``; the padding mode
+    multiplies by its slope (:meth:`stn_course.padding.PaddingMode.slope`, see the module docstring).
 
     >>> source_coordinates_grad(torch.tensor([-2.0, 0.0, 2.0]), 4, "border")
     tensor([0., 2., 0.])
     """
     source_coordinates(coord[:0], size, padding_mode, align_corners)  # validates every argument
     scale = (size - 1) / 2 if align_corners else size / 2
-    if padding_mode == "zeros":
-        return torch.full_like(coord, scale)
-    x = unnormalize(coord, size, align_corners)
-    factor = torch.ones_like(coord)
-    if padding_mode == "reflection":
-        low, span = (0.0, size - 1) if align_corners else (-0.5, size)
-        x, factor = reflect_coordinates(x, low, span, with_sign=True)
-    inside = (x > 0) & (x < size - 1)  # the clamp's derivative: 0 at and beyond the border, as in ATen
-    return factor * inside.to(coord.dtype) * scale
+    mode = padding.get(padding_mode)
+    return mode.slope(unnormalize(coord, size, align_corners), size, align_corners) * scale
 
 
 def bilinear_sample_backward(grad_output: torch.Tensor, input: torch.Tensor, grid: torch.Tensor,
@@ -90,10 +85,10 @@ def bilinear_sample_backward(grad_output: torch.Tensor, input: torch.Tensor, gri
     if need_grid:
         # eq. 7: s_k = Σ_c dL/dV_c · U_c[neighbour k] (neighbours outside the image read 0) ...
         values = gather_corners(input, index, inside)  # (N, C, 4, P)
-        s00, s10, s01, s11 = torch.einsum("ncp,nckp->nkp", g, values).unbind(1)
-        # ... then ∂w_k/∂x: the weights (1-fx)(1-fy), fx(1-fy), (1-fx)fy, fx fy differentiate to ∓(1-fy), ∓fy.
-        gx = (s10 - s00) * (1 - fy) + (s11 - s01) * fy
-        gy = (s01 - s00) * (1 - fx) + (s11 - s10) * fx
+        s_y0x0, s_y0x1, s_y1x0, s_y1x1 = torch.einsum("ncp,nckp->nkp", g, values).unbind(1)
+        # ... then ∂w_k/∂x: the weights (1-fy)(1-fx), (1-fy)fx, fy(1-fx), fy fx differentiate to ∓(1-fy), ∓fy.
+        gx = (s_y0x1 - s_y0x0) * (1 - fy) + (s_y1x1 - s_y1x0) * fy
+        gy = (s_y1x0 - s_y0x0) * (1 - fx) + (s_y1x1 - s_y0x1) * fx
         # chain through the padding mode and the unnormalization: ∂x/∂g_x, ∂y/∂g_y
         dx = source_coordinates_grad(grid[..., 0], w, padding_mode, align_corners).flatten(1)
         dy = source_coordinates_grad(grid[..., 1], h, padding_mode, align_corners).flatten(1)
@@ -124,3 +119,23 @@ def affine_grid_backward(grad_grid: torch.Tensor, size: Sequence[int], align_cor
 def base_points(h: int, w: int, align_corners: bool, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """The base grid ``(H W, 3)`` of homogeneous output pixel centres, cached (never modify it)."""
     return base_grid(h, w, align_corners, dtype, device).reshape(h * w, 3)
+
+
+def numerical_gradient(f, x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Central differences ``(f(x + eps e_i) - f(x - eps e_i)) / (2 eps)`` for every entry ``i`` of ``x`` (lesson 4's
+    checker of hand-derived gradients).
+
+    ``f`` maps a tensor shaped like ``x`` to a scalar (tensor or number); ``x`` is not modified. The displaced
+    points are the rows of ``x ± eps·I``, all made first; ``f`` is called on each. ``-> x.shape``, ``x``'s dtype.
+
+    >>> numerical_gradient(lambda v: (v ** 2).sum(), torch.tensor([1.0, -2.0], dtype=torch.float64)).round(decimals=6)
+    tensor([ 2., -4.], dtype=torch.float64)
+    """
+    if not callable(f):
+        raise TypeError(f"f: expected a function of a tensor shaped like x, got {type(f).__name__}")
+    check_float_tensor(x, "x")
+    flat = x.detach().reshape(-1)
+    steps = eps * torch.eye(flat.numel(), dtype=flat.dtype, device=flat.device)
+    above = torch.tensor([float(f(point.view_as(x))) for point in flat + steps], dtype=torch.float64)
+    below = torch.tensor([float(f(point.view_as(x))) for point in flat - steps], dtype=torch.float64)
+    return ((above - below) / (2 * eps)).to(dtype=x.dtype, device=x.device).view_as(x)

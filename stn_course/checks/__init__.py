@@ -2,8 +2,8 @@
 
 ``check`` runs your function on fresh random inputs (several shapes, edge cases such as 1-pixel images, both
 ``align_corners`` conventions…) against the package's tested reference, prints a clear verdict – the worst error,
-the failing case and a hint (the idea first; the recipe when it fails again) – and raises :class:`CheckFailed` when
-something is off, so a notebook run stops at the first *wrong* exercise. Each call uses a new seed; the message
+the failing case and a hint (the check's hint first; its step-by-step recipe when it fails again) – and raises
+:class:`CheckFailed` when something is off, so a notebook run stops at the first *wrong* exercise. Each call uses a new seed; the message
 prints it so you can reproduce a failure with ``check(id, fn, seed=...)``.
 
 An exercise you have not started (its stub still raises ``NotImplementedError``) does not stop the run: ``check``
@@ -34,19 +34,21 @@ class CheckFailed(AssertionError):
 
 
 def hints(result: CheckResult, stage: int) -> list[str]:
-    """The hint lines for a failed ``result`` at ``stage`` (1: the idea, 2 and later: the recipe too).
+    """The hint lines for a failed ``result`` at ``stage`` (1: the check's hint, 2 and later: its recipe too).
 
     A hint about the failing case itself comes first; the first stage says no formula, so a learner who has only
     just tried gets something to think about rather than the answer.
     """
     check, failure = result.check, result.first_failure
     lines = [f"   Hint for this case: {failure.case.hint}"] if failure is not None and failure.case.hint else []
-    if check.idea:
-        lines.append(f"   Idea: {check.idea}")
-    if stage <= 1 and check.idea:
+    if check.hint:
+        lines.append(f"   Hint: {check.hint}")
+    if not check.recipe:
+        return lines
+    if stage <= 1 and check.hint:
         lines.append("   (Check again after your next try for a step-by-step hint.)")
     else:
-        lines.append(f"   Recipe: {check.hint}")
+        lines.append(f"   Recipe: {check.recipe}")
     return lines
 
 
@@ -93,7 +95,7 @@ def check(check_id: str, fn: Callable[..., Any], seed: int | None = None, quiet:
     """Check an exercise: run ``fn`` against the reference on the visible cases of ``check_id``.
 
     Passed: prints the verdict and returns ``fn`` itself. Wrong: raises :class:`CheckFailed` with the feedback, so
-    a notebook run stops there; the first failure of a check gives the idea, later ones the recipe too. Not started
+    a notebook run stops there; the first failure of a check gives its hint, later ones the recipe too. Not started
     (``NotImplementedError``): prints "not implemented yet" and returns a stand-in running the package's reference,
     so the rest of the lesson still runs; write
     ``name = check("NN.name", name)`` to use whichever applies.

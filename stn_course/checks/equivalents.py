@@ -1,6 +1,6 @@
 """Torch's own versions of what the lessons ask the learner to write (every lesson).
 
-A check's :attr:`~stn_course.checks.registry.Check.forbidden` lists the functions that *are* its exercise: the
+A check's :attr:`~stn_course.checks.model.Check.forbidden` lists the functions that *are* its exercise: the
 package's version and, from here, torch's. ``check()`` refuses a function that calls one of them (read from its
 code), and the grader makes them raise while the learner's function runs (whatever name or alias it reaches them
 by). Names that do not import on this machine (``torchvision`` is optional) are skipped.

@@ -1,7 +1,8 @@
 """Checks for lesson 1 – affine transforms: matrices, composition, inverse mapping, pixel vs normalized coordinates.
 
 Every reference is :mod:`stn_course.affine` (tested against ``F.affine_grid`` and hand-made matrices) or, for the
-inverse warp, the package's grid + nearest sampler. Matrices are compared in float64 values whatever float dtype
+inverse warp, :func:`stn_course.warps.inverse_warp_nearest`; where the exercise takes Python floats, a one-line
+adapter hands them over as float64 tensors. Matrices are compared in float64 values whatever float dtype
 the learner returns (a float32 answer is fine to 1e-6); shapes must match exactly.
 """
 from __future__ import annotations
@@ -12,11 +13,11 @@ import numpy as np
 import torch
 
 from .. import affine
-from ..grids import affine_grid
-from ..sampling import nearest_sample
+from ..warps import inverse_warp_nearest
 from .cases import tensor
 from .equivalents import GRID_SAMPLE, PACKAGE_SAMPLERS
-from .registry import Case, Check, compare, register
+from .catalog import exercise
+from .registry import Case, compare, register
 
 MATRIX_TOL = 1e-6
 # (H, W) image sizes, edge cases first: 1 pixel, one row, non-square both ways.
@@ -67,20 +68,9 @@ def _rotation_hidden(rng: np.random.Generator):  # beyond one turn, tiny, negati
     return _rotation_cases(rng, fixed=(3 * math.pi / 2, -math.pi / 2, 1e-9, 7.0), spread=20.0)
 
 
-register(Check(
-    id="01.rotation_matrix",
-    forbidden=("stn_course.affine.rotation",),
-    idea="A rotation by a moves the x axis to (cos a, sin a): write where each axis goes as a column, and a "
-         "homogeneous matrix keeps 1 in its corner.",
-    title="homogeneous 3×3 rotation matrix",
-    reference=_rotation_reference,
-    cases=_rotation_cases,
-    hidden_cases=_rotation_hidden,
-    hint="[[cos a, -sin a, 0], [sin a, cos a, 0], [0, 0, 1]] (radians; math.cos/torch.cos); the -sin sits in the "
-         "first row. A flipped sign rotates the other way.",
-    compare=_compare_any_float,
-    points=1,
-))
+register(exercise("01.rotation_matrix", reference=_rotation_reference, cases=_rotation_cases,
+                  hidden_cases=_rotation_hidden, compare=_compare_any_float,
+                  forbidden=('stn_course.affine.rotation',)))
 
 # ---------------------------------------------------------------------------------------------------------------
 # 01.rotate_about
@@ -88,8 +78,7 @@ register(Check(
 
 
 def _rotate_about_reference(angle: float, cx: float, cy: float) -> torch.Tensor:
-    return affine.compose(affine.translation(_f64(cx), _f64(cy)), affine.rotation(_f64(angle)),
-                          affine.translation(_f64(-cx), _f64(-cy)))
+    return affine.rotation_about(_f64(angle), _f64(cx), _f64(cy))
 
 
 def _rotate_about_cases(rng: np.random.Generator):
@@ -110,21 +99,9 @@ def _rotate_about_hidden(rng: np.random.Generator):  # a half turn and centres f
     yield from _random_rotations_about(rng, 4, reach=1000.0)
 
 
-register(Check(
-    id="01.rotate_about",
-    builds_on=('01.rotation_matrix',),
-    forbidden=("stn_course.affine.rotation",),
-    idea="Rotations turn about the origin. Which two moves bring the centre to the origin and back, and in which "
-         "order do the matrices multiply?",
-    title="rotation about a centre: T(c) R T(-c)",
-    reference=_rotate_about_reference,
-    cases=_rotate_about_cases,
-    hidden_cases=_rotate_about_hidden,
-    hint="move the centre to the origin first (T(-c)), rotate, move back (T(c)). The matrix applied first is the "
-         "rightmost one: T(c) @ R @ T(-c). The centre itself must stay where it is.",
-    compare=_compare_any_float,
-    points=1,
-))
+register(exercise("01.rotate_about", reference=_rotate_about_reference, cases=_rotate_about_cases,
+                  hidden_cases=_rotate_about_hidden, compare=_compare_any_float,
+                  forbidden=('stn_course.affine.rotation', 'stn_course.affine.rotation_about')))
 
 # ---------------------------------------------------------------------------------------------------------------
 # 01.apply_affine
@@ -149,21 +126,8 @@ def _apply_hidden(rng: np.random.Generator):  # many points, a larger batch, flo
     yield Case("float32 matrix and points", (random_motion(rng).float(), tensor(rng, 9, 2, dtype=torch.float32)))
 
 
-register(Check(
-    id="01.apply_affine",
-    forbidden=("stn_course.affine.apply",),
-    idea="A 3×3 matrix acts on homogeneous points (x, y, 1). What happens to the translation column if the 1 is "
-         "missing?",
-    title="apply a homogeneous matrix to points",
-    reference=affine.apply,
-    cases=_apply_cases,
-    hidden_cases=_apply_hidden,
-    hint="append a 1 to every point (torch.cat with ones), multiply – points are rows, so use points_h @ M^T "
-         "(transpose the last two dims) – and keep the first two coordinates. Forgetting the 1 drops the "
-         "translation.",
-    compare=_compare_any_float,
-    points=1,
-))
+register(exercise("01.apply_affine", reference=affine.apply, cases=_apply_cases, hidden_cases=_apply_hidden,
+                  compare=_compare_any_float, forbidden=('stn_course.affine.apply',)))
 
 # ---------------------------------------------------------------------------------------------------------------
 # 01.normalization_matrix
@@ -185,29 +149,13 @@ def _normalization_hidden(rng: np.random.Generator):  # 1-pixel sides both ways,
     return _normalization_cases(rng, sizes=[(1, 64), (97, 1), (2, 2), (256, 255), (3, 1000)])
 
 
-register(Check(
-    id="01.normalization_matrix",
-    forbidden=("stn_course.affine.normalization_matrix",),
-    idea="Decide where the first and last pixel land for each align_corners setting (centres or edges at ±1), then"
-         " write the straight line through them.",
-    title="pixel -> normalized [-1, 1] coordinates as a 3×3 matrix",
-    reference=_normalization_reference,
-    cases=_normalization_cases,
-    hidden_cases=_normalization_hidden,
-    hint="align_corners=False: u = (2x + 1)/W - 1 (pixel edges at ±1); align_corners=True: u = 2x/(W - 1) - 1 "
-         "(pixel centres at ±1), and a 1-pixel side maps to 0 (scale 0, offset 0). x uses W = size[1], "
-         "y uses H = size[0].",
-    compare=_compare_any_float,
-    points=1,
-))
+register(exercise("01.normalization_matrix", reference=_normalization_reference, cases=_normalization_cases,
+                  hidden_cases=_normalization_hidden, compare=_compare_any_float,
+                  forbidden=('stn_course.affine.normalization_matrix',)))
 
 # ---------------------------------------------------------------------------------------------------------------
 # 01.pixel_to_theta
 # ---------------------------------------------------------------------------------------------------------------
-
-
-def _pixel_to_theta_reference(matrix, in_size, out_size, align_corners: bool) -> torch.Tensor:
-    return affine.pixel_to_theta(matrix, in_size, out_size, align_corners)
 
 
 # A 1-pixel *output* side with align_corners=True: N_out is singular (scale 0), so inverting it fails; the
@@ -238,39 +186,13 @@ def _pixel_to_theta_hidden(rng: np.random.Generator):  # 1-pixel input sides, ta
     return _pixel_to_theta_cases(rng, shapes, batches=(6,))
 
 
-register(Check(
-    id="01.pixel_to_theta",
-    builds_on=('01.normalization_matrix',),
-    forbidden=("stn_course.affine.pixel_to_theta",),
-    idea="theta speaks normalized coordinates on both sides: take a normalized output point back to pixels, move "
-         "it with the pixel matrix, normalize it for the input. Mind a 1-pixel side, where the normalization is "
-         "not invertible.",
-    title="pixel-space sampling matrix -> normalized theta (2×3)",
-    reference=_pixel_to_theta_reference,
-    cases=_pixel_to_theta_cases,
-    hidden_cases=_pixel_to_theta_hidden,
-    hint="theta maps normalized output coords to normalized input coords: first denormalize the output "
-         "(N_out^-1), then apply the pixel matrix, then normalize for the input (N_in): "
-         "theta = (N_in @ A @ inv(N_out))[..., :2, :]. Use each image's own size and the same align_corners.",
-    compare=_compare_any_float,
-    points=1,
-))
+register(exercise("01.pixel_to_theta", reference=affine.pixel_to_theta, cases=_pixel_to_theta_cases,
+                  hidden_cases=_pixel_to_theta_hidden, compare=_compare_any_float,
+                  forbidden=('stn_course.affine.pixel_to_theta',)))
 
 # ---------------------------------------------------------------------------------------------------------------
 # 01.inverse_warp
 # ---------------------------------------------------------------------------------------------------------------
-
-
-def inverse_warp_reference(image: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
-    """Nearest-neighbour inverse warp through the package: theta from ``invert(motion)``, grid, nearest sampler.
-
-    ``image: (N, C, H, W)``, ``motion: (3, 3)`` pixel-space forward motion ``-> (N, C, H, W)``.
-    """
-    n, c, h, w = image.shape
-    # align_corners=False: its normalization is invertible for every size, 1-pixel sides included.
-    theta = affine.pixel_to_theta(affine.invert(motion.to(torch.float64)), (h, w), align_corners=False)
-    grid = affine_grid(theta.to(image.dtype).expand(n, 2, 3), (n, c, h, w), align_corners=False)
-    return nearest_sample(image, grid, padding_mode="zeros", align_corners=False)
 
 
 def _inverse_warp_cases(rng: np.random.Generator, shapes=((1, 1, 1, 5), (1, 3, 9, 5), (2, 2, 6, 11), (3, 1, 12, 12))):
@@ -286,20 +208,7 @@ def _inverse_warp_hidden(rng: np.random.Generator):  # one column, one row, larg
     return _inverse_warp_cases(rng, shapes=((2, 3, 9, 1), (1, 1, 1, 17), (4, 2, 10, 13), (1, 1, 31, 23)))
 
 
-register(Check(
-    id="01.inverse_warp",
-    builds_on=('01.apply_affine',),
-    forbidden=("stn_course.warps.inverse_warp_nearest", "stn_course.sampling.nearest_sample",
-               "stn_course.sampling.grid_sample", *PACKAGE_SAMPLERS, *GRID_SAMPLE),
-    idea="Work from the output: every output pixel asks where it comes from, so it needs the inverse of the "
-         "motion.",
-    title="inverse mapping with nearest-neighbour reads",
-    reference=inverse_warp_reference,
-    cases=_inverse_warp_cases,
-    hidden_cases=_inverse_warp_hidden,
-    hint="for every OUTPUT pixel (x, y), compute its source with the INVERSE motion (torch.linalg.inv), round to "
-         "the nearest pixel (torch.round), read it if 0 <= x < W and 0 <= y < H, else write 0. Index image[..., y, x] "
-         "– rows are y.",
-    rtol=1e-12, atol=1e-12,
-    points=2,
-))
+register(exercise("01.inverse_warp", reference=inverse_warp_nearest, cases=_inverse_warp_cases,
+                  hidden_cases=_inverse_warp_hidden, forbidden=('stn_course.warps.inverse_warp_nearest',
+                  'stn_course.sampling.nearest_sample', 'stn_course.sampling.grid_sample', *PACKAGE_SAMPLERS,
+                  *GRID_SAMPLE)))

@@ -1,6 +1,11 @@
 """Checks for lesson 3 – the spatial transformer, forward: parametrisations, identity initialisation, projective and
-thin-plate-spline grids."""
+thin-plate-spline grids.
+
+Every reference is :mod:`stn_course.stn` or :mod:`stn_course.grids` (with an argument fixed where the exercise
+has one parameter fewer)."""
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 import torch
@@ -9,16 +14,12 @@ from ..grids import projective_grid, tps_coefficients, tps_control_points, tps_g
 from ..stn import TRANSFORMS, identity_params, params_to_matrix
 from .cases import conventions, tensor, uniform
 from .equivalents import AFFINE_GRID
-from .registry import Case, Check, register
+from .catalog import exercise
+from .registry import Case, register
 
 # (N, H_out, W_out): 1-pixel, non-square, batch 1 and > 1
 GRID_SHAPES = [(1, 1, 1), (1, 1, 5), (2, 4, 7), (3, 9, 6), (1, 16, 16)]
 HIDDEN_GRID_SHAPES = [(2, 1, 9), (3, 13, 1), (4, 11, 7), (1, 24, 31)]
-
-
-def attention_theta_reference(params: torch.Tensor) -> torch.Tensor:
-    """``(N, 3)`` holding ``(s, t_x, t_y)`` -> ``theta (N, 2, 3)``."""
-    return params_to_matrix(params, "attention")
 
 
 def _attention_cases(rng: np.random.Generator):
@@ -37,20 +38,9 @@ def _attention_hidden(rng: np.random.Generator):  # a larger batch, negative and
     yield Case("a float32 batch of 4", (uniform(rng, 4, 3, dtype=torch.float32),))
 
 
-register(Check(
-    id="03.attention_theta",
-    forbidden=("stn_course.stn.params_to_matrix",),
-    idea="An attention window scales and shifts, nothing else: where do s, t_x and t_y go in the 2×3 matrix? Build"
-         " it from params without leaving torch.",
-    title="attention parametrisation -> theta",
-    reference=attention_theta_reference,
-    cases=_attention_cases,
-    hidden_cases=_attention_hidden,
-    hint="theta = [[s, 0, t_x], [0, s, t_y]] for every sample; build it with torch.stack/zeros_like so the result "
-         "has shape (N, 2, 3), the input's dtype, and gradients flow to params.",
-    rtol=1e-12, atol=1e-12,
-    grad_args=(0,),
-))
+register(exercise("03.attention_theta", reference=partial(params_to_matrix, transform='attention'),
+                  cases=_attention_cases, hidden_cases=_attention_hidden,
+                  forbidden=('stn_course.stn.params_to_matrix',)))
 
 
 def _identity_cases(rng: np.random.Generator):
@@ -64,24 +54,9 @@ def _identity_hidden(rng: np.random.Generator):  # other control-point grids
         yield Case(f"transform='tps' with a {rows}×{cols} grid of control points", ("tps",), {"tps_grid_size": (rows, cols)})
 
 
-def identity_params_reference(transform: str, tps_grid_size=(4, 4)) -> torch.Tensor:
-    return identity_params(transform, tps_grid_size, dtype=torch.float32)
-
-
-register(Check(
-    id="03.identity_params",
-    forbidden=("stn_course.stn.identity_params", "stn_course.stn.window_params"),
-    idea="Each head's output must give the identity transform when the network starts: what parameters leave every"
-         " point where it is, for each family?",
-    title="the identity bias of every regression head",
-    reference=identity_params_reference,
-    cases=_identity_cases,
-    hidden_cases=_identity_hidden,
-    hint="affine: theta = [[1, 0, 0], [0, 1, 0]] flattened row by row; attention: s=1, t=0; rotation: angle 0; rts: "
-         "(angle, s, t_x, t_y) = (0, 1, 0, 0); projective: the first 8 entries of the 3×3 identity; tps: the target "
-         "control points themselves (a regular grid over [-1, 1]², x first, row by row), flattened. float32.",
-    rtol=1e-6, atol=1e-6,
-))
+register(exercise("03.identity_params", reference=partial(identity_params, dtype=torch.float32),
+                  cases=_identity_cases, hidden_cases=_identity_hidden, forbidden=('stn_course.stn.identity_params',
+                  'stn_course.stn.window_params')))
 
 
 def _projective_cases(rng: np.random.Generator, shapes=GRID_SHAPES, spread=0.15):
@@ -99,18 +74,8 @@ def _projective_hidden(rng: np.random.Generator):  # larger, non-square outputs,
     return _projective_cases(rng, HIDDEN_GRID_SHAPES, spread=0.3)
 
 
-register(Check(
-    id="03.projective_grid",
-    forbidden=("stn_course.grids.projective_grid", *AFFINE_GRID),
-    idea="A homography works in homogeneous coordinates: apply it to (x, y, 1) and come back to the plane.",
-    title="projective (homography) sampling grid",
-    reference=projective_grid,
-    cases=_projective_cases,
-    hidden_cases=_projective_hidden,
-    hint="start from the homogeneous base grid (x_t, y_t, 1) of the *output* (lesson 2's align_corners rule), "
-         "multiply by H, then divide x and y by the third coordinate w – do not drop it as for an affine theta.",
-    rtol=1e-9, atol=1e-9,
-))
+register(exercise("03.projective_grid", reference=projective_grid, cases=_projective_cases,
+                  hidden_cases=_projective_hidden, forbidden=('stn_course.grids.projective_grid', *AFFINE_GRID)))
 
 
 def _kernel_cases(rng: np.random.Generator):
@@ -132,21 +97,8 @@ def _kernel_hidden(rng: np.random.Generator):  # several points on centres, a ba
                                                         tps_control_points(5, 5, dtype=torch.float64)))
 
 
-register(Check(
-    id="03.tps_kernel",
-    forbidden=("stn_course.grids.tps_kernel",),
-    idea="U depends on the squared distance between every point and every centre; think about what r² log r² tends"
-         " to at r = 0, and about its gradient there.",
-    title="thin-plate radial basis U(r) = r² log r²",
-    reference=tps_kernel,
-    cases=_kernel_cases,
-    hidden_cases=_kernel_hidden,
-    hint="compute the squared distance r² between every point and every centre by broadcasting "
-         "(points[..., :, None, :] - centres[..., None, :, :]), then r² · log(r²), with 0 where r² = 0 "
-         "(torch.where – and keep log away from 0 or the gradient becomes nan).",
-    rtol=1e-9, atol=1e-9,
-    grad_args=(0, 1),
-))
+register(exercise("03.tps_kernel", reference=tps_kernel, cases=_kernel_cases, hidden_cases=_kernel_hidden,
+                  forbidden=('stn_course.grids.tps_kernel',)))
 
 
 def _tps_cases(rng: np.random.Generator, grids=((2, 4, 4, 0.15), (3, 3, 3, 0.2), (1, 2, 5, 0.1))):
@@ -163,21 +115,8 @@ def _tps_hidden(rng: np.random.Generator):  # wide and tall grids, a larger batc
     return _tps_cases(rng, grids=((4, 5, 2, 0.15), (2, 3, 6, 0.1), (1, 5, 5, 0.3)))
 
 
-register(Check(
-    id="03.tps_coefficients",
-    builds_on=('03.tps_kernel',),
-    forbidden=("stn_course.grids.tps_coefficients",),
-    idea="The spline must hit every source point exactly and have no affine part in its radial weights: that is "
-         "one square linear system.",
-    title="thin-plate-spline solve (Bookstein)",
-    reference=tps_coefficients,
-    cases=_tps_cases,
-    hidden_cases=_tps_hidden,
-    hint="build L = [[K, P], [Pᵀ, 0]] with K[i, j] = U(|p_i - p_j|) and P = [1, x, y] of the *target* points, "
-         "solve L [w; a] = [source; 0] (torch.linalg.solve, float64), and return (N, K + 3, 2): the K radial weights "
-         "first, then (a_1, a_x, a_y).",
-    rtol=1e-7, atol=1e-7,
-))
+register(exercise("03.tps_coefficients", reference=tps_coefficients, cases=_tps_cases, hidden_cases=_tps_hidden,
+                  forbidden=('stn_course.grids.tps_coefficients',)))
 
 
 def _tps_grid_cases(rng: np.random.Generator, shapes=GRID_SHAPES[1:], side=4):
@@ -196,17 +135,5 @@ def _tps_grid_hidden(rng: np.random.Generator):  # 9 and 25 control points, larg
     yield from _tps_grid_cases(rng, HIDDEN_GRID_SHAPES[2:], side=5)
 
 
-register(Check(
-    id="03.tps_grid",
-    builds_on=('03.tps_coefficients', '03.tps_kernel'),
-    forbidden=("stn_course.grids.tps_grid",),
-    idea="Solve for the spline once, then evaluate it at every pixel of the output's base grid.",
-    title="thin-plate-spline sampling grid",
-    reference=tps_grid,
-    cases=_tps_grid_cases,
-    hidden_cases=_tps_grid_hidden,
-    hint="the target control points are the regular √K × √K grid (tps_control_points); solve for the coefficients, "
-         "then evaluate T(p) = a_1 + a_x x + a_y y + Σ_k w_k U(|p - p_k|) at every output pixel centre of the base "
-         "grid (x first, lesson 2's align_corners rule).",
-    rtol=1e-7, atol=1e-7,
-))
+register(exercise("03.tps_grid", reference=tps_grid, cases=_tps_grid_cases, hidden_cases=_tps_grid_hidden,
+                  forbidden=('stn_course.grids.tps_grid',)))

@@ -1,4 +1,6 @@
-"""Checks for lesson 5 – training spatial transformers on distorted MNIST."""
+"""Checks for lesson 5 – training spatial transformers on distorted MNIST.
+
+Every reference is the package's: :mod:`stn_course.data` (the distortions), :mod:`stn_course.training`."""
 from __future__ import annotations
 
 import math
@@ -8,10 +10,10 @@ import torch
 import torch.nn as nn
 
 from ..data import paste_clutter, placement_theta
-from ..stn import SpatialTransformer
-from ..training import error_rate, theta_statistics
+from ..training import error_rate, stcnn_forward, theta_statistics
 from .cases import uniform
-from .registry import Case, Check, register
+from .catalog import exercise
+from .registry import Case, register
 
 # ------------------------------------------------------------------------------------------------ 05.rts_theta
 
@@ -41,20 +43,8 @@ def _rts_hidden(rng: np.random.Generator):  # larger batches, any angle, a canva
     return _random_rts(rng, ((12, 28, 60), (3, 29, 17), (6, 1, 9)), angle=180.0)
 
 
-register(Check(
-    id="05.rts_theta",
-    forbidden=("stn_course.data.distortions.placement_theta",),
-    idea="The sampler goes backwards, from canvas to digit: invert the motion, then convert pixels to each side's "
-         "normalized units.",
-    title="theta that rotates, scales and places a digit in a canvas",
-    reference=placement_theta,
-    cases=_rts_cases,
-    hidden_cases=_rts_hidden,
-    hint="the sampler goes backwards: invert the motion u = s R(a) v + t, then change units – output coordinates "
-         "are normalized by out_size / 2 and input ones by in_size / 2, so A = out_size / (in_size s) · R(-a) and "
-         "the last column is -A (2 t / out_size).",
-    rtol=1e-9, atol=1e-9, points=2,
-))
+register(exercise("05.rts_theta", reference=placement_theta, cases=_rts_cases, hidden_cases=_rts_hidden,
+                  forbidden=('stn_course.data.distortions.placement_theta',)))
 
 # ------------------------------------------------------------------------------------------------ 05.paste_clutter
 
@@ -86,33 +76,10 @@ def _clutter_cases(rng: np.random.Generator, shapes=CLUTTER_SHAPES):
                    (canvas, sources, index, crop_at, paste_at), {"crop": crop})
 
 
-register(Check(
-    id="05.paste_clutter",
-    forbidden=("stn_course.data.distortions.paste_clutter",),
-    idea="Each piece is a small window cut from a source digit and placed on the canvas; overlapping ink must not "
-         "add up.",
-    title="paste crops of other digits as clutter (max-combined)",
-    reference=paste_clutter,
-    cases=_clutter_cases,
-    hidden_cases=_clutter_hidden,
-    hint="piece j of image i is sources[index[i, j], 0, r:r + crop, c:c + crop] with (r, c) = crop_at[i, j]; it "
-         "goes to canvas[i, 0, pr:pr + crop, pc:pc + crop] with (pr, pc) = paste_at[i, j], combined with "
-         "torch.maximum (overlaps must not add up). Rows come first in both pairs. Don't modify canvas in place.",
-    rtol=0, atol=1e-7, points=2,
-))
+register(exercise("05.paste_clutter", reference=paste_clutter, cases=_clutter_cases, hidden_cases=_clutter_hidden,
+                  forbidden=('stn_course.data.distortions.paste_clutter',)))
 
 # ------------------------------------------------------------------------------------------------ 05.stcnn_forward
-
-
-def stcnn_forward_reference(x: torch.Tensor, localisation: nn.Module, head: nn.Linear, classifier: nn.Module,
-                            out_size: int) -> torch.Tensor:
-    """The package's :class:`SpatialTransformer` (aten) with the given head, then the classifier."""
-    transformer = SpatialTransformer(localisation, "affine", out_size=out_size, impl="aten",
-                                     loc_features=head.in_features)
-    with torch.no_grad():
-        transformer.head.weight.copy_(head.weight)
-        transformer.head.bias.copy_(head.bias)
-    return classifier(transformer(x))
 
 
 def _stcnn_hidden(rng: np.random.Generator):  # a larger batch, an output larger than the input
@@ -132,20 +99,9 @@ def _stcnn_cases(rng: np.random.Generator, shapes=((1, 20, 20), (3, 42, 28), (2,
                    (x, localisation, head, classifier, out))
 
 
-register(Check(
-    id="05.stcnn_forward",
-    forbidden=("stn_course.stn.SpatialTransformer", "stn_course.stn.transform_to_grid", "stn_course.training.STCNN"),
-    idea="Localise, regress the six numbers of θ, build the grid for the output size, sample, classify what was "
-         "sampled.",
-    title="ST-CNN forward: localise, regress theta, sample, classify",
-    reference=stcnn_forward_reference,
-    cases=_stcnn_cases,
-    hidden_cases=_stcnn_hidden,
-    hint="theta = head(localisation(x).flatten(1)).view(-1, 2, 3) (row-major: the 6 numbers are the two rows); "
-         "grid = F.affine_grid(theta, (N, C, out_size, out_size), align_corners=False); sample x with "
-         "F.grid_sample(..., align_corners=False) and classify the *sampled* image.",
-    rtol=1e-5, atol=1e-5, points=2,
-))
+register(exercise("05.stcnn_forward", reference=stcnn_forward, cases=_stcnn_cases, hidden_cases=_stcnn_hidden,
+                  forbidden=('stn_course.stn.SpatialTransformer', 'stn_course.stn.transform_to_grid',
+                  'stn_course.training.STCNN', 'stn_course.training.stcnn_forward')))
 
 # ------------------------------------------------------------------------------------------------ 05.error_rate
 
@@ -169,19 +125,8 @@ def _error_hidden(rng: np.random.Generator):  # one class, many classes, float64
     yield from _random_logits(rng, ((40, 4),), dtype=torch.float64)
 
 
-register(Check(
-    id="05.error_rate",
-    forbidden=("stn_course.training.error_rate",),
-    idea="The predicted class is the largest logit; the error is the share of predictions that differ from the "
-         "labels, in percent.",
-    title="classification error in percent",
-    reference=error_rate,
-    cases=_error_cases,
-    hidden_cases=_error_hidden,
-    hint="compare argmax over the class dimension (dim 1) with the labels, average the mistakes over the batch and "
-         "return a Python float in percent (100 · fraction).",
-    rtol=0, atol=1e-6, points=1,
-))
+register(exercise("05.error_rate", reference=error_rate, cases=_error_cases, hidden_cases=_error_hidden,
+                  forbidden=('stn_course.training.error_rate',)))
 
 # ------------------------------------------------------------------------------------------------ 05.theta_statistics
 
@@ -210,16 +155,5 @@ def _theta_stats_hidden(rng: np.random.Generator):  # many thetas far from the i
     yield Case("float32 thetas", (torch.eye(2, 3) + uniform(rng, 5, 2, 3, low=-0.3, high=0.3, dtype=torch.float32),))
 
 
-register(Check(
-    id="05.theta_statistics",
-    forbidden=("stn_course.training.theta_statistics",),
-    idea="A 2×2 matrix scales areas by its determinant and its rotation part is the closest rotation; remember the"
-         " sampler reads backwards.",
-    title="read theta as zoom, rotation (degrees) and shift",
-    reference=theta_statistics,
-    cases=_theta_stats_cases,
-    hidden_cases=_theta_stats_hidden,
-    hint="zoom = 1 / sqrt(|det A|) with A = theta[:, :, :2]; rotation = -atan2(A10 - A01, A00 + A11) in degrees "
-         "(minus: the sampler reads backwards, so the content turns the other way); shift = theta[:, :, 2].",
-    rtol=1e-7, atol=1e-7, points=1,
-))
+register(exercise("05.theta_statistics", reference=theta_statistics, cases=_theta_stats_cases,
+                  hidden_cases=_theta_stats_hidden, forbidden=('stn_course.training.theta_statistics',)))

@@ -6,6 +6,8 @@ outside the image and samples exactly on the border.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -20,7 +22,8 @@ from ..deform import (
 )
 from .cases import tensor, uniform
 from .equivalents import CONVOLUTION, DEFORM_CONV, GRID_SAMPLE, PACKAGE_SAMPLERS
-from .registry import Case, Check, register
+from .catalog import exercise
+from .registry import Case, register
 
 # (kernel, stride, padding, dilation): edge cases first
 GEOMETRIES = [
@@ -53,10 +56,6 @@ def _out_size(h: int, w: int, geometry) -> tuple[int, int]:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _positions_reference(h_out, w_out, kernel_size, stride, padding, dilation):
-    return regular_sampling_positions(h_out, w_out, kernel_size, stride, padding, dilation)
-
-
 def _positions_hidden(rng: np.random.Generator):
     return _positions_cases(rng, sizes=[(1, 9), (8, 1), (6, 5)], geometries=HIDDEN_GEOMETRIES)
 
@@ -68,20 +67,8 @@ def _positions_cases(rng: np.random.Generator, sizes=((1, 1), (2, 3), (4, 2), (5
                    f"dilation={dilation}", (h_out, w_out, kernel, stride, padding, dilation))
 
 
-register(Check(
-    id="06.regular_sampling_positions",
-    forbidden=("stn_course.deform.regular_sampling_positions",),
-    idea="An output location starts at its top-left input position (stride and padding), and each tap adds its "
-         "offset in the kernel (dilation).",
-    title="where a regular convolution reads",
-    reference=_positions_reference,
-    cases=_positions_cases,
-    hidden_cases=_positions_hidden,
-    function="regular_sampling_positions_ex",
-    hint="position = (output index · stride − padding) + tap index · dilation, per axis; taps in row-major order "
-         "k = i·kw + j; the last axis is (y, x) – the row first; return float64.",
-    rtol=0, atol=1e-12, points=1,
-))
+register(exercise("06.regular_sampling_positions", reference=regular_sampling_positions, cases=_positions_cases,
+                  hidden_cases=_positions_hidden, forbidden=('stn_course.deform.regular_sampling_positions',)))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -103,33 +90,21 @@ def _bilinear_cases(rng: np.random.Generator, shapes=((1, 1, 1, 1, (5,)), (1, 2,
         if y[0].numel() > 2:
             y.view(n, -1)[:, 1], x.view(n, -1)[:, 1] = float(h - 1), float(w)
             y.view(n, -1)[:, 2], x.view(n, -1)[:, 2] = -0.5, float(w) - 0.5
-        yield Case(f"input (N={n}, C={c}, H={h}, W={w}), y and x of shape {(n, *sample_shape)}, some outside "
-                   f"the image and some exactly on its border", (tensor(rng, n, c, h, w), y, x))
+        # x and y by keyword: a sampler written as (input, x, y) – the package's order – or as (input, y, x) reads
+        # them right
+        yield Case(f"input (N={n}, C={c}, H={h}, W={w}), x and y of shape {(n, *sample_shape)}, some outside "
+                   f"the image and some exactly on its border", (tensor(rng, n, c, h, w),), {"x": x, "y": y})
 
 
-register(Check(
-    id="06.bilinear_sample_pixels",
-    forbidden=("stn_course.deform.bilinear_sample_pixels", "stn_course.sampling.bilinear_sample",
-               "stn_course.sampling.grid_sample", *PACKAGE_SAMPLERS, *GRID_SAMPLE),
-    idea="Lesson 2's sampler, in pixel coordinates: four neighbours, area weights, 0 for a neighbour outside the "
-         "image.",
-    title="bilinear interpolation at pixel coordinates, zeros outside",
-    reference=bilinear_sample_pixels,
-    cases=_bilinear_cases,
-    hidden_cases=_bilinear_hidden,
-    hint="floor (not int(), which truncates towards 0 for negative coordinates) gives the top-left neighbour; every "
-         "neighbour outside the image contributes 0 – don't clamp its index onto the border and keep its value.",
-    rtol=1e-9, atol=1e-9, points=2,
-))
+register(exercise("06.bilinear_sample_pixels", reference=bilinear_sample_pixels, cases=_bilinear_cases,
+                  hidden_cases=_bilinear_hidden, forbidden=('stn_course.deform.bilinear_sample_pixels',
+                  'stn_course.sampling.bilinear_sample', 'stn_course.sampling.grid_sample', *PACKAGE_SAMPLERS,
+                  *GRID_SAMPLE)))
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # 06.conv2d_by_sampling
 # ---------------------------------------------------------------------------------------------------------------
-
-
-def _conv_reference(input, weight, bias, stride, padding, dilation):
-    return F.conv2d(input, weight, bias, stride, padding, dilation)
 
 
 def _conv_hidden(rng: np.random.Generator):  # larger, non-square, wider kernels and strides
@@ -147,21 +122,8 @@ def _conv_cases(rng: np.random.Generator, shapes=((1, 1, 1, 3, 3), (1, 2, 3, 5, 
                    (tensor(rng, n, c_in, h, w), tensor(rng, c_out, c_in, *kernel), bias, stride, padding, dilation))
 
 
-register(Check(
-    id="06.conv2d_by_sampling",
-    builds_on=('06.bilinear_sample_pixels', '06.regular_sampling_positions'),
-    forbidden=(*CONVOLUTION, "stn_course.deform.deform_conv2d", *DEFORM_CONV),
-    idea="A convolution reads the input at fixed positions per tap and sums weight × sample over taps and input "
-         "channels.",
-    title="a regular convolution as sampling at fixed offsets",
-    reference=_conv_reference,
-    cases=_conv_cases,
-    hidden_cases=_conv_hidden,
-    hint="for every tap k = (i, j): sample the input at the regular positions of that tap, then add "
-         "einsum('oc,nchw->nohw', weight[:, :, i, j], samples); padding is zeros because samples outside read 0. "
-         "Don't flip the kernel (deep-learning 'convolution' is cross-correlation).",
-    rtol=1e-9, atol=1e-9, points=2,
-))
+register(exercise("06.conv2d_by_sampling", reference=F.conv2d, cases=_conv_cases, hidden_cases=_conv_hidden,
+                  forbidden=(*CONVOLUTION, 'stn_course.deform.deform_conv2d', *DEFORM_CONV)))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -179,28 +141,13 @@ def _pack_cases(rng: np.random.Generator, shapes=((1, 1, 1, 1, 1), (1, 1, 9, 2, 
                    (tensor(rng, n, g, k, h, w), tensor(rng, n, g, k, h, w)))
 
 
-register(Check(
-    id="06.pack_offsets",
-    forbidden=("stn_course.deform.pack_offsets",),
-    idea="torchvision wants one channel per (offset group, tap, axis): which axis comes first, and in what order "
-         "are they flattened?",
-    title="torchvision's offset layout",
-    reference=pack_offsets,
-    cases=_pack_cases,
-    hidden_cases=_pack_hidden,
-    hint="per offset group the channels are [dy_0, dx_0, dy_1, dx_1, …]: interleaved per tap, y first. "
-         "Stack (dy, dx) on a new axis right after the tap axis, then flatten groups, taps and that axis.",
-    rtol=0, atol=0, points=1,
-))
+register(exercise("06.pack_offsets", reference=pack_offsets, cases=_pack_cases, hidden_cases=_pack_hidden,
+                  forbidden=('stn_course.deform.pack_offsets',)))
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # 06.deform_conv2d
 # ---------------------------------------------------------------------------------------------------------------
-
-
-def _deform_reference(input, offset, weight, bias=None, stride=1, padding=0, dilation=1, mask=None):
-    return deform_conv2d(input, offset, weight, bias, stride, padding, dilation, mask, impl="reference")
 
 
 DEFORM_SHAPES = [(1, 1, 1, 3, 3, 1, False), (1, 2, 3, 5, 4, 1, True), (2, 2, 2, 6, 7, 2, False),
@@ -228,22 +175,9 @@ def _deform_cases(rng: np.random.Generator, shapes=DEFORM_SHAPES, geometries=GEO
                    {**_geometry_kwargs(geometry), "mask": mask})
 
 
-register(Check(
-    id="06.deform_conv2d",
-    builds_on=('06.bilinear_sample_pixels', '06.regular_sampling_positions'),
-    forbidden=("stn_course.deform.deform_conv2d", "stn_course.deform.DeformConv2d", *DEFORM_CONV),
-    idea="A deformable convolution is the convolution by sampling, with every tap's position moved by its own "
-         "learned offset (and, in v2, its sample weighted by a mask).",
-    title="deformable convolution v1/v2 (torchvision's contract)",
-    reference=_deform_reference,
-    cases=_deform_cases,
-    hidden_cases=_deform_hidden,
-    function="deform_conv2d_ex",
-    hint="offset channel 2k of offset group g is dy of tap k and 2k+1 its dx (y first!); input channel c uses offset "
-         "group c // (C_in / offset_groups); the mask (N, offset_groups·kh·kw, H_out, W_out) multiplies each sample "
-         "before the weighted sum; samples outside the image read 0.",
-    rtol=1e-9, atol=1e-9, points=3,
-))
+register(exercise("06.deform_conv2d", reference=partial(deform_conv2d, impl='reference'), cases=_deform_cases,
+                  hidden_cases=_deform_hidden, forbidden=('stn_course.deform.deform_conv2d',
+                  'stn_course.deform.DeformConv2d', *DEFORM_CONV)))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -271,17 +205,6 @@ def _affine_cases(rng: np.random.Generator, sizes=((1, 1, 1), (1, 3, 2), (2, 4, 
                    (torch.from_numpy(m), h_out, w_out, kernel, stride, padding, dilation))
 
 
-register(Check(
-    id="06.offsets_from_affine",
-    builds_on=('06.pack_offsets', '06.regular_sampling_positions'),
-    forbidden=("stn_course.deform.offsets_from_affine", "stn_course.deform.regular_sampling_positions"),
-    idea="An offset is where a tap should read minus where the regular convolution reads it.",
-    title="one global transform -> one offset per tap and location",
-    reference=offsets_from_affine,
-    cases=_affine_cases,
-    hidden_cases=_affine_hidden,
-    function="offsets_from_affine_ex",
-    hint="move every regular position p = (x, y) to A·(x, y, 1); the offset is A·p − p. The matrix speaks (x, y) "
-         "but torchvision's offsets are (dy, dx): swap when you pack them.",
-    rtol=1e-9, atol=1e-9, points=2,
-))
+register(exercise("06.offsets_from_affine", reference=offsets_from_affine, cases=_affine_cases,
+                  hidden_cases=_affine_hidden, forbidden=('stn_course.deform.offsets_from_affine',
+                  'stn_course.deform.regular_sampling_positions')))

@@ -2,23 +2,23 @@
 fused forward kernel.
 
 References: :func:`stn_course.gpu.traffic.sampler_traffic` (the bytes model), :func:`stn_course.gpu.indexing.
-program_pixels`, and torch itself for the rest – ``F.affine_grid`` indexed at the pixels and unnormalized for the
-index arithmetic, ``F.affine_grid`` + ``F.grid_sample`` for the kernel. The kernel's cases are small: without a GPU
-the learner's Triton kernel runs through Triton's interpreter (the grader's sandbox sets ``TRITON_INTERPRET=1``).
+program_pixels` and :func:`~stn_course.gpu.indexing.source_pixels` (the index arithmetic, tested against
+``F.affine_grid``), and :func:`stn_course.gpu.affine.unfused_affine_sample` (torch's ``F.affine_grid`` +
+``F.grid_sample``) for the kernel. The kernel's cases are small: without a GPU the learner's Triton kernel runs
+through Triton's interpreter (the grader's sandbox sets ``TRITON_INTERPRET=1``).
 """
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from ..gpu.indexing import program_pixels
+from ..gpu.affine import unfused_affine_sample
+from ..gpu.indexing import program_pixels, source_pixels
 from ..gpu.traffic import sampler_traffic
 from .cases import random_theta, tensor
 from .equivalents import AFFINE_GRID, GRID_SAMPLE
-from .registry import Case, Check, register
+from .catalog import exercise
+from .registry import Case, register
 
 # ---------------------------------------------------------------------------------------------------------------
 # 07.sampler_bytes
@@ -43,20 +43,8 @@ def _bytes_hidden(rng: np.random.Generator):
     return _bytes_cases(rng, ((3, 2, 1, 9, 4, 1), (1, 5, 17, 3, 2, 29), (64, 16, 32, 32, 64, 64)))
 
 
-register(Check(
-    id="07.sampler_bytes",
-    forbidden=("stn_course.gpu.traffic.sampler_traffic",),
-    idea="List every tensor the pass reads or writes – the input, the grid, the output – and count each once; "
-         "which of them does the fused kernel never touch in memory?",
-    title="the bytes one forward pass moves",
-    reference=_bytes_reference,
-    cases=_bytes_cases,
-    hidden_cases=_bytes_hidden,
-    hint="unfused: affine_grid writes the grid (N·H_out·W_out·2 elements), grid_sample reads it and the input "
-         "(N·C·H·W) and writes the output (N·C·H_out·W_out); fused: only the input and the output. Multiply the "
-         "element count by element_size and return a Python int.",
-    rtol=0, atol=0, points=1,
-))
+register(exercise("07.sampler_bytes", reference=_bytes_reference, cases=_bytes_cases, hidden_cases=_bytes_hidden,
+                  forbidden=('stn_course.gpu.traffic.sampler_traffic',)))
 
 # ---------------------------------------------------------------------------------------------------------------
 # 07.program_pixels
@@ -73,34 +61,12 @@ def _tiles_hidden(rng: np.random.Generator):
     return _tiles_cases(rng, ((7, 32, 15, 17), (0, 256, 1, 300), (12, 2, 5, 5)))
 
 
-register(Check(
-    id="07.program_pixels",
-    forbidden=("stn_course.gpu.indexing.program_pixels",),
-    idea="A program owns BLOCK consecutive flat offsets of the output; a flat offset is a row and a column.",
-    title="the output pixels one program computes",
-    reference=program_pixels,
-    cases=_tiles_cases,
-    hidden_cases=_tiles_hidden,
-    hint="offsets = pid * block + torch.arange(block); rows = offsets // w_out, cols = offsets % w_out (for every "
-         "lane, masked or not); live = offsets < h_out * w_out. Return (rows, cols, live): int64, int64, bool.",
-    rtol=0, atol=0, points=1,
-))
+register(exercise("07.program_pixels", reference=program_pixels, cases=_tiles_cases, hidden_cases=_tiles_hidden,
+                  forbidden=('stn_course.gpu.indexing.program_pixels',)))
 
 # ---------------------------------------------------------------------------------------------------------------
 # 07.source_pixels
 # ---------------------------------------------------------------------------------------------------------------
-
-
-def _source_reference(theta, rows, cols, in_size, out_size, align_corners=False):
-    """Independent of the package: F.affine_grid's grid, looked up at (rows, cols), then lesson 2's unnormalize."""
-    h, w = in_size
-    with warnings.catch_warnings():  # a 1-pixel output with align_corners=True: torch warns, and is right
-        warnings.simplefilter("ignore")
-        grid = F.affine_grid(theta[None], (1, 1, *out_size), align_corners=align_corners)[0]
-    g = grid[rows, cols]
-    if align_corners:
-        return (g[..., 0] + 1) / 2 * (w - 1), (g[..., 1] + 1) / 2 * (h - 1)
-    return ((g[..., 0] + 1) * w - 1) / 2, ((g[..., 1] + 1) * h - 1) / 2
 
 
 def _source_cases(rng: np.random.Generator, setups=((5, 7, 4, 6, False), (5, 7, 4, 6, True), (1, 9, 3, 1, False),
@@ -122,30 +88,13 @@ def _source_hidden(rng: np.random.Generator):
     return _source_cases(rng, ((1, 1, 5, 3, True), (31, 2, 9, 40, False), (7, 13, 1, 8, True), (3, 30, 17, 1, False)))
 
 
-register(Check(
-    id="07.source_pixels",
-    forbidden=("stn_course.gpu.indexing.source_pixels", "stn_course.grids.affine_grid",
-               "stn_course.grids.base_grid", *AFFINE_GRID),
-    idea="Three steps per output pixel, no grid: its normalized base coordinate, θ times it, then lesson 2's "
-         "unnormalize into the input's pixels.",
-    title="where an output pixel reads, without a grid",
-    reference=_source_reference,
-    cases=_source_cases,
-    hidden_cases=_source_hidden,
-    hint="align_corners=False: x_t = (2 j + 1) / W_out − 1 and x = ((x_s + 1) W − 1) / 2; True: x_t = 2 j / (W_out − 1) "
-         "− 1 (0 for a 1-pixel side) and x = (x_s + 1)(W − 1) / 2; x_s = θ₀₀ x_t + θ₀₁ y_t + θ₀₂, and the same "
-         "for y with the second row of θ. Work in theta's dtype.",
-    rtol=1e-9, atol=1e-9, points=2,
-))
+register(exercise("07.source_pixels", reference=source_pixels, cases=_source_cases, hidden_cases=_source_hidden,
+                  forbidden=('stn_course.gpu.indexing.source_pixels', 'stn_course.grids.affine_grid',
+                  'stn_course.grids.base_grid', 'stn_course.grids.pixel_centres', *AFFINE_GRID)))
 
 # ---------------------------------------------------------------------------------------------------------------
 # 07.fused_affine_sample
 # ---------------------------------------------------------------------------------------------------------------
-
-
-def _fused_reference(input, theta, out_size):
-    grid = F.affine_grid(theta, (input.shape[0], input.shape[1], *out_size), align_corners=False)
-    return F.grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 def _fused_cases(rng: np.random.Generator, shapes=((1, 1, 4, 5, 3, 4, 0.2), (2, 3, 6, 5, 7, 4, 0.6),
@@ -161,19 +110,8 @@ def _fused_hidden(rng: np.random.Generator):  # an output of more than one 1024-
     return _fused_cases(rng, ((1, 1, 40, 40, 36, 33, 0.5), (3, 2, 9, 1, 5, 7, 0.7), (1, 4, 7, 11, 1, 9, 1.5)))
 
 
-register(Check(
-    id="07.fused_affine_sample",
-    forbidden=("stn_course.gpu.affine.affine_sample", "stn_course.sampling.bilinear_sample",
-               "stn_course.sampling.grid_sample", "stn_course.autograd.bilinear_sample_analytic",
-               *GRID_SAMPLE, *AFFINE_GRID),
-    idea="Each lane is one output pixel: find where it reads (exercise 3, in tl operations), then for every channel "
-         "load its four neighbours – masked where they fall outside the image – and blend them.",
-    title="the fused forward kernel",
-    reference=_fused_reference,
-    cases=_fused_cases,
-    hidden_cases=_fused_hidden,
-    hint="x0 = tl.floor(x), fx = x − x0; the neighbours (x0, y0), (x0 + 1, y0), (x0, y0 + 1), (x0 + 1, y0 + 1) with "
-         "weights (1−fx)(1−fy), fx(1−fy), (1−fx)fy, fx·fy; load each with mask = live & inside and other=0.0 (a "
-         "neighbour outside the image reads 0); the address of (c, y, x) in image n is ((n·C + c)·H + y)·W + x.",
-    rtol=1e-5, atol=1e-5, points=3,
-))
+register(exercise("07.fused_affine_sample", reference=unfused_affine_sample, cases=_fused_cases,
+                  hidden_cases=_fused_hidden, forbidden=('stn_course.gpu.affine.affine_sample',
+                  'stn_course.gpu.affine.unfused_affine_sample', 'stn_course.sampling.bilinear_sample',
+                  'stn_course.sampling.grid_sample', 'stn_course.autograd.bilinear_sample_analytic', *GRID_SAMPLE,
+                  *AFFINE_GRID)))

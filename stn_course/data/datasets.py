@@ -13,8 +13,9 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
-from .._validation import check_choice, check_impl, check_int
-from .distortions import DISTORTIONS, IMPLS, _as_batch, canvas_size, distort
+from .._validation import check_choice, check_int
+from ..impls import DISTORT
+from .distortions import DISTORTIONS, _as_batch, canvas_size, distort
 from .mnist import load_splits
 
 __all__ = ["DistortedMNIST", "EpochBatchSampler", "make_datasets", "make_loaders"]
@@ -37,10 +38,10 @@ class DistortedMNIST(Dataset):
     """
 
     def __init__(self, images: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor, kind: str,
-                 seed: int = 0, train: bool = True, size: int | None = None, impl: str = "reference",
+                 seed: int = 0, train: bool = True, size: int | None = None, impl: str = DISTORT.default,
                  chunk: int = 1000, cache: bool = True):
         check_choice(kind, DISTORTIONS, "kind")
-        check_impl(impl, IMPLS)
+        DISTORT.check(impl)
         self.source = torch.as_tensor(np.asarray(images))
         if self.source.dtype != torch.uint8 or self.source.ndim != 3:
             raise TypeError(f"images: expected uint8 (N, 28, 28), got {self.source.dtype} {tuple(self.source.shape)}")
@@ -92,7 +93,7 @@ class DistortedMNIST(Dataset):
 
 def make_datasets(kind: str, seed: int = 0, source: str | os.PathLike = "embedded", n_train: int | None = None,
                   n_test: int | None = None, size: int | None = None,
-                  impl: str = "reference") -> tuple[DistortedMNIST, DistortedMNIST]:
+                  impl: str = DISTORT.default) -> tuple[DistortedMNIST, DistortedMNIST]:
     """``(train, test)`` :class:`DistortedMNIST` sets of ``kind`` from ``source`` (see :func:`load_splits`).
 
     ``n_train`` / ``n_test`` keep a class-balanced-by-chance prefix (the splits are sorted by a seeded shuffle), for

@@ -30,11 +30,13 @@ import torch
 import torch.nn.functional as F
 
 from .. import grids
-from .._validation import check_choice, check_impl, check_int, check_ndim, check_tensor
+from .._validation import check_choice, check_int, check_ndim, check_tensor
+from ..impls import DISTORT
 from ..sampling import bilinear_sample
+from ..stn import params_to_matrix
 from .mnist import DIGIT
 
-__all__ = ["DISTORTIONS", "CANVAS", "IMPLS", "canvas_size", "placement_theta", "ink_boxes", "random_placement", "paste_clutter",
+__all__ = ["DISTORTIONS", "CANVAS", "canvas_size", "placement_theta", "ink_boxes", "random_placement", "paste_clutter",
            "distort"]
 
 DISTORTIONS = ("R", "RTS", "P", "E", "TC")
@@ -46,7 +48,6 @@ RTS_ANGLE, RTS_SCALE = 45.0, (0.7, 1.2)
 P_SCALE, P_CORNER_STD = (0.75, 1.0), 0.1
 E_SCALE, E_CONTROL, E_JITTER = (0.75, 1.0), 4, 0.1
 TC_CLUTTER, TC_CROP, TC_CROP_REGION = 8, 6, (4, 24)
-IMPLS = ("reference", "aten")
 
 
 
@@ -61,12 +62,13 @@ def placement_theta(angle: torch.Tensor, scale: torch.Tensor, shift: torch.Tenso
 
     The digit moves forward as ``u = s R(a) v + t`` (pixel offsets ``v`` from the digit centre, ``u`` from the
     canvas centre); the sampler needs the inverse, in normalized units (``u = p * out_size / 2``,
-    ``v = q * in_size / 2``): ``q = A (p - 2 t / out_size)`` with ``A = out_size / (in_size s) R(-a)``.
+    ``v = q * in_size / 2``): ``q = A (p - 2 t / out_size)`` with ``A = out_size / (in_size s) R(-a)`` – lesson 3's
+    ``rts`` transform (:func:`stn_course.stn.params_to_matrix`) with angle ``-a`` and scale ``out_size / (in_size s)``.
     """
-    rad = torch.deg2rad(angle)
-    cos, sin = torch.cos(rad), torch.sin(rad)
     k = out_size / (in_size * scale)
-    a = torch.stack([torch.stack([k * cos, k * sin], -1), torch.stack([-k * sin, k * cos], -1)], -2)  # k R(-a)
+    zero = torch.zeros_like(k)
+    rts = torch.stack([-torch.deg2rad(angle), k, zero, zero], 1)  # (angle, scale, t_x, t_y)
+    a = params_to_matrix(rts, "rts")[:, :, :2].contiguous()  # k R(-a)
     t = 2 * shift / out_size
     return torch.cat([a, -(a @ t.unsqueeze(-1))], -1)
 
@@ -226,7 +228,7 @@ def _elastic_grid(images: torch.Tensor, size: int, generator) -> torch.Tensor:
 
 def distort(images: torch.Tensor | np.ndarray, kind: str, generator: torch.Generator | None = None,
             size: int | None = None, clutter_sources: torch.Tensor | np.ndarray | None = None,
-            return_params: bool = False, impl: str = "reference"):
+            return_params: bool = False, impl: str = DISTORT.default):
     """Apply a random distortion of ``kind`` (one of :data:`DISTORTIONS`) to a batch of digits.
 
     ``images``: uint8 ``(N, 28, 28)`` (0..255) or float ``(N, [1,] 28, 28)`` in [0, 1]
@@ -241,7 +243,7 @@ def distort(images: torch.Tensor | np.ndarray, kind: str, generator: torch.Gener
     the same grid to ``F.grid_sample`` (identical semantics, ~50× faster on CPU; equal to ~1e-6).
     """
     check_choice(kind, DISTORTIONS, "kind")
-    check_impl(impl, IMPLS)
+    DISTORT.check(impl)
     x = _as_batch(images)
     n, dtype, device = x.shape[0], x.dtype, x.device
     s = canvas_size(kind, size)

@@ -14,7 +14,7 @@ The kernels run on CUDA tensors, or – for the tests and lesson 7 on a machine 
 through Triton's interpreter (``TRITON_INTERPRET=1`` set before ``triton`` is first imported; slow, so small sizes
 only). :func:`check_triton` says why a call cannot run (no ``triton`` package, a CPU tensor without the
 interpreter) instead of failing somewhere inside Triton; the ``impl="auto"`` of the modules picks Triton only where
-it can run and falls back to the ATen path otherwise.
+it can run and falls back to the operation's fastest other path otherwise (the rule: :mod:`stn_course.impls`).
 """
 from __future__ import annotations
 

@@ -1,16 +1,34 @@
 """The Triton kernels of :mod:`stn_course.gpu.affine` (lesson 7). Importing this module imports ``triton``:
 :mod:`stn_course.gpu.affine` does so on first use only, so that ``TRITON_INTERPRET`` is honoured and the package
-imports without Triton."""
+imports without Triton.
+
+The padding mode is not written here: every kernel takes the mode's kernel code as compile-time constants –
+``FOLD``, its ``kernel_fold`` compiled by :func:`compiled`, and ``CLAMP`` (:mod:`stn_course.padding`) – so each
+mode compiles to its own specialised kernel, and a new mode needs no change in this file."""
 from __future__ import annotations
+
+import functools
+import types
+from typing import Callable
 
 import triton
 import triton.language as tl
 
 
+@functools.cache
+def compiled(function: Callable) -> triton.JITFunction:
+    """``function``, written in Triton's language (``tl``) in a module that imports without Triton (a padding
+    mode's ``kernel_fold``), compiled with ``triton.jit`` – its globals, with ``tl`` bound to ``triton.language``."""
+    scope = dict(function.__globals__, tl=tl)
+    return triton.jit(types.FunctionType(function.__code__, scope, function.__name__, function.__defaults__,
+                                         function.__closure__))
+
+
 @triton.jit
-def source(j, i, WO, HO, W, H, t0, t1, t2, t3, t4, t5, PADDING: tl.constexpr, ALIGN: tl.constexpr):
+def source(j, i, WO, HO, W, H, t0, t1, t2, t3, t4, t5, FOLD: tl.constexpr, CLAMP: tl.constexpr, ALIGN: tl.constexpr):
     """Output pixel (i, j) -> the pixel coordinates (ix, iy) it reads, their derivatives w.r.t. the grid,
-    the base-grid point (xt, yt), and whether the point is finite."""
+    the base-grid point (xt, yt), and whether the point is finite. The padding mode: FOLD, then the clamp if
+    CLAMP (see the module docstring)."""
     jf = j.to(t0.dtype)
     i_f = i.to(t0.dtype)
     if ALIGN:
@@ -22,33 +40,28 @@ def source(j, i, WO, HO, W, H, t0, t1, t2, t3, t4, t5, PADDING: tl.constexpr, AL
     zero = 0.0 * xt  # a zero of the right dtype and shape; never 0 * (something that may be inf or NaN)
     gx = t0 * xt + t1 * yt + t2
     gy = t3 * xt + t4 * yt + t5
-    if ALIGN:
+    if ALIGN:  # unnormalize; the image's extent (low, span) is the centres (align) or the edges of the end pixels
         sx = (W - 1) / 2.0 + zero
         sy = (H - 1) / 2.0 + zero
         ix = (gx + 1.0) * sx
         iy = (gy + 1.0) * sy
+        lo_x = zero
+        span_x = (W - 1) + zero
+        lo_y = zero
+        span_y = (H - 1) + zero
     else:
         sx = W / 2.0 + zero
         sy = H / 2.0 + zero
         ix = (gx + 1.0) * sx - 0.5
         iy = (gy + 1.0) * sy - 0.5
-    dx = sx
-    dy = sy
-    if PADDING == 2:  # reflection about the centres (align) or the edges of the end pixels
-        if ALIGN:
-            lo_x = zero
-            span_x = (W - 1) + zero
-            lo_y = zero
-            span_y = (H - 1) + zero
-        else:
-            lo_x = -0.5 + zero
-            span_x = W + zero
-            lo_y = -0.5 + zero
-            span_y = H + zero
-        ix, dx = reflect(ix, lo_x, span_x, dx, zero)
-        iy, dy = reflect(iy, lo_y, span_y, dy, zero)
+        lo_x = -0.5 + zero
+        span_x = W + zero
+        lo_y = -0.5 + zero
+        span_y = H + zero
+    ix, dx = FOLD(ix, lo_x, span_x, sx, zero)
+    iy, dy = FOLD(iy, lo_y, span_y, sy, zero)
     finite = (ix == ix) & (iy == iy) & (tl.abs(ix) < float("inf")) & (tl.abs(iy) < float("inf"))
-    if PADDING != 0:  # clamp into the image, the derivative 0 where the clamp holds; NaN -> pixel 0
+    if CLAMP:  # clamp into the image, the derivative 0 where the clamp holds; NaN -> pixel 0
         nan_x = ix != ix
         nan_y = iy != iy
         dx = tl.where((ix > 0) & (ix < W - 1), dx, zero)
@@ -59,19 +72,6 @@ def source(j, i, WO, HO, W, H, t0, t1, t2, t3, t4, t5, PADDING: tl.constexpr, AL
         iy = tl.where(nan_y, zero, iy)
         finite = ix == ix  # (NaN went to pixel 0 above)
     return ix, iy, dx, dy, xt, yt, finite
-
-@triton.jit
-def reflect(x, low, span, dx, zero):
-    """Mirror x about low and low + span until it lands in between; the derivative's sign flips per mirror."""
-    twice = 2.0 * span
-    shifted = x - low
-    distance = tl.abs(shifted)
-    extra = distance - tl.floor(distance / tl.where(twice > 0, twice, 1.0 + zero)) * twice
-    folded = tl.minimum(extra, twice - extra) + low
-    sign = tl.where(shifted < 0, -1.0 + zero, 1.0 + zero)
-    sign = tl.where(extra > span, -sign, sign)
-    out = tl.where(span > 0, folded, zero)
-    return out, tl.where(span > 0, dx * sign, zero)
 
 @triton.jit
 def corners(ix, iy, W, H, finite, zero):
@@ -92,75 +92,78 @@ def corners(ix, iy, W, H, finite, zero):
     return x0, y0, fx, fy, in_x0, in_x1, in_y0, in_y1
 
 @triton.jit
-def points(theta, n, offs, H, W, HO, WO, PADDING: tl.constexpr, ALIGN: tl.constexpr):
+def theta_row(theta, n, ROW: tl.constexpr):
+    """Row ``ROW`` of image ``n``'s θ, three numbers (θ is flattened to six per image)."""
+    start = theta + n * 6 + 3 * ROW
+    return tl.load(start), tl.load(start + 1), tl.load(start + 2)
+
+@triton.jit
+def points(theta, n, offs, H, W, HO, WO, FOLD: tl.constexpr, CLAMP: tl.constexpr, ALIGN: tl.constexpr):
     """What every kernel here starts with, for the output offsets ``offs`` of image ``n``: the lanes inside the
     output, θ's six numbers, each point's source (:func:`source`), its corners (:func:`corners`) and one mask per
-    corner (live, finite and inside the image)."""
+    corner, named row then column (live, finite and inside the image)."""
     live = offs < HO * WO
     i = offs // WO
     j = offs % WO
-    t0 = tl.load(theta + n * 6 + 0)
-    t1 = tl.load(theta + n * 6 + 1)
-    t2 = tl.load(theta + n * 6 + 2)
-    t3 = tl.load(theta + n * 6 + 3)
-    t4 = tl.load(theta + n * 6 + 4)
-    t5 = tl.load(theta + n * 6 + 5)
-    ix, iy, dx, dy, xt, yt, finite = source(j, i, WO, HO, W, H, t0, t1, t2, t3, t4, t5, PADDING, ALIGN)
+    t0, t1, t2 = theta_row(theta, n, 0)
+    t3, t4, t5 = theta_row(theta, n, 1)
+    ix, iy, dx, dy, xt, yt, finite = source(j, i, WO, HO, W, H, t0, t1, t2, t3, t4, t5, FOLD, CLAMP, ALIGN)
     x0, y0, fx, fy, in_x0, in_x1, in_y0, in_y1 = corners(ix, iy, W, H, finite, 0.0 * xt)
     ok = live & finite
-    m00 = ok & in_x0 & in_y0
-    m01 = ok & in_x1 & in_y0
-    m10 = ok & in_x0 & in_y1
-    m11 = ok & in_x1 & in_y1
-    return live, finite, xt, yt, dx, dy, x0, y0, fx, fy, m00, m01, m10, m11
+    m_y0x0 = ok & in_x0 & in_y0
+    m_y0x1 = ok & in_x1 & in_y0
+    m_y1x0 = ok & in_x0 & in_y1
+    m_y1x1 = ok & in_x1 & in_y1
+    return live, finite, xt, yt, dx, dy, x0, y0, fx, fy, m_y0x0, m_y0x1, m_y1x0, m_y1x1
 
 @triton.jit
 def forward(inp, theta, out, C, H, W, HO, WO,
-            PADDING: tl.constexpr, ALIGN: tl.constexpr, BLOCK: tl.constexpr):
+            FOLD: tl.constexpr, CLAMP: tl.constexpr, ALIGN: tl.constexpr, BLOCK: tl.constexpr):
     n = tl.program_id(0)
     offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     P = HO * WO
-    live, finite, xt, yt, dx, dy, x0, y0, fx, fy, m00, m01, m10, m11 = points(theta, n, offs, H, W, HO, WO,
-                                                                              PADDING, ALIGN)
-    w00 = (1.0 - fx) * (1.0 - fy)
-    w01 = fx * (1.0 - fy)
-    w10 = (1.0 - fx) * fy
-    w11 = fx * fy
+    live, finite, xt, yt, dx, dy, x0, y0, fx, fy, m_y0x0, m_y0x1, m_y1x0, m_y1x1 = points(
+        theta, n, offs, H, W, HO, WO, FOLD, CLAMP, ALIGN)
+    w_y0x0 = (1.0 - fx) * (1.0 - fy)
+    w_y0x1 = fx * (1.0 - fy)
+    w_y1x0 = (1.0 - fx) * fy
+    w_y1x1 = fx * fy
     for c in range(0, C):
         base = inp + (n * C + c) * H * W
-        v = w00 * tl.load(base + y0 * W + x0, mask=m00, other=0.0)
-        v += w01 * tl.load(base + y0 * W + x0 + 1, mask=m01, other=0.0)
-        v += w10 * tl.load(base + (y0 + 1) * W + x0, mask=m10, other=0.0)
-        v += w11 * tl.load(base + (y0 + 1) * W + x0 + 1, mask=m11, other=0.0)
+        v = w_y0x0 * tl.load(base + y0 * W + x0, mask=m_y0x0, other=0.0)
+        v += w_y0x1 * tl.load(base + y0 * W + x0 + 1, mask=m_y0x1, other=0.0)
+        v += w_y1x0 * tl.load(base + (y0 + 1) * W + x0, mask=m_y1x0, other=0.0)
+        v += w_y1x1 * tl.load(base + (y0 + 1) * W + x0 + 1, mask=m_y1x1, other=0.0)
         v = tl.where(finite, v, float("nan") + 0.0 * xt)
         tl.store(out + (n * C + c) * P + offs, v, mask=live)
 
 @triton.jit
 def backward(inp, theta, grad_out, grad_inp, partial, C, H, W, HO, WO, PROGRAMS,
-             PADDING: tl.constexpr, ALIGN: tl.constexpr, BLOCK: tl.constexpr, NEED_INPUT: tl.constexpr):
+             FOLD: tl.constexpr, CLAMP: tl.constexpr, ALIGN: tl.constexpr, BLOCK: tl.constexpr,
+             NEED_INPUT: tl.constexpr):
     n = tl.program_id(0)
     pid = tl.program_id(1)
     offs = pid * BLOCK + tl.arange(0, BLOCK)
     P = HO * WO
-    live, finite, xt, yt, dx, dy, x0, y0, fx, fy, m00, m01, m10, m11 = points(theta, n, offs, H, W, HO, WO,
-                                                                              PADDING, ALIGN)
+    live, finite, xt, yt, dx, dy, x0, y0, fx, fy, m_y0x0, m_y0x1, m_y1x0, m_y1x1 = points(
+        theta, n, offs, H, W, HO, WO, FOLD, CLAMP, ALIGN)
     gix = 0.0 * fx
     giy = 0.0 * fy
     for c in range(0, C):
         base = inp + (n * C + c) * H * W
         g = tl.load(grad_out + (n * C + c) * P + offs, mask=live, other=0.0)
-        v00 = tl.load(base + y0 * W + x0, mask=m00, other=0.0)
-        v01 = tl.load(base + y0 * W + x0 + 1, mask=m01, other=0.0)
-        v10 = tl.load(base + (y0 + 1) * W + x0, mask=m10, other=0.0)
-        v11 = tl.load(base + (y0 + 1) * W + x0 + 1, mask=m11, other=0.0)
-        gix += g * ((v01 - v00) * (1.0 - fy) + (v11 - v10) * fy)
-        giy += g * ((v10 - v00) * (1.0 - fx) + (v11 - v01) * fx)
+        v_y0x0 = tl.load(base + y0 * W + x0, mask=m_y0x0, other=0.0)
+        v_y0x1 = tl.load(base + y0 * W + x0 + 1, mask=m_y0x1, other=0.0)
+        v_y1x0 = tl.load(base + (y0 + 1) * W + x0, mask=m_y1x0, other=0.0)
+        v_y1x1 = tl.load(base + (y0 + 1) * W + x0 + 1, mask=m_y1x1, other=0.0)
+        gix += g * ((v_y0x1 - v_y0x0) * (1.0 - fy) + (v_y1x1 - v_y1x0) * fy)
+        giy += g * ((v_y1x0 - v_y0x0) * (1.0 - fx) + (v_y1x1 - v_y0x1) * fx)
         if NEED_INPUT:  # eq. 6 by scattering: several output pixels may hit one input pixel, so add atomically
             gbase = grad_inp + (n * C + c) * H * W
-            tl.atomic_add(gbase + y0 * W + x0, g * (1.0 - fx) * (1.0 - fy), mask=m00)
-            tl.atomic_add(gbase + y0 * W + x0 + 1, g * fx * (1.0 - fy), mask=m01)
-            tl.atomic_add(gbase + (y0 + 1) * W + x0, g * (1.0 - fx) * fy, mask=m10)
-            tl.atomic_add(gbase + (y0 + 1) * W + x0 + 1, g * fx * fy, mask=m11)
+            tl.atomic_add(gbase + y0 * W + x0, g * (1.0 - fx) * (1.0 - fy), mask=m_y0x0)
+            tl.atomic_add(gbase + y0 * W + x0 + 1, g * fx * (1.0 - fy), mask=m_y0x1)
+            tl.atomic_add(gbase + (y0 + 1) * W + x0, g * (1.0 - fx) * fy, mask=m_y1x0)
+            tl.atomic_add(gbase + (y0 + 1) * W + x0 + 1, g * fx * fy, mask=m_y1x1)
     keep = live & finite
     gx = tl.where(keep, gix * dx, 0.0 * xt)  # ∂L/∂(grid x): eq. 7 chained through padding and unnormalize
     gy = tl.where(keep, giy * dy, 0.0 * xt)
@@ -174,21 +177,21 @@ def backward(inp, theta, grad_out, grad_inp, partial, C, H, W, HO, WO, PROGRAMS,
 
 @triton.jit
 def contributions(theta, keys, weights, H, W, HO, WO,
-                  PADDING: tl.constexpr, ALIGN: tl.constexpr, BLOCK: tl.constexpr):
+                  FOLD: tl.constexpr, CLAMP: tl.constexpr, ALIGN: tl.constexpr, BLOCK: tl.constexpr):
     """Deterministic input gradient, step 1: for each output pixel's four corners, the input pixel it feeds
     (``key = n·H·W + y·W + x``; ``N·H·W`` for none) and the bilinear weight."""
     n = tl.program_id(0)
     offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     P = HO * WO
-    live, finite, xt, yt, dx, dy, x0, y0, fx, fy, m00, m01, m10, m11 = points(theta, n, offs, H, W, HO, WO,
-                                                                              PADDING, ALIGN)
+    live, finite, xt, yt, dx, dy, x0, y0, fx, fy, m_y0x0, m_y0x1, m_y1x0, m_y1x1 = points(
+        theta, n, offs, H, W, HO, WO, FOLD, CLAMP, ALIGN)
     none = tl.num_programs(0).to(tl.int64) * H * W
     image = n.to(tl.int64) * H * W
     slot = (n.to(tl.int64) * P + offs) * 4
-    tl.store(keys + slot + 0, tl.where(m00, image + y0 * W + x0, none), mask=live)
-    tl.store(keys + slot + 1, tl.where(m01, image + y0 * W + x0 + 1, none), mask=live)
-    tl.store(keys + slot + 2, tl.where(m10, image + (y0 + 1) * W + x0, none), mask=live)
-    tl.store(keys + slot + 3, tl.where(m11, image + (y0 + 1) * W + x0 + 1, none), mask=live)
+    tl.store(keys + slot + 0, tl.where(m_y0x0, image + y0 * W + x0, none), mask=live)
+    tl.store(keys + slot + 1, tl.where(m_y0x1, image + y0 * W + x0 + 1, none), mask=live)
+    tl.store(keys + slot + 2, tl.where(m_y1x0, image + (y0 + 1) * W + x0, none), mask=live)
+    tl.store(keys + slot + 3, tl.where(m_y1x1, image + (y0 + 1) * W + x0 + 1, none), mask=live)
     tl.store(weights + slot + 0, (1.0 - fx) * (1.0 - fy), mask=live)
     tl.store(weights + slot + 1, fx * (1.0 - fy), mask=live)
     tl.store(weights + slot + 2, (1.0 - fx) * fy, mask=live)

@@ -58,21 +58,33 @@ def blend(v00, v01, v10, v11, fy, fx):
 
 
 @triton.jit
-def im2col(inp, offset, mask, cols, C, H, W, HO, WO, KW, SH, SW, PH, PW, DH, DW, G, CG, K,
-           HAS_MASK: tl.constexpr, BLOCK: tl.constexpr):
-    """cols[n, c, k, p] = mask · bilinear(input[n, c], where tap k of location p reads)."""
+def program_reads(inp, offset, C, H, W, HO, WO, KW, SH, SW, PH, PW, DH, DW, G, CG, K, BLOCK: tl.constexpr):
+    """What :func:`im2col` and :func:`col2im` both start with: this program's block of (c, k, p) entries of
+    sample ``n = program_id(0)``, channel ``c = program_id(1)``, where each tap reads (:func:`tap`) and the four
+    neighbours there (:func:`neighbours`). ``entry`` is the entries' index into a (N, C, K, P) tensor."""
     n = tl.program_id(0)
     c = tl.program_id(1)
     offs = tl.program_id(2) * BLOCK + tl.arange(0, BLOCK)
     P = HO * WO
     k, p, g, y, x, live = tap(offset, n, c, offs, C, H, W, HO, WO, KW, SH, SW, PH, PW, DH, DW, G, CG, K, P)
-    base = inp + (n * C + c) * H * W
-    v00, v01, v10, v11, fy, fx, y0, x0, m00, m01, m10, m11, finite = neighbours(base, y, x, H, W, live)
+    v00, v01, v10, v11, fy, fx, y0, x0, m00, m01, m10, m11, finite = neighbours(inp + (n * C + c) * H * W, y, x,
+                                                                                 H, W, live)
+    entry = (n * C + c) * K * P + offs
+    mask_at = (n * G * K + g * K + k) * P + p  # the index of the entries' modulation in mask (N, G, K, P)
+    return n, c, k, p, entry, mask_at, live, v00, v01, v10, v11, fy, fx, y0, x0, m00, m01, m10, m11, finite
+
+
+@triton.jit
+def im2col(inp, offset, mask, cols, C, H, W, HO, WO, KW, SH, SW, PH, PW, DH, DW, G, CG, K,
+           HAS_MASK: tl.constexpr, BLOCK: tl.constexpr):
+    """cols[n, c, k, p] = mask · bilinear(input[n, c], where tap k of location p reads)."""
+    n, c, k, p, entry, mask_at, live, v00, v01, v10, v11, fy, fx, y0, x0, m00, m01, m10, m11, finite = \
+        program_reads(inp, offset, C, H, W, HO, WO, KW, SH, SW, PH, PW, DH, DW, G, CG, K, BLOCK)
     v = blend(v00, v01, v10, v11, fy, fx)
     v = tl.where(finite, v, float("nan") + 0.0 * v)
     if HAS_MASK:
-        v = v * tl.load(mask + (n * G * K + g * K + k) * P + p, mask=live, other=0.0)
-    tl.store(cols + (n * C + c) * K * P + offs, v, mask=live)
+        v = v * tl.load(mask + mask_at, mask=live, other=0.0)
+    tl.store(cols + entry, v, mask=live)
 
 
 @triton.jit
@@ -81,18 +93,14 @@ def col2im(inp, offset, mask, grad_cols, grad_inp, grad_offset, grad_mask, C, H,
     """The backward of :func:`im2col` for entry (n, c, k, p): the input gradient scattered into the four
     neighbours (atomic adds), and per *channel* the offset and mask gradients (summed over a group's channels
     afterwards, so no atomics there)."""
-    n = tl.program_id(0)
-    c = tl.program_id(1)
-    offs = tl.program_id(2) * BLOCK + tl.arange(0, BLOCK)
+    n, c, k, p, entry, mask_at, live, v00, v01, v10, v11, fy, fx, y0, x0, m00, m01, m10, m11, finite = \
+        program_reads(inp, offset, C, H, W, HO, WO, KW, SH, SW, PH, PW, DH, DW, G, CG, K, BLOCK)
     P = HO * WO
-    k, p, g, y, x, live = tap(offset, n, c, offs, C, H, W, HO, WO, KW, SH, SW, PH, PW, DH, DW, G, CG, K, P)
-    base = inp + (n * C + c) * H * W
-    v00, v01, v10, v11, fy, fx, y0, x0, m00, m01, m10, m11, finite = neighbours(base, y, x, H, W, live)
-    gc = tl.load(grad_cols + (n * C + c) * K * P + offs, mask=live, other=0.0)
+    gc = tl.load(grad_cols + entry, mask=live, other=0.0)
     if HAS_MASK:
-        m = tl.load(mask + (n * G * K + g * K + k) * P + p, mask=live, other=0.0)
+        m = tl.load(mask + mask_at, mask=live, other=0.0)
         value = blend(v00, v01, v10, v11, fy, fx)
-        tl.store(grad_mask + (n * C + c) * K * P + offs, tl.where(finite, gc * value, 0.0 * gc), mask=live)
+        tl.store(grad_mask + entry, tl.where(finite, gc * value, 0.0 * gc), mask=live)
         gc = gc * m
     gbase = grad_inp + (n * C + c) * H * W
     tl.atomic_add(gbase + y0 * W + x0, gc * (1.0 - fy) * (1.0 - fx), mask=m00)

@@ -16,15 +16,15 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 
-from .._validation import check_bool, check_choice, check_float_tensor, check_pair
-from ..sampling import PADDING_MODES
+from .. import padding
+from .._validation import check_bool, check_float_tensor, check_pair
 from . import block_size, check_triton
 
-__all__ = ["affine_sample", "FusedAffineSample", "BLOCK"]
+__all__ = ["affine_sample", "FusedAffineSample", "BLOCK", "kernel_constants", "unfused_affine_sample"]
 
 BLOCK: int | None = None  # output pixels per program; None: gpu.block_size's choice (256 on CUDA)
-_PADDING = {"zeros": 0, "border": 1, "reflection": 2}
 
 _kernels = None
 
@@ -39,11 +39,18 @@ def kernels():
     return _kernels
 
 
+def kernel_constants(padding_mode: str | padding.PaddingMode) -> dict:
+    """The compile-time constants that give a kernel its padding mode: ``FOLD``, the mode's kernel code compiled,
+    and ``CLAMP`` (see :mod:`stn_course.padding`)."""
+    mode = padding.get(padding_mode)
+    return {"FOLD": kernels().compiled(mode.kernel_fold), "CLAMP": mode.clamps}
+
+
 def _grid(n: int, pixels: int, block: int) -> tuple[int, int]:
     return (n, max(1, -(-pixels // block)))
 
 
-def _deterministic_input_grad(input, theta, grad_out, padding, align_corners) -> torch.Tensor:
+def _deterministic_input_grad(input, theta, grad_out, padding_mode, align_corners) -> torch.Tensor:
     n, c, h, w = input.shape
     h_out, w_out = grad_out.shape[-2:]
     pixels = h_out * w_out
@@ -51,7 +58,7 @@ def _deterministic_input_grad(input, theta, grad_out, padding, align_corners) ->
     keys = torch.empty(n * pixels * 4, dtype=torch.int64, device=input.device)
     weights = torch.empty(n * pixels * 4, dtype=input.dtype, device=input.device)
     block = block_size(input.device, BLOCK)
-    k.contributions[_grid(n, pixels, block)](theta, keys, weights, h, w, h_out, w_out, PADDING=padding,
+    k.contributions[_grid(n, pixels, block)](theta, keys, weights, h, w, h_out, w_out, **kernel_constants(padding_mode),
                                                 ALIGN=align_corners, BLOCK=block)
     sorted_keys, order = torch.sort(keys, stable=True)
     real = sorted_keys < n * h * w
@@ -78,19 +85,19 @@ class FusedAffineSample(torch.autograd.Function):
         n, c, h, w = input.shape
         h_out, w_out = out_size
         out = torch.empty(n, c, h_out, w_out, dtype=input.dtype, device=input.device)
-        padding = _PADDING[padding_mode]
+        constants = kernel_constants(padding_mode)
         block = block_size(input.device, BLOCK)
         if out.numel():
             kernels().forward[_grid(n, h_out * w_out, block)](input, theta6, out, c, h, w, h_out, w_out,
-                                                               PADDING=padding, ALIGN=align_corners, BLOCK=block)
+                                                               **constants, ALIGN=align_corners, BLOCK=block)
         ctx.save_for_backward(input, theta6)
-        ctx.settings = (padding, align_corners, deterministic, theta.dtype)
+        ctx.settings = (padding_mode, align_corners, deterministic, theta.dtype)
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
         input, theta6 = ctx.saved_tensors
-        padding, align_corners, deterministic, theta_dtype = ctx.settings
+        padding_mode, align_corners, deterministic, theta_dtype = ctx.settings
         n, c, h, w = input.shape
         h_out, w_out = grad_out.shape[-2:]
         grad_out = grad_out.contiguous()
@@ -101,11 +108,11 @@ class FusedAffineSample(torch.autograd.Function):
         partial = torch.zeros(n, grid[1], 6, dtype=input.dtype, device=input.device)
         if grad_out.numel():
             kernels().backward[grid](input, theta6, grad_out, grad_input if grad_input is not None else input,
-                                        partial, c, h, w, h_out, w_out, grid[1], PADDING=padding,
+                                        partial, c, h, w, h_out, w_out, grid[1], **kernel_constants(padding_mode),
                                         ALIGN=align_corners, BLOCK=block,
                                         NEED_INPUT=need_input and not deterministic)
         if need_input and deterministic:
-            grad_input = _deterministic_input_grad(input, theta6, grad_out, padding, align_corners)
+            grad_input = _deterministic_input_grad(input, theta6, grad_out, padding_mode, align_corners)
         grad_theta = partial.sum(1).view(n, 2, 3).to(theta_dtype)
         return grad_input, grad_theta, None, None, None, None
 
@@ -126,7 +133,7 @@ def affine_sample(input: torch.Tensor, theta: torch.Tensor, size: Sequence[int] 
                          f"got {tuple(theta.shape)}")
     if input.dtype not in (torch.float32, torch.float64):
         raise TypeError(f"input: the Triton kernels take float32 or float64, got {input.dtype}")
-    check_choice(padding_mode, PADDING_MODES, "padding_mode")
+    padding.get(padding_mode)
     align_corners = check_bool(align_corners, "align_corners")
     deterministic = check_bool(deterministic, "deterministic")
     if size is None:
@@ -142,3 +149,16 @@ def affine_sample(input: torch.Tensor, theta: torch.Tensor, size: Sequence[int] 
     if input.shape[2] < 1 or input.shape[3] < 1:
         raise ValueError(f"input: expected at least one pixel, got shape {tuple(input.shape)}")
     return FusedAffineSample.apply(input, theta, out_size, padding_mode, align_corners, deterministic)
+
+
+def unfused_affine_sample(input: torch.Tensor, theta: torch.Tensor, out_size: Sequence[int]) -> torch.Tensor:
+    """What the fused kernel replaces, in torch's two passes: ``F.affine_grid`` writes the grid, ``F.grid_sample``
+    reads it (bilinear, zeros padding, ``align_corners=False``; lesson 7's exercise and its reference).
+
+    ``(N, C, H, W), (N, 2, 3), (H_out, W_out) -> (N, C, H_out, W_out)``
+
+    >>> unfused_affine_sample(torch.rand(2, 3, 4, 5), torch.eye(2, 3).expand(2, 2, 3), (6, 7)).shape
+    torch.Size([2, 3, 6, 7])
+    """
+    grid = F.affine_grid(theta, (input.shape[0], input.shape[1], *out_size), align_corners=False)
+    return F.grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

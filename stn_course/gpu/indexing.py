@@ -14,6 +14,8 @@ from typing import Sequence
 import torch
 
 from .._validation import check_bool, check_float_tensor, check_int, check_pair
+from ..grids import apply_theta, pixel_centres
+from ..sampling import unnormalize
 
 __all__ = ["program_pixels", "source_pixels", "num_programs"]
 
@@ -56,14 +58,8 @@ def source_pixels(theta: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, i
     h, w = check_pair(in_size, "in_size")
     h_out, w_out = check_pair(out_size, "out_size")
     align_corners = check_bool(align_corners, "align_corners")
-    i, j = rows.to(theta.dtype), cols.to(theta.dtype)
-    if align_corners:
-        xt = 2 * j / (w_out - 1) - 1 if w_out > 1 else torch.zeros_like(j)
-        yt = 2 * i / (h_out - 1) - 1 if h_out > 1 else torch.zeros_like(i)
-    else:
-        xt, yt = (2 * j + 1) / w_out - 1, (2 * i + 1) / h_out - 1
-    gx = theta[0, 0] * xt + theta[0, 1] * yt + theta[0, 2]
-    gy = theta[1, 0] * xt + theta[1, 1] * yt + theta[1, 2]
-    if align_corners:
-        return (gx + 1) * (w - 1) / 2, (gy + 1) * (h - 1) / 2
-    return ((gx + 1) * w - 1) / 2, ((gy + 1) * h - 1) / 2
+    # the coordinate pipeline of lessons 2 and 3, at these pixels only: base-grid point, θ, unnormalize
+    xt = pixel_centres(cols.to(theta.dtype), w_out, align_corners)
+    yt = pixel_centres(rows.to(theta.dtype), h_out, align_corners)
+    xs, ys = apply_theta(torch.stack([xt, yt, torch.ones_like(xt)], -1), theta).unbind(-1)
+    return unnormalize(xs, w, align_corners), unnormalize(ys, h, align_corners)

@@ -25,13 +25,17 @@ import os
 from pathlib import Path
 from statistics import mean
 
+from ..checks.registry import BANNED, ERROR, FAILED, MISSING, PASSED, TIMED_OUT
 from .grader import SubmissionResult
 
 __all__ = ["SCHEMA_VERSION", "to_json", "to_gradescope", "to_csv", "to_classroom", "table", "write_text", "dumps",
            "shown", "spreadsheet_safe"]
 
 SCHEMA_VERSION = "1.0"
-_SYMBOL = {"passed": "✓", "failed": "✗", "error": "E", "timed out": "T", "missing": "·", "banned call": "B"}
+_SYMBOL = {PASSED: "✓", FAILED: "✗", ERROR: "E", TIMED_OUT: "T", MISSING: "·", BANNED: "B"}  # a status each
+# the outputs' own vocabularies (not the registry's statuses): a Gradescope test and a Classroom test
+GRADESCOPE_PASSED, GRADESCOPE_FAILED = "passed", "failed"
+CLASSROOM_PASS, CLASSROOM_FAIL, CLASSROOM_ERROR = "pass", "fail", "error"
 
 
 def _finite(value):
@@ -90,24 +94,25 @@ def to_gradescope(results: list[SubmissionResult], sandbox: str) -> dict:
         prefix = f"{r.student} – " if len(results) > 1 else ""
         if r.error is not None:
             tests.append({"name": f"{prefix}{Path(r.path).name}", "score": 0.0, "max_score": r.max_score,
-                          "status": "failed", "output": f"This notebook could not be graded: {r.error}",
+                          "status": GRADESCOPE_FAILED, "output": f"This notebook could not be graded: {r.error}",
                           "visibility": "visible"})
             continue
         for e in r.exercises:
             v_total, h_total = e.visible[1], e.hidden[1]
             total = max(v_total + h_total, 1)
             share = e.max_score / total
-            v_score = 0.0 if e.status == "banned call" else round(share * e.visible[0], 4)
+            v_score = 0.0 if e.status == BANNED else round(share * e.visible[0], 4)
             h_score = round(e.score - v_score, 4)
             v_max, h_max = round(share * v_total, 4), round(e.max_score - share * v_total, 4)
             tests.append({"name": f"{prefix}{e.id}: {e.title}", "number": e.id, "score": v_score,
                           "max_score": v_max,
-                          "status": "passed" if e.visible[0] == v_total and e.status != "banned call" else "failed",
+                          "status": (GRADESCOPE_PASSED if e.visible[0] == v_total and e.status != BANNED
+                                     else GRADESCOPE_FAILED),
                           "output": e.feedback, "visibility": "visible"})
             if h_total:
-                ok = e.hidden[0] == h_total and e.status != "banned call"
+                ok = e.hidden[0] == h_total and e.status != BANNED
                 tests.append({"name": f"{prefix}{e.id}: hidden cases", "number": f"{e.id}.hidden", "score": h_score,
-                              "max_score": h_max, "status": "passed" if ok else "failed",
+                              "max_score": h_max, "status": GRADESCOPE_PASSED if ok else GRADESCOPE_FAILED,
                               "output": (f"passed all {h_total} hidden cases" if ok
                                          else f"{e.hidden[0]} of {h_total} hidden cases passed"),
                               "visibility": "after_published"})
@@ -147,14 +152,14 @@ def to_classroom(results: list[SubmissionResult]) -> dict:
     tests = []
     for r in results:
         for e in r.exercises:
-            tests.append({"name": e.id, "status": "pass" if e.status == "passed" else
-                          ("error" if e.status in ("error", "timed out") else "fail"),
+            tests.append({"name": e.id, "status": CLASSROOM_PASS if e.status == PASSED else
+                          (CLASSROOM_ERROR if e.status in (ERROR, TIMED_OUT) else CLASSROOM_FAIL),
                           "message": e.feedback, "score": e.score, "max_score": e.max_score})
         if r.error is not None and not r.exercises:
-            tests.append({"name": Path(r.path).name, "status": "error", "message": r.error, "score": 0.0})
+            tests.append({"name": Path(r.path).name, "status": CLASSROOM_ERROR, "message": r.error, "score": 0.0})
     max_score = round(sum(r.max_score for r in results), 4)
     full = all(r.error is None and r.score >= r.max_score for r in results) and bool(results)
-    return {"version": 1, "status": "pass" if full else "fail", "max_score": max_score, "tests": tests}
+    return {"version": 1, "status": CLASSROOM_PASS if full else CLASSROOM_FAIL, "max_score": max_score, "tests": tests}
 
 
 def publish_classroom(result: dict) -> str:

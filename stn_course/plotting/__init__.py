@@ -1,4 +1,5 @@
-"""Figures for the lessons (every lesson): one module per lesson, ``lesson01`` … ``lesson07``, plus ``common``.
+"""Figures for the lessons (every lesson): one module per lesson, the one its header names as ``figures`` (e.g.
+``lesson01``; see :mod:`stn_course.course`), plus ``common``.
 
 Every function draws with Matplotlib and **returns the Figure** (it never calls ``plt.show``): a notebook shows it
 inline, a widget renders it to PNG (:func:`figure_to_png`), a test inspects its artists. Functions that draw on one
@@ -13,15 +14,15 @@ draw live in the modules of their concepts (:func:`stn_course.sampling.grid_to_p
 """
 from __future__ import annotations
 
-from . import common, lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson07
-from .common import *  # noqa: F401,F403
-from .lesson01 import *  # noqa: F401,F403
-from .lesson02 import *  # noqa: F401,F403
-from .lesson03 import *  # noqa: F401,F403
-from .lesson04 import *  # noqa: F401,F403
-from .lesson05 import *  # noqa: F401,F403
-from .lesson06 import *  # noqa: F401,F403
-from .lesson07 import *  # noqa: F401,F403
+import importlib
 
-__all__ = [name for module in (common, lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson07)
-           for name in module.__all__]
+from .. import course
+from . import common
+from .common import *  # noqa: F401,F403
+
+# Each lesson names its figures module in its header (stn_course.course); their __all__ is re-exported here.
+_MODULES = [common, *(importlib.import_module(lesson.figures) for lesson in course.lessons() if lesson.figures)]
+for _module in _MODULES[1:]:
+    globals().update({name: getattr(_module, name) for name in _module.__all__})
+
+__all__ = [name for module in _MODULES for name in module.__all__]

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from ..grids import affine_grid
+from ..padding import PADDING_MODES
 from ..sampling import bilinear_sample
 from .common import ImageLike, _batched_theta, _imshow, to_numpy_image
 
@@ -85,10 +86,11 @@ def plot_padding_modes(
     image: torch.Tensor,
     theta: torch.Tensor,
     align_corners: bool = False,
-    modes: Sequence[str] = ("zeros", "border", "reflection"),
+    modes: Sequence[str] = PADDING_MODES,
     out_size: Sequence[int] | None = None,
 ) -> Figure:
-    """The same ``theta`` (e.g. a zoom-out that reads outside the input) sampled with each padding mode.
+    """The same ``theta`` (e.g. a zoom-out that reads outside the input) sampled with each padding mode (by default
+    every mode of :mod:`stn_course.padding`).
 
     ``image: (1, C, H, W)``, ``theta: (2, 3)`` or ``(1, 2, 3)``. The dashed square marks where the input sits.
     """

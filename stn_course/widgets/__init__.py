@@ -1,4 +1,5 @@
-"""Interactive explorers (ipywidgets) for the lessons: one module per lesson, ``lesson01`` … ``lesson07``.
+"""Interactive explorers (ipywidgets) for the lessons: one module per lesson, the one its header names as
+``explorers`` (e.g. ``lesson01``; see :mod:`stn_course.course`).
 
 Each function builds controls, draws with a :mod:`stn_course.plotting` function, shows the figure as a PNG in an
 ``ipywidgets.Image`` and **returns the widget** (display it by leaving it as the last expression of a cell). Every
@@ -8,15 +9,15 @@ also has two plain attributes for tests and curious learners: ``controls`` (name
 """
 from __future__ import annotations
 
-from . import common, lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson07
-from .common import *  # noqa: F401,F403
-from .lesson01 import *  # noqa: F401,F403
-from .lesson02 import *  # noqa: F401,F403
-from .lesson03 import *  # noqa: F401,F403
-from .lesson04 import *  # noqa: F401,F403
-from .lesson05 import *  # noqa: F401,F403
-from .lesson06 import *  # noqa: F401,F403
-from .lesson07 import *  # noqa: F401,F403
+import importlib
 
-__all__ = [name for module in (common, lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson07)
-           for name in module.__all__]
+from .. import course
+from . import common
+from .common import *  # noqa: F401,F403
+
+# Each lesson names its explorers module in its header (stn_course.course); their __all__ is re-exported here.
+_MODULES = [common, *(importlib.import_module(lesson.explorers) for lesson in course.lessons() if lesson.explorers)]
+for _module in _MODULES[1:]:
+    globals().update({name: getattr(_module, name) for name in _module.__all__})
+
+__all__ = [name for module in _MODULES for name in module.__all__]

@@ -9,7 +9,7 @@ import ipywidgets as widgets
 import torch
 
 from ..images import sample_image
-from ..sampling import PADDING_MODES
+from ..padding import PADDING_MODES
 from .common import _explorer, _matrix_html, warp_picture
 
 __all__ = ["sampling_explorer"]

@@ -81,13 +81,13 @@ def offset_layout_explorer(image: torch.Tensor | None = None, size: int = 24, dp
 
 
 def deformable_explorer(model: torch.nn.Module, dataset, dpi: int = 72) -> widgets.VBox:
-    """Browse test digits through a trained :class:`stn_course.deform.DeformableCNN`: the 81 image pixels that one
+    """Browse test digits through a trained :class:`stn_course.deform_net.DeformableCNN`: the 81 image pixels that one
     output location of its last deformable layer reads (through both layers), next to a plain convolution's.
 
     ``dataset[i] -> (x (1, S, S), label)``. ``-> VBox`` (CSS class ``stn-deformable-explorer``); ``state`` holds the
     ``points (81, 2)``, their ``spread`` (px) and the ``prediction``.
     """
-    from ..deform import trace_sampling_points
+    from ..deform_net import trace_sampling_points
 
     x0, _ = dataset[0]
     grid = x0.shape[-1] // 4  # the last layer's output is S/4 × S/4

@@ -7,14 +7,28 @@ import time
 
 import pytest
 
-from stn_course import widgets
+from stn_course import explore, widgets
 
 from .conftest import ARTIFACTS, free_port, group_alive, image_bytes, python, start, stop
 
-PAGES = {  # lesson: (explorer's CSS class, the reference explorer the dashboard builds, slider, steps of it)
-    "01": ("stn-affine-explorer", lambda: widgets.affine_explorer(size=64), "rotation", 4),
-    "02": ("stn-sampling-explorer", lambda: widgets.sampling_explorer(), "rotation", 3),
+BOARDS = explore.dashboards()  # every lesson's page, from the lessons' headers (stn_course.course)
+
+
+def explorers_on(lesson: str) -> list[str]:
+    """The explorers a lesson's dashboard builds (their names, as its code calls them)."""
+    return re.findall(r"widgets\.(\w+_explorer)\(", BOARDS[lesson].code)
+
+
+def css_class(explorer: str) -> str:
+    return "stn-" + explorer.replace("_", "-")
+
+
+SLIDERS = {  # explorer: (the reference explorer the dashboard builds, slider, steps of it)
+    "affine_explorer": (lambda: widgets.affine_explorer(size=64), "rotation", 4),
+    "sampling_explorer": (lambda: widgets.sampling_explorer(), "rotation", 3),
 }
+PAGES = {lesson: (css_class(name), *SLIDERS[name]) for lesson in BOARDS for name in explorers_on(lesson)
+         if name in SLIDERS}
 
 
 @pytest.fixture(scope="module")
@@ -68,27 +82,24 @@ def test_a_dashboard_shows_its_explorer_and_follows_its_slider(dashboards, brows
 def test_the_dashboards_page_lists_every_lesson(dashboards, browser_page):
     page = browser_page
     page.goto(f"http://127.0.0.1:{dashboards}/")
-    page.wait_for_selector("text=07_explore.ipynb", timeout=60_000)
+    page.wait_for_selector(f"text={max(BOARDS)}_explore.ipynb", timeout=60_000)
     listed = sorted(set(re.findall(r"\d\d_explore\.ipynb", page.inner_text("body"))))
-    assert listed == [f"{n:02d}_explore.ipynb" for n in range(1, 8)]
+    assert listed == [f"{number}_explore.ipynb" for number in sorted(BOARDS)]
     page.screenshot(path=str(ARTIFACTS / "voila-tree.png"))
 
 
-EXPLORERS = {"03": ["stn-warp-explorer"], "04": ["stn-descent-explorer"], "05": ["stn-transformer-explorer"],
-             "06": ["stn-offset-layout-explorer", "stn-deformable-explorer"], "07": ["stn-kernel-explorer"]}
-
-
-@pytest.mark.parametrize("lesson", sorted(EXPLORERS))
+@pytest.mark.parametrize("lesson", sorted(set(BOARDS) - set(PAGES)))
 def test_every_other_dashboard_shows_its_explorers(dashboards, browser_page, lesson):
-    """Lessons 3–7's pages render their explorers in the browser (lesson 5's after its live training, lesson 6's
-    second one after a short training); a screenshot of each is kept for a look."""
+    """The other lessons' pages render every explorer their code builds (lesson 5's after its live training, lesson
+    6's second one after a short training); a screenshot of each is kept for a look."""
     page = browser_page
     page.goto(f"http://127.0.0.1:{dashboards}/voila/render/{lesson}_explore.ipynb")
-    for css in EXPLORERS[lesson]:
+    assert explorers_on(lesson), f"lesson {lesson}'s dashboard builds no explorer"
+    for css in map(css_class, explorers_on(lesson)):
         page.wait_for_selector(f".{css} img.{css}-figure", timeout=180_000)
         assert _picture(page, css)[:8] == b"\x89PNG\r\n\x1a\n"
         time.sleep(0.3)
         page.locator(f".{css}").screenshot(path=str(ARTIFACTS / f"voila-{lesson}-{css}.png"))
     assert "widgets." not in page.inner_text("body")
-    if lesson == "05":  # the live explorer followed the training to its second epoch
+    if "on_progress" in BOARDS[lesson].code:  # a live explorer followed the training to its second epoch
         page.wait_for_selector(".stn-transformer-explorer-matrices >> text=training: epoch 2", timeout=120_000)

@@ -26,6 +26,7 @@ def _transformer(transform: str, impl: str, dtype=torch.float64) -> SpatialTrans
     return st.to(device=DEVICE, dtype=dtype)
 
 
+@pytest.mark.triton
 @pytest.mark.parametrize("transform", AFFINE_FAMILY)
 def test_the_fused_transformer_matches_aten_forward_and_every_gradient(transform):
     x = torch.randn(3, 2, 9, 8, dtype=torch.float64, device=DEVICE, requires_grad=True)
@@ -51,6 +52,7 @@ def _off_the_pixel_centres(model: nn.Module) -> nn.Module:
     return model
 
 
+@pytest.mark.triton
 def test_a_few_training_steps_with_the_fused_kernel_follow_the_aten_ones():
     """The ST-CNN of lesson 5, same seed, same batches, five SGD steps: the weights agree with impl='aten'."""
     g = torch.Generator().manual_seed(3)
@@ -104,6 +106,7 @@ def test_without_triton_an_explicit_request_says_how_to_install_it(monkeypatch):
     assert _transformer("affine", "auto").resolved_impl(x.cuda() if DEVICE.type == "cuda" else x) == "aten"
 
 
+@pytest.mark.triton  # these errors come after "triton is not installed" (the test above)
 def test_cpu_tensors_without_the_interpreter_are_refused_with_the_reason(monkeypatch):
     monkeypatch.setenv("TRITON_INTERPRET", "0")
     with pytest.raises(RuntimeError, match="CUDA tensors; these are on the CPU.*TRITON_INTERPRET=1"):
@@ -113,6 +116,7 @@ def test_cpu_tensors_without_the_interpreter_are_refused_with_the_reason(monkeyp
         deform_conv2d(x, off, w, padding=1, impl="triton")
 
 
+@pytest.mark.triton
 def test_mixed_and_unsupported_devices_are_named():
     x = torch.randn(1, 1, 4, 4)
     with pytest.raises(ValueError, match=r"one device, got \['cpu', 'meta'\]"):
@@ -135,6 +139,7 @@ def test_bad_arguments_get_clear_errors(call, error, message):
         call(torch.randn(2, 3, 4, 4))
 
 
+@pytest.mark.triton
 def test_the_fused_transformer_trains_the_lesson5_st_cnn_to_the_same_accuracy():
     """Acceptance of issue 14 on a tiny budget: rotated digits, 320 training images, 2 epochs, the ST-CNN of
     lesson 5 with impl='triton' and impl='aten' from the same (nudged) start: the same test accuracy."""

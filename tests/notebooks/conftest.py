@@ -9,19 +9,21 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-ROOT = Path(__file__).resolve().parents[2]
+from stn_course import course
+
+# The course the tests run: this repository, or the folder STN_COURSE_ROOT names (a throw-away course in
+# tests/test_course.py); its lessons come from stn_course.course, never from a list here.
+ROOT = course.course_root() or Path(__file__).resolve().parents[2]
 SOLUTIONS = ROOT / "solutions"
 LESSONS = ROOT / "lessons"
 SOURCES = SOLUTIONS / "src"
-
-# Hang guards per notebook (seconds for the whole run), from the issue budgets. They are generous limits that stop a
-# runaway notebook, not timing assertions; the measured durations are printed at the end of the session.
-BUDGET_S = {"01": 120, "02": 120, "03": 180, "04": 180, "05": 300, "06": 240, "07": 240}
 DURATIONS: dict[str, float] = {}
 
 
 def budget(path: Path) -> int:
-    return BUDGET_S.get(path.name[:2], 300)
+    """Hang guard for running ``path`` (seconds for the whole notebook): its lesson's ``budget_s``. A generous
+    limit that stops a runaway notebook, not a timing assertion; the measured durations are printed at the end."""
+    return course.get(path.name[:2]).budget_s
 
 
 def execute(nb: nbformat.NotebookNode, path: Path, timeout: int) -> nbformat.NotebookNode:
