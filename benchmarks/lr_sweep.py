@@ -8,8 +8,8 @@ Both models get the same tuning budget: every learning rate of the grid, on ever
 lesson 5 runs with ``FAST = True``. The ST-CNN's transformer (localisation net + head) always learns at a quarter of
 the ST-CNN's learning rate (``transformer_lr = lr / 4``, the lesson's rule), so both models have one knob each.
 A model's chosen learning rate is the one with the lowest test error averaged over the seeds. The ST/CNN ratio is
-then reported per seed at the chosen pair; the lesson trains seed 0 with exactly this configuration, so its printed
-ratio is the seed-0 column of this table (up to floating-point differences between machines).
+then reported per seed at the chosen pair; the lesson trains seed 0 with exactly this configuration, but six epochs
+amplify floating-point differences between machines, so its printed ratio is one more draw next to these seeds.
 
 What a FAST run measures is **learning speed** – the test error after a short, fixed budget – not the accuracy
 either model would converge to; ``benchmarks/train_quality.py`` trains longer.

@@ -7,6 +7,15 @@ instead of returning a silently wrong answer (``tests/test_contract.py`` calls t
 Integers follow Python's ``operator.index`` rule, as torch's own size arguments do: ``3`` and ``numpy.int64(3)``
 pass, ``3.0``, ``2.7``, ``"3"`` and ``True`` are refused (a bool is an int to Python, never a size to us).
 
+Error types: every error keeps its message and is *also* an instance of what ``torch`` / ``torchvision`` raise for
+the same input, so code written against theirs (``except RuntimeError``, their own tests) works with ours:
+:class:`ShapeError` (a ``ValueError`` and a ``RuntimeError``: torch's C++ checks of shapes and sizes),
+:class:`DTypeError` (a ``TypeError``, ``ValueError`` and ``RuntimeError``: ``F.affine_grid`` raises ``ValueError``
+for an integer ``theta``, ``F.grid_sample`` ``RuntimeError`` for mixed dtypes), :class:`DeviceError` (a
+``ValueError`` and a ``RuntimeError``: "Expected all tensors to be on the same device") and
+:class:`UnsupportedSizeError` (a :class:`ShapeError` and a ``NotImplementedError``: ``F.affine_grid`` with a size
+that is neither 4-D nor 5-D).
+
 The ``impl=`` vocabulary (its names, what ``"auto"`` picks, the defaults) is :mod:`stn_course.impls`.
 """
 from __future__ import annotations
@@ -17,6 +26,27 @@ from typing import Sequence
 import torch
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+class ShapeError(ValueError, RuntimeError):
+    """A wrong shape or size: a ``ValueError`` to the course, a ``RuntimeError`` like torch's own shape checks.
+
+    >>> isinstance(ShapeError("grid: expected shape (N, H_out, W_out, 2)"), (ValueError, RuntimeError))
+    True
+    """
+
+
+class UnsupportedSizeError(ShapeError, NotImplementedError):
+    """A size of a dimensionality we do not implement (``F.affine_grid`` raises ``NotImplementedError`` there)."""
+
+
+class DTypeError(TypeError, ValueError, RuntimeError):
+    """A wrong or mismatched dtype: ``TypeError`` to the course; ``ValueError`` (``F.affine_grid``) and
+    ``RuntimeError`` (``F.grid_sample``, torchvision's kernels) as torch raises for the same input."""
+
+
+class DeviceError(ValueError, RuntimeError):
+    """Tensors on different devices: ``ValueError`` to the course, ``RuntimeError`` like torch."""
 
 
 def shape_str(t: torch.Tensor) -> str:
@@ -32,9 +62,9 @@ def check_tensor(value: object, name: str) -> torch.Tensor:
 
 
 def check_float(t: torch.Tensor, name: str) -> None:
-    """Raise ``TypeError`` unless ``t`` has a floating-point dtype."""
+    """Raise :class:`DTypeError` (a ``TypeError``) unless ``t`` has a floating-point dtype."""
     if t.dtype not in FLOAT_DTYPES:
-        raise TypeError(
+        raise DTypeError(
             f"{name}: expected a floating-point tensor (float16, bfloat16, float32 or float64), got dtype "
             f"{t.dtype}; convert with {name}.float()"
         )
@@ -57,31 +87,32 @@ def check_module(value: object, name: str = "model") -> "torch.nn.Module":
 
 
 def check_ndim(t: torch.Tensor, ndim: int, name: str, layout: str) -> None:
-    """Raise ``ValueError`` unless ``t.ndim == ndim``; ``layout`` is e.g. ``"(N, C, H, W)"``."""
+    """Raise :class:`ShapeError` (a ``ValueError``) unless ``t.ndim == ndim``; ``layout`` is e.g. ``"(N, C, H, W)"``."""
     if t.ndim != ndim:
-        raise ValueError(f"{name}: expected a {ndim}-D tensor of shape {layout}, got shape {shape_str(t)}")
+        raise ShapeError(f"{name}: expected a {ndim}-D tensor of shape {layout}, got shape {shape_str(t)}")
 
 
 def check_same(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> None:
-    """Raise unless ``a`` and ``b`` share dtype and device (``TypeError`` / ``ValueError``)."""
+    """Raise unless ``a`` and ``b`` share dtype and device (:class:`DTypeError` / :class:`DeviceError`)."""
     if a.dtype != b.dtype:
-        raise TypeError(f"{name_a} and {name_b} must have the same dtype, got {a.dtype} and {b.dtype}")
+        raise DTypeError(f"{name_a} and {name_b} must have the same dtype, got {a.dtype} and {b.dtype}")
     if a.device != b.device:
-        raise ValueError(f"{name_a} and {name_b} must be on the same device, got {a.device} and {b.device}")
+        raise DeviceError(f"{name_a} and {name_b} must be on the same device, got {a.device} and {b.device}")
 
 
 def check_same_device(tensors: dict[str, torch.Tensor]) -> None:
-    """Raise ``ValueError`` unless every tensor is on one device; the message names each tensor's device."""
+    """Raise :class:`DeviceError` (a ``ValueError``) unless every tensor is on one device; the message names each
+    tensor's device."""
     devices = {t.device for t in tensors.values()}
     if len(devices) > 1:
         where = ", ".join(f"{name} on {t.device}" for name, t in tensors.items())
-        raise ValueError(f"expected all tensors on one device, got {where}")
+        raise DeviceError(f"expected all tensors on one device, got {where}")
 
 
 def check_batch(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> None:
-    """Raise ``ValueError`` unless the batch sizes (dim 0) agree."""
+    """Raise :class:`ShapeError` (a ``ValueError``) unless the batch sizes (dim 0) agree."""
     if a.shape[0] != b.shape[0]:
-        raise ValueError(
+        raise ShapeError(
             f"{name_a} and {name_b} must have the same batch size N, got {a.shape[0]} and {b.shape[0]} "
             f"(shapes {shape_str(a)} and {shape_str(b)})"
         )
@@ -136,15 +167,16 @@ def _int_sequence(value: object, name: str, what: str) -> tuple[int, ...]:
 def check_size(size: object, ndim: int, name: str = "size", allow_zero: bool = False) -> tuple[int, ...]:
     """Validate a ``torch.Size``-like sequence of ``ndim`` ints and return it as a tuple.
 
-    ``TypeError`` unless every entry is an int (``operator.index``; no floats, no bools); ``ValueError`` unless
-    there are ``ndim`` of them, all positive (or, with ``allow_zero``, non-negative: empty batches and outputs).
+    ``TypeError`` unless every entry is an int (``operator.index``; no floats, no bools); :class:`ShapeError` (a
+    ``ValueError``) unless there are ``ndim`` of them, all positive (or, with ``allow_zero``, non-negative: empty
+    batches and outputs).
     """
     layout = "(N, C, H, W)" if ndim == 4 else "(H, W)" if ndim == 2 else f"{ndim} ints"
     values = _int_sequence(size, name, f"a sequence of {ndim} ints like {layout}")
     low = 0 if allow_zero else 1
     if len(values) != ndim or any(s < low for s in values):
         kind = "non-negative" if allow_zero else "positive"
-        raise ValueError(f"{name}: expected {layout} with {kind} entries, got {tuple(size)!r}")  # type: ignore
+        raise ShapeError(f"{name}: expected {layout} with {kind} entries, got {tuple(size)!r}")  # type: ignore
     return values
 
 

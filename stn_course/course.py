@@ -110,7 +110,7 @@ class Exercise:
     builds_on: tuple[str, ...] = ()
     rtol: float = 1e-5
     atol: float = 1e-5
-    grad_args: tuple[int, ...] = ()
+    grad_args: tuple[int | str, ...] = ()
 
     @classmethod
     def declared(cls, check_id: str, fields: dict) -> "Exercise":

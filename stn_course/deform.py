@@ -46,7 +46,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import check_bool, check_float_tensor, check_int, check_ndim, check_pair, check_same, shape_str
+from ._validation import (
+    ShapeError,
+    check_bool,
+    check_float_tensor,
+    check_int,
+    check_ndim,
+    check_pair,
+    check_same,
+    shape_str,
+)
 from .grids import apply_theta
 from .impls import DEFORM_CONV2D
 from .sampling import bilinear_interpolate
@@ -140,7 +149,7 @@ def pack_offsets(dy: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
     check_float_tensor(dx, "dx")
     check_same(dy, dx, "dy", "dx")
     if dy.shape != dx.shape or dy.ndim != 5:
-        raise ValueError(f"dy, dx: expected two tensors of shape (N, offset_groups, kh*kw, H_out, W_out), got "
+        raise ShapeError(f"dy, dx: expected two tensors of shape (N, offset_groups, kh*kw, H_out, W_out), got "
                          f"{shape_str(dy)} and {shape_str(dx)}")
     return torch.stack([dy, dx], dim=3).flatten(1, 3)
 
@@ -151,7 +160,7 @@ def unpack_offsets(offset: torch.Tensor, kernel_size: IntPair) -> tuple[torch.Te
     check_float_tensor(offset, "offset", 4, "(N, 2*offset_groups*kh*kw, H_out, W_out)")
     n, ch, h_out, w_out = offset.shape
     if ch == 0 or ch % (2 * kh * kw):
-        raise ValueError(f"offset: expected shape (N, 2*offset_groups*kh*kw, H_out, W_out) with 2*kh*kw = "
+        raise ShapeError(f"offset: expected shape (N, 2*offset_groups*kh*kw, H_out, W_out) with 2*kh*kw = "
                          f"{2 * kh * kw} dividing dim 1, got {shape_str(offset)}")
     pairs = offset.reshape(n, ch // (2 * kh * kw), kh * kw, 2, h_out, w_out)
     return pairs[:, :, :, 0], pairs[:, :, :, 1]
@@ -184,7 +193,7 @@ def offsets_from_affine(
     """
     check_float_tensor(matrix, "matrix")
     if matrix.ndim != 3 or matrix.shape[-2:] not in ((3, 3), (2, 3)):
-        raise ValueError(f"matrix: expected shape (N, 3, 3) or (N, 2, 3), got {shape_str(matrix)}")
+        raise ShapeError(f"matrix: expected shape (N, 3, 3) or (N, 2, 3), got {shape_str(matrix)}")
     base = regular_sampling_positions(h_out, w_out, kernel_size, stride, padding, dilation, matrix.dtype,
                                       matrix.device)  # (K, H_out, W_out, 2) as (y, x)
     y, x = base[..., 0], base[..., 1]
@@ -211,7 +220,7 @@ def _check_arguments(input, offset, weight, bias, stride, padding, dilation, mas
     check_ndim(weight, 4, "weight", "(C_out, C_in / groups, kh, kw)")
     c_out, c_per_group, kh, kw = weight.shape
     if c_per_group == 0 or c_in % c_per_group or c_out % (c_in // c_per_group) or kh == 0 or kw == 0:
-        raise ValueError(f"weight: expected shape (C_out, C_in / groups, kh, kw) with C_in = {c_in} divisible by "
+        raise ShapeError(f"weight: expected shape (C_out, C_in / groups, kh, kw) with C_in = {c_in} divisible by "
                          f"dim 1 and C_out divisible by groups, got {shape_str(weight)}")
     groups = c_in // c_per_group
     stride, padding = _pair(stride, "stride"), _pair(padding, "padding", minimum=0)
@@ -219,30 +228,34 @@ def _check_arguments(input, offset, weight, bias, stride, padding, dilation, mas
     h_out = conv_output_size(h, kh, stride[0], padding[0], dilation[0])
     w_out = conv_output_size(w, kw, stride[1], padding[1], dilation[1])
     if h_out < 1 or w_out < 1:
-        raise ValueError(f"input of shape {shape_str(input)} is too small for a {kh}x{kw} kernel with padding "
+        raise ShapeError(f"input of shape {shape_str(input)} is too small for a {kh}x{kw} kernel with padding "
                          f"{padding} and dilation {dilation} (output would be {h_out}x{w_out})")
     k = kh * kw
     check_ndim(offset, 4, "offset", "(N, 2*offset_groups*kh*kw, H_out, W_out)")
     offset_groups = offset.shape[1] // (2 * k)
     if (offset_groups == 0 or offset.shape[1] % (2 * k) or c_in % offset_groups
             or tuple(offset.shape) != (n, 2 * offset_groups * k, h_out, w_out)):
-        raise ValueError(
+        raise ShapeError(  # torchvision's wording too ("the shape of the offset"), whose tests match it
             f"offset: expected shape (N, 2*offset_groups*kh*kw, H_out, W_out) = ({n}, {2 * k}*offset_groups, "
-            f"{h_out}, {w_out}) with offset_groups dividing C_in = {c_in}, got {shape_str(offset)}")
-    check_same(input, offset, "input", "offset")
-    check_same(input, weight, "input", "weight")
+            f"{h_out}, {w_out}) with offset_groups dividing C_in = {c_in}, got {shape_str(offset)} (the shape of "
+            f"the offset does not fit the input, the {kh}x{kw} kernel, stride, padding and dilation)")
     if mask is not None:
         check_float_tensor(mask, "mask")
         expected = (n, offset_groups * k, h_out, w_out)
         if tuple(mask.shape) != expected:
-            raise ValueError(f"mask: expected shape (N, offset_groups*kh*kw, H_out, W_out) = {expected}, "
-                             f"got {shape_str(mask)}")
-        check_same(input, mask, "input", "mask")
+            which = "mask.shape[1] is not valid" if mask.ndim > 1 and mask.shape[1] != expected[1] else "mask's shape"
+            raise ShapeError(f"mask: expected shape (N, offset_groups*kh*kw, H_out, W_out) = {expected}, "
+                             f"got {shape_str(mask)} ({which}: the offset has {offset_groups} group(s) of "
+                             f"{kh}x{kw} taps)")
     if bias is not None:
         check_float_tensor(bias, "bias")
         if tuple(bias.shape) != (c_out,):
-            raise ValueError(f"bias: expected shape (C_out,) = ({c_out},), got {shape_str(bias)}")
-        check_same(input, bias, "input", "bias")
+            raise ShapeError(f"bias: expected shape (C_out,) = ({c_out},), got {shape_str(bias)}")
+    # Shapes first, then dtypes and devices: torchvision's order (its tests pass a float64 offset of the wrong
+    # shape to a float32 layer and expect the shape error).
+    for other, name in ((offset, "offset"), (weight, "weight"), (mask, "mask"), (bias, "bias")):
+        if other is not None:
+            check_same(input, other, "input", name)
     return groups, offset_groups, (kh, kw), (h_out, w_out), stride, padding, dilation
 
 

@@ -9,12 +9,22 @@ grid generator (affine, projective, thin-plate spline) transforms.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import numpy as np
 import torch
 
-from ._validation import check_batch, check_bool, check_float_tensor, check_int, check_same, check_size
+from ._validation import (
+    ShapeError,
+    UnsupportedSizeError,
+    check_batch,
+    check_bool,
+    check_float_tensor,
+    check_int,
+    check_same,
+    check_size,
+)
 
 __all__ = [
     "linspace_from_neg_one",
@@ -31,6 +41,8 @@ __all__ = [
     "tps_transform",
     "tps_grid",
     "HORIZON_W",
+    "UNIT_SIZE_WARNING",
+    "warn_unit_size",
 ]
 
 #: What :func:`projective_grid` divides by where a homography's ``w`` is exactly 0 (see there).
@@ -87,7 +99,7 @@ def apply_theta(points: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     check_float_tensor(points, "points")
     check_float_tensor(theta, "theta")
     if points.ndim < 2 or points.shape[-1] != 3 or theta.ndim < 2 or theta.shape[-1] != 3:
-        raise ValueError(f"points, theta: expected homogeneous points (…, P, 3) and matrices (…, R, 3), got "
+        raise ShapeError(f"points, theta: expected homogeneous points (…, P, 3) and matrices (…, R, 3), got "
                          f"{tuple(points.shape)} and {tuple(theta.shape)}")
     return points @ theta.transpose(-1, -2)
 
@@ -107,17 +119,36 @@ def _check_matrices(matrices: torch.Tensor, name: str, rows: int, what: str,
                     size: Sequence[int]) -> tuple[int, int, int, int]:
     """Validate a batch of ``(N, rows, 3)`` matrices against ``size = (N, C, H, W)``; returns the size."""
     layout = f"(N, {rows}, 3)"
+    check_float_tensor(matrices, name)
+    if hasattr(size, "__len__") and not isinstance(size, (str, bytes)) and len(size) != 4:  # type: ignore[arg-type]
+        # F.affine_grid's type for sizes it lacks (checked first, as there); 5-D ones are 3-D grids, not ours
+        raise UnsupportedSizeError(f"size: expected (N, C, H, W) for a 2-D grid, got {tuple(size)!r} (only 2-D "
+                                   f"grids are implemented: F.affine_grid's 5-D sizes, volumetric grids, are not)")
     check_float_tensor(matrices, name, 3, layout)
     if matrices.shape[1:] != (rows, 3):
-        raise ValueError(f"{name}: expected shape {layout} for {what}, got {tuple(matrices.shape)}")
+        raise ShapeError(f"{name}: expected shape {layout} for {what}, got {tuple(matrices.shape)}")
     n, c, h, w = check_size(size, 4, "size", allow_zero=True)
     if matrices.shape[0] != n:
-        raise ValueError(f"{name} has batch size {matrices.shape[0]} but size={tuple(size)} asks for N={n}")
+        raise ShapeError(f"{name} has batch size {matrices.shape[0]} but size={tuple(size)} asks for N={n}")
     return n, c, h, w
 
 
 def _check_theta(theta: torch.Tensor, size: Sequence[int]) -> tuple[int, int, int, int]:
     return _check_matrices(theta, "theta", 2, "2-D affine matrices", size)
+
+
+#: ``F.affine_grid``'s warning for a size-1 side with ``align_corners=True``, word for word.
+UNIT_SIZE_WARNING = ("Since version 1.3.0, affine_grid behavior has changed for unit-size grids when "
+                     "align_corners=True. This is not an intended use case of affine_grid. See the documentation "
+                     "of affine_grid for details.")
+
+
+def warn_unit_size(height: int, width: int, align_corners: bool) -> None:
+    """Warn as ``F.affine_grid`` does when ``align_corners=True`` meets a side of one pixel: the span ``-1 … 1`` of
+    that side collapses onto its one pixel centre at 0 (a ``UserWarning``, :data:`UNIT_SIZE_WARNING`)."""
+    height, width = check_int(height, "height", minimum=0), check_int(width, "width", minimum=0)
+    if check_bool(align_corners, "align_corners") and min(height, width) == 1:
+        warnings.warn(UNIT_SIZE_WARNING, UserWarning, stacklevel=3)
 
 
 def affine_grid(theta: torch.Tensor, size: Sequence[int], align_corners: bool = False) -> torch.Tensor:
@@ -127,13 +158,15 @@ def affine_grid(theta: torch.Tensor, size: Sequence[int], align_corners: bool = 
 
     Each output pixel centre ``p = (x_t, y_t, 1)`` (normalized) is sent to ``theta @ p = (x_s, y_s)``, the input
     location it will read (Jaderberg et al., eq. 1). Unlike ``F.affine_grid``, empty batches and outputs
-    (``N``, ``H_out`` or ``W_out`` = 0) give an empty grid, as ``F.grid_sample`` accepts one.
+    (``N``, ``H_out`` or ``W_out`` = 0) give an empty grid, as ``F.grid_sample`` accepts one. Like it, a side of
+    one pixel with ``align_corners=True`` warns (:func:`warn_unit_size`).
 
     >>> affine_grid(torch.eye(2, 3).expand(5, 2, 3), (5, 3, 4, 6)).shape
     torch.Size([5, 4, 6, 2])
     """
     n, _, h, w = _check_theta(theta, size)
     align_corners = check_bool(align_corners, "align_corners")
+    warn_unit_size(h, w, align_corners)
     grid = base_grid(h, w, align_corners, theta.dtype, theta.device)
     # (N, H*W, 3) @ (N, 3, 2): every pixel's homogeneous coordinate times theta^T.
     return apply_theta(grid.view(1, h * w, 3).expand(n, h * w, 3), theta).view(n, h, w, 2)
@@ -166,7 +199,7 @@ def check_grid(grid: torch.Tensor, input: torch.Tensor | None = None) -> None:
     """Validate a sampling grid ``(N, H_out, W_out, 2)`` (and its batch against ``input`` if given)."""
     check_float_tensor(grid, "grid", 4, "(N, H_out, W_out, 2)")
     if grid.shape[-1] != 2:
-        raise ValueError(f"grid: expected shape (N, H_out, W_out, 2) holding (x, y), got {tuple(grid.shape)}")
+        raise ShapeError(f"grid: expected shape (N, H_out, W_out, 2) holding (x, y), got {tuple(grid.shape)}")
     if input is not None:
         check_batch(input, grid, "input", "grid")
 

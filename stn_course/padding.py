@@ -95,6 +95,8 @@ def reflect_coordinates(x, low: float, span: float, with_sign: bool = False):
     xp = _xp(x)
     if span <= 0:
         zeros = xp.zeros_like(x)
+        if xp is torch:  # still a function of x, with derivative 0 (as torch's grid gradient is there), not None
+            zeros = torch.where(torch.zeros_like(x, dtype=torch.bool), x, zeros)
         return (zeros, xp.zeros_like(x)) if with_sign else zeros
     twice_span = 2 * span
     shifted = x - low
@@ -125,6 +127,20 @@ def reflect_kernel(x, low, span, slope, zero):
     sign = tl.where(shifted < 0, -1.0 + zero, 1.0 + zero)
     sign = tl.where(extra > span, -sign, sign)
     return tl.where(span > 0, folded, zero), tl.where(span > 0, slope * sign, zero)
+
+
+def _clamp(x, high: float):
+    """``x`` clamped into ``[0, high]``, with ATen's derivative: 1 strictly inside, 0 *at* and beyond the bounds.
+
+    ``torch.clamp``'s autograd passes the gradient at the bounds themselves (``0 <= x <= high``); ATen's
+    ``clip_coordinates_set_grad`` counts a coordinate on the border as outside. So autograd through this clamp
+    gives the hand-derived :meth:`PaddingMode.slope` – the border pixel of ``border`` padding has gradient 0.
+    Same values as ``clip`` (NaN stays NaN); arrays are clipped.
+    """
+    if not isinstance(x, torch.Tensor):
+        return np.clip(x, 0, high)
+    inside = (x > 0) & (x < high)
+    return torch.where(inside, x, x.detach().clamp(0, high))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -166,7 +182,7 @@ class PaddingMode:
         if not self.clamps:
             return x
         xp = _xp(x)
-        x = xp.clip(x, 0, size - 1)
+        x = _clamp(x, size - 1)
         return xp.where(xp.isnan(x), xp.zeros_like(x), x)
 
     def slope(self, x, size: int, align_corners: bool):

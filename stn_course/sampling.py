@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from . import padding
-from ._validation import check_bool, check_choice, check_float_tensor, check_pair, check_same, check_tensor
+from ._validation import ShapeError, check_bool, check_choice, check_float_tensor, check_pair, check_same, check_tensor
 from .grids import affine_grid, check_grid
 from .padding import GRID_SAMPLE_MODES, PADDING_MODES, _check_coordinates, reflect_coordinates
 
@@ -87,10 +87,34 @@ def unnormalize(coord, size: int, align_corners: bool):
     if align_corners:
         return (coord + 1) * ((size - 1) / 2)
     if coord.dtype in (torch.float64, np.float64):
-        return (coord + 1) * (size / 2) - 0.5
+        return _fused_multiply_sub_half(coord + 1, size / 2)
     if isinstance(coord, torch.Tensor):
         return ((coord + 1).double() * (size / 2) - 0.5).to(coord.dtype)
     return ((coord + 1).astype(np.float64) * (size / 2) - 0.5).astype(coord.dtype)
+
+
+def _fused_multiply_sub_half(a, s: float):
+    """``a · s - 0.5`` rounded once, as a fused multiply-add (float64 tensors or arrays, ``(…) -> (…)``).
+
+    ATen's CPU kernel unnormalizes float64 with an FMA; two roundings land a point within an ulp of a pixel
+    centre on the other side of it now and then – and there ``floor`` picks the other neighbours, so the gradient
+    is the other one-sided difference. Exact product by Dekker's splitting: ``s = size / 2`` has few bits, so
+    ``a · s = p + e`` exactly, and ``p - 0.5`` is exact wherever the result is near an integer (Sterbenz).
+    """
+    xp = _xp(a)
+    p = a * s
+    exact = a.detach() if xp is torch else a  # the rounding correction carries no gradient: d/da is s
+    with np.errstate(invalid="ignore"):  # inf - inf in the split of an infinite point (it keeps p - 0.5)
+        split = exact * 134217729.0  # 2**27 + 1: a = high + low with 26-bit halves
+        high = split - (split - exact)
+        low = exact - high
+        error = (high * s - p.detach() if xp is torch else high * s - p) + low * s  # a · s - p, exactly
+        fused = (p - 0.5) + xp.where(xp.isfinite(error), error, xp.zeros_like(error))
+    return fused
+
+
+def _xp(x):
+    return torch if isinstance(x, torch.Tensor) else np
 
 
 def source_coordinates(coord, size: int, padding_mode: str = "zeros", align_corners: bool = False):
@@ -111,45 +135,52 @@ def source_coordinates(coord, size: int, padding_mode: str = "zeros", align_corn
 
 
 def _snap(x: torch.Tensor, coord: torch.Tensor, size: int, padding_mode: str, align_corners: bool) -> torch.Tensor:
-    """Move points whose grid value is a pixel centre up to float32 rounding exactly onto that centre.
+    """How far to move points whose grid value is a pixel centre up to float32 rounding exactly onto that centre:
+    ``nearest - x`` there, 0 elsewhere (detached, ``x``'s shape).
 
     A float32 grid cannot hold most pixel centres exactly (``(2 i + 1) / W - 1`` is no binary fraction), so
     ``F.grid_sample`` reproduces an image under the identity only to about ``W * 1e-7``. The distance to the nearest
     centre is measured in float64; points closer than ``size * eps / 2`` (twice a correctly rounded grid's error)
     are snapped, which makes the identity and integer shifts exact. Every other point keeps the float32 arithmetic
-    of ``F.grid_sample``, so results match it to rounding. Gradients pass straight through; non-finite points are
-    left as they are.
+    of ``F.grid_sample``, so results match it to rounding. Non-finite points are left as they are.
+
+    The snap moves only the *weights* (:func:`bilinear_corners` adds it to the fractional offset): the neighbours
+    stay ``floor(x)`` and ``floor(x) + 1`` of the unsnapped ``x``, as in ATen, so a point a rounding error left of
+    a centre keeps ATen's gradient there – the left difference – while its value is the centre's pixel exactly.
     """
     exact = source_coordinates(coord.double(), size, padding_mode, align_corners)
     nearest = torch.round(exact)
     close = (exact - nearest).abs() <= size * torch.finfo(coord.dtype).eps / 2
-    return x + torch.where(close, nearest.to(x.dtype) - x, torch.zeros_like(x)).detach()
+    return torch.where(close, nearest.to(x.dtype) - x, torch.zeros_like(x)).detach()
 
 
 def _pixel_coordinates(
     grid: torch.Tensor, height: int, width: int, padding_mode: str, align_corners: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pixel coordinates ``(x, y)`` to interpolate at, each ``(N, H_out, W_out)``; float32 grids are snapped.
+):
+    """Pixel coordinates ``(x, y)`` to interpolate at, each ``(N, H_out, W_out)``, and for float32 grids the snap
+    of each (:func:`_snap`; ``None`` otherwise) – ``(x, y, snap)``, ``snap = (dx, dy)`` for
+    :func:`bilinear_corners`.
 
     Half-precision grids are computed in float32 (as PyTorch does), and not snapped: their rounding error is
     a visible fraction of a pixel.
     """
+    snaps = grid.dtype == torch.float32
     if grid.dtype in (torch.float16, torch.bfloat16):
         grid = grid.float()
-        return (source_coordinates(grid[..., 0], width, padding_mode, align_corners),
-                source_coordinates(grid[..., 1], height, padding_mode, align_corners))
     x = source_coordinates(grid[..., 0], width, padding_mode, align_corners)
     y = source_coordinates(grid[..., 1], height, padding_mode, align_corners)
-    if grid.dtype == torch.float32:
-        x = _snap(x, grid[..., 0], width, padding_mode, align_corners)
-        y = _snap(y, grid[..., 1], height, padding_mode, align_corners)
-    return x, y
+    snap = None
+    if snaps:
+        snap = (_snap(x, grid[..., 0], width, padding_mode, align_corners),
+                _snap(y, grid[..., 1], height, padding_mode, align_corners))
+    return x, y, snap
 
 
 def _check_inputs(input: torch.Tensor, grid: torch.Tensor, padding_mode: str) -> None:
     check_float_tensor(input, "input", 4, "(N, C, H, W)")
     if input.shape[2] < 1 or input.shape[3] < 1:
-        raise ValueError(f"input: expected an image with H, W >= 1, got shape {tuple(input.shape)}")
+        raise ShapeError(f"input: expected an image with H, W >= 1 (non-empty spatial dimensions), got shape "
+                         f"{tuple(input.shape)}")
     check_grid(grid, input)
     check_same(input, grid, "input", "grid")
     padding.get(padding_mode)
@@ -166,18 +197,23 @@ def _flat_index(xs: torch.Tensor, ys: torch.Tensor, height: int, width: int) -> 
     return index, inside
 
 
-def bilinear_corners(x: torch.Tensor, y: torch.Tensor, height: int, width: int):
+def bilinear_corners(x: torch.Tensor, y: torch.Tensor, height: int, width: int, snap=None):
     """The four neighbours of every point ``(x, y)`` (pixel coordinates, each ``(N, P)``).
 
     ``-> index (N, 4, P)`` flat pixel indices (0 where outside), ``inside (N, 4, P)`` bool, and the fractional
     offsets ``fx, fy (N, P)`` past the top-left neighbour. Corners named row then column, in the order ``y0x0,
     y0x1, y1x0, y1x1`` – top-left, top-right, bottom-left, bottom-right – as everywhere in the package.
+    The neighbours are ``floor(x)`` and ``floor(x) + 1`` – at a pixel centre the one-sided difference to the right,
+    as in ATen. ``snap = (dx, dy)`` (:func:`_snap`, shaped like ``x``) moves only the offsets.
     """
     x0, y0 = torch.floor(x), torch.floor(y)
     xs = torch.stack([x0, x0 + 1, x0, x0 + 1], 1)
     ys = torch.stack([y0, y0, y0 + 1, y0 + 1], 1)
     index, inside = _flat_index(xs, ys, height, width)
-    return index, inside, x - x0, y - y0
+    fx, fy = x - x0, y - y0
+    if snap is not None:
+        fx, fy = fx + snap[0], fy + snap[1]
+    return index, inside, fx, fy
 
 
 def bilinear_weights(fx: torch.Tensor, fy: torch.Tensor) -> torch.Tensor:
@@ -220,9 +256,16 @@ def bilinear_interpolate(input: torch.Tensor, x: torch.Tensor, y: torch.Tensor) 
         if value.ndim < 1 or value.shape[0] != input.shape[0] or value.shape != x.shape:
             raise ValueError(f"x, y: expected two tensors of one shape (N, *S) with N = {input.shape[0]}, got "
                              f"{tuple(x.shape)} and {tuple(y.shape)}")
+    return _interpolate(input, x, y)
+
+
+def _interpolate(input: torch.Tensor, x: torch.Tensor, y: torch.Tensor, snap=None) -> torch.Tensor:
+    """:func:`bilinear_interpolate` without the checks, with :func:`_snap`'s offsets (``snap = (dx, dy)``)."""
     n, c, h, w = input.shape
     shape = x.shape[1:]
-    index, inside, fx, fy = bilinear_corners(x.flatten(1), y.flatten(1), h, w)
+    if snap is not None:
+        snap = (snap[0].flatten(1), snap[1].flatten(1))
+    index, inside, fx, fy = bilinear_corners(x.flatten(1), y.flatten(1), h, w, snap)
     neighbours = gather_corners(input, index, inside)  # (N, C, 4, P)
     weights = bilinear_weights(fx, fy)
     return (neighbours * weights.unsqueeze(1)).sum(2).view(n, c, *shape)
@@ -242,8 +285,8 @@ def bilinear_sample(
     _check_inputs(input, grid, padding_mode)
     n, c, h, w = input.shape
     _, h_out, w_out, _ = grid.shape
-    x, y = _pixel_coordinates(grid, h, w, padding_mode, align_corners)
-    return bilinear_interpolate(input, x, y).view(n, c, h_out, w_out).to(input.dtype)
+    x, y, snap = _pixel_coordinates(grid, h, w, padding_mode, align_corners)
+    return _interpolate(input, x, y, snap).view(n, c, h_out, w_out).to(input.dtype)
 
 
 def nearest_sample(
@@ -261,9 +304,35 @@ def nearest_sample(
     _check_inputs(input, grid, padding_mode)
     n, c, h, w = input.shape
     _, h_out, w_out, _ = grid.shape
-    x, y = _pixel_coordinates(grid, h, w, padding_mode, align_corners)
+    x, y, _ = _pixel_coordinates(grid.detach(), h, w, padding_mode, align_corners)
     index, inside = _flat_index(torch.round(x).flatten(1).unsqueeze(1), torch.round(y).flatten(1).unsqueeze(1), h, w)
-    return gather_corners(input, index, inside).view(n, c, h_out, w_out)
+    out = gather_corners(input, index, inside).view(n, c, h_out, w_out)
+    if grid.requires_grad and torch.is_grad_enabled():
+        out = _FlatInGrid.apply(out, grid)
+    return out
+
+
+class _FlatInGrid(torch.autograd.Function):
+    """``out`` unchanged, made a function of ``grid`` with derivative 0: nearest-neighbour sampling is piecewise
+    constant in the grid, and ``F.grid_sample(mode="nearest")`` gives the grid a zero gradient (also where the
+    input needs none: the output still requires grad, as torch's does). ``(out, grid) -> out``"""
+
+    @staticmethod
+    def forward(out: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+        return out.clone()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        grid = inputs[1]
+        ctx.grid_shape, ctx.grid_dtype, ctx.grid_device = grid.shape, grid.dtype, grid.device
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        return grad_out, torch.zeros(ctx.grid_shape, dtype=ctx.grid_dtype, device=ctx.grid_device)
+
+    @staticmethod
+    def jvp(ctx, out_tangent, grid_tangent):
+        return out_tangent
 
 
 def grid_sample(input: torch.Tensor, grid: torch.Tensor, mode: str = "bilinear", padding_mode: str = "zeros",

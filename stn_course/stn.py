@@ -40,7 +40,8 @@ numbers with the hand-derived backward of lesson 4 (:mod:`stn_course.autograd`, 
 request without CUDA or triton is an error); ``"auto"`` – ``"triton"`` where it can run on a CUDA input of the
 affine family, else ``"aten"`` (the package's one rule, :mod:`stn_course.impls`). For ``projective`` and ``tps``
 the grid always comes from :mod:`stn_course.grids` (torch has no equivalent), and ``"triton"`` refuses them. All
-give the same numbers. The module works under ``torch.compile`` (``impl="aten"`` with ``fullgraph=True``);
+give the same numbers – gradients included, also at the identity start where every sampling point sits on a kink
+(``head.bias.grad`` equals ``impl="aten"``'s to rounding: ``tests/test_kinks.py``). The module works under ``torch.compile`` (``impl="aten"`` with ``fullgraph=True``);
 TorchScript is not supported.
 """
 from __future__ import annotations

@@ -120,17 +120,21 @@ def test_failure_message_names_case_error_hint_and_seed(fresh_hints, allow_torch
 
 
 def test_hints_come_in_stages_the_hint_first_then_the_recipe(fresh_hints):
-    """The first failure gives the hint and no formula; the second adds the recipe; the failure is in the
-    exception only (IPython shows it once), nothing is printed besides."""
+    """The first two failures give the hint and no formula (and say how to ask for the recipe); the recipe comes
+    on request or from the third failure; the failure is in the exception only (IPython shows it once)."""
     spec = get("02.unnormalize")
     wrong = lambda coord, size, align_corners=False: (coord + 1) / 2 * size  # noqa: E731
-    with pytest.raises(CheckFailed) as first:
-        check("02.unnormalize", wrong, seed=1)
-    assert spec.hint in str(first.value) and spec.recipe not in str(first.value)
-    assert "step-by-step hint" in str(first.value)
-    with pytest.raises(CheckFailed) as second:
-        check("02.unnormalize", wrong, seed=2)
-    assert spec.hint in str(second.value) and f"Recipe: {spec.recipe}" in str(second.value)
+    for seed in (1, 2):
+        with pytest.raises(CheckFailed) as early:
+            check("02.unnormalize", wrong, seed=seed)
+        assert spec.hint in str(early.value) and spec.recipe not in str(early.value)
+        assert "recipe=True" in str(early.value)
+    with pytest.raises(CheckFailed) as asked:
+        check("02.unnormalize", wrong, seed=3, recipe=True)
+    assert f"Recipe: {spec.recipe}" in str(asked.value)
+    with pytest.raises(CheckFailed) as third:
+        check("02.unnormalize", wrong, seed=4)
+    assert spec.hint in str(third.value) and f"Recipe: {spec.recipe}" in str(third.value)
     assert CheckFailed("x")._render_traceback_() == ["x"]  # no traceback around the feedback
 
 

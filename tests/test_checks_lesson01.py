@@ -77,7 +77,7 @@ def inverse_warp(image, motion, to_index=torch.round, swap_xy=False, zeros_outsi
 
 @pytest.mark.parametrize("check_id, fn", [
     ("01.rotation_matrix", rotation_matrix),
-    ("01.rotation_matrix", lambda a: rotation_matrix(a).float()),  # float32 answers are fine
+    ("01.rotation_matrix", lambda a: rotation_matrix(a).float().double()),  # float64 as specified, even if rounded
     ("01.rotate_about", rotate_about),
     ("01.apply_affine", apply_affine),
     ("01.normalization_matrix", normalization_matrix),
@@ -207,3 +207,20 @@ def test_clamping_instead_of_zeros_fails():
 def test_lesson_one_has_at_least_five_visible_checks():
     from stn_course.checks import all_checks
     assert len([c for c in all_checks(include_hidden=False) if c.id.startswith("01.")]) >= 5
+
+
+def test_a_float32_matrix_fails_where_the_docstring_says_float64_and_is_diagnosed_as_a_dtype():
+    """rotation_matrix and normalization_matrix are specified "(3, 3) float64": right values in float32 fail on
+    their own check with a dtype diagnosis, not later on rotate_about with a rotation-order hint."""
+    import math
+
+    from stn_course.checks import run_check
+    from stn_course.checks import get as get_check
+
+    def rotation32(angle):
+        c, s = math.cos(angle), math.sin(angle)
+        return torch.tensor([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float32)
+
+    result = run_check(get_check("01.rotation_matrix"), rotation32, 0)
+    assert not result.passed and result.first_failure.property == "dtype"
+    assert not run_check(get_check("01.rotation_matrix"), lambda a: rotation32(a).double(), 0).first_failure

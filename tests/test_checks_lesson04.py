@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch.autograd.function import once_differentiable
 import torch.nn.functional as F
 
-from .check_helpers import assert_fails, assert_passes
+from stn_course.checks import run_check
+
+from .check_helpers import assert_fails, assert_passes, get
 
 
 # --- a learner-style implementation with switchable bugs --------------------------------------------------------
@@ -55,17 +58,19 @@ def source_coordinates_grad(coord, size, padding_mode="zeros", align_corners=Fal
         if bug != "no-flip":
             sign = torch.where(odd, -sign, sign)
         x = torch.where(odd, hi - torch.fmod(d, span), lo + torch.fmod(d, span))
-    inside = (x > 0) & (x < size - 1)
+    inside = (x > 0) & (x < size - 1) if bug != "border-inside" else (x >= 0) & (x <= size - 1)
     if bug == "border-one":
         inside = torch.ones_like(inside)
     return sign * inside * scale
 
 
-def _neighbours(input, grid, padding_mode, align_corners):
+def _neighbours(input, grid, padding_mode, align_corners, bug=None):
     n, c, h, w = input.shape
     x = coordinates(grid[..., 0], w, padding_mode, align_corners).reshape(n, -1)
     y = coordinates(grid[..., 1], h, padding_mode, align_corners).reshape(n, -1)
     x0, y0 = torch.floor(x), torch.floor(y)
+    if bug == "left-derivative":  # at an integer, the neighbours on the left: the other one-sided derivative
+        x0, y0 = torch.ceil(x) - 1, torch.ceil(y) - 1
     fx, fy = x - x0, y - y0
     out = []
     for dy, wy in ((0, 1 - fy), (1, fy)):
@@ -95,16 +100,21 @@ def grad_grid(grad_output, input, grid, padding_mode="zeros", align_corners=Fals
     n, c, h, w = input.shape
     g = grad_output.reshape(n, c, -1)
     flat = input.reshape(n, c, -1)
-    corners, fx, fy = _neighbours(input, grid, padding_mode, align_corners)
+    corners, fx, fy = _neighbours(input, grid, padding_mode, align_corners, bug)
     gx = torch.zeros_like(fx)
     gy = torch.zeros_like(fy)
     for dx, dy, xi, yi, inside, wx, wy in corners:
         value = torch.gather(flat, 2, (yi * w + xi).unsqueeze(1).expand(n, c, -1))
         s = (value * g).sum(1) * inside
-        gx += s * (1 if dx else -1) * (wy if bug != "no-y-weight" else 1)
-        gy += s * (1 if dy else -1) * wx
-    sx = source_coordinates_grad(grid[..., 0], w, padding_mode, align_corners).reshape(n, -1)
-    sy = source_coordinates_grad(grid[..., 1], h, padding_mode, align_corners).reshape(n, -1)
+        sign_x, sign_y = (1 if dx else -1), (1 if dy else -1)
+        if bug == "eq7-literal":  # eq. 7 as printed: the sign of m - x, +1 for m >= x (a neighbour at x itself)
+            sign_x = torch.where(fx == 0, 1.0, float(sign_x)).to(fx)
+            sign_y = torch.where(fy == 0, 1.0, float(sign_y)).to(fy)
+        gx += s * sign_x * (wy if bug != "no-y-weight" else 1)
+        gy += s * sign_y * wx
+    border = bug if bug == "border-inside" else None
+    sx = source_coordinates_grad(grid[..., 0], w, padding_mode, align_corners, border).reshape(n, -1)
+    sy = source_coordinates_grad(grid[..., 1], h, padding_mode, align_corners, border).reshape(n, -1)
     if bug == "no-chain":
         sx = sy = torch.ones_like(sx)
     out = torch.stack([gx * sx, gy * sy], -1)
@@ -141,9 +151,30 @@ class Sampler(torch.autograd.Function):
         return gi, gg, None, None
 
 
+class OnceSampler(Sampler):
+    backward = staticmethod(once_differentiable(Sampler.backward))
+
+
+class AutogradSampler(Sampler):
+    """Wrong: asks autograd for the gradient inside backward (the lesson: the Functions use no autograd)."""
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        input, grid = ctx.saved_tensors
+        with torch.enable_grad():
+            x, g = input.detach().requires_grad_(), grid.detach().requires_grad_()
+            out = F.grid_sample(x, g, padding_mode=ctx.settings[0], align_corners=ctx.settings[1])
+            gi, gg = torch.autograd.grad(out, (x, g), grad_output)
+        return gi, gg, None, None
+
+
+SAMPLERS = {None: OnceSampler, "no-once-differentiable": Sampler, "autograd-backward": AutogradSampler}
+
+
 def sampler_function(grad_output, input, grid, padding_mode="zeros", align_corners=False, bug=None):
     x, g = input.clone().requires_grad_(), grid.clone().requires_grad_()
-    out = Sampler.apply(x, g, padding_mode, align_corners)
+    out = SAMPLERS.get(bug, OnceSampler).apply(x, g, padding_mode, align_corners)
     gi, gg = torch.autograd.grad(out, (x, g), grad_output)
     if bug == "grad-input-only":
         gg = torch.zeros_like(gg)
@@ -155,7 +186,8 @@ def sampler_function(grad_output, input, grid, padding_mode="zeros", align_corne
 def theta_gradient(grad_output, input, theta, padding_mode="zeros", align_corners=False, bug=None):
     size = grad_output.shape
     grid = F.affine_grid(theta, size, align_corners=align_corners)
-    gg = grad_grid(grad_output, input, grid, padding_mode, align_corners, bug="yx" if bug == "yx" else None)
+    gg = grad_grid(grad_output, input, grid, padding_mode, align_corners,
+                   bug=bug if bug in ("yx", "eq7-literal", "left-derivative", "border-inside") else None)
     return affine_grid_backward(gg, size, align_corners, bug="no-constant" if bug == "no-constant" else None)
 
 
@@ -181,6 +213,15 @@ BUGS = [
     ("04.affine_grid_backward", "convention"),
     ("04.sampler_function", "grad-input-only"),
     ("04.sampler_function", "no-detach-order"),
+    ("04.sampler_function", "no-once-differentiable"),
+    ("04.sampler_function", "autograd-backward"),
+    ("04.source_coordinates_grad", "border-inside"),
+    ("04.grad_grid", "eq7-literal"),
+    ("04.grad_grid", "left-derivative"),
+    ("04.grad_grid", "border-inside"),
+    ("04.theta_gradient", "eq7-literal"),
+    ("04.theta_gradient", "left-derivative"),
+    ("04.theta_gradient", "border-inside"),
     ("04.theta_gradient", "yx"),
     ("04.theta_gradient", "no-constant"),
 ]
@@ -197,3 +238,46 @@ def test_independent_solutions_pass(check_id):
 def test_known_bugs_fail(check_id, bug):
     fn = CORRECT[check_id]
     assert_fails(check_id, lambda *args, **kwargs: fn(*args, **kwargs, bug=bug))
+
+
+def _central(f, x, eps=1e-6):
+    grad = torch.zeros_like(x)
+    flat = x.detach().clone().reshape(-1)
+    for i in range(flat.numel()):
+        plus, minus = flat.clone(), flat.clone()
+        plus[i] += eps
+        minus[i] -= eps
+        grad.view(-1)[i] = (f(plus.view_as(x)) - f(minus.view_as(x))) / (2 * eps)
+    return grad
+
+
+def _central_in_place(f, x, eps=1e-6):
+    """Wrong: shifts the caller's x in place and leaves it shifted (the lesson: inputs are not modified)."""
+    grad = torch.zeros_like(x)
+    flat = x.view(-1)
+    for i in range(flat.numel()):
+        flat[i] += eps
+        up = f(x)
+        flat[i] -= 2 * eps
+        grad.view(-1)[i] = (up - f(x)) / (2 * eps)
+    return grad
+
+
+def test_numerical_gradient_must_leave_its_input_alone():
+    assert_passes("04.numerical_gradient", _central)
+    assert_fails("04.numerical_gradient", _central_in_place)
+    result = run_check(get("04.numerical_gradient"), _central_in_place, 0)
+    assert result.first_failure.property == "input modified" and "in place" in result.first_failure.message
+
+
+def test_a_backward_that_asks_autograd_is_diagnosed_as_such():
+    result = run_check(get("04.sampler_function"), lambda *a, **k: sampler_function(*a, **k, bug="autograd-backward"), 0)
+    assert result.first_failure.property == "autograd inside backward"
+    result = run_check(get("04.sampler_function"),
+                       lambda *a, **k: sampler_function(*a, **k, bug="no-once-differentiable"), 0)
+    assert result.first_failure.property == "not once_differentiable"
+
+
+def test_a_kink_failure_is_diagnosed_at_the_kinks():
+    result = run_check(get("04.grad_grid"), lambda *a, **k: grad_grid(*a, **k, bug="left-derivative"), 0)
+    assert result.first_failure.case.kink and result.first_failure.property == "gradient at the kinks"

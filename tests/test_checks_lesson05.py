@@ -12,7 +12,7 @@ from stn_course.checks import run_check
 from .check_helpers import get
 from stn_course.data import paste_clutter, placement_theta
 from stn_course.training import error_rate, theta_statistics
-from .check_helpers import passes
+from .check_helpers import fails, passes
 
 
 # ---------------------------------------------------------------------------------------------------- learners
@@ -182,10 +182,62 @@ def test_known_bugs_fail(check_id, bug):
     assert result.first_failure.message
 
 
-def test_in_place_clutter_is_caught_by_the_copying_runner():
-    """The runner hands each function its own copy, so an in-place learner still produces the right numbers –
-    and the reference itself never modifies its canvas (tested in test_data)."""
-    assert passes("05.paste_clutter", clutter_in_place)
+def test_in_place_clutter_fails_because_the_docstring_says_it_returns_a_new_tensor():
+    """Right numbers, but the caller's canvas is overwritten: the check probes the inputs after the call."""
+    assert fails("05.paste_clutter", clutter_in_place)
+    failure = run_check(get("05.paste_clutter"), clutter_in_place, seed=0).first_failure
+    assert failure.property == "input modified" and "argument 1 changed" in failure.message
+
+
+def stcnn_theta_without_grad(x, localisation, head, classifier, out_size):
+    """A transformer that can never learn: θ computed under no_grad (the values are right)."""
+    with torch.no_grad():
+        theta = head(localisation(x).flatten(1)).view(-1, 2, 3)
+    grid = F.affine_grid(theta, (x.shape[0], x.shape[1], out_size, out_size), align_corners=False)
+    return classifier(F.grid_sample(x, grid, align_corners=False))
+
+
+def stcnn_grid_detached(x, localisation, head, classifier, out_size):
+    theta = head(localisation(x).flatten(1)).view(-1, 2, 3)
+    grid = F.affine_grid(theta, (x.shape[0], x.shape[1], out_size, out_size), align_corners=False).detach()
+    return classifier(F.grid_sample(x, grid, align_corners=False))
+
+
+def stcnn_by_hand(x, localisation, head, classifier, out_size):
+    """Written differently: θ by matmul with the head's weights, the grid from pixel centres by hand."""
+    theta = (localisation(x).flatten(1) @ head.weight.T + head.bias).reshape(x.shape[0], 2, 3)
+    centres = (2 * torch.arange(out_size, dtype=x.dtype) + 1) / out_size - 1
+    ys, xs = torch.meshgrid(centres, centres, indexing="ij")
+    base = torch.stack([xs, ys, torch.ones_like(xs)], -1).reshape(-1, 3)
+    grid = (base @ theta.transpose(1, 2)).reshape(x.shape[0], out_size, out_size, 2)
+    return classifier(F.grid_sample(x, grid, align_corners=False))
+
+
+def test_stcnn_forward_needs_the_gradient_through_theta():
+    assert passes("05.stcnn_forward", stcnn_by_hand)
+    for bug in (stcnn_theta_without_grad, stcnn_grid_detached):
+        assert fails("05.stcnn_forward", bug), bug.__name__
+        message = run_check(get("05.stcnn_forward"), bug, seed=0).first_failure.message
+        assert "gradient w.r.t. argument 1" in message
+
+
+@pytest.mark.parametrize("spelling", [
+    lambda logits, labels: 100.0 * (logits.argmax(1) != labels).sum().item() / len(labels),
+    lambda logits, labels: 100.0 * (logits.argmax(1) != labels).float().mean().item(),
+    lambda logits, labels: ((logits.argmax(1) != labels).float().mean() * 100).item(),
+    lambda logits, labels: (logits.argmax(1) != labels).double().mean().item() * 100,
+    lambda logits, labels: 100 * (1 - (logits.argmax(1) == labels).float().mean().item()),
+    lambda logits, labels: float(sum(int(p != t) for p, t in zip(logits.argmax(1), labels)) * 100 / len(labels)),
+], ids=["count over n", "float32 mean", "float32 tensor times 100", "float64 mean", "one minus accuracy", "loop"])
+def test_every_correct_spelling_of_the_error_rate_passes(spelling):
+    assert passes("05.error_rate", spelling)
+    assert passes("05.error_rate", spelling, seeds=range(20, 30))
+
+
+def test_the_error_rate_is_a_python_float_to_a_fraction_of_one_example():
+    assert fails("05.error_rate", lambda logits, labels: 100 * (logits.argmax(1) != labels).float().mean())
+    one_example_off = lambda logits, labels: error_rate(logits, labels) + 100 / len(labels)  # noqa: E731
+    assert fails("05.error_rate", one_example_off)
 
 
 def test_stub_reports_not_implemented():

@@ -214,3 +214,50 @@ def test_fast_conv_reference_is_conv2d():
     x, w = torch.randn(1, 2, 5, 5, dtype=torch.float64), torch.randn(3, 2, 3, 3, dtype=torch.float64)
     out = get("06.conv2d_by_sampling").reference(x, w, None, (1, 1), (1, 1), (1, 1))
     torch.testing.assert_close(out, F.conv2d(x, w, padding=1))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Gradient flow where the text promises it: to the sampling coordinates and to the offsets
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def torchvision_style_sampler(input, x, y):
+    """Written as torchvision's bilinear_interpolate: exactly 0 (value and gradient) once a point is at or beyond
+    -1 / H, W – a different one-sided derivative exactly on that border, the same everywhere else: it passes."""
+    out = bilinear_sample_pixels(input, x=x, y=y)
+    outside = (y <= -1) | (y >= input.shape[2]) | (x <= -1) | (x >= input.shape[3])
+    return torch.where(outside.unsqueeze(1), torch.zeros_like(out), out)
+
+
+@pytest.mark.parametrize("detached", ["x", "y"])
+def test_a_sampler_that_detaches_a_coordinate_fails(detached):
+    def sampler(input, x, y):
+        return bilinear_sample_pixels(input, x=x.detach() if detached == "x" else x,
+                                      y=y.detach() if detached == "y" else y)
+
+    assert fails("06.bilinear_sample_pixels", sampler)
+    from stn_course.checks import run_check
+
+    from .check_helpers import get as without_bans
+
+    message = run_check(without_bans("06.bilinear_sample_pixels"), sampler, 0).first_failure.message
+    assert f"no gradient reaches argument '{detached}'" in message
+
+
+def test_a_sampler_with_torchvision_s_border_convention_passes():
+    assert passes("06.bilinear_sample_pixels", torchvision_style_sampler)
+
+
+def test_deform_conv2d_needs_the_gradient_of_the_offsets():
+    detached = lambda input, offset, *a, **k: deform_loop(input, offset.detach(), *a, **k)  # noqa: E731
+    assert fails("06.deform_conv2d", detached)
+    from stn_course.checks import run_check
+
+    from .check_helpers import get as without_bans
+
+    message = run_check(without_bans("06.deform_conv2d"), detached, 0).first_failure.message
+    assert "no gradient reaches argument 2" in message
+    def positions_detached(*args, **kwargs):
+        return deform_loop(*args, **kwargs, sampler=lambda im, x, y: bilinear_sample_pixels(im, x=x, y=y.detach()))
+
+    assert fails("06.deform_conv2d", positions_detached)

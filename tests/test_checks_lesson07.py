@@ -94,3 +94,83 @@ def test_the_hidden_kernel_cases_span_several_programs():
     largest = max(c.args[2][0] * c.args[2][1] for c in check.hidden_cases(__import__("numpy").random.default_rng(0)))
     assert largest > gpu.block_size(torch.device("cpu"))
     assert run_check(check, fused_ok, 3, hidden=True).passed
+
+
+# -- a kernel without its masks: a clear failure, never a dead process -------------------------------------------
+
+
+@pytest.mark.triton
+def test_the_guard_lets_a_correct_kernel_run_and_stops_a_store_without_mask_before_it_writes():
+    from stn_course.gpu.bounds import KernelOutOfBounds, checked_memory
+
+    from .lesson07_kernels import launcher
+
+    x, theta = torch.randn(1, 2, 5, 6, dtype=torch.float64), torch.eye(2, 3, dtype=torch.float64)[None]
+    with checked_memory():
+        assert torch.allclose(launcher()(x, theta, (5, 6)), x, rtol=0, atol=1e-12)  # the identity copies the input
+    with pytest.raises(Exception) as raised, checked_memory():
+        launcher(mask_store=False)(x, theta, (5, 6))
+    cause = raised.value.__cause__ or raised.value
+    assert isinstance(cause, KernelOutOfBounds)
+    assert "tl.store wrote outside the output" in str(cause) and "mask=" in str(cause)
+    assert "past the end of `out`" in str(cause)
+
+
+@pytest.mark.triton
+@pytest.mark.parametrize("masks", [{"mask_store": False}, {"mask_load": False}], ids=["store", "load"])
+def test_a_kernel_without_its_masks_fails_the_check_with_a_message(masks):
+    from .lesson07_kernels import launcher
+
+    assert_passes("07.fused_affine_sample", launcher(), seeds=(0,))
+    result = run_check(get("07.fused_affine_sample"), launcher(**masks), 0)
+    assert not result.passed and result.first_failure.status == "error"
+    message = result.first_failure.message
+    assert "KernelOutOfBounds" in message and "every load and store needs mask=" in message
+    assert ("tl.store wrote outside the output" if "mask_store" in masks else "tl.load read outside") in message
+
+
+@pytest.mark.triton
+def test_a_float64_case_is_compared_to_float64_precision():
+    """A kernel that computes in float32 inside is off by ~1e-7–1e-5 on a float64 case: that fails now (1e-12)."""
+    inside_float32 = lambda x, t, o: fused_ok(x.float(), t.float(), o).to(x.dtype)  # noqa: E731
+    assert_fails("07.fused_affine_sample", inside_float32, seeds=(0, 1))
+    results = run_check(get("07.fused_affine_sample"), fused_ok, 0).results
+    float64 = [r.error for r in results if r.case.args[0].dtype == torch.float64]
+    assert len(float64) >= 3 and max(float64) < 1e-12
+
+
+def test_sampler_bytes_is_an_int_as_the_text_says():
+    assert_fails("07.sampler_bytes", lambda *a: float(bytes_ok(*a)))  # right value, float type
+    assert_fails("07.sampler_bytes", lambda *a: __import__("numpy").float64(bytes_ok(*a)))  # a NumPy float
+    assert_passes("07.sampler_bytes", lambda *a: int(bytes_ok(*a)))
+
+
+@pytest.mark.triton
+def test_check_in_a_notebook_reports_a_store_without_mask_and_the_process_lives_on():
+    from stn_course.checks import CheckFailed, check
+
+    from .lesson07_kernels import launcher
+
+    with pytest.raises(CheckFailed) as failed:
+        check("07.fused_affine_sample", launcher(mask_store=False), seed=0)
+    assert "tl.store wrote outside the output" in str(failed.value)
+    assert "every load and store needs mask=" in str(failed.value)
+    assert check("07.fused_affine_sample", launcher(), seed=0, quiet=True) is not None  # the session goes on
+
+
+@pytest.mark.triton
+@pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
+def test_the_guard_never_stops_the_package_s_own_kernels(padding_mode):
+    """No false alarms: the package's forward and backward kernels (atomics, reductions) run under the guard and
+    give what they give without it."""
+    from stn_course.gpu.bounds import checked_memory
+
+    x = torch.randn(2, 3, 7, 5, dtype=torch.float64, requires_grad=True)
+    theta = (torch.eye(2, 3, dtype=torch.float64) + 0.4 * torch.randn(2, 2, 3, dtype=torch.float64)).requires_grad_()
+    results = []
+    for guarded in (False, True):
+        with checked_memory() if guarded else __import__("contextlib").nullcontext():
+            out = affine_sample(x, theta, (2, 3, 6, 9), padding_mode)
+            results.append((out, *torch.autograd.grad(out.square().sum(), (x, theta))))
+    for unguarded, guarded in zip(*results):
+        assert torch.equal(unguarded, guarded)

@@ -217,11 +217,18 @@ def test_identity_is_exact_even_with_torch_float32_grids():
 
 
 def test_gradient_wrt_grid_at_the_identity_is_not_lost():
-    """At the identity every point sits on a pixel centre (a kink): the gradient is the one-sided difference towards
-    the next pixel, scaled by dx/du = W/2 – not zero, which a plain snap with torch.round would give."""
+    """At the identity every point sits on a pixel centre up to rounding (a kink): the gradient is a one-sided
+    difference, scaled by dx/du = W/2 – not zero, which a plain snap with torch.round would give – and the side is
+    ATen's: the snap moves the weights, never the neighbours ``floor(x)``, ``floor(x) + 1`` of the unsnapped point.
+    A point exactly on a centre takes the difference to the right."""
     x = torch.randn(1, 1, 6, 7, dtype=torch.float32)
     grid = F.affine_grid(torch.eye(2, 3)[None], x.shape, align_corners=False).requires_grad_()
     grad = torch.autograd.grad(bilinear_sample(x, grid).sum(), grid)[0][0]
-    padded = F.pad(x[0, 0], (0, 1, 0, 1))  # zeros outside the image
-    torch.testing.assert_close(grad[..., 0], (padded[:-1, 1:] - padded[:-1, :-1]) * 7 / 2)
-    torch.testing.assert_close(grad[..., 1], (padded[1:, :-1] - padded[:-1, :-1]) * 6 / 2)
+    expected = torch.autograd.grad(F.grid_sample(x, grid, align_corners=False).sum(), grid)[0][0]
+    torch.testing.assert_close(grad, expected, rtol=1e-5, atol=1e-5)
+    assert (grad.abs() > 1e-3).float().mean() > 0.5  # a one-sided difference, not zero
+    image = torch.arange(64.0).view(1, 1, 8, 8) ** 2  # U[i, j] = (8 i + j)²: differences tell the side apart
+    on_centre = torch.tensor([[[[-0.375, -0.625]]]], requires_grad=True)  # exactly pixel (x, y) = (2, 1) of 8 × 8
+    g = torch.autograd.grad(bilinear_sample(image, on_centre).sum(), on_centre)[0].flatten()
+    right = torch.tensor([(8 + 3) ** 2 - (8 + 2) ** 2, (16 + 2) ** 2 - (8 + 2) ** 2]) * 8 / 2
+    torch.testing.assert_close(g, right)

@@ -55,9 +55,10 @@
 #         theta speaks normalized coordinates on both sides: take a normalized output point back to pixels, move it with
 #         the pixel matrix, normalize it for the input. Mind a 1-pixel side, where the normalization is not invertible.
 #       recipe: >-
-#         theta maps normalized output coords to normalized input coords: first denormalize the output (N_out^-1), then
-#         apply the pixel matrix, then normalize for the input (N_in): theta = (N_in @ A @ inv(N_out))[..., :2, :]. Use
-#         each image's own size and the same align_corners.
+#         theta maps normalized output coords to normalized input coords: first denormalize the output (a matrix D_out
+#         written directly from x = (u + 1)(W - 1)/2 or ((u + 1)W - 1)/2 – not an inverse of N_out, which has none for
+#         a 1-pixel side with align_corners=True), then apply the pixel matrix, then normalize for the input (N_in):
+#         theta = (N_in @ A @ D_out)[..., :2, :]. Use each image's own size and the same align_corners.
 #       builds_on:
 #       - 01.normalization_matrix
 #     01.inverse_warp:

@@ -149,7 +149,9 @@ print("image:", tuple(image.shape))
 #
 # The second form says the same thing with a "tent" kernel centred on every sample: only the two samples closer
 # than 1 contribute. **Outside** the signal we need a rule; the simplest (`zeros`) pretends $f[m] = 0$ there, so the
-# signal fades to 0 over the last half pixel on each side.
+# signal fades to 0 over one pixel on each side: linearly from the last sample ($0$ or $L-1$) to the first
+# zero one pixel beyond it ($-1$ or $L$). The grey bands in the figure mark the half pixel beyond the signal's edge
+# ($\pm\frac12$ past the last sample): the fade starts half a pixel before it and ends half a pixel after.
 #
 # Note $\lfloor x \rfloor$: for $x = -0.3$ the neighbours are $-1$ and $0$. `int(-0.3)` is `0` – a truncating cast is
 # *not* a floor for negative numbers (remember this for the bug hunt).
@@ -249,7 +251,8 @@ plotting.plot_warp(photo, theta, out_size=(16, 16), align_corners=False,
 # A grid may point outside the input (zooming out, translating, rotating corners out). `F.grid_sample` offers:
 #
 # * `zeros`: neighbours outside the image read 0. The interpolation weights stay as they are, so the image fades
-#   to black over the last half pixel – which is also what makes the sampler continuous.
+#   to black over one pixel, from the last pixel centre to one pixel beyond it (half a pixel inside the image's
+#   edge, half outside) – which is also what makes the sampler continuous.
 # * `border`: clamp the **coordinates** to $[0, W-1]$ before interpolating, so outside points repeat the edge.
 # * `reflection`: mirror the coordinates back into the image, as often as needed, about the pixel *centres*
 #   $0$ and $W-1$ (`align_corners=True`) or the pixel *edges* $-\frac12$ and $W - \frac12$ (`False`); then clamp.
@@ -402,17 +405,22 @@ def bilinear_sample(input: torch.Tensor, grid: torch.Tensor, padding_mode: str =
     _, h_out, w_out, _ = grid.shape
     x = unnormalize(grid[..., 0], w, align_corners).reshape(n, -1)  # (N, P)
     y = unnormalize(grid[..., 1], h, align_corners).reshape(n, -1)
+
+    def clamp(v, size):  # into [0, size - 1]; flat *on* the border too, as torch's gradient is there
+        return torch.where(v <= 0, 0.0, torch.where(v >= size - 1, size - 1.0, v))
+
     if padding_mode == "border":
-        x, y = x.clamp(0, w - 1), y.clamp(0, h - 1)
+        x, y = clamp(x, w), clamp(y, h)
     elif padding_mode == "reflection":
         edge = 0.0 if align_corners else 0.5  # mirror about pixel centres (True) or pixel edges (False)
-        x = reflect_coordinates(x, -edge, w - 1 + edge).clamp(0, w - 1)
-        y = reflect_coordinates(y, -edge, h - 1 + edge).clamp(0, h - 1)
+        x = clamp(reflect_coordinates(x, -edge, w - 1 + edge), w)
+        y = clamp(reflect_coordinates(y, -edge, h - 1 + edge), h)
     x0, y0 = torch.floor(x), torch.floor(y)
+    fx, fy = x - x0, y - y0  # weights from the fractions: at a pixel centre the slope is U[x0 + 1] - U[x0]
     flat = input.reshape(n, c, h * w)
     out = torch.zeros(n, c, x.shape[1], dtype=input.dtype, device=input.device)
-    for xn, yn in ((x0, y0), (x0 + 1, y0), (x0, y0 + 1), (x0 + 1, y0 + 1)):
-        weight = (1 - (x - xn).abs()) * (1 - (y - yn).abs())  # the opposite area, (N, P)
+    for xn, yn, weight in ((x0, y0, (1 - fx) * (1 - fy)), (x0 + 1, y0, fx * (1 - fy)),
+                           (x0, y0 + 1, (1 - fx) * fy), (x0 + 1, y0 + 1, fx * fy)):  # the opposite area, (N, P)
         valid = (xn >= 0) & (xn <= w - 1) & (yn >= 0) & (yn <= h - 1)
         index = (yn.clamp(0, h - 1) * w + xn.clamp(0, w - 1)).long()
         values = torch.gather(flat, 2, index.unsqueeze(1).expand(n, c, -1))  # (N, C, P)

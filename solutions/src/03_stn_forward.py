@@ -15,6 +15,8 @@
 #     holds: (GlimpseNet().params(test_x[:3]) - torch.tensor([0.4, 0.0, 0.0])).abs().max() < 1e-6
 #   - text: an accuracy far from 100 %
 #     why: a reference point (a run that learned the task), not a measurement
+#   - text: a different one for every input
+#     holds: blob_difference > 0.05 and len(views_of_photo) == 4
 #   exercises:
 #     03.attention_theta:
 #       title: attention parametrisation -> theta
@@ -75,6 +77,8 @@
 #       - 03.tps_kernel
 #       rtol: 1.0e-07
 #       atol: 1.0e-07
+#       grad_args:
+#       - 0
 #     03.tps_grid:
 #       title: thin-plate-spline sampling grid
 #       hint: >-
@@ -88,6 +92,8 @@
 #       - 03.tps_kernel
 #       rtol: 1.0e-07
 #       atol: 1.0e-07
+#       grad_args:
+#       - 0
 # ---
 
 # %% [markdown]
@@ -202,10 +208,12 @@ plotting.show_grid(photo, grid, ax=fig.axes[0], max_lines=8);
 # The network behind it starts from a sensible input, and gradients w.r.t. $\theta$ tell the head *how to move
 # away from the identity*. Keep PyTorch's default initialisation of the head instead (`nn.Linear.reset_parameters`:
 # small random weights *and bias*) and $\theta \approx 0$: every output pixel reads the same few pixels near the
-# centre of the input. The network behind sees a blurry blob of the centre – a different one for every input:
+# centre of the input. The network behind sees a blurry blob of the centre – a different one for every input
+# (here four different inputs: the photo, mirrored, upside down and transposed):
 
 # %%
-batch = photo.float().repeat(4, 1, 1, 1) + 0.05 * torch.randn(4, 3, SIZE, SIZE)
+views_of_photo = [photo, photo.flip(-1), photo.flip(-2), photo.transpose(-1, -2)]
+batch = torch.cat(views_of_photo).float()
 random_head = SpatialTransformer(small_localisation_net(3, 32, SIZE), "affine")
 random_head.head.reset_parameters()  # PyTorch's default init instead of the identity
 identity_head = SpatialTransformer(small_localisation_net(3, 32, SIZE), "affine")
@@ -216,8 +224,10 @@ seen = random_theta[:, :, :2].det().abs()  # the fraction of the input's area th
 print(f"identity head: max |V - U| = {(identity_out - batch).abs().max():.1e}")
 print(f"default head: theta[0] = {[[round(v, 2) for v in row] for row in random_theta[0].tolist()]}, "
       f"the output shows {100 * seen.mean():.2f}% of the input's area")
-plotting.show_images({**{f"default head, sample {i}": random_out[i] for i in range(3)},
-                      "identity head": identity_out[0]}, size=2.4);
+blob_difference = min((random_out[i] - random_out[j]).abs().max().item() for i in range(4) for j in range(i))
+print(f"default head: the four outputs differ pairwise by at least {blob_difference:.2f} (max |difference|)")
+plotting.show_images({**{f"default head, input {i}": random_out[i] for i in range(3)},
+                      "identity head, input 0": identity_out[0]}, size=2.4);
 
 # %% [markdown]
 # That is the classic failure of an STN trained from a default-initialised head: the classifier learns from
@@ -551,7 +561,8 @@ generator = torch.Generator().manual_seed(0)
 train_x, train_y, _ = make_cluttered_shapes(3000 if FAST else 12000, generator)
 test_x, test_y, test_centres = make_cluttered_shapes(500, generator)
 val_x, val_y, val_centres = make_cluttered_shapes(500, generator)  # for choosing a run: never the test set
-fig = plotting.show_images({f"{'plus' if test_y[i] == 0 else 'cross'}": test_x[i] for i in range(4)}, size=2.2)
+fig = plotting.show_images([test_x[i] for i in range(4)], titles=["plus" if test_y[i] == 0 else "cross" for i in range(4)],
+                          size=2.2)
 
 # %% [markdown]
 # **Four short runs, keep one.** Attention must be found before it can be refined. In the first epochs the classifier
@@ -649,7 +660,8 @@ for i in range(4):
 # * `tps` with the first slider at 0: the source points are the targets, and the output is the image itself;
 # * `projective` with $\pi_{31} = 0.5$: the grid's left column is taller than its right one – perspective – and
 #   parts of the grid leave the image, where the output reads the zeros padding;
-# * `tps` with a strong bend: straight grid lines stay nearly straight far from the moved points.
+# * `tps` with a strong bend: all 16 source points move, so no grid line stays straight – every row and column of
+#   the grid bends, far from its straight chord: a TPS bends the whole image, not only the parts near a point.
 
 # %% tags=["skip-when-grading"]
 widgets.warp_explorer(photo.float())

@@ -203,10 +203,16 @@ print("photo:", tuple(photo.shape))
 # U^c_{y_1 x_0}),\qquad \frac{\partial V^c_i}{\partial y_i} = (1 - f_x)\,(U^c_{y_1 x_0} - U^c_{y_0 x_0}) + f_x\,
 # (U^c_{y_1 x_1} - U^c_{y_0 x_1}), $$
 #
-# which is the paper's eq. 7 written out, $\frac{\partial V^c_i}{\partial x_i} = \sum_{n,m} U^c_{nm} \max(0, 1-|y_i
-# - n|) \cdot \{0 \text{ if } |m - x_i| \ge 1;\ 1 \text{ if } m \ge x_i;\ -1 \text{ if } m < x_i\}$: the *slope* of
-# the image between the two neighbours, blended along $y$. Summing over channels:
+# the *slope* of the image between the two neighbours, blended along $y$. Summing over channels:
 # $\partial L / \partial x_i = \sum_c \frac{\partial L}{\partial V^c_i} \frac{\partial V^c_i}{\partial x_i}$.
+#
+# Between pixel centres this is the paper's eq. 7 written out, $\frac{\partial V^c_i}{\partial x_i} = \sum_{n,m}
+# U^c_{nm} \max(0, 1-|y_i - n|) \cdot \{0 \text{ if } |m - x_i| \ge 1;\ 1 \text{ if } m \ge x_i;\ -1 \text{ if }
+# m < x_i\}$. **At an integer $x_i$ the two differ**: taken literally, eq. 7 keeps only $m = x_i$ (sign $+1$) and
+# drops $m = x_i + 1$ (there $|m - x_i| = 1$), so it returns $U_{x_i}$ alone – no slope at all. The formula above,
+# with the corners $\lfloor x_i \rfloor$ and $\lfloor x_i \rfloor + 1$, gives the right derivative
+# $U_{x_i + 1} - U_{x_i}$: that is what ATen's backward computes, what the package and the checks compute, and
+# what you should compute – write it with `floor`-based corners, not with eq. 7's signs.
 # </details>
 #
 # **Kinks.** $\max(0, 1 - |x - m|)$ has a corner at every integer $x$: left and right slopes differ. At a pixel

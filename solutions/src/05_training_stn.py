@@ -23,6 +23,11 @@
 #     why: 0.1 in normalized units is 0.1 × 28 / 2 = 1.4 px (the corner std)
 #   - text: always learns 4× slower
 #     holds: TRANSFORMER_FRACTION == 0.25
+#   - text: Measured the same way, the ST-CNN is the cheaper one per image
+#     holds: st_speed_up > 1 and min(len(r) for r in step_rates.values()) >= 10
+#   - text: In this run the ST-CNN's error is below the CNN's on both datasets
+#     holds: all(ours_st < ours_cnn for _, ours_cnn, ours_st, _, _ in rows) and max(map(max, SWEEP_RATIOS.values()))
+#       < 1
 #   - text: the ST-CNN's TC error is lower than the CNN's
 #     benchmark: train_quality_ratio(readme, 'TC') < 1
 #   - text: one test mistake is 0.1 %
@@ -69,12 +74,15 @@
 #       points: 2
 #       hint: >-
 #         Localise, regress the six numbers of θ, build the grid for the output size, sample, classify what was sampled.
+#         The transformer learns through θ: the gradient must reach the localisation net through the grid.
 #       recipe: >-
 #         theta = head(localisation(x).flatten(1)).view(-1, 2, 3) (row-major: the 6 numbers are the two rows); grid =
 #         F.affine_grid(theta, (N, C, out_size, out_size), align_corners=False); sample x with F.grid_sample(..., align_corners=False)
 #         and classify the *sampled* image.
 #       rtol: 1.0e-05
 #       atol: 1.0e-05
+#       grad_args:
+#       - 0
 #     05.error_rate:
 #       title: classification error in percent
 #       points: 1
@@ -85,7 +93,7 @@
 #         compare argmax over the class dimension (dim 1) with the labels, average the mistakes over the batch and return
 #         a Python float in percent (100 · fraction).
 #       rtol: 0
-#       atol: 1.0e-06
+#       atol: 1.0e-04
 #     05.theta_statistics:
 #       title: read theta as zoom, rotation (degrees) and shift
 #       points: 1
@@ -159,7 +167,7 @@ EPOCHS_TC = 6 if FAST else 40
 # (benchmarks/lr_sweep.py); the transformer of an ST-CNN learns at a quarter of its ST-CNN's rate
 LR = {"RTS": {"cnn": 3e-3, "stcnn": 3e-3}, "TC": {"cnn": 1e-3, "stcnn": 2e-3}}
 TRANSFORMER_FRACTION = 0.25
-SWEEP_RATIO_SEED0 = {"RTS": 0.30, "TC": 0.36}  # the sweep's ST/CNN at these rates for seed 0, the lesson's seed
+SWEEP_RATIOS = {"RTS": (0.30, 0.45, 0.57), "TC": (0.36, 0.46, 0.69)}  # the sweep's ST/CNN at these rates, seeds 0 1 2
 START = time.perf_counter()
 
 # %% [markdown]
@@ -418,9 +426,11 @@ stcnn
 #
 # Read these numbers for what they are: 6 epochs on 4,000 digits measure **how fast each model learns**, not the
 # accuracy either would reach with long training (`benchmarks/train_quality.py` trains longer, and its ratios are
-# in `benchmarks/README.md`). The lesson trains seed 0, so the ratio it prints below is the seed-0 column of the
-# second table. `fit` shows a progress bar and returns a history (loss, train/test error, time and images/s per
-# epoch).
+# in `benchmarks/README.md`). The lesson trains seed 0 in the sweep's configuration, yet do not expect its printed
+# ratio to equal the seed-0 column: six epochs amplify the smallest floating-point difference (another machine,
+# another library version), so a rerun is one more draw from the spread the three seeds show – compare it with
+# that spread, not with one column. `fit` shows a progress bar and returns a history (loss, train/test error, time
+# and images/s per epoch).
 
 # %% tags=["skip-when-grading"]
 hist_cnn = fit(cnn, *rts_loaders, epochs=EPOCHS, lr=LR["RTS"]["cnn"], desc="CNN on RTS")
@@ -439,14 +449,45 @@ hist_st = fit(stcnn, *rts_loaders, epochs=EPOCHS, lr=LR["RTS"]["stcnn"],
               callback=live.on_progress)
 
 # %% tags=["skip-when-grading"]
-print(f"RTS test error: CNN {hist_cnn['test_error'][-1]:.1f} %, ST-CNN {hist_st['test_error'][-1]:.1f} %   "
-      f"(throughput: CNN {np.median(hist_cnn['images_per_s']):.0f}, "
-      f"ST-CNN {np.median(hist_st['images_per_s']):.0f} images/s)")
+print(f"RTS test error: CNN {hist_cnn['test_error'][-1]:.1f} %, ST-CNN {hist_st['test_error'][-1]:.1f} %")
 plotting.plot_learning_curves({"CNN": hist_cnn, "ST-CNN": hist_st}, paper={"CNN": 0.8, "ST-CNN": 0.5});
 
 # %% [markdown]
-# The ST-CNN's error drops faster and further. It is also *cheaper* per image: its classifier works on a 28×28
-# view instead of the 42×42 canvas.
+# The ST-CNN's error drops faster and further. Is it also cheaper per image? The images/s in the two histories
+# cannot say: the ST-CNN trained with the explorer redrawing beside it. So time one training step of each, the same
+# way – fresh instances of both models, the same batch of 32 canvases, one thread, no explorer, the steps of the two
+# models interleaved so that a busy machine slows both alike:
+
+# %% tags=["skip-when-grading"]
+def training_step_rates(models: dict, size: int, repeats: int = 15, batch: int = 32) -> dict:
+    """Images per second of one Adam step of each model on the same random batch ``(batch, 1, size, size)``, the
+    models' steps interleaved. ``-> {name: array of repeats rates}``; the models are trained by it (give copies)."""
+    x, y = torch.rand(batch, 1, size, size), torch.randint(0, 10, (batch,))
+    optimisers = {name: torch.optim.Adam(m.parameters(), 1e-3) for name, m in models.items()}
+    rates = {name: [] for name in models}
+    for r in range(repeats + 2):  # two warm-up rounds
+        for name, model in models.items():
+            start = time.perf_counter()
+            optimisers[name].zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            optimisers[name].step()
+            if r >= 2:
+                rates[name].append(batch / (time.perf_counter() - start))
+    return {name: np.array(v) for name, v in rates.items()}
+
+
+threads = torch.get_num_threads()
+torch.set_num_threads(1)
+step_rates = training_step_rates({"CNN": baseline_cnn(42, seed=0), "ST-CNN": st_cnn(42, seed=0)}, size=42)
+torch.set_num_threads(threads)
+for name, r in step_rates.items():
+    print(f"{name:7s} images/s per training step: min {r.min():.0f}, median {np.median(r):.0f}, max {r.max():.0f}")
+st_speed_up = np.median(step_rates["ST-CNN"]) / np.median(step_rates["CNN"])
+print(f"the ST-CNN trains {st_speed_up:.2f}× as many images per second as the CNN (medians, 1 thread)")
+
+# %% [markdown]
+# Measured the same way, the ST-CNN is the cheaper one per image: its classifier works on a 28×28 view instead of
+# the 42×42 canvas.
 #
 # ### What did the transformer learn?
 #
@@ -577,7 +618,8 @@ print(f"TC test error: CNN {hist_cnn_tc['test_error'][-1]:.1f} %, ST-CNN {hist_s
 #
 # So our absolute errors are many times the paper's – the cell below prints the factor. The *comparison* is the
 # point: at equal parameter counts, same data and same budget, does the transformer help, and where does it help
-# most?
+# most? In this run the ST-CNN's error is below the CNN's on both datasets (the cell checks it), as on every seed
+# of the sweep.
 
 # %% tags=["skip-when-grading"]
 rows = [("RTS", hist_cnn["test_error"][-1], hist_st["test_error"][-1], 0.8, 0.5),
@@ -586,10 +628,10 @@ print(f"{'':6s}{'ours: CNN':>12s}{'ST-CNN':>9s}{'ratio':>8s}   |{'paper: CNN':>1
 for kind, ours_cnn, ours_st, paper_cnn, paper_st in rows:
     print(f"{kind:6s}{ours_cnn:11.1f}%{ours_st:8.1f}%{ours_st / ours_cnn:8.2f}   |"
           f"{paper_cnn:11.1f}%{paper_st:8.1f}%{paper_st / paper_cnn:8.2f}")
-if FAST:  # the run above is the sweep's seed-0 configuration: its ratios agree (to machine rounding)
+if FAST:  # the sweep's configuration: one more draw next to its three seeds
     for kind, ours_cnn, ours_st, _, _ in rows:
-        assert abs(ours_st / ours_cnn - SWEEP_RATIO_SEED0[kind]) <= 0.1, (kind, ours_st / ours_cnn)
-    print("ST/CNN as in the sweep's seed-0 column:", SWEEP_RATIO_SEED0)
+        print(f"{kind}: ST/CNN {ours_st / ours_cnn:.2f} here; the sweep's seeds 0, 1, 2: {SWEEP_RATIOS[kind]}")
+assert all(ours_st < ours_cnn for _, ours_cnn, ours_st, _, _ in rows)  # "below the CNN's on both datasets"
 factors = [ours / paper for _, ours_cnn, ours_st, paper_cnn, paper_st in rows
            for ours, paper in ((ours_cnn, paper_cnn), (ours_st, paper_st))]
 print(f"\nour errors are {min(factors):.0f}–{max(factors):.0f}× the paper's")

@@ -15,6 +15,11 @@
 #       from stn_course.images import sample_image
 #       widgets.kernel_explorer(sample_image('grace_hopper', size=32, gray=True))
 #   claims:
+#   - text: the grid's 16 bytes of traffic per pixel
+#     holds: sampler_bytes((1, 1, 1, 1), (1, 1), 4) - sampler_bytes((1, 1, 1, 1), (1, 1), 4, fused=True) == 16
+#   - text: it reads a thin slanted strip of the input, a few pixels thick. Its corner reads land on several times
+#       fewer distinct pixels than there are reads
+#     holds: len(read_pixels) * 3 < 4 * int(live7.sum()) and len(set(rows7[live7].tolist())) == 2
 #   - text: For one channel, fusing removes two thirds of the forward traffic
 #     holds: abs(saved_one_channel - 2 / 3) < 1e-12
 #   - text: 'channels 64: fusing saves less than 3 % of the bytes'
@@ -115,11 +120,12 @@ import torch.nn.functional as F
 from stn_course import gpu, plotting, widgets
 from stn_course.checks import check, status
 from stn_course.gpu.affine import affine_sample as package_affine_sample  # the package's kernel, beside yours
-from stn_course.gpu.measure import copy_bandwidth, time_many
+from stn_course.gpu.measure import copy_bandwidth, fixed_threads, time_samples
 from stn_course.gpu.traffic import sampler_traffic as package_sampler_traffic  # reads and writes, separately
 from stn_course.images import sample_image
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+THREADS = 1  # every CPU timing below runs on this many threads (restored after): timings depend on the count
 if gpu.triton_available():
     import triton
     import triton.language as tl
@@ -216,7 +222,6 @@ plotting.plot_traffic({f"C={s[1]}, {s[2]}²": (package_sampler_traffic(s, s[2:])
 # sampler's per-point work competes with memory; on a GPU the achieved fraction is what `bench_gpu.py` reports.)
 
 # %% tags=["skip-when-grading"]
-bandwidth = copy_bandwidth(DEVICE, megabytes=64 if FAST else 256)
 shape = (16, 1, 96, 96) if FAST else (256, 1, 224, 224)
 x = torch.rand(shape, device=DEVICE)
 theta = (torch.eye(2, 3) + 0.1 * torch.randn(shape[0], 2, 3)).to(DEVICE)
@@ -227,11 +232,20 @@ def aten_forward():
     return F.grid_sample(x, grid, align_corners=False)
 
 
-seconds = time_many({"aten": aten_forward}, repeats=5, device=DEVICE)["aten"]
+def spread(samples) -> str:
+    """min / median / max of timing samples in seconds, as milliseconds."""
+    low, mid, high = np.percentile(np.asarray(samples) * 1e3, [0, 50, 100])
+    return f"{low:.3g} / {mid:.3g} / {high:.3g} ms (min / median / max of {len(samples)})"
+
+
+with fixed_threads(THREADS):
+    bandwidth = copy_bandwidth(DEVICE, megabytes=64 if FAST else 256)
+    aten_samples = time_samples({"aten": aten_forward}, repeats=7, device=DEVICE)["aten"]
+seconds = float(np.median(aten_samples))
 achieved = sampler_bytes(shape, shape[2:]) / seconds
-print(f"copy bandwidth of this {DEVICE.type}: {bandwidth / 1e9:.1f} GB/s")
-print(f"F.affine_grid + F.grid_sample on {shape}: {1e3 * seconds:.2f} ms, {achieved / 1e9:.1f} GB/s "
-      f"= {achieved / bandwidth:.0%} of the copy bandwidth")
+print(f"{THREADS} thread(s); copy bandwidth of this {DEVICE.type}: {bandwidth / 1e9:.3g} GB/s")
+print(f"F.affine_grid + F.grid_sample on {shape}: {spread(aten_samples)}; at the median {achieved / 1e9:.3g} GB/s "
+      f"= {100 * achieved / bandwidth:.2g} % of the copy bandwidth")
 
 # %% [markdown]
 # ### Programs and tiles
@@ -288,7 +302,8 @@ plotting.plot_program_tiles(6, 7, 16, program=2);
 # $$ x = \frac{(x_s + 1) W - 1}{2} \quad (\texttt{False}), \qquad
 #    x = \frac{(x_s + 1)(W - 1)}{2} \quad (\texttt{True}). $$
 #
-# Six multiply-adds per output pixel, in registers: this is what replaces the grid's 8 bytes of traffic per pixel.
+# Six multiply-adds per output pixel, in registers: this is what replaces the grid's 16 bytes of traffic per pixel
+# in float32 (two numbers of 4 bytes, written by `affine_grid` and read back by `grid_sample` – your model above).
 #
 # ### Exercise 3 – the kernel's index arithmetic, in PyTorch
 #
@@ -322,11 +337,20 @@ source_pixels = check("07.source_pixels", source_pixels)
 photo = sample_image("grace_hopper", size=32, gray=True)  # (1, 1, 32, 27)
 demo_theta = torch.tensor([[0.55, -0.25, 0.1], [0.25, 0.55, -0.1]])
 plotting.plot_program_reads(photo, demo_theta, (32, 32), 64, program=7);
+rows7, cols7, live7 = program_pixels(7, 64, 32, 32)
+x7, y7 = source_pixels(demo_theta.double(), rows7[live7], cols7[live7], photo.shape[-2:], (32, 32))
+corner_reads = {(int(yy) + dy, int(xx) + dx) for xx, yy in zip(x7.floor(), y7.floor()) for dy in (0, 1)
+                for dx in (0, 1)}
+read_pixels = {(r, c) for r, c in corner_reads if 0 <= r < photo.shape[-2] and 0 <= c < photo.shape[-1]}
+print(f"program 7: output rows {sorted(set(rows7[live7].tolist()))}, {4 * int(live7.sum())} corner reads "
+      f"land on {len(read_pixels)} distinct input pixels")
 
 # %% [markdown]
 # One program's 64 points (blue) and the input pixels their four neighbours cover (red, darker where more of its
-# corner reads land): a tile of the output reads a compact patch of the input, which the cache serves – that is why
-# "read the input once" is a fair model.
+# corner reads land): with `BLOCK = 64` and 32 columns, a program is two output rows, and it reads a thin slanted
+# strip of the input, a few pixels thick. Its corner reads land on several times fewer distinct pixels than there
+# are reads (printed above), and neighbouring programs read the strips beside it: the cache serves the repeats –
+# that is why "read the input once" is a fair model.
 #
 # ### Exercise 4 – the fused forward kernel
 #
@@ -519,13 +543,16 @@ for name, theta0 in (("identity", torch.eye(2, 3)[None]),
 # 1. **Synchronise.** A launch returns immediately; the clock must wait for the device (`torch.cuda.synchronize()`
 #    before reading it), or you time the launch, not the kernel.
 # 2. **Warm up.** The first call compiles the kernel (Triton, `torch.compile`) and fills caches.
-# 3. **Interleave and take the median.** Time the things you compare in turns, in one run, on the same inputs, and
-#    report the median of several repeats – clocks change with temperature, other processes interrupt.
+# 3. **Interleave, take the median, show the spread.** Time the things you compare in turns, in one run, on the
+#    same inputs, and report the median of several repeats with their spread (min and max) – clocks change with
+#    temperature, other processes interrupt. On a CPU, fix the thread count too: the time depends on it, and on a
+#    busy machine more threads can be slower, not faster.
 # 4. **Compare like with like,** and with the ceiling: the achieved bandwidth (modelled bytes / time) as a fraction
 #    of the copy bandwidth says how much faster the kernel *could* be. Against `torch.compile` of the same two
 #    calls – the fair baseline for a hand-written fusion.
 #
-# `stn_course.gpu.measure.time_many` does 1–3; `benchmarks/bench_gpu.py` runs the comparison at full size and
+# `stn_course.gpu.measure.time_samples` does 1–3 (`time_many` keeps the medians only; `fixed_threads` fixes the
+# CPU's thread count and restores it); `benchmarks/bench_gpu.py` runs the comparison at full size and
 # writes the table to `benchmarks/README.md`. Here, on this machine:
 
 # %% tags=["skip-when-grading"]
@@ -540,10 +567,13 @@ def aten_kernel_batch(images, t):
 
 candidates = {"F.affine_grid + F.grid_sample": lambda: aten_kernel_batch(image, thetas_m),
               "fused kernel (package)": lambda: package_affine_sample(image, thetas_m)}
-times = time_many(candidates, repeats=3 if DEVICE.type == "cpu" else 7, min_time=0.02, device=DEVICE)
+with fixed_threads(THREADS):
+    samples = time_samples(candidates, repeats=3 if DEVICE.type == "cpu" else 7, min_time=0.02, device=DEVICE)
+times = {name: float(np.median(s)) for name, s in samples.items()}
+print(f"{THREADS} thread(s)")
 for name, t in times.items():
     modelled = package_sampler_traffic(size, size[2:], fused="fused" in name).total
-    print(f"{name:30s} {1e3 * t:9.2f} ms   {modelled / t / 1e9:8.2f} GB/s modelled")
+    print(f"{name:30s} {spread(samples[name])}   {modelled / t / 1e9:.3g} GB/s modelled at the median")
 interpreter_slowdown = times["fused kernel (package)"] / times["F.affine_grid + F.grid_sample"]
 if DEVICE.type == "cpu":
     print(f"\nThe interpreter runs the fused kernel {interpreter_slowdown:.0f}× slower than ATen's compiled CPU code: "
@@ -616,5 +646,5 @@ widgets.kernel_explorer(photo)
 #   load and store is masked.
 # * The backward scatters with atomics: correct, but the order – and so the last bits – changes from run to run;
 #   sorted segments make it deterministic at a cost.
-# * Test kernels against torch away from kinks; measure them synchronised, warmed up, interleaved, with medians, and
-#   against `torch.compile` of the unfused calls.
+# * Test kernels against torch away from kinks; measure them synchronised, warmed up, interleaved, with medians and
+#   their spread, at a fixed thread count on a CPU, and against `torch.compile` of the unfused calls.

@@ -26,8 +26,11 @@ differ (``U[i, j+1] - U[i, j]`` versus ``U[i, j] - U[i, j-1]``). Like ATen we ta
 (the neighbours are ``floor(x)`` and ``floor(x) + 1``). The clamp of ``border``/``reflection`` has kinks at the
 border and the mirror lines. At those points any one-sided value is "a" gradient; finite differences straddle the
 kink and disagree, so ``gradcheck`` must be run at points away from them – which is where random points sit with
-probability 1. A network rarely cares, but the identity transform sits exactly on the kinks (every sample is a
-pixel centre), so its gradient is the one-sided one.
+probability 1. A network rarely cares, but the identity transform sits on the kinks (every sample is a pixel
+centre up to rounding), so its gradient is a one-sided one – and *which* side is decided by the last bit of the
+coordinate. Every path here rounds as ATen's CPU kernel does (:func:`stn_course.sampling.unnormalize`, the float32
+snap moving only the weights, never the neighbours), so at the identity, too, the gradients are ATen's
+(``tests/test_kinks.py``).
 
 Double backward is not supported: asked for a differentiable backward (``create_graph=True``), the Functions raise a
 clear ``RuntimeError`` instead of returning wrong numbers (their backward bodies are also ``@once_differentiable``).
@@ -40,12 +43,12 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from .._validation import check_bool, check_float_tensor
-from ..grids import _check_theta
+from ..grids import _check_theta, warn_unit_size
 from ..impls import AUTOGRAD
 from ..sampling import _check_inputs, bilinear_sample
 from . import fast, reference
-from .reference import (affine_grid_backward, base_points, bilinear_sample_backward, numerical_gradient,
-                        source_coordinates_grad)
+from .reference import (affine_grid_backward, base_points, bilinear_sample_backward, bilinear_sample_jvp,
+                        numerical_gradient, source_coordinates_grad)
 
 __all__ = [
     "BilinearSampleFunction",
@@ -107,10 +110,17 @@ class BilinearSampleFunction(torch.autograd.Function):
         # empty tensors (nothing to be fast at)
         ctx.readable = (impl == "reference" or input.dtype not in (torch.float32, torch.float64)
                         or input.numel() == 0 or grid.numel() == 0)
+        ctx.save_for_forward(input, grid)  # for jvp (forward-mode AD; released after the forward)
         if ctx.readable:
             ctx.save_for_backward(input, grid)
             return bilinear_sample(input, grid, padding_mode, align_corners)
         return fast.forward(ctx, input, grid, padding_mode, align_corners)
+
+    @staticmethod
+    def jvp(ctx, input_tangent, grid_tangent, *_):
+        """Forward-mode AD: :func:`stn_course.autograd.reference.bilinear_sample_jvp` (eqs. 6–7 on the tangents)."""
+        input, grid = ctx.saved_tensors  # what save_for_forward kept
+        return bilinear_sample_jvp(input, grid, input_tangent, grid_tangent, ctx.padding_mode, ctx.align_corners)
 
     @_hand_derived
     def backward(ctx, grad_output: torch.Tensor):
@@ -145,6 +155,13 @@ class AffineGridFunction(torch.autograd.Function):
     def backward(ctx, grad_grid: torch.Tensor):
         return affine_grid_backward(grad_grid.contiguous(), ctx.size, ctx.align_corners), None, None
 
+    @staticmethod
+    def jvp(ctx, theta_tangent: torch.Tensor, *_):
+        """Forward-mode AD: the grid is linear in θ, so its tangent is the grid of θ's tangent."""
+        n, _, h, w = ctx.size
+        base = base_points(h, w, ctx.align_corners, theta_tangent.dtype, theta_tangent.device)
+        return (theta_tangent.reshape(n * 2, 3) @ base.T).view(n, 2, h, w).permute(0, 2, 3, 1).contiguous()
+
 
 def bilinear_sample_analytic(input: torch.Tensor, grid: torch.Tensor, padding_mode: str = "zeros",
                              align_corners: bool = False, impl: str = AUTOGRAD.default) -> torch.Tensor:
@@ -170,7 +187,8 @@ def affine_grid_analytic(theta: torch.Tensor, size: Sequence[int], align_corners
     >>> affine_grid_analytic(torch.eye(2, 3).expand(5, 2, 3), (5, 1, 4, 6)).shape
     torch.Size([5, 4, 6, 2])
     """
-    _check_theta(theta, size)
+    _, _, h, w = _check_theta(theta, size)
+    warn_unit_size(h, w, check_bool(align_corners, "align_corners"))  # F.affine_grid's size-1 warning
     return AffineGridFunction.apply(theta, size, align_corners)
 
 

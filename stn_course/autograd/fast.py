@@ -44,8 +44,9 @@ def _padded_axis(coord: torch.Tensor, size: int, padding_mode: str, align_corner
     ``[-2, size]``, so a point far outside reads two padding pixels, never a real one with weight 0 (an infinite
     pixel times 0 would be NaN, which ``F.grid_sample`` does not give there).
     Same arithmetic as :func:`stn_course.sampling.source_coordinates`, so float32 rounds like ``F.grid_sample``; in
-    float32 a point within rounding (``size · eps``) of a pixel centre is moved onto it, so the identity is exact
-    (a cheaper cousin of ``sampling._snap``).
+    float32 the offset of a point within rounding (``size · eps``) of a pixel centre is moved onto it, so the
+    identity is exact (a cheaper cousin of ``sampling._snap``) – but the neighbours stay those of the unsnapped
+    point, ATen's, so the gradient at a kink is ATen's one-sided one.
 
     Written with float operations only, on 1-D tensors and Python scalars: on CPU, comparisons, ``where`` and
     bool-to-float conversions cost 5-60× a float ``add`` per element, and broadcasting a ``(2, 1)`` tensor over a
@@ -54,15 +55,16 @@ def _padded_axis(coord: torch.Tensor, size: int, padding_mode: str, align_corner
     slope = None
     keeps = not padding.get(padding_mode).clamps  # zeros: the coordinate stays, neighbours outside read 0
     x = source_coordinates(coord, size, padding_mode, align_corners)
-    if keeps and need_slope:  # scale · [-1 < x < size]: (x + 1)(size - x) > 0 exactly there
-        slope = (x + 1).mul_(size - x).sign_().clamp_(min=0)
+    if keeps and need_slope:  # scale · [-1 <= x <= size]: each sign(·) + 1 clamped to 1 is [· >= 0]
+        slope = (x + 1).sign_().add_(1).clamp_(max=1).mul_((size - x).sign_().add_(1).clamp_(max=1))
         slope.mul_((size - 1) / 2 if align_corners else size / 2)
-    if coord.dtype != torch.float64:  # snap: drop x - round(x) where it is within the rounding tolerance
-        nearest = torch.round(x)
-        x = nearest.add_(F.hardshrink(x - nearest, size * torch.finfo(coord.dtype).eps))
     if keeps:  # like F.grid_sample: a NaN or infinite point gives NaN weights (x · 0 is NaN there)
         not_finite = x * 0
-    low = torch.floor(x.clamp_(-2, size))
+    x = x.clamp_(-2, size)
+    low = torch.floor(x)  # the neighbours of the unsnapped point, as in ATen (a kink's side is ATen's)
+    if coord.dtype != torch.float64:  # snap the offset: drop x - round(x) where it is within rounding
+        nearest = torch.round(x)
+        x = nearest.add_(F.hardshrink(x - nearest, size * torch.finfo(coord.dtype).eps))
     frac = x.sub_(low)
     if keeps:
         frac.add_(not_finite)

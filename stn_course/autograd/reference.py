@@ -29,7 +29,8 @@ from .. import padding
 from ..sampling import (_check_inputs, _pixel_coordinates, bilinear_corners, bilinear_weights, gather_corners,
                         source_coordinates, unnormalize)
 
-__all__ = ["source_coordinates_grad", "bilinear_sample_backward", "affine_grid_backward", "numerical_gradient"]
+__all__ = ["source_coordinates_grad", "bilinear_sample_backward", "bilinear_sample_jvp", "affine_grid_backward",
+           "numerical_gradient"]
 
 
 def source_coordinates_grad(coord: torch.Tensor, size: int, padding_mode: str = "zeros",
@@ -70,8 +71,9 @@ def bilinear_sample_backward(grad_output: torch.Tensor, input: torch.Tensor, gri
         raise ValueError(f"grad_output: expected shape (N, C, H_out, W_out) = {expected}, got "
                          f"{shape_str(grad_output)}")
     check_same(input, grad_output, "input", "grad_output")
-    x, y = _pixel_coordinates(grid, h, w, padding_mode, align_corners)
-    index, inside, fx, fy = bilinear_corners(x.flatten(1), y.flatten(1), h, w)
+    x, y, snap = _pixel_coordinates(grid, h, w, padding_mode, align_corners)
+    snap = None if snap is None else (snap[0].flatten(1), snap[1].flatten(1))
+    index, inside, fx, fy = bilinear_corners(x.flatten(1), y.flatten(1), h, w, snap)
     g = grad_output.flatten(2)  # (N, C, P)
     grad_input = grad_grid = None
     if need_input:
@@ -94,6 +96,37 @@ def bilinear_sample_backward(grad_output: torch.Tensor, input: torch.Tensor, gri
         dy = source_coordinates_grad(grid[..., 1], h, padding_mode, align_corners).flatten(1)
         grad_grid = torch.stack([gx * dx, gy * dy], -1).view(grid.shape)
     return grad_input, grad_grid
+
+
+def bilinear_sample_jvp(input: torch.Tensor, grid: torch.Tensor, input_tangent: torch.Tensor | None,
+                        grid_tangent: torch.Tensor | None, padding_mode: str = "zeros",
+                        align_corners: bool = False) -> torch.Tensor:
+    """Forward-mode derivative of bilinear sampling: ``dV = Σ_k w_k dU[k] + ∂V/∂x dx + ∂V/∂y dy`` – eq. 6 applied
+    to the input's tangent plus eq. 7 (the same one-sided differences as the backward, the same kinks) times the
+    grid's tangent. Either tangent may be ``None`` (zero).
+
+    ``input: (N, C, H, W)``, ``grid: (N, H_out, W_out, 2)``, tangents shaped alike ``-> (N, C, H_out, W_out)``
+    """
+    _check_inputs(input, grid, padding_mode)
+    n, c, h, w = input.shape
+    x, y, snap = _pixel_coordinates(grid, h, w, padding_mode, align_corners)
+    snap = None if snap is None else (snap[0].flatten(1), snap[1].flatten(1))
+    index, inside, fx, fy = bilinear_corners(x.flatten(1), y.flatten(1), h, w, snap)
+    tangent = torch.zeros(n, c, fx.shape[1], dtype=fx.dtype, device=input.device)
+    if input_tangent is not None:  # eq. 6: the same weights read the tangent image
+        weights = torch.where(inside, bilinear_weights(fx, fy), torch.zeros((), dtype=fx.dtype))  # (N, 4, P)
+        tangent += (gather_corners(input_tangent.to(fx.dtype), index, inside) * weights.unsqueeze(1)).sum(2)
+    if grid_tangent is not None:  # eq. 7 per channel, chained through the padding mode and the unnormalization
+        v_y0x0, v_y0x1, v_y1x0, v_y1x1 = gather_corners(input.to(fx.dtype), index, inside).unbind(2)
+        dv_dx = (v_y0x1 - v_y0x0) * (1 - fy).unsqueeze(1) + (v_y1x1 - v_y1x0) * fy.unsqueeze(1)
+        dv_dy = (v_y1x0 - v_y0x0) * (1 - fx).unsqueeze(1) + (v_y1x1 - v_y0x1) * fx.unsqueeze(1)
+        work = grid.to(fx.dtype)
+        dx = source_coordinates_grad(work[..., 0], w, padding_mode, align_corners).flatten(1)
+        dy = source_coordinates_grad(work[..., 1], h, padding_mode, align_corners).flatten(1)
+        d_grid = grid_tangent.to(fx.dtype)
+        tangent += dv_dx * (dx * d_grid[..., 0].flatten(1)).unsqueeze(1)
+        tangent += dv_dy * (dy * d_grid[..., 1].flatten(1)).unsqueeze(1)
+    return tangent.view(n, c, *grid.shape[1:3]).to(input.dtype)
 
 
 def affine_grid_backward(grad_grid: torch.Tensor, size: Sequence[int], align_corners: bool = False) -> torch.Tensor:

@@ -2,7 +2,9 @@
 
 ``check`` runs your function on fresh random inputs (several shapes, edge cases such as 1-pixel images, both
 ``align_corners`` conventions…) against the package's tested reference, prints a clear verdict – the worst error,
-the failing case and a hint (the check's hint first; its step-by-step recipe when it fails again) – and raises
+the failing case, what property failed (dtype, shape, an input modified, a gradient missing or wrong at the kinks…:
+:mod:`.properties`) and a hint (the check's hint; its step-by-step recipe only on request, ``check(..., recipe=True)``,
+or from the third failed try) – and raises
 :class:`CheckFailed` when something is off, so a notebook run stops at the first *wrong* exercise. Each call uses a new seed; the message
 prints it so you can reproduce a failure with ``check(id, fn, seed=...)``.
 
@@ -17,13 +19,14 @@ import functools
 import secrets
 from typing import Any, Callable
 
-from .registry import MISSING, Case, Check, CheckResult, all_checks, compare, get, register, run_check
+from .registry import MISSING, Case, CaseResult, Check, CheckResult, all_checks, compare, get, register, run_check
 
 __all__ = ["check", "status", "CheckFailed", "format_result", "hints", "Case", "Check", "register", "get",
            "all_checks", "run_check", "compare"]
 
 _STATUS: dict[str, str] = {}
 _FAILURES: dict[str, int] = {}  # failed attempts per check in this session: the hint stage
+RECIPE_STAGE = 3  # the failed try from which the recipe is shown unasked
 
 
 class CheckFailed(AssertionError):
@@ -33,27 +36,45 @@ class CheckFailed(AssertionError):
         return [str(self)]
 
 
-def hints(result: CheckResult, stage: int) -> list[str]:
-    """The hint lines for a failed ``result`` at ``stage`` (1: the check's hint, 2 and later: its recipe too).
+def hints(result: CheckResult, stage: int, recipe: bool = False) -> list[str]:
+    """The hint lines for a failed ``result`` at ``stage`` (the how-many-th failed try): the check's hint, and its
+    recipe from stage :data:`RECIPE_STAGE` on or when ``recipe=True``.
 
-    A hint about the failing case itself comes first; the first stage says no formula, so a learner who has only
-    just tried gets something to think about rather than the answer.
+    When the failure shows a broken property (its diagnosis is then the failure's message, :mod:`.properties`),
+    the case's own hint is left out – it is about the case, and may be about something else; otherwise a hint about
+    the failing case comes first. Before the recipe stage no formula is given, so a learner who has only just
+    tried gets something to think about rather than the answer.
     """
     check, failure = result.check, result.first_failure
-    lines = [f"   Hint for this case: {failure.case.hint}"] if failure is not None and failure.case.hint else []
+    lines = []
+    if failure is not None and failure.property:
+        lines.append(f"   What failed: {failure.property}.")
+    elif failure is not None and failure.case.hint:
+        lines.append(f"   Hint for this case: {failure.case.hint}")
     if check.hint:
         lines.append(f"   Hint: {check.hint}")
     if not check.recipe:
         return lines
-    if stage <= 1 and check.hint:
-        lines.append("   (Check again after your next try for a step-by-step hint.)")
-    else:
+    if recipe or stage >= RECIPE_STAGE:
         lines.append(f"   Recipe: {check.recipe}")
+    else:
+        lines.append(f"   (A step-by-step recipe: check({check.id!r}, your_function, recipe=True).)")
     return lines
 
 
-def format_result(result: CheckResult, stage: int = 2) -> str:
-    """Human-readable feedback for one check; ``stage`` picks how much of the hint to give (see :func:`hints`)."""
+def _diagnosis(failure: CaseResult) -> str:
+    """The failure's message, with the diagnosis of the property it shows when the message does not say it."""
+    from .properties import DIAGNOSES
+
+    diagnosis = DIAGNOSES.get(failure.property, "")
+    if not diagnosis or diagnosis in failure.message:
+        return failure.message
+    return f"{failure.message}\n   Why: {diagnosis}"
+
+
+def format_result(result: CheckResult, stage: int = 1, recipe: bool = False) -> str:
+    """Human-readable feedback for one check; ``stage`` and ``recipe`` pick how much of the hint to give
+    (see :func:`hints`)."""
     check = result.check
     title = f"[{check.id}] {check.title}".rstrip()
     if result.passed:
@@ -63,8 +84,8 @@ def format_result(result: CheckResult, stage: int = 2) -> str:
     assert failure is not None
     lines = [
         f"❌ {title}: failed on case {len(result.results)}: {failure.case.description}",
-        f"   {failure.message}",
-        *hints(result, stage),
+        f"   {_diagnosis(failure)}",
+        *hints(result, stage, recipe),
         f"   Reproduce with check({check.id!r}, your_function, seed={result.seed}).",
     ]
     return "\n".join(lines)
@@ -91,11 +112,13 @@ def status(check_id: str) -> str | None:
     return _STATUS.get(check_id)
 
 
-def check(check_id: str, fn: Callable[..., Any], seed: int | None = None, quiet: bool = False) -> Callable[..., Any]:
+def check(check_id: str, fn: Callable[..., Any], seed: int | None = None, quiet: bool = False,
+          recipe: bool = False) -> Callable[..., Any]:
     """Check an exercise: run ``fn`` against the reference on the visible cases of ``check_id``.
 
     Passed: prints the verdict and returns ``fn`` itself. Wrong: raises :class:`CheckFailed` with the feedback, so
-    a notebook run stops there; the first failure of a check gives its hint, later ones the recipe too. Not started
+    a notebook run stops there; a failure names the property that failed and gives the check's hint, and its
+    step-by-step recipe with ``recipe=True`` or from the third failed try of this check. Not started
     (``NotImplementedError``): prints "not implemented yet" and returns a stand-in running the package's reference,
     so the rest of the lesson still runs; write
     ``name = check("NN.name", name)`` to use whichever applies.
@@ -113,7 +136,7 @@ def check(check_id: str, fn: Callable[..., Any], seed: int | None = None, quiet:
     if not result.passed:
         _STATUS.pop(check_id, None)
         _FAILURES[check_id] = _FAILURES.get(check_id, 0) + 1
-        raise CheckFailed(format_result(result, stage=_FAILURES[check_id]))  # shown once, by IPython
+        raise CheckFailed(format_result(result, stage=_FAILURES[check_id], recipe=recipe))  # shown once, by IPython
     message = format_result(result)
     _STATUS[check_id] = "passed"
     if not quiet:

@@ -6,6 +6,7 @@ child calls the learner's function this way too (:mod:`stn_course.grading.namesp
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections import OrderedDict
 from typing import Any, Callable, Iterator
@@ -15,7 +16,7 @@ import torch
 
 from .model import Case, Check
 
-__all__ = ["iter_cases", "call_case", "gradients_of"]
+__all__ = ["iter_cases", "call_case", "gradients_of", "argument", "argument_name"]
 
 _CASES: OrderedDict[tuple, list[Case]] = OrderedDict()  # the last few case lists (the grader reuses them)
 
@@ -56,9 +57,26 @@ def _copy(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+def _within(case: Case) -> Any:
+    """The context every call on ``case`` runs in (:attr:`Case.within`; none by default)."""
+    return case.within() if case.within is not None else contextlib.nullcontext()
+
+
 def call_case(fn: Callable[..., Any], case: Case) -> Any:
-    """``fn`` on fresh copies of ``case``'s arguments (nothing ``fn`` does to them reaches the case)."""
-    return fn(*_copy(case.args), **_copy(case.kwargs))
+    """``fn`` on fresh copies of ``case``'s arguments (nothing ``fn`` does to them reaches the case), within the
+    case's context (:attr:`Case.within`)."""
+    with _within(case):
+        return fn(*_copy(case.args), **_copy(case.kwargs))
+
+
+def argument(case: Case, position: int | str) -> Any:
+    """The argument of ``case`` at ``position``: an index of its positional arguments, or a keyword's name."""
+    return case.kwargs[position] if isinstance(position, str) else case.args[position]
+
+
+def argument_name(position: int | str) -> str:
+    """How feedback names the argument at ``position``: ``"argument 2"`` or ``"argument 'y'"``."""
+    return f"argument {position!r}" if isinstance(position, str) else f"argument {position + 1}"
 
 
 def _tensors(value: Any) -> list[torch.Tensor]:
@@ -69,18 +87,20 @@ def _tensors(value: Any) -> list[torch.Tensor]:
     return []
 
 
-def gradients_of(fn: Callable[..., Any], case: Case, positions: tuple[int, ...],
+def gradients_of(fn: Callable[..., Any], case: Case, positions: tuple[int | str, ...],
                  grad: Callable[..., Any] | None = None) -> list[torch.Tensor | None] | str:
-    """Gradients of ``Σ w · outputs`` (``w`` fixed random weights) w.r.t. the arguments at ``positions``, or a
+    """Gradients of ``Σ w · outputs`` (``w`` fixed random weights) w.r.t. the arguments at ``positions`` (an
+    index of ``case.args``, or the name of a keyword argument), or a
     message saying why there are none. ``grad(loss, inputs)`` computes them (default: ``torch.autograd.grad`` with
     ``allow_unused=True``; the grader's child passes its own way to the autograd engine)."""
-    args = list(_copy(case.args))
+    args, kwargs = list(_copy(case.args)), _copy(case.kwargs)
     inputs = []
-    with torch.enable_grad():
+    with torch.enable_grad(), _within(case):
         for i in positions:
-            inputs.append(args[i].detach().clone().requires_grad_())
-            args[i] = inputs[-1].clone()  # not a leaf: what fn does to it never touches the leaf
-        outputs = [t for t in _tensors(fn(*args, **_copy(case.kwargs))) if t.is_floating_point()]
+            where = kwargs if isinstance(i, str) else args
+            inputs.append(where[i].detach().clone().requires_grad_())
+            where[i] = inputs[-1].clone()  # not a leaf: what fn does to it never touches the leaf
+        outputs = [t for t in _tensors(fn(*args, **kwargs)) if t.is_floating_point()]
         connected = [t for t in outputs if t.requires_grad]
         if not connected:
             return ("no gradient reaches the inputs: the result is cut off from them (a .detach(), .item(), "

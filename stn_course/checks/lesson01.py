@@ -2,8 +2,9 @@
 
 Every reference is :mod:`stn_course.affine` (tested against ``F.affine_grid`` and hand-made matrices) or, for the
 inverse warp, :func:`stn_course.warps.inverse_warp_nearest`; where the exercise takes Python floats, a one-line
-adapter hands them over as float64 tensors. Matrices are compared in float64 values whatever float dtype
-the learner returns (a float32 answer is fine to 1e-6); shapes must match exactly.
+adapter hands them over as float64 tensors. Where the lesson's docstring names the dtype (``rotation_matrix``,
+``rotate_about``, ``normalization_matrix``: "float64") the dtype must match too; elsewhere matrices are compared in
+float64 values whatever float dtype the learner returns (a float32 answer is fine to 1e-6). Shapes must match exactly.
 """
 from __future__ import annotations
 
@@ -28,6 +29,11 @@ def _compare_any_float(expected, actual, case: Case) -> tuple[bool, float, str]:
     """Like the default comparison, but a floating tensor of another dtype is cast before comparing values."""
     if isinstance(expected, torch.Tensor) and isinstance(actual, torch.Tensor) and actual.is_floating_point():
         actual = actual.to(expected.dtype)
+    return compare(expected, actual, MATRIX_TOL, MATRIX_TOL)
+
+
+def _compare_float64(expected, actual, case: Case) -> tuple[bool, float, str]:
+    """The default comparison at :data:`MATRIX_TOL`: the dtype the docstring states (float64) included."""
     return compare(expected, actual, MATRIX_TOL, MATRIX_TOL)
 
 
@@ -69,7 +75,7 @@ def _rotation_hidden(rng: np.random.Generator):  # beyond one turn, tiny, negati
 
 
 register(exercise("01.rotation_matrix", reference=_rotation_reference, cases=_rotation_cases,
-                  hidden_cases=_rotation_hidden, compare=_compare_any_float,
+                  hidden_cases=_rotation_hidden, compare=_compare_float64,
                   forbidden=('stn_course.affine.rotation',)))
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -100,7 +106,7 @@ def _rotate_about_hidden(rng: np.random.Generator):  # a half turn and centres f
 
 
 register(exercise("01.rotate_about", reference=_rotate_about_reference, cases=_rotate_about_cases,
-                  hidden_cases=_rotate_about_hidden, compare=_compare_any_float,
+                  hidden_cases=_rotate_about_hidden, compare=_compare_float64,
                   forbidden=('stn_course.affine.rotation', 'stn_course.affine.rotation_about')))
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -150,7 +156,7 @@ def _normalization_hidden(rng: np.random.Generator):  # 1-pixel sides both ways,
 
 
 register(exercise("01.normalization_matrix", reference=_normalization_reference, cases=_normalization_cases,
-                  hidden_cases=_normalization_hidden, compare=_compare_any_float,
+                  hidden_cases=_normalization_hidden, compare=_compare_float64,
                   forbidden=('stn_course.affine.normalization_matrix',)))
 
 # ---------------------------------------------------------------------------------------------------------------

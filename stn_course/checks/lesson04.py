@@ -1,8 +1,14 @@
 """Checks for lesson 4 – the backward pass: padding-mode derivatives, ∂L/∂U (eq. 6), ∂L/∂G (eq. 7), ∂L/∂θ, and
 a complete ``torch.autograd.Function``.
 
-Cases are float64 with random points, which lie on none of the sampler's kinks (integer sample positions, the
-border, mirror lines) with probability 1 – there every one-sided derivative would be a fair answer.
+Random cases are float64 with random points, which lie on none of the sampler's kinks (integer sample positions,
+the border, mirror lines) with probability 1. The lesson's text warns that a spatial transformer *starts* on the
+kinks (the identity puts every point on a pixel centre, border padding clamps exactly at the edge), so the first
+cases sit exactly there (``Case(kink=True)``), on power-of-two sizes where normalized coordinates are exact in
+binary, compared with ATen's convention (``F.grid_sample``'s backward; the package's references follow it,
+``tests/test_checks_lesson04.py`` asserts it): the derivative of the upper neighbour at an integer, 0 exactly on
+the clamp boundary. ``04.numerical_gradient`` must leave its input alone, ``04.sampler_function``'s ``backward``
+must ask no autograd and be ``@once_differentiable`` (:mod:`.properties`).
 """
 from __future__ import annotations
 
@@ -22,6 +28,8 @@ from ..padding import GRID_SAMPLE_MODES
 from .cases import HIDDEN_SAMPLING_SHAPES, SAMPLING_SHAPES, random_grid, random_theta, tensor, uniform
 from .equivalents import AFFINE_GRID, AUTOGRAD, GRID_SAMPLE
 from .catalog import exercise
+from .properties import HAND_DERIVED_BACKWARD, KEEPS_INPUTS
+from ..grids import affine_grid
 from .registry import Case, register
 
 # What a hand-derived backward may not use: autograd, and torch's sampler (whose backward autograd would run).
@@ -69,11 +77,30 @@ def _numerical_hidden(rng: np.random.Generator):  # 3-d x, another eps, a float3
 
 
 register(exercise("04.numerical_gradient", reference=numerical_gradient, cases=_numerical_cases,
-                  hidden_cases=_numerical_hidden, forbidden=('stn_course.autograd.reference.numerical_gradient',
-                  *AUTOGRAD)))
+                  hidden_cases=_numerical_hidden, properties=(KEEPS_INPUTS,),
+                  forbidden=('stn_course.autograd.reference.numerical_gradient', *AUTOGRAD)))
+
+
+def exact_kink_coordinates(size: int, align_corners: bool) -> torch.Tensor:
+    """Grid values that unnormalize exactly to every integer and half-integer pixel coordinate from -2 to
+    ``size + 1`` (pixel centres, the clamp boundaries, the mirror lines), plus ±1; exact in binary for sizes whose
+    scale is a power of two (align_corners=True: size - 1; False: size)."""
+    x = torch.arange(-4, 2 * size + 3, dtype=torch.float64) / 2
+    g = 2 * x / (size - 1) - 1 if align_corners and size > 1 else (2 * x + 1) / size - 1
+    return torch.cat([g, torch.tensor([-1.0, 1.0], dtype=torch.float64)])
+
+
+def _coordinate_kink_cases():
+    for mode in GRID_SAMPLE_MODES:
+        for size, align_corners in ((5, True), (3, True), (4, False), (8, False)):
+            yield Case(f"size={size}, padding_mode={mode!r}, align_corners={align_corners}, coordinates exactly on "
+                       "the kinks: every pixel centre, half-pixel, the border and ±1",
+                       (exact_kink_coordinates(size, align_corners), size),
+                       {"padding_mode": mode, "align_corners": align_corners}, kink=True)
 
 
 def _coordinate_cases(rng: np.random.Generator, sizes=(1, 2, 5, 16), reach=3.5):
+    yield from _coordinate_kink_cases()
     for size in sizes:
         for mode in GRID_SAMPLE_MODES:
             for align_corners in (False, True):
@@ -92,7 +119,33 @@ register(exercise("04.source_coordinates_grad", reference=source_coordinates_gra
                   forbidden=('stn_course.autograd.reference.source_coordinates_grad', *AUTOGRAD)))
 
 
+def identity_kink_grid(n: int, h: int, w: int, align_corners: bool) -> torch.Tensor:
+    """The identity grid ``(n, h, w, 2)`` (every point on a pixel centre), with, in the first image, the first
+    column moved exactly onto the left edge (-1) and the last onto the right edge (+1), and in the last image the
+    last row onto the corner (1, -1): the kinks a spatial transformer starts on."""
+    eye = torch.eye(2, 3, dtype=torch.float64).expand(n, 2, 3)
+    grid = affine_grid(eye, (n, 1, h, w), align_corners).clone()
+    grid[0, :, 0, 0], grid[0, :, -1, 0] = -1.0, 1.0
+    grid[-1, -1] = torch.tensor([1.0, -1.0], dtype=torch.float64)
+    return grid
+
+
+# power-of-two sides: the identity grid's points are exact pixel centres for both align_corners
+KINK_SHAPES = ((2, 3, 4, 8), (1, 2, 8, 4))
+
+
+def _sampler_kink_cases(rng: np.random.Generator):
+    for n, c, h, w in KINK_SHAPES[:1]:
+        for mode in GRID_SAMPLE_MODES:
+            for align_corners in (False, True):
+                yield Case(f"the identity grid ({n}, {h}, {w}, 2) with points exactly on the border, input "
+                           f"({n}, {c}, {h}, {w}), padding_mode={mode!r}, align_corners={align_corners}",
+                           (tensor(rng, n, c, h, w), tensor(rng, n, c, h, w), identity_kink_grid(n, h, w, align_corners)),
+                           {"padding_mode": mode, "align_corners": align_corners}, kink=True)
+
+
 def _sampler_cases(rng: np.random.Generator, shapes=SAMPLING_SHAPES, reach=1.6):
+    yield from _sampler_kink_cases(rng)
     for i, (n, c, h, w, h_out, w_out) in enumerate(shapes):
         for align_corners in (False, True):
             mode = GRID_SAMPLE_MODES[(i + align_corners) % len(GRID_SAMPLE_MODES)]
@@ -142,10 +195,23 @@ register(exercise("04.affine_grid_backward", reference=affine_grid_backward, cas
 
 
 register(exercise("04.sampler_function", reference=sample_with_gradients, cases=_sampler_cases,
-                  hidden_cases=_sampler_hidden, forbidden=(*PACKAGE_BACKWARD, *GRID_SAMPLE)))
+                  hidden_cases=_sampler_hidden, properties=(HAND_DERIVED_BACKWARD,),
+                  forbidden=(*PACKAGE_BACKWARD, *GRID_SAMPLE)))
+
+
+def _chain_kink_cases(rng: np.random.Generator):
+    for n, c, h, w in KINK_SHAPES:
+        for mode in GRID_SAMPLE_MODES:
+            for align_corners in (False, True):
+                yield Case(f"theta = the identity (a spatial transformer's start: every point on a pixel centre), "
+                           f"input ({n}, {c}, {h}, {w}), padding_mode={mode!r}, align_corners={align_corners}",
+                           (tensor(rng, n, c, h, w), tensor(rng, n, c, h, w),
+                            torch.eye(2, 3, dtype=torch.float64).repeat(n, 1, 1)),
+                           {"padding_mode": mode, "align_corners": align_corners}, kink=True)
 
 
 def _chain_cases(rng: np.random.Generator, shapes=SAMPLING_SHAPES[1:]):
+    yield from _chain_kink_cases(rng)
     for i, (n, c, h, w, h_out, w_out) in enumerate(shapes):
         for align_corners in (False, True):
             mode = GRID_SAMPLE_MODES[i % len(GRID_SAMPLE_MODES)]

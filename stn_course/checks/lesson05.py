@@ -13,6 +13,7 @@ from ..data import paste_clutter, placement_theta
 from ..training import error_rate, stcnn_forward, theta_statistics
 from .cases import uniform
 from .catalog import exercise
+from .properties import KEEPS_INPUTS
 from .registry import Case, register
 
 # ------------------------------------------------------------------------------------------------ 05.rts_theta
@@ -76,8 +77,9 @@ def _clutter_cases(rng: np.random.Generator, shapes=CLUTTER_SHAPES):
                    (canvas, sources, index, crop_at, paste_at), {"crop": crop})
 
 
+# its docstring says "returns a new tensor": writing into `canvas` in place fails (KEEPS_INPUTS, in the notebook)
 register(exercise("05.paste_clutter", reference=paste_clutter, cases=_clutter_cases, hidden_cases=_clutter_hidden,
-                  forbidden=('stn_course.data.distortions.paste_clutter',)))
+                  forbidden=('stn_course.data.distortions.paste_clutter',), properties=(KEEPS_INPUTS,)))
 
 # ------------------------------------------------------------------------------------------------ 05.stcnn_forward
 
@@ -99,6 +101,8 @@ def _stcnn_cases(rng: np.random.Generator, shapes=((1, 20, 20), (3, 42, 28), (2,
                    (x, localisation, head, classifier, out))
 
 
+# the header's grad_args [0]: dL/dx has two paths, through the sampler and through θ (the localisation net and the
+# head) – a θ computed under torch.no_grad() or detached, a transformer that can never learn, gets the second wrong
 register(exercise("05.stcnn_forward", reference=stcnn_forward, cases=_stcnn_cases, hidden_cases=_stcnn_hidden,
                   forbidden=('stn_course.stn.SpatialTransformer', 'stn_course.stn.transform_to_grid',
                   'stn_course.training.STCNN', 'stn_course.training.stcnn_forward')))
@@ -125,8 +129,27 @@ def _error_hidden(rng: np.random.Generator):  # one class, many classes, float64
     yield from _random_logits(rng, ((40, 4),), dtype=torch.float64)
 
 
-register(exercise("05.error_rate", reference=error_rate, cases=_error_cases, hidden_cases=_error_hidden,
-                  forbidden=('stn_course.training.error_rate',)))
+def _exact_error_rate(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """The error in percent, exactly: a count of mistakes over ``n``, in float64 (``training.error_rate`` rounds
+    the mean in float32, which only one spelling of a correct answer reproduces bit for bit)."""
+    error_rate(logits, labels)  # its checks of the shapes
+    return 100.0 * int((logits.argmax(1) != labels).sum()) / labels.numel()
+
+
+def _compare_percent(expected: float, actual, case: Case) -> tuple[bool, float, str]:
+    """A Python number within 1e-4 percentage points of the exact error: far below one example's share (100 / n ≥
+    0.1 here), far above float32's rounding of a mean (≈ 1e-5), so every correct spelling passes."""
+    if isinstance(actual, bool) or not isinstance(actual, (int, float)):
+        kind = "a tensor" if isinstance(actual, torch.Tensor) else type(actual).__name__
+        return False, math.inf, f"expected a Python float (percent), got {kind}: convert with .item() or float(...)"
+    error = abs(float(actual) - expected)
+    if error <= 1e-4:
+        return True, error, ""
+    return False, error, f"expected {expected:.6g} %, got {float(actual):.6g}"
+
+
+register(exercise("05.error_rate", reference=_exact_error_rate, cases=_error_cases, hidden_cases=_error_hidden,
+                  compare=_compare_percent, forbidden=('stn_course.training.error_rate',)))
 
 # ------------------------------------------------------------------------------------------------ 05.theta_statistics
 

@@ -5,7 +5,10 @@ References: :func:`stn_course.gpu.traffic.sampler_traffic` (the bytes model), :f
 program_pixels` and :func:`~stn_course.gpu.indexing.source_pixels` (the index arithmetic, tested against
 ``F.affine_grid``), and :func:`stn_course.gpu.affine.unfused_affine_sample` (torch's ``F.affine_grid`` +
 ``F.grid_sample``) for the kernel. The kernel's cases are small: without a GPU the learner's Triton kernel runs
-through Triton's interpreter (the grader's sandbox sets ``TRITON_INTERPRET=1``).
+through Triton's interpreter (the grader's sandbox sets ``TRITON_INTERPRET=1``), with every load and store checked
+against the launch's tensors (:func:`stn_course.gpu.bounds.checked_memory`): a store without ``mask=`` fails with
+a message instead of corrupting the process – the notebook's kernel would die. Float64 cases are compared to 1e-12,
+so a kernel that rounds through float32 fails them; ``sampler_bytes`` must return the ``int`` the text names.
 """
 from __future__ import annotations
 
@@ -13,9 +16,11 @@ import numpy as np
 import torch
 
 from ..gpu.affine import unfused_affine_sample
+from ..gpu.bounds import checked_memory
 from ..gpu.indexing import program_pixels, source_pixels
 from ..gpu.traffic import sampler_traffic
 from .cases import random_theta, tensor
+from .comparison import compare
 from .equivalents import AFFINE_GRID, GRID_SAMPLE
 from .catalog import exercise
 from .registry import Case, register
@@ -27,6 +32,15 @@ from .registry import Case, register
 
 def _bytes_reference(input_shape, out_size, element_size=4, fused=False):
     return sampler_traffic(input_shape, out_size, element_size, fused).total
+
+
+def _compare_bytes(expected: int, actual, case: Case) -> tuple[bool, float, str]:
+    """Exactly the reference's count, as the Python ``int`` the text asks for (a count of bytes is not a float)."""
+    if isinstance(actual, bool) or not isinstance(actual, int):
+        shown = f"{type(actual).__name__} {actual!r}"[:80]
+        return False, float("inf"), (f"expected a Python int (a count of bytes), got {shown}: count with integers "
+                                     "(// rather than /, no float factors) or convert with int(...)")
+    return compare(expected, actual, rtol=0.0, atol=0.0)
 
 
 def _bytes_cases(rng: np.random.Generator, shapes=((1, 1, 1, 1, 1, 1), (2, 3, 5, 4, 6, 7), (1024, 1, 60, 60, 60, 60),
@@ -44,7 +58,7 @@ def _bytes_hidden(rng: np.random.Generator):
 
 
 register(exercise("07.sampler_bytes", reference=_bytes_reference, cases=_bytes_cases, hidden_cases=_bytes_hidden,
-                  forbidden=('stn_course.gpu.traffic.sampler_traffic',)))
+                  compare=_compare_bytes, forbidden=('stn_course.gpu.traffic.sampler_traffic',)))
 
 # ---------------------------------------------------------------------------------------------------------------
 # 07.program_pixels
@@ -97,13 +111,27 @@ register(exercise("07.source_pixels", reference=source_pixels, cases=_source_cas
 # ---------------------------------------------------------------------------------------------------------------
 
 
+# float64 cases are compared to 1e-12: a kernel that computes in float32 inside is off by ~1e-5 there
+TOLERANCES = {torch.float32: 1e-5, torch.float64: 1e-12}
+
+
+def _compare_kernel(expected: torch.Tensor, actual, case: Case) -> tuple[bool, float, str]:
+    """The reference's output to the tolerance of the input's dtype (:data:`TOLERANCES`): a float64 input is
+    sampled in float64 throughout."""
+    tolerance = TOLERANCES.get(expected.dtype, 1e-5)
+    return compare(expected, actual, rtol=tolerance, atol=tolerance)
+
+
 def _fused_cases(rng: np.random.Generator, shapes=((1, 1, 4, 5, 3, 4, 0.2), (2, 3, 6, 5, 7, 4, 0.6),
                                                    (1, 2, 5, 5, 6, 6, 2.5), (2, 1, 1, 6, 1, 1, 0.4))):
+    """Every case runs in :func:`~stn_course.gpu.bounds.checked_memory`: a load or store without its mask fails
+    with a message instead of corrupting (and later killing) the process."""
     for k, (n, c, h, w, h_out, w_out, spread) in enumerate(shapes):
         dtype = torch.float32 if k == 1 else torch.float64
         yield Case(f"input (N={n}, C={c}, H={h}, W={w}) {str(dtype)[6:]}, out_size=({h_out}, {w_out}), θ spread "
                    f"{spread}" + (" (reads far outside the image)" if spread > 1 else ""),
-                   (tensor(rng, n, c, h, w, dtype=dtype), random_theta(rng, n, spread, dtype=dtype), (h_out, w_out)))
+                   (tensor(rng, n, c, h, w, dtype=dtype), random_theta(rng, n, spread, dtype=dtype), (h_out, w_out)),
+                   within=checked_memory)
 
 
 def _fused_hidden(rng: np.random.Generator):  # an output of more than one 1024-lane program; 1-pixel sides
@@ -111,7 +139,7 @@ def _fused_hidden(rng: np.random.Generator):  # an output of more than one 1024-
 
 
 register(exercise("07.fused_affine_sample", reference=unfused_affine_sample, cases=_fused_cases,
-                  hidden_cases=_fused_hidden, forbidden=('stn_course.gpu.affine.affine_sample',
+                  hidden_cases=_fused_hidden, compare=_compare_kernel, forbidden=('stn_course.gpu.affine.affine_sample',
                   'stn_course.gpu.affine.unfused_affine_sample', 'stn_course.sampling.bilinear_sample',
                   'stn_course.sampling.grid_sample', 'stn_course.autograd.bilinear_sample_analytic', *GRID_SAMPLE,
                   *AFFINE_GRID)))

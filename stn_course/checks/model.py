@@ -41,7 +41,15 @@ class Case:
 
     ``compare_gradients=False`` marks a case whose points sit on kinks (pixel centres, the border), where any
     one-sided derivative is a correct gradient: its values are compared, its gradients are not.
-    ``hint`` is a hint about *this* case (a reflection case gets a reflection hint), shown before the check's own.
+    ``hint`` is a hint about *this* case (a reflection case gets a reflection hint), shown before the check's own
+    unless a failed property (:mod:`.properties`) explains the failure better.
+    ``kink=True`` marks a case whose points sit exactly on the kinks on purpose (identity grids, integer pixel
+    coordinates, points on the border), compared with ATen's convention there: a failure on it is diagnosed as
+    "gradient at the kinks".
+    ``within`` (a module-level function returning a context manager, so that a case still pickles) is entered
+    around every call of a function on this case: lesson 7's kernel cases run in
+    :func:`stn_course.gpu.bounds.checked_memory`, so that a store without ``mask=`` fails clearly instead of
+    corrupting the process.
     """
 
     description: str
@@ -49,6 +57,8 @@ class Case:
     kwargs: dict = field(default_factory=dict)
     compare_gradients: bool = True
     hint: str = ""
+    kink: bool = False
+    within: Callable[[], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -60,9 +70,10 @@ class Check:
     numbers and tuples of them with ``rtol``/``atol``. ``hidden`` checks run only in the grader.
     Feedback comes in stages: ``hint`` (shown from the first failure: what to think about, no formula) and
     ``recipe`` (shown from the next failure: step by step); a failing case's own :attr:`Case.hint` comes first.
-    ``grad_args`` (positions of tensor arguments) makes the check compare gradients too, wherever the lesson states
-    a gradient requirement: the learner's result must stay connected to those inputs, and the gradients of a fixed
-    random weighting of its outputs must match the reference's, finite where the reference's are
+    ``grad_args`` (positions of tensor arguments, or names of keyword ones) makes the check compare gradients too,
+    wherever the lesson states a gradient requirement: the learner's result must stay connected to those inputs,
+    and the gradients of a fixed random weighting of its outputs must match the reference's, finite where the
+    reference's are
     (:func:`~.running.compare_gradients`). ``forbidden`` names the functions that *are* the exercise (the package's
     own version, or torch's): a learner's function that calls one fails before any case runs
     (:func:`~stn_course.checks.shortcuts.find_shortcut`); the grader also bans them while the learner's function
@@ -71,6 +82,8 @@ class Check:
     points far outside, 1-pixel sides…), from the instructor's secret seed. ``builds_on`` lists the check ids of the
     lesson's exercises this one calls by their lesson names (as the solution does): while the grader calls this
     exercise, those names are the registry's references (so a mistake there costs one exercise), and no other.
+    ``properties`` (:class:`~.properties.Property`) are probed on every case whose values passed, by running the
+    learner's function once more in this process (``KEEPS_INPUTS``, ``HAND_DERIVED_BACKWARD`` …).
     """
 
     id: str
@@ -85,10 +98,11 @@ class Check:
     hidden: bool = False
     title: str = ""
     compare: Callable[[Any, Any, Case], tuple[bool, float, str]] | None = None
-    grad_args: tuple[int, ...] = ()
+    grad_args: tuple[int | str, ...] = ()
     function: str = ""
     hidden_cases: Callable[[np.random.Generator], Iterable[Case]] | None = None
     builds_on: tuple[str, ...] = ()
+    properties: tuple[Any, ...] = ()
 
     @property
     def function_name(self) -> str:
@@ -103,13 +117,15 @@ class Check:
 
 @dataclass
 class CaseResult:
-    """The verdict on one case: ``status`` is one of :data:`STATUSES`; ``error`` the worst absolute error."""
+    """The verdict on one case: ``status`` is one of :data:`STATUSES`; ``error`` the worst absolute error;
+    ``property`` the property that failed (:mod:`.properties`: ``"dtype"``, ``"input modified"`` …) or ``""``."""
 
     case: Case
     passed: bool
     error: float
     message: str
     status: str = ""
+    property: str = ""
 
     def __post_init__(self) -> None:
         self.status = self.status or (PASSED if self.passed else FAILED)

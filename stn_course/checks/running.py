@@ -7,14 +7,16 @@ and the mutation tests (known bugs must fail).
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable
 
 import torch
 
-from .calls import call_case, gradients_of, iter_cases
+from .calls import argument, argument_name, call_case, gradients_of, iter_cases
 from .comparison import compare, plain
 from .model import (BANNED, ERROR, FAILED, MISSING, PASSED, TIMED_OUT, BannedCall, CallTimeout, Case, CaseResult,
                     Check, CheckResult, LearnerError)
+from .properties import diagnose, probe
 from .shortcuts import find_shortcut
 
 __all__ = ["Attempt", "run_check", "compare_gradients", "unwrap_kernel_error"]
@@ -51,11 +53,18 @@ class Attempt:
     def gradients(self, case: Case, positions: tuple[int, ...]) -> list[torch.Tensor | None] | str:
         return gradients_of(self.fn, case, positions)
 
+    def local_function(self) -> Callable[..., Any] | None:
+        """The learner's function when it runs in this process (then :attr:`Check.properties` are probed), else
+        ``None`` (the grader's function lives in a sandbox)."""
+        return self.fn if type(self) is Attempt else None
+
 
 def compare_gradients(check: Check, attempt: Attempt | Callable[..., Any], case: Case) -> tuple[bool, float, str]:
     """The learner's gradients against the reference's for ``case`` (see :attr:`Check.grad_args`)."""
     attempt = attempt if isinstance(attempt, Attempt) else Attempt(attempt)
-    expected = gradients_of(check.reference, case, check.grad_args)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        expected = gradients_of(check.reference, case, check.grad_args)
     actual = attempt.gradients(case, check.grad_args)
     if isinstance(expected, str):
         raise RuntimeError(f"{check.id}: the reference itself has no gradient ({expected})")
@@ -65,20 +74,20 @@ def compare_gradients(check: Check, attempt: Attempt | Callable[..., Any], case:
         return False, float("inf"), "the gradients could not be computed"
     worst = 0.0
     for position, e, a in zip(check.grad_args, expected, plain(list(actual))):
-        e = torch.zeros_like(case.args[position]) if e is None else e
+        e, name = (torch.zeros_like(argument(case, position)) if e is None else e), argument_name(position)
         if a is None:
             if e.abs().max() > 0:
-                return False, float("inf"), f"no gradient reaches argument {position + 1}: it is not used, or detached"
+                return False, float("inf"), f"no gradient reaches {name}: it is not used, or detached"
             continue
         if not isinstance(a, torch.Tensor):
-            return False, float("inf"), f"the gradient w.r.t. argument {position + 1} is not a tensor"
+            return False, float("inf"), f"the gradient w.r.t. {name} is not a tensor"
         if bool(torch.isfinite(e).all()) and not bool(torch.isfinite(a).all()):
-            return False, float("inf"), (f"the gradient w.r.t. argument {position + 1} has NaN or inf where the "
+            return False, float("inf"), (f"the gradient w.r.t. {name} has NaN or inf where the "
                                          "reference's is finite")
         ok, err, msg = compare(e, a, max(check.rtol, 1e-6), max(check.atol, 1e-6))
         worst = max(worst, err)
         if not ok:
-            return False, err, f"the gradient w.r.t. argument {position + 1} is wrong: {msg}"
+            return False, err, f"the gradient w.r.t. {name} is wrong: {msg}"
     return True, worst, ""
 
 
@@ -132,6 +141,24 @@ def _with_gradients(check: Check, attempt: Attempt, case: Case, err: float) -> C
     return CaseResult(case, ok, max(err, grad_err), msg, status)
 
 
+def _with_properties(check: Check, attempt: Attempt, result: CaseResult) -> CaseResult:
+    """The verdict on a case whose values (and gradients) passed, once :attr:`Check.properties` are probed (only
+    for a function of this process)."""
+    fn = attempt.local_function()
+    if fn is None:
+        return result
+    try:
+        broken = probe(check.properties, fn, result.case)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # noqa: BLE001 – it ran once already; a probe that fails tells nothing new
+        return result
+    if broken is None:
+        return result
+    name, message = broken
+    return CaseResult(result.case, False, result.error, message, FAILED, name)
+
+
 def run_check(check: Check, fn: Callable[..., Any] | Attempt, seed: int = 0, stop_at_first_failure: bool = True,
               hidden: bool = False) -> CheckResult:
     """Run the learner's function on every case of ``check`` (the hidden ones with ``hidden=True``) and compare
@@ -145,7 +172,9 @@ def run_check(check: Check, fn: Callable[..., Any] | Attempt, seed: int = 0, sto
         if banned is not None:
             return banned
     for case in cases:
-        expected = call_case(check.reference, case)
+        with warnings.catch_warnings():  # the edge cases are deliberate: torch's warnings about them are not news
+            warnings.simplefilter("ignore", UserWarning)
+            expected = call_case(check.reference, case)
         try:
             try:
                 actual = attempt.call(case)
@@ -171,6 +200,10 @@ def run_check(check: Check, fn: Callable[..., Any] | Attempt, seed: int = 0, sto
             result = CaseResult(case, ok, err, msg, PASSED if ok else FAILED)
             if ok and check.grad_args and case.compare_gradients:
                 result = _with_gradients(check, attempt, case, err)
+            if result.passed and check.properties:
+                result = _with_properties(check, attempt, result)
+            if not result.passed and not result.property:
+                result.property = diagnose(case, result.message, result.error)
             results.append(result)
             if result.status in (BANNED, TIMED_OUT):
                 break

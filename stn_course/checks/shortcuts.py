@@ -99,7 +99,7 @@ def _same_notebook(candidate: Any, fn: Callable[..., Any]) -> bool:
     return (isinstance(candidate, types.FunctionType) and candidate is not fn
             and getattr(candidate, "__module__", None) == getattr(fn, "__module__", None)
             and not getattr(candidate, "__stn_course_stand_in__", None)
-            and not getattr(candidate, "__module__", "").startswith("stn_course"))
+            and not (getattr(candidate, "__module__", "") or "").startswith("stn_course"))
 
 
 def find_shortcut(fn: Callable[..., Any], forbidden: Iterable[str], depth: int = 2) -> str | None:

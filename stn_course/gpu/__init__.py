@@ -9,6 +9,9 @@
 * :mod:`~stn_course.gpu.traffic` (the bytes a pass moves), :mod:`~stn_course.gpu.indexing` (a program's tile and
   the kernel's index arithmetic, in PyTorch) and :mod:`~stn_course.gpu.measure` (a synchronised, interleaved timer
   and the copy bandwidth): what lesson 7 teaches around the kernels. They need no Triton.
+* :mod:`~stn_course.gpu.bounds` – :func:`~stn_course.gpu.bounds.checked_memory`: under the interpreter, every load
+  and store of a kernel checked against the launch's tensors (lesson 7's check: a store without ``mask=`` fails
+  with a message instead of corrupting the process).
 
 The kernels run on CUDA tensors, or – for the tests and lesson 7 on a machine without a GPU – on CPU tensors
 through Triton's interpreter (``TRITON_INTERPRET=1`` set before ``triton`` is first imported; slow, so small sizes

@@ -25,18 +25,33 @@ def compiled(function: Callable) -> triton.JITFunction:
 
 
 @triton.jit
-def source(j, i, WO, HO, W, H, t0, t1, t2, t3, t4, t5, FOLD: tl.constexpr, CLAMP: tl.constexpr, ALIGN: tl.constexpr):
-    """Output pixel (i, j) -> the pixel coordinates (ix, iy) it reads, their derivatives w.r.t. the grid,
-    the base-grid point (xt, yt), and whether the point is finite. The padding mode: FOLD, then the clamp if
-    CLAMP (see the module docstring)."""
-    jf = j.to(t0.dtype)
-    i_f = i.to(t0.dtype)
-    if ALIGN:
-        xt = tl.where(WO > 1, 2.0 * jf / tl.maximum(WO - 1, 1) - 1.0, 0.0 * jf)
-        yt = tl.where(HO > 1, 2.0 * i_f / tl.maximum(HO - 1, 1) - 1.0, 0.0 * i_f)
+def fused_sub_half(c, s, zero, EMULATE_FMA: tl.constexpr):
+    """``c · s - 0.5`` rounded once, as ATen's CPU kernel unnormalizes (an FMA): where a point lies within rounding
+    of a pixel centre, the rounding decides ``floor`` – which neighbours, so which one-sided gradient. On the GPU a
+    hardware FMA; under the interpreter (``EMULATE_FMA``, NumPy rounds every operation) float32 goes through
+    float64 (the product is exact there) and float64 adds the product's exact error (Dekker's splitting)."""
+    if EMULATE_FMA:
+        if c.dtype == tl.float32:
+            out = (c.to(tl.float64) * s.to(tl.float64) - 0.5).to(tl.float32)
+        else:
+            p = c * s
+            split = c * 134217729.0  # 2**27 + 1: c = high + low, 26-bit halves
+            high = split - (split - c)
+            low = c - high
+            error = (high * s - p) + low * s  # c · s - p, exactly
+            out = (p - 0.5) + tl.where(tl.abs(error) < float("inf"), error, zero)
     else:
-        xt = (2.0 * jf + 1.0) / WO - 1.0
-        yt = (2.0 * i_f + 1.0) / HO - 1.0
+        out = tl.fma(c, s, zero - 0.5)
+    return out
+
+
+@triton.jit
+def source(xt, yt, W, H, t0, t1, t2, t3, t4, t5, FOLD: tl.constexpr, CLAMP: tl.constexpr, ALIGN: tl.constexpr,
+           EMULATE_FMA: tl.constexpr):
+    """Base-grid point (xt, yt) -> the pixel coordinates (ix, iy) it reads, their derivatives w.r.t. the grid,
+    and whether the point is finite. The padding mode: FOLD, then the clamp if CLAMP (see the module docstring).
+    Rounded like ATen's CPU kernels (``F.affine_grid``'s base grid is loaded, not recomputed; unnormalized by
+    :func:`fused_sub_half`), so that points on the kinks – the identity – fall on ATen's side of them."""
     zero = 0.0 * xt  # a zero of the right dtype and shape; never 0 * (something that may be inf or NaN)
     gx = t0 * xt + t1 * yt + t2
     gy = t3 * xt + t4 * yt + t5
@@ -52,8 +67,8 @@ def source(j, i, WO, HO, W, H, t0, t1, t2, t3, t4, t5, FOLD: tl.constexpr, CLAMP
     else:
         sx = W / 2.0 + zero
         sy = H / 2.0 + zero
-        ix = (gx + 1.0) * sx - 0.5
-        iy = (gy + 1.0) * sy - 0.5
+        ix = fused_sub_half(gx + 1.0, sx, zero, EMULATE_FMA)
+        iy = fused_sub_half(gy + 1.0, sy, zero, EMULATE_FMA)
         lo_x = -0.5 + zero
         span_x = W + zero
         lo_y = -0.5 + zero
@@ -71,7 +86,7 @@ def source(j, i, WO, HO, W, H, t0, t1, t2, t3, t4, t5, FOLD: tl.constexpr, CLAMP
         ix = tl.where(nan_x, zero, ix)
         iy = tl.where(nan_y, zero, iy)
         finite = ix == ix  # (NaN went to pixel 0 above)
-    return ix, iy, dx, dy, xt, yt, finite
+    return ix, iy, dx, dy, finite
 
 @triton.jit
 def corners(ix, iy, W, H, finite, zero):
@@ -98,16 +113,20 @@ def theta_row(theta, n, ROW: tl.constexpr):
     return tl.load(start), tl.load(start + 1), tl.load(start + 2)
 
 @triton.jit
-def points(theta, n, offs, H, W, HO, WO, FOLD: tl.constexpr, CLAMP: tl.constexpr, ALIGN: tl.constexpr):
+def points(theta, xs, ys, n, offs, H, W, HO, WO, FOLD: tl.constexpr, CLAMP: tl.constexpr, ALIGN: tl.constexpr,
+           EMULATE_FMA: tl.constexpr):
     """What every kernel here starts with, for the output offsets ``offs`` of image ``n``: the lanes inside the
     output, θ's six numbers, each point's source (:func:`source`), its corners (:func:`corners`) and one mask per
-    corner, named row then column (live, finite and inside the image)."""
+    corner, named row then column (live, finite and inside the image). ``xs (WO,)``, ``ys (HO,)``: the base grid's
+    axes (``F.affine_grid``'s numbers)."""
     live = offs < HO * WO
     i = offs // WO
     j = offs % WO
     t0, t1, t2 = theta_row(theta, n, 0)
     t3, t4, t5 = theta_row(theta, n, 1)
-    ix, iy, dx, dy, xt, yt, finite = source(j, i, WO, HO, W, H, t0, t1, t2, t3, t4, t5, FOLD, CLAMP, ALIGN)
+    xt = tl.load(xs + j, mask=live, other=0.0)
+    yt = tl.load(ys + i, mask=live, other=0.0)
+    ix, iy, dx, dy, finite = source(xt, yt, W, H, t0, t1, t2, t3, t4, t5, FOLD, CLAMP, ALIGN, EMULATE_FMA)
     x0, y0, fx, fy, in_x0, in_x1, in_y0, in_y1 = corners(ix, iy, W, H, finite, 0.0 * xt)
     ok = live & finite
     m_y0x0 = ok & in_x0 & in_y0
@@ -117,13 +136,14 @@ def points(theta, n, offs, H, W, HO, WO, FOLD: tl.constexpr, CLAMP: tl.constexpr
     return live, finite, xt, yt, dx, dy, x0, y0, fx, fy, m_y0x0, m_y0x1, m_y1x0, m_y1x1
 
 @triton.jit
-def forward(inp, theta, out, C, H, W, HO, WO,
-            FOLD: tl.constexpr, CLAMP: tl.constexpr, ALIGN: tl.constexpr, BLOCK: tl.constexpr):
+def forward(inp, theta, xs, ys, out, C, H, W, HO, WO,
+            FOLD: tl.constexpr, CLAMP: tl.constexpr, ALIGN: tl.constexpr, EMULATE_FMA: tl.constexpr,
+            BLOCK: tl.constexpr):
     n = tl.program_id(0)
     offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     P = HO * WO
     live, finite, xt, yt, dx, dy, x0, y0, fx, fy, m_y0x0, m_y0x1, m_y1x0, m_y1x1 = points(
-        theta, n, offs, H, W, HO, WO, FOLD, CLAMP, ALIGN)
+        theta, xs, ys, n, offs, H, W, HO, WO, FOLD, CLAMP, ALIGN, EMULATE_FMA)
     w_y0x0 = (1.0 - fx) * (1.0 - fy)
     w_y0x1 = fx * (1.0 - fy)
     w_y1x0 = (1.0 - fx) * fy
@@ -138,15 +158,15 @@ def forward(inp, theta, out, C, H, W, HO, WO,
         tl.store(out + (n * C + c) * P + offs, v, mask=live)
 
 @triton.jit
-def backward(inp, theta, grad_out, grad_inp, partial, C, H, W, HO, WO, PROGRAMS,
-             FOLD: tl.constexpr, CLAMP: tl.constexpr, ALIGN: tl.constexpr, BLOCK: tl.constexpr,
-             NEED_INPUT: tl.constexpr):
+def backward(inp, theta, xs, ys, grad_out, grad_inp, partial, C, H, W, HO, WO, PROGRAMS,
+             FOLD: tl.constexpr, CLAMP: tl.constexpr, ALIGN: tl.constexpr, EMULATE_FMA: tl.constexpr,
+             BLOCK: tl.constexpr, NEED_INPUT: tl.constexpr):
     n = tl.program_id(0)
     pid = tl.program_id(1)
     offs = pid * BLOCK + tl.arange(0, BLOCK)
     P = HO * WO
     live, finite, xt, yt, dx, dy, x0, y0, fx, fy, m_y0x0, m_y0x1, m_y1x0, m_y1x1 = points(
-        theta, n, offs, H, W, HO, WO, FOLD, CLAMP, ALIGN)
+        theta, xs, ys, n, offs, H, W, HO, WO, FOLD, CLAMP, ALIGN, EMULATE_FMA)
     gix = 0.0 * fx
     giy = 0.0 * fy
     for c in range(0, C):
@@ -176,15 +196,16 @@ def backward(inp, theta, grad_out, grad_inp, partial, C, H, W, HO, WO, PROGRAMS,
     tl.store(row + 5, tl.sum(gy, axis=0))
 
 @triton.jit
-def contributions(theta, keys, weights, H, W, HO, WO,
-                  FOLD: tl.constexpr, CLAMP: tl.constexpr, ALIGN: tl.constexpr, BLOCK: tl.constexpr):
+def contributions(theta, xs, ys, keys, weights, H, W, HO, WO,
+                  FOLD: tl.constexpr, CLAMP: tl.constexpr, ALIGN: tl.constexpr, EMULATE_FMA: tl.constexpr,
+                  BLOCK: tl.constexpr):
     """Deterministic input gradient, step 1: for each output pixel's four corners, the input pixel it feeds
     (``key = n·H·W + y·W + x``; ``N·H·W`` for none) and the bilinear weight."""
     n = tl.program_id(0)
     offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     P = HO * WO
     live, finite, xt, yt, dx, dy, x0, y0, fx, fy, m_y0x0, m_y0x1, m_y1x0, m_y1x1 = points(
-        theta, n, offs, H, W, HO, WO, FOLD, CLAMP, ALIGN)
+        theta, xs, ys, n, offs, H, W, HO, WO, FOLD, CLAMP, ALIGN, EMULATE_FMA)
     none = tl.num_programs(0).to(tl.int64) * H * W
     image = n.to(tl.int64) * H * W
     slot = (n.to(tl.int64) * P + offs) * 4

@@ -4,7 +4,10 @@
 padding mode, both ``align_corners``) but never writes the grid: each program takes ``BLOCK`` output pixels of one
 image, computes their sampling points from ``theta`` in registers and reads the four neighbours of each point for
 every channel. For 1–3 channels the grid (two floats per output pixel) is as large as the image, so not writing
-and re-reading it removes a large share of the memory traffic (lesson 7 counts the bytes).
+and re-reading it removes a large share of the memory traffic (lesson 7 counts the bytes). The base grid's two
+axes (``W_out + H_out`` numbers, :func:`base_axes`) are read rather than recomputed, and the coordinates are
+rounded as ATen rounds them: the gradients equal ``F.grid_sample``'s even on the kinks – the identity θ puts every
+point on a pixel centre, where the last bit decides which one-sided difference is the gradient.
 
 Backward, per program: the gradient of the input is scattered into the four neighbours with atomic adds – or, with
 ``deterministic=True``, each input pixel sums its contributions in a fixed order (sorted segments: no atomics,
@@ -20,9 +23,10 @@ import torch.nn.functional as F
 
 from .. import padding
 from .._validation import check_bool, check_float_tensor, check_pair
+from ..grids import linspace_from_neg_one
 from . import block_size, check_triton
 
-__all__ = ["affine_sample", "FusedAffineSample", "BLOCK", "kernel_constants", "unfused_affine_sample"]
+__all__ = ["affine_sample", "FusedAffineSample", "BLOCK", "kernel_constants", "base_axes", "unfused_affine_sample"]
 
 BLOCK: int | None = None  # output pixels per program; None: gpu.block_size's choice (256 on CUDA)
 
@@ -39,11 +43,23 @@ def kernels():
     return _kernels
 
 
-def kernel_constants(padding_mode: str | padding.PaddingMode) -> dict:
+def kernel_constants(padding_mode: str | padding.PaddingMode, device: torch.device | None = None) -> dict:
     """The compile-time constants that give a kernel its padding mode: ``FOLD``, the mode's kernel code compiled,
-    and ``CLAMP`` (see :mod:`stn_course.padding`)."""
+    and ``CLAMP`` (see :mod:`stn_course.padding`); and ``EMULATE_FMA``: whether the kernel runs on CPU tensors
+    (Triton's interpreter, where NumPy rounds every operation: the fused multiply-add is emulated)."""
     mode = padding.get(padding_mode)
-    return {"FOLD": kernels().compiled(mode.kernel_fold), "CLAMP": mode.clamps}
+    emulate = device is None or torch.device(device).type == "cpu"
+    return {"FOLD": kernels().compiled(mode.kernel_fold), "CLAMP": mode.clamps, "EMULATE_FMA": emulate}
+
+
+def base_axes(out_size: Sequence[int], align_corners: bool, dtype: torch.dtype, device: torch.device):
+    """The base grid's two axes ``xs (W_out,)``, ``ys (H_out,)`` – ``F.affine_grid``'s own numbers
+    (:func:`stn_course.grids.linspace_from_neg_one`), which the kernels load rather than recompute: a closed form
+    rounds differently, and at the identity a last-bit difference moves a point across a pixel centre – to the
+    other one-sided gradient (the kinks; ``tests/test_kinks.py``)."""
+    h_out, w_out = out_size
+    return (linspace_from_neg_one(w_out, align_corners, dtype, device),
+            linspace_from_neg_one(h_out, align_corners, dtype, device))
 
 
 def _grid(n: int, pixels: int, block: int) -> tuple[int, int]:
@@ -58,7 +74,9 @@ def _deterministic_input_grad(input, theta, grad_out, padding_mode, align_corner
     keys = torch.empty(n * pixels * 4, dtype=torch.int64, device=input.device)
     weights = torch.empty(n * pixels * 4, dtype=input.dtype, device=input.device)
     block = block_size(input.device, BLOCK)
-    k.contributions[_grid(n, pixels, block)](theta, keys, weights, h, w, h_out, w_out, **kernel_constants(padding_mode),
+    xs, ys = base_axes((h_out, w_out), align_corners, input.dtype, input.device)
+    k.contributions[_grid(n, pixels, block)](theta, xs, ys, keys, weights, h, w, h_out, w_out,
+                                                **kernel_constants(padding_mode, input.device),
                                                 ALIGN=align_corners, BLOCK=block)
     sorted_keys, order = torch.sort(keys, stable=True)
     real = sorted_keys < n * h * w
@@ -85,14 +103,21 @@ class FusedAffineSample(torch.autograd.Function):
         n, c, h, w = input.shape
         h_out, w_out = out_size
         out = torch.empty(n, c, h_out, w_out, dtype=input.dtype, device=input.device)
-        constants = kernel_constants(padding_mode)
+        constants = kernel_constants(padding_mode, input.device)
         block = block_size(input.device, BLOCK)
+        xs, ys = base_axes((h_out, w_out), align_corners, input.dtype, input.device)
         if out.numel():
-            kernels().forward[_grid(n, h_out * w_out, block)](input, theta6, out, c, h, w, h_out, w_out,
+            kernels().forward[_grid(n, h_out * w_out, block)](input, theta6, xs, ys, out, c, h, w, h_out, w_out,
                                                                **constants, ALIGN=align_corners, BLOCK=block)
         ctx.save_for_backward(input, theta6)
         ctx.settings = (padding_mode, align_corners, deterministic, theta.dtype)
         return out
+
+    @staticmethod
+    def jvp(ctx, *tangents):
+        raise NotImplementedError(
+            "forward-mode AD (jvp) is not implemented for the fused Triton kernels (impl='triton'): use "
+            "impl='fast' (stn_course.autograd, hand-derived jvp) or impl='aten' for forward-mode gradients")
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -107,8 +132,11 @@ class FusedAffineSample(torch.autograd.Function):
         grad_input = torch.zeros_like(input) if need_input and not deterministic else None
         partial = torch.zeros(n, grid[1], 6, dtype=input.dtype, device=input.device)
         if grad_out.numel():
-            kernels().backward[grid](input, theta6, grad_out, grad_input if grad_input is not None else input,
-                                        partial, c, h, w, h_out, w_out, grid[1], **kernel_constants(padding_mode),
+            xs, ys = base_axes((h_out, w_out), align_corners, input.dtype, input.device)
+            kernels().backward[grid](input, theta6, xs, ys, grad_out,
+                                        grad_input if grad_input is not None else input,
+                                        partial, c, h, w, h_out, w_out, grid[1],
+                                        **kernel_constants(padding_mode, input.device),
                                         ALIGN=align_corners, BLOCK=block,
                                         NEED_INPUT=need_input and not deterministic)
         if need_input and deterministic:

@@ -8,13 +8,14 @@ is reported (a mean is dragged by the one repeat the operating system interrupte
 """
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 
-__all__ = ["synchronize", "time_many", "copy_bandwidth"]
+__all__ = ["synchronize", "time_many", "time_samples", "fixed_threads", "copy_bandwidth"]
 
 
 def synchronize(device: torch.device | str | None = None) -> None:
@@ -24,17 +25,51 @@ def synchronize(device: torch.device | str | None = None) -> None:
         torch.cuda.synchronize(device)
 
 
+@contextlib.contextmanager
+def fixed_threads(n: int) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(n)`` and restore the previous count afterwards: CPU timings
+    depend on the thread count (and on what else the machine runs), so a timing without it is not reproducible.
+
+    >>> before = torch.get_num_threads()
+    >>> with fixed_threads(1):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def time_many(fns: dict[str, Callable[[], object]], repeats: int = 7, warmup: int = 2, min_time: float = 0.05,
               device: torch.device | str | None = None) -> dict[str, float]:
-    """Median seconds per call of each function, measured interleaved so drift hits all of them alike.
+    """Median seconds per call of each function, measured interleaved so drift hits all of them alike
+    (:func:`time_samples`, reduced to its medians).
+
+    >>> times = time_many({"sum": lambda: sum(range(100))}, repeats=3, min_time=0.001)
+    >>> list(times), times["sum"] > 0
+    (['sum'], True)
+    """
+    samples = time_samples(fns, repeats=repeats, warmup=warmup, min_time=min_time, device=device)
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def time_samples(fns: dict[str, Callable[[], object]], repeats: int = 7, warmup: int = 2, min_time: float = 0.05,
+                 device: torch.device | str | None = None) -> dict[str, list[float]]:
+    """Seconds per call of each function, one sample per round (``repeats`` of them): their spread says how much a
+    single median can be trusted.
 
     Each function first runs ``warmup`` times (compilation, caches, autotuning); then the number of calls that
     takes at least ``min_time`` is found, and ``repeats`` rounds time that many calls of each function in turn.
     On CUDA the clock is read only after the device has finished (``synchronize``).
 
-    >>> times = time_many({"sum": lambda: sum(range(100))}, repeats=3, min_time=0.001)
-    >>> list(times), times["sum"] > 0
-    (['sum'], True)
+    >>> samples = time_samples({"sum": lambda: sum(range(100))}, repeats=3, min_time=0.001)
+    >>> len(samples["sum"]), min(samples["sum"]) > 0
+    (3, True)
     """
     calls = {}
     for name, fn in fns.items():
@@ -56,7 +91,7 @@ def time_many(fns: dict[str, Callable[[], object]], repeats: int = 7, warmup: in
                 fn()
             synchronize(device)
             samples[name].append((time.perf_counter() - start) / calls[name])
-    return {name: statistics.median(s) for name, s in samples.items()}
+    return samples
 
 
 def copy_bandwidth(device: torch.device | str = "cpu", megabytes: int = 256, repeats: int = 5) -> float:

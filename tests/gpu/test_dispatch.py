@@ -44,9 +44,10 @@ def test_the_fused_transformer_matches_aten_forward_and_every_gradient(transform
 
 def _off_the_pixel_centres(model: nn.Module) -> nn.Module:
     """Nudge the transformer's start off the identity. At the identity every sampling point sits exactly on a pixel
-    centre, where bilinear interpolation has a kink: which one-sided derivative a kernel returns there depends on
-    the last bit of its rounding of the point (torch's and ours round differently), so the gradients of ``θ`` –
-    both valid – differ there and training diverges from the first step (lesson 7 shows this)."""
+    centre, where bilinear interpolation has a kink: which one-sided derivative is the gradient depends on the last
+    bit of the point. The kernels round as ATen does, so at equal weights they agree there too
+    (``tests/test_kinks.py``), but two models trained apart differ in the last bits after a step, and a long run
+    started on the kinks would amplify that."""
     with torch.no_grad():
         model.transformer.head.bias.add_(torch.tensor([0.013, -0.021, 0.017, 0.011, 0.019, -0.023]))
     return model
@@ -54,23 +55,27 @@ def _off_the_pixel_centres(model: nn.Module) -> nn.Module:
 
 @pytest.mark.triton
 def test_a_few_training_steps_with_the_fused_kernel_follow_the_aten_ones():
-    """The ST-CNN of lesson 5, same seed, same batches, five SGD steps: the weights agree with impl='aten'."""
+    """The ST-CNN of lesson 5, same seed, same batches, five SGD steps from the identity (every sampling point on a
+    pixel centre at the first step): at every step, from the same weights, impl='triton' computes impl='aten''s
+    gradients. (Two models trained side by side drift apart in the last bits, and a point then lands on the other
+    side of a kink – the comparison is per step, from equal weights.)"""
     g = torch.Generator().manual_seed(3)
     batches = [(torch.rand(8, 1, 28, 28, generator=g), torch.randint(0, 10, (8,), generator=g)) for _ in range(5)]
-    weights = {}
-    for impl in ("triton", "aten"):
-        model = _off_the_pixel_centres(st_cnn(28, impl=impl, seed=0, hidden=16)).to(DEVICE)
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-        for x, y in batches:
-            optimizer.zero_grad()
+    models = {impl: st_cnn(28, impl=impl, seed=0, hidden=16).to(DEVICE) for impl in ("triton", "aten")}
+    start = [p.detach().clone() for p in models["aten"].parameters()]
+    optimizer = torch.optim.SGD(models["aten"].parameters(), lr=0.1, momentum=0.9)
+    for x, y in batches:
+        models["triton"].load_state_dict(models["aten"].state_dict())
+        grads = {}
+        for impl, model in models.items():
+            model.zero_grad()
             nn.functional.cross_entropy(model(x.to(DEVICE)), y.to(DEVICE)).backward()
-            optimizer.step()
-        weights[impl] = [p.detach().clone() for p in model.parameters()]
-    moved = max((a - b).abs().max().item() for a, b in
-                zip(weights["aten"], _off_the_pixel_centres(st_cnn(28, seed=0, hidden=16)).parameters()))
+            grads[impl] = [p.grad.detach().clone() for p in model.parameters()]
+        for got, want in zip(grads["triton"], grads["aten"]):
+            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+        optimizer.step()
+    moved = max((a - b).abs().max().item() for a, b in zip(models["aten"].parameters(), start))
     assert moved > 1e-2  # the steps did change the weights
-    for got, want in zip(weights["triton"], weights["aten"]):
-        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
 
 
 def test_auto_picks_triton_only_on_cuda_and_otherwise_the_aten_path():

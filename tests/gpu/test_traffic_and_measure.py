@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from stn_course.gpu.measure import copy_bandwidth, time_many
+from stn_course.gpu.measure import copy_bandwidth, fixed_threads, time_many, time_samples
 from stn_course.gpu.traffic import sampler_traffic
 
 
@@ -47,6 +47,23 @@ def test_time_many_measures_each_function_and_orders_them():
     times = time_many({"small": lambda: torch.ones(4).sum(), "matmul": lambda: slow @ slow}, repeats=3,
                       min_time=0.01)
     assert set(times) == {"small", "matmul"} and 0 < times["small"] < times["matmul"]
+
+
+def test_time_samples_gives_one_sample_per_round_and_time_many_their_median():
+    samples = time_samples({"sum": lambda: torch.ones(64).sum()}, repeats=5, min_time=0.001)
+    assert len(samples["sum"]) == 5 and all(t > 0 for t in samples["sum"])
+    times = time_many({"sum": lambda: torch.ones(64).sum()}, repeats=5, min_time=0.001)
+    assert times["sum"] > 0
+
+
+def test_fixed_threads_sets_the_count_and_restores_it_even_after_an_error():
+    before = torch.get_num_threads()
+    target = 1 if before != 1 else 2
+    with pytest.raises(RuntimeError, match="inside"):
+        with fixed_threads(target):
+            assert torch.get_num_threads() == target
+            raise RuntimeError("inside")
+    assert torch.get_num_threads() == before
 
 
 def test_copy_bandwidth_is_a_plausible_number_of_bytes_per_second():

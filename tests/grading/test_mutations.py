@@ -166,6 +166,23 @@ MUTANTS = [
     Mutant("launcher_calls_the_package", "07.fused_affine_sample", "banned",
            "    input, theta = input.contiguous(), theta.reshape(-1, 6).contiguous().to(input.dtype)\n",
            "    return package_affine_sample(input, theta, (input.shape[0], input.shape[1], *out_size))\n"),
+    # lessons 5–7: what the text states (issue 21) – gradient flow, dtypes, types, masks
+    Mutant("stcnn_theta_under_no_grad", "05.stcnn_forward", "gradient",
+           "    theta = head(localisation(x).flatten(1)).view(-1, 2, 3)\n",
+           "    with torch.no_grad():\n        theta = head(localisation(x).flatten(1)).view(-1, 2, 3)\n"),
+    Mutant("deform_offsets_detached", "06.deform_conv2d", "gradient",
+           "pairs = offset.reshape(n * groups, k_taps, 2, h_out, w_out)",
+           "pairs = offset.detach().reshape(n * groups, k_taps, 2, h_out, w_out)"),
+    Mutant("pixels_sampler_detaches_y", "06.bilinear_sample_pixels", "gradient",
+           "    y0, x0 = torch.floor(y), torch.floor(x)\n",
+           "    y = y.detach()\n    y0, x0 = torch.floor(y), torch.floor(x)\n"),
+    Mutant("kernel_computes_in_float32", "07.fused_affine_sample", "value",
+           "theta.reshape(-1, 6).contiguous().to(input.dtype)", "theta.reshape(-1, 6).contiguous().to(torch.float32)"),
+    Mutant("kernel_store_without_mask", "07.fused_affine_sample", "memory",
+           "tl.store(out + (n * C + c) * H_out * W_out + offsets, value, mask=live)",
+           "tl.store(out + (n * C + c) * H_out * W_out + offsets, value)"),
+    Mutant("bytes_as_float", "07.sampler_bytes", "type",
+           "return int(elements * element_size)", "return elements * element_size * 1.0"),
 ]
 
 
@@ -202,6 +219,8 @@ def test_a_planted_bug_loses_points_on_its_exercise_and_only_there(graded, mutan
         assert "write it yourself" in broken.feedback or "asks you to write" in broken.feedback
     if mutant.kind in ("gradient", "nan-gradient"):
         assert "gradient" in broken.feedback
+    if mutant.kind == "memory":  # a clear message, not a dead process
+        assert "every load and store needs mask=" in broken.feedback
 
 
 @pytest.mark.parametrize("lesson", course.numbers())

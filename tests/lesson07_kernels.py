@@ -1,0 +1,75 @@
+"""A learner's lesson-7 kernel, written as the lesson asks (zeros padding, ``align_corners=False``), with switches
+for the masks a learner forgets – imported by the ``triton``-marked tests only (``triton`` is optional).
+
+``MASK_STORE=False``: the store writes every lane, past the output's end too; ``MASK_LOAD=False``: the four
+neighbour loads read outside the image. Under Triton's interpreter either touches memory outside the tensors –
+without lesson 7's guard (:mod:`stn_course.gpu.bounds`) the process dies ("free(): invalid pointer").
+"""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from stn_course import gpu
+
+
+@triton.jit
+def learner_kernel(inp, theta, out, C, H, W, H_out, W_out, BLOCK: tl.constexpr, MASK_STORE: tl.constexpr,
+                   MASK_LOAD: tl.constexpr):
+    n = tl.program_id(0)
+    offsets = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    live = offsets < H_out * W_out
+    t0 = tl.load(theta + n * 6 + 0)
+    t1 = tl.load(theta + n * 6 + 1)
+    t2 = tl.load(theta + n * 6 + 2)
+    t3 = tl.load(theta + n * 6 + 3)
+    t4 = tl.load(theta + n * 6 + 4)
+    t5 = tl.load(theta + n * 6 + 5)
+    i = (offsets // W_out).to(t0.dtype)
+    j = (offsets % W_out).to(t0.dtype)
+    xt = (2.0 * j + 1.0) / W_out - 1.0
+    yt = (2.0 * i + 1.0) / H_out - 1.0
+    x = ((t0 * xt + t1 * yt + t2 + 1.0) * W - 1.0) / 2.0
+    y = ((t3 * xt + t4 * yt + t5 + 1.0) * H - 1.0) / 2.0
+    x0f = tl.floor(x)
+    y0f = tl.floor(y)
+    fx = x - x0f
+    fy = y - y0f
+    x0 = x0f.to(tl.int32)
+    y0 = y0f.to(tl.int32)
+    m00 = live & (x0 >= 0) & (x0 < W) & (y0 >= 0) & (y0 < H)
+    m10 = live & (x0 + 1 >= 0) & (x0 + 1 < W) & (y0 >= 0) & (y0 < H)
+    m01 = live & (x0 >= 0) & (x0 < W) & (y0 + 1 >= 0) & (y0 + 1 < H)
+    m11 = live & (x0 + 1 >= 0) & (x0 + 1 < W) & (y0 + 1 >= 0) & (y0 + 1 < H)
+    if not MASK_LOAD:
+        m00 = live
+        m10 = live
+        m01 = live
+        m11 = live
+    for c in range(0, C):
+        image = inp + (n * C + c) * H * W
+        value = (1.0 - fx) * (1.0 - fy) * tl.load(image + y0 * W + x0, mask=m00, other=0.0)
+        value += fx * (1.0 - fy) * tl.load(image + y0 * W + x0 + 1, mask=m10, other=0.0)
+        value += (1.0 - fx) * fy * tl.load(image + (y0 + 1) * W + x0, mask=m01, other=0.0)
+        value += fx * fy * tl.load(image + (y0 + 1) * W + x0 + 1, mask=m11, other=0.0)
+        if MASK_STORE:
+            tl.store(out + (n * C + c) * H_out * W_out + offsets, value, mask=live)
+        else:
+            tl.store(out + (n * C + c) * H_out * W_out + offsets, value)
+
+
+def launcher(mask_store: bool = True, mask_load: bool = True):
+    """The lesson's launcher around :func:`learner_kernel` with the masks switched as given."""
+
+    def fused_affine_sample(input, theta, out_size):
+        input, theta = input.contiguous(), theta.reshape(-1, 6).contiguous().to(input.dtype)
+        n, c, h, w = input.shape
+        h_out, w_out = out_size
+        out = torch.empty(n, c, h_out, w_out, dtype=input.dtype, device=input.device)
+        block = gpu.block_size(input.device)
+        learner_kernel[(n, triton.cdiv(h_out * w_out, block))](input, theta, out, c, h, w, h_out, w_out, BLOCK=block,
+                                                               MASK_STORE=mask_store, MASK_LOAD=mask_load)
+        return out
+
+    return fused_affine_sample
