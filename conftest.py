@@ -25,6 +25,7 @@ import pytest
 
 TRITON = importlib.util.find_spec("triton") is not None
 PACKAGE = Path(__file__).resolve().parent / "stn_course"
+TESTS = Path(__file__).resolve().parent / "tests"
 _IMPORTS_TRITON = re.compile(r"^(?:import|from)\s+triton\b", re.MULTILINE)  # unindented: at module level
 
 
@@ -35,8 +36,13 @@ def imports_triton_at_module_level(path: Path) -> bool:
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    """Without triton, leave the package's kernel modules out of doctest collection; otherwise no opinion."""
-    if TRITON or collection_path.suffix != ".py" or PACKAGE not in collection_path.resolve().parents:
+    """Without triton, leave the package's kernel modules and the tests' kernel helpers (a module that is not a
+    ``test_*.py``, e.g. ``tests/lesson07_kernels.py``) out of doctest collection; otherwise no opinion."""
+    if TRITON or collection_path.suffix != ".py":
+        return None
+    path = collection_path.resolve()
+    helper = TESTS in path.parents and not path.name.startswith(("test_", "conftest"))
+    if PACKAGE not in path.parents and not helper:
         return None
     return True if imports_triton_at_module_level(collection_path) else None
 
