@@ -4,10 +4,13 @@
     stn-course assign [SOLUTIONS_DIR] [LESSONS_DIR] [--check]  solution notebooks -> student lessons
     stn-course lessons                                        list the lessons (stn_course.course discovers them)
     stn-course checks [LESSON]                                list the exercise checks (id, points, title)
-    stn-course grade SUBMISSION... [--json F] [--gradescope F] [--csv F] [--classroom] [--jobs N]
+    stn-course grade SUBMISSION... [--json F] [--gradescope F] [--csv F] [--report F] [--classroom] [--jobs N]
+                     [--roster F] [--merge | --only-failed] [--duplicates best|latest]
                      [--timeout S] [--memory MB] [--seed-file F] [--checks-dir DIR] [--allow-unsandboxed]
                                                               grade submitted notebooks in a sandbox
     stn-course explore [LESSON] [--port P] [--ip IP]          the explorers as a code-free Voilà dashboard
+    stn-course gradescope-zip OUT.zip --seed-file F [--assignment 01,02] [--checks-dir DIR]
+                                                              Gradescope's autograder zip (docs/grading.md)
 
 Defaults follow the repository layout (``solutions/src``, ``solutions``, ``lessons``), relative to the current
 folder: run it from the course folder (the clone) or pass the folders. ``--check`` writes nothing and exits 1 if
@@ -17,6 +20,7 @@ in ``DIR`` (its ``solutions/src``), e.g. an instructor's own lessons.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -67,9 +71,15 @@ def _require_folder(parser: argparse.ArgumentParser, path: str, what: str, defau
 #: The grader's numeric limits: flag, type, default, metavar and help (the default is appended where there is one).
 GRADE_LIMITS = (
     ("--jobs", int, 1, "N", "grade N submissions at once"),
-    ("--timeout", float, 60.0, "S", "CPU seconds for each cell and for each exercise's calls"),
+    ("--timeout", float, 20.0, "S", "CPU seconds for each exercise's calls (visible and hidden together)"),
+    ("--cell-timeout", float, 12.0, "S", "CPU seconds for each cell (at most --timeout)"),
+    ("--cells-timeout", float, 60.0, "S",
+     "CPU seconds for all of a notebook's cells together; after that each cell gets 2 s"),
     ("--submission-timeout", float, None, "S", "wall-clock seconds for a whole submission (default: 10 × --timeout)"),
-    ("--memory", int, 6144, "MB", "address-space limit of each of a submission's processes"),
+    ("--run-timeout", float, None, "S",
+     "wall-clock seconds for the whole run, all submissions (Gradescope: 480 of its 600); the rest is 'not run'"),
+    ("--memory", int, 4096, "MB",
+     "memory each of a submission's processes may map beyond the interpreter's own after its imports"),
     ("--total-memory", int, 8192, "MB",
      "memory of all of a submission's processes and its /tmp together, where a cgroup can be made"),
 )
@@ -84,6 +94,15 @@ GRADE_INPUTS = (
     ("--single-student", "NAME", "every notebook given is this one student's (Gradescope: one student per run); each "
                                  "lesson is graded once, a second notebook of a lesson is reported and not scored"),
     ("--checks-dir", "DIR", "a folder of the instructor's own check modules (*.py registering hidden checks)"),
+)
+
+
+#: The gradebook's inputs and outputs: flag, metavar and help (stn_course/grading/gradebook.py, class_report.py).
+GRADE_GRADEBOOK = (
+    ("--roster", "F", "a roster CSV (Gradescope's or GitHub Classroom's export, or student_id,email,name[,aliases]): "
+                      "rows by student id, unmatched submissions and students without one listed"),
+    ("--report", "F", "write the HTML class report: pass rates, score histograms, hardest hidden cases, review "
+                      "flags, time per submission"),
 )
 
 
@@ -123,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                             description="List the exercise checks that check(id, fn) runs in the notebooks.")
     checks.add_argument("lesson", nargs="?", metavar="LESSON", help="only this lesson, e.g. 02 (default: all)")
     _add_grade_parser(sub, formatter)
+    _add_gradescope_zip_parser(sub, formatter)
     explore = sub.add_parser("explore", formatter_class=formatter,
                              help="the lessons' explorers as a code-free dashboard (Voilà)",
                              description="Serve the explorers with Voilà: pages that show the widgets and no code, "
@@ -151,7 +171,8 @@ for the grader's machinery is listed for review in the JSON and CSV outputs (doc
 GRADE_EPILOG = """\
 Exit status: 0 when grading finished (whatever the scores); with --classroom, 1 unless every submission has full
 marks (GitHub Classroom's contract); 2 for a usage error (a missing seed file, no sandbox without
---allow-unsandboxed). See docs/grading.md for Gradescope and GitHub Classroom."""
+--allow-unsandboxed, a SUBMISSION that does not exist, an unreadable --roster, --merge without its --json file):
+then nothing is graded or written. See docs/grading.md for Gradescope and GitHub Classroom."""
 
 
 def _add_grade_parser(sub, formatter) -> None:
@@ -161,6 +182,17 @@ def _add_grade_parser(sub, formatter) -> None:
     grade.add_argument("--json", metavar="F", help="write the results as JSON (schema: docs/grading.md)")
     grade.add_argument("--gradescope", metavar="F", help="write Gradescope's results.json")
     grade.add_argument("--csv", metavar="F", help="write a gradebook: a row per student, a column per exercise")
+    for flag, metavar, text in GRADE_GRADEBOOK:
+        grade.add_argument(flag, metavar=metavar, help=text)
+    grade.add_argument("--duplicates", choices=("best", "latest"), default="best",
+                       help="which of a student's notebooks of one lesson counts: the best score or the latest "
+                            "file (mtime); the others are reported (default: %(default)s)")
+    grade.add_argument("--merge", action="store_true",
+                       help="regrade: read the class's previous --json output, replace only the submissions graded "
+                            "now and rewrite --json/--csv/--report for the whole class")
+    grade.add_argument("--only-failed", action="store_true",
+                       help="regrade only the submissions whose previous result (--json) was an error or timed out "
+                            "(implies --merge; without SUBMISSION, those of the previous results)")
     grade.add_argument("--classroom", action="store_true",
                        help="GitHub Classroom: write the grading reporter's result to $GITHUB_OUTPUT and exit 1 "
                             "unless every submission has full marks")
@@ -176,12 +208,45 @@ def _add_grade_parser(sub, formatter) -> None:
     grade.add_argument("--no-sandbox", action="store_true",
                        help="switch bubblewrap off (needs --allow-unsandboxed; for debugging; reported as such)")
     grade.add_argument("--quiet", action="store_true", help="print only the summary")
+    grade.add_argument("--answers", metavar="F", help="export the written answers (the lessons' questions) per "
+                                                      "student for grading by hand: F.csv or F.md")
+
+
+def _gradebook_inputs(args) -> tuple | int:
+    """``(roster, previous results)`` for a grading run, checked before anything is graded or written: a missing
+    SUBMISSION, an unreadable roster or (for --merge/--only-failed) previous --json is an error, exit 2."""
+    from .grading.gradebook import GradebookError, failed_paths, load_previous
+    from .grading.roster import Roster, RosterError, load_roster
+
+    def refuse(message: str) -> int:
+        print(f"stn-course grade: {message} (nothing was graded or written)", file=sys.stderr)
+        return 2
+
+    missing = [p for p in args.submissions if not os.path.lexists(p)]
+    if missing:
+        return refuse("no such file or folder: " + ", ".join(repr(p) for p in missing))
+    previous = None
+    if args.merge or args.only_failed:
+        if not args.json:
+            return refuse("--merge and --only-failed read and rewrite the class's results: give --json F")
+        try:
+            previous = load_previous(Path(args.json))
+        except GradebookError as exc:
+            return refuse(str(exc))
+    try:
+        roster = (load_roster(Path(args.roster)) if args.roster else
+                  Roster.from_json(previous["roster"]) if previous and previous.get("roster") else None)
+    except RosterError as exc:
+        return refuse(f"--roster: {exc}")
+    if args.only_failed and not args.submissions:
+        args.submissions = sorted(failed_paths(previous["submissions"]))
+    return roster, previous
 
 
 def grade_command(args, parser: argparse.ArgumentParser) -> int:
     import json
 
-    from .grading import reports
+    from .grading import class_report, gradebook, reports
     from .grading.grader import DEFAULT_SEED, Grader, load_checks_dir
     from .grading.sandbox import Limits, SandboxUnavailable
     from .grading.submissions import discover
@@ -197,10 +262,18 @@ def grade_command(args, parser: argparse.ArgumentParser) -> int:
             parser.error(f"--new-seed: cannot write {args.new_seed!r}: {exc.strerror}")
         print(f"wrote a new secret to {args.new_seed} (mode 600); grade with --seed-file {args.new_seed}")
         return 0
-    if not args.submissions:
+    if not args.submissions and not args.only_failed:
         parser.error("give at least one SUBMISSION (a notebook or a folder)")
-    if args.jobs < 1 or args.timeout <= 0 or args.memory < 256 or (args.submission_timeout or 1) <= 0:
-        parser.error("--jobs must be >= 1, --timeout and --submission-timeout > 0 and --memory >= 256")
+    if args.answers and Path(args.answers).suffix.lower() not in (".csv", ".md", ".markdown"):
+        parser.error(f"--answers {args.answers!r}: expected a .csv or .md file")
+    prepared = _gradebook_inputs(args)
+    if isinstance(prepared, int):
+        return prepared
+    roster, previous = prepared
+    if args.jobs < 1 or args.timeout <= 0 or args.memory < 64 or (args.submission_timeout or 1) <= 0:
+        parser.error("--jobs must be >= 1, --timeout and --submission-timeout > 0 and --memory >= 64")
+    if args.cell_timeout <= 0 or args.cells_timeout <= 0 or (args.run_timeout is not None and args.run_timeout <= 0):
+        parser.error("--cell-timeout, --cells-timeout and --run-timeout must be > 0 seconds")
     if args.require_sandbox and (args.no_sandbox or args.allow_unsandboxed):
         parser.error("--require-sandbox contradicts --no-sandbox and --allow-unsandboxed")
     if args.no_sandbox and not args.allow_unsandboxed:
@@ -223,7 +296,8 @@ def grade_command(args, parser: argparse.ArgumentParser) -> int:
         added = load_checks_dir(Path(args.checks_dir))
         print(f"instructor checks from {args.checks_dir}: {', '.join(added) or 'none'}")
     limits = Limits(timeout_s=args.timeout, memory_mb=args.memory, submission_s=args.submission_timeout,
-                    total_memory_mb=args.total_memory)
+                    total_memory_mb=args.total_memory, cell_timeout_s=args.cell_timeout,
+                    cells_s=args.cells_timeout, run_s=args.run_timeout)
     try:
         grader = Grader(seed, limits, jobs=args.jobs, sandbox=not args.no_sandbox,
                         allow_unsandboxed=args.allow_unsandboxed)
@@ -243,6 +317,20 @@ def grade_command(args, parser: argparse.ArgumentParser) -> int:
         submissions = for_assignment(submissions, lessons, args.single_student) if lessons else submissions
         for submission in submissions:
             submission.student = args.single_student
+    if args.only_failed:
+        from .grading.gradebook import failed_paths
+
+        failed = failed_paths(previous["submissions"])
+        submissions = [s for s in submissions if os.path.realpath(s.path) in failed]
+        print(f"--only-failed: regrading {len(submissions)} submission(s) whose previous result was an error or "
+              "timed out")
+        if not submissions:
+            return 0
+
+    if args.answers:  # read from the notebooks' JSON, never run: written before grading starts
+        from .grading import answers
+
+        reports.write_text(Path(args.answers), answers.render(answers.collect(submissions), Path(args.answers)))
 
     def progress(result) -> None:
         if not args.quiet:
@@ -254,10 +342,16 @@ def grade_command(args, parser: argparse.ArgumentParser) -> int:
         results = grader.grade(submissions, progress)
     except Exception as exc:  # noqa: BLE001 – still write every requested file
         failure, results = exc, []
+    records = gradebook.records_of(results)
+    if previous is not None:  # --merge: the class's previous results, these submissions' replaced
+        records = gradebook.merge(previous["submissions"], records)
+    lessons = [x.strip() for x in args.assignment.split(",") if x.strip()] if args.assignment else None
+    book = gradebook.build(records, roster, lessons, args.duplicates)
     outputs = {
-        args.json: lambda: reports.dumps(reports.to_json(results, grader.sandbox_text, seed_kind)),
+        args.json: lambda: reports.dumps(gradebook.class_json(records, book, grader.sandbox_text, seed_kind)),
         args.gradescope: lambda: reports.dumps(reports.to_gradescope(results, grader.sandbox_text)),
-        args.csv: lambda: reports.to_csv(results),
+        args.csv: lambda: gradebook.to_csv(book),
+        args.report: lambda: class_report.render(book, records),
     }
     for path, render in outputs.items():
         if path:
@@ -266,11 +360,47 @@ def grade_command(args, parser: argparse.ArgumentParser) -> int:
     if args.classroom:
         reports.publish_classroom(classroom)
     print(reports.table(results, grader.sandbox_text, seed_kind))
+    for line in gradebook.loose_ends(book):
+        print(reports.shown(line))
     if failure is not None:
         print(f"stn-course grade: grading stopped: {type(failure).__name__}: {failure}", file=sys.stderr)
         return 3
     if args.classroom and classroom["status"] != "pass":
         return 1
+    return 0
+
+
+def _add_gradescope_zip_parser(sub, formatter) -> None:
+    """``stn-course gradescope-zip OUT.zip --seed-file F [--assignment 01,02] [--checks-dir DIR]``."""
+    command = sub.add_parser("gradescope-zip", formatter_class=formatter,
+                             help="build Gradescope's autograder zip (setup.sh, run_autograder, the grader)",
+                             description="Write the zip to upload as a Gradescope autograder: the two scripts of "
+                                         "docs/grading/gradescope/, your seed, the assignment's lessons, your own "
+                                         "checks and only the part of the course that grades (no .git, solutions, "
+                                         "lessons or tests). Run it from the course's clone. See docs/grading.md.",
+                             epilog="Exit status: 0 when written; 2 for bad input (a missing or weak seed, an "
+                                    "output inside the course folder, an unknown lesson).")
+    command.add_argument("out", metavar="OUT.zip", help="where to write the zip (outside the course folder)")
+    command.add_argument("--seed-file", required=True, metavar="F",
+                         help="your secret (stn-course grade --new-seed F); a weak one is refused")
+    command.add_argument("--assignment", metavar="LESSONS",
+                         help="the assignment's lessons, e.g. 01,02: one notebook per lesson is graded (default: "
+                              "each lesson a student hands in, once)")
+    command.add_argument("--checks-dir", metavar="DIR", help="a folder of your own check modules (*.py)")
+
+
+def gradescope_zip_command(args, parser: argparse.ArgumentParser) -> int:
+    """Write the autograder zip; bad input is a usage error (exit 2) naming what was expected."""
+    from .grading.gradescope import ZipRefused, write_zip
+
+    try:
+        entries = write_zip(Path(args.out), Path(args.seed_file), args.assignment,
+                            Path(args.checks_dir) if args.checks_dir else None)
+    except ZipRefused as exc:
+        parser.error(f"gradescope-zip: {exc}")
+    size = Path(args.out).stat().st_size
+    print(f"wrote {args.out}: {len(entries)} files, {size / 1e6:.1f} MB; upload it as the autograder of a "
+          "Gradescope programming assignment (docs/grading.md, section 7)")
     return 0
 
 
@@ -307,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "grade":
         return grade_command(args, parser)
+    if args.command == "gradescope-zip":
+        return gradescope_zip_command(args, parser)
     if args.command == "explore":
         from . import explore
 

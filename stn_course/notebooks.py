@@ -12,6 +12,11 @@ Jupytext Notebook*). Exercise code sits between ``### BEGIN SOLUTION`` and ``###
 (nbgrader's markers); :func:`make_student_notebook` replaces each region by ``# YOUR CODE HERE`` and
 ``raise NotImplementedError`` at the marker's indentation. Cell ids are derived from the notebook name and cell
 position, so regenerating is byte-for-byte reproducible (a test checks that the committed files are up to date).
+
+Both notebooks carry nbgrader's cell metadata (:mod:`.nbgrader_cells`: exercise cells are solution cells, their
+``check`` cells autograded tests, the ``answer``-tagged markdown cells after the lessons' questions manually graded
+answers), so ``nbgrader generate_assignment`` on ``solutions/`` releases exactly ``lessons/`` (docs/grading.md,
+"nbgrader"). :func:`make_student_notebook` replaces a written answer's model answer by ``YOUR ANSWER HERE``.
 """
 from __future__ import annotations
 
@@ -22,13 +27,15 @@ from pathlib import Path
 
 import nbformat
 
+from . import nbgrader_cells
+
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
 STUB = ["# YOUR CODE HERE", "raise NotImplementedError"]
 # A code cell tagged so (``# %% tags=["skip-when-grading"]`` in the source) only demonstrates – a training run, an
 # explorer – and the grader does not run it.
 GRADING_SKIP_TAG = "skip-when-grading"
-KEPT_CELL_METADATA = ("tags",)
+KEPT_CELL_METADATA = ("tags", "nbgrader", "deletable", "editable")
 
 _CELL_MARKER = re.compile(r"^# %%(?P<rest>.*)$")
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
@@ -59,7 +66,7 @@ def percent_to_notebook(text: str, name: str) -> nbformat.NotebookNode:
     from .course import split_front_matter
 
     full_text = text
-    _, text = split_front_matter(text)  # the lesson's header is for the package (stn_course.course), not a cell
+    header, text = split_front_matter(text)  # the lesson's header is for the package (stn_course.course), not a cell
     for line in text.splitlines():
         if _CELL_MARKER.match(line):
             break
@@ -77,9 +84,10 @@ def percent_to_notebook(text: str, name: str) -> nbformat.NotebookNode:
             new = nbformat.v4.new_code_cell(cell.source)
         else:
             raise ValueError(f"{name}: cell {index} is a {cell.cell_type} cell; use code or markdown cells")
-        new.metadata = {k: v for k, v in cell.metadata.items() if k in KEPT_CELL_METADATA}
+        new.metadata = {k: v for k, v in cell.metadata.items() if k == "tags"}  # nbgrader's: written below
         new.id = _cell_id(name, index)
         nb.cells.append(new)
+    nbgrader_cells.annotate(nb.cells, name[:2], header, name)
     nbformat.validate(nb)
     return nb
 
@@ -107,14 +115,19 @@ def _stub_solutions(source: str, where: str) -> str:
 
 
 def make_student_notebook(nb: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
-    """Copy of a solution notebook with every solution region stubbed out and all outputs stripped."""
+    """Copy of a solution notebook with every solution region stubbed out, every written answer replaced by
+    ``YOUR ANSWER HERE`` and all outputs stripped; its nbgrader cells get the locks and checksums nbgrader's
+    release writes (:func:`.nbgrader_cells.release`)."""
     student = nbformat.from_dict(json.loads(json.dumps(nb)))
     for index, cell in enumerate(student.cells):
         if cell.cell_type == "code":
             cell.source = _stub_solutions(cell.source, f"{name}, cell {index}")
             cell.outputs = []
             cell.execution_count = None
+        elif nbgrader_cells.ANSWER_TAG in cell.metadata.get("tags", []):
+            cell.source = nbgrader_cells.ANSWER_STUB
         cell.metadata = {k: v for k, v in cell.metadata.items() if k in KEPT_CELL_METADATA}
+        nbgrader_cells.release(cell)
     return student
 
 

@@ -167,9 +167,10 @@ def test_sources_are_read_by_jupytext_and_rebuild_byte_for_byte(tmp_path):
         assert [(c.cell_type, c.source) for c in ours.cells] == [(c.cell_type, c.source) for c in theirs.cells]
         again = notebooks.percent_to_notebook(text, path.stem)
         assert notebooks.dumps(ours) == notebooks.dumps(again)  # deterministic ids, no Jupytext metadata
-        # Jupytext's own metadata is dropped; the tags (skip-when-grading) are kept, as Jupytext read them
-        assert [c.metadata for c in ours.cells] == [{"tags": c.metadata["tags"]} if "tags" in c.metadata else {}
-                                                    for c in theirs.cells]
+        # Jupytext's own metadata is dropped; the tags (skip-when-grading) are kept, as Jupytext read them; nbgrader's
+        # roles are the package's own (tests below)
+        assert [{k: v for k, v in c.metadata.items() if k != "nbgrader"} for c in ours.cells] == [
+            {"tags": c.metadata["tags"]} if "tags" in c.metadata else {} for c in theirs.cells]
         assert ours.metadata["stn_course"]["lesson"] == path.name[:2]
 
 
@@ -186,3 +187,58 @@ def test_build_records_the_lesson_and_assign_keeps_it_and_the_tags():
     assert student.metadata["stn_course"] == nb.metadata["stn_course"]
     assert [c.metadata for c in student.cells] == [{}, {"tags": [notebooks.GRADING_SKIP_TAG]}]
     assert notebooks.lesson_metadata(student)["lesson"] == "07"
+
+
+NBGRADER_SOURCE = '''# ---
+# lesson:
+#   exercises:
+#     05.area: {title: area, points: 2}
+# ---
+
+# %%
+def area(w, h):
+    ### BEGIN SOLUTION
+    return w * h
+    ### END SOLUTION
+
+# %%
+area = check("05.area", area)
+
+# %%
+def helper():
+    ### BEGIN SOLUTION
+    return 1
+    ### END SOLUTION
+
+# %% [markdown]
+# **1.** Why?
+
+# %% [markdown] tags=["answer"]
+# Because.
+'''
+
+
+def test_build_writes_nbgrader_roles_from_the_lesson():
+    """Exercise cells are solution cells, their check cells tests worth the header's points, answer cells manual."""
+    nb = notebooks.percent_to_notebook(NBGRADER_SOURCE, "05_demo")
+    roles = [c.metadata.get("nbgrader") for c in nb.cells]
+    assert [(r["grade_id"], r["grade"], r["solution"], r["locked"], r.get("points")) if r else None
+            for r in roles] == [("exercise_05_area", False, True, False, None), ("check_05_area", True, False, True, 2),
+                                ("solution_05_1", False, True, False, None), None, ("answer_05_q1", True, True, False, 1)]
+    assert nb.cells[4].source == "Because."  # the model answer, in the solutions
+
+
+def test_assign_stubs_written_answers_and_locks_like_nbgrader():
+    student = notebooks.make_student_notebook(notebooks.percent_to_notebook(NBGRADER_SOURCE, "05_demo"))
+    test, answer = student.cells[1], student.cells[4]
+    assert answer.source == "YOUR ANSWER HERE" and answer.metadata["deletable"] is False
+    assert "editable" not in answer.metadata  # the learner writes in it
+    assert test.metadata["editable"] is False and test.metadata["deletable"] is False
+    assert len(test.metadata["nbgrader"]["checksum"]) == 32 and student.cells[3].metadata == {}
+
+
+def test_an_exercise_gets_the_default_points_and_bad_points_are_an_error():
+    undeclared = notebooks.percent_to_notebook(NBGRADER_SOURCE.replace("05.area:", "05.other:"), "05_demo")
+    assert undeclared.cells[1].metadata["nbgrader"]["points"] == 1.0
+    with pytest.raises(ValueError, match="exercise '05.area' has points -2; expected a positive number"):
+        notebooks.percent_to_notebook(NBGRADER_SOURCE.replace("points: 2", "points: -2"), "05_demo")

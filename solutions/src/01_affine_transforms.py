@@ -497,23 +497,38 @@ widgets.affine_explorer(size=SIZE)
 # ### Questions
 #
 # Answer in a sentence or two before you open the fold – these are the ideas the exercises cannot check.
-#
+
+# %% [markdown]
 # **1.** In the explorer, translate right by 10 pixels. Which sign does $\theta$'s translation get, and how large is it on a $W$-pixel-wide image with `align_corners=False`?
-#
+
+# %% [markdown] tags=["answer"]
+# Negative: $\theta$ maps *output* points to the *input* points they read, so an output pixel reads from 10 pixels to its left. One pixel is $2/W$ in normalized units with `align_corners=False`, so $t_x = -20/W$.
+
+# %% [markdown]
 # <details><summary>Answer</summary>
 #
 # Negative: $\theta$ maps *output* points to the *input* points they read, so an output pixel reads from 10 pixels to its left. One pixel is $2/W$ in normalized units with `align_corners=False`, so $t_x = -20/W$.
 # </details>
-#
+
+# %% [markdown]
 # **2.** Rotate by 90°: on a non-square image $\theta$ is not a rotation matrix. What are its off-diagonal entries, and why?
-#
+
+# %% [markdown] tags=["answer"]
+# $\theta = N_\text{in} R^{-1} N_\text{out}^{-1}$ with $N$ scaling $x$ by $2/W$ and $y$ by $2/H$. The rotation swaps the axes, so one entry is multiplied by $H/W$ and the other by $W/H$: they are $\pm H/W$ and $\pm W/H$, not $\pm 1$. A rotation written directly in normalized coordinates would stretch the picture.
+
+# %% [markdown]
 # <details><summary>Answer</summary>
 #
 # $\theta = N_\text{in} R^{-1} N_\text{out}^{-1}$ with $N$ scaling $x$ by $2/W$ and $y$ by $2/H$. The rotation swaps the axes, so one entry is multiplied by $H/W$ and the other by $W/H$: they are $\pm H/W$ and $\pm W/H$, not $\pm 1$. A rotation written directly in normalized coordinates would stretch the picture.
 # </details>
-#
+
+# %% [markdown]
 # **3.** Toggling `align_corners` changes $\theta$ but not the picture. Why?
-#
+
+# %% [markdown] tags=["answer"]
+# $\theta$ is the same pixel motion written in two unit systems. `pixel_to_theta` normalizes with the convention the grid will then use, so the grid converts it back to the same pixel positions. Mixing the conventions (building $\theta$ with one and sampling with the other) is what moves the picture, by up to half a pixel.
+
+# %% [markdown]
 # <details><summary>Answer</summary>
 #
 # $\theta$ is the same pixel motion written in two unit systems. `pixel_to_theta` normalizes with the convention the grid will then use, so the grid converts it back to the same pixel positions. Mixing the conventions (building $\theta$ with one and sampling with the other) is what moves the picture, by up to half a pixel.

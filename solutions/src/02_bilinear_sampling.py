@@ -636,23 +636,38 @@ widgets.sampling_explorer()
 # ### Questions
 #
 # Answer in a sentence or two before you open the fold – these are the ideas the exercises cannot check.
-#
+
+# %% [markdown]
 # **1.** Your sampler reproduces the identity to about $10^{-15}$ in float64, not to 0. Where does the error come from, and how large would it be in float32?
-#
+
+# %% [markdown] tags=["answer"]
+# From rounding: the grid's normalized coordinates and `unnormalize` round, so the read position is a pixel centre only up to the last bits, and a tiny weight goes to a neighbour. The error is a few units of the dtype's precision times the pixel values: about $10^{-7}$ in float32.
+
+# %% [markdown]
 # <details><summary>Answer</summary>
 #
 # From rounding: the grid's normalized coordinates and `unnormalize` round, so the read position is a pixel centre only up to the last bits, and a tiny weight goes to a neighbour. The error is a few units of the dtype's precision times the pixel values: about $10^{-7}$ in float32.
 # </details>
-#
+
+# %% [markdown]
 # **2.** Zoom out in the explorer (zoom < 1) with `zeros` padding: the border of the picture darkens over about a pixel. Why, and what do `border` and `reflection` do instead?
-#
+
+# %% [markdown] tags=["answer"]
+# A point less than a pixel outside the last centre mixes the edge pixel with a neighbour outside, which reads 0. `border` clamps the *coordinate*, so it reads the edge pixel; `reflection` mirrors it back inside. Neither invents a value.
+
+# %% [markdown]
 # <details><summary>Answer</summary>
 #
 # A point less than a pixel outside the last centre mixes the edge pixel with a neighbour outside, which reads 0. `border` clamps the *coordinate*, so it reads the edge pixel; `reflection` mirrors it back inside. Neither invents a value.
 # </details>
-#
+
+# %% [markdown]
 # **3.** Zoom in by about 3: `nearest` shows blocks and `bilinear` shows ramps. Which of the two can a spatial transformer learn through, and why?
-#
+
+# %% [markdown] tags=["answer"]
+# Only bilinear. Nearest sampling is piecewise constant in the sampling position: its derivative with respect to the grid is 0 almost everywhere, so no gradient reaches $\theta$. Bilinear sampling is piecewise linear, with a slope (lesson 4).
+
+# %% [markdown]
 # <details><summary>Answer</summary>
 #
 # Only bilinear. Nearest sampling is piecewise constant in the sampling position: its derivative with respect to the grid is 0 almost everywhere, so no gradient reaches $\theta$. Bilinear sampling is piecewise linear, with a slope (lesson 4).

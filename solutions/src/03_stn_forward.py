@@ -670,23 +670,38 @@ widgets.warp_explorer(photo.float())
 # ### Questions
 #
 # Answer in a sentence or two before you open the fold – these are the ideas the exercises cannot check.
-#
+
+# %% [markdown]
 # **1.** Why does the regression head start with zero weights and the identity as its bias?
-#
+
+# %% [markdown] tags=["answer"]
+# So that at the start every input gets the identity transform: the network begins as the plain classifier, and $\theta$ moves only as far as the loss asks. Random weights would show the classifier random crops and flips, and the gradient with respect to $\theta$ is local (lesson 4), so it may never find its way back.
+
+# %% [markdown]
 # <details><summary>Answer</summary>
 #
 # So that at the start every input gets the identity transform: the network begins as the plain classifier, and $\theta$ moves only as far as the loss asks. Random weights would show the classifier random crops and flips, and the gradient with respect to $\theta$ is local (lesson 4), so it may never find its way back.
 # </details>
-#
+
+# %% [markdown]
 # **2.** Attention has 3 parameters, affine 6. Name what an attention transformer cannot do.
-#
+
+# %% [markdown] tags=["answer"]
+# It cannot rotate, shear, flip or scale the two axes differently: it crops a square window (uniform scale $s$) at $(t_x, t_y)$. That is often what you want: fewer ways to go wrong, and the glimpse stays upright.
+
+# %% [markdown]
 # <details><summary>Answer</summary>
 #
 # It cannot rotate, shear, flip or scale the two axes differently: it crops a square window (uniform scale $s$) at $(t_x, t_y)$. That is often what you want: fewer ways to go wrong, and the glimpse stays upright.
 # </details>
-#
+
+# %% [markdown]
 # **3.** In the warp explorer, why does the TPS keep lines straight far from the moved points, while the projective grid bends the whole picture?
-#
+
+# %% [markdown] tags=["answer"]
+# The TPS is an affine map plus radial terms $U(r) = r^2 \log r^2$ centred on the control points. With the affine part fixed by the unmoved points, the radial terms matter near the moved points and the map is close to affine elsewhere. A homography divides by $w$, which varies linearly across the *whole* image.
+
+# %% [markdown]
 # <details><summary>Answer</summary>
 #
 # The TPS is an affine map plus radial terms $U(r) = r^2 \log r^2$ centred on the control points. With the affine part fixed by the unmoved points, the radial terms matter near the moved points and the map is close to affine elsewhere. A homography divides by $w$, which varies linearly across the *whole* image.

@@ -706,23 +706,38 @@ widgets.descent_explorer(photo.float())
 # ### Questions
 #
 # Answer in a sentence or two before you open the fold – these are the ideas the exercises cannot check.
-#
+
+# %% [markdown]
 # **1.** With $\epsilon = 10^{-6}$, your numerical gradient would be useless in float32. Why?
-#
+
+# %% [markdown] tags=["answer"]
+# float32 keeps about 7 significant digits. $f(x+\epsilon)$ and $f(x-\epsilon)$ differ by about $2\epsilon f'$, which is $10^{-6}$ of $f$, so their difference keeps about one significant digit. Rounding then contributes an error of order $10^{-7} f / \epsilon \approx 0.1 f$. Use float64, or a larger $\epsilon$ and accept the $\epsilon^2$ error.
+
+# %% [markdown]
 # <details><summary>Answer</summary>
 #
 # float32 keeps about 7 significant digits. $f(x+\epsilon)$ and $f(x-\epsilon)$ differ by about $2\epsilon f'$, which is $10^{-6}$ of $f$, so their difference keeps about one significant digit. Rounding then contributes an error of order $10^{-7} f / \epsilon \approx 0.1 f$. Use float64, or a larger $\epsilon$ and accept the $\epsilon^2$ error.
 # </details>
-#
+
+# %% [markdown]
 # **2.** At the identity, every sample sits exactly on a pixel centre. Which derivative does the sampler return there, and why can `gradcheck` not confirm it?
-#
+
+# %% [markdown] tags=["answer"]
+# The right derivative: the neighbours are $\lfloor x \rfloor$ and $\lfloor x \rfloor + 1$, so the slope is $U_{x+1} - U_x$. Central differences straddle the kink and average the left and right slopes, which differ: they disagree with *any* one-sided answer. That is why the checks compare values only at kinks.
+
+# %% [markdown]
 # <details><summary>Answer</summary>
 #
 # The right derivative: the neighbours are $\lfloor x \rfloor$ and $\lfloor x \rfloor + 1$, so the slope is $U_{x+1} - U_x$. Central differences straddle the kink and average the left and right slopes, which differ: they disagree with *any* one-sided answer. That is why the checks compare values only at kinks.
 # </details>
-#
+
+# %% [markdown]
 # **3.** In the descent explorer, start the shift far from the answer. Why does descent stall, and what would help?
-#
+
+# %% [markdown] tags=["answer"]
+# The gradient only sees the image slope between neighbouring pixels (eq. 7). Far from the answer, the loss is flat or bumpy, with local minima. Blurring the image (a coarser scale) widens the basin; so does starting near the identity and training the transformer together with the rest of the network.
+
+# %% [markdown]
 # <details><summary>Answer</summary>
 #
 # The gradient only sees the image slope between neighbouring pixels (eq. 7). Far from the answer, the loss is flat or bumpy, with local minima. Blurring the image (a coarser scale) widens the basin; so does starting near the identity and training the transformer together with the rest of the network.

@@ -732,23 +732,38 @@ print(f"notebook ran in {time.perf_counter() - START:.0f} s")
 # ### Questions
 #
 # Answer in a sentence or two before you open the fold – these are the ideas the exercises cannot check.
-#
+
+# %% [markdown]
 # **1.** The ST-CNN has about as many parameters as the CNN but processes more images per second on RTS. Why?
-#
+
+# %% [markdown] tags=["answer"]
+# Its classifier convolves a 28×28 view instead of the 42×42 canvas, about 2.25× fewer pixels per layer. Its localisation net looks at a 2×-pooled canvas. Parameters count weights, not the work per pixel.
+
+# %% [markdown]
 # <details><summary>Answer</summary>
 #
 # Its classifier convolves a 28×28 view instead of the 42×42 canvas, about 2.25× fewer pixels per layer. Its localisation net looks at a 2×-pooled canvas. Parameters count weights, not the work per pixel.
 # </details>
-#
+
+# %% [markdown]
 # **2.** After training, $\theta$'s spread over the test images is about 0. What has happened, and what do you check?
-#
+
+# %% [markdown] tags=["answer"]
+# The transformer is dead: it gives every image the same transform, so the model is a fixed resampling followed by a CNN. Check whether the localisation net's last features are zero for every input (dead ReLUs) and whether the transformer's learning rate is too high. Batch norm on the localisation features keeps them alive (the TC section).
+
+# %% [markdown]
 # <details><summary>Answer</summary>
 #
 # The transformer is dead: it gives every image the same transform, so the model is a fixed resampling followed by a CNN. Check whether the localisation net's last features are zero for every input (dead ReLUs) and whether the transformer's learning rate is too high. Batch norm on the localisation features keeps them alive (the TC section).
 # </details>
-#
+
+# %% [markdown]
 # **3.** A FAST run trains for 6 epochs. What does its ST/CNN ratio tell you, and what does it not?
-#
+
+# %% [markdown] tags=["answer"]
+# How much faster the ST-CNN learns under a short, equal budget, with both models at their best learning rate for that budget (the sweep above). It does not tell you which one would be more accurate after long training; `benchmarks/train_quality.py` trains longer.
+
+# %% [markdown]
 # <details><summary>Answer</summary>
 #
 # How much faster the ST-CNN learns under a short, equal budget, with both models at their best learning rate for that budget (the sweep above). It does not tell you which one would be more accurate after long training; `benchmarks/train_quality.py` trains longer.

@@ -735,16 +735,26 @@ widgets.deformable_explorer(deform_model, test_set)
 # ### Questions
 #
 # Answer in a sentence or two before you open the fold – these are the ideas the exercises cannot check.
-#
+
+# %% [markdown]
 # **1.** Zero offsets give `F.conv2d`. Which offsets turn a 3×3 deformable convolution with padding 1 into a dilated convolution with dilation 2 and padding 2?
-#
+
+# %% [markdown] tags=["answer"]
+# Tap $(i, j)$ reads at $p - 1 + (i, j)$ regularly and at $p - 2 + 2(i, j)$ dilated. The difference is $(i - 1, j - 1)$: every tap moves once more by its own displacement from the centre, $dy = i - 1$, $dx = j - 1$, at every location.
+
+# %% [markdown]
 # <details><summary>Answer</summary>
 #
 # Tap $(i, j)$ reads at $p - 1 + (i, j)$ regularly and at $p - 2 + 2(i, j)$ dilated. The difference is $(i - 1, j - 1)$: every tap moves once more by its own displacement from the centre, $dy = i - 1$, $dx = j - 1$, at every location.
 # </details>
-#
+
+# %% [markdown]
 # **2.** In the layout explorer, the `(dx, dy)` layout produces no error, only wrong samples. Why can no shape check catch it?
-#
+
+# %% [markdown] tags=["answer"]
+# Both layouts have exactly $2 \cdot K$ channels per offset group. The layer reads the channels in its own order, so a swapped pair is a valid offset along the other axis. Only a test with a known displacement catches it, like the 2-pixels-right picture or `offsets_from_affine` against warp-then-convolve.
+
+# %% [markdown]
 # <details><summary>Answer</summary>
 #
 # Both layouts have exactly $2 \cdot K$ channels per offset group. The layer reads the channels in its own order, so a swapped pair is a valid offset along the other axis. Only a test with a known displacement catches it, like the 2-pixels-right picture or `offsets_from_affine` against warp-then-convolve.

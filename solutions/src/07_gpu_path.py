@@ -606,28 +606,48 @@ widgets.kernel_explorer(photo)
 # ### Questions
 #
 # Answer in a sentence or two before you open the fold – these are the ideas the exercises cannot check.
-#
+
+# %% [markdown]
 # **1.** A colleague proposes to speed up the sampler by computing the bilinear weights with fewer multiplications.
 # Why will that not help on a GPU?
-#
+
+# %% [markdown] tags=["answer"]
+# The sampler is memory-bound: its time is its bytes over the bandwidth, and the arithmetic already hides behind the
+# memory traffic. Fewer operations change nothing; fewer bytes (not writing the grid, reading each input pixel once)
+# do.
+
+# %% [markdown]
 # <details><summary>Answer</summary>
 #
 # The sampler is memory-bound: its time is its bytes over the bandwidth, and the arithmetic already hides behind the
 # memory traffic. Fewer operations change nothing; fewer bytes (not writing the grid, reading each input pixel once)
 # do.
 # </details>
-#
+
+# %% [markdown]
 # **2.** Why does fusing help a 1-channel transformer much more than a 64-channel one?
-#
+
+# %% [markdown] tags=["answer"]
+# The grid has two numbers per output pixel whatever the number of channels, while the input and output grow with
+# C. For one channel the grid (written and read back) is most of the traffic; for 64 it is a small fraction.
+
+# %% [markdown]
 # <details><summary>Answer</summary>
 #
 # The grid has two numbers per output pixel whatever the number of channels, while the input and output grow with
 # C. For one channel the grid (written and read back) is most of the traffic; for 64 it is a small fraction.
 # </details>
-#
+
+# %% [markdown]
 # **3.** Your training run is not bit-reproducible on a GPU even with every seed fixed. Where can the difference come
 # from, and what does `deterministic=True` cost?
-#
+
+# %% [markdown] tags=["answer"]
+# From atomic additions in the backward: programs add into the same input pixel in the order they arrive, and
+# float addition is not associative. Sorted segments fix the order, at the cost of writing the contributions, a sort,
+# and a second pass – more traffic and time.
+
+# %% [markdown]
 # <details><summary>Answer</summary>
 #
 # From atomic additions in the backward: programs add into the same input pixel in the order they arrive, and

@@ -12,21 +12,30 @@ An exercise you have not started (its stub still raises ``NotImplementedError``)
 says "not implemented yet" and returns a stand-in that runs the package's reference, fetched from this registry,
 so the cells below – figures, Verify, Explore – still run. The lessons therefore write
 ``name = check("NN.name", name)``: a passing function is returned unchanged. :func:`status` says which it was.
+
+**Strict mode** (``check(..., strict=True)``, and always while nbgrader grades: it sets ``NBGRADER_EXECUTION``): an
+exercise not started raises :class:`CheckFailed` too, so nbgrader's test cell scores 0 instead of passing on the
+stand-in. Before raising, a strict check points the notebook's name for the function at the stand-in, so the cells
+below – and later exercises that build on this one – run on the reference: a wrong answer costs its own exercise
+only (docs/grading.md, "nbgrader").
 """
 from __future__ import annotations
 
 import functools
+import os
 import secrets
+import sys
 from typing import Any, Callable
 
 from .registry import MISSING, Case, CaseResult, Check, CheckResult, all_checks, compare, get, register, run_check
 
-__all__ = ["check", "status", "CheckFailed", "format_result", "hints", "Case", "Check", "register", "get",
+__all__ = ["check", "status", "strict_mode", "STRICT_ENV", "CheckFailed", "format_result", "hints", "Case", "Check", "register", "get",
            "all_checks", "run_check", "compare"]
 
 _STATUS: dict[str, str] = {}
 _FAILURES: dict[str, int] = {}  # failed attempts per check in this session: the hint stage
 RECIPE_STAGE = 3  # the failed try from which the recipe is shown unasked
+STRICT_ENV = "NBGRADER_EXECUTION"  # nbgrader sets it while autograding ("autograde") and validating ("validate")
 
 
 class CheckFailed(AssertionError):
@@ -107,13 +116,25 @@ def _stand_in(spec: Check, fn: Callable[..., Any]) -> Callable[..., Any]:
     return stand_in
 
 
+def strict_mode(strict: bool | None = None) -> bool:
+    """Whether :func:`check` is strict: ``strict`` when given, else whether nbgrader is grading (:data:`STRICT_ENV`)."""
+    return bool(os.environ.get(STRICT_ENV)) if strict is None else bool(strict)
+
+
+def _fall_back(namespace: dict, fn: Callable[..., Any], stand_in: Callable[..., Any]) -> None:
+    """Rebind every name of ``namespace`` (the calling notebook's globals) that holds ``fn`` to ``stand_in``."""
+    for name, value in list(namespace.items()):
+        if value is fn:
+            namespace[name] = stand_in
+
+
 def status(check_id: str) -> str | None:
     """``"passed"``, ``"not implemented"`` or ``None`` (not checked yet in this session) for ``check_id``."""
     return _STATUS.get(check_id)
 
 
 def check(check_id: str, fn: Callable[..., Any], seed: int | None = None, quiet: bool = False,
-          recipe: bool = False) -> Callable[..., Any]:
+          recipe: bool = False, strict: bool | None = None) -> Callable[..., Any]:
     """Check an exercise: run ``fn`` against the reference on the visible cases of ``check_id``.
 
     Passed: prints the verdict and returns ``fn`` itself. Wrong: raises :class:`CheckFailed` with the feedback, so
@@ -121,13 +142,24 @@ def check(check_id: str, fn: Callable[..., Any], seed: int | None = None, quiet:
     step-by-step recipe with ``recipe=True`` or from the third failed try of this check. Not started
     (``NotImplementedError``): prints "not implemented yet" and returns a stand-in running the package's reference,
     so the rest of the lesson still runs; write
-    ``name = check("NN.name", name)`` to use whichever applies.
+    ``name = check("NN.name", name)`` to use whichever applies. Strict (``strict=True``, or ``None`` while nbgrader
+    grades: :func:`strict_mode`): not started raises :class:`CheckFailed` as well, and a failure first rebinds the
+    caller's names for ``fn`` to the stand-in, so that only this exercise is lost.
     """
     spec = get(check_id)
     if spec.hidden:
         raise KeyError(f"{check_id!r} is a hidden check, run only by the grader")
     seed = secrets.randbelow(2**31) if seed is None else seed
     result = run_check(spec, fn, seed)
+    if strict_mode(strict) and not result.passed:
+        _STATUS.pop(check_id, None)
+        _fall_back(sys._getframe(1).f_globals, fn, _stand_in(spec, fn))
+        label = f"[{check_id}] {spec.title}".rstrip()
+        if _not_implemented(result):
+            raise CheckFailed(f"⏳ {label}: not implemented yet – graded strictly, this exercise scores 0 (the "
+                              "cells below use the package's reference).")
+        _FAILURES[check_id] = _FAILURES.get(check_id, 0) + 1
+        raise CheckFailed(format_result(result, stage=_FAILURES[check_id], recipe=recipe))
     if _not_implemented(result):
         _STATUS[check_id] = "not implemented"
         label = f"[{check_id}] {spec.title}".rstrip()  # as format_result names a check

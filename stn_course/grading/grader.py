@@ -11,7 +11,9 @@ hidden input can come back inside a visible case's error message.
 Scoring: an exercise earns ``points × passed cases / cases`` (visible and hidden together); a banned call (the
 exercise's own function, the package's or torch's) earns nothing. A cell that raises, times out or kills its
 process is recorded and the notebook goes on (a killed child is replaced, the cells before replayed), so later
-exercises are still graded; each exercise has its own time budget.
+exercises are still graded; each exercise has its own time budget, and one whose visible cases timed out does not run
+its hidden ones (:mod:`.budgets`). Feedback is in two parts: ``feedback`` speaks of the visible cases only (students
+read it at once), ``hidden_feedback`` of the hidden ones (Gradescope shows it once grades are published).
 """
 from __future__ import annotations
 
@@ -52,7 +54,9 @@ from ..checks.registry import (
     iter_cases,
     run_check,
 )
+from .budgets import CellBudget, Deadline
 from .codec import CodecError, decode
+from .memory import fewer_arenas, is_out_of_memory, memory_feedback, oom_kills, return_freed_memory
 from .review import review
 from .limits import wall_backstop
 from .protocol import ProtocolError, recv_frame, send_frame
@@ -102,12 +106,18 @@ class ExerciseResult:
     visible: tuple[int, int] = (0, 0)  # (passed, total)
     hidden: tuple[int, int] = (0, 0)
     worst_error: float | None = None
+    # the numbers (1-based) of the hidden cases that failed: for the instructor's class report only (--json,
+    # --report), never in a student-facing output (Gradescope, Classroom, feedback)
+    hidden_failed: tuple[int, ...] = ()
+    # the hidden part's own text (counts; "not run: …"): never in what students read before publication
+    hidden_feedback: str = ""
 
     def as_json(self) -> dict:
         return {"id": self.id, "title": self.title, "score": self.score, "max_score": self.max_score,
                 "status": self.status, "feedback": self.feedback,
                 "visible_cases": {"passed": self.visible[0], "total": self.visible[1]},
-                "hidden_cases": {"passed": self.hidden[0], "total": self.hidden[1]}}
+                "hidden_cases": {"passed": self.hidden[0], "total": self.hidden[1],
+                                 "failed_cases": list(self.hidden_failed), "feedback": self.hidden_feedback}}
 
 
 @dataclass
@@ -168,8 +178,9 @@ class _Run:
     submission's other processes and send the inputs. Every answer is read together with the channel: a ban or a
     tampering report there decides the part, whatever the answer says."""
 
-    def __init__(self, worker: Worker, submission: Submission, limits: Limits) -> None:
+    def __init__(self, worker: Worker, submission: Submission, limits: Limits, run: Deadline | None = None) -> None:
         self.worker, self.submission, self.limits = worker, submission, limits
+        self.cell_budget = CellBudget(limits.cell_s, limits.cells_s)
         self.session: Session | None = None
         self.replayable: list[tuple[int, str]] = []  # cells that ran without killing the child
         self.cells: list[dict] = []
@@ -177,7 +188,10 @@ class _Run:
         self.execution_s = 0.0
         self.exercise: dict | None = None  # the current exercise request (re-sent to a replacement child)
         self.gave_up = False
-        self.deadline = time.monotonic() + limits.submission_budget_s
+        self.oom_before = 0  # the job's cgroup's OOM kills before the current child, cell or call started
+        own = Deadline(limits.submission_budget_s, "the submission")
+        self.budget = Deadline.first(own, run) if run is not None else own  # the run's, when it comes first
+        self.deadline = self.budget.at
         self.caller: int | None = None  # the armed caller of the current part (its pid in the sandbox)
         self.part_id: str | None = None
         self.banned: str | None = None  # a ban the guard reported in the current part
@@ -194,11 +208,25 @@ class _Run:
     @property
     def stop_reason(self) -> str:
         if self.out_of_time():
-            return f"the submission used up its {self.limits.submission_budget_s:g} s"
+            return self.budget.reason
         return "the notebook's process was killed too often"
 
     def _spawn(self) -> None:
+        self.oom_before = oom_kills(self._cgroup_path())
         self.session = self.worker.spawn()
+
+    def _cgroup_path(self) -> Path | None:
+        """The job's memory cgroup, where the grader could make one."""
+        group = getattr(self.worker, "cgroup", None)
+        return getattr(group, "path", None)
+
+    def _death(self, message: str) -> str:
+        """``message``, or – where the kernel's OOM killer ended a process of the job since ``oom_before`` – that
+        the submission went past the job's memory budget."""
+        if oom_kills(self._cgroup_path()) > self.oom_before:
+            return (f"used more than {self.limits.total_memory_mb} MB of memory (all of the submission's processes "
+                    "together), so its process was killed")
+        return _clean(message)
 
     def _respawn(self) -> bool:
         """Replace a dead child: a fresh one, the good cells replayed. False when there are no chances left."""
@@ -213,9 +241,9 @@ class _Run:
             return False
         try:
             self._spawn()
-            for index, source in self.replayable:
-                self._request({"op": "cell", "index": index, "source": source, "timeout": self.limits.timeout_s},
-                              timeout=wall_backstop(self.limits.timeout_s) + GRACE_S)
+            for index, source in self.replayable:  # cells that ran before: a cell's own limit each
+                self._request({"op": "cell", "index": index, "source": source, "timeout": self.limits.cell_s},
+                              timeout=wall_backstop(self.limits.cell_s) + GRACE_S)
             if self.exercise is not None:
                 self._request(self.exercise, timeout=30)
         except (SessionDied, SessionTimeout):
@@ -259,28 +287,36 @@ class _Run:
                 self.cells.append({"index": index, "status": "not run", "error": self.stop_reason})
                 continue
             start = time.perf_counter()
+            limit = self.cell_budget.limit(self.budget.left(), self.budget.seconds or math.inf)
+            self.oom_before = oom_kills(self._cgroup_path())
             try:
-                reply, _ = self._request({"op": "cell", "index": index, "source": source,
-                                          "timeout": self.limits.timeout_s},
-                                         timeout=wall_backstop(self.limits.timeout_s) + GRACE_S)
+                reply, _ = self._request({"op": "cell", "index": index, "source": source, "timeout": limit},
+                                         timeout=wall_backstop(limit) + GRACE_S)
             except SessionTimeout:
                 self.execution_s += time.perf_counter() - start
+                self.cell_budget.spend(limit)
                 why = (self.stop_reason if self.out_of_time() else
-                       f"timed out after {self.limits.timeout_s:g} s (the process was killed)")
+                       f"{self.cell_budget.timed_out(limit)} (the process was killed)")
                 self.cells.append({"index": index, "status": "timed out", "error": why})
                 self._respawn()
                 continue
             except SessionDied as exc:
                 self.execution_s += time.perf_counter() - start
-                self.cells.append({"index": index, "status": "error", "error": _clean(str(exc))})
+                self.cells.append({"index": index, "status": "error", "error": self._death(str(exc))})
                 self._respawn()
                 continue
-            self.execution_s += _finite(reply.get("seconds"), time.perf_counter() - start)
+            seconds = _finite(reply.get("seconds"), time.perf_counter() - start)
+            self.execution_s += seconds
+            self.cell_budget.spend(seconds)
             self._collect()
             self.replayable.append((index, source))
-            if reply.get("status") != "ok":
-                status = reply.get("status") if reply.get("status") in ("error", "timed out") else "error"
-                self.cells.append({"index": index, "status": status, "error": _clean(reply.get("error", ""))})
+            if reply.get("status") == "timed out":
+                self.cells.append({"index": index, "status": "timed out", "error": self.cell_budget.timed_out(limit)})
+            elif reply.get("status") != "ok":  # the cell raised, or its copy died (the kernel's OOM killer too)
+                error = memory_feedback(_clean(reply.get("error", "")), self.limits.memory_mb)
+                if error.startswith("the cell ended its process"):  # the holder's word for a copy that died
+                    error = self._death(error)
+                self.cells.append({"index": index, "status": "error", "error": error})
 
     # -- exercises ----------------------------------------------------------------------------------------------
 
@@ -412,6 +448,7 @@ class _Run:
                   "positions": list(positions or ())}
         start = time.perf_counter()
         assert self.session is not None
+        self.oom_before = oom_kills(self._cgroup_path())
         try:
             send_frame(self.session.sock, header, _dumps(case))
         except OSError:
@@ -430,7 +467,8 @@ class _Run:
             raise CallTimeout(f"timed out after {budget.total:g} s (the process was killed)") from None
         if answer == "died":
             self.end_part()
-            raise LearnerError("ProcessExit", "your function ended the notebook's process") from None
+            why = self._death("your function ended the notebook's process")
+            raise LearnerError("MemoryError" if why.startswith("used more") else "ProcessExit", why) from None
         reply, payload = answer
         self.execution_s += _finite(reply.get("seconds"), wall)  # inside the learner's function, as the child timed it
         self._collect()
@@ -453,7 +491,11 @@ class _Run:
             return _clean(reply.get("message", "no gradient"))
         if status == "missing":
             raise LearnerError("NameError", f"the notebook defines no `{self.exercise and self.exercise['function']}`")
-        raise LearnerError(_clean(reply.get("type", "Error"), 60), _clean(reply.get("message", "")))
+        kind = _clean(reply.get("type", "Error"), 60)
+        message = _clean(str(reply.get("message", "")).removeprefix(f"{reply.get('type')}: "))  # the type once
+        if is_out_of_memory(f"{kind}: {message}"):
+            raise LearnerError("MemoryError", memory_feedback(f"{kind}: {message}", self.limits.memory_mb))
+        raise LearnerError(kind, message)
 
 
 def _clean(text: Any, limit: int = 300) -> str:
@@ -530,9 +572,29 @@ def _visible_feedback(result: CheckResult, seed: int) -> str:
     return "\n".join(line for line in lines if line)
 
 
+def _hidden_feedback(hidden: CheckResult | None, total: int, skipped: str | None) -> str:
+    """The hidden part's own text, for the instructor and for students only once grades are published: counts,
+    and whether the first failure was a timeout – never a hidden case's inputs or results."""
+    if not total:
+        return ""
+    if skipped is not None:
+        return f"not run: {skipped} (the {total} hidden cases score 0)"
+    results = hidden.results if hidden is not None else []
+    passed = sum(r.passed for r in results)
+    if passed == total:
+        return f"passed all {total} hidden cases"
+    failure = hidden.first_failure if hidden is not None else None
+    why = {TIMED_OUT: "; the first failure timed out", BANNED: "; a banned call",
+           ERROR: "; the first failure raised an error"}.get(failure.status if failure else "", "")
+    return f"passed {passed} of {total} hidden cases{why}"
+
+
 def score_exercise(check: Check, visible: CheckResult | None, hidden: CheckResult | None, visible_seed: int,
-                   planned: tuple[int, int], begin: dict | None = None) -> ExerciseResult:
-    """One exercise's score, status and student-safe feedback from its visible and hidden runs."""
+                   planned: tuple[int, int], begin: dict | None = None,
+                   hidden_skipped: str | None = None) -> ExerciseResult:
+    """One exercise's score, status and feedback from its visible and hidden runs. ``feedback`` speaks of the
+    visible cases only (students read it at once); ``hidden_feedback`` of the hidden ones (published later).
+    ``hidden_skipped`` says why the hidden part did not run (its cases then score 0)."""
     title, points = check.title, float(check.points)
     if begin is not None and begin.get("state") != "ready":
         state = begin.get("state")
@@ -546,7 +608,8 @@ def score_exercise(check: Check, visible: CheckResult | None, hidden: CheckResul
             status, feedback = MISSING, str(begin.get("message", "missing"))
         else:
             status, feedback = ERROR, str(begin.get("message", "the exercise could not be run"))
-        return ExerciseResult(check.id, title, 0.0, points, status, feedback, (0, planned[0]), (0, planned[1]))
+        return ExerciseResult(check.id, title, 0.0, points, status, feedback, (0, planned[0]), (0, planned[1]),
+                              hidden_feedback=_hidden_feedback(None, planned[1], "the exercise was not graded"))
     v_results = visible.results if visible else []
     h_results = hidden.results if hidden else []
     v_passed = sum(r.passed for r in v_results)
@@ -554,32 +617,25 @@ def score_exercise(check: Check, visible: CheckResult | None, hidden: CheckResul
     total = planned[0] + planned[1]
     statuses = [r.status for r in v_results + h_results if not r.passed]
     status = max(statuses, key=_SEVERITY.__getitem__) if statuses else PASSED
-    if statuses == [] and (len(v_results) < planned[0] or len(h_results) < planned[1]):
+    if hidden_skipped is None and statuses == [] and (len(v_results) < planned[0] or len(h_results) < planned[1]):
         status = ERROR  # cases that never ran (should not happen)
     score = 0.0 if status == BANNED else round(points * (v_passed + h_passed) / max(total, 1), 4)
     worst = max((r.error for r in v_results if r.passed), default=None)  # a hidden case's error is never shown
-    if status == PASSED:
-        feedback = f"passed all {planned[0]} visible and {planned[1]} hidden cases"
+    if status == BANNED and (visible is None or visible.passed):  # a verdict on the code, wherever it was found
+        feedback = ("this exercise asks you to write it yourself: your function called a function that is the "
+                    "exercise")
+    elif visible is not None and not visible.passed:
+        feedback = _visible_feedback(visible, visible_seed)
+    elif planned[0] == 0:  # an instructor's hidden check: nothing here is visible
+        feedback = "graded on cases that are not shown to you; the result is shown when grades are published"
+    else:
+        feedback = f"passed all {planned[0]} visible cases"
         if worst is not None:
             feedback += f" (worst error {worst:.2g})"
-    else:
-        parts = []
-        if visible is not None and not visible.passed:
-            parts.append(_visible_feedback(visible, visible_seed))
-        else:
-            parts.append(f"passed the {planned[0]} visible cases")
-        if hidden is not None and not hidden.passed and status not in (MISSING, BANNED):
-            failure = hidden.first_failure
-            what = "timed out" if failure is not None and failure.status == TIMED_OUT else "failed"
-            parts.append(f"a hidden case {what}")
-        elif hidden is not None and visible is not None and not visible.passed and hidden.passed and planned[1]:
-            parts.append(f"passed the {planned[1]} hidden cases")
-        feedback = "\n".join(parts)
-        if status == BANNED and hidden is not None and (visible is None or visible.passed):
-            feedback = ("this exercise asks you to write it yourself: your function called a function that is "
-                        "the exercise (in a hidden case)")
     return ExerciseResult(check.id, title, score, points, status, feedback, (v_passed, planned[0]),
-                          (h_passed, planned[1]), worst)
+                          (h_passed, planned[1]), worst,
+                          tuple(number for number, r in enumerate(h_results, start=1) if not r.passed),
+                          hidden_feedback=_hidden_feedback(hidden, planned[1], hidden_skipped))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -612,6 +668,8 @@ class Grader:
               progress: Callable[[SubmissionResult], None] | None = None) -> list[SubmissionResult]:
         """Grade every submission (in parallel over ``jobs`` workers); results in the submissions' order."""
         submissions = list(submissions)
+        fewer_arenas()  # before the job threads start: their arenas would keep what they free
+        self.run_deadline = Deadline(self.limits.run_s, "the grading run")  # workers' start-up included
         workers: queue.Queue[Worker] = queue.Queue()
         started: list[Worker] = []
         lock = threading.Lock()
@@ -662,7 +720,7 @@ class Grader:
             return result
         if worker.control is None:
             worker.start()
-        run = _Run(worker, submission, self.limits)
+        run = _Run(worker, submission, self.limits, getattr(self, "run_deadline", None))
         try:
             run.run_cells()
             result.exercises = self._grade_exercises(run, checks)
@@ -673,6 +731,7 @@ class Grader:
                                  for c in checks if c.id not in done]
         finally:
             run.close()
+            return_freed_memory()  # the submission's references and cases (section 9 of docs/grading.md)
         result.cells = run.cells
         result.restarts = run.restarts
         result.score = round(sum(e.score for e in result.exercises), 4)
@@ -713,6 +772,11 @@ class Grader:
                        _planned(check, h_seed, True) + (_planned(check, h_seed, False) if check.hidden else 0))
             if begin is not None and begin.get("state") != "ready":
                 results.append(score_exercise(check, None, None, v_seed, planned, begin))
+                continue
+            shown = visible.get(check.id)
+            if shown is not None and any(r.status == TIMED_OUT for r in shown.results):
+                results.append(score_exercise(check, shown, None, v_seed, planned,  # a loop costs one budget
+                                              hidden_skipped="the visible cases timed out"))
                 continue
             begin = run.begin(check, checks)
             if check.hidden and begin.get("state") != "ready":

@@ -1,15 +1,26 @@
-"""The grader's outputs: a table, JSON, Gradescope's ``results.json``, a CSV gradebook, GitHub Classroom's result
-(classroom grading).
+"""The grader's outputs: a table, JSON, Gradescope's ``results.json``, GitHub Classroom's result (classroom
+grading; the CSV gradebook and the class report are :mod:`~stn_course.grading.gradebook`'s and
+:mod:`~stn_course.grading.class_report`'s).
 
 JSON schema (``SCHEMA_VERSION``, documented in ``docs/grading.md``)::
 
-    {"version": "1.0", "sandbox": str, "seed": "instructor" | "default",
-     "summary": {"submissions", "graded", "mean_score", "mean_max_score", "seconds_per_submission"},
-     "submissions": [{"path", "student", "lesson", "score", "max_score", "error", "sandbox",
+    {"version": "1.1", "sandbox": str, "seed": "instructor" | "default",
+     "summary": {"submissions", "graded", "mean_score", "median_score", "min_score", "max_score",
+                 "mean_max_score", "seconds_per_submission"},
+     "roster": null | {"format", "source", "students": [{"student_id", "email", "name", "github", "aliases"}],
+                       "unmatched_submissions": [str], "students_without_submission": [str]},
+     "duplicates": [{"student", "lesson", "counted": path, "ignored": [path]}],
+     "submissions": [{"path", "student", "lesson", "score", "max_score", "error", "sandbox", "modified", "counted",
                       "lesson_source_sha256", "cells": [{"index", "status", "error"}],
                       "exercises": [{"id", "title", "score", "max_score", "status", "feedback",
-                                     "visible_cases": {"passed", "total"}, "hidden_cases": {"passed", "total"}}],
+                                     "visible_cases": {"passed", "total"},
+                                     "hidden_cases": {"passed", "total", "failed_cases": [int], "feedback"}}],
                       "timing": {"seconds", "execution_seconds", "restarts"}}]}
+
+1.1 added ``roster``, ``duplicates``, the summary's median/min/max, a submission's ``modified`` (file mtime) and
+``counted`` (whether the gradebook counts it), and ``hidden_cases.failed_cases`` (the numbers of the hidden cases
+that failed, for the instructor's class report; never in Gradescope's or Classroom's output). The CSV gradebook
+and ``--merge`` are :mod:`~stn_course.grading.gradebook`'s.
 
 Exercise ids are the check ids (``"02.bilinear_sample"``); statuses are ``passed``, ``failed``, ``error``,
 ``timed out``, ``missing`` and ``banned call``. Feedback never holds a hidden case's inputs or results.
@@ -17,21 +28,19 @@ Exercise ids are the check ids (``"02.bilinear_sample"``); statuses are ``passed
 from __future__ import annotations
 
 import base64
-import csv
-import io
 import json
 import math
 import os
 from pathlib import Path
-from statistics import mean
+from statistics import mean, median
 
 from ..checks.registry import BANNED, ERROR, FAILED, MISSING, PASSED, TIMED_OUT
 from .grader import SubmissionResult
 
-__all__ = ["SCHEMA_VERSION", "to_json", "to_gradescope", "to_csv", "to_classroom", "table", "write_text", "dumps",
+__all__ = ["SCHEMA_VERSION", "to_json", "to_gradescope", "to_classroom", "table", "write_text", "dumps",
            "shown", "spreadsheet_safe"]
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 _SYMBOL = {PASSED: "✓", FAILED: "✗", ERROR: "E", TIMED_OUT: "T", MISSING: "·", BANNED: "B"}  # a status each
 # the outputs' own vocabularies (not the registry's statuses): a Gradescope test and a Classroom test
 GRADESCOPE_PASSED, GRADESCOPE_FAILED = "passed", "failed"
@@ -69,14 +78,20 @@ def spreadsheet_safe(value):
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
-def summary(results: list[SubmissionResult]) -> dict:
-    graded = [r for r in results if r.error is None]
+def summary(results: list[SubmissionResult] | list[dict]) -> dict:
+    """Counts and score statistics of ``results`` (results, or their JSON records): mean, median, min and max."""
+    records = [r if isinstance(r, dict) else r.as_json() for r in results]
+    scores = [float(r["score"]) for r in records]
     return {
-        "submissions": len(results),
-        "graded": len(graded),
-        "mean_score": round(mean(r.score for r in results), 4) if results else 0.0,
-        "mean_max_score": round(mean(r.max_score for r in results), 4) if results else 0.0,
-        "seconds_per_submission": round(mean(r.seconds for r in results), 3) if results else 0.0,
+        "submissions": len(records),
+        "graded": sum(r.get("error") is None for r in records),
+        "mean_score": round(mean(scores), 4) if scores else 0.0,
+        "median_score": round(median(scores), 4) if scores else 0.0,
+        "min_score": round(min(scores), 4) if scores else 0.0,
+        "max_score": round(max(scores), 4) if scores else 0.0,
+        "mean_max_score": round(mean(float(r["max_score"]) for r in records), 4) if records else 0.0,
+        "seconds_per_submission": (round(mean(float(r["timing"]["seconds"]) for r in records), 3) if records
+                                   else 0.0),
     }
 
 
@@ -86,9 +101,11 @@ def to_json(results: list[SubmissionResult], sandbox: str, seed_kind: str) -> di
 
 
 def to_gradescope(results: list[SubmissionResult], sandbox: str) -> dict:
-    """Gradescope's ``results.json``: one test per exercise's visible part and one, shown after publishing, per
-    hidden part; the total score; the sandbox in the output. (Gradescope grades one submission per run: a folder
-    with several notebooks gets all their exercises.)"""
+    """Gradescope's ``results.json``: one test per exercise's visible part (its score and text about the visible
+    cases only) and one per hidden part, ``after_published``; the sandbox in the output. No top-level ``score``:
+    Gradescope's specification makes it optional when every test has one and then sums the tests, so the total
+    never holds the hidden part's points before the tests that hold them are published. (Gradescope grades one
+    submission per run: a folder with several notebooks gets all their exercises.)"""
     tests = []
     for r in results:
         prefix = f"{r.student} – " if len(results) > 1 else ""
@@ -113,37 +130,11 @@ def to_gradescope(results: list[SubmissionResult], sandbox: str) -> dict:
                 ok = e.hidden[0] == h_total and e.status != BANNED
                 tests.append({"name": f"{prefix}{e.id}: hidden cases", "number": f"{e.id}.hidden", "score": h_score,
                               "max_score": h_max, "status": GRADESCOPE_PASSED if ok else GRADESCOPE_FAILED,
-                              "output": (f"passed all {h_total} hidden cases" if ok
-                                         else f"{e.hidden[0]} of {h_total} hidden cases passed"),
+                              "output": e.hidden_feedback or (f"passed all {h_total} hidden cases" if ok
+                                                              else f"passed {e.hidden[0]} of {h_total} hidden cases"),
                               "visibility": "after_published"})
-    return {"score": round(sum(r.score for r in results), 4),
-            "execution_time": round(sum(r.seconds for r in results), 3),
+    return {"execution_time": round(sum(r.seconds for r in results), 3),
             "output": f"Graded by stn-course ({sandbox}).", "stdout_visibility": "hidden", "tests": tests}
-
-
-def to_csv(results: list[SubmissionResult]) -> str:
-    """A gradebook: one row per student, one column per exercise (their scores), the total and the maximum."""
-    exercises = sorted({e.id for r in results for e in r.exercises})
-    rows: dict[str, dict] = {}
-    for r in results:
-        row = rows.setdefault(r.student, {"student": r.student, "total": 0.0, "max_total": 0.0})
-        row["total"] = round(row["total"] + r.score, 4)
-        row["max_total"] = round(row["max_total"] + r.max_score, 4)
-        for e in r.exercises:
-            row[e.id] = round(row.get(e.id, 0.0) + e.score, 4)
-        if r.error:
-            row["errors"] = "; ".join(filter(None, [row.get("errors"), f"{Path(r.path).name}: {r.error}"]))
-        if r.review:
-            flags = sorted({(f"cell {f['cell']}: " if f.get("cell") is not None else "") + f["rule"]
-                            for f in r.review})
-            row["review"] = "; ".join(filter(None, [row.get("review"), f"{Path(r.path).name}: " + ", ".join(flags)]))
-    out = io.StringIO()
-    writer = csv.DictWriter(out, ["student", *exercises, "total", "max_total", "errors", "review"], restval="",
-                            lineterminator="\n")
-    writer.writeheader()
-    for student in sorted(rows):
-        writer.writerow({k: spreadsheet_safe(v) for k, v in rows[student].items()})
-    return out.getvalue()
 
 
 def to_classroom(results: list[SubmissionResult]) -> dict:
@@ -185,7 +176,8 @@ def table(results: list[SubmissionResult], sandbox: str, seed_kind: str) -> str:
     s = summary(results)
     lines += ["",
               f"{s['submissions']} submission(s), {s['graded']} graded; mean score {s['mean_score']:.2f} of "
-              f"{s['mean_max_score']:.2f}; {s['seconds_per_submission']:.2f} s per submission",
+              f"{s['mean_max_score']:.2f} (median {s['median_score']:.2f}, min {s['min_score']:.2f}, max "
+              f"{s['max_score']:.2f}); {s['seconds_per_submission']:.2f} s per submission",
               f"({sandbox})",
               "exercise marks: ✓ passed  ✗ failed  E error  T timed out  · missing  B banned call"]
     if seed_kind == "default":

@@ -5,7 +5,8 @@ Debian's ``bubblewrap`` where it works – no network, a private size-limited ``
 but the interpreter, the installed packages and the course's package folder (never the course folder, its
 ``solutions/``, the seed file, other submissions or the working folder), its own PID namespace, children dropped
 to an unprivileged uid when the grader runs as root – or, only when the instructor allows it, as a plain process
-with the same rlimits and the same unprivileged uid (every report says it was not sandboxed).
+with the same rlimits and the same unprivileged uid (every report says it was not sandboxed). That uid is leased
+for the worker's life from :mod:`~stn_course.grading.uids`, so two grading runs never share one.
 :meth:`Worker.spawn` gives a :class:`Session` with one fresh child, its socket and the guard's channel: a second
 socket that only the guard in the child writes to, each line starting with a nonce that exists only here and in
 the guard. Every request to the child has a wall-clock deadline kept here, in the grader: a child that does not
@@ -29,31 +30,41 @@ from pathlib import Path
 from typing import Any
 
 from .protocol import ProtocolError, recv_frame, send_frame
+from .uids import UidLease, UidPool
 
 __all__ = ["Limits", "Worker", "Session", "SessionDied", "SessionTimeout", "SandboxUnavailable", "bubblewrap",
            "sandbox_status"]
 
 GRACE_S = 5.0  # the holder kills a copy at the wall-clock backstop; the grader waits this much longer
-UID_BASE = 64000  # children of job slot k run as uid UID_BASE + k when the grader runs as root
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-submission limits: CPU seconds per cell and per exercise, wall-clock seconds for the whole submission,
-    each process's address space and the number of processes (together: the memory budget), CPU, files, ``/tmp``."""
+    """Per-submission limits: CPU seconds per exercise, per cell and for all cells (:mod:`.budgets`), wall-clock
+    seconds for the whole submission and the whole run, the memory each process may map beyond what the interpreter
+    maps after its imports and the number of processes (together: the memory budget), CPU, files, ``/tmp``.
+    The defaults fit Gradescope's 10 minutes with headroom (docs/grading.md, section 9)."""
 
-    timeout_s: float = 60.0
-    memory_mb: int = 6144
+    timeout_s: float = 20.0  # CPU seconds of an exercise's calls, visible and hidden together
+    memory_mb: int = 4096  # each process: RLIMIT_AS = its address space after the imports + this
     cpu_s: int = 900
     file_mb: int = 64
     processes: int = 64
     submission_s: float | None = None  # default: 10 × timeout_s
     tmp_mb: int = 512
     total_memory_mb: int = 8192  # all of a job slot's processes together, where a cgroup can be made
+    cell_timeout_s: float = 12.0  # CPU seconds of one cell (at most timeout_s)
+    cells_s: float = 60.0  # CPU seconds of all of a notebook's cells, then budgets.CELL_FLOOR_S per cell
+    run_s: float | None = None  # wall-clock seconds of the whole run (Gradescope: one student's notebooks)
 
     @property
     def submission_budget_s(self) -> float:
         return float(self.submission_s) if self.submission_s else 10.0 * self.timeout_s
+
+    @property
+    def cell_s(self) -> float:
+        """CPU seconds of one cell: ``cell_timeout_s``, never more than an exercise gets."""
+        return min(float(self.cell_timeout_s), float(self.timeout_s))
 
     def for_child(self) -> dict[str, Any]:
         return {"memory_mb": self.memory_mb, "cpu_s": self.cpu_s, "file_mb": self.file_mb,
@@ -160,7 +171,8 @@ def _environment() -> dict[str, str]:
     package_parent = str(Path(stn_course.__file__).resolve().parents[1])
     return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
             "PYTHONPATH": package_parent,
-            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
+            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2",  # fewer malloc arenas: less memory
+            "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONNOUSERSITE": "1", "STN_COURSE_GRADING": "1", "TRITON_INTERPRET": "1"}
 
 
@@ -177,6 +189,13 @@ class Worker:
         self._tmp: str | None = None
         self._lock = threading.Lock()
         self.cgroup = None
+        self.uids = UidPool()  # as root: the slot's children run as a uid leased for this worker's life alone
+        self.uid_lease: UidLease | None = None
+
+    @property
+    def uid(self) -> int | None:
+        """The unprivileged uid this worker's children run as (when the grader runs as root), else None."""
+        return self.uid_lease.uid if self.uid_lease is not None else None
 
     # -- the server ------------------------------------------------------------------------------------------------
 
@@ -190,7 +209,9 @@ class Worker:
         started it: launch from a thread that outlives the worker (the grader launches from its own)."""
         parent_end, server_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         root = os.geteuid() == 0
-        uid = ["--uid", str(UID_BASE + self.slot)] if root else []
+        if root and self.uid_lease is None:  # a uid no other grading run holds and no leftover process uses
+            self.uid_lease = self.uids.acquire()
+        uid = ["--uid", str(self.uid)] if root else []
         if self.sandboxed:
             prefix = _bwrap_command(self.bwrap, not root, self.limits.tmp_mb)
             workroot = "/tmp/grading"
@@ -284,6 +305,11 @@ class Worker:
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
+        if self.uid_lease is not None:  # after the server: whatever of its uid is left is ours, then release it
+            if not self.sandboxed:  # (in bubblewrap, the PID namespace ended with the server)
+                self.uid_lease.kill_processes()
+            self.uid_lease.release()
+            self.uid_lease = None
 
     # -- children --------------------------------------------------------------------------------------------------
 

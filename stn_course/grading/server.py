@@ -140,6 +140,16 @@ def _not_dumpable() -> None:
         libc.prctl(4, 0, 0, 0, 0)
 
 
+def _share_with_children() -> None:
+    """Keep the preloaded interpreter's pages shared with the forked children (memory, docs/grading.md section 9):
+    collect once, then move every object to the collector's permanent generation, so that no child's collections
+    write to (and so copy) the pages of the server's objects."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def _enter_child(workdir: str, limits: dict, uid: int | None) -> None:
     """In the freshly forked child, before any learner code: limits, privileges, folder, file descriptors."""
     os.setsid()
@@ -147,8 +157,10 @@ def _enter_child(workdir: str, limits: dict, uid: int | None) -> None:
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    memory = int(limits["memory_mb"]) * 2**20
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    from .memory import limit_address_space, prefer_as_victim
+
+    limit_address_space(int(limits["memory_mb"]))  # what the server mapped after its imports + the budget
+    prefer_as_victim()  # past the job's cgroup budget the kernel ends this process, not the server
     cpu = int(limits["cpu_s"])
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
     size = int(limits["file_mb"]) * 2**20
@@ -210,7 +222,8 @@ class _Processes:
 
     def of(self, root: int) -> list[int]:
         """Every process of the submission whose child is ``root``: in our own PID namespace everyone but us and
-        the namespace's init; with a dedicated uid, everything of that uid; else ``root``'s descendants."""
+        the namespace's init; with a dedicated uid, everything of that uid (leased by this run alone, see
+        :mod:`~stn_course.grading.uids`); else ``root``'s descendants (``root`` must not be reaped yet)."""
         pids = [p for p in self._all() if p not in (self.me, 1)]
         if self.own_pid_namespace:
             return pids
@@ -231,23 +244,66 @@ class _Processes:
         return tree
 
     def signal_all(self, root: int, signum: int, keep: set[int] = frozenset()) -> int:
-        count = 0
-        for pid in self.of(root):
-            if pid in keep:
+        """Send ``signum`` to every process of ``root``'s submission but ``keep``; how many were signalled."""
+        return self.signal(root, [p for p in self.of(root) if p not in keep], signum)
+
+    def signal(self, root: int, pids: list[int], signum: int) -> int:
+        """Send ``signum`` to each of ``pids`` that is provably a process of ``root``'s submission: each is first
+        pinned with a pidfd (a pid that is reused meanwhile is then not signalled), then the submission's
+        processes are listed again and only pinned processes in that list get the signal. Never ``kill(-1)``."""
+        pinned: dict[int, int | None] = {}
+        for pid in dict.fromkeys(pids):
+            if pid in (self.me, 1, 0) or pid < 0:
                 continue
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signum)
-                count += 1
+            try:
+                pinned[pid] = os.pidfd_open(pid)
+            except ProcessLookupError:
+                continue
+            except (OSError, AttributeError):  # a kernel without pidfds (before 5.3): the re-check alone
+                pinned[pid] = None
+        count = 0
+        try:
+            members = set(self.of(root))
+            for pid, fd in pinned.items():
+                if pid not in members:
+                    continue
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    if fd is None:
+                        os.kill(pid, signum)
+                    else:
+                        signal.pidfd_send_signal(fd, signum)
+                    count += 1
+        finally:
+            for fd in pinned.values():
+                if fd is not None:
+                    os.close(fd)
         return count
 
 
-def _kill_everything(pid: int, processes: _Processes) -> None:
-    """Kill the child's process group and every other process of its submission, then reap."""
+def _exited(pid: int, wait_s: float) -> bool:
+    """Wait up to ``wait_s`` for our child ``pid`` to end, without reaping it: while it is a zombie its pid (and
+    its process group's id) cannot be reused, so signals aimed at them reach only this submission."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return True
+        except ChildProcessError:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+
+
+def _kill_everything(pid: int, processes: _Processes) -> int | None:
+    """Kill the child's process group and every other process of its submission – the child ``pid`` not reaped
+    yet, so neither id can belong to anyone else – then reap; the child's exit code."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
     for _ in range(3):
         processes.signal_all(pid, signal.SIGKILL)
         processes.signal_all(pid, signal.SIGCONT)
+    code = _reap(pid, 2.0)
     deadline = time.monotonic() + 2.0
     while time.monotonic() < deadline:  # reap whatever is left (grandchildren become ours in the namespace)
         try:
@@ -256,12 +312,14 @@ def _kill_everything(pid: int, processes: _Processes) -> None:
             break
         if not done:
             time.sleep(0.005)
+    return code
 
 
 def serve(control: socket.socket, workroot: str, uid: int | None, own_pid_namespace: bool,
           extra_forbidden: dict[str, list[str]]) -> None:
     """The fork server's loop (requests on ``control``, a SOCK_SEQPACKET socket to the grader)."""
     prepared = preload(extra_forbidden)
+    _share_with_children()
     _not_dumpable()
     control.send(json.dumps({"ready": True, "uid": os.getuid(), "pid": os.getpid()}).encode())
     processes = _Processes(own_pid_namespace, uid)
@@ -303,12 +361,9 @@ def serve(control: socket.socket, workroot: str, uid: int | None, own_pid_namesp
             reply = {"pid": pid}
         elif op in ("kill", "reap"):
             pid = int(request["pid"])
-            code = _reap(pid, 0.0 if op == "kill" else 2.0)
-            if code is None:
-                _kill_everything(pid, processes)
-                code = _reap(pid, 2.0)
-            else:
-                _kill_everything(pid, processes)
+            if op == "reap":  # let it end by itself first (it stays a zombie until everything is killed)
+                _exited(pid, 2.0)
+            code = _kill_everything(pid, processes)
             shutil.rmtree(workdirs.pop(pid, ""), ignore_errors=True)
             reply = {"pid": pid, "exit_code": code}
         elif op == "freeze":  # stop every process of the submission but the armed caller
@@ -320,9 +375,7 @@ def serve(control: socket.socket, workroot: str, uid: int | None, own_pid_namesp
                 reply = {"frozen": True, "stopped": count}
         elif op == "end-caller":  # kill the caller and what it started, then let the rest go on
             root, caller = int(request["root"]), int(request["caller"])
-            for pid in processes.descendants(caller):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
+            processes.signal(root, sorted(processes.descendants(caller)), signal.SIGKILL)
             processes.signal_all(root, signal.SIGCONT)
             reply = {"ok": True}
         elif op == "alive":  # is the caller still running (not exited, not a zombie)?

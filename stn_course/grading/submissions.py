@@ -2,9 +2,10 @@
 
 ``stn-course grade`` takes notebooks and folders. A folder whose notebooks sit at its top level holds one
 submission per file (files named by student, or the course's own ``NN_slug.ipynb``); a folder of folders holds one
-folder per student. A notebook's lesson comes from the metadata ``stn-course build``/``assign`` write
-(``metadata.stn_course.lesson`` and the source's hash), else from a ``NN_`` file-name prefix, else from the lesson
-numbers in its ``check("NN.…")`` calls.
+folder per student. A notebook given on its own is its file name's student, or, named like the course's own
+``NN_slug.ipynb``, its folder's (``class/ada/01_affine.ipynb`` is ada's). A notebook's lesson comes from the
+metadata ``stn-course build``/``assign`` write (``metadata.stn_course.lesson`` and the source's hash), else from a
+``NN_`` file-name prefix, else from the lesson numbers in its ``check("NN.…")`` calls.
 """
 from __future__ import annotations
 
@@ -40,6 +41,14 @@ class Submission:
 def _student_of(path: Path, folder: Path | None) -> str:
     if folder is not None and path.parent != folder:
         return path.relative_to(folder).parts[0]  # a folder per student
+    return path.stem
+
+
+def _student_of_file(path: Path) -> str:
+    """The student of a notebook given on its own: its name, or its folder's where it has the course's own name
+    (``class/ada/01_affine.ipynb`` is ada's: regrading one student's notebook keeps their name)."""
+    if _PREFIX.match(path.name) and path.parent.name not in ("", ".", ".."):
+        return path.parent.name
     return path.stem
 
 
@@ -79,7 +88,7 @@ def discover(paths: list[Path]) -> list[Submission]:
             elif given.exists() and not given.is_file():
                 found.append(Submission(given, given.stem, error="not a regular file"))
             else:
-                found.append(load(given, given.stem))
+                found.append(load(given, _student_of_file(given)))
             continue
         files, links = _walk(given)
         for link in links:

@@ -237,7 +237,7 @@ def test_the_cli_writes_every_output_and_exits_normally(batch, tmp_path):
     folder = tmp_path / "class"  # a folder of student folders, as collected
     for student in ("invalid_json", "not_a_notebook", "clean"):
         shutil.copytree(batch[0] / student, folder / student)
-    bad = [folder, tmp_path / "does-not-exist.ipynb"]
+    bad = [folder]  # (a path that does not exist is a usage error: test_gradebook.py)
     out = {k: tmp_path / f"out.{k}" for k in ("json", "gradescope", "csv")}
     run = subprocess.run([sys.executable, "-m", "stn_course.cli", "grade", *map(str, bad), "--timeout", "30",
                           "--json", str(out["json"]), "--gradescope", str(out["gradescope"]), "--csv", str(out["csv"]),
@@ -248,7 +248,6 @@ def test_the_cli_writes_every_output_and_exits_normally(batch, tmp_path):
     assert by_student["clean"]["score"] == by_student["clean"]["max_score"] > 0
     assert "invalid JSON" in by_student["invalid_json"]["error"]
     assert "not a notebook" in by_student["not_a_notebook"]["error"]
-    assert "no such file" in by_student["does-not-exist"]["error"]
     assert json.loads(out["gradescope"].read_text())["tests"]
     assert out["csv"].read_text().startswith("student,")
-    assert "4 submission(s), 1 graded" in run.stdout
+    assert "3 submission(s), 1 graded" in run.stdout

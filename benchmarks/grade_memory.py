@@ -1,0 +1,126 @@
+"""How much memory does a grading run take? Gradescope gives a submission 768 MB (its default) and stops a run that
+goes past it with no feedback at all, so the grader's whole process tree must stay well under that.
+
+Runs ``stn-course grade`` on the given notebooks (by default the solutions of lessons 03–07, as one student's
+submission folder) with ``--no-sandbox --allow-unsandboxed`` – what Gradescope's containers get – and samples the
+proportional set size (PSS: shared pages divided among the processes that share them, so the sum is what the tree
+really holds) of the grader and every process below it (the worker's fork server, the notebook's children) from
+``/proc/<pid>/smaps_rollup`` every 50 ms. Prints the peak of the sum and its split by role.
+
+    python benchmarks/grade_memory.py [NOTEBOOK ...] [--interval 0.05] [further stn-course grade flags, as --flag=value]
+
+Run it as the user that grades (as root the children run as an unprivileged uid, which must be able to read the
+interpreter's folder).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_LESSONS = ("03", "04", "05", "06", "07")
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _parents() -> dict[int, int]:
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()
+            parents[int(entry)] = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return parents
+
+
+def tree(root: int) -> list[int]:
+    """``root`` and every process below it."""
+    parents = _parents()
+    found, changed = {root}, True
+    while changed:
+        changed = False
+        for pid, parent in parents.items():
+            if parent in found and pid not in found:
+                found.add(pid)
+                changed = True
+    return sorted(found)
+
+
+def _role(pid: int, root: int) -> str:
+    """``grader``, ``server`` (the worker's fork server, a child of the grader), ``notebook`` (a submission's
+    processes: holder, runner, callers) or ``other``."""
+    if pid == root:
+        return "grader"
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "other"
+    if b"stn_course.grading.server" not in command:
+        program = command.split(bytes(1))[0].decode(errors="replace")[-30:]
+        return f"other ({program or 'exiting'})"
+    return "server" if _parents().get(pid) == root else "notebook"
+
+
+def measure(command: list[str], interval: float = 0.05) -> dict:
+    """Run ``command``; the peak of its process tree's summed PSS (MB), the split at the peak, the seconds."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    peak, split = 0, {}
+    while process.poll() is None:
+        sizes = {pid: _pss_kb(pid) for pid in tree(process.pid)}
+        total = sum(sizes.values())
+        if total > peak:
+            peak, split = total, {}
+            for pid, size in sizes.items():
+                role = _role(pid, process.pid)
+                split[role] = split.get(role, 0) + size
+                if role == "notebook":
+                    split["notebook processes"] = split.get("notebook processes", 0) + 1024  # a count, in MB units
+        time.sleep(interval)
+    output = process.stdout.read() if process.stdout else ""
+    return {"peak_mb": peak / 1024, "split_mb": {k: v / 1024 for k, v in split.items()},
+            "seconds": time.perf_counter() - start, "returncode": process.returncode, "output": output}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="*", help="notebooks to grade (default: the solutions of lessons 03–07)")
+    parser.add_argument("--interval", type=float, default=0.05, help="seconds between samples")
+    args, extra = parser.parse_known_args(argv)  # the rest goes to stn-course grade
+    with tempfile.TemporaryDirectory() as folder:
+        paths = [Path(p) for p in args.notebooks]
+        if not paths:  # one student's folder holding five lessons
+            for lesson in DEFAULT_LESSONS:
+                source = next((ROOT / "solutions").glob(f"{lesson}_*.ipynb"))
+                target = Path(folder) / "student" / source.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(source.read_bytes())
+            paths = [Path(folder) / "student"]
+        command = [sys.executable, "-m", "stn_course.cli", "grade", *map(str, paths), "--no-sandbox",
+                   "--allow-unsandboxed", "--jobs", "1", *extra]
+        result = measure(command, args.interval)
+    print(result["output"].rstrip())
+    split = ", ".join(f"{role} {mb:.0f}" for role, mb in sorted(result["split_mb"].items()))
+    print(f"peak memory (sum of PSS, sampled every {args.interval * 1000:.0f} ms): {result['peak_mb']:.0f} MB "
+          f"({split}); {result['seconds']:.1f} s; exit {result['returncode']}")
+    return 0 if result["returncode"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
