@@ -42,30 +42,11 @@ def _pss_kb(pid: int, field: str = "Pss") -> int:
     return 0
 
 
-def _parents() -> dict[int, int]:
-    parents = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()
-            parents[int(entry)] = int(fields[1])
-        except (OSError, IndexError, ValueError):
-            continue
-    return parents
-
-
 def tree(root: int) -> list[int]:
-    """``root`` and every process below it."""
-    parents = _parents()
-    found, changed = {root}, True
-    while changed:
-        changed = False
-        for pid, parent in parents.items():
-            if parent in found and pid not in found:
-                found.add(pid)
-                changed = True
-    return sorted(found)
+    """``root`` and every process below it (the grading server's own process-tree walk)."""
+    from stn_course.grading.server import _Processes
+
+    return sorted(_Processes(own_pid_namespace=False, uid=None).descendants(root))
 
 
 def _role(pid: int, root: int) -> str:
@@ -80,7 +61,9 @@ def _role(pid: int, root: int) -> str:
     if b"stn_course.grading.server" not in command:
         program = command.split(bytes(1))[0].decode(errors="replace")[-30:]
         return f"other ({program or 'exiting'})"
-    return "server" if _parents().get(pid) == root else "notebook"
+    from stn_course.grading.server import _Processes
+
+    return "server" if _Processes._parent(pid) == root else "notebook"
 
 
 def _cgroup_stats(group) -> dict:

@@ -172,7 +172,8 @@ GRADE_EPILOG = """\
 Exit status: 0 when grading finished (whatever the scores); with --classroom, 1 unless every submission has full
 marks (GitHub Classroom's contract); 2 for a usage error (a missing seed file, no sandbox without
 --allow-unsandboxed, a SUBMISSION that does not exist, an unreadable --roster, --merge without its --json file):
-then nothing is graded or written. See docs/grading.md for Gradescope and GitHub Classroom."""
+then nothing is graded or written; 3 when grading stopped part-way (e.g. every sandbox uid taken by other runs):
+every requested output is still written. See docs/grading.md for Gradescope and GitHub Classroom."""
 
 
 def _add_grade_parser(sub, formatter) -> None:

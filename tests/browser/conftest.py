@@ -97,12 +97,18 @@ def stop(process: subprocess.Popen, shutdown_url: str | None = None, token: str 
     process.wait(timeout=10)
 
 
-def group_alive(process: subprocess.Popen) -> bool:
-    try:
-        os.killpg(process.pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
+def group_alive(process: subprocess.Popen, grace_s: float = 10.0) -> bool:
+    """Whether anything of ``process``'s group is still there ``grace_s`` after it was stopped (processes killed
+    with the group take a moment to exit and be reaped: a kernel orphaned by its server is reaped by init)."""
+    deadline = time.monotonic() + grace_s
+    while True:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return False
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.1)
 
 
 @pytest.fixture

@@ -151,7 +151,8 @@ def test_new_seed_is_strong_and_private_and_weak_seeds_are_warned(tmp_path):
     assert _cli("--new-seed", str(path)).returncode == 2  # never overwritten
     weak = tmp_path / "weak.txt"
     weak.write_text("spring2026")
-    run = _cli(str(tmp_path / "nothing.ipynb"), "--seed-file", str(weak))
+    (tmp_path / "empty").mkdir()  # a class with nothing handed in yet (a missing path is a usage error, exit 2)
+    run = _cli(str(tmp_path / "empty"), "--seed-file", str(weak))
     assert "weak" in run.stderr and "--new-seed" in run.stderr
 
 
