@@ -72,7 +72,7 @@ def build_class(folder: Path, students: int) -> tuple[Path, dict[str, dict[str, 
                 kind = "untouched"
             elif i == 3 and lesson == "01":
                 nb, kind = patched(nb, *LOOP), "loop:01.rotation_matrix"
-            elif i == 5 and lesson == "02":
+            elif i == 11 and lesson == "02":
                 nb, kind = with_cell(nb, "import os\nos._exit(3)\n", after=3), "crash"
             if i == 6 and lesson == "02":
                 name = "my_homework_final(2).ipynb"  # renamed: the lesson comes from the notebook's metadata
@@ -128,8 +128,9 @@ def verify(rows: dict[str, dict[str, str]], planted: dict[str, dict[str, str]]) 
             continue
         for lesson, kind in lessons.items():
             total = float(row[f"{lesson} total"])
-            if kind == "solution" and any(float(row[c]) < _max(c) for c in row if c.startswith(f"{lesson}.")):
-                wrong.append(f"{sid}: solution of {lesson} lost points")
+            lost = any(float(row[c]) < _max(c) for c in row if c.startswith(f"{lesson}."))
+            if kind in ("solution", "crash") and lost:
+                wrong.append(f"{sid}: {kind} of {lesson} lost points")  # a crashing cell costs nothing itself
             elif kind == "untouched" and total != 0:
                 wrong.append(f"{sid}: untouched {lesson} scored {total}")
             elif kind.startswith(f"{lesson}.") and float(row[kind]) >= _max(kind):
@@ -190,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     after = rows_by_id(merged / "grades.csv")
     changed = sorted(s for s in rows if rows[s] != after.get(s))
     merge_ok = changed == [sid] and float(after[sid]["01 total"]) > float(rows[sid]["01 total"])
-    print(f"regrade of {sid} with --merge: {regrade_s:.0f} s; rows changed: {changed} ({'ok' if merge_ok else 'WRONG'})")
+    verdict = "ok" if merge_ok else "WRONG"
+    print(f"regrade of {sid} with --merge: {regrade_s:.0f} s; rows changed: {changed} ({verdict})")
 
     # 3. two runs at once over two halves of the class (each with its own sandbox uids): the same scores as one run
     folders = sorted(p for p in class_dir.iterdir() if p.is_dir())
