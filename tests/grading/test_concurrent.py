@@ -210,7 +210,9 @@ SUBMISSIONS = {"bomber": with_cell(with_cell(LESSON1, FORK_BOMB), UID_PROBE),
                "forker": with_cell(with_cell(LESSON1, FORKS), UID_PROBE)}
 
 
-@pytest.mark.parametrize("mode", ["sandboxed", "unsandboxed"])
+# Unsandboxed only: there "everything of that uid" is what the grader kills and counts, so a shared uid shows at
+# once (a killed cell, an extra restart); the sandboxed path leases its uid from the same pool (CI time: 30 s).
+@pytest.mark.parametrize("mode", ["unsandboxed"])
 def test_two_runs_at_once_score_as_each_alone(tmp_path, mode):
     flags = () if mode == "sandboxed" else ("--allow-unsandboxed", "--no-sandbox")
     submissions = SUBMISSIONS
