@@ -90,21 +90,27 @@ def test_the_lock_is_released_when_its_holder_dies(tmp_path):
         assert lease.uid == SPARE
 
 
-@needs_root
-def test_a_uid_with_a_live_process_is_skipped(tmp_path):
-    folder = _folder(tmp_path)
+def _sleeper_of(uid: int) -> int:
+    """Fork a process that sleeps as ``uid``; return its pid once /proc shows it under that uid."""
     pid = os.fork()
-    if pid == 0:  # a leftover of an earlier run: a process of uid SPARE that no lock protects
+    if pid == 0:
         try:
-            os.setgid(SPARE)
-            os.setuid(SPARE)
+            os.setgid(uid)
+            os.setuid(uid)
             time.sleep(60)
         finally:
             os._exit(0)
+    deadline = time.monotonic() + 10
+    while not processes_of(uid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return pid
+
+
+@needs_root
+def test_a_uid_with_a_live_process_is_skipped(tmp_path):
+    folder = _folder(tmp_path)
+    pid = _sleeper_of(SPARE)  # a leftover of an earlier run: a process of uid SPARE that no lock protects
     try:
-        deadline = time.monotonic() + 10
-        while not processes_of(SPARE) and time.monotonic() < deadline:
-            time.sleep(0.01)
         assert processes_of(SPARE) == [pid]
         with UidPool(folder, SPARE, SPARE + 1).acquire() as lease:
             assert lease.uid == SPARE + 1
@@ -120,18 +126,8 @@ def test_a_uid_with_a_live_process_is_skipped(tmp_path):
 @needs_root
 def test_a_lease_kills_what_its_uid_left_running_and_only_while_held(tmp_path):
     lease = UidPool(_folder(tmp_path), SPARE, SPARE).acquire()
-    pid = os.fork()
-    if pid == 0:  # a submission's process that outlived an unsandboxed server
-        try:
-            os.setgid(SPARE)
-            os.setuid(SPARE)
-            time.sleep(60)
-        finally:
-            os._exit(0)
+    pid = _sleeper_of(SPARE)  # a submission's process that outlived an unsandboxed server
     try:
-        deadline = time.monotonic() + 10
-        while not processes_of(SPARE) and time.monotonic() < deadline:
-            time.sleep(0.01)
         assert lease.kill_processes() >= 1
         assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == -signal.SIGKILL
         assert processes_of(SPARE) == []
