@@ -7,14 +7,17 @@ against the same architecture written directly with ``F.affine_grid`` / ``F.grid
     python benchmarks/train_quality.py --full          # full MNIST from $STN_COURSE_MNIST (IDX files)
     python benchmarks/train_quality.py --kinds RTS --seeds 0 --epochs 2    # a quick look
 
-Every (kind, seed) trains both models on the same data, batch order, optimiser and number of epochs; the CNN's
-hidden layer is widened so its parameter count is close to the ST-CNN's (both counts are printed). Test error is
+Every (kind, seed) trains both models on the same data, batch order, optimiser and number of epochs, with the same
+normalisation (``batch_norm=True``) and the configurations ``benchmarks/lr_sweep.py`` chose on a validation split
+(read from ``benchmarks/lr_sweep.json``; nothing here is tuned); the CNN's hidden layer is widened so its parameter
+count is close to the ST-CNN's (both counts are printed). Test error is
 the error after the last epoch. Every number this script writes is computed by the run; the history of how the
 TC set-up was found is in ``benchmarks/NOTES.md``, with a command for each number quoted there.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -29,6 +32,7 @@ from _common import machine, markdown_table, time_many, write_section  # noqa: E
 
 from stn_course import data, training  # noqa: E402
 
+SWEEP_RESULTS = Path(__file__).resolve().parent / "lr_sweep.json"
 PAPER = {  # Table 1 of the paper, test error in %: (CNN, ST-CNN affine)
     "R": (1.2, 0.7), "RTS": (0.8, 0.5), "P": (1.5, 0.8), "E": (1.4, 1.2), "TC": (3.5, 1.7),
 }
@@ -48,8 +52,18 @@ def transformer_usage(model, test):
     return zoom.mean().item(), theta.flatten(1).std(0).mean().item()
 
 
-def run_quality(kinds, seeds, epochs, epochs_tc, source, batch_size, lrs, transformer_lr=None, st_start="pixels",
-                out_size=None):
+def sweep_choices(path: Path = SWEEP_RESULTS) -> dict:
+    """``{kind: {model: (lr, transformer fraction)}}`` chosen on validation by ``benchmarks/lr_sweep.py``; kinds the
+    sweep did not tune (R, P, E: 28×28 like RTS's digits) use RTS's choice."""
+    results = json.loads(path.read_text())["kinds"]
+    chosen = {kind: {name: (r[name]["lr"], r[name]["fraction"]) for name in ("cnn", "stcnn")}
+              for kind, r in results.items()}
+    return {kind: chosen.get(kind, chosen["RTS"]) for kind in data.DISTORTIONS}
+
+
+def run_quality(kinds, seeds, epochs, epochs_tc, source, batch_size, lrs, st_start="pixels", out_size=None):
+    """``lrs[kind][model] = (lr, transformer fraction)``. Trains on 90 % of the training digits with the validation
+    error after every epoch (the curves); the test set is evaluated once, after the last epoch."""
     rows, raw = [], {}
     for kind in kinds:
         errors = {"cnn": [], "stcnn": []}
@@ -58,17 +72,18 @@ def run_quality(kinds, seeds, epochs, epochs_tc, source, batch_size, lrs, transf
         params, usage = {}, []
         n_epochs = epochs_tc if kind == "TC" else epochs
         for seed in seeds:
-            train, test = data.make_datasets(kind, seed=seed, source=source, impl="aten")
+            train, val, test = data.make_split_datasets(kind, seed=seed, source=source, impl="aten")
             for name in ("cnn", "stcnn"):
                 config = {"start": st_start, "out_size": out_size} if name == "stcnn" else {}
-                model = training.build_model(name, train.size, seed=seed, **config)
+                model = training.build_model(name, train.size, seed=seed, batch_norm=True, **config)
                 params[name] = training.count_parameters(model)
-                loaders = data.make_loaders(train, test, batch_size=batch_size, seed=seed)
+                loaders = data.make_loaders(train, val, batch_size=batch_size, seed=seed)
                 start = time.perf_counter()
-                history = training.fit(model, *loaders, epochs=n_epochs, lr=lrs[name], seed=seed, progress=False,
-                                       transformer_lr=transformer_lr if name == "stcnn" else None)
-                errors[name].append(history["test_error"][-1])
-                curves[name].append(history["test_error"])
+                lr, fraction = lrs[kind][name]
+                history = training.fit(model, *loaders, epochs=n_epochs, lr=lr, seed=seed, progress=False,
+                                       transformer_lr=lr * fraction if name == "stcnn" else None)
+                errors[name].append(training.evaluate(model, data.make_loaders(train, test)[1])["error"])
+                curves[name].append(history["test_error"])  # validation error per epoch
                 speed[name].append(statistics.median(history["images_per_s"]))
                 note = ""
                 if name == "stcnn":
@@ -76,7 +91,8 @@ def run_quality(kinds, seeds, epochs, epochs_tc, source, batch_size, lrs, transf
                     note = f", zoom {usage[-1][0]:.2f}, theta sd over inputs {usage[-1][1]:.3f}"
                 print(f"  {kind:4s} seed {seed} {name:6s} test error {errors[name][-1]:5.1f} %  "
                       f"({time.perf_counter() - start:5.1f} s, {speed[name][-1]:6.0f} images/s{note})", flush=True)
-        raw[kind] = {**errors, "curves": curves, "usage": usage, "params": dict(params), "n_train": len(train)}
+        raw[kind] = {**errors, "curves": curves, "usage": usage, "params": dict(params),
+                     "n_train": len(train) + len(val)}
 
         def stat(values):
             mean = statistics.fmean(values)
@@ -109,7 +125,8 @@ def seed_and_epoch_tables(kind: str, raw: dict, seeds) -> tuple[str, str]:
         cnn = statistics.fmean(curve[e - 1] for curve in r["curves"]["cnn"])
         st = statistics.fmean(curve[e - 1] for curve in r["curves"]["stcnn"])
         rows.append([e, f"{cnn:.1f}", f"{st:.1f}", f"{st / cnn:.2f}"])
-    per_epoch = markdown_table(["epoch", "CNN error % (mean)", "ST-CNN error % (mean)", "ST/CNN"], rows)
+    per_epoch = markdown_table(["epoch", "CNN validation error % (mean)", "ST-CNN validation error % (mean)",
+                                "ST/CNN"], rows)
     return per_seed, per_epoch
 
 
@@ -168,10 +185,6 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--epochs-tc", type=int, default=24, help="epochs for TC (60×60: slower to learn)")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr-cnn", type=float, default=1e-3)
-    parser.add_argument("--lr-st", type=float, default=2e-3)
-    parser.add_argument("--lr-transformer", type=float, default=5e-4,
-                        help="separate learning rate for the ST-CNN's localisation net + head")
     parser.add_argument("--start", default="pixels", choices=("pixels", "identity"),
                         help="the ST-CNN's initial transform (training.st_cnn(start=...))")
     parser.add_argument("--out-size", type=int, default=None,
@@ -194,9 +207,9 @@ def main(argv=None) -> int:
     if not args.skip_quality:
         print(f"training CNN and ST-CNN on {args.kinds}, seeds {args.seeds}, {args.epochs} epochs "
               f"({epochs_tc} for TC), source={source}")
-        lrs = {"cnn": args.lr_cnn, "stcnn": args.lr_st}
+        lrs = sweep_choices()
         table, raw = run_quality(args.kinds, args.seeds, args.epochs, epochs_tc, source, args.batch_size, lrs,
-                                 args.lr_transformer, args.start, args.out_size)
+                                 args.start, args.out_size)
         print(table)
         verdicts = []
         for kind in ("RTS", "TC"):
@@ -214,9 +227,12 @@ def main(argv=None) -> int:
             "",
             f"Test error after the last epoch, mean ± standard deviation over seeds {args.seeds}; "
             f"training digits: {n_train} ({'full MNIST from $' + data.ENV_VAR if args.full else 'the embedded digits, split by digit'}), "
-            f"fresh distortions every epoch, batch {args.batch_size}, Adam at the learning rates of "
-            f"`--lr-cnn`, `--lr-st`, `--lr-transformer` (CNN {args.lr_cnn}, ST-CNN {args.lr_st}, the ST-CNN's transformer – localisation net + "
-            f"head – {args.lr_transformer}; this script does not tune them), ST-CNN start `{args.start}`, output "
+            f"10 % of them held out for validation, fresh distortions every epoch, batch {args.batch_size}, both models with "
+            f"batch norm in their classifier trunk, Adam at the configurations `benchmarks/lr_sweep.py` chose on "
+            f"validation (`benchmarks/lr_sweep.json`; R, P and E use RTS's): "
+            + "; ".join(f"{k} CNN lr {lrs[k]['cnn'][0]:g}, ST-CNN lr {lrs[k]['stcnn'][0]:g} × transformer "
+                        f"{lrs[k]['stcnn'][1]:g}" for k in args.kinds)
+            + f". The test set is evaluated once, after the last epoch. ST-CNN start `{args.start}`, output "
             f"{'side ' + str(args.out_size) if args.out_size else 'size training.default_out_size'}. "
             f"Parameters CNN / ST-CNN (difference): {param_text}. The paper trained far longer on 60,000 digits, so "
             "compare the *ratios* ST/CNN, not the absolute errors.",

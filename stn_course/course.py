@@ -8,7 +8,8 @@ declared once, in a YAML header at the top of that file::
     #   checks: stn_course.checks.lesson02       # the module that registers its exercises' checks
     #   figures: stn_course.plotting.lesson02    # its figures (re-exported by stn_course.plotting)
     #   explorers: stn_course.widgets.lesson02   # its explorers (re-exported by stn_course.widgets)
-    #   budget_s: 120                            # hang guard for running the notebook top to bottom (tests)
+    #   budget_s: 120                            # the FAST run's promise: the whole notebook, top to bottom
+    #   cell_budget_s: 60                        # ... and its longest cell (default 120 or budget_s); tests assert both
     #   requires: [triton]                       # modules beyond the package's own dependencies (lesson 7)
     #   exercises:                               # each exercise's check: what it is called, worth, hints
     #     02.lerp_1d:
@@ -58,7 +59,7 @@ MANIFEST = Path(__file__).with_name("lessons.json")
 SOURCE_PATTERN = "[0-9][0-9]_*.py"
 _FRONT_MATTER = re.compile(r"\A# ---\n(?P<body>(?:#.*\n)*?)# ---\n")
 _TITLE = re.compile(r"^# # Lesson \d+ [–-] (?P<title>.+)$", re.M)
-_FIELDS = {"checks", "figures", "explorers", "budget_s", "requires", "dashboard", "claims", "exercises"}
+_FIELDS = {"checks", "figures", "explorers", "budget_s", "cell_budget_s", "requires", "dashboard", "claims", "exercises"}
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,7 @@ class Lesson:
     figures: str | None = None
     explorers: str | None = None
     budget_s: int = 300
+    cell_budget_s: int = 120
     requires: tuple[str, ...] = ()
     dashboard: Dashboard | None = None
     try_this: tuple[str, ...] = ()
@@ -242,11 +244,15 @@ def read_lesson(path: Path) -> Lesson:
     if not isinstance(requires, list) or not all(isinstance(name, str) for name in requires):
         raise ValueError(f"{path.name}: requires: expected a list of module names, got {requires!r}")
     budget = declared.get("budget_s", 300)
-    if not isinstance(budget, int) or isinstance(budget, bool) or budget <= 0:
-        raise ValueError(f"{path.name}: budget_s: expected a positive whole number of seconds, got {budget!r}")
+    cell_budget = declared.get("cell_budget_s", min(120, budget) if isinstance(budget, int) else 120)
+    for name, value in (("budget_s", budget), ("cell_budget_s", cell_budget)):
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"{path.name}: {name}: expected a positive whole number of seconds, got {value!r}")
+    if cell_budget > budget:
+        raise ValueError(f"{path.name}: cell_budget_s ({cell_budget}) is more than the whole lesson's budget_s ({budget})")
     return Lesson(number=number, slug=slug, title=title, checks=declared.get("checks"),
                   figures=declared.get("figures"), explorers=declared.get("explorers"), budget_s=budget,
-                  requires=tuple(requires),
+                  cell_budget_s=cell_budget, requires=tuple(requires),
                   dashboard=dashboard, try_this=try_this, claims=claims, exercises=exercises, source=path,
                   source_sha256=hashlib.sha256(text.encode()).hexdigest())
 

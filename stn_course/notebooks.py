@@ -39,6 +39,12 @@ KEPT_CELL_METADATA = ("tags", "nbgrader", "deletable", "editable")
 
 _CELL_MARKER = re.compile(r"^# %%(?P<rest>.*)$")
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+# Added to every lesson's "## Explore" section: a reopened notebook shows its explorers as an error, which readers
+# took for a bug in the lesson.
+EXPLORE_HEADING = re.compile(r"^## Explore\b", re.M)
+EXPLORER_TIP = ("> **Reopened the notebook and an explorer says \"Error displaying widget: model not found\"?** "
+                "Widgets live in the Python kernel that drew them; a saved notebook keeps only where they were. Run "
+                "the explorer's cell again (after the cells above it: *Run → Run All Above Selected Cell*).")
 
 
 def _cell_id(name: str, index: int) -> str:
@@ -59,7 +65,7 @@ def percent_to_notebook(text: str, name: str) -> nbformat.NotebookNode:
     JupyterLab with Jupytext's extension too; the cells' ids are derived from ``name`` and position and Jupytext's
     own metadata is dropped (cell ``tags`` are kept), so regenerating is byte-for-byte reproducible. The notebook's
     metadata records the lesson (``metadata.stn_course``: number, slug, SHA-256 of the source), which
-    ``stn-course assign`` keeps and the grader reads.
+    ``stn-course assign`` keeps and the grader reads. The ``## Explore`` section gets :data:`EXPLORER_TIP`.
     """
     import jupytext
 
@@ -79,7 +85,8 @@ def percent_to_notebook(text: str, name: str) -> nbformat.NotebookNode:
                                   "source_sha256": hashlib.sha256(full_text.encode()).hexdigest()}}
     for index, cell in enumerate(parsed.cells):
         if cell.cell_type == "markdown":
-            new = nbformat.v4.new_markdown_cell(cell.source)
+            tip = EXPLORE_HEADING.search(cell.source) and EXPLORER_TIP not in cell.source
+            new = nbformat.v4.new_markdown_cell(cell.source + ("\n\n" + EXPLORER_TIP if tip else ""))
         elif cell.cell_type == "code":
             new = nbformat.v4.new_code_cell(cell.source)
         else:

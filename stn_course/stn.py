@@ -58,7 +58,7 @@ from .grids import affine_grid, projective_grid, tps_control_points, tps_grid
 from .impls import SPATIAL_TRANSFORMER
 from .sampling import PADDING_MODES, bilinear_sample
 
-__all__ = ["TRANSFORMS", "AFFINE_FAMILY", "SpatialTransformer", "num_params", "identity_params",
+__all__ = ["TRANSFORMS", "AFFINE_FAMILY", "SpatialTransformer", "num_params", "identity_params", "box_to_attention",
            "window_params", "params_to_matrix", "transform_to_grid", "small_localisation_net"]
 
 TRANSFORMS = ("affine", "attention", "rotation", "rts", "projective", "tps")
@@ -104,6 +104,24 @@ def window_params(transform: str, scale: float, tps_grid_size: tuple[int, int] =
     # every identity is 1s where a scale goes and 0s elsewhere (the angle of rts, shifts, shears, H's last row),
     # except tps, whose control points scale towards the centre: scaling the whole vector is right for all
     return identity_params(transform, tps_grid_size, dtype=dtype, device=device) * scale
+
+
+def box_to_attention(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The attention parameters ``(s, t_x, t_y)`` (``align_corners=False``) of the window whose edges are
+    ``boxes (N, 4) = (x0, x1, y0, y1)`` in pixel coordinates of a ``height × width`` image (pixel centres at the
+    integers, the image's edges at ``-1/2`` and ``W - 1/2``); the window has the image's aspect ratio, so ``s`` is
+    read from its width. Differentiable in ``boxes``. ``-> (N, 3)``
+
+    >>> box_to_attention(torch.tensor([[-0.5, 63.5, -0.5, 63.5], [15.5, 47.5, -0.5, 31.5]]), 64, 64).tolist()
+    [[1.0, 0.0, 0.0], [0.5, 0.0, -0.5]]
+    """
+    check_float_tensor(boxes, "boxes")
+    height, width = check_int(height, "height", minimum=1), check_int(width, "width", minimum=1)
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"boxes: expected shape (N, 4) = (x0, x1, y0, y1), got {tuple(boxes.shape)}")
+    x0, x1, y0, y1 = boxes.unbind(1)
+    # pixel p -> normalized (2p + 1) / W - 1 (align_corners=False); the window's centre is t, its half-width s
+    return torch.stack([(x1 - x0) / width, (x0 + x1 + 1) / width - 1, (y0 + y1 + 1) / height - 1], dim=1)
 
 
 def params_to_matrix(params: torch.Tensor, transform: str, tps_grid_size: tuple[int, int] = (4, 4)) -> torch.Tensor:

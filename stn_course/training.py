@@ -11,6 +11,10 @@ Models (Jaderberg et al. 2015, Sec. 4.1, scaled down to train in seconds on a la
   :func:`default_out_size`),
   followed by the same classifier trunk. ``transform="affine"`` by default; ``"projective"``, ``"tps"``… selectable.
 
+``batch_norm=True`` (both builders) adds batch norm to the classifier trunk, so that lesson 5's comparison gives both
+models the same normalisation (:mod:`stn_course.tuning` has the rest of a fair comparison: the validation split and
+the choice on it).
+
 :func:`fit` trains with Adam and cross-entropy, shows ``tqdm`` progress bars (``tqdm.auto``: widgets in Jupyter,
 text in a terminal; ``progress=False`` to silence), calls ``set_epoch`` on datasets that draw fresh distortions,
 evaluates after every epoch and returns a history ``dict`` of lists. :func:`save` / :func:`load` store the weights
@@ -41,6 +45,7 @@ __all__ = [
     "st_cnn",
     "STCNN",
     "build_model",
+    "colour_input",
     "error_rate",
     "theta_statistics",
     "stcnn_forward",
@@ -71,20 +76,32 @@ def _flat_size(module: nn.Module, in_size: int) -> int:
 
 
 def classifier_trunk(in_size: int, hidden: int = 64, channels: tuple[int, int] = (16, 32),
-                     num_classes: int = 10) -> nn.Sequential:
+                     num_classes: int = 10, batch_norm: bool = False) -> nn.Sequential:
     """conv5 → ReLU → pool2 → conv5 → ReLU → pool2 → FC(hidden) → ReLU → FC(classes).
 
+    ``batch_norm=True`` puts a batch norm after each convolution and after the hidden FC (before their ReLUs) –
+    lesson 5's fair comparison gives the CNN and the ST-CNN's classifier the same normalisation.
     ``(N, 1, in_size, in_size) -> (N, num_classes)`` logits.
     """
     in_size, hidden = check_int(in_size, "in_size", minimum=1), check_int(hidden, "hidden", minimum=1)
     if in_size < 16:
         raise ValueError(f"in_size: the classifier needs inputs of at least 16×16 pixels, got {in_size}")
+    if not isinstance(batch_norm, bool):
+        raise TypeError(f"batch_norm: expected a bool, got {type(batch_norm).__name__}")
+
+    def norm(layer: nn.Module, n: int) -> list[nn.Module]:
+        if not batch_norm:
+            return [layer]
+        return [layer, nn.BatchNorm2d(n) if isinstance(layer, nn.Conv2d) else nn.BatchNorm1d(n)]
+
     features = nn.Sequential(
-        nn.Conv2d(1, channels[0], 5), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(channels[0], channels[1], 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        *norm(nn.Conv2d(1, channels[0], 5), channels[0]), nn.ReLU(), nn.MaxPool2d(2),
+        *norm(nn.Conv2d(channels[0], channels[1], 5), channels[1]), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
     )
+    features.eval()  # batch norm: _flat_size runs one example
     n = _flat_size(features, in_size)
-    return nn.Sequential(*features, nn.Linear(n, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+    features.train()
+    return nn.Sequential(*features, *norm(nn.Linear(n, hidden), hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
 
 
 def st_cnn_localisation_net(in_size: int, features: int = 32) -> nn.Sequential:
@@ -138,10 +155,10 @@ class STCNN(nn.Module):
             self.train(was_training)
 
 
-def _match_hidden(in_size: int, target: int) -> int:
+def _match_hidden(in_size: int, target: int, batch_norm: bool = False) -> int:
     """Hidden width of :func:`classifier_trunk` on ``in_size`` whose parameter count is closest to ``target``."""
-    one = count_parameters(classifier_trunk(in_size, hidden=1))
-    two = count_parameters(classifier_trunk(in_size, hidden=2))
+    one = count_parameters(classifier_trunk(in_size, hidden=1, batch_norm=batch_norm))
+    two = count_parameters(classifier_trunk(in_size, hidden=2, batch_norm=batch_norm))
     per_unit = two - one
     return max(1, round((target - (one - per_unit)) / per_unit))
 
@@ -166,7 +183,7 @@ STARTS = ("pixels", "identity")
 
 
 def st_cnn(in_size: int, transform: str = "affine", out_size: int | None = None, hidden: int = 64,
-           impl: str = "aten", seed: int | None = None, start: str = "pixels") -> STCNN:
+           impl: str = "aten", seed: int | None = None, start: str = "pixels", batch_norm: bool = False) -> STCNN:
     """ST-CNN for ``in_size × in_size`` canvases: transformer to ``out_size²`` (default
     :func:`default_out_size`), then :func:`classifier_trunk`.
 
@@ -178,7 +195,7 @@ def st_cnn(in_size: int, transform: str = "affine", out_size: int | None = None,
     * ``"identity"``: the identity in normalized coordinates – the whole canvas, downsampled to ``out_size²``.
 
     They coincide when ``out_size == in_size``. ``benchmarks/NOTES.md`` compares the two starts on TC and RTS,
-    with the commands (``benchmarks/train_quality.py --start``).
+    with the commands (``benchmarks/train_quality.py --start``). ``batch_norm``: see :func:`classifier_trunk`.
     """
     in_size = check_int(in_size, "in_size", minimum=1)
     from .stn import SpatialTransformer
@@ -192,24 +209,26 @@ def st_cnn(in_size: int, transform: str = "affine", out_size: int | None = None,
                                      align_corners=False, impl=impl)
     if start == "pixels":
         transformer.reset_head(scale=out_size / in_size)
-    model = STCNN(transformer, classifier_trunk(out_size, hidden=hidden))
+    model = STCNN(transformer, classifier_trunk(out_size, hidden=hidden, batch_norm=batch_norm))
     model.config = {"model": "stcnn", "in_size": in_size, "transform": transform, "out_size": out_size,
-                    "hidden": hidden, "impl": impl, "start": start}
+                    "hidden": hidden, "impl": impl, "start": start, "batch_norm": batch_norm}
     return model
 
 
-def baseline_cnn(in_size: int, hidden: int | None = None, seed: int | None = None) -> nn.Sequential:
+def baseline_cnn(in_size: int, hidden: int | None = None, seed: int | None = None,
+                 batch_norm: bool = False) -> nn.Sequential:
     """Baseline CNN on the raw ``in_size × in_size`` canvas. ``(N, 1, S, S) -> (N, 10)``.
 
-    ``hidden=None`` picks the hidden width that matches the parameter count of ``st_cnn(in_size)``.
+    ``hidden=None`` picks the hidden width that matches the parameter count of ``st_cnn(in_size,
+    batch_norm=batch_norm)``; ``batch_norm``: see :func:`classifier_trunk`.
     """
     in_size = check_int(in_size, "in_size", minimum=1)
     if hidden is None:
-        hidden = _match_hidden(in_size, count_parameters(st_cnn(in_size)))
+        hidden = _match_hidden(in_size, count_parameters(st_cnn(in_size, batch_norm=batch_norm)), batch_norm)
     if seed is not None:
         seed_everything(seed)
-    model = classifier_trunk(in_size, hidden=hidden)
-    model.config = {"model": "cnn", "in_size": in_size, "hidden": hidden}
+    model = classifier_trunk(in_size, hidden=hidden, batch_norm=batch_norm)
+    model.config = {"model": "cnn", "in_size": in_size, "hidden": hidden, "batch_norm": batch_norm}
     return model
 
 
@@ -219,6 +238,27 @@ def build_model(model: str, in_size: int, seed: int | None = None, **config: Any
     if model == "cnn":
         return baseline_cnn(in_size, seed=seed, **config)
     return st_cnn(in_size, seed=seed, **config)
+
+
+def colour_input(model: nn.Module, channels: int = 3) -> nn.Module:
+    """Let a CNN or ST-CNN built for grey images read ``channels``-channel ones (lesson 8's colour signs), in place.
+
+    The convolutions that read the input – the classifier's first, and an ST-CNN's localisation net's first – get
+    ``channels`` input channels (fresh weights from torch's global generator); an ST-CNN's transformer samples every
+    channel with the same grid, so nothing else changes. Both models gain ``(channels - 1) · 25`` weights per output
+    channel of those convolutions. ``load`` does not rebuild the change. Returns ``model``.
+    """
+    check_module(model)
+    channels = check_int(channels, "channels", minimum=1)
+    transformer = getattr(model, "transformer", None)
+    parts = [transformer.localisation, model.classifier] if transformer is not None else [model]
+    for part in parts:
+        index = next(i for i, m in enumerate(part) if isinstance(m, nn.Conv2d))
+        conv = part[index]
+        part[index] = nn.Conv2d(channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding)
+    if isinstance(getattr(model, "config", None), dict):
+        model.config["in_channels"] = channels
+    return model
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from stn_course.checks.questions import Choice
 from stn_course.checks import CheckFailed, all_checks, check, compare, format_result, get, run_check
 from stn_course.checks.registry import iter_cases
 from stn_course.checks.equivalents import OPS_MATCHING
@@ -300,10 +301,11 @@ def test_lessons_import_only_what_the_learner_is_not_building():
         forbidden = {}
         for check_id in ids:
             spec = get(check_id)
-            assert spec.forbidden or check_id in NO_PACKAGE_TWIN, f"{check_id}: which functions would be a shortcut?"
+            assert spec.forbidden or check_id in NO_PACKAGE_TWIN or isinstance(spec.compare, Choice), (
+                f"{check_id}: which functions would be a shortcut?")  # (a multiple choice has none)
             for name in spec.forbidden:
-                if name.startswith(OPS_MATCHING):  # a pattern over dispatcher operators, not an importable name
-                    continue
+                if name.startswith(OPS_MATCHING) or name in EXPERIMENTS.get(check_id, ()):
+                    continue  # a pattern over dispatcher operators, not an importable name; a question's experiment
                 try:
                     forbidden[id(resolve(name))] = name
                 except (ImportError, AttributeError):  # torchvision's or SciPy's (no dependency), where not installed
@@ -319,6 +321,10 @@ def test_lessons_import_only_what_the_learner_is_not_building():
 
 
 NO_PACKAGE_TWIN: set[str] = set()  # exercises with no package function to ban (today: none)
+# A question bans the experiment whose outcome it asks for (the learner must work it out, not run it inside the
+# answer), where the lesson itself runs that experiment, or uses the tool for its figures.
+EXPERIMENTS = {"02.blog_identity_error": {"stn_course.bug_hunt.blog_sampler", "stn_course.sampling.identity_error"},
+               "06.dilation_offsets": {"stn_course.deform.sampling_positions"}}
 
 
 def _float_outputs(value) -> list:

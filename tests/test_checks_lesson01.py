@@ -224,3 +224,49 @@ def test_a_float32_matrix_fails_where_the_docstring_says_float64_and_is_diagnose
     result = run_check(get_check("01.rotation_matrix"), rotation32, 0)
     assert not result.passed and result.first_failure.property == "dtype"
     assert not run_check(get_check("01.rotation_matrix"), lambda a: rotation32(a).double(), 0).first_failure
+
+
+# --- the questions: a learner's answer passes, wrong ones fail without being told the answer -------------------
+
+
+def corner_source(theta, size, align_corners, pixel_units=True):
+    """out[0, 0]'s source in input pixels, by hand; ``pixel_units=False`` forgets to unnormalize (a known slip)."""
+    h, w = size
+    first = [0.0 if n == 1 else (-1.0 if align_corners else 1 / n - 1) for n in (w, h)]
+    point = theta.double().reshape(2, 3) @ torch.tensor([*first, 1.0], dtype=torch.float64)
+    if not pixel_units:
+        return float(point[0]), float(point[1])
+    back = [((u + 1) * (n - 1) / 2 if align_corners else ((u + 1) * n - 1) / 2) for u, n in zip(point.tolist(), (w, h))]
+    return back[0], back[1]
+
+
+def theta_shift(pixels, width, align_corners):
+    return -2 * pixels / ((width - 1) if align_corners else width)
+
+
+def test_the_questions_pass_with_a_learners_answer():
+    assert_passes("01.corner_source", corner_source)
+    assert_passes("01.theta_shift", theta_shift)
+
+
+@pytest.mark.parametrize("check_id, wrong", [
+    ("01.corner_source", lambda *a: corner_source(*a, pixel_units=False)),  # normalized, not input pixels
+    ("01.corner_source", lambda theta, size, ac: corner_source(theta, size, not ac)),  # the other convention
+    ("01.corner_source", lambda theta, size, ac: corner_source(theta, size, ac)[::-1]),  # (y, x)
+    ("01.theta_shift", lambda p, w, ac: -theta_shift(p, w, ac)),  # the motion's sign, not the sampler's
+    ("01.theta_shift", lambda p, w, ac: theta_shift(p, w, False)),  # one convention for both
+    ("01.theta_shift", lambda p, w, ac: -20 / 64),  # the lesson's number, copied
+])
+def test_wrong_answers_fail_without_the_expected_value(check_id, wrong):
+    from stn_course.checks import run_check
+    from stn_course.checks.questions import NOT_THIS_ONE
+
+    from .check_helpers import get
+
+    assert_fails(check_id, wrong)
+    check = get(check_id)
+    result = run_check(check, wrong, 0)
+    failed = next(r for r in result.results if not r.passed)
+    expected = check.reference(*failed.case.args)
+    shown = [f"{v:.3g}" for v in (expected if isinstance(expected, tuple) else (expected,))]
+    assert NOT_THIS_ONE in failed.message and not any(s in failed.message for s in shown), failed.message

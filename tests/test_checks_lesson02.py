@@ -11,10 +11,21 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stn_course.bug_hunt import blog_sampler
+from stn_course.bug_hunt import blog_sampler, clamping_sampler, swapped_xy_sampler
 from stn_course.checks import run_check
-from stn_course.checks.lesson02 import SAMPLERS
+from stn_course.checks.lesson02 import numbered_image
+from stn_course.checks.questions import NOT_THIS_ONE
+from stn_course.sampling import bilinear_sample as package_bilinear_sample
 from stn_course.sampling import identity_error as package_identity_error
+from stn_course.sampling import nearest_sample
+
+SAMPLERS = {  # the samplers lesson 2's identity table compares
+    "the package's bilinear_sample (correct)": package_bilinear_sample,
+    "the package's nearest_sample (correct)": nearest_sample,
+    "the blog sampler (W - 2 rescaling, clipped neighbours)": blog_sampler,
+    "a sampler that swaps x and y": swapped_xy_sampler,
+    "a sampler that clamps instead of reading zeros": clamping_sampler,
+}
 
 from .check_helpers import assert_fails, assert_passes, get
 
@@ -136,15 +147,26 @@ def affine_grid(theta, size, align_corners=False, bug=None):
     return (base @ theta.transpose(1, 2)).reshape(n, h, w, 2)
 
 
-def identity_error(sampler, image, align_corners, bug=None):
-    n, c, h, w = image.shape
-    theta = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]], dtype=image.dtype).repeat(n, 1, 1)
-    grid = F.affine_grid(theta, (n, c, h, w), align_corners=align_corners if bug != "default-corners" else False)
-    out = sampler(image, grid, align_corners=align_corners)
-    diff = (out - image).abs()
-    if bug == "tensor":  # the text asks for a Python float
-        return diff.max()
-    return float(diff.mean() if bug == "mean" else diff.max())
+def blog_identity_error(height, width, bug=None):
+    """The prediction, by hand: column j reads j/(W - 1) short, row i reads i/(H - 1) rows (worth W each) short."""
+    if bug == "one-pixel":  # "it is off by a pixel"
+        return 1.0
+    if bug == "row-only":  # forgets the column's share
+        return float(width)
+    if bug == "copied":  # the 4×5 printout's number
+        return 6.0
+    return float(width * (height - 1) / (height - 1) + (width - 1) / (width - 1))
+
+
+def zeros_fade_band(width, align_corners, bug=None):
+    def normalize(x):
+        if align_corners != (bug == "other-convention"):
+            return 2 * x / (width - 1) - 1
+        return (2 * x + 1) / width - 1
+
+    if bug == "half-pixel":  # fades over the half pixel beyond the edge only
+        return normalize(-0.5), normalize(-1.0)
+    return normalize(0.0), normalize(-1.0)
 
 
 # --- correct solutions pass ----------------------------------------------------------------------------------
@@ -158,16 +180,11 @@ def identity_error(sampler, image, align_corners, bug=None):
     ("02.affine_grid", lambda theta, size, align_corners=False: F.affine_grid(theta, size, align_corners)),
     ("02.bilinear_sample_np", bilinear_np),
     ("02.bilinear_sample", bilinear_torch),
-    ("02.identity_error", identity_error),
+    ("02.blog_identity_error", blog_identity_error),
+    ("02.zeros_fade_band", zeros_fade_band),
 ])
 def test_independent_solutions_pass(check_id, fn):
     assert_passes(check_id, fn)
-
-
-def test_the_identity_check_does_not_depend_on_whose_grid_the_learner_uses():
-    """The samplers handed to identity_error are continuous in the grid, so F.affine_grid vs ours can't flip it."""
-    for seed in range(12):
-        assert run_check(get("02.identity_error"), identity_error, seed).passed
 
 
 # --- known bugs fail -----------------------------------------------------------------------------------------
@@ -205,9 +222,29 @@ def test_the_blog_sampler_fails_the_sampler_check():
     assert_fails("02.bilinear_sample", blog_sampler)
 
 
-@pytest.mark.parametrize("bug", ["mean", "default-corners", "tensor"])
-def test_identity_error_bugs_fail(bug):
-    assert_fails("02.identity_error", lambda s, i, a: identity_error(s, i, a, bug))
+@pytest.mark.parametrize("check_id, wrong", [
+    ("02.blog_identity_error", lambda h, w: blog_identity_error(h, w, "one-pixel")),
+    ("02.blog_identity_error", lambda h, w: blog_identity_error(h, w, "row-only")),
+    ("02.blog_identity_error", lambda h, w: blog_identity_error(h, w, "copied")),
+    ("02.zeros_fade_band", lambda w, a: zeros_fade_band(w, a, "other-convention")),
+    ("02.zeros_fade_band", lambda w, a: zeros_fade_band(w, a, "half-pixel")),
+    ("02.zeros_fade_band", lambda w, a: zeros_fade_band(w, a)[::-1]),  # the ends the other way round
+])
+def test_wrong_answers_to_the_questions_fail_without_the_expected_value(check_id, wrong):
+    assert_fails(check_id, wrong)
+    check = get(check_id)
+    failed = next(r for r in run_check(check, wrong, 0).results if not r.passed)
+    expected = check.reference(*failed.case.args)
+    shown = [f"{v:.3g}" for v in (expected if isinstance(expected, tuple) else (expected,))]
+    assert NOT_THIS_ONE in failed.message and not any(s in failed.message for s in shown), failed.message
+
+
+def test_the_blog_prediction_is_what_the_blog_sampler_does():
+    """W + 1 for every H, W >= 2, measured on the numbered image (the prediction's closed form)."""
+    for height, width in [(2, 2), (4, 5), (7, 3), (2, 11), (13, 8)]:
+        grid = F.affine_grid(torch.eye(2, 3, dtype=torch.float64)[None], (1, 1, height, width), align_corners=True)
+        image = numbered_image(height, width)
+        assert (blog_sampler(image, grid) - image).abs().max().item() == pytest.approx(width + 1, abs=1e-9)
 
 
 # --- the numbers the bug hunt teaches ------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Lesson 3 checks: independent (learner-style) solutions pass, known bugs fail (mutation tests).
 
-Bugs: theta with the translation in the wrong column or a non-isotropic scale; a head whose identity forgets a
+Bugs: an attention window half a pixel off (pixel centres taken for edges), its scale from the full width, x and
+y swapped, or rebuilt from Python floats (no gradient); a head whose identity forgets a
 parameter; a homography without the perspective divide or with the grid's x/y swapped; a TPS kernel that is nan at
 r = 0 or uses r log r with the wrong power; a TPS solve that inverts the displacement, drops the affine part or orders the coefficients wrongly; a TPS
 grid evaluated on the wrong align_corners convention.
@@ -12,25 +13,30 @@ import math
 import pytest
 import torch
 
-from .check_helpers import assert_fails, assert_passes
+from stn_course.checks import run_check
+
+from .check_helpers import assert_fails, assert_passes, get
 
 
 # --- learner-style solutions, written independently of the package --------------------------------------------
 
 
-def attention_theta(params, bug=None):
-    s, tx, ty = params.unbind(1)
-    z = torch.zeros_like(s)
-    if bug == "translation-column":
-        return torch.stack([s, tx, z, z, s, ty], 1).view(-1, 2, 3)
-    if bug == "sy-one":
-        return torch.stack([s, z, tx, z, torch.ones_like(s), ty], 1).view(-1, 2, 3)
-    if bug == "float32":
-        return torch.stack([s, z, tx, z, s, ty], 1).view(-1, 2, 3).float()
-    if bug == "from-item":  # right numbers, but rebuilt from Python floats: no gradient reaches params
-        return torch.tensor([[[p[0].item(), 0.0, p[1].item()], [0.0, p[0].item(), p[2].item()]] for p in params],
-                            dtype=params.dtype)
-    return torch.stack([s, z, tx, z, s, ty], 1).view(-1, 2, 3)
+def attention_window(boxes, height, width, bug=None):
+    x0, x1, y0, y1 = boxes.unbind(1)
+    # the window's edges, normalized: pixel p -> (2p + 1) / W - 1
+    left, right = (2 * x0 + 1) / width - 1, (2 * x1 + 1) / width - 1
+    top, bottom = (2 * y0 + 1) / height - 1, (2 * y1 + 1) / height - 1
+    if bug == "half-pixel":
+        left, right, top, bottom = 2 * x0 / width - 1, 2 * x1 / width - 1, 2 * y0 / height - 1, 2 * y1 / height - 1
+    s = (right - left) / 2
+    if bug == "full-width":
+        s = right - left
+    out = torch.stack([s, (left + right) / 2, (top + bottom) / 2], 1)
+    if bug == "yx":
+        out = out[:, [0, 2, 1]]
+    if bug == "from-item":  # right numbers, but rebuilt from Python floats: no gradient reaches boxes
+        return torch.tensor(out.tolist(), dtype=boxes.dtype)
+    return out
 
 
 def identity_params(transform, tps_grid_size=(4, 4), bug=None):
@@ -121,7 +127,7 @@ def tps_grid(control_points, size, align_corners=False, bug=None):
 
 
 CORRECT = {
-    "03.attention_theta": attention_theta,
+    "03.attention_window": attention_window,
     "03.identity_params": identity_params,
     "03.projective_grid": projective_grid,
     "03.tps_kernel": tps_kernel,
@@ -129,10 +135,10 @@ CORRECT = {
     "03.tps_grid": tps_grid,
 }
 BUGS = [
-    ("03.attention_theta", "translation-column"),
-    ("03.attention_theta", "sy-one"),
-    ("03.attention_theta", "float32"),
-    ("03.attention_theta", "from-item"),
+    ("03.attention_window", "half-pixel"),
+    ("03.attention_window", "full-width"),
+    ("03.attention_window", "yx"),
+    ("03.attention_window", "from-item"),
     ("03.identity_params", "tps-y-first"),
     ("03.identity_params", "tps-zero"),
     ("03.identity_params", "rts-zero-scale"),
@@ -160,3 +166,40 @@ def test_independent_solutions_pass(check_id):
 def test_known_bugs_fail(check_id, bug):
     fn = CORRECT[check_id]
     assert_fails(check_id, lambda *args, **kwargs: fn(*args, **kwargs, bug=bug))
+
+
+# --- the checked predictions: right answers pass, wrong ones fail without being told the answer ---------------------
+
+
+def test_default_head_view_is_tiny_and_a_wrong_choice_is_not_told_the_answer():
+    assert_passes("03.default_head_view", lambda: "tiny", seeds=(0,))
+    for wrong in ("all", "quarter"):
+        result = run_check(get("03.default_head_view"), lambda: wrong, 0)
+        assert not result.passed and "tiny" not in result.first_failure.message
+
+
+def test_horizon_is_where_the_package_grid_diverges_and_is_not_revealed():
+    from stn_course.checks import get as full_get
+    from stn_course.grids import projective_grid as package_projective_grid
+
+    check = full_get("03.horizon")  # its reference is the key: where the package's divisor w vanishes
+    for pi31 in (0.45, 1.6, -0.8):
+        x = check.reference(pi31)
+        H = torch.eye(3, dtype=torch.float64).unsqueeze(0).clone()
+        H[0, 2, 0] = pi31
+        # a 1×2 output whose two pixel centres sit just left and right of x: the grid's x has opposite signs there
+        near = torch.tensor([x - 1e-3, x + 1e-3], dtype=torch.float64)
+        w = pi31 * near + 1
+        assert (w[0] * w[1]).item() < 0
+        # the package's grid at those two output points (align_corners=True, W = 2: pixel centres at -1 and 1,
+        # so scale x into them): its x has opposite signs and is huge – it runs off to ±infinity across the line
+        H[0, 0, 0], H[0, 0, 2] = 1e-3, x  # u = x_t · 1e-3 + x at output x_t = ±1: exactly the two points near x
+        H[0, 2, 0], H[0, 2, 2] = pi31 * 1e-3, pi31 * x + 1  # w at those points, written in the output's x_t
+        grid = package_projective_grid(H, (1, 1, 1, 2), align_corners=True)
+        assert grid[0, 0, 0, 0] * grid[0, 0, 1, 0] < 0 and grid[0, 0, :, 0].abs().min() > 100
+    assert_passes("03.horizon", lambda pi31: -1 / pi31)
+    for wrong in (lambda pi31: 1 / pi31, lambda pi31: -pi31, lambda pi31: -2.2222):
+        result = run_check(get("03.horizon"), wrong, 0)
+        assert not result.passed or wrong(0.45) == pytest.approx(-1 / 0.45, abs=1e-6)
+    result = run_check(get("03.horizon"), lambda pi31: 1 / pi31, 0)
+    assert "2.22" not in result.first_failure.message and "too high" in result.first_failure.message

@@ -3,7 +3,8 @@
 Bugs: the gradient scaled by W instead of W/2 (or the align_corners scale swapped); clamp derivative 1 at the border;
 reflection without the sign flip; assigning instead of adding colliding gradients; out-of-image neighbours
 receiving gradient (clamped indices without the mask); x and y swapped in the grid gradient; a missing y-weight in
-eq. 7; the grid backward forgetting the constant column of the base grid; a backward returning too few gradients.
+eq. 7; the chain into θ forgetting the constant column of the base grid or using the other align_corners; a
+backward returning too few gradients. The two checked predictions reject wrong answers without showing the right one.
 """
 from __future__ import annotations
 
@@ -188,14 +189,13 @@ def theta_gradient(grad_output, input, theta, padding_mode="zeros", align_corner
     grid = F.affine_grid(theta, size, align_corners=align_corners)
     gg = grad_grid(grad_output, input, grid, padding_mode, align_corners,
                    bug=bug if bug in ("yx", "eq7-literal", "left-derivative", "border-inside") else None)
-    return affine_grid_backward(gg, size, align_corners, bug="no-constant" if bug == "no-constant" else None)
+    return affine_grid_backward(gg, size, align_corners, bug=bug if bug in ("no-constant", "convention") else None)
 
 
 CORRECT = {
     "04.source_coordinates_grad": source_coordinates_grad,
     "04.grad_input": grad_input,
     "04.grad_grid": grad_grid,
-    "04.affine_grid_backward": affine_grid_backward,
     "04.sampler_function": sampler_function,
     "04.theta_gradient": theta_gradient,
 }
@@ -209,8 +209,6 @@ BUGS = [
     ("04.grad_grid", "no-y-weight"),
     ("04.grad_grid", "no-chain"),
     ("04.grad_grid", "yx"),
-    ("04.affine_grid_backward", "no-constant"),
-    ("04.affine_grid_backward", "convention"),
     ("04.sampler_function", "grad-input-only"),
     ("04.sampler_function", "no-detach-order"),
     ("04.sampler_function", "no-once-differentiable"),
@@ -224,6 +222,7 @@ BUGS = [
     ("04.theta_gradient", "border-inside"),
     ("04.theta_gradient", "yx"),
     ("04.theta_gradient", "no-constant"),
+    ("04.theta_gradient", "convention"),
 ]
 
 
@@ -281,3 +280,36 @@ def test_a_backward_that_asks_autograd_is_diagnosed_as_such():
 def test_a_kink_failure_is_diagnosed_at_the_kinks():
     result = run_check(get("04.grad_grid"), lambda *a, **k: grad_grid(*a, **k, bug="left-derivative"), 0)
     assert result.first_failure.case.kink and result.first_failure.property == "gradient at the kinks"
+
+
+# --- the checked predictions: right answers pass, wrong ones fail without being told the answer ---------------------
+
+
+def test_best_step_accepts_the_balance_of_the_two_errors_and_hides_it():
+    import math
+
+    assert_passes("04.best_step", lambda u: math.log10(u ** (1 / 3)))
+    assert_passes("04.best_step", lambda u: math.log10((3 * u) ** (1 / 3)))  # the constant does not matter
+    for wrong in (lambda u: math.log10(u ** 0.5), lambda u: -8.0, lambda u: math.log10(u)):
+        result = run_check(get("04.best_step"), wrong, 0)
+        assert not result.passed and "-5.3" not in result.first_failure.message
+        assert "not this one" in result.first_failure.message and "too" in result.first_failure.message
+
+
+def test_best_step_hidden_cases_reject_a_copied_constant():
+    from stn_course.checks import get as full_get
+
+    check = full_get("04.best_step")
+    hidden = list(check.hidden_cases(__import__("numpy").random.default_rng(0)))
+    answers = [check.reference(*case.args) for case in hidden]
+    assert all(abs(a - (-5.32)) > 2 for a in answers)  # float32/16, bfloat16: a copied -5.3 fails every one
+
+
+def test_sign_at_identity_is_negative_and_a_wrong_sign_is_not_told_the_answer():
+    assert_passes("04.sign_at_identity", lambda: "negative", seeds=(0,))
+    assert_passes("04.sign_at_identity", lambda: " Negative ", seeds=(0,))
+    for wrong in ("positive", "zero"):
+        result = run_check(get("04.sign_at_identity"), lambda: wrong, 0)
+        assert not result.passed and "negative" not in result.first_failure.message.lower()
+    result = run_check(get("04.sign_at_identity"), lambda: "uphill", 0)
+    assert not result.passed and "one of the choices" in result.first_failure.message

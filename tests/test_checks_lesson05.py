@@ -7,11 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stn_course.checks import run_check
+from stn_course.checks import format_result, run_check
 
 from .check_helpers import get
 from stn_course.data import paste_clutter, placement_theta
-from stn_course.training import error_rate, theta_statistics
+from stn_course.training import theta_statistics
 from .check_helpers import fails, passes
 
 
@@ -86,6 +86,20 @@ def clutter_in_place(canvas, sources, source_index, crop_at, paste_at, crop=6):
     return canvas
 
 
+def clutter_flat(canvas, sources, source_index, crop_at, paste_at, crop=6, row_stride=None, reduce="amax",
+                 copy=True):
+    """The exercise's loop-free version; ``row_stride``, ``reduce`` and ``copy`` plant the colleague's three bugs."""
+    n, _, s, _ = canvas.shape
+    ar = torch.arange(crop)
+    rows, cols = (crop_at[..., 0:1] + ar)[..., :, None], (crop_at[..., 1:2] + ar)[..., None, :]
+    pieces = sources[:, 0][source_index[..., None, None], rows, cols]
+    target = (paste_at[..., 0:1] + ar)[..., :, None] * (row_stride or s) + (paste_at[..., 1:2] + ar)[..., None, :]
+    out = canvas.reshape(n, s * s)
+    out = out.clone() if copy else out
+    out.scatter_reduce_(1, target.reshape(n, -1), pieces.reshape(n, -1), reduce=reduce)
+    return out.view(n, 1, s, s)
+
+
 def stcnn_forward(x, localisation, head, classifier, out_size):
     theta = head(localisation(x).flatten(1)).view(-1, 2, 3)
     grid = F.affine_grid(theta, (x.shape[0], x.shape[1], out_size, out_size), align_corners=False)
@@ -110,16 +124,24 @@ def stcnn_no_head(x, localisation, head, classifier, out_size):  # forgets the r
     return classifier(F.grid_sample(x, grid, align_corners=False))
 
 
-def error_fraction(logits, labels):
-    return error_rate(logits, labels) / 100
+def chance_level(labels, classes):
+    return math.log(classes), 100.0 * (1 - torch.bincount(labels, minlength=classes).max().item() / len(labels))
 
 
-def accuracy_percent(logits, labels):
-    return 100 - error_rate(logits, labels)
+def chance_log2(labels, classes):  # bits, not the natural log of F.cross_entropy
+    return math.log2(classes), chance_level(labels, classes)[1]
 
 
-def error_argmax_dim0(logits, labels):
-    return 100.0 * (logits.argmax(0)[: len(labels)] != labels).float().mean().item()
+def chance_uniform_error(labels, classes):  # the error of guessing at random, not of the most frequent class
+    return math.log(classes), 100.0 * (1 - 1 / classes)
+
+
+def chance_class_zero(labels, classes):  # always answering class 0 – not the most frequent one
+    return math.log(classes), 100.0 * (1 - (labels == 0).float().mean().item())
+
+
+def chance_copied(labels, classes):  # the lesson's numbers, copied
+    return math.log(10), 90.0
 
 
 def stats_no_sign_flip(theta):
@@ -150,7 +172,7 @@ def stats_radians(theta):
     ("05.rts_theta", placement_theta), ("05.rts_theta", rts_theta),
     ("05.paste_clutter", paste_clutter), ("05.paste_clutter", clutter),
     ("05.stcnn_forward", stcnn_forward),
-    ("05.error_rate", error_rate),
+    ("05.chance_level", chance_level),
     ("05.theta_statistics", theta_statistics),
 ])
 def test_reference_and_correct_learners_pass(check_id, fn):
@@ -168,9 +190,9 @@ def test_reference_and_correct_learners_pass(check_id, fn):
     ("05.stcnn_forward", stcnn_column_major),
     ("05.stcnn_forward", stcnn_align_corners),
     ("05.stcnn_forward", stcnn_no_head),
-    ("05.error_rate", error_fraction),
-    ("05.error_rate", accuracy_percent),
-    ("05.error_rate", error_argmax_dim0),
+    ("05.chance_level", chance_log2),
+    ("05.chance_level", chance_uniform_error),
+    ("05.chance_level", chance_class_zero),
     ("05.theta_statistics", stats_no_sign_flip),
     ("05.theta_statistics", stats_zoom_det),
     ("05.theta_statistics", stats_atan_a10),
@@ -180,6 +202,16 @@ def test_known_bugs_fail(check_id, bug):
     result = run_check(get(check_id), bug, seed=0)
     assert not result.passed
     assert result.first_failure.message
+
+
+def test_each_of_the_colleague_s_clutter_bugs_fails_alone():
+    assert passes("05.paste_clutter", clutter_flat)
+    assert fails("05.paste_clutter", lambda c, s, i, a, p, crop=6: clutter_flat(c, s, i, a, p, crop,
+                                                                               row_stride=s.shape[-1]))
+    assert fails("05.paste_clutter", lambda *args, crop=6: clutter_flat(*args, crop=crop, reduce="sum"))
+    failure = run_check(get("05.paste_clutter"), lambda *args, crop=6: clutter_flat(*args, crop=crop, copy=False),
+                        seed=0).first_failure
+    assert failure.property == "input modified"
 
 
 def test_in_place_clutter_fails_because_the_docstring_says_it_returns_a_new_tensor():
@@ -221,23 +253,21 @@ def test_stcnn_forward_needs_the_gradient_through_theta():
         assert "gradient w.r.t. argument 1" in message
 
 
-@pytest.mark.parametrize("spelling", [
-    lambda logits, labels: 100.0 * (logits.argmax(1) != labels).sum().item() / len(labels),
-    lambda logits, labels: 100.0 * (logits.argmax(1) != labels).float().mean().item(),
-    lambda logits, labels: ((logits.argmax(1) != labels).float().mean() * 100).item(),
-    lambda logits, labels: (logits.argmax(1) != labels).double().mean().item() * 100,
-    lambda logits, labels: 100 * (1 - (logits.argmax(1) == labels).float().mean().item()),
-    lambda logits, labels: float(sum(int(p != t) for p, t in zip(logits.argmax(1), labels)) * 100 / len(labels)),
-], ids=["count over n", "float32 mean", "float32 tensor times 100", "float64 mean", "one minus accuracy", "loop"])
-def test_every_correct_spelling_of_the_error_rate_passes(spelling):
-    assert passes("05.error_rate", spelling)
-    assert passes("05.error_rate", spelling, seeds=range(20, 30))
+def test_chance_level_never_shows_the_answer_and_a_copied_one_fails_the_hidden_cases():
+    for bug in (chance_log2, chance_uniform_error, chance_class_zero):
+        text = format_result(run_check(get("05.chance_level"), bug, seed=0))
+        assert "not this one" in text and "2.30" not in text and "90" not in text
+    assert passes("05.chance_level", chance_level, seeds=range(20, 24))
+    assert all(run_check(get("05.chance_level"), chance_level, s, hidden=True).passed for s in (0, 1))
+    assert not any(run_check(get("05.chance_level"), chance_copied, s, hidden=True).passed for s in (0, 1))
 
 
-def test_the_error_rate_is_a_python_float_to_a_fraction_of_one_example():
-    assert fails("05.error_rate", lambda logits, labels: 100 * (logits.argmax(1) != labels).float().mean())
-    one_example_off = lambda logits, labels: error_rate(logits, labels) + 100 / len(labels)  # noqa: E731
-    assert fails("05.error_rate", one_example_off)
+def test_zero_spread_is_a_choice_checked_without_showing_it():
+    assert passes("05.zero_spread", lambda: "b") and passes("05.zero_spread", lambda: " B ")
+    for wrong in ("a", "c", "d"):
+        text = format_result(run_check(get("05.zero_spread"), lambda: wrong, seed=0))
+        assert "not this one" in text and "'b'" not in text
+    assert "is not one of the choices" in format_result(run_check(get("05.zero_spread"), lambda: "e", seed=0))
 
 
 def test_stub_reports_not_implemented():

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from stn_course import deform
 from stn_course.checks import get
 from stn_course.deform import bilinear_sample_pixels, regular_sampling_positions
-from .check_helpers import fails, passes
+from .check_helpers import SEEDS, fails, passes
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -261,3 +261,40 @@ def test_deform_conv2d_needs_the_gradient_of_the_offsets():
         return deform_loop(*args, **kwargs, sampler=lambda im, x, y: bilinear_sample_pixels(im, x=x, y=y.detach()))
 
     assert fails("06.deform_conv2d", positions_detached)
+
+
+# -- the questions: 06.blocked_reads, 06.dilation_offsets (messages never show the answer) -------------------------
+
+
+def blocked_by_hand(k_taps, dy, dx):
+    channels = [float(dy)] * k_taps + [float(dx)] * k_taps
+    return torch.tensor([[channels[2 * k], channels[2 * k + 1]] for k in range(k_taps)], dtype=torch.float64)
+
+
+def dilation_by_hand(kernel_size, dilation):
+    c = (kernel_size - 1) / 2
+    return torch.tensor([[(dilation - 1) * (i - c), (dilation - 1) * (j - c)] for i in range(kernel_size)
+                         for j in range(kernel_size)], dtype=torch.float64)
+
+
+@pytest.mark.parametrize("check_id, solution, bugs", [
+    ("06.blocked_reads", blocked_by_hand, [
+        lambda k, dy, dx: torch.tensor([[float(dy), float(dx)]] * k, dtype=torch.float64),  # what was asked for
+        lambda k, dy, dx: blocked_by_hand(k, dx, dy),  # dx first
+        lambda k, dy, dx: blocked_by_hand(9, 0.0, 2.0),  # the picture's answer, copied
+    ]),
+    ("06.dilation_offsets", dilation_by_hand, [
+        lambda k, d: dilation_by_hand(k, d + 1),  # d (i - c): the padding's share forgotten
+        lambda k, d: dilation_by_hand(k, d)[:, [1, 0]],  # (dx, dy)
+        lambda k, d: dilation_by_hand(3, 2),  # the question's 3×3 answer, copied
+    ]),
+])
+def test_questions_pass_and_bugs_fail_without_showing_the_answer(check_id, solution, bugs):
+    from stn_course.checks import format_result, run_check
+
+    assert passes(check_id, solution) and all(run_check(get(check_id), solution, s, hidden=True).passed for s in SEEDS)
+    for bug in bugs:  # a copied answer passes the visible case (the lesson's numbers) and fails the hidden ones
+        results = [run_check(get(check_id), bug, s, hidden=hidden) for s in SEEDS for hidden in (False, True)]
+        assert not all(r.passed for r in results[1::2])
+        text = " ".join(format_result(r) for r in results if not r.passed)
+        assert ("not this one" in text or "expected shape" in text) and "2., 2." not in text and "-1., -1." not in text

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from stn_course import gpu
-from stn_course.checks import run_check
+from stn_course.checks import format_result, run_check
 from stn_course.gpu.affine import affine_sample
 
 from .check_helpers import assert_fails, assert_passes, get
@@ -27,6 +27,21 @@ def test_sampler_bytes():
                  - (0 if fused else 2 * s[0] * o[0] * o[1] * e))  # the grid counted once
     assert_fails("07.sampler_bytes", lambda s, o, e=4, fused=False: bytes_ok(s, o, 4, fused))  # element_size ignored
     assert_fails("07.sampler_bytes", lambda s, o, e=4, fused=False: bytes_ok(s, o, e, not fused))  # flag inverted
+
+
+# -- 07.saved_share (a question: the message never shows the answer) ----------------------------------------------
+
+
+def test_saved_share():
+    assert_passes("07.saved_share", lambda c: 4 / (4 + 2 * c))
+    assert_fails("07.saved_share", lambda c: 2 / 3)  # the one-channel answer, copied
+    assert_fails("07.saved_share", lambda c: 2 / (c + 4))  # the grid counted once
+    assert_fails("07.saved_share", lambda c: 1 / (c + 1))  # the share of the grid, not of its two crossings
+    result = run_check(get("07.saved_share"), lambda c: 0.5, 0)
+    assert not result.passed
+    text = format_result(result)
+    assert "too low" in text or "too high" in text
+    assert "0.666" not in text and "0.4" not in text  # 2/3 (C = 1) and 2/5 (C = 3) are never printed
 
 
 # -- 07.program_pixels --------------------------------------------------------------------------------------------
@@ -174,3 +189,15 @@ def test_the_guard_never_stops_the_package_s_own_kernels(padding_mode):
             results.append((out, *torch.autograd.grad(out.square().sum(), (x, theta))))
     for unguarded, guarded in zip(*results):
         assert torch.equal(unguarded, guarded)
+
+
+# -- 07.nondeterminism_source (a Questions choice: the message never shows the answer) -----------------------------
+
+
+def test_nondeterminism_source_is_a_choice_checked_without_showing_it():
+    assert_passes("07.nondeterminism_source", lambda: "b")
+    assert_passes("07.nondeterminism_source", lambda: " B ")
+    for wrong in ("a", "c", "d"):  # the forward's weights, θ's per-program partials, the launch grid
+        text = format_result(run_check(get("07.nondeterminism_source"), lambda: wrong, 0))
+        assert "not this one" in text and "'b'" not in text
+    assert "is not one of the choices" in format_result(run_check(get("07.nondeterminism_source"), lambda: "e", 0))

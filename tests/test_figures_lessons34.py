@@ -68,3 +68,17 @@ def test_descent_explorer_converges_to_the_undoing_parameter():
     assert box.state["losses"][-1] < box.state["losses"][0]
     with pytest.raises(ValueError, match=r"\(1, C, H, W\)"):
         widgets.descent_explorer(torch.zeros(2, 1, 4, 4))
+
+
+def test_tps_explorer_turn_slider_is_smooth():
+    """The second TPS slider turns the direction field: neighbouring values give neighbouring control points (it was
+    a float 'seed' whose neighbouring values drew unrelated random fields)."""
+    box = widgets.warp_explorer(size=16)
+    box.controls["a"].value = 0.6
+    points = []
+    for turn in (0.0, 0.05, 0.8):
+        box.controls["b"].value = turn
+        points.append(box.state["matrix"].clone())
+    step = (points[1] - points[0]).norm(dim=1).max().item()
+    far = (points[2] - points[0]).norm(dim=1).max().item()
+    assert 0 < step < 0.2 * far  # a small turn moves the points a little; half a turn moves them a lot

@@ -37,6 +37,11 @@ def test_plot_learning_curves_draws_every_history():
     assert len(ax_loss.lines) == 2
     np.testing.assert_array_equal(ax_err.lines[0].get_ydata(), [40.0, 20.0])
     assert ax_err.get_yscale() == "log"
+    assert ax_err.get_legend_handles_labels()[1][0] == "a (test)" and "test solid" in ax_err.get_title()
+    plt.close(fig)
+    fig = plotting.plot_learning_curves({"a": h}, held_out="validation")  # lesson 5 hands fit the validation set
+    assert fig.axes[1].get_legend_handles_labels()[1][0] == "a (validation)"
+    assert "validation solid" in fig.axes[1].get_title()
     plt.close(fig)
 
 

@@ -110,10 +110,10 @@ def test_the_release_is_the_lesson_byte_for_byte(course):
 @pytest.mark.notebook
 def test_a_solution_scores_full_marks_and_its_written_answers_await_a_human(course):
     scores, tests = _scores(course, "solved"), _tests()
-    assert len(tests) == 6 and sum(tests.values()) == 7
+    assert len(tests) == 8 and sum(tests.values()) == 9
     assert {k: scores[k] for k in tests} == tests
     assert {k: v for k, v in scores.items() if k.startswith("answer_")} == {
-        "answer_01_q1": None, "answer_01_q2": None, "answer_01_q3": None}  # manual grading
+        "answer_01_q1": None, "answer_01_q2": None}  # manual grading
 
 
 @pytest.mark.notebook

@@ -164,7 +164,9 @@ def test_sources_are_read_by_jupytext_and_rebuild_byte_for_byte(tmp_path):
         # Jupytext shows the lesson's YAML header (stn_course.course) as a raw cell; the notebooks leave it out
         header, theirs.cells = theirs.cells[0], theirs.cells[1:]
         assert header.cell_type == "raw" and header.source.startswith("---\nlesson:")
-        assert [(c.cell_type, c.source) for c in ours.cells] == [(c.cell_type, c.source) for c in theirs.cells]
+        # ... and the build adds the explorer tip to the "## Explore" section (notebooks.EXPLORER_TIP)
+        assert [(c.cell_type, c.source.replace("\n\n" + notebooks.EXPLORER_TIP, "")) for c in ours.cells] == [
+            (c.cell_type, c.source) for c in theirs.cells]
         again = notebooks.percent_to_notebook(text, path.stem)
         assert notebooks.dumps(ours) == notebooks.dumps(again)  # deterministic ids, no Jupytext metadata
         # Jupytext's own metadata is dropped; the tags (skip-when-grading) are kept, as Jupytext read them; nbgrader's
@@ -242,3 +244,46 @@ def test_an_exercise_gets_the_default_points_and_bad_points_are_an_error():
     assert undeclared.cells[1].metadata["nbgrader"]["points"] == 1.0
     with pytest.raises(ValueError, match="exercise '05.area' has points -2; expected a positive number"):
         notebooks.percent_to_notebook(NBGRADER_SOURCE.replace("points: 2", "points: -2"), "05_demo")
+
+
+def _timed_cell(seconds: float, outputs: list | None = None) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell("train()", outputs=outputs or [])
+    cell.metadata["execution"] = {"iopub.execute_input": "2026-12-07T10:00:00.000000Z",
+                                  "shell.execute_reply": f"2026-12-07T10:{int(seconds) // 60:02d}:"
+                                                         f"{seconds % 60:09.6f}Z"}
+    return cell
+
+
+def test_the_notebook_tests_hold_each_cell_to_its_budget(monkeypatch):
+    """tests/notebooks' budget assertion: a cell over its lesson's cell_budget_s breaks it; a cell over LONG_CELL_S
+    without a progress bar breaks the progress rule, with tqdm's text bar it does not; the total is budget_s."""
+    from stn_course import course
+    from tests.notebooks import conftest as nb_tests
+
+    lesson = course.get("03")
+    path, key = Path(f"solutions/{lesson.slug}.ipynb"), f"solutions/{lesson.slug}.ipynb"
+    bar = nbformat.v4.new_output("stream", name="stderr", text="glimpse: 40%|████      | 2/5 [00:20<00:30]")
+    long_s = min(lesson.cell_budget_s, nb_tests.LONG_CELL_S + 5.0)  # long enough to need a bar, within budget
+    nb = nbformat.v4.new_notebook(cells=[_timed_cell(1.5), _timed_cell(long_s, [bar])])
+    monkeypatch.setitem(nb_tests.DURATIONS, key, lesson.budget_s - 1.0)
+    assert nb_tests.cell_seconds(nb) == [(0, 1.5), (1, long_s)]
+    assert nb_tests.over_budget(nb, path) == []
+    slow = lesson.cell_budget_s + 15
+    nb.cells.append(_timed_cell(slow))
+    problems = nb_tests.over_budget(nb, path)
+    assert len(problems) == 2 and f"cell 2 took {slow} s > cell_budget_s {lesson.cell_budget_s} s" in problems[0]
+    assert f"cell 2 took {slow} s and shows no progress bar" in problems[1]
+    monkeypatch.setitem(nb_tests.DURATIONS, key, lesson.budget_s + 100.0)
+    assert nb_tests.over_budget(nb, path)[-1] == f"the whole run took {lesson.budget_s + 100} s > budget_s {lesson.budget_s} s"
+
+
+def test_every_explore_section_says_how_to_bring_a_reopened_explorer_back():
+    """Readers took "Error displaying widget: model not found" in a reopened lesson for a bug: the Explore section
+    of every generated notebook says to re-run the cell."""
+    nb = notebooks.percent_to_notebook("# %% [markdown]\n# ## Explore\n#\n# * try this\n\n# %%\nx = 1\n", "99_toy")
+    assert nb.cells[0].source.endswith(notebooks.EXPLORER_TIP) and "model not found" in notebooks.EXPLORER_TIP
+    assert nb.cells[0].source.startswith("## Explore\n\n* try this")
+    for path in sorted(SOURCES.glob("[0-9][0-9]_*.py")):
+        nb = notebooks.percent_to_notebook(path.read_text(), path.stem)
+        explore = [c.source for c in nb.cells if c.cell_type == "markdown" and notebooks.EXPLORE_HEADING.search(c.source)]
+        assert explore and all(notebooks.EXPLORER_TIP in source for source in explore), path.name

@@ -155,6 +155,10 @@ def test_plot_align_corners_labels_and_frames():
     frame_on = [p for p in on.patches if p.get_edgecolor()[:3] == matplotlib.colors.to_rgb("tab:red")][0]
     assert (frame_off.get_x(), frame_off.get_y(), frame_off.get_width(), frame_off.get_height()) == (-0.5, -0.5, 4, 3)
     assert (frame_on.get_x(), frame_on.get_y(), frame_on.get_width(), frame_on.get_height()) == (0, 0, 3, 2)
+    assert "frac" in off.get_title() and "frac" in on.get_title()
+    bare = plotting.plot_align_corners(height=3, width=4, formulas=False)  # lesson 1: before Exercise 5 derives them
+    assert [ax.get_title() for ax in bare.axes] == ["align_corners=False", "align_corners=True"]
+    plt.close("all")
 
 
 def test_forward_warp_by_two_hits_only_even_pixels():
@@ -265,7 +269,22 @@ def test_plot_differences_says_when_it_sums_over_channels():
     shifted = rgb.clone()
     shifted[0, :, 0, 0] = 0.5
     fig = plotting.plot_differences(rgb, {"shifted": shifted})
-    assert fig.axes[1].get_title() == "|difference| summed over channels, max 1.5"
+    assert fig.axes[1].get_title() == "|difference|: max 1.5"
+    assert fig.axes[2].get_xlabel() == "|difference|, summed over channels"  # the colourbar's label, under it
     gray = plotting.plot_differences(rgb[:, :1], {"shifted": shifted[:, :1]})
-    assert gray.axes[1].get_title() == "|difference|, max 0.5"
+    assert gray.axes[1].get_title() == "|difference|: max 0.5" and gray.axes[2].get_xlabel() == "|difference|"
     plt.close("all")
+
+
+def test_plot_differences_titles_clear_the_colourbar_labels():
+    """Lesson 2's three-panel figure: no title overlaps a colourbar's label (the readers' defect)."""
+    image = torch.rand(1, 3, 12, 14)
+    fig = plotting.plot_differences(image, {f"a rather long sampler name {k}": image * 0.9 for k in range(3)})
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    titles = [ax.title.get_window_extent(renderer) for ax in fig.axes if ax.get_title()]
+    labels = [ax.xaxis.label.get_window_extent(renderer) for ax in fig.axes if ax.get_xlabel()]
+    assert len(titles) == 6 and len(labels) == 3
+    bars = [ax.get_tightbbox(renderer) for ax in fig.axes if ax.get_xlabel()]  # bar, ticks and label
+    assert not any(t.overlaps(box) for t in titles for box in labels + bars)
+    plt.close(fig)

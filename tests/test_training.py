@@ -57,6 +57,25 @@ def test_parameter_counts_are_comparable():
         assert stcnn(torch.zeros(2, 1, size, size)).shape == (2, 10)
 
 
+def test_batch_norm_gives_both_models_the_same_normalisation_and_matched_sizes():
+    """Lesson 5's fair comparison: with batch_norm=True the CNN and the ST-CNN's classifier have a batch norm after
+    every layer of the trunk they share, and the parameter counts still match."""
+    for size in (42, 60):
+        cnn, stcnn = training.baseline_cnn(size, batch_norm=True), training.st_cnn(size, batch_norm=True)
+        kinds = lambda m: [type(layer).__name__ for layer in m if "Norm" in type(layer).__name__]  # noqa: E731
+        assert kinds(cnn) == kinds(stcnn.classifier) == ["BatchNorm2d", "BatchNorm2d", "BatchNorm1d"]
+        assert not any("Norm" in type(m).__name__ for m in training.baseline_cnn(size))  # the default has none
+        a, b = training.count_parameters(cnn), training.count_parameters(stcnn)
+        assert abs(a - b) / b < 0.02, (size, a, b)
+        assert cnn.config["batch_norm"] is stcnn.config["batch_norm"] is True
+        cnn.eval()
+        assert cnn(torch.zeros(1, 1, size, size)).shape == (1, 10)
+        # building does not touch the running statistics (the size probe runs in eval mode)
+        assert all(float(m.num_batches_tracked) == 0 for m in cnn.modules() if isinstance(m, nn.BatchNorm2d))
+    with pytest.raises(TypeError, match="batch_norm"):
+        training.classifier_trunk(28, batch_norm=1)
+
+
 def test_st_cnn_starts_as_identity_and_impls_agree():
     x = data.distort(data.load_splits()[0][:8], "RTS", torch.Generator().manual_seed(0))
     ref = training.st_cnn(42, impl="fast", seed=3)
@@ -169,7 +188,8 @@ def test_transformer_lr_is_a_separate_param_group(tiny_r):
 
 def test_save_load_round_trip(tmp_path):
     x = torch.rand(4, 1, 42, 42)
-    for model in (training.baseline_cnn(42, seed=1), training.st_cnn(42, transform="tps", seed=1)):
+    for model in (training.baseline_cnn(42, seed=1), training.st_cnn(42, transform="tps", seed=1),
+                  training.baseline_cnn(42, seed=1, batch_norm=True)):
         with torch.no_grad():
             for p in model.parameters():
                 p.add_(0.01)  # not the freshly-initialised weights

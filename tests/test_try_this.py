@@ -314,6 +314,41 @@ def test_l7_fusing_saves_little_for_64_channels_and_most_for_one(kernel_box):
     assert saved[64] < 0.03 and saved[1] > 0.5
 
 
+# -- lesson 8 (the sign explorer without a model: the generator and the rectification by the true corners) ----------
+
+
+def test_l8_a_badly_slanted_sign_is_rectified_upright():
+    said("08", "turn clutter off and set the slant to 0.12: the sign is badly slanted, yet its rectification by the "
+               "true corners is upright and square")
+    from stn_course.data.signs import SIGN_CORNERS, render_signs
+
+    box = widgets.sign_explorer()
+    box.controls["clutter"].value = False
+    box.controls["perspective"].value = 0.12
+    square = torch.tensor(SIGN_CORNERS, dtype=torch.float64)[None]
+    for seed in range(3):
+        box.controls["seed"].value = seed
+        corners = box.state["corners"]
+        sides = (corners.roll(-1, 0) - corners).norm(dim=1)
+        assert sides.max() / sides.min() > 1.25  # slanted: the sign's sides differ in length
+        upright = render_signs(torch.tensor([box.state["label"]]), square, torch.Generator(), size=28,
+                               clutter=False)[0]
+        assert (box.state["rectified"] - upright).abs().mean() < 0.06
+
+
+def test_l8_turned_by_up_to_90_some_horizontal_bars_look_vertical():
+    said("08", "raise max turn to 90° and step through the draws of class 0: some horizontal bars end up closer to "
+               "vertical than to horizontal")
+    box = widgets.sign_explorer()
+    box.controls["angle"].value = 90.0
+    turns = []
+    for seed in range(10):
+        box.controls["seed"].value = seed
+        top = box.state["corners"][1] - box.state["corners"][0]  # the sign's top edge, along its horizontal bar
+        turns.append(abs(math.degrees(math.atan2(top[1].item(), top[0].item()))))
+    assert box.state["label"] == 0 and any(45 < t < 135 for t in turns)
+
+
 # -- every bullet is driven -------------------------------------------------------------------------------------------
 
 

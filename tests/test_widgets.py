@@ -156,6 +156,26 @@ def test_the_affine_explorer_shows_the_package_warp_pixel_for_pixel(image):
     assert (panel(box, "output") == raster.to_rgb(expected)).all()
 
 
+def test_the_sampling_explorer_shows_the_whole_grid_when_it_leaves_the_image():
+    """Zoom < 1: the input panel grows a grey margin so every grid line is drawn, and the image's extent is outlined
+    (the readers' defect: the grid was cropped at the image's edge, so reading outside was invisible)."""
+    box = widgets.sampling_explorer()  # a 20×17 photo
+    box.controls["zoom"].value = 1.0
+    assert box.state["margin"] == 0
+    box.controls["zoom"].value = 0.5
+    margin, (x, y, width, height, f) = box.state["margin"], box.state["layout"]["input and sampling grid"]
+    h, w = 20, 17
+    assert margin > 0 and (width, height) == ((w + 2 * margin) * f, (h + 2 * margin) * f)
+    from stn_course.sampling import grid_to_pixels
+
+    pixels = grid_to_pixels(box.state["grid"], (h, w), box.state["align_corners"]) + margin
+    assert pixels.min() >= -0.5
+    assert pixels[..., 0].max() <= w + 2 * margin - 0.5 and pixels[..., 1].max() <= h + 2 * margin - 0.5
+    picture = np.asarray(Image.open(io.BytesIO(box.figure.value)).convert("L"))
+    frame_row = y + (margin - 1) * f + f // 2  # the outline, one pixel above the image
+    assert (picture[frame_row, x + margin * f + f:x + (margin + w - 1) * f] < 100).mean() > 0.5
+
+
 def test_the_sampling_explorer_shows_the_package_sampler_pixel_for_pixel():
     box = widgets.sampling_explorer(checkerboard(6, 8, dtype=torch.float64), out_size=12)
     for name, value in [("zoom", 0.7), ("rotation", 25.0), ("mode", "nearest"), ("padding_mode", "reflection"),

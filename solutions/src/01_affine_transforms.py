@@ -73,6 +73,25 @@
 #       - 01.apply_affine
 #       rtol: 1.0e-12
 #       atol: 1.0e-12
+#     01.corner_source:
+#       title: 'predict, then run: where does out[0, 0] read?'
+#       points: 1
+#       hint: >-
+#         Follow the one point through the chain: which normalized coordinate does output pixel 0 have in this
+#         convention, what does theta do to it, and how does a normalized coordinate go back to input pixels?
+#       recipe: >-
+#         u0 = -1 (align_corners=True) or 1/W - 1 (False), the same for y with H (0 for a 1-pixel side); (us, vs) = theta @
+#         (u0, v0, 1); back to pixels with x = (us + 1)(W - 1)/2 (True) or ((us + 1)W - 1)/2 (False), y likewise with H.
+#         Return (x, y) as two floats.
+#     01.theta_shift:
+#       title: 'a checked question: the sign and size of theta''s translation'
+#       points: 1
+#       hint: >-
+#         theta maps each output point to the input point it reads: after moving the content right, where does an
+#         output pixel read? Then: how long is one pixel in normalized units, in each convention?
+#       recipe: >-
+#         the sign is negative (an output pixel reads to its left); one pixel is 2/W normalized units with
+#         align_corners=False and 2/(W - 1) with True (the scale of normalization_matrix): return -pixels times that.
 # ---
 
 # %% [markdown]
@@ -85,9 +104,10 @@
 # transforms combine, why the matrix a sampler wants is the *inverse* of the motion you see, and how pixel
 # coordinates turn into the normalized $[-1, 1]$ coordinates of `F.affine_grid`.
 #
-# **You will build** a rotation matrix, a function that applies a homogeneous matrix to points, a rotation about a
-# centre, an inverse warp (the way every sampler works), the pixel → normalized matrix for both `align_corners`
-# conventions, and the conversion of a pixel-space matrix to `theta`.
+# **You will build** – deriving each formula yourself, from a goal and a constraint – a rotation matrix, a function
+# that applies a homogeneous matrix to points, a rotation about a centre, an inverse warp (the way every sampler
+# works), the pixel → normalized matrix for both `align_corners` conventions and the conversion of a pixel-space
+# matrix to `theta`; and you will **predict** where a $\theta$ reads before a figure shows it.
 #
 # **Package modules:** `stn_course.affine` (the tested reference of everything you write here),
 # `stn_course.plotting`, `stn_course.widgets`.
@@ -105,8 +125,6 @@ import torch
 import torch.nn.functional as F
 
 from stn_course import plotting, widgets
-from stn_course.sampling import grid_to_pixels
-from stn_course.warps import forward_warp_nearest
 from stn_course.affine import compose, invert, scaling, shear, translation
 # the package's rotation, for the figures before you write your own (Exercise 1); the lesson imports nothing
 # else of what you build
@@ -131,17 +149,18 @@ print("image:", tuple(image.shape), image.dtype)
 # whole course.
 #
 # An *affine* transform moves a point $p = (x, y)^\top$ to $p' = A p + t$: a linear part $A$ ($2\times 2$) and a
-# translation $t$. The four building blocks:
+# translation $t$. Three of the four building blocks:
 #
 # $$
 # S = \begin{pmatrix} s_x & 0 \\ 0 & s_y \end{pmatrix},\quad
-# R(\alpha) = \begin{pmatrix} \cos\alpha & -\sin\alpha \\ \sin\alpha & \cos\alpha \end{pmatrix},\quad
 # Sh = \begin{pmatrix} 1 & k_x \\ k_y & 1 \end{pmatrix},\quad
 # t = \begin{pmatrix} t_x \\ t_y \end{pmatrix}.
 # $$
 #
-# $R(\alpha)$ is the rotation you know from school, but with $y$ pointing down a positive $\alpha$ turns points
-# **clockwise on screen**. Nothing is wrong with the maths – the axes are drawn upside down.
+# The fourth, the rotation $R(\alpha)$, is yours to write (Exercise 1). A way to read any $2\times2$ matrix: its
+# **first column is where the unit vector $(1, 0)$ goes, its second where $(0, 1)$ goes**. The course's convention
+# for the angle: a positive $\alpha$ turns points from the $+x$ axis towards the $+y$ axis – and since $y$ points
+# down, that is **clockwise on screen** (the figure's second panel).
 #
 # Below: the letter F (chosen because it has no symmetry, so every flip and turn is visible) under each building
 # block. The cross marks the origin – note that rotation and scaling happen *about the origin*.
@@ -168,8 +187,8 @@ plotting.plot_shapes({
 #
 # and *every* affine transform, translation included, is one $3\times3$ matrix; doing $B$ first and then $A$ is the
 # single matrix $A B$. The last row is always $(0, 0, 1)$, so a spatial transformer only predicts the top two rows:
-# the $2\times3$ matrix $\theta$ (6 numbers). Points stored as rows, shape `(P, 2)`, are transformed all at once by
-# $\tilde P M^\top$, where $\tilde P$ is `(P, 3)` with the ones appended.
+# the $2\times3$ matrix $\theta$ (6 numbers). The formula above transforms one *column* vector; code stores many
+# points as the *rows* of a `(P, 2)` tensor – Exercise 2 makes one product do all of them.
 #
 # ### 3. Composition and its order
 #
@@ -183,11 +202,9 @@ plotting.plot_shapes({"T @ R: rotate, then translate": T @ R, "R @ T: translate,
                      title="same two matrices, different order");
 
 # %% [markdown]
-# To rotate about a centre $c$ instead of the origin, move $c$ to the origin, rotate, and move back:
-#
-# $$ R_c(\alpha) = T(c)\, R(\alpha)\, T(-c), \qquad R_c(\alpha)\, c = T(c) R(\alpha)\, 0 = c. $$
-#
-# The centre is a fixed point – a handy test. For an image, the centre is $c = \left(\frac{W-1}{2},
+# $R(\alpha)$ turns about the **origin**. Turning an image about its own centre $c$ instead is a different map:
+# one whose **fixed point** is $c$ (it stays where it is) and which turns everything else by $\alpha$ around it –
+# Exercise 3 builds it from the pieces you have. For an image, the centre is $c = \left(\frac{W-1}{2},
 # \frac{H-1}{2}\right)$ in pixel coordinates (the midpoint between the first and last pixel centres).
 #
 # ### 4. Inverse mapping: why the sampler wants the inverse
@@ -206,7 +223,9 @@ plotting.plot_shapes({"T @ R: rotate, then translate": T @ R, "R @ T: translate,
 # \begin{pmatrix} x^t_i \\ y^t_i \\ 1 \end{pmatrix} \qquad \text{(eq. 1)} $$
 #
 # so **$\theta$ is the inverse of the motion you see**: to see the content rotate by $+30°$, hand the sampler the
-# rotation by $-30°$. Below, the same enlarging rotation pushed forward (red pixels are holes) and pulled back.
+# rotation by $-30°$. Below, the same enlarging rotation pushed forward and pulled back. **Red pixels are holes**
+# (inside the moved picture, nothing landed there); black is the zero padding outside it – the colours mean the
+# same in every figure of this lesson.
 
 # %%
 h, w = image.shape[-2:]
@@ -223,19 +242,17 @@ plotting.plot_forward_vs_inverse(image, motion);
 # $600\times512$ photo, and the identity $\theta = \begin{pmatrix}1&0&0\\0&1&0\end{pmatrix}$ means "copy". There are
 # two ways to decide *where exactly* $\pm1$ sits, chosen by `align_corners`:
 #
-# * `align_corners=True`: $\pm 1$ are the **centres** of the first and last pixels,
-#   $$u = \frac{2x}{W-1} - 1 \quad\Longleftrightarrow\quad x = \frac{(u+1)(W-1)}{2}.$$
-#   A 1-pixel side has $W - 1 = 0$: its only pixel sits at $u = 0$.
-# * `align_corners=False` (PyTorch's default since 1.3): $\pm 1$ are the **outer edges** of those pixels, so
-#   pixel $x$ covers $[x - \tfrac12, x + \tfrac12]$ and
-#   $$u = \frac{2x + 1}{W} - 1 \quad\Longleftrightarrow\quad x = \frac{(u+1)W - 1}{2}.$$
+# * `align_corners=True`: $-1$ and $+1$ are the **centres** of the first and last pixels, $x = 0$ and $x = W-1$.
+#   A 1-pixel side has only one centre: it sits at $u = 0$.
+# * `align_corners=False` (PyTorch's default since 1.3): $-1$ and $+1$ are the **outer edges** of those pixels –
+#   pixel $x$ covers $[x - \tfrac12, x + \tfrac12]$, so the edges are $x = -\tfrac12$ and $x = W - \tfrac12$.
 #
-# (The same formulas hold for $y$ with $H$.) Both are affine, so each is a diagonal $3\times3$ matrix $N$ with
-# scales $a_x, a_y$ and offsets $b_x, b_y$. The picture shows a $3\times4$ image with the $[-1, 1]^2$ frame in red and
-# each pixel centre's normalized coordinate in blue:
+# (The same holds for $y$ with $H$.) Each rule fixes two points of a straight line $u = a x + b$, so each is a
+# diagonal $3\times3$ matrix $N$ with scales $a_x, a_y$ and offsets $b_x, b_y$ – finding them is Exercise 5. The
+# picture shows a $3\times4$ image with the $[-1, 1]^2$ frame in red and the pixel centres in blue:
 
 # %%
-plotting.plot_align_corners(height=3, width=4);
+plotting.plot_align_corners(height=3, width=4, formulas=False);  # the formulas are Exercise 5's
 
 # %% [markdown]
 # **From a pixel matrix to $\theta$.** Suppose $A$ maps *output pixels* to *input pixels* (the backward map a
@@ -253,14 +270,16 @@ plotting.plot_align_corners(height=3, width=4);
 # %% [markdown]
 # ## Build
 #
-# Six exercises. Write the body between the markers, run the cell, then run the `check(...)` cell below it: it
+# Six exercises here (and two checked questions later: a prediction in Verify, one in Questions). Write the body between the markers, run the cell, then run the `check(...)` cell below it: it
 # calls your function on fresh random inputs (edge cases first – 1-pixel and non-square images, batches) and
 # compares with `stn_course.affine`. Use plain `torch`/`math`; don't call `stn_course.affine` inside your answers.
 #
 # ### Exercise 1 – rotation matrix
 #
 # Return the homogeneous $3\times3$ rotation by `angle` radians, $\begin{pmatrix} R(\alpha) & 0 \\ 0 & 1
-# \end{pmatrix}$, as a float64 tensor.
+# \end{pmatrix}$, as a float64 tensor – in the course's convention (§1: positive = from $+x$ towards $+y$, clockwise
+# on screen). Derive $R(\alpha)$ rather than recalling it: where do $(1, 0)$ and $(0, 1)$ go? Sketch both axes with
+# $y$ pointing down and check your signs at $\alpha = 90°$ before you run the check.
 
 # %%
 def rotation_matrix(angle: float) -> torch.Tensor:
@@ -274,11 +293,22 @@ def rotation_matrix(angle: float) -> torch.Tensor:
 rotation_matrix = check("01.rotation_matrix", rotation_matrix)
 
 # %% [markdown]
+# <details><summary>The derivation (open after the check passes)</summary>
+#
+# Turning by $\alpha$ from $+x$ towards $+y$ sends $(1, 0)$ to $(\cos\alpha, \sin\alpha)$, and $(0, 1)$ – a quarter
+# turn further on – to $(\cos(\alpha + 90°), \sin(\alpha + 90°)) = (-\sin\alpha, \cos\alpha)$. Those are the columns:
+# $R(\alpha) = \begin{pmatrix} \cos\alpha & -\sin\alpha \\ \sin\alpha & \cos\alpha \end{pmatrix}$ – the rotation you
+# know from school. Only the picture differs: with $y$ down, "towards $+y$" is clockwise. At $90°$: $(1, 0) \mapsto
+# (0, 1)$, one pixel *down*.
+# </details>
+
+# %% [markdown]
 # ### Exercise 2 – apply a homogeneous matrix to points
 #
 # `points` holds one point per row, shape `(P, 2)`; `matrix` is `(3, 3)`. For a batch, `matrix` is `(N, 3, 3)` and
-# `points` `(N, P, 2)` – write it so that `@` broadcasts and both work. Append a column of ones, multiply by the
-# transposed matrix, keep the first two columns. (For affine matrices the third coordinate stays 1.)
+# `points` `(N, P, 2)`. One product must move every point – no loop over points – and the same code must serve
+# both shapes. §2 writes the product for one *column* vector; your points are *rows*, and they are not homogeneous
+# yet. (Check on paper: a pure translation must move every point.)
 
 # %%
 def apply_affine(matrix: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
@@ -293,9 +323,20 @@ def apply_affine(matrix: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
 apply_affine = check("01.apply_affine", apply_affine)
 
 # %% [markdown]
+# <details><summary>How it works (open after the check passes)</summary>
+#
+# Appending a 1 to every row gives $\tilde P$, `(…, P, 3)`. Transposing $M\tilde p$ for one point gives
+# $\tilde p^\top M^\top$, and stacking the rows: $\tilde P M^\top$ – `matrix.transpose(-1, -2)`, which `@` broadcasts
+# over a batch. Keep the first two columns (the third stays 1 for an affine $M$). Without the 1, the translation
+# column multiplies 0 and vanishes.
+# </details>
+
+# %% [markdown]
 # ### Exercise 3 – rotation about a centre
 #
-# Build $T(c)\,R(\alpha)\,T(-c)$ for the centre $c = (c_x, c_y)$. You may write a small translation helper inside.
+# Return the homogeneous matrix that turns by `angle` about the centre $c = (c_x, c_y)$ (§3): $c$ is its fixed
+# point. Compose it from translations and your `rotation_matrix` – which moves, in which order? Remember that in a
+# product the rightmost matrix acts first. Before you run the check, apply your matrix to $c$ on paper.
 
 # %%
 def rotate_about(angle: float, cx: float, cy: float) -> torch.Tensor:
@@ -309,6 +350,14 @@ def rotate_about(angle: float, cx: float, cy: float) -> torch.Tensor:
 
 # %%
 rotate_about = check("01.rotate_about", rotate_about)
+
+# %% [markdown]
+# <details><summary>The composition (open after the check passes)</summary>
+#
+# Move $c$ to the origin, rotate there, move back: $R_c(\alpha) = T(c)\, R(\alpha)\, T(-c)$, read right to left.
+# The fixed point is the proof: $R_c(\alpha)\, c = T(c)\, R(\alpha)\, 0 = T(c)\, 0 = c$. The other order,
+# $T(-c)\, R\, T(c)$, turns about $-c$.
+# </details>
 
 # %% [markdown]
 # The centre must be a fixed point, and the order matters – your matrix, applied with your `apply_affine`:
@@ -354,18 +403,21 @@ def inverse_warp(image: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
 inverse_warp = check("01.inverse_warp", inverse_warp)
 
 # %% [markdown]
-# Your warp on the photo, next to a forward (pushing) warp of the same motion:
+# Your warp on the photo, next to a forward (pushing) warp of the same motion – as in §4, red marks the holes (output
+# pixels inside the moved picture that no input pixel reached); black is the zero padding outside it:
 
 # %%
-pushed, _ = forward_warp_nearest(image, motion)
-plotting.show_images({"input": image, "forward (holes)": pushed, "your inverse_warp": inverse_warp(image, motion)});
+plotting.plot_forward_vs_inverse(image, motion, inverse=inverse_warp(image, motion),
+                                 inverse_title="your inverse_warp: no holes");
 
 # %% [markdown]
 # ### Exercise 5 – the normalization matrix
 #
 # Return the $3\times3$ matrix $N$ that maps pixel coordinates $(x, y, 1)$ of an image of `size = (H, W)` to
-# normalized coordinates, for either convention (see the formulas in Theory §5). Careful: `size` is `(H, W)` but
-# the $x$ row uses $W$; and with `align_corners=True` a 1-pixel side has scale 0 and offset 0.
+# normalized coordinates, for either convention. Theory §5 gives you only the constraints – two pixel positions
+# per axis and where they must land. Derive each scale and offset on paper first (two equations, two unknowns), then
+# test your line on the $3\times4$ picture above. Careful: `size` is `(H, W)`; and with `align_corners=True` a
+# 1-pixel side has no line through two points – its only pixel sits at 0.
 
 # %%
 def normalization_matrix(size: tuple[int, int], align_corners: bool) -> torch.Tensor:
@@ -386,15 +438,26 @@ def normalization_matrix(size: tuple[int, int], align_corners: bool) -> torch.Te
 normalization_matrix = check("01.normalization_matrix", normalization_matrix)
 
 # %% [markdown]
+# <details><summary>The derivation (open after the check passes)</summary>
+#
+# `align_corners=True`: $a\cdot 0 + b = -1$ and $a (W-1) + b = 1$ give $b = -1$, $a = \frac{2}{W-1}$:
+# $$u = \frac{2x}{W-1} - 1 \quad\Longleftrightarrow\quad x = \frac{(u+1)(W-1)}{2},$$
+# and a 1-pixel side gets $a = b = 0$. `align_corners=False`: $a(-\tfrac12) + b = -1$ and $a(W - \tfrac12) + b = 1$
+# give $a = \frac{2}{W}$, $b = \frac1W - 1$:
+# $$u = \frac{2x + 1}{W} - 1 \quad\Longleftrightarrow\quad x = \frac{(u+1)W - 1}{2}.$$
+# The $y$ row is the same with $H$.
+# </details>
+
+# %% [markdown]
 # ### Exercise 6 – from a pixel matrix to `theta`
 #
 # `matrix` maps **output pixels to input pixels** (`(3, 3)`, or a batch `(N, 3, 3)`). Return $\theta =
 # [N_\text{in} A D_\text{out}]_{:2}$, shape `(2, 3)` (or `(N, 2, 3)`), where $N_\text{in}$ is your
 # `normalization_matrix` and $D_\text{out}$ maps normalized output coordinates back to output pixels. Usually
 # $D_\text{out} = N_\text{out}^{-1}$ – but with `align_corners=True` a 1-pixel output side has scale 0, $N_\text{out}$
-# is singular and has no inverse. Write $D$ from the formulas of Theory §5 instead: $x = (u + 1)\,(W - 1)/2$ with
-# `align_corners=True` (which sends the only pixel's $u = 0$ back to pixel 0), $x = \big((u + 1)\,W - 1\big)/2$
-# otherwise.
+# is singular and has no inverse. Write $D$ from the inverted lines of Exercise 5's derivation instead:
+# $x = (u + 1)\,(W - 1)/2$ with `align_corners=True` (which sends the only pixel's $u = 0$ back to pixel 0),
+# $x = \big((u + 1)\,W - 1\big)/2$ otherwise.
 
 # %%
 def pixel_to_theta(matrix: torch.Tensor, in_size: tuple[int, int], out_size: tuple[int, int],
@@ -443,13 +506,19 @@ for align_corners in (False, True):
 # `apply_affine(M⁻¹, output pixel centres)`:
 
 # %%
+def grid_to_pixels(grid: torch.Tensor, size: tuple[int, int], align_corners: bool) -> torch.Tensor:
+    """Normalised (x, y) -> input pixels (x, y): Theory §5's normalisation undone (lesson 2 calls it unnormalize)."""
+    extent = torch.tensor([size[1], size[0]], dtype=grid.dtype)  # (W, H): x first
+    return (grid + 1) / 2 * (extent - 1) if align_corners else ((grid + 1) * extent - 1) / 2
+
+
 pixel_y, pixel_x = torch.meshgrid(torch.arange(h).double(), torch.arange(w).double(), indexing="ij")
 centres = torch.stack([pixel_x, pixel_y], dim=-1).reshape(-1, 2)
 expected_sources = apply_affine(torch.linalg.inv(motion.double()), centres).reshape(h, w, 2)
 for align_corners in (False, True):
     theta = pixel_to_theta(torch.linalg.inv(motion.double()), (h, w), (h, w), align_corners)[None]
     grid = F.affine_grid(theta, (1, 3, h, w), align_corners=align_corners)
-    sources = torch.from_numpy(grid_to_pixels(grid, (h, w), align_corners))
+    sources = grid_to_pixels(grid, (h, w), align_corners)[0]
     print(f"align_corners={align_corners}: max |F.affine_grid source - your source| = "
           f"{(sources - expected_sources).abs().max():.2e} pixels")
 
@@ -472,11 +541,35 @@ for align_corners in (False, True):
           f"{(wrong != mine).any(1).float().mean():.0%} of pixels differ)")
 
 # %% [markdown]
-# **4. The real thing.** The same $\theta$ with bilinear interpolation (lesson 2), and the grid drawn on the input:
-# each output pixel reads where its grid point sits. The red square marks where `out[0, 0]` reads.
+# **4. The real thing – predict, then run.** The next figure draws the sampling grid of this $\theta$ on the input,
+# with a red square where the first output pixel, `out[0, 0]`, reads. Before you see it, predict that point: write
+# a function that says, in **input pixels** $(x, y)$, where `out[0, 0]` reads for any $\theta$ (`(2, 3)`), image
+# `size = (H, W)` (input and output) and convention. Only what you derived in Exercises 5–6 is needed – no
+# grid, no sampler. Then run the figure and compare.
+
+# %%
+def corner_source(theta: torch.Tensor, size: tuple[int, int], align_corners: bool) -> tuple[float, float]:
+    """Input pixel ``(x, y)`` where output pixel ``out[0, 0]`` reads. ``theta: (2, 3)``, ``size = (H, W)``."""
+    ### BEGIN SOLUTION
+    height, width = size
+
+    def first_centre(n: int) -> float:  # normalized coordinate of pixel 0 along an n-pixel side
+        return 0.0 if n == 1 else (-1.0 if align_corners else 1.0 / n - 1.0)
+
+    def to_pixels(u: float, n: int) -> float:  # the inverted line of Exercise 5
+        return (u + 1) * (n - 1) / 2 if align_corners else ((u + 1) * n - 1) / 2
+
+    (a, b, tx), (c, d, ty) = theta.double().reshape(2, 3).tolist()
+    u, v = first_centre(width), first_centre(height)
+    return to_pixels(a * u + b * v + tx, width), to_pixels(c * u + d * v + ty, height)
+    ### END SOLUTION
+
+# %%
+corner_source = check("01.corner_source", corner_source)
 
 # %%
 theta = pixel_to_theta(torch.linalg.inv(motion.double()), (h, w), (h, w), False)
+print("your prediction: out[0, 0] reads input pixel (x, y) = (%.2f, %.2f)" % corner_source(theta, (h, w), False))
 plotting.plot_warp(photo, theta, align_corners=False);
 
 # %% [markdown]
@@ -496,22 +589,35 @@ widgets.affine_explorer(size=SIZE)
 # %% [markdown]
 # ### Questions
 #
-# Answer in a sentence or two before you open the fold – these are the ideas the exercises cannot check.
+# The first one is checked; answer the others in a sentence or two before you open the fold.
 
 # %% [markdown]
-# **1.** In the explorer, translate right by 10 pixels. Which sign does $\theta$'s translation get, and how large is it on a $W$-pixel-wide image with `align_corners=False`?
+# **A checked question.** In the explorer, translate the picture right by some pixels. Which sign does $\theta$'s
+# translation $\theta_{02}$ get, and how large is it? Answer for any shift and any width, in both conventions (the
+# image keeps its size): write it as a function, the check tries other numbers too. Then try it in the explorer.
 
-# %% [markdown] tags=["answer"]
-# Negative: $\theta$ maps *output* points to the *input* points they read, so an output pixel reads from 10 pixels to its left. One pixel is $2/W$ in normalized units with `align_corners=False`, so $t_x = -20/W$.
+# %%
+def theta_shift(pixels: float, width: int, align_corners: bool) -> float:
+    """``theta[0, 2]`` when the content moves right by ``pixels`` on a ``width``-pixel-wide image (``width >= 2``)."""
+    ### BEGIN SOLUTION
+    pixel_size = 2.0 / (width - 1) if align_corners else 2.0 / width  # one pixel in normalized units
+    return -pixels * pixel_size  # each output pixel reads `pixels` to its left
+    ### END SOLUTION
+
+# %%
+theta_shift = check("01.theta_shift", theta_shift)
 
 # %% [markdown]
-# <details><summary>Answer</summary>
+# <details><summary>Why (open after the check passes)</summary>
 #
-# Negative: $\theta$ maps *output* points to the *input* points they read, so an output pixel reads from 10 pixels to its left. One pixel is $2/W$ in normalized units with `align_corners=False`, so $t_x = -20/W$.
+# Negative: $\theta$ maps *output* points to the *input* points they read, so after a shift right by $p$ pixels an
+# output pixel reads $p$ pixels to its left. One pixel is the scale of Exercise 5's line: $2/W$ with
+# `align_corners=False`, $2/(W-1)$ with `True`, so $\theta_{02} = -2p/W$ or $-2p/(W-1)$ – for 10 pixels on this
+# lesson's picture, $-20/W$. The offsets $b$ cancel: they are added on both sides of $\theta$.
 # </details>
 
 # %% [markdown]
-# **2.** Rotate by 90°: on a non-square image $\theta$ is not a rotation matrix. What are its off-diagonal entries, and why?
+# **1.** Rotate by 90°: on a non-square image $\theta$ is not a rotation matrix. What are its off-diagonal entries, and why?
 
 # %% [markdown] tags=["answer"]
 # $\theta = N_\text{in} R^{-1} N_\text{out}^{-1}$ with $N$ scaling $x$ by $2/W$ and $y$ by $2/H$. The rotation swaps the axes, so one entry is multiplied by $H/W$ and the other by $W/H$: they are $\pm H/W$ and $\pm W/H$, not $\pm 1$. A rotation written directly in normalized coordinates would stretch the picture.
@@ -523,7 +629,7 @@ widgets.affine_explorer(size=SIZE)
 # </details>
 
 # %% [markdown]
-# **3.** Toggling `align_corners` changes $\theta$ but not the picture. Why?
+# **2.** Toggling `align_corners` changes $\theta$ but not the picture. Why?
 
 # %% [markdown] tags=["answer"]
 # $\theta$ is the same pixel motion written in two unit systems. `pixel_to_theta` normalizes with the convention the grid will then use, so the grid converts it back to the same pixel positions. Mixing the conventions (building $\theta$ with one and sampling with the other) is what moves the picture, by up to half a pixel.

@@ -78,20 +78,25 @@
 #       grad_args:
 #       - 0
 #       - 1
-#     02.identity_error:
-#       title: 'the identity test: how far is sampler(image, identity grid) from the image?'
+#     02.blog_identity_error:
+#       title: 'predict, then run: the blog sampler''s identity error on a numbered image'
 #       points: 1
 #       hint: >-
-#         The identity theta maps every output pixel onto itself: sample with it and measure how far the result is from
-#         the image.
+#         Follow one output pixel through the blog code: where does column j land after its rescaling, and row i? On an
+#         image whose values grow linearly, what does bilinear interpolation return there, and where is it worst?
 #       recipe: >-
-#         build the identity theta (N, 2, 3) – [[1, 0, 0], [0, 1, 0]] for every image – make its grid with the same align_corners,
-#         call sampler(image, grid, align_corners=align_corners) and return the largest absolute difference as a Python
-#         float.
-#       builds_on:
-#       - 02.affine_grid
-#       rtol: 1.0e-06
-#       atol: 1.0e-09
+#         with max_x - 1 = W - 2, column j reads x = j (W - 2)/(W - 1), i.e. j/(W - 1) pixels short; row i reads i/(H - 1)
+#         rows short, and one row is worth W. Bilinear reads a linear image exactly, so the error is W i/(H - 1) +
+#         j/(W - 1): evaluate it at the last row and column.
+#     02.zeros_fade_band:
+#       title: 'a checked question: where the zeros padding fades, in normalized coordinates'
+#       points: 1
+#       hint: >-
+#         Work in pixels first: from which position on does a neighbour outside the image get a weight, and where do
+#         both neighbours lie outside? Then take both positions to normalized coordinates, in each convention.
+#       recipe: >-
+#         the fade runs from the first pixel centre x = 0 (full strength) to x = -1 (black); normalize both with lesson
+#         1's line – u = 2x/(W - 1) - 1 (align_corners=True) or (2x + 1)/W - 1 (False) – and return (u(0), u(-1)).
 # ---
 
 # %% [markdown]
@@ -106,9 +111,9 @@
 # 2. the **sampler** – reading the input *between* pixels by bilinear interpolation, with a policy for points that
 #    fall outside (`padding_mode`), exactly like `F.grid_sample`.
 #
-# **You will build** 1-D linear interpolation, `unnormalize`, `affine_grid`, a bilinear sampler in NumPy and then a
-# vectorized, differentiable one in PyTorch with all three padding modes – and then hunt a bug that lives in
-# popular STN code.
+# **You will build** 1-D linear interpolation, `unnormalize` (by debugging a colleague's), `affine_grid` (deriving
+# its pixel centres), a bilinear sampler in NumPy and then a vectorized, differentiable one in PyTorch with all
+# three padding modes – and then hunt a bug that lives in popular STN code, predicting its damage before you see it.
 #
 # **Package modules:** `stn_course.grids` and `stn_course.sampling` (the tested references),
 # `stn_course.plotting`, `stn_course.widgets`.
@@ -152,9 +157,6 @@ print("image:", tuple(image.shape))
 # signal fades to 0 over one pixel on each side: linearly from the last sample ($0$ or $L-1$) to the first
 # zero one pixel beyond it ($-1$ or $L$). The grey bands in the figure mark the half pixel beyond the signal's edge
 # ($\pm\frac12$ past the last sample): the fade starts half a pixel before it and ends half a pixel after.
-#
-# Note $\lfloor x \rfloor$: for $x = -0.3$ the neighbours are $-1$ and $0$. `int(-0.3)` is `0` – a truncating cast is
-# *not* a floor for negative numbers (remember this for the bug hunt).
 
 # %%
 plotting.plot_interpolation_1d([0.2, 0.9, 0.4, 0.6, 1.0, 0.3]);
@@ -208,16 +210,15 @@ plotting.show_grid(photo, zoom_grid, ax=fig.axes[0], max_lines=6);
 # ### 3. The sampling grid
 #
 # For an output of `size = (N, C, H_out, W_out)`, the grid generator takes the normalized centre
-# $(x^t, y^t)$ of every output pixel – the same `align_corners` convention as lesson 1 – and maps it with $\theta$:
+# $(x^t_j, y^t_i)$ of every output pixel $(i, j)$ – in the same `align_corners` convention as lesson 1 – and maps it
+# with $\theta$:
 #
-# $$ \begin{pmatrix} x^s \\ y^s \end{pmatrix} = \theta \begin{pmatrix} x^t \\ y^t \\ 1 \end{pmatrix},\qquad
-# x^t_j = \begin{cases} -1 + \frac{2j}{W_\text{out}-1} & \text{align\_corners=True} \\[2pt]
-# \left(-1 + \frac{2j}{W_\text{out}-1}\right)\frac{W_\text{out}-1}{W_\text{out}} = \frac{2j+1}{W_\text{out}} - 1
-# & \text{align\_corners=False} \end{cases} $$
+# $$ \begin{pmatrix} x^s \\ y^s \end{pmatrix} = \theta \begin{pmatrix} x^t_j \\ y^t_i \\ 1 \end{pmatrix}. $$
 #
-# (a 1-pixel side sits at 0 in both). The result has shape `(N, H_out, W_out, 2)` and – a classic trap – stores
+# Which numbers $x^t_j$ are, for $j = 0 \dots W_\text{out}-1$, follows from lesson 1's two conventions (Exercise 3
+# asks you for them). The result has shape `(N, H_out, W_out, 2)` and – a classic trap – stores
 # **$x$ first**: `grid[n, i, j] = (x, y)` for the output pixel in row $i$, column $j$. The identity $\theta$ on a
-# $2\times3$ output:
+# $2\times3$ output – before you run the cell, write down the six $x$ values you expect in each convention:
 
 # %%
 identity = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]], dtype=torch.float64)
@@ -238,13 +239,9 @@ plotting.plot_warp(photo, theta, out_size=(16, 16), align_corners=False,
 # %% [markdown]
 # ### 4. From the grid to pixels
 #
-# The sampler first undoes the normalization (lesson 1, §5) – `unnormalize` – per axis, with the *input's* size:
-#
-# $$ x = \frac{(u + 1)(W - 1)}{2} \;\; \text{(align\_corners=True)}, \qquad
-# x = \frac{(u + 1)\,W - 1}{2} \;\; \text{(align\_corners=False)}. $$
-#
-# Check the ends: with `True`, $u = \pm1$ lands on the centres $0$ and $W-1$; with `False`, on the outer edges
-# $-\frac12$ and $W - \frac12$.
+# The sampler first undoes the normalization of lesson 1, §5 – `unnormalize` – per axis, with the *input's* size:
+# with `True`, $u = \pm1$ must land on the centres $0$ and $W-1$; with `False`, on the outer edges $-\frac12$ and
+# $W - \frac12$. Exercise 2 makes you check a version of it against those ends.
 #
 # ### 5. Borders: `zeros`, `border`, `reflection`
 #
@@ -273,8 +270,9 @@ plotting.plot_padding_modes(photo, zoom_out, align_corners=False);
 #
 # ### Exercise 1 – 1-D linear interpolation
 #
-# `signal` has shape `(L,)`, `x` holds `P` real positions in pixel units. Return $f(x)$ with zeros outside
-# $0 \dots L-1$ (§1). Vectorize with tensors: `torch.floor`, integer indexing, a mask for the outside neighbours.
+# `signal` has shape `(L,)`, `x` holds `P` real positions in pixel units – anywhere, also left of 0 and beyond
+# $L-1$. Return $f(x)$ with zeros outside $0 \dots L-1$ (§1), for all positions at once (no Python loop). Before you
+# run the check, work out by hand what your code gives at $x = -0.3$ and at $x = L - 0.5$, and compare with the figure.
 
 # %%
 def lerp_1d(signal: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -296,10 +294,33 @@ def lerp_1d(signal: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 lerp_1d = check("02.lerp_1d", lerp_1d)
 
 # %% [markdown]
-# ### Exercise 2 – `unnormalize`
+# <details><summary>The trap (open after the check passes)</summary>
 #
-# Normalized coordinates (any shape, tensor or NumPy array) to pixel coordinates along an axis of `size` pixels,
-# for both conventions (§4). It should work for `size = 1` too.
+# The left neighbour is $\lfloor x \rfloor$: for $x = -0.3$ the neighbours are $-1$ (outside: reads 0) and $0$, so
+# $f(-0.3) = 0.7 f[0]$. `int(-0.3)`, `x.long()`, `tf.cast(x, 'int32')` give `0` – a truncating cast is *not* a floor
+# for negative numbers, and it would read $f[0]$ and $f[1]$ there. Remember it for the bug hunt.
+# </details>
+
+# %% [markdown]
+# ### Exercise 2 – debug `unnormalize`
+#
+# `unnormalize` turns normalized coordinates (any shape, tensor or NumPy array) into pixel coordinates along an
+# axis of `size` pixels, for both conventions (§4); it must work for `size = 1` too. A colleague wrote the version
+# below, and their sampler's pictures come out half a pixel off and slightly stretched. Find what is wrong – test it
+# at the ends §4 names, for both conventions – then write a correct version in the exercise cell.
+
+# %%
+def colleagues_unnormalize(coord, size: int, align_corners: bool):
+    """A colleague's version: it is wrong. Where?"""
+    if align_corners:
+        return (coord + 1) / 2 * size - 0.5
+    return (size - 1) * (coord + 1) / 2
+
+
+ends = torch.tensor([-1.0, 1.0], dtype=torch.float64)
+for align_corners in (False, True):
+    print(f"align_corners={align_corners}: u = -1, +1 land on", colleagues_unnormalize(ends, 8, align_corners).tolist(),
+          "for size 8")
 
 # %%
 def unnormalize(coord, size: int, align_corners: bool):
@@ -314,12 +335,24 @@ def unnormalize(coord, size: int, align_corners: bool):
 unnormalize = check("02.unnormalize", unnormalize)
 
 # %% [markdown]
+# <details><summary>The bug and the derivation (open after the check passes)</summary>
+#
+# The colleague swapped the conventions: their `True` branch sends $\pm1$ to the *edges* $-\frac12, W-\frac12$ and their
+# `False` branch to the *centres* $0, W-1$. The lines through the right ends:
+# $$ x = \frac{(u + 1)(W - 1)}{2} \;\; \text{(align\_corners=True)}, \qquad
+# x = \frac{(u + 1)\,W - 1}{2} \;\; \text{(align\_corners=False)} $$
+# – the inverses of lesson 1's normalization. With `size = 1` the first gives 0 for every $u$ and the second
+# $u/2$: the only pixel, at 0, spans $[-\frac12, \frac12]$.
+# </details>
+
+# %% [markdown]
 # ### Exercise 3 – `affine_grid` from scratch
 #
-# Same signature, output and numbers as `F.affine_grid` (§3): the normalized centres of the output pixels along
-# each axis (`torch.linspace`, scaled by $\frac{n-1}{n}$ when `align_corners=False`, a single 0 for a 1-pixel
-# side), homogeneous coordinates $(x^t, y^t, 1)$ for every output pixel, times $\theta^\top$ for all of them at once.
-# Use the dtype and device of `theta`.
+# Same signature, output and numbers as `F.affine_grid` (§3), for both conventions and 1-pixel sides, without a
+# loop over pixels. The one thing §3 leaves to you is the normalized centres $x^t_j$ of the output pixels: derive
+# them from lesson 1 (where do pixel centres $0$ and $W_\text{out}-1$ sit in each convention, and how far apart are
+# neighbours?), check them against the $2\times3$ printout above, then apply $\theta$ to all pixels with one product
+# (lesson 1's `apply_affine` trick). Use the dtype and device of `theta`.
 
 # %%
 def affine_grid(theta: torch.Tensor, size, align_corners: bool = False) -> torch.Tensor:
@@ -340,6 +373,17 @@ def affine_grid(theta: torch.Tensor, size, align_corners: bool = False) -> torch
 
 # %%
 affine_grid = check("02.affine_grid", affine_grid)
+
+# %% [markdown]
+# <details><summary>The centres (open after the check passes)</summary>
+#
+# $$ x^t_j = \begin{cases} -1 + \frac{2j}{W_\text{out}-1} & \text{align\_corners=True} \\[2pt]
+# \left(-1 + \frac{2j}{W_\text{out}-1}\right)\frac{W_\text{out}-1}{W_\text{out}} = \frac{2j+1}{W_\text{out}} - 1
+# & \text{align\_corners=False} \end{cases} $$
+#
+# – `torch.linspace(-1, 1, n)`, shrunk by $\frac{n-1}{n}$ for `False` (the centres sit half a pixel inside the edges);
+# a 1-pixel side sits at 0 in both.
+# </details>
 
 # %% [markdown]
 # ### Exercise 4 – the sampler in NumPy (zeros padding)
@@ -485,11 +529,34 @@ for padding_mode in ("zeros", "border"):
 import inspect
 
 from stn_course.bug_hunt import blog_sampler  # the tutorial's sampler, kept in the package for the bug hunt's check
+from stn_course.sampling import identity_error  # the identity test: max |sampler(image, identity grid) - image|
 
 print(inspect.getsource(blog_sampler))
 
 # %% [markdown]
-# Run it with the identity on a small image whose pixels are numbered $1, 2, 3, \dots$:
+# ### Exercise 6 – predict, then run: how wrong is it?
+#
+# We will run it with the identity $\theta$ (`align_corners=True`, the tutorial's convention) on a small image whose
+# pixels are numbered $1, 2, 3, \dots$ row by row: pixel $(i, j)$ of an $H\times W$ image holds $W i + j + 1$.
+# **Before you run it**, read the code above and predict the largest error, $\max |\text{blog}(\text{image}) -
+# \text{image}|$, for any $H, W \ge 2$. Which position does output column $j$ read, which does row $i$ read, and what
+# does bilinear interpolation give on an image whose values grow linearly? The check asks other sizes than the one
+# printed next, and the blog sampler itself is off limits in your answer.
+
+# %%
+def blog_identity_error(height: int, width: int) -> float:
+    """Predicted ``max |blog_sampler(numbered, identity grid) - numbered|`` for the numbered ``height × width`` image."""
+    ### BEGIN SOLUTION
+    # Column j reads x = j (W - 2)/(W - 1), j/(W - 1) pixels short of j; row i reads i/(H - 1) rows short. The image
+    # is linear (W y + x + 1), so bilinear reads it exactly: the error W i/(H - 1) + j/(W - 1) peaks at the last pixel.
+    return float(width + 1)
+    ### END SOLUTION
+
+# %%
+blog_identity_error = check("02.blog_identity_error", blog_identity_error)
+
+# %% [markdown]
+# Now run it:
 
 # %%
 numbered = torch.arange(1.0, 21.0, dtype=torch.float64).view(1, 1, 4, 5)
@@ -497,30 +564,13 @@ identity_grid = F.affine_grid(identity, (1, 1, 4, 5), align_corners=True)
 print("input:\n", numbered[0, 0])
 print("blog sampler, identity theta:\n", blog_sampler(numbered, identity_grid)[0, 0])
 print("your sampler, identity theta:\n", bilinear_sample(numbered, identity_grid, align_corners=True)[0, 0])
+print(f"largest error: {(blog_sampler(numbered, identity_grid) - numbered).abs().max():.0f}, "
+      f"you predicted {blog_identity_error(4, 5):.0f}")
 
 # %% [markdown]
-# ### Exercise 6 – measure it
-#
-# Write the identity test as a function, so you can point it at any sampler: build the identity $\theta$ for
-# every image of the batch, make its grid with your `affine_grid` (same `align_corners`), call
-# `sampler(image, grid, align_corners=align_corners)` and return the largest absolute difference to the image as a
-# Python `float`.
-
-# %%
-def identity_error(sampler, image: torch.Tensor, align_corners: bool) -> float:
-    """``max |sampler(image, identity grid) - image|`` for ``image: (N, C, H, W)``. ``-> float``"""
-    ### BEGIN SOLUTION
-    n, c, h, w = image.shape
-    eye = torch.eye(2, 3, dtype=image.dtype, device=image.device).expand(n, 2, 3)
-    copy = sampler(image, affine_grid(eye, (n, c, h, w), align_corners), align_corners=align_corners)
-    return float((copy - image).abs().max())
-    ### END SOLUTION
-
-# %%
-identity_error = check("02.identity_error", identity_error)
-
 # %% [markdown]
-# Now the table – including a "fix" you will find in forks of that tutorial: use `max_x` instead of `max_x - 1`
+# The identity test as a tool you can point at any sampler is the package's `identity_error(sampler, image,
+# align_corners)`: the identity grid of the image's size, the sampler, the largest difference. The table – including a "fix" you will find in forks of that tutorial: use `max_x` instead of `max_x - 1`
 # (`rescale_max=0`):
 
 # %%
@@ -621,7 +671,8 @@ for name, sampler in {"your bilinear_sample": bilinear_sample, "truncating sampl
 #
 # ## Explore
 #
-# The explorer zooms and rotates a small grayscale photo. Try:
+# The explorer zooms and rotates a small grayscale photo. When the grid reaches outside the image, the input panel
+# grows a grey margin so the whole grid shows; the dark frame is the image's edge. Try:
 #
 # * zoom < 1 (reading outside): switch `padding_mode` and watch the frame; toggle `align_corners` with
 #   `reflection` – the mirror moves by half a pixel;
@@ -635,7 +686,37 @@ widgets.sampling_explorer()
 # %% [markdown]
 # ### Questions
 #
-# Answer in a sentence or two before you open the fold – these are the ideas the exercises cannot check.
+# The first one is checked; answer the others in a sentence or two before you open the fold.
+
+# %% [markdown]
+# **A checked question.** Zoom out in the explorer (zoom < 1) with `zeros` padding: the left border of the picture
+# darkens over a band. Where exactly, in **normalized** coordinates $u$ (the grid's units), does the fade start –
+# the last $u$ that reads the edge pixel at full strength – and where is it fully black? Answer for a `width`-pixel
+# input in both conventions, as the pair `(u_start, u_black)`; the check tries other widths. Then compare with
+# `border` and `reflection` in the explorer: what do they do in that band instead?
+
+# %%
+def zeros_fade_band(width: int, align_corners: bool) -> tuple[float, float]:
+    """``(u_start, u_black)``: the left border's fade with zeros padding, normalized, for ``width >= 2`` pixels."""
+    ### BEGIN SOLUTION
+    def normalize(x: float) -> float:  # lesson 1's line, pixels -> normalized
+        return 2 * x / (width - 1) - 1 if align_corners else (2 * x + 1) / width - 1
+
+    return normalize(0.0), normalize(-1.0)  # full strength at the first centre, black one pixel beyond it
+    ### END SOLUTION
+
+# %%
+zeros_fade_band = check("02.zeros_fade_band", zeros_fade_band)
+
+# %% [markdown]
+# <details><summary>Why (open after the check passes)</summary>
+#
+# A point between the first centre ($x = 0$) and one pixel beyond it ($x = -1$) mixes the edge pixel with a
+# neighbour outside, which reads 0; from $x = -1$ on both neighbours are outside. Normalized with lesson 1's line:
+# $(-1, -1 - \frac{2}{W-1})$ with `align_corners=True`, $(\frac1W - 1, -\frac1W - 1)$ with `False` – the band
+# straddles the image's edge $u = -1$ there. `border` clamps the *coordinate*, so the band reads the edge pixel;
+# `reflection` mirrors it back inside. Neither invents a value.
+# </details>
 
 # %% [markdown]
 # **1.** Your sampler reproduces the identity to about $10^{-15}$ in float64, not to 0. Where does the error come from, and how large would it be in float32?
@@ -650,19 +731,7 @@ widgets.sampling_explorer()
 # </details>
 
 # %% [markdown]
-# **2.** Zoom out in the explorer (zoom < 1) with `zeros` padding: the border of the picture darkens over about a pixel. Why, and what do `border` and `reflection` do instead?
-
-# %% [markdown] tags=["answer"]
-# A point less than a pixel outside the last centre mixes the edge pixel with a neighbour outside, which reads 0. `border` clamps the *coordinate*, so it reads the edge pixel; `reflection` mirrors it back inside. Neither invents a value.
-
-# %% [markdown]
-# <details><summary>Answer</summary>
-#
-# A point less than a pixel outside the last centre mixes the edge pixel with a neighbour outside, which reads 0. `border` clamps the *coordinate*, so it reads the edge pixel; `reflection` mirrors it back inside. Neither invents a value.
-# </details>
-
-# %% [markdown]
-# **3.** Zoom in by about 3: `nearest` shows blocks and `bilinear` shows ramps. Which of the two can a spatial transformer learn through, and why?
+# **2.** Zoom in by about 3: `nearest` shows blocks and `bilinear` shows ramps. Which of the two can a spatial transformer learn through, and why?
 
 # %% [markdown] tags=["answer"]
 # Only bilinear. Nearest sampling is piecewise constant in the sampling position: its derivative with respect to the grid is 0 almost everywhere, so no gradient reaches $\theta$. Bilinear sampling is piecewise linear, with a slope (lesson 4).

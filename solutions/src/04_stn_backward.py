@@ -16,20 +16,37 @@
 #     holds: round(spacing, 1) == 2.8 and SIZE // 3 == 13 and round(0.9 * SIZE) == 36
 #   - text: falls 100× for every 10× smaller
 #     holds: all(70 < a / b < 130 for a, b in zip(demo_errors, demo_errors[1:]))
-#   - text: float32 keeps about 7 significant digits
-#     why: a property of IEEE single precision (24-bit mantissa)
+#   - text: until rounding takes over and it *grows* again
+#     holds: 1e-7 <= best_eps <= 1e-3 and sweep[1e-12] > 100 * sweep[best_eps]
+#   - text: 5 pixels to the right
+#     holds: SIZE == 40 and abs(0.25 * SIZE / 2 - 5) < 1e-12
+#   - text: so the first step goes *right*
+#     holds: descents["shift"][2][1] > 0 and descents["shift"][3][1] > descents["shift"][3][0]
+#   - text: The rotation does not show it
+#     holds: descents["rotation"][2][1] < 0 and descents["rotation"][3][1] < descents["rotation"][3][0]
 #   exercises:
 #     04.numerical_gradient:
 #       title: a numerical-gradient checker (central differences)
 #       points: 1
 #       hint: >-
-#         A derivative is the slope of f when one input moves a little and all others stay put: move each entry of x by
-#         ±eps in turn.
+#         A derivative is the slope of f when one input moves a little and all others stay put. Which two evaluations of f
+#         make the even terms of their Taylor expansions cancel?
 #       recipe: >-
 #         for every index i of x.reshape(-1): x⁺ = x with eps added to entry i, x⁻ with eps subtracted (on copies), grad[i]
 #         = (f(x⁺) - f(x⁻)) / (2 eps); return it shaped like x, in x's dtype.
 #       rtol: 1.0e-06
 #       atol: 1.0e-07
+#     04.best_step:
+#       title: 'predict: the step that makes the numerical gradient most accurate'
+#       points: 1
+#       hint: >-
+#         Two errors pull in opposite directions: truncation, which shrinks with eps (how fast, for a central difference?),
+#         and rounding – each value of f is off by about u·|f|, and the difference is divided by eps. Where are they equal?
+#       recipe: >-
+#         truncation error ~ eps² (the central difference), rounding error ~ u / eps; they balance where eps³ ~ u, so the
+#         best eps is about u^(1/3): return log10(u ** (1 / 3)) (to within ±0.5).
+#       function: best_step_exponent
+#       atol: 0.5
 #     04.source_coordinates_grad:
 #       title: ∂x/∂g through unnormalize and the padding mode
 #       hint: >-
@@ -66,18 +83,6 @@
 #       - 04.source_coordinates_grad
 #       rtol: 1.0e-09
 #       atol: 1.0e-09
-#     04.affine_grid_backward:
-#       title: ∂L/∂θ from ∂L/∂G
-#       hint: >-
-#         G is linear in θ: each grid point is θ times a fixed (x_t, y_t, 1). What is the derivative of a matrix-vector
-#         product with respect to the matrix?
-#       recipe: >-
-#         G[n, p] = θ[n] @ (x_t, y_t, 1), so ∂L/∂θ[n] = Σ_p ∂L/∂G[n, p] ⊗ (x_t, y_t, 1) – one batched matrix product of
-#         the transposed gradient (N, 2, H*W) with the base grid (H*W, 3).
-#       builds_on:
-#       - 04.grad_grid
-#       rtol: 1.0e-09
-#       atol: 1.0e-09
 #     04.sampler_function:
 #       title: a bilinear-sampler autograd.Function with your backward
 #       hint: >-
@@ -92,17 +97,29 @@
 #       rtol: 1.0e-09
 #       atol: 1.0e-09
 #     04.theta_gradient:
-#       title: 'the chain rule end to end: ∂L/∂θ'
+#       title: 'the chain rule into θ: derive ∂L/∂θ'
 #       hint: >-
-#         Chain the two backward passes you have: from the output to the grid, from the grid to θ.
+#         Every grid point is θ times a fixed vector of the output's base grid. Write ∂L/∂θ_kl as a sum over the grid
+#         points, then see which matrix product computes all six sums at once.
 #       recipe: >-
-#         build the grid from theta for an output of grad_output's shape, compute ∂L/∂G with your sampler backward, then
-#         ∂L/∂θ with your grid backward.
+#         build the grid from theta for an output of grad_output's shape (grids.affine_grid), compute ∂L/∂G with your
+#         grad_grid, then ∂L/∂θ[n] = Σ_p ∂L/∂G[n, p] ⊗ (x_t, y_t, 1): one batched matrix product of the transposed
+#         gradient (N, 2, H_out·W_out) with the base grid B (H_out·W_out, 3) of the same align_corners.
 #       builds_on:
-#       - 04.affine_grid_backward
 #       - 04.grad_grid
 #       rtol: 1.0e-09
 #       atol: 1.0e-09
+#     04.sign_at_identity:
+#       title: 'predict: the sign of ∂L/∂θ₀₂ where descent starts'
+#       points: 1
+#       hint: >-
+#         At the identity every sample sits exactly on a pixel centre. Which neighbours, and so which one-sided slope,
+#         does the sampler's backward use there? The loss is not smooth at that point.
+#       recipe: >-
+#         answer 'positive', 'negative' or 'zero'. At t = 0 the backward returns the right derivative, the slope of the
+#         loss just to the right of 0 – not the direction of the minimum. Bilinear interpolation between pixel centres
+#         blurs the image, and the blurred copy is closer to the template than the sharp one, so the loss falls on both
+#         sides of a whole-pixel shift.
 # ---
 
 # %% [markdown]
@@ -120,11 +137,12 @@
 #    including the kinks, the padding modes and the `align_corners` scale;
 # 3. $\partial L / \partial \theta$ through the affine grid generator.
 #
-# **You will build** a numerical-gradient checker first (the referee of everything after it), then the derivative
-# of the coordinate transform, both halves of the sampler's backward – *deriving* them, not copying them – the grid
-# generator's backward, a complete `autograd.Function`, and the chain rule end to end; then verify them with your
-# checker, `torch.autograd.gradcheck` and autograd through `F.grid_sample`, see which pixels receive gradient, and
-# watch gradient descent on one parameter – through *your* backward – align an image.
+# **You will build** a numerical-gradient checker first (the referee of everything after it) and predict the step
+# that makes it most accurate, then the derivative of the coordinate transform, both halves of the sampler's
+# backward – *deriving* them, not copying them – the chain rule into $\theta$ (derived too), and a complete
+# `autograd.Function`; then verify them with your checker, `torch.autograd.gradcheck` and autograd through
+# `F.grid_sample`, see which pixels receive gradient, predict which way the first step of gradient descent goes, and
+# watch descent on one parameter – through *your* backward – align an image.
 #
 # **Package modules:** `stn_course.grids` and `stn_course.sampling` (lesson 2's forward pass), `stn_course.plotting`,
 # `stn_course.widgets`. The package's own backward (`stn_course.autograd`) is what the checks compare with; the
@@ -252,16 +270,11 @@ fig.axes[0].legend(fontsize=8);
 #
 # ### 5. Into $\theta$
 #
-# The affine grid generator is linear in $\theta$: $G_i = \theta\, b_i$ with $b_i = (x^t_i, y^t_i, 1)$. So
-#
-# $$ \frac{\partial L}{\partial \theta_{kl}} = \sum_i \frac{\partial L}{\partial G_{ik}}\, b_{il}
-# \quad\Longleftrightarrow\quad \frac{\partial L}{\partial \theta} = \left(\frac{\partial L}{\partial G}
-# \right)^{\!\top} B, \qquad B = \begin{bmatrix} b_1^\top \\ \vdots \\ b_P^\top \end{bmatrix} \in \mathbb{R}^{P
-# \times 3}. $$
-#
-# All together, for one sample: $\frac{\partial L}{\partial \theta} = \sum_i \sum_c \frac{\partial L}{\partial
-# V^c_i} \left(\frac{\partial V^c_i}{\partial x_i} \frac{\partial x_i}{\partial g_{x,i}},\ \frac{\partial
-# V^c_i}{\partial y_i} \frac{\partial y_i}{\partial g_{y,i}} \right)^{\!\top} (x^t_i, y^t_i, 1)$.
+# The affine grid generator is the last step: $G_i = \theta\, b_i$ with $b_i = (x^t_i, y^t_i, 1)$ the output's base
+# grid (lesson 2). It is **linear** in $\theta$, and all six entries of $\theta$ touch every grid point. Exercise 4
+# asks you for $\partial L / \partial \theta$ given $\partial L / \partial G$: write the derivative of one entry
+# $\theta_{kl}$ as a sum over the grid points first, then find the one matrix product that computes all six sums.
+# (The derivation is in a fold after the exercise.)
 #
 # ### 6. Which pixels receive gradient?
 #
@@ -291,11 +304,11 @@ plotting.plot_gradient_footprint(photo, grad_u, grid_small);
 #
 # Every hand-derived gradient below needs a referee that cannot share its mistakes. The derivative is a limit,
 # $\frac{\partial f}{\partial x_i} = \lim_{\epsilon \to 0} \frac{f(x + \epsilon e_i) - f(x)}{\epsilon}$, and a
-# small finite $\epsilon$ approximates it. The one-sided quotient above is off by $\tfrac{\epsilon}{2} f''$; the
-# **central** difference $\frac{f(x + \epsilon e_i) - f(x - \epsilon e_i)}{2\epsilon}$ by $\tfrac{\epsilon^2}{6}
-# f'''$ (Taylor-expand both sides and subtract: the even terms cancel). Write it for a scalar function of a tensor,
-# one entry at a time, in float64 (with $\epsilon = 10^{-6}$, float32's 7 digits would drown the difference in
-# rounding). This is CS231n's gradient check, and `torch.autograd.gradcheck` does the same.
+# small finite $\epsilon$ approximates it. Taylor-expand $f(x + \epsilon e_i)$ and you see that this one-sided
+# quotient is off by $\tfrac{\epsilon}{2} f''$ – an error that shrinks only as fast as $\epsilon$. **The constraint:**
+# your checker must be off by $O(\epsilon^2)$, still with two evaluations of $f$ per entry. Which two? (Expand, and
+# make the $f''$ terms cancel.) Write it for a scalar function of a tensor, one entry at a time, on copies – $x$
+# must come back unchanged. This is CS231n's gradient check, and `torch.autograd.gradcheck` does the same.
 
 # %%
 def numerical_gradient(f, x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
@@ -315,22 +328,46 @@ def numerical_gradient(f, x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
 numerical_gradient = check("04.numerical_gradient", numerical_gradient)
 
 # %% [markdown]
-# Try it on a function whose gradient you know, $f(x) = \sum_i x_i^3$ with $\nabla f = 3x^2$, and see the two
-# error orders: the relative error of the central difference falls 100× for every 10× smaller $\epsilon$, until
-# rounding takes over.
+# **Predict, then run: which $\epsilon$?** Smaller is not always better. Your quotient has two errors: the
+# truncation error of the Taylor expansion, which shrinks with $\epsilon$, and rounding – each value of $f$ is stored
+# with a relative error of about the *unit roundoff* $u$ ($2^{-53} \approx 1.1 \cdot 10^{-16}$ in float64,
+# $2^{-24} \approx 6 \cdot 10^{-8}$ in float32), and the difference of two nearly equal numbers is divided by
+# $\epsilon$. Before the sweep below shows it: for a function whose values and derivatives are of order 1, about which
+# $\epsilon$ is the error smallest? Answer with its order of magnitude, $\log_{10} \epsilon$, as a function of $u$.
+
+# %%
+def best_step_exponent(unit_roundoff: float) -> float:
+    """log10 of the step eps at which the central difference is most accurate, for a float with this unit roundoff."""
+    ### BEGIN SOLUTION
+    return math.log10(unit_roundoff ** (1 / 3))  # truncation ~ eps², rounding ~ u / eps: equal where eps³ ~ u
+    ### END SOLUTION
+
+
+# %%
+best_step_exponent = check("04.best_step", best_step_exponent)
+
+# %% [markdown]
+# Now the sweep, on a function whose gradient you know, $f(x) = \sum_i x_i^3$ with $\nabla f = 3x^2$, in float64:
+# from $\epsilon = 10^{-2}$ to $10^{-4}$ the relative error falls 100× for every 10× smaller $\epsilon$ – the
+# $\epsilon^2$ law – until rounding takes over and it *grows* again, as $u / \epsilon$.
 
 # %%
 x_demo = torch.tensor([0.5, -1.2, 2.0], dtype=torch.float64)
-demo_errors = []
-for eps in (1e-2, 1e-3, 1e-4):
+sweep = {}
+for exponent in range(1, 13):
+    eps = 10.0 ** -exponent
     central = numerical_gradient(lambda v: (v ** 3).sum(), x_demo, eps)
-    demo_errors.append(((central - 3 * x_demo ** 2).abs().max() / (3 * x_demo ** 2).abs().max()).item())
-    print(f"eps = {eps:.0e}: relative error of the central difference {demo_errors[-1]:.1e}")
+    sweep[eps] = ((central - 3 * x_demo ** 2).abs().max() / (3 * x_demo ** 2).abs().max()).item()
+    print(f"eps = {eps:.0e}: relative error of the central difference {sweep[eps]:.1e}")
+demo_errors = [sweep[eps] for eps in (1e-2, 1e-3, 1e-4)]
+best_eps = min(sweep, key=sweep.get)
+print(f"smallest error at eps = {best_eps:.0e}; your prediction for float64: 1e{best_step_exponent(2.0 ** -53):+.1f}")
 
-# %% [markdown]
 # ### Exercise 1 – $\partial x / \partial g$ through unnormalize and the padding mode
 #
-# Elementwise derivative of lesson 2's `source_coordinates(coord, size, padding_mode, align_corners)`. Follow §4;
+# Elementwise derivative of the map from a normalized grid value to the pixel coordinate the sampler reads –
+# lesson 2's two steps, unnormalize and then the padding mode, which the package names
+# `sampling.source_coordinates(coord, size, padding_mode, align_corners)`. Follow §4;
 # for `reflection` mirror the way `sampling.source_coordinates` does (about the pixel centres $0$ and $W-1$ with
 # `align_corners=True`, the edges $-\frac12$ and $W - \frac12$ otherwise) and track the sign. A 1-pixel axis with
 # `reflection` is constant: derivative 0.
@@ -458,23 +495,49 @@ for padding_mode in sampling.GRID_SAMPLE_MODES:
     assert error < 1e-6
 
 # %% [markdown]
-# ### Exercise 4 – $\partial L / \partial \theta$ from $\partial L / \partial G$
+# ### Exercise 4 – the chain rule into $\theta$
 #
-# One batched matrix product with the base grid $B$ (`grids.base_grid(H_out, W_out, align_corners, dtype)` gives
-# `(H_out, W_out, 3)`).
+# For $L = \langle \partial L/\partial V, \text{sample}(U, \text{affine\_grid}(\theta)) \rangle$ return
+# $\partial L / \partial \theta$ `(N, 2, 3)`, with no autograd. You have $\partial L / \partial G$ (Exercise 3) for
+# the grid that `grids.affine_grid(theta, size, align_corners)` builds; the step from $G$ to $\theta$ is yours to
+# derive (§5): $G$ is linear in $\theta$, so each $\partial L / \partial \theta_{kl}$ is a sum over grid points –
+# all six together are one batched matrix product with the base grid
+# (`grids.base_grid(H_out, W_out, align_corners, dtype)`, `(H_out, W_out, 3)`). The output's size is
+# `grad_output`'s.
 
 # %%
-def affine_grid_backward(grad_grid: torch.Tensor, size, align_corners: bool = False) -> torch.Tensor:
-    """``grad_grid (N, H_out, W_out, 2)``, ``size = (N, C, H_out, W_out)`` -> ``∂L/∂θ (N, 2, 3)``"""
+def theta_gradient(grad_output, input, theta, padding_mode="zeros", align_corners=False):
+    """``grad_output (N, C, H_out, W_out)``, ``input (N, C, H, W)``, ``theta (N, 2, 3)`` -> ``∂L/∂θ (N, 2, 3)``"""
     ### BEGIN SOLUTION
+    size = tuple(grad_output.shape)
     n, _, h_out, w_out = size
-    B = grids.base_grid(h_out, w_out, align_corners, grad_grid.dtype).reshape(h_out * w_out, 3)
-    return grad_grid.reshape(n, h_out * w_out, 2).transpose(1, 2) @ B
+    grid = grids.affine_grid(theta, size, align_corners)
+    dgrid = grad_grid(grad_output, input, grid, padding_mode, align_corners)  # (N, H_out, W_out, 2)
+    B = grids.base_grid(h_out, w_out, align_corners, dgrid.dtype).reshape(h_out * w_out, 3)
+    return dgrid.reshape(n, h_out * w_out, 2).transpose(1, 2) @ B  # Σ_p ∂L/∂G[n, p, k] · B[p, l]
     ### END SOLUTION
 
 
 # %%
-affine_grid_backward = check("04.affine_grid_backward", affine_grid_backward)
+theta_gradient = check("04.theta_gradient", theta_gradient)
+
+# %% [markdown]
+# <details><summary>The derivation (open after yours)</summary>
+#
+# With $b_i = (x^t_i, y^t_i, 1)$, $G_{ik} = \sum_l \theta_{kl}\, b_{il}$, so $\partial G_{ik} / \partial \theta_{kl} =
+# b_{il}$ and $\theta_{kl}$ reaches no other coordinate:
+#
+# $$ \frac{\partial L}{\partial \theta_{kl}} = \sum_i \frac{\partial L}{\partial G_{ik}}\, b_{il}
+# \quad\Longleftrightarrow\quad \frac{\partial L}{\partial \theta} = \left(\frac{\partial L}{\partial G}
+# \right)^{\!\top} B, \qquad B = \begin{bmatrix} b_1^\top \\ \vdots \\ b_P^\top \end{bmatrix} \in \mathbb{R}^{P
+# \times 3}. $$
+#
+# All together, for one sample: $\frac{\partial L}{\partial \theta} = \sum_i \sum_c \frac{\partial L}{\partial
+# V^c_i} \left(\frac{\partial V^c_i}{\partial x_i} \frac{\partial x_i}{\partial g_{x,i}},\ \frac{\partial
+# V^c_i}{\partial y_i} \frac{\partial y_i}{\partial g_{y,i}} \right)^{\!\top} (x^t_i, y^t_i, 1)$. The third column,
+# $\partial L / \partial (t_x, t_y)$, is the plain sum of $\partial L / \partial G$ over the grid: a shift moves every
+# sample alike.
+# </details>
 
 # %% [markdown]
 # ### A worked `autograd.Function`
@@ -509,10 +572,12 @@ print("∂L/∂a: backward", grad_a.item(), "– numerical",
 # %% [markdown]
 # ### Exercise 5 – a complete `autograd.Function`
 #
-# `forward` computes the sample (use lesson 2's `sampling.bilinear_sample`) and saves what backward needs;
-# `backward` returns one gradient per forward argument – `None` for the two settings. `@once_differentiable` makes
-# PyTorch refuse to differentiate this backward a second time instead of silently returning wrong numbers. The
-# check calls `sampler_with_grads`, which runs your Function forward and backward.
+# Wrap the sampler and your two backward halves into one `Function`. Unlike `Scale`, this `forward` takes four
+# arguments, two of which are settings, not tensors – decide what `backward` needs from `forward` (and what may not go
+# through `save_for_backward`), and what it must answer for each argument. Its backward must use no autograd (your
+# Exercises 2 and 3 do the work). `@once_differentiable` makes PyTorch refuse to differentiate this backward a second
+# time instead of silently returning wrong numbers. The check calls `sampler_with_grads`, which runs your Function
+# forward and backward.
 
 # %%
 from torch.autograd.function import once_differentiable
@@ -546,26 +611,6 @@ def sampler_with_grads(grad_output, input, grid, padding_mode="zeros", align_cor
 
 # %%
 sampler_with_grads = check("04.sampler_function", sampler_with_grads)
-
-# %% [markdown]
-# ### Exercise 6 – the chain rule end to end
-#
-# For `L = <grad_output, sample(input, affine_grid(theta))>` return $\partial L / \partial \theta$, using only your
-# functions (the grid comes from `grids.affine_grid` for an output of `grad_output`'s size).
-
-# %%
-def theta_gradient(grad_output, input, theta, padding_mode="zeros", align_corners=False):
-    """``grad_output (N, C, H_out, W_out)``, ``input (N, C, H, W)``, ``theta (N, 2, 3)`` -> ``∂L/∂θ (N, 2, 3)``"""
-    ### BEGIN SOLUTION
-    size = tuple(grad_output.shape)
-    grid = grids.affine_grid(theta, size, align_corners)
-    dgrid = grad_grid(grad_output, input, grid, padding_mode, align_corners)
-    return affine_grid_backward(dgrid, size, align_corners)
-    ### END SOLUTION
-
-
-# %%
-theta_gradient = check("04.theta_gradient", theta_gradient)
 
 # %% [markdown]
 # ## Verify
@@ -677,12 +722,44 @@ def descend(kind, truth, start, lr, steps):
     return values, curve, path, losses
 
 
+# %% [markdown]
+# **Predict, then run.** The photo shifted by $0.25$ (5 pixels to the right: $t_x = 0.25$ is a quarter of the
+# half-width, and $W/2 = 20$) is undone by $t = -0.25$, and the loss is smallest there. Descent starts at the identity,
+# $t = 0$. Which sign does the gradient $\partial L / \partial \theta_{02} = \partial L / \partial t$ that your
+# backward returns at $t = 0$ have: `"positive"` (the first step heads for $-0.25$), `"negative"` or `"zero"`? Think
+# about where the samples sit at $t = 0$ before you answer – and what the loss does just to the left and just to the
+# right of that point.
+
+# %%
+def sign_at_identity() -> str:
+    """The sign of ∂L/∂θ₀₂ at t = 0 for the shift above: "positive", "negative" or "zero"."""
+    ### BEGIN SOLUTION
+    return "negative"
+    ### END SOLUTION
+
+
+# %%
+sign_at_identity = check("04.sign_at_identity", sign_at_identity)
+
+# %%
+descents = {}
 for kind, truth, lr in (("shift", 0.25, 0.4), ("rotation", 0.5, 0.3)):
-    values, curve, path, losses = descend(kind, truth, start=0.0, lr=lr, steps=30 if FAST else 80)
-    print(f"{kind}: truth {-truth:+.3f}, found {path[-1]:+.3f} after {len(path) - 1} steps")
+    values, curve, path, losses = descents[kind] = descend(kind, truth, start=0.0, lr=lr, steps=30 if FAST else 80)
+    print(f"{kind}: truth {-truth:+.3f}, found {path[-1]:+.3f} after {len(path) - 1} steps; at t = 0: loss "
+          f"{losses[0]:.4f}, first step to {path[1]:+.3f} (loss {losses[1]:.4f})")
     plotting.plot_descent(values.tolist(), curve, path, losses, xlabel=kind, truth=-truth)
 
 # %% [markdown]
+# **Why the shift's first step goes uphill.** At $t = 0$ every sample sits exactly on a pixel centre – a kink of
+# every bilinear weight – and the backward returns the **right** derivative (§3). Between whole-pixel shifts, bilinear
+# interpolation *averages* neighbouring pixels, a blur; the blurred moved photo is closer to the template than the
+# sharp one, so the loss dips on both sides of every whole-pixel shift, and $t = 0$ is a little peak. The right
+# derivative is the slope of the right-hand side of that peak: negative, so the first step goes *right*, away from
+# $-0.25$, and up the far side of the dip. From there the gradient is the slope of the big valley, and descent turns
+# back. (The rotation does not show it: its samples leave the pixel centres at once, except the centre of rotation.)
+# A spatial transformer starts exactly there, at the identity: its first updates are one-sided, and a small learning
+# rate keeps such a step harmless.
+#
 # The gradient is **local**: eq. 7 only sees the slope of the image between neighbouring pixels. Started far from
 # the answer on a flat or bumpy part of the loss, descent stalls in a local minimum – try it below. This is why
 # localisation networks are trained with the rest of the network from the identity, why blurring (a coarse
@@ -708,19 +785,7 @@ widgets.descent_explorer(photo.float())
 # Answer in a sentence or two before you open the fold – these are the ideas the exercises cannot check.
 
 # %% [markdown]
-# **1.** With $\epsilon = 10^{-6}$, your numerical gradient would be useless in float32. Why?
-
-# %% [markdown] tags=["answer"]
-# float32 keeps about 7 significant digits. $f(x+\epsilon)$ and $f(x-\epsilon)$ differ by about $2\epsilon f'$, which is $10^{-6}$ of $f$, so their difference keeps about one significant digit. Rounding then contributes an error of order $10^{-7} f / \epsilon \approx 0.1 f$. Use float64, or a larger $\epsilon$ and accept the $\epsilon^2$ error.
-
-# %% [markdown]
-# <details><summary>Answer</summary>
-#
-# float32 keeps about 7 significant digits. $f(x+\epsilon)$ and $f(x-\epsilon)$ differ by about $2\epsilon f'$, which is $10^{-6}$ of $f$, so their difference keeps about one significant digit. Rounding then contributes an error of order $10^{-7} f / \epsilon \approx 0.1 f$. Use float64, or a larger $\epsilon$ and accept the $\epsilon^2$ error.
-# </details>
-
-# %% [markdown]
-# **2.** At the identity, every sample sits exactly on a pixel centre. Which derivative does the sampler return there, and why can `gradcheck` not confirm it?
+# **1.** At the identity, every sample sits exactly on a pixel centre. Which derivative does the sampler return there, and why can `gradcheck` not confirm it?
 
 # %% [markdown] tags=["answer"]
 # The right derivative: the neighbours are $\lfloor x \rfloor$ and $\lfloor x \rfloor + 1$, so the slope is $U_{x+1} - U_x$. Central differences straddle the kink and average the left and right slopes, which differ: they disagree with *any* one-sided answer. That is why the checks compare values only at kinks.
@@ -732,7 +797,7 @@ widgets.descent_explorer(photo.float())
 # </details>
 
 # %% [markdown]
-# **3.** In the descent explorer, start the shift far from the answer. Why does descent stall, and what would help?
+# **2.** In the descent explorer, start the shift far from the answer. Why does descent stall, and what would help?
 
 # %% [markdown] tags=["answer"]
 # The gradient only sees the image slope between neighbouring pixels (eq. 7). Far from the answer, the loss is flat or bumpy, with local minima. Blurring the image (a coarser scale) widens the basin; so does starting near the identity and training the transformer together with the rest of the network.

@@ -32,6 +32,8 @@
 #     why: 'Dai et al.''s datasets (COCO, VOC): a fact about the paper, not this run'
 #   - text: our digits vary by 1.7×, for six epochs
 #     holds: abs(data.distortions.RTS_SCALE[1] / data.distortions.RTS_SCALE[0] - 1.7) < 0.02 and EPOCHS == 6
+#   - text: a few epochs on 2,500 digits
+#     holds: len(train_set) == 2500 and EPOCHS == 6
 #   exercises:
 #     06.regular_sampling_positions:
 #       title: where a regular convolution reads
@@ -118,6 +120,30 @@
 #       - 06.regular_sampling_positions
 #       rtol: 1.0e-09
 #       atol: 1.0e-09
+#     06.blocked_reads:
+#       title: 'predict: where the taps of a blocked layout read'
+#       points: 1
+#       hint: >-
+#         Write out the channels the blocked packing produces, in order, then read them the way the layer does: which
+#         two channels does tap k take, and which of dy and dx sits in each? Try K = 3 on paper first.
+#       recipe: >-
+#         the blocked tensor's channels are K copies of dy followed by K copies of dx; the layer gives tap k channels
+#         2k (as its dy) and 2k + 1 (as its dx). So taps with 2k + 1 < K read (dy, dy), taps with 2k ≥ K read (dx, dx),
+#         and for odd K the middle tap k = (K − 1) / 2 reads (dy, dx). Return them as a (K, 2) float64 tensor.
+#       rtol: 0
+#       atol: 1.0e-12
+#     06.dilation_offsets:
+#       title: 'question: the offsets that make a convolution dilated'
+#       points: 1
+#       hint: >-
+#         Write where tap (i, j) reads at one output location in both layers – the padding differs too – and subtract.
+#         Which tap does not move at all?
+#       recipe: >-
+#         with c = (k − 1) / 2, tap (i, j) reads p − c + (i, j) in the plain layer (padding c) and p − d c + d (i, j) in
+#         the dilated one (padding d c); the difference is (d − 1)(i − c, j − c), the same at every location. Taps in
+#         row-major order; a (K, 2) float64 tensor of (dy, dx).
+#       rtol: 0
+#       atol: 1.0e-12
 # ---
 
 # %% [markdown]
@@ -164,6 +190,7 @@ torch.set_num_threads(1)  # tiny models: one thread avoids fighting over cores o
 torch.manual_seed(0)
 np.random.seed(0)
 EPOCHS = 6 if FAST else 20
+N_TRAIN = 2500 if FAST else 4000  # training digits of the plain-vs-deformable experiment
 START = time.perf_counter()
 
 x_train, y_train, x_test, y_test = data.load_splits()  # 5,000 real MNIST digits shipped with the package, split by digit
@@ -542,8 +569,30 @@ print(f"STN-then-conv vs deformable conv with offsets_from_affine: "
 
 # %% [markdown]
 # Now the bug. We ask every tap to read **2 pixels to the right** ($\Delta x = 2$, $\Delta y = 0$). Packed as
-# $(dy, dx)$ the layer does exactly that; packed as $(dx, dy)$ it reads 2 pixels *down*; blocked, the taps swap
-# their displacements with one another. The arrows go from each tap's regular position to where it reads.
+# $(dy, dx)$ the layer does exactly that; packed as $(dx, dy)$ it reads 2 pixels *down*. And packed **blocked**,
+# $[\Delta y_0 \dots \Delta y_{K-1}, \Delta x_0 \dots \Delta x_{K-1}]$?
+#
+# ### Question – predict, then run
+#
+# Every tap is asked for the same displacement `(dy, dx)`, and the offsets are packed blocked. Return the
+# displacement each of the `k_taps` taps of the layer **actually** applies, as a `(k_taps, 2)` float64 tensor of
+# `(dy, dx)` rows, taps in the layer's order. The picture below shows the answer for `(0, 2)` and 3×3 – predict it
+# first.
+
+# %%
+def blocked_reads(k_taps, dy, dx):
+    """The (dy, dx) each tap applies when a constant (dy, dx) is packed blocked: ``-> (k_taps, 2)`` float64."""
+    ### BEGIN SOLUTION
+    channels = torch.tensor([float(dy)] * k_taps + [float(dx)] * k_taps, dtype=torch.float64)
+    return channels.view(k_taps, 2)  # the layer reads channel 2k as tap k's dy, 2k + 1 as its dx
+    ### END SOLUTION
+
+
+# %%
+blocked_reads = check("06.blocked_reads", blocked_reads)
+
+# %% [markdown]
+# The arrows go from each tap's regular position to where it reads.
 
 # %%
 k9 = torch.zeros(1, 1, 9, 28, 28, dtype=torch.float64)
@@ -556,6 +605,12 @@ regular = pos[:, 14, 12] - corner
 plotting.plot_sampling_panels([digit[0, 0, 7:21, 5:19]] * 3, where,
                               ["(dy, dx): 2 px right ✓", "(dx, dy) bug: 2 px down", "blocked bug: taps scrambled"],
                               centres=[(7, 7)] * 3, arrows_from=[regular] * 3);
+
+# %% [markdown]
+# The blocked tensor's first nine channels are all $\Delta y = 0$ and its last nine all $\Delta x = 2$; the layer
+# hands channels $2k, 2k+1$ to tap $k$. Taps 0–3 get $(0, 0)$ and stay put, tap 4 – the centre – gets $(0, 2)$ and
+# is the only one right, taps 5–8 get $(2, 2)$ and read diagonally down-right. A test that looks only at the centre
+# tap would pass.
 
 # %% [markdown]
 # ### Offsets per tap and location
@@ -616,13 +671,13 @@ print(f"the fast path is {speed_up:.1f}× faster than yours here")
 # seed, optimizer and epochs.
 
 # %% tags=["skip-when-grading"]
-train_set, test_set = data.make_datasets("RTS", seed=0, impl="aten")
+train_set, test_set = data.make_datasets("RTS", seed=0, n_train=N_TRAIN, impl="aten")
 train_loader, test_loader = data.make_loaders(train_set, test_set, batch_size=64)
 histories, models = {}, {}
 for name, deformable in (("plain CNN", False), ("deformable CNN", True)):
     torch.manual_seed(0)
     model = DeformableCNN(in_size=42, deformable=deformable)
-    histories[name] = training.fit(model, train_loader, test_loader, epochs=EPOCHS, lr=3e-3, progress=False)
+    histories[name] = training.fit(model, train_loader, test_loader, epochs=EPOCHS, lr=3e-3, desc=name)
     models[name] = model
     h = histories[name]
     print(f"{name:15s} {training.count_parameters(model):6d} parameters, test error "
@@ -631,7 +686,7 @@ plotting.plot_learning_curves(histories);
 
 # %% [markdown]
 # The deformable network has ~30 % more parameters (the offset predictors) and costs a few times more per step on
-# a CPU; compare the curves rather than one number – with a few epochs on 4,000 digits the difference between runs
+# a CPU; compare the curves rather than one number – with a few epochs on 2,500 digits the difference between runs
 # of different seeds is a few points. (Dai et al. report their gains on detection and segmentation, where objects
 # vary in scale far more than our digits.)
 #
@@ -737,15 +792,34 @@ widgets.deformable_explorer(deform_model, test_set)
 # Answer in a sentence or two before you open the fold – these are the ideas the exercises cannot check.
 
 # %% [markdown]
-# **1.** Zero offsets give `F.conv2d`. Which offsets turn a 3×3 deformable convolution with padding 1 into a dilated convolution with dilation 2 and padding 2?
+# **1.** Zero offsets give `F.conv2d`. Which offsets turn a 3×3 deformable convolution with padding 1 into a dilated
+# convolution with dilation 2 and padding 2? Answer in general, as a function: a $k \times k$ kernel ($k$ odd) with
+# padding $(k-1)/2$ made into a dilated one with dilation $d$ and padding $d(k-1)/2$. Return the `(dy, dx)` of every
+# tap (the same at every output location) as a `(k·k, 2)` float64 tensor, taps in row-major order. `check` grades
+# it without showing the answer; the fold after it has the derivation.
+
+# %%
+def dilation_offsets(kernel_size, dilation):
+    """Per-tap offsets that turn a k×k convolution (padding (k−1)/2) into a dilated one: ``-> (k·k, 2)`` (dy, dx)."""
+    ### BEGIN SOLUTION
+    centre = (kernel_size - 1) / 2
+    i, j = torch.meshgrid(torch.arange(kernel_size, dtype=torch.float64),
+                          torch.arange(kernel_size, dtype=torch.float64), indexing="ij")
+    dy, dx = (dilation - 1) * (i - centre), (dilation - 1) * (j - centre)
+    return torch.stack([dy.flatten(), dx.flatten()], dim=1)
+    ### END SOLUTION
+
+
+# %%
+dilation_offsets = check("06.dilation_offsets", dilation_offsets)
 
 # %% [markdown] tags=["answer"]
-# Tap $(i, j)$ reads at $p - 1 + (i, j)$ regularly and at $p - 2 + 2(i, j)$ dilated. The difference is $(i - 1, j - 1)$: every tap moves once more by its own displacement from the centre, $dy = i - 1$, $dx = j - 1$, at every location.
+# Tap $(i, j)$ reads at $p - 1 + (i, j)$ regularly and at $p - 2 + 2(i, j)$ dilated. The difference is $(i - 1, j - 1)$: every tap moves once more by its own displacement from the centre, $dy = i - 1$, $dx = j - 1$, at every location. In general, with $c = (k-1)/2$: $p - c + (i, j)$ against $p - dc + d(i, j)$, a difference of $(d - 1)(i - c, j - c)$ – the centre tap never moves.
 
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# Tap $(i, j)$ reads at $p - 1 + (i, j)$ regularly and at $p - 2 + 2(i, j)$ dilated. The difference is $(i - 1, j - 1)$: every tap moves once more by its own displacement from the centre, $dy = i - 1$, $dx = j - 1$, at every location.
+# Tap $(i, j)$ reads at $p - 1 + (i, j)$ regularly and at $p - 2 + 2(i, j)$ dilated. The difference is $(i - 1, j - 1)$: every tap moves once more by its own displacement from the centre, $dy = i - 1$, $dx = j - 1$, at every location. In general, with $c = (k-1)/2$: $p - c + (i, j)$ against $p - dc + d(i, j)$, a difference of $(d - 1)(i - c, j - c)$ – the centre tap never moves.
 # </details>
 
 # %% [markdown]

@@ -29,19 +29,32 @@
 #       title: the bytes one forward pass moves
 #       points: 1
 #       hint: >-
-#         List every tensor the pass reads or writes – the input, the grid, the output – and count each once; which of
-#         them does the fused kernel never touch in memory?
+#         List every tensor each kernel reads or writes, with its shape; a tensor that one kernel writes and the next
+#         reads crosses the bus twice. Which of them exists only in registers in the fused kernel?
 #       recipe: >-
 #         unfused: affine_grid writes the grid (N·H_out·W_out·2 elements), grid_sample reads it and the input (N·C·H·W)
 #         and writes the output (N·C·H_out·W_out); fused: only the input and the output. Multiply the element count by
 #         element_size and return a Python int.
 #       rtol: 0
 #       atol: 0
+#     07.saved_share:
+#       title: 'predict: the share of the bytes fusing saves, from the channels alone'
+#       points: 1
+#       hint: >-
+#         Count the traffic per output pixel of one image, in elements: what the grid costs, what the input and the
+#         output cost. Which of these grow with C, and which cancel when you take the ratio?
+#       recipe: >-
+#         with H_out = H and W_out = W, per pixel the unfused pass moves 2 (grid written) + 2 (grid read) + C (input)
+#         + C (output) elements and the fused one 2C; the saved share is 4 / (4 + 2C) = 2 / (C + 2), whatever N, H, W
+#         and the element size.
+#       rtol: 0
+#       atol: 1.0e-09
 #     07.program_pixels:
 #       title: the output pixels one program computes
 #       points: 1
 #       hint: >-
-#         A program owns BLOCK consecutive flat offsets of the output; a flat offset is a row and a column.
+#         Number the output pixels as memory does; which numbers does program pid own, and how does a number become a
+#         row and a column of a W_out-wide image? Which lanes hold a number past the last pixel?
 #       recipe: >-
 #         offsets = pid * block + torch.arange(block); rows = offsets // w_out, cols = offsets % w_out (for every lane,
 #         masked or not); live = offsets < h_out * w_out. Return (rows, cols, live): int64, int64, bool.
@@ -51,8 +64,9 @@
 #       title: where an output pixel reads, without a grid
 #       points: 2
 #       hint: >-
-#         Three steps per output pixel, no grid: its normalized base coordinate, θ times it, then lesson 2's unnormalize
-#         into the input's pixels.
+#         Three steps per output pixel, no grid: where its centre sits in normalized units (which points are ±1 in each
+#         convention?), θ times that point, then the same convention backwards on the input's side. A side of one pixel
+#         has no first and last centre to put at ±1.
 #       recipe: >-
 #         align_corners=False: x_t = (2 j + 1) / W_out − 1 and x = ((x_s + 1) W − 1) / 2; True: x_t = 2 j / (W_out − 1)
 #         − 1 (0 for a 1-pixel side) and x = (x_s + 1)(W − 1) / 2; x_s = θ₀₀ x_t + θ₀₁ y_t + θ₀₂, and the same for y with
@@ -71,6 +85,16 @@
 #         the image reads 0); the address of (c, y, x) in image n is ((n·C + c)·H + y)·W + x.
 #       rtol: 1.0e-05
 #       atol: 1.0e-05
+#     07.nondeterminism_source:
+#       title: 'question: where a seeded GPU run loses bit-reproducibility'
+#       points: 1
+#       hint: >-
+#         Which of these adds numbers into one address in an order that nobody fixes? A program's own work – its pixels,
+#         its tl.sum over its block – is the same on every run, whichever program runs first.
+#       recipe: >-
+#         the forward computes every output from fixed inputs in a fixed order, a program's tl.sum has a fixed order and
+#         the launch grid fixes which pixels each program owns; only the atomic additions into the input gradient
+#         arrive in a changing order – "b".
 # ---
 
 # %% [markdown]
@@ -116,6 +140,7 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from stn_course import gpu, plotting, widgets
 from stn_course.checks import check, status
@@ -157,27 +182,21 @@ print("kernels run on:", where)
 #
 # ### 2. The bytes of one forward pass
 #
-# Count every tensor once, at `element_size` bytes per element (θ, six numbers per image, is negligible):
-#
-# | pass | reads | writes |
-# |---|---|---|
-# | `F.affine_grid` | θ | grid: $N \cdot H_\text{out} W_\text{out} \cdot 2$ |
-# | `F.grid_sample` | grid, input: $N C H W$ | output: $N C H_\text{out} W_\text{out}$ |
-# | fused kernel | θ, input | output |
-#
-# The grid has **two** numbers per output pixel, whatever the number of channels $C$. For one channel it is twice as
-# large as the output, and it crosses the memory bus twice (written, read back): fusing removes most of the
-# traffic. For 64 channels the grid is a rounding error. This is a lower bound – a kernel that reads an input pixel
-# twice because it fell out of the cache moves more – and it is what a good kernel approaches.
+# The model: every time a tensor crosses the memory bus – written by one kernel, read by another – it costs its
+# number of elements times `element_size` bytes (θ, six numbers per image, is negligible). A kernel reads each of its
+# inputs once and writes each of its outputs once. `F.affine_grid` returns the sampling grid as a tensor in memory;
+# `F.grid_sample` takes that tensor and the input image and returns the output. The fused kernel computes each
+# sampling point in registers, where it costs no traffic at all. This is a lower bound – a kernel that reads an input
+# pixel twice because it fell out of the cache moves more – and it is what a good kernel approaches.
 
 # %% [markdown]
 # ## Build
 #
 # ### Exercise 1 – the bytes model
 #
-# Return the bytes one **forward** pass moves, as a Python `int`: with `fused=False` the two ATen kernels (the grid
-# written, then read with the input, the output written), with `fused=True` the fused kernel (input read, output
-# written). `input_shape = (N, C, H, W)`, `out_size = (H_out, W_out)`.
+# Return the bytes one **forward** pass moves, as a Python `int`: with `fused=False` the two ATen kernels one after
+# the other, with `fused=True` the fused kernel. `input_shape = (N, C, H, W)`, `out_size = (H_out, W_out)`; the
+# grid's shape is lesson 2's. Which tensors does each pass read and write, and how many elements has each?
 
 # %%
 def sampler_bytes(input_shape, out_size, element_size=4, fused=False):
@@ -198,8 +217,34 @@ def sampler_bytes(input_shape, out_size, element_size=4, fused=False):
 sampler_bytes = check("07.sampler_bytes", sampler_bytes)
 
 # %% [markdown]
-# With your model, the sizes of the benchmark (`benchmarks/bench_gpu.py`): what does fusing save, and how does it
-# depend on the channels?
+# <details><summary>The count, tensor by tensor</summary>
+#
+# | pass | reads | writes |
+# |---|---|---|
+# | `F.affine_grid` | θ | grid: $N \cdot H_\text{out} W_\text{out} \cdot 2$ |
+# | `F.grid_sample` | grid, input: $N C H W$ | output: $N C H_\text{out} W_\text{out}$ |
+# | fused kernel | θ, input | output |
+#
+# The grid crosses the bus twice: written by `affine_grid`, read back by `grid_sample`.
+# </details>
+#
+# ### Question – predict, then run
+#
+# The table below prints, for the benchmark's sizes (`benchmarks/bench_gpu.py`), the share of the unfused traffic
+# that fusing saves. Before it does: for an output as large as its input ($H_\text{out} = H$, $W_\text{out} = W$),
+# what share is saved, as a function of the number of channels $C$ alone? (Why can it depend on $C$ alone?) Return a
+# number between 0 and 1.
+
+# %%
+def saved_share(channels):
+    """The share (0 … 1) of one unfused forward pass's bytes that fusing saves, the output as large as the input."""
+    ### BEGIN SOLUTION
+    return 2 / (channels + 2)  # the grid written and read: 2 · 2 numbers per pixel, of 4 + 2C in all
+    ### END SOLUTION
+
+
+# %%
+saved_share = check("07.saved_share", saved_share)
 
 # %%
 SIZES = [(1024, 1, 60, 60), (256, 1, 224, 224), (256, 3, 224, 224), (32, 64, 56, 56)]
@@ -212,8 +257,10 @@ plotting.plot_traffic({f"C={s[1]}, {s[2]}²": (package_sampler_traffic(s, s[2:])
                                                package_sampler_traffic(s, s[2:], fused=True)) for s in SIZES[1:]});
 
 # %% [markdown]
-# For one channel, fusing removes two thirds of the forward traffic; for three, it still removes a large share;
-# for 64 it hardly matters. Spatial transformers usually warp images (one to three channels), which is where the
+# The grid has **two** numbers per output pixel, whatever the number of channels $C$, and it crosses the bus twice:
+# four numbers per pixel, against $C$ read and $C$ written – $4 / (4 + 2C)$ of the traffic, whatever the sizes and
+# the element size. For one channel, fusing removes two thirds of the forward traffic; for three, it still removes a
+# large share; for 64 it hardly matters. Spatial transformers usually warp images (one to three channels), which is where the
 # fused kernel pays.
 #
 # **Measure the ceiling.** The bandwidth $B$ is not a number to copy from a data sheet: a large copy reads and
@@ -255,19 +302,17 @@ print(f"F.affine_grid + F.grid_sample on {shape}: {spread(aten_samples)}; at the
 # block, not the thread. Inside, `tl.program_id(axis)` says which program this is, and `tl.arange(0, BLOCK)` is the
 # vector of lane numbers `0 … BLOCK − 1` (a power of two, known at compile time: `BLOCK: tl.constexpr`).
 #
-# For the sampler, program `(n, pid)` computes `BLOCK` output pixels of image `n`: the flat offsets
-#
-# $$ o = \text{pid} \cdot \text{BLOCK} + \ell, \qquad \ell = 0 \dots \text{BLOCK} - 1, \qquad
-#    (i, j) = (o \;\text{div}\; W_\text{out},\; o \bmod W_\text{out}), $$
-#
-# and the launch grid is `(N, ceil(H_out · W_out / BLOCK))`. The last program of an image usually runs past the end:
-# its extra lanes are **masked** (`live = o < H_out · W_out`) – every load and store takes `mask=live`, so a masked
-# lane never touches memory.
+# For the sampler, program `(n, pid)` computes `BLOCK` output pixels of image `n`: the pixels are numbered in the
+# order they sit in memory (row-major, as the output tensor stores them), program 0 takes the first `BLOCK` of them,
+# program 1 the next `BLOCK`, and so on; lane ℓ of a program takes its ℓ-th pixel. The launch grid is
+# `(N, ceil(H_out · W_out / BLOCK))`, so the last program of an image usually runs past the last pixel: its extra
+# lanes are **masked** – every load and store takes `mask=live`, so a masked lane never touches memory.
 #
 # ### Exercise 2 – the tile of one program
 #
-# Return `(rows, cols, live)` for program `pid`: int64 row and column of every lane (also for masked lanes, exactly
-# as the kernel computes them) and the bool mask.
+# Return `(rows, cols, live)` for program `pid`: the int64 row and column of every lane's output pixel and the bool
+# mask `live` (which lanes have a pixel). A masked lane still computes a row and a column – the kernel cannot skip
+# the arithmetic, only the memory access – so return them for every lane, as the same arithmetic gives them.
 
 # %%
 def program_pixels(pid, block, h_out, w_out):
@@ -290,26 +335,17 @@ plotting.plot_program_tiles(6, 7, 16, program=2);
 # %% [markdown]
 # ### Where a pixel reads, without a grid
 #
-# Output pixel $(i, j)$ sits at the normalized base-grid point of `F.affine_grid` (lesson 2),
-#
-# $$ x_t = \frac{2j + 1}{W_\text{out}} - 1 \quad (\texttt{align\_corners=False}), \qquad
-#    x_t = \frac{2j}{W_\text{out} - 1} - 1 \quad (\texttt{True}; \; 0 \text{ for } W_\text{out} = 1), $$
-#
-# and the same for $y_t$ with $i$ and $H_\text{out}$. θ maps it into the input, $x_s = \theta_{00} x_t +
-# \theta_{01} y_t + \theta_{02}$, $y_s = \theta_{10} x_t + \theta_{11} y_t + \theta_{12}$, and lesson 2's
-# unnormalize turns that into the input's pixel coordinates:
-#
-# $$ x = \frac{(x_s + 1) W - 1}{2} \quad (\texttt{False}), \qquad
-#    x = \frac{(x_s + 1)(W - 1)}{2} \quad (\texttt{True}). $$
-#
-# Six multiply-adds per output pixel, in registers: this is what replaces the grid's 16 bytes of traffic per pixel
-# in float32 (two numbers of 4 bytes, written by `affine_grid` and read back by `grid_sample` – your model above).
+# The fused kernel has no grid to read: each lane computes its own sampling point from its row, its column and θ.
+# That is three steps you have met – where `F.affine_grid` puts output pixel $(i, j)$ in normalized coordinates,
+# what θ does to that point, and where the normalized result lands among the input's pixels – but now written as
+# arithmetic on one pixel's indices, for both `align_corners` conventions, without a grid to lean on.
 #
 # ### Exercise 3 – the kernel's index arithmetic, in PyTorch
 #
 # Given one image's `theta (2, 3)` and integer tensors `rows`, `cols` (any shape), return the pixel coordinates
 # `(x, y)` they read, in theta's dtype – what `F.affine_grid` would have stored, then unnormalized, but computed only
-# for these pixels.
+# for these pixels. Derive each step from what the conventions *mean* (which points are ±1: the outer edges of the
+# image, or the centres of its corner pixels?), and mind an output side of a single pixel.
 
 # %%
 def source_pixels(theta, rows, cols, in_size, out_size, align_corners=False):
@@ -332,6 +368,23 @@ def source_pixels(theta, rows, cols, in_size, out_size, align_corners=False):
 
 # %%
 source_pixels = check("07.source_pixels", source_pixels)
+
+# %% [markdown]
+# <details><summary>The derivation</summary>
+#
+# With `align_corners=False`, ±1 are the outer edges: the $W_\text{out}$ pixels split $[-1, 1]$ into cells of width
+# $2 / W_\text{out}$, and pixel $j$'s centre is in the middle of its cell, $x_t = \frac{2j + 1}{W_\text{out}} - 1$.
+# With `True`, ±1 are the centres of the first and last pixel, $x_t = \frac{2j}{W_\text{out} - 1} - 1$ (and 0 for
+# a side of one pixel, as `F.affine_grid` does). The same for $y_t$ with $i$ and $H_\text{out}$. θ maps the point,
+# $x_s = \theta_{00} x_t + \theta_{01} y_t + \theta_{02}$, $y_s = \theta_{10} x_t + \theta_{11} y_t + \theta_{12}$,
+# and inverting the same conventions on the input's side gives its pixel coordinates,
+#
+# $$ x = \frac{(x_s + 1) W - 1}{2} \quad (\texttt{False}), \qquad
+#    x = \frac{(x_s + 1)(W - 1)}{2} \quad (\texttt{True}). $$
+# </details>
+#
+# Six multiply-adds per output pixel, in registers: this is what replaces the grid's 16 bytes of traffic per pixel
+# in float32 (two numbers of 4 bytes, written by `affine_grid` and read back by `grid_sample` – your model above).
 
 # %%
 photo = sample_image("grace_hopper", size=32, gray=True)  # (1, 1, 32, 27)
@@ -488,20 +541,23 @@ print(f"200 orders of the same 4096 float32 numbers: {len(sums)} different sums,
 # %% tags=["skip-when-grading"]
 zoom_in = torch.tensor([[[0.35, 0.05, 0.1], [-0.05, 0.35, 0.0]]]).to(DEVICE)  # many outputs per input pixel
 small = photo.to(DEVICE)
-grad_out = torch.randn(1, 1, 48, 48, generator=generator).to(DEVICE)
+grad_out = torch.randn(1, 1, 32, 32, generator=generator).to(DEVICE)
+RUNS = 3  # per mode: enough to show a difference on a GPU; under the interpreter a sorted-segments backward costs ~3 s
 
 
 def input_gradient(deterministic):
     leaf = small.clone().requires_grad_()
-    out = package_affine_sample(leaf, zoom_in, (1, 1, 48, 48), deterministic=deterministic)
+    out = package_affine_sample(leaf, zoom_in, (1, 1, 32, 32), deterministic=deterministic)
     (grad,) = torch.autograd.grad(out, leaf, grad_out)
     return grad
 
 
-runs = {mode: [input_gradient(mode == "sorted segments") for _ in range(4)] for mode in ("atomics", "sorted segments")}
+runs = {"atomics": [], "sorted segments": []}
+for mode in tqdm([mode for mode in runs for _ in range(RUNS)], desc="backward runs"):
+    runs[mode].append(input_gradient(mode == "sorted segments"))
 for mode, grads in runs.items():
     identical = all(torch.equal(grads[0], g) for g in grads[1:])
-    print(f"{mode:16s}: 4 runs bit-identical: {identical}")
+    print(f"{mode:16s}: {RUNS} runs bit-identical: {identical}")
 agree = (runs["atomics"][0] - runs["sorted segments"][0]).abs().max().item()
 print(f"atomics vs sorted segments: max |difference| {agree:.1e} (the same sums, added in another order)")
 
@@ -640,7 +696,25 @@ widgets.kernel_explorer(photo)
 
 # %% [markdown]
 # **3.** Your training run is not bit-reproducible on a GPU even with every seed fixed. Where can the difference come
-# from, and what does `deterministic=True` cost?
+# from, and what does `deterministic=True` cost? Choose the source, as a string (`check` grades it without showing
+# the answer); the fold after it has the whole answer.
+#
+# * `"a"` – the forward: each output pixel blends its four input neighbours with bilinear weights;
+# * `"b"` – the input's gradient: each output pixel's gradient goes to its four input neighbours with `tl.atomic_add`;
+# * `"c"` – θ's gradient: each program reduces its pixels' products with `tl.sum` into its own slot of partials,
+#   which torch sums afterwards;
+# * `"d"` – the launch grid: the GPU starts the programs in a different order on every run.
+
+# %%
+def nondeterminism_source():
+    """The choice that makes a seeded GPU training run differ in its last bits: "a", "b", "c" or "d"."""
+    ### BEGIN SOLUTION
+    return "b"
+    ### END SOLUTION
+
+
+# %%
+nondeterminism_source = check("07.nondeterminism_source", nondeterminism_source)
 
 # %% [markdown] tags=["answer"]
 # From atomic additions in the backward: programs add into the same input pixel in the order they arrive, and

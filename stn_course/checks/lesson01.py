@@ -1,8 +1,9 @@
 """Checks for lesson 1 – affine transforms: matrices, composition, inverse mapping, pixel vs normalized coordinates.
 
 Every reference is :mod:`stn_course.affine` (tested against ``F.affine_grid`` and hand-made matrices) or, for the
-inverse warp, :func:`stn_course.warps.inverse_warp_nearest`; where the exercise takes Python floats, a one-line
-adapter hands them over as float64 tensors. Where the lesson's docstring names the dtype (``rotation_matrix``,
+inverse warp, :func:`stn_course.warps.inverse_warp_nearest`; the two questions (``corner_source``,
+``theta_shift``) compare with :class:`~stn_course.checks.questions.AnswerCompare`, which never prints the expected
+answer. Where the exercise takes Python floats, a one-line adapter hands them over as float64 tensors. Where the lesson's docstring names the dtype (``rotation_matrix``,
 ``rotate_about``, ``normalization_matrix``: "float64") the dtype must match too; elsewhere matrices are compared in
 float64 values whatever float dtype the learner returns (a float32 answer is fine to 1e-6). Shapes must match exactly.
 """
@@ -14,9 +15,12 @@ import numpy as np
 import torch
 
 from .. import affine
+from ..grids import affine_grid
+from ..sampling import grid_to_pixels
 from ..warps import inverse_warp_nearest
-from .cases import tensor
-from .equivalents import GRID_SAMPLE, PACKAGE_SAMPLERS
+from .cases import random_theta, tensor
+from .equivalents import AFFINE_GRID, GRID_SAMPLE, PACKAGE_SAMPLERS
+from .questions import AnswerCompare
 from .catalog import exercise
 from .registry import Case, compare, register
 
@@ -218,3 +222,67 @@ register(exercise("01.inverse_warp", reference=inverse_warp_nearest, cases=_inve
                   hidden_cases=_inverse_warp_hidden, forbidden=('stn_course.warps.inverse_warp_nearest',
                   'stn_course.sampling.nearest_sample', 'stn_course.sampling.grid_sample', *PACKAGE_SAMPLERS,
                   *GRID_SAMPLE)))
+
+# ---------------------------------------------------------------------------------------------------------------
+# 01.corner_source – predict, then run (a question: the answer is never printed)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _corner_source_reference(theta: torch.Tensor, size, align_corners: bool) -> tuple[float, float]:
+    """Where ``out[0, 0]`` reads, in input pixels: the package's grid, its first point, unnormalized."""
+    height, width = size
+    grid = affine_grid(theta.double().reshape(1, 2, 3), (1, 1, height, width), align_corners)
+    x, y = grid_to_pixels(grid, (height, width), align_corners)[0, 0]
+    return float(x), float(y)
+
+
+def _corner_source_cases(rng: np.random.Generator, sizes=((4, 5), (9, 6), (1, 7)), count=3):
+    eye = torch.eye(2, 3, dtype=torch.float64)
+    for align_corners in (False, True):
+        yield Case(f"the identity theta, size (H, W) = (4, 5), align_corners={align_corners}", (eye, (4, 5), align_corners))
+    zoom = torch.tensor([[0.5, 0.0, 0.2], [0.0, 0.5, -0.1]], dtype=torch.float64)
+    yield Case("a zoom by 2 with a shift, size (8, 8), align_corners=False", (zoom, (8, 8), False))
+    for k, size in enumerate(sizes[:count]):
+        align_corners = bool(k % 2)
+        yield Case(f"a random theta, size (H, W) = {size}, align_corners={align_corners}",
+                   (random_theta(rng, 1)[0], size, align_corners))
+
+
+def _corner_source_hidden(rng: np.random.Generator):  # large, tall and wide images, a 1-pixel row
+    return _corner_source_cases(rng, sizes=((64, 48), (3, 100), (1, 9), (37, 2)), count=4)
+
+
+register(exercise("01.corner_source", reference=_corner_source_reference, cases=_corner_source_cases,
+                  hidden_cases=_corner_source_hidden, compare=AnswerCompare(atol=1e-6),
+                  forbidden=('stn_course.grids.affine_grid', 'stn_course.sampling.grid_to_pixels', *AFFINE_GRID)))
+
+# ---------------------------------------------------------------------------------------------------------------
+# 01.theta_shift – a checked question
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _theta_shift_reference(pixels: float, width: int, align_corners: bool) -> float:
+    """``theta[0, 2]`` of a shift right by ``pixels``, from the package's :func:`~stn_course.affine.pixel_to_theta`."""
+    motion = affine.translation(_f64(pixels), _f64(0.0))
+    return float(affine.pixel_to_theta(affine.invert(motion), (width, width), align_corners=align_corners)[0, 2])
+
+
+def _theta_shift_cases(rng: np.random.Generator, shifts=((10.0, 64),), count=2, max_width=100):
+    for pixels, width in shifts:
+        for align_corners in (False, True):
+            yield Case(f"shift right by {pixels:g} pixels, width {width}, align_corners={align_corners}",
+                       (pixels, width, align_corners))
+    for _ in range(count):
+        pixels, width = float(np.round(rng.uniform(-20, 20), 2)), int(rng.integers(2, max_width))
+        for align_corners in (False, True):
+            yield Case(f"shift by {pixels:g} pixels, width {width}, align_corners={align_corners}",
+                       (pixels, width, align_corners))
+
+
+def _theta_shift_hidden(rng: np.random.Generator):  # a 2-pixel image, a left shift, wide images
+    return _theta_shift_cases(rng, shifts=((1.0, 2), (-3.0, 7), (0.5, 1000)), count=3, max_width=2000)
+
+
+register(exercise("01.theta_shift", reference=_theta_shift_reference, cases=_theta_shift_cases,
+                  hidden_cases=_theta_shift_hidden, compare=AnswerCompare(atol=1e-9),
+                  forbidden=('stn_course.affine.pixel_to_theta',)))

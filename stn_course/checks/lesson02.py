@@ -1,8 +1,10 @@
 """Checks for lesson 2 – sampling grids and bilinear interpolation.
 
 References are the package's tested :mod:`stn_course.grids` and :mod:`stn_course.sampling` (themselves tested
-against ``F.affine_grid``/``F.grid_sample``). The bug-hunt check ``02.identity_error`` hands the learner's function
-a few samplers – correct ones and the buggy ones of :mod:`stn_course.bug_hunt` – and compares the measured error.
+against ``F.affine_grid``/``F.grid_sample``). The two questions – the bug hunt's prediction ``02.blog_identity_error``
+(measured with the package's ``identity_error`` on :mod:`stn_course.bug_hunt`'s blog sampler) and
+``02.zeros_fade_band`` – compare with :class:`~stn_course.checks.questions.AnswerCompare`, which never prints the
+expected answer.
 """
 from __future__ import annotations
 
@@ -10,14 +12,16 @@ import numpy as np
 import torch
 
 from .. import padding
-from ..bug_hunt import blog_sampler, clamping_sampler, swapped_xy_sampler
+from ..affine import normalization_matrix
+from ..bug_hunt import blog_sampler
 from ..grids import affine_grid
 from ..padding import GRID_SAMPLE_MODES
-from ..sampling import (bilinear_sample, bilinear_sample_np, identity_error, lerp_1d, nearest_sample,
+from ..sampling import (bilinear_sample, bilinear_sample_np, identity_error, lerp_1d,
                         unnormalize)
 from .cases import HIDDEN_SAMPLING_SHAPES, SAMPLING_SHAPES, random_grid, random_theta, tensor, uniform
 from .equivalents import AFFINE_GRID, GRID_SAMPLE, PACKAGE_SAMPLERS
 from .catalog import exercise
+from .questions import AnswerCompare
 from .registry import Case, register
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -167,32 +171,57 @@ register(exercise("02.bilinear_sample", reference=bilinear_sample, cases=_biline
                   'stn_course.sampling.grid_sample', *PACKAGE_SAMPLERS, *GRID_SAMPLE)))
 
 # ---------------------------------------------------------------------------------------------------------------
-# 02.identity_error – the bug hunt
+# 02.blog_identity_error – the bug hunt, predicted (a question: the answer is never printed)
 # ---------------------------------------------------------------------------------------------------------------
 
 
-SAMPLERS = {
-    "the package's bilinear_sample (correct)": bilinear_sample,
-    "the package's nearest_sample (correct)": nearest_sample,
-    "the blog sampler (W - 2 rescaling, clipped neighbours)": blog_sampler,
-    "a sampler that swaps x and y": swapped_xy_sampler,
-    "a sampler that clamps instead of reading zeros": clamping_sampler,
-}
+def numbered_image(height: int, width: int) -> torch.Tensor:
+    """The bug hunt's image ``(1, 1, H, W)`` float64: pixel ``(i, j)`` holds ``W i + j + 1``."""
+    return torch.arange(1.0, height * width + 1.0, dtype=torch.float64).view(1, 1, height, width)
 
 
-def _identity_cases(rng: np.random.Generator, shapes=((1, 1, 1, 1), (1, 1, 4, 7), (2, 3, 6, 5), (1, 2, 9, 9))):
-    k = 0
-    for name, sampler in SAMPLERS.items():
+def _blog_identity_reference(height: int, width: int) -> float:
+    """The blog sampler's identity error on the numbered image, measured with the package's identity test."""
+    return identity_error(blog_sampler, numbered_image(height, width), align_corners=True)
+
+
+def _blog_identity_cases(rng: np.random.Generator, sizes=((4, 5), (2, 2), (6, 3)), count=2, largest=30):
+    for height, width in sizes:
+        yield Case(f"the numbered {height}×{width} image", (height, width))
+    for height, width in rng.integers(2, largest, (count, 2)).tolist():
+        yield Case(f"the numbered {height}×{width} image", (height, width))
+
+
+def _blog_identity_hidden(rng: np.random.Generator):  # tall, wide and 2-pixel sides
+    return _blog_identity_cases(rng, sizes=((2, 9), (17, 2), (40, 64)), count=3, largest=200)
+
+
+register(exercise("02.blog_identity_error", reference=_blog_identity_reference, cases=_blog_identity_cases,
+                  hidden_cases=_blog_identity_hidden, compare=AnswerCompare(atol=1e-6),
+                  forbidden=('stn_course.bug_hunt.blog_sampler', 'stn_course.sampling.identity_error',
+                             *PACKAGE_SAMPLERS, *GRID_SAMPLE)))
+
+# ---------------------------------------------------------------------------------------------------------------
+# 02.zeros_fade_band – a checked question
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _fade_band_reference(width: int, align_corners: bool) -> tuple[float, float]:
+    """Pixels 0 (the first centre) and -1 (one pixel beyond), normalized with the package's matrix."""
+    n = normalization_matrix((1, width), align_corners, torch.float64)
+    return float(n[0, 0] * 0.0 + n[0, 2]), float(n[0, 0] * -1.0 + n[0, 2])
+
+
+def _fade_band_cases(rng: np.random.Generator, widths=(48, 2, 5), count=2, largest=100):
+    for width in list(widths) + rng.integers(3, largest, count).tolist():
         for align_corners in (False, True):
-            n, c, h, w = shapes[k % len(shapes)]
-            k += 1
-            yield Case(f"{name}, image ({n}, {c}, {h}, {w}), align_corners={align_corners}",
-                       (sampler, tensor(rng, n, c, h, w), align_corners))
+            yield Case(f"width {width}, align_corners={align_corners}", (width, align_corners))
 
 
-def _identity_hidden(rng: np.random.Generator):  # a single row, a single column, larger images
-    return _identity_cases(rng, shapes=((2, 1, 1, 6), (1, 3, 8, 1), (3, 2, 13, 17)))
+def _fade_band_hidden(rng: np.random.Generator):  # wide inputs, 3 pixels
+    return _fade_band_cases(rng, widths=(3, 1000), count=2, largest=5000)
 
 
-register(exercise("02.identity_error", reference=identity_error, cases=_identity_cases,
-                  hidden_cases=_identity_hidden, forbidden=('stn_course.sampling.identity_error',)))
+register(exercise("02.zeros_fade_band", reference=_fade_band_reference, cases=_fade_band_cases,
+                  hidden_cases=_fade_band_hidden, compare=AnswerCompare(atol=1e-9),
+                  forbidden=('stn_course.affine.normalization_matrix',)))

@@ -1,8 +1,9 @@
-"""Checks for lesson 3 – the spatial transformer, forward: parametrisations, identity initialisation, projective and
-thin-plate-spline grids.
+"""Checks for lesson 3 – the spatial transformer, forward: an attention window from pixels, identity initialisation,
+projective and thin-plate-spline grids, and two checked predictions (:mod:`.questions`): what a default-initialised
+head shows, and where a homography's grid runs to infinity.
 
-Every reference is :mod:`stn_course.stn` or :mod:`stn_course.grids` (with an argument fixed where the exercise
-has one parameter fewer)."""
+Every function reference is :mod:`stn_course.stn` or :mod:`stn_course.grids` (with an argument fixed where the
+exercise has one parameter fewer); the predictions' answer keys are computed here from the package."""
 from __future__ import annotations
 
 from functools import partial
@@ -11,7 +12,8 @@ import numpy as np
 import torch
 
 from ..grids import projective_grid, tps_coefficients, tps_control_points, tps_grid, tps_kernel
-from ..stn import TRANSFORMS, identity_params, params_to_matrix
+from ..stn import TRANSFORMS, SpatialTransformer, box_to_attention, identity_params, small_localisation_net
+from .questions import AnswerCompare, Choice
 from .cases import conventions, tensor, uniform
 from .equivalents import AFFINE_GRID
 from .catalog import exercise
@@ -22,25 +24,58 @@ GRID_SHAPES = [(1, 1, 1), (1, 1, 5), (2, 4, 7), (3, 9, 6), (1, 16, 16)]
 HIDDEN_GRID_SHAPES = [(2, 1, 9), (3, 13, 1), (4, 11, 7), (1, 24, 31)]
 
 
-def _attention_cases(rng: np.random.Generator):
-    yield Case("the identity (s=1, t=0), batch 1", (torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64),))
-    yield Case("a zoom on the top-left quarter", (torch.tensor([[0.5, -0.5, -0.5]], dtype=torch.float64),))
-    for n in (2, 5):
-        params = torch.cat([uniform(rng, n, 1, low=0.2, high=1.5), uniform(rng, n, 2)], 1)
-        yield Case(f"a batch of {n} random (s, t_x, t_y)", (params,))
-    yield Case("float32 params keep their dtype", (torch.tensor([[0.7, 0.1, -0.2]]),))
+def default_head_view() -> str:
+    """The answer key of ``03.default_head_view``: the mean share of the input's area that default-initialised affine
+    transformers read (PyTorch's ``nn.Linear`` init for the head, the lesson's 32 features, random images) – ``|det|``
+    of θ's 2×2 part – over 8 of them."""
+    generator = torch.random.fork_rng()
+    with generator:
+        torch.manual_seed(0)
+        shares = []
+        for _ in range(8):
+            head = SpatialTransformer(small_localisation_net(3, 32, 16), "affine")
+            head.head.reset_parameters()
+            with torch.no_grad():
+                theta = head(torch.rand(4, 3, 16, 16), return_params=True)[1]
+            shares.append(theta[:, :, :2].det().abs().mean().item())
+    share = sum(shares) / len(shares)
+    return "all" if share > 0.6 else "quarter" if share > 0.1 else "tiny"
 
 
-def _attention_hidden(rng: np.random.Generator):  # a larger batch, negative and tiny scales, float32 batch
-    params = torch.cat([uniform(rng, 9, 1, low=-1.5, high=1.5), uniform(rng, 9, 2, low=-2, high=2)], 1)
-    yield Case("a batch of 9 (s, t_x, t_y), some s negative (a flip)", (params,))
-    yield Case("a tiny scale", (torch.tensor([[1e-6, 0.3, 0.3]], dtype=torch.float64),))
-    yield Case("a float32 batch of 4", (uniform(rng, 4, 3, dtype=torch.float32),))
+def _view_cases(rng: np.random.Generator):
+    yield Case("a fresh affine transformer whose head keeps PyTorch's default init", ())
 
 
-register(exercise("03.attention_theta", reference=partial(params_to_matrix, transform='attention'),
-                  cases=_attention_cases, hidden_cases=_attention_hidden,
-                  forbidden=('stn_course.stn.params_to_matrix',)))
+register(exercise("03.default_head_view", reference=default_head_view, cases=_view_cases, hidden_cases=_view_cases,
+                  compare=Choice("all", "quarter", "tiny"), forbidden=("stn_course.checks.lesson03.default_head_view",)))
+
+
+def _box(rng: np.random.Generator, n: int, height: int, width: int, dtype=torch.float64) -> torch.Tensor:
+    """``n`` windows with the image's aspect ratio, ``(x0, x1, y0, y1)`` in pixels, some reaching past the edges."""
+    s = torch.from_numpy(rng.uniform(0.1, 1.3, n))
+    cx, cy = (torch.from_numpy(rng.uniform(-0.2, 1.2, (2, n))) * torch.tensor([[width], [height]]) - 0.5)
+    return torch.stack([cx - s * width / 2, cx + s * width / 2, cy - s * height / 2, cy + s * height / 2], 1).to(dtype)
+
+
+def _window_cases(rng: np.random.Generator):
+    yield Case("the whole 64×64 image (edges at -1/2 and 63.5): the identity",
+               (torch.tensor([[-0.5, 63.5, -0.5, 63.5]], dtype=torch.float64), 64, 64))
+    yield Case("the top half's middle of a 64×64 image, pixels x 15.5 to 47.5, y -0.5 to 31.5",
+               (torch.tensor([[15.5, 47.5, -0.5, 31.5]], dtype=torch.float64), 64, 64))
+    yield Case("a batch of 5 windows on a 28×28 image", (_box(rng, 5, 28, 28), 28, 28))
+    yield Case("a batch of 3 windows on a non-square 20×36 image (height 20)", (_box(rng, 3, 20, 36), 20, 36))
+    yield Case("float32 boxes keep their dtype", (_box(rng, 2, 16, 16, torch.float32), 16, 16))
+
+
+def _window_hidden(rng: np.random.Generator):  # other sizes, tall images, 1-pixel windows
+    yield Case("a batch of 9 windows on a tall 50×12 image", (_box(rng, 9, 50, 12), 50, 12))
+    yield Case("one-pixel windows on a 7×7 image", (torch.tensor([[2.5, 3.5, 0.5, 1.5], [-0.5, 0.5, 5.5, 6.5]],
+                                                                dtype=torch.float64), 7, 7))
+    yield Case("a float32 batch of 4 on a 96×128 image", (_box(rng, 4, 96, 128, torch.float32), 96, 128))
+
+
+register(exercise("03.attention_window", reference=box_to_attention, cases=_window_cases, hidden_cases=_window_hidden,
+                  forbidden=('stn_course.stn.box_to_attention',)))
 
 
 def _identity_cases(rng: np.random.Generator):
@@ -72,6 +107,25 @@ def _projective_cases(rng: np.random.Generator, shapes=GRID_SHAPES, spread=0.15)
 
 def _projective_hidden(rng: np.random.Generator):  # larger, non-square outputs, a stronger perspective
     return _projective_cases(rng, HIDDEN_GRID_SHAPES, spread=0.3)
+
+
+def horizon_x(pi31: float) -> float:
+    """The answer key of ``03.horizon``: the output x where w = π₃₁ x + 1 (bottom row (π₃₁, 0, 1)) vanishes, the
+    divisor of :func:`~stn_course.grids.projective_grid` (tests/test_checks_lesson03.py: its grid diverges there)."""
+    return -1.0 / pi31
+
+
+def _horizon_cases(rng: np.random.Generator):
+    yield Case("the lesson's Π, bottom row (0.45, 0, 1)", (0.45,))
+
+
+def _horizon_hidden(rng: np.random.Generator):  # inside the output, negative, steep
+    for pi31 in (1.6, -0.8, -2.5, 0.3):
+        yield Case(f"bottom row ({pi31}, 0, 1)", (pi31,))
+
+
+register(exercise("03.horizon", reference=horizon_x, cases=_horizon_cases, hidden_cases=_horizon_hidden,
+                  compare=AnswerCompare(atol=1e-6, direction=True), forbidden=("stn_course.checks.lesson03.horizon_x",)))
 
 
 register(exercise("03.projective_grid", reference=projective_grid, cases=_projective_cases,

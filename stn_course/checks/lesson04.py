@@ -1,5 +1,6 @@
-"""Checks for lesson 4 – the backward pass: padding-mode derivatives, ∂L/∂U (eq. 6), ∂L/∂G (eq. 7), ∂L/∂θ, and
-a complete ``torch.autograd.Function``.
+"""Checks for lesson 4 – the backward pass: padding-mode derivatives, ∂L/∂U (eq. 6), ∂L/∂G (eq. 7), ∂L/∂θ, a
+complete ``torch.autograd.Function``, and two checked predictions (:mod:`.questions`): the best step of a central
+difference, and the sign of ∂L/∂θ₀₂ where the lesson's descent starts.
 
 Random cases are float64 with random points, which lie on none of the sampler's kinks (integer sample positions,
 the border, mirror lines) with probability 1. The lesson's text warns that a spatial transformer *starts* on the
@@ -12,12 +13,14 @@ must ask no autograd and be ``@once_differentiable`` (:mod:`.properties`).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
 from .. import padding
 from ..autograd import (
-    affine_grid_backward,
+    bilinear_sample_analytic,
     bilinear_sample_backward,
     numerical_gradient,
     sample_with_gradients,
@@ -28,6 +31,7 @@ from ..padding import GRID_SAMPLE_MODES
 from .cases import HIDDEN_SAMPLING_SHAPES, SAMPLING_SHAPES, random_grid, random_theta, tensor, uniform
 from .equivalents import AFFINE_GRID, AUTOGRAD, GRID_SAMPLE
 from .catalog import exercise
+from .questions import AnswerCompare, Choice
 from .properties import HAND_DERIVED_BACKWARD, KEEPS_INPUTS
 from ..grids import affine_grid
 from .registry import Case, register
@@ -79,6 +83,54 @@ def _numerical_hidden(rng: np.random.Generator):  # 3-d x, another eps, a float3
 register(exercise("04.numerical_gradient", reference=numerical_gradient, cases=_numerical_cases,
                   hidden_cases=_numerical_hidden, properties=(KEEPS_INPUTS,),
                   forbidden=('stn_course.autograd.reference.numerical_gradient', *AUTOGRAD)))
+
+
+def best_step_exponent(unit_roundoff: float) -> float:
+    """The answer key of ``04.best_step``: log10 of the step where the central difference's truncation error
+    (~ eps², Taylor) meets its rounding error (~ u / eps), i.e. eps ~ u^(1/3)."""
+    return math.log10(unit_roundoff ** (1 / 3))
+
+
+def _best_step_cases(rng: np.random.Generator):
+    yield Case("float64: unit roundoff u = 2^-53", (2.0 ** -53,))
+
+
+def _best_step_hidden(rng: np.random.Generator):  # the other floats a learner meets
+    for name, bits in (("float32", 24), ("float16", 11), ("bfloat16", 8)):
+        yield Case(f"{name}: unit roundoff u = 2^-{bits}", (2.0 ** -bits,))
+
+
+# ±0.5 in the exponent: eps = u^(1/3) and (3u)^(1/3) both pass; u^(1/2) (the one-sided balance) does not
+register(exercise("04.best_step", reference=best_step_exponent, cases=_best_step_cases,
+                  hidden_cases=_best_step_hidden, compare=AnswerCompare(atol=0.5, direction=True),
+                  forbidden=("stn_course.checks.lesson04.best_step_exponent",)))
+
+
+def sign_at_identity() -> str:
+    """The answer key of ``04.sign_at_identity``, computed on the lesson's problem: the sign of ∂L/∂t at t = 0 for
+    L(t) = mean((sample(moved, shift t) - photo)²), with ``moved`` the 40×40 grey photo shifted by 0.25 – the
+    package's analytic sampler, whose backward takes the right derivative at the kinks, as the learner's does."""
+    from ..images import sample_image
+
+    photo = sample_image("grace_hopper", size=(40, 40), gray=True).double()
+
+    def shifted(image, t):
+        theta = torch.stack([torch.ones_like(t), 0 * t, t, 0 * t, torch.ones_like(t), 0 * t]).view(1, 2, 3)
+        return bilinear_sample_analytic(image, affine_grid(theta, image.shape))
+
+    moved = shifted(photo, torch.tensor(0.25, dtype=torch.float64))
+    t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    (slope,) = torch.autograd.grad((shifted(moved, t) - photo).pow(2).mean(), t)
+    return "zero" if slope == 0 else "positive" if slope > 0 else "negative"
+
+
+def _sign_cases(rng: np.random.Generator):
+    yield Case("the shift by 0.25 of the lesson's 40×40 photo, descent started at t = 0", ())
+
+
+register(exercise("04.sign_at_identity", reference=sign_at_identity, cases=_sign_cases, hidden_cases=_sign_cases,
+                  compare=Choice("positive", "negative", "zero"),
+                  forbidden=("stn_course.checks.lesson04.sign_at_identity",)))
 
 
 def exact_kink_coordinates(size: int, align_corners: bool) -> torch.Tensor:
@@ -178,22 +230,6 @@ register(exercise("04.grad_grid", reference=grad_grid_reference, cases=_sampler_
                   forbidden=(*PACKAGE_BACKWARD, *HAND_DERIVED)))
 
 
-def _theta_cases(rng: np.random.Generator, shapes=((1, 1, 1), (1, 3, 5), (2, 4, 4), (3, 7, 2))):
-    for n, h, w in shapes:
-        for align_corners in (False, True):
-            yield Case(f"grad_grid ({n}, {h}, {w}, 2), size ({n}, 1, {h}, {w}), align_corners={align_corners}",
-                       (tensor(rng, n, h, w, 2), (n, 1, h, w)), {"align_corners": align_corners})
-
-
-def _theta_hidden(rng: np.random.Generator):  # a single row, a single column, larger
-    return _theta_cases(rng, shapes=((4, 1, 13), (2, 9, 1), (1, 17, 11)))
-
-
-register(exercise("04.affine_grid_backward", reference=affine_grid_backward, cases=_theta_cases,
-                  hidden_cases=_theta_hidden, forbidden=('stn_course.autograd.reference.affine_grid_backward',
-                  'stn_course.autograd.AffineGridFunction', *AFFINE_GRID, *AUTOGRAD)))
-
-
 register(exercise("04.sampler_function", reference=sample_with_gradients, cases=_sampler_cases,
                   hidden_cases=_sampler_hidden, properties=(HAND_DERIVED_BACKWARD,),
                   forbidden=(*PACKAGE_BACKWARD, *GRID_SAMPLE)))
@@ -212,6 +248,11 @@ def _chain_kink_cases(rng: np.random.Generator):
 
 def _chain_cases(rng: np.random.Generator, shapes=SAMPLING_SHAPES[1:]):
     yield from _chain_kink_cases(rng)
+    for n, h_out, w_out in ((1, 1, 1), (3, 7, 2)):  # a 1-pixel and a non-square output: the base grid's conventions
+        for align_corners in (False, True):
+            yield Case(f"input ({n}, 2, 5, 6), theta ({n}, 2, 3), output {h_out}×{w_out}, align_corners={align_corners}",
+                       (tensor(rng, n, 2, h_out, w_out), tensor(rng, n, 2, 5, 6), random_theta(rng, n)),
+                       {"align_corners": align_corners})
     for i, (n, c, h, w, h_out, w_out) in enumerate(shapes):
         for align_corners in (False, True):
             mode = GRID_SAMPLE_MODES[i % len(GRID_SAMPLE_MODES)]

@@ -1,6 +1,7 @@
 """Checks for lesson 5 – training spatial transformers on distorted MNIST.
 
-Every reference is the package's: :mod:`stn_course.data` (the distortions), :mod:`stn_course.training`."""
+Every reference is the package's: :mod:`stn_course.data` (the distortions), :mod:`stn_course.training`; the
+question ``05.chance_level`` is answered with ``F.cross_entropy`` and the error of a constant answer."""
 from __future__ import annotations
 
 import math
@@ -8,12 +9,14 @@ import math
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from ..data import paste_clutter, placement_theta
-from ..training import error_rate, stcnn_forward, theta_statistics
+from ..training import stcnn_forward, theta_statistics
 from .cases import uniform
 from .catalog import exercise
 from .properties import KEEPS_INPUTS
+from .questions import AnswerCompare, Choice
 from .registry import Case, register
 
 # ------------------------------------------------------------------------------------------------ 05.rts_theta
@@ -107,49 +110,42 @@ register(exercise("05.stcnn_forward", reference=stcnn_forward, cases=_stcnn_case
                   forbidden=('stn_course.stn.SpatialTransformer', 'stn_course.stn.transform_to_grid',
                   'stn_course.training.STCNN', 'stn_course.training.stcnn_forward')))
 
-# ------------------------------------------------------------------------------------------------ 05.error_rate
+# ------------------------------------------------------------------------------------------------ 05.chance_level
+# a question whose answer is checked, never shown (predict, then run): the floor lines of the training curves
 
 
-def _error_cases(rng: np.random.Generator):
-    yield Case("one example, classified right", (torch.tensor([[0.1, 2.0]]), torch.tensor([1])))
-    yield Case("one example, classified wrong", (torch.tensor([[0.1, 2.0]]), torch.tensor([0])))
-    yield from _random_logits(rng, ((7, 3), (64, 10), (1000, 10)))
+def _chance_reference(labels: torch.Tensor, classes: int) -> tuple[float, float]:
+    """F.cross_entropy of equal logits, and training.error_rate of logits that always pick the most frequent label."""
+    n = labels.numel()
+    loss = F.cross_entropy(torch.zeros(n, classes, dtype=torch.float64), labels).item()
+    majority = torch.zeros(n, classes, dtype=torch.float64)
+    majority[:, int(torch.bincount(labels, minlength=classes).argmax())] = 1.0
+    return loss, 100.0 * int((majority.argmax(1) != labels).sum()) / n
 
 
-def _random_logits(rng: np.random.Generator, sizes, dtype: torch.dtype = torch.float32):
-    for n, c in sizes:
-        logits = uniform(rng, n, c, low=-3, high=3, dtype=dtype)
-        labels = torch.from_numpy(rng.integers(0, c, n))
-        yield Case(f"logits ({n}, {c}) in {dtype}, random labels", (logits, labels))
+def _labels(rng: np.random.Generator, n: int, classes: int, skew: float) -> torch.Tensor:
+    """``n`` labels in ``[0, classes)``, a share ``skew`` of them the class ``classes // 2`` (not class 0)."""
+    labels = rng.integers(0, classes, n)
+    labels[: int(skew * n)] = classes // 2
+    return torch.from_numpy(rng.permutation(labels))
 
 
-def _error_hidden(rng: np.random.Generator):  # one class, many classes, float64 logits
-    yield Case("logits (5, 1): one class, never wrong", (torch.zeros(5, 1), torch.zeros(5, dtype=torch.long)))
-    yield from _random_logits(rng, ((333, 100), (2, 2)))
-    yield from _random_logits(rng, ((40, 4),), dtype=torch.float64)
+def _chance_cases(rng: np.random.Generator, setups=((1000, 10, 0.0), (500, 10, 0.3))):
+    for n, classes, skew in setups:
+        yield Case(f"{n} labels of {classes} classes" + (f", {skew:.0%} of them one class" if skew else ""),
+                   (_labels(rng, n, classes, skew), classes))
 
 
-def _exact_error_rate(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """The error in percent, exactly: a count of mistakes over ``n``, in float64 (``training.error_rate`` rounds
-    the mean in float32, which only one spelling of a correct answer reproduces bit for bit)."""
-    error_rate(logits, labels)  # its checks of the shapes
-    return 100.0 * int((logits.argmax(1) != labels).sum()) / labels.numel()
+def _chance_hidden(rng: np.random.Generator):  # other class counts: a copied log(10) or 90 % does not score
+    yield from _chance_cases(rng, ((300, 3, 0.5), (2000, 100, 0.05), (64, 43, 0.25)))
+    yield Case("7 labels of 5 classes, classes 3 and 4 never present",
+               (torch.tensor([0, 1, 1, 2, 2, 2, 0]), 5))
 
 
-def _compare_percent(expected: float, actual, case: Case) -> tuple[bool, float, str]:
-    """A Python number within 1e-4 percentage points of the exact error: far below one example's share (100 / n ≥
-    0.1 here), far above float32's rounding of a mean (≈ 1e-5), so every correct spelling passes."""
-    if isinstance(actual, bool) or not isinstance(actual, (int, float)):
-        kind = "a tensor" if isinstance(actual, torch.Tensor) else type(actual).__name__
-        return False, math.inf, f"expected a Python float (percent), got {kind}: convert with .item() or float(...)"
-    error = abs(float(actual) - expected)
-    if error <= 1e-4:
-        return True, error, ""
-    return False, error, f"expected {expected:.6g} %, got {float(actual):.6g}"
-
-
-register(exercise("05.error_rate", reference=_exact_error_rate, cases=_error_cases, hidden_cases=_error_hidden,
-                  compare=_compare_percent, forbidden=('stn_course.training.error_rate',)))
+register(exercise("05.chance_level", reference=_chance_reference, cases=_chance_cases, hidden_cases=_chance_hidden,
+                  compare=AnswerCompare(atol=1e-6),  # worked out, not measured: the loss functions are banned
+                  forbidden=("torch.nn.functional.cross_entropy", "torch.nn.functional.nll_loss",
+                             "torch.nn.functional.log_softmax", "stn_course.training.error_rate")))
 
 # ------------------------------------------------------------------------------------------------ 05.theta_statistics
 
@@ -180,3 +176,18 @@ def _theta_stats_hidden(rng: np.random.Generator):  # many thetas far from the i
 
 register(exercise("05.theta_statistics", reference=theta_statistics, cases=_theta_stats_cases,
                   hidden_cases=_theta_stats_hidden, forbidden=('stn_course.training.theta_statistics',)))
+
+# ------------------------------------------------------------------------------------------------ 05.zero_spread
+# the Questions' 2.: a multiple choice, checked without showing the answer
+
+
+def _zero_spread_reference() -> str:
+    return "b"  # a θ that does not vary with the input: the localisation features do not vary (the head's bias)
+
+
+def _no_arguments(rng: np.random.Generator):
+    yield Case("your choice", ())
+
+
+register(exercise("05.zero_spread", reference=_zero_spread_reference, cases=_no_arguments, hidden_cases=_no_arguments,
+                  compare=Choice("a", "b", "c", "d")))

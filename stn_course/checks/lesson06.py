@@ -1,4 +1,5 @@
-"""Checks for lesson 6 – deformable convolution (v1 and v2) from first principles.
+"""Checks for lesson 6 – deformable convolution (v1 and v2) from first principles, and two questions whose answers
+are checked (where a blocked layout makes the taps read; the offsets that make a convolution dilated).
 
 Every reference is the package's :mod:`stn_course.deform` (or ``F.conv2d``); the cases use tuple arguments
 ``(h, w)`` for kernel size, stride, padding and dilation, non-square everything, batch 1 and > 1, offsets that reach
@@ -19,10 +20,12 @@ from ..deform import (
     offsets_from_affine,
     pack_offsets,
     regular_sampling_positions,
+    unpack_offsets,
 )
 from .cases import tensor, uniform
 from .equivalents import CONVOLUTION, DEFORM_CONV, GRID_SAMPLE, PACKAGE_SAMPLERS
 from .catalog import exercise
+from .questions import AnswerCompare
 from .registry import Case, register
 
 # (kernel, stride, padding, dilation): edge cases first
@@ -226,3 +229,51 @@ def _affine_cases(rng: np.random.Generator, sizes=((1, 1, 1), (1, 3, 2), (2, 4, 
 register(exercise("06.offsets_from_affine", reference=offsets_from_affine, cases=_affine_cases,
                   hidden_cases=_affine_hidden, forbidden=('stn_course.deform.offsets_from_affine',
                   'stn_course.deform.regular_sampling_positions')))
+
+# ------------------------------------------------------------------------------------------------ questions
+# 06.blocked_reads (predict, then run) and 06.dilation_offsets (Questions, 1.): checked answers, never shown
+
+
+def _blocked_reference(k_taps: int, dy: float, dx: float) -> torch.Tensor:
+    """Pack a constant (dy, dx) blocked, ``[dy_0 … dy_{K-1}, dx_0 … dx_{K-1}]``, and read it back the way the layer
+    does (the package's :func:`~stn_course.deform.unpack_offsets`): ``-> (K, 2)`` float64 (dy, dx) per tap."""
+    column = partial(torch.full, (1, k_taps, 1, 1), dtype=torch.float64)
+    read_dy, read_dx = unpack_offsets(torch.cat([column(float(dy)), column(float(dx))], 1), (1, k_taps))
+    return torch.stack([read_dy.flatten(), read_dx.flatten()], dim=1)
+
+
+def _blocked_cases(rng: np.random.Generator, setups=((9, 0.0, 2.0),)):  # the lesson's picture: 3×3, 2 px right
+    for k_taps, dy, dx in setups:
+        yield Case(f"k_taps={k_taps}, dy={dy}, dx={dx}", (k_taps, dy, dx))
+
+
+def _blocked_hidden(rng: np.random.Generator):  # an even K has no middle tap; one tap is always right
+    return _blocked_cases(rng, ((25, 1.0, -3.0), (4, 0.5, 1.5), (1, -2.0, 0.25), (15, float(rng.uniform(-2, 2)), 1.0)))
+
+
+register(exercise("06.blocked_reads", reference=_blocked_reference, cases=_blocked_cases,
+                  hidden_cases=_blocked_hidden, compare=AnswerCompare(atol=1e-12),
+                  forbidden=('stn_course.deform.unpack_offsets', 'stn_course.deform.pack_offsets')))
+
+
+def _dilation_reference(kernel_size: int, dilation: int) -> torch.Tensor:
+    """Where the dilated layer's taps read minus where the plain layer's read, at one output location (the
+    package's :func:`~stn_course.deform.regular_sampling_positions`): ``-> (k·k, 2)`` float64 (dy, dx)."""
+    centre = (kernel_size - 1) // 2
+    dilated = regular_sampling_positions(1, 1, kernel_size, 1, dilation * centre, dilation)[:, 0, 0]
+    plain = regular_sampling_positions(1, 1, kernel_size, 1, centre, 1)[:, 0, 0]
+    return (dilated - plain).double()
+
+
+def _dilation_cases(rng: np.random.Generator, setups=((3, 2),)):  # the question's numbers
+    for kernel_size, dilation in setups:
+        yield Case(f"kernel_size={kernel_size}, dilation={dilation}", (kernel_size, dilation))
+
+
+def _dilation_hidden(rng: np.random.Generator):  # larger kernels and dilations, dilation 1 (no move), a 1×1 kernel
+    return _dilation_cases(rng, ((5, 3), (3, 4), (7, 1), (1, 5)))
+
+
+register(exercise("06.dilation_offsets", reference=_dilation_reference, cases=_dilation_cases,
+                  hidden_cases=_dilation_hidden, compare=AnswerCompare(atol=1e-12),
+                  forbidden=('stn_course.deform.regular_sampling_positions', 'stn_course.deform.sampling_positions')))

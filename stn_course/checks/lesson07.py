@@ -1,5 +1,6 @@
-"""Checks for lesson 7 – the GPU path: the bytes model, a program's tile, the kernel's index arithmetic and the
-fused forward kernel.
+"""Checks for lesson 7 – the GPU path: the bytes model (and the question what share fusing saves), a program's tile,
+the kernel's index arithmetic, the fused forward kernel and a Questions choice (where a seeded GPU run stops
+being bit-reproducible).
 
 References: :func:`stn_course.gpu.traffic.sampler_traffic` (the bytes model), :func:`stn_course.gpu.indexing.
 program_pixels` and :func:`~stn_course.gpu.indexing.source_pixels` (the index arithmetic, tested against
@@ -23,6 +24,7 @@ from .cases import random_theta, tensor
 from .comparison import compare
 from .equivalents import AFFINE_GRID, GRID_SAMPLE
 from .catalog import exercise
+from .questions import AnswerCompare, Choice
 from .registry import Case, register
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -59,6 +61,31 @@ def _bytes_hidden(rng: np.random.Generator):
 
 register(exercise("07.sampler_bytes", reference=_bytes_reference, cases=_bytes_cases, hidden_cases=_bytes_hidden,
                   compare=_compare_bytes, forbidden=('stn_course.gpu.traffic.sampler_traffic',)))
+
+# ---------------------------------------------------------------------------------------------------------------
+# 07.saved_share (predict, then run: a question whose answer is checked, never shown)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _saved_share_reference(channels: int) -> float:
+    """The bytes model's saved share for an output as large as its input (any N, H, W, element size: it cancels)."""
+    shape = (1, channels, 5, 7)
+    unfused, fused = (sampler_traffic(shape, shape[2:], 4, f).total for f in (False, True))
+    return 1 - fused / unfused
+
+
+def _saved_share_cases(rng: np.random.Generator, channels=(1, 3)):  # the lesson's table: one and three channels
+    for c in channels:
+        yield Case(f"channels={c}", (c,))
+
+
+def _saved_share_hidden(rng: np.random.Generator):  # a copied 2/3 or a table read off does not score
+    return _saved_share_cases(rng, (2, 5, 64, 1000))
+
+
+register(exercise("07.saved_share", reference=_saved_share_reference, cases=_saved_share_cases,
+                  hidden_cases=_saved_share_hidden, compare=AnswerCompare(atol=1e-9, direction=True),
+                  forbidden=('stn_course.gpu.traffic.sampler_traffic',)))
 
 # ---------------------------------------------------------------------------------------------------------------
 # 07.program_pixels
@@ -143,3 +170,21 @@ register(exercise("07.fused_affine_sample", reference=unfused_affine_sample, cas
                   'stn_course.gpu.affine.unfused_affine_sample', 'stn_course.sampling.bilinear_sample',
                   'stn_course.sampling.grid_sample', 'stn_course.autograd.bilinear_sample_analytic', *GRID_SAMPLE,
                   *AFFINE_GRID)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 07.nondeterminism_source
+# the Questions' 3.: a multiple choice, checked without showing the answer
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _nondeterminism_reference() -> str:
+    return "b"  # the backward's atomic scatter into the input gradient: the one sum whose order nobody fixes
+
+
+def _no_arguments(rng: np.random.Generator):
+    yield Case("your choice", ())
+
+
+register(exercise("07.nondeterminism_source", reference=_nondeterminism_reference, cases=_no_arguments,
+                  hidden_cases=_no_arguments, compare=Choice("a", "b", "c", "d")))

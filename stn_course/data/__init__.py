@@ -11,7 +11,7 @@ Three modules, one idea each, everything re-exported here:
 """
 from __future__ import annotations
 
-from .datasets import DistortedMNIST, make_datasets, make_loaders
+from .datasets import DistortedMNIST, make_datasets, make_loaders, make_split_datasets
 from .distortions import (CANVAS, DISTORTIONS, E_CONTROL, E_JITTER, E_SCALE, P_CORNER_STD, P_SCALE, R_ANGLE,
                           RTS_ANGLE, RTS_SCALE, TC_CLUTTER, TC_CROP, TC_CROP_REGION, distort, ink_boxes,
                           paste_clutter, placement_theta, random_placement)
@@ -20,5 +20,5 @@ from .mnist import DIGIT, EMBEDDED_FILE, ENV_VAR, find_mnist_files, load_mnist, 
 __all__ = [
     "DISTORTIONS", "CANVAS", "ENV_VAR", "read_idx", "find_mnist_files", "load_mnist", "train_test_split_digits",
     "load_splits", "placement_theta", "ink_boxes", "random_placement", "paste_clutter", "distort", "DistortedMNIST",
-    "make_datasets", "make_loaders",
+    "make_datasets", "make_split_datasets", "make_loaders",
 ]

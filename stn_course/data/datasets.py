@@ -18,7 +18,7 @@ from ..impls import DISTORT
 from .distortions import DISTORTIONS, _as_batch, canvas_size, distort
 from .mnist import load_splits
 
-__all__ = ["DistortedMNIST", "EpochBatchSampler", "make_datasets", "make_loaders"]
+__all__ = ["DistortedMNIST", "EpochBatchSampler", "make_datasets", "make_split_datasets", "make_loaders"]
 
 
 
@@ -115,6 +115,30 @@ def make_datasets(kind: str, seed: int = 0, source: str | os.PathLike = "embedde
     train = DistortedMNIST(x_train[tr], y_train[tr], kind, seed=seed, train=True, size=size, impl=impl)
     test = DistortedMNIST(x_test[te], y_test[te], kind, seed=seed, train=False, size=size, impl=impl)
     return train, test
+
+
+VALIDATION_SEED_OFFSET = 1_000_003  # a validation set's distortions are drawn apart from the test set's
+
+
+def make_split_datasets(kind: str, seed: int = 0, validation: float = 0.1, source: str | os.PathLike = "embedded",
+                        n_train: int | None = None, n_test: int | None = None, size: int | None = None,
+                        impl: str = DISTORT.default) -> tuple[DistortedMNIST, DistortedMNIST, DistortedMNIST]:
+    """``(train, validation, test)``: :func:`make_datasets`, with a ``validation`` fraction of the *training digits*
+    held out (:func:`stn_course.tuning.validation_split`, seeded by ``seed``) as a fixed distorted set – what every
+    choice (a learning rate) is made on, so that the test set is used once, for the final number (lesson 5).
+
+    >>> train, val, test = make_split_datasets("R", seed=0, n_train=100, n_test=10)
+    >>> len(train), len(val), len(test), val.train
+    (90, 10, 10, False)
+    """
+    from ..tuning import validation_split
+
+    full, test = make_datasets(kind, seed=seed, source=source, n_train=n_train, n_test=n_test, size=size, impl=impl)
+    keep, held = validation_split(len(full.source), validation, seed=seed)
+    train = DistortedMNIST(full.source[keep], full.labels[keep], kind, seed=seed, train=True, size=size, impl=impl)
+    val = DistortedMNIST(full.source[held], full.labels[held], kind, seed=seed + VALIDATION_SEED_OFFSET,
+                         train=False, size=size, impl=impl)
+    return train, val, test
 
 
 class EpochBatchSampler(Sampler):

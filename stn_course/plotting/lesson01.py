@@ -142,12 +142,13 @@ def plot_shapes(
     return ax.figure
 
 
-def plot_align_corners(height: int = 3, width: int = 4) -> Figure:
+def plot_align_corners(height: int = 3, width: int = 4, formulas: bool = True) -> Figure:
     """Pixel squares vs the normalized frame ``[-1, 1]²`` for both ``align_corners`` conventions.
 
     ``align_corners=False`` (PyTorch's default): ±1 are the *outer edges* of the border pixels.
     ``align_corners=True``: ±1 are the *centres* of the border pixels. Each pixel centre is labelled with its
-    normalized x coordinate (top row) and y coordinate (left column).
+    normalized x coordinate (top row) and y coordinate (left column). ``formulas=False`` leaves the formulas out of
+    the titles (lesson 1 shows the figure before the learner derives them).
     """
     fig, axes = plt.subplots(1, 2, figsize=(9, 4))
     for ax, align in zip(axes, (False, True)):
@@ -169,7 +170,7 @@ def plot_align_corners(height: int = 3, width: int = 4) -> Figure:
         ax.text(right, bottom + 0.55, "(+1, +1)", color="tab:red", ha="center", va="top", fontsize=9)
         ax.text(left, top - 0.35, "(-1, -1)", color="tab:red", ha="center", va="bottom", fontsize=9)
         formula = r"$u = \frac{2x}{W-1} - 1$" if align else r"$u = \frac{2x + 1}{W} - 1$"
-        ax.set_title(f"align_corners={align}: {formula}", fontsize=10)
+        ax.set_title(f"align_corners={align}: {formula}" if formulas else f"align_corners={align}", fontsize=10)
         ax.set_xlim(-1.9, width + 0.3)
         ax.set_ylim(height + 0.4, -1.4)
         ax.set_aspect("equal")
@@ -181,14 +182,17 @@ def plot_align_corners(height: int = 3, width: int = 4) -> Figure:
     return fig
 
 
-def plot_forward_vs_inverse(image: torch.Tensor, matrix: torch.Tensor) -> Figure:
+def plot_forward_vs_inverse(image: torch.Tensor, matrix: torch.Tensor, inverse: torch.Tensor | None = None,
+                            inverse_title: str = "inverse (pull): no holes") -> Figure:
     """Input, forward mapping (holes in red) and inverse mapping of the same pixel-space ``matrix``.
 
     ``image: (1, C, H, W)``, ``matrix: (3, 3)``. Enlarging or rotating makes the forward map leave holes: several
-    output pixels receive no input pixel, while the inverse map asks every output pixel where to read.
+    output pixels receive no input pixel, while the inverse map asks every output pixel where to read. Red always
+    means *a hole*: an output pixel inside the moved picture that no input pixel landed on (black is the zero
+    padding outside it). ``inverse``: the pulled picture to show (default: the package's nearest-neighbour warp).
     """
     forward, hit = forward_warp_nearest(image, matrix)
-    inverse = inverse_warp_nearest(image, matrix)
+    inverse = inverse_warp_nearest(image, matrix) if inverse is None else inverse
     rgb = to_numpy_image(forward)
     if rgb.ndim == 2:
         rgb = np.repeat(rgb[..., None], 3, axis=-1)
@@ -201,7 +205,7 @@ def plot_forward_vs_inverse(image: torch.Tensor, matrix: torch.Tensor) -> Figure
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
     _imshow(axes[0], image, "input")
     _imshow(axes[1], rgb, f"forward (push): {int(holes.sum())} holes in red")
-    _imshow(axes[2], inverse, "inverse (pull): no holes")
+    _imshow(axes[2], inverse, inverse_title)
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])

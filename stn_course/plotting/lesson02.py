@@ -113,11 +113,11 @@ def plot_differences(reference: ImageLike, results: Mapping[str, ImageLike], vma
     """Each result (top row) and its absolute difference to ``reference`` (bottom row, summed over channels).
 
     The title of each difference panel prints the worst error, so a lost row or column shows as a bright line
-    and a number.
+    and a number; what the colours measure is the colourbar's label, under the bar, clear of the titles.
     """
     ref = to_numpy_image(reference)
     n = len(results)
-    fig, axes = plt.subplots(2, n, figsize=(3.2 * n, 6.2), squeeze=False)
+    fig, axes = plt.subplots(2, n, figsize=(3.4 * n, 6.6), squeeze=False, layout="constrained")
     for k, (name, result) in enumerate(results.items()):
         res = to_numpy_image(result)
         if res.shape != ref.shape:
@@ -129,11 +129,11 @@ def plot_differences(reference: ImageLike, results: Mapping[str, ImageLike], vma
         _imshow(axes[0, k], res, name)
         im = axes[1, k].imshow(diff, cmap="magma", vmin=0.0, vmax=vmax if vmax is not None else max(diff.max(), 1e-12),
                                interpolation="nearest")
-        label = "|difference| summed over channels" if summed else "|difference|"
-        axes[1, k].set_title(f"{label}, max {diff.max():.3g}", fontsize=10)
-        fig.colorbar(im, ax=axes[1, k], fraction=0.046, pad=0.04)
+        axes[1, k].set_title(f"|difference|: max {diff.max():.3g}", fontsize=10)
+        bar = fig.colorbar(im, ax=axes[1, k], location="bottom", shrink=0.9, pad=0.02)
+        bar.set_label("|difference|, summed over channels" if summed else "|difference|", fontsize=8)
+        bar.ax.tick_params(labelsize=7)
         for ax in axes[:, k]:
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.tight_layout()
     return fig

@@ -41,10 +41,12 @@ def plot_distortions(samples: Mapping[str, torch.Tensor], labels: Sequence[int] 
 
 
 def plot_learning_curves(histories: Mapping[str, Mapping[str, Sequence[float]]],
-                         paper: Mapping[str, float] | None = None) -> Figure:
+                         paper: Mapping[str, float] | None = None, held_out: str = "test") -> Figure:
     """Training loss and test error (percent, log scale) per epoch for several runs (``name -> history``).
 
     ``paper`` (``name -> error %``) draws the paper's final errors as dashed horizontal lines for reference.
+    ``held_out`` names the set behind the history's ``test_error`` (``"validation"`` when :func:`~stn_course.training.fit`
+    was given the validation loader, as lesson 5 does).
     """
     fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(10, 3.6))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -52,14 +54,14 @@ def plot_learning_curves(histories: Mapping[str, Mapping[str, Sequence[float]]],
         color = colors[i % len(colors)]
         ax_loss.plot(h["epoch"], h["loss"], "-o", ms=3, color=color, label=name)
         if h.get("test_error"):
-            ax_err.plot(h["epoch"], h["test_error"], "-o", ms=3, color=color, label=f"{name} (test)")
+            ax_err.plot(h["epoch"], h["test_error"], "-o", ms=3, color=color, label=f"{name} ({held_out})")
             ax_err.plot(h["epoch"], h["train_error"], ":", color=color, alpha=0.7, label=f"{name} (train)")
     for i, (name, value) in enumerate((paper or {}).items()):
         ax_err.axhline(value, ls="--", lw=1, color="0.4")
         ax_err.annotate(f"paper {name}: {value}%", (0.99, value), xycoords=("axes fraction", "data"),
                         ha="right", va="bottom", fontsize=8, color="0.3")
     ax_loss.set(xlabel="epoch", ylabel="training loss (cross-entropy)", title="training loss")
-    ax_err.set(xlabel="epoch", ylabel="error (%)", yscale="log", title="error (test solid, train dotted)")
+    ax_err.set(xlabel="epoch", ylabel="error (%)", yscale="log", title=f"error ({held_out} solid, train dotted)")
     ax_loss.legend(fontsize=8)
     ax_err.legend(fontsize=8)
     fig.tight_layout()

@@ -3,9 +3,11 @@
 See :mod:`stn_course.widgets` for what every explorer returns."""
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import ipywidgets as widgets
+import numpy as np
 import torch
 
 from .. import plotting
@@ -19,26 +21,53 @@ def render_png(fig, dpi: int = 72) -> bytes:
 
 
 def warp_picture(image: torch.Tensor, theta: torch.Tensor, out_size: tuple[int, int], align_corners: bool,
-                 padding_mode: str, mode: str, titles: tuple[str, str]) -> tuple[bytes, dict]:
+                 padding_mode: str, mode: str, titles: tuple[str, str], max_margin: float = 2.0) -> tuple[bytes, dict]:
     """The explorers' fast picture of an affine warp: the input with the sampling grid over it, and the output.
 
     ``image: (1, C, H, W)``, ``theta: (2, 3)``. Samples with the package's sampler (lesson 2's semantics) and draws
-    with :class:`~stn_course.widgets.raster.Canvas` in a few milliseconds. ``-> (png, state)`` with ``grid``,
-    ``output`` and the panels' ``layout``.
+    with :class:`~stn_course.widgets.raster.Canvas` in a few milliseconds. Where the grid leaves the image (zooming
+    out, translating), the input panel grows by a grey margin – up to ``max_margin`` times the image's size on each
+    side – so the whole grid shows, and the image's extent is outlined in dark grey. ``-> (png, state)`` with
+    ``grid``, ``output``, ``margin`` (image pixels added on each side) and the panels' ``layout``.
     """
     from ..grids import affine_grid
     from ..sampling import bilinear_sample, grid_to_pixels, nearest_sample
-    from .raster import Canvas
+    from .raster import Canvas, to_rgb
 
     image = image.double()
     h, w = image.shape[-2:]
     grid = affine_grid(theta.to(image.dtype).unsqueeze(0), (1, image.shape[1], *out_size), align_corners=align_corners)
     sampler = {"bilinear": bilinear_sample, "nearest": nearest_sample}[mode]
     output = sampler(image, grid, padding_mode=padding_mode, align_corners=align_corners)
+    pixels = grid_to_pixels(grid, (h, w), align_corners)
+    margin = _grid_margin(pixels, h, w, max_margin)
+    rgb = to_rgb(image)
+    if margin:
+        framed = np.full((h + 2 * margin, w + 2 * margin, 3), MARGIN_GREY, dtype=np.uint8)
+        framed[margin - 1:margin + h + 1, margin - 1:margin + w + 1] = OUTLINE_GREY  # the image's extent
+        framed[margin:margin + h, margin:margin + w] = rgb
+        rgb, pixels = framed, pixels + margin
     canvas = Canvas()
-    canvas.add(titles[0], image, grid=grid_to_pixels(grid, (h, w), align_corners)).add(titles[1], output)
+    canvas.add(titles[0], rgb, grid=pixels).add(titles[1], output)
     png = canvas.png()
-    return png, {"grid": grid, "output": output, "layout": dict(canvas.boxes)}
+    return png, {"grid": grid, "output": output, "margin": margin, "layout": dict(canvas.boxes)}
+
+
+MARGIN_GREY = 200  # the input panel around the image, where the grid reads the padding
+OUTLINE_GREY = 70  # a one-pixel frame just outside the image: its extent
+
+
+def _grid_margin(pixels: np.ndarray, h: int, w: int, max_margin: float) -> int:
+    """Whole image pixels to add on every side so that the grid points ``(H_out, W_out, 2)`` (pixel x, y) lie in the
+    panel; at most ``max_margin`` times the image's longer side, and 0 when the grid stays inside the image."""
+    finite = pixels[np.isfinite(pixels).all(-1)]
+    if finite.size == 0:
+        return 0
+    beyond = max(-finite[:, 0].min() - 0.5, finite[:, 0].max() - (w - 0.5),
+                 -finite[:, 1].min() - 0.5, finite[:, 1].max() - (h - 0.5))
+    if beyond <= 0:
+        return 0
+    return int(min(math.ceil(beyond) + 1, math.ceil(max_margin * max(h, w))))
 
 
 def _matrix_html(name: str, matrix: torch.Tensor) -> str:

@@ -19,7 +19,8 @@ def sampling_explorer(image: torch.Tensor | None = None, size: int = 20, out_siz
     """Zoom/rotate a small image and compare nearest vs bilinear, the padding modes and ``align_corners``.
 
     ``theta = zoom⁻¹ · R(angle)`` in normalized coordinates (zoom < 1 reads outside the image and shows the padding
-    mode; zoom > 1 magnifies and shows the interpolation). ``image: (1, C, H, W)``, default: a ``size``-pixel
+    mode, and the input panel grows a grey margin so the whole grid shows, the image's extent framed; zoom > 1
+    magnifies and shows the interpolation). ``image: (1, C, H, W)``, default: a ``size``-pixel
     grayscale photo; the output is ``out_size × out_size``. ``-> VBox`` (CSS class ``stn-sampling-explorer``).
     """
     image = sample_image("grace_hopper", size=size, gray=True) if image is None else image

@@ -3,6 +3,8 @@
 See :mod:`stn_course.widgets` for what every explorer returns."""
 from __future__ import annotations
 
+import math
+
 import ipywidgets as widgets
 import torch
 
@@ -16,8 +18,10 @@ __all__ = ["warp_explorer"]
 def warp_explorer(image: torch.Tensor | None = None, size: int = 64) -> widgets.VBox:
     """Bend an image with a projective or thin-plate-spline grid and see the grid on the input next to the output.
 
-    ``projective``: two sliders set the perspective row ``H[2, :2]`` of a homography. ``tps``: the sliders move the
-    16 source control points by a seeded random field of the given strength. ``-> VBox`` (CSS class
+    ``projective``: two sliders set the perspective row ``H[2, :2]`` of a homography. ``tps``: the first slider sets
+    how far the 16 source control points move, the second turns the direction field smoothly (a blend
+    ``cos φ · A + sin φ · B`` of two fixed random fields, φ = π · slider / 0.8), so neighbouring values give
+    neighbouring fields. ``-> VBox`` (CSS class
     ``stn-warp-explorer``); ``state`` holds the ``matrix`` (``H (3, 3)`` or control points ``(16, 2)``) and ``grid``.
     """
     from ..grids import projective_grid, tps_control_points, tps_grid
@@ -32,7 +36,7 @@ def warp_explorer(image: torch.Tensor | None = None, size: int = 64) -> widgets.
         "transform": widgets.Dropdown(options=["projective", "tps"], value="tps", description="transform",
                                       style=style),
         "a": widgets.FloatSlider(0.2, min=-0.8, max=0.8, step=0.05, description="H[2,0] / bend", style=style),
-        "b": widgets.FloatSlider(0.0, min=-0.8, max=0.8, step=0.05, description="H[2,1] / seed", style=style),
+        "b": widgets.FloatSlider(0.0, min=-0.8, max=0.8, step=0.05, description="H[2,1] / turn", style=style),
     }
 
     def draw(v: dict) -> tuple[bytes, str, dict]:
@@ -44,8 +48,10 @@ def warp_explorer(image: torch.Tensor | None = None, size: int = 64) -> widgets.
             html = _matrix_html("H", matrix)
         else:
             target = tps_control_points(4, 4, dtype=torch.float64)
-            g = torch.Generator().manual_seed(int(round(100 * v["b"])))
-            matrix = target + v["a"] * 0.5 * torch.randn(16, 2, generator=g, dtype=torch.float64)
+            g = torch.Generator().manual_seed(0)
+            field_a, field_b = torch.randn(2, 16, 2, generator=g, dtype=torch.float64)
+            phi = math.pi * v["b"] / 0.8  # a smooth turn of the direction field, not a new random draw
+            matrix = target + v["a"] * 0.5 * (math.cos(phi) * field_a + math.sin(phi) * field_b)
             grid = tps_grid(matrix.unsqueeze(0), size4)
             html = "source control points (x, y): " + ", ".join(f"({x:+.2f}, {y:+.2f})" for x, y in matrix.tolist())
         out = bilinear_sample(image, grid)

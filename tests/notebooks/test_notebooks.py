@@ -11,7 +11,7 @@ import pytest
 from stn_course import course, notebooks
 from stn_course.checks import all_checks
 
-from .conftest import LESSONS, SOLUTIONS, SOURCES, budget, execute
+from .conftest import LESSONS, SOLUTIONS, SOURCES, executed, over_budget, selected
 from .test_claims import claims_cell
 
 SOLUTION_NOTEBOOKS = [SOLUTIONS / f"{lesson.slug}.ipynb" for lesson in course.lessons()]
@@ -108,13 +108,19 @@ def test_every_exercise_is_checked(path):
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", runs(SOLUTION_NOTEBOOKS))
-def test_solution_runs_top_to_bottom(path):
-    """Every check passes, and – a last cell added here – every number the prose claims holds (claims.py)."""
-    nb = nbformat.read(path, as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell(claims_cell(path.name[:2])))
-    nb = execute(nb, path, timeout=budget(path))
+def test_solution_runs_top_to_bottom(path, request):
+    """Every check passes, and – a last cell added here – every number the prose claims holds (claims.py). The
+    fresh lesson's run (the next test) starts at the same time when it is selected."""
+    def add_claims(nb: nbformat.NotebookNode) -> None:
+        nb.cells.append(nbformat.v4.new_code_cell(claims_cell(path.name[:2])))
+
+    stub = LESSONS / path.name
+    nb = executed(path, add_claims,
+                  alongside=stub if selected(request, "test_fresh_lesson_runs_all_with_every_exercise_reported",
+                                             path.stem) else None)
     outputs = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "✅" in outputs and "❌" not in outputs
+    assert not over_budget(nb, path), "\n".join(over_budget(nb, path))
 
 
 @pytest.mark.notebook
@@ -122,7 +128,7 @@ def test_solution_runs_top_to_bottom(path):
 def test_fresh_lesson_runs_all_with_every_exercise_reported(path):
     """"Run All" on an untouched lesson: every exercise says "not implemented yet", the run goes on to the end
     (figures, Verify, Explore on the package's reference), and nothing fails."""
-    nb = execute(nbformat.read(path, as_version=4), path, timeout=budget(path))
+    nb = executed(path)
     outputs = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     lesson = path.name[:2]
     ids = {c.id for c in all_checks(include_hidden=False) if c.id.startswith(lesson + ".")}
@@ -131,3 +137,4 @@ def test_fresh_lesson_runs_all_with_every_exercise_reported(path):
     assert "❌" not in outputs and "✅" not in outputs
     unrun = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.execution_count is None]
     assert not unrun, f"cells {unrun} did not run"
+    assert not over_budget(nb, path), "\n".join(over_budget(nb, path))
