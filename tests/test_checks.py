@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stn_course.checks.questions import Choice
+from stn_course.checks.questions import AnswerCompare, Choice
 from stn_course.checks import CheckFailed, all_checks, check, compare, format_result, get, run_check
 from stn_course.checks.registry import iter_cases
 from stn_course.checks.equivalents import OPS_MATCHING
@@ -301,8 +301,10 @@ def test_lessons_import_only_what_the_learner_is_not_building():
         forbidden = {}
         for check_id in ids:
             spec = get(check_id)
-            assert spec.forbidden or check_id in NO_PACKAGE_TWIN or isinstance(spec.compare, Choice), (
-                f"{check_id}: which functions would be a shortcut?")  # (a multiple choice has none)
+            # (a question's answer key is no shortcut to ban: any right answer has its bytecode; its hidden cases
+            # ask other numbers)
+            assert spec.forbidden or check_id in NO_PACKAGE_TWIN or isinstance(spec.compare, (Choice, AnswerCompare)), (
+                f"{check_id}: which functions would be a shortcut?")
             for name in spec.forbidden:
                 if name.startswith(OPS_MATCHING) or name in EXPERIMENTS.get(check_id, ()):
                     continue  # a pattern over dispatcher operators, not an importable name; a question's experiment

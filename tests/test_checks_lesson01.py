@@ -244,7 +244,13 @@ def theta_shift(pixels, width, align_corners):
     return -2 * pixels / ((width - 1) if align_corners else width)
 
 
+def quarter_turn(cx, cy):
+    x, y = -cx, -cy  # the corner seen from the centre
+    return cx - y, cy + x  # turned a quarter (x, y) -> (-y, x), moved back
+
+
 def test_the_questions_pass_with_a_learners_answer():
+    assert_passes("01.quarter_turn", quarter_turn)
     assert_passes("01.corner_source", corner_source)
     assert_passes("01.theta_shift", theta_shift)
 
@@ -256,6 +262,9 @@ def test_the_questions_pass_with_a_learners_answer():
     ("01.theta_shift", lambda p, w, ac: -theta_shift(p, w, ac)),  # the motion's sign, not the sampler's
     ("01.theta_shift", lambda p, w, ac: theta_shift(p, w, False)),  # one convention for both
     ("01.theta_shift", lambda p, w, ac: -20 / 64),  # the lesson's number, copied
+    ("01.quarter_turn", lambda cx, cy: (cx - cy, cy + cx)),  # turned the other way (counter-clockwise on screen)
+    ("01.quarter_turn", lambda cx, cy: (cy, -cx)),  # turned about the origin, not the centre
+    ("01.quarter_turn", lambda cx, cy: (5.0, -2.0)),  # the first case's answer, copied
 ])
 def test_wrong_answers_fail_without_the_expected_value(check_id, wrong):
     from stn_course.checks import run_check

@@ -269,6 +269,23 @@ def test_numerical_gradient_must_leave_its_input_alone():
     assert result.first_failure.property == "input modified" and "in place" in result.first_failure.message
 
 
+def _forward(f, x, eps=1e-6):
+    """Wrong: the one-sided difference, off by O(eps)."""
+    grad = torch.zeros_like(x)
+    flat = x.detach().clone().reshape(-1)
+    for i in range(flat.numel()):
+        plus = flat.clone()
+        plus[i] += eps
+        grad.view(-1)[i] = (f(plus.view_as(x)) - f(flat.view_as(x))) / eps
+    return grad
+
+
+def test_a_forward_difference_is_told_about_truncation_not_rounding():
+    result = run_check(get("04.numerical_gradient"), _forward, 0)
+    assert not result.passed and result.first_failure.property == ""  # not "precision" (a float32 step)
+    assert "eps = 1e-3" in result.first_failure.case.description and "one-sided" in result.first_failure.case.hint
+
+
 def test_a_backward_that_asks_autograd_is_diagnosed_as_such():
     result = run_check(get("04.sampler_function"), lambda *a, **k: sampler_function(*a, **k, bug="autograd-backward"), 0)
     assert result.first_failure.property == "autograd inside backward"
@@ -290,7 +307,8 @@ def test_best_step_accepts_the_balance_of_the_two_errors_and_hides_it():
 
     assert_passes("04.best_step", lambda u: math.log10(u ** (1 / 3)))
     assert_passes("04.best_step", lambda u: math.log10((3 * u) ** (1 / 3)))  # the constant does not matter
-    for wrong in (lambda u: math.log10(u ** 0.5), lambda u: -8.0, lambda u: math.log10(u)):
+    for wrong in (lambda u: math.log10(u ** 0.5), lambda u: -8.0, lambda u: math.log10(u),
+                  lambda u: math.log10((2.0 ** -53) ** (1 / 3))):  # the float64 answer copied: a visible case fails
         result = run_check(get("04.best_step"), wrong, 0)
         assert not result.passed and "-5.3" not in result.first_failure.message
         assert "not this one" in result.first_failure.message and "too" in result.first_failure.message

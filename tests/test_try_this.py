@@ -152,6 +152,22 @@ def test_l3_tps_strong_bend_moves_every_point_and_bends_every_line(photo64):
         assert off_chord.min() > 0.1  # every line leaves its chord by more than 3 pixels (of 64)
 
 
+def test_l3_projective_keeps_every_line_straight(photo64):
+    said("03", "Compare `projective` with $\\pi_{31} = 0.5$, $\\pi_{32} = 0.3$: its lines stay straight, only their "
+               "spacing and directions change")
+    box = widgets.warp_explorer(photo64)
+    box.controls["transform"].value = "projective"
+    box.controls["a"].value, box.controls["b"].value = 0.5, 0.3
+    grid = box.state["grid"][0].double()
+    for lines in (grid, grid.transpose(0, 1)):  # rows, then columns: (lines, points, 2)
+        start, end = lines[:, :1], lines[:, -1:]
+        direction = (end - start) / (end - start).norm(dim=-1, keepdim=True)
+        off_line = ((lines - start)[..., 0] * direction[..., 1] - (lines - start)[..., 1] * direction[..., 0]).abs()
+        assert off_line.max() < 1e-5  # every point on the line through the ends (float32 grid)
+        spacing = (lines[:, 1:] - lines[:, :-1]).norm(dim=-1)
+        assert (spacing.amax(1) > 1.2 * spacing.amin(1)).all()  # but not evenly spaced: perspective
+
+
 # -- lesson 4 (its FAST photo: 40×40 grayscale) ----------------------------------------------------------------------
 
 

@@ -31,6 +31,16 @@
 #         one: T(c) @ R @ T(-c). The centre itself must stay where it is.
 #       builds_on:
 #       - 01.rotation_matrix
+#     01.quarter_turn:
+#       title: 'predict: where a quarter turn about the centre sends the corner pixel'
+#       points: 1
+#       hint: >-
+#         Turning about c is turning the offset from c. Where is pixel (0, 0) seen from c, and where does a quarter turn
+#         from +x towards +y (clockwise on screen, y down) send that offset? Sketch it for a square image first.
+#       recipe: >-
+#         the offset of (0, 0) from c is (-cx, -cy); your rotation_matrix at 90° sends (x, y) to (-y, x), so the offset
+#         becomes (cy, -cx); add c back: (cx + cy, cy - cx). For a square image the top-left corner lands top-right.
+#       function: corner_after_quarter_turn
 #     01.apply_affine:
 #       title: apply a homogeneous matrix to points
 #       points: 1
@@ -270,7 +280,7 @@ plotting.plot_align_corners(height=3, width=4, formulas=False);  # the formulas 
 # %% [markdown]
 # ## Build
 #
-# Six exercises here (and two checked questions later: a prediction in Verify, one in Questions). Write the body between the markers, run the cell, then run the `check(...)` cell below it: it
+# Six exercises here, and three checked questions: a prediction before Exercise 3, one in Verify, one in Questions. Write the body between the markers, run the cell, then run the `check(...)` cell below it: it
 # calls your function on fresh random inputs (edge cases first – 1-pixel and non-square images, batches) and
 # compares with `stn_course.affine`. Use plain `torch`/`math`; don't call `stn_course.affine` inside your answers.
 #
@@ -332,6 +342,23 @@ apply_affine = check("01.apply_affine", apply_affine)
 # </details>
 
 # %% [markdown]
+# **Predict, then build.** Before you write the rotation about a centre: turn an image by a quarter turn,
+# $90°$ from $+x$ towards $+y$, about its centre $c = (c_x, c_y)$. Where does the corner pixel $(0, 0)$ land?
+# Answer as a function of the centre, on paper first – no matrices needed, only where the corner sits as seen from
+# $c$. (For a square image you can check yourself with a sketch: which corner does the top-left one become?)
+
+# %%
+def corner_after_quarter_turn(cx: float, cy: float) -> tuple[float, float]:
+    """Pixel ``(x, y)`` where a quarter turn (+x towards +y) about ``(cx, cy)`` sends pixel ``(0, 0)``."""
+    ### BEGIN SOLUTION
+    return (cx + cy, cy - cx)
+    ### END SOLUTION
+
+
+# %%
+corner_after_quarter_turn = check("01.quarter_turn", corner_after_quarter_turn)
+
+# %% [markdown]
 # ### Exercise 3 – rotation about a centre
 #
 # Return the homogeneous matrix that turns by `angle` about the centre $c = (c_x, c_y)$ (§3): $c$ is its fixed
@@ -357,6 +384,8 @@ rotate_about = check("01.rotate_about", rotate_about)
 # Move $c$ to the origin, rotate there, move back: $R_c(\alpha) = T(c)\, R(\alpha)\, T(-c)$, read right to left.
 # The fixed point is the proof: $R_c(\alpha)\, c = T(c)\, R(\alpha)\, 0 = T(c)\, 0 = c$. The other order,
 # $T(-c)\, R\, T(c)$, turns about $-c$.
+# Your prediction is the same three steps on one point: $T(-c)$ takes the corner to $(-c_x, -c_y)$, the quarter
+# turn to $(c_y, -c_x)$, and $T(c)$ to $(c_x + c_y,\; c_y - c_x)$ – for a square image, the top-right corner.
 # </details>
 
 # %% [markdown]
@@ -441,10 +470,10 @@ normalization_matrix = check("01.normalization_matrix", normalization_matrix)
 # <details><summary>The derivation (open after the check passes)</summary>
 #
 # `align_corners=True`: $a\cdot 0 + b = -1$ and $a (W-1) + b = 1$ give $b = -1$, $a = \frac{2}{W-1}$:
-# $$u = \frac{2x}{W-1} - 1 \quad\Longleftrightarrow\quad x = \frac{(u+1)(W-1)}{2},$$
+# $$u = \frac{2x}{W-1} - 1,$$
 # and a 1-pixel side gets $a = b = 0$. `align_corners=False`: $a(-\tfrac12) + b = -1$ and $a(W - \tfrac12) + b = 1$
 # give $a = \frac{2}{W}$, $b = \frac1W - 1$:
-# $$u = \frac{2x + 1}{W} - 1 \quad\Longleftrightarrow\quad x = \frac{(u+1)W - 1}{2}.$$
+# $$u = \frac{2x + 1}{W} - 1.$$
 # The $y$ row is the same with $H$.
 # </details>
 
@@ -455,9 +484,9 @@ normalization_matrix = check("01.normalization_matrix", normalization_matrix)
 # [N_\text{in} A D_\text{out}]_{:2}$, shape `(2, 3)` (or `(N, 2, 3)`), where $N_\text{in}$ is your
 # `normalization_matrix` and $D_\text{out}$ maps normalized output coordinates back to output pixels. Usually
 # $D_\text{out} = N_\text{out}^{-1}$ – but with `align_corners=True` a 1-pixel output side has scale 0, $N_\text{out}$
-# is singular and has no inverse. Write $D$ from the inverted lines of Exercise 5's derivation instead:
-# $x = (u + 1)\,(W - 1)/2$ with `align_corners=True` (which sends the only pixel's $u = 0$ back to pixel 0),
-# $x = \big((u + 1)\,W - 1\big)/2$ otherwise.
+# is singular and has no inverse. Build $D$ yourself: solve each of Exercise 5's lines $u = a x + b$ for $x$ on
+# paper, and decide what a 1-pixel side must do (its only pixel is pixel 0, whatever $u$ the grid asks about).
+# Test on a $1\times1$ output: $\theta$ must then read the input where the pixel matrix sends pixel $(0, 0)$.
 
 # %%
 def pixel_to_theta(matrix: torch.Tensor, in_size: tuple[int, int], out_size: tuple[int, int],
@@ -480,6 +509,16 @@ def pixel_to_theta(matrix: torch.Tensor, in_size: tuple[int, int], out_size: tup
 
 # %%
 pixel_to_theta = check("01.pixel_to_theta", pixel_to_theta)
+
+# %% [markdown]
+# <details><summary>The inverted lines (open after the check passes)</summary>
+#
+# Solving Exercise 5's lines for $x$:
+# $$x = \frac{(u+1)(W-1)}{2} \quad(\texttt{align\_corners=True}), \qquad x = \frac{(u+1)W - 1}{2}
+# \quad(\texttt{align\_corners=False}).$$
+# With `align_corners=True` and $W = 1$ the first gives $x = 0$ for every $u$: scale 0, offset 0 – exactly what
+# $D_\text{out}$ needs where $N_\text{out}^{-1}$ does not exist. Lesson 2 calls this map *unnormalize*.
+# </details>
 
 # %% [markdown]
 # ## Verify
@@ -507,9 +546,10 @@ for align_corners in (False, True):
 
 # %%
 def grid_to_pixels(grid: torch.Tensor, size: tuple[int, int], align_corners: bool) -> torch.Tensor:
-    """Normalised (x, y) -> input pixels (x, y): Theory §5's normalisation undone (lesson 2 calls it unnormalize)."""
-    extent = torch.tensor([size[1], size[0]], dtype=grid.dtype)  # (W, H): x first
-    return (grid + 1) / 2 * (extent - 1) if align_corners else ((grid + 1) * extent - 1) / 2
+    """Normalised (x, y) ``(1, H, W, 2)`` -> input pixels (x, y) ``(1, H, W, 2)``: the inverse of your
+    ``normalization_matrix`` (invertible here, both sides have more than one pixel), applied with your ``apply_affine``."""
+    to_pixels = torch.linalg.inv(normalization_matrix(size, align_corners))
+    return apply_affine(to_pixels, grid.reshape(1, -1, 2).double()).reshape(grid.shape)
 
 
 pixel_y, pixel_x = torch.meshgrid(torch.arange(h).double(), torch.arange(w).double(), indexing="ij")

@@ -774,7 +774,8 @@ for i in range(4):
 # * `projective` with $\pi_{31} = 0.5$: the grid's left column is taller than its right one – perspective – and
 #   parts of the grid leave the image, where the output reads the zeros padding;
 # * `tps` with a strong bend: all 16 source points move, so no grid line stays straight – every row and column of
-#   the grid bends, far from its straight chord: a TPS bends the whole image, not only the parts near a point.
+#   the grid bends, far from its straight chord. Compare `projective` with $\pi_{31} = 0.5$, $\pi_{32} = 0.3$:
+#   its lines stay straight, only their spacing and directions change.
 
 # %% tags=["skip-when-grading"]
 widgets.warp_explorer(photo.float())
@@ -797,15 +798,17 @@ widgets.warp_explorer(photo.float())
 # </details>
 
 # %% [markdown]
-# **2.** In the warp explorer, why does the TPS keep lines straight far from the moved points, while the projective grid bends the whole picture?
+# **2.** In the warp explorer, push $\pi_{31}$ hard: every row and column of the projective grid stays a straight
+# line, while a strongly bent TPS curves them – yet the projective warp changes the whole picture too. What does a
+# homography keep, what does it lose, and when would a TPS keep straight lines straight?
 
 # %% [markdown] tags=["answer"]
-# The TPS is an affine map plus radial terms $U(r) = r^2 \log r^2$ centred on the control points. With the affine part fixed by the unmoved points, the radial terms matter near the moved points and the map is close to affine elsewhere. A homography divides by $w$, which varies linearly across the *whole* image.
+# A homography is linear on homogeneous coordinates: the points of a line $a^\top p = 0$ map to points $p' = \Pi p$ with $(a^\top \Pi^{-1}) p' = 0$ – again a line, and the divide by $w$ only rescales $p'$, which stays on it. So *every* straight line stays straight. What it loses is parallelism and even spacing: $w$ varies linearly across the whole image, so the scale changes everywhere (the taller left column), and lines that were parallel meet at the horizon. A TPS adds radial terms $U(r) = r^2 \log r^2$, which are not linear in $(x, y)$ and do not fade with distance; their weights vanish only when the targets are an affine image of the source points, so a TPS keeps lines straight only then – any other move curves the grid lines, near the moved points most.
 
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# The TPS is an affine map plus radial terms $U(r) = r^2 \log r^2$ centred on the control points. With the affine part fixed by the unmoved points, the radial terms matter near the moved points and the map is close to affine elsewhere. A homography divides by $w$, which varies linearly across the *whole* image.
+# A homography is linear on homogeneous coordinates: the points of a line $a^\top p = 0$ map to points $p' = \Pi p$ with $(a^\top \Pi^{-1}) p' = 0$ – again a line, and the divide by $w$ only rescales $p'$, which stays on it. So *every* straight line stays straight. What it loses is parallelism and even spacing: $w$ varies linearly across the whole image, so the scale changes everywhere (the taller left column), and lines that were parallel meet at the horizon. A TPS adds radial terms $U(r) = r^2 \log r^2$, which are not linear in $(x, y)$ and do not fade with distance; their weights vanish only when the targets are an affine image of the source points, so a TPS keeps lines straight only then – any other move curves the grid lines, near the moved points most.
 # </details>
 
 # %% [markdown]

@@ -18,8 +18,8 @@
 #     holds: all(70 < a / b < 130 for a, b in zip(demo_errors, demo_errors[1:]))
 #   - text: until rounding takes over and it *grows* again
 #     holds: 1e-7 <= best_eps <= 1e-3 and sweep[1e-12] > 100 * sweep[best_eps]
-#   - text: 5 pixels to the right
-#     holds: SIZE == 40 and abs(0.25 * SIZE / 2 - 5) < 1e-12
+#   - text: content moved 5 pixels to the *left*
+#     holds: SIZE == 40 and abs(0.25 * SIZE / 2 - 5) < 1e-12 and shift_lands_at == 15
 #   - text: so the first step goes *right*
 #     holds: descents["shift"][2][1] > 0 and descents["shift"][3][1] > descents["shift"][3][0]
 #   - text: The rotation does not show it
@@ -363,6 +363,7 @@ demo_errors = [sweep[eps] for eps in (1e-2, 1e-3, 1e-4)]
 best_eps = min(sweep, key=sweep.get)
 print(f"smallest error at eps = {best_eps:.0e}; your prediction for float64: 1e{best_step_exponent(2.0 ** -53):+.1f}")
 
+# %% [markdown]
 # ### Exercise 1 – $\partial x / \partial g$ through unnormalize and the padding mode
 #
 # Elementwise derivative of the map from a normalized grid value to the pixel coordinate the sampler reads –
@@ -723,9 +724,10 @@ def descend(kind, truth, start, lr, steps):
 
 
 # %% [markdown]
-# **Predict, then run.** The photo shifted by $0.25$ (5 pixels to the right: $t_x = 0.25$ is a quarter of the
-# half-width, and $W/2 = 20$) is undone by $t = -0.25$, and the loss is smallest there. Descent starts at the identity,
-# $t = 0$. Which sign does the gradient $\partial L / \partial \theta_{02} = \partial L / \partial t$ that your
+# **Predict, then run.** The photo warped with $t_x = 0.25$ has its content moved 5 pixels to the *left*: the
+# output at $x$ reads the input at $x + 5$ ($t_x = 0.25$ is a quarter of the half-width, and $W/2 = 20$), so a bright
+# pixel at $x = 20$ lands at $x = 15$ – lesson 1's sign rule. It is undone by $t = -0.25$, and the loss is smallest
+# there. Descent starts at the identity, $t = 0$. Which sign does the gradient $\partial L / \partial \theta_{02} = \partial L / \partial t$ that your
 # backward returns at $t = 0$ have: `"positive"` (the first step heads for $-0.25$), `"negative"` or `"zero"`? Think
 # about where the samples sit at $t = 0$ before you answer – and what the loss does just to the left and just to the
 # right of that point.
@@ -742,6 +744,10 @@ def sign_at_identity() -> str:
 sign_at_identity = check("04.sign_at_identity", sign_at_identity)
 
 # %%
+dot = torch.zeros(1, 1, SIZE, SIZE, dtype=torch.float64)
+dot[..., SIZE // 2, 20] = 1.0  # one bright pixel at x = 20
+shift_lands_at = warp(dot, "shift", torch.tensor(0.25, dtype=torch.float64))[0, 0, SIZE // 2].argmax().item()
+print(f"t_x = +0.25 moves the bright pixel from x = 20 to x = {shift_lands_at}")
 descents = {}
 for kind, truth, lr in (("shift", 0.25, 0.4), ("rotation", 0.5, 0.3)):
     values, curve, path, losses = descents[kind] = descend(kind, truth, start=0.0, lr=lr, steps=30 if FAST else 80)

@@ -324,8 +324,10 @@ plotting.plot_offset_layout(3, 3);
 #
 # ### Exercise 1 – where a regular convolution reads
 #
-# Return the positions $s\,p_0 - \text{pad} + p_k$ for every tap $k = i k_w + j$ and every output location, as pixel
-# $(y, x)$ – row first, like the offsets. All geometry arguments are pairs `(h, w)`.
+# For every tap $k = i k_w + j$ and every output location, return the input pixel that `F.conv2d` multiplies with
+# $w_k$ there, as $(y, x)$ – row first, like the offsets. All geometry arguments are pairs `(h, w)`. Work out a
+# case by hand before you code it: a 3×3 kernel, stride 2, padding 1, dilation 2 – where do output $(0, 0)$'s first
+# and last taps read?
 
 # %%
 def regular_sampling_positions_ex(h_out, w_out, kernel_size, stride, padding, dilation):
@@ -388,9 +390,9 @@ bilinear_sample_pixels = check("06.bilinear_sample_pixels", bilinear_sample_pixe
 # %% [markdown]
 # ### Exercise 3 – a convolution as sampling plus a weighted sum
 #
-# Put exercises 1 and 2 together: for every tap, sample all channels at that tap's positions
-# (shape `(N, C_in, H_out, W_out)`), then add `einsum("oc,nchw->nohw", weight[:, :, i, j], samples)`. The check
-# compares with `F.conv2d` – zero padding falls out of "zeros outside" for free.
+# Put exercises 1 and 2 together and write `F.conv2d` (one group) without calling it: sampling only where
+# exercise 1 says a convolution reads, and one weighted sum per tap that turns `C_in` sampled channels into `C_out`
+# output channels. The check compares with `F.conv2d` – where does the zero padding come from?
 
 # %%
 def conv2d_by_sampling(input, weight, bias, stride, padding, dilation):
@@ -418,6 +420,14 @@ def conv2d_by_sampling(input, weight, bias, stride, padding, dilation):
 
 # %%
 conv2d_by_sampling = check("06.conv2d_by_sampling", conv2d_by_sampling)
+
+# %% [markdown]
+# <details><summary>One way to write it</summary>
+#
+# For every tap $(i, j)$: sample all channels at that tap's positions, `samples` of shape `(N, C_in, H_out, W_out)`,
+# and add `einsum("oc,nchw->nohw", weight[:, :, i, j], samples)`. Zero padding falls out of "zeros outside" for
+# free: a tap that reads outside the image reads 0, exactly what `F.conv2d`'s padding adds.
+# </details>
 
 # %% [markdown]
 # ### Exercise 4 – the offset layout

@@ -93,8 +93,8 @@
 #         its tl.sum over its block – is the same on every run, whichever program runs first.
 #       recipe: >-
 #         the forward computes every output from fixed inputs in a fixed order, a program's tl.sum has a fixed order and
-#         the launch grid fixes which pixels each program owns; only the atomic additions into the input gradient
-#         arrive in a changing order – "b".
+#         writes a fixed slot, and the fused kernel's rounding differs from torch's the same way on every run; only the
+#         input gradient adds into one address from many programs (atomic additions), in a changing order – "b".
 # ---
 
 # %% [markdown]
@@ -110,8 +110,8 @@
 #
 # **You will build** the bytes model that predicts this, the tile of output pixels one program of a kernel computes,
 # the index arithmetic that finds where an output pixel reads without a grid, and the fused forward kernel itself.
-# Then you will look at the backward, where many programs add into the same input pixel (**atomics**, and the
-# nondeterminism PyTorch users complain about), and learn to measure a kernel honestly.
+# Then you will look at the backward – and at why a seeded GPU training run is not bit-reproducible, the
+# nondeterminism PyTorch users complain about – and learn to measure a kernel honestly.
 #
 # **Package modules:** `stn_course.gpu` – `affine` (the fused kernel, forward and backward, that
 # `SpatialTransformer(impl="triton")` uses), `traffic` (the bytes model), `indexing`, `measure` (a fair timer, the
@@ -217,17 +217,6 @@ def sampler_bytes(input_shape, out_size, element_size=4, fused=False):
 sampler_bytes = check("07.sampler_bytes", sampler_bytes)
 
 # %% [markdown]
-# <details><summary>The count, tensor by tensor</summary>
-#
-# | pass | reads | writes |
-# |---|---|---|
-# | `F.affine_grid` | θ | grid: $N \cdot H_\text{out} W_\text{out} \cdot 2$ |
-# | `F.grid_sample` | grid, input: $N C H W$ | output: $N C H_\text{out} W_\text{out}$ |
-# | fused kernel | θ, input | output |
-#
-# The grid crosses the bus twice: written by `affine_grid`, read back by `grid_sample`.
-# </details>
-#
 # ### Question – predict, then run
 #
 # The table below prints, for the benchmark's sizes (`benchmarks/bench_gpu.py`), the share of the unfused traffic
@@ -245,6 +234,18 @@ def saved_share(channels):
 
 # %%
 saved_share = check("07.saved_share", saved_share)
+
+# %% [markdown]
+# <details><summary>The count, tensor by tensor</summary>
+#
+# | pass | reads | writes |
+# |---|---|---|
+# | `F.affine_grid` | θ | grid: $N \cdot H_\text{out} W_\text{out} \cdot 2$ |
+# | `F.grid_sample` | grid, input: $N C H W$ | output: $N C H_\text{out} W_\text{out}$ |
+# | fused kernel | θ, input | output |
+#
+# The grid crosses the bus twice: written by `affine_grid`, read back by `grid_sample`.
+# </details>
 
 # %%
 SIZES = [(1024, 1, 60, 60), (256, 1, 224, 224), (256, 3, 224, 224), (32, 64, 56, 56)]
@@ -508,10 +509,38 @@ plotting.show_images([batch[0], reference[0], package[0], reference[1], package[
 #   every output pixel, which each program reduces over its own block (`tl.sum`) and writes as one partial; the
 #   partials are added afterwards.
 #
+# **Predict, before you read on.** Your training run is not bit-reproducible on a GPU even with every seed fixed:
+# the same data, the same initialisation, and after a few hundred steps the weights differ in their last bits.
+# Which of the kernel's parts can make two runs differ? Choose one, as a string (`check` grades it without showing
+# the answer; the text after it says why):
+#
+# * `"a"` – the forward: each output pixel blends its four input neighbours with bilinear weights;
+# * `"b"` – the input's gradient: each output pixel adds its gradient, times the bilinear weights, into its four
+#   input neighbours;
+# * `"c"` – θ's gradient: each program reduces its pixels' products with `tl.sum` into its own slot of partials,
+#   which torch sums afterwards;
+# * `"d"` – the sampling points: the fused kernel computes θ·(x_t, y_t, 1) in another order than `F.affine_grid`,
+#   so its coordinates differ from torch's in the last bits.
+
+# %%
+def nondeterminism_source():
+    """The choice that makes a seeded GPU training run differ in its last bits: "a", "b", "c" or "d"."""
+    ### BEGIN SOLUTION
+    return "b"
+    ### END SOLUTION
+
+
+# %%
+nondeterminism_source = check("07.nondeterminism_source", nondeterminism_source)
+
+# %% [markdown]
 # The scatter is the hard part on a GPU. Zooming in, neighbouring output pixels – computed by *different*
 # programs running at the same time – add into the same input pixel. A plain `load, add, store` would lose updates
 # (two programs read the old value, both write, one addition vanishes), so the kernel uses `tl.atomic_add`: the
-# memory system serialises the additions to one address. Correct – but in **whatever order the programs arrive**.
+# memory system serialises the additions to one address. Correct – but in **whatever order the programs arrive**
+# ("b"). The forward ("a") and each program's `tl.sum` ("c") compute from the same inputs in a fixed order on every
+# run, and the partials sit in fixed slots; "d" makes the fused kernel differ from torch, but the same way on every
+# run.
 #
 # Floating-point addition is not associative: $(a + b) + c$ and $a + (b + c)$ can differ in the last bits. So the
 # order of atomic additions changes the result from run to run: `F.grid_sample`'s CUDA backward is
@@ -692,41 +721,6 @@ widgets.kernel_explorer(photo)
 #
 # The grid has two numbers per output pixel whatever the number of channels, while the input and output grow with
 # C. For one channel the grid (written and read back) is most of the traffic; for 64 it is a small fraction.
-# </details>
-
-# %% [markdown]
-# **3.** Your training run is not bit-reproducible on a GPU even with every seed fixed. Where can the difference come
-# from, and what does `deterministic=True` cost? Choose the source, as a string (`check` grades it without showing
-# the answer); the fold after it has the whole answer.
-#
-# * `"a"` – the forward: each output pixel blends its four input neighbours with bilinear weights;
-# * `"b"` – the input's gradient: each output pixel's gradient goes to its four input neighbours with `tl.atomic_add`;
-# * `"c"` – θ's gradient: each program reduces its pixels' products with `tl.sum` into its own slot of partials,
-#   which torch sums afterwards;
-# * `"d"` – the launch grid: the GPU starts the programs in a different order on every run.
-
-# %%
-def nondeterminism_source():
-    """The choice that makes a seeded GPU training run differ in its last bits: "a", "b", "c" or "d"."""
-    ### BEGIN SOLUTION
-    return "b"
-    ### END SOLUTION
-
-
-# %%
-nondeterminism_source = check("07.nondeterminism_source", nondeterminism_source)
-
-# %% [markdown] tags=["answer"]
-# From atomic additions in the backward: programs add into the same input pixel in the order they arrive, and
-# float addition is not associative. Sorted segments fix the order, at the cost of writing the contributions, a sort,
-# and a second pass – more traffic and time.
-
-# %% [markdown]
-# <details><summary>Answer</summary>
-#
-# From atomic additions in the backward: programs add into the same input pixel in the order they arrive, and
-# float addition is not associative. Sorted segments fix the order, at the cost of writing the contributions, a sort,
-# and a second pass – more traffic and time.
 # </details>
 
 # %% [markdown]

@@ -255,8 +255,10 @@ plotting.plot_rectified({"input": images[:10], "rectified\n(true corners)": rect
 # ### Exercise 4 – predict, then run
 #
 # The ST-CNN is lesson 5's, with a projective transformer and colour input: `st_cnn(40, "projective")` samples a
-# 28×28 view of the 40×40 canvas, then classifies it. Before any training, what does its transformer show the
-# classifier? Answer with one of:
+# 28×28 view of the 40×40 canvas, then classifies it. Its transformer starts as lesson 5's did: the regression head's
+# weights are zero, and its bias is the **identity in pixels** (`start="pixels"`) – the θ under which neighbouring
+# output pixels read canvas points exactly one canvas pixel apart, the output's centre at the canvas's centre.
+# Before any training, what does its transformer show the classifier? Answer with one of:
 #
 # * `"whole"` – the whole canvas, shrunk to 28×28;
 # * `"centre"` – the middle of the canvas, one output pixel per canvas pixel;

@@ -1,8 +1,8 @@
 """Checks for lesson 1 – affine transforms: matrices, composition, inverse mapping, pixel vs normalized coordinates.
 
 Every reference is :mod:`stn_course.affine` (tested against ``F.affine_grid`` and hand-made matrices) or, for the
-inverse warp, :func:`stn_course.warps.inverse_warp_nearest`; the two questions (``corner_source``,
-``theta_shift``) compare with :class:`~stn_course.checks.questions.AnswerCompare`, which never prints the expected
+inverse warp, :func:`stn_course.warps.inverse_warp_nearest`; the three questions (``quarter_turn``,
+``corner_source``, ``theta_shift``) compare with :class:`~stn_course.checks.questions.AnswerCompare`, which never prints the expected
 answer. Where the exercise takes Python floats, a one-line adapter hands them over as float64 tensors. Where the lesson's docstring names the dtype (``rotation_matrix``,
 ``rotate_about``, ``normalization_matrix``: "float64") the dtype must match too; elsewhere matrices are compared in
 float64 values whatever float dtype the learner returns (a float32 answer is fine to 1e-6). Shapes must match exactly.
@@ -112,6 +112,34 @@ def _rotate_about_hidden(rng: np.random.Generator):  # a half turn and centres f
 register(exercise("01.rotate_about", reference=_rotate_about_reference, cases=_rotate_about_cases,
                   hidden_cases=_rotate_about_hidden, compare=_compare_float64,
                   forbidden=('stn_course.affine.rotation', 'stn_course.affine.rotation_about')))
+
+# ---------------------------------------------------------------------------------------------------------------
+# 01.quarter_turn – a checked prediction, asked before 01.rotate_about
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _quarter_turn_reference(cx: float, cy: float) -> tuple[float, float]:
+    """Where the package's quarter turn (+x towards +y) about ``(cx, cy)`` sends the corner pixel ``(0, 0)``."""
+    corner = torch.zeros(1, 2, dtype=torch.float64)
+    x, y = affine.apply(affine.rotation_about(_f64(math.pi / 2), _f64(cx), _f64(cy)), corner)[0].tolist()
+    return x, y
+
+
+def _quarter_turn_cases(rng: np.random.Generator):
+    yield Case("the centre of an 8×4 image, (3.5, 1.5)", (3.5, 1.5))
+    yield Case("the centre of a 21×21 image, (10, 10)", (10.0, 10.0))
+
+
+def _quarter_turn_hidden(rng: np.random.Generator):  # centres of other images, one left of and above the corner
+    yield Case("centre (-4, 2.5)", (-4.0, 2.5))
+    for _ in range(3):
+        cx, cy = float(np.round(rng.uniform(0, 500), 1)), float(np.round(rng.uniform(0, 500), 1))
+        yield Case(f"centre ({cx:g}, {cy:g})", (cx, cy))
+
+
+register(exercise("01.quarter_turn", reference=_quarter_turn_reference, cases=_quarter_turn_cases,
+                  hidden_cases=_quarter_turn_hidden, compare=AnswerCompare(atol=1e-9),
+                  forbidden=('stn_course.affine.rotation', 'stn_course.affine.rotation_about', 'stn_course.affine.apply')))
 
 # ---------------------------------------------------------------------------------------------------------------
 # 01.apply_affine

@@ -178,7 +178,7 @@ register(exercise("05.theta_statistics", reference=theta_statistics, cases=_thet
                   hidden_cases=_theta_stats_hidden, forbidden=('stn_course.training.theta_statistics',)))
 
 # ------------------------------------------------------------------------------------------------ 05.zero_spread
-# the Questions' 2.: a multiple choice, checked without showing the answer
+# a "predict, before it trains" multiple choice in the TC section, checked without showing the answer
 
 
 def _zero_spread_reference() -> str:

@@ -174,7 +174,7 @@ register(exercise("07.fused_affine_sample", reference=unfused_affine_sample, cas
 
 # ---------------------------------------------------------------------------------------------------------------
 # 07.nondeterminism_source
-# the Questions' 3.: a multiple choice, checked without showing the answer
+# a "predict, before you read on" multiple choice in the backward section, checked without showing the answer
 # ---------------------------------------------------------------------------------------------------------------
 
 

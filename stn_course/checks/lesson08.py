@@ -88,7 +88,7 @@ def _pairs_hidden(rng: np.random.Generator):
 
 
 register(exercise("08.point_pairs", reference=point_pairs, cases=_pairs_cases, hidden_cases=_pairs_hidden,
-                  compare=AnswerCompare(atol=0), forbidden=("stn_course.checks.lesson08.point_pairs",)))
+                  compare=AnswerCompare(atol=0)))
 
 # ------------------------------------------------------------------------------------------------ 08.start_view
 

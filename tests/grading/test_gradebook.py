@@ -28,6 +28,7 @@ LESSON01 = [c for c in all_checks() if c.lesson == "01"]
 MAX01 = float(sum(c.points for c in LESSON01))
 LESSON02 = [c for c in all_checks() if c.lesson == "02"]
 MAX02 = float(sum(c.points for c in LESSON02))
+FIRST_TWO01 = float(sum(c.points for c in LESSON01[:2]))  # a lesson-01 result whose first two exercises passed
 
 GRADESCOPE_ROSTER = ("First Name,Last Name,SID,Email,Role,Sections\n"
                      "Ada,Lovelace,1001,ada@uni.edu,Student,A\n"
@@ -118,11 +119,11 @@ def _roster_of(n: int) -> str:
 def big_class():
     """32 students on a roster of 33 (s32 hands in nothing), one file no roster entry matches, s01 with two lessons,
     s02 with a duplicate of lesson 01, s03 a file of unknown lesson, s04 flagged for review."""
-    results = [_result(f"student{i:02d}", passed=i % 7, seconds=1.0 + i, hidden_failed=(1, 3) if i % 2 else (3,))
-               for i in range(32)]
+    results = [_result(f"student{i:02d}", passed=i % (len(LESSON01) + 1), seconds=1.0 + i,
+                       hidden_failed=(1, 3) if i % 2 else (3,)) for i in range(32)]
     results.append(_result("stranger"))
     results.append(_result("student01", lesson="02", passed=2))
-    results.append(_result("s02", passed=6))  # the same student by id: a duplicate of lesson 01, the better one
+    results.append(_result("s02"))  # the same student by id: a duplicate of lesson 01, the better one (full marks)
     results[3] = SubmissionResult("/nonexistent/student03/x.ipynb", "student03", None,
                                   error="cannot tell which lesson this is")
     results[4].review = [{"cell": 3, "line": 1, "rule": "<script>alert(1)</script>", "text": "x"}]
@@ -163,7 +164,7 @@ def test_a_duplicate_counts_once_the_best_or_the_latest(big_class, tmp_path):
         record["modified"] = 2000.0 if record["path"] == "/nonexistent/student02/01_x.ipynb" else 1000.0
     latest = gradebook.build(records, roster, duplicates="latest")
     row = next(r for r in latest.rows if r.student and r.student.student_id == "s02")
-    assert row.total == 3.0 and "counted (latest)" in row.notes[0]  # 2 of lesson 01's exercises (1 + 2 pts)
+    assert row.total == FIRST_TWO01 and "counted (latest)" in row.notes[0]  # 2 of lesson 01's exercises
     with pytest.raises(ValueError, match="best, latest"):
         gradebook.build(records, roster, duplicates="first")
 
@@ -187,7 +188,7 @@ def test_merge_replaces_only_the_files_graded_now_and_only_failed_picks_errors_a
     # a regrade of b's file, given on its own: discovery names it by its folder; the merge keeps the old name anyway
     regraded = gradebook.records_of([_result("01_affine_transforms", path=str(files["b"]))])
     merged = gradebook.merge(previous["submissions"], regraded)
-    assert [(r["student"], r["score"]) for r in merged] == [("a", 3.0), ("b", MAX01), ("c", 3.0)]
+    assert [(r["student"], r["score"]) for r in merged] == [("a", FIRST_TWO01), ("b", MAX01), ("c", FIRST_TWO01)]
 
 
 def test_load_previous_refuses_what_it_cannot_merge(tmp_path):
@@ -263,15 +264,18 @@ def test_the_class_report_is_self_contained_with_plots_counts_and_escaping(big_c
     rates = {r[0]: (int(r[1]), int(r[2])) for r in page.sections["pass-rates"]["rows"][1:]}
     first, last = LESSON01[0].id, LESSON01[-1].id
     # 32 counted lesson-01 notebooks (31 students with one, s02's best, the stranger's; s03's unreadable, s32 none)
-    # the last exercise passes only with full marks: i % 7 == 6 (4 students), s02's best and the stranger
-    assert rates[first][1] == 32 and rates[last] == (6, 32)
+    # the last exercise passes only with full marks: i % (n + 1) == n (s03's file excepted), s02's best, the stranger
+    full = sum(i % (len(LESSON01) + 1) == len(LESSON01) for i in range(32) if i != 3) + 2
+    assert rates[first][1] == 32 and rates[last] == (full, 32)
     hidden = page.sections["hidden"]["rows"]
     assert hidden[0] == ["exercise", "hidden case", "students failing"]
     top = {(r[0], int(r[1])): int(r[2]) for r in hidden[1:]}
     counts = [int(r[2]) for r in hidden[1:]]
     assert counts == sorted(counts, reverse=True) and hidden[1][:2] == [last, "3"]
-    # 26 counted notebooks fail the last exercise, all its hidden case 3; the odd students also case 1 (13)
-    assert top[(last, 3)] == 26 and top[(last, 1)] == 13
+    # the counted notebooks that fail the last exercise (not s03's unreadable file, not s02's, whose best counts) all
+    # fail its hidden case 3; the odd students also case 1
+    failing = [i for i in range(32) if i not in (2, 3) and i % (len(LESSON01) + 1) != len(LESSON01)]
+    assert top[(last, 3)] == len(failing) and top[(last, 1)] == sum(i % 2 for i in failing)
     review = page.sections["review"]["rows"]
     assert len(review) == 2 and review[1][0] == "student04" and "<script>alert(1)</script>" in review[1][2]
     roster_rows = [r for r in page.sections["roster"]["rows"]]

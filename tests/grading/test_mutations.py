@@ -31,6 +31,8 @@ MUTANTS = [
            "[[c, -s, 0.0], [s, c, 0.0]", "[[c, s, 0.0], [-s, c, 0.0]"),
     Mutant("apply_drops_translation", "01.apply_affine", "value",
            "torch.cat([points, ones], dim=-1)", "torch.cat([points, 0 * ones], dim=-1)"),
+    Mutant("quarter_turn_counter_clockwise", "01.quarter_turn", "convention",
+           "return (cx + cy, cy - cx)", "return (cx - cy, cy + cx)"),
     Mutant("rotate_about_order", "01.rotate_about", "convention",
            "translation_matrix(cx, cy) @ rotation_matrix(angle) @ translation_matrix(-cx, -cy)",
            "translation_matrix(-cx, -cy) @ rotation_matrix(angle) @ translation_matrix(cx, cy)"),
@@ -116,7 +118,7 @@ MUTANTS = [
            "return (dgrid.reshape(n, h_out * w_out, 2).transpose(1, 2) @ B).flip(1)"),
     Mutant("best_step_one_sided_balance", "04.best_step", "value",
            "return math.log10(unit_roundoff ** (1 / 3))", "return math.log10(unit_roundoff ** (1 / 2))"),
-    Mutant("best_step_copied_constant", "04.best_step", "value",  # passes the visible case, not the hidden ones
+    Mutant("best_step_copied_constant", "04.best_step", "value",  # fails the second visible case and the hidden ones
            "return math.log10(unit_roundoff ** (1 / 3))", "return -5.3"),
     Mutant("sign_from_the_valley", "04.sign_at_identity", "value", 'return "negative"', 'return "positive"'),
     Mutant("backward_gradients_swapped", "04.sampler_function", "value",
