@@ -22,6 +22,10 @@ from stn_course.grading.grader import derive_seed
 
 from .helpers import SOLUTIONS, TEST_SEED, exercise, grade, patched, solution, write_submission
 
+MAX01 = float(sum(c.points for c in all_checks() if c.lesson == "01"))  # lesson 1's full marks
+MAX02 = float(sum(c.points for c in all_checks() if c.lesson == "02"))
+ROTATION = float(next(c.points for c in all_checks() if c.id == "01.rotation_matrix"))
+
 NAME1, LESSON1 = solution("01")
 LEAKY = (  # a submission whose functions put their inputs into every error message (and keep them for later)
     "    import builtins\n"
@@ -64,9 +68,9 @@ def test_json_follows_the_documented_schema(outputs):
         for e in sub["exercises"]:
             assert {"id", "score", "max_score", "status", "feedback"} <= set(e) and e["status"] in STATUSES
     ada = next(s for s in report["submissions"] if s["student"] == "ada")
-    assert {e["id"] for e in ada["exercises"]} == ids and ada["score"] == ada["max_score"] == 9.0
+    assert {e["id"] for e in ada["exercises"]} == ids and ada["score"] == ada["max_score"] == MAX01
     zoe = next(s for s in report["submissions"] if s["student"] == "zoe")
-    assert zoe["lesson"] == "02" and zoe["score"] == 0 and zoe["max_score"] == 11 and "invalid JSON" in zoe["error"]
+    assert zoe["lesson"] == "02" and zoe["score"] == 0 and zoe["max_score"] == MAX02 and "invalid JSON" in zoe["error"]
 
 
 def test_gradescope_results(outputs):
@@ -89,8 +93,8 @@ def test_csv_gradebook_has_a_row_per_student_and_a_column_per_exercise(outputs):
     assert {"01.rotation_matrix", "02.bilinear_sample", "total", "max_total"} <= set(rows[0])
     ada, bob = rows[0], rows[1]
     # bob's flipped sine still passes the angles 0 and π: partial credit, by the share of cases passed
-    assert float(ada["total"]) == 9.0 and 0 < float(bob["01.rotation_matrix"]) < 0.5
-    assert float(bob["total"]) == 8.0 + float(bob["01.rotation_matrix"])
+    assert float(ada["total"]) == MAX01 and 0 < float(bob["01.rotation_matrix"]) < 0.5
+    assert float(bob["total"]) == MAX01 - ROTATION + float(bob["01.rotation_matrix"])
     assert "invalid JSON" in rows[3]["errors"]
 
 
@@ -147,7 +151,7 @@ def test_determinism_whatever_the_order_and_the_jobs(batch):
 
 def test_the_seed_changes_the_hidden_cases_not_the_verdicts(batch, tmp_path):
     other = grade([_class_of(batch, tmp_path, ["ada", "bob"])], seed="another secret")
-    assert other["ada"].score == 9.0 and exercise(other["bob"], "01.rotation_matrix").score < 0.5
+    assert other["ada"].score == MAX01 and exercise(other["bob"], "01.rotation_matrix").score < 0.5
     assert derive_seed("a", "01.rotation_matrix", "hidden") != derive_seed("b", "01.rotation_matrix", "hidden")
 
 
@@ -161,9 +165,9 @@ def test_classroom_contract(batch, tmp_path, monkeypatch):
     assert len(lines) == 2 and all(line.startswith("result=") for line in lines)
     full = json.loads(base64.b64decode(lines[0].removeprefix("result=")))
     partial = json.loads(base64.b64decode(lines[1].removeprefix("result=")))
-    assert full["version"] == 1 and full["status"] == "pass" and full["max_score"] == 9.0
+    assert full["version"] == 1 and full["status"] == "pass" and full["max_score"] == MAX01
     bob_rotation = next(t["score"] for t in partial["tests"] if t["name"] == "01.rotation_matrix")
-    assert partial["status"] == "fail" and sum(t["score"] for t in partial["tests"]) == 8.0 + bob_rotation
+    assert partial["status"] == "fail" and sum(t["score"] for t in partial["tests"]) == MAX01 - ROTATION + bob_rotation
     assert {t["status"] for t in partial["tests"]} == {"pass", "fail"}
 
 
@@ -218,7 +222,7 @@ def test_instructor_checks_from_a_folder(batch, tmp_path, capsys):
         "graded on cases that are not shown to you; the result is shown when grades are published")
     assert extra["bob"]["hidden_cases"]["feedback"].startswith("passed 0 of ")
     assert extra["ada"]["hidden_cases"]["feedback"] == f"passed all {extra['ada']['hidden_cases']['total']} hidden cases"
-    assert report["ada"]["max_score"] == 11.0
+    assert report["ada"]["max_score"] == MAX01 + 2  # and the instructor's check (2 points)
     assert not re.search(r"angle (0\.25|-2\.5|100\.0)", out.read_text())
 
 
@@ -238,7 +242,7 @@ def test_the_gradescope_scripts_grade_a_submission(tmp_path, batch):
     assert run.returncode == 0, run.stderr
     results = json.loads((root / "results" / "results.json").read_text())
     total = sum(t["score"] for t in results["tests"])  # no top-level score: Gradescope sums the tests
-    assert "score" not in results and 8.0 <= total < 9.0 and results["tests"]
+    assert "score" not in results and MAX01 - ROTATION <= total < MAX01 and results["tests"]
     setup = (script.parent / "setup.sh").read_text()
     assert "bubblewrap" in setup and 'install.py" --cpu' in setup
     assert subprocess.run(["bash", "-n", str(script.parent / "setup.sh")]).returncode == 0
