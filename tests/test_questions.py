@@ -54,3 +54,20 @@ def test_a_choice_is_compared_as_words():
     assert choose("negative", "zero", None) == (False, 1.0, NOT_THIS_ONE)
     assert choose("negative", "minus", None)[2] == "'minus' is not one of the choices: 'positive', 'negative', 'zero'"
     assert choose("negative", -1, None)[2].startswith("expected one of the choices as a string")
+
+
+def test_a_question_does_not_advertise_its_recipe_after_one_wrong_try():
+    """A question's recipe is its answer: a first wrong answer gets the hint only; a function exercise is offered its
+    step-by-step recipe (stn_course.checks.hints); the recipe still comes on request or from the third try."""
+    from stn_course.checks import RECIPE_STAGE, get, hints, run_check
+
+    question = get("07.saved_share")
+    result = run_check(question, lambda channels: 0.5, seed=1)
+    assert not result.passed
+    first = "\n".join(hints(result, stage=1))
+    assert "Hint:" in first and "recipe" not in first.lower()
+    assert "Recipe:" in "\n".join(hints(result, stage=RECIPE_STAGE))
+    assert "Recipe:" in "\n".join(hints(result, stage=1, recipe=True))
+    exercise = get("02.unnormalize")
+    result = run_check(exercise, lambda coord, size, align_corners: coord * 0, seed=1)
+    assert "recipe=True" in "\n".join(hints(result, stage=1))

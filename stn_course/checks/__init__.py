@@ -52,7 +52,8 @@ def hints(result: CheckResult, stage: int, recipe: bool = False) -> list[str]:
     When the failure shows a broken property (its diagnosis is then the failure's message, :mod:`.properties`),
     the case's own hint is left out – it is about the case, and may be about something else; otherwise a hint about
     the failing case comes first. Before the recipe stage no formula is given, so a learner who has only just
-    tried gets something to think about rather than the answer.
+    tried gets something to think about rather than the answer; a question (:mod:`.questions`) does not even
+    advertise its recipe then, since its recipe is the answer.
     """
     check, failure = result.check, result.first_failure
     lines = []
@@ -66,9 +67,16 @@ def hints(result: CheckResult, stage: int, recipe: bool = False) -> list[str]:
         return lines
     if recipe or stage >= RECIPE_STAGE:
         lines.append(f"   Recipe: {check.recipe}")
-    else:
+    elif not _is_question(check):  # a question's recipe is its answer: it is not advertised after one try
         lines.append(f"   (A step-by-step recipe: check({check.id!r}, your_function, recipe=True).)")
     return lines
+
+
+def _is_question(check: Check) -> bool:
+    """Whether ``check`` is an inline question (:mod:`.questions`): its answer is worked out, not built."""
+    from .questions import AnswerCompare, Choice
+
+    return isinstance(check.compare, (AnswerCompare, Choice))
 
 
 def _diagnosis(failure: CaseResult) -> str:
