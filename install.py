@@ -9,7 +9,7 @@ machine without an NVIDIA GPU cannot use. This script looks for an NVIDIA GPU fi
   https://download.pytorch.org/whl/cpu``; pip takes ``2.13.0+cpu`` over PyPI's ``2.13.0``), a few hundred MB;
 * macOS and Windows: PyPI's ``torch``, which is already CPU-sized there (Apple's GPUs through MPS on macOS);
 
-then the course itself in editable mode (``pip install -e .``, plus ``--extras``) – on Linux with the ``gpu`` extra
+then the course itself in editable mode (``pip install -e .``, plus ``--extras``) with the ``lab`` extra (JupyterLab) and, on Linux, the ``gpu`` extra
 (triton, for lesson 7: on a GPU, or through Triton's interpreter on the CPU; Triton has no macOS or Windows wheels). ``--dry-run`` prints the
 commands and installs nothing; ``--cpu`` / ``--cuda`` override the detection. Only the standard library is used,
 so it runs before anything is installed, in the environment of the ``python`` that runs it (make a venv first).
@@ -51,6 +51,8 @@ def plan(target: str, system: str, extras: list[str], python: str = sys.executab
     torch = pip + [TORCH]
     if target == "cpu" and system == "Linux":
         torch += ["--extra-index-url", CPU_INDEX]
+    if _has_extra("lab") and "lab" not in extras:  # JupyterLab: the README opens the lessons with it
+        extras = [*extras, "lab"]
     if system == "Linux" and _has_extra("gpu") and "gpu" not in extras:
         extras = [*extras, "gpu"]
     course = pip + ["-e", f"{ROOT}[{','.join(extras)}]" if extras else str(ROOT)]

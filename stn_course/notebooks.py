@@ -67,7 +67,11 @@ def percent_to_notebook(text: str, name: str) -> nbformat.NotebookNode:
     metadata records the lesson (``metadata.stn_course``: number, slug, SHA-256 of the source), which
     ``stn-course assign`` keeps and the grader reads. The ``## Explore`` section gets :data:`EXPLORER_TIP`.
     """
-    import jupytext
+    try:
+        import jupytext
+    except ImportError as error:  # an author's tool: `pip install stn-course` alone does not bring it
+        raise ImportError("stn-course build parses the lessons' sources with jupytext, an author's tool: "
+                          "pip install 'stn-course[author]' (or the test extra)") from error
 
     from .course import split_front_matter
 

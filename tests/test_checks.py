@@ -203,6 +203,20 @@ def test_compare_checks_type_shape_dtype_and_values():
     assert compare(np.ones(3), np.ones(3))[0] and compare(2, 2.0)[0] and not compare(True, 1)[0]
 
 
+@pytest.mark.parametrize("expected, actual, hidden", [
+    (torch.tensor([[0.5403023, -0.8414709]]), torch.tensor([[0.5403023, 0.8414709]]), "-0.84"),  # a flipped sign
+    (np.array([1.25, 2.5]), np.array([1.25, 7.0]), "2.5"),
+    (-0.8414709, 0.8414709, "-0.84"), (True, False, "True"), ("bilinear", "nearest", "bilinear"),
+])
+def test_a_failure_message_never_prints_the_reference_value(expected, actual, hidden):
+    """A message that says "expected -0.841, got 0.841" lets a learner flip a sign without finding out why: the
+    message says where the result is wrong, what the learner returned and roughly how far off, not the answer."""
+    ok, _, message = compare(expected, actual)
+    assert not ok and message and hidden not in message, message
+    if isinstance(expected, torch.Tensor):
+        assert "index (0, 1)" in message and "you return 0.841471" in message, message
+
+
 def test_unknown_and_hidden_ids_are_refused(monkeypatch):
     with pytest.raises(KeyError, match="unknown check id"):
         get("02.no_such_exercise")

@@ -16,18 +16,19 @@ def test_plan_cpu_on_linux_uses_pytorchs_cpu_index():
     torch_cmd, course_cmd = install.plan("cpu", "Linux", ["test"], python="py")
     assert torch_cmd == ["py", "-m", "pip", "install", "torch==2.13.0", "--extra-index-url",
                          "https://download.pytorch.org/whl/cpu"]
-    assert course_cmd == ["py", "-m", "pip", "install", "-e", f"{ROOT}[test,gpu]"]  # triton for lesson 7
+    # JupyterLab to open the lessons, triton for lesson 7
+    assert course_cmd == ["py", "-m", "pip", "install", "-e", f"{ROOT}[test,lab,gpu]"]
 
 
 def test_plan_cuda_and_other_systems_use_pypi():
     torch_cmd, course_cmd = install.plan("cuda", "Linux", [], python="py")
     assert torch_cmd == ["py", "-m", "pip", "install", "torch==2.13.0"]
     assert course_cmd[-1].startswith(str(ROOT))
-    assert course_cmd[-1] == f"{ROOT}[gpu]"
+    assert course_cmd[-1] == f"{ROOT}[lab,gpu]"
     for system in ("Darwin", "Windows"):  # PyPI's wheels are CPU-sized there already; Triton has no wheels there
         torch_cmd, course_cmd = install.plan("cpu", system, [], python="py")
         assert torch_cmd == ["py", "-m", "pip", "install", "torch==2.13.0"]
-        assert course_cmd[-1] == str(ROOT)
+        assert course_cmd[-1] == f"{ROOT}[lab]"
 
 
 def test_the_pin_is_the_one_ci_installs():
@@ -58,7 +59,7 @@ def test_dry_run_on_this_machine_prints_the_cpu_commands():
         assert "an NVIDIA GPU is present" in out and "--extra-index-url" not in out
     else:
         assert "no NVIDIA GPU found" in out and "--extra-index-url https://download.pytorch.org/whl/cpu" in out
-    assert f"-e {ROOT}[test,gpu]" in out
+    assert f"-e {ROOT}[test,lab,gpu]" in out
     forced = subprocess.run([sys.executable, str(ROOT / "install.py"), "--dry-run", "--cuda"],
                             capture_output=True, text=True, check=True).stdout
     assert "--cuda -> torch==2.13.0 (PyPI's CUDA build)" in forced and "--extra-index-url" not in forced

@@ -73,3 +73,39 @@ def test_readme_gives_the_two_commands():
     assert "jupyter lab lessons/" in readme
     assert 'pip install -e ".[test]" && python -m pytest' in readme
     assert "python -m pytest" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_package_is_publishable_licence_types_and_metadata():
+    """An SPDX licence with its file, PEP 561's marker, and the metadata an index page shows."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT" and "LICENSE" in project["license-files"]
+    licence = (ROOT / "LICENSE").read_text()
+    assert licence.startswith("MIT License") and "WITHOUT WARRANTY OF ANY KIND" in licence
+    assert not any(c.startswith("License ::") for c in project["classifiers"])  # PEP 639: the SPDX field alone
+    assert "Typing :: Typed" in project["classifiers"] and project["keywords"] and project["authors"]
+    assert (ROOT / "stn_course" / "py.typed").is_file()
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert "py.typed" in package_data["stn_course"]
+    assert {"Homepage", "Source", "Issues"} <= set(project["urls"])
+
+
+def test_a_plain_install_brings_no_jupyterlab_jupytext_or_voila():
+    """`pip install stn-course` on Colab or a JupyterHub keeps the Jupyter already there: JupyterLab, jupytext and
+    Voilà come with the lab, author and explore extras (install.py adds lab; the test extra has all three)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime = {_name(r) for r in project["dependencies"]}
+    assert not runtime & {"jupyterlab", "jupytext", "voila", "notebook"}
+    extras = project["optional-dependencies"]
+    assert {_name(r) for r in extras["lab"]} == {"jupyterlab"} and {_name(r) for r in extras["author"]} == {"jupytext"}
+    assert "voila" in {_name(r) for r in extras["explore"]}
+    tested = {_name(r) for r in extras["test"]}
+    assert {"jupyterlab", "jupytext", "voila"} <= tested
+
+
+def test_lesson_imports_need_only_the_runtime_dependencies():
+    """Importing the package and what the lessons import pulls in neither jupytext nor JupyterLab nor Voilà."""
+    code = ("import sys, stn_course, stn_course.checks, stn_course.plotting, stn_course.widgets, stn_course.training; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'jupytext', 'jupyterlab', 'voila'}); "
+            "print(bad); sys.exit(bool(bad))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

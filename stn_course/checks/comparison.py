@@ -58,7 +58,7 @@ def compare(expected: Any, actual: Any, rtol: float = 1e-5, atol: float = 1e-5) 
         expected_np, actual_np = _float64(expected), _float64(actual)
     elif isinstance(expected, (bool, np.bool_)):
         ok = bool(actual) == bool(expected) and isinstance(actual, (bool, np.bool_))
-        return ok, 0.0 if ok else 1.0, "" if ok else f"expected {expected!r}, got {actual!r}"
+        return ok, 0.0 if ok else 1.0, "" if ok else f"got {actual!r}, which is not the right truth value"
     elif isinstance(expected, (int, float, np.number)):
         if isinstance(actual, (torch.Tensor, np.ndarray)) and isinstance(expected, (int, float)):
             return False, float("inf"), (f"expected a Python {type(expected).__name__}, got {_describe(actual)}; "
@@ -68,7 +68,7 @@ def compare(expected: Any, actual: Any, rtol: float = 1e-5, atol: float = 1e-5) 
         expected_np, actual_np = np.float64(expected), np.float64(actual)
     else:
         ok = expected == actual
-        return ok, 0.0 if ok else 1.0, "" if ok else f"expected {expected!r}, got {actual!r}"
+        return ok, 0.0 if ok else 1.0, "" if ok else f"got {_describe(actual)}, which is not the reference's result"
 
     nan_mismatch = np.isnan(expected_np) != np.isnan(actual_np)
     if nan_mismatch.any():
@@ -78,9 +78,13 @@ def compare(expected: Any, actual: Any, rtol: float = 1e-5, atol: float = 1e-5) 
     bad = diff > atol + rtol * np.abs(np.nan_to_num(expected_np))
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
+        # The reference's value is never printed: a learner who reads "expected -0.84, got 0.84" flips a sign
+        # without finding out why. The size of the error (to one digit) and where it is are what a debugger needs.
+        if not where:  # a single number
+            return False, worst, f"you return {actual_np[where]:.6g}, off by about {worst:.1g}"
         return False, worst, (
-            f"{int(bad.sum())} of {bad.size} values differ; worst error {worst:.3g} "
-            f"(first at index {where}: expected {expected_np[where]:.6g}, got {actual_np[where]:.6g})"
+            f"{int(bad.sum())} of {bad.size} values differ; worst error about {worst:.1g} "
+            f"(the first at index {where}, where you return {actual_np[where]:.6g})"
         )
     return True, worst, ""
 
