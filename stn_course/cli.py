@@ -2,7 +2,7 @@
 
     stn-course build  [SRC_DIR] [SOLUTIONS_DIR] [--check]    percent sources -> solution notebooks
     stn-course assign [SOLUTIONS_DIR] [LESSONS_DIR] [--check]  solution notebooks -> student lessons
-    stn-course lessons                                        list the lessons (stn_course.course discovers them)
+    stn-course lessons [DIR] [--force]                        list the lessons; with DIR, copy the student notebooks there
     stn-course checks [LESSON]                                list the exercise checks (id, points, title)
     stn-course grade SUBMISSION... [--json F] [--gradescope F] [--csv F] [--report F] [--classroom] [--jobs N]
                      [--roster F] [--merge | --only-failed] [--duplicates best|latest]
@@ -134,10 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
         ("solutions", "solutions", "SOLUTIONS_DIR", "folder of solution notebooks"),
         ("lessons", "lessons", "LESSONS_DIR", "where the student notebooks go"), "a lesson")
 
-    sub.add_parser("lessons", help="list the course's lessons (number, title, checks, dashboard)",
-                   description="List the lessons the package discovers: the sources in solutions/src (or the "
-                               "folder named by STN_COURSE_ROOT), each declaring its checks, figures, explorers "
-                               "and dashboard in its header.")
+    lessons = sub.add_parser("lessons", help="list the course's lessons, or copy them to a folder: lessons DIR",
+                             description="List the lessons the package discovers: the sources in solutions/src (or "
+                                         "the folder named by STN_COURSE_ROOT), each declaring its checks, figures, "
+                                         "explorers and dashboard in its header. With DIR, copy the student "
+                                         "notebooks there (from the clone's lessons/, or the copies the installed "
+                                         "package ships), then open them: jupyter lab DIR")
+    lessons.add_argument("directory", nargs="?", metavar="DIR", help="copy the student lessons into this folder")
+    lessons.add_argument("--force", action="store_true", help="replace lessons already in DIR (your work there!)")
     checks = sub.add_parser("checks", help="list the exercise checks (id, points, title)",
                             description="List the exercise checks that check(id, fn) runs in the notebooks.")
     checks.add_argument("lesson", nargs="?", metavar="LESSON", help="only this lesson, e.g. 02 (default: all)")
@@ -425,6 +429,16 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"no checks for lesson {args.lesson!r}; lessons with checks: {', '.join(lessons)}")
         for c in selected:
             print(f"{c.id:40s} {c.points:4.1f}  {c.title}")
+        return 0
+    if args.command == "lessons" and args.directory is not None:
+        try:
+            written = course.copy_lessons(Path(args.directory), overwrite=args.force)
+        except (FileExistsError, FileNotFoundError) as error:
+            print(f"stn-course lessons: {error}", file=sys.stderr)
+            return 1
+        print(f"copied {len(written)} lessons to {Path(args.directory).resolve()}: "
+              + ", ".join(path.name for path in written))
+        print(f"open them with: jupyter lab {args.directory}")
         return 0
     if args.command == "lessons":
         from .checks import all_checks

@@ -48,11 +48,13 @@ import hashlib
 import json
 import os
 import re
+import shutil
 from dataclasses import asdict, dataclass, field
+from importlib import resources
 from pathlib import Path
 
 __all__ = ["Lesson", "Exercise", "Dashboard", "Claim", "lessons", "get", "numbers", "course_root", "split_front_matter",
-           "read_lesson", "manifest_text", "MANIFEST", "ROOT_ENV"]
+           "read_lesson", "manifest_text", "MANIFEST", "ROOT_ENV", "student_notebooks", "copy_lessons"]
 
 ROOT_ENV = "STN_COURSE_ROOT"
 MANIFEST = Path(__file__).with_name("lessons.json")
@@ -301,3 +303,49 @@ def manifest_text(source_dir: Path) -> str:
     found = [read_lesson(path).as_json() for path in sorted(Path(source_dir).glob(SOURCE_PATTERN))]
     return json.dumps({"generated": "by `stn-course build` from solutions/src/NN_slug.py – do not edit",
                        "lessons": found}, indent=1, ensure_ascii=False) + "\n"
+
+
+LESSONS_PACKAGE = "stn_course.lessons_data"  # the student notebooks inside an installed package (pyproject.toml)
+
+
+def student_notebooks() -> list:
+    """The student lessons ``NN_slug.ipynb``, in order: the clone's ``lessons/`` folder, or – for an installed
+    package – the copies shipped in it (``stn_course.lessons_data``, which pyproject.toml maps to ``lessons/``).
+
+    Returns paths or :mod:`importlib.resources` traversables (both have ``.name`` and ``.read_bytes()``).
+    """
+    root = course_root()
+    if root is not None and (root / "lessons").is_dir():
+        return sorted((root / "lessons").glob("[0-9][0-9]_*.ipynb"))
+    try:
+        shipped = resources.files(LESSONS_PACKAGE)
+    except ModuleNotFoundError:
+        return []
+    return sorted((item for item in shipped.iterdir() if re.fullmatch(r"\d\d_.*\.ipynb", item.name)),
+                  key=lambda item: item.name)
+
+
+def copy_lessons(destination: Path, overwrite: bool = False) -> list[Path]:
+    """Copy the student lessons into ``destination`` (created if missing) and return the files written.
+
+    A lesson already there is a learner's work: it is kept, and ``FileExistsError`` names it, unless ``overwrite``.
+    """
+    notebooks = student_notebooks()
+    if not notebooks:
+        raise FileNotFoundError("no student lessons found: neither a course folder with lessons/ nor the copies "
+                                f"an installed package ships ({LESSONS_PACKAGE})")
+    destination = Path(destination)
+    existing = [n.name for n in notebooks if (destination / n.name).exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{destination} already has {', '.join(existing)}: your work is kept; "
+                              "copy into another folder, or pass overwrite=True (--force) to replace them")
+    destination.mkdir(parents=True, exist_ok=True)
+    written = []
+    for notebook in notebooks:
+        target = destination / notebook.name
+        if isinstance(notebook, Path):
+            shutil.copyfile(notebook, target)
+        else:
+            target.write_bytes(notebook.read_bytes())
+        written.append(target)
+    return written

@@ -1,11 +1,14 @@
 """Packaging: pyproject and environment.yml list the same dependencies; the console script is wired up."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -109,3 +112,45 @@ def test_lesson_imports_need_only_the_runtime_dependencies():
             "print(bad); sys.exit(bool(bad))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_lessons_dir_copies_the_student_lessons_and_keeps_a_learners_work(tmp_path):
+    from stn_course import course
+
+    target = tmp_path / "my-course"
+    written = course.copy_lessons(target)
+    shipped = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))
+    assert [p.name for p in written] == [p.name for p in shipped] and len(shipped) == len(course.lessons())
+    assert all((target / p.name).read_bytes() == p.read_bytes() for p in shipped)
+    (target / shipped[0].name).write_text("my work")
+    with pytest.raises(FileExistsError, match="your work is kept"):
+        course.copy_lessons(target)
+    assert (target / shipped[0].name).read_text() == "my work"
+    course.copy_lessons(target, overwrite=True)
+    assert (target / shipped[0].name).read_bytes() == shipped[0].read_bytes()
+
+
+def test_the_wheel_ships_the_lessons_types_and_licence_and_lessons_dir_works_from_it(tmp_path):
+    """Built as PyPI would get it, installed outside the clone: the student notebooks are package data, and
+    `stn-course lessons DIR` copies them from there (no clone, no solutions/src)."""
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "dist"), str(ROOT)],
+                   check=True, capture_output=True)
+    wheel = next((tmp_path / "dist").glob("stn_course-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    lessons = sorted(p.name for p in (ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))
+    assert sorted(n.split("/")[-1] for n in names if n.startswith("stn_course/lessons_data/")) == lessons
+    assert "stn_course/py.typed" in names and any(n.endswith("licenses/LICENSE") for n in names)
+    assert not any(n.startswith(("tests/", "solutions/", "benchmarks/")) for n in names)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(tmp_path / "site"),
+                    str(wheel)], check=True, capture_output=True)
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    env.pop("STN_COURSE_ROOT", None)
+    done = subprocess.run([sys.executable, "-m", "stn_course.cli", "lessons", "course"], cwd=work, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (work / "course").iterdir()) == lessons
+    assert (work / "course" / lessons[0]).read_bytes() == (ROOT / "lessons" / lessons[0]).read_bytes()
