@@ -45,8 +45,10 @@ def nvidia_gpu_present(which=shutil.which, run=subprocess.run, proc_gpus=Path("/
         return False
 
 
-def plan(target: str, system: str, extras: list[str], python: str = sys.executable) -> list[list[str]]:
-    """The pip commands for ``target`` ("cuda" or "cpu") on ``system`` (``platform.system()``)."""
+def plan(target: str, system: str, extras: list[str], python: str = sys.executable,
+         editable: bool = True) -> list[list[str]]:
+    """The pip commands for ``target`` ("cuda" or "cpu") on ``system`` (``platform.system()``); ``editable=False``
+    installs a copy of the course (a container image, which then deletes the sources) instead of linking to it."""
     pip = [python, "-m", "pip", "install"]
     torch = pip + [TORCH]
     if target == "cpu" and system == "Linux":
@@ -55,7 +57,7 @@ def plan(target: str, system: str, extras: list[str], python: str = sys.executab
         extras = [*extras, "lab"]
     if system == "Linux" and _has_extra("gpu") and "gpu" not in extras:
         extras = [*extras, "gpu"]
-    course = pip + ["-e", f"{ROOT}[{','.join(extras)}]" if extras else str(ROOT)]
+    course = pip + (["-e"] if editable else []) + [f"{ROOT}[{','.join(extras)}]" if extras else str(ROOT)]
     return [torch, course]
 
 
@@ -73,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     choice.add_argument("--cuda", action="store_true", help="PyPI's CUDA build, whatever the machine has")
     parser.add_argument("--extras", default="", help="comma-separated extras of the course, e.g. test")
     parser.add_argument("--dry-run", action="store_true", help="print the commands, install nothing")
+    parser.add_argument("--no-editable", action="store_true",
+                        help="install a copy of the course, not a link to this folder (the Dockerfile does)")
     args = parser.parse_args(argv)
     system = platform.system()
     if args.cpu or args.cuda:
@@ -87,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{platform.python_version()} at {sys.executable}")
     if sys.prefix == sys.base_prefix and not os.environ.get("CONDA_PREFIX"):
         print("note: this Python is not a virtual environment; `python -m venv .venv` first keeps the course apart")
-    for command in plan(target, system, extras):
+    for command in plan(target, system, extras, editable=not args.no_editable):
         print("+ " + " ".join(command), flush=True)
         if not args.dry_run:
             done = subprocess.run(command)

@@ -63,3 +63,8 @@ def test_dry_run_on_this_machine_prints_the_cpu_commands():
     forced = subprocess.run([sys.executable, str(ROOT / "install.py"), "--dry-run", "--cuda"],
                             capture_output=True, text=True, check=True).stdout
     assert "--cuda -> torch==2.13.0 (PyPI's CUDA build)" in forced and "--extra-index-url" not in forced
+
+
+def test_no_editable_installs_a_copy_for_a_container_image():
+    _, course_cmd = install.plan("cpu", "Linux", ["explore"], python="py", editable=False)
+    assert course_cmd == ["py", "-m", "pip", "install", f"{ROOT}[explore,lab,gpu]"]
