@@ -54,7 +54,8 @@ from importlib import resources
 from pathlib import Path
 
 __all__ = ["Lesson", "Exercise", "Dashboard", "Claim", "lessons", "get", "numbers", "course_root", "split_front_matter",
-           "read_lesson", "manifest_text", "MANIFEST", "ROOT_ENV", "student_notebooks", "copy_lessons"]
+           "read_lesson", "manifest_text", "MANIFEST", "ROOT_ENV", "student_notebooks", "copy_lessons",
+           "benchmark_record"]
 
 ROOT_ENV = "STN_COURSE_ROOT"
 MANIFEST = Path(__file__).with_name("lessons.json")
@@ -299,10 +300,32 @@ def get(number: str) -> Lesson:
 
 
 def manifest_text(source_dir: Path) -> str:
-    """The manifest (``stn_course/lessons.json``) of the sources in ``source_dir``: generated, do not edit."""
+    """The manifest (``stn_course/lessons.json``) of the sources in ``source_dir``: generated, do not edit.
+
+    It also carries the course's benchmark records (``benchmarks/*.json`` beside ``solutions/``), which lessons
+    read through :func:`benchmark_record` – an installed package has no ``benchmarks`` folder.
+    """
     found = [read_lesson(path).as_json() for path in sorted(Path(source_dir).glob(SOURCE_PATTERN))]
+    records = {path.stem: json.loads(path.read_text())
+               for path in sorted((Path(source_dir).resolve().parents[1] / "benchmarks").glob("*.json"))}
     return json.dumps({"generated": "by `stn-course build` from solutions/src/NN_slug.py – do not edit",
-                       "lessons": found}, indent=1, ensure_ascii=False) + "\n"
+                       "lessons": found, "benchmark_records": records}, indent=1, ensure_ascii=False) + "\n"
+
+
+def benchmark_record(name: str) -> dict:
+    """A benchmark's stored results, ``benchmarks/NAME.json`` – from the course folder, or, for an installed
+    package, from the copy that ``stn-course build`` puts in the manifest. ``KeyError`` names the records there are.
+
+    >>> sorted(benchmark_record("lr_sweep"))[:2]
+    ['batch_norm', 'command']
+    """
+    root = course_root()
+    if root is not None and (root / "benchmarks" / f"{name}.json").is_file():
+        return json.loads((root / "benchmarks" / f"{name}.json").read_text())
+    records = json.loads(MANIFEST.read_text()).get("benchmark_records", {}) if MANIFEST.exists() else {}
+    if name not in records:
+        raise KeyError(f"no benchmark record {name!r}; the course has: {', '.join(sorted(records)) or 'none'}")
+    return records[name]
 
 
 LESSONS_PACKAGE = "stn_course.lessons_data"  # the student notebooks inside an installed package (pyproject.toml)

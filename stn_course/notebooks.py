@@ -47,6 +47,49 @@ EXPLORER_TIP = ("> **Reopened the notebook and an explorer says \"Error displayi
                 "the explorer's cell again (after the cells above it: *Run → Run All Above Selected Cell*).")
 
 
+# The first code cell of every lesson (added by `stn-course build`): on Colab, or in any Jupyter without the
+# package, it installs the course – this version, from its repository – keeping the PyTorch already there (Colab's
+# CUDA build included); where the package is installed it does nothing (the grader runs it too: a no-op there).
+INSTALL_CELL_TAG = "install-course"
+_PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+
+
+def course_release() -> tuple[str, str]:
+    """``(version, repository URL)`` of the course, from pyproject.toml (the one place the URL is written); in an
+    installed package without pyproject.toml, from the package's metadata."""
+    if _PYPROJECT.is_file():
+        text = _PYPROJECT.read_text()
+        version = re.search(r'^version = "([^"]+)"', text, flags=re.M).group(1)
+        repository = re.search(r'^Source = "([^"]+)"', text, flags=re.M).group(1)
+        return version, repository
+    from importlib import metadata
+
+    meta = metadata.metadata("stn-course")
+    urls = dict(entry.split(", ", 1) for entry in meta.get_all("Project-URL") or [])
+    return meta["Version"], urls["Source"]
+
+
+def install_cell_source(version: str, repository: str) -> str:
+    """The source of the install cell for ``version`` of the course at ``repository``."""
+    return (
+        "# Run this first. Where the course's package is missing (Colab, a Jupyter of your own) it installs\n"
+        f"# stn-course {version} from its repository, keeping the PyTorch already installed; elsewhere it does nothing.\n"
+        "try:\n"
+        "    import stn_course  # noqa: F401\n"
+        "except ModuleNotFoundError:\n"
+        f'    %pip install --quiet "stn-course @ git+{repository}@v{version}"'
+    )
+
+
+def launch_badges(slug: str, repository: str) -> str:
+    """Markdown badges that open the student lesson ``slug`` on Colab and on Binder."""
+    owner_repo = repository.removeprefix("https://github.com/").strip("/")
+    colab = f"https://colab.research.google.com/github/{owner_repo}/blob/main/lessons/{slug}.ipynb"
+    binder = f"https://mybinder.org/v2/gh/{owner_repo}/main?labpath=lessons%2F{slug}.ipynb"
+    return (f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab}) "
+            f"[![Launch Binder](https://mybinder.org/badge_logo.svg)]({binder})")
+
+
 def _cell_id(name: str, index: int) -> str:
     return hashlib.sha1(f"{name}:{index}".encode()).hexdigest()[:8]
 
@@ -58,7 +101,7 @@ def lesson_metadata(nb: dict) -> dict:
     return course if isinstance(course, dict) else {}
 
 
-def percent_to_notebook(text: str, name: str) -> nbformat.NotebookNode:
+def percent_to_notebook(text: str, name: str, course_cells: bool = False) -> nbformat.NotebookNode:
     """Parse percent-format source into a notebook (no outputs, deterministic cell ids).
 
     The parsing is Jupytext's (``jupytext.reads(text, fmt="py:percent")``), so the sources open as notebooks in
@@ -66,6 +109,9 @@ def percent_to_notebook(text: str, name: str) -> nbformat.NotebookNode:
     own metadata is dropped (cell ``tags`` are kept), so regenerating is byte-for-byte reproducible. The notebook's
     metadata records the lesson (``metadata.stn_course``: number, slug, SHA-256 of the source), which
     ``stn-course assign`` keeps and the grader reads. The ``## Explore`` section gets :data:`EXPLORER_TIP`.
+    ``course_cells=True`` (``stn-course build`` of a course's lessons) adds the Colab/Binder badges under the title
+    and, before the first code cell, the cell that installs the course where it is missing
+    (:func:`install_cell_source`).
     """
     try:
         import jupytext
@@ -87,10 +133,22 @@ def percent_to_notebook(text: str, name: str) -> nbformat.NotebookNode:
     nb.metadata = {"kernelspec": KERNELSPEC, "language_info": {"name": "python"},
                    "stn_course": {"lesson": name[:2], "slug": name,
                                   "source_sha256": hashlib.sha256(full_text.encode()).hexdigest()}}
+    version, repository = course_release() if course_cells else ("", "")
+    install = nbformat.v4.new_code_cell(install_cell_source(version, repository)) if course_cells else None
+    if install is not None:
+        install.metadata = {"tags": [INSTALL_CELL_TAG]}
+        install.id = _cell_id(name, -1)
     for index, cell in enumerate(parsed.cells):
+        if cell.cell_type == "code" and install is not None:  # before the lesson's first code cell
+            nb.cells.append(install)
+            install = None
         if cell.cell_type == "markdown":
             tip = EXPLORE_HEADING.search(cell.source) and EXPLORER_TIP not in cell.source
-            new = nbformat.v4.new_markdown_cell(cell.source + ("\n\n" + EXPLORER_TIP if tip else ""))
+            source = cell.source + ("\n\n" + EXPLORER_TIP if tip else "")
+            if index == 0 and course_cells:  # the title cell: open this lesson on Colab or Binder
+                title, _, rest = source.partition("\n")
+                source = f"{title}\n\n{launch_badges(name, repository)}\n{rest}"
+            new = nbformat.v4.new_markdown_cell(source)
         elif cell.cell_type == "code":
             new = nbformat.v4.new_code_cell(cell.source)
         else:
@@ -160,7 +218,7 @@ def build_solutions(source_dir: Path, solutions_dir: Path, check: bool = False) 
     ``stn_course/lessons.json`` (:mod:`stn_course.course`), which an installed package reads.
     """
     stale = _sync(
-        {src.with_suffix(".ipynb").name: dumps(percent_to_notebook(src.read_text(), src.stem))
+        {src.with_suffix(".ipynb").name: dumps(percent_to_notebook(src.read_text(), src.stem, course_cells=True))
          for src in sorted(Path(source_dir).glob("[0-9][0-9]_*.py"))},
         Path(solutions_dir), check,
     )

@@ -189,9 +189,9 @@ def st_cnn(in_size: int, transform: str = "affine", out_size: int | None = None,
 
     ``start`` is the transform the regression head starts at (zero weights, so the same for every input):
 
-    * ``"pixels"`` (default): the identity *in pixels* – a centred ``out_size²`` window of the canvas, one output
-      pixel per canvas pixel (``θ = (out_size / in_size) I``). The classifier sees digits at their own resolution
-      from the first step, and a digit off the centre is cut: the transformer has every reason to move.
+    * ``"pixels"`` (default): the identity *in pixels* – it reads a centred window of the canvas at one input
+      pixel per output pixel. The classifier sees digits at their own resolution from the first step, and a digit
+      off the centre is cut: the transformer has every reason to move.
     * ``"identity"``: the identity in normalized coordinates – the whole canvas, downsampled to ``out_size²``.
 
     They coincide when ``out_size == in_size``. ``benchmarks/NOTES.md`` compares the two starts on TC and RTS,

@@ -240,8 +240,10 @@ def corner_source(theta, size, align_corners, pixel_units=True):
     return back[0], back[1]
 
 
-def theta_shift(pixels, width, align_corners):
-    return -2 * pixels / ((width - 1) if align_corners else width)
+def quarter_turn_theta(height, width, align_corners, sign=1.0):
+    """The sampler's theta of a +90° turn about the centre; ``sign=-1`` writes the motion's instead (a known slip)."""
+    hp, wp = (height - 1, width - 1) if align_corners else (height, width)
+    return torch.tensor([[0.0, sign * hp / wp, 0.0], [-sign * wp / hp, 0.0, 0.0]], dtype=torch.float64)
 
 
 def quarter_turn(cx, cy):
@@ -252,16 +254,35 @@ def quarter_turn(cx, cy):
 def test_the_questions_pass_with_a_learners_answer():
     assert_passes("01.quarter_turn", quarter_turn)
     assert_passes("01.corner_source", corner_source)
-    assert_passes("01.theta_shift", theta_shift)
+    assert_passes("01.turn_theta", quarter_turn_theta)
+
+
+def test_no_constant_answer_passes_two_visible_corner_source_cases():
+    """A prediction that ignores its inputs (say (0, 0)) must not pass two visible cases: their answers differ."""
+    import itertools
+
+    import numpy as np
+
+    from stn_course.checks import get
+
+    check = get("01.corner_source")
+    for seed in (0, 1, 2, 17):
+        answers = [check.reference(*case.args) for case in check.cases(np.random.default_rng(seed))]
+        assert len(answers) >= 4
+        for a, b in itertools.combinations(answers, 2):
+            assert max(abs(a[0] - b[0]), abs(a[1] - b[1])) > 1e-3, (seed, a, b)
+    assert_fails("01.corner_source", lambda theta, size, ac: (0.0, 0.0))
 
 
 @pytest.mark.parametrize("check_id, wrong", [
     ("01.corner_source", lambda *a: corner_source(*a, pixel_units=False)),  # normalized, not input pixels
     ("01.corner_source", lambda theta, size, ac: corner_source(theta, size, not ac)),  # the other convention
     ("01.corner_source", lambda theta, size, ac: corner_source(theta, size, ac)[::-1]),  # (y, x)
-    ("01.theta_shift", lambda p, w, ac: -theta_shift(p, w, ac)),  # the motion's sign, not the sampler's
-    ("01.theta_shift", lambda p, w, ac: theta_shift(p, w, False)),  # one convention for both
-    ("01.theta_shift", lambda p, w, ac: -20 / 64),  # the lesson's number, copied
+    ("01.turn_theta", lambda h, w, ac: quarter_turn_theta(h, w, ac, sign=-1.0)),  # the motion, not the sampler's map
+    ("01.turn_theta", lambda h, w, ac: quarter_turn_theta(h, w, False)),  # one convention for both
+    ("01.turn_theta", lambda h, w, ac: quarter_turn_theta(2, 2, ac)),  # a rotation matrix, blind to the aspect
+    ("01.turn_theta", lambda h, w, ac: quarter_turn_theta(w, h, ac)),  # the aspect ratio upside down
+    ("01.turn_theta", lambda h, w, ac: quarter_turn_theta(64, 55, False)),  # the lesson's numbers, copied
     ("01.quarter_turn", lambda cx, cy: (cx - cy, cy + cx)),  # turned the other way (counter-clockwise on screen)
     ("01.quarter_turn", lambda cx, cy: (cy, -cx)),  # turned about the origin, not the centre
     ("01.quarter_turn", lambda cx, cy: (5.0, -2.0)),  # the first case's answer, copied
@@ -277,5 +298,29 @@ def test_wrong_answers_fail_without_the_expected_value(check_id, wrong):
     result = run_check(check, wrong, 0)
     failed = next(r for r in result.results if not r.passed)
     expected = check.reference(*failed.case.args)
-    shown = [f"{v:.3g}" for v in (expected if isinstance(expected, tuple) else (expected,))]
+    values = expected.flatten().tolist() if isinstance(expected, torch.Tensor) else \
+        (expected if isinstance(expected, tuple) else (expected,))
+    shown = [f"{v:.3g}" for v in values if abs(v) > 1e-9]  # a 0 entry is no secret
     assert NOT_THIS_ONE in failed.message and not any(s in failed.message for s in shown), failed.message
+
+
+@pytest.mark.parametrize("wrong, kind", [
+    (lambda h, w, ac: quarter_turn_theta(h, w, ac, sign=-1.0), "turns the content the other way"),
+    (lambda h, w, ac: quarter_turn_theta(h, w, not ac), "other align_corners convention"),
+    (lambda h, w, ac: quarter_turn_theta(2, 2, ac), "ignore the shape of the image"),
+    (lambda h, w, ac: quarter_turn_theta(w, h, ac), "aspect ratio is upside down"),
+    (lambda h, w, ac: quarter_turn_theta(h, w, ac) + torch.tensor([[0.0, 0.0, 0.1], [0.0, 0.0, 0.0]],
+                                                                  dtype=torch.float64), "the last column"),
+])
+def test_a_wrong_quarter_turn_theta_is_told_the_kind_of_slip_not_the_value(wrong, kind):
+    from stn_course.checks import run_check
+
+    from .check_helpers import get
+
+    check = get("01.turn_theta")
+    failed = next(r for r in run_check(check, wrong, 0).results if not r.passed)
+    assert kind in failed.message, failed.message
+    expected = check.reference(*failed.case.args)
+    shown = {f"{v:.3g}" for v in expected.flatten().tolist() if abs(v) > 1e-9} | {f"{v:.2f}" for v in
+                                                                                  expected.flatten().tolist()}
+    assert not any(s in failed.message for s in shown - {"0.00", "-0.00"}), failed.message

@@ -40,6 +40,8 @@ def unnormalize(coord, size, align_corners, bug=None):
         align_corners = not align_corners
     if bug == "no-half":
         return (coord + 1) / 2 * size
+    if bug == "one-pixel-reads-0" and size == 1:  # the colleague's special case, kept after fixing the swap
+        return coord * 0
     if align_corners:
         return (coord + 1) / 2 * (size - 1)
     return ((coord + 1) * size - 1) / 2
@@ -63,6 +65,12 @@ def lerp_1d(signal, x, bug=None):
         inside = (i >= 0) & (i < len(f))
         return np.where(inside, f[np.clip(i, 0, len(f) - 1)], 0.0)
 
+    if bug == "ceil":  # x1 = ceil(x) with weights x1 - x and x - x0: both weights vanish on a sample
+        x1 = np.ceil(xs).astype(np.int64)
+        return torch.from_numpy((x1 - xs) * read(x0) + (xs - x0) * read(x1))
+    if bug == "x-mask":  # "zeros outside 0 … L-1" read as f(x) = 0 for x outside [0, L-1]: no fade at the ends
+        inside = (xs >= 0) & (xs <= len(f) - 1)
+        return torch.from_numpy(np.where(inside, (1 - t) * read(x0) + t * read(x0 + 1), 0.0))
     return torch.from_numpy((1 - t) * read(x0) + t * read(x0 + 1))
 
 
@@ -190,14 +198,36 @@ def test_independent_solutions_pass(check_id, fn):
 # --- known bugs fail -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("bug", ["trunc", "clamp"])
+@pytest.mark.parametrize("bug", ["trunc", "clamp", "ceil", "x-mask"])
 def test_lerp_1d_bugs_fail(bug):
     assert_fails("02.lerp_1d", lambda s, x: lerp_1d(s, x, bug))
 
 
-@pytest.mark.parametrize("bug", ["w-2", "swapped", "no-half"])
+@pytest.mark.parametrize("bug", ["ceil", "x-mask"])
+def test_lerp_1d_edge_bugs_fail_on_a_visible_case_with_its_hint(bug):
+    """The slips the exercise asks the learner to think about (a sample hit exactly, the ends, L = 1) fail on the
+    first visible case, and its hint is shown."""
+    from stn_course.checks import format_result, run_check
+
+    from .check_helpers import get
+
+    result = run_check(get("02.lerp_1d"), lambda s, x: lerp_1d(s, x, bug), 0)
+    assert not result.passed
+    text = format_result(result)
+    assert "failed on case 1: a 1-sample signal" in text and "Hint for this case: with one sample" in text, text
+
+
+@pytest.mark.parametrize("bug", ["w-2", "swapped", "no-half", "one-pixel-reads-0"])
 def test_unnormalize_bugs_fail(bug):
     assert_fails("02.unnormalize", lambda c, s, a: unnormalize(c, s, a, bug))
+
+
+def test_the_colleagues_one_pixel_special_case_is_right_only_with_align_corners_true():
+    """Lesson 2's bug hunt: a 1-pixel axis reads u/2 with align_corners=False (its pixel spans [-1/2, 1/2])."""
+    coord = torch.tensor([-1.0, 0.5, 1.0], dtype=torch.float64)
+    from stn_course.sampling import unnormalize as package_unnormalize
+    torch.testing.assert_close(package_unnormalize(coord, 1, True), torch.zeros(3, dtype=torch.float64))
+    torch.testing.assert_close(package_unnormalize(coord, 1, False), coord / 2)
 
 
 @pytest.mark.parametrize("bug", ["swap", "always-corners", "no-translation"])

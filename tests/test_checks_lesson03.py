@@ -1,8 +1,9 @@
 """Lesson 3 checks: independent (learner-style) solutions pass, known bugs fail (mutation tests).
 
 Bugs: an attention window half a pixel off (pixel centres taken for edges), its scale from the full width, x and
-y swapped, or rebuilt from Python floats (no gradient); a head whose identity forgets a
-parameter; a homography without the perspective divide or with the grid's x/y swapped; a TPS kernel that is nan at
+y swapped, or rebuilt from Python floats (no gradient); a head's start that forgets a
+parameter, takes the zoom factor for the scale, or scales all of Π; a homography without the perspective divide, with the grid's x/y swapped, or with the lesson colleague's bugs (Π
+transposed, the output's height and width swapped); a TPS kernel that is nan at
 r = 0 or uses r log r with the wrong power; a TPS solve that inverts the displacement, drops the affine part or orders the coefficients wrongly; a TPS
 grid evaluated on the wrong align_corners convention.
 """
@@ -31,6 +32,8 @@ def attention_window(boxes, height, width, bug=None):
     s = (right - left) / 2
     if bug == "full-width":
         s = right - left
+    if bug == "mean-of-both":  # right on boxes of the image's shape; s depends on y0, y1 too
+        s = ((right - left) + (bottom - top)) / 4
     out = torch.stack([s, (left + right) / 2, (top + bottom) / 2], 1)
     if bug == "yx":
         out = out[:, [0, 2, 1]]
@@ -39,22 +42,25 @@ def attention_window(boxes, height, width, bug=None):
     return out
 
 
-def identity_params(transform, tps_grid_size=(4, 4), bug=None):
+def start_params(transform, in_size, out_size, tps_grid_size=(4, 4), bug=None):
+    scale = out_size / in_size if bug != "zoom-factor" else in_size / out_size
     if transform == "tps":
         rows, cols = tps_grid_size
         ys, xs = torch.linspace(-1, 1, rows), torch.linspace(-1, 1, cols)
-        pts = [(x, y) for y in ys.tolist() for x in xs.tolist()]
+        pts = [(x * scale, y * scale) for y in ys.tolist() for x in xs.tolist()]
         if bug == "tps-y-first":
             pts = [(y, x) for x, y in pts]
-        if bug == "tps-zero":
-            pts = [(0.0, 0.0)] * len(pts)
+        if bug == "tps-unscaled":
+            pts = [(x / scale, y / scale) for x, y in pts]
         return torch.tensor(pts).reshape(-1)
-    values = {"affine": [1, 0, 0, 0, 1, 0], "attention": [1, 0, 0], "rotation": [0], "rts": [0, 1, 0, 0],
-              "projective": [1, 0, 0, 0, 1, 0, 0, 0]}[transform]
+    values = {"affine": [scale, 0, 0, 0, scale, 0], "attention": [scale, 0, 0], "rotation": [0],
+              "rts": [0, scale, 0, 0], "projective": [scale, 0, 0, 0, scale, 0, 0, 0]}[transform]
     if bug == "rts-zero-scale" and transform == "rts":
         values = [0, 0, 0, 0]
     if bug == "affine-zero" and transform == "affine":
         values = [0] * 6
+    if bug == "projective-whole-matrix" and transform == "projective":  # diag(s, s, s) ~ the identity, 8 entries of
+        values = [1, 0, 0, 0, 1, 0, 0, 0]  # it after dividing by π₃₃ = s
     return torch.tensor(values, dtype=torch.float32)
 
 
@@ -70,8 +76,10 @@ def base_grid(h, w, align_corners, dtype):
 
 def projective_grid(H, size, align_corners=False, bug=None):
     n, _, h, w = size
+    if bug == "colleague-size":  # height and width swapped: invisible on square outputs
+        h, w = w, h
     p = base_grid(h, w, align_corners if bug != "convention" else not align_corners, H.dtype)
-    uvw = torch.einsum("nij,hwj->nhwi", H, p)
+    uvw = torch.einsum("nij,hwj->nhwi", H.transpose(1, 2) if bug == "colleague-transposed" else H, p)
     if bug == "no-divide":
         return uvw[..., :2]
     out = uvw[..., :2] / uvw[..., 2:]
@@ -111,7 +119,7 @@ def tps_coefficients(source, target, bug=None):
 def tps_grid(control_points, size, align_corners=False, bug=None):
     n, _, h, w = size
     k = control_points.shape[1]
-    side = int(math.isqrt(k))
+    side = int(math.isqrt(k)) if bug != "side-k-over-4" else k // 4  # the lesson colleague's: right for K = 16 only
     ys, xs = torch.meshgrid(torch.linspace(-1, 1, side), torch.linspace(-1, 1, side), indexing="ij")
     target = torch.stack([xs.reshape(-1), ys.reshape(-1)], -1).double()
     if bug == "target-y-first":
@@ -119,6 +127,10 @@ def tps_grid(control_points, size, align_corners=False, bug=None):
     coef = tps_coefficients(control_points.double(), target)
     p = base_grid(h, w, align_corners if bug != "convention" else not align_corners, torch.float64)[..., :2]
     p = p.reshape(-1, 2)
+    if bug == "centred-at-source":  # the lesson colleague's: radial terms at the q_k (equal to the p_k unbent)
+        p = p.expand(n, -1, -1)
+        feats = torch.cat([tps_kernel(p, control_points.double()), torch.ones(n, h * w, 1, dtype=torch.float64), p], 2)
+        return (feats @ coef).view(n, h, w, 2).to(control_points.dtype)
     feats = torch.cat([tps_kernel(p, target), torch.ones(h * w, 1, dtype=torch.float64), p], 1)
     return (feats @ coef).view(n, h, w, 2).to(control_points.dtype)
 
@@ -128,7 +140,7 @@ def tps_grid(control_points, size, align_corners=False, bug=None):
 
 CORRECT = {
     "03.attention_window": attention_window,
-    "03.identity_params": identity_params,
+    "03.start_params": start_params,
     "03.projective_grid": projective_grid,
     "03.tps_kernel": tps_kernel,
     "03.tps_coefficients": tps_coefficients,
@@ -139,13 +151,18 @@ BUGS = [
     ("03.attention_window", "full-width"),
     ("03.attention_window", "yx"),
     ("03.attention_window", "from-item"),
-    ("03.identity_params", "tps-y-first"),
-    ("03.identity_params", "tps-zero"),
-    ("03.identity_params", "rts-zero-scale"),
-    ("03.identity_params", "affine-zero"),
+    ("03.attention_window", "mean-of-both"),
+    ("03.start_params", "zoom-factor"),
+    ("03.start_params", "tps-y-first"),
+    ("03.start_params", "tps-unscaled"),
+    ("03.start_params", "rts-zero-scale"),
+    ("03.start_params", "affine-zero"),
+    ("03.start_params", "projective-whole-matrix"),
     ("03.projective_grid", "no-divide"),
     ("03.projective_grid", "yx"),
     ("03.projective_grid", "convention"),
+    ("03.projective_grid", "colleague-transposed"),
+    ("03.projective_grid", "colleague-size"),
     ("03.tps_kernel", "nan-at-zero"),
     ("03.tps_kernel", "r-log-r"),
     ("03.tps_kernel", "where-nan-grad"),
@@ -154,6 +171,8 @@ BUGS = [
     ("03.tps_coefficients", "affine-first"),
     ("03.tps_grid", "target-y-first"),
     ("03.tps_grid", "convention"),
+    ("03.tps_grid", "centred-at-source"),
+    ("03.tps_grid", "side-k-over-4"),
 ]
 
 
@@ -178,28 +197,51 @@ def test_default_head_view_is_tiny_and_a_wrong_choice_is_not_told_the_answer():
         assert not result.passed and "tiny" not in result.first_failure.message
 
 
-def test_horizon_is_where_the_package_grid_diverges_and_is_not_revealed():
+def test_perspective_stretch_is_measured_on_the_package_grid_and_is_not_revealed():
     from stn_course.checks import get as full_get
     from stn_course.grids import projective_grid as package_projective_grid
 
-    check = full_get("03.horizon")  # its reference is the key: where the package's divisor w vanishes
-    for pi31 in (0.45, 1.6, -0.8):
-        x = check.reference(pi31)
+    check = full_get("03.perspective_stretch")  # its reference is the key: measure it on the package's grid
+    for pi31 in (0.45, -0.6, 0.7):
         H = torch.eye(3, dtype=torch.float64).unsqueeze(0).clone()
-        H[0, 2, 0] = pi31
-        # a 1×2 output whose two pixel centres sit just left and right of x: the grid's x has opposite signs there
-        near = torch.tensor([x - 1e-3, x + 1e-3], dtype=torch.float64)
-        w = pi31 * near + 1
-        assert (w[0] * w[1]).item() < 0
-        # the package's grid at those two output points (align_corners=True, W = 2: pixel centres at -1 and 1,
-        # so scale x into them): its x has opposite signs and is huge – it runs off to ±infinity across the line
-        H[0, 0, 0], H[0, 0, 2] = 1e-3, x  # u = x_t · 1e-3 + x at output x_t = ±1: exactly the two points near x
-        H[0, 2, 0], H[0, 2, 2] = pi31 * 1e-3, pi31 * x + 1  # w at those points, written in the output's x_t
-        grid = package_projective_grid(H, (1, 1, 1, 2), align_corners=True)
-        assert grid[0, 0, 0, 0] * grid[0, 0, 1, 0] < 0 and grid[0, 0, :, 0].abs().min() > 100
-    assert_passes("03.horizon", lambda pi31: -1 / pi31)
-    for wrong in (lambda pi31: 1 / pi31, lambda pi31: -pi31, lambda pi31: -2.2222, lambda pi31: -1 / 0.45):
-        result = run_check(get("03.horizon"), wrong, 0)
+        H[0, 2, 0], H[0, 0, 1] = pi31, 0.15  # π₁₂ plays no part on the row y = 0
+        row = package_projective_grid(H, (1, 1, 1, 4001), align_corners=True)[0, 0, :, 0]  # y = 0, x from -1 to 1
+        measured = ((row[1] - row[0]) / (row[-1] - row[-2])).item()
+        assert measured == pytest.approx(check.reference(pi31), rel=2e-3)
+    assert check.reference(0.45) == pytest.approx(6.95, abs=0.01)
+    assert_passes("03.perspective_stretch", lambda pi31: ((1 + pi31) / (1 - pi31)) ** 2)
+    naive = lambda pi31: (1 + pi31) / (1 - pi31)  # the ratio of the w's: the tempting first answer
+    for wrong in (naive, lambda pi31: ((1 - pi31) / (1 + pi31)) ** 2, lambda pi31: 6.95):
+        result = run_check(get("03.perspective_stretch"), wrong, 0)
         assert not result.passed  # the copied lesson answer too: visible cases with other π₃₁ reject a constant
-    result = run_check(get("03.horizon"), lambda pi31: 1 / pi31, 0)
-    assert "2.22" not in result.first_failure.message and "too high" in result.first_failure.message
+    result = run_check(get("03.perspective_stretch"), naive, 0)
+    assert "6.9" not in result.first_failure.message and "too low" in result.first_failure.message
+
+
+def test_attention_window_scale_from_both_edges_is_told_what_kind_of_slip_not_the_answer():
+    """s read from the height too: right values on boxes of the image's shape, so the first visible case – a box of
+    another shape – fails on the values with a message naming the slip, without the expected s."""
+    from stn_course.checks import get as full_get
+
+    check = full_get("03.attention_window")
+    fn = lambda *args: attention_window(*args, bug="mean-of-both")
+    for hidden in (False, True):
+        result = run_check(check, fn, 0, hidden=hidden)
+        message = result.first_failure.message
+        assert not result.passed and "top and bottom edges (y0, y1)" in message and "wrong gradient" in message
+        boxes, height, width = result.first_failure.case.args
+        expected_s = check.reference(boxes, height, width)[0, 0].item()
+        assert f"{expected_s:.2f}"[:4] not in message and f"{expected_s:g}" not in message
+
+
+def test_colleague_tps_grid_passes_the_identity_but_not_the_interpolation_property():
+    """The lesson's claim about the colleague's grid: source = target hides bug 1, the p_k -> q_k property shows it."""
+    from stn_course.grids import tps_control_points
+
+    target = tps_control_points(4, 4, dtype=torch.float64).unsqueeze(0)
+    bent = target + 0.1 * torch.randn(1, 16, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    colleague = lambda *args, **kwargs: tps_grid(*args, **kwargs, bug="centred-at-source")
+    assert torch.allclose(colleague(target, (1, 1, 5, 7)), tps_grid(target, (1, 1, 5, 7)), atol=1e-9)
+    on_points = colleague(bent, (1, 1, 4, 4), align_corners=True).reshape(1, 16, 2)
+    assert (on_points - bent).abs().max() > 1e-3
+    assert torch.allclose(tps_grid(bent, (1, 1, 4, 4), align_corners=True).reshape(1, 16, 2), bent, atol=1e-9)

@@ -4,7 +4,8 @@ Bugs: the gradient scaled by W instead of W/2 (or the align_corners scale swappe
 reflection without the sign flip; assigning instead of adding colliding gradients; out-of-image neighbours
 receiving gradient (clamped indices without the mask); x and y swapped in the grid gradient; a missing y-weight in
 eq. 7; the chain into θ forgetting the constant column of the base grid or using the other align_corners; a
-backward returning too few gradients. The two checked predictions reject wrong answers without showing the right one.
+backward returning too few gradients or using the default settings; the lesson's colleague's numerical
+gradient (one-sided, perturbing a reshape that copies, float32). The two checked predictions reject wrong answers without showing the right one.
 """
 from __future__ import annotations
 
@@ -170,7 +171,19 @@ class AutogradSampler(Sampler):
         return gi, gg, None, None
 
 
-SAMPLERS = {None: OnceSampler, "no-once-differentiable": Sampler, "autograd-backward": AutogradSampler}
+class SettingsDroppedSampler(Sampler):
+    """Wrong (the lesson's colleague): backward never learns the settings and uses the defaults (zeros, False) –
+    right for exactly the setting a default gradcheck tries."""
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        input, grid = ctx.saved_tensors
+        return grad_input(grad_output, input, grid), grad_grid(grad_output, input, grid), None, None
+
+
+SAMPLERS = {None: OnceSampler, "no-once-differentiable": Sampler, "autograd-backward": AutogradSampler,
+            "settings-dropped": SettingsDroppedSampler}
 
 
 def sampler_function(grad_output, input, grid, padding_mode="zeros", align_corners=False, bug=None):
@@ -213,6 +226,7 @@ BUGS = [
     ("04.sampler_function", "no-detach-order"),
     ("04.sampler_function", "no-once-differentiable"),
     ("04.sampler_function", "autograd-backward"),
+    ("04.sampler_function", "settings-dropped"),
     ("04.source_coordinates_grad", "border-inside"),
     ("04.grad_grid", "eq7-literal"),
     ("04.grad_grid", "left-derivative"),
@@ -240,7 +254,7 @@ def test_known_bugs_fail(check_id, bug):
 
 
 def _central(f, x, eps=1e-6):
-    grad = torch.zeros_like(x)
+    grad = torch.zeros(x.shape, dtype=x.dtype)  # zeros_like keeps a transposed x's strides: grad.view(-1) would fail
     flat = x.detach().clone().reshape(-1)
     for i in range(flat.numel()):
         plus, minus = flat.clone(), flat.clone()
@@ -280,6 +294,53 @@ def _forward(f, x, eps=1e-6):
     return grad
 
 
+def _colleague(f, x, eps=1e-6):
+    """The lesson's colleague: one-sided, perturbs x through reshape (a copy when x is not contiguous), float32."""
+    grad = torch.zeros(x.shape)
+    flat = x.reshape(-1)
+    for i in range(flat.numel()):
+        base = float(f(x))
+        flat[i] += eps
+        grad.view(-1)[i] = (float(f(x)) - base) / eps
+        flat[i] -= eps
+    return grad
+
+
+def _central_on_a_reshaped_copy(f, x, eps=1e-6):
+    """Wrong (the colleague's second bug, alone): central, x's dtype, x left alone – but the steps go into
+    ``xc.reshape(-1)``, which is a copy of ``xc`` when ``xc`` is not contiguous, so ``f(xc)`` never sees them."""
+    xc = x.detach().clone()
+    flat = xc.reshape(-1)
+    grad = torch.zeros(x.shape, dtype=x.dtype)
+    for i in range(flat.numel()):
+        flat[i] += eps
+        up = float(f(xc))
+        flat[i] -= 2 * eps
+        down = float(f(xc))
+        flat[i] += eps
+        grad.view(-1)[i] = (up - down) / (2 * eps)
+    return grad
+
+
+def test_the_colleagues_checker_fails_and_each_of_its_bugs_alone_is_caught():
+    assert_fails("04.numerical_gradient", _colleague)
+    result = run_check(get("04.numerical_gradient"), _central_on_a_reshaped_copy, 0)
+    assert not result.passed and "not contiguous" in result.first_failure.case.description
+    hidden = run_check(get("04.numerical_gradient"), _central_on_a_reshaped_copy, 0, hidden=True)
+    assert not hidden.passed and "not contiguous" in hidden.first_failure.case.description
+    float32 = run_check(get("04.numerical_gradient"),
+                        lambda f, x, eps=1e-6: _central(f, x, eps).float(), 0)
+    assert float32.first_failure.property == "dtype"
+
+
+def test_a_sampler_that_drops_its_settings_fails_on_values_outside_the_default_setting():
+    result = run_check(get("04.sampler_function"),
+                       lambda *a, **k: sampler_function(*a, **k, bug="settings-dropped"), 0)
+    failure = result.first_failure
+    assert not result.passed and failure.property == ""
+    assert failure.case.kwargs != {"padding_mode": "zeros", "align_corners": False}
+
+
 def test_a_forward_difference_is_told_about_truncation_not_rounding():
     result = run_check(get("04.numerical_gradient"), _forward, 0)
     assert not result.passed and result.first_failure.property == ""  # not "precision" (a float32 step)
@@ -292,6 +353,9 @@ def test_a_backward_that_asks_autograd_is_diagnosed_as_such():
     result = run_check(get("04.sampler_function"),
                        lambda *a, **k: sampler_function(*a, **k, bug="no-once-differentiable"), 0)
     assert result.first_failure.property == "not once_differentiable"
+    message = result.first_failure.message  # says what goes wrong (silently wrong second derivatives), not the fix
+    assert "second derivative" in message and "silently" in message
+    assert "once_differentiable" not in message and "staticmethod" not in message
 
 
 def test_a_kink_failure_is_diagnosed_at_the_kinks():
@@ -323,11 +387,28 @@ def test_best_step_hidden_cases_reject_a_copied_constant():
     assert all(abs(a - (-5.32)) > 2 for a in answers)  # float32/16, bfloat16: a copied -5.3 fails every one
 
 
+def _sign_rule(shift):
+    return " Positive " if 0 < shift <= 0.05 else "negative"
+
+
 def test_sign_at_identity_is_negative_and_a_wrong_sign_is_not_told_the_answer():
-    assert_passes("04.sign_at_identity", lambda: "negative", seeds=(0,))
-    assert_passes("04.sign_at_identity", lambda: " Negative ", seeds=(0,))
+    assert_passes("04.sign_at_identity", lambda shift: "negative", seeds=(0,))  # the visible case: the lesson's 0.25
+    assert_passes("04.sign_at_identity", _sign_rule, seeds=(0,))
     for wrong in ("positive", "zero"):
-        result = run_check(get("04.sign_at_identity"), lambda: wrong, 0)
+        result = run_check(get("04.sign_at_identity"), lambda shift: wrong, 0)
         assert not result.passed and "negative" not in result.first_failure.message.lower()
-    result = run_check(get("04.sign_at_identity"), lambda: "uphill", 0)
+    result = run_check(get("04.sign_at_identity"), lambda shift: "uphill", 0)
     assert not result.passed and "one of the choices" in result.first_failure.message
+
+
+def test_sign_at_identity_hidden_cases_reject_every_constant_and_accept_the_rule():
+    from stn_course.checks import get as full_get
+
+    check = full_get("04.sign_at_identity")
+    hidden = list(check.hidden_cases(__import__("numpy").random.default_rng(0)))
+    answers = [check.reference(*case.args) for case in hidden]
+    assert answers == [_sign_rule(*case.args).strip().lower() for case in hidden]
+    assert set(answers) == {"positive", "negative"} and len(hidden) >= 4  # no constant passes; a guess: (1/3)^4
+    for constant in ("positive", "negative", "zero"):
+        assert not run_check(check, lambda shift: constant, 0, hidden=True).passed
+    assert run_check(check, _sign_rule, 0, hidden=True).passed

@@ -87,8 +87,9 @@ def clutter_in_place(canvas, sources, source_index, crop_at, paste_at, crop=6):
 
 
 def clutter_flat(canvas, sources, source_index, crop_at, paste_at, crop=6, row_stride=None, reduce="amax",
-                 copy=True):
-    """The exercise's loop-free version; ``row_stride``, ``reduce`` and ``copy`` plant the colleague's three bugs."""
+                 copy=True, include_self=True):
+    """The exercise's loop-free version; ``row_stride``, ``include_self`` and ``copy`` plant the colleague's three
+    bugs (``reduce="sum"`` another classic)."""
     n, _, s, _ = canvas.shape
     ar = torch.arange(crop)
     rows, cols = (crop_at[..., 0:1] + ar)[..., :, None], (crop_at[..., 1:2] + ar)[..., None, :]
@@ -96,7 +97,7 @@ def clutter_flat(canvas, sources, source_index, crop_at, paste_at, crop=6, row_s
     target = (paste_at[..., 0:1] + ar)[..., :, None] * (row_stride or s) + (paste_at[..., 1:2] + ar)[..., None, :]
     out = canvas.reshape(n, s * s)
     out = out.clone() if copy else out
-    out.scatter_reduce_(1, target.reshape(n, -1), pieces.reshape(n, -1), reduce=reduce)
+    out.scatter_reduce_(1, target.reshape(n, -1), pieces.reshape(n, -1), reduce=reduce, include_self=include_self)
     return out.view(n, 1, s, s)
 
 
@@ -118,6 +119,18 @@ def stcnn_align_corners(x, localisation, head, classifier, out_size):
     return classifier(F.grid_sample(x, grid, align_corners=True))
 
 
+def stcnn_batch_scrambled(x, localisation, head, classifier, out_size):  # the colleague's: right for one image
+    theta = head(localisation(x).flatten(1)).reshape(2, 3, -1).permute(2, 0, 1)
+    grid = F.affine_grid(theta, (x.shape[0], x.shape[1], out_size, out_size), align_corners=False)
+    return classifier(F.grid_sample(x, grid, align_corners=False))
+
+
+def stcnn_conventions_mixed(x, localisation, head, classifier, out_size):  # the colleague's: grid True, sampler False
+    theta = head(localisation(x).flatten(1)).view(-1, 2, 3)
+    grid = F.affine_grid(theta, (x.shape[0], x.shape[1], out_size, out_size), align_corners=True)
+    return classifier(F.grid_sample(x, grid, align_corners=False))
+
+
 def stcnn_no_head(x, localisation, head, classifier, out_size):  # forgets the regression head: identity theta
     theta = torch.eye(2, 3).expand(x.shape[0], 2, 3)
     grid = F.affine_grid(theta, (x.shape[0], x.shape[1], out_size, out_size), align_corners=False)
@@ -125,19 +138,25 @@ def stcnn_no_head(x, localisation, head, classifier, out_size):  # forgets the r
 
 
 def chance_level(labels, classes):
-    return math.log(classes), 100.0 * (1 - torch.bincount(labels, minlength=classes).max().item() / len(labels))
+    counts = torch.bincount(labels, minlength=classes).tolist()
+    loss = -sum(c / len(labels) * math.log(c / len(labels)) for c in counts if c)
+    return loss, 100.0 * (1 - max(counts) / len(labels))
+
+
+def chance_equal_logits(labels, classes):  # the natural first answer: equal logits, not the best constant ones
+    return math.log(classes), chance_level(labels, classes)[1]
 
 
 def chance_log2(labels, classes):  # bits, not the natural log of F.cross_entropy
-    return math.log2(classes), chance_level(labels, classes)[1]
+    return chance_level(labels, classes)[0] / math.log(2), chance_level(labels, classes)[1]
 
 
 def chance_uniform_error(labels, classes):  # the error of guessing at random, not of the most frequent class
-    return math.log(classes), 100.0 * (1 - 1 / classes)
+    return chance_level(labels, classes)[0], 100.0 * (1 - 1 / classes)
 
 
 def chance_class_zero(labels, classes):  # always answering class 0 – not the most frequent one
-    return math.log(classes), 100.0 * (1 - (labels == 0).float().mean().item())
+    return chance_level(labels, classes)[0], 100.0 * (1 - (labels == 0).float().mean().item())
 
 
 def chance_copied(labels, classes):  # the lesson's numbers, copied
@@ -190,6 +209,9 @@ def test_reference_and_correct_learners_pass(check_id, fn):
     ("05.stcnn_forward", stcnn_column_major),
     ("05.stcnn_forward", stcnn_align_corners),
     ("05.stcnn_forward", stcnn_no_head),
+    ("05.stcnn_forward", stcnn_batch_scrambled),
+    ("05.stcnn_forward", stcnn_conventions_mixed),
+    ("05.chance_level", chance_equal_logits),
     ("05.chance_level", chance_log2),
     ("05.chance_level", chance_uniform_error),
     ("05.chance_level", chance_class_zero),
@@ -208,6 +230,7 @@ def test_each_of_the_colleague_s_clutter_bugs_fails_alone():
     assert passes("05.paste_clutter", clutter_flat)
     assert fails("05.paste_clutter", lambda c, s, i, a, p, crop=6: clutter_flat(c, s, i, a, p, crop,
                                                                                row_stride=s.shape[-1]))
+    assert fails("05.paste_clutter", lambda *args, crop=6: clutter_flat(*args, crop=crop, include_self=False))
     assert fails("05.paste_clutter", lambda *args, crop=6: clutter_flat(*args, crop=crop, reduce="sum"))
     failure = run_check(get("05.paste_clutter"), lambda *args, crop=6: clutter_flat(*args, crop=crop, copy=False),
                         seed=0).first_failure
@@ -254,20 +277,42 @@ def test_stcnn_forward_needs_the_gradient_through_theta():
 
 
 def test_chance_level_never_shows_the_answer_and_a_copied_one_fails_the_hidden_cases():
-    for bug in (chance_log2, chance_uniform_error, chance_class_zero):
+    for bug in (chance_equal_logits, chance_log2, chance_uniform_error, chance_class_zero):
         text = format_result(run_check(get("05.chance_level"), bug, seed=0))
-        assert "not this one" in text and "2.30" not in text and "90" not in text
+        assert "not this one" in text and "2.30" not in text and "90" not in text and "2.0" not in text
     assert passes("05.chance_level", chance_level, seeds=range(20, 24))
     assert all(run_check(get("05.chance_level"), chance_level, s, hidden=True).passed for s in (0, 1))
     assert not any(run_check(get("05.chance_level"), chance_copied, s, hidden=True).passed for s in (0, 1))
 
 
-def test_zero_spread_is_a_choice_checked_without_showing_it():
-    assert passes("05.zero_spread", lambda: "b") and passes("05.zero_spread", lambda: " B ")
-    for wrong in ("a", "c", "d"):
-        text = format_result(run_check(get("05.zero_spread"), lambda: wrong, seed=0))
-        assert "not this one" in text and "'b'" not in text
-    assert "is not one of the choices" in format_result(run_check(get("05.zero_spread"), lambda: "e", seed=0))
+def centring_shift(offset, canvas, out_size):
+    return 2 * offset[0] / canvas, 2 * offset[1] / canvas
+
+
+def centring_away(offset, canvas, out_size):  # the inverse-warp trap: the shift pointing away from the digit
+    return -2 * offset[0] / canvas, -2 * offset[1] / canvas
+
+
+def centring_exercise_1_column(offset, canvas, out_size):  # exercise 1's -A 2t/S, the generator's, reused
+    k = out_size / canvas
+    return -k * 2 * offset[0] / canvas, -k * 2 * offset[1] / canvas
+
+
+def centring_pixels(offset, canvas, out_size):  # pixels, not normalized units
+    return float(offset[0]), float(offset[1])
+
+
+def centring_copied(offset, canvas, out_size):  # the lesson's first case, copied
+    return 18 / 42, -12 / 42
+
+
+def test_centring_shift_is_checked_without_showing_it_and_a_copied_one_fails_the_hidden_cases():
+    assert passes("05.centring_shift", centring_shift, seeds=range(3))
+    assert all(run_check(get("05.centring_shift"), centring_shift, s, hidden=True).passed for s in (0, 1))
+    for bug in (centring_away, centring_exercise_1_column, centring_pixels):
+        text = format_result(run_check(get("05.centring_shift"), bug, seed=0))
+        assert "not this one" in text and "0.428" not in text and "0.286" not in text, bug.__name__
+    assert not any(run_check(get("05.centring_shift"), centring_copied, s, hidden=True).passed for s in (0, 1))
 
 
 def test_stub_reports_not_implemented():

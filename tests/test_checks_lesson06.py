@@ -177,6 +177,17 @@ def test_pack_offsets_bugs_fail(bug):
     assert fails("06.pack_offsets", fn)
 
 
+def test_a_wrong_layout_is_not_told_the_right_one():
+    """The layout is the learner's to find by probing: a wrong packing gets "not this one", no values."""
+    from stn_course.checks import run_check
+    from stn_course.checks.questions import NOT_THIS_ONE
+
+    result = run_check(get("06.pack_offsets"), lambda dy, dx: torch.stack([dx, dy], 3).flatten(1, 3), 0)
+    assert not result.passed and result.first_failure.message == NOT_THIS_ONE
+    shape = run_check(get("06.pack_offsets"), lambda dy, dx: torch.stack([dy, dx], 3), 0)
+    assert not shape.passed and "shape" in shape.first_failure.message  # a wrong form may be said
+
+
 @pytest.mark.parametrize("bug", ["dx dy swapped", "blocked layout", "clamping", "mask ignored",
                                  "one offset group for all channels"])
 def test_deform_conv2d_bugs_fail(bug):

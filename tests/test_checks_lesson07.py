@@ -14,19 +14,39 @@ from .check_helpers import assert_fails, assert_passes, get
 # -- 07.sampler_bytes ---------------------------------------------------------------------------------------------
 
 
-def bytes_ok(input_shape, out_size, element_size=4, fused=False):
+def bytes_ok(input_shape, out_size, element_size=4, fused=False, backward=False, zero_fill=True, grid_back=True):
+    """An independent count, tensor by tensor; ``zero_fill``/``grid_back`` False leave out one backward crossing."""
     n, c, h, w = input_shape
     pixels = n * out_size[0] * out_size[1]
-    tensors = [n * c * h * w, c * pixels] + ([] if fused else [2 * pixels, 2 * pixels])  # grid written, then read
+    image, output, grid = n * c * h * w, c * pixels, 2 * pixels
+    if not backward:
+        tensors = [image, output] + ([] if fused else [grid, grid])  # grid written, then read
+    else:  # grad_output and the input read, the input gradient zero-filled and written
+        tensors = [output, image, image] + [image] * zero_fill
+        if not fused:  # grid read, grad_grid written, (read back by affine_grid's backward)
+            tensors += [grid, grid] + [grid] * grid_back
     return sum(tensors) * element_size
 
 
 def test_sampler_bytes():
     assert_passes("07.sampler_bytes", bytes_ok)
-    assert_fails("07.sampler_bytes", lambda s, o, e=4, fused=False: bytes_ok(s, o, e, fused)
-                 - (0 if fused else 2 * s[0] * o[0] * o[1] * e))  # the grid counted once
-    assert_fails("07.sampler_bytes", lambda s, o, e=4, fused=False: bytes_ok(s, o, 4, fused))  # element_size ignored
-    assert_fails("07.sampler_bytes", lambda s, o, e=4, fused=False: bytes_ok(s, o, e, not fused))  # flag inverted
+    assert_fails("07.sampler_bytes", lambda s, o, e=4, fused=False, backward=False: bytes_ok(s, o, e, fused, backward)
+                 - (0 if fused or backward else 2 * s[0] * o[0] * o[1] * e))  # the grid counted once
+    assert_fails("07.sampler_bytes", lambda s, o, e=4, fused=False, backward=False:
+                 bytes_ok(s, o, 4, fused, backward))  # element_size ignored
+    assert_fails("07.sampler_bytes", lambda s, o, e=4, fused=False, backward=False:
+                 bytes_ok(s, o, e, not fused, backward))  # flag inverted
+
+
+def test_sampler_bytes_backward_needs_every_crossing():
+    """The backward's twist: the forward's count returned for it, or one crossing of the backward left out, fails."""
+    assert_fails("07.sampler_bytes", lambda s, o, e=4, fused=False, backward=False: bytes_ok(s, o, e, fused))
+    assert_fails("07.sampler_bytes", lambda s, o, e=4, fused=False, backward=False:
+                 bytes_ok(s, o, e, fused, backward, zero_fill=False))  # the zero-fill not counted
+    assert_fails("07.sampler_bytes", lambda s, o, e=4, fused=False, backward=False:
+                 bytes_ok(s, o, e, fused, backward, grid_back=False))  # grad_grid never read back
+    assert_fails("07.sampler_bytes", lambda s, o, e=4, fused=False, backward=False:
+                 bytes_ok(s, o, e, fused, backward) - (backward * s[0] * s[1] * s[2] * s[3] * e))  # input not read
 
 
 # -- 07.saved_share (a question: the message never shows the answer) ----------------------------------------------
@@ -61,6 +81,23 @@ def test_program_pixels():
     assert_fails("07.program_pixels", lambda p, b, h, w: tuple(t.to(torch.int32) if t.dtype == torch.int64 else t
                                                                for t in tiles_ok(p, b, h, w)))  # int32
 
+
+
+def colleague_pixels(pid, block, h_out, w_out, fix_rows=False, fix_mask=False):
+    """Lesson 7's bug hunt: the colleague's version (rows of h_out pixels, the lane past the end live), with either
+    bug fixed on request."""
+    offsets = pid * block + torch.arange(block)
+    side = w_out if fix_rows else h_out
+    return offsets // side, offsets % side, (offsets < h_out * w_out) if fix_mask else (offsets <= h_out * w_out)
+
+
+def test_the_colleague_s_bugs_hide_in_his_test_and_each_fails_the_check_alone():
+    for pid in (0, 1):  # his printout: 4×4, BLOCK 8 – square, 16 pixels a multiple of BLOCK – looks right
+        assert all(torch.equal(a, b) for a, b in zip(colleague_pixels(pid, 8, 4, 4), tiles_ok(pid, 8, 4, 4)))
+    assert_fails("07.program_pixels", colleague_pixels)
+    assert_fails("07.program_pixels", lambda *a: colleague_pixels(*a, fix_rows=True))  # the mask still one late
+    assert_fails("07.program_pixels", lambda *a: colleague_pixels(*a, fix_mask=True))  # rows of h_out pixels
+    assert_passes("07.program_pixels", lambda *a: colleague_pixels(*a, fix_rows=True, fix_mask=True))
 
 # -- 07.source_pixels ---------------------------------------------------------------------------------------------
 

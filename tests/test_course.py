@@ -273,3 +273,18 @@ def test_a_new_lesson_is_graded_in_the_sandbox(toy_course, tmp_path):
     assert results["ada"]["lesson"] == "99" and results["ada"]["score"] == results["ada"]["max_score"] == 2
     assert results["ada"]["exercises"][0]["status"] == "passed"
     assert results["bob"]["score"] == 0 and results["bob"]["exercises"][0]["status"] == "missing"
+
+
+def test_benchmark_records_come_from_the_course_or_from_the_manifest(monkeypatch):
+    """Lessons read stored benchmark results (lesson 5's sweep, lesson 8's signs) through benchmark_record: in a
+    clone from benchmarks/, in an installed package (no benchmarks folder) from the manifest's copy."""
+    stored = {p.stem: json.loads(p.read_text()) for p in sorted((SOURCES.parents[1] / "benchmarks").glob("*.json"))}
+    assert {"lr_sweep", "sign_quality"} <= set(stored)
+    assert json.loads(course.MANIFEST.read_text())["benchmark_records"] == stored, "run `stn-course build`"
+    for name, record in stored.items():
+        assert course.benchmark_record(name) == record
+    monkeypatch.setattr(course, "course_root", lambda: None)  # an installed package: no course folder
+    for name, record in stored.items():
+        assert course.benchmark_record(name) == record
+    with pytest.raises(KeyError, match="lr_sweep"):
+        course.benchmark_record("no_such_benchmark")

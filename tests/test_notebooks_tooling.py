@@ -1,6 +1,7 @@
 """stn_course.notebooks and the `stn-course` command: percent -> notebook, solutions -> lessons."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -9,6 +10,7 @@ import pytest
 from stn_course import cli, notebooks
 
 SOURCES = Path(__file__).resolve().parents[1] / "solutions" / "src"
+SOURCES_LIST = sorted(SOURCES.glob("[0-9][0-9]_*.py"))
 
 SOURCE = '''# %% [markdown]
 # # A lesson
@@ -287,3 +289,69 @@ def test_every_explore_section_says_how_to_bring_a_reopened_explorer_back():
         nb = notebooks.percent_to_notebook(path.read_text(), path.stem)
         explore = [c.source for c in nb.cells if c.cell_type == "markdown" and notebooks.EXPLORE_HEADING.search(c.source)]
         assert explore and all(notebooks.EXPLORER_TIP in source for source in explore), path.name
+
+
+def _course_release_from_pyproject() -> tuple[str, str]:
+    text = (SOURCES.parents[1] / "pyproject.toml").read_text()
+    return (re.search(r'^version = "([^"]+)"', text, flags=re.M).group(1),
+            re.search(r'^Source = "([^"]+)"', text, flags=re.M).group(1))
+
+
+@pytest.mark.parametrize("folder", ["solutions", "lessons"])
+def test_every_lesson_opens_anywhere_badges_and_an_install_cell_first(folder):
+    """Colab and Binder badges under the title; before the first code cell, the cell that installs this version of
+    the course from its repository where the package is missing (pyproject.toml's version and Source URL)."""
+    version, repository = _course_release_from_pyproject()
+    notebooks_found = sorted((SOURCES.parents[1] / folder).glob("[0-9][0-9]_*.ipynb"))
+    assert len(notebooks_found) == len(SOURCES_LIST)
+    for path in notebooks_found:
+        nb = nbformat.read(path, as_version=4)
+        title = nb.cells[0].source
+        owner_repo = repository.removeprefix("https://github.com/")
+        assert f"colab.research.google.com/github/{owner_repo}/blob/main/lessons/{path.name})" in title, path.name
+        assert f"mybinder.org/v2/gh/{owner_repo}/main?labpath=lessons%2F{path.name})" in title, path.name
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert code[0].metadata.get("tags") == [notebooks.INSTALL_CELL_TAG], path.name
+        assert sum(notebooks.INSTALL_CELL_TAG in c.metadata.get("tags", []) for c in code) == 1
+        assert f'"stn-course @ git+{repository}@v{version}"' in code[0].source
+        assert "torch" not in code[0].source.replace("PyTorch", "")  # never (re)installs torch
+
+
+def test_the_install_cell_installs_only_where_the_package_is_missing(monkeypatch):
+    """Run as IPython runs it: a no-op where stn_course imports (the notebook tests, the grader, nbgrader); one
+    `%pip install` of the pinned course where it does not (a fresh Colab runtime)."""
+    import builtins
+
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    from stn_course.grading.review import review
+
+    source = TransformerManager().transform_cell(notebooks.install_cell_source("9.9.9", "https://example.org/c"))
+    calls = []
+
+    class Shell:
+        def run_line_magic(self, name, line):
+            calls.append((name, line))
+
+    exec(compile(source, "install-cell", "exec"), {"get_ipython": Shell})
+    assert calls == []
+    real_import = builtins.__import__
+
+    def no_course(name, *args, **kwargs):
+        if name.split(".")[0] == "stn_course":
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_course)
+    exec(compile(source, "install-cell", "exec"), {"get_ipython": Shell})
+    monkeypatch.undo()
+    assert calls == [("pip", 'install --quiet "stn-course @ git+https://example.org/c@v9.9.9"')]
+    # the grader's review list (code that reaches for its machinery) has nothing to say about the course's own cell
+    assert review([(1, notebooks.install_cell_source("9.9.9", "https://example.org/c"))]) == []
+
+
+def test_readme_opens_every_lesson_on_colab_and_binder():
+    readme = (SOURCES.parents[1] / "README.md").read_text()
+    _, repository = _course_release_from_pyproject()
+    for path in SOURCES_LIST:
+        assert notebooks.launch_badges(path.stem, repository) in readme, path.stem

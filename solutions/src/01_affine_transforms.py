@@ -21,11 +21,11 @@
 #         [[cos a, -sin a, 0], [sin a, cos a, 0], [0, 0, 1]] (radians; math.cos/torch.cos); the -sin sits in the first
 #         row. A flipped sign rotates the other way.
 #     01.rotate_about:
-#       title: 'rotation about a centre: T(c) R T(-c)'
+#       title: 'rotation about a centre, from its fixed point'
 #       points: 1
 #       hint: >-
-#         Rotations turn about the origin. Which two moves bring the centre to the origin and back, and in which order
-#         do the matrices multiply?
+#         A turn about c turns every direction exactly as a turn about the origin does: which part of the 3×3 matrix
+#         can that leave unknown? Then write down what the matrix must do to c, and solve for the unknown.
 #       recipe: >-
 #         move the centre to the origin first (T(-c)), rotate, move back (T(c)). The matrix applied first is the rightmost
 #         one: T(c) @ R @ T(-c). The centre itself must stay where it is.
@@ -36,7 +36,8 @@
 #       points: 1
 #       hint: >-
 #         Turning about c is turning the offset from c. Where is pixel (0, 0) seen from c, and where does a quarter turn
-#         from +x towards +y (clockwise on screen, y down) send that offset? Sketch it for a square image first.
+#         from +x towards +y send that offset? Draw the axes as the screen shows them (y down), then sketch a square
+#         image.
 #       recipe: >-
 #         the offset of (0, 0) from c is (-cx, -cy); your rotation_matrix at 90° sends (x, y) to (-y, x), so the offset
 #         becomes (cy, -cx); add c back: (cx + cy, cy - cx). For a square image the top-left corner lands top-right.
@@ -75,7 +76,8 @@
 #       title: inverse mapping with nearest-neighbour reads
 #       points: 2
 #       hint: >-
-#         Work from the output: every output pixel asks where it comes from, so it needs the inverse of the motion.
+#         Work from the output: every output pixel asks where it comes from. Does the motion answer that question, or
+#         does something else? Try a shift right by 2 pixels on paper.
 #       recipe: >-
 #         for every OUTPUT pixel (x, y), compute its source with the INVERSE motion (torch.linalg.inv), round to the nearest
 #         pixel (torch.round), read it if 0 <= x < W and 0 <= y < H, else write 0. Index image[..., y, x] – rows are y.
@@ -93,15 +95,18 @@
 #         u0 = -1 (align_corners=True) or 1/W - 1 (False), the same for y with H (0 for a 1-pixel side); (us, vs) = theta @
 #         (u0, v0, 1); back to pixels with x = (us + 1)(W - 1)/2 (True) or ((us + 1)W - 1)/2 (False), y likewise with H.
 #         Return (x, y) as two floats.
-#     01.theta_shift:
-#       title: 'a checked question: the sign and size of theta''s translation'
+#     01.turn_theta:
+#       title: 'predict, then run: the theta of a quarter turn on a non-square image'
 #       points: 1
 #       hint: >-
-#         theta maps each output point to the input point it reads: after moving the content right, where does an
-#         output pixel read? Then: how long is one pixel in normalized units, in each convention?
+#         Three things to get right, each on its own: which way theta must turn (it maps output points to the points
+#         they read), where the image centre sits in normalized coordinates, and how long one pixel is along x and
+#         along y in this convention – follow one output point through pixels and back.
 #       recipe: >-
-#         the sign is negative (an output pixel reads to its left); one pixel is 2/W normalized units with
-#         align_corners=False and 2/(W - 1) with True (the scale of normalization_matrix): return -pixels times that.
+#         theta = N R(-90°) N^-1 with the centre at the normalized origin (no translation); R(-90°) sends (x, y)
+#         to (y, -x); N scales x by 2/W' and y by 2/H' with W' = W, H' = H (align_corners=False) or W - 1, H - 1 (True):
+#         theta = [[0, H'/W', 0], [-W'/H', 0, 0]].
+#       function: quarter_turn_theta
 # ---
 
 # %% [markdown]
@@ -169,19 +174,18 @@ print("image:", tuple(image.shape), image.dtype)
 #
 # The fourth, the rotation $R(\alpha)$, is yours to write (Exercise 1). A way to read any $2\times2$ matrix: its
 # **first column is where the unit vector $(1, 0)$ goes, its second where $(0, 1)$ goes**. The course's convention
-# for the angle: a positive $\alpha$ turns points from the $+x$ axis towards the $+y$ axis – and since $y$ points
-# down, that is **clockwise on screen** (the figure's second panel).
+# for the angle: a positive $\alpha$ turns points from the $+x$ axis towards the $+y$ axis. Which way that looks on
+# screen is for you to work out – a checked prediction before Exercise 3 asks it; remember that $y$ points down.
 #
-# Below: the letter F (chosen because it has no symmetry, so every flip and turn is visible) under each building
-# block. The cross marks the origin – note that rotation and scaling happen *about the origin*.
+# Below: the letter F (chosen because it has no symmetry, so every flip and turn is visible) under the other three
+# building blocks. The cross marks the origin – note that rotation and scaling happen *about the origin*.
 
 # %%
 plotting.plot_shapes({
     "scale (1.5, 0.7)": scaling(1.5, 0.7),
-    "rotate +30° (clockwise on screen)": package_rotation(30.0, degrees=True),
     "shear k_x = 0.5": shear(0.5),
     "translate (2, 1)": translation(2.0, 1.0),
-}, title="the four building blocks, applied to the letter F");
+}, title="three building blocks, applied to the letter F");
 
 # %% [markdown]
 # ### 2. Homogeneous coordinates
@@ -203,18 +207,18 @@ plotting.plot_shapes({
 # ### 3. Composition and its order
 #
 # Matrix products do not commute: $T R \neq R T$. With the product acting on the left, **the rightmost matrix is
-# applied first**. "Rotate, then translate" is $T R$; "translate, then rotate" is $R T$, and the rotation then also
-# swings the translation around the origin:
+# applied first**. "Scale, then translate" is $T S$; "translate, then scale" is $S T$, and the scaling then also
+# stretches the translation:
 
 # %%
-R, T = package_rotation(40.0, degrees=True), translation(4.0, 0.0)
-plotting.plot_shapes({"T @ R: rotate, then translate": T @ R, "R @ T: translate, then rotate": R @ T},
+S, T = scaling(1.5, 0.7), translation(4.0, 0.0)
+plotting.plot_shapes({"T @ S: scale, then translate": T @ S, "S @ T: translate, then scale": S @ T},
                      title="same two matrices, different order");
 
 # %% [markdown]
 # $R(\alpha)$ turns about the **origin**. Turning an image about its own centre $c$ instead is a different map:
 # one whose **fixed point** is $c$ (it stays where it is) and which turns everything else by $\alpha$ around it –
-# Exercise 3 builds it from the pieces you have. For an image, the centre is $c = \left(\frac{W-1}{2},
+# Exercise 3 derives it. For an image, the centre is $c = \left(\frac{W-1}{2},
 # \frac{H-1}{2}\right)$ in pixel coordinates (the midpoint between the first and last pixel centres).
 #
 # ### 4. Inverse mapping: why the sampler wants the inverse
@@ -253,7 +257,8 @@ plotting.plot_forward_vs_inverse(image, motion);
 # two ways to decide *where exactly* $\pm1$ sits, chosen by `align_corners`:
 #
 # * `align_corners=True`: $-1$ and $+1$ are the **centres** of the first and last pixels, $x = 0$ and $x = W-1$.
-#   A 1-pixel side has only one centre: it sits at $u = 0$.
+#   A 1-pixel side has only one centre: it sits at $u = 0$. And it has no length: `F.grid_sample` reads its only
+#   pixel whatever $u$ the grid asks about – the whole of $[-1, 1]$ collapses onto that one pixel.
 # * `align_corners=False` (PyTorch's default since 1.3): $-1$ and $+1$ are the **outer edges** of those pixels –
 #   pixel $x$ covers $[x - \tfrac12, x + \tfrac12]$, so the edges are $x = -\tfrac12$ and $x = W - \tfrac12$.
 #
@@ -280,20 +285,20 @@ plotting.plot_align_corners(height=3, width=4, formulas=False);  # the formulas 
 # %% [markdown]
 # ## Build
 #
-# Six exercises here, and three checked questions: a prediction before Exercise 3, one in Verify, one in Questions. Write the body between the markers, run the cell, then run the `check(...)` cell below it: it
+# Six exercises here, and three checked questions: a prediction before Exercise 3 and two in Verify. Write the body between the markers, run the cell, then run the `check(...)` cell below it: it
 # calls your function on fresh random inputs (edge cases first – 1-pixel and non-square images, batches) and
 # compares with `stn_course.affine`. Use plain `torch`/`math`; don't call `stn_course.affine` inside your answers.
 #
 # ### Exercise 1 – rotation matrix
 #
 # Return the homogeneous $3\times3$ rotation by `angle` radians, $\begin{pmatrix} R(\alpha) & 0 \\ 0 & 1
-# \end{pmatrix}$, as a float64 tensor – in the course's convention (§1: positive = from $+x$ towards $+y$, clockwise
-# on screen). Derive $R(\alpha)$ rather than recalling it: where do $(1, 0)$ and $(0, 1)$ go? Sketch both axes with
+# \end{pmatrix}$, as a float64 tensor – in the course's convention (§1: positive = from $+x$ towards $+y$).
+# Derive $R(\alpha)$ rather than recalling it: where do $(1, 0)$ and $(0, 1)$ go? Sketch both axes with
 # $y$ pointing down and check your signs at $\alpha = 90°$ before you run the check.
 
 # %%
 def rotation_matrix(angle: float) -> torch.Tensor:
-    """Homogeneous rotation by ``angle`` radians (clockwise on screen, y down). ``-> (3, 3)`` float64"""
+    """Homogeneous rotation by ``angle`` radians, from +x towards +y. ``-> (3, 3)`` float64"""
     ### BEGIN SOLUTION
     c, s = math.cos(angle), math.sin(angle)
     return torch.tensor([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
@@ -308,8 +313,8 @@ rotation_matrix = check("01.rotation_matrix", rotation_matrix)
 # Turning by $\alpha$ from $+x$ towards $+y$ sends $(1, 0)$ to $(\cos\alpha, \sin\alpha)$, and $(0, 1)$ – a quarter
 # turn further on – to $(\cos(\alpha + 90°), \sin(\alpha + 90°)) = (-\sin\alpha, \cos\alpha)$. Those are the columns:
 # $R(\alpha) = \begin{pmatrix} \cos\alpha & -\sin\alpha \\ \sin\alpha & \cos\alpha \end{pmatrix}$ – the rotation you
-# know from school. Only the picture differs: with $y$ down, "towards $+y$" is clockwise. At $90°$: $(1, 0) \mapsto
-# (0, 1)$, one pixel *down*.
+# know from school. At $90°$: $(1, 0) \mapsto (0, 1)$ and $(0, 1) \mapsto (-1, 0)$. (What that looks like on
+# screen is the next question.)
 # </details>
 
 # %% [markdown]
@@ -359,11 +364,23 @@ def corner_after_quarter_turn(cx: float, cy: float) -> tuple[float, float]:
 corner_after_quarter_turn = check("01.quarter_turn", corner_after_quarter_turn)
 
 # %% [markdown]
+# <details><summary>Which way is positive on screen (open after the check passes)</summary>
+#
+# $+x$ points right and $+y$ points **down**, so turning from $+x$ towards $+y$ is **clockwise on screen** – the
+# school rotation, seen in a $y$-down image. Seen from $c$, the corner sits at $(-c_x, -c_y)$ (up-left); a clockwise
+# quarter turn sends up-left to up-right, $(c_y, -c_x)$; adding $c$ back gives $(c_x + c_y,\; c_y - c_x)$ – for a
+# square image, the top-right corner. Most people first answer the bottom-left corner: the counter-clockwise turn of
+# a $y$-up maths diagram.
+# </details>
+
+# %% [markdown]
 # ### Exercise 3 – rotation about a centre
 #
-# Return the homogeneous matrix that turns by `angle` about the centre $c = (c_x, c_y)$ (§3): $c$ is its fixed
-# point. Compose it from translations and your `rotation_matrix` – which moves, in which order? Remember that in a
-# product the rightmost matrix acts first. Before you run the check, apply your matrix to $c$ on paper.
+# Return the homogeneous matrix that turns by `angle` about the centre $c = (c_x, c_y)$ (§3). Two facts pin it
+# down: it turns every *direction* (the difference of two points) exactly as `rotation_matrix(angle)` does, and
+# $c$ is its **fixed point**. Work out on paper which entries of the $3\times3$ matrix the first fact fixes, then
+# use the second to solve for the rest, and build the matrix with `torch` (your `rotation_matrix` may help).
+# Before you run the check, apply your matrix to $c$ – and to the corner, where your prediction says it goes.
 
 # %%
 def rotate_about(angle: float, cx: float, cy: float) -> torch.Tensor:
@@ -381,11 +398,12 @@ rotate_about = check("01.rotate_about", rotate_about)
 # %% [markdown]
 # <details><summary>The composition (open after the check passes)</summary>
 #
-# Move $c$ to the origin, rotate there, move back: $R_c(\alpha) = T(c)\, R(\alpha)\, T(-c)$, read right to left.
-# The fixed point is the proof: $R_c(\alpha)\, c = T(c)\, R(\alpha)\, 0 = T(c)\, 0 = c$. The other order,
-# $T(-c)\, R\, T(c)$, turns about $-c$.
-# Your prediction is the same three steps on one point: $T(-c)$ takes the corner to $(-c_x, -c_y)$, the quarter
-# turn to $(c_y, -c_x)$, and $T(c)$ to $(c_x + c_y,\; c_y - c_x)$ – for a square image, the top-right corner.
+# Directions are differences of points, and a translation cancels in a difference, so the linear part is
+# $R(\alpha)$ and only the translation column $t$ is unknown. The fixed point gives it: $R c + t = c$, so
+# $t = c - R c = (I - R)\,c$. The same matrix, read as three moves: shift $c$ to the origin, turn, shift back,
+# $R_c(\alpha) = T(c)\, R(\alpha)\, T(-c)$ (the rightmost acts first) – multiply it out and its last column is
+# $c - Rc$. The other order, $T(-c)\, R\, T(c)$, turns about $-c$. Your prediction is the same three steps on one
+# point.
 # </details>
 
 # %% [markdown]
@@ -395,7 +413,7 @@ rotate_about = check("01.rotate_about", rotate_about)
 c = torch.tensor([[0.5, 2.5]], dtype=torch.float64)  # a point of the F's stem
 print("centre after the rotation:", apply_affine(rotate_about(1.0, 0.5, 2.5), c).tolist())
 plotting.plot_shapes({"rotate_about(60°, c=(0.5, 2.5))": rotate_about(math.radians(60), 0.5, 2.5),
-                      "rotation_matrix(60°) (about the origin)": rotation_matrix(math.radians(60))},
+                      "rotation_matrix(60°), about the origin: clockwise": rotation_matrix(math.radians(60))},
                      title="rotating about a centre keeps the centre in place", mark=(0.5, 2.5))
 from matplotlib.path import Path  # noqa: E402
 assert Path(plotting.letter_f().numpy()).contains_point((0.5, 2.5))  # the fixed point lies on the shape
@@ -403,11 +421,12 @@ assert Path(plotting.letter_f().numpy()).contains_point((0.5, 2.5))  # the fixed
 # %% [markdown]
 # ### Exercise 4 – inverse warp (nearest neighbour)
 #
-# Move the content of `image` by the pixel-space `motion` the way a sampler does: for every **output** pixel
-# $(x, y)$ compute its source $M^{-1}(x, y, 1)^\top$, round to the nearest pixel with `torch.round`, and read
-# `image[..., y_s, x_s]` if the source lies inside the image, else write 0. One `motion` is shared by all images in
-# the batch. No Python loops over pixels needed: build all output coordinates with `torch.meshgrid`, transform
-# them at once with your `apply_affine`, and index with integer tensors.
+# Move the content of `image` by the pixel-space `motion` (the motion you want to *see*) the way a sampler does
+# (§4): every output pixel gets exactly one value, read from the input at the nearest pixel; a pixel whose source
+# lies outside the image reads 0. One `motion` is shared by all images in the batch. Decide for yourself which
+# matrix maps what, and test your idea on a motion you can check by eye – a shift right by 2 pixels must move the
+# content right. No Python loops over pixels: all output coordinates at once (`torch.meshgrid`), your
+# `apply_affine`, and indexing with integer tensors – mind which index is the row.
 
 # %%
 def inverse_warp(image: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
@@ -446,7 +465,9 @@ plotting.plot_forward_vs_inverse(image, motion, inverse=inverse_warp(image, moti
 # normalized coordinates, for either convention. Theory §5 gives you only the constraints – two pixel positions
 # per axis and where they must land. Derive each scale and offset on paper first (two equations, two unknowns), then
 # test your line on the $3\times4$ picture above. Careful: `size` is `(H, W)`; and with `align_corners=True` a
-# 1-pixel side has no line through two points – its only pixel sits at 0.
+# 1-pixel side has no line through two points. There, make $N$ agree with how `F.grid_sample` reads such a side
+# (§5): it collapses the whole axis, so $N$ must do the same the other way round – *every* $x$ along that side, not
+# only its pixel $x = 0$, lands on the one normalized coordinate that pixel has. (Only one line does that.)
 
 # %%
 def normalization_matrix(size: tuple[int, int], align_corners: bool) -> torch.Tensor:
@@ -517,7 +538,7 @@ pixel_to_theta = check("01.pixel_to_theta", pixel_to_theta)
 # $$x = \frac{(u+1)(W-1)}{2} \quad(\texttt{align\_corners=True}), \qquad x = \frac{(u+1)W - 1}{2}
 # \quad(\texttt{align\_corners=False}).$$
 # With `align_corners=True` and $W = 1$ the first gives $x = 0$ for every $u$: scale 0, offset 0 – exactly what
-# $D_\text{out}$ needs where $N_\text{out}^{-1}$ does not exist. Lesson 2 calls this map *unnormalize*.
+# $D_\text{out}$ needs where $N_\text{out}^{-1}$ does not exist.
 # </details>
 
 # %% [markdown]
@@ -613,15 +634,56 @@ print("your prediction: out[0, 0] reads input pixel (x, y) = (%.2f, %.2f)" % cor
 plotting.plot_warp(photo, theta, align_corners=False);
 
 # %% [markdown]
+# **5. Predict, then run: a quarter turn in $\theta$.** The explorer below can turn the picture by $90°$ about its
+# centre. Before you touch it, predict the $\theta$ it will show: the $2\times3$ matrix that makes `F.affine_grid` +
+# `F.grid_sample` show the content turned by $+90°$ (from $+x$ towards $+y$, as in your prediction before Exercise 3)
+# about the image centre, on an `height × width` image (output the same size, both sides $\ge 2$), in either
+# convention. Work it out on paper from what you know – which way $\theta$ maps, where the centre sits in
+# normalized coordinates, how long a pixel is along each axis – not from your functions; the check tries other
+# sizes than this picture's (the Explore section prints its $H \times W$). Every entry counts.
+
+# %%
+def quarter_turn_theta(height: int, width: int, align_corners: bool) -> torch.Tensor:
+    """``theta`` ``(2, 3)`` float64 showing the content turned by +90° about the centre of a ``height × width``
+    image."""
+    ### BEGIN SOLUTION
+    hp, wp = (height - 1, width - 1) if align_corners else (height, width)  # the pixel lengths that span [-1, 1]
+    # theta = N R(-90°) N^-1: the centre is the normalized origin, R(-90°) sends (x, y) to (y, -x), N rescales
+    return torch.tensor([[0.0, hp / wp, 0.0], [-wp / hp, 0.0, 0.0]], dtype=torch.float64)
+    ### END SOLUTION
+
+# %%
+quarter_turn_theta = check("01.turn_theta", quarter_turn_theta)
+
+# %% [markdown]
+# <details><summary>The derivation (open after the check passes)</summary>
+#
+# $\theta = N\, R(-90°)\, N^{-1}$ (`pixel_to_theta` of the *inverse* motion: $\theta$ maps output points to the
+# points they read, so it turns the other way, $-90°$). The image centre $\left(\frac{W-1}{2}, \frac{H-1}{2}\right)$
+# is the normalized origin in both conventions, so the turn about it has no translation in $\theta$. $R(-90°)$ sends
+# $(x, y)$ to $(y, -x)$, and $N$ scales $x$ by $2/W'$ and $y$ by $2/H'$ – $W' = W, H' = H$ with
+# `align_corners=False`, $W' = W - 1, H' = H - 1$ with `True`:
+# $$\theta = \begin{pmatrix} 0 & H'/W' & 0 \\ -W'/H' & 0 & 0 \end{pmatrix}.$$
+# Normalized output $u$ becomes $u W'/2$ pixels, then turns into a $y$ distance, which is $2/H'$ per pixel: the
+# entries are ratios of the sides, $\pm 1$ only for a square image. A rotation matrix written directly in normalized
+# coordinates stretches a non-square picture – and turns it the wrong way round.
+# </details>
+
+# %% [markdown]
 # ## Explore
 #
 # The explorer builds the motion $M = T(c)\,T(t)\,R\,Sh\,S\,T(-c)$ about the image centre from the sliders and
 # shows $M$ and $\theta = $ `pixel_to_theta(invert(M))`. Things to try:
 #
-# * Rotate by 90° and look at $\theta$: on this non-square image it is not a rotation matrix (§5).
+# * Rotate by 90° and look at $\theta$: on this non-square image it is not a rotation matrix (§5) – compare it with
+#   your `quarter_turn_theta(h, w, False)` for this picture's size, printed below.
 # * Scale by 2: the grid shrinks (the output reads a smaller region) – $\theta$'s scale is $1/2$.
 # * Translate right by 10 pixels: which sign does $\theta$'s translation get, and why?
 # * Toggle `align_corners` with a translation: $\theta$ changes, the picture does not.
+
+# %%
+print(f"this picture: H × W = {h} × {w}; your quarter_turn_theta({h}, {w}, False) =")
+print(quarter_turn_theta(h, w, False))
 
 # %% tags=["skip-when-grading"]
 widgets.affine_explorer(size=SIZE)
@@ -629,47 +691,10 @@ widgets.affine_explorer(size=SIZE)
 # %% [markdown]
 # ### Questions
 #
-# The first one is checked; answer the others in a sentence or two before you open the fold.
+# Answer in a sentence or two before you open the fold.
 
 # %% [markdown]
-# **A checked question.** In the explorer, translate the picture right by some pixels. Which sign does $\theta$'s
-# translation $\theta_{02}$ get, and how large is it? Answer for any shift and any width, in both conventions (the
-# image keeps its size): write it as a function, the check tries other numbers too. Then try it in the explorer.
-
-# %%
-def theta_shift(pixels: float, width: int, align_corners: bool) -> float:
-    """``theta[0, 2]`` when the content moves right by ``pixels`` on a ``width``-pixel-wide image (``width >= 2``)."""
-    ### BEGIN SOLUTION
-    pixel_size = 2.0 / (width - 1) if align_corners else 2.0 / width  # one pixel in normalized units
-    return -pixels * pixel_size  # each output pixel reads `pixels` to its left
-    ### END SOLUTION
-
-# %%
-theta_shift = check("01.theta_shift", theta_shift)
-
-# %% [markdown]
-# <details><summary>Why (open after the check passes)</summary>
-#
-# Negative: $\theta$ maps *output* points to the *input* points they read, so after a shift right by $p$ pixels an
-# output pixel reads $p$ pixels to its left. One pixel is the scale of Exercise 5's line: $2/W$ with
-# `align_corners=False`, $2/(W-1)$ with `True`, so $\theta_{02} = -2p/W$ or $-2p/(W-1)$ – for 10 pixels on this
-# lesson's picture, $-20/W$. The offsets $b$ cancel: they are added on both sides of $\theta$.
-# </details>
-
-# %% [markdown]
-# **1.** Rotate by 90°: on a non-square image $\theta$ is not a rotation matrix. What are its off-diagonal entries, and why?
-
-# %% [markdown] tags=["answer"]
-# $\theta = N_\text{in} R^{-1} N_\text{out}^{-1}$ with $N$ scaling $x$ by $2/W$ and $y$ by $2/H$. The rotation swaps the axes, so one entry is multiplied by $H/W$ and the other by $W/H$: they are $\pm H/W$ and $\pm W/H$, not $\pm 1$. A rotation written directly in normalized coordinates would stretch the picture.
-
-# %% [markdown]
-# <details><summary>Answer</summary>
-#
-# $\theta = N_\text{in} R^{-1} N_\text{out}^{-1}$ with $N$ scaling $x$ by $2/W$ and $y$ by $2/H$. The rotation swaps the axes, so one entry is multiplied by $H/W$ and the other by $W/H$: they are $\pm H/W$ and $\pm W/H$, not $\pm 1$. A rotation written directly in normalized coordinates would stretch the picture.
-# </details>
-
-# %% [markdown]
-# **2.** Toggling `align_corners` changes $\theta$ but not the picture. Why?
+# **1.** Toggling `align_corners` changes $\theta$ but not the picture. Why?
 
 # %% [markdown] tags=["answer"]
 # $\theta$ is the same pixel motion written in two unit systems. `pixel_to_theta` normalizes with the convention the grid will then use, so the grid converts it back to the same pixel positions. Mixing the conventions (building $\theta$ with one and sampling with the other) is what moves the picture, by up to half a pixel.
@@ -678,6 +703,19 @@ theta_shift = check("01.theta_shift", theta_shift)
 # <details><summary>Answer</summary>
 #
 # $\theta$ is the same pixel motion written in two unit systems. `pixel_to_theta` normalizes with the convention the grid will then use, so the grid converts it back to the same pixel positions. Mixing the conventions (building $\theta$ with one and sampling with the other) is what moves the picture, by up to half a pixel.
+# </details>
+
+# %% [markdown]
+# **2.** A forward (push) warp leaves holes when it enlarges the picture. Does it leave holes when it shrinks it, say
+# by half? What goes wrong instead – and does your `inverse_warp` escape that problem?
+
+# %% [markdown] tags=["answer"]
+# A forward warp that shrinks leaves no holes: now several input pixels land on the same output pixel, and each write replaces the one before, so the result depends on the order of the loop and most input pixels are simply lost. The inverse warp with nearest reads loses them too – it reads every second pixel and skips the rest (aliasing) – but each output pixel gets exactly one, well-defined value; averaging what is skipped (a blur before shrinking) is the usual cure.
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# A forward warp that shrinks leaves no holes: now several input pixels land on the same output pixel, and each write replaces the one before, so the result depends on the order of the loop and most input pixels are simply lost. The inverse warp with nearest reads loses them too – it reads every second pixel and skips the rest (aliasing) – but each output pixel gets exactly one, well-defined value; averaging what is skipped (a blur before shrinking) is the usual cure.
 # </details>
 
 # %% [markdown]

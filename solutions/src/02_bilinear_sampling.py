@@ -148,15 +148,14 @@ print("image:", tuple(image.shape))
 # ### 1. From 1-D linear interpolation to 2-D bilinear
 #
 # A signal $f$ known at integer positions $0, \dots, L-1$ is read at a real position $x$ by joining neighbouring
-# samples with straight lines. With $x_0 = \lfloor x \rfloor$, $x_1 = x_0 + 1$ and $t = x - x_0 \in [0, 1)$:
+# samples with straight lines. Written as a sum over *all* samples, every sample carries a "tent" kernel of
+# half-width 1:
 #
-# $$ f(x) = (1 - t)\, f[x_0] + t\, f[x_1] = \sum_m f[m]\, \max(0,\, 1 - |x - m|). $$
+# $$ f(x) = \sum_m f[m]\, \max(0,\, 1 - |x - m|). $$
 #
-# The second form says the same thing with a "tent" kernel centred on every sample: only the two samples closer
-# than 1 contribute. **Outside** the signal we need a rule; the simplest (`zeros`) pretends $f[m] = 0$ there, so the
-# signal fades to 0 over one pixel on each side: linearly from the last sample ($0$ or $L-1$) to the first
-# zero one pixel beyond it ($-1$ or $L$). The grey bands in the figure mark the half pixel beyond the signal's edge
-# ($\pm\frac12$ past the last sample): the fade starts half a pixel before it and ends half a pixel after.
+# **Outside** the signal we need a rule; the simplest (`zeros`) pretends $f[m] = 0$ there. The figure shows what
+# that does near the ends; the grey bands mark the half pixel beyond the signal's edge ($\pm\frac12$ past the last
+# sample).
 
 # %%
 plotting.plot_interpolation_1d([0.2, 0.9, 0.4, 0.6, 1.0, 0.3]);
@@ -217,15 +216,7 @@ plotting.show_grid(photo, zoom_grid, ax=fig.axes[0], max_lines=6);
 #
 # Which numbers $x^t_j$ are, for $j = 0 \dots W_\text{out}-1$, follows from lesson 1's two conventions (Exercise 3
 # asks you for them). The result has shape `(N, H_out, W_out, 2)` and – a classic trap – stores
-# **$x$ first**: `grid[n, i, j] = (x, y)` for the output pixel in row $i$, column $j$. The identity $\theta$ on a
-# $2\times3$ output – before you run the cell, write down the six $x$ values you expect in each convention:
-
-# %%
-identity = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]], dtype=torch.float64)
-for align_corners in (False, True):
-    g = F.affine_grid(identity, (1, 1, 2, 3), align_corners=align_corners)
-    print(f"align_corners={align_corners}: shape {tuple(g.shape)}\n  x:", g[0, ..., 0].tolist(),
-          "\n  y:", g[0, ..., 1].tolist())
+# **$x$ first**: `grid[n, i, j] = (x, y)` for the output pixel in row $i$, column $j$.
 
 # %% [markdown]
 # Drawn on the input (in pixel coordinates), the grid of a rotating, zooming $\theta$ shows where each output
@@ -241,15 +232,15 @@ plotting.plot_warp(photo, theta, out_size=(16, 16), align_corners=False,
 #
 # The sampler first undoes the normalization of lesson 1, §5 – `unnormalize` – per axis, with the *input's* size:
 # with `True`, $u = \pm1$ must land on the centres $0$ and $W-1$; with `False`, on the outer edges $-\frac12$ and
-# $W - \frac12$. Exercise 2 makes you check a version of it against those ends.
+# $W - \frac12$. Exercise 2 makes you debug a version of it.
 #
 # ### 5. Borders: `zeros`, `border`, `reflection`
 #
 # A grid may point outside the input (zooming out, translating, rotating corners out). `F.grid_sample` offers:
 #
-# * `zeros`: neighbours outside the image read 0. The interpolation weights stay as they are, so the image fades
-#   to black over one pixel, from the last pixel centre to one pixel beyond it (half a pixel inside the image's
-#   edge, half outside) – which is also what makes the sampler continuous.
+# * `zeros`: neighbours outside the image read 0. The interpolation weights stay as they are, so the picture fades
+#   to black near its edge instead of stopping dead – which is also what makes the sampler continuous. (Where
+#   exactly the fade starts and ends is a checked question at the end of the lesson.)
 # * `border`: clamp the **coordinates** to $[0, W-1]$ before interpolating, so outside points repeat the edge.
 # * `reflection`: mirror the coordinates back into the image, as often as needed, about the pixel *centres*
 #   $0$ and $W-1$ (`align_corners=True`) or the pixel *edges* $-\frac12$ and $W - \frac12$ (`False`); then clamp.
@@ -263,7 +254,8 @@ plotting.plot_padding_modes(photo, zoom_out, align_corners=False);
 # %% [markdown]
 # ## Build
 #
-# Five exercises, NumPy first (as the classic STN tutorials do), then vectorized PyTorch. After each, the
+# The exercises go NumPy first (as the classic STN tutorials do), then vectorized PyTorch, then a bug hunt with a
+# prediction; Explore ends with one more checked question. After each, the
 # `check(...)` cell runs your function on fresh random inputs – 1-pixel and non-square images, batches, points
 # outside the image, both `align_corners` – against `stn_course.grids`/`stn_course.sampling` and tells you the worst
 # error, the failing case and a hint.
@@ -271,8 +263,12 @@ plotting.plot_padding_modes(photo, zoom_out, align_corners=False);
 # ### Exercise 1 – 1-D linear interpolation
 #
 # `signal` has shape `(L,)`, `x` holds `P` real positions in pixel units – anywhere, also left of 0 and beyond
-# $L-1$. Return $f(x)$ with zeros outside $0 \dots L-1$ (§1), for all positions at once (no Python loop). Before you
-# run the check, work out by hand what your code gives at $x = -0.3$ and at $x = L - 0.5$, and compare with the figure.
+# $L-1$. Return the $f(x)$ of §1's tent sum, with $f[m] = 0$ for every $m$ outside $0 \dots L-1$, for all positions
+# at once (no Python loop) – and without summing over all $L$ samples: which samples can have a non-zero tent at
+# $x$, and what are their weights? Your rule must agree with the tent sum *everywhere*, also where a two-neighbour
+# formula is easiest to get wrong. Before you run the check, write down what the tent sum gives – and what your code
+# gives – in three places: $x$ exactly on a sample (which two neighbours does your code pick there?), $x$ a little
+# left of $0$ (compare with the figure), and a signal of a single sample ($L = 1$). The check tries all three.
 
 # %%
 def lerp_1d(signal: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -294,9 +290,10 @@ def lerp_1d(signal: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 lerp_1d = check("02.lerp_1d", lerp_1d)
 
 # %% [markdown]
-# <details><summary>The trap (open after the check passes)</summary>
+# <details><summary>The two neighbours and the trap (open after the check passes)</summary>
 #
-# The left neighbour is $\lfloor x \rfloor$: for $x = -0.3$ the neighbours are $-1$ (outside: reads 0) and $0$, so
+# Only $x_0 = \lfloor x \rfloor$ and $x_1 = x_0 + 1$ are closer than 1; with $t = x - x_0$ their tents give
+# $f(x) = (1 - t)\, f[x_0] + t\, f[x_1]$. For $x = -0.3$ the neighbours are $-1$ (outside: reads 0) and $0$, so
 # $f(-0.3) = 0.7 f[0]$. `int(-0.3)`, `x.long()`, `tf.cast(x, 'int32')` give `0` – a truncating cast is *not* a floor
 # for negative numbers, and it would read $f[0]$ and $f[1]$ there. Remember it for the bug hunt.
 # </details>
@@ -306,21 +303,19 @@ lerp_1d = check("02.lerp_1d", lerp_1d)
 #
 # `unnormalize` turns normalized coordinates (any shape, tensor or NumPy array) into pixel coordinates along an
 # axis of `size` pixels, for both conventions (§4); it must work for `size = 1` too. A colleague wrote the version
-# below, and their sampler's pictures come out half a pixel off and slightly stretched. Find what is wrong – test it
-# at the ends §4 names, for both conventions – then write a correct version in the exercise cell.
+# below, and their sampler's pictures come out half a pixel off and slightly stretched. Find everything that is wrong
+# – test it yourself against what §4 requires, not against what looks plausible – then write a correct version in
+# the exercise cell.
 
 # %%
 def colleagues_unnormalize(coord, size: int, align_corners: bool):
     """A colleague's version: it is wrong. Where?"""
+    if size == 1:
+        return coord * 0  # a 1-pixel axis has only one pixel, pixel 0
     if align_corners:
         return (coord + 1) / 2 * size - 0.5
     return (size - 1) * (coord + 1) / 2
 
-
-ends = torch.tensor([-1.0, 1.0], dtype=torch.float64)
-for align_corners in (False, True):
-    print(f"align_corners={align_corners}: u = -1, +1 land on", colleagues_unnormalize(ends, 8, align_corners).tolist(),
-          "for size 8")
 
 # %%
 def unnormalize(coord, size: int, align_corners: bool):
@@ -342,7 +337,10 @@ unnormalize = check("02.unnormalize", unnormalize)
 # $$ x = \frac{(u + 1)(W - 1)}{2} \;\; \text{(align\_corners=True)}, \qquad
 # x = \frac{(u + 1)\,W - 1}{2} \;\; \text{(align\_corners=False)} $$
 # – the inverses of lesson 1's normalization. With `size = 1` the first gives 0 for every $u$ and the second
-# $u/2$: the only pixel, at 0, spans $[-\frac12, \frac12]$.
+# $u/2$: the only pixel, at 0, spans $[-\frac12, \frac12]$, and $u = \pm1$ are its edges. The colleague's special
+# case ("one pixel, so everything reads pixel 0") is right only for `align_corners=True`; with `False` it makes a
+# 1-pixel axis ignore the grid – a half-pixel shift of a 1-pixel-wide image would not fade into the zero padding.
+# No special case is needed: the general lines already handle `size = 1`.
 # </details>
 
 # %% [markdown]
@@ -351,8 +349,8 @@ unnormalize = check("02.unnormalize", unnormalize)
 # Same signature, output and numbers as `F.affine_grid` (§3), for both conventions and 1-pixel sides, without a
 # loop over pixels. The one thing §3 leaves to you is the normalized centres $x^t_j$ of the output pixels: derive
 # them from lesson 1 (where do pixel centres $0$ and $W_\text{out}-1$ sit in each convention, and how far apart are
-# neighbours?), check them against the $2\times3$ printout above, then apply $\theta$ to all pixels with one product
-# (lesson 1's `apply_affine` trick). Use the dtype and device of `theta`.
+# neighbours?), write down on paper the $x$ values of a 3-pixel-wide output in both conventions, then apply
+# $\theta$ to all pixels with one product (lesson 1's `apply_affine` trick). Use the dtype and device of `theta`.
 
 # %%
 def affine_grid(theta: torch.Tensor, size, align_corners: bool = False) -> torch.Tensor:
@@ -375,6 +373,17 @@ def affine_grid(theta: torch.Tensor, size, align_corners: bool = False) -> torch
 affine_grid = check("02.affine_grid", affine_grid)
 
 # %% [markdown]
+# Compare with what you wrote on paper: the identity $\theta$ on a $2\times3$ output, your grid next to PyTorch's.
+
+# %%
+identity = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]], dtype=torch.float64)
+for align_corners in (False, True):
+    g = affine_grid(identity, (1, 1, 2, 3), align_corners=align_corners)
+    same = torch.allclose(g, F.affine_grid(identity, (1, 1, 2, 3), align_corners=align_corners))
+    print(f"align_corners={align_corners}: shape {tuple(g.shape)}, same as F.affine_grid: {same}\n  x:",
+          g[0, ..., 0].tolist(), "\n  y:", g[0, ..., 1].tolist())
+
+# %% [markdown]
 # <details><summary>The centres (open after the check passes)</summary>
 #
 # $$ x^t_j = \begin{cases} -1 + \frac{2j}{W_\text{out}-1} & \text{align\_corners=True} \\[2pt]
@@ -388,11 +397,11 @@ affine_grid = check("02.affine_grid", affine_grid)
 # %% [markdown]
 # ### Exercise 4 – the sampler in NumPy (zeros padding)
 #
-# `input` is a NumPy array `(N, C, H, W)`, `grid` `(N, H_out, W_out, 2)`. For every grid point: unnormalize, take
-# the four neighbours $(x_0, y_0), (x_1, y_0), (x_0, y_1), (x_1, y_1)$ with `np.floor`, weight each by eq. 5
-# ($\max(0, 1-|x - m|)\max(0, 1 - |y - n|)$, i.e. the opposite area), and let neighbours outside the image read 0.
-# Fancy indexing `input[batch, :, ys, xs]` with `batch = np.arange(N)[:, None, None]` reads all points at once and
-# returns `(N, H_out, W_out, C)`.
+# `input` is a NumPy array `(N, C, H, W)`, `grid` `(N, H_out, W_out, 2)`. Implement eq. 5 with zeros padding – but
+# only its four non-zero terms per grid point: which four pixels are they (mind points left of or above the image,
+# as in Exercise 1), what weight does each get, and what does a neighbour outside the image contribute? Which size
+# unnormalizes $x$, which $y$? Fancy indexing `input[batch, :, ys, xs]` with `batch = np.arange(N)[:, None, None]`
+# reads all points at once and returns `(N, H_out, W_out, C)`.
 
 # %%
 def bilinear_sample_np(input: np.ndarray, grid: np.ndarray, align_corners: bool = False) -> np.ndarray:
@@ -526,12 +535,16 @@ for padding_mode in ("zeros", "border"):
 # options):
 
 # %%
+import ast
 import inspect
 
 from stn_course.bug_hunt import blog_sampler  # the tutorial's sampler, kept in the package for the bug hunt's check
 from stn_course.sampling import identity_error  # the identity test: max |sampler(image, identity grid) - image|
 
-print(inspect.getsource(blog_sampler))
+source = inspect.getsource(blog_sampler)
+docstring = ast.parse(source).body[0].body[0]  # the package's docstring names the bug: left out, that's your hunt
+lines = source.splitlines()
+print("\n".join(lines[:docstring.lineno - 1] + lines[docstring.end_lineno:]))
 
 # %% [markdown]
 # ### Exercise 6 – predict, then run: how wrong is it?
@@ -567,7 +580,6 @@ print("your sampler, identity theta:\n", bilinear_sample(numbered, identity_grid
 print(f"largest error: {(blog_sampler(numbered, identity_grid) - numbered).abs().max():.0f}, "
       f"you predicted {blog_identity_error(4, 5):.0f}")
 
-# %% [markdown]
 # %% [markdown]
 # The identity test as a tool you can point at any sampler is the package's `identity_error(sampler, image,
 # align_corners)`: the identity grid of the image's size, the sampler, the largest difference. The table – including a "fix" you will find in forks of that tutorial: use `max_x` instead of `max_x - 1`

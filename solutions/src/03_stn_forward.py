@@ -41,36 +41,44 @@
 #       points: 2
 #       hint: >-
 #         Where do the image's edges and its pixel centres sit in normalized coordinates with align_corners=False
-#         (lesson 1)? Map the window's two edges there; s is then half the window's normalized width, and t its centre.
+#         (lesson 1)? Map the window's left and right edges there; s is then half the normalized width they span (the
+#         top and bottom edges only place the centre), and t the window's centre.
 #       recipe: >-
 #         a pixel coordinate p is the normalized (2p + 1) / W - 1 (the edges -1/2 and W - 1/2 go to -1 and 1); the
-#         window [x0, x1] is [t_x - s, t_x + s] normalized, so s = (x1 - x0) / W, t_x = (x0 + x1 + 1) / W - 1, t_y = (y0 +
-#         y1 + 1) / H - 1. Build the result with torch.stack so gradients flow to boxes and the dtype is kept.
+#         window [x0, x1] is [t_x - s, t_x + s] normalized, so s = (x1 - x0) / W (from the x edges alone),
+#         t_x = (x0 + x1 + 1) / W - 1, t_y = (y0 + y1 + 1) / H - 1. Build the result with torch.stack so gradients
+#         flow to boxes and the dtype is kept.
 #       rtol: 1.0e-06
 #       atol: 1.0e-06
 #       grad_args:
 #       - 0
-#     03.identity_params:
-#       title: the identity bias of every regression head
+#     03.start_params:
+#       title: 'derive: where a head starts – the identity, or one input pixel per output pixel'
 #       hint: >-
-#         Each head's output must give the identity transform when the network starts: what parameters leave every point
-#         where it is, for each family?
+#         θ maps the output's normalized square onto the input's: which part of the input's [-1, 1]² must the output's
+#         [-1, 1]² land on for out_size pixels to read out_size input pixels? Then ask, family by family, which of the
+#         parameters carry a scale and which stay at their identity value.
 #       recipe: >-
-#         affine: theta = [[1, 0, 0], [0, 1, 0]] flattened row by row; attention: s=1, t=0; rotation: angle 0; rts: (angle,
-#         s, t_x, t_y) = (0, 1, 0, 0); projective: the first 8 entries of the 3×3 identity; tps: the target control points
-#         themselves (a regular grid over [-1, 1]², x first, row by row), flattened. float32.
+#         the window is out_size / in_size of the input's extent (θ maps output to input, so a smaller window is a scale
+#         below 1, not above); with scale = out_size / in_size: affine [scale, 0, 0, 0, scale, 0]; attention [scale, 0,
+#         0]; rotation [0] (no scale: only out_size == in_size); rts [0, scale, 0, 0]; projective [scale, 0, 0, 0,
+#         scale, 0, 0, 0]; tps the regular grid of control points (x first, row by row) times scale, flattened – in
+#         every family the identity times scale. float32.
 #       rtol: 1.0e-06
 #       atol: 1.0e-06
-#     03.horizon:
-#       title: 'derive: where the projective grid runs to infinity'
+#     03.perspective_stretch:
+#       title: 'predict: how unevenly a homography stretches the input'
 #       points: 1
 #       hint: >-
-#         The grid divides by the third homogeneous coordinate w. For which output points is w zero, when the bottom row
-#         of Π is (π₃₁, 0, 1)?
+#         Write the sampled x as a function of the output's x on the row y = 0 and differentiate it: the divisor w is not
+#         the only thing that changes as you move along the row.
 #       recipe: >-
-#         w = π₃₁ x + π₃₂ y + 1 for the output point (x, y); with π₃₂ = 0 it vanishes on the vertical line x = -1 / π₃₁.
-#       function: horizon_x
-#       atol: 1.0e-6
+#         on y = 0, x_s = x / w with w = π₃₁ x + 1; the quotient rule gives dx_s/dx = (w - π₃₁ x) / w² = 1 / w². w is 1 -
+#         π₃₁ at x = -1 and 1 + π₃₁ at x = +1, so the ratio is ((1 + π₃₁) / (1 - π₃₁))² – the square of the ratio of the
+#         w's, not the ratio itself.
+#       function: perspective_stretch
+#       rtol: 1.0e-6
+#       atol: 1.0e-9
 #     03.projective_grid:
 #       title: projective (homography) sampling grid
 #       hint: >-
@@ -110,13 +118,16 @@
 #       grad_args:
 #       - 0
 #     03.tps_grid:
-#       title: thin-plate-spline sampling grid
+#       title: "debug: a colleague's thin-plate-spline grid"
 #       hint: >-
-#         Solve for the spline once, then evaluate it at every pixel of the output's base grid.
+#         Whatever the network predicts, a TPS grid must send each target control point p_k to its source point q_k.
+#         Which output size and align_corners put the output's pixel centres exactly on the p_k? Test the colleague's
+#         grid there with a bend, and with another number of control points than 16.
 #       recipe: >-
-#         the target control points are the regular √K × √K grid (tps_control_points); solve for the coefficients, then
-#         evaluate T(p) = a_1 + a_x x + a_y y + Σ_k w_k U(|p - p_k|) at every output pixel centre of the base grid (x
-#         first, lesson 2's align_corners rule).
+#         the target control points are the regular √K × √K grid (tps_control_points) – √K, not K / 4; solve for the
+#         coefficients, then evaluate T(p) = a_1 + a_x x + a_y y + Σ_k w_k U(|p - p_k|) at every output pixel centre of
+#         the base grid (x first, lesson 2's align_corners rule), with the radial terms centred at the *targets* p_k
+#         (where the output's pixels live), not at the source points q_k.
 #       builds_on:
 #       - 03.tps_coefficients
 #       - 03.tps_kernel
@@ -142,9 +153,9 @@
 # 4. **attention**: cropping and zooming with a smaller `out_size`.
 #
 # **You will** predict what a default-initialised head does before you see it, derive the attention window of a
-# crop given in pixels, the identity of every head and where a homography's grid runs to infinity, and build a
-# projective grid with its perspective divide, the thin-plate-spline kernel, its linear solve (Bookstein 1989) and the
-# TPS grid.
+# crop given in pixels, where every head starts and how unevenly a homography stretches its input, debug a
+# colleague's projective grid, build the thin-plate-spline kernel, set up and solve its linear system (Bookstein 1989)
+# and debug a colleague's TPS grid.
 #
 # **Package modules:** `stn_course.stn` (`SpatialTransformer`), `stn_course.grids` (`projective_grid`, `tps_grid`),
 # `stn_course.plotting`, `stn_course.widgets`.
@@ -327,25 +338,24 @@ plotting.show_grid(photo, crop_grid, ax=fig.axes[0], max_lines=6);
 # (the horizon) – those pixels read padding. Forgetting the divide (treating $\Pi$ like an affine $\theta$) is the
 # popular bug: the result is affine, never perspective.
 #
-# **Predict, then run.** The figure below uses a $\Pi$ whose bottom row is $(\pi_{31}, 0, 1)$. At which normalized
-# output $x$ does its grid run to infinity? Write it for any $\pi_{31} \neq 0$; then decide whether the figure can
-# show the horizon, and which side of the output reads the larger part of the input.
+# **Predict, then run.** The figure below uses a $\Pi$ whose bottom row is $(\pi_{31}, 0, 1)$, with $\pi_{31} = 0.45$.
+# Its horizon, where $w = 0$, is the vertical line $x = -1/\pi_{31} \approx -2.2$: outside the output, so the whole
+# output is finite. But $w$ is not constant across the output, and neither is how far apart the samples land. Walk
+# along the output's middle row ($y = 0$, where $\pi_{12}$ multiplies 0, so the top two rows of $\Pi$ act like the
+# identity's): how fast does the sampled $x^s$ move as the output's $x$ moves – a tiny step, the rate
+# $\frac{dx^s}{dx}$ – at the left edge $x = -1$, and at the right edge $x = +1$? Return the ratio of the two rates,
+# left over right, for any $|\pi_{31}| < 1$ – before the figure shows it, and before the measurement below it.
 
 # %%
-def horizon_x(pi31: float) -> float:
-    """The normalized output x where the grid of a homography with bottom row (pi31, 0, 1) runs to infinity."""
+def perspective_stretch(pi31: float) -> float:
+    """dx_s/dx at output x = -1 divided by dx_s/dx at x = +1, on the row y = 0, for bottom row (pi31, 0, 1)."""
     ### BEGIN SOLUTION
-    return -1.0 / pi31  # w = pi31 · x + 0 · y + 1 vanishes there
+    return ((1 + pi31) / (1 - pi31)) ** 2  # x_s = x / w, w = pi31 · x + 1: dx_s/dx = 1 / w² (the numerator moves too)
     ### END SOLUTION
 
 
 # %%
-horizon_x = check("03.horizon", horizon_x)
-
-# %% [markdown]
-# Here $\pi_{31} = 0.45$: the horizon is at $x \approx -2.2$, outside the output, so the whole output is finite –
-# but $w$ is smallest on the left ($0.55$ at $x = -1$), and dividing by a small $w$ spreads the samples apart: the
-# left of the output reads a larger part of the input than the right.
+perspective_stretch = check("03.perspective_stretch", perspective_stretch)
 
 # %%
 H = torch.tensor([[[1.0, 0.15, 0.0], [0.0, 1.0, 0.0], [0.45, 0.0, 1.0]]], dtype=torch.float64)
@@ -356,6 +366,24 @@ pgrid = package_projective_grid(H, size)
 fig = plotting.show_images({"graph paper and the projective grid": paper, "projective warp": bilinear_sample(paper, pgrid),
                             "the same on the photo": bilinear_sample(photo, pgrid.expand(1, -1, -1, -1))})
 plotting.show_grid(paper, pgrid, ax=fig.axes[0], max_lines=9, points=False);
+row = package_projective_grid(H, (1, 1, 1, 2001), align_corners=True)[0, 0, :, 0]  # the row y = 0, x from -1 to 1
+measured = ((row[1] - row[0]) / (row[-1] - row[-2])).item()
+print(f"rate dx_s/dx at the left edge / at the right edge: measured {measured:.2f}, "
+      f"you predicted {perspective_stretch(0.45):.2f}")
+
+# %% [markdown]
+# The left of the output reads a much larger part of the input than the right: the graph paper's squares come out
+# small on the left and large on the right.
+#
+# <details><summary>The derivation (open after yours)</summary>
+#
+# On the row $y = 0$, $x^s = u / w$ with $u = x$ and $w = \pi_{31} x + 1$. The tempting answer is the ratio of the
+# $w$'s, $\frac{1 + \pi_{31}}{1 - \pi_{31}} \approx 2.6$ – as if only the divisor changed along the row. But the
+# numerator moves too: $\frac{dx^s}{dx} = \frac{u' w - u w'}{w^2} = \frac{w - \pi_{31} x}{w^2} = \frac{1}{w^2}$.
+# So the ratio is $\left(\frac{1 + \pi_{31}}{1 - \pi_{31}}\right)^2 \approx 6.95$ for $\pi_{31} = 0.45$. Vertically,
+# $dy^s/dy = 1/w$ on that row: a homography stretches the two directions differently, and differently at every place,
+# where an affine map stretches the same everywhere. Near the horizon ($w \to 0$) one output pixel reads an unbounded stretch of the input.
+# </details>
 
 # %% [markdown]
 # ### 6. Thin-plate splines
@@ -367,18 +395,15 @@ plotting.show_grid(paper, pgrid, ax=fig.axes[0], max_lines=9, points=False);
 #
 # $$ T(p) = a_1 + a_x x + a_y y + \sum_{k=1}^{K} w_k\, U(\lVert p - p_k \rVert),\qquad U(r) = r^2 \log r^2 , $$
 #
-# with the $K + 3$ unknowns fixed by interpolation $T(p_k) = q_k$ and three side conditions
-# $\sum_k w_k = \sum_k w_k x_k = \sum_k w_k y_k = 0$ (the radial part carries no affine component):
-#
-# $$ \underbrace{\begin{bmatrix} \mathbf{K} & \mathbf{P} \\ \mathbf{P}^\top & \mathbf{0} \end{bmatrix}}_{L \in
-# \mathbb{R}^{(K+3)\times(K+3)}} \begin{bmatrix} w \\ a \end{bmatrix} = \begin{bmatrix} q \\ 0 \end{bmatrix},\qquad
-# \mathbf{K}_{ij} = U(\lVert p_i - p_j \rVert),\quad \mathbf{P}_i = (1, x_i, y_i). $$
+# with the $K + 3$ unknowns per coordinate ($w_1, \dots, w_K$ and $a_1, a_x, a_y$) fixed by the $K$ interpolation
+# conditions $T(p_k) = q_k$ and three side conditions $\sum_k w_k = \sum_k w_k x_k = \sum_k w_k y_k = 0$ (the radial
+# part carries no affine component): $K + 3$ linear equations – Exercise 5 sets them up.
 #
 # (The derivation – why these side conditions, and why this $U$ minimises the bending energy in the plane – is in
 # Bookstein, "Principal warps: thin-plate splines and the decomposition of deformations", IEEE TPAMI 11(6), 1989,
 # Sec. II; the conditions are what makes the bending energy of the radial part finite.)
-# $L$ depends only on the fixed target points, so $L^{-1}$ can be computed once; the coefficients are then *linear*
-# in the $q_k$ the network predicts, and so is the grid: gradients flow through a matrix product. ($U(0) = 0$ is
+# The equations' matrix depends only on the fixed target points, so its inverse can be computed once; the
+# coefficients are then *linear* in the $q_k$ the network predicts, and so is the grid: gradients flow through a matrix product. ($U(0) = 0$ is
 # the limit of $r^2 \log r^2$; computing `r2 * log(r2)` at $r = 0$ gives `nan` – a popular bug.) If the source
 # points are an affine image of the targets, the TPS *is* that affine map ($w = 0$).
 
@@ -401,8 +426,10 @@ plotting.plot_control_points(photo, bilinear_sample(photo, tgrid), source[0], ta
 # You know a region of the image *in pixels* – a face, a digit's bounding box – and want the glimpse that reads
 # exactly it. Given its edges `boxes (N, 4) = (x0, x1, y0, y1)` in pixel coordinates of an image of `height × width`
 # (pixel centres at the integers, so the image's own edges are at $-\frac12$ and $W - \frac12$), return the
-# attention parameters `(N, 3)` $= (s, t_x, t_y)$ for `align_corners=False`. The window has the image's aspect ratio
-# (an attention window is $s$ times the image in both directions). Derive it on paper from lesson 1's normalization;
+# attention parameters `(N, 3)` $= (s, t_x, t_y)$ for `align_corners=False`. An attention window is $s$ times the image
+# in both directions, so a box of another shape than the image's cannot be read exactly. **The convention:** $s$ comes
+# from the box's left and right edges $x_0, x_1$ alone – the window reads the box's full width – and $y_0, y_1$ only
+# place the centre $t_y$ (the check tries such a box). Derive it on paper from lesson 1's normalization;
 # keep the dtype and let gradients flow to `boxes` (a localisation net may predict boxes). The derivation is in a fold
 # after the check.
 
@@ -433,35 +460,71 @@ print("the face window of §4 (x from 18.7 to 41.1, y from 10.7 to 33.1 pixels):
 # </details>
 
 # %% [markdown]
-# ### Exercise 2 – the identity of every head
+# ### Exercise 2 – where every head starts
 #
-# You have just seen why a head must start at the identity; now say what the identity *is* for each family. Return
-# the bias vector (float32) that makes each parametrisation leave every point where it is. `SpatialTransformer` reads
-# the parameters in this order: affine = $\theta$ row by row; attention $(s, t_x, t_y)$; rotation $(\alpha)$; rts
-# $(\alpha, s, t_x, t_y)$; projective = the first 8 entries of $\Pi$ row by row; tps = the $K$ *source* control
-# points $(x, y)$, row by row of the $\sqrt{K}$-grid, flattened (§6 defines them – which source points give no warp
-# at all?). Careful with the families whose identity is not all zeros.
+# You have just seen why a head must start at the identity. A glimpse head is the exception that proves the rule: it
+# should start at a *neutral crop* instead – the centred window that its small output reads at **one input pixel per
+# output pixel** (no zoom, no blur). (`GlimpseNet` below starts at a centred window too, but at $s = 0.4$, a little
+# wider than that neutral crop: a slight blur at first, in exchange for more of the canvas in view while the heat map
+# has not learned where to look.) Return the head's bias (float32)
+# for an `in_size × in_size` input and an `out_size × out_size` output (`align_corners=False`); with
+# `out_size == in_size` it must be the identity. `SpatialTransformer` reads the parameters in this order: affine =
+# $\theta$ row by row; attention $(s, t_x, t_y)$; rotation $(\alpha)$ (it has no scale: only called with equal sizes);
+# rts $(\alpha, s, t_x, t_y)$; projective = the first 8 entries of $\Pi$ row by row; tps = the $K$ *source* control
+# points $(x, y)$, row by row of the `tps_grid_size` grid, flattened (§6).
 
 # %%
-def identity_params(transform: str, tps_grid_size=(4, 4)) -> torch.Tensor:
-    """The identity parameters of ``transform``. ``-> (n_params,)`` float32"""
+def start_params(transform: str, in_size: int, out_size: int, tps_grid_size=(4, 4)) -> torch.Tensor:
+    """The bias that reads the centred ``out_size``-pixel window of an ``in_size`` input. ``-> (n_params,)`` float32"""
     ### BEGIN SOLUTION
+    scale = out_size / in_size  # θ maps output to input: the output's [-1, 1] lands on [-scale, scale]
     if transform == "tps":
-        return tps_control_points(*tps_grid_size).reshape(-1)
+        return tps_control_points(*tps_grid_size).reshape(-1) * scale
     table = {"affine": [1, 0, 0, 0, 1, 0], "attention": [1, 0, 0], "rotation": [0], "rts": [0, 1, 0, 0],
              "projective": [1, 0, 0, 0, 1, 0, 0, 0]}
-    return torch.tensor(table[transform], dtype=torch.float32)
+    return torch.tensor(table[transform], dtype=torch.float32) * scale  # scales where a 1 is, zeros stay 0
     ### END SOLUTION
 
 
 # %%
-identity_params = check("03.identity_params", identity_params)
+start_params = check("03.start_params", start_params)
+print("a 48×48 canvas into a 16×16 glimpse, attention:", start_params("attention", 48, 16).tolist())
 
 # %% [markdown]
-# ### Exercise 3 – the projective grid
+# <details><summary>The derivation (open after yours)</summary>
 #
-# `H (N, 3, 3)` acts on the normalized output pixel centres $(x^t, y^t, 1)$ (lesson 2's `align_corners` rule;
-# `base_grid(H_out, W_out, align_corners, dtype)` gives them as `(H_out, W_out, 3)`), then divide.
+# $\theta$ maps the output's $[-1, 1]^2$ to the input: the window it reads is $[-s, s]^2$, and $s = 1$ is the whole
+# input, `in_size` pixels. One input pixel per output pixel means a window `out_size` pixels wide:
+# $s = \frac{\text{out}}{\text{in}}$ (below 1 for a smaller output – not the zoom factor $\frac{\text{in}}{\text{out}}$).
+# Every family's identity has 1s exactly where a scale enters and 0s elsewhere, so the identity times $s$ is right for
+# all of them: for the projective family $\operatorname{diag}(s, s, 1)$ – scaling all of $\Pi$, $\pi_{33}$ included,
+# would be the identity again ($\Pi$ and $\lambda \Pi$ are the same map); for the TPS, source points pulled towards the
+# centre by $s$ – an affine motion of the targets, so the spline is exactly that zoom.
+# </details>
+
+# %% [markdown]
+# ### Exercise 3 – a colleague's projective grid
+#
+# A colleague wrote the grid generator of §5 and says it works: "the identity gives the regular grid". Run it on a
+# homography you can predict – a pure translation, bottom row $(0, 0, 1)$, which must be `F.affine_grid` – and find
+# out why it does not. Then write a correct `projective_grid` below: `H (N, 3, 3)` acts on the normalized output
+# pixel centres $(x^t, y^t, 1)$ (`base_grid(H_out, W_out, align_corners, dtype)` gives them as `(H_out, W_out, 3)`,
+# lesson 2's rule), then the divide. The check tries more than one shape of output.
+
+# %%
+def colleague_projective_grid(H: torch.Tensor, size, align_corners: bool = False) -> torch.Tensor:
+    """The colleague's version (do not call it in your answer). ``H (N, 3, 3)``, ``size = (N, C, H_out, W_out)``."""
+    n, _, w_out, h_out = size
+    pixels = base_grid(h_out, w_out, align_corners, H.dtype).reshape(1, -1, 3)  # rows (x_t, y_t, 1)
+    mapped = pixels @ H  # (N, P, 3)
+    return (mapped[..., :2] / mapped[..., 2:]).reshape(n, h_out, w_out, 2)
+
+
+shift = torch.tensor([[[1.0, 0.0, 0.3], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]], dtype=torch.float64)  # move right by 0.3
+print("identity: max error", (colleague_projective_grid(torch.eye(3, dtype=torch.float64)[None], (1, 1, 6, 6))
+                              - F.affine_grid(torch.eye(3, dtype=torch.float64)[None, :2], (1, 1, 6, 6), align_corners=False)).abs().max().item())
+print("translation: max error", (colleague_projective_grid(shift, (1, 1, 6, 6))
+                                 - F.affine_grid(shift[:, :2], (1, 1, 6, 6), align_corners=False)).abs().max().item())
 
 # %%
 def projective_grid(H: torch.Tensor, size, align_corners: bool = False) -> torch.Tensor:
@@ -478,10 +541,22 @@ def projective_grid(H: torch.Tensor, size, align_corners: bool = False) -> torch
 projective_grid = check("03.projective_grid", projective_grid)
 
 # %% [markdown]
+# <details><summary>The colleague's two bugs (open after your check passes)</summary>
+#
+# 1. `pixels @ H` multiplies row vectors by $\Pi$, which is $\Pi^\top$ applied to the column $(x^t, y^t, 1)$: the
+#    translation $\pi_{13}$ lands in the bottom row and becomes a perspective term ($w = 0.3\,x^t + 1$), while the
+#    identity, being symmetric, hides it. Row vectors need `pixels @ H.transpose(1, 2)`.
+# 2. `n, _, w_out, h_out = size` swaps the output's height and width; every square output hides it, and a
+#    non-square one comes out transposed – the reason checks always try non-square shapes.
+# </details>
+
+# %% [markdown]
 # ### Exercise 4 – the thin-plate kernel
 #
-# $U(r) = r^2 \log r^2$ between every point and every centre, `0` at $r = 0$ – without a `nan`, also in the gradient
-# (a `torch.where` whose *other* branch is `nan` still poisons the backward pass: feed `log` a safe value).
+# $U(r) = r^2 \log r^2$ between every point and every centre (any batch dimensions in front), and its limit `0` at
+# $r = 0$. A localisation net trains through this function, so not only its value but also its gradient must be
+# finite everywhere – including for a point that sits exactly on a centre, which happens at every control point.
+# Before the check, test your function's backward pass on such a point yourself.
 
 # %%
 def tps_kernel(points: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
@@ -498,10 +573,23 @@ def tps_kernel(points: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
 tps_kernel = check("03.tps_kernel", tps_kernel)
 
 # %% [markdown]
+# <details><summary>The trap (open after yours)</summary>
+#
+# `torch.where(r2 > 0, r2 * torch.log(r2), 0)` has the right *values*, but its backward pass still differentiates
+# the discarded branch: at $r^2 = 0$ that is $\log 0 + 1 = -\infty$ times a zero upstream gradient, and
+# $0 \cdot \infty$ is `nan`, which then spreads to every parameter. The cure is to make the discarded branch
+# harmless: feed `log` a safe value (`torch.where(r2 > 0, r2, 1)`) so that both branches are finite everywhere.
+# </details>
+
+# %% [markdown]
 # ### Exercise 5 – the TPS solve
 #
-# Build $L$ from the target points, solve $L\,[w; a] = [q; 0]$ for every sample (in float64) and return
-# `(N, K + 3, 2)`: the $K$ weights $w$ first, then $(a_1, a_x, a_y)$.
+# Turn §6's conditions into one square linear system per sample and solve it: the unknowns are the $K$ weights and
+# the three affine coefficients, for $x$ and $y$ at once (two right-hand sides); the equations are the $K$
+# interpolation conditions (use your `tps_kernel`) and the three side conditions. Which matrix multiplies which
+# unknowns, and what is each right-hand side? Solve in float64 for every sample and return `(N, K + 3, 2)`: the $K$
+# weights $w$ first, then $(a_1, a_x, a_y)$. Test it yourself before the check: source = target must give no bending
+# and the identity affine part.
 
 # %%
 def tps_coefficients(source_points: torch.Tensor, target_points: torch.Tensor) -> torch.Tensor:
@@ -521,10 +609,51 @@ def tps_coefficients(source_points: torch.Tensor, target_points: torch.Tensor) -
 tps_coefficients = check("03.tps_coefficients", tps_coefficients)
 
 # %% [markdown]
-# ### Exercise 6 – the TPS grid
+# <details><summary>The system (open after yours)</summary>
 #
-# With the regular $\sqrt{K} \times \sqrt{K}$ targets (`grids.tps_control_points`), evaluate $T$ at every output pixel
-# centre: the features $[U(\lVert p - p_k \rVert)_{k}, 1, x, y]$ times the coefficients.
+# Row $i \le K$ is $T(p_i) = \sum_k w_k U(\lVert p_i - p_k \rVert) + a_1 + a_x x_i + a_y y_i = q_i$; the last three
+# rows are the side conditions, which involve only $w$:
+#
+# $$ \underbrace{\begin{bmatrix} \mathbf{K} & \mathbf{P} \\ \mathbf{P}^\top & \mathbf{0} \end{bmatrix}}_{L \in
+# \mathbb{R}^{(K+3)\times(K+3)}} \begin{bmatrix} w \\ a \end{bmatrix} = \begin{bmatrix} q \\ 0 \end{bmatrix},\qquad
+# \mathbf{K}_{ij} = U(\lVert p_i - p_j \rVert),\quad \mathbf{P}_i = (1, x_i, y_i). $$
+#
+# $L$ is symmetric, and built from the *target* points $p_k$ only; the network's source points $q_k$ are only on the
+# right. Building $\mathbf{P}$ from the source points, or putting $q - p$ on the right, are the popular slips.
+# </details>
+
+# %% [markdown]
+# ### Exercise 6 – a colleague's TPS grid
+#
+# The last step evaluates §6's $T$ – your solve's coefficients – at every output pixel centre, for both coordinates
+# and every sample: one matrix product per sample. A colleague wrote it with the package's kernel and solve and says
+# it works: "source = target gives the regular grid". It does – and it is still wrong in two ways. Find them: which
+# property must *every* TPS grid have, whatever source points the network predicts, and for which output size and
+# `align_corners` can you test it directly? (And the network need not use 16 control points.) Then write a correct
+# `tps_grid` with your kernel and your solve: `control_points (N, K, 2)` are the source points $q_k$ of the regular
+# $\sqrt{K} \times \sqrt{K}$ targets (`grids.tps_control_points`, x first), and the output's pixel centres follow
+# lesson 2's rule (`base_grid`).
+
+# %%
+from stn_course.grids import tps_coefficients as package_tps_coefficients  # the colleague's building blocks
+from stn_course.grids import tps_kernel as package_tps_kernel
+
+
+def colleague_tps_grid(control_points: torch.Tensor, size, align_corners: bool = False) -> torch.Tensor:
+    """The colleague's version (do not call it in your answer). ``control_points (N, K, 2)``, ``size = (N, C, H, W)``."""
+    n, _, h_out, w_out = size
+    side = control_points.shape[1] // 4
+    targets = tps_control_points(side, side, dtype=torch.double)
+    coefficients = package_tps_coefficients(control_points.double(), targets)  # (N, K + 3, 2)
+    where = base_grid(h_out, w_out, align_corners, torch.float64)[..., :2].reshape(1, -1, 2).expand(n, -1, -1)
+    radial = package_tps_kernel(where, control_points.double())  # (N, P, K)
+    features = torch.cat([radial, torch.ones_like(where[..., :1]), where], 2)
+    return (features @ coefficients).view(n, h_out, w_out, 2).to(control_points.dtype)
+
+
+unmoved = tps_control_points(4, 4, dtype=torch.float64).unsqueeze(0)
+print("source = target: max error against the regular grid",
+      (colleague_tps_grid(unmoved, (1, 1, 5, 7)) - base_grid(5, 7, False, torch.float64)[..., :2]).abs().max().item())
 
 # %%
 def tps_grid(control_points: torch.Tensor, size, align_corners: bool = False) -> torch.Tensor:
@@ -543,6 +672,18 @@ def tps_grid(control_points: torch.Tensor, size, align_corners: bool = False) ->
 
 # %%
 tps_grid = check("03.tps_grid", tps_grid)
+
+# %% [markdown]
+# <details><summary>The colleague's two bugs (open after your check passes)</summary>
+#
+# 1. The radial terms are centred at the source points $q_k$: `tps_kernel(where, control_points)`. The spline's
+#    basis functions $U(\lVert p - p_k \rVert)$ live where the *output's* pixels live, at the targets $p_k$ – the
+#    same points the solve used. With source = target the two coincide and the bug hides; with a bend, $T(p_k) \ne q_k$.
+#    The test that shows it: a $4 \times 4$ output with `align_corners=True`, whose pixel centres are exactly the
+#    $p_k$, must return the $q_k$ (the Verify section does it).
+# 2. `side = K // 4` is $\sqrt{K}$ only for $K = 16$: 9 or 25 control points build the wrong targets (and the solve
+#    fails on the mismatch). `math.isqrt(K)` is the side of the square grid.
+# </details>
 
 # %% [markdown]
 # ## Verify
@@ -673,7 +814,10 @@ fig = plotting.show_images([test_x[i] for i in range(4)], titles=["plus" if test
 # keep, among the runs whose glimpse holds the
 # whole shape on 500 **validation** canvases (drawn like the training ones), the one with the lowest **training**
 # loss – a choice that never looks at the test set. (Training runs on one thread: the result is then the same on
-# every machine, whatever its number of cores, and small convolutions gain little from a second thread.) The training loss alone is
+# every machine, whatever its number of cores, and small convolutions gain little from a second thread. It also
+# flushes *denormal* floats – numbers below about $10^{-38}$, which a CPU handles far more slowly than normal
+# ones – to zero: this run's losses come out the same, and its convolutions' backward passes, where such values
+# appear, run much faster.) The training loss alone is
 # not enough: a run can classify every canvas while its window crops the shape, or without looking at it at all
 # (below). For each run the table gives the test accuracy and what the transformer learned: how far the glimpse's
 # centre is from the shape's (median, pixels), how often the whole shape is inside the glimpse, the zoom $1/s$, and
@@ -690,7 +834,9 @@ def glimpse_report(model, x=None, y=None, centres=None) -> dict:
         s, t_x, t_y = model.params(x).unbind(1)
     centre = (torch.stack([t_x, t_y], 1) + 1) / 2 * 48 - 0.5  # normalized -> pixels (align_corners=False)
     offset = (centre - centres).abs()
-    inside = ((offset.amax(1) + 3.5) <= s * 24 + 0.5).float().mean().item()  # half the window: s · 48 / 2 pixels
+    # inside: the shape's outermost pixel centres (3 pixels from its centre: 7 pixels wide) lie within the window,
+    # whose edges are s · 48 / 2 pixels from its centre – a pixel whose centre is inside is read, not blurred away
+    inside = ((offset.amax(1) + 3) <= s * 24).float().mean().item()
     return {"accuracy": accuracy, "centre_error": offset.norm(dim=1).median().item(), "inside": inside, "scale": s,
             "found": inside >= 0.9 and s.median().item() <= 0.5}
 
@@ -700,6 +846,7 @@ from tqdm.auto import tqdm
 SEEDS, EPOCHS = (0, 2), 6
 start, threads = time.perf_counter(), torch.get_num_threads()
 torch.set_num_threads(1)  # deterministic across machines (float sums in the same order), and no slower here
+torch.set_flush_denormal(True)  # denormal floats count as 0: the same losses here, much less CPU time
 runs = []
 progress = tqdm(total=len(SEEDS) * EPOCHS, desc="glimpse runs (epochs)")
 for seed in SEEDS:
@@ -727,6 +874,7 @@ for seed in SEEDS:
           f"  -> {'found the shape' if r['found'] else 'did not'}  ({time.perf_counter() - start:.0f} s)")
 progress.close()
 torch.set_num_threads(threads)
+torch.set_flush_denormal(False)
 candidates = [r for r in runs if r["found_on_validation"]] or runs
 best = min(candidates, key=lambda r: r["train_loss"])
 lowest = min(runs, key=lambda r: r["train_loss"])
@@ -789,12 +937,12 @@ widgets.warp_explorer(photo.float())
 # **1.** Attention has 3 parameters, affine 6. Name what an attention transformer cannot do.
 
 # %% [markdown] tags=["answer"]
-# It cannot rotate, shear, flip or scale the two axes differently: it crops a square window (uniform scale $s$) at $(t_x, t_y)$. That is often what you want: fewer ways to go wrong, and the glimpse stays upright.
+# For $s > 0$ it cannot rotate, shear, flip or scale the two axes differently: it crops a window of the image's shape (uniform scale $s$) at $(t_x, t_y)$. That is often what you want: fewer ways to go wrong, and the glimpse stays upright. (A negative $s$ is the one exception: $\theta$'s $2 \times 2$ part is then $-|s| I$, a point reflection – the window turned by 180°, the only rotation attention can do; bounding $s$ to be positive, as `GlimpseNet` does, rules it out.)
 
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# It cannot rotate, shear, flip or scale the two axes differently: it crops a square window (uniform scale $s$) at $(t_x, t_y)$. That is often what you want: fewer ways to go wrong, and the glimpse stays upright.
+# For $s > 0$ it cannot rotate, shear, flip or scale the two axes differently: it crops a window of the image's shape (uniform scale $s$) at $(t_x, t_y)$. That is often what you want: fewer ways to go wrong, and the glimpse stays upright. (A negative $s$ is the one exception: $\theta$'s $2 \times 2$ part is then $-|s| I$, a point reflection – the window turned by 180°, the only rotation attention can do; bounding $s$ to be positive, as `GlimpseNet` does, rules it out.)
 # </details>
 
 # %% [markdown]
@@ -803,12 +951,12 @@ widgets.warp_explorer(photo.float())
 # homography keep, what does it lose, and when would a TPS keep straight lines straight?
 
 # %% [markdown] tags=["answer"]
-# A homography is linear on homogeneous coordinates: the points of a line $a^\top p = 0$ map to points $p' = \Pi p$ with $(a^\top \Pi^{-1}) p' = 0$ – again a line, and the divide by $w$ only rescales $p'$, which stays on it. So *every* straight line stays straight. What it loses is parallelism and even spacing: $w$ varies linearly across the whole image, so the scale changes everywhere (the taller left column), and lines that were parallel meet at the horizon. A TPS adds radial terms $U(r) = r^2 \log r^2$, which are not linear in $(x, y)$ and do not fade with distance; their weights vanish only when the targets are an affine image of the source points, so a TPS keeps lines straight only then – any other move curves the grid lines, near the moved points most.
+# A homography is linear on homogeneous coordinates: the points of a line $a^\top p = 0$ map to points $p' = \Pi p$ with $(a^\top \Pi^{-1}) p' = 0$ – again a line, and the divide by $w$ only rescales $p'$, which stays on it. So *every* straight line stays straight. What it loses is parallelism and even spacing: $w$ varies linearly across the whole image, so the scale changes everywhere (the taller left column), and lines that were parallel meet at the horizon. A TPS adds radial terms $U(r) = r^2 \log r^2$, which are not linear in $(x, y)$ and do not fade with distance; their weights vanish only when the source points are an affine image of the targets (§6), so a TPS keeps lines straight only then – any other move curves the grid lines, near the moved points most.
 
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# A homography is linear on homogeneous coordinates: the points of a line $a^\top p = 0$ map to points $p' = \Pi p$ with $(a^\top \Pi^{-1}) p' = 0$ – again a line, and the divide by $w$ only rescales $p'$, which stays on it. So *every* straight line stays straight. What it loses is parallelism and even spacing: $w$ varies linearly across the whole image, so the scale changes everywhere (the taller left column), and lines that were parallel meet at the horizon. A TPS adds radial terms $U(r) = r^2 \log r^2$, which are not linear in $(x, y)$ and do not fade with distance; their weights vanish only when the targets are an affine image of the source points, so a TPS keeps lines straight only then – any other move curves the grid lines, near the moved points most.
+# A homography is linear on homogeneous coordinates: the points of a line $a^\top p = 0$ map to points $p' = \Pi p$ with $(a^\top \Pi^{-1}) p' = 0$ – again a line, and the divide by $w$ only rescales $p'$, which stays on it. So *every* straight line stays straight. What it loses is parallelism and even spacing: $w$ varies linearly across the whole image, so the scale changes everywhere (the taller left column), and lines that were parallel meet at the horizon. A TPS adds radial terms $U(r) = r^2 \log r^2$, which are not linear in $(x, y)$ and do not fade with distance; their weights vanish only when the source points are an affine image of the targets (§6), so a TPS keeps lines straight only then – any other move curves the grid lines, near the moved points most.
 # </details>
 
 # %% [markdown]

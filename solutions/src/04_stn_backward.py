@@ -26,14 +26,17 @@
 #     holds: descents["rotation"][2][1] < 0 and descents["rotation"][3][1] < descents["rotation"][3][0]
 #   exercises:
 #     04.numerical_gradient:
-#       title: a numerical-gradient checker (central differences)
+#       title: 'a numerical-gradient checker, a bug hunt'
 #       points: 1
 #       hint: >-
-#         A derivative is the slope of f when one input moves a little and all others stay put. Which two evaluations of f
-#         make the even terms of their Taylor expansions cancel?
+#         Three broken promises, none visible on the colleague's own test. Expand f(x + eps) and f(x - eps) in Taylor
+#         series: how fast does their error shrink, and which two evaluations do better? Call it on a transposed tensor
+#         whose gradient you know. Look at the dtype of what comes back.
 #       recipe: >-
-#         for every index i of x.reshape(-1): x⁺ = x with eps added to entry i, x⁻ with eps subtracted (on copies), grad[i]
-#         = (f(x⁺) - f(x⁻)) / (2 eps); return it shaped like x, in x's dtype.
+#         work on a copy of x (never perturb the caller's tensor; reshape of a non-contiguous x is a copy, so the
+#         colleague's step never reaches f); for every index i of the copy's flat view: x⁺ = copy with eps added to
+#         entry i, x⁻ with eps subtracted, grad[i] = (f(x⁺) - f(x⁻)) / (2 eps); return it shaped like x, in x's dtype
+#         (zeros_like of the flat copy; torch.zeros(x.shape) is float32).
 #       rtol: 1.0e-06
 #       atol: 1.0e-07
 #     04.best_step:
@@ -84,12 +87,15 @@
 #       rtol: 1.0e-09
 #       atol: 1.0e-09
 #     04.sampler_function:
-#       title: a bilinear-sampler autograd.Function with your backward
+#       title: 'a bilinear-sampler autograd.Function, a bug hunt'
 #       hint: >-
-#         An autograd.Function keeps what backward needs from forward, and backward returns one gradient per forward argument.
+#         The colleague's gradcheck tried one setting of the four arguments: which of their gradients depend on the
+#         other two, and how does backward learn them? Then ask what PyTorch does when someone differentiates a backward
+#         built from floor, gathers and masks a second time.
 #       recipe: >-
-#         forward: save input and grid with ctx.save_for_backward and the settings on ctx, return the sample; backward:
-#         return (grad_input, grad_grid, None, None) – one entry per forward argument.
+#         forward: save input and grid with ctx.save_for_backward and keep padding_mode and align_corners on ctx as
+#         attributes, return the sample; backward (decorated @once_differentiable): pass the saved settings to your
+#         grad_input and grad_grid and return (grad_input, grad_grid, None, None) – one entry per forward argument.
 #       function: sampler_with_grads
 #       builds_on:
 #       - 04.grad_input
@@ -100,7 +106,8 @@
 #       title: 'the chain rule into θ: derive ∂L/∂θ'
 #       hint: >-
 #         Every grid point is θ times a fixed vector of the output's base grid. Write ∂L/∂θ_kl as a sum over the grid
-#         points, then see which matrix product computes all six sums at once.
+#         points, then see which matrix product computes all six sums at once: one batched matrix product with the
+#         base grid.
 #       recipe: >-
 #         build the grid from theta for an output of grad_output's shape (grids.affine_grid), compute ∂L/∂G with your
 #         grad_grid, then ∂L/∂θ[n] = Σ_p ∂L/∂G[n, p] ⊗ (x_t, y_t, 1): one batched matrix product of the transposed
@@ -114,12 +121,14 @@
 #       points: 1
 #       hint: >-
 #         At the identity every sample sits exactly on a pixel centre. Which neighbours, and so which one-sided slope,
-#         does the sampler's backward use there? The loss is not smooth at that point.
+#         does the sampler's backward use there? The loss is not smooth at that point. What does the loss do between
+#         two whole-pixel shifts – and when is the minimum closer than the next pixel centre?
 #       recipe: >-
 #         answer 'positive', 'negative' or 'zero'. At t = 0 the backward returns the right derivative, the slope of the
 #         loss just to the right of 0 – not the direction of the minimum. Bilinear interpolation between pixel centres
 #         blurs the image, and the blurred copy is closer to the template than the sharp one, so the loss falls on both
-#         sides of a whole-pixel shift.
+#         sides of a whole-pixel shift: 'negative' for shifts farther than a pixel (either sign) and for shifts to the
+#         right (t_x < 0); 'positive' only when 0 < t_x ≤ one pixel (2/40), where the minimum is inside that pixel.
 # ---
 
 # %% [markdown]
@@ -137,10 +146,11 @@
 #    including the kinks, the padding modes and the `align_corners` scale;
 # 3. $\partial L / \partial \theta$ through the affine grid generator.
 #
-# **You will build** a numerical-gradient checker first (the referee of everything after it) and predict the step
-# that makes it most accurate, then the derivative of the coordinate transform, both halves of the sampler's
-# backward – *deriving* them, not copying them – the chain rule into $\theta$ (derived too), and a complete
-# `autograd.Function`; then verify them with your checker, `torch.autograd.gradcheck` and autograd through
+# **You will build** a numerical-gradient checker first (the referee of everything after it – by finding what is
+# wrong with a colleague's) and predict the step that makes it most accurate, then the derivative of the coordinate
+# transform, both halves of the sampler's backward – *deriving* them, not copying them – the chain rule into
+# $\theta$ (derived too), and a complete `autograd.Function` (again by debugging one that passes its author's
+# test); then verify them with your checker, `torch.autograd.gradcheck` and autograd through
 # `F.grid_sample`, see which pixels receive gradient, predict which way the first step of gradient descent goes, and
 # watch descent on one parameter – through *your* backward – align an image.
 #
@@ -159,6 +169,7 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 from stn_course import grids, plotting, sampling, widgets
 from stn_course.checks import check, status
@@ -213,25 +224,8 @@ print("photo:", tuple(photo.shape))
 # on.** Two facts are all you need: between two pixel centres the neighbours do not change, and only $f_x$
 # depends on $x$, with $\partial f_x / \partial x = 1$. Interpret the result: what does it measure in the image?
 # Neighbours outside the image read 0 – in the derivative too. Exercise 0 gives you the referee: a numerical
-# gradient you can compare your formula with on any small example.
-#
-# <details><summary>Check your derivation (open after you have one)</summary>
-#
-# $$ \frac{\partial V^c_i}{\partial x_i} = (1 - f_y)\,(U^c_{y_0 x_1} - U^c_{y_0 x_0}) + f_y\,(U^c_{y_1 x_1} -
-# U^c_{y_1 x_0}),\qquad \frac{\partial V^c_i}{\partial y_i} = (1 - f_x)\,(U^c_{y_1 x_0} - U^c_{y_0 x_0}) + f_x\,
-# (U^c_{y_1 x_1} - U^c_{y_0 x_1}), $$
-#
-# the *slope* of the image between the two neighbours, blended along $y$. Summing over channels:
-# $\partial L / \partial x_i = \sum_c \frac{\partial L}{\partial V^c_i} \frac{\partial V^c_i}{\partial x_i}$.
-#
-# Between pixel centres this is the paper's eq. 7 written out, $\frac{\partial V^c_i}{\partial x_i} = \sum_{n,m}
-# U^c_{nm} \max(0, 1-|y_i - n|) \cdot \{0 \text{ if } |m - x_i| \ge 1;\ 1 \text{ if } m \ge x_i;\ -1 \text{ if }
-# m < x_i\}$. **At an integer $x_i$ the two differ**: taken literally, eq. 7 keeps only $m = x_i$ (sign $+1$) and
-# drops $m = x_i + 1$ (there $|m - x_i| = 1$), so it returns $U_{x_i}$ alone – no slope at all. The formula above,
-# with the corners $\lfloor x_i \rfloor$ and $\lfloor x_i \rfloor + 1$, gives the right derivative
-# $U_{x_i + 1} - U_{x_i}$: that is what ATen's backward computes, what the package and the checks compute, and
-# what you should compute – write it with `floor`-based corners, not with eq. 7's signs.
-# </details>
+# gradient you can compare your formula with on any small example. (The derivation is in a fold after
+# Exercise 3's check.)
 #
 # **Kinks.** $\max(0, 1 - |x - m|)$ has a corner at every integer $x$: left and right slopes differ. At a pixel
 # centre the function is only *sub-differentiable*; like PyTorch we take the **right** derivative (neighbours
@@ -300,19 +294,40 @@ plotting.plot_gradient_footprint(photo, grad_u, grid_small);
 # %% [markdown]
 # ## Build
 #
-# ### Exercise 0 – a numerical-gradient checker
+# ### Exercise 0 – a numerical-gradient checker, a bug hunt
 #
-# Every hand-derived gradient below needs a referee that cannot share its mistakes. The derivative is a limit,
-# $\frac{\partial f}{\partial x_i} = \lim_{\epsilon \to 0} \frac{f(x + \epsilon e_i) - f(x)}{\epsilon}$, and a
-# small finite $\epsilon$ approximates it. Taylor-expand $f(x + \epsilon e_i)$ and you see that this one-sided
-# quotient is off by $\tfrac{\epsilon}{2} f''$ – an error that shrinks only as fast as $\epsilon$. **The constraint:**
-# your checker must be off by $O(\epsilon^2)$, still with two evaluations of $f$ per entry. Which two? (Expand, and
-# make the $f''$ terms cancel.) Write it for a scalar function of a tensor, one entry at a time, on copies – $x$
-# must come back unchanged. This is CS231n's gradient check, and `torch.autograd.gradcheck` does the same.
+# Every hand-derived gradient below needs a referee that cannot share its mistakes: a numerical gradient, straight
+# from the definition $\frac{\partial f}{\partial x_i} = \lim_{\epsilon \to 0} \frac{f(x + \epsilon e_i) -
+# f(x)}{\epsilon}$ with a small finite $\epsilon$ (CS231n's gradient check; `torch.autograd.gradcheck` does the
+# same). A colleague wrote one. Its docstring makes three promises – the error shrinks like $\epsilon^2$ (still
+# with two evaluations of $f$ per entry), it works for **any** tensor $x$ (a transposed weight, a slice) and leaves
+# it unchanged, and the result has $x$'s dtype – and their test below passes to six digits. It breaks **all three**
+# promises. Find out how – probe it on cases you can work out by hand, and a Taylor expansion is your friend for
+# the first – then write the corrected `numerical_gradient` below it. Ask yourself why their test caught none of
+# the three.
+
+# %%
+def colleague_numerical_gradient(f, x, eps=1e-6):
+    """Gradient of the scalar function ``f`` at ``x``: error O(eps²), two evaluations of f per entry; any ``x``,
+    which comes back unchanged; the result has x's dtype. ``x: (...) -> (...)``"""
+    grad = torch.zeros(x.shape)
+    flat = x.reshape(-1)
+    for i in range(x.numel()):
+        base = float(f(x))
+        flat[i] += eps
+        grad.view(-1)[i] = (float(f(x)) - base) / eps
+        flat[i] -= eps  # put it back
+    return grad
+
+
+x_test = torch.tensor([0.5, -1.2, 2.0], dtype=torch.float64)
+their = colleague_numerical_gradient(lambda v: (v ** 2).sum(), x_test.clone())
+print("their test, f = Σ x² at", x_test.tolist(), "– max |error| vs 2x:", f"{(their - 2 * x_test).abs().max():.1e}")
 
 # %%
 def numerical_gradient(f, x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """Central-difference gradient of the scalar function ``f`` at ``x`` (not modified). ``x: (...) -> (...)``"""
+    """Gradient of the scalar function ``f`` at ``x``: error O(eps²), two evaluations of f per entry; any ``x``,
+    which comes back unchanged; the result has x's dtype. ``x: (...) -> (...)``"""
     ### BEGIN SOLUTION
     flat = x.detach().clone().reshape(-1)
     grad = torch.zeros_like(flat)
@@ -326,6 +341,21 @@ def numerical_gradient(f, x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
 
 # %%
 numerical_gradient = check("04.numerical_gradient", numerical_gradient)
+
+# %% [markdown]
+# <details><summary>The three bugs (open after your fix passes)</summary>
+#
+# * **One-sided.** Taylor: $f(x \pm \epsilon e_i) = f \pm \epsilon f' + \tfrac{\epsilon^2}{2} f'' \pm
+#   \tfrac{\epsilon^3}{6} f''' + \dots$, so $\frac{f(x + \epsilon e_i) - f(x)}{\epsilon} = f' + \tfrac{\epsilon}{2}
+#   f'' + \dots$ is off by $O(\epsilon)$, while the **central** difference $\frac{f(x + \epsilon e_i) - f(x -
+#   \epsilon e_i)}{2 \epsilon} = f' + \tfrac{\epsilon^2}{6} f''' + \dots$ cancels the even terms – with the same two
+#   evaluations. Their test hid it: for $\sum x^2$ the error $\tfrac{\epsilon}{2} f''$ is $\epsilon = 10^{-6}$.
+# * **`reshape` is a view only when it can be.** For a contiguous $x$, `x.reshape(-1)` shares $x$'s memory and the
+#   step reaches $f(x)$; for a transposed or sliced $x$ it is a *copy*: the step never reaches $f$, and every entry
+#   comes out 0. (Perturbing the caller's tensor in place is fragile anyway: in float32, $x + \epsilon - \epsilon$
+#   is not always $x$.) Work on a copy, and hand $f$ the copy.
+# * **`torch.zeros(x.shape)` is float32**, whatever $x$ is: a float64 referee that rounds to 7 digits.
+# </details>
 
 # %% [markdown]
 # **Predict, then run: which $\epsilon$?** Smaller is not always better. Your quotient has two errors: the
@@ -479,6 +509,25 @@ def grad_grid(grad_output, input, grid, padding_mode="zeros", align_corners=Fals
 grad_grid = check("04.grad_grid", grad_grid)
 
 # %% [markdown]
+# <details><summary>Check your derivation of §3 (open after your grad_grid passes)</summary>
+#
+# $$ \frac{\partial V^c_i}{\partial x_i} = (1 - f_y)\,(U^c_{y_0 x_1} - U^c_{y_0 x_0}) + f_y\,(U^c_{y_1 x_1} -
+# U^c_{y_1 x_0}),\qquad \frac{\partial V^c_i}{\partial y_i} = (1 - f_x)\,(U^c_{y_1 x_0} - U^c_{y_0 x_0}) + f_x\,
+# (U^c_{y_1 x_1} - U^c_{y_0 x_1}), $$
+#
+# the *slope* of the image between the two neighbours, blended along $y$. Summing over channels:
+# $\partial L / \partial x_i = \sum_c \frac{\partial L}{\partial V^c_i} \frac{\partial V^c_i}{\partial x_i}$.
+#
+# Between pixel centres this is the paper's eq. 7 written out, $\frac{\partial V^c_i}{\partial x_i} = \sum_{n,m}
+# U^c_{nm} \max(0, 1-|y_i - n|) \cdot \{0 \text{ if } |m - x_i| \ge 1;\ 1 \text{ if } m \ge x_i;\ -1 \text{ if }
+# m < x_i\}$. **At an integer $x_i$ the two differ**: taken literally, eq. 7 keeps only $m = x_i$ (sign $+1$) and
+# drops $m = x_i + 1$ (there $|m - x_i| = 1$), so it returns $U_{x_i}$ alone – no slope at all. The formula above,
+# with the corners $\lfloor x_i \rfloor$ and $\lfloor x_i \rfloor + 1$, gives the right derivative
+# $U_{x_i + 1} - U_{x_i}$: that is what ATen's backward computes, what the package and the checks compute, and
+# what you should compute – write it with `floor`-based corners, not with eq. 7's signs.
+# </details>
+
+# %% [markdown]
 # Your derivation against your referee, on a tiny problem away from the kinks: $L(G) = \langle \partial L/\partial V,
 # \text{sample}(U, G) \rangle$ differentiated numerically by Exercise 0, and analytically by Exercise 3.
 
@@ -501,10 +550,9 @@ for padding_mode in sampling.GRID_SAMPLE_MODES:
 # For $L = \langle \partial L/\partial V, \text{sample}(U, \text{affine\_grid}(\theta)) \rangle$ return
 # $\partial L / \partial \theta$ `(N, 2, 3)`, with no autograd. You have $\partial L / \partial G$ (Exercise 3) for
 # the grid that `grids.affine_grid(theta, size, align_corners)` builds; the step from $G$ to $\theta$ is yours to
-# derive (§5): $G$ is linear in $\theta$, so each $\partial L / \partial \theta_{kl}$ is a sum over grid points –
-# all six together are one batched matrix product with the base grid
-# (`grids.base_grid(H_out, W_out, align_corners, dtype)`, `(H_out, W_out, 3)`). The output's size is
-# `grad_output`'s.
+# derive (§5): $G$ is linear in $\theta$, so each $\partial L / \partial \theta_{kl}$ is a sum over grid points.
+# Compute all six without a Python loop over grid points (`grids.base_grid(H_out, W_out, align_corners, dtype)`,
+# `(H_out, W_out, 3)`, may help). The output's size is `grad_output`'s.
 
 # %%
 def theta_gradient(grad_output, input, theta, padding_mode="zeros", align_corners=False):
@@ -571,35 +619,54 @@ print("∂L/∂a: backward", grad_a.item(), "– numerical",
       numerical_gradient(lambda a: (a * x_demo.detach() * weights).sum(), a_demo.detach()).item())
 
 # %% [markdown]
-# ### Exercise 5 – a complete `autograd.Function`
+# ### Exercise 5 – a complete `autograd.Function`, a bug hunt
 #
-# Wrap the sampler and your two backward halves into one `Function`. Unlike `Scale`, this `forward` takes four
-# arguments, two of which are settings, not tensors – decide what `backward` needs from `forward` (and what may not go
-# through `save_for_backward`), and what it must answer for each argument. Its backward must use no autograd (your
-# Exercises 2 and 3 do the work). `@once_differentiable` makes PyTorch refuse to differentiate this backward a second
-# time instead of silently returning wrong numbers. The check calls `sampler_with_grads`, which runs your Function
-# forward and backward.
+# A colleague wrapped the sampler and your two backward halves into one `Function`, following `Scale`. Their
+# `gradcheck` below passes. Yet the `Function` has **two silent bugs**: one gives wrong gradients in settings their
+# test never tried; the other gives wrong numbers, without a complaint, to a question nobody meant to ask it. Find
+# both, then write the corrected `MyBilinearSample` below. Its backward must still use no autograd (your
+# Exercises 2 and 3 do the work). The check calls `sampler_with_grads`, which runs your Function forward and
+# backward.
 
 # %%
-from torch.autograd.function import once_differentiable
+class ColleagueBilinearSample(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, input, grid, padding_mode="zeros", align_corners=False):
+        ctx.save_for_backward(input, grid)
+        return sampling.bilinear_sample(input, grid, padding_mode, align_corners)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        input, grid = ctx.saved_tensors
+        return grad_input(grad_output, input, grid), grad_grid(grad_output, input, grid), None, None
 
 
+gen_c = torch.Generator().manual_seed(1)
+inp_c = torch.randn(1, 1, 3, 4, dtype=torch.float64, generator=gen_c, requires_grad=True)
+grd_c = (torch.rand(1, 2, 2, 2, dtype=torch.float64, generator=gen_c) * 2 - 1).requires_grad_()
+print("their gradcheck:", torch.autograd.gradcheck(ColleagueBilinearSample.apply, (inp_c, grd_c)))
+
+# %%
 class MyBilinearSample(torch.autograd.Function):
     @staticmethod
     def forward(ctx, input, grid, padding_mode="zeros", align_corners=False):
         ### BEGIN SOLUTION
-        ctx.save_for_backward(input, grid)
-        ctx.padding_mode, ctx.align_corners = padding_mode, align_corners
-        return sampling.bilinear_sample(input, grid, padding_mode, align_corners)
+        ctx.save_for_backward(input, grid)  # tensors only
+        ctx.padding_mode, ctx.align_corners = padding_mode, align_corners  # settings: attributes of ctx
+        return sampling.bilinear_sample(input, grid, padding_mode, align_corners)  # lesson 2's forward
         ### END SOLUTION
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_output):
         ### BEGIN SOLUTION
-        input, grid = ctx.saved_tensors
-        settings = (ctx.padding_mode, ctx.align_corners)
-        return grad_input(grad_output, input, grid, *settings), grad_grid(grad_output, input, grid, *settings), None, None
+        # (the simplest fix puts @once_differentiable under @staticmethod above; inside the body, it wraps a helper)
+        @once_differentiable
+        def hand_derived(ctx, grad_output):
+            input, grid = ctx.saved_tensors  # as forward saved them
+            settings = (ctx.padding_mode, ctx.align_corners)
+            return grad_input(grad_output, input, grid, *settings), grad_grid(grad_output, input, grid, *settings)
+
+        return *hand_derived(ctx, grad_output), None, None
         ### END SOLUTION
 
 
@@ -612,6 +679,18 @@ def sampler_with_grads(grad_output, input, grid, padding_mode="zeros", align_cor
 
 # %%
 sampler_with_grads = check("04.sampler_function", sampler_with_grads)
+
+# %% [markdown]
+# <details><summary>The two bugs (open after your fix passes)</summary>
+#
+# * **The settings never reach backward.** `forward` used `padding_mode` and `align_corners`, `backward` called
+#   `grad_input`/`grad_grid` with their defaults: right for `zeros` with `align_corners=False` – the only setting
+#   `gradcheck` was called with – wrong for the others (the scale $W/2$ vs $(W-1)/2$, the clamp's and the mirror's
+#   derivative). Settings are not tensors: keep them on `ctx` as attributes (`save_for_backward` takes tensors only).
+# * **No `@once_differentiable`.** Without it, PyTorch records the backward's own operations when asked for a second
+#   derivative (`create_graph=True`) and differentiates them: `floor` has derivative 0, the masks and gathers are
+#   constants, so the "second derivative" comes out as numbers – wrong ones, silently. With the decorator it refuses.
+# </details>
 
 # %% [markdown]
 # ## Verify
@@ -727,21 +806,27 @@ def descend(kind, truth, start, lr, steps):
 # **Predict, then run.** The photo warped with $t_x = 0.25$ has its content moved 5 pixels to the *left*: the
 # output at $x$ reads the input at $x + 5$ ($t_x = 0.25$ is a quarter of the half-width, and $W/2 = 20$), so a bright
 # pixel at $x = 20$ lands at $x = 15$ – lesson 1's sign rule. It is undone by $t = -0.25$, and the loss is smallest
-# there. Descent starts at the identity, $t = 0$. Which sign does the gradient $\partial L / \partial \theta_{02} = \partial L / \partial t$ that your
-# backward returns at $t = 0$ have: `"positive"` (the first step heads for $-0.25$), `"negative"` or `"zero"`? Think
-# about where the samples sit at $t = 0$ before you answer – and what the loss does just to the left and just to the
-# right of that point.
+# there. Descent starts at the identity, $t = 0$. Which sign does the gradient $\partial L / \partial \theta_{02} =
+# \partial L / \partial t$ that your backward returns at $t = 0$ have: `"positive"` (the first step heads for
+# $-0.25$), `"negative"` or `"zero"`?
+#
+# Answer it as a function of the shift the photo was moved by, `shift` $= t_x$ (here 0.25; one pixel is
+# $2/40 = 0.05$): the grader also asks about the same photo moved by other shifts – the other way, and by less than a
+# pixel. Think about what the backward sees at $t = 0$ before you think about where the minimum is.
 
 # %%
-def sign_at_identity() -> str:
-    """The sign of ∂L/∂θ₀₂ at t = 0 for the shift above: "positive", "negative" or "zero"."""
+def sign_at_identity(shift: float) -> str:
+    """The sign of ∂L/∂θ₀₂ at t = 0 for the 40×40 photo moved by ``t_x = shift``: "positive", "negative" or "zero"."""
     ### BEGIN SOLUTION
-    return "negative"
+    one_pixel = 2 / 40
+    if 0 < shift <= one_pixel:  # the valley is within a pixel to the left: the right-hand slope climbs out of it
+        return "positive"
+    return "negative"  # farther away (either side) or to the right: the loss falls just right of the blur peak
     ### END SOLUTION
 
 
 # %%
-sign_at_identity = check("04.sign_at_identity", sign_at_identity)
+sign_at_identity = check("04.sign_at_identity", sign_at_identity)  # calls it with the lesson's shift, 0.25
 
 # %%
 dot = torch.zeros(1, 1, SIZE, SIZE, dtype=torch.float64)
@@ -763,6 +848,9 @@ for kind, truth, lr in (("shift", 0.25, 0.4), ("rotation", 0.5, 0.3)):
 # derivative is the slope of the right-hand side of that peak: negative, so the first step goes *right*, away from
 # $-0.25$, and up the far side of the dip. From there the gradient is the slope of the big valley, and descent turns
 # back. (The rotation does not show it: its samples leave the pixel centres at once, except the centre of rotation.)
+# The blur peak is only a pixel wide: when the photo was moved by less than a pixel to the left ($0 < t_x \le 0.05$),
+# the valley's minimum lies *inside* that pixel, to the left of $t = 0$, and the right-hand slope climbs out of it:
+# positive. Moved to the right, both effects point right: negative.
 # A spatial transformer starts exactly there, at the identity: its first updates are one-sided, and a small learning
 # rate keeps such a step harmless.
 #

@@ -50,8 +50,8 @@
 #     why: 'the architecture: training.st_cnn_localisation_net starts with a 2× max-pool'
 #   - text: A FAST run trains for 3 epochs
 #     holds: EPOCHS == 3 or not FAST
-#   - text: is about 0. What has happened
-#     why: a question's hypothetical, answered in its <details>
+#   - text: were about 0. The digits
+#     why: a hypothetical to think about before TC trains, answered after the run
 #   exercises:
 #     05.rts_theta:
 #       title: theta that rotates, scales and places a digit in a canvas
@@ -66,42 +66,48 @@
 #       rtol: 1.0e-09
 #       atol: 1.0e-09
 #     05.paste_clutter:
-#       title: 'clutter without loops, a bug hunt: flat indices, scatter_reduce, a view'
+#       title: 'clutter without loops, a bug hunt: three silent bugs'
 #       points: 2
 #       hint: >-
-#         Three silent bugs: the output looks like clutter every time. Run the colleague's version on cases whose answer
-#         you know by hand – one piece of ones on a zero canvas, two pieces on the same spot – and look at every tensor
-#         you passed in, after the call. Does each line keep the docstring's promises?
+#         Three silent bugs: the output looks like clutter every time. Run the colleague's version on small cases whose
+#         answer you can write down by hand – a canvas whose side differs from the source's, a canvas that already has
+#         ink on it – and look at every tensor you passed in, after the call. Does each line keep the docstring's
+#         promises?
 #       recipe: >-
 #         the flat canvas index of (row, col) is row · S + col with S the canvas's side (not the source's width);
-#         overlapping ink combines with reduce="amax", not "sum"; reshape of a contiguous tensor is a view, so clone the
-#         canvas before scattering into it (the docstring promises a new tensor).
+#         scatter_reduce_ with include_self=False forgets what the canvas held there (a piece's dark background erases
+#         the digit's ink): keep the default include_self=True, so the max includes the canvas; reshape of a contiguous
+#         tensor is a view, so clone the canvas before scattering into it (the docstring promises a new tensor).
 #       rtol: 0
 #       atol: 1.0e-07
 #     05.stcnn_forward:
 #       title: 'ST-CNN forward, a bug hunt: localise, regress theta, sample, classify'
 #       points: 2
 #       hint: >-
-#         Three bugs. Run the colleague's version: one of them crashes. For the two silent ones, probe: give the head
-#         zero weights and the identity bias – does the classifier see the input's centre? Backpropagate a loss – which
-#         parameters get a gradient?
+#         Three bugs. Run the colleague's version: one of them crashes. The two silent ones look right on easy probes –
+#         one image, an output smaller than the input. Make the output as large as the input and ask whether the
+#         identity θ reproduces it, pixel for pixel; give two images different θs, and compare the θ each image gets
+#         with what the head said for it.
 #       recipe: >-
-#         theta = head(localisation(x).flatten(1)).view(-1, 2, 3) (row-major: the 6 numbers are the two rows); grid =
-#         F.affine_grid(theta, (N, C, out_size, out_size), align_corners=False); sample x with F.grid_sample(..., align_corners=False)
-#         and classify the *sampled* image.
+#         theta = head(localisation(x).flatten(1)).view(-1, 2, 3) (each row of the head's output is one image's θ, its 6
+#         numbers the two rows); grid = F.affine_grid(theta, (N, C, out_size, out_size), align_corners=False); sample x
+#         with F.grid_sample(..., align_corners=False) – grid and sampler must agree on the convention – and classify the
+#         *sampled* image.
 #       rtol: 1.0e-05
 #       atol: 1.0e-05
 #       grad_args:
 #       - 0
 #     05.chance_level:
-#       title: 'predict: the loss and the error of a model that has learned nothing'
+#       title: 'predict: the best loss and error of a model that ignores its input'
 #       points: 1
 #       hint: >-
-#         (a) Equal logits give every class the same probability: what is the cross-entropy of the true class then? (b)
-#         Which answer, given always, is right most often on these labels, and how often is it wrong?
+#         A model that ignores its input still chooses its output: one probability per class, the same for every image.
+#         Write the average cross-entropy over these labels as a function of those probabilities and minimise it – is
+#         "all equal" the best choice when the labels are not balanced? And which single answer is wrong least often?
 #       recipe: >-
-#         loss = −log(1 / classes) = log(classes) (natural log, as F.cross_entropy); error = 100 · (1 − the count of
-#         the most frequent label / the number of labels). Return two Python floats.
+#         with p_c the share of label c among the labels, the average loss of constant probabilities q is −Σ p_c log q_c,
+#         smallest at q = p (Gibbs' inequality): loss = −Σ p_c log p_c (natural log, 0 log 0 = 0), the entropy of the
+#         labels, log(classes) only when they are balanced; error = 100 · (1 − max p_c). Return two Python floats.
 #       rtol: 0
 #       atol: 1.0e-06
 #     05.theta_statistics:
@@ -116,16 +122,17 @@
 #         the sampler reads backwards, so the content turns the other way); shift = theta[:, :, 2].
 #       rtol: 1.0e-07
 #       atol: 1.0e-07
-#     05.zero_spread:
-#       title: 'question: what a theta without spread means'
+#     05.centring_shift:
+#       title: 'predict: which way must theta shift to centre an off-centre digit?'
 #       points: 1
 #       hint: >-
-#         The digits were distorted by different angles, scales and shifts: could one transform be best for all of
-#         them? Where does θ come from when the localisation features are the same for every input?
+#         Do not reuse exercise 1's last column: that θ belonged to the generator, which reads the digit from the
+#         canvas. Here the canvas is the input. θ tells each output pixel where to read: which canvas point must the
+#         output's centre read, and what does θ do to the output's centre?
 #       recipe: >-
-#         θ = head(features(x)); a θ that does not vary with x means features that do not vary (dead ReLUs, saturated
-#         units): the head's bias is all that is left – "b". Lesson 4 showed the sampler's gradient at the identity is
-#         not zero, and overfitting the classifier says nothing about θ.
+#         the output's centre is p = 0, and θ sends it to A·0 + t = t: t must be the digit's centre in the canvas's
+#         normalized coordinates, 2 (dx, dy) / canvas – positive towards the digit, whatever A (out_size only sets
+#         the zoom).
 # ---
 
 # %% [markdown]
@@ -160,7 +167,6 @@
 FAST = True  # small, CPU-friendly experiments; False for longer runs (more epochs)
 
 %matplotlib inline
-import json
 import time
 
 import matplotlib.pyplot as plt
@@ -178,7 +184,7 @@ from stn_course.tuning import format_mean_spread, mean_spread, select_by_validat
 from stn_course.training import load as load_model, save as save_model
 from stn_course.widgets import transformer_explorer
 from stn_course.checks import check
-from stn_course.course import course_root
+from stn_course.course import benchmark_record
 from stn_course.grids import affine_grid
 from stn_course.sampling import bilinear_sample
 
@@ -328,14 +334,16 @@ def colleague_paste_clutter(canvas, sources, source_index, crop_at, paste_at, cr
     pieces = sources[:, 0][source_index[..., None, None], rows, cols]  # (N, K, crop, crop)
     target = (paste_at[..., 0:1] + ar)[..., :, None] * w + (paste_at[..., 1:2] + ar)[..., None, :]
     out = canvas.reshape(n, s * s)
-    out.scatter_reduce_(1, target.reshape(n, k * crop * crop), pieces.reshape(n, -1), reduce="sum")
+    out.scatter_reduce_(1, target.reshape(n, k * crop * crop), pieces.reshape(n, -1), reduce="amax",
+                        include_self=False)
     return out.view(n, 1, s, s)
 
 
-one_piece = colleague_paste_clutter(torch.zeros(1, 1, 8, 8), torch.ones(1, 1, 4, 4), torch.zeros(1, 1).long(),
-                                    torch.zeros(1, 1, 2).long(), torch.tensor([[[1, 5]]]), crop=2)
-print("one 2×2 piece of ones pasted at (row 1, col 5) of an 8×8 zero canvas:")
-print(one_piece[0, 0].int())
+g = torch.Generator().manual_seed(1)
+clutter_demo = colleague_paste_clutter(torch.zeros(1, 1, 28, 28), torch.rand(3, 1, 28, 28, generator=g),
+                                       torch.tensor([[0, 1, 2]]), torch.randint(0, 22, (1, 3, 2), generator=g),
+                                       torch.randint(0, 22, (1, 3, 2), generator=g))
+print(f"it runs: {tuple(clutter_demo.shape)}, values in [{clutter_demo.min():.2f}, {clutter_demo.max():.2f}]")
 
 # %%
 def paste_clutter(canvas: torch.Tensor, sources: torch.Tensor, source_index: torch.Tensor, crop_at: torch.Tensor,
@@ -367,9 +375,12 @@ paste_clutter = check("05.paste_clutter", paste_clutter)
 #
 # * `* w` flattens with the **source's** width: the flat position of canvas pixel $(r, c)$ is $r S + c$, with $S$
 #   the canvas's side – with $w \ne S$ each row of the piece lands at the wrong place (in the probe above, the
-#   second row starts 4 positions after the first instead of 8: the piece is sheared onto one row);
-# * `reduce="sum"` adds overlapping ink (and the canvas's own value) beyond white: two strokes crossing make a
-#   blob of 2 that no real digit has;
+#   second row of a 2×2 piece on an 8×8 canvas starts 4 positions after the first instead of 8, with a 4×4 source:
+#   the piece is sheared onto one row – on a canvas as wide as the source you cannot see it);
+# * `include_self=False` takes the max of the **pieces only** and writes it over whatever the canvas held: a piece's
+#   dark background erases the digit's ink where it lands (on a zero canvas you cannot see it – probe with a canvas
+#   that has ink). The default, `include_self=True`, takes the max with the canvas's value; `reduce="sum"` would be
+#   the other classic slip – overlapping strokes add up beyond white, a blob of 2 that no digit has;
 # * `canvas.reshape(n, s * s)` of a contiguous tensor is a **view**: `scatter_reduce_` writes the clutter into the
 #   caller's canvas – the next call with the same canvas starts from clutter. `.clone()` it first.
 # </details>
@@ -410,23 +421,26 @@ rts_loaders = make_loaders(rts_train, rts_test, batch_size=32, seed=0)
 #
 # The paper reports the **test error in percent** – the share of test digits whose largest logit is not the label
 # (`training.error_rate`) – and training minimises the cross-entropy loss, which `fit` prints every epoch. Before
-# training anything, know the two numbers of a model that has learned **nothing**, the floor lines of every
-# training curve below:
+# training anything, know the two numbers of a model that has learned **nothing about the image**, the floor lines
+# of every training curve below. Such a model is not helpless: the last layer's bias alone can make some classes
+# likelier than others, and gradient descent finds that bias long before it finds strokes. So the question is the
+# *best* a model can do whose output – one probability per class – is the same for every input:
 #
-# * a network whose logits are all equal (a freshly initialised one is close to that): what cross-entropy loss does
-#   it have, with `classes` classes?
-# * a classifier that ignores its input and always answers the class most frequent among `labels`: what error, in
-#   percent?
+# * the lowest average cross-entropy (natural log, as `F.cross_entropy`) it can reach on `labels`, with `classes`
+#   classes;
+# * the lowest test error, in percent, it can reach on them.
 #
-# Return `(loss, error)` as two Python floats. A loss that sits at your first number for epochs means the network
-# has not started to learn; an error near your second one means the same.
+# Return `(loss, error)` as two Python floats, worked out, not measured (the loss functions are off limits here).
+# The check tries label sets that are not balanced, as a real dataset may be. A loss that sits at your first number
+# for epochs means the network has learned the label counts and nothing else.
 
 # %%
 def chance_level(labels: torch.Tensor, classes: int) -> tuple[float, float]:
-    """labels: (N,) int64 in [0, classes) -> (cross-entropy of equal logits, error in % of the most frequent class)"""
+    """labels: (N,) int64 in [0, classes) -> (lowest cross-entropy, lowest error in %) of an input-blind model"""
     ### BEGIN SOLUTION
-    counts = torch.bincount(labels, minlength=classes)
-    return float(np.log(classes)), 100.0 * (1 - counts.max().item() / labels.numel())
+    share = torch.bincount(labels, minlength=classes).double() / labels.numel()
+    share = share[share > 0]  # 0 · log 0 = 0: an absent class costs nothing
+    return float(-(share * share.log()).sum()), 100.0 * (1 - float(share.max()))
     ### END SOLUTION
 
 
@@ -434,8 +448,22 @@ def chance_level(labels: torch.Tensor, classes: int) -> tuple[float, float]:
 chance_level = check("05.chance_level", chance_level)
 
 # %%
-uniform_loss, majority_error = chance_level(torch.as_tensor(y_test), 10)
-print(f"learned nothing, on this test set: loss {uniform_loss:.2f}, error {majority_error:.1f} %")
+blind_loss, blind_error = chance_level(torch.as_tensor(y_test), 10)
+print(f"input-blind, on this test set: loss {blind_loss:.3f} (equal logits: {np.log(10):.3f}), "
+      f"error {blind_error:.1f} %")
+
+# %% [markdown]
+# <details><summary>The derivation</summary>
+#
+# With $p_c$ the share of label $c$ and $q_c$ the model's constant probabilities, the average loss is
+# $-\sum_c p_c \log q_c$. Gibbs' inequality, $-\sum_c p_c \log q_c \ge -\sum_c p_c \log p_c$ (the difference is the
+# KL divergence, never negative), says the best constant answer is $q = p$, and the floor is the **entropy of the
+# labels**, $H(p) = -\sum_c p_c \log p_c$ ($0 \log 0 = 0$). It is $\log(\text{classes})$ – what equal logits give –
+# only when the labels are balanced; with one class in a third of the labels it is already well below. The error
+# floor is the most frequent class's complement, $100\,(1 - \max_c p_c)$. On our nearly balanced digits the printed
+# floors sit at or just below the equal-logit ones; on a skewed dataset a "falling" loss may only be the bias learning the
+# counts.
+# </details>
 
 # %% [markdown]
 # ### Exercise 4 – the ST-CNN forward pass
@@ -448,15 +476,17 @@ print(f"learned nothing, on this test set: loss {uniform_loss:.2f}, error {major
 # model must learn through it.
 #
 # A colleague wrote it. Their version has **three bugs** – one crashes, two are silent and would cost you a training
-# run to notice. Run it, then probe it: build inputs and modules whose right answer you know (a head that outputs
-# the identity; a loss you backpropagate), and write the corrected `stcnn_forward`.
+# run to notice (the model still trains, just worse). Run it, then probe it: build inputs and modules whose right
+# answer you know – you choose the head's weights and bias, so you know the θ each image must get, and with an
+# identity classifier (`nn.Identity()`) you see exactly what the classifier sees – and write the corrected
+# `stcnn_forward`.
 
 # %%
 def colleague_stcnn_forward(x, localisation, head, classifier, out_size):
     """x: (N, C, H, W) -> logits (N, classes); the classifier sees an (N, C, out_size, out_size) view of x."""
-    features = localisation(x).flatten(1).detach()
-    theta = head(features).view(-1, 3, 2).transpose(1, 2)
-    grid = F.affine_grid(theta, x.shape, align_corners=False)
+    features = localisation(x).flatten(1)
+    theta = head(features).reshape(2, 3, -1).permute(2, 0, 1)  # the six numbers as 2×3, the batch first
+    grid = F.affine_grid(theta, x.shape, align_corners=True)
     sampled = F.grid_sample(x, grid, align_corners=False)
     return classifier(sampled)
 
@@ -488,10 +518,17 @@ stcnn_forward = check("05.stcnn_forward", stcnn_forward)
 #
 # * `x.shape` builds a grid the size of the **input**: the classifier, made for an `out_size` view, crashes (the
 #   only loud one);
-# * `.detach()` cuts the localisation net off the loss: the model trains, the transformer stays where it was
-#   initialised, and the ST-CNN is a CNN behind a fixed crop;
-# * `.view(-1, 3, 2).transpose(1, 2)` fills θ column by column: the head's identity bias `[1, 0, 0, 0, 1, 0]`
-#   becomes $\begin{pmatrix} 1 & 0 & 1 \\ 0 & 0 & 0 \end{pmatrix}$ – a shifted, squashed view, not the identity.
+# * `.reshape(2, 3, -1).permute(2, 0, 1)` has the right shape and is right for **one** image, which is why a probe
+#   with a single image passes it. The head's output is stored
+#   image by image, six numbers each; `reshape(2, 3, N)` cuts that memory into six runs of $N$ numbers, so image $m$
+#   gets its θ assembled from entries of several images. `.view(-1, 2, 3)` keeps each image's six numbers together;
+# * `affine_grid(..., align_corners=True)` with `grid_sample(..., align_corners=False)`: grid and sampler speak two
+#   conventions (lesson 2): the identity θ puts its first and last samples on the image's outer **edges** instead of
+#   the first and last pixel centres, $\frac{n}{n-1}$ pixels apart – the view is shrunk by a pixel, blurred, and its
+#   border half background. The output is not the input.
+#
+# (A fourth classic, `.detach()` on the features or θ computed under `torch.no_grad()`, leaves the values right
+# and cuts the transformer off the loss: the check backpropagates into `x` to catch it.)
 # </details>
 
 # %% [markdown]
@@ -547,7 +584,7 @@ stcnn
 # test and the one chosen on validation, and what each would let you report.
 
 # %% tags=["skip-when-grading"]
-SWEEP = json.loads((course_root() / "benchmarks" / "lr_sweep.json").read_text())  # the course's folder
+SWEEP = benchmark_record("lr_sweep")  # benchmarks/lr_sweep.json (an installed package carries a copy)
 
 
 def parse_config(key: str) -> tuple[float, float]:
@@ -728,9 +765,14 @@ plotting.plot_transformer_view(xb, out, grid, n=8, titles=[str(int(y)) for y in 
 # many times larger the content appears in the output than in the input), the **rotation of the content** in degrees
 # (positive: the way the RTS angle of exercise 1 turns it), and a **shift** (the last column). For $A = k\,R(\varphi)$,
 # a zoom-and-turn, all three are easy to read off. But a learned $A$ is never exactly that: its columns differ in
-# length, it shears a little. Your zoom and rotation must use all four entries of $A$, agree with the easy reading
-# when $A = k\,R(\varphi)$ exactly, and give the best zoom-and-turn otherwise – for any angle, also beyond ±90°.
-# Think about what the sampler's θ does to the content: it says where each *output* pixel reads.
+# length, it shears a little. For a general $A$ the check uses these definitions (they agree with the easy reading
+# when $A = k\,R(\varphi)$ exactly):
+#
+# * **zoom** is defined through **areas**: it is $1/k$ for the zoom-and-turn $k\,R$ that scales areas exactly as
+#   $A$ does – the output's square reads a patch of the input; the zoom-and-turn whose patch has the same area as
+#   $A$'s (whatever its shape) gives the zoom. Not a least-squares $k$, not a column length;
+# * **rotation** is the angle of the zoom-and-turn *closest* to $A$ in the least-squares sense, $\min_{k, \varphi}
+#   \lVert A - k R(\varphi) \rVert^2$ – for any angle, also beyond ±90°, with all four entries of $A$.
 
 # %%
 def theta_statistics(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -757,6 +799,42 @@ theta_statistics = check("05.theta_statistics", theta_statistics)
 # The grid covers $k$ times the output's side, so the content appears $1/k$ times larger: zoom $= 1/\sqrt{|\det A|}$.
 # And the sampler reads backwards: an output pixel reads where $R(\varphi)$ sends it, so the content turns by
 # $-\varphi$.
+# </details>
+
+# %% [markdown]
+# ### Exercise 6 – which way must $\theta$ move? (predict, then run)
+#
+# The third panel of the next figure plots $\theta$'s shift against where each digit's centre really is. Predict
+# the relation first. The transformer starts at the identity in pixels, $A = \tfrac{28}{42} I$: the central window.
+# A digit's centre sits $(d_x, d_y)$ pixels from the canvas centre ($x$ to the right, $y$ down, as in exercise 1).
+# For the transformer to centre that digit in its view – the centre of its `out_size` output showing the digit's
+# centre – with $A$ unchanged, what must the last column of $\theta$, $(\theta_{02}, \theta_{12})$, be? Write it for
+# any offset, canvas and output size. (Exercise 1 had a last column too; think before you reuse it.)
+
+# %%
+def centring_shift(offset: tuple[float, float], canvas: int, out_size: int) -> tuple[float, float]:
+    """(theta_02, theta_12) that centre the transformer's out_size view, A = out_size / canvas · I, on a digit whose
+    centre is offset = (dx, dy) pixels from the centre of a canvas × canvas input."""
+    ### BEGIN SOLUTION
+    dx, dy = offset
+    return 2 * dx / canvas, 2 * dy / canvas
+    ### END SOLUTION
+
+
+# %%
+centring_shift = check("05.centring_shift", centring_shift)
+
+# %% [markdown]
+# <details><summary>Why, and why exercise 1's column has the other sign</summary>
+#
+# $\theta$ tells each *output* point $p$ where to read in the input: $q = A\,p + t$. The output's centre is $p = 0$,
+# so it reads at $q = t$, whatever $A$ – and it must read the digit's centre, which in the canvas's normalized
+# coordinates is $2\,(d_x, d_y)/S$. So the shift points **towards** the digit: a digit right of centre needs a
+# positive $\theta_{02}$, and the window moves right, onto it. Exercise 1's $\theta$ belonged to the *generator*,
+# whose output is the canvas and whose input is the digit: its canvas centre reads $-A\,2t/S$ in the digit, the
+# opposite direction and scaled by $A$. Same formula $q = A p + t$, the roles of canvas and view swapped. In the
+# figure below, the learned shift should rise with the digit's centre – with a slope of 1 if it follows the digit
+# exactly.
 # </details>
 
 # %% [markdown]
@@ -798,25 +876,10 @@ plotting.plot_theta_statistics(true_angle, true_scale, rotation, zoom, shift, di
 # the comparison with the CNN is the sweep's, printed after it.)
 
 # %% [markdown]
-# **Predict, before it trains.** Suppose that after training, $\theta$'s spread over the test images (the standard
-# deviation of each of its six numbers over the images) is about 0. What has happened? Choose one, as a string;
-# `check` grades it without showing the answer, and the text after the run says why.
-#
-# * `"a"` – the transformer has found the best transform for every digit: they all needed the same one;
-# * `"b"` – whatever the image, the head receives the same features: $\theta$ is set by its weights and bias alone;
-# * `"c"` – the classifier has overfitted the training digits;
-# * `"d"` – the sampler's gradient is zero at the identity, so θ cannot leave it.
-
-# %%
-def zero_spread():
-    """The choice that explains a θ that is the same for every test image: "a", "b", "c" or "d"."""
-    ### BEGIN SOLUTION
-    return "b"
-    ### END SOLUTION
-
-
-# %%
-zero_spread = check("05.zero_spread", zero_spread)
+# **Think, before it trains.** Suppose that after training, $\theta$'s spread over the test images (the standard
+# deviation of each of its six numbers over the images) were about 0. The digits were moved by different amounts, so
+# no single transform suits them all: where, in *localisation net → head → θ*, must the input-dependence have been
+# lost? The text after the run says what happened to this course's first TC model.
 
 # %% tags=["skip-when-grading"]
 # half the training digits (FAST), to keep the lesson short: the sweep's configuration, on less data
@@ -844,9 +907,9 @@ print(f"the sweep, TC after {SWEEP['epochs']} epochs: CNN {format_mean_spread(r[
       f"ST-CNN {format_mean_spread(r['stcnn']['test_at_chosen'])} % (chance: 90 %)")
 
 # %% [markdown]
-# **A transformer can die.** The last number above is the diagnostic to keep (your prediction: "b"): "a" cannot
-# be, the digits were distorted by different angles, scales and shifts; "c" says nothing about $\theta$; "d" is
-# lesson 4's kink, a one-sided but not a zero gradient. If $\theta$ is the same for every image, the "ST-CNN" is a fixed resampling followed by a CNN, whatever its error. That is what happened to this
+# **A transformer can die.** The last number above is the diagnostic to keep. θ is the head applied to the
+# localisation features; if it is the same for every image, so are the features (the head's bias is all that is
+# left), and the "ST-CNN" is a fixed resampling followed by a CNN, whatever its error. That is what happened to this
 # course's first TC ST-CNN: on a canvas that is mostly background, the localisation features barely differ between
 # images, so the head learns a constant transform; Adam's steady steps then push the last ReLU features below zero
 # for *every* input, and with no input-dependent signal left, nothing brings them back (θ's spread over inputs fell

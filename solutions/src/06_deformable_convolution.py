@@ -48,10 +48,11 @@
 #       rtol: 0
 #       atol: 1.0e-12
 #     06.bilinear_sample_pixels:
-#       title: bilinear interpolation at pixel coordinates, zeros outside
+#       title: 'bilinear interpolation at pixel coordinates, zeros outside – a bug hunt'
 #       points: 2
 #       hint: >-
-#         Lesson 2's sampler, in pixel coordinates: four neighbours, area weights, 0 for a neighbour outside the image.
+#         Take the position y = −0.5, x = 1 by hand: which two rows are its neighbours, with which weights, and what
+#         should each read? Then trace what the colleague's code picks for each, and what it reads there.
 #       recipe: >-
 #         floor (not int(), which truncates towards 0 for negative coordinates) gives the top-left neighbour; every neighbour
 #         outside the image contributes 0 – don't clamp its index onto the border and keep its value.
@@ -76,11 +77,11 @@
 #       rtol: 1.0e-09
 #       atol: 1.0e-09
 #     06.pack_offsets:
-#       title: torchvision's offset layout
+#       title: torchvision's offset layout, found by probing the layer
 #       points: 1
 #       hint: >-
-#         torchvision wants one channel per (offset group, tap, axis): which axis comes first, and in what order are they
-#         flattened?
+#         Not from habit: probe. Put a 1 into one offset channel at a time and ask where_taps_move which tap
+#         moves, along which axis; then check your packing the same way with random dy, dx.
 #       recipe: >-
 #         per offset group the channels are [dy_0, dx_0, dy_1, dx_1, …]: interleaved per tap, y first. Stack (dy, dx)
 #         on a new axis right after the tap axis, then flatten groups, taps and that axis.
@@ -205,22 +206,22 @@ print("a test digit:", tuple(digit.shape), "label", int(y_test[0]))
 # A 2-D convolution layer (deep learning's convolution is a cross-correlation: no kernel flip) computes, for every
 # output location $p_0 = (h, w)$,
 #
-# $$ y(p_0) = b + \sum_{k=0}^{K-1} w_k \cdot x\big(s\,p_0 - \text{pad} + p_k\big), \qquad
-#    p_k = (i\,d_h,\; j\,d_w),\quad k = i\,k_w + j,$$
+# $$ y(p_0) = b + \sum_{k=0}^{K-1} w_k \cdot x\big(P_k(p_0)\big), \qquad k = i\,k_w + j,$$
 #
-# where $w_k$ is the tap's weight (a $C_{out} \times C_{in}$ matrix), $s$ the stride, $d$ the dilation and the $K =
-# k_h k_w$ taps $p_k$ are the grid $\mathcal R$ of the kernel ($\{-1, 0, 1\}^2$ in Dai et al.'s centred notation, the
-# same thing shifted by the padding). Two facts matter here:
+# where $w_k$ is the tap's weight (a $C_{out} \times C_{in}$ matrix) and $P_k(p_0)$ is the input pixel that tap
+# $k = (i, j)$ reads for output $p_0$ – a function of the stride $s$, the padding, the dilation $d$ and the tap
+# ($\{-1, 0, 1\}^2$ in Dai et al.'s centred notation; here taps count from the kernel's top-left corner, and input
+# pixels from the *unpadded* image's top-left, so padding makes some positions negative). Finding $P_k$ is
+# Exercise 1. Two facts matter here:
 #
-# * the places it reads, $s p_0 - \text{pad} + p_k$, are **fixed** – the same for every image, and the same shape
-#   at every location;
+# * the places it reads, $P_k(p_0)$, are **fixed** – the same for every image, and the same shape at every
+#   location;
 # * reading "outside" returns 0 – that is what zero padding *is*.
 #
 # So a convolution is *sampling at fixed positions, then a weighted sum over taps and channels*. The figure shows
 # the nine places a 3×3 kernel reads at one output location, without and with dilation.
 #
-# **How many output locations?** The last tap of the last location must still land inside the padded input,
-# $s\,(H_{out} - 1) + d_h (k_h - 1) \le H - 1 + 2\,\text{pad}_h$, so
+# **How many output locations?** The last tap of the last location must still land inside the padded input, so
 #
 # $$ H_{out} = \left\lfloor \frac{H + 2\,\text{pad}_h - d_h (k_h - 1) - 1}{s_h} \right\rfloor + 1 $$
 #
@@ -249,9 +250,9 @@ plotting.plot_sampling_panels([digit[0, 0]] * 2, [pos[:, 14, 12], pos_dilated[:,
 # Dai et al. let every tap move, by an offset that depends on the location (and, through a small convolution, on
 # the image itself):
 #
-# $$ y(p_0) = b + \sum_{k} w_k \cdot x\big(s\,p_0 - \text{pad} + p_k + \Delta p_k(p_0)\big). $$
+# $$ y(p_0) = b + \sum_{k} w_k \cdot x\big(P_k(p_0) + \Delta p_k(p_0)\big). $$
 #
-# $\Delta p_k(p_0) = (\Delta y, \Delta x)$ is fractional, so $x(\cdot)$ is read with **bilinear interpolation** –
+# $\Delta p_k(p_0)$, a displacement in rows and columns, is fractional, so $x(\cdot)$ is read with **bilinear interpolation** –
 # Dai et al.'s eq. (3)–(4), $x(p) = \sum_q G(q, p)\, x(q)$ with $G(q, p) = g(q_y, p_y)\, g(q_x, p_x)$ and
 # $g(a, b) = \max(0, 1 - |a - b|)$: the four neighbours of $p$, weighted by the area of the opposite rectangle,
 # exactly lesson 2's sampler but in **pixel** coordinates. A neighbour outside the image counts as 0, so a sample
@@ -275,7 +276,7 @@ plotting.plot_sampling_panels([digit[0, 0]] * 2, [pos[:, 14, 12], pos_dilated[:,
 # Zhu et al. add a scalar $\Delta m_k(p_0)$ per tap and location, predicted by the same offset convolution
 # ($3K$ channels instead of $2K$):
 #
-# $$ y(p_0) = b + \sum_{k} w_k \cdot x\big(s\,p_0 - \text{pad} + p_k + \Delta p_k(p_0)\big)\cdot \Delta m_k(p_0). $$
+# $$ y(p_0) = b + \sum_{k} w_k \cdot x\big(P_k(p_0) + \Delta p_k(p_0)\big)\cdot \Delta m_k(p_0). $$
 #
 # A tap can now also be switched off – something offsets alone cannot do. The paper uses
 # $\Delta m = \mathrm{sigmoid}(\cdot)$, which is $0.5$ for a zero-initialised predictor and halves every response
@@ -285,32 +286,31 @@ plotting.plot_sampling_panels([digit[0, 0]] * 2, [pos[:, 14, 12], pos_dilated[:,
 # ### The layout question
 #
 # `torchvision.ops.deform_conv2d` takes `offset` of shape $(N, 2 G K, H_{out}, W_{out})$ ($G$ offset groups) and
-# `mask` of shape $(N, G K, H_{out}, W_{out})$. Two questions decide whether your offsets mean what you think:
+# `mask` of shape $(N, G K, H_{out}, W_{out})$. The shape says *two numbers per tap and group*; it does not say which
+# channel holds which. Two questions decide whether your offsets mean what you think:
 #
-# * **(dy, dx) or (dx, dy)?** Channel $2k$ is the **row** offset $\Delta y$ of tap $k$, channel $2k+1$ the column
-#   offset $\Delta x$. The original CUDA kernels (Dai et al.'s MXNet code, carried over into mmcv and torchvision)
-#   index images as `[row, col]` = `(h, w)` everywhere, so the `h` offset comes first. Everything else in this course
-#   – `affine_grid`/`grid_sample` grids, affine matrices acting on $(x, y, 1)$ – says $(x, y)$. Converting between
-#   the two is exactly where the bug lives.
-# * **Interleaved or blocked?** The pairs are **interleaved per tap**: $[\Delta y_0, \Delta x_0, \Delta y_1,
-#   \Delta x_1, \dots]$, taps in row-major order $k = i k_w + j$; offset group $g$ owns the next $2K$ channels
-#   ($2 g K + 2k$ is $\Delta y$ of its tap $k$), and input channel $c$ uses group $c\,/\,(C_{in}/G)$. The `mask`
-#   has one channel per tap and group in the same order: channel $g K + k$ modulates tap $k$ of offset group $g$. A *blocked* layout $[\Delta y_0 \dots \Delta y_{K-1}, \Delta x_0
-#   \dots]$ is just as plausible and just as wrong.
+# * **Which number of a tap comes first** – its row displacement $\Delta y$ or its column displacement $\Delta x$?
+#   Everything else in this course – `affine_grid`/`grid_sample` grids, affine matrices acting on $(x, y, 1)$ –
+#   says $(x, y)$.
+# * **Interleaved or blocked?** Are a tap's two numbers neighbouring channels, one pair per tap, or do the $K$ first
+#   numbers of all taps come first and the $K$ second ones after them?
 #
-# Nothing crashes when you get either wrong – the shapes are identical. A layer learning its own offsets may even
+# What is fixed: taps are numbered in row-major order, $k = i k_w + j$; offset group $g$ owns the $2K$ channels
+# $2gK \dots 2(g + 1)K - 1$, and input channel $c$ uses group $c\,/\,(C_{in}/G)$; the `mask` has one channel per group
+# and tap, channel $g K + k$ for tap $k$ of group $g$.
+#
+# Nothing crashes when you get the layout wrong – the shapes are identical. A layer learning its own offsets may even
 # train fine (it learns *some* layout). The bug bites when offsets come from somewhere else: a geometric formula,
-# another library, pretrained weights. The picture shows which channels the two popular bugs put in the wrong place.
-
-# %%
-plotting.plot_offset_layout(3, 3);
+# another library, pretrained weights. This lesson does not tell you the answer: Exercise 4 has you find it, the
+# way you would for a library whose documentation you do not trust.
 
 # %% [markdown]
 # ### From one global transform to one offset per tap and location
 #
 # An STN with an affine $A$ (pixel coordinates, acting on $(x, y, 1)$, output pixel $\to$ input pixel) samples the
-# warped image $\tilde x(q) = x(A q)$ and hands it to a convolution, which reads $\tilde x(p_0 + p_k) =
-# x\big(A(p_0 + p_k)\big)$. That is a deformable convolution whose offsets are
+# warped image $\tilde x(q) = x(A q)$ and hands it to a convolution (stride 1, no padding, no dilation, so
+# $P_k(p_0) = p_0 + p_k$ with $p_k = (i, j)$), which reads $\tilde x(p_0 + p_k) = x\big(A(p_0 + p_k)\big)$. That is
+# a deformable convolution whose offsets are
 #
 # $$ \Delta p_k(p_0) = A\,(p_0 + p_k) - (p_0 + p_k), $$
 #
@@ -325,7 +325,7 @@ plotting.plot_offset_layout(3, 3);
 # ### Exercise 1 – where a regular convolution reads
 #
 # For every tap $k = i k_w + j$ and every output location, return the input pixel that `F.conv2d` multiplies with
-# $w_k$ there, as $(y, x)$ – row first, like the offsets. All geometry arguments are pairs `(h, w)`. Work out a
+# $w_k$ there, as $(y, x)$ – row first. All geometry arguments are pairs `(h, w)`. Work out a
 # case by hand before you code it: a 3×3 kernel, stride 2, padding 1, dilation 2 – where do output $(0, 0)$'s first
 # and last taps read?
 
@@ -353,14 +353,49 @@ def regular_sampling_positions_ex(h_out, w_out, kernel_size, stride, padding, di
 regular_sampling_positions_ex = check("06.regular_sampling_positions", regular_sampling_positions_ex)
 
 # %% [markdown]
+# <details><summary>The formula (open after your check passes)</summary>
+#
+# $$ P_k(p_0) = s\,p_0 - \text{pad} + p_k, \qquad p_k = (i\,d_h,\; j\,d_w),\quad k = i\,k_w + j: $$
+#
+# the location's top-left input position ($s\,p_0$ in the padded image, minus the padding in the unpadded one) plus
+# the tap's place in the dilated kernel. The last tap of the last location, $s\,(H_{out} - 1) - \text{pad}_h +
+# d_h (k_h - 1) \le H - 1 + \text{pad}_h$, gives the $H_{out}$ above.
+# </details>
+
+# %% [markdown]
 # ### Exercise 2 – bilinear sampling at pixel coordinates
 #
-# Lesson 2's sampler speaks normalized coordinates; deformable convolution speaks pixels. Write the four-neighbour
-# interpolation directly at pixel positions `x` (columns) and `y` (rows) – the order of a grid's last dimension in
-# lesson 2 – with **zeros outside**: every neighbour that lies outside the image contributes 0. Two popular bugs:
-# `int()`/`.long()` instead of `floor` (wrong for negative coordinates), and clamping the neighbour's index onto the
-# border (that is `padding_mode="border"`, not zeros). The positions of exercise 1 store the row first, `(y, x)`, like
-# torchvision's offsets: pass them by keyword, `x=…, y=…`, and the order cannot go wrong.
+# Lesson 2's sampler speaks normalized coordinates; deformable convolution speaks pixels, and – with padding – the
+# positions of Exercise 1 go *negative* and past the last row. A colleague ported the four-neighbour interpolation to
+# pixel positions `x` (columns) and `y` (rows), with the convention a convolution needs: **zeros outside**, every
+# neighbour outside the image contributes 0. Their test (below: fractional positions inside the image, against
+# `F.grid_sample`) passes. Run it, then feed their sampler the positions of a padded convolution – it is wrong there,
+# for **two** reasons. Find both (compare one position by hand), then write the corrected `bilinear_sample_pixels`.
+# The positions of exercise 1 store the row first, `(y, x)`: pass them by keyword, `x=…, y=…`, and the order cannot go
+# wrong.
+
+# %%
+def colleague_sample_pixels(input, x, y):
+    height, width = input.shape[-2:]
+    pixels = input.flatten(2)  # (N, C, H·W)
+    top, left = y.long(), x.long()  # the neighbour above and to the left
+    fy, fx = y - top, x - left
+    result = 0
+    for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        row, col = (top + dy).clamp(0, height - 1), (left + dx).clamp(0, width - 1)
+        share = (fy if dy else 1 - fy) * (fx if dx else 1 - fx)
+        picked = pixels.gather(2, (row * width + col).flatten(1).unsqueeze(1).expand(-1, input.shape[1], -1))
+        result = result + picked.view(*input.shape[:2], *y.shape[1:]) * share.unsqueeze(1)
+    return result
+
+
+gen_p = torch.Generator().manual_seed(6)
+img_p = torch.randn(1, 2, 5, 6, dtype=torch.float64, generator=gen_p)
+ys = torch.rand(1, 7, dtype=torch.float64, generator=gen_p) * 3.9  # rows in [0, H - 1)
+xs = torch.rand(1, 7, dtype=torch.float64, generator=gen_p) * 4.9  # columns in [0, W - 1)
+theirs = colleague_sample_pixels(img_p, x=xs, y=ys)
+reference = F.grid_sample(img_p, torch.stack([2 * xs / 5 - 1, 2 * ys / 4 - 1], -1).unsqueeze(1), align_corners=True)
+print("their test, inside the image: max difference", (theirs - reference[:, :, 0]).abs().max().item())
 
 # %%
 def bilinear_sample_pixels(input, x, y):
@@ -386,6 +421,16 @@ def bilinear_sample_pixels(input, x, y):
 
 # %%
 bilinear_sample_pixels = check("06.bilinear_sample_pixels", bilinear_sample_pixels)
+
+# %% [markdown]
+# <details><summary>The two bugs (open after your fix passes)</summary>
+#
+# * **`.long()` truncates towards 0**, so for $y = -0.5$ it gives neighbour 0 instead of $\lfloor -0.5 \rfloor = -1$,
+#   and a fraction $l_y = -0.5$ outside $[0, 1)$: the weights are no longer an interpolation. `floor` it.
+# * **Clamping the index keeps the value**: a neighbour outside the image reads the border pixel instead of 0 – that
+#   is `padding_mode="border"`, not the zero padding a convolution means. Clamp only to make the gather safe, and
+#   multiply that neighbour's weight by 0.
+# </details>
 
 # %% [markdown]
 # ### Exercise 3 – a convolution as sampling plus a weighted sum
@@ -430,14 +475,31 @@ conv2d_by_sampling = check("06.conv2d_by_sampling", conv2d_by_sampling)
 # </details>
 
 # %% [markdown]
-# ### Exercise 4 – the offset layout
+# ### Exercise 4 – the offset layout, found by experiment
 #
-# Given per-tap displacements `dy, dx` of shape `(N, G, K, H_out, W_out)`, build torchvision's `offset` tensor
-# `(N, 2·G·K, H_out, W_out)`: per group, $[\Delta y_0, \Delta x_0, \Delta y_1, \Delta x_1, \dots]$.
+# `sampling_positions(offset, kernel_size)` (imported at the top as a plotting helper) reads an offset tensor exactly
+# the way torchvision's `deform_conv2d` does and returns where every tap reads: `(N, G, K, H_out, W_out, 2)` pixel
+# positions, row first. Treat it as the black box you must feed, and probe it: an offset that is 0 everywhere except
+# in one channel moves one tap along one axis. Which channel moves which tap, along which axis? Answer both
+# questions of the theory, then, given per-tap displacements `dy, dx` of shape `(N, G, K, H_out, W_out)`, build the
+# `offset` tensor `(N, 2·G·K, H_out, W_out)` that makes tap $k$ of group $g$ read `dy` rows and `dx` columns away from
+# its regular position.
+
+# %%
+def where_taps_move(offset: torch.Tensor, kernel_size: int = 3) -> torch.Tensor:
+    """How far every tap of output location (0, 0) moves under ``offset (N, 2·G·K, H_out, W_out)``:
+    ``-> (G, K, 2)``, rows ``(row displacement, column displacement)``, taps in row-major order."""
+    regular = sampling_positions(torch.zeros_like(offset), kernel_size)
+    return (sampling_positions(offset, kernel_size) - regular)[0, :, :, 0, 0]
+
+
+probe = torch.zeros(1, 2 * 9, 1, 1, dtype=torch.float64)  # one location, a 3×3 kernel, one offset group
+# put a 1 (or different numbers) into the channels of your choice, then run the cell again
+print(where_taps_move(probe)[0])
 
 # %%
 def pack_offsets(dy, dx):
-    """``dy, dx: (N, G, K, H_out, W_out)`` ``-> (N, 2·G·K, H_out, W_out)``, (dy, dx) interleaved per tap."""
+    """``dy, dx: (N, G, K, H_out, W_out)`` ``-> offset (N, 2·G·K, H_out, W_out)`` in torchvision's layout."""
     ### BEGIN SOLUTION
     return torch.stack([dy, dx], dim=3).flatten(1, 3)
     ### END SOLUTION
@@ -445,6 +507,22 @@ def pack_offsets(dy, dx):
 
 # %%
 pack_offsets = check("06.pack_offsets", pack_offsets)
+
+# %% [markdown]
+# <details><summary>torchvision's layout, and why (open after your check passes)</summary>
+#
+# Channel $2k$ of a group is the **row** offset $\Delta y$ of tap $k$, channel $2k + 1$ its column offset
+# $\Delta x$: **interleaved per tap, y first**, $[\Delta y_0, \Delta x_0, \Delta y_1, \Delta x_1, \dots]$ – one
+# probe with a 1 in channel 1 tells both (tap 0 moves one column; blocked, it would be tap 1 moving one row). The
+# original CUDA kernels (Dai et al.'s MXNet code, carried over into mmcv and torchvision) index images as
+# `[row, col]` = `(h, w)` everywhere, so the `h` offset comes first; converting from the course's $(x, y)$ is exactly
+# where the bug lives. In code: stack `(dy, dx)` on a new axis right after the tap axis and flatten groups, taps and
+# that axis. The picture shows which channels the two popular bugs – $(dx, dy)$, and blocked – put in the wrong
+# place.
+# </details>
+
+# %%
+plotting.plot_offset_layout(3, 3);
 
 # %% [markdown]
 # ### Exercise 5 – deformable convolution (v1 and v2)

@@ -25,39 +25,46 @@
 #   - text: 'channels 64: fusing saves less than 3 % of the bytes'
 #     why: an Explore instruction, verified on the explorer by tests/test_try_this.py
 #   exercises:
-#     07.sampler_bytes:
-#       title: the bytes one forward pass moves
-#       points: 1
-#       hint: >-
-#         List every tensor each kernel reads or writes, with its shape; a tensor that one kernel writes and the next
-#         reads crosses the bus twice. Which of them exists only in registers in the fused kernel?
-#       recipe: >-
-#         unfused: affine_grid writes the grid (N·H_out·W_out·2 elements), grid_sample reads it and the input (N·C·H·W)
-#         and writes the output (N·C·H_out·W_out); fused: only the input and the output. Multiply the element count by
-#         element_size and return a Python int.
-#       rtol: 0
-#       atol: 0
 #     07.saved_share:
 #       title: 'predict: the share of the bytes fusing saves, from the channels alone'
 #       points: 1
 #       hint: >-
-#         Count the traffic per output pixel of one image, in elements: what the grid costs, what the input and the
-#         output cost. Which of these grow with C, and which cancel when you take the ratio?
+#         Follow one output pixel of one image through both passes, in elements: every tensor that some kernel touches,
+#         and every time it is touched. Which of these grow with C, and which cancel when you take the ratio? If the
+#         check says "too low", you have missed a crossing.
 #       recipe: >-
 #         with H_out = H and W_out = W, per pixel the unfused pass moves 2 (grid written) + 2 (grid read) + C (input)
 #         + C (output) elements and the fused one 2C; the saved share is 4 / (4 + 2C) = 2 / (C + 2), whatever N, H, W
 #         and the element size.
 #       rtol: 0
 #       atol: 1.0e-09
-#     07.program_pixels:
-#       title: the output pixels one program computes
+#     07.sampler_bytes:
+#       title: the bytes one pass moves, forward and backward
 #       points: 1
 #       hint: >-
-#         Number the output pixels as memory does; which numbers does program pid own, and how does a number become a
-#         row and a column of a W_out-wide image? Which lanes hold a number past the last pixel?
+#         The forward is your question's count, written in general. For the backward, go back to lesson 4's eq. 6 and
+#         7: what does each gradient multiply by – which tensors must the backward kernels read again? A tensor that
+#         one kernel writes and the next reads crosses the bus twice, and that holds for gradients too. Which of them
+#         exist only in registers in the fused kernel?
 #       recipe: >-
-#         offsets = pid * block + torch.arange(block); rows = offsets // w_out, cols = offsets % w_out (for every lane,
-#         masked or not); live = offsets < h_out * w_out. Return (rows, cols, live): int64, int64, bool.
+#         elements: image = N·C·H·W, output = N·C·H_out·W_out, grid = N·H_out·W_out·2. Forward unfused: grid written,
+#         grid read, image read, output written; fused: image + output. Backward: grad_output read, the input read
+#         (eq. 7 needs its values), the input gradient written twice (zero-fill, then the additions) – fused that is
+#         all; unfused also grid_sample's backward reads the grid and writes the grid's gradient, which affine_grid's
+#         backward reads back (3 grids). Multiply by element_size and return a Python int.
+#       rtol: 0
+#       atol: 0
+#     07.program_pixels:
+#       title: 'a bug hunt: the output pixels one program computes'
+#       points: 1
+#       hint: >-
+#         His tests passed, so his sizes have something in common that hides both bugs. List what his sizes share
+#         and yours do not; for each such property, pick a small size that breaks it (and only it), and follow a few
+#         lanes of his function by hand – where do rows, cols and live first disagree with where the pixel is?
+#       recipe: >-
+#         offsets = pid * block + torch.arange(block); a row is W_out pixels long, so rows = offsets // w_out and
+#         cols = offsets % w_out (his h_out only works for square outputs); live = offsets < h_out * w_out (his <=
+#         lets the lane just past the last pixel load and store). Return (rows, cols, live): int64, int64, bool.
 #       rtol: 0
 #       atol: 0
 #     07.source_pixels:
@@ -89,8 +96,9 @@
 #       title: 'question: where a seeded GPU run loses bit-reproducibility'
 #       points: 1
 #       hint: >-
-#         Which of these adds numbers into one address in an order that nobody fixes? A program's own work – its pixels,
-#         its tl.sum over its block – is the same on every run, whichever program runs first.
+#         Compare two runs with the same inputs: what can be different between them at all? Not the data, not the
+#         code – only when each program runs relative to the others. For each option, ask whether its result depends
+#         on that timing, or only on its own inputs.
 #       recipe: >-
 #         the forward computes every output from fixed inputs in a fixed order, a program's tl.sum has a fixed order and
 #         writes a fixed slot, and the fused kernel's rounding differs from torch's the same way on every run; only the
@@ -105,13 +113,13 @@
 # Lessons 2–4 wrote the sampler for clarity. This lesson writes it for a GPU, in **Triton**, and asks what makes a
 # GPU kernel fast. The answer for a spatial transformer is not arithmetic – a bilinear sample is a handful of
 # multiply-adds – but **memory traffic**: the sampler is *memory-bound*, so the kernel that moves the fewest bytes
-# wins. `F.affine_grid` followed by `F.grid_sample` writes the sampling grid to memory and reads it back; a
-# **fused** kernel computes each sampling point in registers and never stores the grid.
+# wins. `F.affine_grid` followed by `F.grid_sample` passes the sampling grid from one kernel to the next through
+# memory; a **fused** kernel computes each sampling point in registers and never stores the grid.
 #
-# **You will build** the bytes model that predicts this, the tile of output pixels one program of a kernel computes,
+# **You will predict, then build** the bytes model, fix the tile of output pixels one program of a kernel computes,
 # the index arithmetic that finds where an output pixel reads without a grid, and the fused forward kernel itself.
-# Then you will look at the backward – and at why a seeded GPU training run is not bit-reproducible, the
-# nondeterminism PyTorch users complain about – and learn to measure a kernel honestly.
+# Then you will look at the backward – and ask which of its parts can make two seeded GPU runs differ in their last
+# bits – and learn to measure a kernel honestly.
 #
 # **Package modules:** `stn_course.gpu` – `affine` (the fused kernel, forward and backward, that
 # `SpatialTransformer(impl="triton")` uses), `traffic` (the bytes model), `indexing`, `measure` (a fair timer, the
@@ -182,47 +190,22 @@ print("kernels run on:", where)
 #
 # ### 2. The bytes of one forward pass
 #
-# The model: every time a tensor crosses the memory bus – written by one kernel, read by another – it costs its
-# number of elements times `element_size` bytes (θ, six numbers per image, is negligible). A kernel reads each of its
-# inputs once and writes each of its outputs once. `F.affine_grid` returns the sampling grid as a tensor in memory;
-# `F.grid_sample` takes that tensor and the input image and returns the output. The fused kernel computes each
+# The model: every time a tensor crosses the memory bus it costs its number of elements times `element_size` bytes
+# (θ, six numbers per image, is negligible). A kernel reads each of its inputs once and writes each of its outputs
+# once. `F.affine_grid` returns the sampling grid as a tensor in memory; `F.grid_sample` takes that tensor and the
+# input image and returns the output. The fused kernel computes each
 # sampling point in registers, where it costs no traffic at all. This is a lower bound – a kernel that reads an input
 # pixel twice because it fell out of the cache moves more – and it is what a good kernel approaches.
 
 # %% [markdown]
 # ## Build
 #
-# ### Exercise 1 – the bytes model
+# ### Question – predict before you count
 #
-# Return the bytes one **forward** pass moves, as a Python `int`: with `fused=False` the two ATen kernels one after
-# the other, with `fused=True` the fused kernel. `input_shape = (N, C, H, W)`, `out_size = (H_out, W_out)`; the
-# grid's shape is lesson 2's. Which tensors does each pass read and write, and how many elements has each?
-
-# %%
-def sampler_bytes(input_shape, out_size, element_size=4, fused=False):
-    """Bytes of one affine sampling forward pass: ``(N, C, H, W), (H_out, W_out) -> int``."""
-    ### BEGIN SOLUTION
-    n, c, h, w = input_shape
-    h_out, w_out = out_size
-    image, output, grid = n * c * h * w, n * c * h_out * w_out, n * h_out * w_out * 2
-    if fused:
-        elements = image + output
-    else:
-        elements = grid + (grid + image + output)  # affine_grid writes the grid; grid_sample reads it, and so on
-    return int(elements * element_size)
-    ### END SOLUTION
-
-
-# %%
-sampler_bytes = check("07.sampler_bytes", sampler_bytes)
-
-# %% [markdown]
-# ### Question – predict, then run
-#
-# The table below prints, for the benchmark's sizes (`benchmarks/bench_gpu.py`), the share of the unfused traffic
-# that fusing saves. Before it does: for an output as large as its input ($H_\text{out} = H$, $W_\text{out} = W$),
-# what share is saved, as a function of the number of channels $C$ alone? (Why can it depend on $C$ alone?) Return a
-# number between 0 and 1.
+# Before you write the model down exactly: for an output as large as its input ($H_\text{out} = H$,
+# $W_\text{out} = W$), what share of the unfused pass's bytes does fusing save, as a function of the number of
+# channels $C$ alone? Work it out on paper, per output pixel; return a number between 0 and 1. (Exercise 1 then
+# counts exactly, and a table checks your answer at the benchmark's sizes.)
 
 # %%
 def saved_share(channels):
@@ -236,6 +219,42 @@ def saved_share(channels):
 saved_share = check("07.saved_share", saved_share)
 
 # %% [markdown]
+# ### Exercise 1 – the bytes model
+#
+# Return the bytes one pass moves, as a Python `int`: with `fused=False` the two ATen kernels one after the other,
+# with `fused=True` the fused kernel. `input_shape = (N, C, H, W)`, `out_size = (H_out, W_out)` (now it may differ
+# from the input's size); the grid's shape is lesson 2's. Your question above is the forward's special case – do
+# they agree?
+#
+# Then `backward=True`: the bytes of the pass that computes the gradients with respect to the input and θ from the
+# output's gradient. Which tensors does it need? That is lesson 4's eq. 6 and 7, not this text. The model's rules,
+# for both directions: count every tensor once per kernel that reads it and once per kernel that writes it (the
+# caches are ignored); θ and θ's gradient are negligible (a few numbers per image); the input gradient is a sum, so
+# it is first filled with zeros – a write of its own – and then written once more with the sums.
+
+# %%
+def sampler_bytes(input_shape, out_size, element_size=4, fused=False, backward=False):
+    """Bytes of one affine sampling pass, forward or backward: ``(N, C, H, W), (H_out, W_out) -> int``."""
+    ### BEGIN SOLUTION
+    n, c, h, w = input_shape
+    h_out, w_out = out_size
+    image, output, grid = n * c * h * w, n * c * h_out * w_out, n * h_out * w_out * 2
+    if backward:  # grad_output and the input read (eq. 7); the input gradient zero-filled, then written
+        elements = output + image + 2 * image
+        if not fused:  # grid_sample's backward reads the grid, writes grad_grid; affine_grid's backward reads it
+            elements += 3 * grid
+    elif fused:
+        elements = image + output
+    else:
+        elements = grid + (grid + image + output)  # affine_grid writes the grid; grid_sample reads it, and so on
+    return int(elements * element_size)
+    ### END SOLUTION
+
+
+# %%
+sampler_bytes = check("07.sampler_bytes", sampler_bytes)
+
+# %% [markdown]
 # <details><summary>The count, tensor by tensor</summary>
 #
 # | pass | reads | writes |
@@ -244,7 +263,20 @@ saved_share = check("07.saved_share", saved_share)
 # | `F.grid_sample` | grid, input: $N C H W$ | output: $N C H_\text{out} W_\text{out}$ |
 # | fused kernel | θ, input | output |
 #
-# The grid crosses the bus twice: written by `affine_grid`, read back by `grid_sample`.
+# The grid crosses the bus twice: written by `affine_grid`, read back by `grid_sample`. Per output pixel of one
+# image (output as large as the input): 2 + 2 grid numbers, $C$ input and $C$ output numbers, against $2C$ fused –
+# saved $4 / (4 + 2C) = 2 / (C + 2)$.
+#
+# The backward (eq. 6 scatters $\partial L / \partial V$ into the input gradient; eq. 7 needs the input's values
+# $U$ around every sampling point, so the input is read again):
+#
+# | pass | reads | writes |
+# |---|---|---|
+# | `grid_sample` backward | output gradient, grid, input | input gradient (zero-filled, then the sums), grid gradient |
+# | `affine_grid` backward | grid gradient | θ's gradient |
+# | fused backward | output gradient, θ, input | input gradient (zero-filled, then the sums), θ's partials |
+#
+# Three grids cross the bus in the unfused backward; none in the fused one.
 # </details>
 
 # %%
@@ -309,11 +341,28 @@ print(f"F.affine_grid + F.grid_sample on {shape}: {spread(aten_samples)}; at the
 # `(N, ceil(H_out · W_out / BLOCK))`, so the last program of an image usually runs past the last pixel: its extra
 # lanes are **masked** – every load and store takes `mask=live`, so a masked lane never touches memory.
 #
-# ### Exercise 2 – the tile of one program
+# ### Exercise 2 – a bug hunt: the tile of one program
 #
-# Return `(rows, cols, live)` for program `pid`: the int64 row and column of every lane's output pixel and the bool
-# mask `live` (which lanes have a pixel). A masked lane still computes a row and a column – the kernel cannot skip
-# the arithmetic, only the memory access – so return them for every lane, as the same arithmetic gives them.
+# A colleague wrote the function that says which output pixel each lane of program `pid` computes – `(rows, cols,
+# live)`: the int64 row and column of every lane's output pixel and the bool mask `live` (which lanes have a
+# pixel). His kernel passes his tests on 4×4 and 32×32 outputs, with `BLOCK` 8 and 256; his printout below looks
+# right. On your 24×40 outputs the same kernel writes a scrambled image, and now and then the process dies with an
+# illegal memory access. His function has **two** bugs. Find them – reason about which sizes hide each one – and
+# write the fixed `program_pixels`. (A masked lane still computes a row and a column – the kernel cannot skip the
+# arithmetic, only the memory access – so return them for every lane, as the same arithmetic gives them.)
+
+# %%
+def colleague_pixels(pid, block, h_out, w_out):
+    """The colleague's version, with two bugs: ``-> (rows, cols, live)``, each ``(block,)``."""
+    offsets = block * pid + torch.arange(block)
+    rows, cols = offsets // h_out, offsets % h_out
+    live = offsets <= h_out * w_out
+    return rows, cols, live
+
+
+for pid in (0, 1):  # his test: a 4×4 output, BLOCK = 8 – two programs, 16 pixels
+    r, c, ok = colleague_pixels(pid, 8, 4, 4)
+    print(f"program {pid}: pixels (row, col) {list(zip(r.tolist(), c.tolist()))}, live lanes {int(ok.sum())} of 8")
 
 # %%
 def program_pixels(pid, block, h_out, w_out):
@@ -346,7 +395,8 @@ plotting.plot_program_tiles(6, 7, 16, program=2);
 # Given one image's `theta (2, 3)` and integer tensors `rows`, `cols` (any shape), return the pixel coordinates
 # `(x, y)` they read, in theta's dtype – what `F.affine_grid` would have stored, then unnormalized, but computed only
 # for these pixels. Derive each step from what the conventions *mean* (which points are ±1: the outer edges of the
-# image, or the centres of its corner pixels?), and mind an output side of a single pixel.
+# image, or the centres of its corner pixels?). The check tries every output size `F.affine_grid` accepts, and
+# compares with what it stores – whatever your formula does at the extremes, it must do what `F.affine_grid` does.
 
 # %%
 def source_pixels(theta, rows, cols, in_size, out_size, align_corners=False):
@@ -497,7 +547,7 @@ plotting.show_images([batch[0], reference[0], package[0], reference[1], package[
                      ["input", "torch, θ₁", "fused kernel, θ₁", "torch, θ₂", "fused kernel, θ₂"]);
 
 # %% [markdown]
-# ## The backward, atomics and nondeterminism
+# ## The backward, in the fused kernel
 #
 # The backward of the sampler is lesson 4's eq. 6 and 7. In the fused kernel the same program that read the four
 # neighbours of an output pixel computes, for every channel,
@@ -515,7 +565,7 @@ plotting.show_images([batch[0], reference[0], package[0], reference[1], package[
 # the answer; the text after it says why):
 #
 # * `"a"` – the forward: each output pixel blends its four input neighbours with bilinear weights;
-# * `"b"` – the input's gradient: each output pixel adds its gradient, times the bilinear weights, into its four
+# * `"b"` – the input's gradient: each output pixel's gradient, times the bilinear weights, goes to its four
 #   input neighbours;
 # * `"c"` – θ's gradient: each program reduces its pixels' products with `tl.sum` into its own slot of partials,
 #   which torch sums afterwards;
@@ -534,6 +584,8 @@ def nondeterminism_source():
 nondeterminism_source = check("07.nondeterminism_source", nondeterminism_source)
 
 # %% [markdown]
+# ### Atomics, and why two runs differ
+#
 # The scatter is the hard part on a GPU. Zooming in, neighbouring output pixels – computed by *different*
 # programs running at the same time – add into the same input pixel. A plain `load, add, store` would lose updates
 # (two programs read the old value, both write, one addition vanishes), so the kernel uses `tl.atomic_add`: the

@@ -21,11 +21,12 @@
 #       title: how many point pairs pin down a transform (a question)
 #       points: 1
 #       hint: >-
-#         One pair "this point goes there" says two things about the transform. How many numbers does each family need
-#         (lesson 3's num_params)? And what if that number is odd?
+#         How many equations does one pair "this point goes there" give? And does every one of the transform's
+#         numbers need an equation – what can you do to all of them at once without changing where any point goes?
 #       recipe: >-
-#         every correspondence gives two equations (one for x, one for y); a family with k parameters needs k / 2 pairs,
-#         rounded up when k is odd – math.ceil(num_params(transform) / 2), an int.
+#         every pair gives two equations (one for x, one for y); a family described up to scale has one number fewer
+#         to pin down than it has numbers (multiplying them all by a constant changes no point); round up when the
+#         count is odd: math.ceil((unknowns - 1 if up_to_scale else unknowns) / 2), an int.
 #     08.homography:
 #       title: the homography through 4 point pairs (direct linear transform)
 #       points: 3
@@ -42,8 +43,9 @@
 #       title: cut the sign out, seen straight on
 #       points: 2
 #       hint: >-
-#         The sampler reads backwards: for each pixel of the output (the sign's own square) it needs the canvas point to
-#         read. Which way must your homography go?
+#         Two things decide the picture, and the failure message says which one is off. The sampler reads backwards:
+#         for each pixel of the output (the sign's own square) it needs the canvas point to read – which way must your
+#         homography go? And the pixel convention: which one does every grid and sampler of this lesson use?
 #       recipe: >-
 #         H = homography(square, corners) – from the output's corners SIGN_CORNERS to where they are in the canvas, not
 #         the reverse; grid = projective_grid(H, (N, C, out_size, out_size), align_corners=False); F.grid_sample(images,
@@ -53,15 +55,16 @@
 #       rtol: 1.0e-05
 #       atol: 1.0e-05
 #     08.start_view:
-#       title: what does the untrained transformer show? (predict, then run)
+#       title: 'predict: which canvas columns the untrained transformer shows'
 #       points: 1
 #       hint: >-
-#         Look at what st_cnn does with its regression head before any training (lesson 5's start), and at what the
-#         head's output can depend on when its weights are zero.
+#         Two facts fix the view: its output pixels sit one canvas pixel apart, and its centre is the canvas's centre.
+#         Where exactly is the centre of a row of S pixels whose centres are at 0 … S − 1? Try it on a canvas of 4
+#         pixels and a view of 2 before you write the general answer; then try 5 and 2.
 #       recipe: >-
-#         the head starts with zero weights, so θ is its bias for every image – the same view for all; st_cnn's default
-#         start "pixels" sets that bias to a centred window of out_size / in_size of the canvas, read one output pixel
-#         per canvas pixel: "centre".
+#         the canvas's centre is at (S − 1) / 2 and the view's s columns, one pixel apart, sit symmetrically about it:
+#         first = (S − 1) / 2 − (s − 1) / 2 = (S − s) / 2, last = (S − 1) / 2 + (s − 1) / 2 = (S + s) / 2 − 1 (a
+#         half-integer when S − s is odd: then every output pixel blends two canvas columns). Return (first, last).
 # ---
 
 # %% [markdown]
@@ -89,7 +92,6 @@
 FAST = True  # small, CPU-friendly; False trains longer (more epochs)
 
 %matplotlib inline
-import json
 import math
 import time
 
@@ -100,7 +102,7 @@ from torch.utils.data import DataLoader, Subset, TensorDataset
 
 from stn_course import plotting, training, tuning
 from stn_course.checks import check
-from stn_course.course import course_root
+from stn_course.course import benchmark_record
 from stn_course.data.signs import CLASSES, SIGN_CORNERS, make_signs
 from stn_course.grids import projective_grid
 from stn_course.stn import num_params
@@ -155,16 +157,23 @@ plotting.plot_sign_classes(first(clean), first(seen));
 # ### Exercise 1 – how many point pairs? (a question)
 #
 # To *find* a homography you need to know where some points of the sign went. A **point pair** says "this point of
-# the sign appears there in the image". Lesson 3's `num_params(transform)` tells how many numbers each family of
-# transforms has (`"rotation"`, `"attention"`, `"rts"`, `"affine"`, `"projective"`, `"tps"`). Write
-# `point_pairs(transform)`: the smallest number of point pairs that pins down a transform of that family (in
-# general position – no three points on a line). Think before you code: what does one pair say, in numbers?
+# the plane appears there in the image". A family of transforms is written with some number of unknowns: lesson 3's
+# `num_params` counts them (`num_params("affine")` is 6), and the homography above has the nine entries of $H$.
+# Some families are written **up to scale** – $H$ and $2H$ move every point to the same place, so a scale factor
+# is a number you write down but never see – others are not (θ and 2θ are different affine maps).
+#
+# Write `point_pairs(unknowns, up_to_scale)`: the smallest number of point pairs (in general position – no three
+# points on a line) that pins down a transform written with `unknowns` numbers. The checks ask about this lesson's
+# $H$ and about families you have not met – a camera that projects 3-D points to the image with a 3×4 matrix up
+# to scale, maps with an odd count – so think it through, do not look up "4".
 
 # %%
-def point_pairs(transform: str) -> int:
-    """The number of point correspondences that determine a transform of the family ``transform``."""
+def point_pairs(unknowns: int, up_to_scale: bool) -> int:
+    """The number of point correspondences that determine a transform written with ``unknowns`` numbers, defined up
+    to a common scale factor if ``up_to_scale``."""
     ### BEGIN SOLUTION
-    return math.ceil(num_params(transform) / 2)
+    free = unknowns - 1 if up_to_scale else unknowns  # a common factor changes no point: one number less to pin
+    return math.ceil(free / 2)  # each pair gives two equations, one for x and one for y
     ### END SOLUTION
 
 
@@ -256,20 +265,22 @@ plotting.plot_rectified({"input": images[:10], "rectified\n(true corners)": rect
 #
 # The ST-CNN is lesson 5's, with a projective transformer and colour input: `st_cnn(40, "projective")` samples a
 # 28×28 view of the 40×40 canvas, then classifies it. Its transformer starts as lesson 5's did: the regression head's
-# weights are zero, and its bias is the **identity in pixels** (`start="pixels"`) – the θ under which neighbouring
-# output pixels read canvas points exactly one canvas pixel apart, the output's centre at the canvas's centre.
-# Before any training, what does its transformer show the classifier? Answer with one of:
+# weights are zero, and its bias is the **identity in pixels** (`start="pixels"`) – the transform under which
+# neighbouring output pixels read canvas points exactly one canvas pixel apart, the output's centre at the canvas's
+# centre (`F.grid_sample`, `align_corners=False`).
 #
-# * `"whole"` – the whole canvas, shrunk to 28×28;
-# * `"centre"` – the middle of the canvas, one output pixel per canvas pixel;
-# * `"rectified"` – each sign cut out, roughly upright;
-# * `"varies"` – a view that differs from image to image, but is not yet a rectified sign.
+# Before the cell below shows it: which canvas columns does the untrained transformer show its classifier? Write
+# `start_view(in_size, out_size)` for an `in_size`² canvas and an `out_size`² view: return `(first, last)`, the
+# canvas x coordinates in pixels (pixel centres at 0, 1, …, `in_size − 1`) that output column 0 and output column
+# `out_size − 1` read. The check asks the lesson's sizes and others (a 40-pixel canvas with a 27-pixel view, too):
+# a formula that is right for 40 and 28 only does not pass.
 
 # %%
-def start_view() -> str:
-    """Your prediction: "whole", "centre", "rectified" or "varies"."""
+def start_view(in_size: int, out_size: int) -> tuple[float, float]:
+    """Your prediction: the canvas x coordinates (pixels) that the untrained view's first and last columns read."""
     ### BEGIN SOLUTION
-    return "centre"
+    centre, half_width = (in_size - 1) / 2, (out_size - 1) / 2  # centres of S pixels at 0 … S − 1, of s one apart
+    return centre - half_width, centre + half_width
     ### END SOLUTION
 
 
@@ -309,35 +320,66 @@ view, _, _ = untrained.transform(images[:10])
 print(f"parameters: CNN {training.count_parameters(build('cnn', 0)):,}, "
       f"ST-CNN {training.count_parameters(untrained):,}")
 plotting.plot_rectified({"input": images[:10], "untrained\nST-CNN view": view});
+ramp = torch.arange(CANVAS, dtype=torch.float32).expand(1, 3, CANVAS, CANVAS)  # each pixel's value: its column
+read, _, _ = untrained.transform(ramp)  # bilinear sampling of a ramp returns the x coordinate it reads
+print(f"the untrained view of a ramp canvas: output column 0 reads x = {read[0, 0, 0, 0].item():.3f}, column "
+      f"{read.shape[-1] - 1} reads x = {read[0, 0, 0, -1].item():.3f} – the same window for every image")
+
+# %% [markdown]
+# The same window for every sign: with zero weights the head's output is its bias, whatever the image – the
+# classifier sees the middle of the canvas, at the canvas's own resolution, and the localisation net must learn to
+# move it.
+#
+# <details><summary>Why the centre is at (S − 1) / 2, and what an odd difference does</summary>
+#
+# With pixel centres at $0 \dots S-1$, the canvas's centre is $(S-1)/2$ – 19.5 for 40 pixels, between two
+# pixels, not 20. The view's $s$ columns, one pixel apart and centred there, run from $(S-1)/2 - (s-1)/2 = (S-s)/2$
+# to $(S+s)/2 - 1$: 6 … 33 for 40 and 28 (not 6 … 34: "centre ± 14" counts the centre as a pixel). When $S - s$
+# is odd – 40 and 27 – the first column reads 6.5: every output pixel falls half-way between two canvas pixels and
+# the bilinear sampler blends them, a slightly blurred start. In normalized units the same transform is
+# $\theta = (s/S)\,I$: output column $j$ sits at $x_t = (2j + 1)/s - 1$, θ scales it by $s/S$, and lesson 2's
+# unnormalization $x = ((x_s + 1) S - 1)/2$ gives $j + (S - s)/2$.
+# </details>
 
 # %% [markdown]
 # Now the training: each model on each seed, `EPOCHS` epochs at its chosen learning rates, the validation error
-# after every epoch; the test error once, after the last.
+# after every epoch; the test error once, after the last. One cell per model and seed, so that none runs long.
 
 # %% tags=["skip-when-grading"]
 # the learning rates chosen on the validation signs by benchmarks/sign_quality.py (its table: benchmarks/README.md)
-SWEEP = json.loads((course_root() / "benchmarks" / "sign_quality.json").read_text())  # the course's folder
+SWEEP = benchmark_record("sign_quality")  # benchmarks/sign_quality.json (an installed package carries a copy)
 LR = {model: (c["lr"], c["fraction"]) for model, c in SWEEP["chosen"].items()}
 print("chosen on validation (learning rate, transformer's fraction of it):", LR,
       f"– sweep of {SWEEP['epochs']} epochs, seeds {SWEEP['seeds']}, {SWEEP['date']}")
+histories = {"cnn": [], "stcnn": []}  # per model: one validation history per seed
+tests = {"cnn": [], "stcnn": []}  # per model: one test error per seed
+models = {}  # per model: the last seed's trained model
 
 
-def run(model_name: str) -> tuple[list[dict], list[float], torch.nn.Module]:
-    histories, tests = [], []
-    for seed in SEEDS:
-        model = build(model_name, seed)
-        lr, fraction = LR[model_name]
-        histories.append(training.fit(model, train_loader(seed), val_loader, epochs=EPOCHS, lr=lr, seed=seed,
-                                      transformer_lr=None if fraction is None else lr * fraction,
-                                      desc=f"{model_name}, seed {seed}"))
-        tests.append(training.evaluate(model, test_loader)["error"])
-    return histories, tests, model
+def train(model_name: str, seed: int) -> None:
+    """Train ``model_name`` on ``seed`` at its chosen learning rates; record its history and its test error."""
+    model = build(model_name, seed)
+    lr, fraction = LR[model_name]
+    histories[model_name].append(training.fit(model, train_loader(seed), val_loader, epochs=EPOCHS, lr=lr, seed=seed,
+                                              transformer_lr=None if fraction is None else lr * fraction,
+                                              desc=f"{model_name}, seed {seed}"))
+    tests[model_name].append(training.evaluate(model, test_loader)["error"])
+    models[model_name] = model
 
-
-cnn_histories, cnn_test, cnn = run("cnn")
 
 # %% tags=["skip-when-grading"]
-st_histories, st_test, stcnn = run("stcnn")
+train("cnn", SEEDS[0])
+
+# %% tags=["skip-when-grading"]
+train("cnn", SEEDS[1])
+
+# %% tags=["skip-when-grading"]
+train("stcnn", SEEDS[0])
+
+# %% tags=["skip-when-grading"]
+train("stcnn", SEEDS[1])
+cnn_histories, cnn_test, cnn = histories["cnn"], tests["cnn"], models["cnn"]
+st_histories, st_test, stcnn = histories["stcnn"], tests["stcnn"], models["stcnn"]
 
 # %% tags=["skip-when-grading"]
 (cnn_mean, cnn_sd), (st_mean, st_sd) = tuning.mean_spread(cnn_test), tuning.mean_spread(st_test)

@@ -2,14 +2,16 @@
 
 Every reference is :mod:`stn_course.affine` (tested against ``F.affine_grid`` and hand-made matrices) or, for the
 inverse warp, :func:`stn_course.warps.inverse_warp_nearest`; the three questions (``quarter_turn``,
-``corner_source``, ``theta_shift``) compare with :class:`~stn_course.checks.questions.AnswerCompare`, which never prints the expected
-answer. Where the exercise takes Python floats, a one-line adapter hands them over as float64 tensors. Where the lesson's docstring names the dtype (``rotation_matrix``,
+``corner_source``, ``turn_theta``) compare with :class:`~stn_course.checks.questions.AnswerCompare`, which never prints
+the expected answer (``turn_theta`` adds the kind of slip: the sign, the centre, the aspect ratio or the convention).
+Where the exercise takes Python floats, a one-line adapter hands them over as float64 tensors. Where the lesson's docstring names the dtype (``rotation_matrix``,
 ``rotate_about``, ``normalization_matrix``: "float64") the dtype must match too; elsewhere matrices are compared in
 float64 values whatever float dtype the learner returns (a float32 answer is fine to 1e-6). Shapes must match exactly.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -20,7 +22,7 @@ from ..sampling import grid_to_pixels
 from ..warps import inverse_warp_nearest
 from .cases import random_theta, tensor
 from .equivalents import AFFINE_GRID, GRID_SAMPLE, PACKAGE_SAMPLERS
-from .questions import AnswerCompare
+from .questions import NOT_THIS_ONE, AnswerCompare
 from .catalog import exercise
 from .registry import Case, compare, register
 
@@ -265,9 +267,11 @@ def _corner_source_reference(theta: torch.Tensor, size, align_corners: bool) -> 
 
 
 def _corner_source_cases(rng: np.random.Generator, sizes=((4, 5), (9, 6), (1, 7)), count=3):
+    # every visible case has its own answer, so no constant (x, y) passes two of them
     eye = torch.eye(2, 3, dtype=torch.float64)
-    for align_corners in (False, True):
-        yield Case(f"the identity theta, size (H, W) = (4, 5), align_corners={align_corners}", (eye, (4, 5), align_corners))
+    yield Case("the identity theta, size (H, W) = (4, 5), align_corners=True", (eye, (4, 5), True))
+    shift = torch.tensor([[1.0, 0.0, 0.4], [0.0, 1.0, -0.5]], dtype=torch.float64)
+    yield Case("a pure shift, size (H, W) = (4, 5), align_corners=False", (shift, (4, 5), False))
     zoom = torch.tensor([[0.5, 0.0, 0.2], [0.0, 0.5, -0.1]], dtype=torch.float64)
     yield Case("a zoom by 2 with a shift, size (8, 8), align_corners=False", (zoom, (8, 8), False))
     for k, size in enumerate(sizes[:count]):
@@ -285,32 +289,87 @@ register(exercise("01.corner_source", reference=_corner_source_reference, cases=
                   forbidden=('stn_course.grids.affine_grid', 'stn_course.sampling.grid_to_pixels', *AFFINE_GRID)))
 
 # ---------------------------------------------------------------------------------------------------------------
-# 01.theta_shift – a checked question
+# 01.turn_theta – predict, then run: theta of a quarter turn on a non-square image (a question)
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _theta_shift_reference(pixels: float, width: int, align_corners: bool) -> float:
-    """``theta[0, 2]`` of a shift right by ``pixels``, from the package's :func:`~stn_course.affine.pixel_to_theta`."""
-    motion = affine.translation(_f64(pixels), _f64(0.0))
-    return float(affine.pixel_to_theta(affine.invert(motion), (width, width), align_corners=align_corners)[0, 2])
+def _turn_theta_reference(height: int, width: int, align_corners: bool) -> torch.Tensor:
+    """``theta`` ``(2, 3)`` float64 showing the content turned by +90° about the image centre: the package's
+    :func:`~stn_course.affine.pixel_to_theta` of the inverse of :func:`~stn_course.affine.rotation_about`."""
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    motion = affine.rotation_about(_f64(math.pi / 2), _f64(cx), _f64(cy))
+    return affine.pixel_to_theta(affine.invert(motion), (height, width), align_corners=align_corners)
 
 
-def _theta_shift_cases(rng: np.random.Generator, shifts=((10.0, 64),), count=2, max_width=100):
-    for pixels, width in shifts:
+def _quarter_turn_theta(lengths: tuple[float, float], sign: float = 1.0) -> torch.Tensor:
+    """``[[0, sign·H'/W', 0], [-sign·W'/H', 0, 0]]`` for the pixel lengths ``(H', W')`` that span [-1, 1]."""
+    hp, wp = lengths
+    return torch.tensor([[0.0, sign * hp / wp, 0.0], [-sign * wp / hp, 0.0, 0.0]], dtype=torch.float64)
+
+
+def _near(a: torch.Tensor, b: torch.Tensor, atol: float) -> bool:
+    return bool((a - b).abs().max() <= atol)
+
+
+def _turn_theta_diagnosis(actual: torch.Tensor, case: Case, atol: float) -> str:
+    """What kind of slip a wrong quarter-turn theta shows – the sign, the centre, the aspect ratio or the
+    convention – without a number of the expected answer."""
+    height, width, align_corners = case.args
+    theta = actual.detach().to(torch.float64).reshape(2, 3)
+    lengths = (height - 1, width - 1) if align_corners else (height, width)
+    other = (height, width) if align_corners else (height - 1, width - 1)
+    found = []
+    if theta[:, 2].abs().max() > atol:
+        found.append("look at the last column: where does the image centre sit in normalized coordinates, and "
+                     "where does a turn about it send it?")
+    linear = theta[:, :2]
+    for sign in (1.0, -1.0):  # the sizes wrong, whichever way it turns
+        if height != width and _near(linear, _quarter_turn_theta(other, sign)[:, :2], atol):
+            found.append("the ratios belong to the other align_corners convention: how many pixel lengths span "
+                         "[-1, 1] in this one?")
+        if height != width and _near(linear, _quarter_turn_theta((1.0, 1.0), sign)[:, :2], atol):
+            found.append("the off-diagonal entries ignore the shape of the image: x and y are normalized by "
+                         "different lengths (lesson 1, §5)")
+        if height != width and _near(linear, _quarter_turn_theta(lengths[::-1], sign)[:, :2], atol):
+            found.append("the aspect ratio is upside down: follow one normalized output point into pixels, turn it, "
+                         "and normalize it along the other axis")
+    if linear[0, 1] < -atol and linear[1, 0] > atol:
+        found.append("your theta turns the content the other way: theta sends each output pixel to the point it "
+                     "reads, the inverse of the motion you see")
+    if linear[0, 0].abs() > atol or linear[1, 1].abs() > atol:
+        found.append("a quarter turn leaves nothing on the diagonal")
+    return "; ".join(found)
+
+
+@dataclass(frozen=True)
+class TurnThetaCompare:
+    """:class:`AnswerCompare` for ``01.turn_theta``, with the kind of slip added to "not this one" (never a value)."""
+
+    atol: float = 1e-9
+
+    def __call__(self, expected, actual, case: Case) -> tuple[bool, float, str]:
+        ok, error, message = AnswerCompare(atol=self.atol)(expected, actual, case)
+        if ok or message != NOT_THIS_ONE or not isinstance(actual, torch.Tensor) or actual.numel() != 6:
+            return ok, error, message
+        diagnosis = _turn_theta_diagnosis(actual, case, self.atol)
+        return False, error, f"{NOT_THIS_ONE}; {diagnosis}" if diagnosis else message
+
+
+def _turn_theta_cases(rng: np.random.Generator, sizes=((64, 55), (4, 8)), count=1):
+    for height, width in sizes:
         for align_corners in (False, True):
-            yield Case(f"shift right by {pixels:g} pixels, width {width}, align_corners={align_corners}",
-                       (pixels, width, align_corners))
+            yield Case(f"a {height}×{width} image (H×W), align_corners={align_corners}",
+                       (height, width, align_corners))
     for _ in range(count):
-        pixels, width = float(np.round(rng.uniform(-20, 20), 2)), int(rng.integers(2, max_width))
-        for align_corners in (False, True):
-            yield Case(f"shift by {pixels:g} pixels, width {width}, align_corners={align_corners}",
-                       (pixels, width, align_corners))
+        height, width = (int(n) for n in rng.integers(2, 300, 2))
+        align_corners = bool(rng.integers(2))
+        yield Case(f"a {height}×{width} image (H×W), align_corners={align_corners}", (height, width, align_corners))
 
 
-def _theta_shift_hidden(rng: np.random.Generator):  # a 2-pixel image, a left shift, wide images
-    return _theta_shift_cases(rng, shifts=((1.0, 2), (-3.0, 7), (0.5, 1000)), count=3, max_width=2000)
+def _turn_theta_hidden(rng: np.random.Generator):  # a square, 2-pixel sides, tall and very wide images
+    return _turn_theta_cases(rng, sizes=((9, 9), (2, 5), (100, 3), (7, 1000)), count=2)
 
 
-register(exercise("01.theta_shift", reference=_theta_shift_reference, cases=_theta_shift_cases,
-                  hidden_cases=_theta_shift_hidden, compare=AnswerCompare(atol=1e-9),
-                  forbidden=('stn_course.affine.pixel_to_theta',)))
+register(exercise("01.turn_theta", reference=_turn_theta_reference, cases=_turn_theta_cases,
+                  hidden_cases=_turn_theta_hidden, compare=TurnThetaCompare(),
+                  forbidden=('stn_course.affine.pixel_to_theta', 'stn_course.affine.rotation_about')))

@@ -31,9 +31,13 @@ from .registry import Case, register
 
 def _lerp_cases(rng: np.random.Generator):
     yield Case("a 1-sample signal (L=1) read at -1, -0.5, 0, 0.25, 0.5, 1",
-               (tensor(rng, 1), torch.tensor([-1.0, -0.5, 0.0, 0.25, 0.5, 1.0], dtype=torch.float64)))
+               (tensor(rng, 1), torch.tensor([-1.0, -0.5, 0.0, 0.25, 0.5, 1.0], dtype=torch.float64)),
+               hint="with one sample, at most one neighbour of x is inside the signal: does your code still read "
+                    "only samples 0 … L-1, and give the one sample's tent on both sides?")
     yield Case("L=2, the samples themselves and the ends (x = 0, 1, -1, 2)",
-               (tensor(rng, 2), torch.tensor([0.0, 1.0, -1.0, 2.0], dtype=torch.float64)))
+               (tensor(rng, 2), torch.tensor([0.0, 1.0, -1.0, 2.0], dtype=torch.float64)),
+               hint="at an integer x the tent sum is that sample, exactly: which two neighbours does your code pick "
+                    "there, and do their weights still add up to 1?")
     for length in (5, 13):
         yield Case(f"L={length}, 20 random x in [-2, L + 1] (left and right of the signal too)",
                    (tensor(rng, length), uniform(rng, 20, low=-2.0, high=length + 1.0)))

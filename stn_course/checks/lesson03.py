@@ -1,22 +1,25 @@
-"""Checks for lesson 3 – the spatial transformer, forward: an attention window from pixels, identity initialisation,
-projective and thin-plate-spline grids, and two checked predictions (:mod:`.questions`): what a default-initialised
-head shows, and where a homography's grid runs to infinity.
+"""Checks for lesson 3 – the spatial transformer, forward: an attention window from pixels, a head's start (the
+identity, or a centred window), projective and thin-plate-spline grids, and two checked predictions
+(:mod:`.questions`): what a default-initialised head shows, and how unevenly a homography stretches the input across
+the output.
 
-Every function reference is :mod:`stn_course.stn` or :mod:`stn_course.grids` (with an argument fixed where the
-exercise has one parameter fewer); the predictions' answer keys are computed here from the package."""
+Every function reference is :mod:`stn_course.stn` or :mod:`stn_course.grids` (``03.start_params`` through
+:func:`~stn_course.stn.window_params` with the scale the sizes give); the predictions' answer keys are computed here
+from the package."""
 from __future__ import annotations
 
-from functools import partial
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ..grids import projective_grid, tps_coefficients, tps_control_points, tps_grid, tps_kernel
-from ..stn import TRANSFORMS, SpatialTransformer, box_to_attention, identity_params, small_localisation_net
+from ..stn import TRANSFORMS, SpatialTransformer, box_to_attention, small_localisation_net, window_params
 from .questions import AnswerCompare, Choice
 from .cases import conventions, tensor, uniform
 from .equivalents import AFFINE_GRID
 from .catalog import exercise
+from .comparison import compare
 from .registry import Case, register
 
 # (N, H_out, W_out): 1-pixel, non-square, batch 1 and > 1
@@ -57,7 +60,43 @@ def _box(rng: np.random.Generator, n: int, height: int, width: int, dtype=torch.
     return torch.stack([cx - s * width / 2, cx + s * width / 2, cy - s * height / 2, cy + s * height / 2], 1).to(dtype)
 
 
+@dataclass(frozen=True)
+class WindowCompare:
+    """The values of ``03.attention_window``, and for a window whose height does not match its width, the kind of slip
+    when only ``s`` is wrong: read from the top and bottom edges too, when the convention reads it from the left and
+    right edges alone (never a value of the answer)."""
+
+    rtol: float = 1e-6
+    atol: float = 1e-6
+
+    def __call__(self, expected, actual, case: Case) -> tuple[bool, float, str]:
+        ok, error, message = compare(expected, actual, self.rtol, self.atol)
+        if (ok or not isinstance(actual, torch.Tensor) or actual.shape != expected.shape
+                or actual.dtype != expected.dtype):  # the form first: compare() names it
+            return ok, error, message
+        actual, expected = actual.detach().to(torch.float64), expected.detach().to(torch.float64)
+        tolerance = self.atol + self.rtol * expected.abs()
+        if bool(((actual[:, 1:] - expected[:, 1:]).abs() <= tolerance[:, 1:]).all()):
+            boxes, height, _ = case.args
+            y_scale = ((boxes[:, 3] - boxes[:, 2]) / height).to(torch.float64)
+            uses_y = any(bool(((actual[:, 0] - candidate).abs() <= tolerance[:, 0]).all())
+                         for candidate in (y_scale, (expected[:, 0] + y_scale) / 2))
+            return False, error, ("the centre (t_x, t_y) is right, but s is not" + (
+                ": yours depends on the window's top and bottom edges (y0, y1). This window is not the image's shape, "
+                "and the convention reads s from its left and right edges alone – on windows of the image's shape "
+                "yours gives the right values but the wrong gradient w.r.t. boxes" if uses_y else
+                ": how wide is the window in normalized units, and what fraction of that is s?"))
+        return ok, error, message
+
+
+def _odd_window() -> torch.Tensor:
+    """A window taller than the image's shape (the convention reads s from x0, x1 alone)."""
+    return torch.tensor([[8.0, 40.0, 4.5, 52.5]], dtype=torch.float64)
+
+
 def _window_cases(rng: np.random.Generator):
+    yield Case("a window taller than the image's shape on a 64×64 image: s from its left and right edges (x0, x1)",
+               (_odd_window(), 64, 64))
     yield Case("the whole 64×64 image (edges at -1/2 and 63.5): the identity",
                (torch.tensor([[-0.5, 63.5, -0.5, 63.5]], dtype=torch.float64), 64, 64))
     yield Case("the top half's middle of a 64×64 image, pixels x 15.5 to 47.5, y -0.5 to 31.5",
@@ -67,7 +106,9 @@ def _window_cases(rng: np.random.Generator):
     yield Case("float32 boxes keep their dtype", (_box(rng, 2, 16, 16, torch.float32), 16, 16))
 
 
-def _window_hidden(rng: np.random.Generator):  # other sizes, tall images, 1-pixel windows
+def _window_hidden(rng: np.random.Generator):  # a window not of the image's shape, other sizes, 1-pixel windows
+    yield Case("a window wider than the image's shape on a 40×30 image: s from x0, x1",
+               (torch.tensor([[2.0, 26.0, 10.0, 20.0]], dtype=torch.float64), 40, 30))
     yield Case("a batch of 9 windows on a tall 50×12 image", (_box(rng, 9, 50, 12), 50, 12))
     yield Case("one-pixel windows on a 7×7 image", (torch.tensor([[2.5, 3.5, 0.5, 1.5], [-0.5, 0.5, 5.5, 6.5]],
                                                                 dtype=torch.float64), 7, 7))
@@ -75,23 +116,39 @@ def _window_hidden(rng: np.random.Generator):  # other sizes, tall images, 1-pix
 
 
 register(exercise("03.attention_window", reference=box_to_attention, cases=_window_cases, hidden_cases=_window_hidden,
-                  forbidden=('stn_course.stn.box_to_attention',)))
+                  compare=WindowCompare(), forbidden=('stn_course.stn.box_to_attention',)))
 
 
-def _identity_cases(rng: np.random.Generator):
+def start_params(transform: str, in_size: int, out_size: int, tps_grid_size=(4, 4)) -> torch.Tensor:
+    """The reference of ``03.start_params``: the float32 parameters that make a fresh head read the centred window of
+    ``out_size × out_size`` input pixels of an ``in_size × in_size`` input, one input pixel per output pixel – with
+    ``align_corners=False`` that window is ``out_size / in_size`` of the input's normalized extent
+    (:func:`~stn_course.stn.window_params`); ``out_size == in_size`` is the identity."""
+    return window_params(transform, out_size / in_size, tps_grid_size, dtype=torch.float32)
+
+
+def _start_cases(rng: np.random.Generator):
     for transform in TRANSFORMS:
-        yield Case(f"transform={transform!r}", (transform,), {"tps_grid_size": (4, 4)})
-    yield Case("transform='tps' with a 3×5 grid of control points", ("tps",), {"tps_grid_size": (3, 5)})
+        yield Case(f"transform={transform!r}, a 28×28 input into a 28×28 output: the identity", (transform, 28, 28),
+                   {"tps_grid_size": (4, 4)})
+    for transform in ("affine", "attention", "rts", "projective", "tps"):
+        yield Case(f"transform={transform!r}, a 48×48 input into a 16×16 output", (transform, 48, 16),
+                   {"tps_grid_size": (4, 4)})
+    yield Case("transform='tps' with a 3×5 grid of control points, 60×60 into 24×24", ("tps", 60, 24),
+               {"tps_grid_size": (3, 5)})
 
 
-def _identity_hidden(rng: np.random.Generator):  # other control-point grids
-    for rows, cols in ((2, 2), (5, 3), (6, 6), (2, 7)):
-        yield Case(f"transform='tps' with a {rows}×{cols} grid of control points", ("tps",), {"tps_grid_size": (rows, cols)})
+def _start_hidden(rng: np.random.Generator):  # other sizes (one larger than the input), other control-point grids
+    for transform, n_in, n_out in (("affine", 64, 24), ("attention", 40, 10), ("rts", 32, 48), ("projective", 50, 20)):
+        yield Case(f"transform={transform!r}, {n_in}×{n_in} into {n_out}×{n_out}", (transform, n_in, n_out),
+                   {"tps_grid_size": (4, 4)})
+    for rows, cols, n_in, n_out in ((2, 2, 30, 30), (5, 3, 64, 16), (6, 6, 20, 8), (2, 7, 36, 12)):
+        yield Case(f"transform='tps' with a {rows}×{cols} grid of control points, {n_in}×{n_in} into {n_out}×{n_out}",
+                   ("tps", n_in, n_out), {"tps_grid_size": (rows, cols)})
 
 
-register(exercise("03.identity_params", reference=partial(identity_params, dtype=torch.float32),
-                  cases=_identity_cases, hidden_cases=_identity_hidden, forbidden=('stn_course.stn.identity_params',
-                  'stn_course.stn.window_params')))
+register(exercise("03.start_params", reference=start_params, cases=_start_cases, hidden_cases=_start_hidden,
+                  forbidden=('stn_course.stn.identity_params', 'stn_course.stn.window_params')))
 
 
 def _projective_cases(rng: np.random.Generator, shapes=GRID_SHAPES, spread=0.15):
@@ -109,25 +166,29 @@ def _projective_hidden(rng: np.random.Generator):  # larger, non-square outputs,
     return _projective_cases(rng, HIDDEN_GRID_SHAPES, spread=0.3)
 
 
-def horizon_x(pi31: float) -> float:
-    """The answer key of ``03.horizon``: the output x where w = π₃₁ x + 1 (bottom row (π₃₁, 0, 1)) vanishes, the
-    divisor of :func:`~stn_course.grids.projective_grid` (tests/test_checks_lesson03.py: its grid diverges there)."""
-    return -1.0 / pi31
+def perspective_stretch(pi31: float) -> float:
+    """The answer key of ``03.perspective_stretch``: for a homography with bottom row ``(π₃₁, 0, 1)`` and the identity
+    above it, how many times larger the input step of one output step is at the output's left edge (x = -1) than at
+    its right edge (x = +1), on the middle row y = 0. There x_s = x / w with w = π₃₁ x + 1, so dx_s/dx = 1 / w²
+    (the numerator moves with x too: the step is not 1 / w), and the ratio is ((1 + π₃₁) / (1 - π₃₁))²
+    (tests/test_checks_lesson03.py measures it on :func:`~stn_course.grids.projective_grid`). Needs |π₃₁| < 1: the
+    horizon outside the output."""
+    return ((1 + pi31) / (1 - pi31)) ** 2
 
 
-def _horizon_cases(rng: np.random.Generator):
+def _stretch_cases(rng: np.random.Generator):
     yield Case("the lesson's Π, bottom row (0.45, 0, 1)", (0.45,))
-    yield Case("a stronger tilt, bottom row (2.0, 0, 1): the horizon inside the output", (2.0,))
     yield Case("tilted the other way, bottom row (-0.6, 0, 1)", (-0.6,))
+    yield Case("a slight tilt, bottom row (0.2, 0, 1)", (0.2,))
 
 
-def _horizon_hidden(rng: np.random.Generator):  # inside the output, negative, steep
-    for pi31 in (1.6, -0.8, -2.5, 0.3):
+def _stretch_hidden(rng: np.random.Generator):  # other tilts, both signs, up to a steep one
+    for pi31 in (0.3, -0.8, 0.7, -0.25):
         yield Case(f"bottom row ({pi31}, 0, 1)", (pi31,))
 
 
-register(exercise("03.horizon", reference=horizon_x, cases=_horizon_cases, hidden_cases=_horizon_hidden,
-                  compare=AnswerCompare(atol=1e-6, direction=True)))
+register(exercise("03.perspective_stretch", reference=perspective_stretch, cases=_stretch_cases,
+                  hidden_cases=_stretch_hidden, compare=AnswerCompare(rtol=1e-6, atol=1e-9, direction=True)))
 
 
 register(exercise("03.projective_grid", reference=projective_grid, cases=_projective_cases,
@@ -186,10 +247,15 @@ def _tps_grid_cases(rng: np.random.Generator, shapes=GRID_SHAPES[1:], side=4):
                        (source, (n, 1, h, w)), {"align_corners": align_corners})
 
 
+def _tps_grid_visible(rng: np.random.Generator):  # 16 control points, and 9: the network need not use 16
+    yield from _tps_grid_cases(rng)
+    yield from _tps_grid_cases(rng, [(2, 5, 3)], side=3)
+
+
 def _tps_grid_hidden(rng: np.random.Generator):  # 9 and 25 control points, larger non-square outputs
     yield from _tps_grid_cases(rng, HIDDEN_GRID_SHAPES[:2], side=3)
     yield from _tps_grid_cases(rng, HIDDEN_GRID_SHAPES[2:], side=5)
 
 
-register(exercise("03.tps_grid", reference=tps_grid, cases=_tps_grid_cases, hidden_cases=_tps_grid_hidden,
+register(exercise("03.tps_grid", reference=tps_grid, cases=_tps_grid_visible, hidden_cases=_tps_grid_hidden,
                   forbidden=('stn_course.grids.tps_grid',)))

@@ -8,8 +8,10 @@ kinks (the identity puts every point on a pixel centre, border padding clamps ex
 cases sit exactly there (``Case(kink=True)``), on power-of-two sizes where normalized coordinates are exact in
 binary, compared with ATen's convention (``F.grid_sample``'s backward; the package's references follow it,
 ``tests/test_checks_lesson04.py`` asserts it): the derivative of the upper neighbour at an integer, 0 exactly on
-the clamp boundary. ``04.numerical_gradient`` must leave its input alone, ``04.sampler_function``'s ``backward``
-must ask no autograd and be ``@once_differentiable`` (:mod:`.properties`).
+the clamp boundary. ``04.numerical_gradient`` must leave its input alone and work on a non-contiguous one (the
+lesson's bug hunt: a ``reshape`` that copies); ``04.sampler_function``'s ``backward`` must ask no autograd and be
+``@once_differentiable`` (:mod:`.properties`), and its cases put the kinks last, so that a backward that drops the
+settings fails on an ordinary point first (as the lesson's colleague's does).
 """
 from __future__ import annotations
 
@@ -62,7 +64,7 @@ def _quadratic_form(x):
 def _numerical_cases(rng: np.random.Generator):
     # First, so that a one-sided difference fails here with its own hint: its O(eps) error (~3·x·eps ≈ 1e-2) is far
     # above what properties.diagnose reads as float32 rounding (< 1e-4), which a default eps = 1e-6 would trigger.
-    yield Case("f(x) = Σ x³ with eps = 1e-3, x = (1.5, -2, 0.7, 3): one-sided differences are off by ~3·x·eps here",
+    yield Case("f(x) = Σ x³ with a large eps = 1e-3, x = (1.5, -2, 0.7, 3)",
                (_cube_sum, torch.tensor([1.5, -2.0, 0.7, 3.0], dtype=torch.float64)), {"eps": 1e-3},
                hint="your error shrinks only like eps – the truncation error of a one-sided difference, not "
                     "rounding. Expand f(x + eps) and f(x - eps) in Taylor series: which combination cancels the f'' "
@@ -73,6 +75,9 @@ def _numerical_cases(rng: np.random.Generator):
                (_weighted_sin, tensor(rng, 2, 3)))
     yield Case("f(x) = xᵀ M x (entries interact), x of shape (3, 2)", (_quadratic_form, tensor(rng, 3, 2)),
                hint="perturb one entry at a time and put the others back before the next one (or work on a copy).")
+    yield Case("f(x) = Σ w · sin(x), x = a transposed (3, 2) tensor, shape (2, 3) and not contiguous",
+               (_weighted_sin, tensor(rng, 3, 2).T),
+               hint="x does not own a contiguous block of memory here: does each step you take reach what f sees?")
 
 
 def _numerical_hidden(rng: np.random.Generator):  # 3-d x, another eps, a float32 x
@@ -81,6 +86,8 @@ def _numerical_hidden(rng: np.random.Generator):  # 3-d x, another eps, a float3
     yield Case("f(x) = xᵀ M x, x of shape (12,)", (_quadratic_form, tensor(rng, 12)))
     yield Case("f(x) = Σ x³, float32 x of shape (3,), eps = 1e-2", (_cube_sum, tensor(rng, 3, dtype=torch.float32)),
                {"eps": 1e-2})
+    yield Case("f(x) = xᵀ M x, x = a (2, 3, 2) tensor with its axes permuted: shape (2, 2, 3), not contiguous",
+               (_quadratic_form, tensor(rng, 2, 3, 2).permute(2, 0, 1)))
 
 
 register(exercise("04.numerical_gradient", reference=numerical_gradient, cases=_numerical_cases,
@@ -109,10 +116,11 @@ register(exercise("04.best_step", reference=best_step_exponent, cases=_best_step
                   hidden_cases=_best_step_hidden, compare=AnswerCompare(atol=0.5, direction=True)))
 
 
-def sign_at_identity() -> str:
+def sign_at_identity(shift: float = 0.25) -> str:
     """The answer key of ``04.sign_at_identity``, computed on the lesson's problem: the sign of ∂L/∂t at t = 0 for
-    L(t) = mean((sample(moved, shift t) - photo)²), with ``moved`` the 40×40 grey photo shifted by 0.25 – the
-    package's analytic sampler, whose backward takes the right derivative at the kinks, as the learner's does."""
+    L(t) = mean((sample(moved, shift t) - photo)²), with ``moved`` the 40×40 grey photo shifted by ``shift`` (the
+    lesson's 0.25; one pixel is 0.05) – the package's analytic sampler, whose backward takes the right derivative at
+    the kinks, as the learner's does."""
     from ..images import sample_image
 
     photo = sample_image("grace_hopper", size=(40, 40), gray=True).double()
@@ -121,17 +129,26 @@ def sign_at_identity() -> str:
         theta = torch.stack([torch.ones_like(t), 0 * t, t, 0 * t, torch.ones_like(t), 0 * t]).view(1, 2, 3)
         return bilinear_sample_analytic(image, affine_grid(theta, image.shape))
 
-    moved = shifted(photo, torch.tensor(0.25, dtype=torch.float64))
+    moved = shifted(photo, torch.tensor(float(shift), dtype=torch.float64))
     t = torch.zeros((), dtype=torch.float64, requires_grad=True)
     (slope,) = torch.autograd.grad((shifted(moved, t) - photo).pow(2).mean(), t)
     return "zero" if slope == 0 else "positive" if slope > 0 else "negative"
 
 
 def _sign_cases(rng: np.random.Generator):
-    yield Case("the shift by 0.25 of the lesson's 40×40 photo, descent started at t = 0", ())
+    yield Case("the shift by 0.25 of the lesson's 40×40 photo, descent started at t = 0", (0.25,))
 
 
-register(exercise("04.sign_at_identity", reference=sign_at_identity, cases=_sign_cases, hidden_cases=_sign_cases,
+def _sign_hidden(rng: np.random.Generator):
+    """Far shifts of either sign (the blur peak at t = 0 decides) and half-pixel shifts of either sign (the valley
+    is closer than the next pixel centre): the answers differ, so no constant passes; a guess passes 1 in 81."""
+    yield Case("the lesson's photo shifted the other way, by -0.25", (-0.25,))
+    yield Case("the lesson's photo shifted by +0.025 (half a pixel)", (0.025,))
+    yield Case("the lesson's photo shifted by -0.025 (half a pixel)", (-0.025,))
+    yield Case("the lesson's 0.25", (0.25,))
+
+
+register(exercise("04.sign_at_identity", reference=sign_at_identity, cases=_sign_cases, hidden_cases=_sign_hidden,
                   compare=Choice("positive", "negative", "zero")))
 
 
@@ -232,8 +249,20 @@ register(exercise("04.grad_grid", reference=grad_grid_reference, cases=_sampler_
                   forbidden=(*PACKAGE_BACKWARD, *HAND_DERIVED)))
 
 
-register(exercise("04.sampler_function", reference=sample_with_gradients, cases=_sampler_cases,
-                  hidden_cases=_sampler_hidden, properties=(HAND_DERIVED_BACKWARD,),
+def _function_cases(rng: np.random.Generator):
+    """``_sampler_cases`` with the kinks last: a Function whose backward gets the settings wrong fails on an
+    ordinary point first, and is not told about kinks it handles as well as its halves do."""
+    cases = list(_sampler_cases(rng))
+    return [c for c in cases if not c.kink] + [c for c in cases if c.kink]
+
+
+def _function_hidden(rng: np.random.Generator):
+    cases = list(_sampler_hidden(rng))
+    return [c for c in cases if not c.kink] + [c for c in cases if c.kink]
+
+
+register(exercise("04.sampler_function", reference=sample_with_gradients, cases=_function_cases,
+                  hidden_cases=_function_hidden, properties=(HAND_DERIVED_BACKWARD,),
                   forbidden=(*PACKAGE_BACKWARD, *GRID_SAMPLE)))
 
 

@@ -1,7 +1,8 @@
 """Checks for lesson 5 – training spatial transformers on distorted MNIST.
 
 Every reference is the package's: :mod:`stn_course.data` (the distortions), :mod:`stn_course.training`; the
-question ``05.chance_level`` is answered with ``F.cross_entropy`` and the error of a constant answer."""
+questions ``05.chance_level`` (``F.cross_entropy`` of the best constant logits) and ``05.centring_shift`` (the
+centre of :func:`stn_course.data.placement_theta`'s digit) are answered with them too."""
 from __future__ import annotations
 
 import math
@@ -16,7 +17,7 @@ from ..training import stcnn_forward, theta_statistics
 from .cases import uniform
 from .catalog import exercise
 from .properties import KEEPS_INPUTS
-from .questions import AnswerCompare, Choice
+from .questions import AnswerCompare
 from .registry import Case, register
 
 # ------------------------------------------------------------------------------------------------ 05.rts_theta
@@ -115,9 +116,11 @@ register(exercise("05.stcnn_forward", reference=stcnn_forward, cases=_stcnn_case
 
 
 def _chance_reference(labels: torch.Tensor, classes: int) -> tuple[float, float]:
-    """F.cross_entropy of equal logits, and training.error_rate of logits that always pick the most frequent label."""
+    """F.cross_entropy of the best input-blind logits – the log of the label shares (−inf for an absent class) – and
+    training.error_rate of logits that always pick the most frequent label."""
     n = labels.numel()
-    loss = F.cross_entropy(torch.zeros(n, classes, dtype=torch.float64), labels).item()
+    share = torch.bincount(labels, minlength=classes).double() / n
+    loss = F.cross_entropy(share.log().expand(n, classes), labels).item()
     majority = torch.zeros(n, classes, dtype=torch.float64)
     majority[:, int(torch.bincount(labels, minlength=classes).argmax())] = 1.0
     return loss, 100.0 * int((majority.argmax(1) != labels).sum()) / n
@@ -136,7 +139,7 @@ def _chance_cases(rng: np.random.Generator, setups=((1000, 10, 0.0), (500, 10, 0
                    (_labels(rng, n, classes, skew), classes))
 
 
-def _chance_hidden(rng: np.random.Generator):  # other class counts: a copied log(10) or 90 % does not score
+def _chance_hidden(rng: np.random.Generator):  # other class counts: a copied constant does not score
     yield from _chance_cases(rng, ((300, 3, 0.5), (2000, 100, 0.05), (64, 43, 0.25)))
     yield Case("7 labels of 5 classes, classes 3 and 4 never present",
                (torch.tensor([0, 1, 1, 2, 2, 2, 0]), 5))
@@ -177,17 +180,31 @@ def _theta_stats_hidden(rng: np.random.Generator):  # many thetas far from the i
 register(exercise("05.theta_statistics", reference=theta_statistics, cases=_theta_stats_cases,
                   hidden_cases=_theta_stats_hidden, forbidden=('stn_course.training.theta_statistics',)))
 
-# ------------------------------------------------------------------------------------------------ 05.zero_spread
-# a "predict, before it trains" multiple choice in the TC section, checked without showing the answer
+# ------------------------------------------------------------------------------------------------ 05.centring_shift
+# "predict, then run" before the learned shift is plotted against the digit's centre: which way θ's shift must go
 
 
-def _zero_spread_reference() -> str:
-    return "b"  # a θ that does not vary with the input: the localisation features do not vary (the head's bias)
+def _centring_reference(offset: tuple[float, float], canvas: int, out_size: int) -> tuple[float, float]:
+    """The digit's centre in the canvas's normalized coordinates, read off the generator's θ (placement_theta
+    places a digit of ``out_size`` pixels, unrotated and unscaled, at ``offset``): the point that θ's output centre
+    must read, whatever the transformer's A."""
+    theta = placement_theta(torch.zeros(1, dtype=torch.float64), torch.ones(1, dtype=torch.float64),
+                            torch.tensor([offset], dtype=torch.float64), in_size=out_size, out_size=canvas)[0]
+    centre = -torch.linalg.solve(theta[:, :2], theta[:, 2])
+    return float(centre[0]), float(centre[1])
 
 
-def _no_arguments(rng: np.random.Generator):
-    yield Case("your choice", ())
+def _centring_cases(rng: np.random.Generator):
+    yield Case("a digit 9 px right of and 6 px above the centre of a 42² canvas, a 28² view", ((9.0, -6.0), 42, 28))
+    yield Case("a digit 12 px left of and 5 px below the centre of a 60² canvas, a 40² view", ((-12.0, 5.0), 60, 40))
 
 
-register(exercise("05.zero_spread", reference=_zero_spread_reference, cases=_no_arguments, hidden_cases=_no_arguments,
-                  compare=Choice("a", "b", "c", "d")))
+def _centring_hidden(rng: np.random.Generator):  # other offsets and sizes: a copied pair does not score
+    for canvas, out_size in ((42, 28), (60, 40), (33, 50)):
+        offset = tuple(float(v) for v in rng.uniform(-canvas / 3, canvas / 3, 2).round(1))
+        yield Case(f"a digit at {offset} px in a {canvas}² canvas, a {out_size}² view", (offset, canvas, out_size))
+
+
+register(exercise("05.centring_shift", reference=_centring_reference, cases=_centring_cases,
+                  hidden_cases=_centring_hidden, compare=AnswerCompare(atol=1e-6),
+                  forbidden=("stn_course.data.distortions.placement_theta",)))

@@ -9,7 +9,8 @@ program_pixels` and :func:`~stn_course.gpu.indexing.source_pixels` (the index ar
 through Triton's interpreter (the grader's sandbox sets ``TRITON_INTERPRET=1``), with every load and store checked
 against the launch's tensors (:func:`stn_course.gpu.bounds.checked_memory`): a store without ``mask=`` fails with
 a message instead of corrupting the process – the notebook's kernel would die. Float64 cases are compared to 1e-12,
-so a kernel that rounds through float32 fails them; ``sampler_bytes`` must return the ``int`` the text names.
+so a kernel that rounds through float32 fails them; ``sampler_bytes`` (forward and backward passes) must return the
+``int`` the text names.
 """
 from __future__ import annotations
 
@@ -28,12 +29,12 @@ from .questions import AnswerCompare, Choice
 from .registry import Case, register
 
 # ---------------------------------------------------------------------------------------------------------------
-# 07.sampler_bytes
+# 07.sampler_bytes (forward and backward: which tensors the backward reads again is lesson 4's eq. 6 and 7)
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _bytes_reference(input_shape, out_size, element_size=4, fused=False):
-    return sampler_traffic(input_shape, out_size, element_size, fused).total
+def _bytes_reference(input_shape, out_size, element_size=4, fused=False, backward=False):
+    return sampler_traffic(input_shape, out_size, element_size, fused, backward).total
 
 
 def _compare_bytes(expected: int, actual, case: Case) -> tuple[bool, float, str]:
@@ -49,10 +50,11 @@ def _bytes_cases(rng: np.random.Generator, shapes=((1, 1, 1, 1, 1, 1), (2, 3, 5,
                                                    (256, 3, 224, 224, 224, 224), (8, 64, 28, 28, 14, 14))):
     for k, (n, c, h, w, h_out, w_out) in enumerate(shapes):
         element_size = (4, 8, 4, 2, 4)[k % 5]
-        for fused in (False, True):
-            yield Case(f"input_shape=({n}, {c}, {h}, {w}), out_size=({h_out}, {w_out}), "
-                       f"element_size={element_size}, fused={fused}",
-                       ((n, c, h, w), (h_out, w_out), element_size, fused))
+        for backward in (False, True):
+            for fused in (False, True):
+                yield Case(f"input_shape=({n}, {c}, {h}, {w}), out_size=({h_out}, {w_out}), "
+                           f"element_size={element_size}, fused={fused}, backward={backward}",
+                           ((n, c, h, w), (h_out, w_out), element_size, fused, backward))
 
 
 def _bytes_hidden(rng: np.random.Generator):

@@ -1,7 +1,9 @@
 """Checks for lesson 8 – a spatial transformer on colour signs.
 
-Every reference is the package's: :mod:`stn_course.data.signs` (the homography, the rectification),
-:mod:`stn_course.stn` (the transforms' parameter counts) and :mod:`stn_course.training` (the ST-CNN's start)."""
+Every reference is the package's: :mod:`stn_course.data.signs` (the homography, the rectification) and
+:mod:`stn_course.training` (the ST-CNN's start, measured on the model). The two questions (how many point pairs,
+which canvas columns the untrained view reads) are functions of their numbers, checked with
+:class:`~.questions.AnswerCompare`, which never prints the expected answer."""
 from __future__ import annotations
 
 import functools
@@ -9,13 +11,15 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..data.signs import SIGN_CORNERS, homography, rectify, sign_corners
-from ..stn import num_params
+from ..grids import projective_grid
 from ..training import colour_input, st_cnn
 from .cases import uniform
+from .comparison import compare
 from .catalog import exercise
-from .questions import AnswerCompare, Choice
+from .questions import AnswerCompare
 from .registry import Case, register
 
 # ------------------------------------------------------------------------------------------------ 08.homography
@@ -65,26 +69,60 @@ def _rectify_hidden(rng: np.random.Generator):  # more signs, an output larger t
     return _rectify_cases(rng, ((12, 3, 40, 40, 28), (2, 3, 20, 20, 32), (3, 2, 30, 36, 10)))
 
 
+def _rectify_variant(images: torch.Tensor, corners: torch.Tensor, out_size: int, backwards: bool,
+                     align_corners: bool) -> torch.Tensor:
+    """A rectification with the homography's direction and the pixel convention chosen: ``backwards=True,
+    align_corners=False`` is the reference; the others are the two popular slips (and both at once)."""
+    square = torch.tensor(SIGN_CORNERS, dtype=corners.dtype).expand_as(corners)
+    h = homography(square, corners) if backwards else homography(corners, square)
+    grid = projective_grid(h.to(images.dtype), (images.shape[0], images.shape[1], out_size, out_size), align_corners)
+    return F.grid_sample(images, grid, align_corners=align_corners)
+
+
+_RECTIFY_DIAGNOSES = (
+    ((False, False), "your output is what the homography gives when it goes the other way round – the sampler reads "
+                     "backwards: for each output pixel, which point must it be handed?"),
+    ((True, True), "the homography's direction is right, but the output is sampled in the other pixel convention – "
+                   "which convention do the lesson's grids and samplers use, and does yours match it in both calls?"),
+    ((False, True), "two things are off: the homography goes the other way round, and the pixel convention is not "
+                    "the lesson's."),
+)
+
+
+def _compare_rectify(expected: torch.Tensor, actual, case: Case) -> tuple[bool, float, str]:
+    """The reference to 1e-5; a failure that matches a wrong direction or the corner convention says which (never
+    a value), so the two slips are told apart."""
+    ok, error, message = compare(expected, actual, rtol=1e-5, atol=1e-5)
+    if ok or not isinstance(actual, torch.Tensor) or actual.shape != expected.shape:
+        return ok, error, message
+    for (backwards, align_corners), diagnosis in _RECTIFY_DIAGNOSES:
+        if compare(_rectify_variant(*case.args, backwards, align_corners), actual, rtol=1e-5, atol=1e-5)[0]:
+            return False, error, diagnosis
+    return ok, error, message
+
+
 register(exercise("08.rectify", reference=rectify, cases=_rectify_cases, hidden_cases=_rectify_hidden,
-                  forbidden=("stn_course.data.signs.rectify",)))
+                  compare=_compare_rectify, forbidden=("stn_course.data.signs.rectify",)))
 
 # ------------------------------------------------------------------------------------------------ 08.point_pairs
 
 
-def point_pairs(transform: str) -> int:
-    """The answer key of ``08.point_pairs``: how many point correspondences (source point -> target point) pin down
-    a transform of the family ``transform`` – each gives two equations, so ``ceil(parameters / 2)``."""
-    return math.ceil(num_params(transform) / 2)
+def point_pairs(unknowns: int, up_to_scale: bool) -> int:
+    """The answer key of ``08.point_pairs``: how many point correspondences (source point -> image point) pin down
+    a transform written with ``unknowns`` numbers – each pair gives two equations, and a family written up to scale
+    has one number fewer to pin down: ``ceil((unknowns - up_to_scale) / 2)``."""
+    return math.ceil((unknowns - (1 if up_to_scale else 0)) / 2)
 
 
-def _pairs_cases(rng: np.random.Generator):
-    for transform in ("projective", "affine", "attention"):
-        yield Case(f"transform={transform!r}", (transform,))
+def _pairs_cases(rng: np.random.Generator):  # lesson 8's H, lesson 3's affine θ and attention
+    for unknowns, up_to_scale, family in ((9, True, "the homography H, 3×3 up to scale"),
+                                          (6, False, "the affine θ"), (3, False, "attention (s, tx, ty)")):
+        yield Case(f"unknowns={unknowns}, up_to_scale={up_to_scale} ({family})", (unknowns, up_to_scale))
 
 
-def _pairs_hidden(rng: np.random.Generator):
-    for transform in ("rts", "rotation", "tps"):
-        yield Case(f"transform={transform!r}", (transform,))
+def _pairs_hidden(rng: np.random.Generator):  # a camera matrix, odd and even counts, one up to scale with an even count
+    for unknowns, up_to_scale in ((12, True), (1, False), (4, False), (32, False), (8, True), (7, True)):
+        yield Case(f"unknowns={unknowns}, up_to_scale={up_to_scale}", (unknowns, up_to_scale))
 
 
 register(exercise("08.point_pairs", reference=point_pairs, cases=_pairs_cases, hidden_cases=_pairs_hidden,
@@ -92,31 +130,27 @@ register(exercise("08.point_pairs", reference=point_pairs, cases=_pairs_cases, h
 
 # ------------------------------------------------------------------------------------------------ 08.start_view
 
-VIEWS = ("whole", "centre", "rectified", "varies")
+
+@functools.lru_cache(maxsize=16)
+def start_view(in_size: int, out_size: int) -> tuple[float, float]:
+    """The answer key of ``08.start_view``, measured on lesson 8's untrained ST-CNN (``in_size``² colour canvases,
+    an ``out_size``² view): it samples a canvas whose every pixel holds its own column index, so the view's first
+    and last columns hold the canvas x coordinates they read (bilinear sampling of a ramp is exact)."""
+    model = colour_input(st_cnn(in_size, "projective", out_size=out_size, seed=0, batch_norm=True))
+    ramp = torch.arange(in_size, dtype=torch.float64).expand(1, 3, in_size, in_size)
+    with torch.no_grad():
+        read, _, _ = model.double().transform(ramp)
+    return float(read[0, 0, 0, 0]), float(read[0, 0, 0, -1])
 
 
-@functools.lru_cache(maxsize=1)
-def start_view() -> str:
-    """The answer key of ``08.start_view``, computed on lesson 8's untrained ST-CNN (40×40 colour canvases):
-    ``"whole"`` if its transformer shows the whole canvas shrunk, ``"centre"`` if the canvas' central pixels one for
-    one, ``"varies"`` if what it shows differs from image to image (``"rectified"`` is never computed here: an
-    untrained transformer has not learned where the sign is)."""
-    model = colour_input(st_cnn(40, "projective", seed=0, batch_norm=True))
-    images = torch.rand(4, 3, 40, 40, generator=torch.Generator().manual_seed(0))
-    _, params, _ = model.transform(images)
-    if not torch.allclose(params, params[:1].expand_as(params)):
-        return "varies"
-    out, _, _ = model.transform(images)
-    size = out.shape[-1]
-    if torch.allclose(out, images[..., (40 - size) // 2:(40 + size) // 2, (40 - size) // 2:(40 + size) // 2],
-                      atol=1e-5):
-        return "centre"
-    return "whole"
+def _view_cases(rng: np.random.Generator, sizes=((40, 28), (40, 27), (33, 20))):  # odd differences: half-pixels
+    for in_size, out_size in sizes:
+        yield Case(f"lesson 8's untrained ST-CNN: in_size={in_size}, out_size={out_size}", (in_size, out_size))
 
 
-def _view_cases(rng: np.random.Generator):
-    yield Case("lesson 8's ST-CNN, untrained, on 40×40 colour canvases", ())
+def _view_hidden(rng: np.random.Generator):  # others than the visible ones; a view as large as the canvas
+    return _view_cases(rng, ((60, 40), (28, 28), (36, 21), (31, 24)))
 
 
-register(exercise("08.start_view", reference=start_view, cases=_view_cases, hidden_cases=_view_cases,
-                  compare=Choice(*VIEWS)))
+register(exercise("08.start_view", reference=start_view, cases=_view_cases, hidden_cases=_view_hidden,
+                  compare=AnswerCompare(atol=1e-3)))

@@ -66,9 +66,10 @@ DIAGNOSES = {
                      "tensor must come back as it went in. Work on a copy (x.clone()) or build new tensors.",
     AUTOGRAD_IN_BACKWARD: "your backward asks autograd for the gradient (torch.autograd.grad / .backward() inside "
                           "backward): the exercise is to compute it by hand, from the formulas of the lesson.",
-    NOT_ONCE_DIFFERENTIABLE: "your backward is not marked @once_differentiable (put it under @staticmethod): "
-                             "without it PyTorch would differentiate the hand-written backward a second time and "
-                             "return wrong second derivatives silently.",
+    NOT_ONCE_DIFFERENTIABLE: "your gradients come back as a graph PyTorch can differentiate again: asked for a "
+                             "second derivative (create_graph=True), it would differentiate the operations of your "
+                             "hand-written backward (floor, gathers, masks) and silently return wrong numbers "
+                             "instead of an error. A backward that is not itself differentiable must say so.",
 }
 
 

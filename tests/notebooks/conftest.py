@@ -28,6 +28,7 @@ SOLUTIONS = ROOT / "solutions"
 LESSONS = ROOT / "lessons"
 SOURCES = SOLUTIONS / "src"
 DURATIONS: dict[str, float] = {}
+LONGEST_CELL: dict[str, tuple[int, float]] = {}  # each run's longest cell: (index, wall seconds)
 
 
 def budget(path: Path) -> int:
@@ -92,6 +93,7 @@ def execute(nb: nbformat.NotebookNode, path: Path, timeout: int) -> nbformat.Not
     start = time.perf_counter()
     client.execute(env={**os.environ, **KERNEL_ENV})
     DURATIONS[f"{path.parent.name}/{path.name}"] = time.perf_counter() - start
+    LONGEST_CELL[f"{path.parent.name}/{path.name}"] = max(cell_seconds(nb), key=lambda c: c[1], default=(-1, 0.0))
     return nb
 
 
@@ -135,8 +137,11 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("notebook run times (this machine)")
         for name, seconds in sorted(DURATIONS.items()):
             lesson = course.get(Path(name).name[:2])
+            index, longest = LONGEST_CELL.get(name, (-1, 0.0))
             terminalreporter.write_line(f"{name:45s} {seconds:7.1f} s  (budget {lesson.budget_s} s, "
-                                        f"{lesson.budget_s / max(seconds, 1e-9):.1f}× margin)")
+                                        f"{lesson.budget_s / max(seconds, 1e-9):.1f}× margin); longest cell "
+                                        f"{index}: {longest:5.1f} s (cell budget {lesson.cell_budget_s} s, "
+                                        f"{lesson.cell_budget_s / max(longest, 1e-9):.1f}× margin)")
 
 
 @pytest.fixture(autouse=True)
