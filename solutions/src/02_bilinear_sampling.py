@@ -181,7 +181,8 @@ plotting.plot_interpolation_1d([0.2, 0.9, 0.4, 0.6, 1.0, 0.3]);
 plotting.plot_bilinear_weights(0.3, 0.65);
 
 # %% [markdown]
-# Why does an STN use (5) rather than (4)? Training needs gradients of the output with respect to the sampling
+# (Equation numbers are the paper's; its (6), the gradient with respect to $U$, comes in lesson 4.) Why does an STN
+# use (5) rather than (4)? Training needs gradients of the output with respect to the sampling
 # positions. Eq. (5) is piecewise linear in $x^s_i$:
 #
 # $$ \frac{\partial V^c_i}{\partial x^s_i} = \sum_n^H \sum_m^W U^c_{nm}\, \max(0, 1 - |y^s_i - n|)
@@ -646,7 +647,8 @@ plotting.show_images({"graph paper": paper, "blog sampler (W - 2)": blog_sampler
 #    read 0 (or clamp the *coordinate*, for `border` padding) – as your `bilinear_sample` does.
 #
 # </details>
-#
+
+# %% [markdown]
 # ### The truncating cast
 #
 # Another common slip: `x0 = x.long()` (or `int(x)`, `tf.cast(x, 'int32')`) instead of `floor`. A cast truncates

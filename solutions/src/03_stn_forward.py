@@ -253,8 +253,8 @@ plotting.show_grid(photo, grid, ax=fig.axes[0], max_lines=8);
 #
 # **Predict, then run.** Keep PyTorch's default initialisation of the head instead (`nn.Linear.reset_parameters`:
 # weights *and bias* drawn uniformly from $\pm 1/\sqrt{32} \approx \pm 0.18$ for 32 features). What does the
-# transformer's output show of its input: `"all"` of it (like the identity), about a `"quarter"`, or a `"tiny"`
-# region – a few percent of the input's area at most? Reason from what $\theta$ looks like, then answer:
+# transformer's output show of its input: `"all"` of it (like the identity), about a `"quarter"` of its area, or a
+# `"tiny"` part of it? Reason from what $\theta$ looks like, then answer:
 
 # %%
 def default_head_view() -> str:
@@ -338,11 +338,11 @@ plotting.show_grid(photo, crop_grid, ax=fig.axes[0], max_lines=6);
 # (the horizon) – those pixels read padding. Forgetting the divide (treating $\Pi$ like an affine $\theta$) is the
 # popular bug: the result is affine, never perspective.
 #
-# **Predict, then run.** The figure below uses a $\Pi$ whose bottom row is $(\pi_{31}, 0, 1)$, with $\pi_{31} = 0.45$.
+# **Predict, then run.** The figure below uses a $\Pi$ whose top two rows are the identity's, $(1, 0, 0)$ and
+# $(0, 1, 0)$, and whose bottom row is $(\pi_{31}, 0, 1)$, with $\pi_{31} = 0.45$.
 # Its horizon, where $w = 0$, is the vertical line $x = -1/\pi_{31} \approx -2.2$: outside the output, so the whole
 # output is finite. But $w$ is not constant across the output, and neither is how far apart the samples land. Walk
-# along the output's middle row ($y = 0$, where $\pi_{12}$ multiplies 0, so the top two rows of $\Pi$ act like the
-# identity's): how fast does the sampled $x^s$ move as the output's $x$ moves – a tiny step, the rate
+# along the output's middle row ($y = 0$): how fast does the sampled $x^s$ move as the output's $x$ moves – a tiny step, the rate
 # $\frac{dx^s}{dx}$ – at the left edge $x = -1$, and at the right edge $x = +1$? Return the ratio of the two rates,
 # left over right, for any $|\pi_{31}| < 1$ – before the figure shows it, and before the measurement below it.
 
@@ -629,7 +629,7 @@ tps_coefficients = check("03.tps_coefficients", tps_coefficients)
 # and every sample: one matrix product per sample. A colleague wrote it with the package's kernel and solve and says
 # it works: "source = target gives the regular grid". It does – and it is still wrong in two ways. Find them: which
 # property must *every* TPS grid have, whatever source points the network predicts, and for which output size and
-# `align_corners` can you test it directly? (And the network need not use 16 control points.) Then write a correct
+# `align_corners` can you test it directly? Then write a correct
 # `tps_grid` with your kernel and your solve: `control_points (N, K, 2)` are the source points $q_k$ of the regular
 # $\sqrt{K} \times \sqrt{K}$ targets (`grids.tps_control_points`, x first), and the output's pixel centres follow
 # lesson 2's rule (`base_grid`).
@@ -969,6 +969,6 @@ widgets.warp_explorer(photo.float())
 # * **Start at the identity**: zero head weights, identity bias – for every parametrisation. A random head hands
 #   the rest of the network randomly warped inputs and can push samples into the padding, where no gradient lives.
 # * `out_size` decouples the output from the input: a small output of a zoomed window is a learned glimpse.
-# * Popular bugs: no perspective divide; `r² log r²` evaluated at $r = 0$ (nan); x and y swapped in control points.
+# * Popular bugs: no perspective divide; `r² log r²` evaluated at $r = 0$ (nan); the output's height and width swapped.
 #
 # Next, lesson 4 derives the gradients that make all of this trainable – by hand.

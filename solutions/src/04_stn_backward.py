@@ -156,7 +156,7 @@
 #
 # **Package modules:** `stn_course.grids` and `stn_course.sampling` (lesson 2's forward pass), `stn_course.plotting`,
 # `stn_course.widgets`. The package's own backward (`stn_course.autograd`) is what the checks compare with; the
-# lesson does not import it – you are writing it.
+# lesson uses it only as a stand-in, in the experiments after the exercises – you are writing it.
 #
 # **Prerequisites:** lessons 2 (bilinear sampling, padding modes) and 3 (the spatial transformer).
 
@@ -169,7 +169,6 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.autograd.function import once_differentiable
 
 from stn_course import grids, plotting, sampling, widgets
 from stn_course.checks import check, status
@@ -659,6 +658,8 @@ class MyBilinearSample(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         ### BEGIN SOLUTION
+        from torch.autograd.function import once_differentiable
+
         # (the simplest fix puts @once_differentiable under @staticmethod above; inside the body, it wraps a helper)
         @once_differentiable
         def hand_derived(ctx, grad_output):
@@ -882,12 +883,12 @@ widgets.descent_explorer(photo.float())
 # **1.** At the identity, every sample sits exactly on a pixel centre. Which derivative does the sampler return there, and why can `gradcheck` not confirm it?
 
 # %% [markdown] tags=["answer"]
-# The right derivative: the neighbours are $\lfloor x \rfloor$ and $\lfloor x \rfloor + 1$, so the slope is $U_{x+1} - U_x$. Central differences straddle the kink and average the left and right slopes, which differ: they disagree with *any* one-sided answer. That is why the checks compare values only at kinks.
+# The right derivative: the neighbours are $\lfloor x \rfloor$ and $\lfloor x \rfloor + 1$, so the slope is $U_{x+1} - U_x$. Central differences straddle the kink and average the left and right slopes, which differ: they disagree with *any* one-sided answer. That is why, at a kink, the checks compare the backward with the one-sided slope the sampler defines, and leave finite differences (`gradcheck`) to points away from kinks.
 
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# The right derivative: the neighbours are $\lfloor x \rfloor$ and $\lfloor x \rfloor + 1$, so the slope is $U_{x+1} - U_x$. Central differences straddle the kink and average the left and right slopes, which differ: they disagree with *any* one-sided answer. That is why the checks compare values only at kinks.
+# The right derivative: the neighbours are $\lfloor x \rfloor$ and $\lfloor x \rfloor + 1$, so the slope is $U_{x+1} - U_x$. Central differences straddle the kink and average the left and right slopes, which differ: they disagree with *any* one-sided answer. That is why, at a kink, the checks compare the backward with the one-sided slope the sampler defines, and leave finite differences (`gradcheck`) to points away from kinks.
 # </details>
 
 # %% [markdown]

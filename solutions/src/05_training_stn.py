@@ -1106,8 +1106,8 @@ print(f"notebook ran in {time.perf_counter() - START:.0f} s")
 #   classic bugs are the direction of rotation and the $S/n$ ratio.
 # * At equal parameter count, same data and same budget, the **ST-CNN beats the CNN clearly on RTS**, the dataset
 #   with the most pose variation, and it is cheaper per image because it classifies a small view. On cluttered TC
-#   it wins once its transformer learns to follow the digit – helped by starting as a full-resolution window –
-#   while true attention (zooming in on the digit) needs more data and training than a laptop run gives it.
+#   it does not: the fair longer run ends with the CNN ahead (`benchmarks/README.md`) – true attention (zooming in
+#   on the digit) needs more data and training than a laptop run gives it.
 # * **Check that the transformer is alive**: $\theta$'s spread over inputs near 0 means a constant transform. On a
 #   mostly empty canvas, batch norm on the localisation features keeps them from dying.
 # * The transformer learns *a* canonical pose, not necessarily upright, and only as much of it as training asks

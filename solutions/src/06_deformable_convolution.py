@@ -665,7 +665,7 @@ print(f"STN-then-conv vs deformable conv with offsets_from_affine: "
 # Every tap is asked for the same displacement `(dy, dx)`, and the offsets are packed blocked. Return the
 # displacement each of the `k_taps` taps of the layer **actually** applies, as a `(k_taps, 2)` float64 tensor of
 # `(dy, dx)` rows, taps in the layer's order. The picture below shows the answer for `(0, 2)` and 3×3 – predict it
-# first.
+# first. (`check` asks that setting and one more; the grader asks others.)
 
 # %%
 def blocked_reads(k_taps, dy, dx):
@@ -900,9 +900,6 @@ def dilation_offsets(kernel_size, dilation):
 
 # %%
 dilation_offsets = check("06.dilation_offsets", dilation_offsets)
-
-# %% [markdown] tags=["answer"]
-# Tap $(i, j)$ reads at $p - 1 + (i, j)$ regularly and at $p - 2 + 2(i, j)$ dilated. The difference is $(i - 1, j - 1)$: every tap moves once more by its own displacement from the centre, $dy = i - 1$, $dx = j - 1$, at every location. In general, with $c = (k-1)/2$: $p - c + (i, j)$ against $p - dc + d(i, j)$, a difference of $(d - 1)(i - c, j - c)$ – the centre tap never moves.
 
 # %% [markdown]
 # <details><summary>Answer</summary>

@@ -668,7 +668,9 @@ for name, theta0 in (("identity", torch.eye(2, 3)[None]),
     print(f"{name:16s}: θ-gradient, fused vs torch, relative difference {kink_differences[name]:.1e}")
 
 # %% [markdown]
-# Away from the kinks the two agree to float32 rounding; at the identity they may not – both are valid one-sided
+# Away from the kinks the two agree to float32 rounding; at the identity they may not (whether they do depends on how
+# each rounds: the numbers above are what this machine's run gives – under the interpreter the two often agree
+# there too, which is exactly why a test must not rely on it) – both are valid one-sided
 # derivatives, and a test that compares gradients there compares rounding, not correctness (the package's tests
 # start trainings a little away from the identity for this reason). Lesson 4's questions met this kink from the
 # other side: `gradcheck` cannot confirm a derivative there either.

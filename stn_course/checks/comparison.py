@@ -80,8 +80,8 @@ def compare(expected: Any, actual: Any, rtol: float = 1e-5, atol: float = 1e-5) 
         where = tuple(int(i) for i in np.argwhere(bad)[0])
         # The reference's value is never printed: a learner who reads "expected -0.84, got 0.84" flips a sign
         # without finding out why. The size of the error (to one digit) and where it is are what a debugger needs.
-        if not where:  # a single number
-            return False, worst, f"you return {actual_np[where]:.6g}, off by about {worst:.1g}"
+        if not where:  # a single number: how far off would give the answer away (an integer count, exactly)
+            return False, worst, f"you return {actual_np[where]:.6g}, which is not the reference's value"
         return False, worst, (
             f"{int(bad.sum())} of {bad.size} values differ; worst error about {worst:.1g} "
             f"(the first at index {where}, where you return {actual_np[where]:.6g})"

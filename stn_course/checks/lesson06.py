@@ -245,13 +245,14 @@ def _blocked_reference(k_taps: int, dy: float, dx: float) -> torch.Tensor:
     return torch.stack([read_dy.flatten(), read_dx.flatten()], dim=1)
 
 
-def _blocked_cases(rng: np.random.Generator, setups=((9, 0.0, 2.0),)):  # the lesson's picture: 3×3, 2 px right
+# the lesson's picture (3×3, 2 px right) and one more, so that the picture's answer copied does not pass check()
+def _blocked_cases(rng: np.random.Generator, setups=((9, 0.0, 2.0), (4, 1.0, -0.5))):
     for k_taps, dy, dx in setups:
         yield Case(f"k_taps={k_taps}, dy={dy}, dx={dx}", (k_taps, dy, dx))
 
 
 def _blocked_hidden(rng: np.random.Generator):  # an even K has no middle tap; one tap is always right
-    return _blocked_cases(rng, ((25, 1.0, -3.0), (4, 0.5, 1.5), (1, -2.0, 0.25), (15, float(rng.uniform(-2, 2)), 1.0)))
+    return _blocked_cases(rng, ((25, 1.0, -3.0), (16, 0.5, 1.5), (1, -2.0, 0.25), (15, float(rng.uniform(-2, 2)), 1.0)))
 
 
 register(exercise("06.blocked_reads", reference=_blocked_reference, cases=_blocked_cases,
@@ -268,13 +269,13 @@ def _dilation_reference(kernel_size: int, dilation: int) -> torch.Tensor:
     return (dilated - plain).double()
 
 
-def _dilation_cases(rng: np.random.Generator, setups=((3, 2),)):  # the question's numbers
+def _dilation_cases(rng: np.random.Generator, setups=((3, 2), (5, 3))):  # the question's numbers, and one more
     for kernel_size, dilation in setups:
         yield Case(f"kernel_size={kernel_size}, dilation={dilation}", (kernel_size, dilation))
 
 
 def _dilation_hidden(rng: np.random.Generator):  # larger kernels and dilations, dilation 1 (no move), a 1×1 kernel
-    return _dilation_cases(rng, ((5, 3), (3, 4), (7, 1), (1, 5)))
+    return _dilation_cases(rng, ((7, 2), (3, 4), (7, 1), (1, 5)))
 
 
 register(exercise("06.dilation_offsets", reference=_dilation_reference, cases=_dilation_cases,

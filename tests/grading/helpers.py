@@ -8,6 +8,7 @@ from pathlib import Path
 from stn_course.grading.grader import Grader, SubmissionResult
 from stn_course.grading.sandbox import Limits
 from stn_course.grading.submissions import discover
+from stn_course.notebooks import INSTALL_CELL_TAG
 
 ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS = ROOT / "solutions"
@@ -37,9 +38,11 @@ def patched(nb: dict, find: str, replace: str) -> dict:
 
 
 def with_cell(nb: dict, source: str, after: int = 1) -> dict:
-    """A copy of ``nb`` with a code cell holding ``source`` after its ``after``-th code cell (1: the setup cell)."""
+    """A copy of ``nb`` with a code cell holding ``source`` after its ``after``-th code cell (1: the setup cell; the
+    cell that installs the course where it is missing, which `stn-course build` puts first, is not counted)."""
     nb = copy.deepcopy(nb)
-    anchor = _code_cells(nb)[after - 1]
+    lesson_cells = [c for c in _code_cells(nb) if INSTALL_CELL_TAG not in c.get("metadata", {}).get("tags", [])]
+    anchor = lesson_cells[after - 1]
     index = nb["cells"].index(anchor) + 1
     nb["cells"].insert(index, {"cell_type": "code", "execution_count": None, "id": f"injected{index}",
                                "metadata": {}, "outputs": [], "source": source})
