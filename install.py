@@ -46,14 +46,15 @@ def nvidia_gpu_present(which=shutil.which, run=subprocess.run, proc_gpus=Path("/
 
 
 def plan(target: str, system: str, extras: list[str], python: str = sys.executable,
-         editable: bool = True) -> list[list[str]]:
+         editable: bool = True, lab: bool = True) -> list[list[str]]:
     """The pip commands for ``target`` ("cuda" or "cpu") on ``system`` (``platform.system()``); ``editable=False``
-    installs a copy of the course (a container image, which then deletes the sources) instead of linking to it."""
+    installs a copy of the course (a container image, which then deletes the sources) instead of linking to it;
+    ``lab=False`` leaves JupyterLab out (a grading machine opens no notebook in a browser)."""
     pip = [python, "-m", "pip", "install"]
     torch = pip + [TORCH]
     if target == "cpu" and system == "Linux":
         torch += ["--extra-index-url", CPU_INDEX]
-    if _has_extra("lab") and "lab" not in extras:  # JupyterLab: the README opens the lessons with it
+    if lab and _has_extra("lab") and "lab" not in extras:  # JupyterLab: the README opens the lessons with it
         extras = [*extras, "lab"]
     if system == "Linux" and _has_extra("gpu") and "gpu" not in extras:
         extras = [*extras, "gpu"]
@@ -75,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     choice.add_argument("--cuda", action="store_true", help="PyPI's CUDA build, whatever the machine has")
     parser.add_argument("--extras", default="", help="comma-separated extras of the course, e.g. test")
     parser.add_argument("--dry-run", action="store_true", help="print the commands, install nothing")
+    parser.add_argument("--no-lab", action="store_true",
+                        help="leave JupyterLab out (a grading machine: Gradescope's setup.sh)")
     parser.add_argument("--no-editable", action="store_true",
                         help="install a copy of the course, not a link to this folder (the Dockerfile does)")
     args = parser.parse_args(argv)
@@ -91,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{platform.python_version()} at {sys.executable}")
     if sys.prefix == sys.base_prefix and not os.environ.get("CONDA_PREFIX"):
         print("note: this Python is not a virtual environment; `python -m venv .venv` first keeps the course apart")
-    for command in plan(target, system, extras, editable=not args.no_editable):
+    for command in plan(target, system, extras, editable=not args.no_editable, lab=not args.no_lab):
         print("+ " + " ".join(command), flush=True)
         if not args.dry_run:
             done = subprocess.run(command)

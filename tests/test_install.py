@@ -68,3 +68,9 @@ def test_dry_run_on_this_machine_prints_the_cpu_commands():
 def test_no_editable_installs_a_copy_for_a_container_image():
     _, course_cmd = install.plan("cpu", "Linux", ["explore"], python="py", editable=False)
     assert course_cmd == ["py", "-m", "pip", "install", f"{ROOT}[explore,lab,gpu]"]
+
+
+def test_no_lab_leaves_jupyterlab_out_for_a_grading_machine():
+    _, course_cmd = install.plan("cpu", "Linux", [], python="py", lab=False)
+    assert course_cmd[-1] == f"{ROOT}[gpu]"
+    assert "--no-lab" in (ROOT / "docs" / "grading" / "gradescope" / "setup.sh").read_text()

@@ -32,10 +32,10 @@ if [ "${STN_SETUP_DRY_RUN:-0}" = 1 ]; then venv_options=(--without-pip); else ve
 "$PYTHON" -m venv "${venv_options[@]}" "$ROOT/venv"
 . "$ROOT/venv/bin/activate"
 # the CPU build of PyTorch (Gradescope has no GPU) and the course, from the copy in the zip (with triton, whose
-# interpreter grades lesson 7's kernel on the CPU)
+# interpreter grades lesson 7's kernel on the CPU; without JupyterLab, which grading never opens)
 if [ "${STN_SETUP_DRY_RUN:-0}" = 1 ]; then
-    python "$ROOT/source/stn-course/install.py" --cpu --dry-run
+    python "$ROOT/source/stn-course/install.py" --cpu --no-lab --dry-run
     exit 0
 fi
-python "$ROOT/source/stn-course/install.py" --cpu
+python "$ROOT/source/stn-course/install.py" --cpu --no-lab
 stn-course grade --help > /dev/null   # fails the build now rather than at the first submission
