@@ -48,7 +48,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -366,9 +365,6 @@ def copy_lessons(destination: Path, overwrite: bool = False) -> list[Path]:
     written = []
     for notebook in notebooks:
         target = destination / notebook.name
-        if isinstance(notebook, Path):
-            shutil.copyfile(notebook, target)
-        else:
-            target.write_bytes(notebook.read_bytes())
+        target.write_bytes(notebook.read_bytes())  # a path in a clone, a traversable in an installed package
         written.append(target)
     return written

@@ -1,13 +1,18 @@
 """stn_course.notebooks and the `stn-course` command: percent -> notebook, solutions -> lessons."""
 from __future__ import annotations
 
-import re
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from stn_course import cli, notebooks
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the test extra installs tomli there
+    import tomli as tomllib
 
 SOURCES = Path(__file__).resolve().parents[1] / "solutions" / "src"
 SOURCES_LIST = sorted(SOURCES.glob("[0-9][0-9]_*.py"))
@@ -292,9 +297,11 @@ def test_every_explore_section_says_how_to_bring_a_reopened_explorer_back():
 
 
 def _course_release_from_pyproject() -> tuple[str, str]:
-    text = (SOURCES.parents[1] / "pyproject.toml").read_text()
-    return (re.search(r'^version = "([^"]+)"', text, flags=re.M).group(1),
-            re.search(r'^Source = "([^"]+)"', text, flags=re.M).group(1))
+    """pyproject.toml's version and Source URL, read as TOML (the build's own reader is notebooks.course_release)."""
+    project = tomllib.loads((SOURCES.parents[1] / "pyproject.toml").read_text())["project"]
+    release = (project["version"], project["urls"]["Source"])
+    assert notebooks.course_release() == release
+    return release
 
 
 @pytest.mark.parametrize("folder", ["solutions", "lessons"])

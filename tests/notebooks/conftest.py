@@ -67,12 +67,13 @@ def over_budget(nb: nbformat.NotebookNode, path: Path) -> list[str]:
     The budgets are what the lesson's first cell promises a learner on a 2-core laptop; they are declared with a 2×
     margin over a quiet run of this machine (CI's), so a failure here is a lesson that got slower, not noise."""
     lesson = course.get(path.name[:2])
+    timed = cell_seconds(nb)
     problems = [f"cell {index} took {seconds:.0f} s > cell_budget_s {lesson.cell_budget_s} s:\n"
                 f"{nb.cells[index].source[:160]}"
-                for index, seconds in cell_seconds(nb) if seconds > lesson.cell_budget_s]
+                for index, seconds in timed if seconds > lesson.cell_budget_s]
     problems += [f"cell {index} took {seconds:.0f} s and shows no progress bar (tqdm.auto, as training.fit does):\n"
                  f"{nb.cells[index].source[:160]}"
-                 for index, seconds in cell_seconds(nb) if seconds > LONG_CELL_S and not shows_progress(nb.cells[index])]
+                 for index, seconds in timed if seconds > LONG_CELL_S and not shows_progress(nb.cells[index])]
     total = DURATIONS.get(f"{path.parent.name}/{path.name}", 0.0)
     if total > lesson.budget_s:
         problems.append(f"the whole run took {total:.0f} s > budget_s {lesson.budget_s} s")
