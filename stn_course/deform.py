@@ -339,14 +339,19 @@ def deform_conv2d(
     (lesson 7's Triton im2col and col2im, :mod:`stn_course.gpu.deform`: CUDA, or the interpreter) or ``"auto"``
     (the default: ``"triton"`` on a CUDA input when Triton is installed, else ``"fast"``); all are
     differentiable w.r.t. every tensor argument, accept empty batches (``N = 0``, e.g. no proposals) and propagate
-    NaN and infinity as ``F.grid_sample`` does. TorchScript is not supported (the argument checks are plain
-    Python); ``torch.compile`` is the supported way to compile a model that contains it.
+    NaN and infinity as ``F.grid_sample`` does. Under autocast it computes in float32 and returns the input's dtype,
+    as torchvision's does; outside autocast every tensor must have the input's dtype. TorchScript is not supported
+    (the argument checks are plain Python); ``torch.compile`` is the supported way to compile a model that contains
+    it.
 
     >>> x, w = torch.rand(2, 4, 9, 9), torch.rand(8, 4, 3, 3)
     >>> deform_conv2d(x, torch.zeros(2, 18, 9, 9), w, padding=1).shape
     torch.Size([2, 8, 9, 9])
     """
     DEFORM_CONV2D.check(impl)
+    if (isinstance(input, torch.Tensor) and torch.amp.is_autocast_available(input.device.type)
+            and torch.is_autocast_enabled(input.device.type)):  # (meta tensors have no autocast)
+        return _autocast_deform_conv2d(input, offset, weight, bias, stride, padding, dilation, mask, impl)
     groups, offset_groups, kernel, out_size, stride, padding, dilation = _check_arguments(
         input, offset, weight, bias, stride, padding, dilation, mask)
     impl = DEFORM_CONV2D.resolve(impl, *[t for t in (input, offset, weight, bias, mask) if t is not None])
@@ -357,6 +362,26 @@ def deform_conv2d(
                                     offset_groups)
     fn = _deform_conv2d_fast if impl == "fast" else _deform_conv2d_reference
     return fn(input, offset, weight, bias, stride, padding, dilation, mask, groups, offset_groups, kernel, out_size)
+
+
+def _autocast_deform_conv2d(input, offset, weight, bias, stride, padding, dilation, mask, impl) -> torch.Tensor:
+    """:func:`deform_conv2d` under autocast, with torchvision's policy for ``torchvision::deform_conv2d``
+    (``csrc/ops/autocast/deform_conv2d_kernel.cpp``): autocast off inside, every float16/bfloat16/float32 tensor
+    argument on the autocast device cast to float32 (float64 and other devices' tensors as they are, so a genuine
+    mismatch keeps its error), and the output returned in the input's dtype. So a ``DeformConv2d`` with float32
+    weights takes the float16/bfloat16 features and offsets that autocast's convolutions give it – the sampling
+    positions and sums in float32, as torchvision computes them. ``(N, C_in, H, W) -> (N, C_out, H_out, W_out)``."""
+    device_type = input.device.type
+
+    def float32(t: torch.Tensor | None) -> torch.Tensor | None:
+        eligible = (isinstance(t, torch.Tensor) and t.device.type == device_type and t.is_floating_point()
+                    and t.dtype != torch.float64)
+        return t.float() if eligible else t
+
+    with torch.autocast(device_type, enabled=False):
+        out = deform_conv2d(float32(input), float32(offset), float32(weight), float32(bias), stride, padding,
+                            dilation, float32(mask), impl)
+    return out.to(input.dtype)
 
 
 # ----------------------------------------------------------------------------------------------------------------

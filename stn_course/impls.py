@@ -16,9 +16,10 @@ The names
   asked for explicitly where they cannot run, it is an error that says why;
 * ``"auto"`` – one rule everywhere (:meth:`ImplSet.resolve`): ``"triton"`` where the operation has Triton kernels
   that fit the call and can run on its tensors (:func:`stn_course.gpu.auto_uses_triton`: ``triton`` installed, CUDA
-  tensors of float32 or float64 – never the interpreter, which checks kernels and is no speed); everywhere else the
-  operation's fastest path off the GPU (:attr:`ImplSet.fallback`): torch's kernels (``"aten"``) where the operation
-  has them, else the package's ``"fast"`` path.
+  tensors of float64 or float32, or float16/bfloat16 as autocast hands them – computed in float32 – and never the
+  interpreter, which checks kernels and is no speed); everywhere else the operation's fastest path off the GPU
+  (:attr:`ImplSet.fallback`): torch's kernels (``"aten"``) where the operation has them, else the package's
+  ``"fast"`` path.
 
 The default, one rule
 ---------------------
@@ -57,8 +58,8 @@ IMPLS: dict[str, str] = {
     "fast": "the package's own optimised path (hand-derived backward, fused gathers, im2col + GEMM)",
     "aten": "torch's own kernels (F.affine_grid, F.grid_sample)",
     "triton": "the package's Triton kernels (stn_course.gpu: CUDA, or CPU through Triton's interpreter)",
-    "auto": "Triton where its kernels fit the call and can run (CUDA, float32/float64, triton installed), else the "
-            "operation's fastest path off the GPU: aten where it has one, else fast",
+    "auto": "Triton where its kernels fit the call and can run (CUDA; float64, float32, float16 or bfloat16; triton "
+            "installed), else the operation's fastest path off the GPU: aten where it has one, else fast",
 }
 
 #: What ``"auto"`` falls back to off the GPU: the first of these an operation accepts.

@@ -1,5 +1,6 @@
-"""A learner's lesson-7 kernel, written as the lesson asks (zeros padding, ``align_corners=False``), with switches
-for the masks a learner forgets – imported by the ``triton``-marked tests only (``triton`` is optional).
+"""A learner's lesson-7 kernels, written as the lesson asks (zeros padding, ``align_corners=False``): the forward
+with switches for the masks a learner forgets, and the backward's input gradient with a switch for the atomics –
+imported by the ``triton``-marked tests only (``triton`` is optional).
 
 ``MASK_STORE=False``: the store writes every lane, past the output's end too; ``MASK_LOAD=False``: the four
 neighbour loads read outside the image. Under Triton's interpreter either touches memory outside the tensors –
@@ -73,3 +74,53 @@ def launcher(mask_store: bool = True, mask_load: bool = True):
         return out
 
     return fused_affine_sample
+
+
+@triton.jit
+def learner_input_grad_kernel(grad_out, theta, grad_in, C, H, W, H_out, W_out, BLOCK: tl.constexpr,
+                              ATOMIC: tl.constexpr):
+    """Lesson 7's exercise 5, written out independently of the lesson's helper; ``ATOMIC=False``: a plain load, add
+    and store, which loses the additions of lanes that share an input pixel."""
+    n = tl.program_id(0)
+    offsets = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    live = offsets < H_out * W_out
+    base = theta + n * 6
+    t0 = tl.load(base)
+    j = (offsets % W_out).to(t0.dtype)
+    i = (offsets // W_out).to(t0.dtype)
+    xt = (2.0 * j + 1.0) / W_out - 1.0
+    yt = (2.0 * i + 1.0) / H_out - 1.0
+    x = ((t0 * xt + tl.load(base + 1) * yt + tl.load(base + 2) + 1.0) * W - 1.0) / 2.0
+    y = ((tl.load(base + 3) * xt + tl.load(base + 4) * yt + tl.load(base + 5) + 1.0) * H - 1.0) / 2.0
+    x0f = tl.floor(x)
+    y0f = tl.floor(y)
+    x0 = x0f.to(tl.int32)
+    y0 = y0f.to(tl.int32)
+    for c in range(0, C):
+        g = tl.load(grad_out + (n * C + c) * H_out * W_out + offsets, mask=live, other=0.0)
+        for dy in tl.static_range(2):
+            for dx in tl.static_range(2):
+                xk = x0 + dx
+                yk = y0 + dy
+                weight = (1.0 - tl.abs(x - xk.to(x.dtype))) * (1.0 - tl.abs(y - yk.to(y.dtype)))
+                mask = live & (xk >= 0) & (xk < W) & (yk >= 0) & (yk < H)
+                address = grad_in + (n * C + c) * H * W + yk * W + xk
+                if ATOMIC:
+                    tl.atomic_add(address, weight * g, mask=mask)
+                else:
+                    tl.store(address, tl.load(address, mask=mask, other=0.0) + weight * g, mask=mask)
+
+
+def input_gradient_launcher(atomic: bool = True):
+    """The lesson's launcher around :func:`learner_input_grad_kernel`."""
+
+    def affine_input_gradient(grad_output, theta, in_size):
+        grad_output, theta = grad_output.contiguous(), theta.reshape(-1, 6).contiguous().to(grad_output.dtype)
+        n, c, h_out, w_out = grad_output.shape
+        grad_input = torch.zeros(n, c, *in_size, dtype=grad_output.dtype, device=grad_output.device)
+        block = gpu.block_size(grad_output.device)
+        learner_input_grad_kernel[(n, triton.cdiv(h_out * w_out, block))](
+            grad_output, theta, grad_input, c, in_size[0], in_size[1], h_out, w_out, BLOCK=block, ATOMIC=atomic)
+        return grad_input
+
+    return affine_input_gradient

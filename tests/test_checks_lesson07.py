@@ -238,3 +238,101 @@ def test_nondeterminism_source_is_a_choice_checked_without_showing_it():
         text = format_result(run_check(get("07.nondeterminism_source"), lambda: wrong, 0))
         assert "not this one" in text and "'b'" not in text
     assert "is not one of the choices" in format_result(run_check(get("07.nondeterminism_source"), lambda: "e", 0))
+
+
+# -- 07.affine_input_gradient (the learner's atomic scatter: a real kernel, through the interpreter here) -------
+
+
+def input_gradient_ok(grad_output, theta, in_size):
+    """An independent scatter in torch: each output pixel's gradient times the bilinear weights of its corners
+    (from the corners' distances, ``(1 − |x − x_k|)(1 − |y − y_k|)``), added with ``index_add_``."""
+    from stn_course.gpu.indexing import source_pixels as where_read
+
+    n, c, h_out, w_out = grad_output.shape
+    h, w = in_size
+    rows, cols = torch.meshgrid(torch.arange(h_out), torch.arange(w_out), indexing="ij")
+    flat = torch.zeros(n, c, h * w, dtype=grad_output.dtype, device=grad_output.device)
+    for k in range(n):
+        x, y = where_read(theta[k], rows.to(theta.device), cols.to(theta.device), (h, w), (h_out, w_out))
+        for dy in (0, 1):
+            for dx in (0, 1):
+                xk, yk = x.floor() + dx, y.floor() + dy
+                weight = (1 - (x - xk).abs()) * (1 - (y - yk).abs())
+                inside = ((xk >= 0) & (xk < w) & (yk >= 0) & (yk < h)).flatten()
+                index = (yk * w + xk).flatten().long()[inside]
+                contribution = (grad_output[k].flatten(1) * weight.flatten())[:, inside]
+                flat[k].index_add_(1, index, contribution)
+    return flat.view(n, c, h, w)
+
+
+@pytest.mark.triton
+def test_input_gradient_with_an_independent_scatter_and_a_real_kernel():
+    from .lesson07_kernels import input_gradient_launcher
+
+    assert_passes("07.affine_input_gradient", input_gradient_ok, seeds=(0, 1))
+    assert_passes("07.affine_input_gradient", input_gradient_launcher(), seeds=(0,))
+    assert run_check(get("07.affine_input_gradient"), input_gradient_launcher(), 2, hidden=True).passed
+
+
+@pytest.mark.triton
+def test_input_gradient_without_atomics_loses_additions_even_under_the_interpreter():
+    """A plain load-add-store: lanes of one program that share an input pixel overwrite each other's additions (the
+    interpreter runs programs one after another, but a vector store with repeated addresses keeps one)."""
+    from .lesson07_kernels import input_gradient_launcher
+
+    result = run_check(get("07.affine_input_gradient"), input_gradient_launcher(atomic=False), 0,
+                       stop_at_first_failure=False)
+    assert not result.passed and all(r.status in ("passed", "failed") for r in result.results)
+    assert any("zoomed in" in r.case.description for r in result.results if not r.passed)
+
+
+def test_input_gradient_bugs_fail():
+    check_id = "07.affine_input_gradient"
+    assert_fails(check_id, lambda g, t, s: input_gradient_ok(g, t.transpose(1, 2).reshape(-1, 2, 3), s))  # θ mixed up
+    assert_fails(check_id, lambda g, t, s: input_gradient_ok(g, t, s).flip(-1))  # columns mirrored
+    assert_fails(check_id, lambda g, t, s: 2 * input_gradient_ok(g, t, s))  # every addition made twice
+
+
+# -- 07.kernel_address ---------------------------------------------------------------------------------------------
+
+
+def address_ok(index, shape):
+    """Independently: the same arithmetic in NumPy int32 scalars, step by step (NumPy wraps int32 arrays)."""
+    import numpy as np
+
+    n, c, y, x = (np.array([v], dtype=np.int64).astype(np.int32) for v in index)
+    _, channels, h, w = (np.array([v], dtype=np.int64).astype(np.int32) for v in shape)
+    with np.errstate(over="ignore"):
+        return int((((n * channels + c) * h + y) * w + x)[0])
+
+
+def test_int32_address():
+    assert_passes("07.kernel_address", address_ok)
+    exact = lambda i, s: ((i[0] * s[1] + i[1]) * s[2] + i[2]) * s[3] + i[3]  # noqa: E731
+    assert_fails("07.kernel_address", exact)  # the address an int64 kernel computes: no overflow
+    assert_fails("07.kernel_address", lambda i, s: exact(i, s) % 2**32)  # unsigned
+    assert_fails("07.kernel_address", lambda i, s: min(exact(i, s), 2**31 - 1))  # saturating
+    assert_fails("07.kernel_address", lambda i, s: float(address_ok(i, s)))  # a float is not an address
+
+
+def test_int32_address_cases_reach_past_two_to_the_31_without_a_tensor():
+    import numpy as np
+
+    check = get("07.kernel_address")
+    for cases in (check.cases(np.random.default_rng(0)), check.hidden_cases(np.random.default_rng(0))):
+        shapes = {c.args[1] for c in cases}
+        assert any(np.prod(s, dtype=object) > 2**31 for s in shapes)
+        assert any(np.prod(s, dtype=object) < 2**31 for s in shapes)  # a case that fits, too
+    # image 8 of a 16 × 64 × 2048² batch starts exactly at 2³¹: the first address that wraps to −2³¹
+    assert check.reference((8, 0, 0, 0), (16, 64, 2048, 2048)) == -2**31
+    assert check.reference((7, 63, 2047, 2047), (16, 64, 2048, 2048)) == 2**31 - 1
+
+
+# -- 07.coalescing (a Questions choice) ---------------------------------------------------------------------------
+
+
+def test_coalescing_is_a_choice_checked_without_showing_it():
+    assert_passes("07.coalescing", lambda: "b")
+    for wrong in ("a", "c", "d"):
+        text = format_result(run_check(get("07.coalescing"), lambda: wrong, 0))
+        assert "not this one" in text and "'b'" not in text

@@ -7,10 +7,10 @@
 #   requires:
 #   - triton
 #   dashboard:
-#     intro: 'The fused affine kernel cuts the output into programs of `BLOCK` pixels. Pick one: the left panel shows the
-#       output pixels it computes, the right one the input pixels it reads (darker red: more of its corner reads land there
-#       – in the backward, that many atomic additions to one address); below, the bytes one forward pass moves with and
-#       without the sampling grid.'
+#     intro: 'The fused affine kernel cuts the output into programs of `BLOCK` pixels. Pick one: the picture''s left panel
+#       shows the output pixels it computes, the right one the input pixels it reads (darker red: more of its corner reads
+#       land there – in the backward, that many atomic additions to one address); under the controls, the bytes one
+#       forward pass moves with and without the sampling grid.'
 #     code: |
 #       from stn_course.images import sample_image
 #       widgets.kernel_explorer(sample_image('grace_hopper', size=32, gray=True))
@@ -24,6 +24,22 @@
 #     holds: abs(saved_one_channel - 2 / 3) < 1e-12
 #   - text: 'channels 64: fusing saves less than 3 % of the bytes'
 #     why: an Explore instruction, verified on the explorer by tests/test_try_this.py
+#   - text: a square tile (16 × 16 output pixels per program)
+#     why: a tile shape, the question's choice (256 lanes, as the 1-D tile)
+#   - text: a 1 × 256 row or a 16 × 16 square
+#     why: the two tile shapes the code cell counts, chosen there
+#   - text: the fused forward of one channel needs a third of the ATen forward's bytes
+#     holds: abs(predictions[ROOFLINE_SHAPES[0], 'fused forward', 'T4'] / predictions[ROOFLINE_SHAPES[0], 'ATen forward',
+#       'T4'] - 1 / 3) < 1e-12
+#   - text: with 64 channels the two are almost equal
+#     holds: predictions[ROOFLINE_SHAPES[1], 'fused forward', 'T4'] / predictions[ROOFLINE_SHAPES[1], 'ATen forward', 'T4']
+#       > 0.95
+#   - text: Image 8 starts exactly at
+#     holds: kernel_address((8, 0, 0, 0), big) == -2**31
+#   - text: 'The square tile turns each warp into two short rows, which after the rotation are two short columns: fewer
+#       segments per warp'
+#     holds: tile_counts['90°', (16, 16)][0] < tile_counts['90°', (1, 256)][0] and tile_counts['90°', (16, 16)][1] <
+#       tile_counts['90°', (1, 256)][1]
 #   exercises:
 #     07.saved_share:
 #       title: 'predict: the share of the bytes fusing saves, from the channels alone'
@@ -103,6 +119,43 @@
 #         the forward computes every output from fixed inputs in a fixed order, a program's tl.sum has a fixed order and
 #         writes a fixed slot, and the fused kernel's rounding differs from torch's the same way on every run; only the
 #         input gradient adds into one address from many programs (atomic additions), in a changing order – "b".
+#     07.affine_input_gradient:
+#       title: the backward's input gradient, with atomic additions
+#       points: 3
+#       hint: >-
+#         One lane per output pixel, as in the forward (the helper gives the four neighbours and weights). What does
+#         that pixel's output gradient add to each neighbour (eq. 6)? Two lanes may add into one input pixel at the
+#         same moment: which tl operation makes that safe?
+#       recipe: >-
+#         load g = ∂L/∂V of channel c at the lane's pixel (mask=live, other=0.0); for each corner k with weight w_k
+#         and mask m_k = live & inside: tl.atomic_add(grad_in + (n·C + c)·H·W + y_k·W + x_k, w_k · g, mask=m_k). A
+#         tl.load / add / tl.store instead loses the additions of lanes that share an address.
+#       rtol: 1.0e-05
+#       atol: 1.0e-05
+#     07.coalescing:
+#       title: 'question: which accesses of a 1-D tile are coalesced under a 90° rotation'
+#       points: 1
+#       hint: >-
+#         Write down the addresses the 32 lanes of one warp touch, for the store and for one corner load: consecutive
+#         lanes are consecutive output pixels of one row. Where does θ send a row of the output when it rotates by a
+#         quarter turn – along a row of the input, or down a column? How many 128-byte segments is that?
+#       recipe: >-
+#         the store's addresses are the output offsets, consecutive whatever θ: one or two segments per warp. A 90°
+#         rotation maps an output row to an input column: the 32 lanes read 32 different input rows, W·4 bytes apart –
+#         32 segments per corner load. A 16 × 16 tile turns the warp into 2 rows × 16 columns and reads 16 rows × 2
+#         columns: half the segments, and neighbouring lanes share the lines – "b".
+#     07.kernel_address:
+#       title: the address a kernel computes in 32-bit integers
+#       points: 2
+#       hint: >-
+#         Triton's program ids and integer arguments are int32: the address ((n·C + c)·H + y)·W + x is computed in
+#         32-bit two's complement. What does a 32-bit signed register hold after a result passes 2³¹ − 1? Must you wrap
+#         after every multiplication and addition, or is once at the end the same?
+#       recipe: >-
+#         exact = ((n·C + c)·H + y)·W + x with Python's integers; the int32 result is (exact + 2³¹) mod 2³² − 2³¹.
+#         Arithmetic modulo 2³² is a ring, so wrapping once at the end gives what wrapping after every step gives.
+#       rtol: 0
+#       atol: 0
 # ---
 
 # %% [markdown]
@@ -118,8 +171,10 @@
 #
 # **You will predict, then build** the bytes model, fix the tile of output pixels one program of a kernel computes,
 # the index arithmetic that finds where an output pixel reads without a grid, and the fused forward kernel itself.
-# Then you will look at the backward – and ask which of its parts can make two seeded GPU runs differ in their last
-# bits – and learn to measure a kernel honestly.
+# Then you will look at the backward – ask which of its parts can make two seeded GPU runs differ in their last
+# bits, and write its input gradient with atomic additions – learn to measure a kernel honestly, and ask what makes
+# it fast: tuning `BLOCK` and `num_warps`, coalesced memory accesses and 2-D tiles, addresses that overflow 32 bits,
+# and a roofline prediction of each kernel's time on named GPUs.
 #
 # **Package modules:** `stn_course.gpu` – `affine` (the fused kernel, forward and backward, that
 # `SpatialTransformer(impl="triton")` uses), `traffic` (the bytes model), `indexing`, `measure` (a fair timer, the
@@ -152,6 +207,7 @@ from tqdm.auto import tqdm
 
 from stn_course import gpu, plotting, widgets
 from stn_course.checks import check, status
+from stn_course.checks.kernels import jit_exercise  # @triton.jit for an exercise: a stub says "not implemented"
 from stn_course.gpu.affine import affine_sample as package_affine_sample  # the package's kernel, beside yours
 from stn_course.gpu.measure import copy_bandwidth, fixed_threads, time_samples
 from stn_course.gpu.traffic import sampler_traffic as package_sampler_traffic  # reads and writes, separately
@@ -473,7 +529,7 @@ print(f"program 7: output rows {sorted(set(rows7[live7].tolist()))}, {4 * int(li
 # %%
 if gpu.triton_available():
 
-    @triton.jit
+    @jit_exercise  # triton.jit, once the body is yours; the stub says "not implemented yet" before any compile
     def affine_sample_kernel(inp, theta, out, C, H, W, H_out, W_out, BLOCK: tl.constexpr):
         ### BEGIN SOLUTION
         n = tl.program_id(0)
@@ -610,6 +666,81 @@ print(f"200 orders of the same 4096 float32 numbers: {len(sums)} different sums,
       f"of the exact sum")
 
 # %% [markdown]
+# ### Exercise 5 – the input gradient, with atomic additions
+#
+# Write the body of `input_grad_kernel`: the backward's scatter, eq. 6 – for every output pixel and channel, its
+# gradient $\partial L / \partial V_i$ times each bilinear weight, added into the matching input pixel of `grad_in`
+# (zeros padding, `align_corners=False`, as exercise 4). The launcher fills `grad_in` with zeros first (the
+# zero-fill your bytes model counted); the helper `bilinear_corners` gives each lane's four neighbours, weights and
+# masks – exercise 4's steps 1–3, which you have written once already. Lanes of one program, and lanes of programs
+# running at the same moment on a GPU, can add into the same input pixel: choose the memory operation accordingly.
+
+# %%
+if gpu.triton_available():
+
+    @triton.jit
+    def bilinear_corners(theta, n, offsets, H, W, H_out, W_out):
+        """Per lane: the (x0, y0) corner (int32), the four weights and the four inside-the-image masks, in the order
+        (x0, y0), (x0 + 1, y0), (x0, y0 + 1), (x0 + 1, y0 + 1)."""
+        row = theta + n * 6
+        a = tl.load(row)
+        u = (2.0 * (offsets % W_out).to(a.dtype) + 1.0) / W_out - 1.0  # the output pixel, normalized
+        v = (2.0 * (offsets // W_out).to(a.dtype) + 1.0) / H_out - 1.0
+        px = ((a * u + tl.load(row + 1) * v + tl.load(row + 2) + 1.0) * W - 1.0) / 2.0  # where it reads, in pixels
+        py = ((tl.load(row + 3) * u + tl.load(row + 4) * v + tl.load(row + 5) + 1.0) * H - 1.0) / 2.0
+        left, top = tl.floor(px), tl.floor(py)
+        wx, wy = px - left, py - top
+        xi, yi = left.to(tl.int32), top.to(tl.int32)
+        x_ok, x1_ok = (xi >= 0) & (xi < W), (xi >= -1) & (xi < W - 1)
+        y_ok, y1_ok = (yi >= 0) & (yi < H), (yi >= -1) & (yi < H - 1)
+        return (xi, yi, (1.0 - wx) * (1.0 - wy), wx * (1.0 - wy), (1.0 - wx) * wy, wx * wy,
+                x_ok & y_ok, x1_ok & y_ok, x_ok & y1_ok, x1_ok & y1_ok)
+
+    @jit_exercise
+    def input_grad_kernel(grad_out, theta, grad_in, C, H, W, H_out, W_out, BLOCK: tl.constexpr):
+        ### BEGIN SOLUTION
+        n = tl.program_id(0)
+        offsets = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+        live = offsets < H_out * W_out
+        x0, y0, w00, w10, w01, w11, m00, m10, m01, m11 = bilinear_corners(theta, n, offsets, H, W, H_out, W_out)
+        for c in range(0, C):
+            g = tl.load(grad_out + (n * C + c) * H_out * W_out + offsets, mask=live, other=0.0)
+            image = grad_in + (n * C + c) * H * W + y0 * W + x0  # the (x0, y0) corner; the others are +1, +W, +W + 1
+            tl.atomic_add(image, w00 * g, mask=live & m00)
+            tl.atomic_add(image + 1, w10 * g, mask=live & m10)
+            tl.atomic_add(image + W, w01 * g, mask=live & m01)
+            tl.atomic_add(image + W + 1, w11 * g, mask=live & m11)
+        ### END SOLUTION
+
+
+def affine_input_gradient(grad_output, theta, in_size):
+    """∂L/∂input of the fused sampler for ``grad_output = ∂L/∂output``: ``(N, C, H_out, W_out), (N, 2, 3), (H, W)
+    -> (N, C, H, W)``"""
+    grad_output, theta = grad_output.contiguous(), theta.reshape(-1, 6).contiguous().to(grad_output.dtype)
+    n, c, h_out, w_out = grad_output.shape
+    h, w = in_size
+    grad_input = torch.zeros(n, c, h, w, dtype=grad_output.dtype, device=grad_output.device)  # the zero-fill
+    block = gpu.block_size(grad_output.device)
+    input_grad_kernel[(n, triton.cdiv(h_out * w_out, block))](grad_output, theta, grad_input, c, h, w, h_out, w_out,
+                                                              BLOCK=block)
+    return grad_input
+
+
+# %%
+affine_input_gradient = check("07.affine_input_gradient", affine_input_gradient)
+
+# %% [markdown]
+# <details><summary>Why atomics, and what a plain store would do</summary>
+#
+# `tl.atomic_add(pointer, value, mask)` reads, adds and writes back as one indivisible operation of the memory
+# system: two lanes adding into one address both count. `tl.load`, `+`, `tl.store` instead lets two lanes read the
+# same old value and write their sums one after the other – one addition vanishes. Under the interpreter programs
+# run one after another, but the lanes of *one* program still share addresses when the transform magnifies (the
+# check's zoomed-in case): a vector store with repeated addresses keeps only one of them, so even here the plain
+# version fails. On a GPU the same happens between programs, at random.
+# </details>
+
+# %% [markdown]
 # Every order is "right" to float32 precision; none is bit-identical to the others. When reproducibility matters
 # (debugging, a paper's numbers), make the order fixed. `affine_sample(..., deterministic=True)` does it with
 # **sorted segments**: first every output pixel writes its four `(input pixel, weight)` contributions to a list; a
@@ -691,8 +822,9 @@ for name, theta0 in (("identity", torch.eye(2, 3)[None]),
 #    calls – the fair baseline for a hand-written fusion.
 #
 # `stn_course.gpu.measure.time_samples` does 1–3 (`time_many` keeps the medians only; `fixed_threads` fixes the
-# CPU's thread count and restores it); `benchmarks/bench_gpu.py` runs the comparison at full size and
-# writes the table to `benchmarks/README.md`. Here, on this machine:
+# CPU's thread count and restores it); `benchmarks/bench_gpu.py` is written to run the comparison at full size on a
+# GPU and write the table to `benchmarks/README.md` – it has **not been run on a GPU yet: no GPU numbers exist** for
+# this course's kernels (not measured on a GPU). Here, on this machine:
 
 # %% tags=["skip-when-grading"]
 size = (8, 1, 64, 64) if DEVICE.type == "cpu" else ((256, 1, 224, 224) if not FAST else (64, 1, 128, 128))
@@ -720,10 +852,243 @@ if DEVICE.type == "cpu":
 
 # %% [markdown]
 # On a CPU the interpreter's time is meaningless (it emulates every program in NumPy): the run above shows by how
-# much. On a GPU, the fused kernel's forward and backward are measured against ATen and `torch.compile` by
-# `benchmarks/bench_gpu.py`; the bytes model predicts the best case – the saved share of the traffic for one to
-# three channels.
+# much. On a GPU, `benchmarks/bench_gpu.py` measures the fused kernel's forward and backward against ATen and
+# `torch.compile` (not measured on a GPU yet); the bytes model predicts the best case – the saved share of the
+# traffic for one to three channels – and the roofline below turns it into times.
+
+# %% [markdown]
+# ## What makes the kernel fast
 #
+# A correct kernel can still be slow – or correct only up to a size. Four topics follow, none of which the
+# interpreter can show you by timing: each comes with the method or the reasoning, and on a GPU the measurement.
+# **Everything this section says about GPU speed is reasoning and prediction: this course's kernels have not been
+# measured on a GPU.**
+#
+# ### Tuning `BLOCK` and `num_warps`
+#
+# `BLOCK` sets how many output pixels one program computes; `num_warps` (a launch option, `kernel[grid](...,
+# num_warps=4)`) how many warps of 32 threads share them. Too small a block and the launch has too many programs,
+# each loading θ again and doing little; too large and each thread holds more values in registers, fewer programs
+# fit on a streaming multiprocessor at once, and the GPU cannot hide the memory latency of one with the work of
+# another. The best pair depends on the GPU and the sizes – it is measured, not derived. `triton.testing.do_bench`
+# times a function the fair way (warm-up, synchronised, many repeats, a quantile of the times); `triton.autotune`
+# does the sweep for you at the first launch of each new size and remembers the winner:
+#
+# ```python
+# tuned = triton.autotune(
+#     configs=[triton.Config({"BLOCK": b}, num_warps=w) for b in (128, 256, 512, 1024) for w in (2, 4, 8)],
+#     key=["H_out", "W_out"],  # tune again when these change
+# )(affine_sample_kernel.fn)  # the plain function under your @triton.jit; the launch then passes no BLOCK
+# tuned[lambda meta: (n, triton.cdiv(h_out * w_out, meta["BLOCK"]))](image, theta, out, C, H, W, H_out, W_out)
+# ```
+#
+# The cell below sweeps the pairs over your kernel of exercise 4 – with `do_bench` on a GPU; under the interpreter
+# with the course's CPU timer, which shows the method and **is not a GPU timing** (the interpreter ignores
+# `num_warps`, and its cost is per program, so it always prefers the largest block).
+
+# %% tags=["skip-when-grading"]
+def sweep(kernel_launch, blocks, warps):
+    """``{(BLOCK, num_warps): median seconds}`` of ``kernel_launch(block, num_warps)`` over the pairs."""
+    if DEVICE.type == "cuda":
+        from triton.testing import do_bench
+
+        return {(b, w): do_bench(lambda: kernel_launch(b, w)) / 1e3 for b in blocks for w in warps}
+    candidates = {(b, w): (lambda b=b, w=w: kernel_launch(b, w)) for b in blocks for w in warps}
+    with fixed_threads(THREADS):
+        return {pair: float(np.median(s)) for pair, s in time_samples(candidates, repeats=3, min_time=0.01,
+                                                                         device=DEVICE).items()}
+
+
+tune_shape = (1, 1, 32, 32) if DEVICE.type == "cpu" else (64, 3, 224, 224)
+tune_image = torch.rand(tune_shape, device=DEVICE)
+tune_theta = (torch.eye(2, 3) + 0.05 * torch.randn(tune_shape[0], 2, 3, generator=generator)).to(DEVICE).reshape(-1, 6)
+tune_out = torch.empty_like(tune_image)
+
+
+def launch_mine(block, num_warps):
+    n, c, h, w = tune_shape
+    affine_sample_kernel[(n, triton.cdiv(h * w, block))](tune_image, tune_theta, tune_out, c, h, w, h, w, BLOCK=block,
+                                                         num_warps=num_warps)
+
+
+if status("07.fused_affine_sample") != "passed":
+    print("Exercise 4 first: the sweep times your kernel.")
+else:
+    blocks, warps = ((256, 1024), (1, 4)) if DEVICE.type == "cpu" else ((128, 256, 512, 1024), (2, 4, 8))
+    tuning = sweep(launch_mine, blocks, warps)
+    label = "on " + where if DEVICE.type == "cuda" else "under the interpreter – not a GPU timing"
+    print(f"input {tune_shape}, {label}:")
+    for (b, w), t in sorted(tuning.items(), key=lambda item: item[1]):
+        print(f"  BLOCK {b:5d}, num_warps {w}: {t * 1e3:8.3f} ms")
+
+# %% [markdown]
+# ### Coalescing, and 2-D tiles
+#
+# A GPU reads memory in **segments** of 32 to 128 bytes. The 32 threads of a warp issue a load together; when their
+# addresses are consecutive, one or two segments serve all of them – the access is **coalesced**. When they are
+# scattered, every thread may need its own segment: up to 32 times the traffic for the same useful bytes (the
+# cache catches some of it, if the lines are still there when a neighbour asks).
+#
+# **Question – predict before the count.** Lanes of a program are consecutive output pixels of one row (the 1-D
+# tile of exercise 2). θ rotates by 90°. Which is right? Return `"a"`, `"b"`, `"c"` or `"d"`:
+#
+# * `"a"` – the output store and the four corner loads are all coalesced: consecutive lanes, consecutive pixels;
+# * `"b"` – the store is coalesced whatever θ; the corner loads of one warp fall in about one segment per lane, and
+#   a square tile (16 × 16 output pixels per program) needs fewer segments per warp and per program;
+# * `"c"` – neither is coalesced: a gather never is;
+# * `"d"` – the loads are coalesced, but the store is not, because the output is written in the rotated order.
+
+# %%
+def coalescing():
+    """Which statement about a 1-D tile under a 90° rotation is right: "a", "b", "c" or "d"."""
+    ### BEGIN SOLUTION
+    statement = "b"  # the store follows the output; the loads follow θ – a column of the input
+    return statement
+    ### END SOLUTION
+
+
+# %%
+coalescing = check("07.coalescing", coalescing)
+
+# %% [markdown]
+# Now count. For a program of 256 output pixels – a 1 × 256 row or a 16 × 16 square – the code below finds the
+# 128-byte segments (float32) that the (x0, y0) corner loads of each warp touch, and of the whole program, with
+# your `source_pixels` from exercise 3:
+
+# %%
+SEGMENT = 128 // 4  # float32 elements per 128-byte segment
+
+
+def segments(theta, tile, size=256, warp=32):
+    """Mean distinct segments per warp, and for the whole program, of the (x0, y0) corner loads of one program
+    whose 256 lanes cover ``tile = (rows, cols)`` output pixels at the centre of a ``size²`` image."""
+    rows_in_tile, cols_in_tile = tile
+    lane = torch.arange(rows_in_tile * cols_in_tile)
+    rows = size // 2 + lane // cols_in_tile - rows_in_tile // 2
+    cols = size // 2 + lane % cols_in_tile - cols_in_tile // 2
+    x, y = source_pixels(theta.double(), rows, cols, (size, size), (size, size))
+    address = y.floor().long() * size + x.floor().long()
+    per_warp = [len(set((address[k:k + warp] // SEGMENT).tolist())) for k in range(0, len(lane), warp)]
+    return float(np.mean(per_warp)), len(set((address // SEGMENT).tolist()))
+
+
+quarter_turn = torch.tensor([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0]])
+tile_counts = {(name, tile): segments(t, tile) for name, t in (("identity", torch.eye(2, 3)), ("90°", quarter_turn))
+               for tile in ((1, 256), (16, 16))}
+print(f"{'θ':9s} {'tile':>8s} {'segments per warp':>18s} {'per program':>12s}")
+for (name, tile), (warp_segments, program_segments) in tile_counts.items():
+    print(f"{name:9s} {tile[0]:>3d} × {tile[1]:<3d} {warp_segments:18.1f} {program_segments:12d}")
+
+# %% [markdown]
+# The store (not counted: its addresses are the output offsets) is coalesced whatever θ. At the identity the row
+# tile's loads are as coalesced as the store; rotated by a quarter turn, an output row becomes an input *column*:
+# every lane of a warp reads another input row – one segment each. The square tile turns each warp into two short
+# rows, which after the rotation are two short columns: fewer segments per warp, and the program as a whole touches
+# a compact patch whose lines neighbouring lanes share. This is why image kernels tile in 2-D: the reads of a
+# gather follow θ, and a square tile bounds the damage whatever the direction. (A 2-D tile in Triton: `rows =
+# pid_y * BY + tl.arange(0, BY)[:, None]`, `cols = pid_x * BX + tl.arange(0, BX)[None, :]`, a launch grid of
+# `(N, ceil(H_out / BY), ceil(W_out / BX))`.)
+#
+# ### Addresses past 2³¹
+#
+# Triton computes with the types it is given: `tl.program_id` and the integer arguments `C, H, W` are **int32**, and
+# so is `((n·C + c)·H + y)·W + x` – up to $2^{31} - 1$. A batch of 16 feature maps of 64 channels at 2048² has
+# $2^{32}$ elements, and a real training job meets such tensors. Then the address the kernel computes is not the
+# element's: the load reads another element (or faults), silently.
+#
+# ### Exercise 6 – the address a kernel computes
+#
+# Return, as a Python `int`, the address `((n·C + c)·H + y)·W + x` of element `index = (n, c, y, x)` of a tensor of
+# `shape = (N, C, H, W)` **as a kernel computing in int32 obtains it**. Python's integers never overflow, so you must
+# say what a 32-bit signed register holds. No tensor is made: the check's largest shapes have tens of billions of
+# elements.
+
+# %%
+def kernel_address(index, shape):
+    """The int32 address of ``index = (n, c, y, x)`` in a contiguous ``shape = (N, C, H, W)`` tensor -> int."""
+    ### BEGIN SOLUTION
+    (n, c, y, x), (_, channels, h, w) = index, shape
+    exact = ((n * channels + c) * h + y) * w + x
+    return (exact + 2**31) % 2**32 - 2**31  # two's complement: wrapping once equals wrapping after every step
+    ### END SOLUTION
+
+
+# %%
+kernel_address = check("07.kernel_address", kernel_address)
+
+# %%
+big = (16, 64, 2048, 2048)
+for index in ((7, 63, 2047, 2047), (8, 0, 0, 0), (15, 63, 2047, 2047)):
+    exact = ((index[0] * big[1] + index[1]) * big[2] + index[2]) * big[3] + index[3]
+    print(f"element {index} of {big}: address {exact:>11,d}, in int32 {kernel_address(index, big):>14,d}")
+
+# %% [markdown]
+# <details><summary>Why one wrap at the end is enough, and the fix</summary>
+#
+# A signed 32-bit register holds its value modulo $2^{32}$, shown in $[-2^{31}, 2^{31})$:
+# $(v + 2^{31}) \bmod 2^{32} - 2^{31}$. Addition and multiplication modulo $2^{32}$ are the integers' own,
+# reduced – a ring homomorphism – so wrapping after every step gives the same as wrapping the exact result once.
+# Image 8 starts exactly at $2^{31}$: its first element is computed at $-2^{31}$, and every element past it in
+# memory lands before the tensor's start.
+#
+# The fix costs little: widen before the multiplications that can pass $2^{31}$, e.g. `base = (n * C +
+# c).to(tl.int64) * H * W` (each program's offset within one image stays small). Triton's pointer arithmetic is
+# 64-bit; it is the integer index that overflows. Where a kernel only ever sees small tensors, int32 is faster
+# (half the registers); a launcher can check `input.numel() < 2**31` and pick the 64-bit variant only when needed.
+# </details>
+#
+# ### A roofline for named GPUs
+#
+# The bytes model and a bandwidth give a prediction before any GPU is at hand: the memory-bound kernel takes at
+# least bytes / bandwidth. The published peak memory bandwidths, from NVIDIA's data sheets (T4: 320 GB/s, GDDR6;
+# A100: 1,555 GB/s for the 40 GB SXM4 part, 2,039 GB/s for the 80 GB SXM4; H100 SXM: 3.35 TB/s, HBM3); a real
+# kernel reaches only a part of the peak – measure the copy bandwidth of your own GPU, as above. These are
+# predictions, **not measured on a GPU**: the table shows a measured column only when a GPU runs this notebook.
+
+# %%
+BANDWIDTH = {"T4": 320e9, "A100 40GB": 1555e9, "A100 80GB SXM": 2039e9, "H100 SXM": 3.35e12}  # NVIDIA data sheets
+ROOFLINE_SHAPES = [(256, 1, 224, 224), (8, 64, 224, 224)]
+KERNELS = {"fused forward": (True, False), "ATen forward": (False, False),
+           "fused backward": (True, True), "ATen backward": (False, True)}
+
+
+def predicted_seconds(shape, fused, backward, bandwidth):
+    """The roofline's memory term: the bytes of your model over ``bandwidth`` (float32)."""
+    return sampler_bytes(shape, shape[2:], 4, fused, backward) / bandwidth
+
+
+predictions = {(shape, name, gpu_name): predicted_seconds(shape, *flags, b) for shape in ROOFLINE_SHAPES
+               for name, flags in KERNELS.items() for gpu_name, b in BANDWIDTH.items()}
+print("predicted time at peak bandwidth, µs (float32, output as large as the input):")
+print(f"{'shape':20s} {'kernel':15s}" + "".join(f"{g:>15s}" for g in BANDWIDTH))
+for shape in ROOFLINE_SHAPES:
+    for name in KERNELS:
+        print(f"{str(shape):20s} {name:15s}" + "".join(f"{predictions[shape, name, g] * 1e6:15.0f}" for g in BANDWIDTH))
+
+# %% tags=["skip-when-grading"]
+if DEVICE.type == "cuda":  # a GPU: the prediction against a measurement of the forwards
+    from triton.testing import do_bench
+
+    for shape in ROOFLINE_SHAPES:
+        images, thetas_r = torch.rand(shape, device=DEVICE), torch.eye(2, 3, device=DEVICE).expand(shape[0], 2, 3)
+        measured = {"fused forward": do_bench(lambda: package_affine_sample(images, thetas_r)) / 1e3,
+                    "ATen forward": do_bench(lambda: aten_kernel_batch(images, thetas_r)) / 1e3}
+        for name, seconds in measured.items():
+            model = sampler_bytes(shape, shape[2:], 4, name.startswith("fused"))
+            print(f"{str(shape):20s} {name:15s} measured on {where}: {seconds * 1e6:.0f} µs, "
+                  f"{model / seconds / 1e9:.0f} GB/s modelled – compare with the row of your GPU's class above")
+else:
+    print("No GPU here: the predictions above are not measured on a GPU. On one, this cell times the package's "
+          "fused forward and ATen's with triton.testing.do_bench beside them.")
+
+# %% [markdown]
+# Read the table as the model says: the fused forward of one channel needs a third of the ATen forward's bytes, so
+# at best a third of its time, on every GPU alike; with 64 channels the two are almost equal. The backward moves
+# more (the input read again, the gradient zero-filled and added). And the ratios between GPUs are only their
+# bandwidths' – the model cannot say more. What it leaves out is what the measurement on a GPU would show: the
+# atomics' contention in the backward, caches, launch overhead at small sizes.
+
+# %% [markdown]
 # ## Explore
 #
 # The kernel explorer cuts the output into programs: choose `BLOCK` and a program, and see the output pixels it
@@ -790,3 +1155,7 @@ widgets.kernel_explorer(photo)
 #   sorted segments make it deterministic at a cost.
 # * Test kernels against torch away from kinks; measure them synchronised, warmed up, interleaved, with medians and
 #   their spread, at a fixed thread count on a CPU, and against `torch.compile` of the unfused calls.
+# * Speed is measured, then explained: tune `BLOCK` and `num_warps` with `do_bench` / `triton.autotune` on the GPU
+#   you have (the interpreter only shows the method); a gather follows θ, so tile in 2-D to keep a warp's reads in
+#   few segments; widen indices to int64 where a tensor can pass 2³¹ elements; predict the time from the bytes
+#   and the bandwidth, and compare with a measurement – none exists yet for these kernels on a GPU.

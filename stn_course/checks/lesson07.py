@@ -1,6 +1,12 @@
 """Checks for lesson 7 – the GPU path: the bytes model (and the question what share fusing saves), a program's tile,
-the kernel's index arithmetic, the fused forward kernel and a Questions choice (where a seeded GPU run stops
-being bit-reproducible).
+the kernel's index arithmetic, the fused forward kernel, a Questions choice (where a seeded GPU run stops being
+bit-reproducible), the backward's input gradient with atomic additions, a choice about coalescing, and the address
+a kernel computes in int32 for tensors past 2³¹ elements.
+
+The kernel exercises' cases are built on the kernel's device (:func:`.kernels.on_kernel_device`: CUDA tensors on a
+GPU, CPU tensors under Triton's interpreter – the grader's sandbox sets ``TRITON_INTERPRET=1``); the lesson's
+kernels are declared with :func:`.kernels.jit_exercise`, so an unwritten stub reports "not implemented yet" before
+anything is compiled.
 
 References: :func:`stn_course.gpu.traffic.sampler_traffic` (the bytes model), :func:`stn_course.gpu.indexing.
 program_pixels` and :func:`~stn_course.gpu.indexing.source_pixels` (the index arithmetic, tested against
@@ -25,6 +31,7 @@ from .cases import random_theta, tensor
 from .comparison import compare
 from .equivalents import AFFINE_GRID, GRID_SAMPLE
 from .catalog import exercise
+from .kernels import on_kernel_device
 from .questions import AnswerCompare, Choice
 from .registry import Case, register
 
@@ -154,13 +161,15 @@ def _compare_kernel(expected: torch.Tensor, actual, case: Case) -> tuple[bool, f
 def _fused_cases(rng: np.random.Generator, shapes=((1, 1, 4, 5, 3, 4, 0.2), (2, 3, 6, 5, 7, 4, 0.6),
                                                    (1, 2, 5, 5, 6, 6, 2.5), (2, 1, 1, 6, 1, 1, 0.4))):
     """Every case runs in :func:`~stn_course.gpu.bounds.checked_memory`: a load or store without its mask fails
-    with a message instead of corrupting (and later killing) the process."""
+    with a message instead of corrupting (and later killing) the process; its tensors are on the kernel's device
+    (:func:`~.kernels.kernel_device`: CUDA on a GPU, the CPU under the interpreter)."""
     for k, (n, c, h, w, h_out, w_out, spread) in enumerate(shapes):
         dtype = torch.float32 if k == 1 else torch.float64
-        yield Case(f"input (N={n}, C={c}, H={h}, W={w}) {str(dtype)[6:]}, out_size=({h_out}, {w_out}), θ spread "
-                   f"{spread}" + (" (reads far outside the image)" if spread > 1 else ""),
-                   (tensor(rng, n, c, h, w, dtype=dtype), random_theta(rng, n, spread, dtype=dtype), (h_out, w_out)),
-                   within=checked_memory)
+        yield on_kernel_device(Case(
+            f"input (N={n}, C={c}, H={h}, W={w}) {str(dtype)[6:]}, out_size=({h_out}, {w_out}), θ spread {spread}"
+            + (" (reads far outside the image)" if spread > 1 else ""),
+            (tensor(rng, n, c, h, w, dtype=dtype), random_theta(rng, n, spread, dtype=dtype), (h_out, w_out)),
+            within=checked_memory))
 
 
 def _fused_hidden(rng: np.random.Generator):  # an output of more than one 1024-lane program; 1-pixel sides
@@ -190,3 +199,106 @@ def _no_arguments(rng: np.random.Generator):
 
 register(exercise("07.nondeterminism_source", reference=_nondeterminism_reference, cases=_no_arguments,
                   hidden_cases=_no_arguments, compare=Choice("a", "b", "c", "d")))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 07.affine_input_gradient (the backward's scatter with tl.atomic_add, written by the learner: a kernel exercise)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _input_gradient_reference(grad_output: torch.Tensor, theta: torch.Tensor, in_size) -> torch.Tensor:
+    """∂L/∂input of torch's two passes for this ``grad_output`` (the sampler is linear in its input, so the
+    input's values do not matter): ``(N, C, H_out, W_out), (N, 2, 3), (H, W) -> (N, C, H, W)``."""
+    n, c, h_out, w_out = grad_output.shape
+    leaf = torch.zeros(n, c, *in_size, dtype=grad_output.dtype, device=grad_output.device, requires_grad=True)
+    with torch.enable_grad():
+        out = unfused_affine_sample(leaf, theta, (h_out, w_out))
+        (grad,) = torch.autograd.grad(out, leaf, grad_output)
+    return grad
+
+
+def _input_gradient_cases(rng: np.random.Generator, shapes=((1, 1, 4, 5, 3, 4, 0.2, 1.0),
+                                                            (2, 2, 5, 6, 7, 5, 0.5, 1.0),
+                                                            (1, 1, 6, 6, 16, 16, 0.1, 0.25),
+                                                            (1, 2, 5, 4, 6, 6, 2.5, 1.0))):
+    """``(N, C, H, W, H_out, W_out, θ spread, zoom)``; a zoom below 1 magnifies: many output pixels – lanes of one
+    program – add into one input pixel, where a plain load-add-store loses additions even under the interpreter."""
+    for k, (n, c, h, w, h_out, w_out, spread, zoom) in enumerate(shapes):
+        dtype = torch.float32 if k == 1 else torch.float64
+        theta = random_theta(rng, n, spread, dtype=dtype)
+        theta[:, :, :2] *= zoom
+        what = " – zoomed in: many outputs per input pixel" if zoom < 1 else ""
+        yield on_kernel_device(Case(
+            f"grad_output (N={n}, C={c}, H_out={h_out}, W_out={w_out}) {str(dtype)[6:]}, in_size=({h}, {w}), "
+            f"θ spread {spread}{what}" + (" (reads far outside the image)" if spread > 1 else ""),
+            (tensor(rng, n, c, h_out, w_out, dtype=dtype), theta, (h, w)), within=checked_memory))
+
+
+def _input_gradient_hidden(rng: np.random.Generator):  # several programs, 1-pixel sides, a strong zoom
+    return _input_gradient_cases(rng, ((1, 1, 30, 30, 36, 33, 0.3, 1.0), (2, 1, 9, 1, 5, 7, 0.7, 1.0),
+                                       (1, 3, 3, 3, 20, 20, 0.05, 0.1)))
+
+
+register(exercise("07.affine_input_gradient", reference=_input_gradient_reference, cases=_input_gradient_cases,
+                  hidden_cases=_input_gradient_hidden, compare=_compare_kernel, forbidden=(
+                      'stn_course.gpu.affine.affine_sample', 'stn_course.gpu.affine.unfused_affine_sample',
+                      'stn_course.sampling.bilinear_sample', 'stn_course.sampling.grid_sample',
+                      'stn_course.autograd.bilinear_sample_analytic', 'torch.autograd.grad', *GRID_SAMPLE,
+                      *AFFINE_GRID)))
+
+# ---------------------------------------------------------------------------------------------------------------
+# 07.kernel_address (the address a kernel computes in 32-bit integers, for tensors of more than 2³¹ elements)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _int32_address_reference(index, shape) -> int:
+    """``((n·C + c)·H + y)·W + x`` as a kernel computing in int32 gets it: the exact value wrapped to
+    ``[−2³¹, 2³¹)`` (two's complement; wrapping after every step gives the same, arithmetic modulo 2³² being a
+    ring)."""
+    (n, c, y, x), (_, channels, h, w) = index, shape
+    exact = ((n * channels + c) * h + y) * w + x
+    return (exact + 2**31) % 2**32 - 2**31
+
+
+def _compare_int(expected: int, actual, case: Case) -> tuple[bool, float, str]:
+    """Exactly the reference's integer, as a Python ``int`` (a NumPy or tensor integer is converted first)."""
+    if isinstance(actual, torch.Tensor) and actual.numel() == 1 and not actual.is_floating_point():
+        actual = int(actual.item())
+    if isinstance(actual, np.integer):
+        actual = int(actual)
+    if isinstance(actual, bool) or not isinstance(actual, int):
+        return False, float("inf"), f"expected an integer address, got {type(actual).__name__} {actual!r}"[:120]
+    return compare(expected, actual, rtol=0.0, atol=0.0)
+
+
+def _address_cases(rng: np.random.Generator, shapes=((1, 1, 4, 4), (256, 3, 224, 224), (3, 1, 32768, 32768),
+                                                     (16, 64, 2048, 2048), (5, 7, 40000, 30000))):
+    """The first and the last element of every shape, and one drawn in between (shapes past 2³¹ elements: a
+    batch of large images, or one huge feature map – no tensor is made)."""
+    for shape in shapes:
+        last = tuple(s - 1 for s in shape)
+        drawn = tuple(int(rng.integers(0, s)) for s in shape)
+        for index in ((0, 0, 0, 0), drawn, last):
+            total = shape[0] * shape[1] * shape[2] * shape[3]
+            yield Case(f"index (n, c, y, x) = {index} of a tensor of shape {shape} ({total:.3g} elements)",
+                       (index, shape))
+
+
+def _address_hidden(rng: np.random.Generator):
+    return _address_cases(rng, ((2, 1, 1, 2**30), (64, 64, 512, 512), (1, 2**20, 2**11, 3), (7, 3, 46341, 46341)))
+
+
+register(exercise("07.kernel_address", reference=_int32_address_reference, cases=_address_cases,
+                  hidden_cases=_address_hidden, compare=_compare_int))
+
+# ---------------------------------------------------------------------------------------------------------------
+# 07.coalescing (a choice: which accesses of a 1-D tile are coalesced under a 90° rotation)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _coalescing_reference() -> str:
+    return "b"  # the stores are consecutive whatever θ; a 90° rotation turns an output row into an input column
+
+
+register(exercise("07.coalescing", reference=_coalescing_reference, cases=_no_arguments, hidden_cases=_no_arguments,
+                  compare=Choice("a", "b", "c", "d")))

@@ -9,6 +9,9 @@
 * :mod:`~stn_course.gpu.traffic` (the bytes a pass moves), :mod:`~stn_course.gpu.indexing` (a program's tile and
   the kernel's index arithmetic, in PyTorch) and :mod:`~stn_course.gpu.measure` (a synchronised, interleaved timer
   and the copy bandwidth): what lesson 7 teaches around the kernels. They need no Triton.
+* :mod:`~stn_course.gpu.launches` (each kernel's launch contract: dtypes, pointer arguments, constants – every
+  launch checked against it) and :mod:`~stn_course.gpu.aot` (every launched variant compiled ahead of time for
+  named GPUs – sm_75, sm_80, sm_90 – with the ptxas in the triton wheel; registers and spills).
 * :mod:`~stn_course.gpu.bounds` – :func:`~stn_course.gpu.bounds.checked_memory`: under the interpreter, every load
   and store of a kernel checked against the launch's tensors (lesson 7's check: a store without ``mask=`` fails
   with a message instead of corrupting the process).
@@ -64,10 +67,13 @@ def can_run(*tensors: torch.Tensor) -> bool:
 
 
 def auto_uses_triton(*tensors: torch.Tensor) -> bool:
-    """What ``impl="auto"`` decides: the Triton kernels for CUDA tensors of float32 or float64 when they can run
-    there, the ATen/fast path otherwise (the interpreter is never chosen: it checks kernels, it is not a speed)."""
+    """What ``impl="auto"`` decides: the Triton kernels for CUDA tensors of a dtype they take – float64, float32,
+    and float16/bfloat16 (what autocast hands them; computed in float32) – when they can run there, the ATen/fast
+    path otherwise (the interpreter is never chosen: it checks kernels, it is not a speed)."""
+    from .launches import DTYPES
+
     first = tensors[0]
-    return first.is_cuda and first.dtype in (torch.float32, torch.float64) and can_run(*tensors)
+    return first.is_cuda and first.dtype in DTYPES and can_run(*tensors)
 
 
 def check_triton(*tensors: torch.Tensor, what: str = "impl='triton'") -> None:

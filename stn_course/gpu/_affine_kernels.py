@@ -4,7 +4,19 @@ imports without Triton.
 
 The padding mode is not written here: every kernel takes the mode's kernel code as compile-time constants –
 ``FOLD``, its ``kernel_fold`` compiled by :func:`compiled`, and ``CLAMP`` (:mod:`stn_course.padding`) – so each
-mode compiles to its own specialised kernel, and a new mode needs no change in this file."""
+mode compiles to its own specialised kernel, and a new mode needs no change in this file.
+
+The kernels compute in the dtype of θ and the base grid (``theta``, ``xs``, ``ys``): the input's, or float32 for a
+float16/bfloat16 input (:func:`stn_course.gpu.launches.compute_dtype`). Values are read in the input's dtype and
+widened to it on load (:func:`load_as`); stores round to the destination's dtype.
+
+Index width (lesson 7's int32 overflow): ``tl.program_id`` and the integer arguments are 32-bit, so a flat offset
+like ``(n·C + c)·H·W`` wraps past 2³¹ − 1 elements – a batch of 8×64×2048² floats already does. Every offset here
+is therefore split in two: a per-program *base* in 64 bits (``n.to(tl.int64)`` before the first multiply: one
+scalar per program, no per-lane registers), added to the pointer first, and the per-lane offset *within one plane*
+(``y0·W + x0``, ``offs``) in 32 bits – those are bounded by one channel's pixels, which the launcher keeps below
+2³¹ (:func:`stn_course.gpu.launches.check_index_range`). ``contributions`` and ``segments`` index the whole batch
+per lane (sort keys), so they compute in int64 throughout."""
 from __future__ import annotations
 
 import functools
@@ -43,6 +55,12 @@ def fused_sub_half(c, s, zero, EMULATE_FMA: tl.constexpr):
     else:
         out = tl.fma(c, s, zero - 0.5)
     return out
+
+
+@triton.jit
+def load_as(pointer, mask, like):
+    """``tl.load(pointer, mask, other=0)`` widened to ``like``'s dtype: a half-precision image read into float32."""
+    return tl.load(pointer, mask=mask, other=0.0).to(like.dtype)
 
 
 @triton.jit
@@ -109,7 +127,7 @@ def corners(ix, iy, W, H, finite, zero):
 @triton.jit
 def theta_row(theta, n, ROW: tl.constexpr):
     """Row ``ROW`` of image ``n``'s θ, three numbers (θ is flattened to six per image)."""
-    start = theta + n * 6 + 3 * ROW
+    start = theta + n.to(tl.int64) * 6 + 3 * ROW  # (N·6 stays small; int64 costs one scalar)
     return tl.load(start), tl.load(start + 1), tl.load(start + 2)
 
 @triton.jit
@@ -148,14 +166,15 @@ def forward(inp, theta, xs, ys, out, C, H, W, HO, WO,
     w_y0x1 = fx * (1.0 - fy)
     w_y1x0 = (1.0 - fx) * fy
     w_y1x1 = fx * fy
+    n64 = n.to(tl.int64)  # the plane bases (n·C + c)·H·W and ·P exceed 2³¹ on large batches: 64-bit, per program
     for c in range(0, C):
-        base = inp + (n * C + c) * H * W
-        v = w_y0x0 * tl.load(base + y0 * W + x0, mask=m_y0x0, other=0.0)
-        v += w_y0x1 * tl.load(base + y0 * W + x0 + 1, mask=m_y0x1, other=0.0)
-        v += w_y1x0 * tl.load(base + (y0 + 1) * W + x0, mask=m_y1x0, other=0.0)
-        v += w_y1x1 * tl.load(base + (y0 + 1) * W + x0 + 1, mask=m_y1x1, other=0.0)
+        base = inp + (n64 * C + c) * H * W
+        v = w_y0x0 * load_as(base + y0 * W + x0, m_y0x0, xt)
+        v += w_y0x1 * load_as(base + y0 * W + x0 + 1, m_y0x1, xt)
+        v += w_y1x0 * load_as(base + (y0 + 1) * W + x0, m_y1x0, xt)
+        v += w_y1x1 * load_as(base + (y0 + 1) * W + x0 + 1, m_y1x1, xt)
         v = tl.where(finite, v, float("nan") + 0.0 * xt)
-        tl.store(out + (n * C + c) * P + offs, v, mask=live)
+        tl.store(out + (n64 * C + c) * P + offs, v, mask=live)  # base first, then the 32-bit lanes
 
 @triton.jit
 def backward(inp, theta, xs, ys, grad_out, grad_inp, partial, C, H, W, HO, WO, PROGRAMS,
@@ -169,17 +188,18 @@ def backward(inp, theta, xs, ys, grad_out, grad_inp, partial, C, H, W, HO, WO, P
         theta, xs, ys, n, offs, H, W, HO, WO, FOLD, CLAMP, ALIGN, EMULATE_FMA)
     gix = 0.0 * fx
     giy = 0.0 * fy
+    n64 = n.to(tl.int64)  # 64-bit plane bases, as in forward
     for c in range(0, C):
-        base = inp + (n * C + c) * H * W
-        g = tl.load(grad_out + (n * C + c) * P + offs, mask=live, other=0.0)
-        v_y0x0 = tl.load(base + y0 * W + x0, mask=m_y0x0, other=0.0)
-        v_y0x1 = tl.load(base + y0 * W + x0 + 1, mask=m_y0x1, other=0.0)
-        v_y1x0 = tl.load(base + (y0 + 1) * W + x0, mask=m_y1x0, other=0.0)
-        v_y1x1 = tl.load(base + (y0 + 1) * W + x0 + 1, mask=m_y1x1, other=0.0)
+        base = inp + (n64 * C + c) * H * W
+        g = load_as(grad_out + (n64 * C + c) * P + offs, live, xt)
+        v_y0x0 = load_as(base + y0 * W + x0, m_y0x0, xt)
+        v_y0x1 = load_as(base + y0 * W + x0 + 1, m_y0x1, xt)
+        v_y1x0 = load_as(base + (y0 + 1) * W + x0, m_y1x0, xt)
+        v_y1x1 = load_as(base + (y0 + 1) * W + x0 + 1, m_y1x1, xt)
         gix += g * ((v_y0x1 - v_y0x0) * (1.0 - fy) + (v_y1x1 - v_y1x0) * fy)
         giy += g * ((v_y1x0 - v_y0x0) * (1.0 - fx) + (v_y1x1 - v_y0x1) * fx)
         if NEED_INPUT:  # eq. 6 by scattering: several output pixels may hit one input pixel, so add atomically
-            gbase = grad_inp + (n * C + c) * H * W
+            gbase = grad_inp + (n64 * C + c) * H * W
             tl.atomic_add(gbase + y0 * W + x0, g * (1.0 - fx) * (1.0 - fy), mask=m_y0x0)
             tl.atomic_add(gbase + y0 * W + x0 + 1, g * fx * (1.0 - fy), mask=m_y0x1)
             tl.atomic_add(gbase + (y0 + 1) * W + x0, g * (1.0 - fx) * fy, mask=m_y1x0)
@@ -187,7 +207,7 @@ def backward(inp, theta, xs, ys, grad_out, grad_inp, partial, C, H, W, HO, WO, P
     keep = live & finite
     gx = tl.where(keep, gix * dx, 0.0 * xt)  # ∂L/∂(grid x): eq. 7 chained through padding and unnormalize
     gy = tl.where(keep, giy * dy, 0.0 * xt)
-    row = partial + (n * PROGRAMS + pid) * 6  # one partial per program: deterministic, summed afterwards
+    row = partial + (n64 * PROGRAMS + pid) * 6  # one partial per program: deterministic, summed afterwards
     tl.store(row + 0, tl.sum(gx * xt, axis=0))
     tl.store(row + 1, tl.sum(gx * yt, axis=0))
     tl.store(row + 2, tl.sum(gx, axis=0))
@@ -236,5 +256,5 @@ def segments(order, starts, keys_sorted, weights, grad_out, grad_inp, C, HW, P,
         e = tl.load(order + k)
         w = tl.load(weights + e)
         q = e // 4 - n * P  # the output pixel of this contribution, in image n
-        acc += w * tl.load(grad_out + (n * C + cs) * P + q, mask=cmask, other=0.0)
+        acc += w * load_as(grad_out + (n * C + cs) * P + q, cmask, w)
     tl.store(grad_inp + (n * C + cs) * HW + pixel, acc, mask=cmask)

@@ -37,7 +37,8 @@ RULES: dict[str, str] = {
     "frames": r"_getframe|currentframe|\bf_back\b|\bf_locals\b|\bf_globals\b|\btb_frame\b|\bgi_frame\b"
               r"|_current_frames|inspect\s*\.\s*stack",
     "code objects": r"__code__|\bco_code\b|CodeType|FunctionType|\.replace\s*\(\s*co_|\bmarshal\b",
-    "grader and checks modules": r"stn_course\s*\.\s*grading|stn_course\s*\.\s*checks\s*(\.|import\s+(?!(check|status)"
+    "grader and checks modules": r"stn_course\s*\.\s*grading|stn_course\s*\.\s*checks\s*(\.(?!kernels\s+import\s+"
+                                 r"jit_exercise\b\s*(#.*)?$)|import\s+(?!(check|status)"
                                  r"\b\s*(,\s*(check|status)\b\s*)*$))|from\s+stn_course\s+import\s+.*\b(grading|checks)"
                                  r"\b|\bshortcuts\b|\bfind_shortcut\b|\bregistry\b|_ACTIVE",
     "course files": r"solutions/|lessons/|\.ipynb\b|seed\.txt|\bseed_file\b|/proc/|/autograder",

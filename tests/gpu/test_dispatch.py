@@ -136,7 +136,8 @@ def test_mixed_and_unsupported_devices_are_named():
     (lambda x: affine_sample(x, torch.eye(2, 3).expand(2, 2, 3), (2, 5, 4, 4)), ValueError,
      r"N, C = \(2, 3\)"),
     (lambda x: affine_sample(x, torch.eye(2, 3).expand(2, 2, 3), padding_mode="wrap"), ValueError, "padding_mode"),
-    (lambda x: affine_sample(x.half(), torch.eye(2, 3).expand(2, 2, 3).half()), TypeError, "float32 or float64"),
+    (lambda x: affine_sample(x.to(torch.float8_e4m3fn), torch.eye(2, 3).expand(2, 2, 3)), TypeError,
+     r"input: expected a floating-point tensor \(float16, bfloat16, float32 or float64\)"),
     (lambda x: affine_sample(x.int(), torch.eye(2, 3).expand(2, 2, 3)), TypeError, "input"),
 ])
 def test_bad_arguments_get_clear_errors(call, error, message):
