@@ -5,7 +5,8 @@
 #   * grading       – `stn-course grade` with bubblewrap, for a self-hosted autograder.
 # Built from the project's own files, with the README's set-up command (install.py) – the CPU build of torch, the
 # course with its lab, explore and (on Linux) gpu extras – and no solutions: only what `pip install` needs is copied
-# in, installed as a copy, and deleted; the student lessons go to the user's home (`stn-course lessons`).
+# in, installed as a copy, and deleted; the student lessons go to the user's home (`stn-course lessons`). The install
+# steps are docker/install.sh, which tests/test_install_routes.py also runs in a fresh venv (no Docker needed).
 #   docker build -t stn-course . && docker run --rm -p 8888:8888 stn-course
 FROM python:3.11-slim-bookworm
 
@@ -27,12 +28,11 @@ RUN apt-get update \
 
 # Only what installs the package: no solutions/, tests/ or .git in the image.
 COPY pyproject.toml README.md LICENSE install.py /tmp/stn-course/
+COPY docker/install.sh /tmp/stn-course/docker/install.sh
 COPY stn_course /tmp/stn-course/stn_course
 COPY lessons /tmp/stn-course/lessons
-RUN python /tmp/stn-course/install.py --cpu --no-editable --extras explore \
- && python -m pip install "jupyterhub==${JUPYTERHUB_VERSION}" "notebook>=7" \
- && rm -rf /tmp/stn-course \
- && stn-course --help > /dev/null
+RUN sh /tmp/stn-course/docker/install.sh /tmp/stn-course \
+ && rm -rf /tmp/stn-course
 
 USER ${NB_USER}
 WORKDIR ${HOME}

@@ -27,20 +27,24 @@ NCHW layout, so ours and theirs can be swapped (``sampling.grid_sample`` ↔ ``F
 ``impl=`` has one vocabulary everywhere (:mod:`stn_course.impls`: the names, what ``"auto"`` picks, one rule for the
 defaults): ``"reference"`` – the readable version the learner writes; ``"fast"`` – the package's own optimised path;
 ``"aten"`` – torch's kernels; ``"triton"`` – lesson 7's kernels; ``"auto"`` – Triton where it can run on CUDA, else
-the fastest of the others. The light modules are imported here; the ones that pull in
-Matplotlib, ipywidgets or the datasets are imported on first use (``stn_course.plotting`` works as usual).
+the fastest of the others. Every module is imported on first use (``stn_course.sampling``, ``from stn_course
+import stn`` work as usual), so that ``import stn_course`` – and ``stn-course --help`` or ``stn-course lessons DIR``
+– does not import torch, Matplotlib or ipywidgets (``tests/test_cli_imports.py``).
 """
 import importlib
 
-from . import affine, autograd, deform, deform_net, grids, impls, sampling, stn, warps
-
 __version__ = "0.1.0"
-_LAZY = ("checks", "course", "data", "images", "notebooks", "plotting", "training", "widgets")
-__all__ = ["affine", "autograd", "deform", "deform_net", "grids", "impls", "sampling", "stn", "warps", *_LAZY,
-           "__version__"]
+_LAZY = ("affine", "autograd", "deform", "deform_net", "grids", "impls", "sampling", "stn", "warps",
+         "checks", "course", "data", "images", "notebooks", "plotting", "training", "widgets")
+__all__ = [*_LAZY, "__version__"]
 
 
 def __getattr__(name: str):
+    """``stn_course.NAME`` for a module of ``_LAZY``: imported here, on first use (PEP 562)."""
     if name in _LAZY:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

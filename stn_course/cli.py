@@ -25,7 +25,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from . import course, notebooks
+from . import course  # the standard library only: --help and `lessons` import neither torch nor nbformat
 
 DESCRIPTION = """\
 stn-course: Spatial Transformer Networks and deformable convolution from first principles.
@@ -147,16 +147,29 @@ def build_parser() -> argparse.ArgumentParser:
     checks.add_argument("lesson", nargs="?", metavar="LESSON", help="only this lesson, e.g. 02 (default: all)")
     _add_grade_parser(sub, formatter)
     _add_gradescope_zip_parser(sub, formatter)
+    _add_explore_parser(sub, formatter)
+    return parser
+
+
+def _add_explore_parser(sub, formatter) -> None:
+    """``stn-course explore``; its help lists the lessons' dashboards (:func:`stn_course.explore.dashboards`)."""
+    from . import explore as dashboards  # course and PyYAML only (no nbformat, no torch): --help stays light
+
+    try:
+        numbers = sorted(dashboards.dashboards())
+        which = f"one of {', '.join(numbers)} (default: all {len(numbers)})"
+    except Exception as error:  # a half-edited lesson header must not stop `stn-course build` from parsing its args
+        which = f"(the lessons' headers could not be read: {error})"
     explore = sub.add_parser("explore", formatter_class=formatter,
                              help="the lessons' explorers as a code-free dashboard (Voilà)",
                              description="Serve the explorers with Voilà: pages that show the widgets and no code, "
-                                         "for a classroom. Needs the explore extra (pip install 'stn-course[explore]').")
-    explore.add_argument("lesson", nargs="?", metavar="LESSON", help="only this lesson, e.g. 01 (default: all)")
+                                         "for a classroom – one page per lesson. Ctrl+C stops the server and its "
+                                         "kernels. Needs the explore extra (pip install 'stn-course[explore]').")
+    explore.add_argument("lesson", nargs="?", metavar="LESSON", help=f"only this lesson, {which}")
     explore.add_argument("--port", type=int, default=None, help="the port (default: a free one)")
     explore.add_argument("--ip", default="127.0.0.1",
                          help="the address to listen on (default: %(default)s, this machine only)")
     explore.add_argument("--token", default="", help="require ?token=… in the address (default: none)")
-    return parser
 
 
 GRADE_DESCRIPTION = """\
@@ -412,6 +425,8 @@ def gradescope_zip_command(args, parser: argparse.ArgumentParser) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in ("build", "assign"):
+        from . import notebooks
     if args.command == "build":
         source = _require_folder(parser, args.source, "source", "solutions/src", "[0-9][0-9]_*.py")
         return _report(notebooks.build_solutions(source, Path(args.solutions), args.check), args.check,
@@ -440,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
               + ", ".join(path.name for path in written))
         print(f"open them with: jupyter lab {args.directory}")
         return 0
-    if args.command == "lessons":
+    if args.command == "lessons":  # the listing loads the check modules (and so torch): it counts what registers
         from .checks import all_checks
 
         counts = Counter(c.lesson for c in all_checks(include_hidden=False))

@@ -17,13 +17,16 @@ the choice on it).
 
 :func:`fit` trains with Adam and cross-entropy, shows ``tqdm`` progress bars (``tqdm.auto``: widgets in Jupyter,
 text in a terminal; ``progress=False`` to silence), calls ``set_epoch`` on datasets that draw fresh distortions,
-evaluates after every epoch and returns a history ``dict`` of lists. :func:`save` / :func:`load` store the weights
-together with the builder's configuration, so ``load(path)`` rebuilds the model.
+evaluates after every epoch and returns a history ``dict`` of lists; :func:`fit_in_background` runs it in a thread
+and returns a :class:`BackgroundFit` handle at once (lessons 5 and 6's live dashboards). :func:`save` / :func:`load`
+store the weights together with the builder's configuration, so ``load(path)`` rebuilds the model.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import threading
 import time
 from typing import Any, Callable, Iterable
 
@@ -51,6 +54,8 @@ __all__ = [
     "stcnn_forward",
     "evaluate",
     "fit",
+    "BackgroundFit",
+    "fit_in_background",
     "save",
     "load",
 ]
@@ -338,7 +343,8 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable | None =
         lr: float = 1e-3, weight_decay: float = 0.0, device: str | torch.device | None = None, seed: int = 0,
         progress: bool = True, desc: str | None = None, lr_decay: float | None = None,
         transformer_lr: float | None = None,
-        callback: Callable[[dict[str, Any]], None] | None = None) -> dict[str, list[float]]:
+        callback: Callable[[dict[str, Any]], None] | None = None,
+        lock: contextlib.AbstractContextManager | None = None) -> dict[str, list[float]]:
     """Train ``model`` with Adam on cross-entropy; evaluate on ``test_loader`` after every epoch.
 
     Calls ``set_epoch(e)`` on the training set (fresh distortions every epoch), on ``train_loader`` and on its sampler
@@ -355,6 +361,9 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable | None =
     ``steps`` per epoch when the loader has a length, ``loss`` of the step, ``history`` so far, ``model``) and once
     more at the end of each epoch with ``epoch_end=True`` – what a live explorer listens to
     (:func:`stn_course.widgets.transformer_explorer`).
+    ``lock`` (e.g. a ``threading.RLock``) is held during every training step and every evaluation, never during
+    ``callback``: another thread that holds it may read the model – and switch it to ``eval()`` and back – between
+    steps (:func:`fit_in_background`).
     """
     check_module(model)
     epochs = check_int(epochs, "epochs", minimum=0)
@@ -366,6 +375,7 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable | None =
     device = _device(model, device)
     model.to(device)
     seed_everything(seed)
+    lock = contextlib.nullcontext() if lock is None else lock
     transformer = getattr(model, "transformer", None)
     if transformer_lr is not None and isinstance(transformer, nn.Module):
         own = {id(p) for p in transformer.parameters()}
@@ -384,19 +394,20 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable | None =
         for owner in (dataset, train_loader, getattr(train_loader, "sampler", None)):
             if hasattr(owner, "set_epoch"):
                 owner.set_epoch(epoch)
-        model.train()
-        if transformer_lr == 0 and isinstance(transformer, nn.Module):
-            transformer.eval()  # frozen: no batch-norm statistics updates either
         total, wrong, n = 0.0, 0, 0
         steps = len(train_loader) if hasattr(train_loader, "__len__") else None
         start = time.perf_counter()
         for step, (x, y) in enumerate(train_loader):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            with lock:
+                model.train()
+                if transformer_lr == 0 and isinstance(transformer, nn.Module):
+                    transformer.eval()  # frozen: no batch-norm statistics updates either
+                logits = model(x)
+                loss = F.cross_entropy(logits, y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
             total += loss.item() * len(y)
             wrong += (logits.argmax(1) != y).sum().item()
             n += len(y)
@@ -414,7 +425,8 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable | None =
         history["time"].append(elapsed)
         history["images_per_s"].append(n / seconds if seconds > 0 else math.inf)
         if test_loader is not None:
-            result = evaluate(model, test_loader, device)
+            with lock:
+                result = evaluate(model, test_loader, device)
             history["test_error"].append(result["error"])
             history["test_loss"].append(result["loss"])
         if callback is not None:
@@ -426,6 +438,93 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable | None =
                 post["test err"] = f"{history['test_error'][-1]:.1f}%"
             bar.set_postfix(post)
     return history
+
+
+class BackgroundFit:
+    """A :func:`fit` running in a daemon thread – the handle :func:`fit_in_background` returns.
+
+    ``done`` (the thread has finished), ``history`` (the history so far: the same dict :func:`fit` fills, complete
+    once done), ``progress`` (the last ``info`` the callback saw, or ``None``), ``error`` (the exception that ended
+    the run, or ``None``), ``lock`` (held by the training thread during every step and evaluation: hold it to read
+    the model), ``thread``. :meth:`join` waits and returns the history, re-raising the run's exception.
+    """
+
+    def __init__(self, lock: contextlib.AbstractContextManager) -> None:
+        if not (hasattr(lock, "__enter__") and hasattr(lock, "__exit__")):
+            raise TypeError(f"lock: expected a lock (a context manager such as threading.RLock()), got "
+                            f"{type(lock).__name__} {lock!r}"[:200])
+        self.lock = lock
+        self.history: dict[str, list[float]] | None = None
+        self.progress: dict[str, Any] | None = None
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.thread is not None and not self.thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> dict[str, list[float]]:
+        """Wait for the run (at most ``timeout`` seconds; ``TimeoutError`` if it is still running) and return its
+        history; an exception raised in the training thread (or by ``on_done``) is raised here."""
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            raise TimeoutError(f"the training run is still going after {timeout} s")
+        if self.error is not None:
+            raise self.error
+        return self.history
+
+    def __repr__(self) -> str:
+        state = "failed" if self.error is not None else "done" if self.done else "running"
+        epochs = len(self.history["epoch"]) if self.history else 0
+        return f"BackgroundFit({state}, {epochs} epoch(s) finished)"
+
+
+def fit_in_background(model: nn.Module, train_loader: Iterable, test_loader: Iterable | None = None, *,
+                      lock: contextlib.AbstractContextManager | None = None,
+                      on_done: Callable[[BackgroundFit], None] | None = None,
+                      **fit_kwargs: Any) -> BackgroundFit:
+    """Start :func:`fit` in a daemon thread and return at once: a live explorer shows the training while a notebook
+    cell – or a Voilà page – has already finished (lessons 5 and 6's dashboards).
+
+    ``fit_kwargs`` go to :func:`fit` (``progress`` defaults to ``False``: a progress bar started from a thread has
+    no cell to draw in; ``callback`` is called in the training thread). ``lock``: held during every step and
+    evaluation (default: a new ``threading.RLock``, ``run.lock``); whoever reads the model from another thread – a
+    slider's redraw – holds it too, so a picture never sees half a step nor changes the mode a step runs in.
+    ``on_done(run)`` is called in the training thread when the run ends, finished or failed (``run.error``).
+    ``-> BackgroundFit``; ``run.join()`` returns the history or raises what the run raised – nothing is swallowed.
+
+    >>> run = fit_in_background(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)), [(torch.ones(3, 1, 2, 2),
+    ...                         torch.tensor([0, 1, 0]))], epochs=2)
+    >>> run.join()["epoch"], run.done
+    ([1, 2], True)
+    """
+    check_module(model)
+    callback = fit_kwargs.pop("callback", None)
+    for function, name in ((callback, "callback"), (on_done, "on_done")):
+        if function is not None and not callable(function):
+            raise TypeError(f"{name}: expected a function, got {type(function).__name__}")
+    run = BackgroundFit(threading.RLock() if lock is None else lock)
+    fit_kwargs.setdefault("progress", False)
+
+    def follow(info: dict[str, Any]) -> None:
+        run.history, run.progress = info["history"], info
+        if callback is not None:
+            callback(info)
+
+    def train() -> None:
+        try:
+            run.history = fit(model, train_loader, test_loader, callback=follow, lock=run.lock, **fit_kwargs)
+        except BaseException as error:  # kept for join() and on_done, which report it
+            run.error = error
+        if on_done is not None:
+            try:
+                on_done(run)
+            except BaseException as error:
+                run.error = run.error or error
+
+    run.thread = threading.Thread(target=train, name="stn-course-fit", daemon=True)
+    run.thread.start()
+    return run
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
+INSTALL_SH = (ROOT / "docker" / "install.sh").read_text()  # the image's install steps (tests/test_install_routes.py runs them)
 
 
 def _instructions() -> list[tuple[str, str]]:
@@ -23,9 +24,11 @@ def _instructions() -> list[tuple[str, str]]:
 
 def test_the_image_installs_with_the_readmes_command_and_the_cpu_build():
     runs = " && ".join(args for op, args in _instructions() if op == "RUN")
-    assert re.search(r"python \S*install\.py --cpu --no-editable --extras explore\b", runs)
+    assert "sh /tmp/stn-course/docker/install.sh /tmp/stn-course" in runs  # the steps the install-route test runs
+    steps = "\n".join(line for line in INSTALL_SH.splitlines() if not line.lstrip().startswith("#"))
+    assert re.search(r'python "\$src/install\.py" --cpu --no-editable --extras explore\n', steps)
     assert "python install.py" in (ROOT / "README.md").read_text()  # the same script as the README's set-up
-    assert "bubblewrap" in runs and "jupyterhub==" in runs and "notebook" in runs
+    assert "bubblewrap" in runs and "jupyterhub==" in steps and "notebook" in steps
     assert "stn-course lessons lessons" in runs  # the lessons in the home folder, by the CLI
     froms = [args for op, args in _instructions() if op == "FROM"]
     assert froms and all(":" in image and not image.endswith(":latest") for image in froms)  # a pinned base
@@ -34,7 +37,8 @@ def test_the_image_installs_with_the_readmes_command_and_the_cpu_build():
 def test_the_image_copies_only_what_installs_the_package_never_solutions_or_tests():
     copied = [args.split()[:-1] for op, args in _instructions() if op in ("COPY", "ADD")]
     sources = {source for group in copied for source in group if not source.startswith("--")}
-    assert sources <= {"pyproject.toml", "README.md", "LICENSE", "install.py", "stn_course", "lessons"}, sources
+    assert sources <= {"pyproject.toml", "README.md", "LICENSE", "install.py", "docker/install.sh", "stn_course",
+                       "lessons"}, sources
     assert {"stn_course", "lessons", "pyproject.toml"} <= sources
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {"solutions", "tests", ".git"} <= set(ignored)

@@ -67,7 +67,7 @@ def test_l1_align_corners_changes_theta_not_the_picture(hopper48):
     torch.testing.assert_close(box.state["output"], before_output, rtol=0, atol=1e-9)
 
 
-# -- lesson 2 (its default 20-pixel photo, output 40×40) --------------------------------------------------------------
+# -- lesson 2 (its default 32-pixel photo, output 40×40) --------------------------------------------------------------
 
 
 def test_l2_zoom_out_shows_the_padding_and_reflection_moves_with_align_corners():
@@ -102,8 +102,8 @@ def test_l2_rotation_90_stretches_a_non_square_input():
     box = widgets.sampling_explorer()
     box.controls["zoom"].value = 1.0
     box.controls["rotation"].value = 90.0
-    h, w = 20, 17
-    assert sample_image("grace_hopper", size=20, gray=True).shape[-2:] == (h, w)
+    h, w = 32, 27
+    assert sample_image("grace_hopper", size=32, gray=True).shape[-2:] == (h, w)
     motion = affine.theta_to_pixel(box.state["theta"], (h, w), (40, 40))
     columns = torch.linalg.norm(motion[:2, :2], dim=0)
     assert abs(columns[0] - columns[1]) > 0.05  # the pixel motion scales x and y differently

@@ -125,12 +125,6 @@ def test_explorers_leave_no_open_figures(image):
     assert plt.get_fignums() == []
 
 
-def test_sampling_explorer_padding_mode_label_is_not_cut():
-    box = widgets.sampling_explorer()
-    # a fixed 95px label cuts "padding_mode"; "initial" sizes the label to its text
-    assert box.controls["padding_mode"].style.description_width == "initial"
-
-
 def panel(box, title: str) -> np.ndarray:
     """The pixels of one image panel of an explorer's PNG, back at the image's own size (one per magnified block)."""
     picture = np.asarray(Image.open(io.BytesIO(box.figure.value)).convert("RGB"))
@@ -159,12 +153,12 @@ def test_the_affine_explorer_shows_the_package_warp_pixel_for_pixel(image):
 def test_the_sampling_explorer_shows_the_whole_grid_when_it_leaves_the_image():
     """Zoom < 1: the input panel grows a grey margin so every grid line is drawn, and the image's extent is outlined
     (the readers' defect: the grid was cropped at the image's edge, so reading outside was invisible)."""
-    box = widgets.sampling_explorer()  # a 20×17 photo
+    box = widgets.sampling_explorer()  # a 32×27 photo
     box.controls["zoom"].value = 1.0
     assert box.state["margin"] == 0
     box.controls["zoom"].value = 0.5
     margin, (x, y, width, height, f) = box.state["margin"], box.state["layout"]["input and sampling grid"]
-    h, w = 20, 17
+    h, w = 32, 27
     assert margin > 0 and (width, height) == ((w + 2 * margin) * f, (h + 2 * margin) * f)
     from stn_course.sampling import grid_to_pixels
 

@@ -5,9 +5,9 @@
 #   explorers: stn_course.widgets.lesson01
 #   budget_s: 120
 #   dashboard:
-#     intro: Rotate, scale, shear and move the picture about its centre. The left panel shows where each output pixel reads
-#       in the input (the sampling grid; the square marks the first output pixel), the right one the result; below, the
-#       motion **M** in pixels and the **θ** a spatial transformer uses.
+#     intro: Rotate, scale, shear and move the picture about its centre. The picture's left panel shows where each output
+#       pixel reads in the input (the sampling grid; the square marks the first output pixel), the right one the result;
+#       under the sliders, the motion **M** in pixels and the **θ** a spatial transformer uses.
 #     code: |
 #       widgets.affine_explorer(size=64)
 #   exercises:

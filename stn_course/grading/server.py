@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import os
 import resource
@@ -84,6 +85,8 @@ def preload(extra_forbidden: dict[str, list[str]] | None = None) -> _Prepared:
 
     IPython.display.display = lambda *objects, **kwargs: None  # no front end: displaying is a no-op
     import stn_course
+    for module in ("affine", "autograd", "deform", "deform_net", "grids", "impls", "sampling", "stn", "warps"):
+        importlib.import_module(f"stn_course.{module}")  # the torch modules (stn_course imports them on first use)
     import stn_course.checks
     import stn_course.plotting  # noqa: F401
     import stn_course.widgets  # noqa: F401

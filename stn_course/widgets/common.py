@@ -1,5 +1,11 @@
 """Shared machinery of the explorers (every lesson): the layout, redraw-on-change, PNG rendering.
 
+The layout (:func:`_explorer`) is made to be projected in a lecture: the controls and the numbers to watch (the
+caption) in one column, the picture beside it – or below it, on a screen too narrow for both – shown at its natural
+size (never stretched: a magnified PNG is blurry) and shrunk, never cropped, on a narrower screen. Every control is
+``CONTROL_WIDTH`` wide, so a 72-step slider has a few pixels per step, and every description label is as wide as the
+explorer's longest one, measured in the front end's font (DejaVu Sans at 13 px), so none is cut with an ellipsis.
+
 See :mod:`stn_course.widgets` for what every explorer returns."""
 from __future__ import annotations
 
@@ -12,12 +18,32 @@ import torch
 
 from .. import plotting
 
-__all__ = ["render_png", "warp_picture"]
+__all__ = ["render_png", "warp_picture", "png_size", "label_width", "CONTROL_WIDTH", "LABEL_FONT_SIZE"]
+
+CONTROL_WIDTH = 460  # px: every control (ipywidgets' default is 300, which leaves a slider ~1.7 px per 72 steps)
+LABEL_FONT_SIZE = 13  # px: the front end's --jp-widgets-font-size (JupyterLab and Voilà)
+LABEL_SLACK = 4  # px added to the longest label: the browser's text layout is not Pillow's to the pixel
+CHECKBOX = 30  # px: a checkbox's box and its margins, between its (empty) label and its description
+FIGURE_DPI = 100  # Matplotlib pictures: 10-point text is 14 px, readable at natural size
 
 
-def render_png(fig, dpi: int = 72) -> bytes:
+def render_png(fig, dpi: int = FIGURE_DPI) -> bytes:
     """PNG bytes of a Matplotlib figure (closed afterwards, so it is not shown a second time)."""
     return plotting.figure_to_png(fig, dpi=dpi, close=True)
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    """``(width, height)`` in pixels of PNG bytes, read from the header (the IHDR chunk leads every PNG)."""
+    if png[:8] != b"\x89PNG\r\n\x1a\n" or png[12:16] != b"IHDR":
+        raise ValueError(f"expected PNG bytes (starting with the PNG signature and IHDR), got {png[:16]!r}")
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def label_width(text: str) -> int:
+    """Width in pixels of a control's description as the front end draws it (DejaVu Sans, ``LABEL_FONT_SIZE``)."""
+    from .raster import font
+
+    return math.ceil(font(LABEL_FONT_SIZE).getlength(text))
 
 
 def warp_picture(image: torch.Tensor, theta: torch.Tensor, out_size: tuple[int, int], align_corners: bool,
@@ -76,24 +102,65 @@ def _matrix_html(name: str, matrix: torch.Tensor) -> str:
     return f"<div style='display:inline-block;margin-right:18px'><b>{name}</b><table>{rows}</table></div>"
 
 
+def _labelled(control: widgets.Widget) -> bool:
+    """Whether ``control`` shows its description in the description-width label on its left (a checkbox shows it
+    on its right, after the box)."""
+    return bool(control.description) and not isinstance(control, widgets.Checkbox)
+
+
+def _px(css: str) -> int:
+    """``"460px" -> 460`` (the widths :func:`_size_controls` sets)."""
+    if not css.endswith("px"):
+        raise ValueError(f"expected a control width in px, got {css!r}")
+    return round(float(css[:-2]))
+
+
+def _size_controls(controls: dict[str, widgets.Widget]) -> None:
+    """Every description label as wide as the longest one (so the controls line up and none is cut); every control
+    ``CONTROL_WIDTH`` wide (unless its layout already sets a width), a checkbox just wide enough for its box and its
+    description, which it draws after the box."""
+    label = max([label_width(c.description) for c in controls.values() if _labelled(c)], default=0) + LABEL_SLACK
+    for control in controls.values():
+        if isinstance(control, widgets.Checkbox):
+            natural = label + CHECKBOX + label_width(control.description) + LABEL_SLACK
+            control.layout.width = control.layout.width or f"{natural}px"
+        control.layout.width = control.layout.width or f"{CONTROL_WIDTH}px"
+        if isinstance(control, widgets.ToggleButtons):  # else its label sits above the buttons, not on their left
+            control.add_class("widget-inline-hbox")
+        if hasattr(control, "style") and hasattr(control.style, "description_width"):
+            control.style.description_width = f"{label}px"
+
+
 def _explorer(css: str, controls: dict[str, widgets.Widget], draw: Callable[[dict], tuple[bytes, str, dict]],
-              columns: int = 3) -> widgets.VBox:
-    """Lay out ``controls``, an Image and an HTML caption; redraw on every change."""
-    image = widgets.Image(format="png")
+              columns: int = 1) -> widgets.VBox:
+    """Lay out ``controls`` (``columns`` to a row) with the HTML caption under them and the picture (a PNG Image,
+    at its natural size) beside them; redraw on every change.
+
+    ``draw(values) -> (png, caption_html, state)``. The box wraps: on a narrow screen the picture goes below. The
+    returned VBox holds one row, ``[panel, figure]``; ``box.panel`` is the controls' column (CSS class
+    ``stn-explorer-controls``: rows of controls, then ``box.caption``), ``box.figure`` the Image."""
+    image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%", height="auto", flex="0 1 auto"))
     image.add_class(f"{css}-figure")
-    caption = widgets.HTML()
+    caption = widgets.HTML(layout=widgets.Layout(width="100%"))
     caption.add_class(f"{css}-matrices")
+    _size_controls(controls)
     for name, control in controls.items():
         control.add_class(f"stn-control-{name.replace('_', '-')}")
     names = list(controls)
-    rows = [widgets.HBox([controls[n] for n in names[i:i + columns]]) for i in range(0, len(names), columns)]
-    box = widgets.VBox(rows + [image, caption])
+    rows = [[controls[n] for n in names[i:i + columns]] for i in range(0, len(names), columns)]
+    width = max(sum(_px(c.layout.width) for c in row) for row in rows)  # the caption wraps within the controls' width
+    panel = widgets.VBox([widgets.HBox(row) for row in rows] + [caption], layout=widgets.Layout(
+        width=f"{width}px", max_width="100%", flex="0 0 auto", margin="0 16px 8px 0"))
+    panel.add_class("stn-explorer-controls")
+    row = widgets.HBox([panel, image], layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"))
+    box = widgets.VBox([row])
     box.add_class("stn-explorer")
     box.add_class(css)
     box.controls = controls
     box.state = {}
     box.figure = image
     box.caption = caption
+    box.panel = panel  # the controls' column, caption last: a widget added here sits beside the picture
 
     def update(_change=None) -> None:
         values = {name: control.value for name, control in controls.items()}
@@ -102,7 +169,8 @@ def _explorer(css: str, controls: dict[str, widgets.Widget], draw: Callable[[dic
         box.state.clear()
         box.state.update(state, renders=renders)
         image.value = png
-        caption.value = html
+        image.layout.width = f"{png_size(png)[0]}px"  # natural size: never stretched to the container
+        caption.value = f"<div class='stn-caption' style='line-height:1.45'>{html}</div>"  # wrapped lines: not 28px
 
     for control in controls.values():
         control.observe(update, names="value")

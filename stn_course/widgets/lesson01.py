@@ -28,14 +28,13 @@ def affine_explorer(image: torch.Tensor | None = None, size: int = 48) -> widget
     if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[0] != 1:
         raise ValueError(f"image: expected a tensor of shape (1, C, H, W), got {getattr(image, 'shape', image)}")
     h, w = image.shape[-2:]
-    style = {"description_width": "80px"}
     controls = {
-        "rotation": widgets.FloatSlider(0.0, min=-180.0, max=180.0, step=5.0, description="rotation °", style=style),
-        "scale": widgets.FloatLogSlider(1.0, base=2, min=-1.5, max=1.5, step=0.05, description="scale", style=style),
-        "shear": widgets.FloatSlider(0.0, min=-1.0, max=1.0, step=0.05, description="shear x", style=style),
-        "tx": widgets.FloatSlider(0.0, min=-w / 2, max=w / 2, step=0.5, description="tx (px)", style=style),
-        "ty": widgets.FloatSlider(0.0, min=-h / 2, max=h / 2, step=0.5, description="ty (px)", style=style),
-        "align_corners": widgets.Checkbox(False, description="align_corners", style=style),
+        "rotation": widgets.FloatSlider(0.0, min=-180.0, max=180.0, step=5.0, description="rotation °"),
+        "scale": widgets.FloatLogSlider(1.0, base=2, min=-1.5, max=1.5, step=0.05, description="scale"),
+        "shear": widgets.FloatSlider(0.0, min=-1.0, max=1.0, step=0.05, description="shear x"),
+        "tx": widgets.FloatSlider(0.0, min=-(w // 2), max=w // 2, step=1.0, description="tx (px)"),
+        "ty": widgets.FloatSlider(0.0, min=-(h // 2), max=h // 2, step=1.0, description="ty (px)"),
+        "align_corners": widgets.Checkbox(False, description="align_corners"),
     }
     centre_x, centre_y = (w - 1) / 2, (h - 1) / 2
 

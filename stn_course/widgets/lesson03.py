@@ -31,12 +31,10 @@ def warp_explorer(image: torch.Tensor | None = None, size: int = 64) -> widgets.
     if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[0] != 1:
         raise ValueError(f"image: expected a tensor of shape (1, C, H, W), got {getattr(image, 'shape', image)}")
     image = image.double()
-    style = {"description_width": "80px"}
     controls = {
-        "transform": widgets.Dropdown(options=["projective", "tps"], value="tps", description="transform",
-                                      style=style),
-        "a": widgets.FloatSlider(0.2, min=-0.8, max=0.8, step=0.05, description="H[2,0] / bend", style=style),
-        "b": widgets.FloatSlider(0.0, min=-0.8, max=0.8, step=0.05, description="H[2,1] / turn", style=style),
+        "transform": widgets.Dropdown(options=["projective", "tps"], value="tps", description="transform"),
+        "a": widgets.FloatSlider(0.2, min=-0.8, max=0.8, step=0.05, description="H[2,0] / bend"),
+        "b": widgets.FloatSlider(0.0, min=-0.8, max=0.8, step=0.05, description="H[2,1] / turn"),
     }
 
     def draw(v: dict) -> tuple[bytes, str, dict]:

@@ -9,7 +9,7 @@ import torch
 
 from .. import plotting
 from ..images import sample_image
-from .common import _explorer, render_png
+from .common import FIGURE_DPI, _explorer, render_png
 
 __all__ = ["descent_explorer"]
 
@@ -25,7 +25,8 @@ def _one_parameter_theta(kind: str, value: torch.Tensor) -> torch.Tensor:
     return torch.stack(rows).view(1, 2, 3)
 
 
-def descent_explorer(image: torch.Tensor | None = None, size: int = 40, dpi: int = 72) -> widgets.VBox:
+def descent_explorer(image: torch.Tensor | None = None, size: int = 40,
+                     dpi: int = FIGURE_DPI) -> widgets.VBox:
     """Align a shifted or rotated copy of an image to the original by gradient descent on one parameter, with the
     hand-derived backward of :mod:`stn_course.autograd`; shows the loss curve and the iterates.
 
@@ -38,10 +39,9 @@ def descent_explorer(image: torch.Tensor | None = None, size: int = 40, dpi: int
     if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[0] != 1:
         raise ValueError(f"image: expected a tensor of shape (1, C, H, W), got {getattr(image, 'shape', image)}")
     template = image.double()
-    style = {"description_width": "80px"}
-    slow = {"style": style, "continuous_update": False}  # a redraw takes long: on release
+    slow = {"continuous_update": False}  # a redraw takes long: on release
     controls = {
-        "kind": widgets.Dropdown(options=["shift", "rotation"], value="shift", description="parameter", style=style),
+        "kind": widgets.Dropdown(options=["shift", "rotation"], value="shift", description="parameter"),
         "truth": widgets.FloatSlider(0.3, min=-0.8, max=0.8, step=0.05, description="distortion", **slow),
         "start": widgets.FloatSlider(0.0, min=-1.0, max=1.0, step=0.05, description="start", **slow),
         "lr": widgets.FloatSlider(0.3, min=0.1, max=5.0, step=0.1, description="step size", **slow),

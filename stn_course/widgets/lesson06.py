@@ -1,8 +1,9 @@
-"""The explorers of lesson 6: the offset layout, and where a trained deformable CNN reads.
+"""The explorers of lesson 6: the offset layout, and where a deformable CNN reads – live while it trains, and after.
 
 See :mod:`stn_course.widgets` for what every explorer returns."""
 from __future__ import annotations
 
+import contextlib
 import math
 
 import ipywidgets as widgets
@@ -12,7 +13,7 @@ from .. import plotting
 from ..images import sample_image
 from .common import _explorer, render_png
 
-__all__ = ["LAYOUTS", "offset_layout_explorer", "deformable_explorer"]
+__all__ = ["LAYOUTS", "offset_layout_explorer", "deformable_explorer", "first_correct"]
 
 LAYOUTS = ("(dy, dx) interleaved – torchvision", "(dx, dy) interleaved – bug", "blocked – bug")
 
@@ -80,14 +81,22 @@ def offset_layout_explorer(image: torch.Tensor | None = None, size: int = 24, dp
     return _explorer("stn-offset-layout-explorer", controls, draw)
 
 
-def deformable_explorer(model: torch.nn.Module, dataset, dpi: int = 72) -> widgets.VBox:
-    """Browse test digits through a trained :class:`stn_course.deform_net.DeformableCNN`: the 81 image pixels that one
+def deformable_explorer(model: torch.nn.Module, dataset, dpi: int = 72, refresh_s: float = 2.0) -> widgets.VBox:
+    """Browse test digits through a :class:`stn_course.deform_net.DeformableCNN`: the 81 image pixels that one
     output location of its last deformable layer reads (through both layers), next to a plain convolution's.
 
+    Trained beforehand, or live: ``box.start_training(train_loader, test_loader, **fit_kwargs)`` trains it in the
+    background and returns the run at once (:class:`~stn_course.widgets.lesson05.LiveTraining`: a status line, CSS
+    class ``stn-training-status``, says how far it got; the picture is redrawn every ``refresh_s`` seconds and at
+    every epoch's end). When that run ends, and the digit slider was not moved meanwhile, the explorer moves to the
+    first digit of ``dataset`` the trained network classifies correctly (the status line says so). A redraw reads
+    the model in ``eval()`` mode between training steps and puts its mode back.
+
     ``dataset[i] -> (x (1, S, S), label)``. ``-> VBox`` (CSS class ``stn-deformable-explorer``); ``state`` holds the
-    ``points (81, 2)``, their ``spread`` (px) and the ``prediction``.
+    ``points (81, 2)``, their ``spread`` (px), the ``prediction`` and the ``label``.
     """
     from ..deform_net import trace_sampling_points
+    from .lesson05 import LiveTraining
 
     x0, _ = dataset[0]
     grid = x0.shape[-1] // 4  # the last layer's output is S/4 × S/4
@@ -98,16 +107,22 @@ def deformable_explorer(model: torch.nn.Module, dataset, dpi: int = 72) -> widge
         "y": widgets.IntSlider(grid // 2, min=0, max=grid - 1, description="output y", **slow),
         "x": widgets.IntSlider(grid // 2, min=0, max=grid - 1, description="output x", **slow),
     }
+    live = LiveTraining(model, refresh_s)
 
     def draw(v: dict) -> tuple[bytes, str, dict]:
         x, label = dataset[v["index"]]
         x = x.unsqueeze(0)
-        model.eval()
+        with live.lock, torch.no_grad():  # between training steps; the mode it trains in is put back
+            was_training = model.training
+            model.eval()
+            try:
+                points = model.sampling_points(x, v["y"], v["x"])[0]
+                prediction = int(model(x).argmax(1))
+                maps = model.features(x)
+            finally:
+                model.train(was_training)
+        plain = [torch.nn.Conv2d(1, 1, 3, padding=1) for _ in model.layers]
         with torch.no_grad():
-            points = model.sampling_points(x, v["y"], v["x"])[0]
-            prediction = int(model(x).argmax(1))
-            maps = model.features(x)
-            plain = [torch.nn.Conv2d(1, 1, 3, padding=1) for _ in model.layers]
             regular = trace_sampling_points(plain, maps[:2], v["y"], v["x"], pools=(2, 2))[0]
         centre = (4 * v["y"] + 1.5, 4 * v["x"] + 1.5)
         fig = plotting.plot_sampling_panels([x[0, 0]] * 2, [regular, points],
@@ -115,6 +130,46 @@ def deformable_explorer(model: torch.nn.Module, dataset, dpi: int = 72) -> widge
                                             centres=[centre, centre], taps=9, size=3.2)
         spread = ((points - points.mean(0)) ** 2).sum(1).mean().sqrt().item()
         html = f"label {int(label)}, prediction <b>{prediction}</b>; spread of the 81 samples {spread:.1f} px"
-        return render_png(fig, dpi), html, {"points": points, "spread": spread, "prediction": prediction}
+        return render_png(fig, dpi), html, {"points": points, "spread": spread, "prediction": prediction,
+                                            "label": int(label)}
 
-    return _explorer("stn-deformable-explorer", controls, draw)
+    box = _explorer("stn-deformable-explorer", controls, draw)
+    live.attach(box)
+    start = box.start_training
+
+    def start_training(train_loader, test_loader=None, **fit_kwargs):
+        shown = controls["index"].value
+
+        def show_a_correct_digit(run) -> None:
+            if run.error is not None or controls["index"].value != shown:
+                return  # failed, or the learner has moved on: leave the slider alone
+            found = first_correct(model, dataset, live.lock)
+            if found is None:
+                live.set_status(f"{live.text}; it classifies none of these digits correctly")
+                return
+            controls["index"].value = found
+            live.set_status(f"{live.text}; showing test digit {found}, the first it classifies correctly")
+
+        return start(train_loader, test_loader, then=show_a_correct_digit, **fit_kwargs)
+
+    box.start_training = start_training
+    return box
+
+
+def first_correct(model: torch.nn.Module, dataset, lock=None, batch: int = 256) -> int | None:
+    """Index of the first item of ``dataset`` (``dataset[i] -> (x (1, S, S), label)``) that ``model`` classifies
+    correctly (in ``eval()`` mode, put back afterwards; ``lock`` held while it reads the model), or ``None``."""
+    for begin in range(0, len(dataset), batch):
+        items = [dataset[i] for i in range(begin, min(begin + batch, len(dataset)))]
+        x = torch.stack([item[0] for item in items])
+        labels = torch.as_tensor([int(item[1]) for item in items])
+        with lock or contextlib.nullcontext(), torch.no_grad():
+            was_training = model.training
+            model.eval()
+            try:
+                right = (model(x).argmax(1) == labels).nonzero()
+            finally:
+                model.train(was_training)
+        if len(right):
+            return begin + int(right[0])
+    return None

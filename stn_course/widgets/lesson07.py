@@ -53,14 +53,12 @@ def kernel_explorer(image: torch.Tensor | None = None, out_size: int = 24, batch
         raise ValueError(f"image: expected a tensor of shape (1, C, H, W), got {getattr(image, 'shape', image)}")
     h, w = image.shape[-2:]
     out = (out_size, out_size)
-    style = {"description_width": "95px"}
     controls = {
-        "block": widgets.Dropdown(options=list(BLOCKS), value=64, description="BLOCK", style=style),
-        "program": widgets.IntSlider(0, min=0, max=num_programs(*out, 64) - 1, description="program", style=style),
-        "channels": widgets.Dropdown(options=[1, 3, 64], value=1, description="channels", style=style),
-        "zoom": widgets.FloatLogSlider(1.0, base=2, min=-2.0, max=2.0, step=0.25, description="zoom", style=style),
-        "rotation": widgets.FloatSlider(0.0, min=-180.0, max=180.0, step=5.0, description="rotation °",
-                                        style=style),
+        "block": widgets.Dropdown(options=list(BLOCKS), value=64, description="BLOCK"),
+        "program": widgets.IntSlider(0, min=0, max=num_programs(*out, 64) - 1, description="program"),
+        "channels": widgets.Dropdown(options=[1, 3, 64], value=1, description="channels"),
+        "zoom": widgets.FloatLogSlider(1.0, base=2, min=-2.0, max=2.0, step=0.25, description="zoom"),
+        "rotation": widgets.FloatSlider(0.0, min=-180.0, max=180.0, step=5.0, description="rotation °"),
     }
 
     def keep_program_in_range(change) -> None:  # a smaller BLOCK means more programs, and the other way round

@@ -23,16 +23,13 @@ def sign_explorer(model: torch.nn.Module | None = None, out_size: int = 28) -> w
     ``-> VBox`` (CSS class ``stn-sign-explorer``); ``state`` holds ``label``, ``corners (4, 2)``, ``image``
     ``(3, S, S)``, ``rectified (3, out_size, out_size)`` and, with a model, ``prediction`` and ``params``.
     """
-    style = {"description_width": "90px"}
     controls = {
-        "label": widgets.IntSlider(0, min=0, max=len(CLASSES) - 1, description="class", style=style),
-        "scale": widgets.FloatSlider(sum(SCALE) / 2, min=0.15, max=0.8, step=0.05, description="half-side",
-                                     style=style),
-        "angle": widgets.FloatSlider(ANGLE, min=0.0, max=90.0, step=5.0, description="max turn °", style=style),
-        "perspective": widgets.FloatSlider(PERSPECTIVE, min=0.0, max=0.2, step=0.01, description="slant",
-                                           style=style),
-        "seed": widgets.IntSlider(0, min=0, max=99, description="draw", style=style),
-        "clutter": widgets.Checkbox(True, description="clutter", style=style),
+        "label": widgets.IntSlider(0, min=0, max=len(CLASSES) - 1, description="class"),
+        "scale": widgets.FloatSlider(sum(SCALE) / 2, min=0.15, max=0.8, step=0.05, description="half-side"),
+        "angle": widgets.FloatSlider(ANGLE, min=0.0, max=90.0, step=5.0, description="max turn °"),
+        "perspective": widgets.FloatSlider(PERSPECTIVE, min=0.0, max=0.2, step=0.01, description="slant"),
+        "seed": widgets.IntSlider(0, min=0, max=99, description="draw"),
+        "clutter": widgets.Checkbox(True, description="clutter"),
     }
 
     def draw(v: dict) -> tuple[bytes, str, dict]:
@@ -40,7 +37,7 @@ def sign_explorer(model: torch.nn.Module | None = None, out_size: int = 28) -> w
                                              angle=v["angle"], perspective=v["perspective"], clutter=v["clutter"])
         i = int((labels == v["label"]).nonzero()[0])  # len(CLASSES) signs hold every class once
         image, label = images[i:i + 1], int(labels[i])
-        canvas = Canvas(min_side=160)
+        canvas = Canvas(min_side=200)
         state = {"label": label, "corners": corners[i], "image": image[0]}
         grid_pixels, html = None, f"class {label}: {' '.join(CLASSES[label])}"
         if model is not None:
@@ -60,5 +57,4 @@ def sign_explorer(model: torch.nn.Module | None = None, out_size: int = 28) -> w
             canvas.add("the ST-CNN's view", out[0])
         return canvas.png(), html, {**state, "layout": dict(canvas.boxes)}
 
-    box = _explorer("stn-sign-explorer", controls, draw, columns=3)
-    return box
+    return _explorer("stn-sign-explorer", controls, draw)

@@ -4,27 +4,56 @@ An explorer redraws on every slider step, so its picture must take milliseconds:
 anti-aliased rendering take 100–300 ms for two 256×256 panels, this takes a few. A :class:`Canvas` places panels
 side by side, each an image (nearest-neighbour magnified so a small image is still big enough to see) with an
 optional sampling grid drawn over it, under a title; :meth:`Canvas.png` encodes the whole with Pillow.
+Text (titles, chart labels) is drawn with the DejaVu Sans TrueType font that ships with Matplotlib, anti-aliased at
+the size it is shown at: the explorers show their PNG at its natural size (:mod:`stn_course.widgets.common`), so it
+reads crisply on a projector. A title longer than its panel wraps onto more lines.
 Panels keep their placement in :attr:`Canvas.boxes`, so a test (or a browser test probing pixels) can find an
 image's pixels again: panel pixel ``(i, j)`` of a magnified image is image pixel ``(i // f, j // f)``.
 """
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import matplotlib
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from ..plotting.common import to_numpy_image
 
-__all__ = ["to_rgb", "Canvas", "GRID_COLOUR"]
+__all__ = ["to_rgb", "Canvas", "GRID_COLOUR", "font", "FONT_PATH", "TITLE_SIZE", "LABEL_SIZE"]
 
 GRID_COLOUR = (255, 64, 64)
 CURVE_COLOURS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189)]
 BACKGROUND = (255, 255, 255)
-TITLE_HEIGHT = 16
 GAP = 12
+TITLE_SIZE = 15  # px: titles above the panels
+LABEL_SIZE = 12  # px: a chart's axis labels and legend
+LINE_SPACING = 1.25  # a text line's height, in font sizes
+FONT_PATH = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+
+
+@functools.lru_cache(maxsize=None)
+def font(size: int) -> ImageFont.FreeTypeFont:
+    """DejaVu Sans (the TrueType font that ships with Matplotlib) at ``size`` pixels, loaded once per size."""
+    if not FONT_PATH.is_file():
+        raise FileNotFoundError(f"expected Matplotlib's DejaVu Sans at {FONT_PATH} (it ships with every Matplotlib)")
+    return ImageFont.truetype(str(FONT_PATH), size)
+
+
+def wrap(text: str, width: float, face: ImageFont.FreeTypeFont) -> list[str]:
+    """``text`` split at spaces into lines no wider than ``width`` pixels in ``face`` (a single word wider than that
+    keeps a line of its own)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and face.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines or [""]
 
 
 def to_rgb(image: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -69,16 +98,18 @@ class Canvas:
         values; the y axis runs from 0 to ``ymax`` (default: the largest value)."""
         panel = Image.new("RGB", (size, size), BACKGROUND)
         draw = ImageDraw.Draw(panel)
-        legend = 12 * len(series)  # one line per series under the axes
-        left, top, right, bottom = 30, 8, size - 8, size - 22 - legend
-        draw.rectangle([left, top, right, bottom], outline=(120, 120, 120))
+        face = font(LABEL_SIZE)
+        line = round(LABEL_SIZE * LINE_SPACING)
         values = [v for vs in series.values() for v in vs if np.isfinite(v)]
         top_value = ymax if ymax is not None else max(values + [1e-9])
         length = max([len(vs) for vs in series.values()] + [2])
-        font = ImageFont.load_default()
-        draw.text((2, top - 2), f"{top_value:.0f}", fill=(0, 0, 0), font=font)
-        draw.text((2, bottom - 10), "0", fill=(0, 0, 0), font=font)
-        draw.text((left, bottom + 4), f"epochs 1 to {max(length, 1)}", fill=(0, 0, 0), font=font)
+        top_label = f"{top_value:.0f}"
+        left = 6 + round(max(face.getlength(top_label), face.getlength("0")))
+        top, right, bottom = 8, size - 8, size - 6 - line * (1 + len(series))  # the x label and the legend below
+        draw.rectangle([left, top, right, bottom], outline=(120, 120, 120))
+        draw.text((left - 3, top), top_label, fill=(0, 0, 0), font=face, anchor="rm")
+        draw.text((left - 3, bottom), "0", fill=(0, 0, 0), font=face, anchor="rm")
+        draw.text((left, bottom + 3), f"epochs 1 to {max(length, 1)}", fill=(0, 0, 0), font=face)
         for k, (name, vs) in enumerate(series.items()):
             colour = CURVE_COLOURS[k % len(CURVE_COLOURS)]
             xs = [left + (right - left) * i / max(length - 1, 1) for i in range(len(vs))]
@@ -88,33 +119,40 @@ class Canvas:
             for x, y in zip(xs, ys):
                 draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=colour)
             last = f" {vs[-1]:.1f}" if vs else ""
-            draw.text((left, bottom + 18 + 12 * k), f"{name}{last}", fill=colour, font=font)
+            draw.text((left, bottom + 3 + line * (k + 1)), f"{name}{last}", fill=colour, font=face)
         self.panels.append((title, np.asarray(panel)))
         self._unscaled.add(len(self.panels) - 1)
         return self
 
     def render(self) -> np.ndarray:
-        """The canvas as ``uint8 (H, W, 3)`` (panels magnified, grids drawn, titles written)."""
-        scaled = []
+        """The canvas as ``uint8 (H, W, 3)`` (panels magnified, grids drawn, titles written).
+
+        Each panel sits in a column as wide as the panel or its title's longest word, whichever is wider; a title
+        wraps onto as many lines as it needs, and every panel starts below the tallest title."""
+        face, line = font(TITLE_SIZE), round(TITLE_SIZE * LINE_SPACING)
+        columns = []
         for index, (title, rgb) in enumerate(self.panels):
             f = 1 if index in self._unscaled else self.factor(rgb)
-            scaled.append((title, np.repeat(np.repeat(rgb, f, axis=0), f, axis=1), f))
-        height = TITLE_HEIGHT + max(s.shape[0] for _, s, _ in scaled)
-        width = sum(s.shape[1] for _, s, _ in scaled) + GAP * (len(scaled) - 1)
-        canvas = Image.new("RGB", (width, height), BACKGROUND)
+            big = np.repeat(np.repeat(rgb, f, axis=0), f, axis=1)
+            lines = wrap(title, big.shape[1], face)
+            width = max(big.shape[1], *(int(np.ceil(face.getlength(text))) for text in lines))
+            columns.append((title, big, f, lines, width))
+        title_height = line * max(len(lines) for *_, lines, _ in columns) + 4
+        height = title_height + max(big.shape[0] for _, big, *_ in columns)
+        canvas = Image.new("RGB", (sum(c[-1] for c in columns) + GAP * (len(columns) - 1), height), BACKGROUND)
         draw = ImageDraw.Draw(canvas)
-        font = ImageFont.load_default()
         x = 0
         self.boxes = {}
-        for index, (title, big, f) in enumerate(scaled):
+        for index, (title, big, f, lines, width) in enumerate(columns):
             panel = Image.fromarray(big)
             for which, points, max_lines in self._grids:  # drawn on the panel alone: clipped to it
                 if which == index:
                     self._draw_grid(ImageDraw.Draw(panel), points, f, max_lines)
-            canvas.paste(panel, (x, TITLE_HEIGHT))
-            draw.text((x + 2, 2), title, fill=(0, 0, 0), font=font)
-            self.boxes[title] = (x, TITLE_HEIGHT, big.shape[1], big.shape[0], f)
-            x += big.shape[1] + GAP
+            canvas.paste(panel, (x, title_height))
+            for k, text in enumerate(lines):
+                draw.text((x, 2 + k * line), text, fill=(0, 0, 0), font=face)
+            self.boxes[title] = (x, title_height, big.shape[1], big.shape[0], f)
+            x += width + GAP
         return np.asarray(canvas)
 
     @staticmethod

@@ -111,6 +111,61 @@ def group_alive(process: subprocess.Popen, grace_s: float = 10.0) -> bool:
         time.sleep(0.1)
 
 
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid``, read from /proc (a kernel that Voilà starts in a session of its own is still
+    its child, so a process-group check would miss it)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def cpu_seconds(pids: set[int]) -> float:
+    """The CPU time (user + system) the processes of ``pids`` have used so far, from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def wait_until_quiet(pid: int, seconds: float = 240.0, share: float = 0.1) -> float:
+    """Wait until ``pid`` and everything below it use less than ``share`` of a core over a second (a server whose
+    preheated kernels have run their notebooks). ``-> the seconds waited``."""
+    began = time.monotonic()
+    while time.monotonic() - began < seconds:
+        before = cpu_seconds(descendants(pid) | {pid})
+        time.sleep(1.0)
+        if cpu_seconds(descendants(pid) | {pid}) - before < share:
+            break
+    return time.monotonic() - began
+
+
+def still_running(pids: set[int], grace_s: float = 10.0) -> set[int]:
+    """The processes of ``pids`` still running (zombies aside) ``grace_s`` seconds from now, or sooner if none is."""
+    def running() -> set[int]:
+        alive = set()
+        for pid in pids:
+            with contextlib.suppress(OSError, IndexError):
+                if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                    alive.add(pid)
+        return alive
+
+    deadline = time.monotonic() + grace_s
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return running()
+
+
 @pytest.fixture
 def browser_page(home, request):
     """A Chromium page (1280×1600) whose console messages are kept; prints them and keeps the screenshot if the
