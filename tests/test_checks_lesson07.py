@@ -2,6 +2,8 @@
 bugs fail; the kernel check runs a real Triton kernel (through the interpreter without a GPU)."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -336,3 +338,64 @@ def test_coalescing_is_a_choice_checked_without_showing_it():
     for wrong in ("a", "c", "d"):
         text = format_result(run_check(get("07.coalescing"), lambda: wrong, 0))
         assert "not this one" in text and "'b'" not in text
+
+
+# -- 07.wave_efficiency (tuning: the waves of a launch) ------------------------------------------------------------
+
+
+def waves_ok(n, h_out, w_out, block, sms, per_sm):
+    """Independently, by simulation: deal the programs out to the slots wave by wave and count the idle slots."""
+    programs = n * math.ceil(h_out * w_out / block)
+    busy, idle, left = 0, 0, programs
+    while left > 0:
+        running = min(left, sms * per_sm)
+        busy, idle, left = busy + running, idle + sms * per_sm - running, left - running
+    return busy / (busy + idle)
+
+
+def test_wave_efficiency():
+    assert_passes("07.wave_efficiency", waves_ok)
+    slots = lambda s, p: s * p  # noqa: E731
+    programs = lambda n, h, w, b: n * math.ceil(h * w / b)  # noqa: E731
+    assert_fails("07.wave_efficiency", lambda n, h, w, b, s, p:  # the last wave's fill alone
+                 (programs(n, h, w, b) % slots(s, p) or slots(s, p)) / slots(s, p))
+    assert_fails("07.wave_efficiency", lambda n, h, w, b, s, p:  # the masked tail of each image forgotten
+                 n * h * w / b / (math.ceil(n * h * w / b / slots(s, p)) * slots(s, p)))
+    assert_fails("07.wave_efficiency", lambda n, h, w, b, s, p: 0.7424242424242424)  # the lesson's case, copied
+    assert_fails("07.wave_efficiency", lambda n, h, w, b, s, p:  # the waves rounded down
+                 programs(n, h, w, b) / (max(1, programs(n, h, w, b) // slots(s, p)) * slots(s, p)))
+
+
+def test_wave_efficiency_cases_meet_the_kinks_and_the_message_hides_the_answer():
+    import numpy as np
+
+    check = get("07.wave_efficiency")
+    hidden = [check.reference(*c.args) for c in check.hidden_cases(np.random.default_rng(0))]
+    assert 1.0 in hidden and min(hidden) < 0.05  # every wave full; a single, nearly empty wave
+    assert {c.args[4] for c in check.hidden_cases(np.random.default_rng(0))} >= {40, 108}  # T4, A100
+    text = format_result(run_check(check, lambda *a: 0.5, 0))
+    assert "too" in text and "0.742" not in text
+
+
+# -- 07.fusion_bound (the roofline: the bandwidth cancels) ---------------------------------------------------------
+
+
+def bound_ok(input_shape, out_size):
+    """Independently, per output pixel in elements, with :func:`bytes_ok`'s tensor-by-tensor count at 8-byte
+    elements and a bandwidth that cancels."""
+    bandwidth = 2.5e12
+    aten = (bytes_ok(input_shape, out_size, 8) + bytes_ok(input_shape, out_size, 8, backward=True)) / bandwidth
+    fused = (bytes_ok(input_shape, out_size, 8, True) + bytes_ok(input_shape, out_size, 8, True, True)) / bandwidth
+    return aten / fused
+
+
+def test_fusion_bound():
+    assert_passes("07.fusion_bound", bound_ok)
+    assert_passes("07.fusion_bound", lambda s, o: (6 * s[1] + 10) / (6 * s[1]) if tuple(s[2:]) == tuple(o)
+                  else bound_ok(s, o))  # the formula of the fold, where the output is the input's size
+    assert_fails("07.fusion_bound", lambda s, o: bytes_ok(s, o) / bytes_ok(s, o, fused=True))  # the forward alone
+    assert_fails("07.fusion_bound", lambda s, o: 1.0260416666666667)  # the goal's shape, copied
+    assert_fails("07.fusion_bound", lambda s, o: (bytes_ok(s, o) + bytes_ok(s, o, backward=True, grid_back=False))
+                 / (bytes_ok(s, o, fused=True) + bytes_ok(s, o, fused=True, backward=True)))  # a crossing missed
+    text = format_result(run_check(get("07.fusion_bound"), lambda s, o: 1.5, 0))
+    assert "too" in text and "2.666" not in text and "1.026" not in text

@@ -1061,7 +1061,8 @@ plotting.plot_transformer_view(xb[:6], out[:6] * 0.3081 + 0.1307, grid[:6], n=6)
 # exactly what the model in memory predicts. Try this:
 #
 # * before training every digit got the same grid, the central 28×28 window ($\theta = \tfrac{28}{42} I$); now the
-#   grid differs from digit to digit – slide through the test digits and watch $\theta$'s rotation and shift.
+#   grid differs from digit to digit – slide through the test digits and watch $\theta$'s shift follow the digit.
+#   Does its rotation follow the digit's turn as well, after this short training?
 
 # %% tags=["skip-when-grading"]
 save_model(stcnn, "stcnn_rts.pt", history=hist_st)

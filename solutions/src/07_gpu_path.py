@@ -40,6 +40,17 @@
 #       segments per warp'
 #     holds: tile_counts['90°', (16, 16)][0] < tile_counts['90°', (1, 256)][0] and tile_counts['90°', (16, 16)][1] <
 #       tile_counts['90°', (1, 256)][1]
+#   - text: a block of 256 keeps almost every slot busy at four programs per SM and leaves a quarter of them idle at
+#       eight
+#     holds: wave_table['H100 SXM', 4, 256] > 0.98 and abs(wave_table['H100 SXM', 8, 256] - 0.75) < 0.01
+#   - text: every block leaves the same tenth idle
+#     holds: all(abs(wave_table['A100', 4, b] - 0.9) < 0.01 for b in (128, 256, 512, 1024))
+#   - text: at least 1.3× as fast as ATen's
+#     why: the goal issue 24 sets for a GPU run (quoted, not a measurement)
+#   - text: at most about 1.03× the speed of ATen's
+#     holds: 1.02 < goal_bound < 1.03
+#   - text: about 1.27× less
+#     holds: abs(1.3 / goal_bound - 1.27) < 0.005
 #   exercises:
 #     07.saved_share:
 #       title: 'predict: the share of the bytes fusing saves, from the channels alone'
@@ -156,6 +167,30 @@
 #         Arithmetic modulo 2³² is a ring, so wrapping once at the end gives what wrapping after every step gives.
 #       rtol: 0
 #       atol: 0
+#     07.wave_efficiency:
+#       title: 'waves: the busy share of a launch''s slots'
+#       points: 2
+#       hint: >-
+#         Count in order: the launch's programs (exercise 2's tiles, per image), the slots that run at once, the
+#         waves. A partly full wave takes a whole wave's time: which of your divisions round up?
+#       recipe: >-
+#         programs = n · ceil(h_out·w_out / block); slots = sms · per_sm; waves = ceil(programs / slots); return
+#         programs / (waves · slots) – 1.0 when every wave is full.
+#       rtol: 1.0e-12
+#       atol: 1.0e-12
+#     07.fusion_bound:
+#       title: the most fusion can gain, forward and backward
+#       points: 2
+#       hint: >-
+#         At the roofline a pass takes its bytes over the bandwidth. Write the ratio of the two training steps' times
+#         – ATen's forward and backward over the fused ones – and see what cancels. Your sampler_bytes of exercise 1
+#         gives every term.
+#       recipe: >-
+#         (sampler_bytes(s, o, 4, False, False) + sampler_bytes(s, o, 4, False, True)) / (sampler_bytes(s, o, 4, True,
+#         False) + sampler_bytes(s, o, 4, True, True)); the bandwidth and the element size cancel. With the output as
+#         large as the input it is (6C + 10) / 6C.
+#       rtol: 1.0e-09
+#       atol: 1.0e-12
 # ---
 
 # %% [markdown]
@@ -922,6 +957,71 @@ else:
         print(f"  BLOCK {b:5d}, num_warps {w}: {t * 1e3:8.3f} ms")
 
 # %% [markdown]
+# ### Exercise 6 – waves: why the best `BLOCK` depends on the GPU
+#
+# A GPU does not run all the programs of a launch at once. Each of its `sms` streaming multiprocessors holds up to
+# `per_sm` programs at a time – as many as its registers, shared memory and warp slots admit (the *occupancy*) –
+# so a launch of more programs than `sms · per_sm` slots runs in **waves**. Say every program takes the same time,
+# as a memory-bound one nearly does: then the launch takes as long as its number of waves, and a last wave with a
+# few programs costs as much as a full one (the *tail effect*).
+#
+# Write `wave_efficiency(n, h_out, w_out, block, sms, per_sm)`: the share of the slot time the launch of your
+# kernel of exercise 4 (a grid of `n` images × the programs of exercise 2's tiles) keeps busy, over all its waves –
+# `1.0` when every wave is full. The lesson's case: the H100 SXM, 132 SMs, a batch of 8 at 224², `BLOCK` 256 and
+# 8 programs per SM; the check also asks the T4 (40 SMs) and the A100 (108 SMs), other sizes and blocks. The SM
+# counts are NVIDIA's architecture whitepapers' (Turing, A100 Tensor Core GPU, H100 Tensor Core GPU).
+
+# %%
+def wave_efficiency(n, h_out, w_out, block, sms, per_sm):
+    """The busy share (0 … 1] of the slots over the waves of a launch of ``n · ceil(h_out·w_out / block)`` programs
+    on ``sms`` multiprocessors that run ``per_sm`` programs each at a time."""
+    ### BEGIN SOLUTION
+    programs = n * -(-(h_out * w_out) // block)  # exercise 2: the last program of each image is partly masked
+    slots = sms * per_sm  # programs that run at once
+    waves = -(-programs // slots)  # the last wave may be nearly empty: it takes a whole wave's time
+    return programs / (waves * slots)
+    ### END SOLUTION
+
+
+# %%
+wave_efficiency = check("07.wave_efficiency", wave_efficiency)
+
+# %% [markdown]
+# <details><summary>The count, and what it leaves out</summary>
+#
+# A launch has $p = N \lceil H_\text{out} W_\text{out} / \text{BLOCK} \rceil$ programs and the GPU $s =
+# \text{SMs} \cdot \text{per\_sm}$ slots, so it runs $\lceil p / s \rceil$ waves, and the busy share of their
+# slot time is $p / (\lceil p / s \rceil \, s)$. Two roundings up: the masked tail of every image (exercise 2)
+# and the last wave. Taking only the last wave's fill, $(p \bmod s) / s$, forgets that the full waves before it
+# dilute the loss – and gives 0 for a launch that fills every wave exactly. Real GPUs start a program as soon as a
+# slot frees, and programs' times vary, so the tail is softer than this model's; the direction holds.
+# </details>
+#
+# Now the table, for a batch of 8 at 224², with your function: the same kernel on three GPUs, for four blocks and
+# two occupancies (how many programs fit on an SM depends on `BLOCK`, `num_warps` and the registers the compiler
+# allots: Triton reports them, `kernel.n_regs`, after a compile for a GPU).
+
+# %%
+SMS = {"T4": 40, "A100": 108, "H100 SXM": 132}  # NVIDIA's whitepapers
+wave_table = {(gpu_name, per_sm, b): wave_efficiency(8, 224, 224, b, sms, per_sm)
+              for gpu_name, sms in SMS.items() for per_sm in (4, 8) for b in (128, 256, 512, 1024)}
+print("busy share of the slots, batch 8 at 224²:")
+print(f"{'GPU':9s} {'per SM':>6s}" + "".join(f"{'BLOCK ' + str(b):>12s}" for b in (128, 256, 512, 1024)))
+for gpu_name in SMS:
+    for per_sm in (4, 8):
+        print(f"{gpu_name:9s} {per_sm:6d}" + "".join(f"{wave_table[gpu_name, per_sm, b]:12.3f}"
+                                                     for b in (128, 256, 512, 1024)))
+
+# %% [markdown]
+# The best block is not the same on the three GPUs, and it moves with the occupancy: on the H100 a block of 256
+# keeps almost every slot busy at four programs per SM and leaves a quarter of them idle at eight; on the A100 at four
+# programs per SM every block leaves the same tenth idle. The tail is only one of the effects – larger blocks mean
+# fewer θ loads, more registers and fewer programs per SM, and the latency a full SM can hide – and they pull in
+# different directions, differently on every GPU and size. That is why the best `BLOCK` and `num_warps` are measured, not derived: `do_bench` over a
+# sweep as above, or `triton.autotune` with a `key` of the sizes, so that each new size is tuned once on the GPU
+# that runs it. None of this has been measured on a GPU for this course's kernels: the table is the model's.
+
+# %% [markdown]
 # ### Coalescing, and 2-D tiles
 #
 # A GPU reads memory in **segments** of 32 to 128 bytes. The 32 threads of a warp issue a load together; when their
@@ -996,7 +1096,7 @@ for (name, tile), (warp_segments, program_segments) in tile_counts.items():
 # $2^{32}$ elements, and a real training job meets such tensors. Then the address the kernel computes is not the
 # element's: the load reads another element (or faults), silently.
 #
-# ### Exercise 6 – the address a kernel computes
+# ### Exercise 7 – the address a kernel computes
 #
 # Return, as a Python `int`, the address `((n·C + c)·H + y)·W + x` of element `index = (n, c, y, x)` of a tensor of
 # `shape = (N, C, H, W)` **as a kernel computing in int32 obtains it**. Python's integers never overflow, so you must
@@ -1087,6 +1187,58 @@ else:
 # more (the input read again, the gradient zero-filled and added). And the ratios between GPUs are only their
 # bandwidths' – the model cannot say more. What it leaves out is what the measurement on a GPU would show: the
 # atomics' contention in the backward, caches, launch overhead at small sizes.
+
+# %% [markdown]
+# ### Exercise 8 – the most fusion can gain, forward and backward
+#
+# Training runs the forward and the backward. By the bytes model, how many times faster can the fused kernels'
+# forward + backward be than ATen's, **on any GPU**? Write `fusion_bound(input_shape, out_size)` with your
+# `sampler_bytes` of exercise 1 (float32) – the check asks other channel counts and sizes than the table's. Before
+# you write it: which of bandwidth, element size and batch the answer depends on?
+
+# %%
+def fusion_bound(input_shape, out_size):
+    """The largest speedup of the fused forward + backward over ATen's that the bytes model allows:
+    ``(N, C, H, W), (H_out, W_out) -> float`` (> 1)."""
+    ### BEGIN SOLUTION
+    def both_passes(fused):  # at one bandwidth, time is proportional to bytes: the bandwidth cancels in the ratio
+        return sum(sampler_bytes(input_shape, out_size, 4, fused, backward) for backward in (False, True))
+
+    return both_passes(False) / both_passes(True)
+    ### END SOLUTION
+
+
+# %%
+fusion_bound = check("07.fusion_bound", fusion_bound)
+
+# %% [markdown]
+# <details><summary>Why the bandwidth cancels, and the formula</summary>
+#
+# At the roofline each pass takes its bytes over the same bandwidth $B$, so the ratio of the times is the ratio of
+# the bytes, whatever $B$ – and whatever the element size, which multiplies both. Per output pixel, with the
+# output as large as the input and in elements: ATen's forward moves $2 + 2 + 2C$, its backward $C + 3C + 3 \cdot
+# 2$; the fused ones $2C$ and $4C$. The bound is $(6C + 10) / 6C = 1 + 5 / 3C$: large for one channel, close to 1
+# for many.
+# </details>
+#
+# The issue behind this section set a goal for a GPU run: the fused forward + backward at least 1.3× as fast as
+# ATen's at 8×64×224². What does the model say about it?
+
+# %%
+goal_shape = (8, 64, 224, 224)
+goal_bound = fusion_bound(goal_shape, goal_shape[2:])
+print(f"the bytes model's bound at {goal_shape}: {goal_bound:.3f}× (one channel: "
+      f"{fusion_bound((8, 1, 224, 224), (224, 224)):.2f}×)")
+print(f"the 1.3× goal needs the fused kernels to reach {1.3 / goal_bound:.2f}× the share of the bandwidth "
+      "that ATen's reach")
+
+# %% [markdown]
+# At 64 channels the grid is a small part of the traffic: the model allows the fused passes at most about 1.03× the
+# speed of ATen's. The goal can be met only if ATen's kernels reach a much smaller share of the bandwidth than
+# the fused ones – about 1.27× less: through the atomics of its backward, its extra launches, or a worse access
+# pattern – never through the bytes fusing saves. A measurement would tell which; this course's kernels have **not
+# been measured on a GPU**, so the goal is neither met nor missed – the model only says where the speed would
+# have to come from.
 
 # %% [markdown]
 # ## Explore

@@ -1,16 +1,17 @@
 """Checks for lesson 7 – the GPU path: the bytes model (and the question what share fusing saves), a program's tile,
 the kernel's index arithmetic, the fused forward kernel, a Questions choice (where a seeded GPU run stops being
-bit-reproducible), the backward's input gradient with atomic additions, a choice about coalescing, and the address
-a kernel computes in int32 for tensors past 2³¹ elements.
+bit-reproducible), the backward's input gradient with atomic additions, a choice about coalescing, the address
+a kernel computes in int32 for tensors past 2³¹ elements, the busy share of a launch's waves (tuning), and the
+largest speedup the bytes model allows fusion over a training step (the roofline).
 
 The kernel exercises' cases are built on the kernel's device (:func:`.kernels.on_kernel_device`: CUDA tensors on a
 GPU, CPU tensors under Triton's interpreter – the grader's sandbox sets ``TRITON_INTERPRET=1``); the lesson's
 kernels are declared with :func:`.kernels.jit_exercise`, so an unwritten stub reports "not implemented yet" before
 anything is compiled.
 
-References: :func:`stn_course.gpu.traffic.sampler_traffic` (the bytes model), :func:`stn_course.gpu.indexing.
-program_pixels` and :func:`~stn_course.gpu.indexing.source_pixels` (the index arithmetic, tested against
-``F.affine_grid``), and :func:`stn_course.gpu.affine.unfused_affine_sample` (torch's ``F.affine_grid`` +
+References: :func:`stn_course.gpu.traffic.sampler_traffic` (the bytes model, also behind ``07.fusion_bound``),
+:func:`stn_course.gpu.indexing.program_pixels` and :func:`~stn_course.gpu.indexing.source_pixels` (the index
+arithmetic, tested against ``F.affine_grid``), and :func:`stn_course.gpu.affine.unfused_affine_sample` (torch's ``F.affine_grid`` +
 ``F.grid_sample``) for the kernel. The kernel's cases are small: without a GPU the learner's Triton kernel runs
 through Triton's interpreter (the grader's sandbox sets ``TRITON_INTERPRET=1``), with every load and store checked
 against the launch's tensors (:func:`stn_course.gpu.bounds.checked_memory`): a store without ``mask=`` fails with
@@ -302,3 +303,65 @@ def _coalescing_reference() -> str:
 
 register(exercise("07.coalescing", reference=_coalescing_reference, cases=_no_arguments, hidden_cases=_no_arguments,
                   compare=Choice("a", "b", "c", "d")))
+
+# ---------------------------------------------------------------------------------------------------------------
+# 07.wave_efficiency (tuning: a launch runs in waves of sms · per_sm programs; the last one may be nearly empty)
+# ---------------------------------------------------------------------------------------------------------------
+
+#: Streaming multiprocessors of the lesson's GPUs (NVIDIA's Turing, A100 and H100 architecture whitepapers).
+SMS = {"T4": 40, "A100": 108, "H100 SXM": 132}
+
+
+def _wave_efficiency_reference(n: int, h_out: int, w_out: int, block: int, sms: int, per_sm: int) -> float:
+    """``programs / (waves · slots)``: the programs of the launch over the slot time its waves take."""
+    programs = n * -(-(h_out * w_out) // block)
+    slots = sms * per_sm
+    return programs / (-(-programs // slots) * slots)
+
+
+def _wave_cases(rng: np.random.Generator, setups=((8, 224, 224, 256, "H100 SXM", 8),
+                                                  (8, 224, 224, 1024, "H100 SXM", 8), (1, 28, 28, 256, "H100 SXM", 4))):
+    """``(N, H_out, W_out, BLOCK, GPU, programs per SM)``: the lesson's H100 case, a larger block, one small image
+    (a single, nearly empty wave)."""
+    for n, h_out, w_out, block, gpu_name, per_sm in setups:
+        sms = SMS[gpu_name]
+        yield Case(f"n={n}, h_out={h_out}, w_out={w_out}, block={block}, sms={sms} ({gpu_name}), per_sm={per_sm}",
+                   (n, h_out, w_out, block, sms, per_sm))
+
+
+def _wave_hidden(rng: np.random.Generator):  # other GPUs; every wave exactly full; a masked tail per image
+    return _wave_cases(rng, ((8, 224, 224, 512, "T4", 8), (64, 128, 128, 256, "A100", 8),
+                             (27, 64, 64, 128, "A100", 4), (3, 17, 19, 64, "T4", 16),
+                             (256, 224, 224, 256, "H100 SXM", 16)))
+
+
+register(exercise("07.wave_efficiency", reference=_wave_efficiency_reference, cases=_wave_cases,
+                  hidden_cases=_wave_hidden, compare=AnswerCompare(rtol=1e-12, atol=1e-12, direction=True)))
+
+# ---------------------------------------------------------------------------------------------------------------
+# 07.fusion_bound (the roofline: the bandwidth cancels in the ratio of a training step's two times)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _fusion_bound_reference(input_shape, out_size) -> float:
+    """ATen's forward + backward bytes over the fused kernels' (float32; the element size cancels too)."""
+    def both_passes(fused: bool) -> int:
+        return sum(sampler_traffic(input_shape, out_size, 4, fused, backward).total for backward in (False, True))
+
+    return both_passes(False) / both_passes(True)
+
+
+def _fusion_cases(rng: np.random.Generator, setups=((256, 1, 224, 224, 224, 224), (8, 64, 224, 224, 224, 224))):
+    """The roofline table's shapes (output as large as the input)."""
+    for n, c, h, w, h_out, w_out in setups:
+        yield Case(f"input_shape=({n}, {c}, {h}, {w}), out_size=({h_out}, {w_out})", ((n, c, h, w), (h_out, w_out)))
+
+
+def _fusion_hidden(rng: np.random.Generator):  # other channel counts; outputs smaller and larger than the input
+    return _fusion_cases(rng, ((4, 3, 64, 64, 64, 64), (2, 16, 100, 80, 50, 40), (1, 1, 28, 28, 60, 60),
+                               (32, 1000, 7, 7, 7, 7)))
+
+
+register(exercise("07.fusion_bound", reference=_fusion_bound_reference, cases=_fusion_cases,
+                  hidden_cases=_fusion_hidden, compare=AnswerCompare(rtol=1e-9, atol=1e-12, direction=True),
+                  forbidden=('stn_course.gpu.traffic.sampler_traffic',)))

@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 
 __all__ = ["DTYPES", "HALF", "DATA", "COMPUTE", "INDEX", "KernelSpec", "compute_dtype", "check_dtype", "launch",
-           "triton_type", "LANE_INDEX_LIMIT", "check_index_range"]
+           "triton_type", "LANE_INDEX_LIMIT", "check_index_range", "GRID_LIMITS", "check_grid"]
 
 #: The dtypes the Triton kernels take, widest first.
 DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
@@ -70,6 +70,26 @@ def check_index_range(kernel: str, **extents: int) -> None:
                 f"(any batch size and channel count is fine: split the image, or use another impl=)")
 
 
+#: CUDA's caps on a launch grid's x, y and z dimensions (programs along each axis): 2³¹ − 1 and 65,535 twice
+#: (CUDA C++ Programming Guide, "Compute capabilities", the same for every architecture since sm_30). Triton's
+#: interpreter runs the programs in loops and has no such cap.
+GRID_LIMITS = (2**31 - 1, 65535, 65535)
+
+
+def check_grid(kernel: str, grid: Sequence[int], device: torch.device) -> None:
+    """``ValueError`` naming ``kernel``, the axis, its size and the cap if a launch of ``grid`` on a CUDA ``device``
+    exceeds :data:`GRID_LIMITS` – where CUDA itself answers only "invalid argument". Other devices (the
+    interpreter's CPU tensors) are not checked."""
+    if device.type != "cuda":
+        return
+    for axis, (size, limit) in enumerate(zip(grid, GRID_LIMITS)):
+        if size > limit:
+            raise ValueError(
+                f"{kernel}: launch grid {tuple(grid)} has {size:,} programs along axis {axis} ({'xyz'[axis]}); "
+                f"CUDA allows at most {limit:,} there (the output is too large for one launch of this kernel: "
+                "split the batch or the image, or use another impl=)")
+
+
 @dataclass(frozen=True)
 class KernelSpec:
     """One kernel's launch contract: its name in the kernels module and what each pointer argument points to
@@ -102,7 +122,7 @@ def launch(kernels: Any, spec: KernelSpec, grid: Sequence[int], dtype: torch.dty
     """``kernels.<spec.name>[grid](*args, **constants)`` for inputs of ``dtype``, after checking the launch against
     its declaration: every pointer argument a tensor of the declared dtype, and the constants one of the sets
     ``allowed(device)[spec.name]`` – what :mod:`stn_course.gpu.aot` compiles. A mismatch is a bug in the launch
-    code: ``AssertionError``."""
+    code: ``AssertionError``. A grid past CUDA's caps on a CUDA device: ``ValueError`` (:func:`check_grid`)."""
     kernel = getattr(kernels, spec.name)
     names = [name for name in argument_names(kernel) if name not in constants]
     bound = dict(zip(names, args, strict=True))
@@ -115,4 +135,5 @@ def launch(kernels: Any, spec: KernelSpec, grid: Sequence[int], dtype: torch.dty
     if constants not in allowed(device)[spec.name]:
         raise AssertionError(f"{spec.name}: constants {constants} are not among the declared launches on "
                              f"{device} (launch_constants)")
+    check_grid(f"{getattr(kernels, '__name__', 'kernels').rsplit('.', 1)[-1]}.{spec.name}", grid, device)
     kernel[tuple(grid)](*args, **constants)

@@ -231,6 +231,10 @@ MUTANTS = [
     Mutant("address_never_wraps", "07.kernel_address", "value",
            "return (exact + 2**31) % 2**32 - 2**31", "return exact"),
     Mutant("coalescing_all_coalesced", "07.coalescing", "value", 'statement = "b"', 'statement = "a"'),
+    Mutant("waves_only_the_last_one", "07.wave_efficiency", "value",
+           "return programs / (waves * slots)", "return (programs - (waves - 1) * slots) / slots"),
+    Mutant("fusion_bound_forward_only", "07.fusion_bound", "value",
+           "for backward in (False, True))", "for backward in (False,))"),
     # lesson 8
     Mutant("pairs_ignore_the_scale", "08.point_pairs", "value",
            "free = unknowns - 1 if up_to_scale else unknowns", "free = unknowns"),
