@@ -189,6 +189,8 @@
 #         (sampler_bytes(s, o, 4, False, False) + sampler_bytes(s, o, 4, False, True)) / (sampler_bytes(s, o, 4, True,
 #         False) + sampler_bytes(s, o, 4, True, True)); the bandwidth and the element size cancel. With the output as
 #         large as the input it is (6C + 10) / 6C.
+#       builds_on:
+#       - 07.sampler_bytes
 #       rtol: 1.0e-09
 #       atol: 1.0e-12
 # ---
