@@ -55,7 +55,7 @@ def cases():
     yield ("sampling_explorer", "256×256 -> 256×256",
            lambda: widgets.sampling_explorer(sample_image("grace_hopper", size=(256, 256), gray=True), out_size=256),
            "rotation", [5.0 * k for k in range(1, 30)], True)
-    yield ("sampling_explorer", "lesson 2 (20×17 -> 40×40)", lambda: widgets.sampling_explorer(), "rotation",
+    yield ("sampling_explorer", "lesson 2 (32×27 -> 40×40)", lambda: widgets.sampling_explorer(), "rotation",
            [5.0 * k for k in range(1, 30)], False)
     yield ("warp_explorer", "lesson 3 (64×64)", lambda: widgets.warp_explorer(size=64), "a",
            [0.05 * k for k in range(-15, 16)], False)
