@@ -1,17 +1,17 @@
 """Samplers with the bugs of popular spatial-transformer code (lesson 2's bug hunt).
 
 Lesson 2 shows :func:`blog_sampler` and measures it with the identity test (:func:`stn_course.sampling.
-identity_error`); the check ``02.identity_error`` hands these samplers – and the package's correct ones – to the
-learner's identity test. Every function here takes ``grid_sample``'s arguments,
+identity_error`); its check ``02.truncation_counterexample`` asks for a point where :func:`truncating_sampler`, which
+passes that test, is wrong. Every function here takes ``grid_sample``'s arguments,
 ``(N, C, H, W), (N, H_out, W_out, 2) -> (N, C, H_out, W_out)``, and is wrong on purpose.
 """
 from __future__ import annotations
 
 import torch
 
-from .sampling import bilinear_sample
+from .sampling import bilinear_sample, unnormalize
 
-__all__ = ["blog_sampler", "swapped_xy_sampler", "clamping_sampler"]
+__all__ = ["blog_sampler", "swapped_xy_sampler", "clamping_sampler", "truncating_sampler"]
 
 
 def blog_sampler(img: torch.Tensor, grid: torch.Tensor, padding_mode: str = "zeros", align_corners: bool = False,
@@ -57,3 +57,31 @@ def clamping_sampler(input: torch.Tensor, grid: torch.Tensor, padding_mode: str 
                      align_corners: bool = False) -> torch.Tensor:
     """A sampler that clamps out-of-range neighbours onto the border instead of reading zeros."""
     return bilinear_sample(input, grid, "border", align_corners)
+
+
+def truncating_sampler(input: torch.Tensor, grid: torch.Tensor, padding_mode: str = "zeros",
+                       align_corners: bool = False) -> torch.Tensor:
+    """A colleague's zeros-padding sampler (it ignores ``padding_mode``): right but for one cast, ``x.long()``.
+
+    A cast truncates towards zero, so left of (or above) the image it picks the neighbours ``x0 = 0, 1`` where
+    floor gives ``-1, 0`` (or ``-2, -1``), and ``1 - |x - x0|`` is then a *negative* weight. The identity grid and
+    any grid inside ``[-1, 1]`` with ``align_corners=True`` never read a negative coordinate, so both pass.
+
+    >>> image = torch.tensor([[[[1.0, 2.0]]]])
+    >>> truncating_sampler(image, torch.tensor([[[[-1.0, 0.0]]]]), align_corners=False)  # x = -0.5: 0.5 expected
+    tensor([[[[-0.5000]]]])
+    """
+    n, c, h, w = input.shape
+    x = unnormalize(grid[..., 0], w, align_corners)
+    y = unnormalize(grid[..., 1], h, align_corners)
+    x0, y0 = x.long(), y.long()
+    flat = input.reshape(n, c, h * w)
+    out = torch.zeros(n, c, *x.shape[1:], dtype=input.dtype, device=input.device)
+    for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
+        cx, cy = x0 + dx, y0 + dy
+        weight = (1 - (x - cx).abs()) * (1 - (y - cy).abs())
+        inside = (cx >= 0) & (cx < w) & (cy >= 0) & (cy < h)
+        index = (cy.clamp(0, h - 1) * w + cx.clamp(0, w - 1)).reshape(n, 1, -1).expand(n, c, -1)
+        values = flat.gather(2, index).reshape(out.shape)
+        out = out + values * (weight * inside)[:, None]
+    return out

@@ -12,10 +12,10 @@ declared once, in a YAML header at the top of that file::
     #   cell_budget_s: 60                        # ... and its longest cell (default 120 or budget_s); tests assert both
     #   requires: [triton]                       # modules beyond the package's own dependencies (lesson 7)
     #   exercises:                               # each exercise's check: what it is called, worth, hints
-    #     02.lerp_1d:
-    #       title: 1-D linear interpolation
-    #       points: 1
-    #       hint: Which two samples does x fall between?
+    #     02.affine_grid:
+    #       title: affine sampling grid from scratch
+    #       points: 2
+    #       hint: Where do the output's pixel centres sit?
     #       recipe: …
     #   dashboard:                               # its page in `stn-course explore` (Voilà)
     #     intro: What the page shows.

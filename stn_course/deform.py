@@ -100,10 +100,11 @@ def regular_sampling_positions(
     h_out: int, w_out: int, kernel_size: IntPair, stride: IntPair = 1, padding: IntPair = 0, dilation: IntPair = 1,
     dtype: torch.dtype = torch.float64, device: torch.device | str | None = None,
 ) -> torch.Tensor:
-    """Where a regular convolution reads: ``p0·stride − padding + p_k`` for every tap ``k`` and output pixel ``p0``.
+    """Where a regular convolution reads: the input pixel that tap ``k`` of output pixel ``p0`` lands on, for every
+    tap and output pixel, counted from the unpadded input (lesson 6's exercise 1 derives it).
 
-    Taps are in row-major order ``k = i·kw + j``; the last axis holds ``(y, x)`` pixel coordinates (row first, like
-    the offsets). ``-> (kh·kw, H_out, W_out, 2)``
+    Taps are in row-major order ``k = i·kw + j``; the last axis holds pixel coordinates, ``[..., 0]`` the row ``y``
+    and ``[..., 1]`` the column ``x``. ``-> (kh·kw, H_out, W_out, 2)``
 
     >>> regular_sampling_positions(2, 2, 3, padding=1)[:, 0, 0].tolist()[:3]
     [[-1.0, -1.0], [-1.0, 0.0], [-1.0, 1.0]]

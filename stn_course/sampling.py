@@ -438,7 +438,7 @@ def nearest_sample_np(
 def lerp_1d(signal: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Linear interpolation of ``signal: (L,)`` at pixel positions ``x: (P,)``, 0 outside ``0..L-1``. ``-> (P,)``
 
-    Lesson 2's 1-D warm-up, computed with the 2-D sampler on a ``(1, 1, 1, L)`` image (``align_corners=False``,
+    Lesson 2's §1 (the tent sum in 1-D) as code, computed with the 2-D sampler on a ``(1, 1, 1, L)`` image (``align_corners=False``,
     zeros padding): a position between two samples mixes them, a neighbour outside the signal reads 0.
 
     >>> lerp_1d(torch.tensor([1.0, 3.0]), torch.tensor([0.0, 0.5, -0.5, 1.5]))

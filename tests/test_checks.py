@@ -123,18 +123,18 @@ def test_failure_message_names_case_error_hint_and_seed(fresh_hints, allow_torch
 def test_hints_come_in_stages_the_hint_first_then_the_recipe(fresh_hints):
     """The first two failures give the hint and no formula (and say how to ask for the recipe); the recipe comes
     on request or from the third failure; the failure is in the exception only (IPython shows it once)."""
-    spec = get("02.unnormalize")
-    wrong = lambda coord, size, align_corners=False: (coord + 1) / 2 * size  # noqa: E731
+    spec = get("02.affine_grid")
+    wrong = lambda theta, size, align_corners=False: torch.zeros(size[0], *size[2:], 2, dtype=theta.dtype)  # noqa: E731
     for seed in (1, 2):
         with pytest.raises(CheckFailed) as early:
-            check("02.unnormalize", wrong, seed=seed)
+            check("02.affine_grid", wrong, seed=seed)
         assert spec.hint in str(early.value) and spec.recipe not in str(early.value)
         assert "recipe=True" in str(early.value)
     with pytest.raises(CheckFailed) as asked:
-        check("02.unnormalize", wrong, seed=3, recipe=True)
+        check("02.affine_grid", wrong, seed=3, recipe=True)
     assert f"Recipe: {spec.recipe}" in str(asked.value)
     with pytest.raises(CheckFailed) as third:
-        check("02.unnormalize", wrong, seed=4)
+        check("02.affine_grid", wrong, seed=4)
     assert spec.hint in str(third.value) and f"Recipe: {spec.recipe}" in str(third.value)
     assert CheckFailed("x")._render_traceback_() == ["x"]  # no traceback around the feedback
 
@@ -344,7 +344,8 @@ NO_PACKAGE_TWIN: set[str] = {"07.kernel_address"}
 # A question bans the experiment whose outcome it asks for (the learner must work it out, not run it inside the
 # answer), where the lesson itself runs that experiment, or uses the tool for its figures.
 EXPERIMENTS = {"02.blog_identity_error": {"stn_course.bug_hunt.blog_sampler", "stn_course.sampling.identity_error"},
-               "06.dilation_offsets": {"stn_course.deform.sampling_positions"}}
+               "02.truncation_counterexample": {"stn_course.bug_hunt.truncating_sampler"},
+               "06.blocked_dilation": {"stn_course.deform.sampling_positions"}}
 
 
 def _float_outputs(value) -> list:
@@ -422,7 +423,7 @@ def test_check_never_raises_and_is_not_fooled_by_rigged_results():
     """The in-notebook check() runs the learner's code in the learner's process, but it still never crashes, and
     its comparison runs torch's and NumPy's own code on plain copies of what came back."""
     np_spec = dataclasses.replace(get("02.bilinear_sample_np"), forbidden=())
-    t_spec = dataclasses.replace(get("02.lerp_1d"), forbidden=())
+    t_spec = dataclasses.replace(get("02.affine_grid"), forbidden=())
 
     def exits(*args, **kwargs):
         raise SystemExit(0)
@@ -434,8 +435,8 @@ def test_check_never_raises_and_is_not_fooled_by_rigged_results():
         shape = (input.shape[0], input.shape[1]) + grid.shape[1:3]
         return np.zeros(shape).view(_RiggedArray)
 
-    def rigged_tensor(signal, x):
-        return torch.zeros(x.shape, dtype=x.dtype).as_subclass(_RiggedTensor)
+    def rigged_tensor(theta, size, align_corners=False):
+        return torch.zeros(size[0], *size[2:], 2, dtype=theta.dtype).as_subclass(_RiggedTensor)
 
     result = run_check(np_spec, exits)
     assert not result.passed and "SystemExit" in result.first_failure.message and result.status == "error"

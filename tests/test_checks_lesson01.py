@@ -22,7 +22,11 @@ def translation_matrix(tx, ty):
     return torch.tensor([[1.0, 0.0, tx], [0.0, 1.0, ty], [0.0, 0.0, 1.0]], dtype=torch.float64)
 
 
-def rotate_about(angle, cx, cy):
+def rotate_about(angle, size, centre=lambda n: (n - 1) / 2, reverse=False):
+    """The turn about the image centre; ``centre=lambda n: n / 2`` and ``reverse=True`` switch in the known bugs."""
+    cx, cy = centre(size[1]), centre(size[0])
+    if reverse:  # turns about -c
+        return translation_matrix(-cx, -cy) @ rotation_matrix(angle) @ translation_matrix(cx, cy)
     return translation_matrix(cx, cy) @ rotation_matrix(angle) @ translation_matrix(-cx, -cy)
 
 
@@ -31,20 +35,22 @@ def apply_affine(matrix, points):
     return (torch.cat([points, ones], -1) @ matrix.transpose(-1, -2))[..., :2]
 
 
-def normalization_matrix(size, align_corners):
+def normalization_matrix(size, align_corners, one_pixel=(0.0, 0.0)):
+    """Pixel -> normalized; ``one_pixel`` is the (scale, offset) of a 1-pixel side with align_corners=True."""
     h, w = size
 
     def axis(n):
         if align_corners:
-            return (2 / (n - 1), -1.0) if n > 1 else (0.0, 0.0)
+            return (2 / (n - 1), -1.0) if n > 1 else one_pixel
         return 2 / n, 1 / n - 1
 
     (ax, bx), (ay, by) = axis(w), axis(h)
     return torch.tensor([[ax, 0, bx], [0, ay, by], [0, 0, 1]], dtype=torch.float64)
 
 
-def pixel_to_theta(matrix, in_size, out_size, align_corners, invert_n_out=False):
-    n_in = normalization_matrix(in_size, align_corners)
+def pixel_to_theta(matrix, in_size, out_size, align_corners, invert_n_out=False, normalization=normalization_matrix):
+    """N_in @ A @ D_out with the normalization lines written out; the keyword arguments switch in known bugs."""
+    n_in = normalization(in_size, align_corners)
     if invert_n_out:  # singular for a 1-pixel output side with align_corners=True
         d_out = torch.linalg.inv(normalization_matrix(out_size, align_corners))
     else:  # x = (u + 1)(n - 1)/2 (align_corners) or ((u + 1) n - 1)/2, written directly
@@ -58,13 +64,14 @@ def test_pixel_to_theta_by_inverting_n_out_fails_on_a_1_pixel_side():
     assert_fails("01.pixel_to_theta", lambda *a: pixel_to_theta(*a, invert_n_out=True))
 
 
-def inverse_warp(image, motion, to_index=torch.round, swap_xy=False, zeros_outside=True):
+def inverse_warp(image, motion, to_index=torch.round, swap_xy=False, zeros_outside=True, last=torch.ones_like,
+                 transpose=True):
     """Nearest-neighbour inverse warp; the keyword arguments switch in the known bugs."""
     n, c, h, w = image.shape
     back = torch.linalg.inv(motion.double())
     ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64),
                             indexing="ij")
-    src = torch.stack([xs, ys, torch.ones_like(xs)], -1) @ back.T
+    src = torch.stack([xs, ys, last(xs)], -1) @ (back.T if transpose else back)
     sx, sy = to_index(src[..., 0]).long(), to_index(src[..., 1]).long()
     if swap_xy:
         sx, sy = sy, sx
@@ -79,8 +86,6 @@ def inverse_warp(image, motion, to_index=torch.round, swap_xy=False, zeros_outsi
     ("01.rotation_matrix", rotation_matrix),
     ("01.rotation_matrix", lambda a: rotation_matrix(a).float().double()),  # float64 as specified, even if rounded
     ("01.rotate_about", rotate_about),
-    ("01.apply_affine", apply_affine),
-    ("01.normalization_matrix", normalization_matrix),
     ("01.inverse_warp", inverse_warp),
 ])
 def test_independent_solutions_pass(check_id, fn):
@@ -94,7 +99,7 @@ def test_pixel_to_theta_solution_passes():
 
 def test_pixel_to_theta_agrees_with_f_affine_grid_on_a_real_image():
     """Independent of stn_course.affine: the theta drives F.affine_grid to the input pixels the matrix names."""
-    motion = rotate_about(0.3, 4.0, 2.5) @ translation_matrix(1.5, -0.5)
+    motion = rotate_about(0.3, (6, 9)) @ translation_matrix(1.5, -0.5)  # about (4, 2.5)
     for align_corners in (False, True):
         theta = pixel_to_theta(motion, (6, 9), (5, 7), align_corners)[None]
         grid = F.affine_grid(theta, (1, 1, 5, 7), align_corners=align_corners)[0]
@@ -120,53 +125,81 @@ def test_rotation_in_degrees_fails():
     assert_fails("01.rotation_matrix", lambda a: rotation_matrix(math.degrees(a)))
 
 
-def test_rotate_about_in_reversed_order_fails():
-    assert_fails("01.rotate_about",
-                 lambda a, cx, cy: translation_matrix(-cx, -cy) @ rotation_matrix(a) @ translation_matrix(cx, cy))
+def first_failure_message(check_id, fn):
+    """The message of the first failing case of ``fn`` on ``check_id``'s visible cases (it must fail)."""
+    from stn_course.checks import run_check
+
+    from .check_helpers import get
+
+    assert_fails(check_id, fn)
+    return next(r for r in run_check(get(check_id), fn, 0).results if not r.passed).message
 
 
-def test_rotate_about_translate_after_rotation_only_fails():
-    assert_fails("01.rotate_about", lambda a, cx, cy: rotation_matrix(a) @ translation_matrix(-cx, -cy))
+@pytest.mark.parametrize("wrong, kind", [
+    (lambda a: rotation_matrix(-a), "counter-clockwise on screen"),  # the y-up habit: "clockwise is negative"
+    (lambda a: rotation_matrix(math.degrees(a)), "degrees"),
+])
+def test_a_wrong_rotation_is_told_the_kind_of_slip(wrong, kind):
+    message = first_failure_message("01.rotation_matrix", wrong)
+    assert kind in message, message
 
 
-def test_apply_without_translation_fails():
-    assert_fails("01.apply_affine", lambda m, p: p @ m[..., :2, :2].transpose(-1, -2))
+@pytest.mark.parametrize("wrong, kind", [
+    (lambda a, size: rotate_about(a, size, centre=lambda n: n / 2), "half a pixel off"),  # the habit (W/2, H/2)
+    (lambda a, size: rotate_about(a, size, reverse=True), "turns about the point -c"),  # T(-c) R T(c)
+])
+def test_a_wrong_rotate_about_fails_and_is_told_the_kind_of_slip(wrong, kind):
+    message = first_failure_message("01.rotate_about", wrong)
+    assert kind in message, message
 
 
-def test_apply_with_untransposed_matrix_fails():
-    def wrong(m, p):
-        ones = torch.ones(*p.shape[:-1], 1, dtype=p.dtype)
-        return (torch.cat([p, ones], -1) @ m)[..., :2]
-    assert_fails("01.apply_affine", wrong)
+def test_rotate_about_with_the_centre_half_a_pixel_off_fails_on_a_1_pixel_image_too():
+    """The kink: a 1×1 image's centre is its only pixel, (0, 0); (W/2, H/2) = (0.5, 0.5) moves it."""
+    import numpy as np
+
+    from .check_helpers import get
+
+    check = get("01.rotate_about")
+    one_pixel = [case for case in check.cases(np.random.default_rng(0)) if case.args[1] == (1, 1)]
+    assert one_pixel
+    for case in one_pixel:
+        wrong = rotate_about(*case.args, centre=lambda n: n / 2)
+        assert not check.compare(check.reference(*case.args), wrong, case)[0]
+        assert check.compare(check.reference(*case.args), rotate_about(*case.args), case)[0]
 
 
-def test_apply_that_ignores_the_batch_fails():
-    assert_fails("01.apply_affine", lambda m, p: apply_affine(m.reshape(-1, 3, 3)[0], p))
+def test_rotate_about_the_origin_or_translated_only_fails():
+    assert_fails("01.rotate_about", lambda a, size: rotation_matrix(a))
+    assert_fails("01.rotate_about", lambda a, size: rotation_matrix(a) @ translation_matrix(-(size[1] - 1) / 2,
+                                                                                            -(size[0] - 1) / 2))
 
 
-def test_normalization_with_swapped_conventions_fails():
-    assert_fails("01.normalization_matrix", lambda size, ac: normalization_matrix(size, not ac))
+def test_inverse_warp_without_the_homogeneous_one_fails():
+    """Without the 1 the translation column multiplies 0: a shift moves nothing."""
+    assert_fails("01.inverse_warp", lambda image, motion: inverse_warp(image, motion, last=torch.zeros_like))
 
 
-def test_normalization_with_wrong_align_corners_formula_fails():
-    """u = 2x/W - 1 (neither convention): the classic off-by-half-a-pixel."""
-    def wrong(size, align_corners):
-        h, w = size
-        return torch.tensor([[2 / w, 0, -1], [0, 2 / h, -1], [0, 0, 1]], dtype=torch.float64)
-    assert_fails("01.normalization_matrix", wrong)
+def test_inverse_warp_with_the_untransposed_matrix_fails():
+    assert_fails("01.inverse_warp", lambda image, motion: inverse_warp(image, motion, transpose=False))
 
 
-def test_normalization_with_swapped_height_and_width_fails():
-    assert_fails("01.normalization_matrix", lambda size, ac: normalization_matrix(size[::-1], ac))
+@pytest.mark.parametrize("normalization", [
+    lambda size, ac: normalization_matrix(size, not ac),  # the conventions swapped
+    lambda size, ac: torch.tensor([[2 / size[1], 0, -1], [0, 2 / size[0], -1], [0, 0, 1]],
+                                  dtype=torch.float64),  # u = 2x/W - 1: neither convention, half a pixel off
+    lambda size, ac: normalization_matrix(size[::-1], ac),  # height and width swapped
+    lambda size, ac: normalization_matrix(size, ac, one_pixel=(0.0, -1.0)),  # a 1-pixel side at -1, not 0
+])
+def test_pixel_to_theta_with_a_wrong_normalization_fails(normalization):
+    assert_fails("01.pixel_to_theta", lambda *a: pixel_to_theta(*a, normalization=normalization))
 
 
-def test_normalization_without_the_one_pixel_case_fails():
-    def no_special_case(size, align_corners):
-        h, w = size
-        axis = (lambda n: (2 / (n - 1) if n > 1 else math.inf, -1.0)) if align_corners else (lambda n: (2 / n, 1 / n - 1))
-        (ax, bx), (ay, by) = axis(w), axis(h)
-        return torch.tensor([[ax, 0, bx], [0, ay, by], [0, 0, 1]], dtype=torch.float64)
-    assert_fails("01.normalization_matrix", no_special_case)
+def test_pixel_to_theta_through_the_pseudo_inverse_of_n_out_passes():
+    """The lesson's fold says so: pinv leaves a 1-pixel side's zero scale at zero – the line written directly."""
+    def pinv_solution(matrix, in_size, out_size, align_corners):
+        n_out = normalization_matrix(out_size, align_corners)
+        return (normalization_matrix(in_size, align_corners) @ matrix @ torch.linalg.pinv(n_out))[..., :2, :]
+    assert_passes("01.pixel_to_theta", pinv_solution)
 
 
 def test_pixel_to_theta_in_the_wrong_order_fails():
@@ -196,6 +229,22 @@ def test_truncating_instead_of_rounding_fails():
     assert_fails("01.inverse_warp", lambda image, motion: inverse_warp(image, motion, to_index=lambda t: t))
 
 
+def test_adding_a_half_and_truncating_fails_just_beyond_the_left_and_top_borders():
+    """(x + 0.5).long() rounds every source inside the image, but truncates -0.6 + 0.5 = -0.1 to pixel 0."""
+    assert_fails("01.inverse_warp", lambda image, motion: inverse_warp(image, motion, to_index=lambda t: t + 0.5))
+
+
+@pytest.mark.parametrize("wrong, kind", [
+    (lambda image, motion: inverse_warp(image, torch.linalg.inv(motion.double())), "opposite way to the motion"),
+    (lambda image, motion: inverse_warp(image, motion, to_index=lambda t: t), "a neighbour of their nearest"),
+    (lambda image, motion: inverse_warp(image, motion, to_index=lambda t: t + 0.5), "beyond the left or top border"),
+    (lambda image, motion: inverse_warp(image, motion, zeros_outside=False), "must read 0"),
+])
+def test_a_wrong_inverse_warp_is_told_the_kind_of_slip(wrong, kind):
+    message = first_failure_message("01.inverse_warp", wrong)
+    assert kind in message, message
+
+
 def test_swapped_x_and_y_fails():
     assert_fails("01.inverse_warp", lambda image, motion: inverse_warp(image, motion, swap_xy=True))
 
@@ -210,8 +259,8 @@ def test_lesson_one_has_at_least_five_visible_checks():
 
 
 def test_a_float32_matrix_fails_where_the_docstring_says_float64_and_is_diagnosed_as_a_dtype():
-    """rotation_matrix and normalization_matrix are specified "(3, 3) float64": right values in float32 fail on
-    their own check with a dtype diagnosis, not later on rotate_about with a rotation-order hint."""
+    """rotation_matrix is specified "(3, 3) float64": right values in float32 fail on its own check with a dtype
+    diagnosis, not later on rotate_about with a rotation-order hint."""
     import math
 
     from stn_course.checks import run_check
@@ -229,63 +278,22 @@ def test_a_float32_matrix_fails_where_the_docstring_says_float64_and_is_diagnose
 # --- the questions: a learner's answer passes, wrong ones fail without being told the answer -------------------
 
 
-def corner_source(theta, size, align_corners, pixel_units=True):
-    """out[0, 0]'s source in input pixels, by hand; ``pixel_units=False`` forgets to unnormalize (a known slip)."""
-    h, w = size
-    first = [0.0 if n == 1 else (-1.0 if align_corners else 1 / n - 1) for n in (w, h)]
-    point = theta.double().reshape(2, 3) @ torch.tensor([*first, 1.0], dtype=torch.float64)
-    if not pixel_units:
-        return float(point[0]), float(point[1])
-    back = [((u + 1) * (n - 1) / 2 if align_corners else ((u + 1) * n - 1) / 2) for u, n in zip(point.tolist(), (w, h))]
-    return back[0], back[1]
-
-
 def quarter_turn_theta(height, width, align_corners, sign=1.0):
     """The sampler's theta of a +90° turn about the centre; ``sign=-1`` writes the motion's instead (a known slip)."""
     hp, wp = (height - 1, width - 1) if align_corners else (height, width)
     return torch.tensor([[0.0, sign * hp / wp, 0.0], [-sign * wp / hp, 0.0, 0.0]], dtype=torch.float64)
 
 
-def quarter_turn(cx, cy):
-    x, y = -cx, -cy  # the corner seen from the centre
-    return cx - y, cy + x  # turned a quarter (x, y) -> (-y, x), moved back
-
-
-def test_the_questions_pass_with_a_learners_answer():
-    assert_passes("01.quarter_turn", quarter_turn)
-    assert_passes("01.corner_source", corner_source)
+def test_the_prediction_passes_with_a_learners_answer():
     assert_passes("01.turn_theta", quarter_turn_theta)
 
 
-def test_no_constant_answer_passes_two_visible_corner_source_cases():
-    """A prediction that ignores its inputs (say (0, 0)) must not pass two visible cases: their answers differ."""
-    import itertools
-
-    import numpy as np
-
-    from stn_course.checks import get
-
-    check = get("01.corner_source")
-    for seed in (0, 1, 2, 17):
-        answers = [check.reference(*case.args) for case in check.cases(np.random.default_rng(seed))]
-        assert len(answers) >= 4
-        for a, b in itertools.combinations(answers, 2):
-            assert max(abs(a[0] - b[0]), abs(a[1] - b[1])) > 1e-3, (seed, a, b)
-    assert_fails("01.corner_source", lambda theta, size, ac: (0.0, 0.0))
-
-
 @pytest.mark.parametrize("check_id, wrong", [
-    ("01.corner_source", lambda *a: corner_source(*a, pixel_units=False)),  # normalized, not input pixels
-    ("01.corner_source", lambda theta, size, ac: corner_source(theta, size, not ac)),  # the other convention
-    ("01.corner_source", lambda theta, size, ac: corner_source(theta, size, ac)[::-1]),  # (y, x)
     ("01.turn_theta", lambda h, w, ac: quarter_turn_theta(h, w, ac, sign=-1.0)),  # the motion, not the sampler's map
     ("01.turn_theta", lambda h, w, ac: quarter_turn_theta(h, w, False)),  # one convention for both
     ("01.turn_theta", lambda h, w, ac: quarter_turn_theta(2, 2, ac)),  # a rotation matrix, blind to the aspect
     ("01.turn_theta", lambda h, w, ac: quarter_turn_theta(w, h, ac)),  # the aspect ratio upside down
     ("01.turn_theta", lambda h, w, ac: quarter_turn_theta(64, 55, False)),  # the lesson's numbers, copied
-    ("01.quarter_turn", lambda cx, cy: (cx - cy, cy + cx)),  # turned the other way (counter-clockwise on screen)
-    ("01.quarter_turn", lambda cx, cy: (cy, -cx)),  # turned about the origin, not the centre
-    ("01.quarter_turn", lambda cx, cy: (5.0, -2.0)),  # the first case's answer, copied
 ])
 def test_wrong_answers_fail_without_the_expected_value(check_id, wrong):
     from stn_course.checks import run_check

@@ -3,9 +3,10 @@
 Bugs: an attention window half a pixel off (pixel centres taken for edges), its scale from the full width, x and
 y swapped, or rebuilt from Python floats (no gradient); a head's start that forgets a
 parameter, takes the zoom factor for the scale, or scales all of Π; a homography without the perspective divide, with the grid's x/y swapped, or with the lesson colleague's bugs (Π
-transposed, the output's height and width swapped); a TPS kernel that is nan at
-r = 0 or uses r log r with the wrong power; a TPS solve that inverts the displacement, drops the affine part or orders the coefficients wrongly; a TPS
-grid evaluated on the wrong align_corners convention.
+transposed, the output's height and width swapped); a TPS grid whose kernel is nan at r = 0 or uses r log r with
+the wrong power, whose solve inverts the displacement, drops the affine part or builds P from the sources, whose
+radial terms are centred at the sources, whose targets are y first or 4 per side for any K, or which is evaluated on
+the wrong align_corners convention.
 """
 from __future__ import annotations
 
@@ -90,19 +91,18 @@ def tps_kernel(points, centres, bug=None):
     r2 = ((points.unsqueeze(-2) - centres.unsqueeze(-3)) ** 2).sum(-1)
     if bug == "nan-at-zero":
         return r2 * torch.log(r2)
-    if bug == "where-nan-grad":  # right values, but log(0) inside the where makes the gradient NaN at r = 0
-        return torch.where(r2 > 0, r2 * torch.log(r2), torch.zeros_like(r2))
     if bug == "r-log-r":
         r = r2.sqrt()
         return torch.where(r > 0, r * torch.log(torch.where(r > 0, r, torch.ones_like(r))), torch.zeros_like(r))
-    safe = torch.where(r2 > 0, r2, torch.ones_like(r2))
-    return torch.where(r2 > 0, r2 * torch.log(safe), torch.zeros_like(r2))
+    return torch.special.xlogy(r2, r2)  # 0 at r = 0, its limit
 
 
 def tps_coefficients(source, target, bug=None):
     k = target.shape[0]
     P = torch.cat([torch.ones(k, 1, dtype=target.dtype), target], 1)
-    K = tps_kernel(target, target)
+    if bug == "p-from-sources":  # the system built on the network's points, not the fixed targets
+        P = torch.cat([torch.ones(k, 1, dtype=target.dtype), source[0]], 1)
+    K = tps_kernel(target, target, bug=bug)
     if bug == "no-affine":
         w = torch.linalg.solve(K.expand(source.shape[0], k, k), source)
         return torch.cat([w, torch.zeros(source.shape[0], 3, 2, dtype=w.dtype)], 1)
@@ -110,28 +110,26 @@ def tps_coefficients(source, target, bug=None):
     rhs = torch.cat([source, torch.zeros(source.shape[0], 3, 2, dtype=source.dtype)], 1)
     if bug == "inverted":  # solves for the inverse displacement (target -> source swapped)
         rhs = torch.cat([target.expand_as(source) * 2 - source, rhs[:, k:]], 1)
-    coef = torch.linalg.solve(L.expand(source.shape[0], -1, -1), rhs)
-    if bug == "affine-first":
-        coef = torch.cat([coef[:, k:], coef[:, :k]], 1)
-    return coef
+    return torch.linalg.solve(L.expand(source.shape[0], -1, -1), rhs)
 
 
 def tps_grid(control_points, size, align_corners=False, bug=None):
+    """The whole capability, written from the conditions: targets, solve, evaluation at the pixel centres."""
     n, _, h, w = size
     k = control_points.shape[1]
-    side = int(math.isqrt(k)) if bug != "side-k-over-4" else k // 4  # the lesson colleague's: right for K = 16 only
+    side = int(math.isqrt(k)) if bug != "side-k-over-4" else k // 4  # the tempting: right for K = 16 only
     ys, xs = torch.meshgrid(torch.linspace(-1, 1, side), torch.linspace(-1, 1, side), indexing="ij")
     target = torch.stack([xs.reshape(-1), ys.reshape(-1)], -1).double()
     if bug == "target-y-first":
         target = target.flip(-1)
-    coef = tps_coefficients(control_points.double(), target)
+    coef = tps_coefficients(control_points.double(), target, bug=bug)
     p = base_grid(h, w, align_corners if bug != "convention" else not align_corners, torch.float64)[..., :2]
     p = p.reshape(-1, 2)
-    if bug == "centred-at-source":  # the lesson colleague's: radial terms at the q_k (equal to the p_k unbent)
+    if bug == "centred-at-source":  # radial terms at the q_k (equal to the p_k unbent)
         p = p.expand(n, -1, -1)
         feats = torch.cat([tps_kernel(p, control_points.double()), torch.ones(n, h * w, 1, dtype=torch.float64), p], 2)
         return (feats @ coef).view(n, h, w, 2).to(control_points.dtype)
-    feats = torch.cat([tps_kernel(p, target), torch.ones(h * w, 1, dtype=torch.float64), p], 1)
+    feats = torch.cat([tps_kernel(p, target, bug=bug), torch.ones(h * w, 1, dtype=torch.float64), p], 1)
     return (feats @ coef).view(n, h, w, 2).to(control_points.dtype)
 
 
@@ -142,8 +140,6 @@ CORRECT = {
     "03.attention_window": attention_window,
     "03.start_params": start_params,
     "03.projective_grid": projective_grid,
-    "03.tps_kernel": tps_kernel,
-    "03.tps_coefficients": tps_coefficients,
     "03.tps_grid": tps_grid,
 }
 BUGS = [
@@ -163,12 +159,11 @@ BUGS = [
     ("03.projective_grid", "convention"),
     ("03.projective_grid", "colleague-transposed"),
     ("03.projective_grid", "colleague-size"),
-    ("03.tps_kernel", "nan-at-zero"),
-    ("03.tps_kernel", "r-log-r"),
-    ("03.tps_kernel", "where-nan-grad"),
-    ("03.tps_coefficients", "no-affine"),
-    ("03.tps_coefficients", "inverted"),
-    ("03.tps_coefficients", "affine-first"),
+    ("03.tps_grid", "nan-at-zero"),
+    ("03.tps_grid", "r-log-r"),
+    ("03.tps_grid", "no-affine"),
+    ("03.tps_grid", "inverted"),
+    ("03.tps_grid", "p-from-sources"),
     ("03.tps_grid", "target-y-first"),
     ("03.tps_grid", "convention"),
     ("03.tps_grid", "centred-at-source"),
@@ -190,32 +185,40 @@ def test_known_bugs_fail(check_id, bug):
 # --- the checked predictions: right answers pass, wrong ones fail without being told the answer ---------------------
 
 
-def test_default_head_view_is_tiny_and_a_wrong_choice_is_not_told_the_answer():
-    assert_passes("03.default_head_view", lambda: "tiny", seeds=(0,))
-    for wrong in ("all", "quarter"):
-        result = run_check(get("03.default_head_view"), lambda: wrong, 0)
-        assert not result.passed and "tiny" not in result.first_failure.message
-
-
 def test_perspective_stretch_is_measured_on_the_package_grid_and_is_not_revealed():
     from stn_course.checks import get as full_get
     from stn_course.grids import projective_grid as package_projective_grid
 
     check = full_get("03.perspective_stretch")  # its reference is the key: measure it on the package's grid
-    for pi31 in (0.45, -0.6, 0.7):
+    for pi31, width, align_corners in ((0.45, 64, False), (-0.6, 9, True), (0.7, 2, True), (-0.8, 3, False)):
         H = torch.eye(3, dtype=torch.float64).unsqueeze(0).clone()
-        H[0, 2, 0], H[0, 0, 1] = pi31, 0.15  # π₁₂ plays no part on the row y = 0
-        row = package_projective_grid(H, (1, 1, 1, 4001), align_corners=True)[0, 0, :, 0]  # y = 0, x from -1 to 1
+        H[0, 2, 0] = pi31
+        row = package_projective_grid(H, (1, 1, 3, width), align_corners=align_corners)[0, 2, :, 0]  # any row
         measured = ((row[1] - row[0]) / (row[-1] - row[-2])).item()
-        assert measured == pytest.approx(check.reference(pi31), rel=2e-3)
-    assert check.reference(0.45) == pytest.approx(6.95, abs=0.01)
-    assert_passes("03.perspective_stretch", lambda pi31: ((1 + pi31) / (1 - pi31)) ** 2)
-    naive = lambda pi31: (1 + pi31) / (1 - pi31)  # the ratio of the w's: the tempting first answer
-    for wrong in (naive, lambda pi31: ((1 - pi31) / (1 + pi31)) ** 2, lambda pi31: 6.95):
+        assert measured == pytest.approx(check.reference(pi31, width, align_corners), rel=1e-12)
+    assert check.reference(0.7, 2, True) == pytest.approx(1.0)  # the two pairs of columns are the same pair
+    assert check.reference(0.45, 4001, True) == pytest.approx(((1 + 0.45) / (1 - 0.45)) ** 2, rel=2e-3)  # 1 / w²
+    with pytest.raises(ValueError, match="width >= 2"):
+        check.reference(0.45, 1, True)
+    edges = lambda pi31, width, align_corners: ((1 + pi31) / (1 - pi31)) ** 2  # the rate 1 / w² at x = ±1
+    naive = lambda pi31, width, align_corners: (1 + pi31) / (1 - pi31)  # the ratio of the w's at the edges
+    flipped = lambda *args: 1 / check.reference(*args)
+    one_convention = lambda pi31, width, align_corners: check.reference(pi31, width, True)  # centres always at ±1
+    for wrong in (edges, naive, flipped, one_convention, lambda *args: 1.4):
         result = run_check(get("03.perspective_stretch"), wrong, 0)
-        assert not result.passed  # the copied lesson answer too: visible cases with other π₃₁ reject a constant
+        assert not result.passed  # a copied lesson answer too: the visible cases vary π₃₁, width and convention
+    assert not run_check(get("03.perspective_stretch"), one_convention, 0, hidden=True).passed
     result = run_check(get("03.perspective_stretch"), naive, 0)
-    assert "6.9" not in result.first_failure.message and "too low" in result.first_failure.message
+    key = check.reference(*result.first_failure.case.args)
+    assert f"{key:.2f}" not in result.first_failure.message and "too low" in result.first_failure.message
+
+    def learner(pi31, width, align_corners):  # the map at the columns' centres, written without the package
+        x = (torch.linspace(-1, 1, width, dtype=torch.float64) if align_corners
+             else (torch.arange(width, dtype=torch.float64) + 0.5) / width * 2 - 1)
+        x_s = x / (pi31 * x + 1)
+        return float((x_s[1] - x_s[0]) / (x_s[-1] - x_s[-2]))
+
+    assert_passes("03.perspective_stretch", learner)
 
 
 def test_attention_window_scale_from_both_edges_is_told_what_kind_of_slip_not_the_answer():
@@ -245,3 +248,19 @@ def test_colleague_tps_grid_passes_the_identity_but_not_the_interpolation_proper
     on_points = colleague(bent, (1, 1, 4, 4), align_corners=True).reshape(1, 16, 2)
     assert (on_points - bent).abs().max() > 1e-3
     assert torch.allclose(tps_grid(bent, (1, 1, 4, 4), align_corners=True).reshape(1, 16, 2), bent, atol=1e-9)
+
+
+def test_tps_grid_nan_at_r_zero_is_told_the_kind_of_slip():
+    """r² log r² at r = 0 makes the whole grid nan (the solve spreads it): the message names U at r = 0."""
+    result = run_check(get("03.tps_grid"), lambda *a, **k: tps_grid(*a, **k, bug="nan-at-zero"), 0)
+    assert not result.passed and "r = 0" in result.first_failure.message and "not finite" in result.first_failure.message
+    result = run_check(get("03.tps_grid"), lambda *a, **k: tps_grid(*a, **k, bug="centred-at-source"), 0)
+    assert not result.passed and "r = 0" not in result.first_failure.message
+
+
+def test_tps_grid_reference_is_the_package_and_learner_cannot_call_it():
+    from stn_course.checks import get as full_get
+
+    check = full_get("03.tps_grid")
+    assert {"stn_course.grids.tps_grid", "stn_course.grids.tps_kernel",
+            "stn_course.grids.tps_coefficients"} <= set(check.forbidden)

@@ -3,9 +3,11 @@
 Bugs: the gradient scaled by W instead of W/2 (or the align_corners scale swapped); clamp derivative 1 at the border;
 reflection without the sign flip; assigning instead of adding colliding gradients; out-of-image neighbours
 receiving gradient (clamped indices without the mask); x and y swapped in the grid gradient; a missing y-weight in
-eq. 7; the chain into θ forgetting the constant column of the base grid or using the other align_corners; a
-backward returning too few gradients or using the default settings; the lesson's colleague's numerical
-gradient (one-sided, perturbing a reshape that copies, float32). The two checked predictions reject wrong answers without showing the right one.
+eq. 7; the left instead of the right derivative at the kinks; eq. 7 taken literally at an integer (all of these in
+``04.sampler_backward``, the sampler's whole backward); the chain into θ forgetting the constant column of the base
+grid or using the other align_corners; a backward returning too few gradients or using the default settings; the
+lesson's colleague's numerical gradient (one-sided, perturbing a reshape that copies, float32). The checked
+prediction rejects wrong answers without showing the right one.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import torch
 from torch.autograd.function import once_differentiable
 import torch.nn.functional as F
 
+from stn_course import grids
 from stn_course.checks import run_check
 
 from .check_helpers import assert_fails, assert_passes, get
@@ -114,7 +117,7 @@ def grad_grid(grad_output, input, grid, padding_mode="zeros", align_corners=Fals
             sign_y = torch.where(fy == 0, 1.0, float(sign_y)).to(fy)
         gx += s * sign_x * (wy if bug != "no-y-weight" else 1)
         gy += s * sign_y * wx
-    border = bug if bug == "border-inside" else None
+    border = bug if bug in COORDINATE_BUGS else None
     sx = source_coordinates_grad(grid[..., 0], w, padding_mode, align_corners, border).reshape(n, -1)
     sy = source_coordinates_grad(grid[..., 1], h, padding_mode, align_corners, border).reshape(n, -1)
     if bug == "no-chain":
@@ -125,17 +128,27 @@ def grad_grid(grad_output, input, grid, padding_mode="zeros", align_corners=Fals
     return out.view(grid.shape)
 
 
+def centres(count, align_corners, dtype, bug=None):
+    """Normalized pixel centres by the arithmetic formula (no grid generator; the check forbids them)."""
+    i = torch.arange(count, dtype=dtype)
+    if align_corners:
+        if count == 1:  # the 1-pixel convention: its centre, 0 ("one-pixel-linspace": linspace(-1, 1, 1) = -1)
+            return torch.full((1,), -1.0 if bug == "one-pixel-linspace" else 0.0, dtype=dtype)
+        return 2 * i / (count - 1) - 1
+    return (2 * i + 1) / count - 1
+
+
+def base_points(h, w, align_corners, dtype, bug=None):
+    """The output's base grid ``(h w, 3)``: rows ``(x_t, y_t, 1)``, x fastest."""
+    corners = not align_corners if bug == "convention" else align_corners
+    ys, xs = torch.meshgrid(centres(h, corners, dtype, bug), centres(w, corners, dtype, bug), indexing="ij")
+    ones = torch.zeros_like(xs) if bug == "no-constant" else torch.ones_like(xs)
+    return torch.stack([xs, ys, ones], -1).reshape(h * w, 3)
+
+
 def affine_grid_backward(grad_grid, size, align_corners=False, bug=None):
     n, _, h, w = size
-    base = F.affine_grid(torch.eye(2, 3, dtype=grad_grid.dtype).unsqueeze(0), (1, 1, h, w),
-                         align_corners=align_corners).reshape(h * w, 2)
-    if bug == "convention":
-        base = F.affine_grid(torch.eye(2, 3, dtype=grad_grid.dtype).unsqueeze(0), (1, 1, h, w),
-                             align_corners=not align_corners).reshape(h * w, 2)
-    ones = torch.ones(h * w, 1, dtype=grad_grid.dtype) if bug != "no-constant" else torch.zeros(h * w, 1,
-                                                                                                 dtype=grad_grid.dtype)
-    base = torch.cat([base, ones], 1)
-    return grad_grid.reshape(n, h * w, 2).transpose(1, 2) @ base
+    return grad_grid.reshape(n, h * w, 2).transpose(1, 2) @ base_points(h, w, align_corners, grad_grid.dtype, bug)
 
 
 class Sampler(torch.autograd.Function):
@@ -198,45 +211,54 @@ def sampler_function(grad_output, input, grid, padding_mode="zeros", align_corne
 
 
 def theta_gradient(grad_output, input, theta, padding_mode="zeros", align_corners=False, bug=None):
-    size = grad_output.shape
-    grid = F.affine_grid(theta, size, align_corners=align_corners)
+    n, _, h, w = size = grad_output.shape
+    grid_bug = bug if bug == "one-pixel-linspace" else None
+    grid = (base_points(h, w, align_corners, theta.dtype, grid_bug) @ theta.transpose(1, 2)).view(n, h, w, 2)
     gg = grad_grid(grad_output, input, grid, padding_mode, align_corners,
                    bug=bug if bug in ("yx", "eq7-literal", "left-derivative", "border-inside") else None)
-    return affine_grid_backward(gg, size, align_corners, bug=bug if bug in ("no-constant", "convention") else None)
+    return affine_grid_backward(gg, size, align_corners,
+                                bug=bug if bug in ("no-constant", "convention", "one-pixel-linspace") else None)
 
 
+def sampler_backward(grad_output, input, grid, padding_mode="zeros", align_corners=False, bug=None):
+    """Both halves, each given only the bugs that belong to it."""
+    gi = grad_input(grad_output, input, grid, padding_mode, align_corners, bug=bug if bug in INPUT_BUGS else None)
+    gg = grad_grid(grad_output, input, grid, padding_mode, align_corners, bug=None if bug in INPUT_BUGS else bug)
+    return gi, gg
+
+
+COORDINATE_BUGS = ("scale-w", "scale-swapped", "no-flip", "border-one", "border-inside")
+INPUT_BUGS = ("assign", "no-mask")
 CORRECT = {
-    "04.source_coordinates_grad": source_coordinates_grad,
-    "04.grad_input": grad_input,
-    "04.grad_grid": grad_grid,
+    "04.sampler_backward": sampler_backward,
     "04.sampler_function": sampler_function,
     "04.theta_gradient": theta_gradient,
 }
 BUGS = [
-    ("04.source_coordinates_grad", "scale-w"),
-    ("04.source_coordinates_grad", "scale-swapped"),
-    ("04.source_coordinates_grad", "no-flip"),
-    ("04.source_coordinates_grad", "border-one"),
-    ("04.grad_input", "assign"),
-    ("04.grad_input", "no-mask"),
-    ("04.grad_grid", "no-y-weight"),
-    ("04.grad_grid", "no-chain"),
-    ("04.grad_grid", "yx"),
+    ("04.sampler_backward", "scale-w"),
+    ("04.sampler_backward", "scale-swapped"),
+    ("04.sampler_backward", "no-flip"),
+    ("04.sampler_backward", "border-one"),
+    ("04.sampler_backward", "border-inside"),
+    ("04.sampler_backward", "assign"),
+    ("04.sampler_backward", "no-mask"),
+    ("04.sampler_backward", "no-y-weight"),
+    ("04.sampler_backward", "no-chain"),
+    ("04.sampler_backward", "yx"),
+    ("04.sampler_backward", "eq7-literal"),
+    ("04.sampler_backward", "left-derivative"),
     ("04.sampler_function", "grad-input-only"),
     ("04.sampler_function", "no-detach-order"),
     ("04.sampler_function", "no-once-differentiable"),
     ("04.sampler_function", "autograd-backward"),
     ("04.sampler_function", "settings-dropped"),
-    ("04.source_coordinates_grad", "border-inside"),
-    ("04.grad_grid", "eq7-literal"),
-    ("04.grad_grid", "left-derivative"),
-    ("04.grad_grid", "border-inside"),
     ("04.theta_gradient", "eq7-literal"),
     ("04.theta_gradient", "left-derivative"),
     ("04.theta_gradient", "border-inside"),
     ("04.theta_gradient", "yx"),
     ("04.theta_gradient", "no-constant"),
     ("04.theta_gradient", "convention"),
+    ("04.theta_gradient", "one-pixel-linspace"),
 ]
 
 
@@ -352,51 +374,49 @@ def test_a_backward_that_asks_autograd_is_diagnosed_as_such():
     assert result.first_failure.property == "autograd inside backward"
     result = run_check(get("04.sampler_function"),
                        lambda *a, **k: sampler_function(*a, **k, bug="no-once-differentiable"), 0)
-    assert result.first_failure.property == "not once_differentiable"
-    message = result.first_failure.message  # says what goes wrong (silently wrong second derivatives), not the fix
-    assert "second derivative" in message and "silently" in message
-    assert "once_differentiable" not in message and "staticmethod" not in message
+    failure = result.first_failure
+    assert failure.property == "a second derivative taken through your backward"
+    message = failure.message  # says what goes wrong (unchecked second derivatives, no error), not the fix
+    assert "second derivative" in message and "no error" in message
+    for fix in ("once_differentiable", "staticmethod", "decorat"):
+        assert fix not in message and fix not in failure.property
 
 
 def test_a_kink_failure_is_diagnosed_at_the_kinks():
-    result = run_check(get("04.grad_grid"), lambda *a, **k: grad_grid(*a, **k, bug="left-derivative"), 0)
+    result = run_check(get("04.sampler_backward"), lambda *a, **k: sampler_backward(*a, **k, bug="left-derivative"), 0)
     assert result.first_failure.case.kink and result.first_failure.property == "gradient at the kinks"
 
 
-# --- the checked predictions: right answers pass, wrong ones fail without being told the answer ---------------------
+@pytest.mark.parametrize("bug", ["scale-swapped", "assign", "yx"])
+def test_a_bug_everywhere_is_not_diagnosed_as_a_kink(bug):
+    """The merged exercise runs ordinary points first: a wrong scale or a scatter that assigns fails there."""
+    result = run_check(get("04.sampler_backward"), lambda *a, **k: sampler_backward(*a, **k, bug=bug), 0)
+    assert not result.first_failure.case.kink and result.first_failure.property != "gradient at the kinks"
 
 
-def test_best_step_accepts_the_balance_of_the_two_errors_and_hides_it():
-    import math
-
-    assert_passes("04.best_step", lambda u: math.log10(u ** (1 / 3)))
-    assert_passes("04.best_step", lambda u: math.log10((3 * u) ** (1 / 3)))  # the constant does not matter
-    for wrong in (lambda u: math.log10(u ** 0.5), lambda u: -8.0, lambda u: math.log10(u),
-                  lambda u: math.log10((2.0 ** -53) ** (1 / 3))):  # the float64 answer copied: a visible case fails
-        result = run_check(get("04.best_step"), wrong, 0)
-        assert not result.passed and "-5.3" not in result.first_failure.message
-        assert "not this one" in result.first_failure.message and "too" in result.first_failure.message
+def test_the_padding_kinks_are_tested_exactly_one_axis_at_a_time():
+    """A clamp derivative of 1 on the border itself passes every random point and fails on the kink cases only."""
+    result = run_check(get("04.sampler_backward"), lambda *a, **k: sampler_backward(*a, **k, bug="border-inside"), 0)
+    assert result.first_failure.case.kink
+    check = get("04.sampler_backward")
+    described = [case.description for case in check.cases(__import__("numpy").random.default_rng(0))]
+    assert sum("sits exactly on every pixel centre" in d for d in described) == 12  # 3 modes × 2 conventions × x, y
 
 
-def test_best_step_hidden_cases_reject_a_copied_constant():
-    from stn_course.checks import get as full_get
-
-    check = full_get("04.best_step")
-    hidden = list(check.hidden_cases(__import__("numpy").random.default_rng(0)))
-    answers = [check.reference(*case.args) for case in hidden]
-    assert all(abs(a - (-5.32)) > 2 for a in answers)  # float32/16, bfloat16: a copied -5.3 fails every one
+# --- the checked prediction: right answers pass, wrong ones fail without being told the answer ----------------------
 
 
 def _sign_rule(shift):
     return " Positive " if 0 < shift <= 0.05 else "negative"
 
 
-def test_sign_at_identity_is_negative_and_a_wrong_sign_is_not_told_the_answer():
-    assert_passes("04.sign_at_identity", lambda shift: "negative", seeds=(0,))  # the visible case: the lesson's 0.25
+def test_sign_at_identity_visible_cases_reject_every_constant_without_telling_the_answer():
     assert_passes("04.sign_at_identity", _sign_rule, seeds=(0,))
-    for wrong in ("positive", "zero"):
+    for wrong in ("positive", "negative", "zero"):  # both signs and a sub-pixel shift are visible: no constant passes
         result = run_check(get("04.sign_at_identity"), lambda shift: wrong, 0)
-        assert not result.passed and "negative" not in result.first_failure.message.lower()
+        failure = result.first_failure
+        right = get("04.sign_at_identity").reference(*failure.case.args)
+        assert not result.passed and right not in failure.message.lower()
     result = run_check(get("04.sign_at_identity"), lambda shift: "uphill", 0)
     assert not result.passed and "one of the choices" in result.first_failure.message
 
@@ -408,7 +428,29 @@ def test_sign_at_identity_hidden_cases_reject_every_constant_and_accept_the_rule
     hidden = list(check.hidden_cases(__import__("numpy").random.default_rng(0)))
     answers = [check.reference(*case.args) for case in hidden]
     assert answers == [_sign_rule(*case.args).strip().lower() for case in hidden]
-    assert set(answers) == {"positive", "negative"} and len(hidden) >= 4  # no constant passes; a guess: (1/3)^4
+    assert set(answers) == {"positive", "negative"} and len(hidden) >= 5  # no constant passes; a guess: (1/3)^5
     for constant in ("positive", "negative", "zero"):
         assert not run_check(check, lambda shift: constant, 0, hidden=True).passed
     assert run_check(check, _sign_rule, 0, hidden=True).passed
+
+
+def test_the_theta_check_prints_no_unit_size_warning_and_refuses_a_grid_generator():
+    """Its 1-pixel align_corners=True cases ran the reference through F.affine_grid's size-1 warning (printed twice
+    in the notebook); a learner's θ-gradient must build the grid itself."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        assert run_check(get("04.theta_gradient"), theta_gradient, 0).passed
+
+    def with_the_generator(grad_output, input, theta, padding_mode="zeros", align_corners=False):
+        n, _, h, w = grad_output.shape
+        base = grids.base_grid(h, w, align_corners, theta.dtype)
+        grid = (base.reshape(h * w, 3) @ theta.transpose(1, 2)).view(n, h, w, 2)
+        return affine_grid_backward(grad_grid(grad_output, input, grid, padding_mode, align_corners),
+                                    grad_output.shape, align_corners)
+
+    from stn_course.checks import get as full_get  # with the forbidden names (this file's get drops them)
+
+    result = run_check(full_get("04.theta_gradient"), with_the_generator, 0)
+    assert not result.passed and "stn_course.grids.base_grid" in result.first_failure.message

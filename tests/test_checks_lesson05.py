@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -137,50 +138,76 @@ def stcnn_no_head(x, localisation, head, classifier, out_size):  # forgets the r
     return classifier(F.grid_sample(x, grid, align_corners=False))
 
 
-def chance_level(labels, classes):
-    counts = torch.bincount(labels, minlength=classes).tolist()
-    loss = -sum(c / len(labels) * math.log(c / len(labels)) for c in counts if c)
-    return loss, 100.0 * (1 - max(counts) / len(labels))
+def chance_level(train_labels, test_labels, classes):
+    """Written out by hand in plain Python: the training shares p, the held-out shares r, −Σ r log p, 1 − r[argmax p]."""
+    p = [c / len(train_labels) for c in torch.bincount(train_labels, minlength=classes).tolist()]
+    r = [c / len(test_labels) for c in torch.bincount(test_labels, minlength=classes).tolist()]
+    loss = -sum(rc * math.log(pc) for rc, pc in zip(r, p) if rc)
+    return loss, 100.0 * (1 - r[p.index(max(p))])
 
 
-def chance_equal_logits(labels, classes):  # the natural first answer: equal logits, not the best constant ones
-    return math.log(classes), chance_level(labels, classes)[1]
+def chance_equal_logits(train_labels, test_labels, classes):  # equal logits, not the best constant ones
+    return math.log(classes), chance_level(train_labels, test_labels, classes)[1]
 
 
-def chance_log2(labels, classes):  # bits, not the natural log of F.cross_entropy
-    return chance_level(labels, classes)[0] / math.log(2), chance_level(labels, classes)[1]
+def chance_log2(train_labels, test_labels, classes):  # bits, not the natural log of F.cross_entropy
+    loss, error = chance_level(train_labels, test_labels, classes)
+    return loss / math.log(2), error
 
 
-def chance_uniform_error(labels, classes):  # the error of guessing at random, not of the most frequent class
-    return chance_level(labels, classes)[0], 100.0 * (1 - 1 / classes)
+def chance_uniform_error(train_labels, test_labels, classes):  # the error of guessing at random
+    return chance_level(train_labels, test_labels, classes)[0], 100.0 * (1 - 1 / classes)
 
 
-def chance_class_zero(labels, classes):  # always answering class 0 – not the most frequent one
-    return chance_level(labels, classes)[0], 100.0 * (1 - (labels == 0).float().mean().item())
+def chance_class_zero(train_labels, test_labels, classes):  # always answering class 0 – not the most frequent one
+    return (chance_level(train_labels, test_labels, classes)[0],
+            100.0 * (1 - (test_labels == 0).float().mean().item()))
 
 
-def chance_copied(labels, classes):  # the lesson's numbers, copied
+def chance_fitted_to_test(train_labels, test_labels, classes):  # the optimistic floor: a constant fitted to the test
+    return chance_level(test_labels, test_labels, classes)
+
+
+def chance_test_majority(train_labels, test_labels, classes):  # the held-out labels' own majority answer
+    return chance_level(train_labels, test_labels, classes)[0], chance_level(test_labels, test_labels, classes)[1]
+
+
+def chance_test_entropy(train_labels, test_labels, classes):  # the held-out entropy with the right error
+    return chance_level(test_labels, test_labels, classes)[0], chance_level(train_labels, test_labels, classes)[1]
+
+
+def chance_copied(train_labels, test_labels, classes):  # the lesson's numbers, copied
     return math.log(10), 90.0
 
 
+def stats(theta):
+    """An independent reading (not the package's, which the exercise forbids): det for the zoom, the least-squares
+    zoom-and-turn (c, s) = argmin ‖A − [[c, −s], [s, c]]‖² by lstsq for the rotation, the last column for the view."""
+    a = theta[:, :, :2]
+    zoom = torch.linalg.det(a).abs() ** -0.5
+    basis = torch.tensor([[1.0, 0, 0, 1], [0, -1, 1, 0]], dtype=theta.dtype).T  # vec(I), vec(J): A ≈ c I + s J
+    cs = torch.linalg.lstsq(basis.expand(len(theta), 4, 2), a.reshape(-1, 4, 1)).solution[..., 0]
+    return zoom, -torch.rad2deg(torch.atan2(cs[:, 1], cs[:, 0])), theta[:, :, 2].clone()
+
+
 def stats_no_sign_flip(theta):
-    zoom, rotation, shift = theta_statistics(theta)
+    zoom, rotation, shift = stats(theta)
     return zoom, -rotation, shift
 
 
 def stats_zoom_det(theta):
-    zoom, rotation, shift = theta_statistics(theta)
+    zoom, rotation, shift = stats(theta)
     return 1 / zoom, rotation, shift
 
 
 def stats_atan_a10(theta):  # uses only A10 / A00: wrong for shears and angles beyond ±90°
     a = theta[:, :, :2]
-    zoom, _, shift = theta_statistics(theta)
+    zoom, _, shift = stats(theta)
     return zoom, -torch.rad2deg(torch.atan(a[:, 1, 0] / a[:, 0, 0])), shift
 
 
 def stats_radians(theta):
-    zoom, rotation, shift = theta_statistics(theta)
+    zoom, rotation, shift = stats(theta)
     return zoom, rotation * math.pi / 180, shift
 
 
@@ -192,7 +219,7 @@ def stats_radians(theta):
     ("05.paste_clutter", paste_clutter), ("05.paste_clutter", clutter),
     ("05.stcnn_forward", stcnn_forward),
     ("05.chance_level", chance_level),
-    ("05.theta_statistics", theta_statistics),
+    ("05.theta_statistics", theta_statistics), ("05.theta_statistics", stats),
 ])
 def test_reference_and_correct_learners_pass(check_id, fn):
     assert passes(check_id, fn)
@@ -215,6 +242,9 @@ def test_reference_and_correct_learners_pass(check_id, fn):
     ("05.chance_level", chance_log2),
     ("05.chance_level", chance_uniform_error),
     ("05.chance_level", chance_class_zero),
+    ("05.chance_level", chance_fitted_to_test),
+    ("05.chance_level", chance_test_majority),
+    ("05.chance_level", chance_test_entropy),
     ("05.theta_statistics", stats_no_sign_flip),
     ("05.theta_statistics", stats_zoom_det),
     ("05.theta_statistics", stats_atan_a10),
@@ -223,7 +253,7 @@ def test_reference_and_correct_learners_pass(check_id, fn):
 def test_known_bugs_fail(check_id, bug):
     result = run_check(get(check_id), bug, seed=0)
     assert not result.passed
-    assert result.first_failure.message
+    assert result.first_failure.message and "which is what this exercise asks you" not in result.first_failure.message
 
 
 def test_each_of_the_colleague_s_clutter_bugs_fails_alone():
@@ -277,7 +307,7 @@ def test_stcnn_forward_needs_the_gradient_through_theta():
 
 
 def test_chance_level_never_shows_the_answer_and_a_copied_one_fails_the_hidden_cases():
-    for bug in (chance_equal_logits, chance_log2, chance_uniform_error, chance_class_zero):
+    for bug in (chance_equal_logits, chance_log2, chance_uniform_error, chance_class_zero, chance_fitted_to_test):
         text = format_result(run_check(get("05.chance_level"), bug, seed=0))
         assert "not this one" in text and "2.30" not in text and "90" not in text and "2.0" not in text
     assert passes("05.chance_level", chance_level, seeds=range(20, 24))
@@ -285,34 +315,55 @@ def test_chance_level_never_shows_the_answer_and_a_copied_one_fails_the_hidden_c
     assert not any(run_check(get("05.chance_level"), chance_copied, s, hidden=True).passed for s in (0, 1))
 
 
-def centring_shift(offset, canvas, out_size):
-    return 2 * offset[0] / canvas, 2 * offset[1] / canvas
+def stats_view_centre_away(theta):  # the inverse-warp trap: where the view looks, pointing away
+    zoom, rotation, shift = stats(theta)
+    return zoom, rotation, -shift
 
 
-def centring_away(offset, canvas, out_size):  # the inverse-warp trap: the shift pointing away from the digit
-    return -2 * offset[0] / canvas, -2 * offset[1] / canvas
+def stats_view_centre_inverse(theta):  # -A⁻¹ t: where the canvas centre lands in the output, not where the view looks
+    zoom, rotation, _ = stats(theta)
+    return zoom, rotation, -torch.linalg.solve(theta[:, :, :2], theta[:, :, 2:])[..., 0]
 
 
-def centring_exercise_1_column(offset, canvas, out_size):  # exercise 1's -A 2t/S, the generator's, reused
-    k = out_size / canvas
-    return -k * 2 * offset[0] / canvas, -k * 2 * offset[1] / canvas
+def stats_zoom_column_length(theta):  # the first column's length: right for a zoom-and-turn, wrong under a shear
+    _, rotation, shift = stats(theta)
+    return 1 / theta[:, :, 0].norm(dim=1), rotation, shift
 
 
-def centring_pixels(offset, canvas, out_size):  # pixels, not normalized units
-    return float(offset[0]), float(offset[1])
+def test_theta_statistics_reads_where_the_view_looks_not_where_the_canvas_centre_lands():
+    """The merged centring question: the third output is θ's last column, pointing towards the digit; the two
+    classic slips fail on the visible cases (the ST-CNN's start window, exercise 1's thetas), not only hidden."""
+    for bug in (stats_view_centre_away, stats_view_centre_inverse, stats_zoom_column_length):
+        failure = run_check(get("05.theta_statistics"), bug, seed=0).first_failure
+        assert failure is not None and "uses stn_course" not in failure.message, bug.__name__
+    assert all(run_check(get("05.theta_statistics"), theta_statistics, s, hidden=True).passed for s in (0, 1))
+    window = torch.tensor([[[28 / 42, 0, 0.3], [0, 28 / 42, -0.2]]], dtype=torch.float64)
+    assert torch.equal(theta_statistics(window)[2], torch.tensor([[0.3, -0.2]], dtype=torch.float64))
+    turned = placement_theta(torch.tensor([30.0], dtype=torch.float64), torch.ones(1, dtype=torch.float64),
+                             torch.zeros(1, 2, dtype=torch.float64))
+    assert theta_statistics(turned)[1].item() == pytest.approx(30.0)  # exercise 1's angle reads back as itself
 
 
-def centring_copied(offset, canvas, out_size):  # the lesson's first case, copied
-    return 18 / 42, -12 / 42
+def stcnn_features_data(x, localisation, head, classifier, out_size):
+    """The colleague's third bug: ``.data`` on the features – the head learns, the localisation net never does."""
+    theta = head(localisation(x).flatten(1).data).view(-1, 2, 3)
+    grid = F.affine_grid(theta, (x.shape[0], x.shape[1], out_size, out_size), align_corners=False)
+    return classifier(F.grid_sample(x, grid, align_corners=False))
 
 
-def test_centring_shift_is_checked_without_showing_it_and_a_copied_one_fails_the_hidden_cases():
-    assert passes("05.centring_shift", centring_shift, seeds=range(3))
-    assert all(run_check(get("05.centring_shift"), centring_shift, s, hidden=True).passed for s in (0, 1))
-    for bug in (centring_away, centring_exercise_1_column, centring_pixels):
-        text = format_result(run_check(get("05.centring_shift"), bug, seed=0))
-        assert "not this one" in text and "0.428" not in text and "0.286" not in text, bug.__name__
-    assert not any(run_check(get("05.centring_shift"), centring_copied, s, hidden=True).passed for s in (0, 1))
+def stcnn_colleague(x, localisation, head, classifier, out_size):
+    """The lesson's colleague_stcnn_forward, all three bugs."""
+    n, c = x.shape[:2]
+    theta = head(localisation(x).flatten(1).data).reshape(2, 3, -1).permute(2, 0, 1)
+    grid = F.affine_grid(theta, (n, c, out_size, out_size), align_corners=True)
+    return classifier(F.grid_sample(x, grid, align_corners=False))
+
+
+def test_stcnn_forward_catches_each_of_the_colleague_s_bugs_and_the_cut_gradient_says_so():
+    for bug in (stcnn_colleague, stcnn_batch_scrambled, stcnn_conventions_mixed, stcnn_features_data):
+        assert fails("05.stcnn_forward", bug), bug.__name__
+    message = run_check(get("05.stcnn_forward"), stcnn_features_data, seed=0).first_failure.message
+    assert "gradient w.r.t. argument 1" in message
 
 
 def test_stub_reports_not_implemented():
@@ -321,3 +372,18 @@ def test_stub_reports_not_implemented():
 
     result = run_check(get("05.rts_theta"), stub, seed=0)
     assert not result.passed and "not implemented" in result.first_failure.message
+
+
+def test_chance_cases_have_one_training_majority_and_only_trained_labels_held_out():
+    """The spec promises both (the model's answer is unique, its loss finite); a case that broke them would judge a
+    tie-break or an infinity instead of the idea. The lesson's own balanced labels give equal logits' numbers."""
+    from stn_course.checks.lesson05 import _chance_cases, _chance_hidden
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        for case in [*_chance_cases(rng), *_chance_hidden(rng)]:
+            train, test, classes = case.args
+            counts = torch.bincount(train, minlength=classes)
+            assert (counts == counts.max()).sum() == 1, case.description
+            assert (counts[test] > 0).all(), case.description
+    balanced = torch.arange(10).repeat(40)
+    assert chance_level(balanced, balanced[:100], 10) == pytest.approx((math.log(10), 90.0))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -13,7 +14,7 @@ from stn_course.gpu.affine import affine_sample
 
 from .check_helpers import assert_fails, assert_passes, get
 
-# -- 07.sampler_bytes ---------------------------------------------------------------------------------------------
+# -- the bytes model, counted independently (behind 07.fusion_bound) ----------------------------------------
 
 
 def bytes_ok(input_shape, out_size, element_size=4, fused=False, backward=False, zero_fill=True, grid_back=True):
@@ -30,78 +31,12 @@ def bytes_ok(input_shape, out_size, element_size=4, fused=False, backward=False,
     return sum(tensors) * element_size
 
 
-def test_sampler_bytes():
-    assert_passes("07.sampler_bytes", bytes_ok)
-    assert_fails("07.sampler_bytes", lambda s, o, e=4, fused=False, backward=False: bytes_ok(s, o, e, fused, backward)
-                 - (0 if fused or backward else 2 * s[0] * o[0] * o[1] * e))  # the grid counted once
-    assert_fails("07.sampler_bytes", lambda s, o, e=4, fused=False, backward=False:
-                 bytes_ok(s, o, 4, fused, backward))  # element_size ignored
-    assert_fails("07.sampler_bytes", lambda s, o, e=4, fused=False, backward=False:
-                 bytes_ok(s, o, e, not fused, backward))  # flag inverted
-
-
-def test_sampler_bytes_backward_needs_every_crossing():
-    """The backward's twist: the forward's count returned for it, or one crossing of the backward left out, fails."""
-    assert_fails("07.sampler_bytes", lambda s, o, e=4, fused=False, backward=False: bytes_ok(s, o, e, fused))
-    assert_fails("07.sampler_bytes", lambda s, o, e=4, fused=False, backward=False:
-                 bytes_ok(s, o, e, fused, backward, zero_fill=False))  # the zero-fill not counted
-    assert_fails("07.sampler_bytes", lambda s, o, e=4, fused=False, backward=False:
-                 bytes_ok(s, o, e, fused, backward, grid_back=False))  # grad_grid never read back
-    assert_fails("07.sampler_bytes", lambda s, o, e=4, fused=False, backward=False:
-                 bytes_ok(s, o, e, fused, backward) - (backward * s[0] * s[1] * s[2] * s[3] * e))  # input not read
-
-
-# -- 07.saved_share (a question: the message never shows the answer) ----------------------------------------------
-
-
-def test_saved_share():
-    assert_passes("07.saved_share", lambda c: 4 / (4 + 2 * c))
-    assert_fails("07.saved_share", lambda c: 2 / 3)  # the one-channel answer, copied
-    assert_fails("07.saved_share", lambda c: 2 / (c + 4))  # the grid counted once
-    assert_fails("07.saved_share", lambda c: 1 / (c + 1))  # the share of the grid, not of its two crossings
-    result = run_check(get("07.saved_share"), lambda c: 0.5, 0)
-    assert not result.passed
-    text = format_result(result)
-    assert "too low" in text or "too high" in text
-    assert "0.666" not in text and "0.4" not in text  # 2/3 (C = 1) and 2/5 (C = 3) are never printed
-
-
-# -- 07.program_pixels --------------------------------------------------------------------------------------------
+# -- 07.program_reads (a colleague's tile and the index arithmetic, in one) ----------------------------------------
 
 
 def tiles_ok(pid, block, h_out, w_out):
     lanes = torch.arange(pid * block, (pid + 1) * block)
     return torch.div(lanes, w_out, rounding_mode="floor"), torch.remainder(lanes, w_out), lanes < h_out * w_out
-
-
-def test_program_pixels():
-    assert_passes("07.program_pixels", tiles_ok)
-    assert_fails("07.program_pixels", lambda p, b, h, w: (tiles_ok(p, b, h, w)[1], tiles_ok(p, b, h, w)[0],
-                                                          tiles_ok(p, b, h, w)[2]))  # (col, row)
-    assert_fails("07.program_pixels", lambda p, b, h, w: tiles_ok(p * b // b, b, h, w)[:2]
-                 + (torch.arange(p * b, (p + 1) * b) < h * w - 1,))  # the last pixel masked off
-    assert_fails("07.program_pixels", lambda p, b, h, w: tuple(t.to(torch.int32) if t.dtype == torch.int64 else t
-                                                               for t in tiles_ok(p, b, h, w)))  # int32
-
-
-
-def colleague_pixels(pid, block, h_out, w_out, fix_rows=False, fix_mask=False):
-    """Lesson 7's bug hunt: the colleague's version (rows of h_out pixels, the lane past the end live), with either
-    bug fixed on request."""
-    offsets = pid * block + torch.arange(block)
-    side = w_out if fix_rows else h_out
-    return offsets // side, offsets % side, (offsets < h_out * w_out) if fix_mask else (offsets <= h_out * w_out)
-
-
-def test_the_colleague_s_bugs_hide_in_his_test_and_each_fails_the_check_alone():
-    for pid in (0, 1):  # his printout: 4×4, BLOCK 8 – square, 16 pixels a multiple of BLOCK – looks right
-        assert all(torch.equal(a, b) for a, b in zip(colleague_pixels(pid, 8, 4, 4), tiles_ok(pid, 8, 4, 4)))
-    assert_fails("07.program_pixels", colleague_pixels)
-    assert_fails("07.program_pixels", lambda *a: colleague_pixels(*a, fix_rows=True))  # the mask still one late
-    assert_fails("07.program_pixels", lambda *a: colleague_pixels(*a, fix_mask=True))  # rows of h_out pixels
-    assert_passes("07.program_pixels", lambda *a: colleague_pixels(*a, fix_rows=True, fix_mask=True))
-
-# -- 07.source_pixels ---------------------------------------------------------------------------------------------
 
 
 def source_ok(theta, rows, cols, in_size, out_size, align_corners=False, corners=None):
@@ -118,11 +53,52 @@ def source_ok(theta, rows, cols, in_size, out_size, align_corners=False, corners
     return q[..., 0], q[..., 1]
 
 
-def test_source_pixels():
-    assert_passes("07.source_pixels", source_ok)
-    assert_fails("07.source_pixels", lambda *a: source_ok(*a[:5], corners=not (a[5] if len(a) > 5 else False)))
-    assert_fails("07.source_pixels", lambda t, r, c, i, o, a=False: source_ok(t, c, r, i, o, a))  # rows for x
-    assert_fails("07.source_pixels", lambda t, r, c, i, o, a=False: source_ok(t[:, [1, 0, 2]], r, c, i, o, a))
+def reads_ok(theta, pid, block, in_size, out_size, align_corners=False, tiles=tiles_ok, corners=None):
+    """The tile, then the matrices' route to every lane's sampling point; ``tiles``/``corners`` plant a bug."""
+    rows, cols, live = tiles(pid, block, *out_size)
+    return (*source_ok(theta, rows, cols, in_size, out_size, align_corners, corners), live)
+
+
+def colleague_pixels(pid, block, h_out, w_out, fix_rows=False, fix_mask=False):
+    """Lesson 7's colleague: rows of h_out pixels, the lane past the end live – either bug fixed on request."""
+    offsets = pid * block + torch.arange(block)
+    side = w_out if fix_rows else h_out
+    return offsets // side, offsets % side, (offsets < h_out * w_out) if fix_mask else (offsets <= h_out * w_out)
+
+
+def test_program_reads():
+    assert_passes("07.program_reads", reads_ok)
+    assert_fails("07.program_reads", lambda t, p, b, i, o, a=False: reads_ok(t, p, b, i, o, a, corners=not a))
+    assert_fails("07.program_reads", lambda t, p, b, i, o, a=False: reads_ok(t[:, [1, 0, 2]], p, b, i, o, a))
+    assert_fails("07.program_reads", lambda t, p, b, i, o, a=False: reads_ok(t, p, b, i, o, a)[:2]
+                 + (torch.ones(b, dtype=torch.bool),))  # every lane live: the ragged end unmasked
+    assert_fails("07.program_reads", lambda t, p, b, i, o, a=False: tuple(v.float() if v.is_floating_point() else v
+                                                                        for v in reads_ok(t, p, b, i, o, a)))
+
+
+def test_the_colleague_s_bugs_hide_in_his_test_and_each_fails_the_check_alone():
+    for pid in (0, 1):  # his printout: 4×4, BLOCK 8 – square, 16 pixels a multiple of BLOCK – looks right
+        assert all(torch.equal(a, b) for a, b in zip(colleague_pixels(pid, 8, 4, 4), tiles_ok(pid, 8, 4, 4)))
+
+    def with_tile(**fixes):
+        return lambda t, p, b, i, o, a=False: reads_ok(t, p, b, i, o, a,
+                                                       tiles=lambda *args: colleague_pixels(*args, **fixes))
+
+    assert_fails("07.program_reads", with_tile())
+    assert_fails("07.program_reads", with_tile(fix_rows=True))  # the mask still one lane late
+    assert_fails("07.program_reads", with_tile(fix_mask=True))  # rows of h_out pixels
+    assert_passes("07.program_reads", with_tile(fix_rows=True, fix_mask=True))
+
+
+def test_program_reads_cases_meet_the_kinks():
+    """Non-square outputs, a partly masked last program, 1-pixel sides under align_corners=True, visible and
+    hidden."""
+    check = get("07.program_reads")
+    for cases in (check.cases(np.random.default_rng(0)), check.hidden_cases(np.random.default_rng(0))):
+        args = [c.args for c in cases]
+        assert any(o[0] != o[1] for _, _, _, _, o, _ in args)
+        assert any((p + 1) * b > o[0] * o[1] > p * b for _, p, b, _, o, _ in args)
+        assert any(a and 1 in o for _, _, _, _, o, a in args)
 
 
 # -- 07.fused_affine_sample (a real kernel: through the interpreter here) -----------------------------------------
@@ -193,12 +169,6 @@ def test_a_float64_case_is_compared_to_float64_precision():
     assert len(float64) >= 3 and max(float64) < 1e-12
 
 
-def test_sampler_bytes_is_an_int_as_the_text_says():
-    assert_fails("07.sampler_bytes", lambda *a: float(bytes_ok(*a)))  # right value, float type
-    assert_fails("07.sampler_bytes", lambda *a: __import__("numpy").float64(bytes_ok(*a)))  # a NumPy float
-    assert_passes("07.sampler_bytes", lambda *a: int(bytes_ok(*a)))
-
-
 @pytest.mark.triton
 def test_check_in_a_notebook_reports_a_store_without_mask_and_the_process_lives_on():
     from stn_course.checks import CheckFailed, check
@@ -228,18 +198,6 @@ def test_the_guard_never_stops_the_package_s_own_kernels(padding_mode):
             results.append((out, *torch.autograd.grad(out.square().sum(), (x, theta))))
     for unguarded, guarded in zip(*results):
         assert torch.equal(unguarded, guarded)
-
-
-# -- 07.nondeterminism_source (a Questions choice: the message never shows the answer) -----------------------------
-
-
-def test_nondeterminism_source_is_a_choice_checked_without_showing_it():
-    assert_passes("07.nondeterminism_source", lambda: "b")
-    assert_passes("07.nondeterminism_source", lambda: " B ")
-    for wrong in ("a", "c", "d"):  # the forward's weights, θ's per-program partials, the launch grid
-        text = format_result(run_check(get("07.nondeterminism_source"), lambda: wrong, 0))
-        assert "not this one" in text and "'b'" not in text
-    assert "is not one of the choices" in format_result(run_check(get("07.nondeterminism_source"), lambda: "e", 0))
 
 
 # -- 07.affine_input_gradient (the learner's atomic scatter: a real kernel, through the interpreter here) -------
@@ -299,76 +257,79 @@ def test_input_gradient_bugs_fail():
 
 
 def address_ok(index, shape):
-    """Independently: the same arithmetic in NumPy int32 scalars, step by step (NumPy wraps int32 arrays)."""
-    import numpy as np
-
+    """Independently, as the kernel does it: NumPy int32 arithmetic step by step for each integer chain (NumPy
+    wraps int32 arrays), each chain added to an int64 "pointer" at 0 on its own, left to right."""
     n, c, y, x = (np.array([v], dtype=np.int64).astype(np.int32) for v in index)
     _, channels, h, w = (np.array([v], dtype=np.int64).astype(np.int32) for v in shape)
+    pointer = np.zeros(1, dtype=np.int64)
     with np.errstate(over="ignore"):
-        return int((((n * channels + c) * h + y) * w + x)[0])
+        for term in ((n * channels + c) * h * w, y * w, x):
+            pointer = pointer + term.astype(np.int64)  # a 64-bit pointer plus the value the int32 register holds
+    return int(pointer[0])
+
+
+def exact_position(index, shape):
+    return ((index[0] * shape[1] + index[1]) * shape[2] + index[2]) * shape[3] + index[3]
 
 
 def test_int32_address():
     assert_passes("07.kernel_address", address_ok)
-    exact = lambda i, s: ((i[0] * s[1] + i[1]) * s[2] + i[2]) * s[3] + i[3]  # noqa: E731
+    exact = exact_position
     assert_fails("07.kernel_address", exact)  # the address an int64 kernel computes: no overflow
+    assert_fails("07.kernel_address", lambda i, s: (exact(i, s) + 2**31) % 2**32 - 2**31)  # wrapped once at the end
     assert_fails("07.kernel_address", lambda i, s: exact(i, s) % 2**32)  # unsigned
     assert_fails("07.kernel_address", lambda i, s: min(exact(i, s), 2**31 - 1))  # saturating
     assert_fails("07.kernel_address", lambda i, s: float(address_ok(i, s)))  # a float is not an address
 
 
 def test_int32_address_cases_reach_past_two_to_the_31_without_a_tensor():
-    import numpy as np
-
     check = get("07.kernel_address")
     for cases in (check.cases(np.random.default_rng(0)), check.hidden_cases(np.random.default_rng(0))):
+        cases = list(cases)
         shapes = {c.args[1] for c in cases}
         assert any(np.prod(s, dtype=object) > 2**31 for s in shapes)
         assert any(np.prod(s, dtype=object) < 2**31 for s in shapes)  # a case that fits, too
+        once = [c for c in cases if check.reference(*c.args) != (exact_position(*c.args) + 2**31) % 2**32 - 2**31]
+        assert once  # a case where wrapping the position once at the end is wrong
     # image 8 of a 16 × 64 × 2048² batch starts exactly at 2³¹: the first address that wraps to −2³¹
     assert check.reference((8, 0, 0, 0), (16, 64, 2048, 2048)) == -2**31
     assert check.reference((7, 63, 2047, 2047), (16, 64, 2048, 2048)) == 2**31 - 1
-
-
-# -- 07.coalescing (a Questions choice) ---------------------------------------------------------------------------
-
-
-def test_coalescing_is_a_choice_checked_without_showing_it():
-    assert_passes("07.coalescing", lambda: "b")
-    for wrong in ("a", "c", "d"):
-        text = format_result(run_check(get("07.coalescing"), lambda: wrong, 0))
-        assert "not this one" in text and "'b'" not in text
+    # two 40000² planes: every term fits in int32, the 64-bit pointer adds them – the load is right
+    assert check.reference((1, 0, 39999, 39999), (2, 1, 40000, 40000)) == 2 * 40000**2 - 1
 
 
 # -- 07.wave_efficiency (tuning: the waves of a launch) ------------------------------------------------------------
 
 
 def waves_ok(n, h_out, w_out, block, sms, per_sm):
-    """Independently, by simulation: deal the programs out to the slots wave by wave and count the idle slots."""
-    programs = n * math.ceil(h_out * w_out / block)
-    busy, idle, left = 0, 0, programs
-    while left > 0:
-        running = min(left, sms * per_sm)
-        busy, idle, left = busy + running, idle + sms * per_sm - running, left - running
-    return busy / (busy + idle)
+    """Independently, by simulation: deal every image's programs out to the slots wave by wave, and count the lanes
+    of every slot of every wave that compute a pixel."""
+    per_image = [min(block, h_out * w_out - start) for start in range(0, h_out * w_out, block)]  # live lanes
+    programs = per_image * n
+    useful, paid = 0, 0
+    for wave in range(0, len(programs), sms * per_sm):
+        useful += sum(programs[wave:wave + sms * per_sm])
+        paid += sms * per_sm * block
+    return useful / paid
 
 
 def test_wave_efficiency():
     assert_passes("07.wave_efficiency", waves_ok)
     slots = lambda s, p: s * p  # noqa: E731
     programs = lambda n, h, w, b: n * math.ceil(h * w / b)  # noqa: E731
+    waves = lambda n, h, w, b, s, p: math.ceil(programs(n, h, w, b) / slots(s, p))  # noqa: E731
     assert_fails("07.wave_efficiency", lambda n, h, w, b, s, p:  # the last wave's fill alone
                  (programs(n, h, w, b) % slots(s, p) or slots(s, p)) / slots(s, p))
-    assert_fails("07.wave_efficiency", lambda n, h, w, b, s, p:  # the masked tail of each image forgotten
-                 n * h * w / b / (math.ceil(n * h * w / b / slots(s, p)) * slots(s, p)))
+    assert_fails("07.wave_efficiency", lambda n, h, w, b, s, p:  # programs, not lanes: the masked lanes forgotten
+                 programs(n, h, w, b) / (waves(n, h, w, b, s, p) * slots(s, p)))
+    assert_fails("07.wave_efficiency", lambda n, h, w, b, s, p:  # the batch tiled as one image
+                 n * h * w / (math.ceil(math.ceil(n * h * w / b) / slots(s, p)) * slots(s, p) * b))
     assert_fails("07.wave_efficiency", lambda n, h, w, b, s, p: 0.7424242424242424)  # the lesson's case, copied
     assert_fails("07.wave_efficiency", lambda n, h, w, b, s, p:  # the waves rounded down
-                 programs(n, h, w, b) / (max(1, programs(n, h, w, b) // slots(s, p)) * slots(s, p)))
+                 n * h * w / (max(1, programs(n, h, w, b) // slots(s, p)) * slots(s, p) * b))
 
 
 def test_wave_efficiency_cases_meet_the_kinks_and_the_message_hides_the_answer():
-    import numpy as np
-
     check = get("07.wave_efficiency")
     hidden = [check.reference(*c.args) for c in check.hidden_cases(np.random.default_rng(0))]
     assert 1.0 in hidden and min(hidden) < 0.05  # every wave full; a single, nearly empty wave
@@ -377,7 +338,7 @@ def test_wave_efficiency_cases_meet_the_kinks_and_the_message_hides_the_answer()
     assert "too" in text and "0.742" not in text
 
 
-# -- 07.fusion_bound (the roofline: the bandwidth cancels) ---------------------------------------------------------
+# -- 07.fusion_bound (the learner's bytes model; at the roofline the bandwidth cancels) -------------------------
 
 
 def bound_ok(input_shape, out_size):
@@ -397,5 +358,11 @@ def test_fusion_bound():
     assert_fails("07.fusion_bound", lambda s, o: 1.0260416666666667)  # the goal's shape, copied
     assert_fails("07.fusion_bound", lambda s, o: (bytes_ok(s, o) + bytes_ok(s, o, backward=True, grid_back=False))
                  / (bytes_ok(s, o, fused=True) + bytes_ok(s, o, fused=True, backward=True)))  # a crossing missed
+    assert_fails("07.fusion_bound", lambda s, o: (bytes_ok(s, o) + bytes_ok(s, o, backward=True, zero_fill=False))
+                 / (bytes_ok(s, o, fused=True) + bytes_ok(s, o, fused=True, backward=True, zero_fill=False)))
+    input_bytes = lambda s: s[0] * s[1] * s[2] * s[3] * 4  # noqa: E731 – the backward reads the input (eq. 7)
+    assert_fails("07.fusion_bound", lambda s, o: (bytes_ok(s, o) + bytes_ok(s, o, backward=True) - input_bytes(s))
+                 / (bytes_ok(s, o, fused=True) + bytes_ok(s, o, fused=True, backward=True) - input_bytes(s)))
+    assert_fails("07.fusion_bound", lambda s, o: (6 * s[1] + 10) / (6 * s[1]))  # the fold's formula, any output
     text = format_result(run_check(get("07.fusion_bound"), lambda s, o: 1.5, 0))
     assert "too" in text and "2.666" not in text and "1.026" not in text

@@ -61,13 +61,13 @@ def test_a_question_does_not_advertise_its_recipe_after_one_wrong_try():
     step-by-step recipe (stn_course.checks.hints); the recipe still comes on request or from the third try."""
     from stn_course.checks import RECIPE_STAGE, get, hints, run_check
 
-    question = get("07.saved_share")
-    result = run_check(question, lambda channels: 0.5, seed=1)
+    question = get("07.fusion_bound")
+    result = run_check(question, lambda input_shape, out_size: 0.5, seed=1)
     assert not result.passed
     first = "\n".join(hints(result, stage=1))
     assert "Hint:" in first and "recipe" not in first.lower()
     assert "Recipe:" in "\n".join(hints(result, stage=RECIPE_STAGE))
     assert "Recipe:" in "\n".join(hints(result, stage=1, recipe=True))
-    exercise = get("02.unnormalize")
-    result = run_check(exercise, lambda coord, size, align_corners: coord * 0, seed=1)
+    exercise = get("02.affine_grid")
+    result = run_check(exercise, lambda theta, size, align_corners=False: theta.new_zeros(size[0], *size[2:], 2), seed=1)
     assert "recipe=True" in "\n".join(hints(result, stage=1))

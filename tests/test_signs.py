@@ -52,6 +52,60 @@ def test_rectify_by_the_true_corners_undoes_the_distortion():
     assert (distorted[:, :, ::3, ::3] - upright).abs().mean() > 0.1  # (the distortion was not nothing)
 
 
+def _through(h: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    uvw = torch.cat([points, torch.ones_like(points[..., :1])], -1) @ h.transpose(1, 2)
+    return uvw[..., :2] / uvw[..., 2:]
+
+
+def test_the_homography_through_more_pairs_and_through_a_horizon():
+    """Any P >= 4 exact pairs; a map with H[2, 2] = 0 (the source's origin on the horizon) is found as well; unit
+    norm, w > 0 at the first source point; the square to twice itself is diag(2, 2, 1) / 3."""
+    from stn_course.data.signs import homography
+
+    square = torch.tensor(SIGN_CORNERS, dtype=torch.float64)[None]
+    assert torch.allclose(homography(square, 2 * square)[0], torch.diag(torch.tensor([2.0, 2.0, 1.0],
+                                                                                    dtype=torch.float64)) / 3)
+    true = torch.tensor([[[1.0, 0.25, -0.5], [0.0, 1.0, 0.0], [1.0, -0.25, 0.0]],  # w = x - y / 4: (0, 0) at infinity
+                         [[0.9, 0.1, 0.2], [-0.1, 1.1, 0.0], [0.3, -0.2, 1.0]]], dtype=torch.float64)
+    src = torch.tensor([[0.25, -1.0], [0.75, -1.0], [1.0, 0.0], [0.25, 0.0], [0.5, 0.5], [0.8, -0.3]],
+                       dtype=torch.float64).expand(2, 6, 2)
+    h = homography(src, _through(true, src))
+    assert torch.allclose(h, true / true.flatten(1).norm(dim=1)[:, None, None], atol=1e-12)  # w > 0 at src[0]
+    assert torch.allclose(_through(h, src), _through(true, src), atol=1e-12)
+    assert h.dtype == torch.float64 and homography(src.float(), _through(true, src).float()).dtype == torch.float32
+    assert homography(torch.zeros(0, 4, 2), torch.zeros(0, 4, 2)).shape == (0, 3, 3)
+    nan = _through(true, src).clone()
+    nan[1, 2, 0] = float("nan")
+    h = homography(src, nan)  # a NaN point: that map is NaN, the others are untouched
+    assert h[1].isnan().all() and torch.allclose(h[0], true[0] / true[0].norm(), atol=1e-12)
+
+
+def test_the_homography_says_when_the_pairs_do_not_pin_it_down():
+    from stn_course.data.signs import homography
+
+    on_a_line = torch.tensor([[[-1.0, -1.0], [0.0, 0.0], [1.0, 1.0], [-1.0, 1.0]]])  # three on the diagonal
+    with pytest.raises(ValueError, match="three of the points on a line"):
+        homography(on_a_line, 2 * on_a_line)
+    with pytest.raises(ValueError, match=r"P >= 4"):
+        homography(torch.zeros(1, 3, 2), torch.zeros(1, 3, 2))
+
+
+def test_rectify_with_a_margin_puts_the_square_on_pixel_edges():
+    """A sign that fills an 8-pixel canvas whose every pixel holds its column + 1, rectified into 4 pixels with a
+    1-pixel margin: the square covers output pixels 1 and 2 only, its edges on their outer edges. By hand: pixel j's
+    centre is at normalized (2j + 1)/4 − 1, the sign's corners at ±(1 − 2/4), so it reads the canvas at twice that –
+    pixels 1 and 2 at −0.5 and 0.5, canvas x = ((x + 1) · 8 − 1) / 2 = 1.5 and 5.5 (values 2.5, 6.5); pixels 0 and
+    3 at ∓1.5, outside the canvas: zeros."""
+    ramp = 1 + torch.arange(8, dtype=torch.float64).expand(1, 1, 8, 8)
+    square = torch.tensor(SIGN_CORNERS, dtype=torch.float64)[None]
+    out = rectify(ramp, square, 4, 1)
+    assert torch.allclose(out[0, 0, 1], torch.tensor([0.0, 2.5, 6.5, 0.0], dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(out[0, 0, :, 1], torch.tensor([0.0, 2.5, 2.5, 0.0], dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(rectify(ramp, square, 8, 0), ramp, atol=1e-12)  # margin 0, the same size: the canvas
+    with pytest.raises(ValueError, match="margin"):
+        rectify(ramp, square, 4, 2)
+
+
 def test_sign_datasets_are_the_seeded_draws():
     train, test = sign_datasets(20, 10, seed=0)
     assert torch.equal(train.tensors[0], make_signs(20, seed=0)[0])

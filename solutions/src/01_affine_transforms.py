@@ -15,89 +15,56 @@
 #       title: homogeneous 3×3 rotation matrix
 #       points: 1
 #       hint: >-
-#         A rotation by a moves the x axis to (cos a, sin a): write where each axis goes as a column, and a homogeneous
-#         matrix keeps 1 in its corner.
+#         Draw the axes the way the screen shows them, x to the right and y DOWN, and follow the point (1, 0) through
+#         a small clockwise turn: does its y grow or shrink? A matrix's columns are where (1, 0) and (0, 1) go.
 #       recipe: >-
-#         [[cos a, -sin a, 0], [sin a, cos a, 0], [0, 0, 1]] (radians; math.cos/torch.cos); the -sin sits in the first
-#         row. A flipped sign rotates the other way.
+#         With y down, clockwise takes +x towards +y: (1, 0) goes to (cos a, sin a) and (0, 1) to (-sin a, cos a), so
+#         the matrix is [[cos a, -sin a, 0], [sin a, cos a, 0], [0, 0, 1]] (radians; math.cos/torch.cos) – the school
+#         matrix, clockwise here because y points down.
 #     01.rotate_about:
-#       title: 'rotation about a centre, from its fixed point'
-#       points: 1
+#       title: 'turn an image about its centre: the matrix from its fixed point'
+#       points: 2
 #       hint: >-
-#         A turn about c turns every direction exactly as a turn about the origin does: which part of the 3×3 matrix
-#         can that leave unknown? Then write down what the matrix must do to c, and solve for the unknown.
+#         Two questions, each on its own. Where is the centre – which pixels of a W-pixel row does a half turn swap,
+#         and what lies midway? And which part of the 3×3 matrix is rotation_matrix's whatever the centre, and what
+#         does "the centre stays put" then say about the rest?
 #       recipe: >-
-#         move the centre to the origin first (T(-c)), rotate, move back (T(c)). The matrix applied first is the rightmost
-#         one: T(c) @ R @ T(-c). The centre itself must stay where it is.
+#         the centre is midway between the first and last pixel centres, c = ((W - 1)/2, (H - 1)/2) (not W/2: pixel x
+#         sits at x, so the row spans 0 … W - 1). The linear part is R(angle); the translation t solves R c + t = c,
+#         t = c - R c – the same as T(c) @ R @ T(-c), the rightmost matrix acting first.
 #       builds_on:
 #       - 01.rotation_matrix
-#     01.quarter_turn:
-#       title: 'predict: where a quarter turn about the centre sends the corner pixel'
-#       points: 1
-#       hint: >-
-#         Turning about c is turning the offset from c. Where is pixel (0, 0) seen from c, and where does a quarter turn
-#         from +x towards +y send that offset? Draw the axes as the screen shows them (y down), then sketch a square
-#         image.
-#       recipe: >-
-#         the offset of (0, 0) from c is (-cx, -cy); your rotation_matrix at 90° sends (x, y) to (-y, x), so the offset
-#         becomes (cy, -cx); add c back: (cx + cy, cy - cx). For a square image the top-left corner lands top-right.
-#       function: corner_after_quarter_turn
-#     01.apply_affine:
-#       title: apply a homogeneous matrix to points
-#       points: 1
-#       hint: >-
-#         A 3×3 matrix acts on homogeneous points (x, y, 1). What happens to the translation column if the 1 is missing?
-#       recipe: >-
-#         append a 1 to every point (torch.cat with ones), multiply – points are rows, so use points_h @ M^T (transpose
-#         the last two dims) – and keep the first two coordinates. Forgetting the 1 drops the translation.
-#     01.normalization_matrix:
-#       title: pixel -> normalized [-1, 1] coordinates as a 3×3 matrix
-#       points: 1
-#       hint: >-
-#         Decide where the first and last pixel land for each align_corners setting (centres or edges at ±1), then write
-#         the straight line through them.
-#       recipe: >-
-#         align_corners=False: u = (2x + 1)/W - 1 (pixel edges at ±1); align_corners=True: u = 2x/(W - 1) - 1 (pixel centres
-#         at ±1), and a 1-pixel side maps to 0 (scale 0, offset 0). x uses W = size[1], y uses H = size[0].
-#     01.pixel_to_theta:
-#       title: pixel-space sampling matrix -> normalized theta (2×3)
-#       points: 1
-#       hint: >-
-#         theta speaks normalized coordinates on both sides: take a normalized output point back to pixels, move it with
-#         the pixel matrix, normalize it for the input. Mind a 1-pixel side, where the normalization is not invertible.
-#       recipe: >-
-#         theta maps normalized output coords to normalized input coords: first denormalize the output (a matrix D_out
-#         written directly from x = (u + 1)(W - 1)/2 or ((u + 1)W - 1)/2 – not an inverse of N_out, which has none for
-#         a 1-pixel side with align_corners=True), then apply the pixel matrix, then normalize for the input (N_in):
-#         theta = (N_in @ A @ D_out)[..., :2, :]. Use each image's own size and the same align_corners.
-#       builds_on:
-#       - 01.normalization_matrix
 #     01.inverse_warp:
-#       title: inverse mapping with nearest-neighbour reads
+#       title: 'a warp the way a sampler does it: pull every output pixel'
 #       points: 2
 #       hint: >-
 #         Work from the output: every output pixel asks where it comes from. Does the motion answer that question, or
-#         does something else? Try a shift right by 2 pixels on paper.
+#         does something else? Try a shift right by 2 pixels on paper – and make sure a shift moves anything at all.
+#         Then take a source just outside the left border, say x = -0.6: which pixel is nearest, and what does your
+#         code read there?
 #       recipe: >-
-#         for every OUTPUT pixel (x, y), compute its source with the INVERSE motion (torch.linalg.inv), round to the nearest
-#         pixel (torch.round), read it if 0 <= x < W and 0 <= y < H, else write 0. Index image[..., y, x] – rows are y.
-#       builds_on:
-#       - 01.apply_affine
+#         for every OUTPUT pixel (x, y) – all at once, one (x, y, 1) per row from torch.meshgrid – compute its source
+#         with the INVERSE motion (torch.linalg.inv): rows @ inv(motion)^T, keep the first two columns. Round to the nearest
+#         pixel (torch.round; .long() alone truncates -0.7 to 0), read it if 0 <= x < W and 0 <= y < H, else write 0.
+#         Index image[..., y, x] – rows are y.
 #       rtol: 1.0e-12
 #       atol: 1.0e-12
-#     01.corner_source:
-#       title: 'predict, then run: where does out[0, 0] read?'
-#       points: 1
+#     01.pixel_to_theta:
+#       title: 'from any pixel motion to theta, for both conventions and every size'
+#       points: 3
 #       hint: >-
-#         Follow the one point through the chain: which normalized coordinate does output pixel 0 have in this
-#         convention, what does theta do to it, and how does a normalized coordinate go back to input pixels?
+#         theta speaks normalized coordinates on both sides: take a normalized output point to output pixels, move it
+#         with the pixel matrix, normalize it for the input. Each step is one straight line per axis, pinned by two
+#         points from §5 – and a 1-pixel side is pinned by what the sampler does there.
 #       recipe: >-
-#         u0 = -1 (align_corners=True) or 1/W - 1 (False), the same for y with H (0 for a 1-pixel side); (us, vs) = theta @
-#         (u0, v0, 1); back to pixels with x = (us + 1)(W - 1)/2 (True) or ((us + 1)W - 1)/2 (False), y likewise with H.
-#         Return (x, y) as two floats.
+#         normalize with u = (2x + 1)/W - 1 (align_corners=False) or u = 2x/(W - 1) - 1 (True; a 1-pixel side: u = 0 for
+#         every x). Denormalize the output with the lines solved for x, written directly: x = ((u + 1)W - 1)/2 or
+#         x = (u + 1)(W - 1)/2 – not an inverse of the normalization, which has none for a 1-pixel side with
+#         align_corners=True. theta = (N_in @ A @ D_out)[..., :2, :]; x uses W = size[1], y uses H = size[0], and each
+#         image its own size.
 #     01.turn_theta:
 #       title: 'predict, then run: the theta of a quarter turn on a non-square image'
-#       points: 1
+#       points: 2
 #       hint: >-
 #         Three things to get right, each on its own: which way theta must turn (it maps output points to the points
 #         they read), where the image centre sits in normalized coordinates, and how long one pixel is along x and
@@ -119,10 +86,10 @@
 # transforms combine, why the matrix a sampler wants is the *inverse* of the motion you see, and how pixel
 # coordinates turn into the normalized $[-1, 1]$ coordinates of `F.affine_grid`.
 #
-# **You will build** – deriving each formula yourself, from a goal and a constraint – a rotation matrix, a function
-# that applies a homogeneous matrix to points, a rotation about a centre, an inverse warp (the way every sampler
-# works), the pixel → normalized matrix for both `align_corners` conventions and the conversion of a pixel-space
-# matrix to `theta`; and you will **predict** where a $\theta$ reads before a figure shows it.
+# **You will build** – deriving each formula yourself, from a goal and a constraint – a rotation matrix, the motion
+# that turns an image about its centre, a warp that works the way every sampler works (inverse mapping), and the
+# conversion of *any* pixel-space motion into the `theta` of `F.affine_grid`, for both `align_corners` conventions
+# and every image size; and you will **predict** the $\theta$ of a quarter turn before the explorer shows it.
 #
 # **Package modules:** `stn_course.affine` (the tested reference of everything you write here),
 # `stn_course.plotting`, `stn_course.widgets`.
@@ -142,7 +109,7 @@ import torch.nn.functional as F
 from stn_course import plotting, widgets
 from stn_course.affine import compose, invert, scaling, shear, translation
 # the package's rotation, for the figures before you write your own (Exercise 1); the lesson imports nothing
-# else of what you build
+# else of what you build (Verify imports the package's versions to compare with)
 from stn_course.affine import rotation as package_rotation
 from stn_course.images import sample_image
 from stn_course.checks import check
@@ -172,10 +139,8 @@ print("image:", tuple(image.shape), image.dtype)
 # t = \begin{pmatrix} t_x \\ t_y \end{pmatrix}.
 # $$
 #
-# The fourth, the rotation $R(\alpha)$, is yours to write (Exercise 1). A way to read any $2\times2$ matrix: its
-# **first column is where the unit vector $(1, 0)$ goes, its second where $(0, 1)$ goes**. The course's convention
-# for the angle: a positive $\alpha$ turns points from the $+x$ axis towards the $+y$ axis. Which way that looks on
-# screen is for you to work out – a checked prediction before Exercise 3 asks it; remember that $y$ points down.
+# The fourth, the rotation $R(\alpha)$, is yours to write (Exercise 1). The course's convention for the angle is the
+# one you *see*: a positive $\alpha$ turns the picture **clockwise on screen**, as `imshow` draws it.
 #
 # Below: the letter F (chosen because it has no symmetry, so every flip and turn is visible) under the other three
 # building blocks. The cross marks the origin – note that rotation and scaling happen *about the origin*.
@@ -202,7 +167,7 @@ plotting.plot_shapes({
 # and *every* affine transform, translation included, is one $3\times3$ matrix; doing $B$ first and then $A$ is the
 # single matrix $A B$. The last row is always $(0, 0, 1)$, so a spatial transformer only predicts the top two rows:
 # the $2\times3$ matrix $\theta$ (6 numbers). The formula above transforms one *column* vector; code stores many
-# points as the *rows* of a `(P, 2)` tensor – Exercise 2 makes one product do all of them.
+# points as the *rows* of a `(P, 2)` tensor – Exercise 3 needs one product that moves all of them.
 #
 # ### 3. Composition and its order
 #
@@ -217,9 +182,8 @@ plotting.plot_shapes({"T @ S: scale, then translate": T @ S, "S @ T: translate, 
 
 # %% [markdown]
 # $R(\alpha)$ turns about the **origin**. Turning an image about its own centre $c$ instead is a different map:
-# one whose **fixed point** is $c$ (it stays where it is) and which turns everything else by $\alpha$ around it –
-# Exercise 3 derives it. For an image, the centre is $c = \left(\frac{W-1}{2},
-# \frac{H-1}{2}\right)$ in pixel coordinates (the midpoint between the first and last pixel centres).
+# one whose **fixed point** is $c$ (it stays where it is) and which turns everything else by $\alpha$ around it.
+# Exercise 2 builds it.
 #
 # ### 4. Inverse mapping: why the sampler wants the inverse
 #
@@ -243,9 +207,9 @@ plotting.plot_shapes({"T @ S: scale, then translate": T @ S, "S @ T: translate, 
 
 # %%
 h, w = image.shape[-2:]
-centre = ((w - 1) / 2, (h - 1) / 2)
-motion = compose(translation(*centre), package_rotation(25.0, degrees=True),
-                        scaling(1.3), translation(-centre[0], -centre[1]))
+pivot = (0.45 * w, 0.45 * h)  # a point near the middle of the photo
+motion = compose(translation(*pivot), package_rotation(25.0, degrees=True),
+                 scaling(1.3), translation(-pivot[0], -pivot[1]))
 plotting.plot_forward_vs_inverse(image, motion);
 
 # %% [markdown]
@@ -262,43 +226,42 @@ plotting.plot_forward_vs_inverse(image, motion);
 # * `align_corners=False` (PyTorch's default since 1.3): $-1$ and $+1$ are the **outer edges** of those pixels –
 #   pixel $x$ covers $[x - \tfrac12, x + \tfrac12]$, so the edges are $x = -\tfrac12$ and $x = W - \tfrac12$.
 #
-# (The same holds for $y$ with $H$.) Each rule fixes two points of a straight line $u = a x + b$, so each is a
-# diagonal $3\times3$ matrix $N$ with scales $a_x, a_y$ and offsets $b_x, b_y$ – finding them is Exercise 5. The
-# picture shows a $3\times4$ image with the $[-1, 1]^2$ frame in red and the pixel centres in blue:
+# (The same holds for $y$ with $H$.) Each rule fixes two points of a straight line $u = a x + b$ per axis – finding
+# those lines, both ways round, is part of Exercise 4. The picture shows a $3\times4$ image with the $[-1, 1]^2$ frame
+# in red and the pixel centres in blue:
 
 # %%
-plotting.plot_align_corners(height=3, width=4, formulas=False);  # the formulas are Exercise 5's
+plotting.plot_align_corners(height=3, width=4, formulas=False);  # the formulas are Exercise 4's
 
 # %% [markdown]
 # **From a pixel matrix to $\theta$.** Suppose $A$ maps *output pixels* to *input pixels* (the backward map a
-# sampler needs). $\theta$ must do the same job in normalized coordinates: take a normalized output point,
-# convert it to output pixels ($N_\text{out}^{-1}$), apply $A$, convert to normalized input coordinates
-# ($N_\text{in}$):
-#
-# $$ \theta = \left[\, N_\text{in}\, A\, N_\text{out}^{-1} \,\right]_{\text{top two rows}}. $$
-#
-# Forgetting one of the $N$s, or using the wrong convention for one of them, is the most common reason an STN
-# "almost works" but is off by half a pixel or stretched for non-square images. Note also what normalization does
-# to a rotation: on a non-square image, a rotation in pixels is *not* a rotation matrix in normalized
-# coordinates, because $x$ and $y$ are scaled by different amounts ($2/W$ vs $2/H$).
+# sampler needs). $\theta$ must do the same job in normalized coordinates: a normalized output point in, the
+# normalized input point it reads out. Building $\theta$ from $A$ (Exercise 4) is where an STN most often goes
+# wrong: a conversion forgotten, or done in the wrong convention, "almost works" but is off by half a pixel or
+# stretched for non-square images. Note also what normalization does to a rotation: on a non-square image, a
+# rotation in pixels is *not* a rotation matrix in normalized coordinates, because $x$ and $y$ are scaled by
+# different amounts.
 
 # %% [markdown]
 # ## Build
 #
-# Six exercises here, and three checked questions: a prediction before Exercise 3 and two in Verify. Write the body between the markers, run the cell, then run the `check(...)` cell below it: it
-# calls your function on fresh random inputs (edge cases first – 1-pixel and non-square images, batches) and
-# compares with `stn_course.affine`. Use plain `torch`/`math`; don't call `stn_course.affine` inside your answers.
+# Four exercises here, and one checked prediction in Verify. Write the body between the markers, run the cell, then
+# run the `check(...)` cell below it: it calls your function on fresh random inputs (edge cases first – 1-pixel and
+# non-square images, batches) and compares with `stn_course.affine`. Use plain `torch`/`math`; don't call
+# `stn_course.affine` inside your answers. Each exercise states the goal and the conventions, never the formula:
+# work on paper first, and test by hand where the text says how.
 #
 # ### Exercise 1 – rotation matrix
 #
-# Return the homogeneous $3\times3$ rotation by `angle` radians, $\begin{pmatrix} R(\alpha) & 0 \\ 0 & 1
-# \end{pmatrix}$, as a float64 tensor – in the course's convention (§1: positive = from $+x$ towards $+y$).
-# Derive $R(\alpha)$ rather than recalling it: where do $(1, 0)$ and $(0, 1)$ go? Sketch both axes with
-# $y$ pointing down and check your signs at $\alpha = 90°$ before you run the check.
+# Return the homogeneous $3\times3$ rotation about the origin by `angle` radians, $\begin{pmatrix} R(\alpha) & 0
+# \\ 0 & 1 \end{pmatrix}$, as a float64 tensor – in the course's convention (§1): a positive angle turns the
+# picture **clockwise on screen**, where $x$ points right and $y$ points down. Test it by hand before the check: at
+# $\alpha = 90°$, where on screen must the point one pixel right of the origin end up, and what are its $(x, y)$?
 
 # %%
 def rotation_matrix(angle: float) -> torch.Tensor:
-    """Homogeneous rotation by ``angle`` radians, from +x towards +y. ``-> (3, 3)`` float64"""
+    """Homogeneous rotation about the origin by ``angle`` radians, clockwise on screen (y down).
+    ``-> (3, 3)`` float64"""
     ### BEGIN SOLUTION
     c, s = math.cos(angle), math.sin(angle)
     return torch.tensor([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
@@ -310,123 +273,82 @@ rotation_matrix = check("01.rotation_matrix", rotation_matrix)
 # %% [markdown]
 # <details><summary>The derivation (open after the check passes)</summary>
 #
-# Turning by $\alpha$ from $+x$ towards $+y$ sends $(1, 0)$ to $(\cos\alpha, \sin\alpha)$, and $(0, 1)$ – a quarter
-# turn further on – to $(\cos(\alpha + 90°), \sin(\alpha + 90°)) = (-\sin\alpha, \cos\alpha)$. Those are the columns:
+# **Which way is clockwise.** $+x$ points right and $+y$ points **down**, so a clockwise turn on screen takes the
+# $+x$ axis (right) towards the $+y$ axis (down): at $90°$ the point $(1, 0)$ lands straight below the origin, at
+# $(0, 1)$. A matrix's columns are where $(1, 0)$ and $(0, 1)$ go: turning by $\alpha$ from $+x$ towards $+y$ sends
+# $(1, 0)$ to $(\cos\alpha, \sin\alpha)$, and $(0, 1)$ – a quarter turn further on – to
+# $(\cos(\alpha + 90°), \sin(\alpha + 90°)) = (-\sin\alpha, \cos\alpha)$:
 # $R(\alpha) = \begin{pmatrix} \cos\alpha & -\sin\alpha \\ \sin\alpha & \cos\alpha \end{pmatrix}$ – the rotation you
-# know from school. At $90°$: $(1, 0) \mapsto (0, 1)$ and $(0, 1) \mapsto (-1, 0)$. (What that looks like on
-# screen is the next question.)
+# know from school, which turns counter-clockwise in a $y$-up maths diagram and clockwise in a $y$-down image: flipping
+# one axis flips the sense of every turn. Most people first write $R(-\alpha)$ ("clockwise is negative"), which
+# is the school's habit in a $y$-up world and turns the picture the wrong way here.
 # </details>
 
 # %% [markdown]
-# ### Exercise 2 – apply a homogeneous matrix to points
+# ### Exercise 2 – turn an image about its centre
 #
-# `points` holds one point per row, shape `(P, 2)`; `matrix` is `(3, 3)`. For a batch, `matrix` is `(N, 3, 3)` and
-# `points` `(N, P, 2)`. One product must move every point – no loop over points – and the same code must serve
-# both shapes. §2 writes the product for one *column* vector; your points are *rows*, and they are not homogeneous
-# yet. (Check on paper: a pure translation must move every point.)
+# Return the homogeneous motion that turns the content of an image of `size = (H, W)` by `angle` radians (clockwise
+# on screen, as `rotation_matrix`) about **the image's centre**, as a `(3, 3)` float64 tensor: the centre stays where
+# it is, everything else turns about it. Work it out on paper; your `rotation_matrix` may help. **Test by hand
+# before you run the check:** on a $4\times4$ image a quarter turn sends the top-left pixel $(0, 0)$ to another
+# corner pixel – which one, as $(x, y)$? Does your matrix send it exactly there? The check asks the same
+# on 1-pixel, one-row and non-square images.
 
 # %%
-def apply_affine(matrix: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    """Transform points by a homogeneous matrix. ``matrix: (…, 3, 3)``, ``points: (…, P, 2)`` ``-> (…, P, 2)``"""
+def rotate_about(angle: float, size: tuple[int, int]) -> torch.Tensor:
+    """Motion turning the content of an image of ``size = (H, W)`` by ``angle`` radians about its centre.
+    ``-> (3, 3)`` float64"""
     ### BEGIN SOLUTION
-    ones = torch.ones(*points.shape[:-1], 1, dtype=points.dtype, device=points.device)
-    homogeneous = torch.cat([points, ones], dim=-1)  # (…, P, 3)
-    return (homogeneous @ matrix.to(points.dtype).transpose(-1, -2))[..., :2]
-    ### END SOLUTION
-
-# %%
-apply_affine = check("01.apply_affine", apply_affine)
-
-# %% [markdown]
-# <details><summary>How it works (open after the check passes)</summary>
-#
-# Appending a 1 to every row gives $\tilde P$, `(…, P, 3)`. Transposing $M\tilde p$ for one point gives
-# $\tilde p^\top M^\top$, and stacking the rows: $\tilde P M^\top$ – `matrix.transpose(-1, -2)`, which `@` broadcasts
-# over a batch. Keep the first two columns (the third stays 1 for an affine $M$). Without the 1, the translation
-# column multiplies 0 and vanishes.
-# </details>
-
-# %% [markdown]
-# **Predict, then build.** Before you write the rotation about a centre: turn an image by a quarter turn,
-# $90°$ from $+x$ towards $+y$, about its centre $c = (c_x, c_y)$. Where does the corner pixel $(0, 0)$ land?
-# Answer as a function of the centre, on paper first – no matrices needed, only where the corner sits as seen from
-# $c$. (For a square image you can check yourself with a sketch: which corner does the top-left one become?)
-
-# %%
-def corner_after_quarter_turn(cx: float, cy: float) -> tuple[float, float]:
-    """Pixel ``(x, y)`` where a quarter turn (+x towards +y) about ``(cx, cy)`` sends pixel ``(0, 0)``."""
-    ### BEGIN SOLUTION
-    return (cx + cy, cy - cx)
-    ### END SOLUTION
-
-
-# %%
-corner_after_quarter_turn = check("01.quarter_turn", corner_after_quarter_turn)
-
-# %% [markdown]
-# <details><summary>Which way is positive on screen (open after the check passes)</summary>
-#
-# $+x$ points right and $+y$ points **down**, so turning from $+x$ towards $+y$ is **clockwise on screen** – the
-# school rotation, seen in a $y$-down image. Seen from $c$, the corner sits at $(-c_x, -c_y)$ (up-left); a clockwise
-# quarter turn sends up-left to up-right, $(c_y, -c_x)$; adding $c$ back gives $(c_x + c_y,\; c_y - c_x)$ – for a
-# square image, the top-right corner. Most people first answer the bottom-left corner: the counter-clockwise turn of
-# a $y$-up maths diagram.
-# </details>
-
-# %% [markdown]
-# ### Exercise 3 – rotation about a centre
-#
-# Return the homogeneous matrix that turns by `angle` about the centre $c = (c_x, c_y)$ (§3). Two facts pin it
-# down: it turns every *direction* (the difference of two points) exactly as `rotation_matrix(angle)` does, and
-# $c$ is its **fixed point**. Work out on paper which entries of the $3\times3$ matrix the first fact fixes, then
-# use the second to solve for the rest, and build the matrix with `torch` (your `rotation_matrix` may help).
-# Before you run the check, apply your matrix to $c$ – and to the corner, where your prediction says it goes.
-
-# %%
-def rotate_about(angle: float, cx: float, cy: float) -> torch.Tensor:
-    """Rotation by ``angle`` radians about the point ``(cx, cy)``. ``-> (3, 3)`` float64"""
-    ### BEGIN SOLUTION
-    def translation_matrix(tx: float, ty: float) -> torch.Tensor:
-        return torch.tensor([[1.0, 0.0, tx], [0.0, 1.0, ty], [0.0, 0.0, 1.0]], dtype=torch.float64)
-
-    return translation_matrix(cx, cy) @ rotation_matrix(angle) @ translation_matrix(-cx, -cy)
+    height, width = size
+    centre = torch.tensor([(width - 1) / 2, (height - 1) / 2], dtype=torch.float64)  # midway, end pixels
+    turn = rotation_matrix(angle).clone()
+    turn[:2, 2] = centre - turn[:2, :2] @ centre  # the fixed point: R c + t = c
+    return turn
     ### END SOLUTION
 
 # %%
 rotate_about = check("01.rotate_about", rotate_about)
 
 # %% [markdown]
-# <details><summary>The composition (open after the check passes)</summary>
+# <details><summary>The derivation (open after the check passes)</summary>
 #
-# Directions are differences of points, and a translation cancels in a difference, so the linear part is
-# $R(\alpha)$ and only the translation column $t$ is unknown. The fixed point gives it: $R c + t = c$, so
+# **The centre.** Pixel $x$ sits at $x$, so a row spans $0 \dots W-1$, and a half turn must swap pixel $0$ with
+# pixel $W-1$: the centre is midway, $c = \left(\frac{W-1}{2}, \frac{H-1}{2}\right)$. The habit $c = (W/2, H/2)$ is
+# half a pixel off: a quarter turn about it sends a $4\times4$ image's corner pixels between the pixels, to $x = 4$.
+#
+# **The matrix.** Directions are differences of points, and a translation cancels in a difference, so the linear part
+# is $R(\alpha)$ and only the translation column $t$ is unknown. The fixed point gives it: $R c + t = c$, so
 # $t = c - R c = (I - R)\,c$. The same matrix, read as three moves: shift $c$ to the origin, turn, shift back,
 # $R_c(\alpha) = T(c)\, R(\alpha)\, T(-c)$ (the rightmost acts first) – multiply it out and its last column is
-# $c - Rc$. The other order, $T(-c)\, R\, T(c)$, turns about $-c$. Your prediction is the same three steps on one
-# point.
+# $c - Rc$. The other order, $T(-c)\, R\, T(c)$, turns about $-c$.
+#
+# **The hand test.** On the $4\times4$ image $c = (1.5, 1.5)$; the corner sits at $(-1.5, -1.5)$ from it (up-left),
+# a clockwise quarter turn sends up-left to up-right, $(1.5, -1.5)$, and adding $c$ back gives pixel $(3, 0)$ – the
+# top-right corner. About $(2, 2)$ the same turn lands it at $(4, 0)$: outside the image, on no pixel at all.
 # </details>
 
 # %% [markdown]
-# The centre must be a fixed point, and the order matters – your matrix, applied with your `apply_affine`:
+# The centre must be a fixed point, and the order matters. A box of $W\times H = 2\times6$ pixels has its centre on
+# the stem of the letter F; your matrix turns the F about it (red cross), `rotation_matrix` about the origin:
 
 # %%
-c = torch.tensor([[0.5, 2.5]], dtype=torch.float64)  # a point of the F's stem
-print("centre after the rotation:", apply_affine(rotate_about(1.0, 0.5, 2.5), c).tolist())
-plotting.plot_shapes({"rotate_about(60°, c=(0.5, 2.5))": rotate_about(math.radians(60), 0.5, 2.5),
+box = (6, 2)  # (H, W)
+stem = torch.tensor([0.5, 2.5, 1.0], dtype=torch.float64)  # the box's centre, homogeneous
+print("the centre after the turn:", (rotate_about(1.0, box) @ stem)[:2].tolist())
+plotting.plot_shapes({"rotate_about(60°, (H, W) = (6, 2))": rotate_about(math.radians(60), box),
                       "rotation_matrix(60°), about the origin: clockwise": rotation_matrix(math.radians(60))},
                      title="rotating about a centre keeps the centre in place", mark=(0.5, 2.5))
 from matplotlib.path import Path  # noqa: E402
 assert Path(plotting.letter_f().numpy()).contains_point((0.5, 2.5))  # the fixed point lies on the shape
 
 # %% [markdown]
-# ### Exercise 4 – inverse warp (nearest neighbour)
+# ### Exercise 3 – a warp the way a sampler does it
 #
-# Move the content of `image` by the pixel-space `motion` (the motion you want to *see*) the way a sampler does
-# (§4): every output pixel gets exactly one value, read from the input at the nearest pixel; a pixel whose source
-# lies outside the image reads 0. One `motion` is shared by all images in the batch. Decide for yourself which
-# matrix maps what, and test your idea on a motion you can check by eye – a shift right by 2 pixels must move the
-# content right. No Python loops over pixels: all output coordinates at once (`torch.meshgrid`), your
-# `apply_affine`, and indexing with integer tensors – mind which index is the row.
+# Move the content of `image` by the pixel-space `motion` (a `(3, 3)` homogeneous matrix: the motion you want to
+# *see*, shared by all images in the batch) the way a sampler does (§4): every output pixel gets exactly one value,
+# read from the input at the nearest pixel; an output pixel whose nearest source pixel lies outside the image reads
+# 0. No Python loops over pixels. Test it on motions you can check by eye – a shift right by 2 pixels must move the
+# content right. The check tries batches, one-row and one-column images and random motions.
 
 # %%
 def inverse_warp(image: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
@@ -436,11 +358,12 @@ def inverse_warp(image: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
     """
     ### BEGIN SOLUTION
     n, c, h, w = image.shape
-    back = torch.linalg.inv(motion.to(torch.float64))
+    back = torch.linalg.inv(motion.to(torch.float64))  # output pixel -> the input point it reads
     ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64),
                             indexing="ij")
-    targets = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1)  # (H*W, 2) output pixel centres
-    sources = torch.round(apply_affine(back, targets)).long()
+    ones = torch.ones(h * w, dtype=torch.float64)
+    targets = torch.stack([xs.reshape(-1), ys.reshape(-1), ones], dim=-1)  # (H*W, 3): output pixels, homogeneous rows
+    sources = torch.round(targets @ back.T)[:, :2].long()
     sx, sy = sources[:, 0], sources[:, 1]
     inside = (sx >= 0) & (sx < w) & (sy >= 0) & (sy < h)
     values = image[..., sy.clamp(0, h - 1), sx.clamp(0, w - 1)]  # (N, C, H*W)
@@ -451,6 +374,18 @@ def inverse_warp(image: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
 inverse_warp = check("01.inverse_warp", inverse_warp)
 
 # %% [markdown]
+# <details><summary>How it works (open after the check passes)</summary>
+#
+# The motion says where an input point *goes*; a sampler needs, for every output pixel $q$, where it *comes from*:
+# $M^{-1} q$. Appending a 1 to every output position gives the rows $\tilde Q$, `(H·W, 3)`; transposing
+# $M^{-1}\tilde q$ for one point gives $\tilde q^\top M^{-\top}$, so all of them are $\tilde Q\, M^{-\top}$ (keep the
+# first two columns). Without the 1 the translation column multiplies 0 and a shift moves nothing. Rounding picks
+# the nearest pixel: `.long()` alone truncates towards 0 (2.7 becomes 2), and the old trick `(x + 0.5).long()` is
+# right everywhere inside the image but turns a source at $-0.6$ into $-0.1$ and truncates that to pixel 0 – its
+# nearest pixel is $-1$, outside, so it must read 0. The image is indexed `image[..., y, x]`.
+# </details>
+
+# %% [markdown]
 # Your warp on the photo, next to a forward (pushing) warp of the same motion – as in §4, red marks the holes (output
 # pixels inside the moved picture that no input pixel reached); black is the zero padding outside it:
 
@@ -459,55 +394,20 @@ plotting.plot_forward_vs_inverse(image, motion, inverse=inverse_warp(image, moti
                                  inverse_title="your inverse_warp: no holes");
 
 # %% [markdown]
-# ### Exercise 5 – the normalization matrix
+# ### Exercise 4 – from any pixel motion to `theta`
 #
-# Return the $3\times3$ matrix $N$ that maps pixel coordinates $(x, y, 1)$ of an image of `size = (H, W)` to
-# normalized coordinates, for either convention. Theory §5 gives you only the constraints – two pixel positions
-# per axis and where they must land. Derive each scale and offset on paper first (two equations, two unknowns), then
-# test your line on the $3\times4$ picture above. Careful: `size` is `(H, W)`; and with `align_corners=True` a
-# 1-pixel side has no line through two points. There, make $N$ agree with how `F.grid_sample` reads such a side
-# (§5): it collapses the whole axis, so $N$ must do the same the other way round – *every* $x$ along that side, not
-# only its pixel $x = 0$, lands on the one normalized coordinate that pixel has. (Only one line does that.)
-
-# %%
-def normalization_matrix(size: tuple[int, int], align_corners: bool) -> torch.Tensor:
-    """Pixel -> normalized [-1, 1] coordinates for an image of ``size = (H, W)``. ``-> (3, 3)`` float64"""
-    ### BEGIN SOLUTION
-    height, width = size
-
-    def scale_and_offset(n: int) -> tuple[float, float]:
-        if align_corners:
-            return (2.0 / (n - 1), -1.0) if n > 1 else (0.0, 0.0)
-        return 2.0 / n, 1.0 / n - 1.0
-
-    (ax, bx), (ay, by) = scale_and_offset(width), scale_and_offset(height)
-    return torch.tensor([[ax, 0.0, bx], [0.0, ay, by], [0.0, 0.0, 1.0]], dtype=torch.float64)
-    ### END SOLUTION
-
-# %%
-normalization_matrix = check("01.normalization_matrix", normalization_matrix)
-
-# %% [markdown]
-# <details><summary>The derivation (open after the check passes)</summary>
+# `matrix` maps **output pixels to input pixels** (the backward map a sampler needs): `(3, 3)`, or a batch
+# `(N, 3, 3)`. The input image has `in_size = (H, W)`, the output `out_size`. Return the $\theta$, `(2, 3)` or
+# `(N, 2, 3)`, with which `F.affine_grid(theta, …, align_corners=align_corners)` reads exactly the input pixels that
+# `matrix` names – for either convention and **every** size. You need the pixel ↔ normalized lines of §5, both ways
+# round: derive them on paper from the two points each convention pins (check them on the $3\times4$ picture). Where
+# a side has a single pixel, let what `F.grid_sample` does there (§5) decide.
 #
-# `align_corners=True`: $a\cdot 0 + b = -1$ and $a (W-1) + b = 1$ give $b = -1$, $a = \frac{2}{W-1}$:
-# $$u = \frac{2x}{W-1} - 1,$$
-# and a 1-pixel side gets $a = b = 0$. `align_corners=False`: $a(-\tfrac12) + b = -1$ and $a(W - \tfrac12) + b = 1$
-# give $a = \frac{2}{W}$, $b = \frac1W - 1$:
-# $$u = \frac{2x + 1}{W} - 1.$$
-# The $y$ row is the same with $H$.
-# </details>
-
-# %% [markdown]
-# ### Exercise 6 – from a pixel matrix to `theta`
-#
-# `matrix` maps **output pixels to input pixels** (`(3, 3)`, or a batch `(N, 3, 3)`). Return $\theta =
-# [N_\text{in} A D_\text{out}]_{:2}$, shape `(2, 3)` (or `(N, 2, 3)`), where $N_\text{in}$ is your
-# `normalization_matrix` and $D_\text{out}$ maps normalized output coordinates back to output pixels. Usually
-# $D_\text{out} = N_\text{out}^{-1}$ – but with `align_corners=True` a 1-pixel output side has scale 0, $N_\text{out}$
-# is singular and has no inverse. Build $D$ yourself: solve each of Exercise 5's lines $u = a x + b$ for $x$ on
-# paper, and decide what a 1-pixel side must do (its only pixel is pixel 0, whatever $u$ the grid asks about).
-# Test on a $1\times1$ output: $\theta$ must then read the input where the pixel matrix sends pixel $(0, 0)$.
+# One choice is the check's, because it compares $\theta$ itself: with `align_corners=True`, an *input* side of one
+# pixel is read whatever $\theta$'s row for that axis says – give that row as all zeros (every output point asks for
+# $u = 0$, the pixel's centre). Test by hand before the check: the identity matrix with `in_size == out_size` must
+# give the identity $\theta$ in both conventions, and for a $1\times1$ output $\theta$ must read the input exactly
+# where `matrix` sends pixel $(0, 0)$.
 
 # %%
 def pixel_to_theta(matrix: torch.Tensor, in_size: tuple[int, int], out_size: tuple[int, int],
@@ -517,28 +417,42 @@ def pixel_to_theta(matrix: torch.Tensor, in_size: tuple[int, int], out_size: tup
     ``matrix: (…, 3, 3)``, sizes ``(H, W)`` ``-> (…, 2, 3)``
     """
     ### BEGIN SOLUTION
-    def denormalization(size):
-        def scale_and_offset(n: int) -> tuple[float, float]:
-            return ((n - 1) / 2, (n - 1) / 2) if align_corners else (n / 2, (n - 1) / 2)
-
-        (ax, bx), (ay, by) = scale_and_offset(size[1]), scale_and_offset(size[0])
+    def axis_map(size: tuple[int, int], line) -> torch.Tensor:  # diagonal (3, 3): one line (scale, offset) per axis
+        (ax, bx), (ay, by) = line(size[1]), line(size[0])
         return torch.tensor([[ax, 0.0, bx], [0.0, ay, by], [0.0, 0.0, 1.0]], dtype=torch.float64)
 
-    n_in = normalization_matrix(in_size, align_corners)
-    return (n_in @ matrix.to(torch.float64) @ denormalization(out_size))[..., :2, :]
+    def normalize(n: int) -> tuple[float, float]:  # pixel -> normalized along an n-pixel side: u = a x + b
+        if align_corners:
+            return (2.0 / (n - 1), -1.0) if n > 1 else (0.0, 0.0)
+        return 2.0 / n, 1.0 / n - 1.0
+
+    def denormalize(n: int) -> tuple[float, float]:  # the same line solved for x (1 pixel: pixel 0 for every u)
+        return ((n - 1) / 2, (n - 1) / 2) if align_corners else (n / 2, (n - 1) / 2)
+
+    return (axis_map(in_size, normalize) @ matrix.to(torch.float64) @ axis_map(out_size, denormalize))[..., :2, :]
     ### END SOLUTION
 
 # %%
 pixel_to_theta = check("01.pixel_to_theta", pixel_to_theta)
 
 # %% [markdown]
-# <details><summary>The inverted lines (open after the check passes)</summary>
+# <details><summary>The derivation (open after the check passes)</summary>
 #
-# Solving Exercise 5's lines for $x$:
+# **Pixel → normalized.** `align_corners=True`: $a\cdot 0 + b = -1$ and $a (W-1) + b = 1$ give
+# $u = \frac{2x}{W-1} - 1$. `align_corners=False`: $a(-\tfrac12) + b = -1$ and $a(W - \tfrac12) + b = 1$ give
+# $u = \frac{2x + 1}{W} - 1$. The $y$ line is the same with $H$.
+#
+# **Normalized → pixel**, the same lines solved for $x$:
 # $$x = \frac{(u+1)(W-1)}{2} \quad(\texttt{align\_corners=True}), \qquad x = \frac{(u+1)W - 1}{2}
 # \quad(\texttt{align\_corners=False}).$$
-# With `align_corners=True` and $W = 1$ the first gives $x = 0$ for every $u$: scale 0, offset 0 – exactly what
-# $D_\text{out}$ needs where $N_\text{out}^{-1}$ does not exist.
+#
+# **The chain**, rightmost first: normalized output → output pixels ($D_\text{out}$), the pixel matrix $A$, input
+# pixels → normalized ($N_\text{in}$): $\theta = [N_\text{in}\, A\, D_\text{out}]_{\text{top two rows}}$. Usually
+# $D_\text{out} = N_\text{out}^{-1}$ – but with `align_corners=True` a 1-pixel side has no two points to pin a line:
+# `F.grid_sample` reads its only pixel whatever $u$ the grid asks, so $N$ sends every $x$ to $u = 0$ (scale 0,
+# singular) while the denormalization above gives $x = 0$ for every $u$. Inverting $N_\text{out}$ fails exactly
+# there; the line written directly does not. (The pseudo-inverse `torch.linalg.pinv` happens to get it right: it
+# inverts the non-zero scales and leaves a zero scale at zero, which is the same line. Writing the line says why.)
 # </details>
 
 # %% [markdown]
@@ -549,33 +463,34 @@ pixel_to_theta = check("01.pixel_to_theta", pixel_to_theta)
 # **1. The matrices agree with `stn_course.affine`.**
 
 # %%
-from stn_course.affine import pixel_to_theta as package_pixel_to_theta  # the package's, to compare with
+from stn_course import affine as package_affine  # the package's versions, to compare with
 
 angle = math.radians(30)
+centre = ((w - 1) / 2, (h - 1) / 2)
 print("rotation:     ", torch.allclose(rotation_matrix(angle), package_rotation(torch.tensor(angle, dtype=torch.float64))))
-print("rotate_about: ", torch.allclose(rotate_about(angle, *centre), compose(
+print("rotate_about: ", torch.allclose(rotate_about(angle, (h, w)), compose(
     translation(*centre), package_rotation(angle), translation(-centre[0], -centre[1])).double()))
 for align_corners in (False, True):
     ours = pixel_to_theta(invert(motion.double()), (h, w), (h, w), align_corners)
-    ref = package_pixel_to_theta(invert(motion.double()), (h, w), align_corners=align_corners)
+    ref = package_affine.pixel_to_theta(invert(motion.double()), (h, w), align_corners=align_corners)
     print(f"pixel_to_theta, align_corners={align_corners}: max |ours - package| = {(ours - ref).abs().max():.2e}")
 
 # %% [markdown]
 # **2. PyTorch reads exactly where your matrix says.** Build $\theta$ for the backward map $M^{-1}$, let
-# `F.affine_grid` make the grid, convert the grid to input pixels (Theory §5) and compare with
-# `apply_affine(M⁻¹, output pixel centres)`:
+# `F.affine_grid` make the grid, convert the grid to input pixels (Theory §5) and compare with $M^{-1}$ applied to
+# the output pixel centres (the package's `normalization_matrix` and `apply`):
 
 # %%
 def grid_to_pixels(grid: torch.Tensor, size: tuple[int, int], align_corners: bool) -> torch.Tensor:
-    """Normalised (x, y) ``(1, H, W, 2)`` -> input pixels (x, y) ``(1, H, W, 2)``: the inverse of your
-    ``normalization_matrix`` (invertible here, both sides have more than one pixel), applied with your ``apply_affine``."""
-    to_pixels = torch.linalg.inv(normalization_matrix(size, align_corners))
-    return apply_affine(to_pixels, grid.reshape(1, -1, 2).double()).reshape(grid.shape)
+    """Normalized (x, y) ``(1, H, W, 2)`` -> input pixels (x, y) ``(1, H, W, 2)``: the inverse of the package's
+    ``normalization_matrix`` (invertible here, both sides have more than one pixel)."""
+    to_pixels = torch.linalg.inv(package_affine.normalization_matrix(size, align_corners, torch.float64))
+    return package_affine.apply(to_pixels, grid.reshape(1, -1, 2).double()).reshape(grid.shape)
 
 
 pixel_y, pixel_x = torch.meshgrid(torch.arange(h).double(), torch.arange(w).double(), indexing="ij")
 centres = torch.stack([pixel_x, pixel_y], dim=-1).reshape(-1, 2)
-expected_sources = apply_affine(torch.linalg.inv(motion.double()), centres).reshape(h, w, 2)
+expected_sources = package_affine.apply(torch.linalg.inv(motion.double()), centres).reshape(h, w, 2)
 for align_corners in (False, True):
     theta = pixel_to_theta(torch.linalg.inv(motion.double()), (h, w), (h, w), align_corners)[None]
     grid = F.affine_grid(theta, (1, 3, h, w), align_corners=align_corners)
@@ -602,41 +517,20 @@ for align_corners in (False, True):
           f"{(wrong != mine).any(1).float().mean():.0%} of pixels differ)")
 
 # %% [markdown]
-# **4. The real thing – predict, then run.** The next figure draws the sampling grid of this $\theta$ on the input,
-# with a red square where the first output pixel, `out[0, 0]`, reads. Before you see it, predict that point: write
-# a function that says, in **input pixels** $(x, y)$, where `out[0, 0]` reads for any $\theta$ (`(2, 3)`), image
-# `size = (H, W)` (input and output) and convention. Only what you derived in Exercises 5–6 is needed – no
-# grid, no sampler. Then run the figure and compare.
-
-# %%
-def corner_source(theta: torch.Tensor, size: tuple[int, int], align_corners: bool) -> tuple[float, float]:
-    """Input pixel ``(x, y)`` where output pixel ``out[0, 0]`` reads. ``theta: (2, 3)``, ``size = (H, W)``."""
-    ### BEGIN SOLUTION
-    height, width = size
-
-    def first_centre(n: int) -> float:  # normalized coordinate of pixel 0 along an n-pixel side
-        return 0.0 if n == 1 else (-1.0 if align_corners else 1.0 / n - 1.0)
-
-    def to_pixels(u: float, n: int) -> float:  # the inverted line of Exercise 5
-        return (u + 1) * (n - 1) / 2 if align_corners else ((u + 1) * n - 1) / 2
-
-    (a, b, tx), (c, d, ty) = theta.double().reshape(2, 3).tolist()
-    u, v = first_centre(width), first_centre(height)
-    return to_pixels(a * u + b * v + tx, width), to_pixels(c * u + d * v + ty, height)
-    ### END SOLUTION
-
-# %%
-corner_source = check("01.corner_source", corner_source)
+# **4. The real thing.** The next figure draws the sampling grid of this $\theta$ on the input, with a red square
+# where the first output pixel, `out[0, 0]`, reads. Before you run it, say where that is in input pixels – it needs
+# no grid and no sampler, only which way the pixel matrix maps – and compare with the print and the figure.
 
 # %%
 theta = pixel_to_theta(torch.linalg.inv(motion.double()), (h, w), (h, w), False)
-print("your prediction: out[0, 0] reads input pixel (x, y) = (%.2f, %.2f)" % corner_source(theta, (h, w), False))
+source = torch.linalg.inv(motion.double()) @ torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
+print("out[0, 0] reads input pixel (x, y) = (%.2f, %.2f)" % tuple(source[:2].tolist()))
 plotting.plot_warp(photo, theta, align_corners=False);
 
 # %% [markdown]
 # **5. Predict, then run: a quarter turn in $\theta$.** The explorer below can turn the picture by $90°$ about its
 # centre. Before you touch it, predict the $\theta$ it will show: the $2\times3$ matrix that makes `F.affine_grid` +
-# `F.grid_sample` show the content turned by $+90°$ (from $+x$ towards $+y$, as in your prediction before Exercise 3)
+# `F.grid_sample` show the content turned by $+90°$ (clockwise on screen, the course's convention)
 # about the image centre, on an `height × width` image (output the same size, both sides $\ge 2$), in either
 # convention. Work it out on paper from what you know – which way $\theta$ maps, where the centre sits in
 # normalized coordinates, how long a pixel is along each axis – not from your functions; the check tries other
@@ -722,11 +616,13 @@ widgets.affine_explorer(size=SIZE)
 # ## Takeaways
 #
 # * Homogeneous $3\times3$ matrices make every affine map – translation included – one product; the rightmost
-#   matrix acts first, so rotate-about-centre is $T(c)\,R\,T(-c)$.
+#   matrix acts first, so rotate-about-centre is $T(c)\,R\,T(-c)$ – and an image's centre is
+#   $\left(\frac{W-1}{2}, \frac{H-1}{2}\right)$, midway between its end pixels, not $(W/2, H/2)$.
 # * With $y$ down, $R(\alpha)$ turns points clockwise on screen.
 # * Samplers pull: each output pixel reads the input at $M^{-1} q$. Pushing leaves holes. The $\theta$ of a spatial
 #   transformer is therefore target → source, the inverse of the motion you see.
 # * Normalized coordinates put the image in $[-1, 1]$. `align_corners=True` pins $\pm1$ to the border pixel
-#   *centres*, `False` to their outer *edges*. Convert with $\theta = N_\text{in} A N_\text{out}^{-1}$ and sample
-#   with the same convention.
+#   *centres*, `False` to their outer *edges*. Convert with $\theta = N_\text{in} A D_\text{out}$ ($D_\text{out}$
+#   written directly: $N_\text{out}$ has no inverse for a 1-pixel side with `align_corners=True`) and sample with the
+#   same convention.
 # * Next: lesson 2 reads *between* pixels – the sampling grid and bilinear interpolation.

@@ -16,33 +16,13 @@
 #   - text: Zoom in by about 3
 #     why: 'a question''s instruction: the value to try'
 #   exercises:
-#     02.lerp_1d:
-#       title: 1-D linear interpolation with zeros outside
-#       points: 1
-#       hint: >-
-#         A point between two samples mixes them in proportion to how close it is; mind negative x and neighbours outside
-#         the signal.
-#       recipe: >-
-#         x0 = floor(x) (not int(x): that truncates towards 0 and is wrong for negative x), x1 = x0 + 1, t = x - x0, result
-#         (1 - t) f[x0] + t f[x1], where a neighbour outside 0..L-1 reads 0 (don't clamp it).
-#       rtol: 1.0e-09
-#       atol: 1.0e-09
-#     02.unnormalize:
-#       title: normalized [-1, 1] -> pixel coordinates (both align_corners)
-#       points: 1
-#       hint: >-
-#         Write where -1 and +1 must land in pixels for each align_corners, then the line through those two points.
-#       recipe: >-
-#         align_corners=True: -1 -> 0 and +1 -> size - 1, so x = (u + 1) / 2 * (size - 1). align_corners=False: -1 ->
-#         -0.5 and +1 -> size - 0.5 (the outer pixel edges), so x = ((u + 1) * size - 1) / 2. Check both ends on paper.
-#       rtol: 1.0e-09
-#       atol: 1.0e-09
 #     02.affine_grid:
 #       title: affine sampling grid from scratch (F.affine_grid semantics)
 #       points: 2
 #       hint: >-
-#         The grid is theta applied to the base grid of the output: one (x, y, 1) per output pixel, where x runs along
-#         the width.
+#         On paper first: the x values of a 3-pixel-wide output in both conventions (where do its first and last centres
+#         sit, how far apart are neighbours?), then of a 1-pixel-wide one. The grid is theta applied to one (x, y, 1) per
+#         output pixel, x along the width.
 #       recipe: >-
 #         x_t runs along the width (W points), y_t along the height; with align_corners=False scale the linspace by (n
 #         - 1) / n, and a 1-pixel side sits at 0. Stack (x_t, y_t, 1), multiply by theta^T and return (N, H, W, 2) with
@@ -50,29 +30,29 @@
 #       rtol: 1.0e-09
 #       atol: 1.0e-09
 #     02.bilinear_sample_np:
-#       title: bilinear sampler in NumPy (zeros padding)
-#       points: 2
+#       title: bilinear sampler in NumPy (zeros padding), from the normalized grid to the pixels
+#       points: 3
 #       hint: >-
-#         Every output point reads its four neighbouring pixels and weights each by the area of the opposite rectangle;
-#         a neighbour outside reads 0.
+#         Three things to derive, each on paper first: the line that sends u = -1 and u = +1 where §4 says (per axis, the
+#         input's size), which pixels can be closer than 1 to the point (also left of or above the image), and what a
+#         neighbour outside the image contributes.
 #       recipe: >-
-#         unnormalize x with W and y with H, x0 = np.floor(x) (not astype(int), which truncates towards 0), weights are
-#         areas of opposite rectangles, and a neighbour outside the image reads 0 – mask it, don't clip it onto the border.
-#         Index input[n, :, y, x] (rows are y).
-#       builds_on:
-#       - 02.unnormalize
+#         x = (u + 1) / 2 * (W - 1) (align_corners=True) or ((u + 1) W - 1) / 2 (False), y the same with H; x0 =
+#         np.floor(x) (not astype(int), which truncates towards 0), x1 = x0 + 1, the weights are the areas of the
+#         opposite rectangles, and a neighbour outside the image reads 0 – mask it, don't clip it onto the border. Index
+#         input[n, :, y, x] (rows are y).
 #       rtol: 1.0e-09
 #       atol: 1.0e-09
 #     02.bilinear_sample:
-#       title: vectorized bilinear sampler (grid_sample semantics)
+#       title: vectorized, differentiable bilinear sampler with all three padding modes (grid_sample semantics)
 #       points: 3
 #       hint: >-
-#         Same recipe as the NumPy sampler, in torch: the padding mode acts on the coordinates, before you pick the neighbours.
+#         The padding mode acts on the coordinates, before you pick the neighbours; for reflection, draw the mirrored
+#         coordinate as a function of x over a few periods – and for a 1-pixel side.
 #       recipe: >-
-#         unnormalize with the right align_corners formula, apply the padding mode to the *coordinates*, and give neighbours
-#         outside the image the value 0 (zeros mode) – don't clamp them onto the border.
-#       builds_on:
-#       - 02.unnormalize
+#         unnormalize, then border: clamp x to [0, W - 1]; reflection: with low = 0, high = W - 1 (True) or -1/2, W -
+#         1/2 (False), d = |x - low|, flips = floor(d / (high - low)), r = d - flips (high - low), x = low + r for even
+#         flips and high - r for odd ones (a zero-length interval: x = low), then clamp. Zeros: neighbours outside read 0.
 #       rtol: 1.0e-09
 #       atol: 1.0e-09
 #       grad_args:
@@ -88,15 +68,17 @@
 #         with max_x - 1 = W - 2, column j reads x = j (W - 2)/(W - 1), i.e. j/(W - 1) pixels short; row i reads i/(H - 1)
 #         rows short, and one row is worth W. Bilinear reads a linear image exactly, so the error is W i/(H - 1) +
 #         j/(W - 1): evaluate it at the last row and column.
-#     02.zeros_fade_band:
-#       title: 'a checked question: where the zeros padding fades, in normalized coordinates'
-#       points: 1
+#     02.truncation_counterexample:
+#       title: 'bug hunt: a point where the colleague''s sampler is wrong'
+#       points: 2
 #       hint: >-
-#         Work in pixels first: from which position on does a neighbour outside the image get a weight, and where do
-#         both neighbours lie outside? Then take both positions to normalized coordinates, in each convention.
+#         Compare the colleague's code with yours line by line: where do its neighbours or weights differ from yours, for
+#         which pixel coordinates – and which normalized (u, v) reads there, for this size and convention?
 #       recipe: >-
-#         the fade runs from the first pixel centre x = 0 (full strength) to x = -1 (black); normalize both with lesson
-#         1's line – u = 2x/(W - 1) - 1 (align_corners=True) or (2x + 1)/W - 1 (False) – and return (u(0), u(-1)).
+#         x.long() truncates towards 0: for -2 < x < 0 (x not -1) it picks other neighbours than floor, and 1 - |x - cx|
+#         is negative for the wrong one. Take x = -1.5 (pixel 0 gets weight -1/2, where zeros padding reads 0) on row y =
+#         0, and normalize both with lesson 1's line: u = 2x/(W - 1) - 1 (True) or (2x + 1)/W - 1 (False). A 1-pixel
+#         side with align_corners=True pins its coordinate at 0: use the other axis.
 # ---
 
 # %% [markdown]
@@ -111,9 +93,11 @@
 # 2. the **sampler** – reading the input *between* pixels by bilinear interpolation, with a policy for points that
 #    fall outside (`padding_mode`), exactly like `F.grid_sample`.
 #
-# **You will build** 1-D linear interpolation, `unnormalize` (by debugging a colleague's), `affine_grid` (deriving
-# its pixel centres), a bilinear sampler in NumPy and then a vectorized, differentiable one in PyTorch with all
-# three padding modes – and then hunt a bug that lives in popular STN code, predicting its damage before you see it.
+# **You will build** `affine_grid` (deriving its pixel centres), a bilinear sampler in NumPy – the way from the
+# normalized grid to pixels, the neighbours and the zeros padding are yours to derive – and then a vectorized,
+# differentiable one in PyTorch with all three padding modes (the reflection is yours too). Then you hunt two bugs
+# of popular STN code: you predict the damage of one before you see it, and for the other – which passes every test
+# its author wrote – you find an input that exposes it.
 #
 # **Package modules:** `stn_course.grids` and `stn_course.sampling` (the tested references),
 # `stn_course.plotting`, `stn_course.widgets`.
@@ -215,7 +199,7 @@ plotting.show_grid(photo, zoom_grid, ax=fig.axes[0], max_lines=6);
 #
 # $$ \begin{pmatrix} x^s \\ y^s \end{pmatrix} = \theta \begin{pmatrix} x^t_j \\ y^t_i \\ 1 \end{pmatrix}. $$
 #
-# Which numbers $x^t_j$ are, for $j = 0 \dots W_\text{out}-1$, follows from lesson 1's two conventions (Exercise 3
+# Which numbers $x^t_j$ are, for $j = 0 \dots W_\text{out}-1$, follows from lesson 1's two conventions (Exercise 1
 # asks you for them). The result has shape `(N, H_out, W_out, 2)` and – a classic trap – stores
 # **$x$ first**: `grid[n, i, j] = (x, y)` for the output pixel in row $i$, column $j$.
 
@@ -233,7 +217,7 @@ plotting.plot_warp(photo, theta, out_size=(16, 16), align_corners=False,
 #
 # The sampler first undoes the normalization of lesson 1, §5 – `unnormalize` – per axis, with the *input's* size:
 # with `True`, $u = \pm1$ must land on the centres $0$ and $W-1$; with `False`, on the outer edges $-\frac12$ and
-# $W - \frac12$. Exercise 2 makes you debug a version of it.
+# $W - \frac12$. The line between those ends is yours to derive in Exercise 2.
 #
 # ### 5. Borders: `zeros`, `border`, `reflection`
 #
@@ -241,7 +225,7 @@ plotting.plot_warp(photo, theta, out_size=(16, 16), align_corners=False,
 #
 # * `zeros`: neighbours outside the image read 0. The interpolation weights stay as they are, so the picture fades
 #   to black near its edge instead of stopping dead – which is also what makes the sampler continuous. (Where
-#   exactly the fade starts and ends is a checked question at the end of the lesson.)
+#   exactly the fade starts and ends matters in the bug hunt.)
 # * `border`: clamp the **coordinates** to $[0, W-1]$ before interpolating, so outside points repeat the edge.
 # * `reflection`: mirror the coordinates back into the image, as often as needed, about the pixel *centres*
 #   $0$ and $W-1$ (`align_corners=True`) or the pixel *edges* $-\frac12$ and $W - \frac12$ (`False`); then clamp.
@@ -255,103 +239,19 @@ plotting.plot_padding_modes(photo, zoom_out, align_corners=False);
 # %% [markdown]
 # ## Build
 #
-# The exercises go NumPy first (as the classic STN tutorials do), then vectorized PyTorch, then a bug hunt with a
-# prediction; Explore ends with one more checked question. After each, the
+# The exercises build the grid generator, then the sampler – NumPy first (as the classic STN tutorials do), then
+# vectorized PyTorch – then hunt two bugs. After each, the
 # `check(...)` cell runs your function on fresh random inputs – 1-pixel and non-square images, batches, points
 # outside the image, both `align_corners` – against `stn_course.grids`/`stn_course.sampling` and tells you the worst
 # error, the failing case and a hint.
 #
-# ### Exercise 1 – 1-D linear interpolation
+# ### Exercise 1 – `affine_grid` from scratch
 #
-# `signal` has shape `(L,)`, `x` holds `P` real positions in pixel units – anywhere, also left of 0 and beyond
-# $L-1$. Return the $f(x)$ of §1's tent sum, with $f[m] = 0$ for every $m$ outside $0 \dots L-1$, for all positions
-# at once (no Python loop) – and without summing over all $L$ samples: which samples can have a non-zero tent at
-# $x$, and what are their weights? Your rule must agree with the tent sum *everywhere*, also where a two-neighbour
-# formula is easiest to get wrong. Before you run the check, write down what the tent sum gives – and what your code
-# gives – in three places: $x$ exactly on a sample (which two neighbours does your code pick there?), $x$ a little
-# left of $0$ (compare with the figure), and a signal of a single sample ($L = 1$). The check tries all three.
-
-# %%
-def lerp_1d(signal: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Linear interpolation of ``signal: (L,)`` at positions ``x: (P,)`` (pixel units), 0 outside. ``-> (P,)``"""
-    ### BEGIN SOLUTION
-    length = signal.shape[0]
-    left = torch.floor(x)
-    t = x - left
-
-    def read(position: torch.Tensor) -> torch.Tensor:  # f[position], 0 outside 0..L-1
-        index = position.long()
-        inside = (index >= 0) & (index < length)
-        return signal[index.clamp(0, length - 1)] * inside.to(signal.dtype)
-
-    return (1 - t) * read(left) + t * read(left + 1)
-    ### END SOLUTION
-
-# %%
-lerp_1d = check("02.lerp_1d", lerp_1d)
-
-# %% [markdown]
-# <details><summary>The two neighbours and the trap (open after the check passes)</summary>
-#
-# Only $x_0 = \lfloor x \rfloor$ and $x_1 = x_0 + 1$ are closer than 1; with $t = x - x_0$ their tents give
-# $f(x) = (1 - t)\, f[x_0] + t\, f[x_1]$. For $x = -0.3$ the neighbours are $-1$ (outside: reads 0) and $0$, so
-# $f(-0.3) = 0.7 f[0]$. `int(-0.3)`, `x.long()`, `tf.cast(x, 'int32')` give `0` – a truncating cast is *not* a floor
-# for negative numbers, and it would read $f[0]$ and $f[1]$ there. Remember it for the bug hunt.
-# </details>
-
-# %% [markdown]
-# ### Exercise 2 – debug `unnormalize`
-#
-# `unnormalize` turns normalized coordinates (any shape, tensor or NumPy array) into pixel coordinates along an
-# axis of `size` pixels, for both conventions (§4); it must work for `size = 1` too. A colleague wrote the version
-# below, and their sampler's pictures come out half a pixel off and slightly stretched. Find everything that is wrong
-# – test it yourself against what §4 requires, not against what looks plausible – then write a correct version in
-# the exercise cell.
-
-# %%
-def colleagues_unnormalize(coord, size: int, align_corners: bool):
-    """A colleague's version: it is wrong. Where?"""
-    if size == 1:
-        return coord * 0  # a 1-pixel axis has only one pixel, pixel 0
-    if align_corners:
-        return (coord + 1) / 2 * size - 0.5
-    return (size - 1) * (coord + 1) / 2
-
-
-# %%
-def unnormalize(coord, size: int, align_corners: bool):
-    """Normalized [-1, 1] -> pixel coordinates along an axis of ``size`` pixels. Same shape as ``coord``."""
-    ### BEGIN SOLUTION
-    if align_corners:
-        return (coord + 1) / 2 * (size - 1)
-    return ((coord + 1) * size - 1) / 2
-    ### END SOLUTION
-
-# %%
-unnormalize = check("02.unnormalize", unnormalize)
-
-# %% [markdown]
-# <details><summary>The bug and the derivation (open after the check passes)</summary>
-#
-# The colleague swapped the conventions: their `True` branch sends $\pm1$ to the *edges* $-\frac12, W-\frac12$ and their
-# `False` branch to the *centres* $0, W-1$. The lines through the right ends:
-# $$ x = \frac{(u + 1)(W - 1)}{2} \;\; \text{(align\_corners=True)}, \qquad
-# x = \frac{(u + 1)\,W - 1}{2} \;\; \text{(align\_corners=False)} $$
-# – the inverses of lesson 1's normalization. With `size = 1` the first gives 0 for every $u$ and the second
-# $u/2$: the only pixel, at 0, spans $[-\frac12, \frac12]$, and $u = \pm1$ are its edges. The colleague's special
-# case ("one pixel, so everything reads pixel 0") is right only for `align_corners=True`; with `False` it makes a
-# 1-pixel axis ignore the grid – a half-pixel shift of a 1-pixel-wide image would not fade into the zero padding.
-# No special case is needed: the general lines already handle `size = 1`.
-# </details>
-
-# %% [markdown]
-# ### Exercise 3 – `affine_grid` from scratch
-#
-# Same signature, output and numbers as `F.affine_grid` (§3), for both conventions and 1-pixel sides, without a
-# loop over pixels. The one thing §3 leaves to you is the normalized centres $x^t_j$ of the output pixels: derive
-# them from lesson 1 (where do pixel centres $0$ and $W_\text{out}-1$ sit in each convention, and how far apart are
-# neighbours?), write down on paper the $x$ values of a 3-pixel-wide output in both conventions, then apply
-# $\theta$ to all pixels with one product (lesson 1's `apply_affine` trick). Use the dtype and device of `theta`.
+# Same signature, output and numbers as `F.affine_grid` (§3), for both conventions and every output size, without a
+# loop over pixels; use the dtype and device of `theta`. The normalized centres $x^t_j$ of the output pixels are
+# yours: lesson 1 fixed what $u = \pm1$ marks in each convention, and in both the normalized frame is centred on the
+# image (its centre is 0). Before you run the check, test your function by hand against `F.affine_grid` (outside your
+# function) on the output sizes where you think a grid generator is most likely to go wrong.
 
 # %%
 def affine_grid(theta: torch.Tensor, size, align_corners: bool = False) -> torch.Tensor:
@@ -374,7 +274,7 @@ def affine_grid(theta: torch.Tensor, size, align_corners: bool = False) -> torch
 affine_grid = check("02.affine_grid", affine_grid)
 
 # %% [markdown]
-# Compare with what you wrote on paper: the identity $\theta$ on a $2\times3$ output, your grid next to PyTorch's.
+# The identity $\theta$ on a $2\times3$ output, your grid next to PyTorch's:
 
 # %%
 identity = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]], dtype=torch.float64)
@@ -392,25 +292,37 @@ for align_corners in (False, True):
 # & \text{align\_corners=False} \end{cases} $$
 #
 # – `torch.linspace(-1, 1, n)`, shrunk by $\frac{n-1}{n}$ for `False` (the centres sit half a pixel inside the edges);
-# a 1-pixel side sits at 0 in both.
+# a 1-pixel side sits at 0 in both: its one centre is the image's centre. (The centres formula for `False` gives 0
+# there by itself; for `True` it is $0/0$, and a one-step `linspace(-1, 1, 1)` returns $-1$ – the end of the frame, not its
+# middle. `F.affine_grid` special-cases it, and warns.)
 # </details>
 
 # %% [markdown]
-# ### Exercise 4 – the sampler in NumPy (zeros padding)
+# ### Exercise 2 – the sampler in NumPy: from the grid to the pixels
 #
-# `input` is a NumPy array `(N, C, H, W)`, `grid` `(N, H_out, W_out, 2)`. Implement eq. 5 with zeros padding – but
-# only its four non-zero terms per grid point: which four pixels are they (mind points left of or above the image,
-# as in Exercise 1), what weight does each get, and what does a neighbour outside the image contribute? Which size
-# unnormalizes $x$, which $y$? Fancy indexing `input[batch, :, ys, xs]` with `batch = np.arange(N)[:, None, None]`
-# reads all points at once and returns `(N, H_out, W_out, C)`.
+# `input` is a NumPy array `(N, C, H, W)`, `grid` `(N, H_out, W_out, 2)` in normalized coordinates (x first), and
+# `align_corners` either convention. Return `(N, C, H_out, W_out)`: exactly what `F.grid_sample(input, grid,
+# padding_mode="zeros", align_corners=align_corners)` returns, for every size and every point, however far outside.
+# §4 says where $u = \pm1$ land in each convention; the pixel positions in between, which terms of eq. 5 are non-zero
+# (compute only those, no sum over all pixels) and what the zeros padding does are yours to derive.
+#
+# Before you run the check, choose the points where you think a sampler is most likely to be wrong, work out on
+# paper what it must return there, and compare your function with `F.grid_sample` at them (outside your function).
+# The check tries its own. (Fancy indexing `input[batch, :, ys, xs]` with `batch = np.arange(N)[:, None, None]`
+# reads all points at once and returns `(N, H_out, W_out, C)`.)
 
 # %%
 def bilinear_sample_np(input: np.ndarray, grid: np.ndarray, align_corners: bool = False) -> np.ndarray:
     """Bilinear sampling with zeros padding in NumPy. ``(N, C, H, W), (N, H_out, W_out, 2) -> (N, C, H_out, W_out)``"""
     ### BEGIN SOLUTION
+    def to_pixels(coord: np.ndarray, size: int) -> np.ndarray:  # normalized -> pixel coordinates along one axis
+        if align_corners:
+            return (coord + 1) / 2 * (size - 1)
+        return ((coord + 1) * size - 1) / 2
+
     n, c, h, w = input.shape
-    x = unnormalize(grid[..., 0], w, align_corners)  # (N, H_out, W_out) pixel coordinates
-    y = unnormalize(grid[..., 1], h, align_corners)
+    x = to_pixels(grid[..., 0], w)  # (N, H_out, W_out) pixel coordinates
+    y = to_pixels(grid[..., 1], h)
     x0, y0 = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
     batch = np.arange(n)[:, None, None]
     out = np.zeros((n, c) + x.shape[1:], dtype=np.result_type(input, grid))
@@ -428,27 +340,38 @@ def bilinear_sample_np(input: np.ndarray, grid: np.ndarray, align_corners: bool 
 bilinear_sample_np = check("02.bilinear_sample_np", bilinear_sample_np)
 
 # %% [markdown]
-# ### Exercise 5 – the vectorized, differentiable sampler in PyTorch
+# <details><summary>The derivation (open after the check passes)</summary>
 #
-# Now with `F.grid_sample`'s full signature and all three padding modes (§5). Work on flattened points,
-# `(N, P)` with `P = H_out·W_out`, and read neighbours with `torch.gather` on the input flattened to `(N, C, H·W)`
-# (flat index `y·W + x`). Keep it differentiable: the weights must be computed from the (padded) coordinates so that
-# gradients reach the grid. For `reflection`, mirror the coordinates with the helper below – about
-# $[0, W-1]$ for `align_corners=True`, about $[-\frac12, W-\frac12]$ for `False` – then clamp to $[0, W-1]$.
+# **Pixels.** The lines through the ends of §4:
+# $$ x = \frac{(u + 1)(W - 1)}{2} \;\; \text{(align\_corners=True)}, \qquad
+# x = \frac{(u + 1)\,W - 1}{2} \;\; \text{(align\_corners=False)} $$
+# – the inverses of lesson 1's normalization. A 1-pixel side needs no special case: the first gives 0 for every $u$,
+# the second $u/2$ (the only pixel, at 0, spans $[-\frac12, \frac12]$, and $u = \pm1$ are its edges), so with
+# `False` a point can still fade into the zero padding of a 1-pixel image.
+#
+# **Neighbours.** Only $x_0 = \lfloor x \rfloor$ and $x_0 + 1$ (and the same in $y$) are closer than 1, with weights
+# $1 - |x - x_n|$ – the areas of the opposite rectangles. `np.floor` rounds down for negative $x$ too: at
+# $x = -0.3$ the neighbours are $-1$ (outside, reads 0) and $0$. On the border a point exactly on the last centre
+# has $x_0 = W - 1$ (weight 1, inside) and $x_0 + 1 = W$ (weight 0, outside): the test for inside is
+# $0 \le x_n \le W - 1$. **Outside** a neighbour reads 0 – masked, not clipped onto the border (that would be
+# `border` padding's value with zeros' weights).
+# </details>
+
+# %% [markdown]
+# From here on, the line you derived is the package's `unnormalize` (imported as `package_unnormalize`).
 
 # %%
-def reflect_coordinates(x: torch.Tensor, low: float, high: float) -> torch.Tensor:
-    """Mirror pixel coordinates into ``[low, high]`` as many times as needed (a 1-pixel span collapses to ``low``)."""
-    if high <= low:
-        return torch.full_like(x, low)
-    span = high - low
-    distance = (x - low).abs()
-    flips = torch.floor(distance / span)
-    extra = distance - flips * span
-    return torch.where(flips % 2 == 0, low + extra, high - extra)
+from stn_course.sampling import unnormalize as package_unnormalize  # the pixel line of Exercise 2
 
-
-print(reflect_coordinates(torch.tensor([-2.0, -0.5, 0.0, 1.5, 3.0, 3.5, 5.0]), -0.5, 3.5))
+# %% [markdown]
+# ### Exercise 3 – the vectorized, differentiable sampler in PyTorch
+#
+# Now with `F.grid_sample`'s full signature and all three padding modes (§5), for every size – 1-pixel sides
+# included – and for points any distance outside the image. Work on flattened points, `(N, P)` with
+# `P = H_out·W_out`, and read neighbours with `torch.gather` on the input flattened to `(N, C, H·W)` (flat index
+# `y·W + x`). Keep it differentiable: the weights must be computed from the (padded) coordinates so that gradients
+# reach the grid. The reflection is yours to write: §5 says about which points it mirrors; a point can lie several
+# image widths away, so it bounces back and forth – sketch the reflected coordinate as a function of $x$ first.
 
 # %%
 def bilinear_sample(input: torch.Tensor, grid: torch.Tensor, padding_mode: str = "zeros",
@@ -457,18 +380,27 @@ def bilinear_sample(input: torch.Tensor, grid: torch.Tensor, padding_mode: str =
     ### BEGIN SOLUTION
     n, c, h, w = input.shape
     _, h_out, w_out, _ = grid.shape
-    x = unnormalize(grid[..., 0], w, align_corners).reshape(n, -1)  # (N, P)
-    y = unnormalize(grid[..., 1], h, align_corners).reshape(n, -1)
+    x = package_unnormalize(grid[..., 0], w, align_corners).reshape(n, -1)  # (N, P)
+    y = package_unnormalize(grid[..., 1], h, align_corners).reshape(n, -1)
 
     def clamp(v, size):  # into [0, size - 1]; flat *on* the border too, as torch's gradient is there
         return torch.where(v <= 0, 0.0, torch.where(v >= size - 1, size - 1.0, v))
+
+    def reflect(v, low, high):  # mirror into [low, high], as often as needed: a triangle wave of period 2 (high - low)
+        if high <= low:  # a 1-pixel side with align_corners=True: the interval is a point
+            return torch.full_like(v, low)
+        span = high - low
+        distance = (v - low).abs()
+        flips = torch.floor(distance / span)
+        extra = distance - flips * span
+        return torch.where(flips % 2 == 0, low + extra, high - extra)
 
     if padding_mode == "border":
         x, y = clamp(x, w), clamp(y, h)
     elif padding_mode == "reflection":
         edge = 0.0 if align_corners else 0.5  # mirror about pixel centres (True) or pixel edges (False)
-        x = clamp(reflect_coordinates(x, -edge, w - 1 + edge), w)
-        y = clamp(reflect_coordinates(y, -edge, h - 1 + edge), h)
+        x = clamp(reflect(x, -edge, w - 1 + edge), w)
+        y = clamp(reflect(y, -edge, h - 1 + edge), h)
     x0, y0 = torch.floor(x), torch.floor(y)
     fx, fy = x - x0, y - y0  # weights from the fractions: at a pixel centre the slope is U[x0 + 1] - U[x0]
     flat = input.reshape(n, c, h * w)
@@ -484,6 +416,16 @@ def bilinear_sample(input: torch.Tensor, grid: torch.Tensor, padding_mode: str =
 
 # %%
 bilinear_sample = check("02.bilinear_sample", bilinear_sample)
+
+# %% [markdown]
+# <details><summary>The reflection (open after the check passes)</summary>
+#
+# With $\ell, h$ the mirror points ($0, W-1$ or $-\frac12, W-\frac12$) and $s = h - \ell$, the reflected
+# coordinate is a triangle wave of period $2s$: with $d = |x - \ell|$ and $k = \lfloor d / s \rfloor$ flips,
+# $x' = \ell + (d - ks)$ for even $k$ and $h - (d - ks)$ for odd $k$; then clamp to $[0, W-1]$ (with `False` the
+# wave reaches half a pixel beyond the centres). A 1-pixel side with `align_corners=True` has $s = 0$: the interval
+# is a single point and every coordinate reflects onto it – dividing by $s$ there gives NaN.
+# </details>
 
 # %% [markdown]
 # ## Verify
@@ -542,13 +484,20 @@ import inspect
 from stn_course.bug_hunt import blog_sampler  # the tutorial's sampler, kept in the package for the bug hunt's check
 from stn_course.sampling import identity_error  # the identity test: max |sampler(image, identity grid) - image|
 
-source = inspect.getsource(blog_sampler)
-docstring = ast.parse(source).body[0].body[0]  # the package's docstring names the bug: left out, that's your hunt
-lines = source.splitlines()
-print("\n".join(lines[:docstring.lineno - 1] + lines[docstring.end_lineno:]))
+
+
+def print_code(function) -> None:
+    """Print ``function``'s source without its docstring (the package's docstring names the bug: that's your hunt)."""
+    source = inspect.getsource(function)
+    docstring = ast.parse(source).body[0].body[0]
+    lines = source.splitlines()
+    print("\n".join(lines[:docstring.lineno - 1] + lines[docstring.end_lineno:]))
+
+
+print_code(blog_sampler)
 
 # %% [markdown]
-# ### Exercise 6 – predict, then run: how wrong is it?
+# ### Exercise 4 – predict, then run: how wrong is it?
 #
 # We will run it with the identity $\theta$ (`align_corners=True`, the tutorial's convention) on a small image whose
 # pixels are numbered $1, 2, 3, \dots$ row by row: pixel $(i, j)$ of an $H\times W$ image holds $W i + j + 1$.
@@ -649,40 +598,84 @@ plotting.show_images({"graph paper": paper, "blog sampler (W - 2)": blog_sampler
 # </details>
 
 # %% [markdown]
-# ### The truncating cast
+# ### Exercise 5 – a sampler that passes every test its author wrote
 #
-# Another common slip: `x0 = x.long()` (or `int(x)`, `tf.cast(x, 'int32')`) instead of `floor`. A cast truncates
-# towards zero, so for $-1 < x < 0$ it gives $x_0 = 0$ instead of $-1$. The identity test **cannot see it** – the
-# identity grid never reads a negative coordinate. A second test can: shift the content right by half a pixel; the
-# first column must then be half the first input column blended with half of the zero padding.
+# A colleague wrote the sampler below, without either of the blog's bugs (zeros padding only: it ignores
+# `padding_mode`). It passes the identity test in both conventions, and the colleague's own test – random grids
+# inside $[-1, 1]$ against `F.grid_sample`, with `align_corners=True` as in their STN – passes too:
 
 # %%
-def truncating_sampler(input, grid, padding_mode="zeros", align_corners=False):
-    """A sampler identical to yours except for one cast: x0 = x.long() (truncation) instead of floor."""
-    n, c, h, w = input.shape
-    x, y = unnormalize(grid[..., 0], w, align_corners), unnormalize(grid[..., 1], h, align_corners)
-    x0, y0 = x.long().to(x.dtype), y.long().to(y.dtype)  # <- the bug
-    result = 0
-    for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
-        cx, cy = x0 + dx, y0 + dy
-        w_xy = (1 - (x - cx).abs()) * (1 - (y - cy).abs())
-        ok = (cx >= 0) & (cx < w) & (cy >= 0) & (cy < h)
-        flat_index = (cy.clamp(0, h - 1) * w + cx.clamp(0, w - 1)).long().view(n, 1, -1).expand(n, c, -1)
-        result = result + input.reshape(n, c, -1).gather(2, flat_index).view(n, c, *x.shape[1:]) * (w_xy * ok)[:, None]
-    return result
+from stn_course.bug_hunt import truncating_sampler  # the colleague's sampler (the check bans it in your answer)
 
-
-half_pixel_right = torch.tensor([[[1.0, 0.0, -1.0 / photo.shape[-1]], [0.0, 1.0, 0.0]]], dtype=torch.float64)
-shift_grid = affine_grid(half_pixel_right, photo.shape, align_corners=False)
-expected = F.grid_sample(photo, shift_grid, align_corners=False)
-for name, sampler in {"your bilinear_sample": bilinear_sample, "truncating sampler": truncating_sampler}.items():
-    print(f"{name:>22}: identity error {identity_error(sampler, photo, False):.1e}, half-pixel shift error "
-          f"{(sampler(photo, shift_grid) - expected).abs().max():.2f}")
+print_code(truncating_sampler)
+random_grid = torch.rand(2, 8, 8, 2, dtype=torch.float64) * 2 - 1  # inside [-1, 1]
+two_photos = photo.expand(2, -1, -1, -1)
+colleague_error = (truncating_sampler(two_photos, random_grid, align_corners=True)
+                   - F.grid_sample(two_photos, random_grid, align_corners=True)).abs().max()
+print(f"identity test: {identity_error(truncating_sampler, photo, False):.1e} (align_corners=False), "
+      f"{identity_error(truncating_sampler, photo, True):.1e} (True)")
+print(f"random grids in [-1, 1], align_corners=True: max error {colleague_error:.1e}")
 
 # %% [markdown]
-# The moral: the identity test is necessary but not sufficient. The exercise checks therefore also use random grids
-# that reach outside the image on every side, both conventions and 1-pixel images.
+# It is still wrong. Find where, from its code: `truncation_counterexample(height, width, align_corners)` returns one
+# point `(u, v)` – normalized, $x$ first, like one entry of a grid – at which the colleague's sampler and
+# `F.grid_sample` (zeros padding) give different values on the numbered `height × width` image of Exercise 4 (pixel
+# values $1, 2, 3, \dots$, none of them 0), read with that `align_corners`. Any size, 1-pixel sides included – except
+# a 1×1 image with `align_corners=True`, where every point lands on the one pixel's centre. The check asks other
+# sizes than the ones printed next, and the colleague's sampler is off limits in your answer: reason, don't search.
+
+# %%
+def truncation_counterexample(height: int, width: int, align_corners: bool) -> tuple[float, float]:
+    """A normalized point ``(u, v)`` where ``truncating_sampler`` is wrong on the numbered ``height × width`` image."""
+    ### BEGIN SOLUTION
+    def normalized(pixel: float, size: int) -> float:  # lesson 1's line, pixels -> normalized
+        return 2 * pixel / (size - 1) - 1 if align_corners else (2 * pixel + 1) / size - 1
+
+    # x = -1.5: the cast takes x0 = -1 (floor: -2), so pixel 0 gets the weight 1 - 1.5 = -1/2 where zeros padding
+    # reads 0. It works for any size – except along a 1-pixel side with align_corners=True, pinned at pixel 0.
+    if width == 1 and align_corners:
+        return 0.0, normalized(-1.5, height)
+    return normalized(-1.5, width), (0.0 if height == 1 else normalized(0.0, height))
+    ### END SOLUTION
+
+# %%
+truncation_counterexample = check("02.truncation_counterexample", truncation_counterexample)
+
+# %% [markdown]
+# Your point, read by both samplers:
+
+# %%
+for height, width, align_corners in ((4, 5, False), (4, 5, True), (1, 5, True)):
+    point = torch.tensor(truncation_counterexample(height, width, align_corners), dtype=torch.float64).view(1, 1, 1, 2)
+    image = torch.arange(1.0, height * width + 1.0, dtype=torch.float64).view(1, 1, height, width)
+    print(f"{height}×{width}, align_corners={align_corners!s:>5}: (u, v) = {tuple(point.flatten().tolist())}  "
+          f"colleague {truncating_sampler(image, point, align_corners=align_corners).item():+.3f}   "
+          f"F.grid_sample {F.grid_sample(image, point, align_corners=align_corners).item():+.3f}")
+
+# %% [markdown]
+# <details><summary>Where and why (open after the check passes)</summary>
 #
+# `x.long()` **truncates towards zero**: for $-1 < x < 0$ it gives $x_0 = 0$ where floor gives $-1$, for
+# $-2 < x < -1$ it gives $-1$ where floor gives $-2$. The code then weights its two neighbours with $1 - |x - c_x|$,
+# which is *negative* for a pixel further than 1 away: at $x = -0.5$ it reads $0.5\,U_0 - 0.5\,U_1$ instead of
+# $0.5\,U_0$, at $x = -1.5$ it reads $-0.5\,U_0$ instead of 0. On the right and bottom (and at whole-pixel
+# positions) truncation and floor agree, so the bug lives only in a two-pixel band left of and above the image:
+# the zeros padding's fade band, $-1 < x < 0$ – from $u = -1$ to $-1 - \frac{2}{W-1}$ with `align_corners=True`,
+# from $\frac1W - 1$ to $-\frac1W - 1$ with `False` – and the pixel beyond it.
+#
+# Why the colleague's tests missed it: the identity grid reads only pixel centres $x \ge 0$, and with
+# `align_corners=True` a grid inside $[-1, 1]$ never reads left of $x = 0$ (with `False` it would: $u = -1$ is
+# $x = -\frac12$). The kinks of your answer: with one pixel, the wrong neighbour of the near band ($x_0 + 1 = 1$) is
+# outside anyway, so only the band beyond, $-2 < x < -1$, shows the bug; along a 1-pixel side with
+# `align_corners=True` every $u$ lands on pixel 0, so the other axis has to do it. A point far outside reads two
+# neighbours outside either way: zeros, right by accident.
+#
+# The moral: the identity test is necessary but not sufficient, and so is a random test that never leaves the
+# image. The exercise checks use random grids that reach outside the image on every side, both conventions and
+# 1-pixel images.
+# </details>
+
+# %% [markdown]
 # ## Explore
 #
 # The explorer zooms and rotates a small grayscale photo. When the grid reaches outside the image, the input panel
@@ -692,7 +685,9 @@ for name, sampler in {"your bilinear_sample": bilinear_sample, "truncating sampl
 #   `reflection` – the mirror moves by half a pixel;
 # * zoom ≈ 3: `nearest` shows blocks, `bilinear` ramps;
 # * rotation 90°: this input is not square, so a rotation in normalized coordinates also stretches the picture
-#   (lesson 1, §5) – convert a pixel rotation with `pixel_to_theta` to avoid it.
+#   (lesson 1, §5) – in your own code, convert a pixel rotation with lesson 1's `pixel_to_theta`
+#   (`from stn_course.affine import pixel_to_theta`) to avoid it; the explorer's slider rotates in normalized
+#   coordinates.
 
 # %% tags=["skip-when-grading"]
 widgets.sampling_explorer()
@@ -700,37 +695,7 @@ widgets.sampling_explorer()
 # %% [markdown]
 # ### Questions
 #
-# The first one is checked; answer the others in a sentence or two before you open the fold.
-
-# %% [markdown]
-# **A checked question.** Zoom out in the explorer (zoom < 1) with `zeros` padding: the left border of the picture
-# darkens over a band. Where exactly, in **normalized** coordinates $u$ (the grid's units), does the fade start –
-# the last $u$ that reads the edge pixel at full strength – and where is it fully black? Answer for a `width`-pixel
-# input in both conventions, as the pair `(u_start, u_black)`; the check tries other widths. Then compare with
-# `border` and `reflection` in the explorer: what do they do in that band instead?
-
-# %%
-def zeros_fade_band(width: int, align_corners: bool) -> tuple[float, float]:
-    """``(u_start, u_black)``: the left border's fade with zeros padding, normalized, for ``width >= 2`` pixels."""
-    ### BEGIN SOLUTION
-    def normalize(x: float) -> float:  # lesson 1's line, pixels -> normalized
-        return 2 * x / (width - 1) - 1 if align_corners else (2 * x + 1) / width - 1
-
-    return normalize(0.0), normalize(-1.0)  # full strength at the first centre, black one pixel beyond it
-    ### END SOLUTION
-
-# %%
-zeros_fade_band = check("02.zeros_fade_band", zeros_fade_band)
-
-# %% [markdown]
-# <details><summary>Why (open after the check passes)</summary>
-#
-# A point between the first centre ($x = 0$) and one pixel beyond it ($x = -1$) mixes the edge pixel with a
-# neighbour outside, which reads 0; from $x = -1$ on both neighbours are outside. Normalized with lesson 1's line:
-# $(-1, -1 - \frac{2}{W-1})$ with `align_corners=True`, $(\frac1W - 1, -\frac1W - 1)$ with `False` – the band
-# straddles the image's edge $u = -1$ there. `border` clamps the *coordinate*, so the band reads the edge pixel;
-# `reflection` mirrors it back inside. Neither invents a value.
-# </details>
+# Answer them in a sentence or two before you open the fold.
 
 # %% [markdown]
 # **1.** Your sampler reproduces the identity to about $10^{-15}$ in float64, not to 0. Where does the error come from, and how large would it be in float32?
@@ -765,6 +730,7 @@ zeros_fade_band = check("02.zeros_fade_band", zeros_fade_band)
 #   differentiable in the sampling positions, nearest is not.
 # * Padding modes act on coordinates (`border`, `reflection`) or on values (`zeros`), never on the weights.
 # * The identity $\theta$ must reproduce the input exactly. The `W - 2` rescaling and clipping the neighbours
-#   before computing the weights both fail it; a truncating cast passes it and fails a half-pixel shift. Test with
-#   grids that reach outside the image.
+#   before computing the weights both fail it; a truncating cast passes it – and random grids inside $[-1, 1]$ with
+#   `align_corners=True` – and is wrong in the two pixels left of and above the image. Test with grids that reach
+#   outside the image, at the kinks: borders, 1-pixel sides, both conventions.
 # * Next: lesson 3 puts a localisation network in front of the grid generator and sampler – a spatial transformer.

@@ -25,24 +25,12 @@
 #   - text: one of two seeds finds the shape in 6 epochs
 #     holds: len(runs) == 2 and found == 1 and all(len(r['losses']) == 6 * 47 for r in runs)
 #   exercises:
-#     03.default_head_view:
-#       title: 'predict: what a default-initialised head shows'
-#       points: 1
-#       hint: >-
-#         PyTorch's default init gives the head small random weights and a small random bias, so θ is a matrix of small
-#         numbers. Where do all the output's samples land when θ ≈ 0, and how large is the region they cover compared
-#         with the input?
-#       recipe: >-
-#         answer 'all', 'quarter' or 'tiny'. The output shows the region θ maps [-1, 1]² onto: its area is |det| of θ's
-#         2×2 part times the whole image's, and a determinant of entries of about ±0.2 is a few hundredths at most.
-#       function: default_head_view
 #     03.attention_window:
 #       title: 'derive: the attention parameters of a window given in pixels'
 #       points: 2
 #       hint: >-
-#         Where do the image's edges and its pixel centres sit in normalized coordinates with align_corners=False
-#         (lesson 1)? Map the window's left and right edges there; s is then half the normalized width they span (the
-#         top and bottom edges only place the centre), and t the window's centre.
+#         Test your function by hand on a window whose answer you know without any formula: the whole image is the
+#         identity. Where do the image's edges sit in normalized coordinates with align_corners=False (lesson 1)?
 #       recipe: >-
 #         a pixel coordinate p is the normalized (2p + 1) / W - 1 (the edges -1/2 and W - 1/2 go to -1 and 1); the
 #         window [x0, x1] is [t_x - s, t_x + s] normalized, so s = (x1 - x0) / W (from the x edges alone),
@@ -56,8 +44,7 @@
 #       title: 'derive: where a head starts – the identity, or one input pixel per output pixel'
 #       hint: >-
 #         θ maps the output's normalized square onto the input's: which part of the input's [-1, 1]² must the output's
-#         [-1, 1]² land on for out_size pixels to read out_size input pixels? Then ask, family by family, which of the
-#         parameters carry a scale and which stay at their identity value.
+#         [-1, 1]² land on for out_size pixels to read out_size input pixels? Family by family, which numbers change?
 #       recipe: >-
 #         the window is out_size / in_size of the input's extent (θ maps output to input, so a smaller window is a scale
 #         below 1, not above); with scale = out_size / in_size: affine [scale, 0, 0, 0, scale, 0]; attention [scale, 0,
@@ -68,69 +55,46 @@
 #       atol: 1.0e-06
 #     03.perspective_stretch:
 #       title: 'predict: how unevenly a homography stretches the input'
-#       points: 1
+#       points: 2
 #       hint: >-
-#         Write the sampled x as a function of the output's x on the row y = 0 and differentiate it: the divisor w is not
-#         the only thing that changes as you move along the row.
+#         Where, in normalized x, are the output's first two and last two pixel centres (lesson 2's align_corners rule)?
+#         Write the sampled x as a function of the output's x; the divisor w is not the only thing that changes along a
+#         row.
 #       recipe: >-
-#         on y = 0, x_s = x / w with w = π₃₁ x + 1; the quotient rule gives dx_s/dx = (w - π₃₁ x) / w² = 1 / w². w is 1 -
-#         π₃₁ at x = -1 and 1 + π₃₁ at x = +1, so the ratio is ((1 + π₃₁) / (1 - π₃₁))² – the square of the ratio of the
-#         w's, not the ratio itself.
+#         x_s = x / w with w = π₃₁ x + 1 on every row (the top rows are the identity's); the columns sit at the x of
+#         base_grid(1, width, align_corners). For two columns a, b: x_s(b) - x_s(a) = (b - a) / (w(a) w(b)) – the
+#         numerator moves too. The answer is (x_s(x_1) - x_s(x_0)) / (x_s(x_{W-1}) - x_s(x_{W-2})) at those centres,
+#         not a derivative at ±1.
 #       function: perspective_stretch
 #       rtol: 1.0e-6
 #       atol: 1.0e-9
 #     03.projective_grid:
-#       title: projective (homography) sampling grid
+#       title: "debug: a colleague's projective grid"
 #       hint: >-
-#         A homography works in homogeneous coordinates: apply it to (x, y, 1) and come back to the plane.
+#         One test at one setting proves little. Which homographies do you know the grid of without any projective code
+#         (lessons 1 and 2)? Vary everything the colleague's test kept fixed.
 #       recipe: >-
-#         start from the homogeneous base grid (x_t, y_t, 1) of the *output* (lesson 2's align_corners rule), multiply
-#         by H, then divide x and y by the third coordinate w – do not drop it as for an affine theta.
+#         start from the homogeneous base grid (x_t, y_t, 1) of the *output* (lesson 2's align_corners rule, size
+#         read as (N, C, H_out, W_out)), apply Π to each point as a column vector (with row vectors: points @ Πᵀ),
+#         then divide x and y by the third coordinate w – do not drop it as for an affine theta.
 #       rtol: 1.0e-09
 #       atol: 1.0e-09
-#     03.tps_kernel:
-#       title: thin-plate radial basis U(r) = r² log r²
-#       hint: >-
-#         U depends on the squared distance between every point and every centre; think about what r² log r² tends to
-#         at r = 0, and about its gradient there.
-#       recipe: >-
-#         compute the squared distance r² between every point and every centre by broadcasting (points[..., :, None, :]
-#         - centres[..., None, :, :]), then r² · log(r²), with 0 where r² = 0 (torch.where – and keep log away from 0
-#         or the gradient becomes nan).
-#       rtol: 1.0e-09
-#       atol: 1.0e-09
-#       grad_args:
-#       - 0
-#       - 1
-#     03.tps_coefficients:
-#       title: thin-plate-spline solve (Bookstein)
-#       hint: >-
-#         The spline must hit every source point exactly and have no affine part in its radial weights: that is one square
-#         linear system.
-#       recipe: >-
-#         build L = [[K, P], [Pᵀ, 0]] with K[i, j] = U(|p_i - p_j|) and P = [1, x, y] of the *target* points, solve L
-#         [w; a] = [source; 0] (torch.linalg.solve, float64), and return (N, K + 3, 2): the K radial weights first, then
-#         (a_1, a_x, a_y).
-#       builds_on:
-#       - 03.tps_kernel
-#       rtol: 1.0e-07
-#       atol: 1.0e-07
-#       grad_args:
-#       - 0
 #     03.tps_grid:
-#       title: "debug: a colleague's thin-plate-spline grid"
+#       title: 'build: a thin-plate-spline grid from its conditions'
+#       points: 3
 #       hint: >-
-#         Whatever the network predicts, a TPS grid must send each target control point p_k to its source point q_k.
-#         Which output size and align_corners put the output's pixel centres exactly on the p_k? Test the colleague's
-#         grid there with a bend, and with another number of control points than 16.
+#         Count the unknowns of T per coordinate and the conditions of §6 that fix them: the same number, so one square
+#         linear system per sample, for x and y at once. Which of its parts depend on the fixed targets p_k, which on
+#         the network's q_k? Then test your grid where you know the answer – and look at every place where U is
+#         evaluated at r = 0.
 #       recipe: >-
-#         the target control points are the regular √K × √K grid (tps_control_points) – √K, not K / 4; solve for the
-#         coefficients, then evaluate T(p) = a_1 + a_x x + a_y y + Σ_k w_k U(|p - p_k|) at every output pixel centre of
-#         the base grid (x first, lesson 2's align_corners rule), with the radial terms centred at the *targets* p_k
-#         (where the output's pixels live), not at the source points q_k.
-#       builds_on:
-#       - 03.tps_coefficients
-#       - 03.tps_kernel
+#         the system is L [w; a] = [q; 0] with L = [[K, P], [Pᵀ, 0]], K[i, j] = U(|p_i - p_j|) and P = [1, x, y] of
+#         the *targets* p_k (the regular √K × √K grid, tps_control_points(√K, √K) – math.isqrt(K)); solve it in
+#         float64 (torch.linalg.solve). U(0) = 0, its limit: r² log r² at r = 0 is 0 · (-inf) = nan on K's diagonal
+#         (torch.where with a safe argument to log, or torch.special.xlogy). Then evaluate T(p) = a_1 + a_x x + a_y y
+#         + Σ_k w_k U(|p - p_k|) at every output pixel centre of base_grid (x first, lesson 2's align_corners rule),
+#         with the radial terms centred at the *targets* p_k, as one matrix product; cast to the control points'
+#         dtype.
 #       rtol: 1.0e-07
 #       atol: 1.0e-07
 #       grad_args:
@@ -152,10 +116,9 @@
 # 3. why the regression head must **start at the identity**, and what happens if it does not;
 # 4. **attention**: cropping and zooming with a smaller `out_size`.
 #
-# **You will** predict what a default-initialised head does before you see it, derive the attention window of a
-# crop given in pixels, where every head starts and how unevenly a homography stretches its input, debug a
-# colleague's projective grid, build the thin-plate-spline kernel, set up and solve its linear system (Bookstein 1989)
-# and debug a colleague's TPS grid.
+# **You will** derive the attention window of a crop given in pixels and where every head starts, predict how
+# unevenly a homography stretches its input, find what is wrong with a colleague's projective grid, and build a
+# thin-plate-spline grid (Bookstein 1989) from nothing but the conditions it must satisfy.
 #
 # **Package modules:** `stn_course.stn` (`SpatialTransformer`), `stn_course.grids` (`projective_grid`, `tps_grid`),
 # `stn_course.plotting`, `stn_course.widgets`.
@@ -253,22 +216,9 @@ plotting.show_grid(photo, grid, ax=fig.axes[0], max_lines=8);
 #
 # **Predict, then run.** Keep PyTorch's default initialisation of the head instead (`nn.Linear.reset_parameters`:
 # weights *and bias* drawn uniformly from $\pm 1/\sqrt{32} \approx \pm 0.18$ for 32 features). What does the
-# transformer's output show of its input: `"all"` of it (like the identity), about a `"quarter"` of its area, or a
-# `"tiny"` part of it? Reason from what $\theta$ looks like, then answer:
-
-# %%
-def default_head_view() -> str:
-    """What a default-initialised affine head's output shows of the input: "all", "quarter" or "tiny"."""
-    ### BEGIN SOLUTION
-    return "tiny"  # theta ≈ 0: all samples land near (t_x, t_y); the area read is |det θ[:, :2]| ≈ 0.2² or less
-    ### END SOLUTION
-
-
-# %%
-default_head_view = check("03.default_head_view", default_head_view)
-
-# %% [markdown]
-# Here are four different inputs (the photo, mirrored, upside down and transposed) through a default head and an
+# transformer's output show of its input: all of it (like the identity), about a quarter of its area, or a tiny part
+# of it? Reason from what $\theta$ looks like (what share of the input's area does the output read?), decide, then
+# run. Four different inputs (the photo, mirrored, upside down and transposed) through a default head and an
 # identity head:
 
 # %%
@@ -291,7 +241,8 @@ plotting.show_images({**{f"default head, input {i}": random_out[i] for i in rang
 
 # %% [markdown]
 # $\theta \approx 0$: every output pixel reads the same few pixels near $(t_x, t_y)$ – a few percent of the input's
-# area at most, the region $\theta$'s $2 \times 2$ part shrinks $[-1, 1]^2$ to (its area is $|\det|$ of it). The
+# area at most, the region $\theta$'s $2 \times 2$ part shrinks $[-1, 1]^2$ to (its area is $|\det|$ of it, and a
+# determinant of entries of about $\pm 0.2$ is a few hundredths at most). The
 # network behind sees a blurry blob – a different one for every input. That is the classic failure of an STN trained
 # from a default-initialised head: the classifier learns from magnified blobs, and the gradient w.r.t. $\theta$ only sees the intensity slopes of a few central pixels, so the
 # head has little reason to zoom back out. A badly scaled head has the opposite problem – large random warps that
@@ -303,7 +254,7 @@ plotting.show_images({**{f"default head, input {i}": random_out[i] for i in rang
 # The output grid need not have the input's size. With `attention`, $s < 1$ reads a window $s$ times the image
 # size centred at $(t_x, t_y)$, and a small `out_size` samples it coarsely: a learned crop – the glimpse of the
 # paper's "MNIST addition" and bird experiments. In normalized coordinates the window is
-# $[t_x - s, t_x + s] \times [t_y - s, t_y + s]$; which *pixels* that is, Exercise 1 asks you to work out. The matrix is
+# $[t_x - s, t_x + s] \times [t_y - s, t_y + s]$; which *pixels* that is, you work out in Exercise 1 (the Build section). The matrix is
 # $\theta = \begin{bmatrix} s & 0 & t_x \\ 0 & s & t_y \end{bmatrix}$, built from a batch of parameters so that
 # gradients flow back to them:
 
@@ -341,16 +292,22 @@ plotting.show_grid(photo, crop_grid, ax=fig.axes[0], max_lines=6);
 # **Predict, then run.** The figure below uses a $\Pi$ whose top two rows are the identity's, $(1, 0, 0)$ and
 # $(0, 1, 0)$, and whose bottom row is $(\pi_{31}, 0, 1)$, with $\pi_{31} = 0.45$.
 # Its horizon, where $w = 0$, is the vertical line $x = -1/\pi_{31} \approx -2.2$: outside the output, so the whole
-# output is finite. But $w$ is not constant across the output, and neither is how far apart the samples land. Walk
-# along the output's middle row ($y = 0$): how fast does the sampled $x^s$ move as the output's $x$ moves – a tiny step, the rate
-# $\frac{dx^s}{dx}$ – at the left edge $x = -1$, and at the right edge $x = +1$? Return the ratio of the two rates,
-# left over right, for any $|\pi_{31}| < 1$ – before the figure shows it, and before the measurement below it.
+# output is finite. But $w$ is not constant across the output, and neither is how far apart the samples land. Take
+# an output `width` pixels wide (any height: $\pi_{32} = 0$, so every row is the same) and the `align_corners` of
+# lesson 2. On the input, how far apart (in normalized $x$) do the samples of the output's **first two columns**
+# land, and how far apart those of its **last two columns**? Return the ratio, first pair over last pair, for any
+# $|\pi_{31}| < 1$, `width` $\ge 2$ and both conventions – before the figure shows it, and before the measurement
+# below it. (No projective code needed: this is pencil work, or a few lines of arithmetic on lesson 2's pixel
+# centres.)
 
 # %%
-def perspective_stretch(pi31: float) -> float:
-    """dx_s/dx at output x = -1 divided by dx_s/dx at x = +1, on the row y = 0, for bottom row (pi31, 0, 1)."""
+def perspective_stretch(pi31: float, width: int, align_corners: bool) -> float:
+    """Input distance between the samples of the output's first two columns over that of its last two columns, for
+    a homography with the identity's top rows and bottom row ``(pi31, 0, 1)``; ``width >= 2`` output columns."""
     ### BEGIN SOLUTION
-    return ((1 + pi31) / (1 - pi31)) ** 2  # x_s = x / w, w = pi31 · x + 1: dx_s/dx = 1 / w² (the numerator moves too)
+    x = base_grid(1, width, align_corners, torch.float64)[0, :, 0]  # the columns' normalized x (lesson 2)
+    x_s = x / (pi31 * x + 1)  # the divide: w = pi31 · x + 1
+    return ((x_s[1] - x_s[0]) / (x_s[-1] - x_s[-2])).item()
     ### END SOLUTION
 
 
@@ -358,7 +315,7 @@ def perspective_stretch(pi31: float) -> float:
 perspective_stretch = check("03.perspective_stretch", perspective_stretch)
 
 # %%
-H = torch.tensor([[[1.0, 0.15, 0.0], [0.0, 1.0, 0.0], [0.45, 0.0, 1.0]]], dtype=torch.float64)
+H = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.45, 0.0, 1.0]]], dtype=torch.float64)
 size = (1, 1, SIZE, SIZE)
 from stn_course.grids import projective_grid as package_projective_grid  # the goal; Exercise 3 is yours
 
@@ -366,10 +323,10 @@ pgrid = package_projective_grid(H, size)
 fig = plotting.show_images({"graph paper and the projective grid": paper, "projective warp": bilinear_sample(paper, pgrid),
                             "the same on the photo": bilinear_sample(photo, pgrid.expand(1, -1, -1, -1))})
 plotting.show_grid(paper, pgrid, ax=fig.axes[0], max_lines=9, points=False);
-row = package_projective_grid(H, (1, 1, 1, 2001), align_corners=True)[0, 0, :, 0]  # the row y = 0, x from -1 to 1
+row = pgrid[0, 0, :, 0]  # the sampled x of the first row: SIZE columns, align_corners=False
 measured = ((row[1] - row[0]) / (row[-1] - row[-2])).item()
-print(f"rate dx_s/dx at the left edge / at the right edge: measured {measured:.2f}, "
-      f"you predicted {perspective_stretch(0.45):.2f}")
+print(f"first pair of columns / last pair, {SIZE} columns: measured {measured:.3f}, "
+      f"you predicted {perspective_stretch(0.45, SIZE, False):.3f}")
 
 # %% [markdown]
 # The left of the output reads a much larger part of the input than the right: the graph paper's squares come out
@@ -377,11 +334,14 @@ print(f"rate dx_s/dx at the left edge / at the right edge: measured {measured:.2
 #
 # <details><summary>The derivation (open after yours)</summary>
 #
-# On the row $y = 0$, $x^s = u / w$ with $u = x$ and $w = \pi_{31} x + 1$. The tempting answer is the ratio of the
-# $w$'s, $\frac{1 + \pi_{31}}{1 - \pi_{31}} \approx 2.6$ – as if only the divisor changed along the row. But the
-# numerator moves too: $\frac{dx^s}{dx} = \frac{u' w - u w'}{w^2} = \frac{w - \pi_{31} x}{w^2} = \frac{1}{w^2}$.
-# So the ratio is $\left(\frac{1 + \pi_{31}}{1 - \pi_{31}}\right)^2 \approx 6.95$ for $\pi_{31} = 0.45$. Vertically,
-# $dy^s/dy = 1/w$ on that row: a homography stretches the two directions differently, and differently at every place,
+# On every row $x^s = u / w$ with $u = x$ and $w = \pi_{31} x + 1$. The tempting answer is the ratio of the
+# $w$'s – as if only the divisor changed along the row. But the numerator moves too: for two columns $a, b$,
+# $x^s(b) - x^s(a) = \frac{b\,w(a) - a\,w(b)}{w(a)\,w(b)} = \frac{b - a}{w(a)\,w(b)}$, so the ratio is
+# $\frac{w(x_{W-2})\,w(x_{W-1})}{w(x_0)\,w(x_1)}$ at the columns' centres $x_j$ – with `align_corners=False` they
+# stop half a pixel short of $\pm 1$, with `True` they reach it, and `width = 2` gives 1 (the two pairs are the
+# same). For many columns it tends to $\left(\frac{1 + \pi_{31}}{1 - \pi_{31}}\right)^2 \approx 6.95$ for
+# $\pi_{31} = 0.45$, the square of the ratio of the $w$'s at the edges: the rate is $\frac{dx^s}{dx} = \frac{1}{w^2}$.
+# Vertically, $dy^s/dy = 1/w$: a homography stretches the two directions differently, and differently at every place,
 # where an affine map stretches the same everywhere. Near the horizon ($w \to 0$) one output pixel reads an unbounded stretch of the input.
 # </details>
 
@@ -397,22 +357,21 @@ print(f"rate dx_s/dx at the left edge / at the right edge: measured {measured:.2
 #
 # with the $K + 3$ unknowns per coordinate ($w_1, \dots, w_K$ and $a_1, a_x, a_y$) fixed by the $K$ interpolation
 # conditions $T(p_k) = q_k$ and three side conditions $\sum_k w_k = \sum_k w_k x_k = \sum_k w_k y_k = 0$ (the radial
-# part carries no affine component): $K + 3$ linear equations – Exercise 5 sets them up.
+# part carries no affine component), where $(x_k, y_k) = p_k$: $K + 3$ linear equations, which Exercise 4 turns into a
+# grid.
 #
 # (The derivation – why these side conditions, and why this $U$ minimises the bending energy in the plane – is in
 # Bookstein, "Principal warps: thin-plate splines and the decomposition of deformations", IEEE TPAMI 11(6), 1989,
 # Sec. II; the conditions are what makes the bending energy of the radial part finite.)
-# The equations' matrix depends only on the fixed target points, so its inverse can be computed once; the
-# coefficients are then *linear* in the $q_k$ the network predicts, and so is the grid: gradients flow through a matrix product. ($U(0) = 0$ is
-# the limit of $r^2 \log r^2$; computing `r2 * log(r2)` at $r = 0$ gives `nan` – a popular bug.) If the source
-# points are an affine image of the targets, the TPS *is* that affine map ($w = 0$).
+# If the source points are an affine image of the targets, the TPS *is* that affine map ($w = 0$): the radial part
+# only bends.
 
 # %%
 target = tps_control_points(4, 4, dtype=torch.float64)
 bend = torch.zeros(16, 2, dtype=torch.float64)
 bend[5], bend[10] = torch.tensor([0.25, 0.15]), torch.tensor([-0.2, -0.2])  # pull two inner points
 source = (target + bend).unsqueeze(0)
-from stn_course.grids import tps_grid as package_tps_grid  # the goal; Exercises 4-6 are yours
+from stn_course.grids import tps_grid as package_tps_grid  # the goal; Exercise 4 is yours
 
 tgrid = package_tps_grid(source, size)
 plotting.plot_control_points(photo, bilinear_sample(photo, tgrid), source[0], target,
@@ -425,7 +384,7 @@ plotting.plot_control_points(photo, bilinear_sample(photo, tgrid), source[0], ta
 #
 # You know a region of the image *in pixels* – a face, a digit's bounding box – and want the glimpse that reads
 # exactly it. Given its edges `boxes (N, 4) = (x0, x1, y0, y1)` in pixel coordinates of an image of `height × width`
-# (pixel centres at the integers, so the image's own edges are at $-\frac12$ and $W - \frac12$), return the
+# (pixel $(i, j)$'s centre at the integers $x = j$, $y = i$, as in lesson 1), return the
 # attention parameters `(N, 3)` $= (s, t_x, t_y)$ for `align_corners=False`. An attention window is $s$ times the image
 # in both directions, so a box of another shape than the image's cannot be read exactly. **The convention:** $s$ comes
 # from the box's left and right edges $x_0, x_1$ alone – the window reads the box's full width – and $y_0, y_1$ only
@@ -464,14 +423,14 @@ print("the face window of §4 (x from 18.7 to 41.1, y from 10.7 to 33.1 pixels):
 #
 # You have just seen why a head must start at the identity. A glimpse head is the exception that proves the rule: it
 # should start at a *neutral crop* instead – the centred window that its small output reads at **one input pixel per
-# output pixel** (no zoom, no blur). (`GlimpseNet` below starts at a centred window too, but at $s = 0.4$, a little
-# wider than that neutral crop: a slight blur at first, in exchange for more of the canvas in view while the heat map
-# has not learned where to look.) Return the head's bias (float32)
+# output pixel** (no zoom, no blur). Return the head's bias (float32)
 # for an `in_size × in_size` input and an `out_size × out_size` output (`align_corners=False`); with
 # `out_size == in_size` it must be the identity. `SpatialTransformer` reads the parameters in this order: affine =
 # $\theta$ row by row; attention $(s, t_x, t_y)$; rotation $(\alpha)$ (it has no scale: only called with equal sizes);
 # rts $(\alpha, s, t_x, t_y)$; projective = the first 8 entries of $\Pi$ row by row; tps = the $K$ *source* control
-# points $(x, y)$, row by row of the `tps_grid_size` grid, flattened (§6).
+# points $(x, y)$, row by row of the `tps_grid_size` grid, flattened (§6). A test by hand: a fresh
+# `SpatialTransformer(net, transform, out_size=(out, out))` whose `head.bias` you set to your answer must return the
+# input's central `out × out` pixels unchanged when `in_size - out_size` is even.
 
 # %%
 def start_params(transform: str, in_size: int, out_size: int, tps_grid_size=(4, 4)) -> torch.Tensor:
@@ -505,11 +464,11 @@ print("a 48×48 canvas into a 16×16 glimpse, attention:", start_params("attenti
 # %% [markdown]
 # ### Exercise 3 – a colleague's projective grid
 #
-# A colleague wrote the grid generator of §5 and says it works: "the identity gives the regular grid". Run it on a
-# homography you can predict – a pure translation, bottom row $(0, 0, 1)$, which must be `F.affine_grid` – and find
-# out why it does not. Then write a correct `projective_grid` below: `H (N, 3, 3)` acts on the normalized output
-# pixel centres $(x^t, y^t, 1)$ (`base_grid(H_out, W_out, align_corners, dtype)` gives them as `(H_out, W_out, 3)`,
-# lesson 2's rule), then the divide. The check tries more than one shape of output.
+# A colleague wrote the grid generator of §5 and says it works: their test below, the identity, gives the regular
+# grid. Do you trust it? Test it yourself before you read past it, then write a correct `projective_grid`:
+# `H (N, 3, 3)` acts on the normalized output pixel centres $(x^t, y^t, 1)$ as column vectors
+# (`base_grid(H_out, W_out, align_corners, dtype)` gives them as `(H_out, W_out, 3)`, lesson 2's rule), then the
+# divide of §5. The fold after the check says what was wrong with the colleague's code.
 
 # %%
 def colleague_projective_grid(H: torch.Tensor, size, align_corners: bool = False) -> torch.Tensor:
@@ -520,11 +479,9 @@ def colleague_projective_grid(H: torch.Tensor, size, align_corners: bool = False
     return (mapped[..., :2] / mapped[..., 2:]).reshape(n, h_out, w_out, 2)
 
 
-shift = torch.tensor([[[1.0, 0.0, 0.3], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]], dtype=torch.float64)  # move right by 0.3
-print("identity: max error", (colleague_projective_grid(torch.eye(3, dtype=torch.float64)[None], (1, 1, 6, 6))
-                              - F.affine_grid(torch.eye(3, dtype=torch.float64)[None, :2], (1, 1, 6, 6), align_corners=False)).abs().max().item())
-print("translation: max error", (colleague_projective_grid(shift, (1, 1, 6, 6))
-                                 - F.affine_grid(shift[:, :2], (1, 1, 6, 6), align_corners=False)).abs().max().item())
+eye = torch.eye(3, dtype=torch.float64)[None]
+print("the colleague's test, the identity: max error", (colleague_projective_grid(eye, (1, 1, 6, 6))
+      - F.affine_grid(eye[:, :2], (1, 1, 6, 6), align_corners=False)).abs().max().item())
 
 # %%
 def projective_grid(H: torch.Tensor, size, align_corners: bool = False) -> torch.Tensor:
@@ -551,121 +508,46 @@ projective_grid = check("03.projective_grid", projective_grid)
 # </details>
 
 # %% [markdown]
-# ### Exercise 4 – the thin-plate kernel
+# ### Exercise 4 – a thin-plate-spline grid from its conditions
 #
-# $U(r) = r^2 \log r^2$ between every point and every centre (any batch dimensions in front), and its limit `0` at
-# $r = 0$. A localisation net trains through this function, so not only its value but also its gradient must be
-# finite everywhere – including for a point that sits exactly on a centre, which happens at every control point.
-# Before the check, test your function's backward pass on such a point yourself.
-
-# %%
-def tps_kernel(points: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
-    """``points (..., P, 2)``, ``centres (..., K, 2)`` -> ``U (..., P, K)``."""
-    ### BEGIN SOLUTION
-    r2 = (points.unsqueeze(-2) - centres.unsqueeze(-3)).square().sum(-1)
-    positive = r2 > 0
-    safe = torch.where(positive, r2, torch.ones_like(r2))
-    return torch.where(positive, r2 * torch.log(safe), torch.zeros_like(r2))
-    ### END SOLUTION
-
-
-# %%
-tps_kernel = check("03.tps_kernel", tps_kernel)
-
-# %% [markdown]
-# <details><summary>The trap (open after yours)</summary>
+# Build the TPS transformer's grid generator from §6 alone: `tps_grid(control_points, size, align_corners)` returns
+# the sampling grid `(N, H_out, W_out, 2)` that reads the input at $T(x^t, y^t)$ for every output pixel centre, for
+# every sample of the batch. The conventions:
 #
-# `torch.where(r2 > 0, r2 * torch.log(r2), 0)` has the right *values*, but its backward pass still differentiates
-# the discarded branch: at $r^2 = 0$ that is $\log 0 + 1 = -\infty$ times a zero upstream gradient, and
-# $0 \cdot \infty$ is `nan`, which then spreads to every parameter. The cure is to make the discarded branch
-# harmless: feed `log` a safe value (`torch.where(r2 > 0, r2, 1)`) so that both branches are finite everywhere.
-# </details>
-
-# %% [markdown]
-# ### Exercise 5 – the TPS solve
+# * `control_points (N, K, 2)` are the network's source points $q_k$ (normalized $(x, y)$ of the input); the targets
+#   $p_k$ are the regular $\sqrt{K} \times \sqrt{K}$ grid over $[-1, 1]^2$ that `tps_control_points(rows, cols)`
+#   returns, $x$ first, row by row – $q_k$ pairs with the $k$-th of them; $K$ is any square $\ge 4$;
+# * the output's pixel centres follow lesson 2's `align_corners` rule: `base_grid(H_out, W_out, align_corners, dtype)`;
+# * compute in float64 (the system is badly conditioned in float32) and return the dtype of `control_points`; a
+#   localisation net predicts the $q_k$, so gradients must reach them.
 #
-# Turn §6's conditions into one square linear system per sample and solve it: the unknowns are the $K$ weights and
-# the three affine coefficients, for $x$ and $y$ at once (two right-hand sides); the equations are the $K$
-# interpolation conditions (use your `tps_kernel`) and the three side conditions. Which matrix multiplies which
-# unknowns, and what is each right-hand side? Solve in float64 for every sample and return `(N, K + 3, 2)`: the $K$
-# weights $w$ first, then $(a_1, a_x, a_y)$. Test it yourself before the check: source = target must give no bending
-# and the identity affine part.
-
-# %%
-def tps_coefficients(source_points: torch.Tensor, target_points: torch.Tensor) -> torch.Tensor:
-    """``source_points (N, K, 2)``, ``target_points (K, 2)`` -> coefficients ``(N, K + 3, 2)``."""
-    ### BEGIN SOLUTION
-    n, k, _ = source_points.shape
-    p = target_points.double()
-    P = torch.cat([torch.ones(k, 1, dtype=torch.float64), p], dim=1)
-    L = torch.cat([torch.cat([tps_kernel(p, p), P], dim=1),
-                   torch.cat([P.T, torch.zeros(3, 3, dtype=torch.float64)], dim=1)], dim=0)
-    rhs = torch.cat([source_points.double(), torch.zeros(n, 3, 2, dtype=torch.float64)], dim=1)
-    return torch.linalg.solve(L.expand(n, -1, -1), rhs).to(source_points.dtype)
-    ### END SOLUTION
-
-
-# %%
-tps_coefficients = check("03.tps_coefficients", tps_coefficients)
-
-# %% [markdown]
-# <details><summary>The system (open after yours)</summary>
-#
-# Row $i \le K$ is $T(p_i) = \sum_k w_k U(\lVert p_i - p_k \rVert) + a_1 + a_x x_i + a_y y_i = q_i$; the last three
-# rows are the side conditions, which involve only $w$:
-#
-# $$ \underbrace{\begin{bmatrix} \mathbf{K} & \mathbf{P} \\ \mathbf{P}^\top & \mathbf{0} \end{bmatrix}}_{L \in
-# \mathbb{R}^{(K+3)\times(K+3)}} \begin{bmatrix} w \\ a \end{bmatrix} = \begin{bmatrix} q \\ 0 \end{bmatrix},\qquad
-# \mathbf{K}_{ij} = U(\lVert p_i - p_j \rVert),\quad \mathbf{P}_i = (1, x_i, y_i). $$
-#
-# $L$ is symmetric, and built from the *target* points $p_k$ only; the network's source points $q_k$ are only on the
-# right. Building $\mathbf{P}$ from the source points, or putting $q - p$ on the right, are the popular slips.
-# </details>
-
-# %% [markdown]
-# ### Exercise 6 – a colleague's TPS grid
-#
-# The last step evaluates §6's $T$ – your solve's coefficients – at every output pixel centre, for both coordinates
-# and every sample: one matrix product per sample. A colleague wrote it with the package's kernel and solve and says
-# it works: "source = target gives the regular grid". It does – and it is still wrong in two ways. Find them: which
-# property must *every* TPS grid have, whatever source points the network predicts, and for which output size and
-# `align_corners` can you test it directly? Then write a correct
-# `tps_grid` with your kernel and your solve: `control_points (N, K, 2)` are the source points $q_k$ of the regular
-# $\sqrt{K} \times \sqrt{K}$ targets (`grids.tps_control_points`, x first), and the output's pixel centres follow
-# lesson 2's rule (`base_grid`).
-
-# %%
-from stn_course.grids import tps_coefficients as package_tps_coefficients  # the colleague's building blocks
-from stn_course.grids import tps_kernel as package_tps_kernel
-
-
-def colleague_tps_grid(control_points: torch.Tensor, size, align_corners: bool = False) -> torch.Tensor:
-    """The colleague's version (do not call it in your answer). ``control_points (N, K, 2)``, ``size = (N, C, H, W)``."""
-    n, _, h_out, w_out = size
-    side = control_points.shape[1] // 4
-    targets = tps_control_points(side, side, dtype=torch.double)
-    coefficients = package_tps_coefficients(control_points.double(), targets)  # (N, K + 3, 2)
-    where = base_grid(h_out, w_out, align_corners, torch.float64)[..., :2].reshape(1, -1, 2).expand(n, -1, -1)
-    radial = package_tps_kernel(where, control_points.double())  # (N, P, K)
-    features = torch.cat([radial, torch.ones_like(where[..., :1]), where], 2)
-    return (features @ coefficients).view(n, h_out, w_out, 2).to(control_points.dtype)
-
-
-unmoved = tps_control_points(4, 4, dtype=torch.float64).unsqueeze(0)
-print("source = target: max error against the regular grid",
-      (colleague_tps_grid(unmoved, (1, 1, 5, 7)) - base_grid(5, 7, False, torch.float64)[..., :2]).abs().max().item())
+# The unknowns, the equations that fix them and how to evaluate $T$ are yours to work out – no package TPS function.
+# You can test by hand before the check: source = target must give the regular grid, an affine motion of the control
+# points that affine grid (`affine_grid`), and there is an output size and an `align_corners` whose pixel centres
+# sit exactly on the $p_k$ – there your grid must return the $q_k$ themselves.
 
 # %%
 def tps_grid(control_points: torch.Tensor, size, align_corners: bool = False) -> torch.Tensor:
     """``control_points (N, K, 2)`` (source points), ``size = (N, C, H_out, W_out)`` -> grid ``(N, H_out, W_out, 2)``."""
     ### BEGIN SOLUTION
+    def radial(points: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+        """U(|point - centre|) = r² log r², ``(P, 2), (K, 2) -> (P, K)``, with its limit U = 0 at r = 0."""
+        r2 = (points[:, None, :] - centres[None, :, :]).square().sum(-1)
+        positive = r2 > 0
+        safe = torch.where(positive, r2, torch.ones_like(r2))  # log never sees 0: no nan, not even in a gradient
+        return torch.where(positive, r2 * torch.log(safe), torch.zeros_like(r2))
+
     n, _, h_out, w_out = size
-    side = math.isqrt(control_points.shape[1])
-    targets = tps_control_points(side, side, dtype=torch.float64)
-    coefficients = tps_coefficients(control_points.double(), targets)  # (N, K + 3, 2)
+    k = control_points.shape[1]
+    side = math.isqrt(k)  # K = side², not K / 4
+    p = tps_control_points(side, side, dtype=torch.float64)  # the targets p_k: where the output's pixels live
+    P = torch.cat([torch.ones(k, 1, dtype=torch.float64), p], dim=1)  # (K, 3): rows (1, x_k, y_k)
+    L = torch.cat([torch.cat([radial(p, p), P], dim=1),
+                   torch.cat([P.T, torch.zeros(3, 3, dtype=torch.float64)], dim=1)], dim=0)  # (K + 3, K + 3)
+    rhs = torch.cat([control_points.double(), torch.zeros(n, 3, 2, dtype=torch.float64)], dim=1)  # [q; 0]
+    coefficients = torch.linalg.solve(L.expand(n, -1, -1), rhs)  # (N, K + 3, 2): w, then (a_1, a_x, a_y)
     pixels = base_grid(h_out, w_out, align_corners, torch.float64)[..., :2].reshape(-1, 2)
-    ones = torch.ones(h_out * w_out, 1, dtype=torch.float64)
-    features = torch.cat([tps_kernel(pixels, targets), ones, pixels], dim=1)  # (P, K + 3)
+    features = torch.cat([radial(pixels, p), torch.ones(h_out * w_out, 1, dtype=torch.float64), pixels], dim=1)
     return (features @ coefficients).reshape(n, h_out, w_out, 2).to(control_points.dtype)
     ### END SOLUTION
 
@@ -674,15 +556,34 @@ def tps_grid(control_points: torch.Tensor, size, align_corners: bool = False) ->
 tps_grid = check("03.tps_grid", tps_grid)
 
 # %% [markdown]
-# <details><summary>The colleague's two bugs (open after your check passes)</summary>
+# <details><summary>The system, and the traps (open after yours)</summary>
 #
-# 1. The radial terms are centred at the source points $q_k$: `tps_kernel(where, control_points)`. The spline's
-#    basis functions $U(\lVert p - p_k \rVert)$ live where the *output's* pixels live, at the targets $p_k$ – the
-#    same points the solve used. With source = target the two coincide and the bug hides; with a bend, $T(p_k) \ne q_k$.
-#    The test that shows it: a $4 \times 4$ output with `align_corners=True`, whose pixel centres are exactly the
-#    $p_k$, must return the $q_k$ (the Verify section does it).
-# 2. `side = K // 4` is $\sqrt{K}$ only for $K = 16$: 9 or 25 control points build the wrong targets (and the solve
-#    fails on the mismatch). `math.isqrt(K)` is the side of the square grid.
+# Per coordinate there are $K + 3$ unknowns, $w_1, \dots, w_K$ and $a = (a_1, a_x, a_y)$, and $K + 3$ conditions.
+# Row $i \le K$ is $T(p_i) = \sum_k w_k U(\lVert p_i - p_k \rVert) + a_1 + a_x x_i + a_y y_i = q_i$; the last three
+# rows are the side conditions, which involve only $w$:
+#
+# $$ \underbrace{\begin{bmatrix} \mathbf{K} & \mathbf{P} \\ \mathbf{P}^\top & \mathbf{0} \end{bmatrix}}_{L \in
+# \mathbb{R}^{(K+3)\times(K+3)}} \begin{bmatrix} w \\ a \end{bmatrix} = \begin{bmatrix} q \\ 0 \end{bmatrix},\qquad
+# \mathbf{K}_{ij} = U(\lVert p_i - p_j \rVert),\quad \mathbf{P}_i = (1, x_i, y_i), $$
+#
+# two right-hand sides ($x$ and $y$) solved at once. The grid is then one product: the features
+# $(U(\lVert p - p_1 \rVert), \dots, U(\lVert p - p_K \rVert), 1, x, y)$ of every output pixel centre $p$, `(P, K + 3)`,
+# times the coefficients `(N, K + 3, 2)`.
+#
+# * **$r = 0$.** $\mathbf{K}$'s diagonal is $U(0)$, and `r2 * log(r2)` there is $0 \cdot (-\infty)$ = `nan`, which
+#   the solve spreads to *every* coefficient: the whole grid is `nan`. $U(0) = 0$ is the limit. Masking the value
+#   (`torch.where(r2 > 0, r2 * log(r2), 0)`) fixes the value but not a gradient through it: backward still
+#   differentiates the discarded branch, $\log 0 + 1 = -\infty$ times a zero upstream gradient is `nan`. Here the
+#   kernel is only evaluated at fixed points, but the package's `tps_kernel` feeds `log` a safe value
+#   (`torch.where(r2 > 0, r2, 1)`) so that both are finite for any caller.
+# * **Targets, not sources.** $L$ and the radial terms are built from the *targets* $p_k$ only – where the output's
+#   pixels live; the network's $q_k$ appear only on the right-hand side. So $L^{-1}$ can be computed once and the
+#   grid is *linear* in the $q_k$: gradients flow through a matrix product. Centring the radial terms at the $q_k$
+#   passes the test source = target (the two coincide) and fails every bend; the $4 \times 4$ output with
+#   `align_corners=True`, whose pixel centres are the $p_k$, shows it: it must return the $q_k$ (the Verify section
+#   does that).
+# * **$\sqrt{K}$.** The side of the targets' grid is `math.isqrt(K)`; a 4 hard-wired from $K = 16$ fails on 9 or 25
+#   control points.
 # </details>
 
 # %% [markdown]

@@ -27,7 +27,7 @@
 #   exercises:
 #     04.numerical_gradient:
 #       title: 'a numerical-gradient checker, a bug hunt'
-#       points: 1
+#       points: 2
 #       hint: >-
 #         Three broken promises, none visible on the colleague's own test. Expand f(x + eps) and f(x - eps) in Taylor
 #         series: how fast does their error shrink, and which two evaluations do better? Call it on a transposed tensor
@@ -39,51 +39,23 @@
 #         (zeros_like of the flat copy; torch.zeros(x.shape) is float32).
 #       rtol: 1.0e-06
 #       atol: 1.0e-07
-#     04.best_step:
-#       title: 'predict: the step that makes the numerical gradient most accurate'
-#       points: 1
+#     04.sampler_backward:
+#       title: "the sampler's backward: ∂L/∂U and ∂L/∂G, derived"
+#       points: 3
 #       hint: >-
-#         Two errors pull in opposite directions: truncation, which shrinks with eps (how fast, for a central difference?),
-#         and rounding – each value of f is off by about u·|f|, and the difference is divided by eps. Where are they equal?
+#         Two questions, one per gradient. Which input pixels did output pixel i read, with which weights – and so where
+#         must its ∂L/∂V go back to? How does V_i change when x_i moves a little, with the four neighbours fixed? Then
+#         chain: x = pad(unnormalize(g)). Test your padding derivative on single points you can work out by hand: just
+#         inside and just outside the border, one and two mirrors away, exactly on a pixel centre.
 #       recipe: >-
-#         truncation error ~ eps² (the central difference), rounding error ~ u / eps; they balance where eps³ ~ u, so the
-#         best eps is about u^(1/3): return log10(u ** (1 / 3)) (to within ±0.5).
-#       function: best_step_exponent
-#       atol: 0.5
-#     04.source_coordinates_grad:
-#       title: ∂x/∂g through unnormalize and the padding mode
-#       hint: >-
-#         Chain the derivatives of the two steps that map a grid value to a pixel coordinate: unnormalize (a scale) and
-#         the padding mode (flat, identity or mirrored).
-#       recipe: >-
-#         unnormalize contributes (size - 1)/2 (align_corners=True) or size/2; border multiplies by 1 strictly inside
-#         (0, size - 1) and 0 elsewhere; reflection multiplies by ±1 – the sign flips with every mirror (and is -1 left
-#         of the low mirror line) – and then by the border rule on the reflected coordinate. size 1 with reflection is
-#         constant (0).
-#       rtol: 1.0e-12
-#       atol: 1.0e-12
-#     04.grad_input:
-#       title: '∂L/∂U: scatter the gradient back to the four neighbours (eq. 6)'
-#       hint: >-
-#         Every output pixel took a weighted share of four input pixels; in the backward pass it gives the gradient back
-#         in the same shares.
-#       recipe: >-
-#         each output pixel adds weight_k · dL/dV into each of its four neighbours k, with the same bilinear weights as
-#         the forward pass (after the padding mode); neighbours outside the image get nothing; several output pixels can
-#         hit the same input pixel, so *add* (index_add_/scatter_add_), never assign.
-#       rtol: 1.0e-09
-#       atol: 1.0e-09
-#     04.grad_grid:
-#       title: '∂L/∂G: the derivative of the weights, chained to the grid (eq. 7)'
-#       hint: >-
-#         Differentiate the bilinear weights with respect to x and y (each weight is a product of two linear factors),
-#         then chain to the grid.
-#       recipe: >-
-#         ∂V/∂x = Σ over neighbours of U · (±1 in x) · (y-weight): (1-fy)(U[y0,x1] - U[y0,x0]) + fy(U[y1,x1] - U[y1,x0]),
-#         with 0 for neighbours outside the image; sum over channels times dL/dV; then multiply by ∂x/∂g_x (04.source_coordinates_grad)
-#         – and remember x goes in grid[..., 0].
-#       builds_on:
-#       - 04.source_coordinates_grad
+#         per sampling point: x = sampling.source_coordinates(g_x, W, ...), x0 = floor(x), fx = x - x0 (same for y);
+#         the four corners (y0, x0), (y0, x0+1), (y0+1, x0), (y0+1, x0+1) with weights (1-fx)(1-fy), fx(1-fy),
+#         (1-fx)fy, fx·fy, and an inside mask (outside neighbours read 0, get nothing). ∂L/∂U: scatter_add_
+#         weight·∂L/∂V into each corner (never assign: points collide). ∂L/∂x: with s_k = Σ_c ∂L/∂V^c · U^c_k,
+#         (1-fy)(s01 - s00) + fy(s11 - s10); ∂L/∂y likewise with x and y swapped. Chain by ∂x/∂g_x: the scale W/2
+#         (align_corners=False) or (W-1)/2, times 0 for border or reflection where the padded x is at or beyond the
+#         border (≤ 0 or ≥ W-1), times -1 for every mirror reflection crosses (and once more left of the low mirror
+#         line); a 1-pixel axis with reflection: 0. x goes in grid[..., 0].
 #       rtol: 1.0e-09
 #       atol: 1.0e-09
 #     04.sampler_function:
@@ -95,25 +67,26 @@
 #       recipe: >-
 #         forward: save input and grid with ctx.save_for_backward and keep padding_mode and align_corners on ctx as
 #         attributes, return the sample; backward (decorated @once_differentiable): pass the saved settings to your
-#         grad_input and grad_grid and return (grad_input, grad_grid, None, None) – one entry per forward argument.
+#         sampler_backward and return (grad_input, grad_grid, None, None) – one entry per forward argument.
 #       function: sampler_with_grads
 #       builds_on:
-#       - 04.grad_input
-#       - 04.grad_grid
+#       - 04.sampler_backward
 #       rtol: 1.0e-09
 #       atol: 1.0e-09
 #     04.theta_gradient:
 #       title: 'the chain rule into θ: derive ∂L/∂θ'
 #       hint: >-
-#         Every grid point is θ times a fixed vector of the output's base grid. Write ∂L/∂θ_kl as a sum over the grid
-#         points, then see which matrix product computes all six sums at once: one batched matrix product with the
-#         base grid.
+#         Write one grid point's coordinates in terms of θ and see which of the six entries each depends on, and how.
+#         Then compare your grid with package_grids.affine_grid on the sizes the check names – a non-square output, a 1-pixel
+#         one, both align_corners.
 #       recipe: >-
-#         build the grid from theta for an output of grad_output's shape (grids.affine_grid), compute ∂L/∂G with your
-#         grad_grid, then ∂L/∂θ[n] = Σ_p ∂L/∂G[n, p] ⊗ (x_t, y_t, 1): one batched matrix product of the transposed
-#         gradient (N, 2, H_out·W_out) with the base grid B (H_out·W_out, 3) of the same align_corners.
+#         the output's pixel centres along each axis: torch.linspace(-1, 1, n) for align_corners=True, the same times
+#         (n - 1)/n for False, and 0 for a 1-pixel side in both (linspace(-1, 1, 1) is -1); B (H_out·W_out, 3) = the
+#         rows (x_t, y_t, 1), x running fastest; the grid G = B θᵀ, shaped (N, H_out, W_out, 2); ∂L/∂G from your
+#         sampler_backward; then ∂L/∂θ[n, k, l] = Σ_p ∂L/∂G[n, p, k] · B[p, l]: one batched matrix product of the
+#         transposed gradient (N, 2, H_out·W_out) with B.
 #       builds_on:
-#       - 04.grad_grid
+#       - 04.sampler_backward
 #       rtol: 1.0e-09
 #       atol: 1.0e-09
 #     04.sign_at_identity:
@@ -127,8 +100,10 @@
 #         answer 'positive', 'negative' or 'zero'. At t = 0 the backward returns the right derivative, the slope of the
 #         loss just to the right of 0 – not the direction of the minimum. Bilinear interpolation between pixel centres
 #         blurs the image, and the blurred copy is closer to the template than the sharp one, so the loss falls on both
-#         sides of a whole-pixel shift: 'negative' for shifts farther than a pixel (either sign) and for shifts to the
-#         right (t_x < 0); 'positive' only when 0 < t_x ≤ one pixel (2/40), where the minimum is inside that pixel.
+#         sides of a whole-pixel shift: 'negative' for shifts to the right (t_x < 0) and for shifts far to the left
+#         (t_x ≥ 0.25, five pixels); 'positive' when 0 < t_x ≤ one pixel (2/40), where the minimum is that close to the
+#         left. Farther left, up to a few pixels, the photo's texture decides (the lesson computes where; no check asks
+#         between one and four pixels).
 # ---
 
 # %% [markdown]
@@ -147,10 +122,10 @@
 # 3. $\partial L / \partial \theta$ through the affine grid generator.
 #
 # **You will build** a numerical-gradient checker first (the referee of everything after it – by finding what is
-# wrong with a colleague's) and predict the step that makes it most accurate, then the derivative of the coordinate
-# transform, both halves of the sampler's backward – *deriving* them, not copying them – the chain rule into
-# $\theta$ (derived too), and a complete `autograd.Function` (again by debugging one that passes its author's
-# test); then verify them with your checker, `torch.autograd.gradcheck` and autograd through
+# wrong with a colleague's; a sweep then shows which step makes it most accurate), then the sampler's whole
+# backward – both gradients, through the padding modes and both `align_corners` conventions, *derived* by you, not
+# copied – the chain rule into $\theta$, and a complete `autograd.Function` (again by debugging one that passes its
+# author's test); then verify them with your checker, `torch.autograd.gradcheck` and autograd through
 # `F.grid_sample`, see which pixels receive gradient, predict which way the first step of gradient descent goes, and
 # watch descent on one parameter – through *your* backward – align an image.
 #
@@ -164,13 +139,12 @@
 FAST = True  # small images (seconds on a laptop CPU); False: bigger images and longer experiments
 
 %matplotlib inline
-import math
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stn_course import grids, plotting, sampling, widgets
+from stn_course import grids as package_grids  # lesson 2's grid generator (Exercise 2 builds its own grid)
+from stn_course import plotting, sampling, widgets
 from stn_course.checks import check, status
 from stn_course.images import sample_image
 
@@ -196,80 +170,42 @@ print("photo:", tuple(photo.shape))
 #
 # $$ V^c_i = \sum_{n=0}^{H-1} \sum_{m=0}^{W-1} U^c_{nm}\, \max(0, 1 - |x_i - m|)\, \max(0, 1 - |y_i - n|). $$
 #
-# ### 2. The gradient with respect to the input (eq. 6)
+# ### 2. What you will derive
 #
-# $V^c_i$ is **linear** in $U$, so
+# Two gradients, for every padding mode and both `align_corners` conventions – the formulas are yours to find
+# (Exercise 1); the paper calls them eq. 6 and eq. 7, and the fold after the exercise shows them.
 #
-# $$ \frac{\partial V^c_i}{\partial U^c_{nm}} = \max(0, 1 - |x_i - m|)\, \max(0, 1 - |y_i - n|)
-# \quad\Longrightarrow\quad \frac{\partial L}{\partial U^c_{nm}} = \sum_i \frac{\partial L}{\partial V^c_i}\,
-# \max(0, 1 - |x_i - m|)\, \max(0, 1 - |y_i - n|). \qquad (6) $$
+# * $\partial L / \partial U$: look at eq. 5 as a function of $U$ with the grid fixed. What kind of function is it,
+#   and which input pixels does one output pixel depend on?
+# * $\partial L / \partial G$: write $x_0 = \lfloor x \rfloor$, $f_x = x - x_0$ (the same for $y$). The four weights
+#   are $(1-f_x)(1-f_y)$, $f_x(1-f_y)$, $(1-f_x)f_y$, $f_x f_y$ for the neighbours $U_{y_0 x_0}, U_{y_0 x_1},
+#   U_{y_1 x_0}, U_{y_1 x_1}$ ($x_1 = x_0 + 1$). Between two pixel centres the neighbours do not change. What
+#   does $\partial V / \partial x$ measure in the image?
 #
-# Only the four neighbours of $(x_i, y_i)$ have a non-zero weight: each output pixel **scatters** its gradient into
-# four input pixels, with the forward pass's bilinear weights. Many output pixels can land in the same input pixel
-# (zooming in), so contributions must be **added** (`index_add_`, `scatter_add_`) – assigning keeps only one of
-# them, a classic bug. In matrix form, for one image, $V = S\,U$ with a sparse $P \times HW$ matrix $S$ of four
-# weights per row, and eq. 6 is just $\partial L/\partial U = S^\top \partial L / \partial V$.
+# **The conventions** (not derivable; PyTorch's, which the checks follow):
 #
-# ### 3. The gradient with respect to the sampling position (eq. 7)
+# * Neighbours outside the image read 0 – in the derivative too.
+# * **Kinks.** $\max(0, 1 - |x - m|)$ has a corner at every integer $x$: left and right slopes differ. At a pixel
+#   centre the function is only *sub-differentiable*; like PyTorch we take the **right** derivative (neighbours
+#   $\lfloor x \rfloor$ and $\lfloor x \rfloor + 1$). Random positions hit a kink with probability 0 – but the
+#   identity transform puts *every* sample exactly on one, so the gradient at a freshly initialised STN is the
+#   one-sided one. `gradcheck` compares with finite differences, which straddle a kink and disagree there, so we
+#   check at points away from them.
+# * **The chain.** The grid stores normalized $g \in [-1, 1]$; the sampler reads at $x = \text{pad}(\text{unnormalize}
+#   (g))$ (`sampling.unnormalize`, then the padding mode: together `sampling.source_coordinates`, the package's name
+#   for these two steps of lesson 2's sampler), so $\partial L / \partial g_x$ carries the derivative of both. The
+#   `border` clamp to $[0, W - 1]$: a point exactly *on* the border counts as clamped (derivative 0 there).
+#   `reflection` mirrors about the pixel centres $0$ and $W - 1$ with `align_corners=True`, about the edges
+#   $-\frac12$ and $W - \frac12$ otherwise (lesson 2), as often as needed, and then clamps to $[0, W - 1]$ like
+#   `border` (the same rule on the border); a 1-pixel axis with `reflection` reads its one pixel wherever the point
+#   is. `sampling.source_coordinates` does exactly this forward: probe it.
 #
-# Write $x_0 = \lfloor x \rfloor$, $f_x = x - x_0$ (and the same for $y$). The four weights are
-# $(1-f_x)(1-f_y)$, $f_x(1-f_y)$, $(1-f_x)f_y$, $f_x f_y$ for the neighbours $U_{y_0 x_0}, U_{y_0 x_1}, U_{y_1 x_0},
-# U_{y_1 x_1}$, so
+# ### 3. Into $\theta$
 #
-# $$ V^c_i = (1-f_x)(1-f_y)\,U^c_{y_0 x_0} + f_x(1-f_y)\,U^c_{y_0 x_1} + (1-f_x)f_y\,U^c_{y_1 x_0} + f_x f_y\,
-# U^c_{y_1 x_1}. $$
+# The affine grid generator is the last step: $G_i = \theta\, b_i$ with $b_i = (x^t_i, y^t_i, 1)$ the *output's*
+# base grid (lesson 2's `affine_grid` of the identity). Exercise 2 asks you for $\partial L / \partial \theta$.
 #
-# **Derive $\partial V^c_i / \partial x_i$ and $\partial V^c_i / \partial y_i$ yourself, on paper, before you read
-# on.** Two facts are all you need: between two pixel centres the neighbours do not change, and only $f_x$
-# depends on $x$, with $\partial f_x / \partial x = 1$. Interpret the result: what does it measure in the image?
-# Neighbours outside the image read 0 – in the derivative too. Exercise 0 gives you the referee: a numerical
-# gradient you can compare your formula with on any small example. (The derivation is in a fold after
-# Exercise 3's check.)
-#
-# **Kinks.** $\max(0, 1 - |x - m|)$ has a corner at every integer $x$: left and right slopes differ. At a pixel
-# centre the function is only *sub-differentiable*; like PyTorch we take the **right** derivative (neighbours
-# $\lfloor x \rfloor$ and $\lfloor x \rfloor + 1$). Random positions hit a kink with probability 0 – but the
-# identity transform puts *every* sample exactly on one, so the gradient at a freshly initialised STN is the
-# one-sided one. `gradcheck` compares with finite differences, which straddle a kink and disagree there, so we
-# check at points away from them.
-
-# %%
-x_s = torch.linspace(0.0, 5.0, 201, dtype=torch.float64)
-signal = torch.tensor([0.2, 0.9, 0.4, 0.6, 1.0, 0.3], dtype=torch.float64)
-grid_1d = torch.stack([2 * x_s / 5 - 1, torch.zeros_like(x_s)], -1).view(1, 1, -1, 2)  # align_corners=True
-g = grid_1d.clone().requires_grad_()
-v = F.grid_sample(signal.view(1, 1, 1, 6), g, mode="bilinear", padding_mode="zeros", align_corners=True)
-(slope,) = torch.autograd.grad(v.sum(), g)  # torch's backward: the one you are about to derive
-fig = plotting.plot_interpolation_1d(signal.tolist())
-fig.axes[0].plot(x_s, slope[0, 0, :, 0] * 2 / 5, color="tab:red", lw=1.2, label="∂V/∂x (steps at integers)")
-fig.axes[0].legend(fontsize=8);
-
-# %% [markdown]
-# ### 4. Through the padding mode and the unnormalization
-#
-# The grid stores normalized $g \in [-1, 1]$; the sampler reads at $x = \text{pad}(\text{unnormalize}(g))$, so
-#
-# $$ \frac{\partial L}{\partial g_x} = \frac{\partial L}{\partial x} \cdot \text{pad}'\cdot \begin{cases}
-# \frac{W - 1}{2} & \text{align\_corners=True} \\ \frac{W}{2} & \text{align\_corners=False.} \end{cases} $$
-#
-# * `zeros`: $\text{pad}' = 1$ (outside, both neighbours are 0 and the slope vanishes by itself);
-# * `border`: the clamp to $[0, W - 1]$ is flat outside: $\text{pad}' = 1$ strictly inside, $0$ at or beyond the
-#   border (PyTorch counts the border itself as outside);
-# * `reflection`: every mirror flips the direction: $\text{pad}' = \pm 1$, the sign changing with each reflection
-#   (and $-1$ to the left of the low mirror line), then the border rule on the reflected coordinate.
-#
-# The gradient scale is a popular bug: forgetting the factor $W/2$ (or using $W$) makes $\theta$ learn at the
-# wrong speed – silently, the training just behaves oddly.
-#
-# ### 5. Into $\theta$
-#
-# The affine grid generator is the last step: $G_i = \theta\, b_i$ with $b_i = (x^t_i, y^t_i, 1)$ the output's base
-# grid (lesson 2). It is **linear** in $\theta$, and all six entries of $\theta$ touch every grid point. Exercise 4
-# asks you for $\partial L / \partial \theta$ given $\partial L / \partial G$: write the derivative of one entry
-# $\theta_{kl}$ as a sum over the grid points first, then find the one matrix product that computes all six sums.
-# (The derivation is in a fold after the exercise.)
-#
-# ### 6. Which pixels receive gradient?
+# ### 4. Which pixels receive gradient?
 #
 # Only the four neighbours of each sampling point. A transformer that zooms in on a window sends gradient to the
 # window only; one whose samples sit more than a pixel apart – its output is coarser than the region it reads –
@@ -280,7 +216,7 @@ fig.axes[0].legend(fontsize=8);
 # %%
 theta_coarse = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]], dtype=torch.float64) * 0.9
 theta_coarse[0, 0, 2], theta_coarse[0, 1, 2] = 0.05, -0.05
-grid_small = grids.affine_grid(theta_coarse, (1, 1, SIZE // 3, SIZE // 3))
+grid_small = package_grids.affine_grid(theta_coarse, (1, 1, SIZE // 3, SIZE // 3))
 u = photo.clone().requires_grad_()
 out = F.grid_sample(u, grid_small, mode="bilinear", align_corners=False)  # torch's backward, for now
 (grad_u,) = torch.autograd.grad(out.sum(), u)  # dL/dV = 1 everywhere
@@ -361,24 +297,8 @@ numerical_gradient = check("04.numerical_gradient", numerical_gradient)
 # truncation error of the Taylor expansion, which shrinks with $\epsilon$, and rounding – each value of $f$ is stored
 # with a relative error of about the *unit roundoff* $u$ ($2^{-53} \approx 1.1 \cdot 10^{-16}$ in float64,
 # $2^{-24} \approx 6 \cdot 10^{-8}$ in float32), and the difference of two nearly equal numbers is divided by
-# $\epsilon$. Before the sweep below shows it: for a function whose values and derivatives are of order 1, about which
-# $\epsilon$ is the error smallest? Answer with its order of magnitude, $\log_{10} \epsilon$, as a function of $u$.
-
-# %%
-def best_step_exponent(unit_roundoff: float) -> float:
-    """log10 of the step eps at which the central difference is most accurate, for a float with this unit roundoff."""
-    ### BEGIN SOLUTION
-    return math.log10(unit_roundoff ** (1 / 3))  # truncation ~ eps², rounding ~ u / eps: equal where eps³ ~ u
-    ### END SOLUTION
-
-
-# %%
-best_step_exponent = check("04.best_step", best_step_exponent)
-
-# %% [markdown]
-# Now the sweep, on a function whose gradient you know, $f(x) = \sum_i x_i^3$ with $\nabla f = 3x^2$, in float64:
-# from $\epsilon = 10^{-2}$ to $10^{-4}$ the relative error falls 100× for every 10× smaller $\epsilon$ – the
-# $\epsilon^2$ law – until rounding takes over and it *grows* again, as $u / \epsilon$.
+# $\epsilon$. Before the sweep below shows it, write down your guess: for a function whose values and derivatives are
+# of order 1, at about which $\epsilon$ is the error smallest, as a power of $u$?
 
 # %%
 x_demo = torch.tensor([0.5, -1.2, 2.0], dtype=torch.float64)
@@ -390,178 +310,201 @@ for exponent in range(1, 13):
     print(f"eps = {eps:.0e}: relative error of the central difference {sweep[eps]:.1e}")
 demo_errors = [sweep[eps] for eps in (1e-2, 1e-3, 1e-4)]
 best_eps = min(sweep, key=sweep.get)
-print(f"smallest error at eps = {best_eps:.0e}; your prediction for float64: 1e{best_step_exponent(2.0 ** -53):+.1f}")
+print(f"smallest error at eps = {best_eps:.0e}")
 
 # %% [markdown]
-# ### Exercise 1 – $\partial x / \partial g$ through unnormalize and the padding mode
-#
-# Elementwise derivative of the map from a normalized grid value to the pixel coordinate the sampler reads –
-# lesson 2's two steps, unnormalize and then the padding mode, which the package names
-# `sampling.source_coordinates(coord, size, padding_mode, align_corners)`. Follow §4;
-# for `reflection` mirror the way `sampling.source_coordinates` does (about the pixel centres $0$ and $W-1$ with
-# `align_corners=True`, the edges $-\frac12$ and $W - \frac12$ otherwise) and track the sign. A 1-pixel axis with
-# `reflection` is constant: derivative 0.
-
-# %%
-def source_coordinates_grad(coord: torch.Tensor, size: int, padding_mode: str = "zeros",
-                            align_corners: bool = False) -> torch.Tensor:
-    """``∂x/∂g`` for normalized coordinates ``coord (...)`` along an axis of ``size`` pixels. ``-> (...)``"""
-    ### BEGIN SOLUTION
-    scale = (size - 1) / 2 if align_corners else size / 2
-    x = sampling.unnormalize(coord, size, align_corners)
-    if padding_mode == "zeros":
-        return torch.full_like(coord, scale)
-    sign = torch.ones_like(x)
-    if padding_mode == "reflection":
-        low, high = (0.0, size - 1.0) if align_corners else (-0.5, size - 0.5)
-        if high == low:
-            return torch.zeros_like(x)
-        span = high - low
-        sign = torch.where(x < low, -sign, sign)  # mirrored once about low
-        distance = (x - low).abs()
-        odd = torch.floor(distance / span) % 2 == 1  # an odd number of further mirrors flips again
-        sign = torch.where(odd, -sign, sign)
-        extra = torch.fmod(distance, span)
-        x = torch.where(odd, high - extra, low + extra)
-    inside = (x > 0) & (x < size - 1)  # the clamp is flat at and beyond the border
-    return sign * inside * scale
-    ### END SOLUTION
-
-
-# %%
-source_coordinates_grad = check("04.source_coordinates_grad", source_coordinates_grad)
+# The sweep above ran on a function whose gradient you know, $f(x) = \sum_i x_i^3$ with $\nabla f = 3x^2$, in float64:
+# from $\epsilon = 10^{-2}$ to $10^{-4}$ the relative error falls 100× for every 10× smaller $\epsilon$ – the
+# $\epsilon^2$ law – until rounding takes over and it *grows* again, as $u / \epsilon$. The two errors balance
+# where $\epsilon^2 \sim u / \epsilon$, at $\epsilon \sim u^{1/3}$ (a one-sided difference, error $\sim \epsilon$,
+# balances at $u^{1/2}$).
 
 # %% [markdown]
-# ### Exercise 2 – $\partial L / \partial U$ (eq. 6)
+# ### Exercise 1 – the sampler's backward, derived
 #
-# Both halves of the backward need what lesson 2's forward pass computed: for every sampling point its pixel
-# coordinates (after the padding mode: `sampling.source_coordinates`), the fractions $f_x, f_y$, and for each of the
-# four neighbours its flat index into $H \cdot W$ and whether it is inside the image. Write that helper,
-# `neighbours`, first – Exercise 3 uses it too – then scatter `grad_output (N, C, H_out, W_out)` into the input's
-# shape with the four weights (§2); neighbours outside the image receive nothing. Add, never assign.
+# Write the backward pass of lesson 2's bilinear sampler. Given $\partial L / \partial V$ as `grad_output (N, C,
+# H_out, W_out)`, and the `input (N, C, H, W)` and `grid (N, H_out, W_out, 2)` the forward pass read, return
+# **both** gradients: $\partial L / \partial U$ with the input's shape, and $\partial L / \partial G$ with the grid's
+# ($x$ in `[..., 0]`), for every padding mode and both `align_corners` conventions. The formulas are yours to derive
+# (§2 asks the questions and states every convention you need; eq. 5 is all the sampler there is). How you split the
+# work is your choice; `sampling.unnormalize` and `sampling.source_coordinates` are there to use. The constraint: no
+# autograd, no `F.grid_sample` (the check refuses both), and no Python loop over the sampling points.
+#
+# **Test it by hand before you ask the check.** The cell below gives you `compare_with_referee(sampler_backward,
+# padding_mode, align_corners)`: your two gradients against your Exercise 0 referee on a tiny random problem – away
+# from the kinks. The kinks are yours to reason out on single points you can follow by hand (a point exactly on a
+# pixel centre, just inside and exactly on the border, one and two mirrors away): the check tests them exactly, and
+# a spatial transformer starts on them.
 
 # %%
-def neighbours(input, grid, padding_mode, align_corners):
-    """Per sampling point (flattened to ``(N, P)``): ``fx, fy`` and, for the corners (y0x0, y0x1, y1x0, y1x1),
-    flat indices ``(4, N, P)`` into ``H * W`` (clamped) and ``inside`` masks ``(4, N, P)``."""
+def compare_with_referee(backward, padding_mode="zeros", align_corners=False, seed=4):
+    """Relative errors of ``backward``'s ``(∂L/∂U, ∂L/∂G)`` against ``numerical_gradient`` for
+    ``L(U, G) = <W, sample(U, G)>`` on a tiny random problem (U (1, 2, 4, 5), G (1, 3, 2, 2) in [-1.2, 1.2]: no
+    point on a kink). ``-> (error of ∂L/∂U, error of ∂L/∂G)``"""
+    gen = torch.Generator().manual_seed(seed)
+    u = torch.randn(1, 2, 4, 5, dtype=torch.float64, generator=gen)
+    g = torch.rand(1, 3, 2, 2, dtype=torch.float64, generator=gen) * 2.4 - 1.2
+    w = torch.randn(1, 2, 3, 2, dtype=torch.float64, generator=gen)
+    loss = lambda u_, g_: (sampling.bilinear_sample(u_, g_, padding_mode, align_corners) * w).sum()  # noqa: E731
+    numeric = (numerical_gradient(lambda u_: loss(u_, g), u), numerical_gradient(lambda g_: loss(u, g_), g))
+    analytic = backward(w, u, g, padding_mode, align_corners)
+    return tuple(((a - b).abs().max() / b.abs().max()).item() for a, b in zip(analytic, numeric))
+
+
+# %%
+def sampler_backward(grad_output, input, grid, padding_mode="zeros", align_corners=False):
+    """The sampler's backward by hand: ``grad_output (N, C, H_out, W_out)``, ``input (N, C, H, W)``,
+    ``grid (N, H_out, W_out, 2)`` -> ``(∂L/∂U (N, C, H, W), ∂L/∂G (N, H_out, W_out, 2))``"""
     ### BEGIN SOLUTION
     n, c, h, w = input.shape
+
+    def coordinate_slope(coord, size):
+        """∂x/∂g, elementwise: the unnormalization's scale times the padding mode's slope."""
+        scale = (size - 1) / 2 if align_corners else size / 2
+        x = sampling.unnormalize(coord, size, align_corners)
+        if padding_mode == "zeros":
+            return torch.full_like(coord, scale)
+        sign = torch.ones_like(x)
+        if padding_mode == "reflection":
+            low, high = (0.0, size - 1.0) if align_corners else (-0.5, size - 0.5)
+            if high == low:  # a 1-pixel axis reads its one pixel wherever the point is
+                return torch.zeros_like(x)
+            span = high - low
+            sign = torch.where(x < low, -sign, sign)  # mirrored once about low
+            distance = (x - low).abs()
+            odd = torch.floor(distance / span) % 2 == 1  # an odd number of further mirrors flips again
+            sign = torch.where(odd, -sign, sign)
+            extra = torch.fmod(distance, span)
+            x = torch.where(odd, high - extra, low + extra)
+        inside = (x > 0) & (x < size - 1)  # the clamp is flat at and beyond the border
+        return sign * inside * scale
+
+    # the four neighbours of every point, (y0, x0), (y0, x1), (y1, x0), (y1, x1): flat indices and inside masks
     x = sampling.source_coordinates(grid[..., 0], w, padding_mode, align_corners).reshape(n, -1)
     y = sampling.source_coordinates(grid[..., 1], h, padding_mode, align_corners).reshape(n, -1)
-    x0, y0 = torch.floor(x), torch.floor(y)
+    x0, y0 = torch.floor(x), torch.floor(y)  # at an integer: the right derivative's neighbours
     fx, fy = x - x0, y - y0
     index, inside = [], []
     for dy in (0, 1):
         for dx in (0, 1):
             xi, yi = x0.long() + dx, y0.long() + dy
-            inside.append((xi >= 0) & (xi < w) & (yi >= 0) & (yi < h))
-            index.append(yi.clamp(0, h - 1) * w + xi.clamp(0, w - 1))
-    return fx, fy, torch.stack(index), torch.stack(inside).to(input.dtype)
-    ### END SOLUTION
-
-
-def grad_input(grad_output, input, grid, padding_mode="zeros", align_corners=False):
-    """``∂L/∂U``: ``grad_output (N, C, H_out, W_out)``, ``input (N, C, H, W)``, ``grid (N, H_out, W_out, 2)``
-    ``-> (N, C, H, W)``"""
-    ### BEGIN SOLUTION
-    n, c, h, w = input.shape
-    fx, fy, index, inside = neighbours(input, grid, padding_mode, align_corners)
-    weights = torch.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy]) * inside  # (4, N, P)
+            inside.append(((xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)).to(input.dtype))
+            index.append((yi.clamp(0, h - 1) * w + xi.clamp(0, w - 1)).unsqueeze(1).expand(n, c, -1))
     g = grad_output.reshape(n, c, -1)
-    result = torch.zeros(n, c, h * w, dtype=input.dtype)
+
+    # ∂L/∂U (eq. 6): every point gives its gradient back to its four neighbours, with the forward weights – added
+    weights = ((1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy)
+    grad_input = torch.zeros(n, c, h * w, dtype=input.dtype)
     for k in range(4):
-        result.scatter_add_(2, index[k].unsqueeze(1).expand(n, c, -1), g * weights[k].unsqueeze(1))
-    return result.view(n, c, h, w)
-    ### END SOLUTION
+        grad_input.scatter_add_(2, index[k], g * (weights[k] * inside[k]).unsqueeze(1))
 
-
-# %%
-grad_input = check("04.grad_input", grad_input)
-
-# %% [markdown]
-# ### Exercise 3 – $\partial L / \partial G$ (eq. 7, chained)
-#
-# With your derivation of §3: for each corner $k$, $s_k = \sum_c \frac{\partial L}{\partial V^c} U^c_k$ (0 for
-# neighbours outside) is what the channel sum leaves of the image; combine the $s_k$ with the derivatives of the
-# weights and multiply by $\partial x / \partial g_x$ (Exercise 1). The result is `(N, H_out, W_out, 2)` with $x$ in
-# `[..., 0]`.
-
-# %%
-def grad_grid(grad_output, input, grid, padding_mode="zeros", align_corners=False):
-    """``∂L/∂G``: same arguments as ``grad_input`` ``-> (N, H_out, W_out, 2)``"""
-    ### BEGIN SOLUTION
-    n, c, h, w = input.shape
-    fx, fy, index, inside = neighbours(input, grid, padding_mode, align_corners)
-    g = grad_output.reshape(n, c, -1)
+    # ∂L/∂G (eq. 7): the image's slope between the neighbours, blended along the other axis, chained to the grid
     flat = input.reshape(n, c, h * w)
-    s = [(torch.gather(flat, 2, index[k].unsqueeze(1).expand(n, c, -1)) * g).sum(1) * inside[k] for k in range(4)]
-    s00, s01, s10, s11 = s  # neighbours (y0, x0), (y0, x1), (y1, x0), (y1, x1)
+    s00, s01, s10, s11 = [(torch.gather(flat, 2, index[k]) * g).sum(1) * inside[k] for k in range(4)]
     dv_dx = (1 - fy) * (s01 - s00) + fy * (s11 - s10)
     dv_dy = (1 - fx) * (s10 - s00) + fx * (s11 - s01)
-    dx = source_coordinates_grad(grid[..., 0], w, padding_mode, align_corners).reshape(n, -1)
-    dy = source_coordinates_grad(grid[..., 1], h, padding_mode, align_corners).reshape(n, -1)
-    return torch.stack([dv_dx * dx, dv_dy * dy], dim=-1).view(grid.shape)
+    dx = coordinate_slope(grid[..., 0], w).reshape(n, -1)
+    dy = coordinate_slope(grid[..., 1], h).reshape(n, -1)
+    grad_grid = torch.stack([dv_dx * dx, dv_dy * dy], dim=-1).view(grid.shape)
+    return grad_input.view(n, c, h, w), grad_grid
     ### END SOLUTION
 
 
 # %%
-grad_grid = check("04.grad_grid", grad_grid)
+sampler_backward = check("04.sampler_backward", sampler_backward)
 
 # %% [markdown]
-# <details><summary>Check your derivation of §3 (open after your grad_grid passes)</summary>
+# <details><summary>The derivation (open after your check passes)</summary>
+#
+# **$\partial L / \partial U$ (eq. 6).** $V^c_i$ is **linear** in $U$, so
+#
+# $$ \frac{\partial V^c_i}{\partial U^c_{nm}} = \max(0, 1 - |x_i - m|)\, \max(0, 1 - |y_i - n|)
+# \quad\Longrightarrow\quad \frac{\partial L}{\partial U^c_{nm}} = \sum_i \frac{\partial L}{\partial V^c_i}\,
+# \max(0, 1 - |x_i - m|)\, \max(0, 1 - |y_i - n|). $$
+#
+# Only the four neighbours of $(x_i, y_i)$ have a non-zero weight: each output pixel **scatters** its gradient into
+# four input pixels, with the forward pass's bilinear weights. Many output pixels can land in the same input pixel
+# (zooming in), so contributions must be **added** (`index_add_`, `scatter_add_`) – assigning keeps only one of
+# them. In matrix form, for one image, $V = S\,U$ with a sparse $P \times HW$ matrix $S$ of four weights per row,
+# and eq. 6 is $\partial L/\partial U = S^\top \partial L / \partial V$.
+#
+# **$\partial L / \partial G$ (eq. 7).** Only $f_x$ depends on $x$, with $\partial f_x / \partial x = 1$:
 #
 # $$ \frac{\partial V^c_i}{\partial x_i} = (1 - f_y)\,(U^c_{y_0 x_1} - U^c_{y_0 x_0}) + f_y\,(U^c_{y_1 x_1} -
 # U^c_{y_1 x_0}),\qquad \frac{\partial V^c_i}{\partial y_i} = (1 - f_x)\,(U^c_{y_1 x_0} - U^c_{y_0 x_0}) + f_x\,
 # (U^c_{y_1 x_1} - U^c_{y_0 x_1}), $$
 #
-# the *slope* of the image between the two neighbours, blended along $y$. Summing over channels:
-# $\partial L / \partial x_i = \sum_c \frac{\partial L}{\partial V^c_i} \frac{\partial V^c_i}{\partial x_i}$.
+# the *slope* of the image between the two neighbours, blended along $y$; summed over channels with
+# $\partial L / \partial V^c_i$. Between pixel centres this is the paper's eq. 7 written out. **At an integer $x_i$
+# the two differ**: taken literally, eq. 7 keeps only $m = x_i$ (sign $+1$) and drops $m = x_i + 1$ (there
+# $|m - x_i| = 1$), so it returns $U_{x_i}$ alone – no slope at all. The `floor`-based corners give the right
+# derivative $U_{x_i + 1} - U_{x_i}$: what ATen's backward computes, and the checks.
 #
-# Between pixel centres this is the paper's eq. 7 written out, $\frac{\partial V^c_i}{\partial x_i} = \sum_{n,m}
-# U^c_{nm} \max(0, 1-|y_i - n|) \cdot \{0 \text{ if } |m - x_i| \ge 1;\ 1 \text{ if } m \ge x_i;\ -1 \text{ if }
-# m < x_i\}$. **At an integer $x_i$ the two differ**: taken literally, eq. 7 keeps only $m = x_i$ (sign $+1$) and
-# drops $m = x_i + 1$ (there $|m - x_i| = 1$), so it returns $U_{x_i}$ alone – no slope at all. The formula above,
-# with the corners $\lfloor x_i \rfloor$ and $\lfloor x_i \rfloor + 1$, gives the right derivative
-# $U_{x_i + 1} - U_{x_i}$: that is what ATen's backward computes, what the package and the checks compute, and
-# what you should compute – write it with `floor`-based corners, not with eq. 7's signs.
+# **The chain.** $\frac{\partial L}{\partial g_x} = \frac{\partial L}{\partial x} \cdot \text{pad}' \cdot
+# \frac{W - 1}{2}$ (`align_corners=True`) or $\cdot \frac{W}{2}$ (`False`), with
+#
+# * `zeros`: $\text{pad}' = 1$ (outside, both neighbours are 0 and the slope vanishes by itself);
+# * `border`: $\text{pad}' = 1$ strictly inside $(0, W - 1)$, $0$ at or beyond the border;
+# * `reflection`: $\text{pad}' = \pm 1$, the sign changing with every mirror the point crosses (and $-1$ to the left of
+#   the low mirror line), then the border rule on the reflected coordinate; a 1-pixel axis: 0.
+#
+# The scale is a popular bug: forgetting the factor $W/2$ (or using $W$) makes $\theta$ learn at the wrong speed –
+# silently, the training just behaves oddly.
 # </details>
-
-# %% [markdown]
-# Your derivation against your referee, on a tiny problem away from the kinks: $L(G) = \langle \partial L/\partial V,
-# \text{sample}(U, G) \rangle$ differentiated numerically by Exercise 0, and analytically by Exercise 3.
+#
+# What you derived, in one dimension: torch's backward of a 6-pixel signal, $\partial V / \partial x$ – flat between
+# the pixel centres, a step at each (the right derivative), zero a pixel beyond the ends. Then your gradients against
+# your referee, in every padding mode.
 
 # %%
-gen = torch.Generator().manual_seed(4)
-u_small = torch.randn(1, 2, 4, 5, dtype=torch.float64, generator=gen)
-g_small = torch.rand(1, 3, 2, 2, dtype=torch.float64, generator=gen) * 2.4 - 1.2
-w_small = torch.randn(1, 2, 3, 2, dtype=torch.float64, generator=gen)
+x_s = torch.linspace(0.0, 5.0, 201, dtype=torch.float64)
+signal = torch.tensor([0.2, 0.9, 0.4, 0.6, 1.0, 0.3], dtype=torch.float64)
+grid_1d = torch.stack([2 * x_s / 5 - 1, torch.zeros_like(x_s)], -1).view(1, 1, -1, 2)  # align_corners=True
+g = grid_1d.clone().requires_grad_()
+v = F.grid_sample(signal.view(1, 1, 1, 6), g, mode="bilinear", padding_mode="zeros", align_corners=True)
+(slope,) = torch.autograd.grad(v.sum(), g)  # torch's backward: the one you derived
+fig = plotting.plot_interpolation_1d(signal.tolist())
+fig.axes[0].plot(x_s, slope[0, 0, :, 0] * 2 / 5, color="tab:red", lw=1.2, label="∂V/∂x (steps at integers)")
+fig.axes[0].legend(fontsize=8);
+
+# %%
 for padding_mode in sampling.GRID_SAMPLE_MODES:
-    numeric = numerical_gradient(lambda g: (sampling.bilinear_sample(u_small, g, padding_mode) * w_small).sum(),
-                                 g_small)
-    analytic = grad_grid(w_small, u_small, g_small, padding_mode)
-    error = ((numeric - analytic).abs().max() / numeric.abs().max()).item()
-    print(f"{padding_mode:10s} relative error, your ∂L/∂G vs your numerical gradient: {error:.1e}")
-    assert error < 1e-6
+    for align_corners in (False, True):
+        errors = compare_with_referee(sampler_backward, padding_mode, align_corners)
+        print(f"{padding_mode:10s} align_corners={align_corners!s:5s} relative error vs your referee: "
+              f"∂L/∂U {errors[0]:.1e}, ∂L/∂G {errors[1]:.1e}")
+        assert max(errors) < 1e-6
 
 # %% [markdown]
-# ### Exercise 4 – the chain rule into $\theta$
+# ### Exercise 2 – the chain rule into $\theta$
 #
-# For $L = \langle \partial L/\partial V, \text{sample}(U, \text{affine\_grid}(\theta)) \rangle$ return
-# $\partial L / \partial \theta$ `(N, 2, 3)`, with no autograd. You have $\partial L / \partial G$ (Exercise 3) for
-# the grid that `grids.affine_grid(theta, size, align_corners)` builds; the step from $G$ to $\theta$ is yours to
-# derive (§5): $G$ is linear in $\theta$, so each $\partial L / \partial \theta_{kl}$ is a sum over grid points.
-# Compute all six without a Python loop over grid points (`grids.base_grid(H_out, W_out, align_corners, dtype)`,
-# `(H_out, W_out, 3)`, may help). The output's size is `grad_output`'s.
+# A spatial transformer's localisation network learns through $\partial L / \partial \theta$. For
+# $L = \langle \partial L/\partial V, \text{sample}(U, \text{affine\_grid}(\theta)) \rangle$ – the grid built by
+# `package_grids.affine_grid(theta, size, align_corners)` (lesson 2's generator) for an output of `grad_output`'s
+# size – return $\partial L / \partial \theta$ `(N, 2, 3)`. Your Exercise 1 gives $\partial L / \partial G$ for a
+# grid; the grid itself and the step from $G$ to $\theta$ are yours. `package_grids.affine_grid` is the
+# specification of the grid – call it outside your function as often as you like – but building the grid from
+# $\theta$ is part of the exercise: your function does it itself (the check refuses `base_grid` and `F.affine_grid`
+# inside it). The constraint: no autograd, no Python loop over grid points. Test it by hand where you can predict the
+# answer.
 
 # %%
 def theta_gradient(grad_output, input, theta, padding_mode="zeros", align_corners=False):
     """``grad_output (N, C, H_out, W_out)``, ``input (N, C, H, W)``, ``theta (N, 2, 3)`` -> ``∂L/∂θ (N, 2, 3)``"""
     ### BEGIN SOLUTION
-    size = tuple(grad_output.shape)
-    n, _, h_out, w_out = size
-    grid = grids.affine_grid(theta, size, align_corners)
-    dgrid = grad_grid(grad_output, input, grid, padding_mode, align_corners)  # (N, H_out, W_out, 2)
-    B = grids.base_grid(h_out, w_out, align_corners, dgrid.dtype).reshape(h_out * w_out, 3)
+    n, _, h_out, w_out = grad_output.shape
+
+    def centres(count):
+        """Normalized centres of ``count`` output pixels (lesson 2); a 1-pixel side sits at 0 in both conventions."""
+        if count == 1:
+            return torch.zeros(1, dtype=theta.dtype)
+        ends = torch.linspace(-1, 1, count, dtype=theta.dtype)
+        return ends if align_corners else ends * (count - 1) / count
+
+    ys, xs = torch.meshgrid(centres(h_out), centres(w_out), indexing="ij")
+    B = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1).reshape(h_out * w_out, 3)  # (P, 3): (x_t, y_t, 1)
+    grid = (B @ theta.transpose(1, 2)).view(n, h_out, w_out, 2)  # G_p = θ b_p
+    _, dgrid = sampler_backward(grad_output, input, grid, padding_mode, align_corners)  # (N, H_out, W_out, 2)
     return dgrid.reshape(n, h_out * w_out, 2).transpose(1, 2) @ B  # Σ_p ∂L/∂G[n, p, k] · B[p, l]
     ### END SOLUTION
 
@@ -618,13 +561,13 @@ print("∂L/∂a: backward", grad_a.item(), "– numerical",
       numerical_gradient(lambda a: (a * x_demo.detach() * weights).sum(), a_demo.detach()).item())
 
 # %% [markdown]
-# ### Exercise 5 – a complete `autograd.Function`, a bug hunt
+# ### Exercise 3 – a complete `autograd.Function`, a bug hunt
 #
-# A colleague wrapped the sampler and your two backward halves into one `Function`, following `Scale`. Their
+# A colleague wrapped the sampler and your `sampler_backward` into one `Function`, following `Scale`. Their
 # `gradcheck` below passes. Yet the `Function` has **two silent bugs**: one gives wrong gradients in settings their
-# test never tried; the other gives wrong numbers, without a complaint, to a question nobody meant to ask it. Find
+# test never tried; the other answers, without a complaint, a question nobody derived an answer for. Find
 # both, then write the corrected `MyBilinearSample` below. Its backward must still use no autograd (your
-# Exercises 2 and 3 do the work). The check calls `sampler_with_grads`, which runs your Function forward and
+# Exercise 1 does the work). The check calls `sampler_with_grads`, which runs your Function forward and
 # backward.
 
 # %%
@@ -637,7 +580,7 @@ class ColleagueBilinearSample(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         input, grid = ctx.saved_tensors
-        return grad_input(grad_output, input, grid), grad_grid(grad_output, input, grid), None, None
+        return (*sampler_backward(grad_output, input, grid), None, None)
 
 
 gen_c = torch.Generator().manual_seed(1)
@@ -665,7 +608,7 @@ class MyBilinearSample(torch.autograd.Function):
         def hand_derived(ctx, grad_output):
             input, grid = ctx.saved_tensors  # as forward saved them
             settings = (ctx.padding_mode, ctx.align_corners)
-            return grad_input(grad_output, input, grid, *settings), grad_grid(grad_output, input, grid, *settings)
+            return sampler_backward(grad_output, input, grid, *settings)
 
         return *hand_derived(ctx, grad_output), None, None
         ### END SOLUTION
@@ -685,12 +628,13 @@ sampler_with_grads = check("04.sampler_function", sampler_with_grads)
 # <details><summary>The two bugs (open after your fix passes)</summary>
 #
 # * **The settings never reach backward.** `forward` used `padding_mode` and `align_corners`, `backward` called
-#   `grad_input`/`grad_grid` with their defaults: right for `zeros` with `align_corners=False` – the only setting
+#   `sampler_backward` with its defaults: right for `zeros` with `align_corners=False` – the only setting
 #   `gradcheck` was called with – wrong for the others (the scale $W/2$ vs $(W-1)/2$, the clamp's and the mirror's
 #   derivative). Settings are not tensors: keep them on `ctx` as attributes (`save_for_backward` takes tensors only).
 # * **No `@once_differentiable`.** Without it, PyTorch records the backward's own operations when asked for a second
 #   derivative (`create_graph=True`) and differentiates them: `floor` has derivative 0, the masks and gathers are
-#   constants, so the "second derivative" comes out as numbers – wrong ones, silently. With the decorator it refuses.
+#   constants, so the "second derivative" comes out as numbers that nobody derived or tested – not guaranteed right
+#   (the kinks alone make it questionable), and with no error to say so. With the decorator it refuses.
 # </details>
 
 # %% [markdown]
@@ -701,9 +645,9 @@ sampler_with_grads = check("04.sampler_function", sampler_with_grads)
 
 # %%
 generator = torch.Generator().manual_seed(0)
-yours_ready = status("04.sampler_function") == "passed"  # exercise 5 done? Until then there is nothing to check
+yours_ready = status("04.sampler_function") == "passed"  # Exercise 3 done? Until then there is nothing to check
 if not yours_ready:
-    print("MyBilinearSample is not implemented yet: write Exercise 5, then run this cell again")
+    print("MyBilinearSample is not implemented yet: write Exercise 3, then run this cell again")
 for padding_mode in sampling.GRID_SAMPLE_MODES:
     for align_corners in (False, True):
         inp = torch.randn(2, 3, 5, 6, dtype=torch.float64, generator=generator, requires_grad=True)
@@ -715,7 +659,7 @@ for padding_mode in sampling.GRID_SAMPLE_MODES:
 
 # %% [markdown]
 # **Against autograd through `F.grid_sample`** in float32, on a larger random problem: your hand-derived gradients
-# (`grad_input` and `theta_gradient`) and PyTorch's agree to float32 rounding (relative to the size of the
+# (`sampler_backward`'s $\partial L / \partial U$ and `theta_gradient`) and PyTorch's agree to float32 rounding (relative to the size of the
 # gradients; the grid gradient carries the factor $W/2$).
 
 # %%
@@ -732,15 +676,15 @@ def torch_gradients(padding_mode):
 
 
 for padding_mode in sampling.GRID_SAMPLE_MODES:
-    grid = grids.affine_grid(theta32, go.shape, align_corners=False)
-    yours = (grad_input(go, x32, grid, padding_mode), theta_gradient(go, x32, theta32, padding_mode))
+    grid = package_grids.affine_grid(theta32, go.shape, align_corners=False)
+    yours = (sampler_backward(go, x32, grid, padding_mode)[0], theta_gradient(go, x32, theta32, padding_mode))
     errors = [((a - b).abs().max() / b.abs().max()).item() for a, b in zip(yours, torch_gradients(padding_mode))]
     print(f"{padding_mode:10s} relative error, yours vs torch: dL/dU {errors[0]:.1e}, dL/dθ {errors[1]:.1e}")
     assert max(errors) < 1e-4  # float32 rounding
 
 # %% [markdown]
-# **Double backward** through your Function is refused with a clear error rather than answered wrongly
-# (`@once_differentiable` does that): your backward is not itself written in differentiable operations.
+# **Double backward** through your Function is refused with a clear error rather than answered with numbers nobody
+# checked (`@once_differentiable` does that): your backward is not itself written as differentiable operations.
 
 # %%
 xx = torch.randn(1, 1, 4, 4, requires_grad=True)
@@ -761,7 +705,7 @@ else:
 # The whole point of eq. 7: a *gradient with respect to where we look*. Take a template, shift it (or rotate it),
 # and let gradient descent on a single parameter of $\theta$ undo the motion, minimising
 # $L(t) = \lVert \text{sample}(U_\text{moved}, \mathcal{T}_t) - U_\text{template} \rVert^2$ with **your** sampler
-# backward (`MyBilinearSample`; the package's stands in until Exercise 5 passes). The curve is the loss for every
+# backward (`MyBilinearSample`; the package's stands in until Exercise 3 passes). The curve is the loss for every
 # value of the parameter; the dots are the iterates.
 
 # %%
@@ -812,8 +756,8 @@ def descend(kind, truth, start, lr, steps):
 # $-0.25$), `"negative"` or `"zero"`?
 #
 # Answer it as a function of the shift the photo was moved by, `shift` $= t_x$ (here 0.25; one pixel is
-# $2/40 = 0.05$): the grader also asks about the same photo moved by other shifts – the other way, and by less than a
-# pixel. Think about what the backward sees at $t = 0$ before you think about where the minimum is.
+# $2/40 = 0.05$): the check asks about the same photo moved by 0.25 and by other shifts – the other way, and by less
+# than a pixel – and the grader about more of them.
 
 # %%
 def sign_at_identity(shift: float) -> str:
@@ -822,12 +766,12 @@ def sign_at_identity(shift: float) -> str:
     one_pixel = 2 / 40
     if 0 < shift <= one_pixel:  # the valley is within a pixel to the left: the right-hand slope climbs out of it
         return "positive"
-    return "negative"  # farther away (either side) or to the right: the loss falls just right of the blur peak
+    return "negative"  # far away or to the right: the loss falls just right of the blur peak (1-4 pixels: it depends)
     ### END SOLUTION
 
 
 # %%
-sign_at_identity = check("04.sign_at_identity", sign_at_identity)  # calls it with the lesson's shift, 0.25
+sign_at_identity = check("04.sign_at_identity", sign_at_identity)
 
 # %%
 dot = torch.zeros(1, 1, SIZE, SIZE, dtype=torch.float64)
@@ -843,15 +787,37 @@ for kind, truth, lr in (("shift", 0.25, 0.4), ("rotation", 0.5, 0.3)):
 
 # %% [markdown]
 # **Why the shift's first step goes uphill.** At $t = 0$ every sample sits exactly on a pixel centre – a kink of
-# every bilinear weight – and the backward returns the **right** derivative (§3). Between whole-pixel shifts, bilinear
+# every bilinear weight – and the backward returns the **right** derivative (§2). Between whole-pixel shifts, bilinear
 # interpolation *averages* neighbouring pixels, a blur; the blurred moved photo is closer to the template than the
 # sharp one, so the loss dips on both sides of every whole-pixel shift, and $t = 0$ is a little peak. The right
 # derivative is the slope of the right-hand side of that peak: negative, so the first step goes *right*, away from
 # $-0.25$, and up the far side of the dip. From there the gradient is the slope of the big valley, and descent turns
 # back. (The rotation does not show it: its samples leave the pixel centres at once, except the centre of rotation.)
-# The blur peak is only a pixel wide: when the photo was moved by less than a pixel to the left ($0 < t_x \le 0.05$),
-# the valley's minimum lies *inside* that pixel, to the left of $t = 0$, and the right-hand slope climbs out of it:
-# positive. Moved to the right, both effects point right: negative.
+# The blur peak is only a pixel wide: when the photo was moved a little to the left, the valley's minimum lies close
+# to the left of $t = 0$, and the right-hand slope climbs out of it: positive. Moved to the right, both effects point
+# right: negative. How little is "a little" depends on the photo's texture – the cell below computes the sign for
+# shifts a quarter pixel apart.
+
+# %%
+def slope_at_identity(shift: float) -> float:
+    """∂L/∂t at t = 0 for the photo moved by ``t_x = shift``, through the backward the descent above used."""
+    moved = warp(photo, "shift", torch.tensor(shift, dtype=torch.float64))
+    t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    (slope,) = torch.autograd.grad((warp(moved, "shift", t) - photo).pow(2).mean(), t)
+    return slope.item()
+
+
+quarter_pixel = 2 / SIZE / 4
+slopes = {k * quarter_pixel: slope_at_identity(k * quarter_pixel) for k in range(-16, 17) if k}
+surely_positive = max(s for s in slopes if s > 0 and all(slopes[q] > 0 for q in slopes if 0 < q <= s))
+surely_negative = min(s for s in slopes if all(slopes[q] < 0 for q in slopes if q >= s))
+print(f"∂L/∂t at t = 0 is positive for every shift in (0, {surely_positive:.4f}] "
+      f"({surely_positive / (2 / SIZE):.2f} pixels), negative for every shift < 0 and ≥ {surely_negative:.4f} "
+      f"({surely_negative / (2 / SIZE):.2f} pixels); in between:",
+      ", ".join(f"{s:.4f} {'+' if v > 0 else '-'}" for s, v in slopes.items() if surely_positive < s < surely_negative))
+assert all(v < 0 for s, v in slopes.items() if s < 0)  # what the text says: moved to the right, negative
+
+# %% [markdown]
 # A spatial transformer starts exactly there, at the identity: its first updates are one-sided, and a small learning
 # rate keeps such a step harmless.
 #

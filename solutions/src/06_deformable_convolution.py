@@ -42,114 +42,67 @@
 #   - text: a few epochs on 2,500 digits
 #     holds: len(train_set) == 2500 and EPOCHS == 6
 #   exercises:
-#     06.regular_sampling_positions:
-#       title: where a regular convolution reads
-#       points: 1
-#       hint: >-
-#         An output location starts at its top-left input position (stride and padding), and each tap adds its offset
-#         in the kernel (dilation).
-#       recipe: >-
-#         position = (output index · stride − padding) + tap index · dilation, per axis; taps in row-major order k = i·kw
-#         + j; the last axis is (y, x) – the row first; return float64.
-#       function: regular_sampling_positions_ex
-#       rtol: 0
-#       atol: 1.0e-12
-#     06.bilinear_sample_pixels:
-#       title: 'bilinear interpolation at pixel coordinates, zeros outside – a bug hunt'
-#       points: 2
-#       hint: >-
-#         Take the position y = −0.5, x = 1 by hand: which two rows are its neighbours, with which weights, and what
-#         should each read? Then trace what the colleague's code picks for each, and what it reads there.
-#       recipe: >-
-#         floor (not int(), which truncates towards 0 for negative coordinates) gives the top-left neighbour; every neighbour
-#         outside the image contributes 0 – don't clamp its index onto the border and keep its value.
-#       rtol: 1.0e-09
-#       atol: 1.0e-09
-#       grad_args:
-#       - 0
-#       - x
-#       - y
 #     06.conv2d_by_sampling:
-#       title: a regular convolution as sampling at fixed offsets
-#       points: 2
+#       title: a regular convolution as sampling at fixed positions
+#       points: 4
 #       hint: >-
-#         A convolution reads the input at fixed positions per tap and sums weight × sample over taps and input channels.
+#         Work one tap by hand: with padding, output (0, 0)'s top-left tap reads the padded image's first pixel – which
+#         pixel of the unpadded image is that? Then take one step in the output and one step in the kernel: which of
+#         stride and dilation multiplies which? For the number of outputs, ask where the last tap of the last output
+#         reads. A 1×1 kernel with stride 2 and a 3×1 kernel with dilation 3 are quick cases to compare with F.conv2d
+#         by hand.
 #       recipe: >-
-#         for every tap k = (i, j): sample the input at the regular positions of that tap, then add einsum('oc,nchw->nohw',
-#         weight[:, :, i, j], samples); padding is zeros because samples outside read 0. Don't flip the kernel (deep-learning
-#         'convolution' is cross-correlation).
-#       builds_on:
-#       - 06.bilinear_sample_pixels
-#       - 06.regular_sampling_positions
+#         tap k = (i, j) of output (h, w) reads row h·s_h − pad_h + i·d_h and column w·s_w − pad_w + j·d_w of the unpadded
+#         image; H_out = (H + 2 pad_h − d_h (k_h − 1) − 1) // s_h + 1 (the same for W). For every tap: samples =
+#         bilinear_sample_pixels(input, x=columns, y=rows) with the positions expanded to (N, H_out, W_out), then add
+#         einsum('oc,nchw->nohw', weight[:, :, i, j], samples). Zero padding comes from "zeros outside"; no kernel flip.
 #       rtol: 1.0e-09
 #       atol: 1.0e-09
-#     06.pack_offsets:
-#       title: torchvision's offset layout, found by probing the layer
-#       points: 1
+#     06.offsets_from_affine:
+#       title: one global transform as offsets, in a layout found by probing
+#       points: 4
 #       hint: >-
-#         Not from habit: probe. Put a 1 into one offset channel at a time and ask where_taps_move which tap
-#         moves, along which axis; then check your packing the same way with random dy, dx.
+#         Two unknowns, two kinds of test. The layout: put a 1 into one channel of a zero offset at a time and ask
+#         where_taps_move which tap moves, along which axis. The offsets: a pure translation must move every tap by the
+#         same amount, and a rotation about a point must leave a tap that regularly reads there where it is –
+#         feed your offsets to where_taps_move and compare with what you meant.
 #       recipe: >-
-#         per offset group the channels are [dy_0, dx_0, dy_1, dx_1, …]: interleaved per tap, y first. Stack (dy, dx)
-#         on a new axis right after the tap axis, then flatten groups, taps and that axis.
-#       rtol: 0
-#       atol: 0
+#         take the regular positions (row y, column x) from package_positions; A acts on (x, y, 1), so the tap should
+#         read at x' = a00 x + a01 y + a02, y' = a10 x + a11 y + a12; the offsets are y' − y and x' − x. torchvision
+#         wants, per tap k, channel 2k = dy and channel 2k + 1 = dx (interleaved per tap, y first):
+#         torch.stack([dy, dx], dim=2).flatten(1, 2) for dy, dx of shape (N, K, H_out, W_out).
+#       function: offsets_from_affine_ex
+#       rtol: 1.0e-09
+#       atol: 1.0e-09
 #     06.deform_conv2d:
 #       title: deformable convolution v1/v2 (torchvision's contract)
 #       points: 3
 #       hint: >-
-#         A deformable convolution is the convolution by sampling, with every tap's position moved by its own learned
-#         offset (and, in v2, its sample weighted by a mask).
+#         A deformable convolution is exercise 1's convolution by sampling, with every tap's position moved by its own
+#         offset (and, in v2, its sample weighted by a mask). Which input channels share an offset group?
 #       recipe: >-
 #         offset channel 2k of offset group g is dy of tap k and 2k+1 its dx (y first!); input channel c uses offset group
 #         c // (C_in / offset_groups); the mask (N, offset_groups·kh·kw, H_out, W_out) multiplies each sample before the
-#         weighted sum; samples outside the image read 0.
+#         weighted sum; samples outside the image read 0. Reshape the input to (N·G, C_in/G, H, W) – one "image" per
+#         offset group – and the offsets to (N·G, K, 2, H_out, W_out): one sampler call per tap covers every group.
 #       function: deform_conv2d_ex
-#       builds_on:
-#       - 06.bilinear_sample_pixels
-#       - 06.regular_sampling_positions
 #       rtol: 1.0e-09
 #       atol: 1.0e-09
 #       grad_args:
 #       - 0
 #       - 1
 #       - 2
-#     06.offsets_from_affine:
-#       title: one global transform -> one offset per tap and location
+#     06.blocked_dilation:
+#       title: 'predict: a dilated convolution made of offsets, packed blocked'
 #       points: 2
 #       hint: >-
-#         An offset is where a tap should read minus where the regular convolution reads it.
+#         Two steps, each on paper for k = 3, d = 2 first. (1) Where does tap (i, j) read in the plain layer and in the
+#         dilated one, at the same output location? Both paddings matter. (2) Write the 18 channels the blocked
+#         packing produces, in order, and hand them out to the taps the way the layer does.
 #       recipe: >-
-#         move every regular position p = (x, y) to A·(x, y, 1); the offset is A·p − p. The matrix speaks (x, y) but torchvision's
-#         offsets are (dy, dx): swap when you pack them.
-#       function: offsets_from_affine_ex
-#       builds_on:
-#       - 06.pack_offsets
-#       - 06.regular_sampling_positions
-#       rtol: 1.0e-09
-#       atol: 1.0e-09
-#     06.blocked_reads:
-#       title: 'predict: where the taps of a blocked layout read'
-#       points: 1
-#       hint: >-
-#         Write out the channels the blocked packing produces, in order, then read them the way the layer does: which
-#         two channels does tap k take, and which of dy and dx sits in each? Try K = 3 on paper first.
-#       recipe: >-
-#         the blocked tensor's channels are K copies of dy followed by K copies of dx; the layer gives tap k channels
-#         2k (as its dy) and 2k + 1 (as its dx). So taps with 2k + 1 < K read (dy, dy), taps with 2k ≥ K read (dx, dx),
-#         and for odd K the middle tap k = (K − 1) / 2 reads (dy, dx). Return them as a (K, 2) float64 tensor.
-#       rtol: 0
-#       atol: 1.0e-12
-#     06.dilation_offsets:
-#       title: 'question: the offsets that make a convolution dilated'
-#       points: 1
-#       hint: >-
-#         Write where tap (i, j) reads at one output location in both layers – the padding differs too – and subtract.
-#         Which tap does not move at all?
-#       recipe: >-
-#         with c = (k − 1) / 2, tap (i, j) reads p − c + (i, j) in the plain layer (padding c) and p − d c + d (i, j) in
-#         the dilated one (padding d c); the difference is (d − 1)(i − c, j − c), the same at every location. Taps in
-#         row-major order; a (K, 2) float64 tensor of (dy, dx).
+#         with c = (k − 1) / 2 the plain tap (i, j) reads p − c + (i, j), the dilated one p − d c + d (i, j): the meant
+#         offsets are (d − 1)(i − c, j − c). Blocked, the channels are [dy_0 … dy_{K−1}, dx_0 … dx_{K−1}]; the layer
+#         gives tap k channels 2k (as its dy) and 2k + 1 (as its dx). Return those pairs as a (K, 2) float64 tensor.
 #       rtol: 0
 #       atol: 1.0e-12
 # ---
@@ -191,7 +144,8 @@ import torch.nn.functional as F
 
 from stn_course import data, plotting, training, widgets
 from stn_course.checks import check
-from stn_course.deform import sampling_positions  # a plotting helper; you write the rest
+from stn_course.deform import bilinear_sample_pixels  # lesson 2's sampler in pixel coordinates, zeros outside
+from stn_course.deform import sampling_positions as package_sampling_positions  # a probe for exercise 2
 from stn_course.deform_net import DeformableCNN  # the lesson's experiment: a small classifier with deformable layers
 
 torch.set_num_threads(1)  # tiny models: one thread avoids fighting over cores on a shared machine
@@ -213,12 +167,13 @@ print("a test digit:", tuple(digit.shape), "label", int(y_test[0]))
 # A 2-D convolution layer (deep learning's convolution is a cross-correlation: no kernel flip) computes, for every
 # output location $p_0 = (h, w)$,
 #
-# $$ y(p_0) = b + \sum_{k=0}^{K-1} w_k \cdot x\big(P_k(p_0)\big), \qquad k = i\,k_w + j,$$
+# $$ y(p_0) = b + \sum_{k=0}^{K-1} w_k \cdot I\big(P_k(p_0)\big), \qquad k = i\,k_w + j,$$
 #
-# where $w_k$ is the tap's weight (a $C_{out} \times C_{in}$ matrix) and $P_k(p_0)$ is the input pixel that tap
+# where $I$ is the input image (all its channels), $w_k$ is the tap's weight (a $C_{out} \times C_{in}$ matrix) and
+# $P_k(p_0)$ is the input pixel that tap
 # $k = (i, j)$ reads for output $p_0$ – a function of the stride $s$, the padding, the dilation $d$ and the tap
 # ($\{-1, 0, 1\}^2$ in Dai et al.'s centred notation; here taps count from the kernel's top-left corner, and input
-# pixels from the *unpadded* image's top-left, so padding makes some positions negative). Finding $P_k$ is
+# pixels from the *unpadded* image's top-left, so padding makes some positions negative). Finding $P_k$ is part of
 # Exercise 1. Two facts matter here:
 #
 # * the places it reads, $P_k(p_0)$, are **fixed** – the same for every image, and the same shape at every
@@ -228,25 +183,16 @@ print("a test digit:", tuple(digit.shape), "label", int(y_test[0]))
 # So a convolution is *sampling at fixed positions, then a weighted sum over taps and channels*. The figure shows
 # the nine places a 3×3 kernel reads at one output location, without and with dilation.
 #
-# **How many output locations?** The last tap of the last location must still land inside the padded input, so
-#
-# $$ H_{out} = \left\lfloor \frac{H + 2\,\text{pad}_h - d_h (k_h - 1) - 1}{s_h} \right\rfloor + 1 $$
-#
-# and the same for $W_{out}$ (the exercises below need it; the cell checks it against `F.conv2d`).
+# **How many output locations?** As many as fit: the last tap of the last location must still land inside the
+# padded input. Exercise 1 needs that number; work it out from this sentence (the formula waits in a fold after
+# the exercise's check).
 
 # %%
-h_in, k_side, stride_, pad_, dil_ = 28, 3, 2, 1, 2
-h_out_formula = (h_in + 2 * pad_ - dil_ * (k_side - 1) - 1) // stride_ + 1
-h_out_torch = F.conv2d(torch.zeros(1, 1, h_in, h_in), torch.zeros(1, 1, k_side, k_side), stride=stride_,
-                       padding=pad_, dilation=dil_).shape[-1]
-print(f"H = {h_in}, 3×3, stride {stride_}, padding {pad_}, dilation {dil_}: H_out = {h_out_formula} "
-      f"(F.conv2d gives {h_out_torch})")
-assert h_out_formula == h_out_torch
+from stn_course.deform import regular_sampling_positions as package_positions  # for the figures
 
-# %%
-from stn_course.deform import regular_sampling_positions as package_positions  # the goal; Exercise 1 is yours
-
-pos = package_positions(28, 28, 3, padding=1)  # (K, H_out, W_out, 2) as (y, x)
+# arguments: the OUTPUT size (H_out, W_out), then the layer's geometry. With padding 1 (3 for dilation 3) a 3×3
+# layer's output is as large as its 28×28 input. -> (K, H_out, W_out, 2): [..., 0] the row, [..., 1] the column
+pos = package_positions(28, 28, 3, padding=1)
 pos_dilated = package_positions(28, 28, 3, padding=3, dilation=3)
 plotting.plot_sampling_panels([digit[0, 0]] * 2, [pos[:, 14, 12], pos_dilated[:, 14, 12]],
                               ["3×3, padding 1", "3×3, dilation 3, padding 3"], centres=[(14, 12)] * 2);
@@ -257,23 +203,26 @@ plotting.plot_sampling_panels([digit[0, 0]] * 2, [pos[:, 14, 12], pos_dilated[:,
 # Dai et al. let every tap move, by an offset that depends on the location (and, through a small convolution, on
 # the image itself):
 #
-# $$ y(p_0) = b + \sum_{k} w_k \cdot x\big(P_k(p_0) + \Delta p_k(p_0)\big). $$
+# $$ y(p_0) = b + \sum_{k} w_k \cdot I\big(P_k(p_0) + \Delta p_k(p_0)\big). $$
 #
-# $\Delta p_k(p_0)$, a displacement in rows and columns, is fractional, so $x(\cdot)$ is read with **bilinear interpolation** –
-# Dai et al.'s eq. (3)–(4), $x(p) = \sum_q G(q, p)\, x(q)$ with $G(q, p) = g(q_y, p_y)\, g(q_x, p_x)$ and
-# $g(a, b) = \max(0, 1 - |a - b|)$: the four neighbours of $p$, weighted by the area of the opposite rectangle,
+# $\Delta p_k(p_0)$, a displacement in rows and columns, is fractional, so $I(\cdot)$ is read with **bilinear
+# interpolation** – Dai et al.'s eq. (3)–(4) (they call the image $x$), $I(p) = \sum_q G(q, p)\, I(q)$ with
+# $G(q, p) = g(q_y, p_y)\, g(q_x, p_x)$ and $g(a, b) = \max(0, 1 - |a - b|)$: the four neighbours of $p$, weighted
+# by the area of the opposite rectangle,
 # exactly lesson 2's sampler but in **pixel** coordinates. A neighbour outside the image counts as 0, so a sample
 # fades to 0 over the last pixel beyond the border and is exactly 0 once $y \le -1$ or $y \ge H$ (same for $x$).
+# The package's `bilinear_sample_pixels(input, x=…, y=…)` (imported at the top) is this sampler: `input (N, C, H, W)`,
+# positions `x` (columns) and `y` (rows) of any shape `(N, *S)` `-> (N, C, *S)`; the exercises use it.
 #
 # The offsets are produced by an ordinary convolution with the same kernel size, stride, padding and dilation and
 # $2K$ output channels (two numbers per tap), so the layer reads where *its input* says it should. Training them
 # needs the derivative of a sample with respect to its position. With $y_0 = \lfloor y \rfloor$,
 # $l_y = y - y_0$ (and the same for $x$) and the neighbours $v_{00}, v_{01}, v_{10}, v_{11}$ (row, column):
 #
-# $$ x(y, x) = (1-l_y)(1-l_x)\,v_{00} + (1-l_y)\,l_x\,v_{01} + l_y(1-l_x)\,v_{10} + l_y\,l_x\,v_{11}, $$
+# $$ I(y, x) = (1-l_y)(1-l_x)\,v_{00} + (1-l_y)\,l_x\,v_{01} + l_y(1-l_x)\,v_{10} + l_y\,l_x\,v_{11}, $$
 #
-# $$ \frac{\partial x}{\partial y} = (1-l_x)\,(v_{10} - v_{00}) + l_x\,(v_{11} - v_{01}), \qquad
-#    \frac{\partial x}{\partial x} = (1-l_y)\,(v_{01} - v_{00}) + l_y\,(v_{11} - v_{10}). $$
+# $$ \frac{\partial I}{\partial y} = (1-l_x)\,(v_{10} - v_{00}) + l_x\,(v_{11} - v_{01}), \qquad
+#    \frac{\partial I}{\partial x} = (1-l_y)\,(v_{01} - v_{00}) + l_y\,(v_{11} - v_{10}). $$
 #
 # The offset gradient is a *difference of neighbours*: it only sees the image one pixel around the sample (and it
 # jumps at integer positions, where the neighbours change – `gradcheck` must keep away from those kinks).
@@ -283,7 +232,7 @@ plotting.plot_sampling_panels([digit[0, 0]] * 2, [pos[:, 14, 12], pos_dilated[:,
 # Zhu et al. add a scalar $\Delta m_k(p_0)$ per tap and location, predicted by the same offset convolution
 # ($3K$ channels instead of $2K$):
 #
-# $$ y(p_0) = b + \sum_{k} w_k \cdot x\big(P_k(p_0) + \Delta p_k(p_0)\big)\cdot \Delta m_k(p_0). $$
+# $$ y(p_0) = b + \sum_{k} w_k \cdot I\big(P_k(p_0) + \Delta p_k(p_0)\big)\cdot \Delta m_k(p_0). $$
 #
 # A tap can now also be switched off – something offsets alone cannot do. The paper uses
 # $\Delta m = \mathrm{sigmoid}(\cdot)$, which is $0.5$ for a zero-initialised predictor and halves every response
@@ -308,163 +257,58 @@ plotting.plot_sampling_panels([digit[0, 0]] * 2, [pos[:, 14, 12], pos_dilated[:,
 #
 # Nothing crashes when you get the layout wrong – the shapes are identical. A layer learning its own offsets may even
 # train fine (it learns *some* layout). The bug bites when offsets come from somewhere else: a geometric formula,
-# another library, pretrained weights. This lesson does not tell you the answer: Exercise 4 has you find it, the
+# another library, pretrained weights. This lesson does not tell you the answer: Exercise 2 has you find it, the
 # way you would for a library whose documentation you do not trust.
 
 # %% [markdown]
 # ### From one global transform to one offset per tap and location
 #
 # An STN with an affine $A$ (pixel coordinates, acting on $(x, y, 1)$, output pixel $\to$ input pixel) samples the
-# warped image $\tilde x(q) = x(A q)$ and hands it to a convolution (stride 1, no padding, no dilation, so
-# $P_k(p_0) = p_0 + p_k$ with $p_k = (i, j)$), which reads $\tilde x(p_0 + p_k) = x\big(A(p_0 + p_k)\big)$. That is
-# a deformable convolution whose offsets are
-#
-# $$ \Delta p_k(p_0) = A\,(p_0 + p_k) - (p_0 + p_k), $$
-#
-# i.e. $2K H_{out} W_{out}$ numbers generated by **6** parameters (exactly equal to STN-then-conv when the conv has no
-# padding, which would otherwise read the warped image's zero border). A deformable layer is free to choose all of
-# them independently and locally – and it is predicted from local features rather than from a global regression.
-# The price: no global consistency, so nothing forces it to "undo" a distortion as a whole.
+# warped image $\tilde I(q) = I(A q)$ and hands it to a convolution. Every place $q$ that convolution reads, it
+# reads through $A$, at $A q$ in the original image. So STN-then-convolution *is* a deformable convolution: one
+# whose offsets move each tap at each location from where the convolution reads to where $A$ sends that place –
+# $2K H_{out} W_{out}$ numbers generated by **6** parameters (exactly equal when the convolution has no padding,
+# which would otherwise read the warped image's zero border). Exercise 2 computes them. A deformable layer is free
+# to choose all of them independently and locally – and it is predicted from local features rather than from a
+# global regression. The price: no global consistency, so nothing forces it to "undo" a distortion as a whole.
 
 # %% [markdown]
 # ## Build
 #
-# ### Exercise 1 – where a regular convolution reads
+# ### Exercise 1 – a convolution, by sampling
 #
-# For every tap $k = i k_w + j$ and every output location, return the input pixel that `F.conv2d` multiplies with
-# $w_k$ there, as $(y, x)$ – row first. All geometry arguments are pairs `(h, w)`. Work out a
-# case by hand before you code it: a 3×3 kernel, stride 2, padding 1, dilation 2 – where do output $(0, 0)$'s first
-# and last taps read?
-
-# %%
-def regular_sampling_positions_ex(h_out, w_out, kernel_size, stride, padding, dilation):
-    """Sampling positions of a regular convolution.
-
-    ``kernel_size, stride, padding, dilation``: pairs ``(h, w)`` ``-> (kh·kw, H_out, W_out, 2)`` float64 ``(y, x)``.
-    """
-    ### BEGIN SOLUTION
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
-    f64 = torch.float64
-    rows = torch.arange(h_out, dtype=f64) * sh - ph
-    cols = torch.arange(w_out, dtype=f64) * sw - pw
-    out = torch.empty(kh * kw, h_out, w_out, 2, dtype=f64)
-    for i in range(kh):
-        for j in range(kw):
-            out[i * kw + j, :, :, 0] = (rows + i * dh)[:, None]
-            out[i * kw + j, :, :, 1] = (cols + j * dw)[None, :]
-    return out
-    ### END SOLUTION
-
-
-# %%
-regular_sampling_positions_ex = check("06.regular_sampling_positions", regular_sampling_positions_ex)
-
-# %% [markdown]
-# <details><summary>The formula (open after your check passes)</summary>
+# Write `F.conv2d` (one group) without calling any convolution or unfold: for every tap, sample the input where that
+# tap reads, then take the weighted sum over taps and input channels. The sampling is done for you by
+# `bilinear_sample_pixels` (theory above: zeros outside). *Where* each tap reads is yours to work out – the theory
+# names $P_k(p_0)$ but does not give it. The conventions: positions count rows and columns from the first pixel of
+# the **unpadded** input (so they can be negative), the geometry arguments are pairs `(h, w)`,
+# `weight[:, :, i, j]` is tap $(i, j)$, and there is no kernel flip.
 #
-# $$ P_k(p_0) = s\,p_0 - \text{pad} + p_k, \qquad p_k = (i\,d_h,\; j\,d_w),\quad k = i\,k_w + j: $$
-#
-# the location's top-left input position ($s\,p_0$ in the padded image, minus the padding in the unpadded one) plus
-# the tap's place in the dilated kernel. The last tap of the last location, $s\,(H_{out} - 1) - \text{pad}_h +
-# d_h (k_h - 1) \le H - 1 + \text{pad}_h$, gives the $H_{out}$ above.
-# </details>
-
-# %% [markdown]
-# ### Exercise 2 – bilinear sampling at pixel coordinates
-#
-# Lesson 2's sampler speaks normalized coordinates; deformable convolution speaks pixels, and – with padding – the
-# positions of Exercise 1 go *negative* and past the last row. A colleague ported the four-neighbour interpolation to
-# pixel positions `x` (columns) and `y` (rows), with the convention a convolution needs: **zeros outside**, every
-# neighbour outside the image contributes 0. Their test (below: fractional positions inside the image, against
-# `F.grid_sample`) passes. Run it, then feed their sampler the positions of a padded convolution – it is wrong there,
-# for **two** reasons. Find both (compare one position by hand), then write the corrected `bilinear_sample_pixels`.
-# The positions of exercise 1 store the row first, `(y, x)`: pass them by keyword, `x=…, y=…`, and the order cannot go
-# wrong.
-
-# %%
-def colleague_sample_pixels(input, x, y):
-    height, width = input.shape[-2:]
-    pixels = input.flatten(2)  # (N, C, H·W)
-    top, left = y.long(), x.long()  # the neighbour above and to the left
-    fy, fx = y - top, x - left
-    result = 0
-    for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1)):
-        row, col = (top + dy).clamp(0, height - 1), (left + dx).clamp(0, width - 1)
-        share = (fy if dy else 1 - fy) * (fx if dx else 1 - fx)
-        picked = pixels.gather(2, (row * width + col).flatten(1).unsqueeze(1).expand(-1, input.shape[1], -1))
-        result = result + picked.view(*input.shape[:2], *y.shape[1:]) * share.unsqueeze(1)
-    return result
-
-
-gen_p = torch.Generator().manual_seed(6)
-img_p = torch.randn(1, 2, 5, 6, dtype=torch.float64, generator=gen_p)
-ys = torch.rand(1, 7, dtype=torch.float64, generator=gen_p) * 3.9  # rows in [0, H - 1)
-xs = torch.rand(1, 7, dtype=torch.float64, generator=gen_p) * 4.9  # columns in [0, W - 1)
-theirs = colleague_sample_pixels(img_p, x=xs, y=ys)
-reference = F.grid_sample(img_p, torch.stack([2 * xs / 5 - 1, 2 * ys / 4 - 1], -1).unsqueeze(1), align_corners=True)
-print("their test, inside the image: max difference", (theirs - reference[:, :, 0]).abs().max().item())
-
-# %%
-def bilinear_sample_pixels(input, x, y):
-    """Bilinear interpolation at pixel coordinates ``x`` (column) and ``y`` (row), zero outside.
-
-    ``input: (N, C, H, W)``, ``x, y: (N, *S)`` (any trailing shape) ``-> (N, C, *S)``
-    """
-    ### BEGIN SOLUTION
-    n, c, h, w = input.shape
-    y0, x0 = torch.floor(y), torch.floor(x)
-    ly, lx = y - y0, x - x0
-    flat = input.reshape(n, c, h * w)
-    out = torch.zeros(n, c, *y.shape[1:], dtype=input.dtype)
-    for yy, xx, weight in ((y0, x0, (1 - ly) * (1 - lx)), (y0, x0 + 1, (1 - ly) * lx),
-                           (y0 + 1, x0, ly * (1 - lx)), (y0 + 1, x0 + 1, ly * lx)):
-        inside = (yy >= 0) & (yy <= h - 1) & (xx >= 0) & (xx <= w - 1)
-        index = (yy.clamp(0, h - 1) * w + xx.clamp(0, w - 1)).long().reshape(n, 1, -1).expand(n, c, -1)
-        values = flat.gather(2, index).reshape(n, c, *y.shape[1:])
-        out = out + values * (weight * inside).unsqueeze(1)
-    return out
-    ### END SOLUTION
-
-
-# %%
-bilinear_sample_pixels = check("06.bilinear_sample_pixels", bilinear_sample_pixels)
-
-# %% [markdown]
-# <details><summary>The two bugs (open after your fix passes)</summary>
-#
-# * **`.long()` truncates towards 0**, so for $y = -0.5$ it gives neighbour 0 instead of $\lfloor -0.5 \rfloor = -1$,
-#   and a fraction $l_y = -0.5$ outside $[0, 1)$: the weights are no longer an interpolation. `floor` it.
-# * **Clamping the index keeps the value**: a neighbour outside the image reads the border pixel instead of 0 – that
-#   is `padding_mode="border"`, not the zero padding a convolution means. Clamp only to make the gather safe, and
-#   multiply that neighbour's weight by 0.
-# </details>
-
-# %% [markdown]
-# ### Exercise 3 – a convolution as sampling plus a weighted sum
-#
-# Put exercises 1 and 2 together and write `F.conv2d` (one group) without calling it: sampling only where
-# exercise 1 says a convolution reads, and one weighted sum per tap that turns `C_in` sampled channels into `C_out`
-# output channels. The check compares with `F.conv2d` – where does the zero padding come from?
+# Work a case out by hand before you code it, then compare it with what your function computes: $H = W = 5$, a 3×3
+# kernel, stride 2, padding 1, dilation 2. How many outputs per side? Which input pixels do output $(0, 0)$'s first
+# and last taps read, and what does a read outside the image add to the sum? The check compares with `F.conv2d` on
+# non-square kernels, strides, paddings and dilations; the grader asks geometries it does not show.
 
 # %%
 def conv2d_by_sampling(input, weight, bias, stride, padding, dilation):
-    """``F.conv2d`` (groups = 1) written as sampling at fixed offsets.
+    """``F.conv2d`` (groups = 1) written as sampling at fixed positions.
 
-    ``input: (N, C_in, H, W)``, ``weight: (C_out, C_in, kh, kw)``, ``bias: (C_out,)`` or None, geometry as pairs
-    ``-> (N, C_out, H_out, W_out)``
+    ``input: (N, C_in, H, W)``, ``weight: (C_out, C_in, kh, kw)``, ``bias: (C_out,)`` or None, ``stride, padding,
+    dilation``: pairs ``(h, w)`` ``-> (N, C_out, H_out, W_out)``
     """
     ### BEGIN SOLUTION
     n, _, h, w = input.shape
-    kh, kw = weight.shape[-2:]
-    h_out = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
-    w_out = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
-    pos = regular_sampling_positions_ex(h_out, w_out, (kh, kw), stride, padding, dilation).to(input.dtype)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = weight.shape[-2:], stride, padding, dilation
+    h_out = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    w_out = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    rows = torch.arange(h_out, dtype=input.dtype) * sh - ph  # where tap (0, 0) reads: the window's top-left corner
+    cols = torch.arange(w_out, dtype=input.dtype) * sw - pw
     out = 0
     for i in range(kh):
         for j in range(kw):
-            k = i * kw + j
-            samples = bilinear_sample_pixels(input, y=pos[k, :, :, 0].expand(n, h_out, w_out),
-                                             x=pos[k, :, :, 1].expand(n, h_out, w_out))
+            y = (rows + i * dh)[:, None].expand(n, h_out, w_out)  # tap (i, j) sits i·d_h rows, j·d_w columns further
+            x = (cols + j * dw)[None, :].expand(n, h_out, w_out)
+            samples = bilinear_sample_pixels(input, x=x, y=y)  # (N, C_in, H_out, W_out); 0 outside = zero padding
             out = out + torch.einsum("oc,nchw->nohw", weight[:, :, i, j], samples)
     return out if bias is None else out + bias.view(1, -1, 1, 1)
     ### END SOLUTION
@@ -474,30 +318,61 @@ def conv2d_by_sampling(input, weight, bias, stride, padding, dilation):
 conv2d_by_sampling = check("06.conv2d_by_sampling", conv2d_by_sampling)
 
 # %% [markdown]
-# <details><summary>One way to write it</summary>
+# <details><summary>Where a convolution reads (open after your check passes)</summary>
 #
-# For every tap $(i, j)$: sample all channels at that tap's positions, `samples` of shape `(N, C_in, H_out, W_out)`,
-# and add `einsum("oc,nchw->nohw", weight[:, :, i, j], samples)`. Zero padding falls out of "zeros outside" for
-# free: a tap that reads outside the image reads 0, exactly what `F.conv2d`'s padding adds.
+# $$ P_k(p_0) = s\,p_0 - \text{pad} + p_k, \qquad p_k = (i\,d_h,\; j\,d_w),\quad k = i\,k_w + j: $$
+#
+# the window's top-left input position ($s\,p_0$ in the padded image, minus the padding in the unpadded one) plus
+# the tap's place in the dilated kernel: the stride multiplies the *output* index, the dilation the *tap* index.
+# The last tap of the last location must land inside the padded input,
+# $s_h\,(H_{out} - 1) - \text{pad}_h + d_h (k_h - 1) \le H - 1 + \text{pad}_h$, and the largest such $H_{out}$ is
+#
+# $$ H_{out} = \left\lfloor \frac{H + 2\,\text{pad}_h - d_h (k_h - 1) - 1}{s_h} \right\rfloor + 1 $$
+#
+# (the same for $W_{out}$; the cell below checks it against `F.conv2d`). In the hand case: $H_{out} = 2$; output
+# $(0, 0)$'s first tap reads $(-1, -1)$ – outside, so it adds 0, which is all that zero padding is – and its last tap
+# $(3, 3)$. Then, for every tap $(i, j)$: sample all channels at that tap's positions, `samples` of shape
+# `(N, C_in, H_out, W_out)`, and add `einsum("oc,nchw->nohw", weight[:, :, i, j], samples)`.
 # </details>
+#
+# From here on the lesson uses the package's version of your positions (imported above as `package_positions`):
+# `package_positions(H_out, W_out, kernel_size, stride, padding, dilation)` returns where every tap reads as
+# `(kh·kw, H_out, W_out, 2)` float64, `[..., 0]` the row and `[..., 1]` the column.
+
+# %%
+h_in, k_side, stride_, pad_, dil_ = 28, 3, 2, 1, 2
+h_out_formula = (h_in + 2 * pad_ - dil_ * (k_side - 1) - 1) // stride_ + 1
+h_out_torch = F.conv2d(torch.zeros(1, 1, h_in, h_in), torch.zeros(1, 1, k_side, k_side), stride=stride_,
+                       padding=pad_, dilation=dil_).shape[-1]
+print(f"H = {h_in}, 3×3, stride {stride_}, padding {pad_}, dilation {dil_}: H_out = {h_out_formula} "
+      f"(F.conv2d gives {h_out_torch})")
+assert h_out_formula == h_out_torch
 
 # %% [markdown]
-# ### Exercise 4 – the offset layout, found by experiment
+# ### Exercise 2 – one global transform as offsets, in a layout found by probing
 #
-# `sampling_positions(offset, kernel_size)` (imported at the top as a plotting helper) reads an offset tensor exactly
-# the way torchvision's `deform_conv2d` does and returns where every tap reads: `(N, G, K, H_out, W_out, 2)` pixel
-# positions, row first. Treat it as the black box you must feed, and probe it: an offset that is 0 everywhere except
-# in one channel moves one tap along one axis. Which channel moves which tap, along which axis? Answer both
-# questions of the theory, then, given per-tap displacements `dy, dx` of shape `(N, G, K, H_out, W_out)`, build the
-# `offset` tensor `(N, 2·G·K, H_out, W_out)` that makes tap $k$ of group $g$ read `dy` rows and `dx` columns away from
-# its regular position.
+# Make the theory's last section concrete. Given pixel-space affine matrices `matrix (N, 3, 3)` – lesson 3's
+# convention in pixels: $A$ acts on $(x, y, 1)$, column first, and sends a point to the point to read – and a layer's
+# geometry (`h_out, w_out`, then `kernel_size, stride, padding, dilation` as pairs `(h, w)`), return the
+# `offset (N, 2·K, H_out, W_out)` (one offset group) that makes torchvision's `deform_conv2d` with that geometry
+# read, for every tap at every output location, at the point $A$ sends that tap's regular position to. The regular
+# positions are `package_positions` (exercise 1).
+#
+# What nobody tells you is the layout – the two questions of the theory. `package_sampling_positions(offset,
+# kernel_size, stride, padding, dilation)` (imported at the top) reads an offset tensor exactly the way
+# torchvision's `deform_conv2d` does and returns where every tap then reads, `(N, G, K, H_out, W_out, 2)` with
+# `[..., 0]` the row and `[..., 1]` the column. Treat it as the black box you must feed and probe it; the helper
+# below shows how far each tap of output location (0, 0) moves. Then test your function the same way, on transforms
+# whose answer you know without any formula. The check compares with the package on non-square geometries and
+# sheared matrices (the grader on geometries it does not show); a wrong answer gets "not this one" – the values
+# would give the layout away – or, when your numbers are right but sit in the wrong channels, it says so.
 
 # %%
 def where_taps_move(offset: torch.Tensor, kernel_size: int = 3) -> torch.Tensor:
     """How far every tap of output location (0, 0) moves under ``offset (N, 2·G·K, H_out, W_out)``:
     ``-> (G, K, 2)``, rows ``(row displacement, column displacement)``, taps in row-major order."""
-    regular = sampling_positions(torch.zeros_like(offset), kernel_size)
-    return (sampling_positions(offset, kernel_size) - regular)[0, :, :, 0, 0]
+    regular = package_sampling_positions(torch.zeros_like(offset), kernel_size)
+    return (package_sampling_positions(offset, kernel_size) - regular)[0, :, :, 0, 0]
 
 
 probe = torch.zeros(1, 2 * 9, 1, 1, dtype=torch.float64)  # one location, a 3×3 kernel, one offset group
@@ -505,42 +380,62 @@ probe = torch.zeros(1, 2 * 9, 1, 1, dtype=torch.float64)  # one location, a 3×3
 print(where_taps_move(probe)[0])
 
 # %%
-def pack_offsets(dy, dx):
-    """``dy, dx: (N, G, K, H_out, W_out)`` ``-> offset (N, 2·G·K, H_out, W_out)`` in torchvision's layout."""
+def offsets_from_affine_ex(matrix, h_out, w_out, kernel_size, stride, padding, dilation):
+    """Offsets that make a deformable convolution read where the pixel-space affine ``matrix`` (acting on
+    ``(x, y, 1)``) sends each tap's regular position. ``matrix: (N, 3, 3)``, geometry as pairs ``(h, w)``
+    ``-> offset (N, 2·kh·kw, H_out, W_out)`` in torchvision's layout (one offset group)."""
     ### BEGIN SOLUTION
-    return torch.stack([dy, dx], dim=3).flatten(1, 3)
+    pos = package_positions(h_out, w_out, kernel_size, stride, padding, dilation).to(matrix.dtype)
+    y, x = pos[..., 0], pos[..., 1]  # (K, H_out, W_out): row and column of every tap's regular position
+    a = matrix[:, :, :, None, None, None]  # broadcast over (K, H_out, W_out)
+    new_x = a[:, 0, 0] * x + a[:, 0, 1] * y + a[:, 0, 2]  # A acts on (x, y, 1): column first
+    new_y = a[:, 1, 0] * x + a[:, 1, 1] * y + a[:, 1, 2]
+    dy, dx = new_y - y, new_x - x  # (N, K, H_out, W_out)
+    return torch.stack([dy, dx], dim=2).flatten(1, 2)  # per tap its (dy, dx) pair: channels 2k and 2k + 1
     ### END SOLUTION
 
 
 # %%
-pack_offsets = check("06.pack_offsets", pack_offsets)
+offsets_from_affine_ex = check("06.offsets_from_affine", offsets_from_affine_ex)
 
 # %% [markdown]
-# <details><summary>torchvision's layout, and why (open after your check passes)</summary>
+# <details><summary>torchvision's layout, the offsets, and why (open after your check passes)</summary>
 #
-# Channel $2k$ of a group is the **row** offset $\Delta y$ of tap $k$, channel $2k + 1$ its column offset
-# $\Delta x$: **interleaved per tap, y first**, $[\Delta y_0, \Delta x_0, \Delta y_1, \Delta x_1, \dots]$ – one
-# probe with a 1 in channel 1 tells both (tap 0 moves one column; blocked, it would be tap 1 moving one row). The
-# original CUDA kernels (Dai et al.'s MXNet code, carried over into mmcv and torchvision) index images as
-# `[row, col]` = `(h, w)` everywhere, so the `h` offset comes first; converting from the course's $(x, y)$ is exactly
-# where the bug lives. In code: stack `(dy, dx)` on a new axis right after the tap axis and flatten groups, taps and
-# that axis. The picture shows which channels the two popular bugs – $(dx, dy)$, and blocked – put in the wrong
-# place.
+# **The layout.** Channel $2k$ of a group is the **row** offset $\Delta y$ of tap $k$, channel $2k + 1$ its column
+# offset $\Delta x$: **interleaved per tap, y first**, $[\Delta y_0, \Delta x_0, \Delta y_1, \Delta x_1, \dots]$ –
+# one probe with a 1 in channel 1 tells both (tap 0 moves one column; blocked, it would be tap 1 moving one row).
+# The original CUDA kernels (Dai et al.'s MXNet code, carried over into mmcv and torchvision) index images as
+# `[row, col]` = `(h, w)` everywhere, so the `h` offset comes first. In code: stack `(dy, dx)` on a new axis right
+# after the tap axis and flatten taps and that axis (and offset groups, where there are several).
+#
+# **The offsets.** Tap $k$ at output $p_0$ regularly reads $q_k(p_0) = s\,p_0 - \text{pad} + p_k$ (exercise 1) and
+# should read at $A\,q_k(p_0)$, so
+#
+# $$ \Delta p_k(p_0) = A\,q_k(p_0) - q_k(p_0). $$
+#
+# The formula glosses over the order of coordinates: $A$ acts on the point written $(x, y, 1)$, the layer's positions
+# and offsets write it (row, column). That is where the bug lives: $x' = a_{00} x + a_{01} y + a_{02}$,
+# $y' = a_{10} x + a_{11} y + a_{12}$, then the pair $(y' - y,\; x' - x)$ goes into channels $2k, 2k + 1$. A pure
+# translation moves every tap alike; a rotation about a point leaves the tap that regularly reads there in place. For
+# an STN followed by a convolution with stride 1 and no padding or dilation, $q_k(p_0) = p_0 + (i, j)$: the
+# convolution reads the warped image $\tilde I(q) = I(A q)$ – the identity is checked below. The picture shows which
+# channels the two popular layout bugs – $(dx, dy)$, and blocked – put in the wrong place.
 # </details>
 
 # %%
+from stn_course.deform import pack_offsets as package_pack_offsets  # the layout you found: (N, G, K, H, W) dy, dx
+
 plotting.plot_offset_layout(3, 3);
 
 # %% [markdown]
-# ### Exercise 5 – deformable convolution (v1 and v2)
+# ### Exercise 3 – deformable convolution (v1 and v2)
 #
-# Now let the taps move. Same loop as exercise 3, but each tap's positions get the offsets of that tap (read them
-# with the layout of exercise 4), input channel `c` uses offset group `c // (C_in / G)`, and – if a `mask` is given –
-# each sample is multiplied by its tap's mask before the weighted sum. (The package version also handles weight
-# `groups`; the check uses `groups = 1`.)
-#
-# Tip: reshape the input to `(N·G, C_in/G, H, W)` – one "image" per offset group – and the offsets to
-# `(N·G, K, 2, H_out, W_out)`; then one call of your sampler per tap covers every group.
+# Now let the taps move: write `torchvision.ops.deform_conv2d` (weight `groups = 1`, any number of offset groups,
+# with and without DCNv2's `mask`) to the contract of the theory section, in the layout you found. Test it the way
+# you would test a library's: zero offsets must give `F.conv2d`, and, without padding, exercise 2's offsets for a
+# translation $t$ by whole pixels must give `F.conv2d` of the translated image $I(q + t)$. The check compares with the
+# package's reference on offsets that reach far outside the image, and checks the gradients w.r.t. input, offsets
+# and weight.
 
 # %%
 def deform_conv2d_ex(input, offset, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), mask=None):
@@ -555,7 +450,7 @@ def deform_conv2d_ex(input, offset, weight, bias=None, stride=(1, 1), padding=(0
     k_taps = kh * kw
     h_out, w_out = offset.shape[-2:]
     groups = offset.shape[1] // (2 * k_taps)
-    pos = regular_sampling_positions_ex(h_out, w_out, (kh, kw), stride, padding, dilation).to(input.dtype)
+    pos = package_positions(h_out, w_out, (kh, kw), stride, padding, dilation).to(input.dtype)
     images = input.reshape(n * groups, c_in // groups, h, w)
     pairs = offset.reshape(n * groups, k_taps, 2, h_out, w_out)  # [..., 0] = dy, [..., 1] = dx
     out = 0
@@ -575,30 +470,6 @@ def deform_conv2d_ex(input, offset, weight, bias=None, stride=(1, 1), padding=(0
 
 # %%
 deform_conv2d_ex = check("06.deform_conv2d", deform_conv2d_ex)
-
-# %% [markdown]
-# ### Exercise 6 – one global transform as offsets
-#
-# Given pixel-space affine matrices `(N, 3, 3)` acting on $(x, y, 1)$, return the offsets
-# $\Delta p_k(p_0) = A\,q_k(p_0) - q_k(p_0)$ in torchvision's layout, where $q_k(p_0) = s\,p_0 - \text{pad} + p_k$
-# is the regular position of tap $k$ at output $p_0$ from exercise 1 (stride, padding and dilation included): the
-# layer then reads at $A\,q_k(p_0)$. This is where $(x, y)$ meets $(dy, dx)$.
-
-# %%
-def offsets_from_affine_ex(matrix, h_out, w_out, kernel_size, stride, padding, dilation):
-    """``matrix: (N, 3, 3)``, geometry as pairs ``-> offset (N, 2·kh·kw, H_out, W_out)``"""
-    ### BEGIN SOLUTION
-    pos = regular_sampling_positions_ex(h_out, w_out, kernel_size, stride, padding, dilation).to(matrix.dtype)
-    y, x = pos[..., 0], pos[..., 1]  # (K, H_out, W_out)
-    a = matrix[:, :, :, None, None, None]  # broadcast over (K, H_out, W_out)
-    new_x = a[:, 0, 0] * x + a[:, 0, 1] * y + a[:, 0, 2]
-    new_y = a[:, 1, 0] * x + a[:, 1, 1] * y + a[:, 1, 2]
-    return pack_offsets((new_y - y).unsqueeze(1), (new_x - x).unsqueeze(1))
-    ### END SOLUTION
-
-
-# %%
-offsets_from_affine_ex = check("06.offsets_from_affine", offsets_from_affine_ex)
 
 # %% [markdown]
 # ## Verify
@@ -647,7 +518,7 @@ print("gradcheck of your deform_conv2d:", ok)
 # ### The STN identity, and the layout bug in one picture
 #
 # With padding 0, warping with an affine $A$ and then convolving equals a deformable convolution with
-# `offsets_from_affine(A)`. Below, the warp uses your pixel sampler at $A q$ for every pixel $q$:
+# `offsets_from_affine(A)`. Below, the warp uses the pixel sampler at $A q$ for every pixel $q$:
 
 # %%
 angle, h, w_ = 0.4, 9, 8
@@ -656,56 +527,90 @@ A = torch.tensor([[[math.cos(angle), -math.sin(angle), 1.0], [math.sin(angle), m
 qy, qx = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w_, dtype=torch.float64), indexing="ij")
 src_x = A[:, 0, 0, None, None] * qx + A[:, 0, 1, None, None] * qy + A[:, 0, 2, None, None]
 src_y = A[:, 1, 0, None, None] * qx + A[:, 1, 1, None, None] * qy + A[:, 1, 2, None, None]
-warped = bilinear_sample_pixels(input=x, x=src_x, y=src_y)  # the STN's output: x(A q)
+warped = bilinear_sample_pixels(input=x, x=src_x, y=src_y)  # the STN's output: the input read at A q
 stn_then_conv = F.conv2d(warped, w, b)
 offsets = offsets_from_affine_ex(A, h - 2, w_ - 2, (3, 3), (1, 1), (0, 0), (1, 1))
 print(f"STN-then-conv vs deformable conv with offsets_from_affine: "
       f"{(stn_then_conv - deform_conv2d_ex(x, offsets, w, b, (1, 1), (0, 0), (1, 1))).abs().max():.2e}")
 
 # %% [markdown]
-# Now the bug. We ask every tap to read **2 pixels to the right** ($\Delta x = 2$, $\Delta y = 0$). Packed as
-# $(dy, dx)$ the layer does exactly that; packed as $(dx, dy)$ it reads 2 pixels *down*. And packed **blocked**,
-# $[\Delta y_0 \dots \Delta y_{K-1}, \Delta x_0 \dots \Delta x_{K-1}]$?
+# Now the bug. Exercise 2 found torchvision's layout; the two popular wrong ones are $(dx, dy)$ – a tap asked to move
+# 2 pixels right moves 2 pixels *down* – and **blocked**, $[\Delta y_0 \dots \Delta y_{K-1}, \Delta x_0 \dots
+# \Delta x_{K-1}]$ per offset group. What a blocked tensor does is less obvious.
 #
 # ### Question – predict, then run
 #
-# Every tap is asked for the same displacement `(dy, dx)`, and the offsets are packed blocked. Return the
-# displacement each of the `k_taps` taps of the layer **actually** applies, as a `(k_taps, 2)` float64 tensor of
-# `(dy, dx)` rows, taps in the layer's order. The picture below shows the answer for `(0, 2)` and 3×3 – predict it
-# first. (`check` asks that setting and one more; the grader asks others.)
+# Zero offsets give `F.conv2d`; the right offsets give a *dilated* convolution without a new layer. A colleague takes
+# a $k \times k$ deformable convolution with stride 1 and padding $(k-1)/2$ ($k$ odd) and wants every tap to read
+# where the taps of a $k \times k$ convolution with dilation $d$ and padding $d(k-1)/2$ read (both layers have the
+# input's size as output size). They work out the right per-tap `(dy, dx)` – the same at every output location – and
+# pack them **blocked**. Return, as a function of `kernel_size` and `dilation`, the displacement each tap of the
+# layer **actually** applies: a `(k·k, 2)` float64 tensor of `(dy, dx)` rows, taps in row-major order. Nothing above
+# gives the colleague's offsets: derive them from where tap $(i, j)$ reads in each layer. Which taps, if any, still
+# read the right place? (`check` asks $k = 3, d = 2$ and one more setting; the grader asks others, and no message
+# shows an answer.)
 
 # %%
-def blocked_reads(k_taps, dy, dx):
-    """The (dy, dx) each tap applies when a constant (dy, dx) is packed blocked: ``-> (k_taps, 2)`` float64."""
+def blocked_dilation(kernel_size, dilation):
+    """The (dy, dx) each tap of a k×k layer (padding (k−1)/2) applies when the offsets that make it a dilated
+    convolution are packed blocked: ``-> (k·k, 2)`` float64, taps in row-major order."""
     ### BEGIN SOLUTION
-    channels = torch.tensor([float(dy)] * k_taps + [float(dx)] * k_taps, dtype=torch.float64)
-    return channels.view(k_taps, 2)  # the layer reads channel 2k as tap k's dy, 2k + 1 as its dx
+    centre = (kernel_size - 1) / 2
+    i, j = torch.meshgrid(torch.arange(kernel_size, dtype=torch.float64),
+                          torch.arange(kernel_size, dtype=torch.float64), indexing="ij")
+    dy, dx = (dilation - 1) * (i - centre), (dilation - 1) * (j - centre)  # the offsets meant, at every location
+    channels = torch.cat([dy.flatten(), dx.flatten()])  # blocked: every tap's dy, then every tap's dx
+    return channels.view(-1, 2)  # the layer reads channel 2k as tap k's dy, 2k + 1 as its dx
     ### END SOLUTION
 
 
 # %%
-blocked_reads = check("06.blocked_reads", blocked_reads)
+blocked_dilation = check("06.blocked_dilation", blocked_dilation)
 
 # %% [markdown]
-# The arrows go from each tap's regular position to where it reads.
+# Run it: first a constant request, every tap 2 pixels to the right, in the three layouts; then the colleague's
+# dilation offsets, packed right and packed blocked. The arrows go from each tap's regular position to where it reads.
 
 # %%
 k9 = torch.zeros(1, 1, 9, 28, 28, dtype=torch.float64)
-right = pack_offsets(k9, k9 + 2)  # dy = 0, dx = 2 for every tap
-swapped = pack_offsets(k9 + 2, k9)  # the (dx, dy) bug: dx lands in the dy channels
+right = package_pack_offsets(k9, k9 + 2)  # dy = 0, dx = 2 for every tap
+swapped = package_pack_offsets(k9 + 2, k9)  # the (dx, dy) bug: dx lands in the dy channels
 blocked = torch.cat([k9, k9 + 2], dim=2).flatten(1, 2)  # [dy_0..dy_8, dx_0..dx_8]
 corner = torch.tensor([7.0, 5.0], dtype=torch.float64)  # show the crop digit[7:21, 5:19], points shifted alike
-where = [sampling_positions(o, 3, padding=1)[0, 0, :, 14, 12] - corner for o in (right, swapped, blocked)]
+where = [package_sampling_positions(o, 3, padding=1)[0, 0, :, 14, 12] - corner for o in (right, swapped, blocked)]
 regular = pos[:, 14, 12] - corner
 plotting.plot_sampling_panels([digit[0, 0, 7:21, 5:19]] * 3, where,
                               ["(dy, dx): 2 px right ✓", "(dx, dy) bug: 2 px down", "blocked bug: taps scrambled"],
                               centres=[(7, 7)] * 3, arrows_from=[regular] * 3);
 
+# %%
+meant = package_positions(1, 1, 3, 1, 2, 2)[:, 0, 0] - package_positions(1, 1, 3, 1, 1, 1)[:, 0, 0]  # (9, 2)
+dy9, dx9 = k9 + meant[:, 0, None, None], k9 + meant[:, 1, None, None]
+dilate_right, dilate_blocked = package_pack_offsets(dy9, dx9), torch.cat([dy9, dx9], dim=2).flatten(1, 2)
+where = [package_sampling_positions(o, 3, padding=1)[0, 0, :, 14, 12] - corner for o in (dilate_right, dilate_blocked)]
+still_right = (where[0] == where[1]).all(1).nonzero().flatten().tolist()
+print("3×3 made dilation 2, packed blocked: taps", still_right, "still read where they should; the centre tap,",
+      "meant to stay, moves by (dy, dx) =", tuple((where[1][4] - regular[4]).tolist()))
+plotting.plot_sampling_panels([digit[0, 0, 7:21, 5:19]] * 2, where,
+                              ["offsets of dilation 2, (dy, dx) ✓", "the same offsets packed blocked"],
+                              centres=[(7, 7)] * 2, arrows_from=[regular] * 2);
+
 # %% [markdown]
-# The blocked tensor's first nine channels are all $\Delta y = 0$ and its last nine all $\Delta x = 2$; the layer
-# hands channels $2k, 2k+1$ to tap $k$. Taps 0–3 get $(0, 0)$ and stay put, tap 4 – the centre – gets $(0, 2)$ and
-# is the only one right, taps 5–8 get $(2, 2)$ and read diagonally down-right. A test that looks only at the centre
-# tap would pass.
+# <details><summary>Why (open after your check passes)</summary>
+#
+# **The offsets meant.** With $c = (k-1)/2$, tap $(i, j)$ reads $p - c + (i, j)$ in the plain layer and
+# $p - dc + d\,(i, j)$ in the dilated one: the difference is $(d - 1)(i - c, j - c)$ – not $d\,(i - c, j - c)$: the
+# plain tap already sits $i - c$ from the centre. It is the same at every location, and the centre tap never moves.
+# For 3×3 and $d = 2$: $dy = i - 1$, $dx = j - 1$.
+#
+# **How the layer reads them.** The blocked tensor's channels are $[dy_0, \dots, dy_{K-1}, dx_0, \dots, dx_{K-1}]$;
+# the layer hands channels $2k, 2k+1$ to tap $k$. For the constant request above the first nine channels are
+# $\Delta y = 0$ and the last nine $\Delta x = 2$: taps 0–3 get $(0, 0)$ and stay put, tap 4 – the centre – gets
+# $(0, 2)$ and is the only one right, taps 5–8 get $(2, 2)$. For the dilation, the taps printed above happen to read
+# the right place (their two channels hold the same numbers in both layouts), and the centre tap, which should stay,
+# reads channels 8 and 9, $dy_8$ and $dx_0$, and moves. With $d = 1$ every offset is 0 and every layout is right: a
+# test with the identity, or one that looks at a single tap, cannot catch a layout bug.
+# </details>
 
 # %% [markdown]
 # ### Offsets per tap and location
@@ -862,7 +767,7 @@ plotting.plot_spread_vs_size(sizes, spreads, regular=plain_spread);
 # ## Explore
 #
 # **Layout explorer:** a 3×3 deformable convolution whose offsets come from one rotation/scale about the chosen
-# location (exercise 6), packed in the chosen layout and read by `deform_conv2d`. Switch the layout to see the two
+# location (exercise 2), packed in the chosen layout and read by `deform_conv2d`. Switch the layout to see the two
 # bugs scramble the taps; the caption gives the largest distance between where the offsets meant to read and
 # where the layer reads. Try this:
 #
@@ -887,35 +792,7 @@ widgets.deformable_explorer(deform_model, test_set)
 # Answer in a sentence or two before you open the fold – these are the ideas the exercises cannot check.
 
 # %% [markdown]
-# **1.** Zero offsets give `F.conv2d`. Which offsets turn a 3×3 deformable convolution with padding 1 into a dilated
-# convolution with dilation 2 and padding 2? Answer in general, as a function: a $k \times k$ kernel ($k$ odd) with
-# padding $(k-1)/2$ made into a dilated one with dilation $d$ and padding $d(k-1)/2$. Return the `(dy, dx)` of every
-# tap (the same at every output location) as a `(k·k, 2)` float64 tensor, taps in row-major order. `check` grades
-# it without showing the answer; the fold after it has the derivation.
-
-# %%
-def dilation_offsets(kernel_size, dilation):
-    """Per-tap offsets that turn a k×k convolution (padding (k−1)/2) into a dilated one: ``-> (k·k, 2)`` (dy, dx)."""
-    ### BEGIN SOLUTION
-    centre = (kernel_size - 1) / 2
-    i, j = torch.meshgrid(torch.arange(kernel_size, dtype=torch.float64),
-                          torch.arange(kernel_size, dtype=torch.float64), indexing="ij")
-    dy, dx = (dilation - 1) * (i - centre), (dilation - 1) * (j - centre)
-    return torch.stack([dy.flatten(), dx.flatten()], dim=1)
-    ### END SOLUTION
-
-
-# %%
-dilation_offsets = check("06.dilation_offsets", dilation_offsets)
-
-# %% [markdown]
-# <details><summary>Answer</summary>
-#
-# Tap $(i, j)$ reads at $p - 1 + (i, j)$ regularly and at $p - 2 + 2(i, j)$ dilated. The difference is $(i - 1, j - 1)$: every tap moves once more by its own displacement from the centre, $dy = i - 1$, $dx = j - 1$, at every location. In general, with $c = (k-1)/2$: $p - c + (i, j)$ against $p - dc + d(i, j)$, a difference of $(d - 1)(i - c, j - c)$ – the centre tap never moves.
-# </details>
-
-# %% [markdown]
-# **2.** In the layout explorer, the `(dx, dy)` layout produces no error, only wrong samples. Why can no shape check catch it?
+# **1.** In the layout explorer, the `(dx, dy)` layout produces no error, only wrong samples. Why can no shape check catch it?
 
 # %% [markdown] tags=["answer"]
 # Both layouts have exactly $2 \cdot K$ channels per offset group. The layer reads the channels in its own order, so a swapped pair is a valid offset along the other axis. Only a test with a known displacement catches it, like the 2-pixels-right picture or `offsets_from_affine` against warp-then-convolve.
@@ -924,6 +801,28 @@ dilation_offsets = check("06.dilation_offsets", dilation_offsets)
 # <details><summary>Answer</summary>
 #
 # Both layouts have exactly $2 \cdot K$ channels per offset group. The layer reads the channels in its own order, so a swapped pair is a valid offset along the other axis. Only a test with a known displacement catches it, like the 2-pixels-right picture or `offsets_from_affine` against warp-then-convolve.
+# </details>
+
+# %% [markdown]
+# **2.** A fresh deformable layer has zero offsets, so with integer stride and padding every tap samples exactly on a
+# pixel centre – on the kink of the bilinear weights. Which gradient does autograd give an offset there, and what
+# happens to the offsets of taps that sit in flat, empty background?
+
+# %% [markdown] tags=["answer"]
+# With $l_y = 0$ the formula of the theory gives $(1 - l_x)(v_{10} - v_{00}) + l_x (v_{11} - v_{01})$: the *forward*
+# difference to the next row (autograd treats `floor` as a constant, so it takes the one-sided derivative from above).
+# Training can start from zero offsets, but the step sees only the pixel below and to the right. In flat background
+# all neighbours are equal, the difference is 0, and those offsets get no gradient from the image at all: they only
+# move as far as the offset convolution's shared weights drag them.
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# With $l_y = 0$ the formula of the theory gives $(1 - l_x)(v_{10} - v_{00}) + l_x (v_{11} - v_{01})$: the *forward*
+# difference to the next row (autograd treats `floor` as a constant, so it takes the one-sided derivative from above).
+# Training can start from zero offsets, but the step sees only the pixel below and to the right. In flat background
+# all neighbours are equal, the difference is 0, and those offsets get no gradient from the image at all: they only
+# move as far as the offset convolution's shared weights drag them.
 # </details>
 
 # %% [markdown]

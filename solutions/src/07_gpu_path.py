@@ -24,8 +24,8 @@
 #     holds: abs(saved_one_channel - 2 / 3) < 1e-12
 #   - text: 'channels 64: fusing saves less than 3 % of the bytes'
 #     why: an Explore instruction, verified on the explorer by tests/test_try_this.py
-#   - text: a square tile (16 × 16 output pixels per program)
-#     why: a tile shape, the question's choice (256 lanes, as the 1-D tile)
+#   - text: a square tile – 16 × 16 output pixels per program
+#     why: a tile shape, the question's (256 lanes, as the 1-D tile)
 #   - text: a 1 × 256 row or a 16 × 16 square
 #     why: the two tile shapes the code cell counts, chosen there
 #   - text: the fused forward of one channel needs a third of the ATen forward's bytes
@@ -34,8 +34,10 @@
 #   - text: with 64 channels the two are almost equal
 #     holds: predictions[ROOFLINE_SHAPES[1], 'fused forward', 'T4'] / predictions[ROOFLINE_SHAPES[1], 'ATen forward', 'T4']
 #       > 0.95
-#   - text: Image 8 starts exactly at
-#     holds: kernel_address((8, 0, 0, 0), big) == -2**31
+#   - text: In the 16 × 64 × 2048² batch, image 8 starts exactly at
+#     holds: kernel_address((8, 0, 0, 0), big) == -2**31 and big == (16, 64, 2048, 2048)
+#   - text: the last element of two 40000² planes, at about
+#     holds: kernel_address((1, 0, 39999, 39999), two_planes) == 2 * 40000**2 - 1 and abs(2 * 40000**2 - 3.2e9) < 1
 #   - text: 'The square tile turns each warp into two short rows, which after the rotation are two short columns: fewer
 #       segments per warp'
 #     holds: tile_counts['90°', (16, 16)][0] < tile_counts['90°', (1, 256)][0] and tile_counts['90°', (16, 16)][1] <
@@ -52,66 +54,47 @@
 #   - text: about 1.27× less
 #     holds: abs(1.3 / goal_bound - 1.27) < 0.005
 #   exercises:
-#     07.saved_share:
-#       title: 'predict: the share of the bytes fusing saves, from the channels alone'
-#       points: 1
+#     07.fusion_bound:
+#       title: 'predict: the most fusion can gain over a training step, from the bytes alone'
+#       points: 4
 #       hint: >-
-#         Follow one output pixel of one image through both passes, in elements: every tensor that some kernel touches,
-#         and every time it is touched. Which of these grow with C, and which cancel when you take the ratio? If the
-#         check says "too low", you have missed a crossing.
+#         Build the model tensor by tensor, for the four passes: which tensors each kernel reads and writes, and how
+#         often each crosses the bus. For the backward, go back to lesson 4's eq. 6 and 7: what does each gradient
+#         multiply by – which tensors must the backward read again, although the forward already read them? A
+#         tensor that one kernel writes and the next reads crosses twice, gradients too. Check by hand: one channel,
+#         the output as large as the input, then 64 channels. "Too low" means you have missed a crossing of the
+#         unfused passes (or counted one too many of the fused).
 #       recipe: >-
-#         with H_out = H and W_out = W, per pixel the unfused pass moves 2 (grid written) + 2 (grid read) + C (input)
-#         + C (output) elements and the fused one 2C; the saved share is 4 / (4 + 2C) = 2 / (C + 2), whatever N, H, W
-#         and the element size.
-#       rtol: 0
-#       atol: 1.0e-09
-#     07.sampler_bytes:
-#       title: the bytes one pass moves, forward and backward
-#       points: 1
+#         elements: image = N·C·H·W, output = N·C·H_out·W_out, grid = N·H_out·W_out·2. Forward, ATen: grid written
+#         and read, image read, output written; fused: image + output. Backward: grad_output read, the input read
+#         (eq. 7 needs its values for θ's gradient), the input gradient written twice (zero-fill, then the sums) –
+#         fused that is all; ATen's grid_sample backward also reads the grid and writes the grid's gradient, which
+#         affine_grid's backward reads back (3 grids). Return (ATen forward + backward) / (fused forward + backward);
+#         the bandwidth and the element size cancel. With the output as large as the input it is (6C + 10) / 6C.
+#       rtol: 1.0e-09
+#       atol: 1.0e-12
+#     07.program_reads:
+#       title: where one program reads, without a grid (and what a colleague's tile gets wrong)
+#       points: 3
 #       hint: >-
-#         The forward is your question's count, written in general. For the backward, go back to lesson 4's eq. 6 and
-#         7: what does each gradient multiply by – which tensors must the backward kernels read again? A tensor that
-#         one kernel writes and the next reads crosses the bus twice, and that holds for gradients too. Which of them
-#         exist only in registers in the fused kernel?
+#         Two halves: which output pixel each lane computes, then where that pixel reads. For the first, list what
+#         the colleague's test sizes share and yours do not, and follow a few lanes by hand on a size that breaks
+#         it. For the second, three steps per pixel: where its centre sits in normalized units (which points are ±1
+#         in each convention?), θ times that point, the same convention backwards on the input's side. A side of
+#         one pixel has no first and last centre to put at ±1.
 #       recipe: >-
-#         elements: image = N·C·H·W, output = N·C·H_out·W_out, grid = N·H_out·W_out·2. Forward unfused: grid written,
-#         grid read, image read, output written; fused: image + output. Backward: grad_output read, the input read
-#         (eq. 7 needs its values), the input gradient written twice (zero-fill, then the additions) – fused that is
-#         all; unfused also grid_sample's backward reads the grid and writes the grid's gradient, which affine_grid's
-#         backward reads back (3 grids). Multiply by element_size and return a Python int.
-#       rtol: 0
-#       atol: 0
-#     07.program_pixels:
-#       title: 'a bug hunt: the output pixels one program computes'
-#       points: 1
-#       hint: >-
-#         His tests passed, so his sizes have something in common that hides both bugs. List what his sizes share
-#         and yours do not; for each such property, pick a small size that breaks it (and only it), and follow a few
-#         lanes of his function by hand – where do rows, cols and live first disagree with where the pixel is?
-#       recipe: >-
-#         offsets = pid * block + torch.arange(block); a row is W_out pixels long, so rows = offsets // w_out and
-#         cols = offsets % w_out (his h_out only works for square outputs); live = offsets < h_out * w_out (his <=
-#         lets the lane just past the last pixel load and store). Return (rows, cols, live): int64, int64, bool.
-#       rtol: 0
-#       atol: 0
-#     07.source_pixels:
-#       title: where an output pixel reads, without a grid
-#       points: 2
-#       hint: >-
-#         Three steps per output pixel, no grid: where its centre sits in normalized units (which points are ±1 in each
-#         convention?), θ times that point, then the same convention backwards on the input's side. A side of one pixel
-#         has no first and last centre to put at ±1.
-#       recipe: >-
-#         align_corners=False: x_t = (2 j + 1) / W_out − 1 and x = ((x_s + 1) W − 1) / 2; True: x_t = 2 j / (W_out − 1)
-#         − 1 (0 for a 1-pixel side) and x = (x_s + 1)(W − 1) / 2; x_s = θ₀₀ x_t + θ₀₁ y_t + θ₀₂, and the same for y with
-#         the second row of θ. Work in theta's dtype.
+#         offsets = pid·block + arange(block); rows = offsets // W_out, cols = offsets % W_out (the colleague's h_out
+#         works for square outputs only); live = offsets < H_out·W_out (his <= lets the lane past the last pixel
+#         load and store). align_corners=False: x_t = (2 j + 1) / W_out − 1 and x = ((x_s + 1) W − 1) / 2; True:
+#         x_t = 2 j / (W_out − 1) − 1 (0 for a 1-pixel side) and x = (x_s + 1)(W − 1) / 2; x_s = θ₀₀ x_t + θ₀₁ y_t
+#         + θ₀₂, the same for y with θ's second row. Work in theta's dtype, for every lane.
 #       rtol: 1.0e-09
 #       atol: 1.0e-09
 #     07.fused_affine_sample:
 #       title: the fused forward kernel
 #       points: 3
 #       hint: >-
-#         Each lane is one output pixel: find where it reads (exercise 3, in tl operations), then for every channel load
+#         Each lane is one output pixel: find where it reads (exercise 2, in tl operations), then for every channel load
 #         its four neighbours – masked where they fall outside the image – and blend them.
 #       recipe: >-
 #         x0 = tl.floor(x), fx = x − x0; the neighbours (x0, y0), (x0 + 1, y0), (x0, y0 + 1), (x0 + 1, y0 + 1) with weights
@@ -119,80 +102,45 @@
 #         the image reads 0); the address of (c, y, x) in image n is ((n·C + c)·H + y)·W + x.
 #       rtol: 1.0e-05
 #       atol: 1.0e-05
-#     07.nondeterminism_source:
-#       title: 'question: where a seeded GPU run loses bit-reproducibility'
-#       points: 1
-#       hint: >-
-#         Compare two runs with the same inputs: what can be different between them at all? Not the data, not the
-#         code – only when each program runs relative to the others. For each option, ask whether its result depends
-#         on that timing, or only on its own inputs.
-#       recipe: >-
-#         the forward computes every output from fixed inputs in a fixed order, a program's tl.sum has a fixed order and
-#         writes a fixed slot, and the fused kernel's rounding differs from torch's the same way on every run; only the
-#         input gradient adds into one address from many programs (atomic additions), in a changing order – "b".
 #     07.affine_input_gradient:
-#       title: the backward's input gradient, with atomic additions
-#       points: 3
+#       title: the backward's input gradient, a scatter
+#       points: 4
 #       hint: >-
-#         One lane per output pixel, as in the forward (the helper gives the four neighbours and weights). What does
-#         that pixel's output gradient add to each neighbour (eq. 6)? Two lanes may add into one input pixel at the
-#         same moment: which tl operation makes that safe?
+#         One lane per output pixel, as in the forward. What does its output gradient add to each neighbour (eq. 6)?
+#         Then: when θ magnifies, how many output pixels share one input pixel – are they in one program? What does
+#         one vector store keep of repeated addresses?
 #       recipe: >-
 #         load g = ∂L/∂V of channel c at the lane's pixel (mask=live, other=0.0); for each corner k with weight w_k
 #         and mask m_k = live & inside: tl.atomic_add(grad_in + (n·C + c)·H·W + y_k·W + x_k, w_k · g, mask=m_k). A
 #         tl.load / add / tl.store instead loses the additions of lanes that share an address.
 #       rtol: 1.0e-05
 #       atol: 1.0e-05
-#     07.coalescing:
-#       title: 'question: which accesses of a 1-D tile are coalesced under a 90° rotation'
-#       points: 1
-#       hint: >-
-#         Write down the addresses the 32 lanes of one warp touch, for the store and for one corner load: consecutive
-#         lanes are consecutive output pixels of one row. Where does θ send a row of the output when it rotates by a
-#         quarter turn – along a row of the input, or down a column? How many 128-byte segments is that?
-#       recipe: >-
-#         the store's addresses are the output offsets, consecutive whatever θ: one or two segments per warp. A 90°
-#         rotation maps an output row to an input column: the 32 lanes read 32 different input rows, W·4 bytes apart –
-#         32 segments per corner load. A 16 × 16 tile turns the warp into 2 rows × 16 columns and reads 16 rows × 2
-#         columns: half the segments, and neighbouring lanes share the lines – "b".
-#     07.kernel_address:
-#       title: the address a kernel computes in 32-bit integers
-#       points: 2
-#       hint: >-
-#         Triton's program ids and integer arguments are int32: the address ((n·C + c)·H + y)·W + x is computed in
-#         32-bit two's complement. What does a 32-bit signed register hold after a result passes 2³¹ − 1? Must you wrap
-#         after every multiplication and addition, or is once at the end the same?
-#       recipe: >-
-#         exact = ((n·C + c)·H + y)·W + x with Python's integers; the int32 result is (exact + 2³¹) mod 2³² − 2³¹.
-#         Arithmetic modulo 2³² is a ring, so wrapping once at the end gives what wrapping after every step gives.
-#       rtol: 0
-#       atol: 0
 #     07.wave_efficiency:
-#       title: 'waves: the busy share of a launch''s slots'
-#       points: 2
+#       title: 'waves: the share of a launch''s lanes that compute a pixel'
+#       points: 3
 #       hint: >-
-#         Count in order: the launch's programs (exercise 2's tiles, per image), the slots that run at once, the
-#         waves. A partly full wave takes a whole wave's time: which of your divisions round up?
+#         What does the launch pay for, and what does it get? Count what it pays in lane-slots of a wave's time,
+#         what it gets in output pixels. Where does something partly used cost as much as a full one – twice? Try
+#         one small image, and a batch whose images do not fill their last program.
 #       recipe: >-
-#         programs = n · ceil(h_out·w_out / block); slots = sms · per_sm; waves = ceil(programs / slots); return
-#         programs / (waves · slots) – 1.0 when every wave is full.
+#         programs = n · ceil(h_out·w_out / block) (the launch grid tiles every image on its own: the masked tail
+#         is per image, not per batch); slots = sms · per_sm; waves = ceil(programs / slots); return
+#         n·h_out·w_out / (waves · slots · block).
 #       rtol: 1.0e-12
 #       atol: 1.0e-12
-#     07.fusion_bound:
-#       title: the most fusion can gain, forward and backward
+#     07.kernel_address:
+#       title: the element a kernel's load reaches, in 32-bit integers
 #       points: 2
 #       hint: >-
-#         At the roofline a pass takes its bytes over the bandwidth. Write the ratio of the two training steps' times
-#         – ATen's forward and backward over the fused ones – and see what cancels. Your sampler_bytes of exercise 1
-#         gives every term.
+#         Go through the expression as Triton types it, one operation at a time: which results are int32 registers,
+#         which are pointers? A 32-bit signed register cannot hold 2³¹; what does it hold instead? Try image 8 of a
+#         16 × 64 × 2048² batch, and the last element of a (2, 1, 40000, 40000) input, by hand.
 #       recipe: >-
-#         (sampler_bytes(s, o, 4, False, False) + sampler_bytes(s, o, 4, False, True)) / (sampler_bytes(s, o, 4, True,
-#         False) + sampler_bytes(s, o, 4, True, True)); the bandwidth and the element size cancel. With the output as
-#         large as the input it is (6C + 10) / 6C.
-#       builds_on:
-#       - 07.sampler_bytes
-#       rtol: 1.0e-09
-#       atol: 1.0e-12
+#         int32(v) = (v + 2³¹) mod 2³² − 2³¹. (n·C + c)·H·W is one int32 chain: int32 of its exact value. Adding it to
+#         inp gives a 64-bit pointer; y·W is a second int32 term, added to that pointer on its own; x is small.
+#         The load reaches int32((n·C + c)·H·W) + int32(y·W) + x – not int32 of the whole position.
+#       rtol: 0
+#       atol: 0
 # ---
 
 # %% [markdown]
@@ -206,12 +154,12 @@
 # wins. `F.affine_grid` followed by `F.grid_sample` passes the sampling grid from one kernel to the next through
 # memory; a **fused** kernel computes each sampling point in registers and never stores the grid.
 #
-# **You will predict, then build** the bytes model, fix the tile of output pixels one program of a kernel computes,
-# the index arithmetic that finds where an output pixel reads without a grid, and the fused forward kernel itself.
-# Then you will look at the backward – ask which of its parts can make two seeded GPU runs differ in their last
-# bits, and write its input gradient with atomic additions – learn to measure a kernel honestly, and ask what makes
-# it fast: tuning `BLOCK` and `num_warps`, coalesced memory accesses and 2-D tiles, addresses that overflow 32 bits,
-# and a roofline prediction of each kernel's time on named GPUs.
+# **You will predict, then build:** from the bytes alone, the most fusion can gain over a training step; where each
+# lane of a kernel's program reads, without a grid (repairing a colleague's tile on the way); the fused forward
+# kernel itself; and the backward's input gradient, a scatter – then ask which part of it can make two seeded GPU
+# runs differ in their last bits, learn to measure a kernel honestly, and ask what makes it fast: tuning `BLOCK` and
+# `num_warps` (and the waves a launch runs in), coalesced memory accesses and 2-D tiles, addresses that overflow
+# 32 bits, and a roofline prediction of each kernel's time on named GPUs.
 #
 # **Package modules:** `stn_course.gpu` – `affine` (the fused kernel, forward and backward, that
 # `SpatialTransformer(impl="triton")` uses), `traffic` (the bytes model), `indexing`, `measure` (a fair timer, the
@@ -221,8 +169,8 @@
 # **Where it runs.** With an NVIDIA GPU the kernels run on it. Without one, Triton's **interpreter**
 # (`TRITON_INTERPRET=1`, set below before `triton` is imported) runs the very same kernels on CPU tensors, one
 # program after another through NumPy: right numbers, small sizes, no speed. Triton ships Linux wheels only
-# (`pip install "stn-course[gpu]"`); on macOS or Windows exercises 1–3 still run – they need PyTorch alone – and
-# the kernel sections need a Linux machine or a hosted notebook.
+# (`pip install "stn-course[gpu]"`); on macOS or Windows exercises 1, 2, 5 and 6 still run – they need Python and PyTorch
+# alone – and the kernel sections need a Linux machine or a hosted notebook.
 
 # %%
 FAST = True  # small sizes (the interpreter runs every program in Python); False: larger measurements
@@ -246,6 +194,7 @@ from stn_course import gpu, plotting, widgets
 from stn_course.checks import check, status
 from stn_course.checks.kernels import jit_exercise  # @triton.jit for an exercise: a stub says "not implemented"
 from stn_course.gpu.affine import affine_sample as package_affine_sample  # the package's kernel, beside yours
+from stn_course.gpu.indexing import source_pixels as package_source_pixels  # exercise 2's arithmetic, any tile
 from stn_course.gpu.measure import copy_bandwidth, fixed_threads, time_samples
 from stn_course.gpu.traffic import sampler_traffic as package_sampler_traffic  # reads and writes, separately
 from stn_course.images import sample_image
@@ -293,62 +242,48 @@ print("kernels run on:", where)
 # %% [markdown]
 # ## Build
 #
-# ### Question – predict before you count
+# ### Exercise 1 – predict: the most fusion can gain over a training step
 #
-# Before you write the model down exactly: for an output as large as its input ($H_\text{out} = H$,
-# $W_\text{out} = W$), what share of the unfused pass's bytes does fusing save, as a function of the number of
-# channels $C$ alone? Work it out on paper, per output pixel; return a number between 0 and 1. (Exercise 1 then
-# counts exactly, and a table checks your answer at the benchmark's sizes.)
+# Training runs the sampler forward *and* backward. At the roofline (§1) a memory-bound pass takes its bytes over
+# the bandwidth, so the bytes alone bound what fusing can gain – before any kernel is written. Write
+# `fusion_bound(input_shape, out_size)`: by how many times, at most, can the fused kernels' forward + backward be
+# faster than ATen's (`F.affine_grid` + `F.grid_sample`, forward + backward), in float32, **on any GPU**?
+# `input_shape = (N, C, H, W)`, `out_size = (H_out, W_out)` (it may differ from the input's size); the grid's
+# shape is lesson 2's. Return a float.
+#
+# The model's rules, for both directions: every tensor costs its elements × `element_size` each time a kernel
+# reads it and each time a kernel writes it (the caches are ignored); θ and θ's gradient are negligible (a few
+# numbers per image); a gradient that many threads add into (a scatter) is first filled with zeros – a write of its
+# own – and then written once more with the sums, while one whose every element a single thread computes is written
+# once. ATen's backward is two kernels, like its forward: `grid_sample`'s backward (the
+# gradients of its two inputs), then `affine_grid`'s (θ's gradient from the grid's). The fused backward is one
+# kernel that computes the input's gradient and θ's. Which tensors each backward kernel must read is yours to
+# find – lesson 4's eq. 6 and 7 say what each gradient multiplies, not this text. Before the check, work out by
+# hand what you expect for one channel and for 64 (output as large as the input): the check asks other channel
+# counts, output sizes and batches.
 
 # %%
-def saved_share(channels):
-    """The share (0 … 1) of one unfused forward pass's bytes that fusing saves, the output as large as the input."""
-    ### BEGIN SOLUTION
-    return 2 / (channels + 2)  # the grid written and read: 2 · 2 numbers per pixel, of 4 + 2C in all
-    ### END SOLUTION
-
-
-# %%
-saved_share = check("07.saved_share", saved_share)
-
-# %% [markdown]
-# ### Exercise 1 – the bytes model
-#
-# Return the bytes one pass moves, as a Python `int`: with `fused=False` the two ATen kernels one after the other,
-# with `fused=True` the fused kernel. `input_shape = (N, C, H, W)`, `out_size = (H_out, W_out)` (now it may differ
-# from the input's size); the grid's shape is lesson 2's. Your question above is the forward's special case – do
-# they agree?
-#
-# Then `backward=True`: the bytes of the pass that computes the gradients with respect to the input and θ from the
-# output's gradient. Which tensors does it need? That is lesson 4's eq. 6 and 7, not this text. The model's rules,
-# for both directions: count every tensor once per kernel that reads it and once per kernel that writes it (the
-# caches are ignored); θ and θ's gradient are negligible (a few numbers per image); the input gradient is a sum, so
-# it is first filled with zeros – a write of its own – and then written once more with the sums.
-
-# %%
-def sampler_bytes(input_shape, out_size, element_size=4, fused=False, backward=False):
-    """Bytes of one affine sampling pass, forward or backward: ``(N, C, H, W), (H_out, W_out) -> int``."""
+def fusion_bound(input_shape, out_size):
+    """The largest speedup of the fused forward + backward over ATen's that the bytes model allows:
+    ``(N, C, H, W), (H_out, W_out) -> float`` (> 1)."""
     ### BEGIN SOLUTION
     n, c, h, w = input_shape
     h_out, w_out = out_size
     image, output, grid = n * c * h * w, n * c * h_out * w_out, n * h_out * w_out * 2
-    if backward:  # grad_output and the input read (eq. 7); the input gradient zero-filled, then written
-        elements = output + image + 2 * image
-        if not fused:  # grid_sample's backward reads the grid, writes grad_grid; affine_grid's backward reads it
-            elements += 3 * grid
-    elif fused:
-        elements = image + output
-    else:
-        elements = grid + (grid + image + output)  # affine_grid writes the grid; grid_sample reads it, and so on
-    return int(elements * element_size)
+    # forward: affine_grid writes the grid, grid_sample reads it and the input and writes the output
+    aten = (grid + grid + image + output) + (output + image + 2 * image + 3 * grid)
+    # backward: grad_output and the input read (eq. 7), the input gradient zero-filled and written; unfused also
+    # the grid read, the grid's gradient written and read back by affine_grid's backward
+    fused = (image + output) + (output + image + 2 * image)
+    return aten / fused  # time = bytes / bandwidth: the bandwidth and the element size cancel
     ### END SOLUTION
 
 
 # %%
-sampler_bytes = check("07.sampler_bytes", sampler_bytes)
+fusion_bound = check("07.fusion_bound", fusion_bound)
 
 # %% [markdown]
-# <details><summary>The count, tensor by tensor</summary>
+# <details><summary>The count, tensor by tensor, and the formula</summary>
 #
 # | pass | reads | writes |
 # |---|---|---|
@@ -356,12 +291,10 @@ sampler_bytes = check("07.sampler_bytes", sampler_bytes)
 # | `F.grid_sample` | grid, input: $N C H W$ | output: $N C H_\text{out} W_\text{out}$ |
 # | fused kernel | θ, input | output |
 #
-# The grid crosses the bus twice: written by `affine_grid`, read back by `grid_sample`. Per output pixel of one
-# image (output as large as the input): 2 + 2 grid numbers, $C$ input and $C$ output numbers, against $2C$ fused –
-# saved $4 / (4 + 2C) = 2 / (C + 2)$.
-#
-# The backward (eq. 6 scatters $\partial L / \partial V$ into the input gradient; eq. 7 needs the input's values
-# $U$ around every sampling point, so the input is read again):
+# The grid crosses the bus twice: written by `affine_grid`, read back by `grid_sample`. The backward (eq. 6
+# scatters $\partial L / \partial V$ into the input gradient; eq. 7 needs the input's values $U$ around every
+# sampling point for the gradient of the sampling point, hence of θ – so the input is read again, although the
+# sampler is linear in it):
 #
 # | pass | reads | writes |
 # |---|---|---|
@@ -369,15 +302,28 @@ sampler_bytes = check("07.sampler_bytes", sampler_bytes)
 # | `affine_grid` backward | grid gradient | θ's gradient |
 # | fused backward | output gradient, θ, input | input gradient (zero-filled, then the sums), θ's partials |
 #
-# Three grids cross the bus in the unfused backward; none in the fused one.
+# Three grids cross the bus in the unfused backward; none in the fused one. At one bandwidth $B$ the ratio of the
+# times is the ratio of the bytes, whatever $B$ – and whatever the element size, which multiplies both. Per output
+# pixel, with the output as large as the input and in elements: ATen's forward moves $2 + 2 + 2C$, its backward
+# $C + 3C + 3 \cdot 2$; the fused ones $2C$ and $4C$. The bound is $(6C + 10) / 6C = 1 + 5 / 3C$: large for one
+# channel, close to 1 for many (the table below). The forward alone saves $4 / (4 + 2C)$ of its bytes.
 # </details>
+#
+# The rest of the lesson counts with the package's model, `stn_course.gpu.traffic.sampler_traffic` (the table
+# above, as code – reads and writes separately):
 
 # %%
+def sampler_bytes(input_shape, out_size, element_size=4, fused=False, backward=False):
+    """Bytes of one affine sampling pass (the package's model): ``(N, C, H, W), (H_out, W_out) -> int``."""
+    return package_sampler_traffic(input_shape, out_size, element_size, fused, backward).total
+
+
 SIZES = [(1024, 1, 60, 60), (256, 1, 224, 224), (256, 3, 224, 224), (32, 64, 56, 56)]
-print(f"{'input = output':22s} {'unfused MB':>11s} {'fused MB':>9s} {'saved':>7s}")
+print(f"{'input = output':22s} {'unfused MB':>11s} {'fused MB':>9s} {'saved':>7s} {'bound, fwd + bwd':>17s}")
 for shape in SIZES:
     unfused, fused = (sampler_bytes(shape, shape[2:], 4, f) for f in (False, True))
-    print(f"{str(shape):22s} {unfused / 1e6:11.1f} {fused / 1e6:9.1f} {1 - fused / unfused:7.0%}")
+    print(f"{str(shape):22s} {unfused / 1e6:11.1f} {fused / 1e6:9.1f} {1 - fused / unfused:7.0%} "
+          f"{fusion_bound(shape, shape[2:]):16.2f}×")
 saved_one_channel = 1 - sampler_bytes(SIZES[0], (60, 60), fused=True) / sampler_bytes(SIZES[0], (60, 60))
 plotting.plot_traffic({f"C={s[1]}, {s[2]}²": (package_sampler_traffic(s, s[2:]),
                                                package_sampler_traffic(s, s[2:], fused=True)) for s in SIZES[1:]});
@@ -434,19 +380,31 @@ print(f"F.affine_grid + F.grid_sample on {shape}: {spread(aten_samples)}; at the
 # `(N, ceil(H_out · W_out / BLOCK))`, so the last program of an image usually runs past the last pixel: its extra
 # lanes are **masked** – every load and store takes `mask=live`, so a masked lane never touches memory.
 #
-# ### Exercise 2 – a bug hunt: the tile of one program
+# ### Where a pixel reads, without a grid
 #
-# A colleague wrote the function that says which output pixel each lane of program `pid` computes – `(rows, cols,
-# live)`: the int64 row and column of every lane's output pixel and the bool mask `live` (which lanes have a
-# pixel). His kernel passes his tests on 4×4 and 32×32 outputs, with `BLOCK` 8 and 256; his printout below looks
-# right. On your 24×40 outputs the same kernel writes a scrambled image, and now and then the process dies with an
-# illegal memory access. His function has **two** bugs. Find them – reason about which sizes hide each one – and
-# write the fixed `program_pixels`. (A masked lane still computes a row and a column – the kernel cannot skip the
-# arithmetic, only the memory access – so return them for every lane, as the same arithmetic gives them.)
+# The fused kernel has no grid to read: each lane computes its own sampling point from its row, its column and θ –
+# the point `F.affine_grid` would have stored for its pixel, and where it lands among the input's pixels – as
+# arithmetic on one pixel's indices, for both `align_corners` conventions, without a grid to lean on.
+#
+# ### Exercise 2 – where one program reads
+#
+# Write `program_reads(theta, pid, block, in_size, out_size, align_corners=False)`: for every lane of program `pid`
+# of one image (`theta (2, 3)`, `in_size = (H, W)`, `out_size = (H_out, W_out)`), the input pixel coordinates `x`,
+# `y` its output pixel samples – what `F.affine_grid` would have stored there, unnormalized to the input's pixels
+# (lesson 2's convention: integer coordinates are pixel centres) – in theta's dtype, and the bool mask `live`; each
+# of shape `(block,)`. A masked lane still computes its `x` and `y` – the kernel cannot skip the arithmetic, only the
+# memory access – so return them for every lane, as the same arithmetic gives them. No grid is made (the check bans
+# `F.affine_grid` and the course's grid helpers); it tries every output size `F.affine_grid` accepts, in both
+# conventions: whatever your arithmetic does at the extremes, it must do what `F.affine_grid` does.
+#
+# The tile half is half written: a colleague's function says which output pixel each lane computes. His kernel
+# passes his tests on 4×4 and 32×32 outputs, with `BLOCK` 8 and 256; his printout below looks right. On your 24×40
+# outputs the same kernel writes a scrambled image, and now and then the process dies with an illegal memory
+# access. Use what is right in it.
 
 # %%
 def colleague_pixels(pid, block, h_out, w_out):
-    """The colleague's version, with two bugs: ``-> (rows, cols, live)``, each ``(block,)``."""
+    """The colleague's tile: ``-> (rows, cols, live)``, each ``(block,)``."""
     offsets = block * pid + torch.arange(block)
     rows, cols = offsets // h_out, offsets % h_out
     live = offsets <= h_out * w_out
@@ -458,86 +416,68 @@ for pid in (0, 1):  # his test: a 4×4 output, BLOCK = 8 – two programs, 16 pi
     print(f"program {pid}: pixels (row, col) {list(zip(r.tolist(), c.tolist()))}, live lanes {int(ok.sum())} of 8")
 
 # %%
-def program_pixels(pid, block, h_out, w_out):
-    """The output pixels program ``pid`` computes: ``-> (rows, cols, live)``, each ``(block,)``: int64, int64, bool"""
-    ### BEGIN SOLUTION
-    offsets = pid * block + torch.arange(block)
-    return offsets // w_out, offsets % w_out, offsets < h_out * w_out
-    ### END SOLUTION
-
-
-# %%
-program_pixels = check("07.program_pixels", program_pixels)
-
-# %%
-rows, cols, live = program_pixels(2, 16, 6, 7)
-print("program 2 of a 6×7 output with BLOCK = 16:", list(zip(rows[live].tolist(), cols[live].tolist()))[:4], "…,",
-      int(live.sum()), "live lanes of 16")
-plotting.plot_program_tiles(6, 7, 16, program=2);
-
-# %% [markdown]
-# ### Where a pixel reads, without a grid
-#
-# The fused kernel has no grid to read: each lane computes its own sampling point from its row, its column and θ.
-# That is three steps you have met – where `F.affine_grid` puts output pixel $(i, j)$ in normalized coordinates,
-# what θ does to that point, and where the normalized result lands among the input's pixels – but now written as
-# arithmetic on one pixel's indices, for both `align_corners` conventions, without a grid to lean on.
-#
-# ### Exercise 3 – the kernel's index arithmetic, in PyTorch
-#
-# Given one image's `theta (2, 3)` and integer tensors `rows`, `cols` (any shape), return the pixel coordinates
-# `(x, y)` they read, in theta's dtype – what `F.affine_grid` would have stored, then unnormalized, but computed only
-# for these pixels. Derive each step from what the conventions *mean* (which points are ±1: the outer edges of the
-# image, or the centres of its corner pixels?). The check tries every output size `F.affine_grid` accepts, and
-# compares with what it stores – whatever your formula does at the extremes, it must do what `F.affine_grid` does.
-
-# %%
-def source_pixels(theta, rows, cols, in_size, out_size, align_corners=False):
-    """``theta (2, 3)``, ``rows``/``cols`` int tensors, ``in_size (H, W)``, ``out_size (H_out, W_out)`` -> ``(x, y)``"""
+def program_reads(theta, pid, block, in_size, out_size, align_corners=False):
+    """Where the lanes of program ``pid`` read: ``theta (2, 3)``, ints, ``(H, W)``, ``(H_out, W_out)`` ->
+    ``(x, y, live)``, each ``(block,)``: x and y in theta's dtype (every lane), live bool."""
     ### BEGIN SOLUTION
     (h, w), (h_out, w_out) = in_size, out_size
-    i, j = rows.to(theta.dtype), cols.to(theta.dtype)
-    if align_corners:
+    offsets = pid * block + torch.arange(block)
+    i, j = (offsets // w_out).to(theta.dtype), (offsets % w_out).to(theta.dtype)  # row-major: a row is W_out long
+    if align_corners:  # ±1 are the centres of the first and last pixel (a 1-pixel side sits at 0)
         xt = 2 * j / (w_out - 1) - 1 if w_out > 1 else torch.zeros_like(j)
         yt = 2 * i / (h_out - 1) - 1 if h_out > 1 else torch.zeros_like(i)
-    else:
+    else:  # ±1 are the outer edges: pixel j's centre is in the middle of its cell of width 2 / W_out
         xt, yt = (2 * j + 1) / w_out - 1, (2 * i + 1) / h_out - 1
     xs = theta[0, 0] * xt + theta[0, 1] * yt + theta[0, 2]
     ys = theta[1, 0] * xt + theta[1, 1] * yt + theta[1, 2]
     if align_corners:
-        return (xs + 1) * (w - 1) / 2, (ys + 1) * (h - 1) / 2
-    return ((xs + 1) * w - 1) / 2, ((ys + 1) * h - 1) / 2
+        x, y = (xs + 1) * (w - 1) / 2, (ys + 1) * (h - 1) / 2
+    else:
+        x, y = ((xs + 1) * w - 1) / 2, ((ys + 1) * h - 1) / 2
+    return x, y, offsets < h_out * w_out  # the lane past the last pixel is already outside
     ### END SOLUTION
 
 
 # %%
-source_pixels = check("07.source_pixels", source_pixels)
+program_reads = check("07.program_reads", program_reads)
 
 # %% [markdown]
-# <details><summary>The derivation</summary>
+# <details><summary>The colleague's two bugs, and the derivation</summary>
 #
-# With `align_corners=False`, ±1 are the outer edges: the $W_\text{out}$ pixels split $[-1, 1]$ into cells of width
-# $2 / W_\text{out}$, and pixel $j$'s centre is in the middle of its cell, $x_t = \frac{2j + 1}{W_\text{out}} - 1$.
-# With `True`, ±1 are the centres of the first and last pixel, $x_t = \frac{2j}{W_\text{out} - 1} - 1$ (and 0 for
-# a side of one pixel, as `F.affine_grid` does). The same for $y_t$ with $i$ and $H_\text{out}$. θ maps the point,
-# $x_s = \theta_{00} x_t + \theta_{01} y_t + \theta_{02}$, $y_s = \theta_{10} x_t + \theta_{11} y_t + \theta_{12}$,
-# and inverting the same conventions on the input's side gives its pixel coordinates,
+# **The tile.** The pixels are numbered row-major, and a row is $W_\text{out}$ pixels long: row `offset //
+# W_out`, column `offset % W_out`. He divided by `h_out` – the same on every square output, which is all he
+# tested; on 24×40 every lane lands in the wrong pixel. And `live = offsets <= h_out * w_out` lets the lane
+# numbered exactly $H_\text{out} W_\text{out}$ – one past the last pixel – load and store: invisible when the
+# block divides the output (his 16 pixels in two blocks of 8, 1024 in four of 256: no lane reaches that number),
+# an out-of-bounds store when it does not.
+#
+# **The sampling point.** With `align_corners=False`, ±1 are the outer edges: the $W_\text{out}$ pixels split
+# $[-1, 1]$ into cells of width $2 / W_\text{out}$, and pixel $j$'s centre is in the middle of its cell,
+# $x_t = \frac{2j + 1}{W_\text{out}} - 1$. With `True`, ±1 are the centres of the first and last pixel,
+# $x_t = \frac{2j}{W_\text{out} - 1} - 1$ (and 0 for a side of one pixel, as `F.affine_grid` does). The same for
+# $y_t$ with $i$ and $H_\text{out}$. θ maps the point, $x_s = \theta_{00} x_t + \theta_{01} y_t + \theta_{02}$,
+# $y_s = \theta_{10} x_t + \theta_{11} y_t + \theta_{12}$, and inverting the same conventions on the input's side
+# gives its pixel coordinates,
 #
 # $$ x = \frac{(x_s + 1) W - 1}{2} \quad (\texttt{False}), \qquad
 #    x = \frac{(x_s + 1)(W - 1)}{2} \quad (\texttt{True}). $$
 # </details>
 #
 # Six multiply-adds per output pixel, in registers: this is what replaces the grid's 16 bytes of traffic per pixel
-# in float32 (two numbers of 4 bytes, written by `affine_grid` and read back by `grid_sample` – your model above).
+# in float32 (two numbers of 4 bytes, written by `affine_grid` and read back by `grid_sample` – the model of
+# exercise 1). The tiles of a 6×7 output with `BLOCK = 16`:
+
+# %%
+plotting.plot_program_tiles(6, 7, 16, program=2);
 
 # %%
 photo = sample_image("grace_hopper", size=32, gray=True)  # (1, 1, 32, 27)
 demo_theta = torch.tensor([[0.55, -0.25, 0.1], [0.25, 0.55, -0.1]])
 plotting.plot_program_reads(photo, demo_theta, (32, 32), 64, program=7);
-rows7, cols7, live7 = program_pixels(7, 64, 32, 32)
-x7, y7 = source_pixels(demo_theta.double(), rows7[live7], cols7[live7], photo.shape[-2:], (32, 32))
-corner_reads = {(int(yy) + dy, int(xx) + dx) for xx, yy in zip(x7.floor(), y7.floor()) for dy in (0, 1)
-                for dx in (0, 1)}
+x7, y7, live7 = program_reads(demo_theta.double(), 7, 64, photo.shape[-2:], (32, 32))
+rows7 = torch.arange(7 * 64, 8 * 64) // 32  # the output rows of program 7's lanes
+corner_reads = {(int(yy) + dy, int(xx) + dx) for xx, yy in zip(x7[live7].floor(), y7[live7].floor())
+                for dy in (0, 1) for dx in (0, 1)}
 read_pixels = {(r, c) for r, c in corner_reads if 0 <= r < photo.shape[-2] and 0 <= c < photo.shape[-1]}
 print(f"program 7: output rows {sorted(set(rows7[live7].tolist()))}, {4 * int(live7.sum())} corner reads "
       f"land on {len(read_pixels)} distinct input pixels")
@@ -549,19 +489,19 @@ print(f"program 7: output rows {sorted(set(rows7[live7].tolist()))}, {4 * int(li
 # are reads (printed above), and neighbouring programs read the strips beside it: the cache serves the repeats –
 # that is why "read the input once" is a fair model.
 #
-# ### Exercise 4 – the fused forward kernel
+# ### Exercise 3 – the fused forward kernel
 #
-# Write the body of `affine_sample_kernel`: zeros padding, `align_corners=False`, bilinear. The launcher below is
-# given: one program per `(image, BLOCK output pixels)`, θ flattened to six numbers per image, tensors contiguous so
-# that element `(n, c, y, x)` of the input is at `inp + ((n·C + c)·H + y)·W + x`. In the kernel:
-#
-# 1. `n = tl.program_id(0)`; the offsets, rows, columns and mask of exercise 2 (with `tl.program_id(1)`);
-# 2. the six numbers of θ with `tl.load(theta + n * 6 + k)`; the source point of exercise 3, in `tl` arithmetic
-#    (cast the integer rows and columns with `.to(t0.dtype)`, so that float64 inputs stay float64);
-# 3. `x0 = tl.floor(x)`, `fx = x - x0` (and for y); integer corners with `.to(tl.int32)`; for each corner a mask
-#    `live & inside the image`;
-# 4. a loop `for c in range(0, C):` that loads the four neighbours of channel `c` with their masks and
-#    `other=0.0` (outside reads 0), blends them and `tl.store`s the result at `out + (n·C + c)·H_out·W_out + offset`.
+# Write the body of `affine_sample_kernel` so that the launcher below computes exactly what
+# `F.grid_sample(input, F.affine_grid(theta, ...))` does – zeros padding, `align_corners=False`, bilinear – in one
+# kernel, without a grid. The launcher is given: a launch grid of `(N, ceil(H_out · W_out / BLOCK))` programs
+# (axis 0 the image, axis 1 the tile of exercise 2), θ flattened to six numbers per image (`theta + n * 6 + k`),
+# every tensor contiguous: element `(n, c, y, x)` of the input is at `inp + ((n·C + c)·H + y)·W + x`, and the output
+# likewise with `H_out, W_out`. How a lane gets from its offset to its value is yours to assemble from exercise 2 and
+# lesson 2. The constraints: every load and store is masked (the check runs the kernel with every access checked
+# against the tensors' bounds); a float64 input is sampled in float64 throughout (the check compares it to 1e-12,
+# float32 to 1e-5); the `tl` operations you need are `tl.program_id`, `tl.arange`, `tl.load(pointer, mask=...,
+# other=...)`, `tl.store(pointer, value, mask=...)`, `tl.floor`, `.to(dtype)` and a Python `for c in range(0, C):`
+# loop over the channels.
 
 # %%
 if gpu.triton_available():
@@ -621,6 +561,18 @@ def fused_affine_sample(input, theta, out_size):
 fused_affine_sample = check("07.fused_affine_sample", fused_affine_sample)
 
 # %% [markdown]
+# <details><summary>One way to assemble it</summary>
+#
+# 1. `n = tl.program_id(0)`; the offsets, rows, columns and mask of exercise 2, with `tl.program_id(1)`;
+# 2. the six numbers of θ with `tl.load(theta + n * 6 + k)`; the source point of exercise 2, in `tl` arithmetic –
+#    the integer rows and columns cast with `.to(t0.dtype)`, or a float64 input is silently computed in float32;
+# 3. `x0 = tl.floor(x)`, `fx = x - x0` (and for y); integer corners with `.to(tl.int32)`; for each of the four
+#    corners a mask `live & inside the image` – a corner outside reads 0 (`other=0.0`), which *is* zeros padding;
+# 4. the weights do not depend on the channel: compute them once, then loop over the channels, load the four
+#    neighbours, blend, and `tl.store` at `out + (n·C + c)·H_out·W_out + offset` with `mask=live`.
+# </details>
+
+# %% [markdown]
 # ## Verify
 #
 # Your kernel against torch on a photo, float32 – and the package's kernel (`stn_course.gpu.affine.affine_sample`,
@@ -652,65 +604,15 @@ plotting.show_images([batch[0], reference[0], package[0], reference[1], package[
 #   every output pixel, which each program reduces over its own block (`tl.sum`) and writes as one partial; the
 #   partials are added afterwards.
 #
-# **Predict, before you read on.** Your training run is not bit-reproducible on a GPU even with every seed fixed:
-# the same data, the same initialisation, and after a few hundred steps the weights differ in their last bits.
-# Which of the kernel's parts can make two runs differ? Choose one, as a string (`check` grades it without showing
-# the answer; the text after it says why):
-#
-# * `"a"` – the forward: each output pixel blends its four input neighbours with bilinear weights;
-# * `"b"` – the input's gradient: each output pixel's gradient, times the bilinear weights, goes to its four
-#   input neighbours;
-# * `"c"` – θ's gradient: each program reduces its pixels' products with `tl.sum` into its own slot of partials,
-#   which torch sums afterwards;
-# * `"d"` – the sampling points: the fused kernel computes θ·(x_t, y_t, 1) in another order than `F.affine_grid`,
-#   so its coordinates differ from torch's in the last bits.
-
-# %%
-def nondeterminism_source():
-    """The choice that makes a seeded GPU training run differ in its last bits: "a", "b", "c" or "d"."""
-    ### BEGIN SOLUTION
-    return "b"
-    ### END SOLUTION
-
-
-# %%
-nondeterminism_source = check("07.nondeterminism_source", nondeterminism_source)
-
-# %% [markdown]
-# ### Atomics, and why two runs differ
-#
-# The scatter is the hard part on a GPU. Zooming in, neighbouring output pixels – computed by *different*
-# programs running at the same time – add into the same input pixel. A plain `load, add, store` would lose updates
-# (two programs read the old value, both write, one addition vanishes), so the kernel uses `tl.atomic_add`: the
-# memory system serialises the additions to one address. Correct – but in **whatever order the programs arrive**
-# ("b"). The forward ("a") and each program's `tl.sum` ("c") compute from the same inputs in a fixed order on every
-# run, and the partials sit in fixed slots; "d" makes the fused kernel differ from torch, but the same way on every
-# run.
-#
-# Floating-point addition is not associative: $(a + b) + c$ and $a + (b + c)$ can differ in the last bits. So the
-# order of atomic additions changes the result from run to run: `F.grid_sample`'s CUDA backward is
-# nondeterministic for this reason (an open PyTorch issue since 2021), and so is any atomic scatter. How much can
-# the order matter? Add the same numbers in different orders:
-
-# %% tags=["skip-when-grading"]
-generator = torch.Generator().manual_seed(0)
-values = (torch.randn(4096, generator=generator) * torch.logspace(-3, 3, 4096)).numpy()  # mixed magnitudes, float32
-orders = np.random.default_rng(0)
-sums = {float(np.cumsum(values[orders.permutation(4096)])[-1]) for _ in range(200)}  # one addition after another
-exact = values.astype(np.float64).sum()
-order_spread = (max(sums) - min(sums)) / abs(exact)
-print(f"200 orders of the same 4096 float32 numbers: {len(sums)} different sums, spread {order_spread:.1e} "
-      f"of the exact sum")
-
-# %% [markdown]
-# ### Exercise 5 – the input gradient, with atomic additions
+# ### Exercise 4 – the input gradient, a scatter
 #
 # Write the body of `input_grad_kernel`: the backward's scatter, eq. 6 – for every output pixel and channel, its
 # gradient $\partial L / \partial V_i$ times each bilinear weight, added into the matching input pixel of `grad_in`
-# (zeros padding, `align_corners=False`, as exercise 4). The launcher fills `grad_in` with zeros first (the
-# zero-fill your bytes model counted); the helper `bilinear_corners` gives each lane's four neighbours, weights and
-# masks – exercise 4's steps 1–3, which you have written once already. Lanes of one program, and lanes of programs
-# running at the same moment on a GPU, can add into the same input pixel: choose the memory operation accordingly.
+# (zeros padding, `align_corners=False`, as exercise 3). The launcher fills `grad_in` with zeros first (the
+# zero-fill of exercise 1's model); the helper `bilinear_corners` gives each lane's four neighbours, weights and
+# masks – exercise 3's steps, which you have written once already. The memory operations at hand: `tl.load`,
+# `tl.store` and `tl.atomic_add(pointer, value, mask=...)`. The check compares with torch's input gradient – float64
+# cases to 1e-12, float32 ones to 1e-5 – for shrinking, rotating and magnifying θ.
 
 # %%
 if gpu.triton_available():
@@ -776,6 +678,41 @@ affine_input_gradient = check("07.affine_input_gradient", affine_input_gradient)
 # check's zoomed-in case): a vector store with repeated addresses keeps only one of them, so even here the plain
 # version fails. On a GPU the same happens between programs, at random.
 # </details>
+
+# %% [markdown]
+# **Predict, before you read on.** Your training run is not bit-reproducible on a GPU even with every seed fixed:
+# the same data, the same initialisation, and after a few hundred steps the weights differ in their last bits.
+# Which of the fused kernel's parts can make two runs differ – the forward's blend of four neighbours, the input's
+# gradient you just wrote, θ's gradient (each program reduces its pixels' products with `tl.sum` into its own slot
+# of partials, which torch sums afterwards), or the sampling points (computed in another order than
+# `F.affine_grid`'s)? For each, ask what could differ between two runs at all – not the data, not the code. Write
+# your answer down before you open the fold.
+#
+# <details><summary>Which part can differ, and why</summary>
+#
+# The scatter is the hard part on a GPU. Zooming in, neighbouring output pixels – computed by *different*
+# programs running at the same time – add into the same input pixel. A plain `load, add, store` would lose updates
+# (two programs read the old value, both write, one addition vanishes), so the kernel uses `tl.atomic_add`: the
+# memory system serialises the additions to one address. Correct – but in **whatever order the programs arrive**.
+# That is the one part whose result depends on timing: the forward and each program's `tl.sum` compute from the
+# same inputs in a fixed order on every run, and the partials sit in fixed slots; the sampling points make the fused
+# kernel differ from torch, but the same way on every run.
+# </details>
+#
+# Floating-point addition is not associative: $(a + b) + c$ and $a + (b + c)$ can differ in the last bits. So the
+# order of atomic additions changes the result from run to run: `F.grid_sample`'s CUDA backward is
+# nondeterministic for this reason (an open PyTorch issue since 2021), and so is any atomic scatter. How much can
+# the order matter? Add the same numbers in different orders:
+
+# %% tags=["skip-when-grading"]
+generator = torch.Generator().manual_seed(0)
+values = (torch.randn(4096, generator=generator) * torch.logspace(-3, 3, 4096)).numpy()  # mixed magnitudes, float32
+orders = np.random.default_rng(0)
+sums = {float(np.cumsum(values[orders.permutation(4096)])[-1]) for _ in range(200)}  # one addition after another
+exact = values.astype(np.float64).sum()
+order_spread = (max(sums) - min(sums)) / abs(exact)
+print(f"200 orders of the same 4096 float32 numbers: {len(sums)} different sums, spread {order_spread:.1e} "
+      f"of the exact sum")
 
 # %% [markdown]
 # Every order is "right" to float32 precision; none is bit-identical to the others. When reproducibility matters
@@ -915,11 +852,11 @@ if DEVICE.type == "cpu":
 # tuned = triton.autotune(
 #     configs=[triton.Config({"BLOCK": b}, num_warps=w) for b in (128, 256, 512, 1024) for w in (2, 4, 8)],
 #     key=["H_out", "W_out"],  # tune again when these change
-# )(affine_sample_kernel.fn)  # the plain function under your @triton.jit; the launch then passes no BLOCK
+# )(affine_sample_kernel)  # wraps the @triton.jit kernel itself (not its .fn); the launch passes no BLOCK
 # tuned[lambda meta: (n, triton.cdiv(h_out * w_out, meta["BLOCK"]))](image, theta, out, C, H, W, H_out, W_out)
 # ```
 #
-# The cell below sweeps the pairs over your kernel of exercise 4 – with `do_bench` on a GPU; under the interpreter
+# The cell below sweeps the pairs over your kernel of exercise 3 – with `do_bench` on a GPU; under the interpreter
 # with the course's CPU timer, which shows the method and **is not a GPU timing** (the interpreter ignores
 # `num_warps`, and its cost is per program, so it always prefers the largest block).
 
@@ -949,7 +886,7 @@ def launch_mine(block, num_warps):
 
 
 if status("07.fused_affine_sample") != "passed":
-    print("Exercise 4 first: the sweep times your kernel.")
+    print("Exercise 3 first: the sweep times your kernel.")
 else:
     blocks, warps = ((256, 1024), (1, 4)) if DEVICE.type == "cpu" else ((128, 256, 512, 1024), (2, 4, 8))
     tuning = sweep(launch_mine, blocks, warps)
@@ -959,7 +896,7 @@ else:
         print(f"  BLOCK {b:5d}, num_warps {w}: {t * 1e3:8.3f} ms")
 
 # %% [markdown]
-# ### Exercise 6 – waves: why the best `BLOCK` depends on the GPU
+# ### Exercise 5 – waves: why the best `BLOCK` depends on the GPU
 #
 # A GPU does not run all the programs of a launch at once. Each of its `sms` streaming multiprocessors holds up to
 # `per_sm` programs at a time – as many as its registers, shared memory and warp slots admit (the *occupancy*) –
@@ -967,21 +904,23 @@ else:
 # as a memory-bound one nearly does: then the launch takes as long as its number of waves, and a last wave with a
 # few programs costs as much as a full one (the *tail effect*).
 #
-# Write `wave_efficiency(n, h_out, w_out, block, sms, per_sm)`: the share of the slot time the launch of your
-# kernel of exercise 4 (a grid of `n` images × the programs of exercise 2's tiles) keeps busy, over all its waves –
-# `1.0` when every wave is full. The lesson's case: the H100 SXM, 132 SMs, a batch of 8 at 224², `BLOCK` 256 and
+# Write `wave_efficiency(n, h_out, w_out, block, sms, per_sm)`: for a launch of exercise 3's kernel, with its
+# launcher, on `n` images of `h_out × w_out` output pixels with `BLOCK = block`, the share of the launch's lane
+# time that computes an output pixel – `1.0` when no lane of any slot idles in any wave. Count a program as taking
+# one wave's time whether its lanes are live or masked, and a slot without a program as idle lanes. The lesson's
+# case: the H100 SXM, 132 SMs, a batch of 8 at 224², `BLOCK` 256 and
 # 8 programs per SM; the check also asks the T4 (40 SMs) and the A100 (108 SMs), other sizes and blocks. The SM
 # counts are NVIDIA's architecture whitepapers' (Turing, A100 Tensor Core GPU, H100 Tensor Core GPU).
 
 # %%
 def wave_efficiency(n, h_out, w_out, block, sms, per_sm):
-    """The busy share (0 … 1] of the slots over the waves of a launch of ``n · ceil(h_out·w_out / block)`` programs
-    on ``sms`` multiprocessors that run ``per_sm`` programs each at a time."""
+    """The share (0 … 1] of the lane time of a launch of exercise 3's kernel on ``n`` images of ``h_out × w_out``
+    output pixels that computes a pixel, on ``sms`` multiprocessors that run ``per_sm`` programs each at a time."""
     ### BEGIN SOLUTION
     programs = n * -(-(h_out * w_out) // block)  # exercise 2: the last program of each image is partly masked
     slots = sms * per_sm  # programs that run at once
     waves = -(-programs // slots)  # the last wave may be nearly empty: it takes a whole wave's time
-    return programs / (waves * slots)
+    return n * h_out * w_out / (waves * slots * block)
     ### END SOLUTION
 
 
@@ -991,11 +930,13 @@ wave_efficiency = check("07.wave_efficiency", wave_efficiency)
 # %% [markdown]
 # <details><summary>The count, and what it leaves out</summary>
 #
-# A launch has $p = N \lceil H_\text{out} W_\text{out} / \text{BLOCK} \rceil$ programs and the GPU $s =
-# \text{SMs} \cdot \text{per\_sm}$ slots, so it runs $\lceil p / s \rceil$ waves, and the busy share of their
-# slot time is $p / (\lceil p / s \rceil \, s)$. Two roundings up: the masked tail of every image (exercise 2)
-# and the last wave. Taking only the last wave's fill, $(p \bmod s) / s$, forgets that the full waves before it
-# dilute the loss – and gives 0 for a launch that fills every wave exactly. Real GPUs start a program as soon as a
+# The launcher's grid tiles every image on its own: $p = N \lceil H_\text{out} W_\text{out} / \text{BLOCK} \rceil$
+# programs (not $\lceil N H_\text{out} W_\text{out} / \text{BLOCK} \rceil$: no program spans two images), and the
+# GPU has $s = \text{SMs} \cdot \text{per\_sm}$ slots, so the launch runs $\lceil p / s \rceil$ waves and pays
+# $\lceil p / s \rceil \, s \cdot \text{BLOCK}$ lane-slots for $N H_\text{out} W_\text{out}$ pixels. Two roundings up:
+# the masked tail of every image (exercise 2) and the last wave – each costs on its own, and the first can add a
+# wave. Taking only the last wave's fill, $(p \bmod s) / s$, forgets that the full waves before it dilute the loss
+# – and gives 0 for a launch that fills every wave exactly. Real GPUs start a program as soon as a
 # slot frees, and programs' times vary, so the tail is softer than this model's; the direction holds.
 # </details>
 #
@@ -1007,7 +948,7 @@ wave_efficiency = check("07.wave_efficiency", wave_efficiency)
 SMS = {"T4": 40, "A100": 108, "H100 SXM": 132}  # NVIDIA's whitepapers
 wave_table = {(gpu_name, per_sm, b): wave_efficiency(8, 224, 224, b, sms, per_sm)
               for gpu_name, sms in SMS.items() for per_sm in (4, 8) for b in (128, 256, 512, 1024)}
-print("busy share of the slots, batch 8 at 224²:")
+print("share of the lane time that computes a pixel, batch 8 at 224² (every block divides 224²: no masked lanes):")
 print(f"{'GPU':9s} {'per SM':>6s}" + "".join(f"{'BLOCK ' + str(b):>12s}" for b in (128, 256, 512, 1024)))
 for gpu_name in SMS:
     for per_sm in (4, 8):
@@ -1019,9 +960,9 @@ for gpu_name in SMS:
 # keeps almost every slot busy at four programs per SM and leaves a quarter of them idle at eight; on the A100 at four
 # programs per SM every block leaves the same tenth idle. The tail is only one of the effects – larger blocks mean
 # fewer θ loads, more registers and fewer programs per SM, and the latency a full SM can hide – and they pull in
-# different directions, differently on every GPU and size. That is why the best `BLOCK` and `num_warps` are measured, not derived: `do_bench` over a
-# sweep as above, or `triton.autotune` with a `key` of the sizes, so that each new size is tuned once on the GPU
-# that runs it. None of this has been measured on a GPU for this course's kernels: the table is the model's.
+# different directions, differently on every GPU and size. That is why the best `BLOCK` and `num_warps` are
+# measured, not derived: `do_bench` over a sweep as above, or `triton.autotune` with a `key` of the sizes, so that
+# each new size is tuned once on the GPU that runs it. None of this has been measured on a GPU for this course's kernels: the table is the model's.
 
 # %% [markdown]
 # ### Coalescing, and 2-D tiles
@@ -1031,31 +972,15 @@ for gpu_name in SMS:
 # scattered, every thread may need its own segment: up to 32 times the traffic for the same useful bytes (the
 # cache catches some of it, if the lines are still there when a neighbour asks).
 #
-# **Question – predict before the count.** Lanes of a program are consecutive output pixels of one row (the 1-D
-# tile of exercise 2). θ rotates by 90°. Which is right? Return `"a"`, `"b"`, `"c"` or `"d"`:
-#
-# * `"a"` – the output store and the four corner loads are all coalesced: consecutive lanes, consecutive pixels;
-# * `"b"` – the store is coalesced whatever θ; the corner loads of one warp fall in about one segment per lane, and
-#   a square tile (16 × 16 output pixels per program) needs fewer segments per warp and per program;
-# * `"c"` – neither is coalesced: a gather never is;
-# * `"d"` – the loads are coalesced, but the store is not, because the output is written in the rotated order.
-
-# %%
-def coalescing():
-    """Which statement about a 1-D tile under a 90° rotation is right: "a", "b", "c" or "d"."""
-    ### BEGIN SOLUTION
-    statement = "b"  # the store follows the output; the loads follow θ – a column of the input
-    return statement
-    ### END SOLUTION
-
-
-# %%
-coalescing = check("07.coalescing", coalescing)
+# **Question – predict before the count** (not checked: the count below answers it). Lanes of a program are
+# consecutive output pixels of one row (the 1-D tile of exercise 2), and θ rotates by 90°. Per warp of 32 lanes, how
+# many 128-byte segments does the output store touch, and how many one corner load? Would a square tile – 16 × 16
+# output pixels per program, the same 256 lanes – need fewer, per warp and per program? Write your numbers down.
 
 # %% [markdown]
 # Now count. For a program of 256 output pixels – a 1 × 256 row or a 16 × 16 square – the code below finds the
 # 128-byte segments (float32) that the (x0, y0) corner loads of each warp touch, and of the whole program, with
-# your `source_pixels` from exercise 3:
+# the index arithmetic of exercise 2 (the package's `source_pixels`, which takes any tile's rows and columns):
 
 # %%
 SEGMENT = 128 // 4  # float32 elements per 128-byte segment
@@ -1068,7 +993,7 @@ def segments(theta, tile, size=256, warp=32):
     lane = torch.arange(rows_in_tile * cols_in_tile)
     rows = size // 2 + lane // cols_in_tile - rows_in_tile // 2
     cols = size // 2 + lane % cols_in_tile - cols_in_tile // 2
-    x, y = source_pixels(theta.double(), rows, cols, (size, size), (size, size))
+    x, y = package_source_pixels(theta.double(), rows, cols, (size, size), (size, size))
     address = y.floor().long() * size + x.floor().long()
     per_warp = [len(set((address[k:k + warp] // SEGMENT).tolist())) for k in range(0, len(lane), warp)]
     return float(np.mean(per_warp)), len(set((address // SEGMENT).tolist()))
@@ -1093,25 +1018,40 @@ for (name, tile), (warp_segments, program_segments) in tile_counts.items():
 #
 # ### Addresses past 2³¹
 #
-# Triton computes with the types it is given: `tl.program_id` and the integer arguments `C, H, W` are **int32**, and
-# so is `((n·C + c)·H + y)·W + x` – up to $2^{31} - 1$. A batch of 16 feature maps of 64 channels at 2048² has
-# $2^{32}$ elements, and a real training job meets such tensors. Then the address the kernel computes is not the
-# element's: the load reads another element (or faults), silently.
+# Triton computes with the types it is given: `tl.program_id` and the integer arguments `C, H, W` are **int32**
+# (a launcher passes Python integers below $2^{31}$ as 32-bit ones), and so is every product and sum of them – a
+# 32-bit signed register, whose values run from $-2^{31}$ to $2^{31} - 1$. A batch of 16 feature maps of 64
+# channels at 2048² has $2^{32}$ elements, and a real training job meets such tensors. Pointers are different: a
+# pointer is a 64-bit address, and `pointer + k` (k an integer tensor) is a pointer again, `k` elements further –
+# the value `k`'s register holds, whatever the exact arithmetic would have given.
 #
-# ### Exercise 7 – the address a kernel computes
+# ### Exercise 6 – the element a kernel's load reaches
 #
-# Return, as a Python `int`, the address `((n·C + c)·H + y)·W + x` of element `index = (n, c, y, x)` of a tensor of
-# `shape = (N, C, H, W)` **as a kernel computing in int32 obtains it**. Python's integers never overflow, so you must
-# say what a 32-bit signed register holds. No tensor is made: the check's largest shapes have tens of billions of
-# elements.
+# Say a kernel – exercise 3's, written the straightforward way – loads element `(n, c, y, x)` of the input as
+#
+# ```python
+# tl.load(inp + (n * C + c) * H * W + y * W + x, ...)
+# ```
+#
+# (`y` and `x` int32 tensors; Python evaluates it as written: `+` from left to right, `*` first). Write
+# `kernel_address(index, shape)`: for `index = (n, c, y, x)` of a contiguous input of `shape = (N, C, H, W)`, the
+# element – counted from `inp`, as a Python `int`, negative if before it – that this load reads on a GPU, where the
+# arithmetic is as described above. For small tensors it is the element's own position,
+# `((n·C + c)·H + y)·W + x`; find what it is past $2^{31}$. Python's integers never overflow, so you must say what
+# a 32-bit register holds. No tensor is made: the check's largest shapes have tens of billions of elements.
 
 # %%
 def kernel_address(index, shape):
-    """The int32 address of ``index = (n, c, y, x)`` in a contiguous ``shape = (N, C, H, W)`` tensor -> int."""
+    """The element (from ``inp``) that the load above of ``index = (n, c, y, x)`` reaches in a contiguous
+    ``shape = (N, C, H, W)`` tensor, with int32 indices and 64-bit pointers -> int."""
     ### BEGIN SOLUTION
     (n, c, y, x), (_, channels, h, w) = index, shape
-    exact = ((n * channels + c) * h + y) * w + x
-    return (exact + 2**31) % 2**32 - 2**31  # two's complement: wrapping once equals wrapping after every step
+
+    def int32(value):
+        return (value + 2**31) % 2**32 - 2**31  # what a 32-bit signed register holds: two's complement
+
+    image = int32((n * channels + c) * h * w)  # int32 operands: the image's start wraps on its own ...
+    return image + int32(y * w) + x  # ... then each int32 term joins the 64-bit pointer separately
     ### END SOLUTION
 
 
@@ -1119,24 +1059,30 @@ def kernel_address(index, shape):
 kernel_address = check("07.kernel_address", kernel_address)
 
 # %%
-big = (16, 64, 2048, 2048)
-for index in ((7, 63, 2047, 2047), (8, 0, 0, 0), (15, 63, 2047, 2047)):
-    exact = ((index[0] * big[1] + index[1]) * big[2] + index[2]) * big[3] + index[3]
-    print(f"element {index} of {big}: address {exact:>11,d}, in int32 {kernel_address(index, big):>14,d}")
+big, two_planes = (16, 64, 2048, 2048), (2, 1, 40000, 40000)
+for index, shape in (((7, 63, 2047, 2047), big), ((8, 0, 0, 0), big), ((15, 63, 2047, 2047), big),
+                     ((1, 0, 39999, 39999), two_planes)):
+    exact = ((index[0] * shape[1] + index[1]) * shape[2] + index[2]) * shape[3] + index[3]
+    print(f"element {index} of {shape}: position {exact:>14,d}, the load reaches {kernel_address(index, shape):>14,d}")
 
 # %% [markdown]
-# <details><summary>Why one wrap at the end is enough, and the fix</summary>
+# <details><summary>Which terms wrap, and the fix</summary>
 #
 # A signed 32-bit register holds its value modulo $2^{32}$, shown in $[-2^{31}, 2^{31})$:
-# $(v + 2^{31}) \bmod 2^{32} - 2^{31}$. Addition and multiplication modulo $2^{32}$ are the integers' own,
-# reduced – a ring homomorphism – so wrapping after every step gives the same as wrapping the exact result once.
-# Image 8 starts exactly at $2^{31}$: its first element is computed at $-2^{31}$, and every element past it in
-# memory lands before the tensor's start.
+# $w(v) = (v + 2^{31}) \bmod 2^{32} - 2^{31}$. Within one chain of int32 operations it does not matter where you
+# wrap – addition and multiplication modulo $2^{32}$ are the integers' own, reduced (a ring homomorphism) – so
+# `(n * C + c) * H * W` is $w$ of its exact value. But the chain ends where a term joins the pointer: the load
+# reaches $w((nC + c)HW) + w(yW) + x$, and that is **not** $w$ of the exact position. Wrapping once at the end
+# would say that the last element of two 40000² planes, at about $3.2 \cdot 10^9$, is read at a negative address;
+# the kernel reads it correctly – each of its two terms is below $2^{31}$, and the 64-bit pointer adds them. In
+# the 16 × 64 × 2048² batch, image 8 starts exactly at $2^{31}$: its first element is computed at $-2^{31}$, and
+# every image past it lands $2^{32}$ elements before its own place.
 #
 # The fix costs little: widen before the multiplications that can pass $2^{31}$, e.g. `base = (n * C +
-# c).to(tl.int64) * H * W` (each program's offset within one image stays small). Triton's pointer arithmetic is
-# 64-bit; it is the integer index that overflows. Where a kernel only ever sees small tensors, int32 is faster
-# (half the registers); a launcher can check `input.numel() < 2**31` and pick the 64-bit variant only when needed.
+# c).to(tl.int64) * H * W` (each program's offset within one image stays small, unless one plane passes $2^{31}$:
+# then `y * W` wraps too). It is the integer index that overflows, never the pointer. Where a kernel only ever sees
+# small tensors, int32 is faster (half the registers); a launcher can check `input.numel() < 2**31` and pick the
+# 64-bit variant only when needed.
 # </details>
 #
 # ### A roofline for named GPUs
@@ -1155,7 +1101,7 @@ KERNELS = {"fused forward": (True, False), "ATen forward": (False, False),
 
 
 def predicted_seconds(shape, fused, backward, bandwidth):
-    """The roofline's memory term: the bytes of your model over ``bandwidth`` (float32)."""
+    """The roofline's memory term: the bytes model's count over ``bandwidth`` (float32)."""
     return sampler_bytes(shape, shape[2:], 4, fused, backward) / bandwidth
 
 
@@ -1191,40 +1137,10 @@ else:
 # atomics' contention in the backward, caches, launch overhead at small sizes.
 
 # %% [markdown]
-# ### Exercise 8 – the most fusion can gain, forward and backward
-#
-# Training runs the forward and the backward. By the bytes model, how many times faster can the fused kernels'
-# forward + backward be than ATen's, **on any GPU**? Write `fusion_bound(input_shape, out_size)` with your
-# `sampler_bytes` of exercise 1 (float32) – the check asks other channel counts and sizes than the table's. Before
-# you write it: which of bandwidth, element size and batch the answer depends on?
-
-# %%
-def fusion_bound(input_shape, out_size):
-    """The largest speedup of the fused forward + backward over ATen's that the bytes model allows:
-    ``(N, C, H, W), (H_out, W_out) -> float`` (> 1)."""
-    ### BEGIN SOLUTION
-    def both_passes(fused):  # at one bandwidth, time is proportional to bytes: the bandwidth cancels in the ratio
-        return sum(sampler_bytes(input_shape, out_size, 4, fused, backward) for backward in (False, True))
-
-    return both_passes(False) / both_passes(True)
-    ### END SOLUTION
-
-
-# %%
-fusion_bound = check("07.fusion_bound", fusion_bound)
-
-# %% [markdown]
-# <details><summary>Why the bandwidth cancels, and the formula</summary>
-#
-# At the roofline each pass takes its bytes over the same bandwidth $B$, so the ratio of the times is the ratio of
-# the bytes, whatever $B$ – and whatever the element size, which multiplies both. Per output pixel, with the
-# output as large as the input and in elements: ATen's forward moves $2 + 2 + 2C$, its backward $C + 3C + 3 \cdot
-# 2$; the fused ones $2C$ and $4C$. The bound is $(6C + 10) / 6C = 1 + 5 / 3C$: large for one channel, close to 1
-# for many.
-# </details>
+# ### The goal, against the bound
 #
 # The issue behind this section set a goal for a GPU run: the fused forward + backward at least 1.3× as fast as
-# ATen's at 8×64×224². What does the model say about it?
+# ATen's at 8×64×224². What does your bound of exercise 1 say about it?
 
 # %%
 goal_shape = (8, 64, 224, 224)

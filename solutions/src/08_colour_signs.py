@@ -17,54 +17,36 @@
 #   - text: 10 % of the training signs
 #     holds: VALIDATION == 0.1
 #   exercises:
-#     08.point_pairs:
-#       title: how many point pairs pin down a transform (a question)
-#       points: 1
-#       hint: >-
-#         How many equations does one pair "this point goes there" give? And does every one of the transform's
-#         numbers need an equation – what can you do to all of them at once without changing where any point goes?
-#       recipe: >-
-#         every pair gives two equations (one for x, one for y); a family described up to scale has one number fewer
-#         to pin down than it has numbers (multiplying them all by a constant changes no point); round up when the
-#         count is odd: math.ceil((unknowns - 1 if up_to_scale else unknowns) / 2), an int.
 #     08.homography:
-#       title: the homography through 4 point pairs (direct linear transform)
+#       title: the homography through point pairs (you set up the system and fix the scale)
+#       points: 4
+#       hint: >-
+#         Write the map for one pair with its division, then multiply the division away: what is left is linear in
+#         H's entries. How many equations does a pair give, how many numbers must they pin down – and which way of
+#         fixing H's scale works for every homography, not only for those near the identity?
+#       recipe: >-
+#         for each pair (x, y) -> (u, v): h1 x + h2 y + h3 − u (h7 x + h8 y + h9) = 0 and h4 x + h5 y + h6 − v (h7 x
+#         + h8 y + h9) = 0 – two homogeneous rows per pair, all P pairs stacked into A (N, 2P, 9), in float64. Do not
+#         set h9 = 1 (it is 0 for a map that sends (0, 0) to infinity): H is the null vector of A, the last row of Vh
+#         in torch.linalg.svd(A); reshape it to (N, 3, 3) and return it in src's dtype.
+#     08.rectify:
+#       title: cut the sign out, seen straight on, with a margin
 #       points: 3
 #       hint: >-
-#         Write the projective map for one point with its division, multiply the division away: what is left is linear
-#         in the 8 unknowns. How many such equations does one pair give, and how many pairs are there?
+#         Two things decide the picture (the failure message names the slip when it recognises one). The sampler
+#         reads backwards: for each pixel of the output it needs the canvas point to read – from where to where must
+#         your homography go? And where, in the output's normalized coordinates, are the sign's corners when a border
+#         of margin pixels surrounds it (which pixel convention does every grid and sampler of this lesson use)?
 #       recipe: >-
-#         for each pair (x, y) -> (u, v): h1 x + h2 y + h3 - u h7 x - u h8 y = u and h4 x + h5 y + h6 - v h7 x - v h8 y
-#         = v; stack the 8 rows into A (N, 8, 8) and the right-hand sides into b (N, 8), solve with torch.linalg.solve
-#         (in float64), append h9 = 1, reshape to (N, 3, 3) and return it in src's dtype.
-#       rtol: 1.0e-06
-#       atol: 1.0e-06
-#     08.rectify:
-#       title: cut the sign out, seen straight on
-#       points: 2
-#       hint: >-
-#         Two things decide the picture, and the failure message says which one is off. The sampler reads backwards:
-#         for each pixel of the output (the sign's own square) it needs the canvas point to read – which way must your
-#         homography go? And the pixel convention: which one does every grid and sampler of this lesson use?
-#       recipe: >-
-#         H = homography(square, corners) – from the output's corners SIGN_CORNERS to where they are in the canvas, not
-#         the reverse; grid = projective_grid(H, (N, C, out_size, out_size), align_corners=False); F.grid_sample(images,
-#         grid, align_corners=False) (zeros padding).
+#         with align_corners=False, output pixel edges sit at normalized −1 + 2k / out_size, so the square's
+#         corners are at ±(1 − 2 margin / out_size) · SIGN_CORNERS in the output; H = homography(those, corners) –
+#         from the output to the canvas, not the reverse – in images' dtype; grid = projective_grid(H, (N, C,
+#         out_size, out_size), align_corners=False); F.grid_sample(images, grid, align_corners=False) (its default
+#         zeros padding).
 #       builds_on:
 #       - 08.homography
 #       rtol: 1.0e-05
 #       atol: 1.0e-05
-#     08.start_view:
-#       title: 'predict: which canvas columns the untrained transformer shows'
-#       points: 1
-#       hint: >-
-#         Two facts fix the view: its output pixels sit one canvas pixel apart, and its centre is the canvas's centre.
-#         Where exactly is the centre of a row of S pixels whose centres are at 0 … S − 1? Try it on a canvas of 4
-#         pixels and a view of 2 before you write the general answer; then try 5 and 2.
-#       recipe: >-
-#         the canvas's centre is at (S − 1) / 2 and the view's s columns, one pixel apart, sit symmetrically about it:
-#         first = (S − 1) / 2 − (s − 1) / 2 = (S − s) / 2, last = (S − 1) / 2 + (s − 1) / 2 = (S + s) / 2 − 1 (a
-#         half-integer when S − s is odd: then every output pixel blends two canvas columns). Return (first, last).
 # ---
 
 # %% [markdown]
@@ -92,7 +74,6 @@
 FAST = True  # small, CPU-friendly; False trains longer (more epochs)
 
 %matplotlib inline
-import math
 import time
 
 import matplotlib.pyplot as plt
@@ -154,55 +135,40 @@ plotting.plot_sign_classes(first(clean), first(seen));
 # %% [markdown]
 # ## Build
 #
-# ### Exercise 1 – how many point pairs? (a question)
+# ### Exercise 1 – the homography through point pairs
 #
-# To *find* a homography you need to know where some points of the sign went. A **point pair** says "this point of
-# the plane appears there in the image". A family of transforms is written with some number of unknowns: lesson 3's
-# `num_params` counts them (`num_params("affine")` is 6), and the homography above has the nine entries of $H$.
-# Some families are written **up to scale** – $H$ and $2H$ move every point to the same place, so a scale factor
-# is a number you write down but never see – others are not (θ and 2θ are different affine maps).
+# To *find* a homography you need to know where some points of the plane went: **point pairs** "the point
+# $(x, y)$ appears at $(u, v)$". The generator knows where the sign's corners `SIGN_CORNERS` – $(-1,-1), (1,-1),
+# (1,1), (-1,1)$ in the sign's own coordinates – landed in the canvas; in general you may have more pairs (the
+# corners, the centre, marks on the sign), and the maps you will meet are not only signs.
 #
-# Write `point_pairs(unknowns, up_to_scale)`: the smallest number of point pairs (in general position – no three
-# points on a line) that pins down a transform written with `unknowns` numbers. The checks ask about this lesson's
-# $H$ and about families you have not met – a camera that projects 3-D points to the image with a 3×4 matrix up
-# to scale, maps with an odd count – so think it through, do not look up "4".
-
-# %%
-def point_pairs(unknowns: int, up_to_scale: bool) -> int:
-    """The number of point correspondences that determine a transform written with ``unknowns`` numbers, defined up
-    to a common scale factor if ``up_to_scale``."""
-    ### BEGIN SOLUTION
-    free = unknowns - 1 if up_to_scale else unknowns  # a common factor changes no point: one number less to pin
-    return math.ceil(free / 2)  # each pair gives two equations, one for x and one for y
-    ### END SOLUTION
-
-
-# %%
-point_pairs = check("08.point_pairs", point_pairs)
-
-# %% [markdown]
-# ### Exercise 2 – the homography through four point pairs
+# Write `homography(src, dst)`: for each item of a batch of $P \ge 4$ point pairs of one homography, an $H$ that
+# sends every `src[i, j]` to `dst[i, j]`. The rules:
 #
-# The generator knows where the sign's corners `SIGN_CORNERS` – $(-1,-1), (1,-1), (1,1), (-1,1)$ in the sign's own
-# coordinates – landed in the canvas. From those four pairs you can recover $H$. The difficulty: $(u, v)$ is a
-# *ratio* of linear expressions in the entries of $H$, so it is not a linear problem as written.
+# * $H$ is defined **up to scale** ($H$, $2H$ and $-H$ send every point to the same place): return any nonzero
+#   multiple – the check compares up to a common factor;
+# * the pairs are exact, and all $P$ of them together pin $H$ down;
+# * no iterative fitting (no optimiser, no loop of updates): an exact answer from a fixed sequence of tensor
+#   operations, batched, computed in float64 and returned in `src`'s dtype.
 #
-# Write `homography(src, dst)`: for a batch of four point pairs, the $H$ (with $h_9 = 1$) that maps each `src[i, j]`
-# to `dst[i, j]`. Constraint: no iterative fitting – derive a linear system whose solution is $H$, and solve it with
-# `torch.linalg.solve` (batched). Solve in float64, return `src`'s dtype. The derivation is folded below the check:
-# try it on paper first.
+# Before you write code, count on paper: how many equations does one pair give, how many numbers must they pin
+# down, so how few pairs can do it? Test by hand: the square to itself twice as large must give a multiple of
+# $\mathrm{diag}(2, 2, 1)$; then write down a $3 \times 3$ matrix of your own, send a few points through it and see
+# whether you get it back (up to scale). The derivation is folded below the check.
 
 # %%
 def homography(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
-    """The homographies with H (x, y, 1) ~ (u, v, 1) and H[2, 2] = 1. src, dst: (N, 4, 2) -> (N, 3, 3)"""
+    """An H with H (x, y, 1) ~ (u, v, 1) for every pair, up to scale. src, dst: (N, P, 2), P >= 4 -> (N, 3, 3)"""
     ### BEGIN SOLUTION
     x, y = src[..., 0].double(), src[..., 1].double()
     u, v = dst[..., 0].double(), dst[..., 1].double()
     zero, one = torch.zeros_like(x), torch.ones_like(x)
-    rows_u = torch.stack([x, y, one, zero, zero, zero, -u * x, -u * y], -1)
-    rows_v = torch.stack([zero, zero, zero, x, y, one, -v * x, -v * y], -1)
-    h = torch.linalg.solve(torch.cat([rows_u, rows_v], 1), torch.cat([u, v], 1))
-    return torch.cat([h, torch.ones_like(h[:, :1])], 1).view(-1, 3, 3).to(src.dtype)
+    # u (h7 x + h8 y + h9) = h1 x + h2 y + h3, multiplied out: homogeneous in all 9 entries, one row for u, one for v
+    rows_u = torch.stack([x, y, one, zero, zero, zero, -u * x, -u * y, -u], -1)
+    rows_v = torch.stack([zero, zero, zero, x, y, one, -v * x, -v * y, -v], -1)
+    # H is the null vector of the (2P, 9) system – no entry fixed to 1 (h9 is 0 where (0, 0) goes to infinity)
+    h = torch.linalg.svd(torch.cat([rows_u, rows_v], 1)).Vh[:, -1]
+    return h.view(-1, 3, 3).to(src.dtype)
     ### END SOLUTION
 
 
@@ -210,35 +176,56 @@ def homography(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
 homography = check("08.homography", homography)
 
 # %% [markdown]
-# <details><summary>The derivation (the direct linear transform)</summary>
+# <details><summary>The derivation (the direct linear transform), and why not h₉ = 1</summary>
 #
-# With $h_9 = 1$: $u = \dfrac{h_1 x + h_2 y + h_3}{h_7 x + h_8 y + 1}$. Multiply by the denominator and move the
-# unknowns to the left:
+# $u = \dfrac{h_1 x + h_2 y + h_3}{h_7 x + h_8 y + h_9}$; multiply by the denominator and collect:
 #
-# $$h_1 x + h_2 y + h_3 - u\,h_7 x - u\,h_8 y = u, \qquad h_4 x + h_5 y + h_6 - v\,h_7 x - v\,h_8 y = v .$$
+# $$h_1 x + h_2 y + h_3 - u\,(h_7 x + h_8 y + h_9) = 0, \qquad h_4 x + h_5 y + h_6 - v\,(h_7 x + h_8 y + h_9) = 0 .$$
 #
-# Each pair gives these two equations, linear in $h_1 \dots h_8$; four pairs give an $8 \times 8$ system
-# $A h = b$. It is singular exactly when three of the points are collinear (then no unique $H$ exists). With more
-# than four (noisy) pairs one would solve it in the least-squares sense, or – without fixing $h_9$ – take the
-# singular vector of the smallest singular value.
+# **Counting.** Each pair gives these two equations, linear and homogeneous in the nine entries; a common factor
+# changes no point, so only $9 - 1 = 8$ numbers are to be pinned: **four pairs** (in general position). The same count
+# works for any family: $k$ numbers up to scale need $\lceil (k-1)/2 \rceil$ pairs – an affine θ (6 numbers, *not*
+# up to scale: θ and 2θ differ) needs 3, a camera's $3 \times 4$ projection matrix 6.
+#
+# **Fixing the scale.** Stacking $P$ pairs gives $A h = 0$ with $A$ of shape $(2P, 9)$, and $h$ spans its null
+# space: the right singular vector of the smallest singular value (0 for exact pairs; for noisy pairs the unit $h$
+# that makes $|A h|$ smallest). The textbook shortcut sets $h_9 = 1$ and solves an $8 \times 8$ system – lesson 3's
+# transformer does the same, and near the identity it is harmless. But $h_9$ is the $w$ of the source's origin
+# $(0, 0, 1)$: it is **0** exactly when the origin goes to infinity – the road photograph with the horizon through
+# its centre. Then no $H$ with $h_9 = 1$ exists: the $8 \times 8$ system is singular (`solve` refuses it, least
+# squares returns a wrong map, and with rounding it may return a huge, nearly right one by luck). Any entry you fix
+# has a map where it is 0 (a quarter turn has $h_1 = 0$); the null vector needs none.
+#
+# **More than four pairs** are stacked the same way (the first four alone may have three points on a line: then they
+# leave a two-dimensional null space). In pixel coordinates (hundreds) the columns of $A$ differ by $10^4$ and one
+# normalizes the points first (Hartley); this lesson's normalized coordinates are already of order 1.
 # </details>
 
 # %% [markdown]
-# ### Exercise 3 – the sign, seen straight on
+# ### Exercise 2 – the sign, seen straight on
 #
-# Now cut each sign out of its canvas as an `out_size × out_size` image in which the sign fills the frame, upright
-# and square – what a perfect transformer would show its classifier. You have `projective_grid(H, size)` (lesson 3:
-# each output pixel at normalized $(x_t, y_t)$ reads the input at $H(x_t, y_t, 1)$ after the division) and
-# `F.grid_sample` (use `align_corners=False` throughout). You know where the sign's corners are in the canvas
-# (`corners`, normalized canvas coordinates). Write `rectify(images, corners, out_size)`.
+# Now cut each sign out of its canvas as an `out_size × out_size` image in which the sign is upright and square and
+# fills the frame **but for a border of `margin` output pixels** on every side – a little of what surrounds it, so
+# that its outline stays whole. Precisely: the sign's square covers output pixels `margin … out_size − margin − 1`
+# in each direction, its edges on the outer edges of those pixels (with `margin = 0` the sign fills the frame).
+# Where the output reaches past the canvas (a sign near the edge, a large margin), it shows **zeros**.
+#
+# You have your `homography`, lesson 3's `projective_grid(H, size, align_corners)` and `F.grid_sample`; the pixel
+# convention is the lesson's, `align_corners=False`, throughout (lesson 2). `corners` says where `SIGN_CORNERS`
+# landed (normalized canvas coordinates); `images` may be float32 or float64, and the result has their dtype.
+# Write `rectify(images, corners, out_size, margin)`. Test by hand first, on a canvas whose pixels you can tell
+# apart (a ramp, or a few coloured squares): a sign whose corners are the canvas's own corners comes back
+# unchanged with `margin = 0`, `out_size = S` – and a sign that covers only the middle half of the canvas, corners
+# at $\pm 0.5$, must come back filling the whole output.
 
 # %%
-def rectify(images: torch.Tensor, corners: torch.Tensor, out_size: int) -> torch.Tensor:
-    """The signs seen straight on. images: (N, C, S, S); corners: (N, 4, 2) where SIGN_CORNERS landed (normalized
-    canvas coordinates) -> (N, C, out_size, out_size)"""
+def rectify(images: torch.Tensor, corners: torch.Tensor, out_size: int, margin: int = 0) -> torch.Tensor:
+    """The signs seen straight on, with a border of ``margin`` output pixels. images: (N, C, S, S); corners:
+    (N, 4, 2) where SIGN_CORNERS landed (normalized canvas coordinates) -> (N, C, out_size, out_size)"""
     ### BEGIN SOLUTION
-    square = torch.tensor(SIGN_CORNERS, dtype=corners.dtype).expand_as(corners)
-    h = homography(square, corners).to(images.dtype)  # output (the sign's square) -> canvas: what the sampler reads
+    inside = 1 - 2 * margin / out_size  # pixel edges sit 2 / out_size apart: the square's corners, margin pixels in
+    square = inside * torch.tensor(SIGN_CORNERS, dtype=corners.dtype).expand_as(corners)
+    h = homography(square, corners).to(images.dtype)  # output -> canvas: what the sampler reads
     grid = projective_grid(h, (images.shape[0], images.shape[1], out_size, out_size), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     ### END SOLUTION
@@ -248,20 +235,44 @@ def rectify(images: torch.Tensor, corners: torch.Tensor, out_size: int) -> torch
 rectify = check("08.rectify", rectify)
 
 # %% [markdown]
-# The inputs (top) and your rectification by their true corners (bottom): a sign that is small, turned or slanted
-# in the canvas comes out upright and filling the frame. This is the *oracle*: the ST-CNN below never sees the
-# corners – its localisation net must find the 8 numbers of $H$ from the pixels alone, learning only from the
-# classification loss.
+# <details><summary>Which way, and where the edges are</summary>
+#
+# **The direction.** It is tempting to take "the transform that undoes the distortion" – canvas corners to the
+# square – and hand it to the grid. But a grid is a list of *where to read*: for each output pixel, a canvas point.
+# So the grid's $H$ must take output coordinates to canvas coordinates, `homography(square_in_output, corners)` –
+# the distortion itself, not its inverse. (The other direction reads the canvas at the points where the sign would
+# go through the inverse of the distortion: a sign that is small in the canvas comes out smaller still.)
+#
+# **The edges.** With `align_corners=False` the normalized range $[-1, 1]$ spans the output's outer pixel *edges*:
+# pixel $k$ covers $[-1 + 2k/s,\; -1 + 2(k+1)/s]$ for an output of $s$ pixels, so pixels are $2/s$ wide. The square's
+# left edge, `margin` pixels in, is at $-1 + 2\,\text{margin}/s$: its corners are $\pm(1 - 2\,\text{margin}/s)$
+# times `SIGN_CORNERS`. Two near misses: corners on the *centres* of the first pixels inside (at
+# $\pm(1 - (2\,\text{margin} + 1)/s)$) move each edge half a pixel in – the sign comes out a pixel smaller; and
+# counting pixels in the `align_corners=True` unit $2/(s-1)$ instead of $2/s$ moves each edge in by
+# $\text{margin}/(s-1)$ of a pixel too many – invisible with `margin = 0`, which is why a hand test with a margin
+# is worth doing.
+#
+# **Outside the canvas.** `F.grid_sample`'s default `padding_mode="zeros"` makes every point that falls outside the
+# canvas read 0 (bilinearly faded over the last half pixel); `"border"` would smear the canvas's edge pixels
+# outwards – a sign near the edge would seem to continue in stripes.
+# </details>
+
+# %% [markdown]
+# The inputs (top) and your rectification by their true corners (middle; bottom with a 4-pixel margin): a sign
+# that is small, turned or slanted in the canvas comes out upright and filling its square. This is the *oracle*:
+# the ST-CNN below never sees the corners – its localisation net must find the 8 numbers of $H$ from the pixels
+# alone, learning only from the classification loss.
 
 # %%
 images, labels, corners = seen
-plotting.plot_rectified({"input": images[:10], "rectified\n(true corners)": rectify(images[:10], corners[:10], 28)},
+plotting.plot_rectified({"input": images[:10], "rectified\n(true corners)": rectify(images[:10], corners[:10], 28),
+                         "margin 4": rectify(images[:10], corners[:10], 28, 4)},
                         titles=[plotting.class_name(k) for k in labels[:10]]);
 
 # %% [markdown]
 # ## Verify – a CNN and an ST-CNN, compared fairly
 #
-# ### Exercise 4 – predict, then run
+# ### Predict, then run
 #
 # The ST-CNN is lesson 5's, with a projective transformer and colour input: `st_cnn(40, "projective")` samples a
 # 28×28 view of the 40×40 canvas, then classifies it. Its transformer starts as lesson 5's did: the regression head's
@@ -269,23 +280,9 @@ plotting.plot_rectified({"input": images[:10], "rectified\n(true corners)": rect
 # neighbouring output pixels read canvas points exactly one canvas pixel apart, the output's centre at the canvas's
 # centre (`F.grid_sample`, `align_corners=False`).
 #
-# Before the cell below shows it: which canvas columns does the untrained transformer show its classifier? Write
-# `start_view(in_size, out_size)` for an `in_size`² canvas and an `out_size`² view: return `(first, last)`, the
-# canvas x coordinates in pixels (pixel centres at 0, 1, …, `in_size − 1`) that output column 0 and output column
-# `out_size − 1` read. The check asks the lesson's sizes and others (a 40-pixel canvas with a 27-pixel view, too):
-# a formula that is right for 40 and 28 only does not pass.
-
-# %%
-def start_view(in_size: int, out_size: int) -> tuple[float, float]:
-    """Your prediction: the canvas x coordinates (pixels) that the untrained view's first and last columns read."""
-    ### BEGIN SOLUTION
-    centre, half_width = (in_size - 1) / 2, (out_size - 1) / 2  # centres of S pixels at 0 … S − 1, of s one apart
-    return centre - half_width, centre + half_width
-    ### END SOLUTION
-
-
-# %%
-start_view = check("08.start_view", start_view)
+# Before the cell below shows it, write down your prediction (no check): which canvas x coordinates (pixel centres
+# at 0, 1, …, 39) do output columns 0 and 27 of the untrained transformer read? And for a 27-pixel view of the same
+# canvas? The cell measures the first with a ramp canvas; the fold after it has the general answer.
 
 # %% [markdown]
 # The data and the two models. The fair-comparison rules of lesson 5: the learning rates (the CNN's, the ST-CNN's
@@ -294,7 +291,7 @@ start_view = check("08.start_view", start_view)
 # the same batch-norm layers in their classifier and about the same number of parameters; the **test set** is used
 # once, at the end.
 
-# %%
+# %% tags=["skip-when-grading"]
 train_images, train_labels, _ = make_signs(N_TRAIN, seed=0)  # = sign_datasets(N_TRAIN, N_TEST, seed=0), the sweep's
 test_images, test_labels, test_corners = make_signs(N_TEST, seed=1)
 train_set, test_set = TensorDataset(train_images, train_labels), TensorDataset(test_images, test_labels)
@@ -479,9 +476,10 @@ print(f"notebook ran in {time.perf_counter() - START:.0f} s")
 # %% [markdown]
 # ## Takeaways
 #
-# * A **flat object** seen by a camera is related to its straight-on view by a homography; four point pairs pin
-#   it down, through an 8×8 linear system (the direct linear transform), and the sampler needs it in the
-#   direction output → input.
+# * A **flat object** seen by a camera is related to its straight-on view by a homography; four point pairs in
+#   general position pin it down (two equations each, 9 numbers up to scale): it is the null vector of the
+#   multiplied-out system (the direct linear transform) – fixing $h_9 = 1$ fails for maps that send the origin to
+#   infinity – and the sampler needs it in the direction output → input.
 # * A projective transformer regresses the 8 numbers of $H$; colour changes nothing in its machinery (one grid for
 #   all channels) but gives the localisation net more to look at – and the clutter more ways to mislead it.
 # * An untrained ST-CNN shows the same view for every image; what it learns to show is whatever makes the

@@ -1,34 +1,38 @@
 """Checks for lesson 1 – affine transforms: matrices, composition, inverse mapping, pixel vs normalized coordinates.
 
 Every reference is :mod:`stn_course.affine` (tested against ``F.affine_grid`` and hand-made matrices) or, for the
-inverse warp, :func:`stn_course.warps.inverse_warp_nearest`; the three questions (``quarter_turn``,
-``corner_source``, ``turn_theta``) compare with :class:`~stn_course.checks.questions.AnswerCompare`, which never prints
-the expected answer (``turn_theta`` adds the kind of slip: the sign, the centre, the aspect ratio or the convention).
-Where the exercise takes Python floats, a one-line adapter hands them over as float64 tensors. Where the lesson's docstring names the dtype (``rotation_matrix``,
-``rotate_about``, ``normalization_matrix``: "float64") the dtype must match too; elsewhere matrices are compared in
-float64 values whatever float dtype the learner returns (a float32 answer is fine to 1e-6). Shapes must match exactly.
+inverse warp, :func:`stn_course.warps.inverse_warp_nearest`. The lesson's exercises are capabilities whose formulas
+the learner derives: ``rotation_matrix`` (asked as "clockwise on screen", so the y-up habit ``R(-a)`` gets its own
+diagnosis, as do degrees), ``rotate_about`` (the motion turning an ``(H, W)`` image about its centre – the centre
+included, where the half-pixel slip ``(W/2, H/2)`` and the reversed order get their own diagnosis), ``inverse_warp``
+(applying the matrix included, so the package's ``affine.apply`` is banned there; forward mapping, truncation,
+"add a half and truncate" – wrong just beyond the left and top borders – and clamping are diagnosed) and
+``pixel_to_theta`` (the normalization of
+both conventions included, 1-pixel sides first). The prediction ``turn_theta`` compares with
+:class:`~stn_course.checks.questions.AnswerCompare`, which never prints the expected answer, and adds the kind of
+slip: the sign, the centre, the aspect ratio or the convention. Where the exercise takes Python floats, a one-line
+adapter hands them over as float64 tensors. Where the lesson's docstring names the dtype (``rotation_matrix``,
+``rotate_about``: "float64") the dtype must match too; elsewhere matrices are compared in float64 values whatever
+float dtype the learner returns (a float32 answer is fine to 1e-6). Shapes must match exactly.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 
 from .. import affine
-from ..grids import affine_grid
-from ..sampling import grid_to_pixels
 from ..warps import inverse_warp_nearest
-from .cases import random_theta, tensor
-from .equivalents import AFFINE_GRID, GRID_SAMPLE, PACKAGE_SAMPLERS
+from .cases import tensor
+from .equivalents import GRID_SAMPLE, PACKAGE_SAMPLERS
 from .questions import NOT_THIS_ONE, AnswerCompare
 from .catalog import exercise
 from .registry import Case, compare, register
 
 MATRIX_TOL = 1e-6
-# (H, W) image sizes, edge cases first: 1 pixel, one row, non-square both ways.
-SIZES = [(1, 1), (1, 5), (4, 7), (9, 5), (16, 12)]
 
 
 def _compare_any_float(expected, actual, case: Case) -> tuple[bool, float, str]:
@@ -80,118 +84,89 @@ def _rotation_hidden(rng: np.random.Generator):  # beyond one turn, tiny, negati
     return _rotation_cases(rng, fixed=(3 * math.pi / 2, -math.pi / 2, 1e-9, 7.0), spread=20.0)
 
 
+def _rotation_diagnosis(actual: torch.Tensor, case: Case) -> str:
+    """The kind of slip a wrong rotation shows – the y-up habit (turning the other way on screen) or degrees – in
+    words, never a number of the expected matrix."""
+    (angle,) = case.args
+    slips = {
+        "your matrix turns the picture counter-clockwise on screen: draw the axes as the screen shows them, y "
+        "pointing down, and follow (1, 0) through a small clockwise turn": affine.rotation(_f64(-angle)),
+        "your matrix reads the angle in degrees: the argument is in radians": affine.rotation(_f64(math.degrees(angle))),
+    }
+    found = [words for words, wrong in slips.items() if torch.allclose(actual, wrong, rtol=0, atol=MATRIX_TOL)]
+    return "; ".join(found)
+
+
+@dataclass(frozen=True)
+class DiagnosedCompare:
+    """:func:`compare` at :data:`MATRIX_TOL` (dtype included) for a ``(3, 3)`` matrix, with the kind of slip that
+    ``diagnose(actual_float64, case)`` finds added to the message (never a value of the expected matrix)."""
+
+    diagnose: Callable[[torch.Tensor, Case], str]
+
+    def __call__(self, expected, actual, case: Case) -> tuple[bool, float, str]:
+        ok, error, message = _compare_float64(expected, actual, case)
+        if ok or not isinstance(actual, torch.Tensor) or actual.shape != (3, 3) or not actual.is_floating_point():
+            return ok, error, message
+        diagnosis = self.diagnose(actual.detach().to(torch.float64), case)
+        return False, error, f"{message}; {diagnosis}" if diagnosis else message
+
+
 register(exercise("01.rotation_matrix", reference=_rotation_reference, cases=_rotation_cases,
-                  hidden_cases=_rotation_hidden, compare=_compare_float64,
+                  hidden_cases=_rotation_hidden, compare=DiagnosedCompare(_rotation_diagnosis),
                   forbidden=('stn_course.affine.rotation',)))
 
 # ---------------------------------------------------------------------------------------------------------------
-# 01.rotate_about
+# 01.rotate_about – the motion that turns an image about its centre (the centre is the learner's to find)
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _rotate_about_reference(angle: float, cx: float, cy: float) -> torch.Tensor:
-    return affine.rotation_about(_f64(angle), _f64(cx), _f64(cy))
+def _rotate_about_reference(angle: float, size) -> torch.Tensor:
+    """The package's rotation about the image centre ``((W - 1)/2, (H - 1)/2)``, midway between the end pixels."""
+    height, width = size
+    return affine.rotation_about(_f64(angle), _f64((width - 1) / 2), _f64((height - 1) / 2))
 
 
-def _rotate_about_cases(rng: np.random.Generator):
-    yield Case("angle = π/2 about (0, 0) (a plain rotation)", (math.pi / 2, 0.0, 0.0))
-    yield Case("angle = π/2 about (3.5, 1.5)", (math.pi / 2, 3.5, 1.5))
-    yield Case("angle = 0 about (5, -2) (the identity)", (0.0, 5.0, -2.0))
-    yield from _random_rotations_about(rng, 3, reach=10.0)
+def _rotate_about_case(angle: float, size: tuple[int, int], what: str = "") -> Case:
+    return Case(f"angle = {angle:.4f} rad, size (H, W) = {size}{what}", (float(angle), size))
 
 
-def _random_rotations_about(rng: np.random.Generator, count: int, reach: float):
+def _rotate_about_diagnosis(actual: torch.Tensor, case: Case) -> str:
+    """The kind of slip a wrong matrix shows – a centre half a pixel off, or the moves in the wrong order – in
+    words, never a number of the expected matrix."""
+    angle, (height, width) = case.args
+    turn = affine.rotation(_f64(angle))
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    slips = {
+        "the centre is half a pixel off: test a corner pixel – a turn about the image's centre sends it onto another "
+        "pixel. Where do an H×W image's pixels sit (§1), and which point lies midway between the end ones?":
+            affine.rotation_about(_f64(angle), _f64(width / 2), _f64(height / 2)),
+        "this matrix turns about the point -c, not c: which of your moves acts first on a point?":
+            affine.compose(affine.translation(_f64(-cx), _f64(-cy)), turn, affine.translation(_f64(cx), _f64(cy))),
+    }
+    found = [words for words, wrong in slips.items() if torch.allclose(actual, wrong, rtol=0, atol=MATRIX_TOL)]
+    return "; ".join(found)
+
+
+def _rotate_about_cases(rng: np.random.Generator, sizes=((4, 4), (3, 5), (1, 1), (1, 6), (9, 4)), count=2):
+    yield _rotate_about_case(math.pi / 2, sizes[0], " (a quarter turn: where does pixel (0, 0) go?)")
+    yield _rotate_about_case(math.pi, sizes[1], " (a half turn)")
+    yield _rotate_about_case(0.0, sizes[4], " (the identity)")
+    for size in sizes[2:4]:
+        yield _rotate_about_case(rng.uniform(-math.pi, math.pi), size)
     for _ in range(count):
-        angle, cx, cy = rng.uniform(-math.pi, math.pi), rng.uniform(-reach, reach), rng.uniform(-reach, reach)
-        yield Case(f"angle = {angle:.4f} about ({cx:.3f}, {cy:.3f})", (float(angle), float(cx), float(cy)))
+        size = tuple(int(n) for n in rng.integers(2, 40, 2))
+        yield _rotate_about_case(rng.uniform(-math.pi, math.pi), size)
 
 
-def _rotate_about_hidden(rng: np.random.Generator):  # a half turn and centres far from the origin
-    yield Case("angle = -π about (-250, 40)", (-math.pi, -250.0, 40.0))
-    yield from _random_rotations_about(rng, 4, reach=1000.0)
+def _rotate_about_hidden(rng: np.random.Generator):  # large, very wide, 1-pixel and 2-pixel sides, negative turns
+    yield _rotate_about_case(-math.pi / 2, (28, 28))
+    yield from _rotate_about_cases(rng, sizes=((2, 2), (480, 640), (1, 1000), (37, 1), (2, 3)), count=3)
 
 
 register(exercise("01.rotate_about", reference=_rotate_about_reference, cases=_rotate_about_cases,
-                  hidden_cases=_rotate_about_hidden, compare=_compare_float64,
+                  hidden_cases=_rotate_about_hidden, compare=DiagnosedCompare(_rotate_about_diagnosis),
                   forbidden=('stn_course.affine.rotation', 'stn_course.affine.rotation_about')))
-
-# ---------------------------------------------------------------------------------------------------------------
-# 01.quarter_turn – a checked prediction, asked before 01.rotate_about
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def _quarter_turn_reference(cx: float, cy: float) -> tuple[float, float]:
-    """Where the package's quarter turn (+x towards +y) about ``(cx, cy)`` sends the corner pixel ``(0, 0)``."""
-    corner = torch.zeros(1, 2, dtype=torch.float64)
-    x, y = affine.apply(affine.rotation_about(_f64(math.pi / 2), _f64(cx), _f64(cy)), corner)[0].tolist()
-    return x, y
-
-
-def _quarter_turn_cases(rng: np.random.Generator):
-    yield Case("the centre of an 8×4 image, (3.5, 1.5)", (3.5, 1.5))
-    yield Case("the centre of a 21×21 image, (10, 10)", (10.0, 10.0))
-
-
-def _quarter_turn_hidden(rng: np.random.Generator):  # centres of other images, one left of and above the corner
-    yield Case("centre (-4, 2.5)", (-4.0, 2.5))
-    for _ in range(3):
-        cx, cy = float(np.round(rng.uniform(0, 500), 1)), float(np.round(rng.uniform(0, 500), 1))
-        yield Case(f"centre ({cx:g}, {cy:g})", (cx, cy))
-
-
-register(exercise("01.quarter_turn", reference=_quarter_turn_reference, cases=_quarter_turn_cases,
-                  hidden_cases=_quarter_turn_hidden, compare=AnswerCompare(atol=1e-9),
-                  forbidden=('stn_course.affine.rotation', 'stn_course.affine.rotation_about', 'stn_course.affine.apply')))
-
-# ---------------------------------------------------------------------------------------------------------------
-# 01.apply_affine
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def _apply_cases(rng: np.random.Generator):
-    yield Case("one point, matrix (3, 3)", (random_motion(rng), tensor(rng, 1, 2, scale=5.0)))
-    yield Case("7 points, a pure translation (3, 3)",
-               (affine.translation(_f64(2.0), _f64(-3.0)), tensor(rng, 7, 2, scale=5.0)))
-    yield Case("5 points, matrix (3, 3)", (random_motion(rng), tensor(rng, 5, 2, scale=5.0)))
-    yield Case("batch N=1: matrix (1, 3, 3), points (1, 4, 2)",
-               (random_motion(rng).unsqueeze(0), tensor(rng, 1, 4, 2, scale=5.0)))
-    yield Case("batch N=3: matrices (3, 3, 3), points (3, 6, 2)",
-               (torch.stack([random_motion(rng) for _ in range(3)]), tensor(rng, 3, 6, 2, scale=5.0)))
-
-
-def _apply_hidden(rng: np.random.Generator):  # many points, a larger batch, float32 points
-    yield Case("200 points, matrix (3, 3)", (random_motion(rng), tensor(rng, 200, 2, scale=50.0)))
-    yield Case("batch N=5: matrices (5, 3, 3), points (5, 17, 2)",
-               (torch.stack([random_motion(rng) for _ in range(5)]), tensor(rng, 5, 17, 2, scale=5.0)))
-    yield Case("float32 matrix and points", (random_motion(rng).float(), tensor(rng, 9, 2, dtype=torch.float32)))
-
-
-register(exercise("01.apply_affine", reference=affine.apply, cases=_apply_cases, hidden_cases=_apply_hidden,
-                  compare=_compare_any_float, forbidden=('stn_course.affine.apply',)))
-
-# ---------------------------------------------------------------------------------------------------------------
-# 01.normalization_matrix
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def _normalization_reference(size, align_corners: bool) -> torch.Tensor:
-    return affine.normalization_matrix(size, align_corners, torch.float64)
-
-
-def _normalization_cases(rng: np.random.Generator, sizes=SIZES):
-    sizes = list(sizes) + [tuple(int(s) for s in rng.integers(2, 40, 2))]
-    for size in sizes:
-        for align_corners in (False, True):
-            yield Case(f"size (H, W) = {size}, align_corners={align_corners}", (size, align_corners))
-
-
-def _normalization_hidden(rng: np.random.Generator):  # 1-pixel sides both ways, large and 2-pixel sides
-    return _normalization_cases(rng, sizes=[(1, 64), (97, 1), (2, 2), (256, 255), (3, 1000)])
-
-
-register(exercise("01.normalization_matrix", reference=_normalization_reference, cases=_normalization_cases,
-                  hidden_cases=_normalization_hidden, compare=_compare_float64,
-                  forbidden=('stn_course.affine.normalization_matrix',)))
 
 # ---------------------------------------------------------------------------------------------------------------
 # 01.pixel_to_theta
@@ -210,8 +185,8 @@ def _pixel_to_theta_cases(rng: np.random.Generator, shapes=PIXEL_TO_THETA_SHAPES
         one_pixel = align_corners and 1 in out_size
         yield Case(f"matrix (3, 3), in_size {in_size}, out_size {out_size}, align_corners={align_corners}",
                    (random_motion(rng, in_size), in_size, out_size, align_corners),
-                   hint=("a 1-pixel output side with align_corners=True: N_out has a 0 on its diagonal and no inverse. "
-                         "Write the denormalization (normalized -> pixels) directly instead of inverting N_out."
+                   hint=("a 1-pixel output side with align_corners=True: its only pixel is pixel 0 whatever u the grid "
+                         "asks about – does your normalized -> pixel step say so, and does it exist there?"
                          if one_pixel else ""))
     yield Case("the identity matrix, in_size = out_size = (5, 8), align_corners=False",
                (torch.eye(3, dtype=torch.float64), (5, 8), (5, 8), False))
@@ -248,45 +223,57 @@ def _inverse_warp_hidden(rng: np.random.Generator):  # one column, one row, larg
     return _inverse_warp_cases(rng, shapes=((2, 3, 9, 1), (1, 1, 1, 17), (4, 2, 10, 13), (1, 1, 31, 23)))
 
 
+def _slipped_warp(image: torch.Tensor, back: torch.Tensor, to_index, zeros_outside: bool = True) -> torch.Tensor:
+    """A nearest-pixel pull through ``back`` (output pixel -> source, ``(3, 3)``) with the learner's possible slips
+    switched in: ``to_index`` turns source coordinates into indices, ``zeros_outside=False`` clamps instead."""
+    n, c, h, w = image.shape
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
+    sources = torch.stack([xs, ys, torch.ones_like(xs)], -1) @ back.T
+    sx, sy = to_index(sources[..., 0]).long(), to_index(sources[..., 1]).long()
+    values = image[..., sy.clamp(0, h - 1), sx.clamp(0, w - 1)]
+    inside = (sx >= 0) & (sx < w) & (sy >= 0) & (sy < h)
+    return values * inside.to(image.dtype) if zeros_outside else values
+
+
+# The slips of an inverse warp, each in words that point at a kink to test, never at a value.
+_INVERSE_WARP_SLIPS = {
+    "the content moves the opposite way to the motion: does a shift right by 2 pixels move your picture right?":
+        lambda image, back: _slipped_warp(image, torch.linalg.inv(back), torch.round),
+    "many pixels read a neighbour of their nearest source pixel: which index does your code give a source at "
+    "x = 2.7?": lambda image, back: _slipped_warp(image, back, lambda t: t),
+    "only pixels whose source lies less than a pixel beyond the left or top border differ: which pixel is nearest "
+    "to a source at x = -0.6, and which index does your code give it?":
+        lambda image, back: _slipped_warp(image, back, lambda t: t + 0.5),
+    "pixels whose nearest source pixel lies outside the image must read 0":
+        lambda image, back: _slipped_warp(image, back, torch.round, zeros_outside=False),
+}
+
+
+def _inverse_warp_diagnosis(actual: torch.Tensor, case: Case) -> str:
+    image, motion = case.args
+    back = torch.linalg.inv(motion.to(torch.float64))
+    found = [words for words, slip in _INVERSE_WARP_SLIPS.items()
+             if torch.allclose(actual, slip(image, back).to(actual.dtype), rtol=0, atol=1e-12)]
+    return "; ".join(found)
+
+
+@dataclass(frozen=True)
+class InverseWarpCompare:
+    """The default comparison (exactly: every output pixel reads one input pixel), with the kind of slip added."""
+
+    def __call__(self, expected, actual, case: Case) -> tuple[bool, float, str]:
+        ok, error, message = compare(expected, actual, 1e-12, 1e-12)
+        if ok or not isinstance(actual, torch.Tensor) or actual.shape != expected.shape or actual.dtype != expected.dtype:
+            return ok, error, message
+        diagnosis = _inverse_warp_diagnosis(actual.detach(), case)
+        return False, error, f"{message}; {diagnosis}" if diagnosis else message
+
+
 register(exercise("01.inverse_warp", reference=inverse_warp_nearest, cases=_inverse_warp_cases,
-                  hidden_cases=_inverse_warp_hidden, forbidden=('stn_course.warps.inverse_warp_nearest',
+                  hidden_cases=_inverse_warp_hidden, compare=InverseWarpCompare(), forbidden=('stn_course.warps.inverse_warp_nearest',
+                  'stn_course.affine.apply',
                   'stn_course.sampling.nearest_sample', 'stn_course.sampling.grid_sample', *PACKAGE_SAMPLERS,
                   *GRID_SAMPLE)))
-
-# ---------------------------------------------------------------------------------------------------------------
-# 01.corner_source – predict, then run (a question: the answer is never printed)
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def _corner_source_reference(theta: torch.Tensor, size, align_corners: bool) -> tuple[float, float]:
-    """Where ``out[0, 0]`` reads, in input pixels: the package's grid, its first point, unnormalized."""
-    height, width = size
-    grid = affine_grid(theta.double().reshape(1, 2, 3), (1, 1, height, width), align_corners)
-    x, y = grid_to_pixels(grid, (height, width), align_corners)[0, 0]
-    return float(x), float(y)
-
-
-def _corner_source_cases(rng: np.random.Generator, sizes=((4, 5), (9, 6), (1, 7)), count=3):
-    # every visible case has its own answer, so no constant (x, y) passes two of them
-    eye = torch.eye(2, 3, dtype=torch.float64)
-    yield Case("the identity theta, size (H, W) = (4, 5), align_corners=True", (eye, (4, 5), True))
-    shift = torch.tensor([[1.0, 0.0, 0.4], [0.0, 1.0, -0.5]], dtype=torch.float64)
-    yield Case("a pure shift, size (H, W) = (4, 5), align_corners=False", (shift, (4, 5), False))
-    zoom = torch.tensor([[0.5, 0.0, 0.2], [0.0, 0.5, -0.1]], dtype=torch.float64)
-    yield Case("a zoom by 2 with a shift, size (8, 8), align_corners=False", (zoom, (8, 8), False))
-    for k, size in enumerate(sizes[:count]):
-        align_corners = bool(k % 2)
-        yield Case(f"a random theta, size (H, W) = {size}, align_corners={align_corners}",
-                   (random_theta(rng, 1)[0], size, align_corners))
-
-
-def _corner_source_hidden(rng: np.random.Generator):  # large, tall and wide images, a 1-pixel row
-    return _corner_source_cases(rng, sizes=((64, 48), (3, 100), (1, 9), (37, 2)), count=4)
-
-
-register(exercise("01.corner_source", reference=_corner_source_reference, cases=_corner_source_cases,
-                  hidden_cases=_corner_source_hidden, compare=AnswerCompare(atol=1e-6),
-                  forbidden=('stn_course.grids.affine_grid', 'stn_course.sampling.grid_to_pixels', *AFFINE_GRID)))
 
 # ---------------------------------------------------------------------------------------------------------------
 # 01.turn_theta – predict, then run: theta of a quarter turn on a non-square image (a question)

@@ -1,23 +1,26 @@
 """Checks for lesson 2 – sampling grids and bilinear interpolation.
 
 References are the package's tested :mod:`stn_course.grids` and :mod:`stn_course.sampling` (themselves tested
-against ``F.affine_grid``/``F.grid_sample``). The two questions – the bug hunt's prediction ``02.blog_identity_error``
-(measured with the package's ``identity_error`` on :mod:`stn_course.bug_hunt`'s blog sampler) and
-``02.zeros_fade_band`` – compare with :class:`~stn_course.checks.questions.AnswerCompare`, which never prints the
-expected answer.
+against ``F.affine_grid``/``F.grid_sample``). The NumPy sampler includes the learner's own pixel conversion (the
+package's ``unnormalize``). The bug hunt has two: the prediction ``02.blog_identity_error`` (measured with the
+package's ``identity_error`` on :mod:`stn_course.bug_hunt`'s blog sampler, compared with
+:class:`~stn_course.checks.questions.AnswerCompare`, which never prints the expected answer) and the counterexample
+``02.truncation_counterexample`` (:class:`BreaksTruncatingSampler`: any point where the colleague's truncating sampler
+is wrong passes).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from .. import padding
 from ..affine import normalization_matrix
-from ..bug_hunt import blog_sampler
+from ..bug_hunt import blog_sampler, truncating_sampler
 from ..grids import affine_grid
 from ..padding import GRID_SAMPLE_MODES
-from ..sampling import (bilinear_sample, bilinear_sample_np, identity_error, lerp_1d,
-                        unnormalize)
+from ..sampling import bilinear_sample, bilinear_sample_np, identity_error
 from .cases import HIDDEN_SAMPLING_SHAPES, SAMPLING_SHAPES, random_grid, random_theta, tensor, uniform
 from .equivalents import AFFINE_GRID, GRID_SAMPLE, PACKAGE_SAMPLERS
 from .catalog import exercise
@@ -25,74 +28,27 @@ from .questions import AnswerCompare
 from .registry import Case, register
 
 # ---------------------------------------------------------------------------------------------------------------
-# 02.lerp_1d
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def _lerp_cases(rng: np.random.Generator):
-    yield Case("a 1-sample signal (L=1) read at -1, -0.5, 0, 0.25, 0.5, 1",
-               (tensor(rng, 1), torch.tensor([-1.0, -0.5, 0.0, 0.25, 0.5, 1.0], dtype=torch.float64)),
-               hint="with one sample, at most one neighbour of x is inside the signal: does your code still read "
-                    "only samples 0 … L-1, and give the one sample's tent on both sides?")
-    yield Case("L=2, the samples themselves and the ends (x = 0, 1, -1, 2)",
-               (tensor(rng, 2), torch.tensor([0.0, 1.0, -1.0, 2.0], dtype=torch.float64)),
-               hint="at an integer x the tent sum is that sample, exactly: which two neighbours does your code pick "
-                    "there, and do their weights still add up to 1?")
-    for length in (5, 13):
-        yield Case(f"L={length}, 20 random x in [-2, L + 1] (left and right of the signal too)",
-                   (tensor(rng, length), uniform(rng, 20, low=-2.0, high=length + 1.0)))
-    yield Case("L=7, x just left of 0 (-0.3): the neighbours are -1 (outside, 0) and 0",
-               (tensor(rng, 7), torch.tensor([-0.3, -0.7, 6.3], dtype=torch.float64)),
-               hint="at x = -0.3 the left neighbour is floor(-0.3) = -1, outside the signal: int(-0.3) = 0 is wrong.")
-
-
-def _lerp_hidden(rng: np.random.Generator):  # a long signal, every integer position, points far away
-    yield Case("L=64, 300 random x in [-5, 70]", (tensor(rng, 64), uniform(rng, 300, low=-5.0, high=70.0)))
-    yield Case("L=9, x = -1, 0, 1, …, 9 (every sample and both ends)",
-               (tensor(rng, 9), torch.arange(-1.0, 10.0, dtype=torch.float64)))
-    yield Case("L=3, x far outside (±1000)", (tensor(rng, 3), torch.tensor([-1000.0, 1000.0, 1.5], dtype=torch.float64)))
-
-
-register(exercise("02.lerp_1d", reference=lerp_1d, cases=_lerp_cases, hidden_cases=_lerp_hidden,
-                  forbidden=('stn_course.sampling.lerp_1d', 'stn_course.sampling.bilinear_sample',
-                  'stn_course.sampling.bilinear_interpolate', 'stn_course.sampling.grid_sample', 'numpy.interp',
-                  'numpy._core.multiarray.interp', 'numpy._core.multiarray.interp_complex',
-                  'scipy.interpolate.interp1d', 'scipy.interpolate.make_interp_spline', *GRID_SAMPLE)))
-
-# ---------------------------------------------------------------------------------------------------------------
-# 02.unnormalize
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def _unnormalize_cases(rng: np.random.Generator, end_sizes=(1, 2, 7), random_sizes=(5, 16), shape=(3, 4),
-                       reach=1.5):
-    ends = torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64)
-    for size in end_sizes:
-        for align_corners in (False, True):
-            yield Case(f"coord = [-1, 0, 1], size={size}, align_corners={align_corners}", (ends, size, align_corners))
-    for size in random_sizes:
-        for align_corners in (False, True):
-            yield Case(f"coord {shape} random in [-{reach}, {reach}], size={size}, align_corners={align_corners}",
-                       (uniform(rng, *shape, low=-reach, high=reach), size, align_corners))
-
-
-def _unnormalize_hidden(rng: np.random.Generator):  # 3-d coordinates, large sizes, points far outside
-    return _unnormalize_cases(rng, end_sizes=(3, 1000), random_sizes=(1, 63), shape=(2, 3, 5), reach=4.0)
-
-
-register(exercise("02.unnormalize", reference=unnormalize, cases=_unnormalize_cases,
-                  hidden_cases=_unnormalize_hidden, forbidden=('stn_course.sampling.unnormalize',)))
-
-# ---------------------------------------------------------------------------------------------------------------
 # 02.affine_grid
 # ---------------------------------------------------------------------------------------------------------------
+
+
+def _affine_grid_hint(height: int, width: int, align_corners: bool) -> str:
+    """What to test by hand when this case fails: its kinks, in kind (never the expected centres)."""
+    longer = (f"with align_corners={align_corners}, do the first and last centres of a longer side sit on the points "
+              "u = ±1 marks in this convention (pixel centres or outer edges?) – and is x the width's coordinate?")
+    single = ("where must the one centre of a 1-pixel side lie so that the normalized frame stays centred on the "
+              "image – and what does your construction give for a single step in this convention?")
+    if min(height, width) > 1:
+        return longer
+    return single if max(height, width) == 1 else f"{longer} Also: {single}"
 
 
 def _affine_grid_cases(rng: np.random.Generator, shapes=SAMPLING_SHAPES):
     for n, c, h, w, _, _ in shapes:
         for align_corners in (False, True):
             yield Case(f"theta ({n}, 2, 3), size (N={n}, C={c}, H={h}, W={w}), align_corners={align_corners}",
-                       (random_theta(rng, n), (n, c, h, w)), {"align_corners": align_corners})
+                       (random_theta(rng, n), (n, c, h, w)), {"align_corners": align_corners},
+                       hint=_affine_grid_hint(h, w, align_corners))
 
 
 def _affine_grid_hidden(rng: np.random.Generator):  # 1-pixel sides in larger images, batch 4
@@ -113,7 +69,21 @@ def bilinear_sample_np_zeros(input: np.ndarray, grid: np.ndarray, align_corners:
     return bilinear_sample_np(input, grid, "zeros", align_corners)
 
 
+def _identity_grid_cases(rng: np.random.Generator, as_numpy: bool, **kwargs):
+    """The identity grid on a 5×7 image in both conventions: every point exactly on a pixel centre, the first and
+    last ones on the border (a neighbour test with < instead of <=, or weights that vanish there, lose them)."""
+    for align_corners in (True, False):
+        image = tensor(rng, 2, 3, 5, 7)
+        grid = affine_grid(torch.eye(2, 3, dtype=torch.float64).expand(2, 2, 3), (2, 3, 5, 7), align_corners)
+        args = (image.numpy(), grid.numpy()) if as_numpy else (image, grid)
+        yield Case(f"the identity grid on a 5×7 image, align_corners={align_corners} (points exactly on the border "
+                   "pixel centres)", args, {**kwargs, "align_corners": align_corners}, compare_gradients=False,
+                   hint="a point exactly on a pixel centre reads that pixel with weight 1 – also on the first and "
+                        "last row and column: which neighbours and weights does your code give it there?")
+
+
 def _bilinear_np_cases(rng: np.random.Generator, shapes=SAMPLING_SHAPES, reach=1.6):
+    yield from _identity_grid_cases(rng, as_numpy=True)
     for n, c, h, w, h_out, w_out in shapes:
         for align_corners in (False, True):
             yield Case(
@@ -125,11 +95,16 @@ def _bilinear_np_cases(rng: np.random.Generator, shapes=SAMPLING_SHAPES, reach=1
 
 
 def _bilinear_np_hidden(rng: np.random.Generator):  # larger, non-square, points far outside
-    return _bilinear_np_cases(rng, HIDDEN_SAMPLING_SHAPES, reach=3.0)
+    for case in _bilinear_np_cases(rng, HIDDEN_SAMPLING_SHAPES, reach=3.0):
+        if "identity" not in case.description:
+            yield case
 
 
 register(exercise("02.bilinear_sample_np", reference=bilinear_sample_np_zeros, cases=_bilinear_np_cases,
                   hidden_cases=_bilinear_np_hidden, forbidden=('stn_course.sampling.bilinear_sample_np',
+                  'stn_course.sampling.unnormalize', 'stn_course.sampling.lerp_1d', 'numpy.interp',
+                  'numpy._core.multiarray.interp', 'numpy._core.multiarray.interp_complex', 'scipy.interpolate.interp1d',
+                  'scipy.interpolate.make_interp_spline',
                   'stn_course.sampling.bilinear_sample', 'stn_course.sampling.grid_sample', *PACKAGE_SAMPLERS,
                   *GRID_SAMPLE)))
 
@@ -140,16 +115,14 @@ register(exercise("02.bilinear_sample_np", reference=bilinear_sample_np_zeros, c
 
 
 def _bilinear_cases(rng: np.random.Generator):
-    # the identity grid puts points exactly on the first and last pixel centres (align_corners=True): a neighbour
-    # test with > instead of >= (or < W - 1 instead of <= W - 1) loses the border rows and columns
+    yield from _identity_grid_cases(rng, as_numpy=False, padding_mode="zeros")
+    # reflection on a 1-pixel side: with align_corners=True the mirror interval [0, 0] has length 0
     for align_corners in (True, False):
-        image = tensor(rng, 2, 3, 5, 7)
-        eye = torch.eye(2, 3, dtype=torch.float64).expand(2, 2, 3)
-        yield Case(f"the identity grid on a 5×7 image, align_corners={align_corners} (points exactly on the border "
-                   "pixel centres)", (image, affine_grid(eye, (2, 3, 5, 7), align_corners)),
-                   {"padding_mode": "zeros", "align_corners": align_corners}, compare_gradients=False,
-                   hint="a point exactly on the first or last pixel centre has its own pixel as a neighbour: the test "
-                        "for 'inside' is 0 <= x <= W - 1 (and the same for y), with <=, not <.")
+        yield Case(f"a 1×6 image, padding_mode='reflection', align_corners={align_corners}, points far outside",
+                   (tensor(rng, 1, 2, 1, 6), random_grid(rng, 1, 3, 4, reach=3.0)),
+                   {"padding_mode": "reflection", "align_corners": align_corners},
+                   hint=padding.get("reflection").hint + " Here the image has a 1-pixel side: how long is the "
+                        "interval between its mirrors in this convention, and does your reflection divide by it?")
     yield from _bilinear_random_cases(rng, SAMPLING_SHAPES)
 
 
@@ -206,26 +179,79 @@ register(exercise("02.blog_identity_error", reference=_blog_identity_reference, 
                              *PACKAGE_SAMPLERS, *GRID_SAMPLE)))
 
 # ---------------------------------------------------------------------------------------------------------------
-# 02.zeros_fade_band – a checked question
+# 02.truncation_counterexample – the bug hunt without a pointer: a point where the colleague's sampler is wrong
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _fade_band_reference(width: int, align_corners: bool) -> tuple[float, float]:
-    """Pixels 0 (the first centre) and -1 (one pixel beyond), normalized with the package's matrix."""
-    n = normalization_matrix((1, width), align_corners, torch.float64)
-    return float(n[0, 0] * 0.0 + n[0, 2]), float(n[0, 0] * -1.0 + n[0, 2])
+def _as_point(answer) -> tuple[float, float] | str:
+    """The learner's ``(u, v)`` as two finite floats, or what is wrong with its form (never the expected point)."""
+    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+        return f"expected a pair (u, v) of numbers, got {type(answer).__name__}"
+    try:
+        point = tuple(float(value) for value in answer)
+    except (TypeError, ValueError):
+        return "expected a pair (u, v) of numbers"
+    if not all(np.isfinite(point)):
+        return ("your point is not finite (NaN or infinity): for which sizes does your pixels -> normalized formula "
+                "divide by zero, and where does every coordinate of such a side land?")
+    return point
 
 
-def _fade_band_cases(rng: np.random.Generator, widths=(48, 2, 5), count=2, largest=100):
-    for width in list(widths) + rng.integers(3, largest, count).tolist():
-        for align_corners in (False, True):
-            yield Case(f"width {width}, align_corners={align_corners}", (width, align_corners))
+@dataclass(frozen=True)
+class BreaksTruncatingSampler:
+    """Passes when the answer ``(u, v)`` is a point where :func:`~stn_course.bug_hunt.truncating_sampler` and the
+    package's :func:`~stn_course.sampling.bilinear_sample` (zeros padding) disagree by more than ``tolerance`` on the
+    numbered image of the case's size (module-level class: it pickles). The expected point is never shown: many
+    points are right."""
+
+    tolerance: float = 1e-6
+
+    def __call__(self, expected, actual, case) -> tuple[bool, float, str]:
+        point = _as_point(actual)
+        if isinstance(point, str):
+            return False, float("inf"), point
+        height, width, align_corners = case.args
+        image = numbered_image(height, width)
+        grid = torch.tensor(point, dtype=torch.float64).view(1, 1, 1, 2)
+        gap = (truncating_sampler(image, grid, align_corners=align_corners)
+               - bilinear_sample(image, grid, "zeros", align_corners)).abs().max().item()
+        if gap > self.tolerance:
+            return True, 0.0, ""
+        return False, float("inf"), (f"the colleague's sampler reads (u, v) = ({point[0]:.6g}, {point[1]:.6g}) "
+                                     "correctly: for which pixel coordinates does its cast differ from floor, and does "
+                                     "that difference change the weights of pixels inside the image there?")
 
 
-def _fade_band_hidden(rng: np.random.Generator):  # wide inputs, 3 pixels
-    return _fade_band_cases(rng, widths=(3, 1000), count=2, largest=5000)
+def _counterexample_reference(height: int, width: int, align_corners: bool) -> tuple[float, float]:
+    """A point 1.5 pixels left of the first column on row 0 (above the first row where a 1-pixel width with
+    ``align_corners=True`` pins x): the cast takes pixel 0 and gives it weight -1/2, floor reads only zeros there.
+    Normalized with the package's matrix."""
+    n = normalization_matrix((height, width), align_corners, torch.float64)
+    pixel = torch.tensor([0.0, -1.5, 1.0], dtype=torch.float64) if width == 1 and align_corners else \
+        torch.tensor([-1.5, 0.0, 1.0], dtype=torch.float64)
+    u, v = (n @ pixel)[:2].tolist()
+    return u, v
 
 
-register(exercise("02.zeros_fade_band", reference=_fade_band_reference, cases=_fade_band_cases,
-                  hidden_cases=_fade_band_hidden, compare=AnswerCompare(atol=1e-9),
-                  forbidden=('stn_course.affine.normalization_matrix',)))
+_ONE_PIXEL_HINT = ("a 1-pixel side: with align_corners=True every coordinate along it lands on pixel 0; with False, "
+                   "the second neighbour the cast picks is outside the image anyway – look further out")
+
+
+def _counterexample_cases(rng: np.random.Generator, sizes=((4, 6, False), (4, 6, True), (1, 8, True), (5, 1, True),
+                                                          (1, 1, False)), count=2, largest=30):
+    for height, width, align_corners in sizes:
+        one_pixel = height == 1 or width == 1
+        yield Case(f"the numbered {height}×{width} image, align_corners={align_corners}",
+                   (height, width, align_corners), hint=_ONE_PIXEL_HINT if one_pixel else "")
+    for (height, width), align_corners in zip(rng.integers(2, largest, (count, 2)).tolist(), (False, True)):
+        yield Case(f"the numbered {height}×{width} image, align_corners={align_corners}", (height, width, align_corners))
+
+
+def _counterexample_hidden(rng: np.random.Generator):  # 1-pixel sides the other way round, 2 pixels, large images
+    return _counterexample_cases(rng, sizes=((3, 1, False), (1, 5, True), (1, 1, False), (2, 2, True), (40, 64, True),
+                                             (1, 200, False)), count=2, largest=300)
+
+
+register(exercise("02.truncation_counterexample", reference=_counterexample_reference, cases=_counterexample_cases,
+                  hidden_cases=_counterexample_hidden, compare=BreaksTruncatingSampler(),
+                  forbidden=('stn_course.bug_hunt.truncating_sampler',)))

@@ -1,7 +1,7 @@
 """Checks for lesson 3 – the spatial transformer, forward: an attention window from pixels, a head's start (the
-identity, or a centred window), projective and thin-plate-spline grids, and two checked predictions
-(:mod:`.questions`): what a default-initialised head shows, and how unevenly a homography stretches the input across
-the output.
+identity, or a centred window), a checked prediction (:mod:`.questions`) of how unevenly a homography stretches the
+input across the output, a projective grid (the colleague's bugs), and a thin-plate-spline grid built from its
+conditions alone (the solve, the kernel's r = 0, the evaluation) – one exercise.
 
 Every function reference is :mod:`stn_course.stn` or :mod:`stn_course.grids` (``03.start_params`` through
 :func:`~stn_course.stn.window_params` with the scale the sizes give); the predictions' answer keys are computed here
@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..grids import projective_grid, tps_coefficients, tps_control_points, tps_grid, tps_kernel
-from ..stn import TRANSFORMS, SpatialTransformer, box_to_attention, small_localisation_net, window_params
-from .questions import AnswerCompare, Choice
-from .cases import conventions, tensor, uniform
+from ..grids import projective_grid, tps_control_points, tps_grid
+from ..stn import TRANSFORMS, box_to_attention, window_params
+from .questions import AnswerCompare
+from .cases import conventions, tensor
 from .equivalents import AFFINE_GRID
 from .catalog import exercise
 from .comparison import compare
@@ -25,32 +25,6 @@ from .registry import Case, register
 # (N, H_out, W_out): 1-pixel, non-square, batch 1 and > 1
 GRID_SHAPES = [(1, 1, 1), (1, 1, 5), (2, 4, 7), (3, 9, 6), (1, 16, 16)]
 HIDDEN_GRID_SHAPES = [(2, 1, 9), (3, 13, 1), (4, 11, 7), (1, 24, 31)]
-
-
-def default_head_view() -> str:
-    """The answer key of ``03.default_head_view``: the mean share of the input's area that default-initialised affine
-    transformers read (PyTorch's ``nn.Linear`` init for the head, the lesson's 32 features, random images) – ``|det|``
-    of θ's 2×2 part – over 8 of them."""
-    generator = torch.random.fork_rng()
-    with generator:
-        torch.manual_seed(0)
-        shares = []
-        for _ in range(8):
-            head = SpatialTransformer(small_localisation_net(3, 32, 16), "affine")
-            head.head.reset_parameters()
-            with torch.no_grad():
-                theta = head(torch.rand(4, 3, 16, 16), return_params=True)[1]
-            shares.append(theta[:, :, :2].det().abs().mean().item())
-    share = sum(shares) / len(shares)
-    return "all" if share > 0.6 else "quarter" if share > 0.1 else "tiny"
-
-
-def _view_cases(rng: np.random.Generator):
-    yield Case("a fresh affine transformer whose head keeps PyTorch's default init", ())
-
-
-register(exercise("03.default_head_view", reference=default_head_view, cases=_view_cases, hidden_cases=_view_cases,
-                  compare=Choice("all", "quarter", "tiny")))
 
 
 def _box(rng: np.random.Generator, n: int, height: int, width: int, dtype=torch.float64) -> torch.Tensor:
@@ -166,25 +140,37 @@ def _projective_hidden(rng: np.random.Generator):  # larger, non-square outputs,
     return _projective_cases(rng, HIDDEN_GRID_SHAPES, spread=0.3)
 
 
-def perspective_stretch(pi31: float) -> float:
+def _column_centre(j: int, width: int, align_corners: bool) -> float:
+    """The normalized x of output column ``j`` of ``width`` (lesson 2's rule; a single column sits at 0)."""
+    if align_corners:
+        return 0.0 if width == 1 else -1 + 2 * j / (width - 1)
+    return (2 * j + 1) / width - 1
+
+
+def perspective_stretch(pi31: float, width: int, align_corners: bool) -> float:
     """The answer key of ``03.perspective_stretch``: for a homography with bottom row ``(π₃₁, 0, 1)`` and the identity
-    above it, how many times larger the input step of one output step is at the output's left edge (x = -1) than at
-    its right edge (x = +1), on the middle row y = 0. There x_s = x / w with w = π₃₁ x + 1, so dx_s/dx = 1 / w²
-    (the numerator moves with x too: the step is not 1 / w), and the ratio is ((1 + π₃₁) / (1 - π₃₁))²
+    above it, the input distance between the samples of the output's first two columns over that between its last two
+    columns (``width >= 2``). x_s = x / w with w = π₃₁ x + 1, so x_s(b) - x_s(a) = (b - a) / (w(a) w(b)) – the
+    numerator moves with x too – and the ratio is w(x_{W-2}) w(x_{W-1}) / (w(x_0) w(x_1)) at the columns' centres
     (tests/test_checks_lesson03.py measures it on :func:`~stn_course.grids.projective_grid`). Needs |π₃₁| < 1: the
     horizon outside the output."""
-    return ((1 + pi31) / (1 - pi31)) ** 2
+    if width < 2:
+        raise ValueError(f"perspective_stretch needs width >= 2 (two pairs of columns), got {width}")
+    w = [pi31 * _column_centre(j, width, align_corners) + 1 for j in (0, 1, width - 2, width - 1)]
+    return w[2] * w[3] / (w[0] * w[1])
 
 
 def _stretch_cases(rng: np.random.Generator):
-    yield Case("the lesson's Π, bottom row (0.45, 0, 1)", (0.45,))
-    yield Case("tilted the other way, bottom row (-0.6, 0, 1)", (-0.6,))
-    yield Case("a slight tilt, bottom row (0.2, 0, 1)", (0.2,))
+    yield Case("the lesson's Π, bottom row (0.45, 0, 1), 64 columns, align_corners=False", (0.45, 64, False))
+    yield Case("tilted the other way, bottom row (-0.6, 0, 1), 9 columns, align_corners=True", (-0.6, 9, True))
+    yield Case("a slight tilt, bottom row (0.2, 0, 1), 5 columns, align_corners=False", (0.2, 5, False))
 
 
-def _stretch_hidden(rng: np.random.Generator):  # other tilts, both signs, up to a steep one
-    for pi31 in (0.3, -0.8, 0.7, -0.25):
-        yield Case(f"bottom row ({pi31}, 0, 1)", (pi31,))
+def _stretch_hidden(rng: np.random.Generator):  # other tilts, both signs, both conventions, 2 and 3 columns
+    for pi31, width, align_corners in ((0.3, 16, True), (-0.8, 3, False), (0.7, 2, True), (-0.25, 31, False),
+                                       (0.5, 2, False)):
+        yield Case(f"bottom row ({pi31}, 0, 1), {width} columns, align_corners={align_corners}",
+                   (pi31, width, align_corners))
 
 
 register(exercise("03.perspective_stretch", reference=perspective_stretch, cases=_stretch_cases,
@@ -195,67 +181,59 @@ register(exercise("03.projective_grid", reference=projective_grid, cases=_projec
                   hidden_cases=_projective_hidden, forbidden=('stn_course.grids.projective_grid', *AFFINE_GRID)))
 
 
-def _kernel_cases(rng: np.random.Generator):
-    yield Case("a point on a centre (r = 0 must give 0, not nan)",
-               (torch.zeros(1, 2, dtype=torch.float64), torch.zeros(1, 2, dtype=torch.float64)))
-    yield Case("r = 1 (log 1 = 0) and r = 5", (torch.tensor([[1.0, 0.0], [3.0, 4.0]], dtype=torch.float64),
-                                               torch.zeros(1, 2, dtype=torch.float64)))
-    yield Case("12 points against the 16 control points of a 4×4 grid",
-               (uniform(rng, 12, 2, low=-1.2, high=1.2), tps_control_points(4, 4, dtype=torch.float64)))
-    yield Case("a batch (2, 7, 2) against (2, 5, 2) centres",
-               (uniform(rng, 2, 7, 2), uniform(rng, 2, 5, 2)))
+@dataclass(frozen=True)
+class TpsGridCompare:
+    """The values of ``03.tps_grid``, and when they are not finite, the kind of slip: ``U`` evaluated as
+    ``r² log r²`` where ``r = 0`` (never a value of the answer)."""
+
+    rtol: float = 1e-7
+    atol: float = 1e-7
+
+    def __call__(self, expected, actual, case: Case) -> tuple[bool, float, str]:
+        ok, error, message = compare(expected, actual, self.rtol, self.atol)
+        if (not ok and isinstance(actual, torch.Tensor) and actual.shape == expected.shape
+                and actual.is_floating_point() and not bool(torch.isfinite(actual).all())):
+            return False, error, ("your grid is not finite (nan or inf) – and a solve spreads one nan to every "
+                                  "coefficient. Where does your spline evaluate U(r) = r² log r² at r = 0, and what "
+                                  "is its value there?")
+        return ok, error, message
 
 
-def _kernel_hidden(rng: np.random.Generator):  # several points on centres, a batch, far points
-    centres = uniform(rng, 3, 4, 2)
-    points = torch.cat([centres[:, :2], uniform(rng, 3, 7, 2, low=-4, high=4)], 1)
-    yield Case("a batch (3, 9, 2) against (3, 4, 2) centres, two points exactly on centres", (points, centres))
-    yield Case("50 points against 25 control points", (uniform(rng, 50, 2, low=-3, high=3),
-                                                        tps_control_points(5, 5, dtype=torch.float64)))
-
-
-register(exercise("03.tps_kernel", reference=tps_kernel, cases=_kernel_cases, hidden_cases=_kernel_hidden,
-                  forbidden=('stn_course.grids.tps_kernel',)))
-
-
-def _tps_cases(rng: np.random.Generator, grids=((2, 4, 4, 0.15), (3, 3, 3, 0.2), (1, 2, 5, 0.1))):
-    target = tps_control_points(4, 4, dtype=torch.float64)
-    yield Case("source = target (the identity): no bending, affine part = identity",
-               (target.unsqueeze(0).clone(), target))
-    for n, rows, cols, spread in grids:
-        target = tps_control_points(rows, cols, dtype=torch.float64)
-        source = target + tensor(rng, n, rows * cols, 2, scale=spread)
-        yield Case(f"{rows}×{cols} control points moved at random, batch {n}", (source, target))
-
-
-def _tps_hidden(rng: np.random.Generator):  # wide and tall grids, a larger batch, a strong bend
-    return _tps_cases(rng, grids=((4, 5, 2, 0.15), (2, 3, 6, 0.1), (1, 5, 5, 0.3)))
-
-
-register(exercise("03.tps_coefficients", reference=tps_coefficients, cases=_tps_cases, hidden_cases=_tps_hidden,
-                  forbidden=('stn_course.grids.tps_coefficients',)))
-
-
-def _tps_grid_cases(rng: np.random.Generator, shapes=GRID_SHAPES[1:], side=4):
+def _tps_grid_cases(rng: np.random.Generator, shapes=GRID_SHAPES[1:], side=4, spread=0.12):
     k = side * side
     for i, (n, h, w) in enumerate(shapes):
         for align_corners in conventions():
             target = tps_control_points(side, side, dtype=torch.float64)
-            source = target + (0 if i == 0 else tensor(rng, n, k, 2, scale=0.12))
+            source = target + (0 if i == 0 else tensor(rng, n, k, 2, scale=spread))
             source = source.expand(n, k, 2).clone()
             yield Case(f"{k} source control points (batch {n}), output {h}×{w}, align_corners={align_corners}",
                        (source, (n, 1, h, w)), {"align_corners": align_corners})
 
 
+def _on_the_targets(rng: np.random.Generator, n: int, side: int, spread: float, dtype=torch.float64) -> Case:
+    """A bend read on a ``side × side`` output with ``align_corners=True``: its pixel centres are the targets p_k,
+    so the grid must be the source points q_k themselves."""
+    target = tps_control_points(side, side, dtype=torch.float64)
+    source = (target + tensor(rng, n, side * side, 2, scale=spread)).to(dtype)
+    return Case(f"{side * side} bent control points (batch {n}) read on a {side}×{side} output with "
+                f"align_corners=True: its pixel centres are the targets p_k, so the grid must be the q_k",
+                (source, (n, 1, side, side)), {"align_corners": True})
+
+
 def _tps_grid_visible(rng: np.random.Generator):  # 16 control points, and 9: the network need not use 16
+    yield _on_the_targets(rng, 2, 4, 0.12)
     yield from _tps_grid_cases(rng)
     yield from _tps_grid_cases(rng, [(2, 5, 3)], side=3)
 
 
-def _tps_grid_hidden(rng: np.random.Generator):  # 9 and 25 control points, larger non-square outputs
+def _tps_grid_hidden(rng: np.random.Generator):  # 9 and 25 control points, larger non-square outputs, strong bends
+    yield _on_the_targets(rng, 3, 5, 0.2)
+    yield _on_the_targets(rng, 1, 3, 0.3)
     yield from _tps_grid_cases(rng, HIDDEN_GRID_SHAPES[:2], side=3)
-    yield from _tps_grid_cases(rng, HIDDEN_GRID_SHAPES[2:], side=5)
+    yield from _tps_grid_cases(rng, HIDDEN_GRID_SHAPES[2:], side=5, spread=0.25)
 
 
 register(exercise("03.tps_grid", reference=tps_grid, cases=_tps_grid_visible, hidden_cases=_tps_grid_hidden,
-                  forbidden=('stn_course.grids.tps_grid',)))
+                  compare=TpsGridCompare(),
+                  forbidden=('stn_course.grids.tps_grid', 'stn_course.grids.tps_kernel',
+                             'stn_course.grids.tps_coefficients', 'stn_course.grids.tps_transform')))

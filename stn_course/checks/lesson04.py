@@ -1,21 +1,26 @@
-"""Checks for lesson 4 – the backward pass: padding-mode derivatives, ∂L/∂U (eq. 6), ∂L/∂G (eq. 7), ∂L/∂θ, a
-complete ``torch.autograd.Function``, and two checked predictions (:mod:`.questions`): the best step of a central
-difference, and the sign of ∂L/∂θ₀₂ where the lesson's descent starts.
+"""Checks for lesson 4 – the backward pass: a numerical-gradient checker (a bug hunt), the sampler's whole backward
+(∂L/∂U, eq. 6, and ∂L/∂G, eq. 7 chained through the padding mode and the unnormalization, in one exercise), ∂L/∂θ,
+a complete ``torch.autograd.Function`` (a bug hunt), and a checked prediction (:mod:`.questions`): the sign of
+∂L/∂θ₀₂ where the lesson's descent starts.
 
 Random cases are float64 with random points, which lie on none of the sampler's kinks (integer sample positions,
 the border, mirror lines) with probability 1. The lesson's text warns that a spatial transformer *starts* on the
-kinks (the identity puts every point on a pixel centre, border padding clamps exactly at the edge), so the first
-cases sit exactly there (``Case(kink=True)``), on power-of-two sizes where normalized coordinates are exact in
+kinks (the identity puts every point on a pixel centre, border padding clamps exactly at the edge), so cases
+sit exactly there (``Case(kink=True)``), on power-of-two sizes where normalized coordinates are exact in
 binary, compared with ATen's convention (``F.grid_sample``'s backward; the package's references follow it,
 ``tests/test_checks_lesson04.py`` asserts it): the derivative of the upper neighbour at an integer, 0 exactly on
-the clamp boundary. ``04.numerical_gradient`` must leave its input alone and work on a non-contiguous one (the
-lesson's bug hunt: a ``reshape`` that copies); ``04.sampler_function``'s ``backward`` must ask no autograd and be
-``@once_differentiable`` (:mod:`.properties`), and its cases put the kinks last, so that a backward that drops the
-settings fails on an ordinary point first (as the lesson's colleague's does).
+the clamp boundary. The sampler's cases run the ordinary points first and the kinks last, so that a bug
+everywhere (a scale, a scatter that assigns) is not diagnosed as a kink, and one only at the kinks is. ``04.numerical_gradient`` must leave its
+input alone and work on a non-contiguous one (the lesson's bug hunt: a ``reshape`` that copies); ``04.sampler_function``'s ``backward`` must ask no autograd and be
+``@once_differentiable`` (:mod:`.properties`; a differentiable-again backward is told what goes wrong, a second
+derivative nobody derived, not the fix), and its cases put the kinks last, so that a backward that drops the
+settings fails on an ordinary point first (as the lesson's colleague's does). ``04.theta_gradient`` builds the output's
+grid itself (no ``base_grid``, no ``F.affine_grid``): its 1-pixel sides sit at 0, where ``linspace(-1, 1, 1)`` is -1.
+``04.sign_at_identity`` shows shifts of both signs and a sub-pixel one, so no constant passes the visible cases.
 """
 from __future__ import annotations
 
-import math
+import warnings
 
 import numpy as np
 import torch
@@ -26,15 +31,15 @@ from ..autograd import (
     bilinear_sample_backward,
     numerical_gradient,
     sample_with_gradients,
-    source_coordinates_grad,
     theta_gradient,
 )
 from ..padding import GRID_SAMPLE_MODES
 from .cases import HIDDEN_SAMPLING_SHAPES, SAMPLING_SHAPES, random_grid, random_theta, tensor, uniform
 from .equivalents import AFFINE_GRID, AUTOGRAD, GRID_SAMPLE
 from .catalog import exercise
-from .questions import AnswerCompare, Choice
-from .properties import HAND_DERIVED_BACKWARD, KEEPS_INPUTS
+from .questions import Choice
+from .properties import (AUTOGRAD_IN_BACKWARD, DIAGNOSES, HAND_DERIVED_BACKWARD, KEEPS_INPUTS, NOT_ONCE_DIFFERENTIABLE,
+                         Property)
 from ..grids import affine_grid
 from .registry import Case, register
 
@@ -95,27 +100,6 @@ register(exercise("04.numerical_gradient", reference=numerical_gradient, cases=_
                   forbidden=('stn_course.autograd.reference.numerical_gradient', *AUTOGRAD)))
 
 
-def best_step_exponent(unit_roundoff: float) -> float:
-    """The answer key of ``04.best_step``: log10 of the step where the central difference's truncation error
-    (~ eps², Taylor) meets its rounding error (~ u / eps), i.e. eps ~ u^(1/3)."""
-    return math.log10(unit_roundoff ** (1 / 3))
-
-
-def _best_step_cases(rng: np.random.Generator):
-    yield Case("float64: unit roundoff u = 2^-53", (2.0 ** -53,))
-    yield Case("a decimal float with 12 significant digits: unit roundoff u = 5e-12", (5e-12,))
-
-
-def _best_step_hidden(rng: np.random.Generator):  # the other floats a learner meets
-    for name, bits in (("float32", 24), ("float16", 11), ("bfloat16", 8)):
-        yield Case(f"{name}: unit roundoff u = 2^-{bits}", (2.0 ** -bits,))
-
-
-# ±0.5 in the exponent: eps = u^(1/3) and (3u)^(1/3) both pass; u^(1/2) (the one-sided balance) does not
-register(exercise("04.best_step", reference=best_step_exponent, cases=_best_step_cases,
-                  hidden_cases=_best_step_hidden, compare=AnswerCompare(atol=0.5, direction=True)))
-
-
 def sign_at_identity(shift: float = 0.25) -> str:
     """The answer key of ``04.sign_at_identity``, computed on the lesson's problem: the sign of ∂L/∂t at t = 0 for
     L(t) = mean((sample(moved, shift t) - photo)²), with ``moved`` the 40×40 grey photo shifted by ``shift`` (the
@@ -136,16 +120,21 @@ def sign_at_identity(shift: float = 0.25) -> str:
 
 
 def _sign_cases(rng: np.random.Generator):
+    """The lesson's shift, the other way, and half a pixel: a far shift of either sign (the blur peak at t = 0
+    decides) and a sub-pixel one to the left (the valley is closer than the next pixel centre). Only shifts outside
+    1–4 pixels to the left, where the photo's texture decides (the lesson prints the signs there)."""
     yield Case("the shift by 0.25 of the lesson's 40×40 photo, descent started at t = 0", (0.25,))
+    yield Case("the lesson's photo shifted the other way, by -0.25", (-0.25,))
+    yield Case("the lesson's photo shifted by +0.025 (half a pixel)", (0.025,))
 
 
 def _sign_hidden(rng: np.random.Generator):
-    """Far shifts of either sign (the blur peak at t = 0 decides) and half-pixel shifts of either sign (the valley
-    is closer than the next pixel centre): the answers differ, so no constant passes; a guess passes 1 in 81."""
-    yield Case("the lesson's photo shifted the other way, by -0.25", (-0.25,))
-    yield Case("the lesson's photo shifted by +0.025 (half a pixel)", (0.025,))
-    yield Case("the lesson's photo shifted by -0.025 (half a pixel)", (-0.025,))
-    yield Case("the lesson's 0.25", (0.25,))
+    """More shifts of both kinds and both signs: no constant passes; a guess passes 1 in 3⁵."""
+    yield Case("the lesson's photo shifted by -0.0125 (a quarter pixel)", (-0.0125,))
+    yield Case("the lesson's photo shifted by +0.0375 (three quarters of a pixel)", (0.0375,))
+    yield Case("the lesson's photo shifted by +0.5 (ten pixels)", (0.5,))
+    yield Case("the lesson's photo shifted by -0.5 (ten pixels)", (-0.5,))
+    yield Case("the lesson's photo shifted by +0.0125 (a quarter pixel)", (0.0125,))
 
 
 register(exercise("04.sign_at_identity", reference=sign_at_identity, cases=_sign_cases, hidden_cases=_sign_hidden,
@@ -161,33 +150,30 @@ def exact_kink_coordinates(size: int, align_corners: bool) -> torch.Tensor:
     return torch.cat([g, torch.tensor([-1.0, 1.0], dtype=torch.float64)])
 
 
-def _coordinate_kink_cases():
+def padding_kink_grid(size: int, align_corners: bool, axis: int) -> torch.Tensor:
+    """A grid ``(1, 1, K, 2)`` whose coordinate ``axis`` (0: x, 1: y) reads exactly every integer and half-integer
+    pixel coordinate from -2 to ``size + 1`` (:func:`exact_kink_coordinates`) and whose other coordinate sits at 0.3,
+    on no kink: the padding modes' kinks one axis at a time."""
+    along = exact_kink_coordinates(size, align_corners)
+    grid = torch.full((1, 1, along.numel(), 2), 0.3, dtype=torch.float64)
+    grid[0, 0, :, axis] = along
+    return grid
+
+
+def _padding_kink_cases(rng: np.random.Generator):
+    """The clamp borders and mirror lines of every padding mode, exactly, along x (a 5- or 4-pixel-wide input) and
+    along y (a 3- or 8-pixel-high one): scale powers of two, so the coordinates are exact in binary."""
     for mode in GRID_SAMPLE_MODES:
-        for size, align_corners in ((5, True), (3, True), (4, False), (8, False)):
-            yield Case(f"size={size}, padding_mode={mode!r}, align_corners={align_corners}, coordinates exactly on "
-                       "the kinks: every pixel centre, half-pixel, the border and ±1",
-                       (exact_kink_coordinates(size, align_corners), size),
-                       {"padding_mode": mode, "align_corners": align_corners}, kink=True)
-
-
-def _coordinate_cases(rng: np.random.Generator, sizes=(1, 2, 5, 16), reach=3.5):
-    yield from _coordinate_kink_cases()
-    for size in sizes:
-        for mode in GRID_SAMPLE_MODES:
-            for align_corners in (False, True):
-                yield Case(f"size={size}, padding_mode={mode!r}, align_corners={align_corners}, coordinates in "
-                           f"[-{reach}, {reach}] (inside, outside, several mirrors)",
-                           (uniform(rng, 40, low=-reach, high=reach), size),
-                           {"padding_mode": mode, "align_corners": align_corners}, hint=padding.get(mode).slope_hint)
-
-
-def _coordinate_hidden(rng: np.random.Generator):  # other sizes, points many mirrors away
-    return _coordinate_cases(rng, sizes=(3, 64), reach=20.0)
-
-
-register(exercise("04.source_coordinates_grad", reference=source_coordinates_grad, cases=_coordinate_cases,
-                  hidden_cases=_coordinate_hidden,
-                  forbidden=('stn_course.autograd.reference.source_coordinates_grad', *AUTOGRAD)))
+        for (size, other), align_corners in (((5, 3), True), ((4, 8), False)):
+            for axis, name in ((0, "x"), (1, "y")):
+                h, w = (other, size) if axis == 0 else (size, other)
+                grid = padding_kink_grid(size, align_corners, axis)
+                yield Case(f"input (1, 2, {h}, {w}), one row of points whose {name} sits exactly on every pixel "
+                           f"centre, half-pixel and border from -2 to {size + 1} pixels and ±1, "
+                           f"padding_mode={mode!r}, align_corners={align_corners}",
+                           (tensor(rng, 1, 2, 1, grid.shape[2]), tensor(rng, 1, 2, h, w), grid),
+                           {"padding_mode": mode, "align_corners": align_corners}, kink=True,
+                           hint=padding.get(mode).slope_hint)
 
 
 def identity_kink_grid(n: int, h: int, w: int, align_corners: bool) -> torch.Tensor:
@@ -217,6 +203,7 @@ def _sampler_kink_cases(rng: np.random.Generator):
 
 def _sampler_cases(rng: np.random.Generator, shapes=SAMPLING_SHAPES, reach=1.6):
     yield from _sampler_kink_cases(rng)
+    yield from _padding_kink_cases(rng)
     for i, (n, c, h, w, h_out, w_out) in enumerate(shapes):
         for align_corners in (False, True):
             mode = GRID_SAMPLE_MODES[(i + align_corners) % len(GRID_SAMPLE_MODES)]
@@ -232,37 +219,67 @@ def _sampler_hidden(rng: np.random.Generator):  # larger, non-square, 1-pixel si
     return _sampler_cases(rng, HIDDEN_SAMPLING_SHAPES, reach=3.0)
 
 
-def grad_input_reference(grad_output, input, grid, padding_mode="zeros", align_corners=False):
-    """∂L/∂U (eq. 6). ``-> (N, C, H, W)``"""
-    return bilinear_sample_backward(grad_output, input, grid, padding_mode, align_corners, need_grid=False)[0]
+def sampler_backward_reference(grad_output, input, grid, padding_mode="zeros", align_corners=False):
+    """``(∂L/∂U, ∂L/∂G)``: eq. 6, and eq. 7 chained through the padding mode and the unnormalization.
+    ``-> ((N, C, H, W), (N, H_out, W_out, 2))``"""
+    return bilinear_sample_backward(grad_output, input, grid, padding_mode, align_corners)
 
 
-def grad_grid_reference(grad_output, input, grid, padding_mode="zeros", align_corners=False):
-    """∂L/∂G (eq. 7 chained through padding and unnormalize). ``-> (N, H_out, W_out, 2)``"""
-    return bilinear_sample_backward(grad_output, input, grid, padding_mode, align_corners, need_input=False)[1]
-
-
-register(exercise("04.grad_input", reference=grad_input_reference, cases=_sampler_cases,
-                  hidden_cases=_sampler_hidden, forbidden=(*PACKAGE_BACKWARD, *HAND_DERIVED)))
-
-register(exercise("04.grad_grid", reference=grad_grid_reference, cases=_sampler_cases, hidden_cases=_sampler_hidden,
-                  forbidden=(*PACKAGE_BACKWARD, *HAND_DERIVED)))
-
-
-def _function_cases(rng: np.random.Generator):
-    """``_sampler_cases`` with the kinks last: a Function whose backward gets the settings wrong fails on an
-    ordinary point first, and is not told about kinks it handles as well as its halves do."""
-    cases = list(_sampler_cases(rng))
+def _kinks_last(cases):
+    """Ordinary points first, then the kinks: a bug everywhere (a scale, an assignment, x and y swapped) fails on an
+    ordinary point and is not diagnosed as a kink; a bug only at the kinks fails on a kink case, and is."""
+    cases = list(cases)
     return [c for c in cases if not c.kink] + [c for c in cases if c.kink]
 
 
-def _function_hidden(rng: np.random.Generator):
-    cases = list(_sampler_hidden(rng))
-    return [c for c in cases if not c.kink] + [c for c in cases if c.kink]
+def _backward_cases(rng: np.random.Generator):
+    return _kinks_last(_sampler_cases(rng))
 
 
-register(exercise("04.sampler_function", reference=sample_with_gradients, cases=_function_cases,
-                  hidden_cases=_function_hidden, properties=(HAND_DERIVED_BACKWARD,),
+def _backward_hidden(rng: np.random.Generator):
+    return _kinks_last(_sampler_hidden(rng))
+
+
+register(exercise("04.sampler_backward", reference=sampler_backward_reference, cases=_backward_cases,
+                  hidden_cases=_backward_hidden,
+                  forbidden=(*PACKAGE_BACKWARD, "stn_course.autograd.reference.source_coordinates_grad",
+                             "stn_course.autograd.source_coordinates_grad", *HAND_DERIVED)))
+
+
+# What a Function whose gradients PyTorch would differentiate again is told: what goes wrong, in kind – not the fix.
+SECOND_DERIVATIVE = "a second derivative taken through your backward"
+SECOND_DERIVATIVE_DIAGNOSIS = (
+    "your gradients come back as a graph PyTorch can differentiate again: asked for a second derivative "
+    "(create_graph=True), it would differentiate the operations of your hand-written backward (floor, gathers, "
+    "masks) and return numbers nobody derived or tested, with no error. A backward that is not itself "
+    "differentiable must refuse that question instead of answering it.")
+
+
+_JUST_PROBED: dict[tuple[int, int], str | None] = {}
+
+
+def _autograd_in_backward(fn, case) -> str | None:
+    """Probed first: runs :data:`.properties.HAND_DERIVED_BACKWARD` and leaves its diagnosis for the next one."""
+    message = HAND_DERIVED_BACKWARD.test(fn, case)
+    _JUST_PROBED.clear()
+    _JUST_PROBED[id(fn), id(case)] = message
+    return message if message == DIAGNOSES[AUTOGRAD_IN_BACKWARD] else None
+
+
+def _differentiable_again(fn, case) -> str | None:
+    """Probed right after :func:`_autograd_in_backward` on the same case: takes its diagnosis (or runs it again)."""
+    key = (id(fn), id(case))
+    message = _JUST_PROBED.pop(key) if key in _JUST_PROBED else HAND_DERIVED_BACKWARD.test(fn, case)
+    return SECOND_DERIVATIVE_DIAGNOSIS if message == DIAGNOSES[NOT_ONCE_DIFFERENTIABLE] else None
+
+
+FUNCTION_PROPERTIES = (Property(AUTOGRAD_IN_BACKWARD, _autograd_in_backward),
+                       Property(SECOND_DERIVATIVE, _differentiable_again))
+
+# a Function whose backward gets the settings wrong fails on an ordinary point first, and is not told about kinks
+# it handles as well as its sampler_backward does
+register(exercise("04.sampler_function", reference=sample_with_gradients, cases=_backward_cases,
+                  hidden_cases=_backward_hidden, properties=FUNCTION_PROPERTIES,
                   forbidden=(*PACKAGE_BACKWARD, *GRID_SAMPLE)))
 
 
@@ -279,7 +296,9 @@ def _chain_kink_cases(rng: np.random.Generator):
 
 def _chain_cases(rng: np.random.Generator, shapes=SAMPLING_SHAPES[1:]):
     yield from _chain_kink_cases(rng)
-    for n, h_out, w_out in ((1, 1, 1), (3, 7, 2)):  # a 1-pixel and a non-square output: the base grid's conventions
+    # a 1-pixel output, a 1-pixel-high one and a non-square one: the base grid's conventions (a 1-pixel side sits
+    # at 0 in both – torch.linspace(-1, 1, 1) is -1)
+    for n, h_out, w_out in ((1, 1, 1), (2, 1, 5), (3, 7, 2)):
         for align_corners in (False, True):
             yield Case(f"input ({n}, 2, 5, 6), theta ({n}, 2, 3), output {h_out}×{w_out}, align_corners={align_corners}",
                        (tensor(rng, n, 2, h_out, w_out), tensor(rng, n, 2, 5, 6), random_theta(rng, n)),
@@ -297,6 +316,21 @@ def _chain_hidden(rng: np.random.Generator):  # larger and non-square, batch 4
     return _chain_cases(rng, HIDDEN_SAMPLING_SHAPES)
 
 
-register(exercise("04.theta_gradient", reference=theta_gradient, cases=_chain_cases, hidden_cases=_chain_hidden,
+def theta_gradient_reference(grad_output, input, theta, padding_mode="zeros", align_corners=False):
+    """The package's :func:`~stn_course.autograd.theta_gradient`, without ``F.affine_grid``'s size-1 warning (the
+    check's own 1-pixel cases would print it). ``-> (N, 2, 3)``"""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return theta_gradient(grad_output, input, theta, padding_mode, align_corners)
+
+
+# the learner builds the output's grid from θ (lesson 2's conventions, a 1-pixel side included): no base grid, no
+# F.affine_grid (grids.affine_grid itself stays allowed: stn_course.sampling, which the lesson hands out, holds it)
+GRID_GENERATORS = ("stn_course.grids.affine_grid_np", "stn_course.grids.base_grid",
+                   "stn_course.grids.linspace_from_neg_one", "stn_course.autograd.reference.base_points",
+                   "stn_course.autograd.affine_grid_analytic", *AFFINE_GRID)
+
+register(exercise("04.theta_gradient", reference=theta_gradient_reference, cases=_chain_cases,
+                  hidden_cases=_chain_hidden,
                   forbidden=(*PACKAGE_BACKWARD, 'stn_course.autograd.reference.affine_grid_backward',
-                  'stn_course.autograd.AffineGridFunction', *HAND_DERIVED)))
+                  'stn_course.autograd.AffineGridFunction', *GRID_GENERATORS, *HAND_DERIVED)))

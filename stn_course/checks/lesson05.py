@@ -1,8 +1,7 @@
 """Checks for lesson 5 – training spatial transformers on distorted MNIST.
 
 Every reference is the package's: :mod:`stn_course.data` (the distortions), :mod:`stn_course.training`; the
-questions ``05.chance_level`` (``F.cross_entropy`` of the best constant logits) and ``05.centring_shift`` (the
-centre of :func:`stn_course.data.placement_theta`'s digit) are answered with them too."""
+question ``05.chance_level`` (``F.cross_entropy`` of the best constant logits) is answered with them too."""
 from __future__ import annotations
 
 import math
@@ -112,37 +111,63 @@ register(exercise("05.stcnn_forward", reference=stcnn_forward, cases=_stcnn_case
                   'stn_course.training.STCNN', 'stn_course.training.stcnn_forward')))
 
 # ------------------------------------------------------------------------------------------------ 05.chance_level
-# a question whose answer is checked, never shown (predict, then run): the floor lines of the training curves
+# a question whose answer is checked, never shown (predict, then run): the floor lines of the validation curves
 
 
-def _chance_reference(labels: torch.Tensor, classes: int) -> tuple[float, float]:
-    """F.cross_entropy of the best input-blind logits – the log of the label shares (−inf for an absent class) – and
-    training.error_rate of logits that always pick the most frequent label."""
-    n = labels.numel()
-    share = torch.bincount(labels, minlength=classes).double() / n
-    loss = F.cross_entropy(share.log().expand(n, classes), labels).item()
-    majority = torch.zeros(n, classes, dtype=torch.float64)
-    majority[:, int(torch.bincount(labels, minlength=classes).argmax())] = 1.0
-    return loss, 100.0 * int((majority.argmax(1) != labels).sum()) / n
+def _chance_reference(train_labels: torch.Tensor, test_labels: torch.Tensor, classes: int) -> tuple[float, float]:
+    """F.cross_entropy on ``test_labels`` of the input-blind logits that minimise it on ``train_labels`` – the log of
+    the training label shares (−inf for a class absent there) – and training.error_rate of logits that always pick
+    the most frequent training label."""
+    counts = torch.bincount(train_labels, minlength=classes)
+    logits = (counts.double() / train_labels.numel()).log()
+    loss = F.cross_entropy(logits.expand(test_labels.numel(), classes), test_labels).item()
+    answer = torch.zeros(test_labels.numel(), classes, dtype=torch.float64)
+    answer[:, int(counts.argmax())] = 1.0
+    return loss, 100.0 * int((answer.argmax(1) != test_labels).sum()) / test_labels.numel()
 
 
-def _labels(rng: np.random.Generator, n: int, classes: int, skew: float) -> torch.Tensor:
-    """``n`` labels in ``[0, classes)``, a share ``skew`` of them the class ``classes // 2`` (not class 0)."""
-    labels = rng.integers(0, classes, n)
-    labels[: int(skew * n)] = classes // 2
+def _labels(rng: np.random.Generator, n: int, classes: int, skew: float, favourite: int,
+            allowed: np.ndarray | None = None) -> torch.Tensor:
+    """``n`` labels drawn from ``allowed`` (default: all classes), a share ``skew`` of them ``favourite``."""
+    allowed = np.arange(classes) if allowed is None else allowed
+    labels = allowed[rng.integers(0, len(allowed), n)]
+    labels[: int(skew * n)] = favourite
     return torch.from_numpy(rng.permutation(labels))
 
 
-def _chance_cases(rng: np.random.Generator, setups=((1000, 10, 0.0), (500, 10, 0.3))):
-    for n, classes, skew in setups:
-        yield Case(f"{n} labels of {classes} classes" + (f", {skew:.0%} of them one class" if skew else ""),
-                   (_labels(rng, n, classes, skew), classes))
+def _one_majority(labels: torch.Tensor, classes: int) -> torch.Tensor:
+    """``labels`` with ties for the most frequent label broken (one more of the first of them, in place of another
+    label), so that the input-blind model's answer is unique."""
+    counts = torch.bincount(labels, minlength=classes)
+    top = torch.nonzero(counts == counts.max())[:, 0]
+    labels = labels.clone()
+    if len(top) > 1:
+        labels[torch.nonzero(labels != top[0])[0, 0]] = top[0]
+    return labels
+
+
+def _chance_pair(rng: np.random.Generator, n: int, m: int, classes: int, skews: tuple[float, float]):
+    """Training labels favouring ``classes // 2``, held-out ones favouring the next class (other shares, another
+    majority); the held-out labels use only classes that occur in training."""
+    train = _one_majority(_labels(rng, n, classes, skews[0], classes // 2), classes)
+    seen = np.flatnonzero(np.bincount(train.numpy(), minlength=classes))
+    test = _labels(rng, m, classes, skews[1], int(seen[(np.searchsorted(seen, classes // 2) + 1) % len(seen)]), seen)
+    return train, test
+
+
+def _chance_cases(rng: np.random.Generator,
+                  setups=((1000, 300, 10, (0.0, 0.0)), (500, 200, 10, (0.3, 0.0)), (400, 400, 10, (0.1, 0.25)))):
+    for n, m, classes, skews in setups:
+        train, test = _chance_pair(rng, n, m, classes, skews)
+        yield Case(f"{n} training and {m} held-out labels of {classes} classes"
+                   + (", their shares differ" if any(skews) else ""), (train, test, classes))
 
 
 def _chance_hidden(rng: np.random.Generator):  # other class counts: a copied constant does not score
-    yield from _chance_cases(rng, ((300, 3, 0.5), (2000, 100, 0.05), (64, 43, 0.25)))
-    yield Case("7 labels of 5 classes, classes 3 and 4 never present",
-               (torch.tensor([0, 1, 1, 2, 2, 2, 0]), 5))
+    yield from _chance_cases(rng, ((300, 90, 3, (0.5, 0.2)), (2000, 500, 100, (0.05, 0.1)),
+                                   (64, 40, 43, (0.25, 0.0))))
+    yield Case("7 training and 4 held-out labels of 5 classes, classes 3 and 4 never present",
+               (torch.tensor([0, 1, 1, 2, 2, 2, 0]), torch.tensor([0, 0, 1, 2]), 5))
 
 
 register(exercise("05.chance_level", reference=_chance_reference, cases=_chance_cases, hidden_cases=_chance_hidden,
@@ -161,50 +186,34 @@ def _theta_stats_cases(rng: np.random.Generator):
         return [[k * math.cos(rad), k * math.sin(rad), shift[0]], [-k * math.sin(rad), k * math.cos(rad), shift[1]]]
 
     yield Case("the identity", (torch.tensor([[[1.0, 0, 0], [0, 1, 0]]], dtype=torch.float64),))
-    yield Case("zoom 2, content turned +30°, shifted", (torch.tensor([similarity(2.0, 30.0, (0.2, -0.1))],
+    yield Case("a zoom-and-turn, shifted", (torch.tensor([similarity(2.0, 30.0, (0.2, -0.1))],
                                                                      dtype=torch.float64),))
-    yield Case("content turned 135° and -170° (beyond ±90°)",
+    yield Case("two zoom-and-turns, each beyond a quarter turn",
                (torch.tensor([similarity(0.8, 135.0, (0, 0)), similarity(1.3, -170.0, (0.5, 0.5))],
                              dtype=torch.float64),))
     yield Case("a reflection (negative determinant) and a shear",
                (torch.tensor([[[-1.0, 0, 0.1], [0, 1, 0]], [[1.0, 0.5, 0], [0, 1, 0]]], dtype=torch.float64),))
     yield Case("8 random affine thetas", (torch.eye(2, 3, dtype=torch.float64)
                                          + uniform(rng, 8, 2, 3, low=-0.5, high=0.5),))
+    yield from _theta_stats_views()
+
+
+def _theta_stats_views():
+    """Views whose picture one can draw: exercise 1's generator thetas (the content turns by +angle) and the ST-CNN's
+    start, a 28² window of a 42² canvas moved off the centre (it looks where its last column says, not at -A⁻¹ t)."""
+    angle, scale = torch.tensor([30.0, -120.0], dtype=torch.float64), torch.tensor([0.8, 1.1], dtype=torch.float64)
+    yield Case("exercise 1's theta for two digits placed off the centre",
+               (placement_theta(angle, scale, torch.tensor([[6.0, -4.0], [-3.0, 5.0]], dtype=torch.float64)),))
+    window = torch.tensor([[28 / 42, 0, 0.3], [0, 28 / 42, -0.2]], dtype=torch.float64)
+    yield Case("a 28² window of a 42² canvas, off the centre", (window[None],))
 
 
 def _theta_stats_hidden(rng: np.random.Generator):  # many thetas far from the identity, a float32 batch
     yield Case("30 random affine thetas", (uniform(rng, 30, 2, 3, low=-2, high=2),))
+    yield Case("exercise 1's thetas of 6 random RTS placements", (placement_theta(
+        uniform(rng, 6, low=-180, high=180), uniform(rng, 6, low=0.7, high=1.2), uniform(rng, 6, 2, low=-6, high=6)),))
     yield Case("float32 thetas", (torch.eye(2, 3) + uniform(rng, 5, 2, 3, low=-0.3, high=0.3, dtype=torch.float32),))
 
 
 register(exercise("05.theta_statistics", reference=theta_statistics, cases=_theta_stats_cases,
                   hidden_cases=_theta_stats_hidden, forbidden=('stn_course.training.theta_statistics',)))
-
-# ------------------------------------------------------------------------------------------------ 05.centring_shift
-# "predict, then run" before the learned shift is plotted against the digit's centre: which way θ's shift must go
-
-
-def _centring_reference(offset: tuple[float, float], canvas: int, out_size: int) -> tuple[float, float]:
-    """The digit's centre in the canvas's normalized coordinates, read off the generator's θ (placement_theta
-    places a digit of ``out_size`` pixels, unrotated and unscaled, at ``offset``): the point that θ's output centre
-    must read, whatever the transformer's A."""
-    theta = placement_theta(torch.zeros(1, dtype=torch.float64), torch.ones(1, dtype=torch.float64),
-                            torch.tensor([offset], dtype=torch.float64), in_size=out_size, out_size=canvas)[0]
-    centre = -torch.linalg.solve(theta[:, :2], theta[:, 2])
-    return float(centre[0]), float(centre[1])
-
-
-def _centring_cases(rng: np.random.Generator):
-    yield Case("a digit 9 px right of and 6 px above the centre of a 42² canvas, a 28² view", ((9.0, -6.0), 42, 28))
-    yield Case("a digit 12 px left of and 5 px below the centre of a 60² canvas, a 40² view", ((-12.0, 5.0), 60, 40))
-
-
-def _centring_hidden(rng: np.random.Generator):  # other offsets and sizes: a copied pair does not score
-    for canvas, out_size in ((42, 28), (60, 40), (33, 50)):
-        offset = tuple(float(v) for v in rng.uniform(-canvas / 3, canvas / 3, 2).round(1))
-        yield Case(f"a digit at {offset} px in a {canvas}² canvas, a {out_size}² view", (offset, canvas, out_size))
-
-
-register(exercise("05.centring_shift", reference=_centring_reference, cases=_centring_cases,
-                  hidden_cases=_centring_hidden, compare=AnswerCompare(atol=1e-6),
-                  forbidden=("stn_course.data.distortions.placement_theta",)))

@@ -1,13 +1,13 @@
 """Checks for lesson 8 – a spatial transformer on colour signs.
 
 Every reference is the package's: :mod:`stn_course.data.signs` (the homography, the rectification) and
-:mod:`stn_course.training` (the ST-CNN's start, measured on the model). The two questions (how many point pairs,
-which canvas columns the untrained view reads) are functions of their numbers, checked with
-:class:`~.questions.AnswerCompare`, which never prints the expected answer."""
+:mod:`stn_course.training` (the ST-CNN's start, measured on the model). A homography is defined up to scale, so
+``08.homography`` compares up to a common factor (sign included); its cases sit at the kinks of the direct linear
+transform – more pairs than four whose first four have three points on a line, and maps with ``H[2, 2] = 0`` (a
+picture's centre on the horizon), where "fix ``h₉ = 1``" has no solution. ``08.rectify``'s failures say which slip
+they match (the homography's direction, the pixel convention, the margin's inset, the padding outside the canvas),
+never a value; its cases include signs that reach past the canvas (zeros there) and float32 images."""
 from __future__ import annotations
-
-import functools
-import math
 
 import numpy as np
 import torch
@@ -15,14 +15,29 @@ import torch.nn.functional as F
 
 from ..data.signs import SIGN_CORNERS, homography, rectify, sign_corners
 from ..grids import projective_grid
-from ..training import colour_input, st_cnn
 from .cases import uniform
 from .comparison import compare
 from .catalog import exercise
-from .questions import AnswerCompare
 from .registry import Case, register
 
 # ------------------------------------------------------------------------------------------------ 08.homography
+
+#: Maps from a picture of a road to the road's plane with the horizon through the picture's centre – ``H[2, 2] = 0``,
+#: the centre goes to infinity – each with 4 picture points below the horizon. Exact in binary (quarters), so the
+#: 8×8 system of "``h₉ = 1``" is exactly singular: ``torch.linalg.solve`` refuses it, least squares misses.
+_HORIZON = (
+    ([[1.0, 0.25, -0.5], [0.0, 1.0, 0.0], [1.0, -0.25, 0.0]], [[0.25, -1.0], [0.75, -1.0], [1.0, 0.0], [0.25, 0.0]]),
+    ([[0.75, 0.0, 0.25], [0.0, 1.0, -0.5], [-1.0, 0.25, 0.0]], [[-0.5, 0.0], [-0.75, 1.0], [-0.25, 0.0], [0.0, 1.0]]),
+    ([[1.5, 0.0, 0.0], [-0.25, 0.75, -0.5], [0.25, -1.0, 0.0]],
+     [[0.0, -1.0], [1.0, -0.75], [1.0, -0.25], [0.0, -0.25]]),
+    ([[0.75, 0.0, 0.5], [0.25, 1.0, 0.25], [-0.5, -0.5, 0.0]], [[0.0, -0.5], [0.0, -1.0], [-1.0, 0.0], [-1.0, 0.5]]),
+    ([[1.0, -0.25, -0.5], [0.25, 1.0, 0.0], [0.25, -1.0, 0.0]], [[1.0, -0.75], [1.0, 0.0], [0.0, -1.0], [0.0, -0.25]]),
+    ([[1.5, -0.25, 0.5], [-0.25, 0.75, 0.0], [-0.5, -0.25, 0.0]],
+     [[0.0, -1.0], [-1.0, 0.0], [-0.75, 0.5], [-0.75, -0.5]]),
+    ([[0.75, 0.0, 0.25], [-0.25, 1.5, 0.0], [0.5, 1.0, 0.0]], [[1.0, 0.0], [1.0, 0.5], [0.0, 0.5], [0.0, 0.25]]),
+)
+#: Six points whose first four have three on a line (the top row): together they pin a homography down.
+_FIRST_FOUR_ON_A_LINE = ((-0.6, -0.5), (0.0, -0.5), (0.6, -0.5), (0.1, 0.6), (-0.5, 0.4), (0.5, 0.2))
 
 
 def _square(n: int, dtype=torch.float64) -> torch.Tensor:
@@ -36,121 +51,174 @@ def _quads(rng: np.random.Generator, n: int, spread: float = 0.25, dtype=torch.f
     return (corners + uniform(rng, n, 4, 2, low=-spread, high=spread)).to(dtype)
 
 
+def _mapped(h: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """Where homographies ``h (N, 3, 3)`` send ``points (N, P, 2)``, after the division. ``-> (N, P, 2)``"""
+    uvw = torch.cat([points, torch.ones_like(points[..., :1])], -1) @ h.transpose(1, 2)
+    return uvw[..., :2] / uvw[..., 2:]
+
+
+def _random_homographies(rng: np.random.Generator, n: int, perspective: float = 0.3) -> torch.Tensor:
+    """``n`` homographies near the identity with a perspective row, ``(N, 3, 3)`` float64."""
+    h = torch.eye(3, dtype=torch.float64) + uniform(rng, n, 3, 3, low=-0.3, high=0.3)
+    h[:, 2, :2] = uniform(rng, n, 2, low=-perspective, high=perspective)
+    h[:, 2, 2] = 1.0
+    return h
+
+
+def _pairs(h: torch.Tensor, points) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(src, dst)``: the same ``points`` for every map of ``h (N, 3, 3)`` and where each map sends them."""
+    src = torch.tensor(points, dtype=torch.float64).expand(h.shape[0], -1, 2).clone()
+    return src, _mapped(h, src)
+
+
+def _horizon(which: slice) -> tuple[torch.Tensor, torch.Tensor]:
+    h = torch.tensor([m for m, _ in _HORIZON[which]], dtype=torch.float64)
+    src = torch.tensor([p for _, p in _HORIZON[which]], dtype=torch.float64)
+    return src, _mapped(h, src)
+
+
+_HORIZON_HINT = ("where does this map send the picture's centre (0, 0)? What does that make one entry of H – and "
+                 "what does your way of fixing H's scale assume about that entry?")
+_ALL_PAIRS_HINT = ("four pairs pin H down only when no three of their points are on a line: here it takes all six "
+                   "together – does your system use every pair?")
+
+
 def _homography_cases(rng: np.random.Generator):
     yield Case("the sign's square to itself, twice as large (no perspective)", (_square(1), 2 * _square(1)))
-    yield Case("the sign's square to a shifted square", (_square(1), _square(1) + torch.tensor([0.3, -0.2],
-                                                                                               dtype=torch.float64)))
     yield Case("the sign's square to 3 random quadrilaterals (perspective)", (_square(3), _quads(rng, 3)))
-    yield Case("2 random quadrilaterals to 2 others", (_quads(rng, 2), _quads(rng, 2)))
+    yield Case("6 pairs of one homography (2 maps), the first four with three points on a line",
+               _pairs(_random_homographies(rng, 2), _FIRST_FOUR_ON_A_LINE), hint=_ALL_PAIRS_HINT)
+    yield Case("3 pictures of a road to the road's plane, the horizon through each picture's centre",
+               _horizon(slice(0, 3)), hint=_HORIZON_HINT)
 
 
-def _homography_hidden(rng: np.random.Generator):  # a large batch, strong perspective, float32
+def _homography_hidden(rng: np.random.Generator):  # a large batch, strong perspective, float32, more kinks
     yield Case("40 random quadrilaterals to 40 others, strong perspective",
                (_quads(rng, 40, 0.4), _quads(rng, 40, 0.4)))
     yield Case("float32 corners", (_square(5, torch.float32), _quads(rng, 5, dtype=torch.float32)))
+    quarter_turn = torch.tensor([[[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]], dtype=torch.float64)
+    yield Case("a quarter turn of the square (H[0, 0] = H[1, 1] = 0)", (_square(1), _mapped(quarter_turn, _square(1))))
+    grid = tuple((x, y) for y in (-0.8, 0.0, 0.8) for x in (-0.8, 0.0, 0.8))
+    yield Case("9 pairs on a 3×3 grid (many triples on lines), 3 maps", _pairs(_random_homographies(rng, 3), grid),
+               hint=_ALL_PAIRS_HINT)
+    yield Case("4 more road pictures with the horizon through the centre", _horizon(slice(3, 7)), hint=_HORIZON_HINT)
+
+
+def _unit(h: torch.Tensor) -> torch.Tensor:
+    """Homographies scaled to unit Frobenius norm, in float64. ``(N, 3, 3) -> (N, 3, 3)``"""
+    h = h.double()
+    return h / h.flatten(1).norm(dim=1)[:, None, None]
+
+
+def _compare_homographies(expected: torch.Tensor, actual, case: Case) -> tuple[bool, float, str]:
+    """Equal up to a common factor per map (sign included) to 1e-6, after unit norm; a result that is not finite,
+    zero or the inverse map says so (never a value)."""
+    ok, error, message = compare(expected, actual, rtol=1e-6, atol=1e-6)
+    if ok or not isinstance(actual, torch.Tensor) or actual.shape != expected.shape or actual.dtype != expected.dtype:
+        return ok, error, message
+    if not bool(actual.isfinite().all()):
+        return False, float("inf"), ("your H has entries that are not finite on this case: a division by zero, or a "
+                                     "linear system that has no solution the way it was set up?")
+    if bool((actual.flatten(1).norm(dim=1) == 0).any()):
+        return False, float("inf"), ("one of your H is zero: H = 0 satisfies every multiplied-out equation, but it "
+                                     "is no map – fix the scale some other way")
+    want, got = _unit(expected), _unit(actual)
+    got = got * torch.sign((got * want).flatten(1).sum(1))[:, None, None]
+    ok, error, _ = compare(want, got, rtol=0.0, atol=1e-6)
+    if ok:
+        return True, error, ""
+    inverse, singular = torch.linalg.inv_ex(got)
+    inverse = _unit(inverse) * torch.sign((_unit(inverse) * want).flatten(1).sum(1))[:, None, None]
+    if not bool(singular.any()) and compare(want, inverse, rtol=0.0, atol=1e-6)[0]:
+        return False, error, "your H maps dst to src: the other way round"
+    return False, error, ("your H does not send every src point to its dst point (compared up to a common factor, "
+                          "sign included)")
 
 
 register(exercise("08.homography", reference=homography, cases=_homography_cases, hidden_cases=_homography_hidden,
+                  compare=_compare_homographies,
                   forbidden=("stn_course.data.signs.homography", "stn_course.data.distortions._homography")))
 
 # ------------------------------------------------------------------------------------------------ 08.rectify
 
 
-def _rectify_cases(rng: np.random.Generator, shapes=((1, 3, 16, 16, 8), (4, 3, 40, 40, 28), (2, 1, 24, 24, 24))):
-    for n, c, h, w, out in shapes:
-        images = uniform(rng, n, c, h, w, low=0, high=1)
+def _rectify_cases(rng: np.random.Generator, shapes=((1, 3, 16, 16, 8, 0, 1.0), (4, 3, 40, 40, 28, 0, 1.0),
+                                                     (2, 1, 24, 24, 24, 3, 1.0), (2, 3, 40, 40, 28, 2, 1.0),
+                                                     (3, 3, 20, 20, 16, 2, 1.6))):
+    """Noise images and slanted, turned signs; ``reach > 1`` enlarges the signs about the canvas's centre so that
+    corners leave the canvas (the output must read zeros there) – those cases come in float32, the others in
+    float64."""
+    for n, c, h, w, out, margin, reach in shapes:
+        dtype = torch.float32 if reach > 1 else torch.float64  # the sign past the canvas also comes in float32
+        images = uniform(rng, n, c, h, w, low=0, high=1, dtype=dtype)
         generator = torch.Generator().manual_seed(int(rng.integers(2 ** 31)))
-        corners = sign_corners(n, generator, scale=(0.3, 0.6), angle=30.0, perspective=0.08)
-        yield Case(f"images (N={n}, C={c}, {h}, {w}) of noise, signs slanted and turned up to 30°, out_size={out}",
-                   (images, corners, out))
+        corners = reach * sign_corners(n, generator, scale=(0.3, 0.6), angle=30.0, perspective=0.08)
+        where = "its corners outside the canvas, " if reach > 1 else ""
+        yield Case(f"{dtype} images (N={n}, C={c}, {h}, {w}) of noise, signs slanted and turned up to 30°, {where}"
+                   f"out_size={out}, margin={margin}", (images, corners.to(dtype), out, margin))
 
 
-def _rectify_hidden(rng: np.random.Generator):  # more signs, an output larger than the canvas, a non-square canvas
-    return _rectify_cases(rng, ((12, 3, 40, 40, 28), (2, 3, 20, 20, 32), (3, 2, 30, 36, 10)))
+def _rectify_hidden(rng: np.random.Generator):  # more signs, an output larger than the canvas, non-square, 1 pixel
+    return _rectify_cases(rng, ((12, 3, 40, 40, 28, 4, 1.0), (2, 3, 20, 20, 32, 5, 1.0), (3, 2, 30, 36, 10, 1, 1.0),
+                                (2, 3, 16, 16, 1, 0, 1.0), (1, 3, 16, 16, 3, 1, 1.0), (4, 3, 40, 40, 28, 3, 1.8)))
 
 
-def _rectify_variant(images: torch.Tensor, corners: torch.Tensor, out_size: int, backwards: bool,
-                     align_corners: bool) -> torch.Tensor:
-    """A rectification with the homography's direction and the pixel convention chosen: ``backwards=True,
-    align_corners=False`` is the reference; the others are the two popular slips (and both at once)."""
-    square = torch.tensor(SIGN_CORNERS, dtype=corners.dtype).expand_as(corners)
+#: The inset of the sign's square (its half-side in the output's normalized coordinates) as a function of
+#: ``(out_size, margin)``: the reference (edges on pixel edges, ``align_corners=False``) and the popular slips.
+_INSETS = {
+    "edges": lambda out, m: 1 - 2 * m / out,
+    "centres": lambda out, m: 1 - (2 * m + 1) / out,  # the corners on the centres of the first pixels inside
+    "corners": lambda out, m: 1 - 2 * m / (out - 1) if out > 1 else 1.0,  # the align_corners=True unit
+    "half": lambda out, m: 1 - m / out,  # a pixel taken as 1/out of the normalized width 2
+}
+
+
+def _rectify_variant(images: torch.Tensor, corners: torch.Tensor, out_size: int, margin: int, backwards: bool,
+                     align_corners: bool, inset: str, padding: str = "zeros") -> torch.Tensor:
+    """A rectification with the homography's direction, the pixel convention, the inset and the padding chosen:
+    ``backwards=True, align_corners=False, inset="edges", padding="zeros"`` is the reference; the others are the
+    popular slips."""
+    square = _INSETS[inset](out_size, margin) * torch.tensor(SIGN_CORNERS, dtype=corners.dtype).expand_as(corners)
     h = homography(square, corners) if backwards else homography(corners, square)
     grid = projective_grid(h.to(images.dtype), (images.shape[0], images.shape[1], out_size, out_size), align_corners)
-    return F.grid_sample(images, grid, align_corners=align_corners)
+    return F.grid_sample(images, grid, padding_mode=padding, align_corners=align_corners)
 
 
+_INSET_CORNERS = ("the direction and the convention are right, but the sign's square is inset by the wrong amount: "
+                  "how wide is one output pixel in normalized coordinates when align_corners=False?")
+_CONVENTION = ("the homography's direction is right, but the output is sampled in the other pixel convention – which "
+               "convention do the lesson's grids and samplers use, and does yours match it in both calls?")
 _RECTIFY_DIAGNOSES = (
-    ((False, False), "your output is what the homography gives when it goes the other way round – the sampler reads "
-                     "backwards: for each output pixel, which point must it be handed?"),
-    ((True, True), "the homography's direction is right, but the output is sampled in the other pixel convention – "
-                   "which convention do the lesson's grids and samplers use, and does yours match it in both calls?"),
-    ((False, True), "two things are off: the homography goes the other way round, and the pixel convention is not "
-                    "the lesson's."),
+    ((False, False, "edges"), "your output is what the homography gives when it goes the other way round – the "
+                              "sampler reads backwards: for each output pixel, which point must it be handed?"),
+    ((True, True, "edges"), _CONVENTION),
+    ((True, True, "corners"), _CONVENTION),  # the corners on the align_corners=True pixel centres, inset in its unit
+    ((True, False, "centres"), "the direction and the convention are right, but the sign's square is inset by the "
+                               "wrong amount: its edges lie on pixel edges, not on pixel centres – where is the "
+                               "outer edge of the first pixel inside, in normalized coordinates?"),
+    ((True, False, "corners"), _INSET_CORNERS),
+    ((True, True, "centres"), "the homography's direction is right, but two things are off: the pixel convention is "
+                              "not the lesson's, and the sign's square is inset to pixel centres, not pixel edges"),
+    ((True, False, "half"), "the direction and the convention are right, but the sign's square is inset by the wrong "
+                            "amount: how wide is one output pixel in normalized coordinates?"),
+    ((False, True, "edges"), "two things are off: the homography goes the other way round, and the pixel convention "
+                             "is not the lesson's."),
+    ((True, False, "edges", "border"), "inside the canvas your output is right, but where it reaches past the "
+                                       "canvas's edge it does not show what the exercise asks for there"),
 )
 
 
 def _compare_rectify(expected: torch.Tensor, actual, case: Case) -> tuple[bool, float, str]:
-    """The reference to 1e-5; a failure that matches a wrong direction or the corner convention says which (never
-    a value), so the two slips are told apart."""
+    """The reference to 1e-5; a failure that matches a wrong direction, the corner convention, a wrong inset or the
+    wrong padding says which (never a value), so the slips are told apart."""
     ok, error, message = compare(expected, actual, rtol=1e-5, atol=1e-5)
     if ok or not isinstance(actual, torch.Tensor) or actual.shape != expected.shape:
         return ok, error, message
-    for (backwards, align_corners), diagnosis in _RECTIFY_DIAGNOSES:
-        if compare(_rectify_variant(*case.args, backwards, align_corners), actual, rtol=1e-5, atol=1e-5)[0]:
+    for variant, diagnosis in _RECTIFY_DIAGNOSES:
+        if compare(_rectify_variant(*case.args, *variant), actual, rtol=1e-5, atol=1e-5)[0]:
             return False, error, diagnosis
     return ok, error, message
 
 
 register(exercise("08.rectify", reference=rectify, cases=_rectify_cases, hidden_cases=_rectify_hidden,
                   compare=_compare_rectify, forbidden=("stn_course.data.signs.rectify",)))
-
-# ------------------------------------------------------------------------------------------------ 08.point_pairs
-
-
-def point_pairs(unknowns: int, up_to_scale: bool) -> int:
-    """The answer key of ``08.point_pairs``: how many point correspondences (source point -> image point) pin down
-    a transform written with ``unknowns`` numbers – each pair gives two equations, and a family written up to scale
-    has one number fewer to pin down: ``ceil((unknowns - up_to_scale) / 2)``."""
-    return math.ceil((unknowns - (1 if up_to_scale else 0)) / 2)
-
-
-def _pairs_cases(rng: np.random.Generator):  # lesson 8's H, lesson 3's affine θ and attention
-    for unknowns, up_to_scale, family in ((9, True, "the homography H, 3×3 up to scale"),
-                                          (6, False, "the affine θ"), (3, False, "attention (s, tx, ty)")):
-        yield Case(f"unknowns={unknowns}, up_to_scale={up_to_scale} ({family})", (unknowns, up_to_scale))
-
-
-def _pairs_hidden(rng: np.random.Generator):  # a camera matrix, odd and even counts, one up to scale with an even count
-    for unknowns, up_to_scale in ((12, True), (1, False), (4, False), (32, False), (8, True), (7, True)):
-        yield Case(f"unknowns={unknowns}, up_to_scale={up_to_scale}", (unknowns, up_to_scale))
-
-
-register(exercise("08.point_pairs", reference=point_pairs, cases=_pairs_cases, hidden_cases=_pairs_hidden,
-                  compare=AnswerCompare(atol=0)))
-
-# ------------------------------------------------------------------------------------------------ 08.start_view
-
-
-@functools.lru_cache(maxsize=16)
-def start_view(in_size: int, out_size: int) -> tuple[float, float]:
-    """The answer key of ``08.start_view``, measured on lesson 8's untrained ST-CNN (``in_size``² colour canvases,
-    an ``out_size``² view): it samples a canvas whose every pixel holds its own column index, so the view's first
-    and last columns hold the canvas x coordinates they read (bilinear sampling of a ramp is exact)."""
-    model = colour_input(st_cnn(in_size, "projective", out_size=out_size, seed=0, batch_norm=True))
-    ramp = torch.arange(in_size, dtype=torch.float64).expand(1, 3, in_size, in_size)
-    with torch.no_grad():
-        read, _, _ = model.double().transform(ramp)
-    return float(read[0, 0, 0, 0]), float(read[0, 0, 0, -1])
-
-
-def _view_cases(rng: np.random.Generator, sizes=((40, 28), (40, 27), (33, 20))):  # odd differences: half-pixels
-    for in_size, out_size in sizes:
-        yield Case(f"lesson 8's untrained ST-CNN: in_size={in_size}, out_size={out_size}", (in_size, out_size))
-
-
-def _view_hidden(rng: np.random.Generator):  # others than the visible ones; a view as large as the canvas
-    return _view_cases(rng, ((60, 40), (28, 28), (36, 21), (31, 24)))
-
-
-register(exercise("08.start_view", reference=start_view, cases=_view_cases, hidden_cases=_view_hidden,
-                  compare=AnswerCompare(atol=1e-3)))

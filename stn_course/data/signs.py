@@ -11,10 +11,11 @@ How one image is made (everything from one ``torch.Generator``, so the same seed
    canvas (normalized coordinates, ``[-1, 1]²``, ``align_corners=False``): a square of half-side
    ``s ~ U(SCALE)`` turned by ``a ~ U(±ANGLE)`` about a random centre that keeps the square inside the canvas, then
    each corner moved by Gaussian noise of std ``PERSPECTIVE`` (a slanted view of the plane).
-2. The homography ``H`` that maps the sign's corners to those 4 points (:func:`homography`, the 8×8 linear system
-   of the direct linear transform) says where each point of the sign lands. The renderer goes backwards, as every
-   sampler does: each canvas sub-pixel (2×2 per pixel, averaged) asks ``H⁻¹`` where it is on the sign's plane, and
-   the sign is drawn there *analytically* – no raster of the sign is resampled, so edges stay sharp at any scale.
+2. The homography ``H`` that maps the sign's corners to those 4 points (:func:`homography`, the null vector of
+   the direct linear transform's 8×9 system) says where each point of the sign lands. The renderer goes backwards,
+   as every sampler does: each canvas sub-pixel (2×2 per pixel, averaged) asks ``H⁻¹`` where it is on the sign's
+   plane, and the sign is drawn there *analytically* – no raster of the sign is resampled, so edges stay sharp at
+   any scale.
 3. Behind the sign: a smooth random two-colour gradient and :data:`CLUTTER` random coloured blobs (ellipses and
    bars, some in the signs' own red and blue), then a per-image brightness and contrast jitter and a little noise.
 
@@ -59,27 +60,41 @@ CLUTTER = 6  # blobs behind the sign
 
 
 def homography(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
-    """The homographies that map 4 points to 4 points: ``H (x, y, 1)ᵀ ~ (u, v, 1)ᵀ`` with ``H[2, 2] = 1``.
+    """The homography through ``P >= 4`` point pairs: ``H (x, y, 1)ᵀ ~ (u, v, 1)ᵀ`` for every pair, up to scale.
 
-    ``src, dst: (N, 4, 2) -> H (N, 3, 3)`` in ``src``'s dtype (solved in float64). Each pair gives two linear
-    equations in the 8 unknowns (``u (h₇x + h₈y + 1) = h₁x + h₂y + h₃``, and the same for ``v``): an 8×8
-    system (the direct linear transform). No three of the 4 points may be collinear.
+    ``src, dst: (N, P, 2)`` exact pairs of one homography ``-> H (N, 3, 3)`` in ``src``'s dtype (solved in float64),
+    scaled to unit Frobenius norm with ``w > 0`` at the first source point (the side of the horizon the points are
+    on). Each pair gives two equations, linear and homogeneous in the 9 entries of ``H``:
+    ``h₁x + h₂y + h₃ − u (h₇x + h₈y + h₉) = 0`` and the same with ``v`` and ``h₄ h₅ h₆``; ``H`` spans the null
+    space of that ``(2P, 9)`` system, found as the right singular vector of its smallest singular value (the direct
+    linear transform). No entry is fixed to 1, so a map with ``H[2, 2] = 0`` – one that sends the source's origin to
+    infinity – is found too. Raises ``ValueError`` where the pairs do not pin ``H`` down (three of 4 points on a
+    line); a map with a NaN or infinite coordinate comes back NaN.
 
     >>> square = torch.tensor([[[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]]])
-    >>> torch.allclose(homography(square, 2 * square), torch.diag(torch.tensor([2.0, 2.0, 1.0]))[None])
+    >>> torch.allclose(homography(square, 2 * square), torch.diag(torch.tensor([2.0, 2.0, 1.0]))[None] / 3)
     True
     """
-    check_float_tensor(src, "src", 3, "(N, 4, 2)")
-    check_float_tensor(dst, "dst", 3, "(N, 4, 2)")
-    if src.shape[1:] != (4, 2) or dst.shape != src.shape:
-        raise ValueError(f"expected src and dst of shape (N, 4, 2), got {tuple(src.shape)} and {tuple(dst.shape)}")
+    check_float_tensor(src, "src", 3, "(N, P, 2)")
+    check_float_tensor(dst, "dst", 3, "(N, P, 2)")
+    if src.shape[1] < 4 or src.shape[2] != 2 or dst.shape != src.shape:
+        raise ValueError(f"expected src and dst of the same shape (N, P, 2) with P >= 4 point pairs, got "
+                         f"{tuple(src.shape)} and {tuple(dst.shape)}")
     x, y = src[..., 0].double(), src[..., 1].double()
     u, v = dst[..., 0].double(), dst[..., 1].double()
     zero, one = torch.zeros_like(x), torch.ones_like(x)
-    rows_u = torch.stack([x, y, one, zero, zero, zero, -u * x, -u * y], -1)
-    rows_v = torch.stack([zero, zero, zero, x, y, one, -v * x, -v * y], -1)
-    h = torch.linalg.solve(torch.cat([rows_u, rows_v], 1), torch.cat([u, v], 1))
-    return torch.cat([h, torch.ones_like(h[:, :1])], 1).view(-1, 3, 3).to(src.dtype)
+    rows_u = torch.stack([x, y, one, zero, zero, zero, -u * x, -u * y, -u], -1)
+    rows_v = torch.stack([zero, zero, zero, x, y, one, -v * x, -v * y, -v], -1)
+    system = torch.cat([rows_u, rows_v], 1)
+    finite = system.flatten(1).isfinite().all(1)  # a NaN or infinite point gives a NaN H, as a sampler would
+    _, singular, vh = torch.linalg.svd(torch.where(finite[:, None, None], system, 0.0))
+    if bool(((singular[:, 7] <= 1e-9 * singular[:, 0]) & finite).any()):
+        raise ValueError("homography: these point pairs do not pin down one homography (are three of the points on "
+                         "a line?): expected P >= 4 pairs of which 4 are in general position")
+    h = vh[:, -1].view(-1, 3, 3)
+    w = h[:, 2, 0] * x[:, 0] + h[:, 2, 1] * y[:, 0] + h[:, 2, 2]  # the first source point's w
+    h = h * torch.where(w < 0, -1.0, 1.0).to(h)[:, None, None]
+    return torch.where(finite[:, None, None], h, torch.nan).to(src.dtype)
 
 
 def _uniform(shape, low: float, high: float, generator: torch.Generator) -> torch.Tensor:
@@ -219,16 +234,23 @@ def make_signs(n: int, seed: int = 0, size: int = CANVAS, clutter: bool = True, 
     return render_signs(labels, corners, generator, size, clutter), labels, corners
 
 
-def rectify(images: torch.Tensor, corners: torch.Tensor, out_size: int) -> torch.Tensor:
+def rectify(images: torch.Tensor, corners: torch.Tensor, out_size: int, margin: int = 0) -> torch.Tensor:
     """The signs seen straight on: ``images (N, C, S, S)``, where their corners landed ``corners (N, 4, 2)``
-    -> ``(N, C, out_size, out_size)``.
+    -> ``(N, C, out_size, out_size)``, the sign's square filling the output but for a border of ``margin`` output
+    pixels on every side (what lies around the sign in the canvas).
 
-    The sampler reads backwards: output pixel ``p`` (normalized, the sign's own square) reads the canvas at
-    ``H p`` with ``H`` the homography from the output's corners to the observed ones – not the other way round.
+    The sampler reads backwards: output pixel ``p`` (normalized, ``align_corners=False``) reads the canvas at
+    ``H p`` with ``H`` the homography from where the sign's corners are in the *output* to where they are in the
+    canvas – not the other way round. The square's edges sit on pixel edges, ``margin`` pixels in: its corners are at
+    ``±(1 − 2 margin / out_size)`` in the output's normalized coordinates.
     """
     check_float_tensor(images, "images", 4, "(N, C, H, W)")
     out_size = check_int(out_size, "out_size", minimum=1)
-    square = torch.tensor(SIGN_CORNERS, dtype=corners.dtype, device=corners.device).expand_as(corners)
+    margin = check_int(margin, "margin", minimum=0)
+    if 2 * margin >= out_size:
+        raise ValueError(f"rectify: expected a margin of fewer than half the output's {out_size} pixels, got {margin}")
+    inside = 1 - 2 * margin / out_size  # the square's half-side in the output's normalized coordinates
+    square = inside * torch.tensor(SIGN_CORNERS, dtype=corners.dtype, device=corners.device).expand_as(corners)
     h = homography(square, corners).to(images.dtype)
     grid = grids.projective_grid(h, (images.shape[0], images.shape[1], out_size, out_size), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

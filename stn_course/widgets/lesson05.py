@@ -116,7 +116,7 @@ class LiveTraining:
 def transformer_explorer(model: torch.nn.Module, dataset, history: dict | None = None,
                          refresh_s: float = 1.0) -> widgets.VBox:
     """Browse a dataset through an ST-CNN: the input with the predicted sampling grid, the transformer's output,
-    the prediction, ``theta`` read as zoom / rotation / shift, and the error curves of its training.
+    the prediction, ``theta`` read as zoom / rotation / where the view looks, and the error curves of its training.
 
     Live, two ways: ``box.start_training(train_loader, test_loader, **fit_kwargs)`` trains the model in the
     background (:class:`LiveTraining`; the call returns at once with the run, so a notebook cell or a dashboard
@@ -171,7 +171,7 @@ def transformer_explorer(model: torch.nn.Module, dataset, history: dict | None =
         html_ = f"<b>prediction: {prediction}</b> (label {int(label)})<br>"
         if theta.shape[1:] == (2, 3):
             zoom, rotation, shift = theta_statistics(theta)
-            html_ += (f"zoom {zoom.item():.2f}, rotation {rotation.item():+.1f}°, shift "
+            html_ += (f"zoom {zoom.item():.2f}, rotation {rotation.item():+.1f}°, looks at "
                       f"({shift[0, 0].item():+.2f}, {shift[0, 1].item():+.2f})<br>")
             html_ += _matrix_html("theta", theta[0])
         return png, html_, {"theta": theta[0], "output": out, "prediction": prediction, "label": int(label),

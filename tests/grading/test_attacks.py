@@ -34,6 +34,15 @@ def _in_sampler(code: str) -> dict:
     return patched(LESSON2, SAMPLER, SAMPLER + "".join(f"    {line}\n" for line in code.splitlines()))
 
 
+def _interp_in_numpy_sampler(lerp_body: str) -> dict:
+    """Lesson 2's NumPy sampler interpolating its rows with a 1-D routine it bans: ``lerp_body`` is the body of a
+    ``lerp_1d(signal, x)`` (torch tensors) called on the flattened input before the honest code."""
+    np_def = next(line for line in _lines(LESSON2) if line.startswith("def bilinear_sample_np("))
+    nested = "".join(f"    {line}\n" for line in lerp_body.splitlines())
+    return patched(LESSON2, np_def, np_def + "    def lerp_1d(signal, x):\n" + nested
+                   + "    lerp_1d(torch.from_numpy(input.reshape(-1)), torch.from_numpy(grid[..., 0].reshape(-1)))\n")
+
+
 # -- the package's own function, however it is reached -----------------------------------------------------------
 ROTATION_ATTACKS = {
     # rebuilt from the package's code object with another first line number
@@ -87,7 +96,7 @@ CELL_ATTACKS = {  # a cell after the setup cell, then rotation_matrix delegates 
                           "p._Holder.caller = lambda self, header: None"),
     "patches_shortcut_scan": ("import stn_course.checks.shortcuts as s\ns.find_shortcut = lambda *a, **k: None\n"
                               "import stn_course.grading.namespace as n\nn.cpu_limit = n.cpu_limit"),
-    "arms_itself_first": "import stn_course.grading.guard as g\ng.arm('02.unnormalize')",
+    "arms_itself_first": "import stn_course.grading.guard as g\ng.arm('02.affine_grid')",
     "replaces_code_objects": ("import stn_course.grading.guard as g\ntry:\n"
                               "    g.arm.__code__ = (lambda *a, **k: True).__code__\nexcept Exception:\n    pass"),
     # a trace of the package's function taken in a cell (unguarded), replayed in the graded call
@@ -162,14 +171,25 @@ INTERP_COMPLEX = ("    import numpy as np\n    from numpy._core import multiarra
                   "np.r_[0, signal.numpy(), 0].astype(complex), 0, 0).real.copy()\n"
                   "    return torch.from_numpy(values).to(signal.dtype)\n")
 MAP_COORDINATES = ("    from scipy import ndimage\n    n, c, h, w = input.shape\n"
-                   "    x = unnormalize(grid[..., 0], w, align_corners)\n    y = unnormalize(grid[..., 1], h, align_corners)\n"
+                   "    x = ((grid[..., 0] + 1) * w - 1) / 2\n    y = ((grid[..., 1] + 1) * h - 1) / 2\n"
                    "    out = np.zeros((n, c) + x.shape[1:], dtype=input.dtype)\n    for i in range(n):\n"
                    "        for j in range(c):\n            out[i, j] = ndimage.map_coordinates(input[i, j], [y[i], x[i]], "
                    "order=1, mode='grid-constant', cval=0.0)\n    return out\n")
 
 # Found by a second red-team review: the package's own building blocks under a sampler, sliding windows as im2col,
 # SciPy's linear spline
-PIXELS_VIA_PACKAGE = "    from stn_course.sampling import bilinear_interpolate as _bi\n    return _bi(input, x, y)\n"
+# lesson 6's convolution with the tap positions taken from the package's deformable helper at zero offsets
+POSITIONS_VIA_PACKAGE = (
+    "    from stn_course.deform import sampling_positions as _sp\n    n, _, h, w = input.shape\n"
+    "    kh, kw = weight.shape[-2:]\n"
+    "    h_out = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1\n"
+    "    w_out = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1\n"
+    "    pos = _sp(torch.zeros(1, 2 * kh * kw, h_out, w_out, dtype=input.dtype), (kh, kw), stride, padding, "
+    "dilation)[0, 0]\n    out = 0\n    for k in range(kh * kw):\n"
+    "        s = bilinear_sample_pixels(input, x=pos[k, ..., 1].expand(n, -1, -1),\n"
+    "                                   y=pos[k, ..., 0].expand(n, -1, -1))\n"
+    "        out = out + torch.einsum('oc,nchw->nohw', weight[:, :, k // kw, k % kw], s)\n"
+    "    return out if bias is None else out + bias.view(1, -1, 1, 1)\n")
 UNFOLD_CONV = ("    import torch.nn.functional as _F\n    kh, kw = weight.shape[-2:]\n"
                "    xp = _F.pad(input, (padding[1], padding[1], padding[0], padding[0]))\n"
                "    win = xp.unfold(2, dilation[0] * (kh - 1) + 1, stride[0]).unfold(3, dilation[1] * (kw - 1) + 1, "
@@ -218,12 +238,11 @@ def batch(tmp_path_factory):
     for name, code in HONEST.items():
         write_submission(folder, f"honest-{name}", NAME1, _in_rotation(code))
     write_submission(folder, "aten-grid-sampler-3d", NAME2, _in_sampler(ATEN_3D))
-    grad_def = 'def grad_input(grad_output, input, grid, padding_mode="zeros", align_corners=False):\n'
+    grad_def = 'def sampler_backward(grad_output, input, grid, padding_mode="zeros", align_corners=False):\n'
     write_submission(folder, "aten-3d-backward", NAME4, patched(LESSON4, grad_def, grad_def + GRAD_3D))
     conv_def = "def conv2d_by_sampling(input, weight, bias, stride, padding, dilation):\n"
     write_submission(folder, "aten-convolution", NAME6, patched(LESSON6, conv_def, conv_def + CONV))
-    lerp_def = "def lerp_1d(signal: torch.Tensor, x: torch.Tensor) -> torch.Tensor:\n"
-    write_submission(folder, "numpy-c-interp", NAME2, patched(LESSON2, lerp_def, lerp_def + NUMPY_C))
+    write_submission(folder, "numpy-c-interp", NAME2, _interp_in_numpy_sampler(NUMPY_C))
     write_submission(folder, "graph-walk", NAME4, patched(with_cell(LESSON4, MANUAL_BACKWARD), grad_def,
                                                           grad_def + GRAPH_WALK))
     write_submission(folder, "conv-tbc-backward", NAME6, patched(LESSON6, conv_def, conv_def + TBC))
@@ -231,15 +250,14 @@ def batch(tmp_path_factory):
     write_submission(folder, "clone-extra-constant", NAME2, patched(
         with_cell(LESSON2, CLONE_CELL), affine_def, affine_def + "    return CLONED['affine_grid'](theta, size, "
                                                                "align_corners)\n"))
-    write_submission(folder, "numpy-interp-complex", NAME2, patched(LESSON2, lerp_def, lerp_def + INTERP_COMPLEX))
+    write_submission(folder, "numpy-interp-complex", NAME2, _interp_in_numpy_sampler(INTERP_COMPLEX))
     np_def_solution = next(line for line in _lines(LESSON2) if line.startswith("def bilinear_sample_np("))
     write_submission(folder, "scipy-map-coordinates", NAME2, patched(LESSON2, np_def_solution,
                                                                      np_def_solution + MAP_COORDINATES))
-    pixels_def = next(line for line in _lines(LESSON6) if line.startswith("def bilinear_sample_pixels("))
-    write_submission(folder, "package-building-block", NAME6, patched(LESSON6, pixels_def,
-                                                                      pixels_def + PIXELS_VIA_PACKAGE))
+    write_submission(folder, "package-building-block", NAME6, patched(LESSON6, conv_def,
+                                                                      conv_def + POSITIONS_VIA_PACKAGE))
     write_submission(folder, "unfold-windows", NAME6, patched(LESSON6, conv_def, conv_def + UNFOLD_CONV))
-    write_submission(folder, "scipy-spline", NAME2, patched(LESSON2, lerp_def, lerp_def + SPLINE))
+    write_submission(folder, "scipy-spline", NAME2, _interp_in_numpy_sampler(SPLINE))
     # a sibling the notebook left as its stub, called where the exercise does not build on it
     stub2 = json.loads(next(LESSONS.glob("02_*.ipynb")).read_text())
     np_def = ("def bilinear_sample_np(input: np.ndarray, grid: np.ndarray, align_corners: bool = False) "
@@ -308,16 +326,16 @@ def test_patching_the_grader_in_a_cell_earns_nothing(results, name):
 
 
 @pytest.mark.parametrize("name, check_id", [("aten-grid-sampler-3d", "02.bilinear_sample"),
-                                            ("aten-3d-backward", "04.grad_input"),
+                                            ("aten-3d-backward", "04.sampler_backward"),
                                             ("aten-convolution", "06.conv2d_by_sampling"),
-                                            ("numpy-c-interp", "02.lerp_1d"),
+                                            ("numpy-c-interp", "02.bilinear_sample_np"),
                                             ("conv-tbc-backward", "06.conv2d_by_sampling"),
-                                            ("numpy-interp-complex", "02.lerp_1d"),
+                                            ("numpy-interp-complex", "02.bilinear_sample_np"),
                                             ("scipy-map-coordinates", "02.bilinear_sample_np"),
                                             ("clone-extra-constant", "02.affine_grid"),
-                                            ("package-building-block", "06.bilinear_sample_pixels"),
+                                            ("package-building-block", "06.conv2d_by_sampling"),
                                             ("unfold-windows", "06.conv2d_by_sampling"),
-                                            ("scipy-spline", "02.lerp_1d")])
+                                            ("scipy-spline", "02.bilinear_sample_np")])
 def test_torch_and_numpy_kernels_by_another_route_are_banned(results, name, check_id):
     result = results[name]
     _only_loses(result, check_id)
@@ -330,7 +348,7 @@ def test_torch_and_numpy_kernels_by_another_route_are_banned(results, name, chec
 def test_autograd_is_off_where_a_gradient_is_derived_by_hand(results):
     """Walking autograd's graph by hand (calling its nodes, no engine) finds no graph: autograd is off in the
     graded call of an exercise that bans it, and switching it back on is a banned call."""
-    _only_loses(results["graph-walk"], "04.grad_input")
+    _only_loses(results["graph-walk"], "04.sampler_backward")
 
 
 def test_a_sibling_the_exercise_does_not_build_on_is_not_a_stand_in(results):

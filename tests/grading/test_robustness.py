@@ -96,7 +96,7 @@ def batch(tmp_path_factory):
         write_submission(folder, f"l2-{name}", NAME2, nb)
     syntax = patched(LESSON1, "def rotation_matrix(angle: float) -> torch.Tensor:", "def rotation_matrix(angle: float) -> torch.Tensor")
     write_submission(folder, "syntax_error", NAME1, syntax)
-    missing = patched(LESSON1, "def apply_affine(", "def apply_affine_renamed(")
+    missing = patched(LESSON1, "def pixel_to_theta(", "def pixel_to_theta_renamed(")
     write_submission(folder, "missing_function", NAME1, missing)
     write_submission(folder, "not_a_notebook", "essay.txt", "my answers are in my head")
     write_submission(folder, "empty_file", NAME1, "")
@@ -221,8 +221,8 @@ def test_a_syntax_error_makes_its_exercise_missing_and_nothing_else(results):
 
 
 def test_a_missing_function_is_named(results):
-    broken = exercise(results["missing_function"], "01.apply_affine")
-    assert broken.status == "missing" and "defines no `apply_affine`" in broken.feedback
+    broken = exercise(results["missing_function"], "01.pixel_to_theta")
+    assert broken.status == "missing" and "defines no `pixel_to_theta`" in broken.feedback
 
 
 @pytest.mark.parametrize("name, words", [("not_a_notebook", "not a notebook"), ("empty_file", "empty"),
