@@ -2,7 +2,8 @@
 
 Bugs: an attention window half a pixel off (pixel centres taken for edges), its scale from the full width, x and
 y swapped, or rebuilt from Python floats (no gradient); a head's start that forgets a
-parameter, takes the zoom factor for the scale, or scales all of Π; a homography without the perspective divide, with the grid's x/y swapped, or with the lesson colleague's bugs (Π
+parameter, takes the zoom factor for the scale, or scales all of Π; a tilt for a stretch ratio from the ratio of the
+w's, from the 1/w² rate at ±1, upside down or on one convention; a homography without the perspective divide, with the grid's x/y swapped, or with the lesson colleague's bugs (Π
 transposed, the output's height and width swapped); a TPS grid whose kernel is nan at r = 0 or uses r log r with
 the wrong power, whose solve inverts the displacement, drops the affine part or builds P from the sources, whose
 radial terms are centred at the sources, whose targets are y first or 4 per side for any K, or which is evaluated on
@@ -185,40 +186,73 @@ def test_known_bugs_fail(check_id, bug):
 # --- the checked predictions: right answers pass, wrong ones fail without being told the answer ---------------------
 
 
-def test_perspective_stretch_is_measured_on_the_package_grid_and_is_not_revealed():
-    from stn_course.checks import get as full_get
+def _measured_stretch(pi31, width, align_corners):
+    """First pair of columns' sample gap over the last pair's, measured on the package's projective grid."""
     from stn_course.grids import projective_grid as package_projective_grid
 
-    check = full_get("03.perspective_stretch")  # its reference is the key: measure it on the package's grid
+    H = torch.eye(3, dtype=torch.float64).unsqueeze(0).clone()
+    H[0, 2, 0] = pi31
+    row = package_projective_grid(H, (1, 1, 3, width), align_corners=align_corners)[0, 2, :, 0]  # any row
+    return ((row[1] - row[0]) / (row[-1] - row[-2])).item()
+
+
+def test_perspective_stretch_key_is_measured_on_the_package_grid_and_is_not_revealed():
+    from stn_course.checks import get as full_get
+    from stn_course.checks.lesson03 import perspective_stretch
+
+    check = full_get("03.perspective_stretch")  # its reference is the key: the tilt, checked on the package's grid
     for pi31, width, align_corners in ((0.45, 64, False), (-0.6, 9, True), (0.7, 2, True), (-0.8, 3, False)):
-        H = torch.eye(3, dtype=torch.float64).unsqueeze(0).clone()
-        H[0, 2, 0] = pi31
-        row = package_projective_grid(H, (1, 1, 3, width), align_corners=align_corners)[0, 2, :, 0]  # any row
-        measured = ((row[1] - row[0]) / (row[-1] - row[-2])).item()
-        assert measured == pytest.approx(check.reference(pi31, width, align_corners), rel=1e-12)
-    assert check.reference(0.7, 2, True) == pytest.approx(1.0)  # the two pairs of columns are the same pair
-    assert check.reference(0.45, 4001, True) == pytest.approx(((1 + 0.45) / (1 - 0.45)) ** 2, rel=2e-3)  # 1 / w²
-    with pytest.raises(ValueError, match="width >= 2"):
-        check.reference(0.45, 1, True)
-    edges = lambda pi31, width, align_corners: ((1 + pi31) / (1 - pi31)) ** 2  # the rate 1 / w² at x = ±1
-    naive = lambda pi31, width, align_corners: (1 + pi31) / (1 - pi31)  # the ratio of the w's at the edges
-    flipped = lambda *args: 1 / check.reference(*args)
-    one_convention = lambda pi31, width, align_corners: check.reference(pi31, width, True)  # centres always at ±1
-    for wrong in (edges, naive, flipped, one_convention, lambda *args: 1.4):
-        result = run_check(get("03.perspective_stretch"), wrong, 0)
-        assert not result.passed  # a copied lesson answer too: the visible cases vary π₃₁, width and convention
+        assert _measured_stretch(pi31, width, align_corners) == pytest.approx(
+            perspective_stretch(pi31, width, align_corners), rel=1e-12)
+    for ratio, width, align_corners in ((6.0, 64, False), (0.25, 9, True), (0.1, 4, False), (20.0, 31, False),
+                                        (1.5, 3, False), (1.0, 12, True)):
+        pi31 = check.reference(ratio, width, align_corners)
+        assert _measured_stretch(pi31, width, align_corners) == pytest.approx(ratio, rel=1e-9)
+        centres = torch.linspace(-1, 1, width) if align_corners else (torch.arange(width) + 0.5) / width * 2 - 1
+        assert (pi31 * centres + 1).min() > 0  # the root with the horizon outside the output, not the other one
+    assert check.reference(0.2, 3, True) == pytest.approx((0.2 - 1) / (0.2 + 1))  # centre column: linear, β = 0
+    assert check.reference(perspective_stretch(0.45, 64, False), 64, False) == pytest.approx(0.45)  # the figure's
+    with pytest.raises(ValueError, match="width >= 3"):
+        check.reference(2.0, 2, True)
+    with pytest.raises(ValueError, match="ratio > 0"):
+        check.reference(-1.0, 8, True)
+
+    def edge(align_corners, width):
+        return 1.0 if align_corners else 1 - 1 / width
+
+    naive = lambda r, width, ac: (r - 1) / ((r + 1) * edge(ac, width))  # the ratio of the w's at the edge columns
+    rate = lambda r, width, ac: (r ** 0.5 - 1) / (r ** 0.5 + 1)  # the limit 1 / w² at x = ±1
+    flipped = lambda r, *args: check.reference(1 / r, *args)
+    one_convention = lambda r, width, ac: check.reference(r, width, True)  # centres always reaching ±1
+    for wrong in (naive, rate, flipped, one_convention, lambda *args: 0.45):
+        assert not run_check(get("03.perspective_stretch"), wrong, 0).passed  # the lesson's 0.45 copied too
     assert not run_check(get("03.perspective_stretch"), one_convention, 0, hidden=True).passed
     result = run_check(get("03.perspective_stretch"), naive, 0)
     key = check.reference(*result.first_failure.case.args)
-    assert f"{key:.2f}" not in result.first_failure.message and "too low" in result.first_failure.message
+    assert f"{key:.2f}" not in result.first_failure.message and "too high" in result.first_failure.message
 
-    def learner(pi31, width, align_corners):  # the map at the columns' centres, written without the package
+    def learner(ratio, width, align_corners):  # bisection on the map at the columns' centres, without the package
         x = (torch.linspace(-1, 1, width, dtype=torch.float64) if align_corners
              else (torch.arange(width, dtype=torch.float64) + 0.5) / width * 2 - 1)
-        x_s = x / (pi31 * x + 1)
-        return float((x_s[1] - x_s[0]) / (x_s[-1] - x_s[-2]))
+
+        def stretch(pi31):
+            x_s = x / (pi31 * x + 1)
+            return float((x_s[1] - x_s[0]) / (x_s[-1] - x_s[-2]))
+
+        low, high = -1 / x[-1].item(), 1 / x[-1].item()  # w > 0 at every column
+        for _ in range(200):
+            middle = (low + high) / 2
+            low, high = (middle, high) if stretch(middle) < ratio else (low, middle)
+        return (low + high) / 2
 
     assert_passes("03.perspective_stretch", learner)
+
+
+def test_start_params_wrong_value_is_not_shown():
+    """The zoom factor in / out = 3 would give the scale 1/3 away if the message quoted it."""
+    result = run_check(get("03.start_params"), lambda *a, **k: start_params(*a, **k, bug="zoom-factor"), 0)
+    message = result.first_failure.message
+    assert not result.passed and "neutral start" in message and "3" not in message.replace("×", "")
 
 
 def test_attention_window_scale_from_both_edges_is_told_what_kind_of_slip_not_the_answer():

@@ -22,7 +22,7 @@
 #     holds: seen.max() < 0.05
 #   - text: outside the output, so the whole output is finite
 #     holds: abs(-1 / H[0, 2, 0].item() + 2.22) < 0.01
-#   - text: one of two seeds finds the shape in 6 epochs
+#   - text: exactly one of these two finds the shape in 6 epochs
 #     holds: len(runs) == 2 and found == 1 and all(len(r['losses']) == 6 * 47 for r in runs)
 #   exercises:
 #     03.attention_window:
@@ -54,18 +54,19 @@
 #       rtol: 1.0e-06
 #       atol: 1.0e-06
 #     03.perspective_stretch:
-#       title: 'predict: how unevenly a homography stretches the input'
+#       title: 'design: the perspective that stretches the input by a given ratio'
 #       points: 2
 #       hint: >-
-#         Where, in normalized x, are the output's first two and last two pixel centres (lesson 2's align_corners rule)?
-#         Write the sampled x as a function of the output's x; the divisor w is not the only thing that changes along a
-#         row.
+#         Before you invert anything, write the ratio for a given π₃₁: where, in normalized x, are the output's first
+#         two and last two pixel centres (lesson 2's align_corners rule), and where do their samples land? Is the gap
+#         between two samples only a matter of the divisor w?
 #       recipe: >-
-#         x_s = x / w with w = π₃₁ x + 1 on every row (the top rows are the identity's); the columns sit at the x of
-#         base_grid(1, width, align_corners). For two columns a, b: x_s(b) - x_s(a) = (b - a) / (w(a) w(b)) – the
-#         numerator moves too. The answer is (x_s(x_1) - x_s(x_0)) / (x_s(x_{W-1}) - x_s(x_{W-2})) at those centres,
-#         not a derivative at ±1.
-#       function: perspective_stretch
+#         x_s = x / w with w = π₃₁ x + 1 on every row; for two columns a, b: x_s(b) - x_s(a) = (b - a) / (w(a) w(b)) –
+#         the numerator moves too. With the first two centres at -α, -β (base_grid(1, width, align_corners)) and the
+#         last two at β, α, the ratio is r = (1 + π α)(1 + π β) / ((1 - π α)(1 - π β)), which grows with π. Solve
+#         (r - 1) α β π² - (r + 1)(α + β) π + (r - 1) = 0 for the root with w > 0 at every column: π = 2 (r - 1) /
+#         ((r + 1)(α + β) + √((r + 1)² (α + β)² - 4 (r - 1)² α β)). (Bisection on the forward ratio works too.)
+#       function: tilt_for_stretch
 #       rtol: 1.0e-6
 #       atol: 1.0e-9
 #     03.projective_grid:
@@ -116,8 +117,8 @@
 # 3. why the regression head must **start at the identity**, and what happens if it does not;
 # 4. **attention**: cropping and zooming with a smaller `out_size`.
 #
-# **You will** derive the attention window of a crop given in pixels and where every head starts, predict how
-# unevenly a homography stretches its input, find what is wrong with a colleague's projective grid, and build a
+# **You will** derive the attention window of a crop given in pixels and where every head starts, design the
+# homography that stretches its input by a given ratio, find what is wrong with a colleague's projective grid, and build a
 # thin-plate-spline grid (Bookstein 1989) from nothing but the conditions it must satisfy.
 #
 # **Package modules:** `stn_course.stn` (`SpatialTransformer`), `stn_course.grids` (`projective_grid`, `tps_grid`),
@@ -289,30 +290,32 @@ plotting.show_grid(photo, crop_grid, ax=fig.axes[0], max_lines=6);
 # (the horizon) – those pixels read padding. Forgetting the divide (treating $\Pi$ like an affine $\theta$) is the
 # popular bug: the result is affine, never perspective.
 #
-# **Predict, then run.** The figure below uses a $\Pi$ whose top two rows are the identity's, $(1, 0, 0)$ and
+# **Design, then run.** The figure below uses a $\Pi$ whose top two rows are the identity's, $(1, 0, 0)$ and
 # $(0, 1, 0)$, and whose bottom row is $(\pi_{31}, 0, 1)$, with $\pi_{31} = 0.45$.
 # Its horizon, where $w = 0$, is the vertical line $x = -1/\pi_{31} \approx -2.2$: outside the output, so the whole
-# output is finite. But $w$ is not constant across the output, and neither is how far apart the samples land. Take
-# an output `width` pixels wide (any height: $\pi_{32} = 0$, so every row is the same) and the `align_corners` of
-# lesson 2. On the input, how far apart (in normalized $x$) do the samples of the output's **first two columns**
-# land, and how far apart those of its **last two columns**? Return the ratio, first pair over last pair, for any
-# $|\pi_{31}| < 1$, `width` $\ge 2$ and both conventions – before the figure shows it, and before the measurement
-# below it. (No projective code needed: this is pencil work, or a few lines of arithmetic on lesson 2's pixel
-# centres.)
+# output is finite. But $w$ is not constant across the output, and neither is how far apart the samples land.
+#
+# You want a tilt of exactly this kind with a prescribed unevenness. Take an output `width` pixels wide ($\ge 3$; any
+# height: $\pi_{32} = 0$, so every row is the same) and the `align_corners` of lesson 2. On the input, the samples of
+# the output's **first two columns** should land `ratio` times as far apart (in normalized $x$) as those of its
+# **last two columns**. Return the $\pi_{31}$ that does it – the one with $w > 0$ at every column – for any
+# `ratio` $> 0$, before the figure and the measurement below show the stretch of $\pi_{31} = 0.45$.
 
 # %%
-def perspective_stretch(pi31: float, width: int, align_corners: bool) -> float:
-    """Input distance between the samples of the output's first two columns over that of its last two columns, for
-    a homography with the identity's top rows and bottom row ``(pi31, 0, 1)``; ``width >= 2`` output columns."""
+def tilt_for_stretch(ratio: float, width: int, align_corners: bool) -> float:
+    """The ``pi31`` of a homography with the identity's top rows and bottom row ``(pi31, 0, 1)`` whose output's first
+    two columns sample the input ``ratio`` times as far apart as its last two; ``width >= 3`` output columns."""
     ### BEGIN SOLUTION
     x = base_grid(1, width, align_corners, torch.float64)[0, :, 0]  # the columns' normalized x (lesson 2)
-    x_s = x / (pi31 * x + 1)  # the divide: w = pi31 · x + 1
-    return ((x_s[1] - x_s[0]) / (x_s[-1] - x_s[-2])).item()
+    a, b = -x[0].item(), -x[1].item()  # the first two columns sit at -a, -b, the last two at b, a
+    # ratio = w(b) w(a) / (w(-a) w(-b)) with w = pi31 · x + 1: a quadratic in pi31, take its root with all w > 0
+    root = math.sqrt(((ratio + 1) * (a + b)) ** 2 - 4 * (ratio - 1) ** 2 * a * b)
+    return 2 * (ratio - 1) / ((ratio + 1) * (a + b) + root)
     ### END SOLUTION
 
 
 # %%
-perspective_stretch = check("03.perspective_stretch", perspective_stretch)
+tilt_for_stretch = check("03.perspective_stretch", tilt_for_stretch)
 
 # %%
 H = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.45, 0.0, 1.0]]], dtype=torch.float64)
@@ -321,12 +324,12 @@ from stn_course.grids import projective_grid as package_projective_grid  # the g
 
 pgrid = package_projective_grid(H, size)
 fig = plotting.show_images({"graph paper and the projective grid": paper, "projective warp": bilinear_sample(paper, pgrid),
-                            "the same on the photo": bilinear_sample(photo, pgrid.expand(1, -1, -1, -1))})
+                            "the same on the photo": bilinear_sample(photo, pgrid)})
 plotting.show_grid(paper, pgrid, ax=fig.axes[0], max_lines=9, points=False);
 row = pgrid[0, 0, :, 0]  # the sampled x of the first row: SIZE columns, align_corners=False
 measured = ((row[1] - row[0]) / (row[-1] - row[-2])).item()
-print(f"first pair of columns / last pair, {SIZE} columns: measured {measured:.3f}, "
-      f"you predicted {perspective_stretch(0.45, SIZE, False):.3f}")
+print(f"first pair of columns / last pair, {SIZE} columns: measured {measured:.3f}; "
+      f"your tilt for that ratio: pi31 = {tilt_for_stretch(measured, SIZE, False):.4f} (the figure's: 0.45)")
 
 # %% [markdown]
 # The left of the output reads a much larger part of the input than the right: the graph paper's squares come out
@@ -334,12 +337,17 @@ print(f"first pair of columns / last pair, {SIZE} columns: measured {measured:.3
 #
 # <details><summary>The derivation (open after yours)</summary>
 #
-# On every row $x^s = u / w$ with $u = x$ and $w = \pi_{31} x + 1$. The tempting answer is the ratio of the
+# On every row $x^s = u / w$ with $u = x$ and $w = \pi_{31} x + 1$. The tempting model is the ratio of the
 # $w$'s – as if only the divisor changed along the row. But the numerator moves too: for two columns $a, b$,
 # $x^s(b) - x^s(a) = \frac{b\,w(a) - a\,w(b)}{w(a)\,w(b)} = \frac{b - a}{w(a)\,w(b)}$, so the ratio is
-# $\frac{w(x_{W-2})\,w(x_{W-1})}{w(x_0)\,w(x_1)}$ at the columns' centres $x_j$ – with `align_corners=False` they
-# stop half a pixel short of $\pm 1$, with `True` they reach it, and `width = 2` gives 1 (the two pairs are the
-# same). For many columns it tends to $\left(\frac{1 + \pi_{31}}{1 - \pi_{31}}\right)^2 \approx 6.95$ for
+# $r = \frac{w(x_{W-2})\,w(x_{W-1})}{w(x_0)\,w(x_1)}$ at the columns' centres $x_j$ – with `align_corners=False` they
+# stop half a pixel short of $\pm 1$, with `True` they reach it (and `width = 2` gives 1 for every $\pi_{31}$: the
+# two pairs are the same pair). The centres are symmetric, $x_0 = -\alpha$, $x_1 = -\beta$, so
+# $r = \frac{(1 + \pi\alpha)(1 + \pi\beta)}{(1 - \pi\alpha)(1 - \pi\beta)}$ grows from 0 to $\infty$ as $\pi_{31}$
+# runs over the tilts with $w > 0$ everywhere: exactly one answer, the root of
+# $(r - 1)\alpha\beta\,\pi^2 - (r + 1)(\alpha + \beta)\,\pi + (r - 1) = 0$ nearer 0,
+# $\pi = \frac{2(r - 1)}{(r + 1)(\alpha + \beta) + \sqrt{(r + 1)^2(\alpha + \beta)^2 - 4(r - 1)^2\alpha\beta}}$.
+# For many columns $r$ tends to $\left(\frac{1 + \pi_{31}}{1 - \pi_{31}}\right)^2 \approx 6.95$ for
 # $\pi_{31} = 0.45$, the square of the ratio of the $w$'s at the edges: the rate is $\frac{dx^s}{dx} = \frac{1}{w^2}$.
 # Vertically, $dy^s/dy = 1/w$: a homography stretches the two directions differently, and differently at every place,
 # where an affine map stretches the same everywhere. Near the horizon ($w \to 0$) one output pixel reads an unbounded stretch of the input.
@@ -424,11 +432,10 @@ print("the face window of §4 (x from 18.7 to 41.1, y from 10.7 to 33.1 pixels):
 # You have just seen why a head must start at the identity. A glimpse head is the exception that proves the rule: it
 # should start at a *neutral crop* instead – the centred window that its small output reads at **one input pixel per
 # output pixel** (no zoom, no blur). Return the head's bias (float32)
-# for an `in_size × in_size` input and an `out_size × out_size` output (`align_corners=False`); with
-# `out_size == in_size` it must be the identity. `SpatialTransformer` reads the parameters in this order: affine =
-# $\theta$ row by row; attention $(s, t_x, t_y)$; rotation $(\alpha)$ (it has no scale: only called with equal sizes);
-# rts $(\alpha, s, t_x, t_y)$; projective = the first 8 entries of $\Pi$ row by row; tps = the $K$ *source* control
-# points $(x, y)$, row by row of the `tps_grid_size` grid, flattened (§6). A test by hand: a fresh
+# for an `in_size × in_size` input and an `out_size × out_size` output (`align_corners=False`), for every family of
+# §2; with `out_size == in_size` it must be the identity. The parameters come in the order of §2's table – matrices
+# row by row, the projective one without its fixed $\pi_{33}$, and tps the $K$ *source* control points $(x, y)$, row
+# by row of the `tps_grid_size` grid, flattened (§6). A test by hand: a fresh
 # `SpatialTransformer(net, transform, out_size=(out, out))` whose `head.bias` you set to your answer must return the
 # input's central `out × out` pixels unchanged when `in_size - out_size` is even.
 
@@ -459,6 +466,7 @@ print("a 48×48 canvas into a 16×16 glimpse, attention:", start_params("attenti
 # all of them: for the projective family $\operatorname{diag}(s, s, 1)$ – scaling all of $\Pi$, $\pi_{33}$ included,
 # would be the identity again ($\Pi$ and $\lambda \Pi$ are the same map); for the TPS, source points pulled towards the
 # centre by $s$ – an affine motion of the targets, so the spline is exactly that zoom.
+# `rotation` has no scale at all: it can start only where the sizes are equal, at the identity.
 # </details>
 
 # %% [markdown]
@@ -711,8 +719,8 @@ fig = plotting.show_images([test_x[i] for i in range(4)], titles=["plus" if test
 # **Two short runs, keep one.** Attention must be found before it can be refined. In the first epochs the classifier
 # learns from the shapes that happen to fall into the central glimpse, and only then does the loss say which way to
 # move; whether that gets going depends on the random start – some seeds need more epochs, some never get there. To
-# keep this cell short we train two seeds for 6 epochs, 0 and 2 – one of two seeds finds the shape in 6 epochs – and
-# keep, among the runs whose glimpse holds the
+# keep this cell short we train two seeds for 6 epochs, 0 and 2, and no others – exactly one of these two finds the
+# shape in 6 epochs (two runs say nothing about how often a seed does) – and keep, among the runs whose glimpse holds the
 # whole shape on 500 **validation** canvases (drawn like the training ones), the one with the lowest **training**
 # loss – a choice that never looks at the test set. (Training runs on one thread: the result is then the same on
 # every machine, whatever its number of cores, and small convolutions gain little from a second thread. It also

@@ -62,8 +62,8 @@
 #       title: 'a bilinear-sampler autograd.Function, a bug hunt'
 #       hint: >-
 #         The colleague's gradcheck tried one setting of the four arguments: which of their gradients depend on the
-#         other two, and how does backward learn them? Then ask what PyTorch does when someone differentiates a backward
-#         built from floor, gathers and masks a second time.
+#         other two, and how does backward learn them? For the other bug: what else can a caller ask of the gradients a
+#         Function returns? Read the arguments of torch.autograd.grad.
 #       recipe: >-
 #         forward: save input and grid with ctx.save_for_backward and keep padding_mode and align_corners on ctx as
 #         attributes, return the sample; backward (decorated @once_differentiable): pass the saved settings to your
@@ -236,10 +236,10 @@ plotting.plot_gradient_footprint(photo, grad_u, grid_small);
 # f(x)}{\epsilon}$ with a small finite $\epsilon$ (CS231n's gradient check; `torch.autograd.gradcheck` does the
 # same). A colleague wrote one. Its docstring makes three promises – the error shrinks like $\epsilon^2$ (still
 # with two evaluations of $f$ per entry), it works for **any** tensor $x$ (a transposed weight, a slice) and leaves
-# it unchanged, and the result has $x$'s dtype – and their test below passes to six digits. It breaks **all three**
-# promises. Find out how – probe it on cases you can work out by hand, and a Taylor expansion is your friend for
-# the first – then write the corrected `numerical_gradient` below it. Ask yourself why their test caught none of
-# the three.
+# it unchanged, and the result has $x$'s dtype – and their test below passes to six digits. Do not trust the
+# docstring: find out which promises the code keeps – probe it on cases you can work out by hand, and check the error
+# law on paper – then write a `numerical_gradient` below it that keeps them all. Ask yourself why their test could
+# not tell.
 
 # %%
 def colleague_numerical_gradient(f, x, eps=1e-6):
@@ -481,12 +481,11 @@ for padding_mode in sampling.GRID_SAMPLE_MODES:
 # A spatial transformer's localisation network learns through $\partial L / \partial \theta$. For
 # $L = \langle \partial L/\partial V, \text{sample}(U, \text{affine\_grid}(\theta)) \rangle$ – the grid built by
 # `package_grids.affine_grid(theta, size, align_corners)` (lesson 2's generator) for an output of `grad_output`'s
-# size – return $\partial L / \partial \theta$ `(N, 2, 3)`. Your Exercise 1 gives $\partial L / \partial G$ for a
-# grid; the grid itself and the step from $G$ to $\theta$ are yours. `package_grids.affine_grid` is the
-# specification of the grid – call it outside your function as often as you like – but building the grid from
-# $\theta$ is part of the exercise: your function does it itself (the check refuses `base_grid` and `F.affine_grid`
-# inside it). The constraint: no autograd, no Python loop over grid points. Test it by hand where you can predict the
-# answer.
+# size – return $\partial L / \partial \theta$ `(N, 2, 3)`, for every padding mode and both `align_corners`, any
+# output size. `package_grids.affine_grid` is the specification of the grid – call it outside your function as often
+# as you like – but building the grid from $\theta$ is part of the exercise: your function does it itself (the check
+# refuses the package's ready-made identity grid `package_grids.base_grid` and `F.affine_grid` inside it). The
+# constraint: no autograd, no Python loop over grid points. Test it by hand where you can predict the answer.
 
 # %%
 def theta_gradient(grad_output, input, theta, padding_mode="zeros", align_corners=False):
@@ -708,6 +707,34 @@ else:
 # backward (`MyBilinearSample`; the package's stands in until Exercise 3 passes). The curve is the loss for every
 # value of the parameter; the dots are the iterates.
 
+# %% [markdown]
+# **Predict, then run.** The photo warped with $t_x = 0.25$ has its content moved 5 pixels to the *left*: the
+# output at $x$ reads the input at $x + 5$ ($t_x = 0.25$ is a quarter of the half-width, and $W/2 = 20$), so a bright
+# pixel at $x = 20$ lands at $x = 15$ – lesson 1's sign rule. It is undone by $t = -0.25$, and the loss is smallest
+# there. Descent starts at the identity, $t = 0$, and takes its first step against the gradient
+# $\partial L / \partial \theta_{02} = \partial L / \partial t$ that your backward returns at $t = 0$. Which sign does
+# that gradient have: `"positive"`, `"negative"` or `"zero"`? Reason it out from what you derived – the descent
+# helpers come after the check – before you run anything.
+#
+# Answer it as a function of the shift the photo was moved by, `shift` $= t_x$ (here 0.25; one pixel is
+# $2/40 = 0.05$): the check asks about the same photo moved by 0.25 and by other shifts – the other way, and by less
+# than a pixel – and the grader about more of them; never about `shift = 0` (no motion at all).
+
+# %%
+def sign_at_identity(shift: float) -> str:
+    """The sign of ∂L/∂θ₀₂ at t = 0 for the 40×40 photo moved by ``t_x = shift`` (never 0): "positive", "negative"
+    or "zero"."""
+    ### BEGIN SOLUTION
+    one_pixel = 2 / 40
+    if 0 < shift <= one_pixel:  # the valley is within a pixel to the left: the right-hand slope climbs out of it
+        return "positive"
+    return "negative"  # far away or to the right: the loss falls just right of the blur peak (1-4 pixels: it depends)
+    ### END SOLUTION
+
+
+# %%
+sign_at_identity = check("04.sign_at_identity", sign_at_identity)
+
 # %%
 def one_parameter_theta(kind, value):
     zero, one = torch.zeros_like(value), torch.ones_like(value)
@@ -746,32 +773,6 @@ def descend(kind, truth, start, lr, steps):
         t = t - lr * grad
     return values, curve, path, losses
 
-
-# %% [markdown]
-# **Predict, then run.** The photo warped with $t_x = 0.25$ has its content moved 5 pixels to the *left*: the
-# output at $x$ reads the input at $x + 5$ ($t_x = 0.25$ is a quarter of the half-width, and $W/2 = 20$), so a bright
-# pixel at $x = 20$ lands at $x = 15$ – lesson 1's sign rule. It is undone by $t = -0.25$, and the loss is smallest
-# there. Descent starts at the identity, $t = 0$. Which sign does the gradient $\partial L / \partial \theta_{02} =
-# \partial L / \partial t$ that your backward returns at $t = 0$ have: `"positive"` (the first step heads for
-# $-0.25$), `"negative"` or `"zero"`?
-#
-# Answer it as a function of the shift the photo was moved by, `shift` $= t_x$ (here 0.25; one pixel is
-# $2/40 = 0.05$): the check asks about the same photo moved by 0.25 and by other shifts – the other way, and by less
-# than a pixel – and the grader about more of them.
-
-# %%
-def sign_at_identity(shift: float) -> str:
-    """The sign of ∂L/∂θ₀₂ at t = 0 for the 40×40 photo moved by ``t_x = shift``: "positive", "negative" or "zero"."""
-    ### BEGIN SOLUTION
-    one_pixel = 2 / 40
-    if 0 < shift <= one_pixel:  # the valley is within a pixel to the left: the right-hand slope climbs out of it
-        return "positive"
-    return "negative"  # far away or to the right: the loss falls just right of the blur peak (1-4 pixels: it depends)
-    ### END SOLUTION
-
-
-# %%
-sign_at_identity = check("04.sign_at_identity", sign_at_identity)
 
 # %%
 dot = torch.zeros(1, 1, SIZE, SIZE, dtype=torch.float64)

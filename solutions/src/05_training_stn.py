@@ -73,23 +73,23 @@
 #       points: 2
 #       hint: >-
 #         The output looks like clutter every time, so looking is not a test. Build cases small enough to work out by hand,
-#         and vary what the colleague's demo keeps the same; hold every line against the docstring's promises – all of
-#         them, about every tensor involved.
+#         and vary what the colleague's demo keeps the same; hold every line against the contract – about every tensor
+#         involved, before and after the call.
 #       recipe: >-
 #         the flat canvas index of (row, col) is row · S + col with S the canvas's side (not the source's width);
 #         scatter_reduce_ with include_self=False forgets what the canvas held there (a piece's dark background erases
 #         the digit's ink): keep the default include_self=True, so the max includes the canvas; reshape of a contiguous
-#         tensor is a view, so clone the canvas before scattering into it (the docstring promises a new tensor).
+#         tensor is a view, so clone the canvas before scattering into it (a function leaves its arguments as they were).
 #       rtol: 0
 #       atol: 1.0e-07
 #     05.stcnn_forward:
 #       title: 'ST-CNN forward, a bug hunt: it passes its author''s test and breaks the contract'
 #       points: 3
 #       hint: >-
-#         Nothing crashes and the colleague's test passes, so write the test they should have written: one probe per
-#         clause of the contract, each with a right answer you know before you run it. You choose all the modules – pick
-#         them to make the right answer obvious. Which clauses does their test not exercise, and which of its choices
-#         (sizes, batch, what it asserts) hide a failure?
+#         Nothing crashes and the colleague's test passes, so write the test they should have written. What does
+#         "training it is training that ST-CNN" ask of the forward pass besides its logits? You choose all the modules –
+#         pick them so that the right answer is one you know before you run it. Which of the test's choices (sizes,
+#         batch, what it asserts) hide a failure?
 #       recipe: >-
 #         three bugs. theta = head(localisation(x).flatten(1)).view(-1, 2, 3): each row of the head's output is one
 #         image's θ, its 6 numbers the two rows (reshape(2, 3, -1).permute mixes images); no .data or .detach() on the
@@ -312,9 +312,10 @@ plotting.show_images(list(placed), titles=[f"{a:.0f}°, s={s:.1f}, t={tuple(t.to
 #
 # DeepMind's *mnist-cluttered* recipe puts the digit at a random position in a 60×60 canvas and pastes small crops
 # of **other** digits around it, so that the clutter has strokes of the same width and contrast as the real digit
-# and cannot be told apart by a simple filter. Every piece is a `crop × crop` window of a source digit; where
-# strokes overlap, the canvas must still look like ink on paper, never brighter than the brightest stroke. The
-# contract is the docstring below.
+# and cannot be told apart by a simple filter. Every piece is a `crop × crop` window of a source digit, laid on the
+# canvas the way one transparency is laid on another: a stroke shows through wherever it is, and where strokes
+# meet you see the stronger one. Like the functions of `torch.nn.functional`, `paste_clutter` is a function of
+# its arguments; the docstring below has the shapes.
 #
 # The dataset pastes thousands of pieces per epoch, so a Python loop per piece is too slow. A colleague wrote it
 # without loops, with one advanced index and one `scatter_reduce_`. Their version runs and its output looks like
@@ -348,7 +349,7 @@ print(f"it runs: {tuple(clutter_demo.shape)}, values in [{clutter_demo.min():.2f
 # %%
 def paste_clutter(canvas: torch.Tensor, sources: torch.Tensor, source_index: torch.Tensor, crop_at: torch.Tensor,
                   paste_at: torch.Tensor, crop: int = 6) -> torch.Tensor:
-    """Paste crop×crop pieces of source digits onto the canvas, combined with max; returns a new tensor.
+    """The canvases with crop×crop pieces of source digits pasted onto them (DeepMind's clutter).
 
     canvas: (N, 1, S, S); sources: (M, 1, H, W); source_index: (N, K) long;
     crop_at, paste_at: (N, K, 2) long (row, col) of the piece's top-left corner in the source / on the canvas
@@ -482,13 +483,13 @@ print(f"input-blind, trained on these training labels, on this test set: loss {b
 # one), so the classifier behind it is cheaper than on the canvas, and the transformer has every reason to zoom in
 # on the digit. The forward pass uses `F.affine_grid` and `F.grid_sample`.
 #
-# Its contract: the head's output holds, for each image, the six numbers of its $\theta$ – the first row, then the
-# second; grid and sampler use `align_corners=False`; the classifier sees an `out_size × out_size` view; and the
-# whole model learns through it – the loss's gradient must reach **every** parameter of the localisation net, the
-# head and the classifier.
+# Its contract is the one a user of the package relies on: `stcnn_forward(x, localisation, head, classifier,
+# out_size)` is the ST-CNN built from these parts – lesson 3's `SpatialTransformer` (affine, its defaults) with
+# this localisation net and this head, sampling an `out_size × out_size` output, followed by the classifier – so
+# that training a model with it is training that ST-CNN.
 #
 # A colleague wrote it, and a test for it. Their version passes their test, runs on any batch and produces views
-# that look sensible – yet it breaks the contract. Find where (nobody has counted the bugs for you, and none of
+# that look sensible – yet it is not that ST-CNN. Find where (nobody has counted the bugs for you, and none of
 # them crashes) by probing their function on inputs and modules whose right answer you know, then write the
 # corrected `stcnn_forward`.
 

@@ -42,9 +42,18 @@
 #       segments per warp'
 #     holds: tile_counts['90°', (16, 16)][0] < tile_counts['90°', (1, 256)][0] and tile_counts['90°', (16, 16)][1] <
 #       tile_counts['90°', (1, 256)][1]
+#   - text: 'there the square tile is worse than the row – each warp''s two short rows touch 4 segments instead of 1,
+#       the program 32 instead of 8'
+#     holds: tile_counts['identity', (16, 16)] == (4.0, 32) and tile_counts['identity', (1, 256)] == (1.0, 8)
 #   - text: a block of 256 keeps almost every slot busy at four programs per SM and leaves a quarter of them idle at
 #       eight
 #     holds: wave_table['H100 SXM', 4, 256] > 0.98 and abs(wave_table['H100 SXM', 8, 256] - 0.75) < 0.01
+#   - text: the smallest block, 128, is best or tied-best on every GPU at both occupancies
+#     holds: smallest_best and BLOCKS[0] == 128
+#   - text: 'on the T4 from 1024 at four programs per SM and from 512 at eight, on the H100 from 512 and from 256, on
+#       the A100 only 1024 at eight per SM'
+#     holds: 'first_loss == {("T4", 4): 1024, ("T4", 8): 512, ("H100 SXM", 4): 512, ("H100 SXM", 8): 256, ("A100", 4):
+#       None, ("A100", 8): 1024}'
 #   - text: every block leaves the same tenth idle
 #     holds: all(abs(wave_table['A100', 4, b] - 0.9) < 0.01 for b in (128, 256, 512, 1024))
 #   - text: at least 1.3× as fast as ATen's
@@ -103,7 +112,7 @@
 #       rtol: 1.0e-05
 #       atol: 1.0e-05
 #     07.affine_input_gradient:
-#       title: the backward's input gradient, a scatter
+#       title: the backward's input gradient
 #       points: 4
 #       hint: >-
 #         One lane per output pixel, as in the forward. What does its output gradient add to each neighbour (eq. 6)?
@@ -156,7 +165,7 @@
 #
 # **You will predict, then build:** from the bytes alone, the most fusion can gain over a training step; where each
 # lane of a kernel's program reads, without a grid (repairing a colleague's tile on the way); the fused forward
-# kernel itself; and the backward's input gradient, a scatter – then ask which part of it can make two seeded GPU
+# kernel itself; and the backward's input gradient – then ask which part of it can make two seeded GPU
 # runs differ in their last bits, learn to measure a kernel honestly, and ask what makes it fast: tuning `BLOCK` and
 # `num_warps` (and the waves a launch runs in), coalesced memory accesses and 2-D tiles, addresses that overflow
 # 32 bits, and a roofline prediction of each kernel's time on named GPUs.
@@ -235,7 +244,10 @@ print("kernels run on:", where)
 # The model: every time a tensor crosses the memory bus it costs its number of elements times `element_size` bytes
 # (θ, six numbers per image, is negligible). A kernel reads each of its inputs once and writes each of its outputs
 # once. `F.affine_grid` returns the sampling grid as a tensor in memory; `F.grid_sample` takes that tensor and the
-# input image and returns the output. The fused kernel computes each
+# input image and returns the output. The model treats `affine_grid` as writing only the grid (and its backward as
+# reading only the grid's gradient): ATen also builds an $(N, H_\text{out}, W_\text{out}, 3)$ base grid and
+# multiplies it by θ, and its backward reads that base grid again – traffic the model leaves out, as if ATen made
+# its base grid in registers. The fused kernel computes each
 # sampling point in registers, where it costs no traffic at all. This is a lower bound – a kernel that reads an input
 # pixel twice because it fell out of the cache moves more – and it is what a good kernel approaches.
 
@@ -253,7 +265,9 @@ print("kernels run on:", where)
 #
 # The model's rules, for both directions: every tensor costs its elements × `element_size` each time a kernel
 # reads it and each time a kernel writes it (the caches are ignored); θ and θ's gradient are negligible (a few
-# numbers per image); a gradient that many threads add into (a scatter) is first filled with zeros – a write of its
+# numbers per image); `affine_grid` counts as writing only the grid and its backward as reading only the grid's
+# gradient (§2: its base grid is left out); a gradient that many threads add into (a scatter) is first filled with
+# zeros – a write of its
 # own – and then written once more with the sums, while one whose every element a single thread computes is written
 # once. ATen's backward is two kernels, like its forward: `grid_sample`'s backward (the
 # gradients of its two inputs), then `affine_grid`'s (θ's gradient from the grid's). The fused backward is one
@@ -597,22 +611,23 @@ plotting.show_images([batch[0], reference[0], package[0], reference[1], package[
 # The backward of the sampler is lesson 4's eq. 6 and 7. In the fused kernel the same program that read the four
 # neighbours of an output pixel computes, for every channel,
 #
-# * the **input gradient** by scattering: $\partial L / \partial U_{nm} \mathrel{+}= \partial L / \partial V_i \cdot
+# * the **input gradient**, eq. 6: $\partial L / \partial U_{nm} \mathrel{+}= \partial L / \partial V_i \cdot
 #   w_{i,nm}$ into each of the four neighbours;
 # * the **gradient with respect to the sampling point**, eq. 7, chained through the unnormalization, and then into θ:
 #   $\partial L / \partial \theta_{0k} = \sum_i \partial L / \partial x_s^{(i)} \cdot (x_t, y_t, 1)_k$ – a sum over
 #   every output pixel, which each program reduces over its own block (`tl.sum`) and writes as one partial; the
 #   partials are added afterwards.
 #
-# ### Exercise 4 – the input gradient, a scatter
+# ### Exercise 4 – the input gradient
 #
-# Write the body of `input_grad_kernel`: the backward's scatter, eq. 6 – for every output pixel and channel, its
+# Write the body of `input_grad_kernel`: the backward's eq. 6 – for every output pixel and channel, its
 # gradient $\partial L / \partial V_i$ times each bilinear weight, added into the matching input pixel of `grad_in`
 # (zeros padding, `align_corners=False`, as exercise 3). The launcher fills `grad_in` with zeros first (the
 # zero-fill of exercise 1's model); the helper `bilinear_corners` gives each lane's four neighbours, weights and
-# masks – exercise 3's steps, which you have written once already. The memory operations at hand: `tl.load`,
-# `tl.store` and `tl.atomic_add(pointer, value, mask=...)`. The check compares with torch's input gradient – float64
-# cases to 1e-12, float32 ones to 1e-5 – for shrinking, rotating and magnifying θ.
+# masks – exercise 3's steps, which you have written once already. `tl.load` and `tl.store` you know from
+# exercise 3; Triton's language reference (`triton.language`) lists its other memory operations – which one eq. 6
+# needs is yours to decide, for every way θ can map output pixels onto input pixels. The check compares with
+# torch's input gradient – float64 cases to 1e-12, float32 ones to 1e-5 – for shrinking, rotating and magnifying θ.
 
 # %%
 if gpu.triton_available():
@@ -896,18 +911,16 @@ else:
         print(f"  BLOCK {b:5d}, num_warps {w}: {t * 1e3:8.3f} ms")
 
 # %% [markdown]
-# ### Exercise 5 – waves: why the best `BLOCK` depends on the GPU
+# ### Exercise 5 – waves: what a launch pays for
 #
 # A GPU does not run all the programs of a launch at once. Each of its `sms` streaming multiprocessors holds up to
 # `per_sm` programs at a time – as many as its registers, shared memory and warp slots admit (the *occupancy*) –
-# so a launch of more programs than `sms · per_sm` slots runs in **waves**. Say every program takes the same time,
-# as a memory-bound one nearly does: then the launch takes as long as its number of waves, and a last wave with a
-# few programs costs as much as a full one (the *tail effect*).
+# so a launch of more programs than `sms · per_sm` slots runs in **waves**: a wave starts when the one before it
+# has finished. Say every program takes the same time, as a memory-bound one nearly does.
 #
 # Write `wave_efficiency(n, h_out, w_out, block, sms, per_sm)`: for a launch of exercise 3's kernel, with its
 # launcher, on `n` images of `h_out × w_out` output pixels with `BLOCK = block`, the share of the launch's lane
-# time that computes an output pixel – `1.0` when no lane of any slot idles in any wave. Count a program as taking
-# one wave's time whether its lanes are live or masked, and a slot without a program as idle lanes. The lesson's
+# time that computes an output pixel – `1.0` when no lane of any slot idles in any wave. The lesson's
 # case: the H100 SXM, 132 SMs, a batch of 8 at 224², `BLOCK` 256 and
 # 8 programs per SM; the check also asks the T4 (40 SMs) and the A100 (108 SMs), other sizes and blocks. The SM
 # counts are NVIDIA's architecture whitepapers' (Turing, A100 Tensor Core GPU, H100 Tensor Core GPU).
@@ -930,7 +943,10 @@ wave_efficiency = check("07.wave_efficiency", wave_efficiency)
 # %% [markdown]
 # <details><summary>The count, and what it leaves out</summary>
 #
-# The launcher's grid tiles every image on its own: $p = N \lceil H_\text{out} W_\text{out} / \text{BLOCK} \rceil$
+# With equal programs the launch takes as long as its number of waves; a program takes one wave's time whether its
+# lanes are live or masked, a slot without a program idles, and a last wave with a few programs costs as much as a
+# full one (the *tail effect*). The launcher's grid tiles every image on its own:
+# $p = N \lceil H_\text{out} W_\text{out} / \text{BLOCK} \rceil$
 # programs (not $\lceil N H_\text{out} W_\text{out} / \text{BLOCK} \rceil$: no program spans two images), and the
 # GPU has $s = \text{SMs} \cdot \text{per\_sm}$ slots, so the launch runs $\lceil p / s \rceil$ waves and pays
 # $\lceil p / s \rceil \, s \cdot \text{BLOCK}$ lane-slots for $N H_\text{out} W_\text{out}$ pixels. Two roundings up:
@@ -946,23 +962,30 @@ wave_efficiency = check("07.wave_efficiency", wave_efficiency)
 
 # %%
 SMS = {"T4": 40, "A100": 108, "H100 SXM": 132}  # NVIDIA's whitepapers
+BLOCKS = (128, 256, 512, 1024)
 wave_table = {(gpu_name, per_sm, b): wave_efficiency(8, 224, 224, b, sms, per_sm)
-              for gpu_name, sms in SMS.items() for per_sm in (4, 8) for b in (128, 256, 512, 1024)}
+              for gpu_name, sms in SMS.items() for per_sm in (4, 8) for b in BLOCKS}
 print("share of the lane time that computes a pixel, batch 8 at 224² (every block divides 224²: no masked lanes):")
-print(f"{'GPU':9s} {'per SM':>6s}" + "".join(f"{'BLOCK ' + str(b):>12s}" for b in (128, 256, 512, 1024)))
+print(f"{'GPU':9s} {'per SM':>6s}" + "".join(f"{'BLOCK ' + str(b):>12s}" for b in BLOCKS) + "   first block that loses")
+first_loss = {}  # (GPU, per SM) -> the smallest block whose share is below the best of the row (None: all tie)
 for gpu_name in SMS:
     for per_sm in (4, 8):
-        print(f"{gpu_name:9s} {per_sm:6d}" + "".join(f"{wave_table[gpu_name, per_sm, b]:12.3f}"
-                                                     for b in (128, 256, 512, 1024)))
+        row = [wave_table[gpu_name, per_sm, b] for b in BLOCKS]
+        first_loss[gpu_name, per_sm] = next((b for b, e in zip(BLOCKS, row) if e < max(row) - 1e-12), None)
+        print(f"{gpu_name:9s} {per_sm:6d}" + "".join(f"{e:12.3f}" for e in row) + f"   {first_loss[gpu_name, per_sm]}")
+smallest_best = all(wave_table[key + (BLOCKS[0],)] >= max(wave_table[key + (b,)] for b in BLOCKS) for key in first_loss)
 
 # %% [markdown]
-# The best block is not the same on the three GPUs, and it moves with the occupancy: on the H100 a block of 256
-# keeps almost every slot busy at four programs per SM and leaves a quarter of them idle at eight; on the A100 at four
-# programs per SM every block leaves the same tenth idle. The tail is only one of the effects – larger blocks mean
-# fewer θ loads, more registers and fewer programs per SM, and the latency a full SM can hide – and they pull in
-# different directions, differently on every GPU and size. That is why the best `BLOCK` and `num_warps` are
-# measured, not derived: `do_bench` over a sweep as above, or `triton.autotune` with a `key` of the sizes, so that
-# each new size is tuned once on the GPU that runs it. None of this has been measured on a GPU for this course's kernels: the table is the model's.
+# In this model the smallest block, 128, is best or tied-best on every GPU at both occupancies: the tail alone never
+# rewards a larger block here. What differs by GPU and occupancy is how soon larger blocks start to lose: on the T4
+# from 1024 at four programs per SM and from 512 at eight, on the H100 from 512 and from 256, on the A100 only 1024
+# at eight per SM. On the H100 a block of 256 keeps almost every slot busy at four programs per SM and leaves a
+# quarter of them idle at eight; on the A100 at four programs per SM every block leaves the same tenth idle. The
+# tail is only one of the effects – larger blocks mean fewer θ loads, more registers and fewer programs per SM, and
+# the latency a full SM can hide – and they pull in different directions, differently on every GPU and size. That
+# is why the best `BLOCK` and `num_warps` are measured, not derived: `do_bench` over a sweep as above, or
+# `triton.autotune` with a `key` of the sizes, so that each new size is tuned once on the GPU that runs it. None of
+# this has been measured on a GPU for this course's kernels: the table is the model's.
 
 # %% [markdown]
 # ### Coalescing, and 2-D tiles
@@ -1011,8 +1034,11 @@ for (name, tile), (warp_segments, program_segments) in tile_counts.items():
 # tile's loads are as coalesced as the store; rotated by a quarter turn, an output row becomes an input *column*:
 # every lane of a warp reads another input row – one segment each. The square tile turns each warp into two short
 # rows, which after the rotation are two short columns: fewer segments per warp, and the program as a whole touches
-# a compact patch whose lines neighbouring lanes share. This is why image kernels tile in 2-D: the reads of a
-# gather follow θ, and a square tile bounds the damage whatever the direction. (A 2-D tile in Triton: `rows =
+# a compact patch whose lines neighbouring lanes share. The price is paid at the identity: there the square tile is
+# worse than the row – each warp's two short rows touch 4 segments instead of 1, the program 32 instead of 8 (this
+# tile's rows also straddle a segment boundary). A row tile is best when θ keeps rows as rows and worst when it
+# turns them into columns; the square tile is never the best case but bounds the worst: image kernels tile in 2-D
+# because the reads of a gather follow θ, whatever its direction. (A 2-D tile in Triton: `rows =
 # pid_y * BY + tl.arange(0, BY)[:, None]`, `cols = pid_x * BX + tl.arange(0, BX)[None, :]`, a launch grid of
 # `(N, ceil(H_out / BY), ceil(W_out / BX))`.)
 #

@@ -1,6 +1,6 @@
 """Checks for lesson 3 – the spatial transformer, forward: an attention window from pixels, a head's start (the
-identity, or a centred window), a checked prediction (:mod:`.questions`) of how unevenly a homography stretches the
-input across the output, a projective grid (the colleague's bugs), and a thin-plate-spline grid built from its
+identity, or a centred window), the tilt of a homography that stretches the input by a given ratio across the
+output (a numeric answer, compared without revealing it: :mod:`.questions`), a projective grid (the colleague's bugs), and a thin-plate-spline grid built from its
 conditions alone (the solve, the kernel's r = 0, the evaluation) – one exercise.
 
 Every function reference is :mod:`stn_course.stn` or :mod:`stn_course.grids` (``03.start_params`` through
@@ -15,7 +15,7 @@ import torch
 
 from ..grids import projective_grid, tps_control_points, tps_grid
 from ..stn import TRANSFORMS, box_to_attention, window_params
-from .questions import AnswerCompare
+from .questions import NOT_THIS_ONE, AnswerCompare
 from .cases import conventions, tensor
 from .equivalents import AFFINE_GRID
 from .catalog import exercise
@@ -101,6 +101,22 @@ def start_params(transform: str, in_size: int, out_size: int, tps_grid_size=(4, 
     return window_params(transform, out_size / in_size, tps_grid_size, dtype=torch.float32)
 
 
+@dataclass(frozen=True)
+class StartCompare:
+    """The values of ``03.start_params`` without showing a wrong one (``in / out`` returned would give the scale
+    away): a wrong form is named as usual, a wrong value by the test that finds it."""
+
+    rtol: float = 1e-6
+    atol: float = 1e-6
+
+    def __call__(self, expected, actual, case: Case) -> tuple[bool, float, str]:
+        ok, error, message = AnswerCompare(self.rtol, self.atol)(expected, actual, case)
+        if ok or message != NOT_THIS_ONE:
+            return ok, error, message
+        return False, error, ("not the head's neutral start: set your parameters as a fresh SpatialTransformer's "
+                              "head.bias and compare its output with the input's central out_size × out_size pixels")
+
+
 def _start_cases(rng: np.random.Generator):
     for transform in TRANSFORMS:
         yield Case(f"transform={transform!r}, a 28×28 input into a 28×28 output: the identity", (transform, 28, 28),
@@ -122,6 +138,7 @@ def _start_hidden(rng: np.random.Generator):  # other sizes (one larger than the
 
 
 register(exercise("03.start_params", reference=start_params, cases=_start_cases, hidden_cases=_start_hidden,
+                  compare=StartCompare(),
                   forbidden=('stn_course.stn.identity_params', 'stn_course.stn.window_params')))
 
 
@@ -148,32 +165,44 @@ def _column_centre(j: int, width: int, align_corners: bool) -> float:
 
 
 def perspective_stretch(pi31: float, width: int, align_corners: bool) -> float:
-    """The answer key of ``03.perspective_stretch``: for a homography with bottom row ``(π₃₁, 0, 1)`` and the identity
-    above it, the input distance between the samples of the output's first two columns over that between its last two
-    columns (``width >= 2``). x_s = x / w with w = π₃₁ x + 1, so x_s(b) - x_s(a) = (b - a) / (w(a) w(b)) – the
-    numerator moves with x too – and the ratio is w(x_{W-2}) w(x_{W-1}) / (w(x_0) w(x_1)) at the columns' centres
-    (tests/test_checks_lesson03.py measures it on :func:`~stn_course.grids.projective_grid`). Needs |π₃₁| < 1: the
-    horizon outside the output."""
+    """For a homography with bottom row ``(π₃₁, 0, 1)`` and the identity above it, the input distance between the
+    samples of the output's first two columns over that between its last two columns (``width >= 2``). x_s = x / w
+    with w = π₃₁ x + 1, so x_s(b) - x_s(a) = (b - a) / (w(a) w(b)) – the numerator moves with x too – and the ratio is
+    w(x_{W-2}) w(x_{W-1}) / (w(x_0) w(x_1)) at the columns' centres (tests/test_checks_lesson03.py measures it on
+    :func:`~stn_course.grids.projective_grid`). Needs w > 0 at every column: the horizon outside the output."""
     if width < 2:
         raise ValueError(f"perspective_stretch needs width >= 2 (two pairs of columns), got {width}")
     w = [pi31 * _column_centre(j, width, align_corners) + 1 for j in (0, 1, width - 2, width - 1)]
     return w[2] * w[3] / (w[0] * w[1])
 
 
+def tilt_for_stretch(ratio: float, width: int, align_corners: bool) -> float:
+    """The answer key of ``03.perspective_stretch``: the π₃₁ with w > 0 at every column for which
+    :func:`perspective_stretch` is ``ratio`` (``ratio > 0``, ``width >= 3``). With the first two centres at -α, -β
+    and the last two at β, α, ``ratio = (1 + πα)(1 + πβ) / ((1 - πα)(1 - πβ))`` grows from 0 to ∞ on those tilts:
+    the root of ``(r - 1)αβ π² - (r + 1)(α + β) π + (r - 1) = 0`` nearer 0, in a form stable at r = 1 and β = 0."""
+    if width < 3:
+        raise ValueError(f"tilt_for_stretch needs width >= 3 (with 2 columns every tilt gives 1), got {width}")
+    if not ratio > 0:
+        raise ValueError(f"tilt_for_stretch needs ratio > 0 (a ratio of two distances), got {ratio}")
+    a, b = -_column_centre(0, width, align_corners), -_column_centre(1, width, align_corners)
+    root = float(np.sqrt(((ratio + 1) * (a + b)) ** 2 - 4 * (ratio - 1) ** 2 * a * b))
+    return 2 * (ratio - 1) / ((ratio + 1) * (a + b) + root)
+
+
 def _stretch_cases(rng: np.random.Generator):
-    yield Case("the lesson's Π, bottom row (0.45, 0, 1), 64 columns, align_corners=False", (0.45, 64, False))
-    yield Case("tilted the other way, bottom row (-0.6, 0, 1), 9 columns, align_corners=True", (-0.6, 9, True))
-    yield Case("a slight tilt, bottom row (0.2, 0, 1), 5 columns, align_corners=False", (0.2, 5, False))
+    yield Case("the first pair 6 times as far apart as the last, 64 columns, align_corners=False", (6.0, 64, False))
+    yield Case("the first pair a quarter as far apart as the last, 9 columns, align_corners=True", (0.25, 9, True))
+    yield Case("the first pair twice as far apart as the last, 5 columns, align_corners=False", (2.0, 5, False))
 
 
-def _stretch_hidden(rng: np.random.Generator):  # other tilts, both signs, both conventions, 2 and 3 columns
-    for pi31, width, align_corners in ((0.3, 16, True), (-0.8, 3, False), (0.7, 2, True), (-0.25, 31, False),
-                                       (0.5, 2, False)):
-        yield Case(f"bottom row ({pi31}, 0, 1), {width} columns, align_corners={align_corners}",
-                   (pi31, width, align_corners))
+def _stretch_hidden(rng: np.random.Generator):  # both directions, both conventions, 3 and 4 columns, no stretch
+    for ratio, width, align_corners in ((3.5, 16, True), (0.1, 4, False), (1.0, 12, True), (20.0, 31, False),
+                                        (0.6, 3, True), (1.5, 3, False)):
+        yield Case(f"ratio {ratio}, {width} columns, align_corners={align_corners}", (ratio, width, align_corners))
 
 
-register(exercise("03.perspective_stretch", reference=perspective_stretch, cases=_stretch_cases,
+register(exercise("03.perspective_stretch", reference=tilt_for_stretch, cases=_stretch_cases,
                   hidden_cases=_stretch_hidden, compare=AnswerCompare(rtol=1e-6, atol=1e-9, direction=True)))
 
 

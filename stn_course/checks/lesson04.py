@@ -251,8 +251,7 @@ SECOND_DERIVATIVE = "a second derivative taken through your backward"
 SECOND_DERIVATIVE_DIAGNOSIS = (
     "your gradients come back as a graph PyTorch can differentiate again: asked for a second derivative "
     "(create_graph=True), it would differentiate the operations of your hand-written backward (floor, gathers, "
-    "masks) and return numbers nobody derived or tested, with no error. A backward that is not itself "
-    "differentiable must refuse that question instead of answering it.")
+    "masks) and return numbers nobody derived or tested, with no error.")
 
 
 _JUST_PROBED: dict[tuple[int, int], str | None] = {}

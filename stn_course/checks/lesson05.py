@@ -15,7 +15,7 @@ from ..data import paste_clutter, placement_theta
 from ..training import stcnn_forward, theta_statistics
 from .cases import uniform
 from .catalog import exercise
-from .properties import KEEPS_INPUTS
+from .properties import INPUTS_MODIFIED, KEEPS_INPUTS, Property
 from .questions import AnswerCompare
 from .registry import Case, register
 
@@ -80,9 +80,20 @@ def _clutter_cases(rng: np.random.Generator, shapes=CLUTTER_SHAPES):
                    (canvas, sources, index, crop_at, paste_at), {"crop": crop})
 
 
-# its docstring says "returns a new tensor": writing into `canvas` in place fails (KEEPS_INPUTS, in the notebook)
+CANVAS_CHANGED = ("after the call, a tensor the caller passed in is no longer what it was: call your function "
+                  "twice with the same canvas and the second call starts from the first one's clutter")
+
+
+def _clutter_keeps_canvas(fn, case: Case) -> str | None:
+    """KEEPS_INPUTS, diagnosed by what goes wrong rather than by the fix (finding the fix is the exercise)."""
+    found = KEEPS_INPUTS.test(fn, case)
+    return None if found is None else CANVAS_CHANGED + found[found.rindex(" ("):]
+
+
+# "a function of its arguments" (the lesson's text): writing into `canvas` in place fails (probed in the notebook)
 register(exercise("05.paste_clutter", reference=paste_clutter, cases=_clutter_cases, hidden_cases=_clutter_hidden,
-                  forbidden=('stn_course.data.distortions.paste_clutter',), properties=(KEEPS_INPUTS,)))
+                  forbidden=('stn_course.data.distortions.paste_clutter',),
+                  properties=(Property(INPUTS_MODIFIED, _clutter_keeps_canvas),)))
 
 # ------------------------------------------------------------------------------------------------ 05.stcnn_forward
 
