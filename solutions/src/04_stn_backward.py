@@ -12,7 +12,7 @@
 #   claims:
 #   - text: θ reads 90 % of the image
 #     holds: abs(theta_coarse[0, 0, 0].item() - 0.9) < 1e-12
-#   - text: about 2.8 input pixels apart (36 pixels read onto 13)
+#   - text: 'about 2.8: 36 pixels read onto 13'
 #     holds: round(spacing, 1) == 2.8 and SIZE // 3 == 13 and round(0.9 * SIZE) == 36
 #   - text: falls 100× for every 10× smaller
 #     holds: all(70 < a / b < 130 for a, b in zip(demo_errors, demo_errors[1:]))
@@ -95,7 +95,7 @@
 #       hint: >-
 #         At the identity every sample sits exactly on a pixel centre. Which neighbours, and so which one-sided slope,
 #         does the sampler's backward use there? The loss is not smooth at that point. What does the loss do between
-#         two whole-pixel shifts – and when is the minimum closer than the next pixel centre?
+#         two whole-pixel shifts – and how near must the minimum be for the slope just right of 0 to point at it?
 #       recipe: >-
 #         answer 'positive', 'negative' or 'zero'. At t = 0 the backward returns the right derivative, the slope of the
 #         loss just to the right of 0 – not the direction of the minimum. Bilinear interpolation between pixel centres
@@ -211,7 +211,7 @@ print("photo:", tuple(photo.shape))
 # window only; one whose samples sit more than a pixel apart – its output is coarser than the region it reads –
 # leaves the pixels in between without any gradient: the layers below learn nothing about them from this output.
 # Below, θ reads 90 % of the image (a slight zoom *in*) onto an output a third of the image's size, so neighbouring
-# samples are about 2.8 input pixels apart (36 pixels read onto 13).
+# samples are more than two input pixels apart (with FAST's 40-pixel photo about 2.8: 36 pixels read onto 13).
 
 # %%
 theta_coarse = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]], dtype=torch.float64) * 0.9
@@ -223,7 +223,7 @@ out = F.grid_sample(u, grid_small, mode="bilinear", align_corners=False)  # torc
 spacing = (grid_small[0, 0, 1, 0] - grid_small[0, 0, 0, 0]).item() * photo.shape[-1] / 2  # in input pixels
 print(f"samples {spacing:.1f} input pixels apart; {(grad_u != 0).float().mean() * 100:.0f}% of the input pixels "
       "receive gradient")
-assert round(spacing, 1) == 2.8 and theta_coarse[0, 0, 0] < 1  # what the text says: a zoom in, samples ≈ 2.8 px apart
+assert spacing > 2 and theta_coarse[0, 0, 0] < 1  # what the text says: a zoom in, samples over 2 px apart
 plotting.plot_gradient_footprint(photo, grad_u, grid_small);
 
 # %% [markdown]

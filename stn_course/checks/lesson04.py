@@ -121,7 +121,7 @@ def sign_at_identity(shift: float = 0.25) -> str:
 
 def _sign_cases(rng: np.random.Generator):
     """The lesson's shift, the other way, and half a pixel: a far shift of either sign (the blur peak at t = 0
-    decides) and a sub-pixel one to the left (the valley is closer than the next pixel centre). Only shifts outside
+    decides) and a sub-pixel one to the left (the valley sits inside the blur peak). Only shifts outside
     1–4 pixels to the left, where the photo's texture decides (the lesson prints the signs there)."""
     yield Case("the shift by 0.25 of the lesson's 40×40 photo, descent started at t = 0", (0.25,))
     yield Case("the lesson's photo shifted the other way, by -0.25", (-0.25,))
