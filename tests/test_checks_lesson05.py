@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from stn_course.checks import format_result, run_check
+from stn_course.checks.lesson05 import CANVAS_PROPERTY
 
 from .check_helpers import get
 from stn_course.data import paste_clutter, placement_theta
@@ -264,15 +265,17 @@ def test_each_of_the_colleague_s_clutter_bugs_fails_alone():
     assert fails("05.paste_clutter", lambda *args, crop=6: clutter_flat(*args, crop=crop, reduce="sum"))
     failure = run_check(get("05.paste_clutter"), lambda *args, crop=6: clutter_flat(*args, crop=crop, copy=False),
                         seed=0).first_failure
-    assert failure.property == "input modified"
+    assert failure.property == CANVAS_PROPERTY
 
 
 def test_in_place_clutter_fails_because_the_docstring_says_it_returns_a_new_tensor():
     """Right numbers, but the caller's canvas is overwritten: the check probes the inputs after the call."""
     assert fails("05.paste_clutter", clutter_in_place)
-    failure = run_check(get("05.paste_clutter"), clutter_in_place, seed=0).first_failure
-    assert failure.property == "input modified" and "argument 1 changed" in failure.message
-    assert "clone" not in failure.message and "copy" not in failure.message  # what goes wrong, not the fix
+    result = run_check(get("05.paste_clutter"), clutter_in_place, seed=0)
+    failure = result.first_failure
+    assert failure.property == CANVAS_PROPERTY and "argument 1 changed" in failure.message
+    shown = format_result(result)  # what the learner reads, "Why:" included: what goes wrong, not the fix
+    assert "argument 1 changed" in shown and "clone" not in shown and "copy" not in shown
 
 
 def stcnn_theta_without_grad(x, localisation, head, classifier, out_size):

@@ -433,7 +433,8 @@ print("the face window of §4 (x from 18.7 to 41.1, y from 10.7 to 33.1 pixels):
 # should start at a *neutral crop* instead – the centred window that its small output reads at **one input pixel per
 # output pixel** (no zoom, no blur). Return the head's bias (float32)
 # for an `in_size × in_size` input and an `out_size × out_size` output (`align_corners=False`), for every family of
-# §2; with `out_size == in_size` it must be the identity. The parameters come in the order of §2's table – matrices
+# §2 (a family that cannot read such a crop starts at its identity); with `out_size == in_size` it must be the
+# identity. The parameters come in the order of §2's table – matrices
 # row by row, the projective one without its fixed $\pi_{33}$, and tps the $K$ *source* control points $(x, y)$, row
 # by row of the `tps_grid_size` grid, flattened (§6). A test by hand: a fresh
 # `SpatialTransformer(net, transform, out_size=(out, out))` whose `head.bias` you set to your answer must return the

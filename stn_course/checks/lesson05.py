@@ -15,7 +15,7 @@ from ..data import paste_clutter, placement_theta
 from ..training import stcnn_forward, theta_statistics
 from .cases import uniform
 from .catalog import exercise
-from .properties import INPUTS_MODIFIED, KEEPS_INPUTS, Property
+from .properties import KEEPS_INPUTS, Property
 from .questions import AnswerCompare
 from .registry import Case, register
 
@@ -84,6 +84,10 @@ CANVAS_CHANGED = ("after the call, a tensor the caller passed in is no longer wh
                   "twice with the same canvas and the second call starts from the first one's clutter")
 
 
+# its own name: the shared diagnosis of INPUTS_MODIFIED (shown as "Why:") names the fix, which is the exercise
+CANVAS_PROPERTY = "the caller's canvas kept"
+
+
 def _clutter_keeps_canvas(fn, case: Case) -> str | None:
     """KEEPS_INPUTS, diagnosed by what goes wrong rather than by the fix (finding the fix is the exercise)."""
     found = KEEPS_INPUTS.test(fn, case)
@@ -93,7 +97,7 @@ def _clutter_keeps_canvas(fn, case: Case) -> str | None:
 # "a function of its arguments" (the lesson's text): writing into `canvas` in place fails (probed in the notebook)
 register(exercise("05.paste_clutter", reference=paste_clutter, cases=_clutter_cases, hidden_cases=_clutter_hidden,
                   forbidden=('stn_course.data.distortions.paste_clutter',),
-                  properties=(Property(INPUTS_MODIFIED, _clutter_keeps_canvas),)))
+                  properties=(Property(CANVAS_PROPERTY, _clutter_keeps_canvas),)))
 
 # ------------------------------------------------------------------------------------------------ 05.stcnn_forward
 
