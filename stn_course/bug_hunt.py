@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .sampling import bilinear_sample, unnormalize
+from .sampling import _flat_index, bilinear_sample, gather_corners, unnormalize
 
 __all__ = ["blog_sampler", "swapped_xy_sampler", "clamping_sampler", "truncating_sampler"]
 
@@ -72,16 +72,11 @@ def truncating_sampler(input: torch.Tensor, grid: torch.Tensor, padding_mode: st
     tensor([[[[-0.5000]]]])
     """
     n, c, h, w = input.shape
-    x = unnormalize(grid[..., 0], w, align_corners)
-    y = unnormalize(grid[..., 1], h, align_corners)
-    x0, y0 = x.long(), y.long()
-    flat = input.reshape(n, c, h * w)
-    out = torch.zeros(n, c, *x.shape[1:], dtype=input.dtype, device=input.device)
-    for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
-        cx, cy = x0 + dx, y0 + dy
-        weight = (1 - (x - cx).abs()) * (1 - (y - cy).abs())
-        inside = (cx >= 0) & (cx < w) & (cy >= 0) & (cy < h)
-        index = (cy.clamp(0, h - 1) * w + cx.clamp(0, w - 1)).reshape(n, 1, -1).expand(n, c, -1)
-        values = flat.gather(2, index).reshape(out.shape)
-        out = out + values * (weight * inside)[:, None]
-    return out
+    x = unnormalize(grid[..., 0], w, align_corners).reshape(n, 1, -1)
+    y = unnormalize(grid[..., 1], h, align_corners).reshape(n, 1, -1)
+    x0, y0 = torch.trunc(x), torch.trunc(y)  # the cast's neighbours (floor's are bilinear_corners')
+    xs = torch.cat([x0, x0 + 1, x0, x0 + 1], 1)  # (N, 4, P), corners y0x0, y0x1, y1x0, y1x1
+    ys = torch.cat([y0, y0, y0 + 1, y0 + 1], 1)
+    index, inside = _flat_index(xs, ys, h, w)
+    weights = (1 - (x - xs).abs()) * (1 - (y - ys).abs())
+    return (gather_corners(input, index, inside) * weights[:, None]).sum(2).view(n, c, *grid.shape[1:3])
