@@ -74,7 +74,7 @@ def truncating_sampler(input: torch.Tensor, grid: torch.Tensor, padding_mode: st
     n, c, h, w = input.shape
     x = unnormalize(grid[..., 0], w, align_corners).reshape(n, 1, -1)
     y = unnormalize(grid[..., 1], h, align_corners).reshape(n, 1, -1)
-    x0, y0 = torch.trunc(x), torch.trunc(y)  # the cast's neighbours (floor's are bilinear_corners')
+    x0, y0 = x.long().to(x.dtype), y.long().to(y.dtype)  # the top-left neighbour
     xs = torch.cat([x0, x0 + 1, x0, x0 + 1], 1)  # (N, 4, P), corners y0x0, y0x1, y1x0, y1x1
     ys = torch.cat([y0, y0, y0 + 1, y0 + 1], 1)
     index, inside = _flat_index(xs, ys, h, w)

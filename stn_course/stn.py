@@ -59,7 +59,7 @@ from .impls import SPATIAL_TRANSFORMER
 from .sampling import PADDING_MODES, bilinear_sample
 
 __all__ = ["TRANSFORMS", "AFFINE_FAMILY", "SpatialTransformer", "num_params", "identity_params", "box_to_attention",
-           "window_params", "params_to_matrix", "transform_to_grid", "small_localisation_net"]
+           "box_to_params", "window_to_params", "window_params", "params_to_matrix", "transform_to_grid", "small_localisation_net"]
 
 TRANSFORMS = ("affine", "attention", "rotation", "rts", "projective", "tps")
 AFFINE_FAMILY = ("affine", "attention", "rotation", "rts")  # what impl="triton" fuses (theta is a 2×3 matrix)
@@ -122,6 +122,61 @@ def box_to_attention(boxes: torch.Tensor, height: int, width: int) -> torch.Tens
     x0, x1, y0, y1 = boxes.unbind(1)
     # pixel p -> normalized (2p + 1) / W - 1 (align_corners=False); the window's centre is t, its half-width s
     return torch.stack([(x1 - x0) / width, (x0 + x1 + 1) / width - 1, (y0 + y1 + 1) / height - 1], dim=1)
+
+
+def window_to_params(transform: str, scale_x: torch.Tensor, scale_y: torch.Tensor, t_x: torch.Tensor,
+                     t_y: torch.Tensor, tps_grid_size: tuple[int, int] = (4, 4)) -> torch.Tensor:
+    """The parameters ``(N, n_params)`` of the transform that reads the normalized window
+    ``[t_x - scale_x, t_x + scale_x] × [t_y - scale_y, t_y + scale_y]`` (all ``(N,)``). ``affine``, ``projective`` and
+    ``tps`` read it exactly; ``attention`` and ``rts`` have one scale, ``scale_x`` (``scale_y`` is not used);
+    ``rotation`` has neither scale nor shift (``ValueError``). Differentiable in every argument."""
+    check_choice(transform, TRANSFORMS, "transform")
+    if transform == "rotation":
+        raise ValueError("transform: 'rotation' can neither zoom nor shift; use 'rts' or 'affine'")
+    zero = torch.zeros_like(scale_x)
+    if transform == "affine":
+        return torch.stack([scale_x, zero, t_x, zero, scale_y, t_y], 1)
+    if transform == "attention":
+        return torch.stack([scale_x, t_x, t_y], 1)
+    if transform == "rts":
+        return torch.stack([zero, scale_x, t_x, t_y], 1)
+    if transform == "projective":
+        return torch.stack([scale_x, zero, t_x, zero, scale_y, t_y, zero, zero], 1)
+    # tps: the source points are the targets moved by that affine map (a TPS through an affine motion is that motion)
+    targets = tps_control_points(*_tps_grid_size(tps_grid_size), dtype=scale_x.dtype, device=scale_x.device)
+    scale, shift = torch.stack([scale_x, scale_y], 1), torch.stack([t_x, t_y], 1)
+    return (targets[None] * scale[:, None] + shift[:, None]).reshape(scale_x.shape[0], -1)
+
+
+def box_to_params(transform: str, boxes: torch.Tensor, height: int, width: int,
+                  tps_grid_size: tuple[int, int] = (4, 4), align_corners: bool = False) -> torch.Tensor:
+    """The parameters ``(N, n_params)`` that make a transformer of ``transform`` read the pixels ``boxes (N, 4) =
+    (x0, x1, y0, y1)`` cover: the first and last column, the first and last row, inclusive (pixel centres at the
+    integers) of a ``height × width`` image. With ``align_corners=False`` the box's edges lie half a pixel outside
+    those centres and map to the window's edges ``t ∓ s``; with ``True`` ``∓1`` are the first and last pixel
+    *centres*, of the input and of the output alike, so the box's first and last centres map to ``t ∓ s`` (a
+    one-pixel box has ``s = 0``; every side needs at least 2 pixels). ``affine``, ``projective`` and ``tps`` read any
+    box exactly; ``attention`` and ``rts`` read a window of the image's shape whose scale comes from the box's
+    columns (x0, x1). Differentiable in ``boxes``. ``-> (N, n_params)``
+
+    >>> box_to_params("attention", torch.tensor([[16.0, 31.0, 16.0, 31.0]]), 48, 48).tolist()  # the central 16²
+    [[0.3333333432674408, 0.0, 0.0]]
+    >>> box_to_params("attention", torch.tensor([[0.0, 47.0, 0.0, 47.0]]), 48, 48, align_corners=True).tolist()
+    [[1.0, 0.0, 0.0]]
+    """
+    check_float_tensor(boxes, "boxes")
+    minimum = 2 if align_corners else 1
+    height = check_int(height, "height", minimum=minimum)
+    width = check_int(width, "width", minimum=minimum)
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"boxes: expected shape (N, 4) = (x0, x1, y0, y1), got {tuple(boxes.shape)}")
+    x0, x1, y0, y1 = boxes.unbind(1)
+    if align_corners:  # pixel p -> 2p / (W - 1) - 1: the first and last centres are the window's ends
+        return window_to_params(transform, (x1 - x0) / (width - 1), (y1 - y0) / (height - 1),
+                                (x0 + x1) / (width - 1) - 1, (y0 + y1) / (height - 1) - 1, tps_grid_size)
+    edges = torch.stack([x0 - 0.5, x1 + 0.5, y0 - 0.5, y1 + 0.5], 1)  # a pixel spans its centre ± 1/2
+    scale_x, t_x, t_y = box_to_attention(edges, height, width).unbind(1)
+    return window_to_params(transform, scale_x, (edges[:, 3] - edges[:, 2]) / height, t_x, t_y, tps_grid_size)
 
 
 def params_to_matrix(params: torch.Tensor, transform: str, tps_grid_size: tuple[int, int] = (4, 4)) -> torch.Tensor:

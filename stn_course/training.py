@@ -344,7 +344,8 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable | None =
         progress: bool = True, desc: str | None = None, lr_decay: float | None = None,
         transformer_lr: float | None = None,
         callback: Callable[[dict[str, Any]], None] | None = None,
-        lock: contextlib.AbstractContextManager | None = None) -> dict[str, list[float]]:
+        lock: contextlib.AbstractContextManager | None = None,
+        held_out_name: str = "held-out") -> dict[str, list[float]]:
     """Train ``model`` with Adam on cross-entropy; evaluate on ``test_loader`` after every epoch.
 
     Calls ``set_epoch(e)`` on the training set (fresh distortions every epoch), on ``train_loader`` and on its sampler
@@ -364,6 +365,8 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable | None =
     ``lock`` (e.g. a ``threading.RLock``) is held during every training step and every evaluation, never during
     ``callback``: another thread that holds it may read the model – and switch it to ``eval()`` and back – between
     steps (:func:`fit_in_background`).
+    ``held_out_name``: what the progress bar calls the loader it scores on (``"<held_out_name> err"``): ``"held-out"``
+    by default, ``"validation"`` or ``"test"`` where the caller knows which it is.
     """
     check_module(model)
     epochs = check_int(epochs, "epochs", minimum=0)
@@ -435,7 +438,7 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable | None =
         if progress:
             post = {"loss": f"{history['loss'][-1]:.3f}", "train err": f"{history['train_error'][-1]:.1f}%"}
             if test_loader is not None:
-                post["test err"] = f"{history['test_error'][-1]:.1f}%"
+                post[f"{held_out_name} err"] = f"{history['test_error'][-1]:.1f}%"  # the loader fit scores on
             bar.set_postfix(post)
     return history
 
@@ -558,9 +561,11 @@ def load(path: str | os.PathLike, map_location: str | torch.device | None = "cpu
 
 
 def stcnn_forward(x: torch.Tensor, localisation: nn.Module, head: nn.Linear, classifier: nn.Module,
-                  out_size: int) -> torch.Tensor:
+                  out_size: int, align_corners: bool = False) -> torch.Tensor:
     """An ST-CNN's forward pass from its parts (lesson 5): localise, regress θ with ``head`` (six outputs: the two
-    rows of θ), sample an ``out_size × out_size`` output (``"aten"``, ``align_corners=False``), classify it.
+    rows of θ), sample an ``out_size × out_size`` output (``"aten"``, ``align_corners=False``, the
+    :class:`~stn_course.stn.SpatialTransformer`'s default; ``True`` gives the other convention's ST-CNN, which lesson
+    5's check names as a slip), classify it.
 
     The :class:`~stn_course.stn.SpatialTransformer` that does it gets copies of ``head``'s weights.
     ``x: (N, C, H, W) -> classifier's output``
@@ -573,8 +578,8 @@ def stcnn_forward(x: torch.Tensor, localisation: nn.Module, head: nn.Linear, cla
     from .stn import SpatialTransformer
 
     check_float_tensor(x, "x", 4, "(N, C, H, W)")
-    transformer = SpatialTransformer(localisation, "affine", out_size=out_size, impl="aten",
-                                     loc_features=head.in_features)
+    transformer = SpatialTransformer(localisation, "affine", out_size=out_size, align_corners=align_corners,
+                                     impl="aten", loc_features=head.in_features)
     with torch.no_grad():
         transformer.head.weight.copy_(head.weight)
         transformer.head.bias.copy_(head.bias)

@@ -147,6 +147,7 @@ def test_a_wrong_rotation_is_told_the_kind_of_slip(wrong, kind):
 @pytest.mark.parametrize("wrong, kind", [
     (lambda a, size: rotate_about(a, size, centre=lambda n: n / 2), "half a pixel off"),  # the habit (W/2, H/2)
     (lambda a, size: rotate_about(a, size, reverse=True), "turns about the point -c"),  # T(-c) R T(c)
+    (lambda a, size: rotate_about(a, size[::-1]), "x and y are swapped"),  # the centre from (W, H)
 ])
 def test_a_wrong_rotate_about_fails_and_is_told_the_kind_of_slip(wrong, kind):
     message = first_failure_message("01.rotate_about", wrong)
@@ -188,10 +189,40 @@ def test_inverse_warp_with_the_untransposed_matrix_fails():
     lambda size, ac: torch.tensor([[2 / size[1], 0, -1], [0, 2 / size[0], -1], [0, 0, 1]],
                                   dtype=torch.float64),  # u = 2x/W - 1: neither convention, half a pixel off
     lambda size, ac: normalization_matrix(size[::-1], ac),  # height and width swapped
-    lambda size, ac: normalization_matrix(size, ac, one_pixel=(0.0, -1.0)),  # a 1-pixel side at -1, not 0
 ])
 def test_pixel_to_theta_with_a_wrong_normalization_fails(normalization):
     assert_fails("01.pixel_to_theta", lambda *a: pixel_to_theta(*a, normalization=normalization))
+
+
+@pytest.mark.parametrize("one_pixel", [(0.0, -1.0), (1.0, -1.0), (2.0, 0.5)])
+def test_pixel_to_theta_with_any_finite_row_for_a_1_pixel_input_side_passes(one_pixel):
+    """align_corners=True: grid_sample reads a 1-pixel side's only pixel whatever u, so the check (which compares
+    where the sampler reads) accepts any finite row there – the lesson no longer hands over a choice."""
+    normalization = lambda size, ac: normalization_matrix(size, ac, one_pixel=one_pixel)  # noqa: E731
+    assert_passes("01.pixel_to_theta", lambda *a: pixel_to_theta(*a, normalization=normalization))
+
+
+def test_pixel_to_theta_dividing_by_zero_on_a_1_pixel_side_is_told_the_theta_is_not_finite():
+    """The natural 2/(n - 1) in torch at n = 1 gives inf (nan after the products): a diagnosis, no value."""
+    def natural(size, ac):
+        h, w = (torch.tensor(float(n), dtype=torch.float64) for n in size)
+        ax, ay = (2 / (w - 1), 2 / (h - 1)) if ac else (2 / w, 2 / h)
+        bx, by = (-1.0, -1.0) if ac else (1 / w - 1, 1 / h - 1)
+        return torch.tensor([[float(ax), 0, float(bx)], [0, float(ay), float(by)], [0, 0, 1]], dtype=torch.float64)
+    message = first_failure_message("01.pixel_to_theta", lambda *a: pixel_to_theta(*a, normalization=natural))
+    assert "inf or nan" in message and "whatever u" in message
+
+
+def test_pixel_to_theta_in_the_other_convention_is_told_so():
+    def wrong(matrix, in_size, out_size, align_corners):
+        return pixel_to_theta(matrix, in_size, out_size, not align_corners,
+                              normalization=lambda s, ac: normalization_matrix(s, ac))
+    message = first_failure_message("01.pixel_to_theta", wrong)
+    assert "other align_corners convention" in message
+
+
+def test_pixel_to_theta_in_float32_passes():
+    assert_passes("01.pixel_to_theta", lambda *a: pixel_to_theta(*a).float())
 
 
 def test_pixel_to_theta_through_the_pseudo_inverse_of_n_out_passes():
@@ -332,3 +363,80 @@ def test_a_wrong_quarter_turn_theta_is_told_the_kind_of_slip_not_the_value(wrong
     shown = {f"{v:.3g}" for v in expected.flatten().tolist() if abs(v) > 1e-9} | {f"{v:.2f}" for v in
                                                                                   expected.flatten().tolist()}
     assert not any(s in failed.message for s in shown - {"0.00", "-0.00"}), failed.message
+
+
+# --- 01.chain_thetas: the one theta of two warps in a row ----------------------------------------------------
+
+
+def homogeneous(theta):
+    last = torch.zeros(*theta.shape[:-2], 1, 3, dtype=theta.dtype)
+    last[..., 0, 2] = 1
+    return torch.cat([theta, last], -2)
+
+
+def chain_thetas(first, second, order="pull"):
+    """first @ second (homogeneous); ``order`` switches in the known slips."""
+    one, two = homogeneous(first), homogeneous(second)
+    if order == "motions":  # composed like the motions you see (§3): the natural first answer
+        return (two @ one)[..., :2, :]
+    if order == "motion":  # the motion the two warps show, not its theta
+        return torch.linalg.inv(one @ two)[..., :2, :]
+    if order == "no translation":  # (2, 2) @ (2, 3): the first's shift is lost
+        return first[..., :2] @ second
+    if order == "added":
+        return torch.cat([first[..., :2] @ second[..., :2], first[..., 2:] + second[..., 2:]], -1)
+    return (one @ two)[..., :2, :]
+
+
+def test_chain_thetas_passes_and_drives_two_warps_into_one():
+    """Independent of stn_course.affine: the grid of the chained theta is the second grid read through the first."""
+    assert_passes("01.chain_thetas", chain_thetas)
+    first = torch.tensor([[0.8, 0.3, 0.1], [-0.2, 1.1, -0.4]], dtype=torch.float64)
+    second = torch.tensor([[0.0, 1.2, 0.3], [-0.9, 0.1, 0.2]], dtype=torch.float64)
+    two = F.affine_grid(second[None], (1, 1, 5, 7), align_corners=False)[0]  # where the second reads
+    through_first = apply_affine(first, two.reshape(-1, 2)).reshape(5, 7, 2)  # where those points read
+    one = F.affine_grid(chain_thetas(first, second)[None], (1, 1, 5, 7), align_corners=False)[0]
+    torch.testing.assert_close(one, through_first, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("order, kind", [
+    ("motions", "in the order of the motions you see"),
+    ("motion", "the motion the two warps show"),
+    ("no translation", "a translation is lost"),
+    ("added", "simply added"),
+])
+def test_a_wrong_chained_theta_fails_and_is_told_the_kind_of_slip_not_the_value(order, kind):
+    from stn_course.checks import run_check
+    from stn_course.checks.questions import NOT_THIS_ONE
+
+    from .check_helpers import get
+
+    wrong = lambda first, second: chain_thetas(first, second, order)  # noqa: E731
+    assert_fails("01.chain_thetas", wrong)
+    check = get("01.chain_thetas")
+    for hidden in (False, True):
+        result = run_check(check, wrong, 0, hidden=hidden) if hidden else run_check(check, wrong, 0)
+        failed = [r for r in result.results if not r.passed]
+        assert failed
+        for r in failed:
+            expected = check.reference(*r.case.args).flatten().tolist()
+            shown = {f"{v:.3g}" for v in expected if abs(v) > 1e-9} | {f"{v:.2f}" for v in expected}
+            assert NOT_THIS_ONE in r.message and not any(s in r.message for s in shown - {"0.00", "-0.00"}), r.message
+        assert kind in failed[0].message, failed[0].message
+
+
+def test_a_quarter_turn_about_the_wrong_centre_is_told_where_the_corner_pixel_went():
+    message = first_failure_message("01.rotate_about", lambda a, size: rotate_about(a, size, centre=lambda n: n / 2))
+    assert "sends the corner pixel (0, 0) to (4, 0)" in message and "half a pixel off" in message, message
+
+
+def test_adding_a_half_and_truncating_already_fails_a_visible_case():
+    """The trap the fold describes is met at the check, not only in the grader: a visible sub-pixel shift puts a
+    source between -1 and -0.5. floor(x + 0.5) and torch.round both pass (no case holds a tie)."""
+    from stn_course.checks import run_check
+
+    from .check_helpers import get
+
+    result = run_check(get("01.inverse_warp"), lambda i, m: inverse_warp(i, m, to_index=lambda t: t + 0.5), 0)
+    assert not result.passed and "beyond the left or top border" in result.first_failure.message
+    assert_passes("01.inverse_warp", lambda i, m: inverse_warp(i, m, to_index=lambda t: torch.floor(t + 0.5)))

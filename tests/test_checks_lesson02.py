@@ -70,6 +70,8 @@ def bilinear_np(input, grid, align_corners=False, bug=None):
             xi, yi = x0 + dx, y0 + dy
             weight = (1 - np.abs(x - xi)) * (1 - np.abs(y - yi))
             inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+            if bug == "point-mask":  # "a point outside the image reads 0": the point, not its neighbours
+                inside = (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
             values = input[b, :, np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)]  # (N, H_out, W_out, C)
             if bug != "clamp":
                 values = values * inside[..., None]
@@ -82,10 +84,18 @@ def reflect(x, low, high, bug=None):
     if high == low and bug != "zero-span":
         return torch.zeros_like(x)
     span = high - low
-    d = (x - low).abs()
+    d = ((x - low) ** 2).sqrt() if bug == "sqrt-distance" else (x - low).abs()  # the same values; NaN slope at 0
     flips = torch.floor(d / span)
     extra = d - flips * span
     return torch.where(flips % 2 == 0, low + extra, high - extra)
+
+
+def clamp(x, high, bug=None):
+    """Into [0, high], flat on the bounds too (ATen counts a point exactly on a bound as clamped); torch.clamp has
+    the same values but passes the gradient on its bounds."""
+    if bug == "torch-clamp":
+        return x.clamp(0, high)
+    return torch.where((x > 0) & (x < high), x, x.detach().clamp(0, high))
 
 
 def bilinear_torch(input, grid, padding_mode="zeros", align_corners=False, bug=None):
@@ -96,13 +106,13 @@ def bilinear_torch(input, grid, padding_mode="zeros", align_corners=False, bug=N
     x = unnormalize(gx, w, align_corners, bug)
     y = unnormalize(gy, h, align_corners, bug)
     if padding_mode == "border":
-        x, y = x.clamp(0, w - 1), y.clamp(0, h - 1)
+        x, y = clamp(x, w - 1, bug), clamp(y, h - 1, bug)
     elif padding_mode == "reflection":
         if align_corners or bug == "reflect-centres":
             x, y = reflect(x, 0, w - 1, bug), reflect(y, 0, h - 1, bug)
         else:
             x, y = reflect(x, -0.5, w - 0.5, bug), reflect(y, -0.5, h - 0.5, bug)
-        x, y = x.clamp(0, w - 1), y.clamp(0, h - 1)
+        x, y = clamp(x, w - 1, bug), clamp(y, h - 1, bug)
     x0, y0 = floor(x, bug, torch).long(), floor(y, bug, torch).long()
     flat = input.reshape(n, c, h * w)
     out = 0
@@ -140,8 +150,17 @@ def affine_grid(theta, size, align_corners=False, bug=None):
     return (base @ theta.transpose(1, 2)).reshape(n, h, w, 2)
 
 
-def blog_identity_error(height, width, bug=None):
-    """The prediction, by hand: column j reads j/(W - 1) short, row i reads i/(H - 1) rows (worth W each) short."""
+def blog_identity_error(height, width, rescale_max, bug=None):
+    """The prediction, by hand: column j reads j/(W - 1) short, row i reads i/(H - 1) rows (worth W each) short; the
+    "fix" reads the right positions but blacks out the last row and column (weights from clipped neighbours)."""
+    if rescale_max == 0:
+        if bug == "fix-is-exact":  # "W - 1 is the right rescaling": the natural first answer
+            return 0.0
+        if bug == "fix-like-original":
+            return float(width + 1)
+        if bug == "fix-last-column-only":  # the black column's top pixel, not its largest
+            return float(width)
+        return float(height * width)
     if bug == "one-pixel":  # "it is off by a pixel"
         return 1.0
     if bug == "row-only":  # forgets the column's share
@@ -211,17 +230,50 @@ def test_affine_grid_failures_point_at_their_kink(bug, words):
     assert words in failed.case.hint and "linspace(" not in failed.case.hint, failed.case.hint
 
 
-@pytest.mark.parametrize("bug", ["w-2", "trunc", "clamp", "swap", "swapped", "no-half"])
+@pytest.mark.parametrize("bug", ["w-2", "trunc", "clamp", "swap", "swapped", "no-half", "point-mask"])
 def test_numpy_sampler_bugs_fail(bug):
     assert_fails("02.bilinear_sample_np", lambda i, g, align_corners=False: bilinear_np(i, g, align_corners, bug))
 
 
+def test_the_edge_value_fails_first_on_the_visible_edge_case():
+    """Exercise 2's prediction: at u = ±1 with align_corners=False zeros padding reads half the edge pixel. The edge
+    value (neighbours clipped onto the border) passes the identity grid and fails first on the case with points
+    exactly on the outer ends, whose hint names the half pixel. (Its twin, "a point outside reads 0", already loses
+    the identity's last centre to rounding: test_numpy_sampler_bugs_fail.)"""
+    result = run_check(get("02.bilinear_sample_np"),
+                       lambda i, g, align_corners=False: bilinear_np(i, g, align_corners, "clamp"), 0)
+    failed = next(r for r in result.results if not r.passed)
+    assert "outer ends" in failed.case.description and "align_corners=False" in failed.case.description, \
+        failed.case.description
+    assert "half a pixel beyond its centre" in failed.case.hint, failed.case.hint
+    # the lesson's row, diagnosed at its first predicted point (u = +1), in kind: the edge value, never torch's
+    assert "1×4" in failed.case.description and "(u, v) = (1, 0)" in failed.message, failed.message
+    assert "border padding" in failed.message and "7.5" not in failed.message, failed.message
+
+
 @pytest.mark.parametrize("bug", ["w-2", "trunc", "clamp", "swap", "swapped", "reflect-centres", "detached-grid",
-                                 "strict-border", "zero-span"])
+                                 "strict-border", "zero-span", "torch-clamp", "sqrt-distance"])
 def test_torch_sampler_bugs_fail(bug):
     assert_fails("02.bilinear_sample",
                  lambda i, g, padding_mode="zeros", align_corners=False: bilinear_torch(i, g, padding_mode,
                                                                                         align_corners, bug))
+
+
+@pytest.mark.parametrize("bug", ["torch-clamp", "sqrt-distance"])
+def test_gradients_at_the_corners_of_the_padding_fail_on_the_visible_kink_case(bug):
+    """torch.clamp (its backward passes the gradient on its bounds) and a mirror distance sqrt((x - low)**2) (NaN
+    slope at 0) have the right values everywhere and the right gradients at random points: only the visible case
+    that evaluates gradients exactly on the clamp bounds and mirror points catches them, diagnosed as a gradient at
+    the kinks, without an expected value."""
+    result = run_check(get("02.bilinear_sample"),
+                       lambda i, g, padding_mode="zeros", align_corners=False: bilinear_torch(i, g, padding_mode,
+                                                                                              align_corners, bug), 0)
+    failed = [r for r in result.results if not r.passed]
+    assert failed and all(r.case.kink and "mirror points" in r.case.description for r in failed), \
+        [r.case.description for r in failed]
+    assert failed[0].property == "gradient at the kinks" and "gradient" in failed[0].message, failed[0].message
+    if bug == "sqrt-distance":
+        assert "NaN" in failed[0].message, failed[0].message
 
 
 def test_the_blog_sampler_fails_the_sampler_check():
@@ -229,9 +281,10 @@ def test_the_blog_sampler_fails_the_sampler_check():
 
 
 @pytest.mark.parametrize("check_id, wrong", [
-    ("02.blog_identity_error", lambda h, w: blog_identity_error(h, w, "one-pixel")),
-    ("02.blog_identity_error", lambda h, w: blog_identity_error(h, w, "row-only")),
-    ("02.blog_identity_error", lambda h, w: blog_identity_error(h, w, "copied")),
+    ("02.blog_identity_error", lambda h, w, r: blog_identity_error(h, w, r, "one-pixel")),
+    ("02.blog_identity_error", lambda h, w, r: blog_identity_error(h, w, r, "row-only")),
+    ("02.blog_identity_error", lambda h, w, r: blog_identity_error(h, w, r, "copied")),
+    ("02.blog_identity_error", lambda h, w, r: blog_identity_error(h, w, r, "fix-last-column-only")),
 ])
 def test_wrong_answers_to_the_questions_fail_without_the_expected_value(check_id, wrong):
     assert_fails(check_id, wrong)
@@ -243,11 +296,30 @@ def test_wrong_answers_to_the_questions_fail_without_the_expected_value(check_id
 
 
 def test_the_blog_prediction_is_what_the_blog_sampler_does():
-    """W + 1 for every H, W >= 2, measured on the numbered image (the prediction's closed form)."""
-    for height, width in [(2, 2), (4, 5), (7, 3), (2, 11), (13, 8)]:
+    """W + 1 (the tutorial) and H W (the "fix") for every H, W >= 2, measured on the numbered image."""
+    for height, width in [(2, 2), (4, 5), (7, 3), (2, 11), (13, 8), (40, 64), (17, 2)]:
         grid = F.affine_grid(torch.eye(2, 3, dtype=torch.float64)[None], (1, 1, height, width), align_corners=True)
         image = numbered_image(height, width)
         assert (blog_sampler(image, grid) - image).abs().max().item() == pytest.approx(width + 1, abs=1e-9)
+        fixed = blog_sampler(image, grid, rescale_max=0)
+        assert (fixed - image).abs().max().item() == pytest.approx(height * width, abs=1e-9)
+        assert (fixed[..., -1, :] == 0).all() and (fixed[..., :, -1] == 0).all()  # the black last row and column
+        assert (fixed - image)[..., :-1, :-1].abs().max() < 1e-9  # and right everywhere else
+
+
+@pytest.mark.parametrize("bug, rescale_max, words", [
+    ("fix-is-exact", 0, "follow the last column"),
+    ("fix-like-original", 0, "original version's error"),
+])
+def test_the_natural_answers_for_the_fixed_blog_sampler_are_diagnosed(bug, rescale_max, words):
+    """The natural first answer for the "fix" is 0 (its rescaling is right): the first case of that version fails
+    with a diagnosis that points at the clipping, in kind."""
+    wrong = lambda h, w, r: blog_identity_error(h, w, r, bug)  # noqa: E731
+    assert_fails("02.blog_identity_error", wrong)
+    failed = [r for r in run_check(get("02.blog_identity_error"), wrong, 0).results if not r.passed]
+    assert failed and all(r.case.args[2] == rescale_max for r in failed)
+    assert words in failed[0].message and f"{failed[0].case.args[0] * failed[0].case.args[1]}" not in \
+        failed[0].message, failed[0].message
 
 
 # --- the numbers the bug hunt teaches ------------------------------------------------------------------------
@@ -307,3 +379,47 @@ def test_the_colleagues_sampler_passes_its_tests_and_fails_at_the_counterexample
         point = torch.tensor([[[[(2 * x + 1) / 7 - 1, 1 / 5 - 1]]]], dtype=torch.float64)
         wrong = truncating_sampler(image[:1, :1], point)
         assert ((wrong - F.grid_sample(image[:1, :1], point, align_corners=False)).abs().item() > 0.2) == (gap > 0), x
+
+
+# --- 02.centre_slope: the prediction of the backward's slope exactly on a pixel centre --------------------------
+
+
+def centre_slope(values, x, padding_mode, align_corners, bug=None):
+    """An independent answer: d out / du = (dx/du) · (d out / dx), the latter the slope of the cell [x, x + 1]."""
+    width = len(values)
+    dx_du = ((width - 1) if align_corners else width) / 2
+    padded = list(values) + [0.0]  # zeros padding's v[W]
+    clamped = padding_mode in ("border", "reflection") and (x == 0 or x == width - 1)
+    if bug == "central":
+        left = padded[x - 1] if x > 0 else 0.0
+        return dx_du * (padded[x + 1] - left) / 2
+    if bug == "per-pixel":
+        dx_du = 1.0
+    if bug == "backward":
+        return dx_du * (values[x] - (values[x - 1] if x > 0 else 0.0))
+    if clamped and bug != "no-clamp":
+        return 0.0
+    return dx_du * (padded[x + 1] - padded[x])
+
+
+@pytest.mark.parametrize("hidden", [False, True])
+def test_the_centre_slope_prediction_passes_and_is_torchs(hidden):
+    result = run_check(get("02.centre_slope"), centre_slope, 0, hidden=hidden)
+    assert result.passed, result
+    for case in get("02.centre_slope").cases(np.random.default_rng(0)):  # the reference is F.grid_sample's backward
+        values, x, padding_mode, align_corners = case.args
+        from stn_course.checks.lesson02 import centre_u
+        grid = torch.tensor([[[[centre_u(len(values), x, align_corners), 0.0]]]], dtype=torch.float64,
+                            requires_grad=True)
+        row = torch.tensor(values, dtype=torch.float64).view(1, 1, 1, -1)
+        F.grid_sample(row, grid, padding_mode=padding_mode, align_corners=align_corners).sum().backward()
+        assert grid.grad[0, 0, 0, 0].item() == pytest.approx(centre_slope(*case.args), abs=1e-12)
+
+
+@pytest.mark.parametrize("bug, words", [("central", "central difference"), ("per-pixel", "per pixel"),
+                                        ("backward", "left neighbour"), ("no-clamp", "clamps")])
+def test_natural_centre_slopes_fail_on_a_visible_case_with_their_diagnosis(bug, words):
+    result = run_check(get("02.centre_slope"), lambda *a: centre_slope(*a, bug=bug), 0)
+    assert not result.passed
+    failed = next(r for r in result.results if not r.passed)
+    assert words in failed.message + " " + failed.case.hint, (failed.message, failed.case.hint)

@@ -1,8 +1,9 @@
 """Lesson 3 checks: independent (learner-style) solutions pass, known bugs fail (mutation tests).
 
-Bugs: an attention window half a pixel off (pixel centres taken for edges), its scale from the full width, x and
-y swapped, or rebuilt from Python floats (no gradient); a head's start that forgets a
-parameter, takes the zoom factor for the scale, or scales all of Π; a tilt for a stretch ratio from the ratio of the
+Bugs: a box's parameters one pixel too narrow (its first and last pixel centres taken for its edges), half a pixel
+off, with align_corners=True one pixel too wide (False's edges carried over) or on False's rule, from the full width, with the zoom factor for the scale, with one scale for a family that has two (or one from the
+rows for one that has one), x and y swapped, tps points not shifted or y first, all of Π scaled, rts without its scale,
+or rebuilt from Python floats (no gradient); a tilt for a stretch ratio from the ratio of the
 w's, from the 1/w² rate at ±1, upside down or on one convention; a homography without the perspective divide, with the grid's x/y swapped, or with the lesson colleague's bugs (Π
 transposed, the output's height and width swapped); a TPS grid whose kernel is nan at r = 0 or uses r log r with
 the wrong power, whose solve inverts the displacement, drops the affine part or builds P from the sources, whose
@@ -24,46 +25,57 @@ from .check_helpers import assert_fails, assert_passes, get
 # --- learner-style solutions, written independently of the package --------------------------------------------
 
 
-def attention_window(boxes, height, width, bug=None):
+def box_params(transform, boxes, height, width, tps_grid_size=(4, 4), align_corners=False, bug=None):
     x0, x1, y0, y1 = boxes.unbind(1)
-    # the window's edges, normalized: pixel p -> (2p + 1) / W - 1
-    left, right = (2 * x0 + 1) / width - 1, (2 * x1 + 1) / width - 1
-    top, bottom = (2 * y0 + 1) / height - 1, (2 * y1 + 1) / height - 1
-    if bug == "half-pixel":
-        left, right, top, bottom = 2 * x0 / width - 1, 2 * x1 / width - 1, 2 * y0 / height - 1, 2 * y1 / height - 1
-    s = (right - left) / 2
+    if bug == "false-rule":  # align_corners ignored: always the False rule
+        align_corners = False
+    if align_corners and bug != "true-edges":  # the output's first and last centres read the box's first and last
+        left, right = 2 * x0 / (width - 1) - 1, 2 * x1 / (width - 1) - 1  # p -> 2p / (W - 1) - 1
+        top, bottom = 2 * y0 / (height - 1) - 1, 2 * y1 / (height - 1) - 1
+    elif align_corners:  # False's edges carried over to True: one pixel too wide
+        left, right = 2 * (x0 - 0.5) / (width - 1) - 1, 2 * (x1 + 0.5) / (width - 1) - 1
+        top, bottom = 2 * (y0 - 0.5) / (height - 1) - 1, 2 * (y1 + 0.5) / (height - 1) - 1
+    else:
+        # the box's edges, half a pixel outside its first and last pixel centres, normalized: p -> (2p + 1) / W - 1
+        left, right = (2 * (x0 - 0.5) + 1) / width - 1, (2 * (x1 + 0.5) + 1) / width - 1
+        top, bottom = (2 * (y0 - 0.5) + 1) / height - 1, (2 * (y1 + 0.5) + 1) / height - 1
+    if bug == "edges" and not align_corners:  # the first and last centres taken for the edges: one pixel too narrow
+        left, right = (2 * x0 + 1) / width - 1, (2 * x1 + 1) / width - 1
+        top, bottom = (2 * y0 + 1) / height - 1, (2 * y1 + 1) / height - 1
+    sx, sy = (right - left) / 2, (bottom - top) / 2
+    tx, ty = (left + right) / 2, (top + bottom) / 2
+    if bug == "half-pixel" and not align_corners:
+        tx, ty = tx - 1 / width, ty - 1 / height
     if bug == "full-width":
-        s = right - left
-    if bug == "mean-of-both":  # right on boxes of the image's shape; s depends on y0, y1 too
-        s = ((right - left) + (bottom - top)) / 4
-    out = torch.stack([s, (left + right) / 2, (top + bottom) / 2], 1)
+        sx, sy = 2 * sx, 2 * sy
+    if bug == "zoom-factor":  # the start's scale as a zoom: in / out
+        sx, sy = 1 / sx, 1 / sy
+    if bug == "one-scale":  # every family like attention: the image's shape
+        sy = sx
+    if bug == "mean-of-both" and transform in ("attention", "rts"):  # right on boxes of the image's shape only
+        sx = (sx + sy) / 2
     if bug == "yx":
-        out = out[:, [0, 2, 1]]
+        tx, ty = ty, tx
+    zero = torch.zeros_like(sx)
+    if transform == "tps":
+        rows, cols = tps_grid_size
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, rows, dtype=boxes.dtype),
+                                torch.linspace(-1, 1, cols, dtype=boxes.dtype), indexing="ij")
+        if bug == "tps-unshifted":
+            tx, ty = zero, zero
+        pts = [xs.reshape(-1) * sx[:, None] + tx[:, None], ys.reshape(-1) * sy[:, None] + ty[:, None]]
+        pts = torch.stack(pts[::-1] if bug == "tps-y-first" else pts, -1)
+        return pts.reshape(len(boxes), -1)
+    values = {"affine": [sx, zero, tx, zero, sy, ty], "attention": [sx, tx, ty], "rts": [zero, sx, tx, ty],
+              "projective": [sx, zero, tx, zero, sy, ty, zero, zero]}[transform]
+    if bug == "projective-whole-matrix" and transform == "projective":  # diag(s, s, s) ~ the identity, 8 entries of
+        values = [sx / sx, zero, tx / sx, zero, sy / sx, ty / sx, zero, zero]  # it after dividing by π₃₃ = s
+    if bug == "rts-zero-scale" and transform == "rts":
+        values = [zero, zero, tx, ty]
+    out = torch.stack(values, 1)
     if bug == "from-item":  # right numbers, but rebuilt from Python floats: no gradient reaches boxes
         return torch.tensor(out.tolist(), dtype=boxes.dtype)
     return out
-
-
-def start_params(transform, in_size, out_size, tps_grid_size=(4, 4), bug=None):
-    scale = out_size / in_size if bug != "zoom-factor" else in_size / out_size
-    if transform == "tps":
-        rows, cols = tps_grid_size
-        ys, xs = torch.linspace(-1, 1, rows), torch.linspace(-1, 1, cols)
-        pts = [(x * scale, y * scale) for y in ys.tolist() for x in xs.tolist()]
-        if bug == "tps-y-first":
-            pts = [(y, x) for x, y in pts]
-        if bug == "tps-unscaled":
-            pts = [(x / scale, y / scale) for x, y in pts]
-        return torch.tensor(pts).reshape(-1)
-    values = {"affine": [scale, 0, 0, 0, scale, 0], "attention": [scale, 0, 0], "rotation": [0],
-              "rts": [0, scale, 0, 0], "projective": [scale, 0, 0, 0, scale, 0, 0, 0]}[transform]
-    if bug == "rts-zero-scale" and transform == "rts":
-        values = [0, 0, 0, 0]
-    if bug == "affine-zero" and transform == "affine":
-        values = [0] * 6
-    if bug == "projective-whole-matrix" and transform == "projective":  # diag(s, s, s) ~ the identity, 8 entries of
-        values = [1, 0, 0, 0, 1, 0, 0, 0]  # it after dividing by π₃₃ = s
-    return torch.tensor(values, dtype=torch.float32)
 
 
 def base_grid(h, w, align_corners, dtype):
@@ -138,23 +150,25 @@ def tps_grid(control_points, size, align_corners=False, bug=None):
 
 
 CORRECT = {
-    "03.attention_window": attention_window,
-    "03.start_params": start_params,
+    "03.attention_window": box_params,
     "03.projective_grid": projective_grid,
     "03.tps_grid": tps_grid,
 }
 BUGS = [
+    ("03.attention_window", "edges"),
+    ("03.attention_window", "true-edges"),
+    ("03.attention_window", "false-rule"),
     ("03.attention_window", "half-pixel"),
     ("03.attention_window", "full-width"),
-    ("03.attention_window", "yx"),
-    ("03.attention_window", "from-item"),
+    ("03.attention_window", "zoom-factor"),
+    ("03.attention_window", "one-scale"),
     ("03.attention_window", "mean-of-both"),
-    ("03.start_params", "zoom-factor"),
-    ("03.start_params", "tps-y-first"),
-    ("03.start_params", "tps-unscaled"),
-    ("03.start_params", "rts-zero-scale"),
-    ("03.start_params", "affine-zero"),
-    ("03.start_params", "projective-whole-matrix"),
+    ("03.attention_window", "yx"),
+    ("03.attention_window", "tps-unshifted"),
+    ("03.attention_window", "tps-y-first"),
+    ("03.attention_window", "projective-whole-matrix"),
+    ("03.attention_window", "rts-zero-scale"),
+    ("03.attention_window", "from-item"),
     ("03.projective_grid", "no-divide"),
     ("03.projective_grid", "yx"),
     ("03.projective_grid", "convention"),
@@ -248,27 +262,58 @@ def test_perspective_stretch_key_is_measured_on_the_package_grid_and_is_not_reve
     assert_passes("03.perspective_stretch", learner)
 
 
-def test_start_params_wrong_value_is_not_shown():
-    """The zoom factor in / out = 3 would give the scale 1/3 away if the message quoted it."""
-    result = run_check(get("03.start_params"), lambda *a, **k: start_params(*a, **k, bug="zoom-factor"), 0)
-    message = result.first_failure.message
-    assert not result.passed and "neutral start" in message and "3" not in message.replace("×", "")
-
-
-def test_attention_window_scale_from_both_edges_is_told_what_kind_of_slip_not_the_answer():
-    """s read from the height too: right values on boxes of the image's shape, so the first visible case – a box of
-    another shape – fails on the values with a message naming the slip, without the expected s."""
+def _first_failure(bug, hidden=False, seed=0):
     from stn_course.checks import get as full_get
 
-    check = full_get("03.attention_window")
-    fn = lambda *args: attention_window(*args, bug="mean-of-both")
+    result = run_check(full_get("03.attention_window"), lambda *a, **k: box_params(*a, **k, bug=bug), seed,
+                       hidden=hidden)
+    assert not result.passed
+    return result.first_failure
+
+
+@pytest.mark.parametrize("bug,words", [("edges", "one pixel narrower"), ("half-pixel", "half a pixel off"),
+                                       ("one-scale", "scale per axis"), ("mean-of-both", "gradient"),
+                                       ("true-edges", "one pixel too wide"), ("false-rule", "align_corners=False rule"),
+                                       ("zoom-factor", "fresh SpatialTransformer")])
+def test_attention_window_names_the_kind_of_slip_never_the_answer(bug, words):
+    """Each popular slip is named in kind (visible and hidden cases), and no expected value is quoted."""
+    from stn_course.checks import get as full_get
+
     for hidden in (False, True):
-        result = run_check(check, fn, 0, hidden=hidden)
-        message = result.first_failure.message
-        assert not result.passed and "top and bottom edges (y0, y1)" in message and "wrong gradient" in message
-        boxes, height, width = result.first_failure.case.args
-        expected_s = check.reference(boxes, height, width)[0, 0].item()
-        assert f"{expected_s:.2f}"[:4] not in message and f"{expected_s:g}" not in message
+        failure = _first_failure(bug, hidden)
+        assert words in failure.message, failure.message
+        expected = full_get("03.attention_window").reference(*failure.case.args, **failure.case.kwargs)
+        for value in expected.flatten().tolist():
+            if abs(value) not in (0.0, 1.0):
+                assert f"{value:.3f}" not in failure.message and f"{value:g}" not in failure.message
+
+
+def test_attention_window_first_case_is_the_glimpse_start_and_fencepost_fails_it():
+    """The natural first try – the first and last pixels taken as the box's edges – fails the very first case (the
+    start of a 16×16 glimpse of a 48×48 canvas), with the fencepost named."""
+    failure = _first_failure("edges")
+    assert "16×16" in failure.case.description and "one-pixel box" in failure.message
+
+
+def test_box_params_read_the_box_in_a_spatial_transformer():
+    """The claim of the exercise's test by hand: a fresh transformer with the answer as its bias returns the box's
+    pixels (integer ends, h × w pixels, out_size=(h, w)) for every family that can read it."""
+    from stn_course.stn import SpatialTransformer, box_to_params as package_box_params, small_localisation_net
+
+    torch.manual_seed(0)
+    x = torch.rand(1, 1, 24, 24)
+    for align_corners in (False, True):
+        for transform, box in (("affine", (4, 15, 2, 8)), ("projective", (4, 15, 2, 8)), ("tps", (0, 9, 3, 9)),
+                               ("attention", (8, 22, 6, 20)), ("rts", (3, 22, 0, 19)), ("affine", (5, 5, 7, 7))):
+            x0, x1, y0, y1 = box
+            bias = package_box_params(transform, torch.tensor([box], dtype=torch.float32), 24, 24,
+                                      align_corners=align_corners)[0]
+            st = SpatialTransformer(small_localisation_net(1, 8, 24), transform, out_size=(y1 - y0 + 1, x1 - x0 + 1),
+                                    align_corners=align_corners)
+            with torch.no_grad():
+                st.head.bias.copy_(bias)
+                out = st(x)
+            assert torch.allclose(out[0, 0], x[0, 0, y0:y1 + 1, x0:x1 + 1], atol=1e-4), (transform, align_corners)
 
 
 def test_colleague_tps_grid_passes_the_identity_but_not_the_interpolation_property():

@@ -4,8 +4,9 @@ Bugs: the gradient scaled by W instead of W/2 (or the align_corners scale swappe
 reflection without the sign flip; assigning instead of adding colliding gradients; out-of-image neighbours
 receiving gradient (clamped indices without the mask); x and y swapped in the grid gradient; a missing y-weight in
 eq. 7; the left instead of the right derivative at the kinks; eq. 7 taken literally at an integer (all of these in
-``04.sampler_backward``, the sampler's whole backward); the chain into θ forgetting the constant column of the base
-grid or using the other align_corners; a backward returning too few gradients or using the default settings; the
+``04.sampler_backward``, the sampler's whole backward); the whole transformer's Function (θ → grid → sample) with the chain
+into θ forgetting the constant column of the base grid, using the other align_corners or linspace(-1, 1, 1) for a
+1-pixel side, returning too few gradients, using the default settings, asking autograd, or differentiable again; the
 lesson's colleague's numerical gradient (one-sided, perturbing a reshape that copies, float32). The checked
 prediction rejects wrong answers without showing the right one.
 """
@@ -151,73 +152,52 @@ def affine_grid_backward(grad_grid, size, align_corners=False, bug=None):
     return grad_grid.reshape(n, h * w, 2).transpose(1, 2) @ base_points(h, w, align_corners, grad_grid.dtype, bug)
 
 
-class Sampler(torch.autograd.Function):
+GRID_BUGS = ("eq7-literal", "left-derivative", "border-inside", "yx")
+THETA_BUGS = ("no-constant", "convention", "one-pixel-linspace")
+
+
+class Transformer(torch.autograd.Function):
+    """The whole transformer, θ → grid → sample, with a hand-derived backward (and switchable bugs)."""
+
     @staticmethod
-    def forward(ctx, input, grid, padding_mode, align_corners):
+    def forward(ctx, input, theta, size, padding_mode, align_corners, bug):
+        n, _, h, w = size
+        grid = (base_points(h, w, align_corners, theta.dtype) @ theta.transpose(1, 2)).view(n, h, w, 2)
         ctx.save_for_backward(input, grid)
-        ctx.settings = (padding_mode, align_corners)
+        ctx.settings, ctx.size, ctx.bug = (padding_mode, align_corners), size, bug
         return F.grid_sample(input, grid, padding_mode=padding_mode, align_corners=align_corners)
 
     @staticmethod
     def backward(ctx, grad_output):
         input, grid = ctx.saved_tensors
-        gi = grad_input(grad_output, input, grid, *ctx.settings)
-        gg = grad_grid(grad_output, input, grid, *ctx.settings)
-        return gi, gg, None, None
+        bug = ctx.bug
+        settings = ("zeros", False) if bug == "settings-dropped" else ctx.settings  # the defaults: a dropped setting
+        if bug == "autograd-backward":  # wrong: asks autograd for the gradient inside backward
+            with torch.enable_grad():
+                x, g = input.detach().requires_grad_(), grid.detach().requires_grad_()
+                out = F.grid_sample(x, g, padding_mode=settings[0], align_corners=settings[1])
+                gi, gg = torch.autograd.grad(out, (x, g), grad_output)
+        else:
+            gi = grad_input(grad_output, input, grid, *settings)
+            gg = grad_grid(grad_output, input, grid, *settings, bug=bug if bug in GRID_BUGS else None)
+        gt = affine_grid_backward(gg, ctx.size, settings[1], bug=bug if bug in THETA_BUGS else None)
+        if bug == "grad-input-only":
+            gt = torch.zeros_like(gt)
+        return gi, gt, None, None, None, None
 
 
-class OnceSampler(Sampler):
-    backward = staticmethod(once_differentiable(Sampler.backward))
+class OnceTransformer(Transformer):
+    backward = staticmethod(once_differentiable(Transformer.backward))
 
 
-class AutogradSampler(Sampler):
-    """Wrong: asks autograd for the gradient inside backward (the lesson: the Functions use no autograd)."""
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output):
-        input, grid = ctx.saved_tensors
-        with torch.enable_grad():
-            x, g = input.detach().requires_grad_(), grid.detach().requires_grad_()
-            out = F.grid_sample(x, g, padding_mode=ctx.settings[0], align_corners=ctx.settings[1])
-            gi, gg = torch.autograd.grad(out, (x, g), grad_output)
-        return gi, gg, None, None
-
-
-class SettingsDroppedSampler(Sampler):
-    """Wrong (the lesson's colleague): backward never learns the settings and uses the defaults (zeros, False) –
-    right for exactly the setting a default gradcheck tries."""
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output):
-        input, grid = ctx.saved_tensors
-        return grad_input(grad_output, input, grid), grad_grid(grad_output, input, grid), None, None
-
-
-SAMPLERS = {None: OnceSampler, "no-once-differentiable": Sampler, "autograd-backward": AutogradSampler,
-            "settings-dropped": SettingsDroppedSampler}
-
-
-def sampler_function(grad_output, input, grid, padding_mode="zeros", align_corners=False, bug=None):
-    x, g = input.clone().requires_grad_(), grid.clone().requires_grad_()
-    out = SAMPLERS.get(bug, OnceSampler).apply(x, g, padding_mode, align_corners)
-    gi, gg = torch.autograd.grad(out, (x, g), grad_output)
-    if bug == "grad-input-only":
-        gg = torch.zeros_like(gg)
+def stn_function(grad_output, input, theta, padding_mode="zeros", align_corners=False, bug=None):
+    x, t = input.clone().requires_grad_(), theta.clone().requires_grad_()
+    function = Transformer if bug == "no-once-differentiable" else OnceTransformer
+    out = function.apply(x, t, tuple(grad_output.shape), padding_mode, align_corners, bug)
+    gi, gt = torch.autograd.grad(out, (x, t), grad_output)
     if bug == "no-detach-order":
-        return out.detach(), gg, gi
-    return out.detach(), gi, gg
-
-
-def theta_gradient(grad_output, input, theta, padding_mode="zeros", align_corners=False, bug=None):
-    n, _, h, w = size = grad_output.shape
-    grid_bug = bug if bug == "one-pixel-linspace" else None
-    grid = (base_points(h, w, align_corners, theta.dtype, grid_bug) @ theta.transpose(1, 2)).view(n, h, w, 2)
-    gg = grad_grid(grad_output, input, grid, padding_mode, align_corners,
-                   bug=bug if bug in ("yx", "eq7-literal", "left-derivative", "border-inside") else None)
-    return affine_grid_backward(gg, size, align_corners,
-                                bug=bug if bug in ("no-constant", "convention", "one-pixel-linspace") else None)
+        return out.detach(), gt, gi
+    return out.detach(), gi, gt
 
 
 def sampler_backward(grad_output, input, grid, padding_mode="zeros", align_corners=False, bug=None):
@@ -231,8 +211,7 @@ COORDINATE_BUGS = ("scale-w", "scale-swapped", "no-flip", "border-one", "border-
 INPUT_BUGS = ("assign", "no-mask")
 CORRECT = {
     "04.sampler_backward": sampler_backward,
-    "04.sampler_function": sampler_function,
-    "04.theta_gradient": theta_gradient,
+    "04.stn_function": stn_function,
 }
 BUGS = [
     ("04.sampler_backward", "scale-w"),
@@ -247,18 +226,18 @@ BUGS = [
     ("04.sampler_backward", "yx"),
     ("04.sampler_backward", "eq7-literal"),
     ("04.sampler_backward", "left-derivative"),
-    ("04.sampler_function", "grad-input-only"),
-    ("04.sampler_function", "no-detach-order"),
-    ("04.sampler_function", "no-once-differentiable"),
-    ("04.sampler_function", "autograd-backward"),
-    ("04.sampler_function", "settings-dropped"),
-    ("04.theta_gradient", "eq7-literal"),
-    ("04.theta_gradient", "left-derivative"),
-    ("04.theta_gradient", "border-inside"),
-    ("04.theta_gradient", "yx"),
-    ("04.theta_gradient", "no-constant"),
-    ("04.theta_gradient", "convention"),
-    ("04.theta_gradient", "one-pixel-linspace"),
+    ("04.stn_function", "grad-input-only"),
+    ("04.stn_function", "no-detach-order"),
+    ("04.stn_function", "no-once-differentiable"),
+    ("04.stn_function", "autograd-backward"),
+    ("04.stn_function", "settings-dropped"),
+    ("04.stn_function", "eq7-literal"),
+    ("04.stn_function", "left-derivative"),
+    ("04.stn_function", "border-inside"),
+    ("04.stn_function", "yx"),
+    ("04.stn_function", "no-constant"),
+    ("04.stn_function", "convention"),
+    ("04.stn_function", "one-pixel-linspace"),
 ]
 
 
@@ -355,9 +334,8 @@ def test_the_colleagues_checker_fails_and_each_of_its_bugs_alone_is_caught():
     assert float32.first_failure.property == "dtype"
 
 
-def test_a_sampler_that_drops_its_settings_fails_on_values_outside_the_default_setting():
-    result = run_check(get("04.sampler_function"),
-                       lambda *a, **k: sampler_function(*a, **k, bug="settings-dropped"), 0)
+def test_a_transformer_that_drops_its_settings_fails_on_values_outside_the_default_setting():
+    result = run_check(get("04.stn_function"), lambda *a, **k: stn_function(*a, **k, bug="settings-dropped"), 0)
     failure = result.first_failure
     assert not result.passed and failure.property == ""
     assert failure.case.kwargs != {"padding_mode": "zeros", "align_corners": False}
@@ -370,10 +348,10 @@ def test_a_forward_difference_is_told_about_truncation_not_rounding():
 
 
 def test_a_backward_that_asks_autograd_is_diagnosed_as_such():
-    result = run_check(get("04.sampler_function"), lambda *a, **k: sampler_function(*a, **k, bug="autograd-backward"), 0)
+    result = run_check(get("04.stn_function"), lambda *a, **k: stn_function(*a, **k, bug="autograd-backward"), 0)
     assert result.first_failure.property == "autograd inside backward"
-    result = run_check(get("04.sampler_function"),
-                       lambda *a, **k: sampler_function(*a, **k, bug="no-once-differentiable"), 0)
+    result = run_check(get("04.stn_function"),
+                       lambda *a, **k: stn_function(*a, **k, bug="no-once-differentiable"), 0)
     failure = result.first_failure
     assert failure.property == "a second derivative taken through your backward"
     message = failure.message  # says what goes wrong (unchecked second derivatives, no error), not the fix
@@ -434,23 +412,104 @@ def test_sign_at_identity_hidden_cases_reject_every_constant_and_accept_the_rule
     assert run_check(check, _sign_rule, 0, hidden=True).passed
 
 
-def test_the_theta_check_prints_no_unit_size_warning_and_refuses_a_grid_generator():
+def test_the_transformer_check_prints_no_unit_size_warning_and_diagnoses_the_one_pixel_base_grid():
     """Its 1-pixel align_corners=True cases ran the reference through F.affine_grid's size-1 warning (printed twice
-    in the notebook); a learner's θ-gradient must build the grid itself."""
+    in the notebook); a hand-built base grid with linspace(-1, 1, 1) = -1 fails on a 1-pixel output, not a kink."""
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
-        assert run_check(get("04.theta_gradient"), theta_gradient, 0).passed
+        assert run_check(get("04.stn_function"), stn_function, 0).passed
+    result = run_check(get("04.stn_function"), lambda *a, **k: stn_function(*a, **k, bug="one-pixel-linspace"), 0)
+    assert not result.passed and "output 1×" in result.first_failure.case.description
 
-    def with_the_generator(grad_output, input, theta, padding_mode="zeros", align_corners=False):
-        n, _, h, w = grad_output.shape
-        base = grids.base_grid(h, w, align_corners, theta.dtype)
-        grid = (base.reshape(h * w, 3) @ theta.transpose(1, 2)).view(n, h, w, 2)
-        return affine_grid_backward(grad_grid(grad_output, input, grid, padding_mode, align_corners),
-                                    grad_output.shape, align_corners)
+
+def test_the_transformer_may_build_its_grid_with_lesson_2s_generator():
+    """The forward is lesson 2's: grids.affine_grid is allowed (the lesson's solution calls it, for B too)."""
+    import warnings
 
     from stn_course.checks import get as full_get  # with the forbidden names (this file's get drops them)
 
-    result = run_check(full_get("04.theta_gradient"), with_the_generator, 0)
-    assert not result.passed and "stn_course.grids.base_grid" in result.first_failure.message
+    def with_the_generator(grad_output, input, theta, padding_mode="zeros", align_corners=False):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            grids.affine_grid(theta, grad_output.shape, align_corners)
+        return stn_function(grad_output, input, theta, padding_mode, align_corners)
+
+    assert run_check(full_get("04.stn_function"), with_the_generator, 0).passed
+
+
+# --- where the referee is blind: the distance from g = 0 to the nearest point where it and the backward disagree --
+
+
+def _blind_spot(width, align_corners, eps=1e-6):
+    if width == 1 and align_corners:
+        return None
+    if width % 2:
+        return 0.0
+    return (1 / (width - 1) if align_corners else 1 / width) - eps
+
+
+def test_the_distance_rule_passes_and_is_what_the_referee_measures():
+    """The answer key is the experiment's: just inside the distance the referee and the backward agree, just beyond
+    it (and on the kink) they disagree – on the check's own image, for every visible and hidden case."""
+    import numpy as np
+
+    from stn_course.checks import get as full_get
+    from stn_course.checks.lesson04 import nearest_kink, referee_and_backward
+
+    check = full_get("04.referee_blind_spot")
+    assert run_check(check, _blind_spot, 0).passed and run_check(check, _blind_spot, 0, hidden=True).passed
+    cases = [*check.cases(np.random.default_rng(0)), *check.hidden_cases(np.random.default_rng(0))]
+    for case in cases:
+        width, align_corners, eps = case.args
+        d = check.reference(*case.args)
+        assert d == _blind_spot(width, align_corners, eps)
+        if d is None:
+            for g in (-0.7, 0.0, 0.3, 1.0):
+                numeric, analytic = referee_and_backward(g, width, align_corners, eps)
+                assert abs(numeric - analytic) < 1e-9
+            continue
+        kink = nearest_kink(width, align_corners)
+        for g in (kink, d + 0.1 * eps, -(d + 0.1 * eps)):
+            numeric, analytic = referee_and_backward(g, width, align_corners, eps)
+            assert abs(numeric - analytic) > 1e-6, (case.description, g)
+        if d > 0:
+            for g in (0.0, d - 0.1 * eps, -(d - 0.1 * eps), 0.5 * d):
+                numeric, analytic = referee_and_backward(g, width, align_corners, eps)
+                assert abs(numeric - analytic) < 1e-6 * max(1.0, abs(analytic)), (case.description, g)
+
+
+@pytest.mark.parametrize("wrong,where,words", [
+    (lambda width, align_corners, eps=1e-6: 0.0, "6 wide", "middle"),  # the middle: a kink for odd widths only
+    (lambda width, align_corners, eps=1e-6: _blind_spot(width, align_corners, 0.0), "6 wide", "kink itself"),
+    (lambda width, align_corners, eps=1e-6: None if width == 1 and align_corners else
+     0.0 if width % 2 else (1 / (width - 1) if align_corners else 1 / width) * (1 - 2 * eps), "6 wide", "not the pixel"),
+    (lambda width, align_corners, eps=1e-6: _blind_spot(width, False, eps) if width > 1 else
+     _blind_spot(width, align_corners, eps), "True", ""),  # one convention's formula for both
+    (lambda width, align_corners, eps=1e-6: 0.0 if width == 1 else _blind_spot(width, align_corners, eps),
+     "1 wide, align_corners=True", "agree everywhere"),  # a number where nothing moves
+])
+def test_the_natural_slips_fail_with_their_kind_and_without_the_distance(wrong, where, words):
+    result = run_check(get("04.referee_blind_spot"), wrong, 0)
+    failure = result.first_failure
+    assert not result.passed and where in failure.case.description, failure.case.description
+    assert words in failure.message, failure.message
+    reference = get("04.referee_blind_spot").reference(*failure.case.args)
+    assert reference is None or f"{reference:.6g}" not in failure.message
+
+
+# --- the best step, predicted as a function of the order --------------------------------------------------------
+
+
+def test_the_best_step_rule_passes_and_its_slips_are_named_without_the_answer():
+    from stn_course.checks import get as full_get
+
+    check = full_get("04.best_step")
+    rule = lambda order: (1 / (order + 1), order / (order + 1))  # noqa: E731
+    assert run_check(check, rule, 0).passed and run_check(check, rule, 0, hidden=True).passed
+    for wrong, words in ((lambda p: (1 / p, 1.0), "divided by eps"), (lambda p: (1 / (p + 1),) * 2, "step itself"),
+                         (lambda p: (1 / 3, 2 / 3), "")):  # the central difference's numbers for every order
+        result = run_check(check, wrong, 0, hidden=True)
+        assert not result.passed and words in result.first_failure.message
+        assert "0.333" not in result.first_failure.message and "0.8" not in result.first_failure.message

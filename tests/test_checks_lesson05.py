@@ -177,6 +177,14 @@ def chance_test_entropy(train_labels, test_labels, classes):  # the held-out ent
     return chance_level(test_labels, test_labels, classes)[0], chance_level(train_labels, test_labels, classes)[1]
 
 
+def chance_training_error(train_labels, test_labels, classes):  # scored on the labels it was trained on
+    return chance_level(train_labels, test_labels, classes)[0], chance_level(train_labels, train_labels, classes)[1]
+
+
+def chance_training_loss(train_labels, test_labels, classes):  # the training loss of the best constant
+    return chance_level(train_labels, train_labels, classes)[0], chance_level(train_labels, test_labels, classes)[1]
+
+
 def chance_copied(train_labels, test_labels, classes):  # the lesson's numbers, copied
     return math.log(10), 90.0
 
@@ -246,6 +254,8 @@ def test_reference_and_correct_learners_pass(check_id, fn):
     ("05.chance_level", chance_fitted_to_test),
     ("05.chance_level", chance_test_majority),
     ("05.chance_level", chance_test_entropy),
+    ("05.chance_level", chance_training_error),
+    ("05.chance_level", chance_training_loss),
     ("05.theta_statistics", stats_no_sign_flip),
     ("05.theta_statistics", stats_zoom_det),
     ("05.theta_statistics", stats_atan_a10),
@@ -266,6 +276,42 @@ def test_each_of_the_colleague_s_clutter_bugs_fails_alone():
     failure = run_check(get("05.paste_clutter"), lambda *args, crop=6: clutter_flat(*args, crop=crop, copy=False),
                         seed=0).first_failure
     assert failure.property == CANVAS_PROPERTY
+
+
+def test_clutter_names_a_forgotten_canvas_and_strokes_that_add_up_without_a_value():
+    from stn_course.checks.lesson05 import ADDED_UP, CANVAS_FORGOTTEN
+    forgets = run_check(get("05.paste_clutter"), lambda *args, crop=6: clutter_flat(*args, crop=crop,
+                                                                                   include_self=False), seed=0)
+    assert CANVAS_FORGOTTEN in forgets.first_failure.message
+    results = [run_check(get("05.paste_clutter"), clutter_sum, seed=s, stop_at_first_failure=False) for s in (0, 1)]
+    assert any(ADDED_UP in r.message for result in results for r in result.results if not r.passed)
+    for bug in (clutter_xy_swapped, clutter_overwrite):  # misplaced or overwritten pieces are not called either
+        message = run_check(get("05.paste_clutter"), bug, seed=0).first_failure.message
+        assert CANVAS_FORGOTTEN not in message and ADDED_UP not in message, bug.__name__
+
+
+def test_chance_level_names_the_kind_of_slip():
+    from stn_course.checks.lesson05 import CHANCE_SLIPS
+    named = {chance_equal_logits: "equal", chance_log2: "bits", chance_uniform_error: "random guess",
+             chance_test_majority: "held-out majority", chance_test_entropy: "held-out fit",
+             chance_training_error: "training error", chance_training_loss: "training loss"}
+    for bug, slip in named.items():
+        assert CHANCE_SLIPS[slip] in run_check(get("05.chance_level"), bug, seed=0).first_failure.message, slip
+    assert all(not any(ch.isdigit() for ch in words) for words in CHANCE_SLIPS.values())
+
+
+def test_chance_level_s_first_case_is_the_text_s_prediction():
+    """70/30 in training, 40/60 held out: the natural answers (the coin flip, the held-out majority, the training
+    error) all fail there, each with its slip named."""
+    from stn_course.checks.lesson05 import CHANCE_SLIPS
+    from stn_course.checks.calls import iter_cases
+    first = next(iter_cases(get("05.chance_level"), seed=0))
+    train, test, classes = first.args
+    assert classes == 2 and train.bincount().tolist() == [70, 30] and test.bincount().tolist() == [40, 60]
+    coin_flip = lambda tr, te, c: (math.log(2), 50.0)  # noqa: E731
+    failure = run_check(get("05.chance_level"), coin_flip, seed=0).first_failure
+    assert failure.case.description == first.description
+    assert CHANCE_SLIPS["equal"] in failure.message and CHANCE_SLIPS["random guess"] in failure.message
 
 
 def test_in_place_clutter_fails_because_the_docstring_says_it_returns_a_new_tensor():
@@ -356,18 +402,33 @@ def stcnn_features_data(x, localisation, head, classifier, out_size):
 
 
 def stcnn_colleague(x, localisation, head, classifier, out_size):
-    """The lesson's colleague_stcnn_forward, all three bugs."""
+    """The lesson's colleague_stcnn_forward, all three bugs (grid and sampler both in the other convention)."""
     n, c = x.shape[:2]
     theta = head(localisation(x).flatten(1).data).reshape(2, 3, -1).permute(2, 0, 1)
     grid = F.affine_grid(theta, (n, c, out_size, out_size), align_corners=True)
-    return classifier(F.grid_sample(x, grid, align_corners=False))
+    return classifier(F.grid_sample(x, grid, align_corners=True))
 
 
 def test_stcnn_forward_catches_each_of_the_colleague_s_bugs_and_the_cut_gradient_says_so():
-    for bug in (stcnn_colleague, stcnn_batch_scrambled, stcnn_conventions_mixed, stcnn_features_data):
+    for bug in (stcnn_colleague, stcnn_batch_scrambled, stcnn_conventions_mixed, stcnn_features_data,
+                stcnn_align_corners):
         assert fails("05.stcnn_forward", bug), bug.__name__
+        assert not run_check(get("05.stcnn_forward"), bug, seed=1, hidden=True).passed, bug.__name__
     message = run_check(get("05.stcnn_forward"), stcnn_features_data, seed=0).first_failure.message
     assert "gradient w.r.t. argument 1" in message
+
+
+def test_stcnn_forward_names_a_consistent_but_foreign_convention_on_the_first_case():
+    """The trap: grid and sampler agree (both align_corners=True), the identity gives the input back, the colleague's
+    test passes – but the package's start θ = out/in · I is the central window only in lesson 3's convention. The
+    first visible case is that start, and the message names the kind of slip, not a value."""
+    from stn_course.checks.lesson05 import OTHER_CONVENTION
+    result = run_check(get("05.stcnn_forward"), stcnn_align_corners, seed=0)
+    failure = result.first_failure
+    assert "the package's start" in failure.case.description and OTHER_CONVENTION in failure.message
+    for bug in (stcnn_conventions_mixed, stcnn_batch_scrambled):  # other slips are not called a convention
+        assert OTHER_CONVENTION not in run_check(get("05.stcnn_forward"), bug, seed=0).first_failure.message
+    assert passes("05.stcnn_forward", stcnn_by_hand)
 
 
 def test_stub_reports_not_implemented():

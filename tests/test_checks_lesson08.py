@@ -2,12 +2,14 @@
 at the kink where h₉ = 0), and the failures say what is wrong in kind, never the answer."""
 from __future__ import annotations
 
+from itertools import combinations
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from stn_course.checks import format_result, run_check
-from stn_course.checks.lesson08 import _HORIZON
+from stn_course.checks.lesson08 import _HORIZON, pins_down
 from stn_course.data.signs import SIGN_CORNERS, homography, rectify
 from stn_course.grids import projective_grid
 
@@ -27,12 +29,48 @@ def _rows(src, dst):
     return torch.cat([rows_u, rows_v], 1)
 
 
-def dlt_null_vector(src, dst):  # the lesson's solution: any scale, any sign
+def dlt_null_vector(src, dst):  # the textbook DLT, unnormalised: exact pairs right, noisy pixel pairs badly fitted
     return torch.linalg.svd(_rows(src, dst)).Vh[:, -1].view(-1, 3, 3).to(src.dtype)
 
 
+def _similarity(points, centre=True, spread="mean"):
+    """A normalising similarity (N, 3, 3): the centroid to the origin (``centre``), a typical distance to ~1."""
+    c = points.mean(1) if centre else torch.zeros_like(points[:, 0])
+    d = points - c[:, None]
+    s = {"mean": 2 ** 0.5 / d.norm(dim=-1).mean(1), "rms": 1 / d.pow(2).sum(-1).mean(1).sqrt(),
+         "box": 1 / d.abs().amax((1, 2)), "none": torch.ones_like(c[:, 0])}[spread]
+    t = torch.zeros(points.shape[0], 3, 3, dtype=points.dtype)
+    t[:, 0, 0] = t[:, 1, 1] = s
+    t[:, :2, 2] = -s[:, None] * c
+    t[:, 2, 2] = 1.0
+    return t
+
+
+def dlt_normalised(src, dst, centre=True, spread="mean"):  # Hartley: normalise, solve, undo – the lesson's solution
+    s, d = src.double(), dst.double()
+    a, b = _similarity(s, centre, spread), _similarity(d, centre, spread)
+    moved = lambda t, p: p * t[:, None, [0, 1], [0, 1]] + t[:, None, :2, 2]
+    return torch.linalg.solve(b, dlt_null_vector(moved(a, s), moved(b, d)) @ a).to(src.dtype)
+
+
+def dlt_normalised_rms(src, dst):  # another normalisation (unit RMS distance): as good
+    return dlt_normalised(src, dst, spread="rms")
+
+
+def dlt_normalised_box(src, dst):  # another normalisation (largest coordinate 1): as good
+    return dlt_normalised(src, dst, spread="box")
+
+
+def dlt_centred_only(src, dst):  # the centroid moved to the origin, not scaled: fails where the noise is larger
+    return dlt_normalised(src, dst, spread="none")
+
+
+def dlt_scaled_only(src, dst):  # scaled, not centred: still far from the origin
+    return dlt_normalised(src, dst, centre=False)
+
+
 def dlt_scaled(src, dst):  # a different, negative scale: still right
-    return -3.0 * dlt_null_vector(src, dst)
+    return -3.0 * dlt_normalised(src, dst)
 
 
 def _h9_is_one(h8):
@@ -108,13 +146,58 @@ def rectify_in_float64(images, corners, out_size, margin=0):  # ignores the dtyp
     return rectify(images.double(), corners.double(), out_size, margin)
 
 
+def pins_down_count_only(src):  # "two equations a pair, 8 numbers: four pairs are enough"
+    return torch.full((src.shape[0],), src.shape[1] >= 4)
+
+
+def pins_down_not_all_on_a_line(src):  # four pairs and not all points on one line: misses "all but one on a line"
+    points = torch.cat([src.double(), torch.ones_like(src[..., :1]).double()], -1)
+    return (torch.linalg.matrix_rank(points) == 3) & (src.shape[1] >= 4)
+
+
+def pins_down_no_three_on_a_line(src):  # general position of ALL points: too strict (the grid pins H down)
+    points = torch.cat([src.double(), torch.ones_like(src[..., :1]).double()], -1)
+    ok = torch.full((src.shape[0],), src.shape[1] >= 4)
+    for three in combinations(range(src.shape[1]), 3):
+        ok &= torch.linalg.det(points[:, list(three)]).abs() > 1e-9
+    return ok
+
+
+def pins_down_first_four(src):  # the first four only
+    return pins_down(src[:, :4]) if src.shape[1] >= 4 else torch.zeros(src.shape[0], dtype=torch.bool)
+
+
+def pins_down_by_rank(src):  # the experiment: the rank of the multiplied-out system for a random invertible map
+    h = torch.eye(3, dtype=torch.float64) + 0.3 * torch.randn(3, 3, dtype=torch.float64,
+                                                           generator=torch.Generator().manual_seed(0))
+    uvw = torch.cat([src.double(), torch.ones_like(src[..., :1]).double()], -1) @ h.T
+    a = _rows(src, uvw[..., :2] / uvw[..., 2:])
+    return torch.linalg.matrix_rank(a) == 8
+
+
 # ---------------------------------------------------------------------------------------------------- tests
 
 
+def test_pins_down_answers_and_slips():
+    for fn in (pins_down, pins_down_by_rank):
+        assert passes("08.pins_down", fn), fn.__name__
+        assert run_check(get("08.pins_down"), fn, 0, hidden=True).passed, fn.__name__
+    for slip in (pins_down_count_only, pins_down_not_all_on_a_line, pins_down_no_three_on_a_line,
+                 pins_down_first_four):
+        assert fails("08.pins_down", slip), slip.__name__
+    too_generous = format_result(run_check(get("08.pins_down"), pins_down_count_only, 0))
+    too_strict = format_result(run_check(get("08.pins_down"), pins_down_no_three_on_a_line, 0))
+    assert "independent" in too_generous and "line" in too_generous  # the message and the hint on lines
+    assert "leave H free" in too_strict
+    assert all("expected" not in text.lower() for text in (too_generous, too_strict))
+
+
+
+
 def test_the_references_pass():
-    assert passes("08.homography", dlt_null_vector)
-    assert passes("08.homography", dlt_scaled)
-    assert passes("08.homography", homography)
+    for fn in (dlt_normalised, dlt_scaled, dlt_normalised_rms, dlt_normalised_box, homography):
+        assert passes("08.homography", fn), fn.__name__
+        assert run_check(get("08.homography"), fn, 0, hidden=True).passed, fn.__name__
     assert passes("08.rectify", rectify_learner)
     assert passes("08.rectify", rectify)
     for check_id, fn in (("08.homography", dlt_scaled), ("08.rectify", rectify_learner)):
@@ -131,6 +214,49 @@ def test_the_horizon_maps_send_the_centre_to_infinity_and_break_h9_is_one():
     assert "horizon" in result and "(0, 0)" in result  # the case and its hint point at the kink, not at a value
 
 
+def test_the_unnormalised_dlt_fails_on_noisy_pixel_pairs_only():
+    """The textbook DLT is right on exact pairs but fits noisy pixel pairs far worse than it could: the visible
+    noisy case says so in kind; centring alone is caught by the hidden case with more noise, scaling alone by both."""
+    check = get("08.homography")
+    for fn in (dlt_null_vector, dlt_scaled_only):
+        assert fails("08.homography", fn), fn.__name__
+        result = run_check(check, fn, 0)
+        assert all(r.passed for r in result.results if "noisy" not in r.case.description), fn.__name__
+        assert "far from the origin" in result.first_failure.message
+        assert "expected" not in format_result(result).lower()
+    assert not run_check(check, dlt_centred_only, 0, hidden=True).passed
+
+
+def test_the_noisy_cases_tell_the_fits_apart_on_every_seed():
+    """Measured, not hoped: on each of 30 seeds the unnormalised fit's median transfer error is over the threshold
+    in every noisy case, and Hartley's at the threshold's other side by far (it is the reference)."""
+    from stn_course.checks.lesson08 import NOISY_RATIO, _transfer
+
+    check = get("08.homography")
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        noisy = [c for c in (*check.cases(rng), *check.hidden_cases(rng)) if "noisy" in c.description]
+        assert len(noisy) == 3
+        for case in noisy:
+            best = _transfer(homography(*case.args), *case.args)
+            plain = _transfer(dlt_null_vector(*case.args), *case.args)
+            assert (plain / best).median() > NOISY_RATIO, (seed, case.description)
+            assert (_transfer(dlt_normalised_rms(*case.args), *case.args) / best).median() < 1.05
+
+
+def dlt_normalised_h9(src, dst):  # normalised, then the h9 = 1 shortcut: fails where the centroid goes to infinity
+    s, d = src.double(), dst.double()
+    a, b = _similarity(s), _similarity(d)
+    moved = lambda t, p: p * t[:, None, [0, 1], [0, 1]] + t[:, None, :2, 2]
+    return torch.linalg.solve(b, dlt_h9_lstsq(moved(a, s), moved(b, d)) @ a).to(src.dtype)
+
+
+def test_normalised_h9_is_one_fails_on_the_hidden_centroid_case():
+    assert passes("08.homography", dlt_normalised_h9)  # normalised, the visible horizon cases no longer catch it
+    result = run_check(get("08.homography"), dlt_normalised_h9, 0, hidden=True)
+    assert not result.passed and "centroid" in result.first_failure.case.description
+
+
 def test_homography_bugs_fail():
     assert fails("08.homography", dlt_first_four)
     assert fails("08.homography", dlt_sign_slip)
@@ -142,8 +268,8 @@ def test_homography_failures_say_what_is_wrong_in_kind():
         return run_check(get("08.homography"), fn, 0).first_failure.message
 
     assert "zero" in message(lambda src, dst: torch.zeros(src.shape[0], 3, 3, dtype=src.dtype))
-    assert "other way round" in message(lambda src, dst: dlt_null_vector(dst, src))
-    assert "not finite" in message(lambda src, dst: dlt_null_vector(src, dst) / 0)
+    assert "other way round" in message(lambda src, dst: dlt_normalised(dst, src))
+    assert "not finite" in message(lambda src, dst: dlt_normalised(src, dst) / 0)
     assert "up to a common factor" in message(dlt_sign_slip)
 
 

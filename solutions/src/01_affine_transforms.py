@@ -23,7 +23,7 @@
 #         matrix, clockwise here because y points down.
 #     01.rotate_about:
 #       title: 'turn an image about its centre: the matrix from its fixed point'
-#       points: 2
+#       points: 1
 #       hint: >-
 #         Two questions, each on its own. Where is the centre – which pixels of a W-pixel row does a half turn swap,
 #         and what lies midway? And which part of the 3×3 matrix is rotation_matrix's whatever the centre, and what
@@ -49,6 +49,29 @@
 #         Index image[..., y, x] – rows are y.
 #       rtol: 1.0e-12
 #       atol: 1.0e-12
+#     01.turn_theta:
+#       title: 'predict a theta by thought alone: a quarter turn on a non-square image'
+#       points: 2
+#       hint: >-
+#         Three things to get right, each on its own: which way theta must turn (it maps output points to the points
+#         they read), where the image centre sits in normalized coordinates, and how long one pixel is along x and
+#         along y in this convention – follow one output point through pixels and back.
+#       recipe: >-
+#         theta = N R(-90°) N^-1 with the centre at the normalized origin (no translation); R(-90°) sends (x, y)
+#         to (y, -x); N scales x by 2/W' and y by 2/H' with W' = W, H' = H (align_corners=False) or W - 1, H - 1 (True):
+#         theta = [[0, H'/W', 0], [-W'/H', 0, 0]].
+#       function: quarter_turn_theta
+#     01.chain_thetas:
+#       title: 'predict a theta by thought alone: two warps in a row as one'
+#       points: 1
+#       hint: >-
+#         Follow one output point of the SECOND warp back to the original image, one step at a time: which point of
+#         the first warp's output does it read, and where did that point read the original? Then write the two steps
+#         as one product of homogeneous matrices (§2) – the point you start from is on the right.
+#       recipe: >-
+#         each theta maps an output point to the point it reads, so the second warp's point q reads the first warp's
+#         output at second(q), which read the original at first(second(q)): theta = (H(first) @ H(second))[..., :2, :],
+#         H appending the row (0, 0, 1) – the reverse of the order of the motions you see, (M2 M1)^-1 = M1^-1 M2^-1.
 #     01.pixel_to_theta:
 #       title: 'from any pixel motion to theta, for both conventions and every size'
 #       points: 3
@@ -62,18 +85,6 @@
 #         x = (u + 1)(W - 1)/2 – not an inverse of the normalization, which has none for a 1-pixel side with
 #         align_corners=True. theta = (N_in @ A @ D_out)[..., :2, :]; x uses W = size[1], y uses H = size[0], and each
 #         image its own size.
-#     01.turn_theta:
-#       title: 'predict, then run: the theta of a quarter turn on a non-square image'
-#       points: 2
-#       hint: >-
-#         Three things to get right, each on its own: which way theta must turn (it maps output points to the points
-#         they read), where the image centre sits in normalized coordinates, and how long one pixel is along x and
-#         along y in this convention – follow one output point through pixels and back.
-#       recipe: >-
-#         theta = N R(-90°) N^-1 with the centre at the normalized origin (no translation); R(-90°) sends (x, y)
-#         to (y, -x); N scales x by 2/W' and y by 2/H' with W' = W, H' = H (align_corners=False) or W - 1, H - 1 (True):
-#         theta = [[0, H'/W', 0], [-W'/H', 0, 0]].
-#       function: quarter_turn_theta
 # ---
 
 # %% [markdown]
@@ -89,7 +100,8 @@
 # **You will build** – deriving each formula yourself, from a goal and a constraint – a rotation matrix, the motion
 # that turns an image about its centre, a warp that works the way every sampler works (inverse mapping), and the
 # conversion of *any* pixel-space motion into the `theta` of `F.affine_grid`, for both `align_corners` conventions
-# and every image size; and you will **predict** the $\theta$ of a quarter turn before the explorer shows it.
+# and every image size; and, before that conversion, you will **predict** two $\theta$s by thought alone: a quarter
+# turn, and two warps in a row done as one.
 #
 # **Package modules:** `stn_course.affine` (the tested reference of everything you write here),
 # `stn_course.plotting`, `stn_course.widgets`.
@@ -139,10 +151,11 @@ print("image:", tuple(image.shape), image.dtype)
 # t = \begin{pmatrix} t_x \\ t_y \end{pmatrix}.
 # $$
 #
-# The fourth, the rotation $R(\alpha)$, is yours to write (Exercise 1). The course's convention for the angle is the
-# one you *see*: a positive $\alpha$ turns the picture **clockwise on screen**, as `imshow` draws it.
+# The fourth, the rotation $R(\alpha)$ about the origin, is yours to write (Exercise 1). The course's convention
+# for its angle is not written here in words: it is the one the package's rotation by $+20°$ shows in the figure
+# below, drawn as `imshow` draws an image. Read it off the picture – Exercise 1 needs it.
 #
-# Below: the letter F (chosen because it has no symmetry, so every flip and turn is visible) under the other three
+# Below: the letter F (chosen because it has no symmetry, so every flip and turn is visible) under the four
 # building blocks. The cross marks the origin – note that rotation and scaling happen *about the origin*.
 
 # %%
@@ -150,7 +163,8 @@ plotting.plot_shapes({
     "scale (1.5, 0.7)": scaling(1.5, 0.7),
     "shear k_x = 0.5": shear(0.5),
     "translate (2, 1)": translation(2.0, 1.0),
-}, title="three building blocks, applied to the letter F");
+    "the package's rotation by +20°": package_rotation(20.0, degrees=True),
+}, title="four building blocks, applied to the letter F");
 
 # %% [markdown]
 # ### 2. Homogeneous coordinates
@@ -166,8 +180,7 @@ plotting.plot_shapes({
 #
 # and *every* affine transform, translation included, is one $3\times3$ matrix; doing $B$ first and then $A$ is the
 # single matrix $A B$. The last row is always $(0, 0, 1)$, so a spatial transformer only predicts the top two rows:
-# the $2\times3$ matrix $\theta$ (6 numbers). The formula above transforms one *column* vector; code stores many
-# points as the *rows* of a `(P, 2)` tensor – Exercise 3 needs one product that moves all of them.
+# the $2\times3$ matrix $\theta$ (6 numbers).
 #
 # ### 3. Composition and its order
 #
@@ -191,17 +204,18 @@ plotting.plot_shapes({"T @ S: scale, then translate": T @ S, "S @ T: translate, 
 #
 # * **Forward mapping (push):** for every *input* pixel $p$, write its value to the output at $M p$. $M p$ is
 #   rarely an integer; rounding it, some output pixels receive two input pixels and others receive none – **holes**.
-# * **Inverse mapping (pull):** for every *output* pixel $q$, ask where it comes from, $p = M^{-1} q$, and read the
-#   input there (rounding to the nearest pixel, or interpolating – lesson 2). Every output pixel gets exactly one
-#   value; points outside the input read a padding value (0 here).
+# * **Inverse mapping (pull):** for every *output* pixel $q$, ask where it comes from – which input point $p$ the
+#   motion carries onto $q$ – and read the input there (at the nearest pixel, or interpolating – lesson 2). Every
+#   output pixel gets exactly one value; points outside the input read a padding value (0 here).
 #
 # This is why Jaderberg et al. write the transform from the output (target, $t$) to the input (source, $s$):
 #
 # $$ \begin{pmatrix} x^s_i \\ y^s_i \end{pmatrix} = \mathcal{T}_\theta(G_i) = A_\theta
 # \begin{pmatrix} x^t_i \\ y^t_i \\ 1 \end{pmatrix} \qquad \text{(eq. 1)} $$
 #
-# so **$\theta$ is the inverse of the motion you see**: to see the content rotate by $+30°$, hand the sampler the
-# rotation by $-30°$. Below, the same enlarging rotation pushed forward and pulled back. **Red pixels are holes**
+# so **$\theta$ is not the motion you see**: it answers the pull's question, "where does this output pixel come
+# from?" – which matrix that is, for a motion you want to see, is yours to work out (Exercise 3 needs it in pixels).
+# Below, the same enlarging rotation pushed forward and pulled back. **Red pixels are holes**
 # (inside the moved picture, nothing landed there); black is the zero padding outside it – the colours mean the
 # same in every figure of this lesson.
 
@@ -227,16 +241,16 @@ plotting.plot_forward_vs_inverse(image, motion);
 #   pixel $x$ covers $[x - \tfrac12, x + \tfrac12]$, so the edges are $x = -\tfrac12$ and $x = W - \tfrac12$.
 #
 # (The same holds for $y$ with $H$.) Each rule fixes two points of a straight line $u = a x + b$ per axis – finding
-# those lines, both ways round, is part of Exercise 4. The picture shows a $3\times4$ image with the $[-1, 1]^2$ frame
+# those lines, both ways round, is part of Exercise 6. The picture shows a $3\times4$ image with the $[-1, 1]^2$ frame
 # in red and the pixel centres in blue:
 
 # %%
-plotting.plot_align_corners(height=3, width=4, formulas=False);  # the formulas are Exercise 4's
+plotting.plot_align_corners(height=3, width=4, formulas=False);  # the formulas are Exercise 6's
 
 # %% [markdown]
 # **From a pixel matrix to $\theta$.** Suppose $A$ maps *output pixels* to *input pixels* (the backward map a
 # sampler needs). $\theta$ must do the same job in normalized coordinates: a normalized output point in, the
-# normalized input point it reads out. Building $\theta$ from $A$ (Exercise 4) is where an STN most often goes
+# normalized input point it reads out. Building $\theta$ from $A$ (Exercise 6) is where an STN most often goes
 # wrong: a conversion forgotten, or done in the wrong convention, "almost works" but is off by half a pixel or
 # stretched for non-square images. Note also what normalization does to a rotation: on a non-square image, a
 # rotation in pixels is *not* a rotation matrix in normalized coordinates, because $x$ and $y$ are scaled by
@@ -245,7 +259,7 @@ plotting.plot_align_corners(height=3, width=4, formulas=False);  # the formulas 
 # %% [markdown]
 # ## Build
 #
-# Four exercises here, and one checked prediction in Verify. Write the body between the markers, run the cell, then
+# Six exercises here, the fourth and fifth checked predictions. Write the body between the markers, run the cell, then
 # run the `check(...)` cell below it: it calls your function on fresh random inputs (edge cases first – 1-pixel and
 # non-square images, batches) and compares with `stn_course.affine`. Use plain `torch`/`math`; don't call
 # `stn_course.affine` inside your answers. Each exercise states the goal and the conventions, never the formula:
@@ -254,14 +268,17 @@ plotting.plot_align_corners(height=3, width=4, formulas=False);  # the formulas 
 # ### Exercise 1 – rotation matrix
 #
 # Return the homogeneous $3\times3$ rotation about the origin by `angle` radians, $\begin{pmatrix} R(\alpha) & 0
-# \\ 0 & 1 \end{pmatrix}$, as a float64 tensor – in the course's convention (§1): a positive angle turns the
-# picture **clockwise on screen**, where $x$ points right and $y$ points down. Test it by hand before the check: at
-# $\alpha = 90°$, where on screen must the point one pixel right of the origin end up, and what are its $(x, y)$?
+# \\ 0 & 1 \end{pmatrix}$, as a float64 tensor – turning the same way for a positive angle as the package's
+# rotation by $+20°$ in the figure of §1 ($x$ points right, $y$ points down there, as in every image). Which way
+# did the F turn on screen? Decide the matrix from the picture, not from a habit. Test it by hand before the check:
+# at $\alpha = 90°$, where on screen must the point one pixel right of the origin end up, and what are its $(x, y)$?
+# And the end of the F's top arm, at $(3, 0)$ – where does $+60°$ put it? (The figure shows only $+20°$: your point
+# must lie on the same side, three times as far round.)
 
 # %%
 def rotation_matrix(angle: float) -> torch.Tensor:
-    """Homogeneous rotation about the origin by ``angle`` radians, clockwise on screen (y down).
-    ``-> (3, 3)`` float64"""
+    """Homogeneous rotation about the origin by ``angle`` radians, in the sense of the package's rotation in the
+    figure of §1 (x right, y down). ``-> (3, 3)`` float64"""
     ### BEGIN SOLUTION
     c, s = math.cos(angle), math.sin(angle)
     return torch.tensor([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
@@ -287,12 +304,12 @@ rotation_matrix = check("01.rotation_matrix", rotation_matrix)
 # %% [markdown]
 # ### Exercise 2 – turn an image about its centre
 #
-# Return the homogeneous motion that turns the content of an image of `size = (H, W)` by `angle` radians (clockwise
-# on screen, as `rotation_matrix`) about **the image's centre**, as a `(3, 3)` float64 tensor: the centre stays where
-# it is, everything else turns about it. Work it out on paper; your `rotation_matrix` may help. **Test by hand
-# before you run the check:** on a $4\times4$ image a quarter turn sends the top-left pixel $(0, 0)$ to another
-# corner pixel – which one, as $(x, y)$? Does your matrix send it exactly there? The check asks the same
-# on 1-pixel, one-row and non-square images.
+# Return the homogeneous motion that turns the content of an image of `size = (H, W)` by `angle` radians (in the
+# sense of `rotation_matrix`) about **the image's centre**, as a `(3, 3)` float64 tensor: the centre stays where it
+# is, everything else turns about it. Where that centre is, is yours to find from §1 – no formula for it is given.
+# Work it out on paper, then **test it by hand before the check**: draw an image small enough to draw, pick a turn
+# whose result you know pixel for pixel, and see whether your matrix sends a pixel exactly onto the pixel it must.
+# The check tries 1-pixel, one-row and non-square images.
 
 # %%
 def rotate_about(angle: float, size: tuple[int, int]) -> torch.Tensor:
@@ -322,9 +339,10 @@ rotate_about = check("01.rotate_about", rotate_about)
 # $R_c(\alpha) = T(c)\, R(\alpha)\, T(-c)$ (the rightmost acts first) – multiply it out and its last column is
 # $c - Rc$. The other order, $T(-c)\, R\, T(c)$, turns about $-c$.
 #
-# **The hand test.** On the $4\times4$ image $c = (1.5, 1.5)$; the corner sits at $(-1.5, -1.5)$ from it (up-left),
-# a clockwise quarter turn sends up-left to up-right, $(1.5, -1.5)$, and adding $c$ back gives pixel $(3, 0)$ – the
-# top-right corner. About $(2, 2)$ the same turn lands it at $(4, 0)$: outside the image, on no pixel at all.
+# **A hand test.** A quarter turn of a $4\times4$ image must send its corner pixels onto corner pixels. Here
+# $c = (1.5, 1.5)$; the top-left pixel sits at $(-1.5, -1.5)$ from it (up-left), a clockwise quarter turn sends
+# up-left to up-right, $(1.5, -1.5)$, and adding $c$ back gives pixel $(3, 0)$ – the top-right corner. About $(2, 2)$
+# the same turn lands it at $(4, 0)$: outside the image, on no pixel at all.
 # </details>
 
 # %% [markdown]
@@ -348,7 +366,19 @@ assert Path(plotting.letter_f().numpy()).contains_point((0.5, 2.5))  # the fixed
 # *see*, shared by all images in the batch) the way a sampler does (§4): every output pixel gets exactly one value,
 # read from the input at the nearest pixel; an output pixel whose nearest source pixel lies outside the image reads
 # 0. No Python loops over pixels. Test it on motions you can check by eye – a shift right by 2 pixels must move the
-# content right. The check tries batches, one-row and one-column images and random motions.
+# content right – and on one you can check by hand: a shift by less than a pixel. The check tries batches, one-row and
+# one-column images, sub-pixel shifts and random motions, and never a source exactly halfway between two pixels.
+#
+# **Before you write it, commit to a prediction** in the cell below. A row of 3 pixels is shifted right by 0.6 of a
+# pixel. Output pixel 0 then reads from a source at $x = -0.6$: which pixel of the input is nearest to that point, so
+# what must output pixel 0 show? And the rounding found in much sampler code, `(x + 0.5).long()`: which index does it
+# give for $x = -0.6$ – what would output pixel 0 show with it? After the check, a cell puts your answers next to what
+# your `inverse_warp` does.
+
+# %%
+# your prediction, before you write inverse_warp: an input column index (0, 1, 2), or "zero" for the padding
+predicted_read = None           # what output pixel 0 must show for a source at x = -0.6
+predicted_add_half_read = None  # what it shows when the source is rounded with (x + 0.5).long()
 
 # %%
 def inverse_warp(image: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
@@ -386,6 +416,18 @@ inverse_warp = check("01.inverse_warp", inverse_warp)
 # </details>
 
 # %% [markdown]
+# Your prediction against your warp, on a row of 3 pixels holding 10, 20, 30, shifted right by 0.6:
+
+# %%
+row = torch.tensor([[[[10.0, 20.0, 30.0]]]], dtype=torch.float64)
+source = torch.tensor(-0.6, dtype=torch.float64)  # where output pixel 0 reads
+add_half = int((source + 0.5).long())
+print("your prediction for output pixel 0:", predicted_read, "| with (x + 0.5).long():", predicted_add_half_read)
+print("your inverse_warp shows:           ", inverse_warp(row, translation(0.6, 0.0).double())[0, 0, 0].tolist())
+print(f"(x + 0.5).long() at x = -0.6 gives index {add_half}: it would show column {add_half}, "
+      f"{row[0, 0, 0, add_half].item():g}, where the nearest pixel, -1, lies outside and reads 0")
+
+# %% [markdown]
 # Your warp on the photo, next to a forward (pushing) warp of the same motion – as in §4, red marks the holes (output
 # pixels inside the moved picture that no input pixel reached); black is the zero padding outside it:
 
@@ -394,20 +436,140 @@ plotting.plot_forward_vs_inverse(image, motion, inverse=inverse_warp(image, moti
                                  inverse_title="your inverse_warp: no holes");
 
 # %% [markdown]
-# ### Exercise 4 – from any pixel motion to `theta`
+# ### Exercise 4 – predict a $\theta$: a quarter turn on a non-square image
+#
+# Before you write the general conversion (Exercise 6), one $\theta$ by thought alone. Return the $2\times3$
+# matrix that makes `F.affine_grid` + `F.grid_sample` show the content of a `height × width` image turned by $+90°$
+# (the course's sense, as `rotation_matrix`) about the image centre – output the same size, both sides $\ge 2$, in
+# the convention `align_corners` names. What you need is in §4 and §5: which question $\theta$ answers, where the
+# image centre sits in normalized coordinates, and how many pixels one unit of $u$ is along $x$ and along $y$ in
+# each convention. Every entry counts, and the check tries tall, wide and square images in both conventions.
+# **Test by hand before the check**, on a $3\times5$ image ($H \times W$), in both conventions: after the turn, the
+# output pixel just right of the centre pixel shows what the input had at which pixel? Write both pixels in
+# normalized coordinates – does your $\theta$ send the one to the other?
+
+# %%
+def quarter_turn_theta(height: int, width: int, align_corners: bool) -> torch.Tensor:
+    """``theta`` ``(2, 3)`` float64 showing the content turned by +90° about the centre of a ``height × width``
+    image."""
+    ### BEGIN SOLUTION
+    hp, wp = (height - 1, width - 1) if align_corners else (height, width)  # the pixel lengths that span [-1, 1]
+    # theta = N R(-90°) N^-1: the centre is the normalized origin, R(-90°) sends (x, y) to (y, -x), N rescales
+    return torch.tensor([[0.0, hp / wp, 0.0], [-wp / hp, 0.0, 0.0]], dtype=torch.float64)
+    ### END SOLUTION
+
+# %%
+quarter_turn_theta = check("01.turn_theta", quarter_turn_theta)
+
+# %% [markdown]
+# <details><summary>The derivation (open after the check passes)</summary>
+#
+# $\theta = N\, R(-90°)\, N^{-1}$, with $N$ the pixel → normalized map (the *inverse* of the motion you see,
+# written in normalized coordinates: $\theta$ maps output points to the points they read, so it turns the other way,
+# $-90°$ – the content at the right of the output came from the top of the input). The image centre $\left(\frac{W-1}{2}, \frac{H-1}{2}\right)$
+# is the normalized origin in both conventions, so the turn about it has no translation in $\theta$. $R(-90°)$ sends
+# $(x, y)$ to $(y, -x)$, and $N$ scales $x$ by $2/W'$ and $y$ by $2/H'$ – $W' = W, H' = H$ with
+# `align_corners=False`, $W' = W - 1, H' = H - 1$ with `True`:
+# $$\theta = \begin{pmatrix} 0 & H'/W' & 0 \\ -W'/H' & 0 & 0 \end{pmatrix}.$$
+# Normalized output $u$ becomes $u W'/2$ pixels, then turns into a $y$ distance, which is $2/H'$ per pixel: the
+# entries are ratios of the sides, $\pm 1$ only for a square image. A rotation matrix written directly in normalized
+# coordinates stretches a non-square picture – and turns it the wrong way round.
+# </details>
+
+# %% [markdown]
+# ### Exercise 5 – predict a $\theta$: two warps in a row as one
+#
+# Spatial transformers are often stacked: one warps the image with the $\theta$ `first`, a second one warps *that
+# result* with the $\theta$ `second` (each an `F.affine_grid` + `F.grid_sample`, the same `align_corners` in every
+# call). Every output pixel of the second warp then shows some point of the original image. Return the single
+# $\theta$ with which **one** `F.affine_grid` + `F.grid_sample` reads the original at exactly those points.
+# `first` and `second` are `(2, 3)`, or batches `(N, 2, 3)` whose $i$-th thetas belong together; the answer has
+# their shape and dtype. It is one product of two matrices – which one is the question, and §2 to §4 hold what you
+# need. No sampler is needed for the answer. **Test by hand before the check**, with two $\theta$s whose effect
+# you can say in words – a zoom and a shift, say: follow the centre of the final output back to the original image
+# through both warps, and see whether your $\theta$ sends it there. The check tries random pairs, batches and both
+# float dtypes.
+
+# %%
+def chain_thetas(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """The one ``theta`` of warping by ``first`` and then warping the result by ``second``.
+
+    ``first, second: (2, 3)`` or ``(N, 2, 3)`` ``-> `` the same shape and dtype
+    """
+    ### BEGIN SOLUTION
+    last = torch.zeros(*first.shape[:-2], 1, 3, dtype=first.dtype)
+    last[..., 0, 2] = 1.0  # the row (0, 0, 1) that makes a theta a homogeneous 3×3 matrix
+    one, two = torch.cat([first, last], dim=-2), torch.cat([second, last], dim=-2)
+    # the second's output point q reads the first's output at two @ q, which read the original at one @ (two @ q)
+    return (one @ two)[..., :2, :]
+    ### END SOLUTION
+
+# %%
+chain_thetas = check("01.chain_thetas", chain_thetas)
+
+# %% [markdown]
+# <details><summary>The derivation (open after the check passes)</summary>
+#
+# Each $\theta$ pulls: it sends an output point to the point it reads. Write $\Theta_1$, $\Theta_2$ for `first`
+# and `second` with the row $(0, 0, 1)$ appended (§2). The second warp's output point $q$ shows the first warp's
+# output at $\Theta_2 q$, and that point showed the original at $\Theta_1 (\Theta_2 q)$:
+# $$\theta = [\Theta_1 \Theta_2]_{\text{top two rows}},$$
+# `first` on the **left**, although it was applied first. In the language of motions: the warps show the motions
+# $M_1 = \Theta_1^{-1}$, then $M_2 = \Theta_2^{-1}$, together $M_2 M_1$ (§3: the rightmost acts first), and the
+# $\theta$ that shows a motion is its inverse (§4): $(M_2 M_1)^{-1} = M_1^{-1} M_2^{-1} = \Theta_1 \Theta_2$.
+# Inverting a product reverses its order – socks go on before shoes and come off after them. The natural first
+# answer, $\Theta_2 \Theta_1$, composes the $\theta$s as if they were the motions you see. And the product must be
+# homogeneous: the shift of `second` is itself turned and scaled by the linear part of `first`,
+# $t = A_1 t_2 + t_1$.
+# </details>
+
+# %% [markdown]
+# Why one $\theta$ rather than two warps? Every `F.grid_sample` pass between pixel centres mixes neighbouring pixels
+# (bilinear reads, lesson 2), and whatever the first pass moved out of the frame is gone for the second. Below, a
+# $\theta$ and its inverse (a turn by 20° in normalized coordinates, and back), once as two bilinear passes and once
+# as the single $\theta$ of your `chain_thetas`:
+
+# %%
+turn = math.radians(20)
+there = torch.tensor([[math.cos(turn), -math.sin(turn), 0.0], [math.sin(turn), math.cos(turn), 0.0]],
+                     dtype=torch.float64)
+back = invert(there)  # the theta that undoes it
+
+
+def bilinear_warp(picture: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """One F.affine_grid + F.grid_sample pass: bilinear reads, zeros outside."""
+    grid = F.affine_grid(theta[None], list(picture.shape), align_corners=False)
+    return F.grid_sample(picture, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+photo = image.double()
+two_passes = bilinear_warp(bilinear_warp(photo, there), back)
+one_pass = bilinear_warp(photo, chain_thetas(there, back))
+middle = (..., slice(h // 4, 3 * h // 4), slice(w // 4, 3 * w // 4))  # in the frame after either pass
+for name, result in (("two bilinear passes", two_passes), ("one pass with chain_thetas", one_pass)):
+    print(f"{name:27s}: mean |result - photo| in the middle = {(result - photo)[middle].abs().mean():.1e}")
+plotting.show_images({"the photo": photo, "two bilinear passes": two_passes,
+                      "one pass: chain_thetas": one_pass}, size=2.5);
+
+# %% [markdown]
+# ### Exercise 6 – from any pixel motion to `theta`
 #
 # `matrix` maps **output pixels to input pixels** (the backward map a sampler needs): `(3, 3)`, or a batch
 # `(N, 3, 3)`. The input image has `in_size = (H, W)`, the output `out_size`. Return the $\theta$, `(2, 3)` or
 # `(N, 2, 3)`, with which `F.affine_grid(theta, …, align_corners=align_corners)` reads exactly the input pixels that
 # `matrix` names – for either convention and **every** size. You need the pixel ↔ normalized lines of §5, both ways
 # round: derive them on paper from the two points each convention pins (check them on the $3\times4$ picture). Where
-# a side has a single pixel, let what `F.grid_sample` does there (§5) decide.
+# a side has a single pixel, let what `F.grid_sample` does there (§5) decide – input and output sides alike.
 #
-# One choice is the check's, because it compares $\theta$ itself: with `align_corners=True`, an *input* side of one
-# pixel is read whatever $\theta$'s row for that axis says – give that row as all zeros (every output point asks for
-# $u = 0$, the pixel's centre). Test by hand before the check: the identity matrix with `in_size == out_size` must
-# give the identity $\theta$ in both conventions, and for a $1\times1$ output $\theta$ must read the input exactly
-# where `matrix` sends pixel $(0, 0)$.
+# The check compares what matters, not $\theta$'s numbers: where `F.affine_grid` + `F.grid_sample` read with your
+# $\theta$, in input pixels, at every output pixel centre, against where `matrix` says they must read. Test by hand
+# before the check: the identity matrix with `in_size == out_size` must give the identity $\theta$ in both
+# conventions; for a $1\times1$ output $\theta$ must read the input exactly where `matrix` sends pixel $(0, 0)$; and
+# an input of height 1 with `align_corners=True` must give a $\theta$ whose grid `F.grid_sample` can use. If you try
+# a 1-pixel *output* side with `align_corners=True` in `F.affine_grid` yourself, PyTorch warns about "unit-size grids
+# when align_corners=True": since version 1.3 such a side's grid holds the single point $u = 0$ (before, $-1$), and
+# its documentation calls pinned corners on a 1-pixel side ill-defined, "not an intended use case". It tells you of
+# that change; here it is expected, not a sign of a mistake.
 
 # %%
 def pixel_to_theta(matrix: torch.Tensor, in_size: tuple[int, int], out_size: tuple[int, int],
@@ -453,6 +615,13 @@ pixel_to_theta = check("01.pixel_to_theta", pixel_to_theta)
 # singular) while the denormalization above gives $x = 0$ for every $u$. Inverting $N_\text{out}$ fails exactly
 # there; the line written directly does not. (The pseudo-inverse `torch.linalg.pinv` happens to get it right: it
 # inverts the non-zero scales and leaves a zero scale at zero, which is the same line. Writing the line says why.)
+#
+# **A 1-pixel input side** with `align_corners=True`: the natural $2/(W-1)$ divides by zero there (an error in
+# Python, `inf` and then `nan` in torch), yet nothing needs to be divided: `F.grid_sample` reads pixel 0 whatever
+# $u$ the grid asks for, so $\theta$'s row for that axis may say anything finite. The package writes it as zeros
+# ($N$ sends every $x$ to $u = 0$, the pixel's centre); any other finite row reads the same pixels, and the check,
+# which compares reads, accepts it. Where a sampler cannot tell two $\theta$s apart, neither can a check that asks
+# the sampler – which is why it compares reads and not numbers.
 # </details>
 
 # %% [markdown]
@@ -517,51 +686,24 @@ for align_corners in (False, True):
           f"{(wrong != mine).any(1).float().mean():.0%} of pixels differ)")
 
 # %% [markdown]
-# **4. The real thing.** The next figure draws the sampling grid of this $\theta$ on the input, with a red square
-# where the first output pixel, `out[0, 0]`, reads. Before you run it, say where that is in input pixels – it needs
-# no grid and no sampler, only which way the pixel matrix maps – and compare with the print and the figure.
+# **4. The real thing.** The figure after the next cell draws the sampling grid of this $\theta$ on the input, with
+# a red square where the first output pixel, `out[0, 0]`, reads. Before you run it, write down where that is in
+# input pixels – it needs no grid and no sampler, only `motion` (§4's cell) and which way the pixel matrix maps.
+
+# %%
+predicted_source = None  # (x, y) in input pixels, where out[0, 0] reads: your number, worked out by hand
 
 # %%
 theta = pixel_to_theta(torch.linalg.inv(motion.double()), (h, w), (h, w), False)
-source = torch.linalg.inv(motion.double()) @ torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
-print("out[0, 0] reads input pixel (x, y) = (%.2f, %.2f)" % tuple(source[:2].tolist()))
 plotting.plot_warp(photo, theta, align_corners=False);
 
 # %% [markdown]
-# **5. Predict, then run: a quarter turn in $\theta$.** The explorer below can turn the picture by $90°$ about its
-# centre. Before you touch it, predict the $\theta$ it will show: the $2\times3$ matrix that makes `F.affine_grid` +
-# `F.grid_sample` show the content turned by $+90°$ (clockwise on screen, the course's convention)
-# about the image centre, on an `height × width` image (output the same size, both sides $\ge 2$), in either
-# convention. Work it out on paper from what you know – which way $\theta$ maps, where the centre sits in
-# normalized coordinates, how long a pixel is along each axis – not from your functions; the check tries other
-# sizes than this picture's (the Explore section prints its $H \times W$). Every entry counts.
+# Is the red square where you said? The number:
 
 # %%
-def quarter_turn_theta(height: int, width: int, align_corners: bool) -> torch.Tensor:
-    """``theta`` ``(2, 3)`` float64 showing the content turned by +90° about the centre of a ``height × width``
-    image."""
-    ### BEGIN SOLUTION
-    hp, wp = (height - 1, width - 1) if align_corners else (height, width)  # the pixel lengths that span [-1, 1]
-    # theta = N R(-90°) N^-1: the centre is the normalized origin, R(-90°) sends (x, y) to (y, -x), N rescales
-    return torch.tensor([[0.0, hp / wp, 0.0], [-wp / hp, 0.0, 0.0]], dtype=torch.float64)
-    ### END SOLUTION
-
-# %%
-quarter_turn_theta = check("01.turn_theta", quarter_turn_theta)
-
-# %% [markdown]
-# <details><summary>The derivation (open after the check passes)</summary>
-#
-# $\theta = N\, R(-90°)\, N^{-1}$ (`pixel_to_theta` of the *inverse* motion: $\theta$ maps output points to the
-# points they read, so it turns the other way, $-90°$). The image centre $\left(\frac{W-1}{2}, \frac{H-1}{2}\right)$
-# is the normalized origin in both conventions, so the turn about it has no translation in $\theta$. $R(-90°)$ sends
-# $(x, y)$ to $(y, -x)$, and $N$ scales $x$ by $2/W'$ and $y$ by $2/H'$ – $W' = W, H' = H$ with
-# `align_corners=False`, $W' = W - 1, H' = H - 1$ with `True`:
-# $$\theta = \begin{pmatrix} 0 & H'/W' & 0 \\ -W'/H' & 0 & 0 \end{pmatrix}.$$
-# Normalized output $u$ becomes $u W'/2$ pixels, then turns into a $y$ distance, which is $2/H'$ per pixel: the
-# entries are ratios of the sides, $\pm 1$ only for a square image. A rotation matrix written directly in normalized
-# coordinates stretches a non-square picture – and turns it the wrong way round.
-# </details>
+source = torch.linalg.inv(motion.double()) @ torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
+print("your prediction:", predicted_source)
+print("out[0, 0] reads input pixel (x, y) = (%.2f, %.2f)" % tuple(source[:2].tolist()))
 
 # %% [markdown]
 # ## Explore
@@ -588,16 +730,28 @@ widgets.affine_explorer(size=SIZE)
 # Answer in a sentence or two before you open the fold.
 
 # %% [markdown]
-# **1.** Toggling `align_corners` changes $\theta$ but not the picture. Why?
+# **1.** A $4\times4$ image and the identity $\theta$: you build the grid with `align_corners=True` and sample it
+# with `align_corners=False` (the mix-up Verify 3 warned about). At which input point, in pixels, does each output
+# pixel of a row read? By how much, in pixels, is the content shifted – at the border, and at the centre?
 
 # %% [markdown] tags=["answer"]
-# $\theta$ is the same pixel motion written in two unit systems. `pixel_to_theta` normalizes with the convention the grid will then use, so the grid converts it back to the same pixel positions. Mixing the conventions (building $\theta$ with one and sampling with the other) is what moves the picture, by up to half a pixel.
+# Output pixel $x$ sits at $u = 2x/3 - 1$ on the `align_corners=True` grid ($W - 1 = 3$), and the sampler, reading with `False`, takes $u$ to $x' = \frac{(u + 1)\,4 - 1}{2} = \frac{4x}{3} - \frac12$: pixels 0, 1, 2, 3 read at $-0.5$, $0.83$, $2.17$, $3.5$. Nothing moves at the centre, $x = 1.5$; every read is pushed away from it by a third of its distance, so the border pixels read half a pixel outside the row, on the outer edges of the end pixels. The content is not shifted but shrunk, by $(W-1)/W = 3/4$ about the centre, and the border columns read half of the zero padding once lesson 2 interpolates. The other way round ($\theta$ built with `False`, sampled with `True`) the reads move towards the centre, $x' = \frac34 x + \frac38$: the content is enlarged by $4/3$ and the ends are $3/8$ of a pixel in. The error is never a constant shift: it is zero at the centre and largest at the borders, which is why it hides in a test that only looks at the middle.
 
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# $\theta$ is the same pixel motion written in two unit systems. `pixel_to_theta` normalizes with the convention the grid will then use, so the grid converts it back to the same pixel positions. Mixing the conventions (building $\theta$ with one and sampling with the other) is what moves the picture, by up to half a pixel.
+# Output pixel $x$ sits at $u = 2x/3 - 1$ on the `align_corners=True` grid ($W - 1 = 3$), and the sampler, reading with `False`, takes $u$ to $x' = \frac{(u + 1)\,4 - 1}{2} = \frac{4x}{3} - \frac12$: pixels 0, 1, 2, 3 read at $-0.5$, $0.83$, $2.17$, $3.5$. Nothing moves at the centre, $x = 1.5$; every read is pushed away from it by a third of its distance, so the border pixels read half a pixel outside the row, on the outer edges of the end pixels. The content is not shifted but shrunk, by $(W-1)/W = 3/4$ about the centre, and the border columns read half of the zero padding once lesson 2 interpolates. The other way round ($\theta$ built with `False`, sampled with `True`) the reads move towards the centre, $x' = \frac34 x + \frac38$: the content is enlarged by $4/3$ and the ends are $3/8$ of a pixel in. The error is never a constant shift: it is zero at the centre and largest at the borders, which is why it hides in a test that only looks at the middle.
 # </details>
+
+# %%
+from stn_course.sampling import unnormalize  # noqa: E402 – grid_sample's first step: normalized -> pixels
+
+identity = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]], dtype=torch.float64)
+for built, sampled in ((True, False), (False, True)):
+    u = F.affine_grid(identity, [1, 1, 4, 4], align_corners=built)[0, 0, :, 0]  # one row's x
+    reads = unnormalize(u, 4, align_corners=sampled)
+    print(f"built with {built!s:5}, sampled with {sampled!s:5}: output pixels 0..3 read x =",
+          [round(x, 3) for x in reads.tolist()], "  shift:", [round(x, 3) for x in (reads - torch.arange(4)).tolist()])
 
 # %% [markdown]
 # **2.** A forward (push) warp leaves holes when it enlarges the picture. Does it leave holes when it shrinks it, say
@@ -620,7 +774,8 @@ widgets.affine_explorer(size=SIZE)
 #   $\left(\frac{W-1}{2}, \frac{H-1}{2}\right)$, midway between its end pixels, not $(W/2, H/2)$.
 # * With $y$ down, $R(\alpha)$ turns points clockwise on screen.
 # * Samplers pull: each output pixel reads the input at $M^{-1} q$. Pushing leaves holes. The $\theta$ of a spatial
-#   transformer is therefore target → source, the inverse of the motion you see.
+#   transformer is therefore target → source, the inverse of the motion you see – and two warps in a row are the one
+#   $\theta$ `first @ second` (homogeneous), the reverse of the motions' order; one pass also spares a second blur.
 # * Normalized coordinates put the image in $[-1, 1]$. `align_corners=True` pins $\pm1$ to the border pixel
 #   *centres*, `False` to their outer *edges*. Convert with $\theta = N_\text{in} A D_\text{out}$ ($D_\text{out}$
 #   written directly: $N_\text{out}$ has no inverse for a 1-pixel side with `align_corners=True`) and sample with the

@@ -13,8 +13,6 @@
 #     why: the figure's magnification, chosen in the code
 #   - text: zoom ≈ 3
 #     why: 'an Explore instruction: the value to set the slider to'
-#   - text: Zoom in by about 3
-#     why: 'a question''s instruction: the value to try'
 #   exercises:
 #     02.affine_grid:
 #       title: affine sampling grid from scratch (F.affine_grid semantics)
@@ -43,31 +41,50 @@
 #         input[n, :, y, x] (rows are y).
 #       rtol: 1.0e-09
 #       atol: 1.0e-09
+#     02.centre_slope:
+#       title: 'predict: the slope F.grid_sample''s backward returns exactly on a pixel centre, per padding mode'
+#       points: 1
+#       hint: >-
+#         Exactly at x = k the forward has picked two neighbours and weights; the backward differentiates that
+#         formula, not the picture. Which two neighbours does floor pick at an integer, what do they read with this
+#         padding, is the padded coordinate on a clamp bound, and how many pixels is one unit of u?
+#       recipe: >-
+#         The neighbours are k and k + 1 (floor(k) = k), so the slope is the forward difference v[k + 1] - v[k]
+#         (v[W] reads 0 with zeros padding), times dx/du = (W - 1)/2 (True) or W/2 (False). With border and
+#         reflection an end pixel's centre is a clamp bound: 0 there.
 #     02.bilinear_sample:
 #       title: vectorized, differentiable bilinear sampler with all three padding modes (grid_sample semantics)
 #       points: 3
 #       hint: >-
 #         The padding mode acts on the coordinates, before you pick the neighbours; for reflection, draw the mirrored
-#         coordinate as a function of x over a few periods – and for a 1-pixel side.
+#         coordinate as a function of x over a few periods – and for a 1-pixel side. For the gradients exactly on a
+#         clamp bound or a mirror point, call your clamp and your mirror distance on a one-element tensor sitting
+#         exactly there (requires_grad=True) and look at what backward gives.
 #       recipe: >-
 #         unnormalize, then border: clamp x to [0, W - 1]; reflection: with low = 0, high = W - 1 (True) or -1/2, W -
 #         1/2 (False), d = |x - low|, flips = floor(d / (high - low)), r = d - flips (high - low), x = low + r for even
 #         flips and high - r for odd ones (a zero-length interval: x = low), then clamp. Zeros: neighbours outside read 0.
+#         Clamp with torch.where(x <= 0, 0, ...) – torch.clamp passes the gradient on its bounds – and take |x - low|
+#         with abs, not a square root (NaN gradient at 0).
 #       rtol: 1.0e-09
 #       atol: 1.0e-09
 #       grad_args:
 #       - 0
 #       - 1
 #     02.blog_identity_error:
-#       title: 'predict, then run: the blog sampler''s identity error on a numbered image'
+#       title: 'predict, then run: the identity error of the blog sampler and of its "fix", on a numbered image'
 #       points: 1
 #       hint: >-
-#         Follow one output pixel through the blog code: where does column j land after its rescaling, and row i? On an
-#         image whose values grow linearly, what does bilinear interpolation return there, and where is it worst?
+#         Follow one output pixel through the blog code, for each version: where does column j land after its
+#         rescaling, and row i? On an image whose values grow linearly, what does bilinear interpolation return there,
+#         and where is it worst? Then the last column, x at its largest: which neighbours does floor pick, what does
+#         the clipping make of them, and which weights follow?
 #       recipe: >-
-#         with max_x - 1 = W - 2, column j reads x = j (W - 2)/(W - 1), i.e. j/(W - 1) pixels short; row i reads i/(H - 1)
-#         rows short, and one row is worth W. Bilinear reads a linear image exactly, so the error is W i/(H - 1) +
-#         j/(W - 1): evaluate it at the last row and column.
+#         rescale_max=1: with max_x - 1 = W - 2, column j reads x = j (W - 2)/(W - 1), i.e. j/(W - 1) pixels short;
+#         row i reads i/(H - 1) rows short, and one row is worth W. Bilinear reads a linear image exactly, so the error
+#         is W i/(H - 1) + j/(W - 1): evaluate it at the last row and column. rescale_max=0: the last column has x =
+#         W - 1, x1 = W is clipped to W - 1, so both x-weights are 0 and the last row and column read 0: the error is
+#         the largest pixel there.
 #     02.truncation_counterexample:
 #       title: 'bug hunt: a point where the colleague''s sampler is wrong'
 #       points: 2
@@ -223,9 +240,8 @@ plotting.plot_warp(photo, theta, out_size=(16, 16), align_corners=False,
 #
 # A grid may point outside the input (zooming out, translating, rotating corners out). `F.grid_sample` offers:
 #
-# * `zeros`: neighbours outside the image read 0. The interpolation weights stay as they are, so the picture fades
-#   to black near its edge instead of stopping dead – which is also what makes the sampler continuous. (Where
-#   exactly the fade starts and ends matters in the bug hunt.)
+# * `zeros`: the image is surrounded by pixels of value 0 – a neighbour outside the image reads 0. (What that
+#   does to a point near the edge is Exercise 2's question.)
 # * `border`: clamp the **coordinates** to $[0, W-1]$ before interpolating, so outside points repeat the edge.
 # * `reflection`: mirror the coordinates back into the image, as often as needed, about the pixel *centres*
 #   $0$ and $W-1$ (`align_corners=True`) or the pixel *edges* $-\frac12$ and $W - \frac12$ (`False`); then clamp.
@@ -250,8 +266,8 @@ plotting.plot_padding_modes(photo, zoom_out, align_corners=False);
 # Same signature, output and numbers as `F.affine_grid` (§3), for both conventions and every output size, without a
 # loop over pixels; use the dtype and device of `theta`. The normalized centres $x^t_j$ of the output pixels are
 # yours: lesson 1 fixed what $u = \pm1$ marks in each convention, and in both the normalized frame is centred on the
-# image (its centre is 0). Before you run the check, test your function by hand against `F.affine_grid` (outside your
-# function) on the output sizes where you think a grid generator is most likely to go wrong.
+# image (its centre is 0). **Predict first, on paper:** what does `torch.linspace(-1, 1, 1)` return, and where must the
+# one centre of a 1-pixel side sit in each convention? The cell after the check prints both, on a $1\times3$ output.
 
 # %%
 def affine_grid(theta: torch.Tensor, size, align_corners: bool = False) -> torch.Tensor:
@@ -274,13 +290,16 @@ def affine_grid(theta: torch.Tensor, size, align_corners: bool = False) -> torch
 affine_grid = check("02.affine_grid", affine_grid)
 
 # %% [markdown]
-# The identity $\theta$ on a $2\times3$ output, your grid next to PyTorch's:
+# A one-step `linspace`, and the identity $\theta$ on a $1\times3$ output (one row: its $y$ is a 1-pixel side), your grid
+# next to PyTorch's. PyTorch prints a `UserWarning` about unit-size grids with `align_corners=True`: it is expected
+# (the fold below says why), not an error.
 
 # %%
 identity = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]], dtype=torch.float64)
+print("torch.linspace(-1, 1, 1):", torch.linspace(-1, 1, 1).tolist())
 for align_corners in (False, True):
-    g = affine_grid(identity, (1, 1, 2, 3), align_corners=align_corners)
-    same = torch.allclose(g, F.affine_grid(identity, (1, 1, 2, 3), align_corners=align_corners))
+    g = affine_grid(identity, (1, 1, 1, 3), align_corners=align_corners)
+    same = torch.allclose(g, F.affine_grid(identity, (1, 1, 1, 3), align_corners=align_corners))
     print(f"align_corners={align_corners}: shape {tuple(g.shape)}, same as F.affine_grid: {same}\n  x:",
           g[0, ..., 0].tolist(), "\n  y:", g[0, ..., 1].tolist())
 
@@ -306,10 +325,13 @@ for align_corners in (False, True):
 # §4 says where $u = \pm1$ land in each convention; the pixel positions in between, which terms of eq. 5 are non-zero
 # (compute only those, no sum over all pixels) and what the zeros padding does are yours to derive.
 #
-# Before you run the check, choose the points where you think a sampler is most likely to be wrong, work out on
-# paper what it must return there, and compare your function with `F.grid_sample` at them (outside your function).
-# The check tries its own. (Fancy indexing `input[batch, :, ys, xs]` with `batch = np.arange(N)[:, None, None]`
-# reads all points at once and returns `(N, H_out, W_out, C)`.)
+# **Predict first, on paper.** A single row of four pixels holds $1, 3, 7, 15$ (`row`, below the check). What does
+# `F.grid_sample(row, grid, padding_mode="zeros")` return at $u = +1$, $u = 1 + \frac14$ and $u = -1$ ($v = 0$), for
+# `align_corners=False` and for `True`? Write your six numbers down before you write the sampler, and build it so that it
+# returns them: the check's first case after the identity is this row at these points (and the grader asks other
+# sizes, 1-pixel ones included); a wrong value there is named by its point and the kind of slip. The cell after the
+# check prints torch's answers next to yours. (Fancy indexing `input[batch, :, ys, xs]` with
+# `batch = np.arange(N)[:, None, None]` reads all points at once and returns `(N, H_out, W_out, C)`.)
 
 # %%
 def bilinear_sample_np(input: np.ndarray, grid: np.ndarray, align_corners: bool = False) -> np.ndarray:
@@ -340,6 +362,17 @@ def bilinear_sample_np(input: np.ndarray, grid: np.ndarray, align_corners: bool 
 bilinear_sample_np = check("02.bilinear_sample_np", bilinear_sample_np)
 
 # %% [markdown]
+# Your predictions against torch's – and your sampler's – answers:
+
+# %%
+row = torch.tensor([1.0, 3.0, 7.0, 15.0], dtype=torch.float64).view(1, 1, 1, 4)
+edge_points = torch.tensor([[1.0, 0.0], [1.25, 0.0], [-1.0, 0.0]], dtype=torch.float64).view(1, 1, 3, 2)
+for align_corners in (False, True):
+    torchs = F.grid_sample(row, edge_points, padding_mode="zeros", align_corners=align_corners).flatten().tolist()
+    yours = bilinear_sample_np(row.numpy(), edge_points.numpy(), align_corners).flatten().tolist()
+    print(f"align_corners={align_corners!s:>5}: u = +1, 1.25, -1 -> F.grid_sample {torchs}, yours {yours}")
+
+# %% [markdown]
 # <details><summary>The derivation (open after the check passes)</summary>
 #
 # **Pixels.** The lines through the ends of §4:
@@ -355,6 +388,15 @@ bilinear_sample_np = check("02.bilinear_sample_np", bilinear_sample_np)
 # has $x_0 = W - 1$ (weight 1, inside) and $x_0 + 1 = W$ (weight 0, outside): the test for inside is
 # $0 \le x_n \le W - 1$. **Outside** a neighbour reads 0 – masked, not clipped onto the border (that would be
 # `border` padding's value with zeros' weights).
+#
+# **The edge.** With `False`, $u = +1$ is $x = W - \frac12$, the outer edge of the last pixel, half a pixel beyond its
+# centre: the neighbours $W-1$ (inside) and $W$ (outside, reads 0) get weight $\frac12$ each, so torch returns
+# **half the edge pixel** ($7.5$ for the row) – not the edge value (the pixel's area ends there, its value does not
+# carry on) and not 0 (the point is not a whole pixel out). At $u = 1 + \frac1W$, $x = W$: a whole pixel beyond the
+# last centre, both neighbours outside, 0. Between the last centre and there the picture fades linearly to black
+# instead of stopping dead – which is what makes the sampler continuous (where exactly the fade starts and ends
+# matters in the bug hunt). With `True`, $u = \pm1$ are the end pixels' centres (weight 1: $15$ and $1$), and
+# $u = 1 + \frac14$ is $x = 3.375$: $\frac58 \cdot 15$.
 # </details>
 
 # %% [markdown]
@@ -372,6 +414,55 @@ from stn_course.sampling import unnormalize as package_unnormalize  # the pixel 
 # `y·W + x`). Keep it differentiable: the weights must be computed from the (padded) coordinates so that gradients
 # reach the grid. The reflection is yours to write: §5 says about which points it mirrors; a point can lie several
 # image widths away, so it bounces back and forth – sketch the reflected coordinate as a function of $x$ first.
+#
+# **Gradients at the corners.** The padded coordinate has corners: where `border` clamps (exactly on the end pixels'
+# centres) and where `reflection` mirrors. `F.grid_sample`'s backward counts a point *exactly* on a clamp bound as
+# clamped: the padded coordinate's derivative is 0 there (and every mirror point of `reflection` ends on a clamp
+# bound). A spatial transformer at the identity sits on such points, so the check evaluates your gradient exactly
+# there, for both modes and conventions. Autograd gives whatever the backward of *your* operations gives at that
+# exact point – before you run the check, find out what that is for each operation of your padding.
+#
+# **Predict first: the slope exactly on a pixel centre.** At the identity every point sits exactly on a pixel centre,
+# where eq. 5 has a kink: its slope left of the centre differs from its slope right of it. `F.grid_sample`'s backward
+# returns one number there anyway: the derivative, at that exact point, of the formula its forward evaluated – with
+# the two neighbours that floor picked there (Exercise 2) and what they read under the padding, and the rule above for
+# a clamp bound. `centre_slope(values, x, padding_mode, align_corners)` returns $\partial\,\text{out} / \partial u$
+# ($u$ the grid's normalized $x$, $v = 0$) of `F.grid_sample` on the one-row image `values`, at the $u$ of pixel $x$'s
+# centre. The check asks the row $2, 7, 8, 17$ at several pixels, modes and conventions; the grader asks other rows –
+# 1- and 2-pixel ones too – at their first, middle and last pixel, every mode. Samplers are off limits in your
+# answer: work it out, don't measure it.
+
+# %%
+def centre_slope(values: list[float], x: int, padding_mode: str, align_corners: bool) -> float:
+    """Predicted d F.grid_sample(row, (u, 0)) / du at the u of pixel ``x``'s centre, ``row`` holding ``values``."""
+    ### BEGIN SOLUTION
+    width = len(values)
+    if padding_mode != "zeros" and x in (0, width - 1):  # an end pixel's centre is a clamp bound: flat there
+        return 0.0
+    right = values[x + 1] if x + 1 < width else 0.0  # floor(x) = x: the neighbours are x and x + 1 (zeros outside)
+    per_unit = (width - 1) / 2 if align_corners else width / 2  # pixels per unit of u: Exercise 2's line
+    return per_unit * (right - values[x])
+    ### END SOLUTION
+
+# %%
+centre_slope = check("02.centre_slope", centre_slope)
+
+# %% [markdown]
+# <details><summary>The slope at a pixel centre (open after the check passes)</summary>
+#
+# At $x = k$, floor gives $x_0 = k$: the forward reads $(1 - f)\,v[k] + f\,v[k+1]$ with $f = x - x_0 = 0$, and
+# differentiating *that* gives the **forward difference** $v[k+1] - v[k]$ – not the central difference (the
+# backward never looks left of the point) and not eq. 7 taken literally (at an integer it keeps only $m = k$, a
+# value instead of a slope). Per unit of $u$ it is multiplied by $dx/du = \frac{W-1}{2}$ (`True`) or $\frac W2$
+# (`False`); a 1-pixel side with `True` has $dx/du = 0$. At the last pixel with `zeros`, $v[W]$ is the padding's 0:
+# the slope is $-v[W-1]$, the fall into the black. With `border` and `reflection` the end pixels' centres are clamp
+# bounds, where the padded coordinate counts as flat: 0 – while one step inside they are forward differences again.
+# So an STN at the identity gets, at every pixel, the slope towards its right (and lower) neighbour, and none at all
+# from the end pixels under `border`: a one-sided choice made by the `floor` – which is what your sampler's gradient
+# must reproduce.
+# </details>
+#
+# Now the sampler itself.
 
 # %%
 def bilinear_sample(input: torch.Tensor, grid: torch.Tensor, padding_mode: str = "zeros",
@@ -425,6 +516,14 @@ bilinear_sample = check("02.bilinear_sample", bilinear_sample)
 # $x' = \ell + (d - ks)$ for even $k$ and $h - (d - ks)$ for odd $k$; then clamp to $[0, W-1]$ (with `False` the
 # wave reaches half a pixel beyond the centres). A 1-pixel side with `align_corners=True` has $s = 0$: the interval
 # is a single point and every coordinate reflects onto it – dividing by $s$ there gives NaN.
+#
+# **At the corners.** `torch.clamp(x, 0, W - 1)` has the right values but passes the gradient *on* its bounds (its
+# backward keeps $0 \le x \le W-1$), where `F.grid_sample` counts the point as clamped – hence
+# `torch.where(x <= 0, 0, …)`, whose selected branch is a constant there. The mirror distance $|x - \ell|$ must not
+# be written $\sqrt{(x - \ell)^2}$: its derivative at $x = \ell$ is $0/0$, and a `torch.where` that discards the
+# value there does not help – the discarded branch receives a gradient of 0, which the square root's backward
+# divides by $2\sqrt{0}$: NaN. Random points never land on a corner; an STN at the identity does, at every border
+# pixel.
 # </details>
 
 # %% [markdown]
@@ -500,16 +599,24 @@ print_code(blog_sampler)
 # ### Exercise 4 – predict, then run: how wrong is it?
 #
 # We will run it with the identity $\theta$ (`align_corners=True`, the tutorial's convention) on a small image whose
-# pixels are numbered $1, 2, 3, \dots$ row by row: pixel $(i, j)$ of an $H\times W$ image holds $W i + j + 1$.
-# **Before you run it**, read the code above and predict the largest error, $\max |\text{blog}(\text{image}) -
-# \text{image}|$, for any $H, W \ge 2$. Which position does output column $j$ read, which does row $i$ read, and what
-# does bilinear interpolation give on an image whose values grow linearly? The check asks other sizes than the one
-# printed next, and the blog sampler itself is off limits in your answer.
+# pixels are numbered $1, 2, 3, \dots$ row by row: pixel $(i, j)$ of an $H\times W$ image holds $W i + j + 1$ – and
+# with a "fix" you will find in forks of that tutorial: rescale with `max_x` instead of `max_x - 1` (`rescale_max=0`
+# above; the tutorial's code is `rescale_max=1`).
+# **Before you run either**, read the code above and predict the largest error, $\max |\text{blog}(\text{image}) -
+# \text{image}|$, of each version, for any $H, W \ge 2$. Which position does output column $j$ read, which does row
+# $i$ read, what does bilinear interpolation give on an image whose values grow linearly – and what do the
+# neighbours and weights come to at the last row and column? The check asks both versions at other sizes than the
+# one printed next, and the blog sampler itself is off limits in your answer.
 
 # %%
-def blog_identity_error(height: int, width: int) -> float:
-    """Predicted ``max |blog_sampler(numbered, identity grid) - numbered|`` for the numbered ``height × width`` image."""
+def blog_identity_error(height: int, width: int, rescale_max: int) -> float:
+    """Predicted ``max |blog_sampler(numbered, identity grid, rescale_max=rescale_max) - numbered|`` for the numbered
+    ``height × width`` image; ``rescale_max`` is 1 (the tutorial) or 0 (the "fix")."""
     ### BEGIN SOLUTION
+    if rescale_max == 0:
+        # Every centre lands on x = j, but at the last column floor gives x0 = W - 1 and x1 = W, clipped to W - 1:
+        # both x-weights x1 - x and x - x0 are 0, so the last row and column read 0 – the error is their largest pixel.
+        return float(height * width)
     # Column j reads x = j (W - 2)/(W - 1), j/(W - 1) pixels short of j; row i reads i/(H - 1) rows short. The image
     # is linear (W y + x + 1), so bilinear reads it exactly: the error W i/(H - 1) + j/(W - 1) peaks at the last pixel.
     return float(width + 1)
@@ -519,21 +626,41 @@ def blog_identity_error(height: int, width: int) -> float:
 blog_identity_error = check("02.blog_identity_error", blog_identity_error)
 
 # %% [markdown]
-# Now run it:
+# <details><summary>Both failures (open after the check passes)</summary>
+#
+# 1. **The rescaling.** `max_x - 1 = W - 2`, so $x = \frac{(u+1)(W-2)}{2}$ sends $u = +1$ to column $W-2$, not
+#    $W-1$. Output column $j$ reads position $j\,\frac{W-2}{W-1}$, $\frac{j}{W-1}$ pixels short; row $i$ reads
+#    $\frac{i}{H-1}$ rows short, and a row is worth $W$. Bilinear interpolation reads a linear image exactly, so the
+#    error is $W\frac{i}{H-1} + \frac{j}{W-1}$, largest at the last pixel: $W + 1$. The image is stretched, the last
+#    row and column are **never read** (look for 5, 10, 15, 20 and 16–19 in the numbered output below: they are
+#    gone), and the bottom-right output pixel shows input pixel $(H-2, W-2)$.
+# 2. **Clipping before the weights.** With the correct $W-1$ every centre lands on its pixel – the natural
+#    prediction is "0" – but the last column has $x = W-1$, so $x_0 = W-1$ and $x_1 = W$, which is clipped to $W-1$.
+#    The weights are then computed from the *clipped* indices: $x_1 - x = 0$ and $x - x_0 = 0$, so all four weights
+#    vanish and the last row and column come out **black**: the error is their largest pixel, $H W$.
+#    Clipping is the wrong tool: compute the weights from the true neighbours and let neighbours outside the image
+#    read 0 (or clamp the *coordinate*, for `border` padding) – as your `bilinear_sample` does.
+#
+# </details>
+
+# %% [markdown]
+# Now run both:
 
 # %%
+predicted = [blog_identity_error(4, 5, rescale_max) for rescale_max in (1, 0)]
 numbered = torch.arange(1.0, 21.0, dtype=torch.float64).view(1, 1, 4, 5)
 identity_grid = F.affine_grid(identity, (1, 1, 4, 5), align_corners=True)
 print("input:\n", numbered[0, 0])
-print("blog sampler, identity theta:\n", blog_sampler(numbered, identity_grid)[0, 0])
 print("your sampler, identity theta:\n", bilinear_sample(numbered, identity_grid, align_corners=True)[0, 0])
-print(f"largest error: {(blog_sampler(numbered, identity_grid) - numbered).abs().max():.0f}, "
-      f"you predicted {blog_identity_error(4, 5):.0f}")
+for rescale_max, guess in zip((1, 0), predicted):
+    out = blog_sampler(numbered, identity_grid, rescale_max=rescale_max)
+    print(f"blog sampler, rescale_max={rescale_max}, identity theta:\n", out[0, 0])
+    print(f"largest error: {(out - numbered).abs().max():.0f}, you predicted {guess:.0f}")
 
 # %% [markdown]
 # The identity test as a tool you can point at any sampler is the package's `identity_error(sampler, image,
-# align_corners)`: the identity grid of the image's size, the sampler, the largest difference. The table – including a "fix" you will find in forks of that tutorial: use `max_x` instead of `max_x - 1`
-# (`rescale_max=0`):
+# align_corners)`: the identity grid of the image's size, the sampler, the largest difference. The table, on the
+# photo:
 
 # %%
 candidates = {
@@ -551,8 +678,13 @@ for name, sampler in candidates.items():
 # "Exactly" means *to floating-point rounding*: your sampler's error above is of the order of $10^{-15}$ in
 # float64 – a few units in the last place, because a normalized pixel centre $(2i + 1)/W - 1$ is not a binary
 # fraction and unnormalizing it lands a rounding error away from the integer $i$ – while the blog sampler's errors
-# are a sizeable fraction of the pixel values themselves. (`stn_course.sampling` snaps points within rounding of a
-# pixel centre onto it, which makes its identity exact to the last bit; your version need not.)
+# are a sizeable fraction of the pixel values themselves. With `align_corners=False` both blog versions are wrong
+# everywhere, not only at the last row and column: they ignore the option and unnormalize the grid's centres, which
+# now sit half a pixel inside $\pm1$, with their own `True`-style line – so the reads fall between pixels: the
+# "fixed" version reads a copy magnified by $\frac{W}{W-1}$ about the centre, and its last column no longer reaches
+# $x = W-1$ (no black border).
+# (`stn_course.sampling` snaps points within rounding of a pixel centre onto it, which makes its identity exact to
+# the last bit; your version need not.)
 
 # %%
 ours = max(identity_error(bilinear_sample, photo, ac) for ac in (False, True))
@@ -577,25 +709,6 @@ paper_grid = affine_grid(identity, paper.shape, align_corners=True)
 plotting.show_images({"graph paper": paper, "blog sampler (W - 2)": blog_sampler(paper, paper_grid),
                       "blog 'fixed' (W - 1)": blog_sampler(paper, paper_grid, rescale_max=0),
                       "your bilinear_sample": bilinear_sample(paper, paper_grid, align_corners=True)}, size=2.6);
-
-# %% [markdown]
-# **Your turn: explain both failures before opening the answer.** Hints: work out where the identity grid's last
-# column $u = +1$ lands in each version; then, for the "fixed" version, evaluate the weights `x1 - x` and `x - x0`
-# at $x = W - 1$ *after* the clipping.
-#
-# <details><summary>Answer</summary>
-#
-# 1. **The rescaling.** `max_x - 1 = W - 2`, so $x = \frac{(u+1)(W-2)}{2}$ sends $u = +1$ to column $W-2$, not
-#    $W-1$. Output column $j$ reads position $j\,\frac{W-2}{W-1}$: the image is stretched, the last row and column
-#    are **never read** (look for 5, 10, 15, 20 and 16–19 in the numbered output: they are gone), and the
-#    bottom-right output pixel shows input pixel $(H-2, W-2)$.
-# 2. **Clipping before the weights.** With the correct $W-1$, the last column has $x = W-1$, so $x_0 = W-1$ and
-#    $x_1 = W$, which is clipped to $W-1$. The weights are then computed from the *clipped* indices:
-#    $x_1 - x = 0$ and $x - x_0 = 0$, so all four weights vanish and the last row and column come out **black**.
-#    Clipping is the wrong tool: compute the weights from the true neighbours and let neighbours outside the image
-#    read 0 (or clamp the *coordinate*, for `border` padding) – as your `bilinear_sample` does.
-#
-# </details>
 
 # %% [markdown]
 # ### Exercise 5 – a sampler that passes every test its author wrote
@@ -647,15 +760,15 @@ truncation_counterexample = check("02.truncation_counterexample", truncation_cou
 # %%
 for height, width, align_corners in ((4, 5, False), (4, 5, True), (1, 5, True)):
     point = torch.tensor(truncation_counterexample(height, width, align_corners), dtype=torch.float64).view(1, 1, 1, 2)
-    image = torch.arange(1.0, height * width + 1.0, dtype=torch.float64).view(1, 1, height, width)
+    numbered_hw = torch.arange(1.0, height * width + 1.0, dtype=torch.float64).view(1, 1, height, width)
     print(f"{height}×{width}, align_corners={align_corners!s:>5}: (u, v) = {tuple(point.flatten().tolist())}  "
-          f"colleague {truncating_sampler(image, point, align_corners=align_corners).item():+.3f}   "
-          f"F.grid_sample {F.grid_sample(image, point, align_corners=align_corners).item():+.3f}")
+          f"colleague {truncating_sampler(numbered_hw, point, align_corners=align_corners).item():+.3f}   "
+          f"F.grid_sample {F.grid_sample(numbered_hw, point, align_corners=align_corners).item():+.3f}")
 
 # %% [markdown]
 # <details><summary>Where and why (open after the check passes)</summary>
 #
-# `x.long()` **truncates towards zero**: for $-1 < x < 0$ it gives $x_0 = 0$ where floor gives $-1$, for
+# The cast `x.long()` **truncates towards zero**: for $-1 < x < 0$ it gives $x_0 = 0$ where floor gives $-1$, for
 # $-2 < x < -1$ it gives $-1$ where floor gives $-2$. The code then weights its two neighbours with $1 - |x - c_x|$,
 # which is *negative* for a pixel further than 1 away: at $x = -0.5$ it reads $0.5\,U_0 - 0.5\,U_1$ instead of
 # $0.5\,U_0$, at $x = -1.5$ it reads $-0.5\,U_0$ instead of 0. On the right and bottom (and at whole-pixel
@@ -698,27 +811,37 @@ widgets.sampling_explorer()
 # Answer them in a sentence or two before you open the fold.
 
 # %% [markdown]
-# **1.** Your sampler reproduces the identity to about $10^{-15}$ in float64, not to 0. Where does the error come from, and how large would it be in float32?
+# **1.** Your sampler reproduces the identity to about $10^{-15}$ in float64, not to 0. Where does the error come from, and how large is it in float32 for `F.grid_sample` (which, like your sampler, does not snap) on the photo, pixel values in $[0, 1]$? Write a number down; the cell after the answer measures it.
 
 # %% [markdown] tags=["answer"]
-# From rounding: the grid's normalized coordinates and `unnormalize` round, so the read position is a pixel centre only up to the last bits, and a tiny weight goes to a neighbour. The error is a few units of the dtype's precision times the pixel values: about $10^{-7}$ in float32.
+# From rounding: the grid's normalized coordinates and `unnormalize` round, so the read position is a pixel centre only up to the last bits, and a tiny weight goes to a neighbour. The read position is off by a few units of the dtype's precision *relative to the pixel coordinate* ($2^{-24} \approx 6\cdot10^{-8}$ in float32) – and the coordinate runs up to $W - 1$, so the position error is tens of times that – and the value error is that times the image's slope between neighbours: of the order of $10^{-6}$ for the photo in float32 (measured below), not the $10^{-7}$ of one rounding of a pixel value; it grows with the image's size.
 
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# From rounding: the grid's normalized coordinates and `unnormalize` round, so the read position is a pixel centre only up to the last bits, and a tiny weight goes to a neighbour. The error is a few units of the dtype's precision times the pixel values: about $10^{-7}$ in float32.
+# From rounding: the grid's normalized coordinates and `unnormalize` round, so the read position is a pixel centre only up to the last bits, and a tiny weight goes to a neighbour. The read position is off by a few units of the dtype's precision *relative to the pixel coordinate* ($2^{-24} \approx 6\cdot10^{-8}$ in float32) – and the coordinate runs up to $W - 1$, so the position error is tens of times that – and the value error is that times the image's slope between neighbours: of the order of $10^{-6}$ for the photo in float32 (measured below), not the $10^{-7}$ of one rounding of a pixel value; it grows with the image's size.
 # </details>
 
+# %%
+photo32 = photo.float()
+errors32 = [identity_error(lambda i, g, align_corners: F.grid_sample(i, g, align_corners=align_corners), photo32, ac)
+            for ac in (False, True)]
+centres32 = package_unnormalize(affine_grid(identity.float(), photo32.shape, False)[0, 0, :, 0], photo32.shape[-1], False)
+below = int((centres32 < torch.arange(photo32.shape[-1], dtype=torch.float32)).sum())
+print(f"float32 identity error of F.grid_sample: {errors32[0]:.1e} (align_corners=False), {errors32[1]:.1e} (True)")
+print(f"float32, align_corners=False: {below} of {photo32.shape[-1]} column centres land a rounding error below their pixel")
+assert 2e-7 < max(errors32) < 1e-5 and below > 0  # what the answers say
+
 # %% [markdown]
-# **2.** Zoom in by about 3: `nearest` shows blocks and `bilinear` shows ramps. Which of the two can a spatial transformer learn through, and why?
+# **2.** As the cell shows, in float32 some identity centres land a rounding error *below* their pixel $j$. Which slope does `F.grid_sample`'s backward return at such a point (compare `02.centre_slope`), and what does that mean for the gradient an STN receives at the identity?
 
 # %% [markdown] tags=["answer"]
-# Only bilinear. Nearest sampling is piecewise constant in the sampling position: its derivative with respect to the grid is 0 almost everywhere, so no gradient reaches $\theta$. Bilinear sampling is piecewise linear, with a slope (lesson 4).
+# Floor now picks $j - 1$ and $j$: the slope is the backward difference $v[j] - v[j-1]$ (times $dx/du$), not the forward one. At the identity the gradient is a pixel-by-pixel mix of left and right one-sided slopes, chosen by rounding – both are slopes of the same kinked function, so neither is wrong, but which one a pixel gets depends on how its centre rounds, not on the image.
 
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# Only bilinear. Nearest sampling is piecewise constant in the sampling position: its derivative with respect to the grid is 0 almost everywhere, so no gradient reaches $\theta$. Bilinear sampling is piecewise linear, with a slope (lesson 4).
+# Floor now picks $j - 1$ and $j$: the slope is the backward difference $v[j] - v[j-1]$ (times $dx/du$), not the forward one. At the identity the gradient is a pixel-by-pixel mix of left and right one-sided slopes, chosen by rounding – both are slopes of the same kinked function, so neither is wrong, but which one a pixel gets depends on how its centre rounds, not on the image.
 # </details>
 
 # %% [markdown]

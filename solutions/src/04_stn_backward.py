@@ -27,7 +27,7 @@
 #   exercises:
 #     04.numerical_gradient:
 #       title: 'a numerical-gradient checker, a bug hunt'
-#       points: 2
+#       points: 1
 #       hint: >-
 #         Three broken promises, none visible on the colleague's own test. Expand f(x + eps) and f(x - eps) in Taylor
 #         series: how fast does their error shrink, and which two evaluations do better? Call it on a transposed tensor
@@ -39,6 +39,19 @@
 #         (zeros_like of the flat copy; torch.zeros(x.shape) is float32).
 #       rtol: 1.0e-06
 #       atol: 1.0e-07
+#     04.best_step:
+#       title: 'predict: the best step of a difference quotient, as a function of its order'
+#       points: 1
+#       hint: >-
+#         Write the total error as the sum of the two terms, truncation ~ eps**order and rounding ~ u/eps. Where is the
+#         sum smallest (set its derivative to 0, or balance the two terms – the same up to constants)? And how big is
+#         the error there – neither eps nor u.
+#       recipe: >-
+#         eps**order = u/eps gives eps = u**(1/(order + 1)), so a = 1/(order + 1); the error there is eps**order =
+#         u**(order/(order + 1)), so b = order/(order + 1). Central (order 2): (1/3, 2/3); one-sided: (1/2, 1/2).
+#       function: best_step_exponents
+#       rtol: 0.0
+#       atol: 1.0e-09
 #     04.sampler_backward:
 #       title: "the sampler's backward: ∂L/∂U and ∂L/∂G, derived"
 #       points: 3
@@ -58,33 +71,40 @@
 #         line); a 1-pixel axis with reflection: 0. x goes in grid[..., 0].
 #       rtol: 1.0e-09
 #       atol: 1.0e-09
-#     04.sampler_function:
-#       title: 'a bilinear-sampler autograd.Function, a bug hunt'
+#     04.referee_blind_spot:
+#       title: "where the referee is blind: how far from the middle central differences and the backward disagree"
+#       points: 1
 #       hint: >-
-#         The colleague's gradcheck tried one setting of the four arguments: which of their gradients depend on the
-#         other two, and how does backward learn them? For the other bug: what else can a caller ask of the gradients a
-#         Function returns? Read the arguments of torch.autograd.grad.
+#         Where does the bilinear weight max(0, 1 - |x - m|) have a corner, in pixel coordinates, and which of them is
+#         nearest the middle g = 0 for this width and convention (invert lesson 2's unnormalization)? Which one-sided
+#         slope does the backward return near a corner, and what does a central difference return when its two
+#         evaluations lie on both sides of it – how near must g be for that? And for a 1-pixel width with
+#         align_corners=True: how far does x move when g moves?
 #       recipe: >-
-#         forward: save input and grid with ctx.save_for_backward and keep padding_mode and align_corners on ctx as
-#         attributes, return the sample; backward (decorated @once_differentiable): pass the saved settings to your
-#         sampler_backward and return (grad_input, grad_grid, None, None) – one entry per forward argument.
-#       function: sampler_with_grads
-#       builds_on:
-#       - 04.sampler_backward
-#       rtol: 1.0e-09
-#       atol: 1.0e-09
-#     04.theta_gradient:
-#       title: 'the chain rule into θ: derive ∂L/∂θ'
+#         the kinks are the pixel centres; g = 0 reads x = (width - 1)/2: a pixel centre for an odd width (answer 0);
+#         for an even width the nearest pixel centre is at |g| = 1/width (align_corners=False) or 1/(width - 1) (True).
+#         The central difference steps g by eps: for g within eps of a kink its two evaluations straddle it and mix
+#         the left and right slopes, while the backward returns one of them – they disagree on (g_k - eps, g_k + eps),
+#         so the answer is |g_k| - eps. A 1-pixel width with align_corners=True reads x = 0 for every g: both
+#         derivatives are 0 everywhere, return None.
+#     04.stn_function:
+#       title: 'the whole transformer as one autograd.Function: θ → grid → sample, backward by hand'
+#       points: 2
 #       hint: >-
-#         Write one grid point's coordinates in terms of θ and see which of the six entries each depends on, and how.
-#         Then compare your grid with package_grids.affine_grid on the sizes the check names – a non-square output, a 1-pixel
-#         one, both align_corners.
+#         Write one grid point's coordinates in terms of θ: which of the six entries does each depend on, and how? The
+#         rows (x_t, y_t, 1) you need are a grid you already know how to make. Then the Function: which of forward's
+#         arguments does backward need besides the tensors, and how does it get them? Test with gradcheck in a
+#         setting other than the defaults, and on a 1-pixel output. For the second derivative: look for a decorator in
+#         torch.autograd.function.
 #       recipe: >-
-#         the output's pixel centres along each axis: torch.linspace(-1, 1, n) for align_corners=True, the same times
-#         (n - 1)/n for False, and 0 for a 1-pixel side in both (linspace(-1, 1, 1) is -1); B (H_out·W_out, 3) = the
-#         rows (x_t, y_t, 1), x running fastest; the grid G = B θᵀ, shaped (N, H_out, W_out, 2); ∂L/∂G from your
-#         sampler_backward; then ∂L/∂θ[n, k, l] = Σ_p ∂L/∂G[n, p, k] · B[p, l]: one batched matrix product of the
-#         transposed gradient (N, 2, H_out·W_out) with B.
+#         forward: grid = package_grids.affine_grid(theta, size, align_corners); save input and grid with
+#         ctx.save_for_backward, keep size, padding_mode and align_corners on ctx as attributes; return
+#         sampling.bilinear_sample(input, grid, ...). backward (decorated @once_differentiable): (∂L/∂U, ∂L/∂G) from
+#         your sampler_backward with the saved settings; B (H_out·W_out, 3) = the rows (x_t, y_t, 1): the grid of the
+#         identity θ for the same size and convention (a 1-pixel side at 0), with a column of ones; ∂L/∂θ[n, k, l] = Σ_p ∂L/∂G[n, p, k] ·
+#         B[p, l], one batched matrix product of ∂L/∂G reshaped (N, P, 2) and transposed with B; return (∂L/∂U,
+#         ∂L/∂θ, None, None, None) – one entry per forward argument.
+#       function: transformer_with_grads
 #       builds_on:
 #       - 04.sampler_backward
 #       rtol: 1.0e-09
@@ -122,10 +142,10 @@
 # 3. $\partial L / \partial \theta$ through the affine grid generator.
 #
 # **You will build** a numerical-gradient checker first (the referee of everything after it – by finding what is
-# wrong with a colleague's; a sweep then shows which step makes it most accurate), then the sampler's whole
+# wrong with a colleague's; you predict, and a sweep shows, which step makes it most accurate), then the sampler's whole
 # backward – both gradients, through the padding modes and both `align_corners` conventions, *derived* by you, not
-# copied – the chain rule into $\theta$, and a complete `autograd.Function` (again by debugging one that passes its
-# author's test); then verify them with your checker, `torch.autograd.gradcheck` and autograd through
+# copied – where your referee is blind (you map it), and the whole transformer, $\theta \to$ grid $\to$
+# sample, as one `autograd.Function` with the chain rule into $\theta$ derived by you; then verify them with your checker, `torch.autograd.gradcheck` and autograd through
 # `F.grid_sample`, see which pixels receive gradient, predict which way the first step of gradient descent goes, and
 # watch descent on one parameter – through *your* backward – align an image.
 #
@@ -139,11 +159,13 @@
 FAST = True  # small images (seconds on a laptop CPU); False: bigger images and longer experiments
 
 %matplotlib inline
+import warnings
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stn_course import grids as package_grids  # lesson 2's grid generator (Exercise 2 builds its own grid)
+from stn_course import grids as package_grids  # lesson 2's grid generator
 from stn_course import plotting, sampling, widgets
 from stn_course.checks import check, status
 from stn_course.images import sample_image
@@ -202,8 +224,10 @@ print("photo:", tuple(photo.shape))
 #
 # ### 3. Into $\theta$
 #
-# The affine grid generator is the last step: $G_i = \theta\, b_i$ with $b_i = (x^t_i, y^t_i, 1)$ the *output's*
-# base grid (lesson 2's `affine_grid` of the identity). Exercise 2 asks you for $\partial L / \partial \theta$.
+# The affine grid generator is the last step: lesson 2's `affine_grid` maps every point of the *output's* regular
+# grid through $\theta$ (eq. 1 of the paper). Exercise 3 asks you for $\partial L / \partial \theta$ – how each
+# grid coordinate depends on the six entries, and what that makes of $\partial L / \partial G$, is yours to work
+# out – and for the whole chain, $\theta \to G \to V$, as one `autograd.Function`.
 #
 # ### 4. Which pixels receive gradient?
 #
@@ -293,12 +317,29 @@ numerical_gradient = check("04.numerical_gradient", numerical_gradient)
 # </details>
 
 # %% [markdown]
-# **Predict, then run: which $\epsilon$?** Smaller is not always better. Your quotient has two errors: the
+# **Predict, then run: which $\epsilon$?** Smaller is not always better. A difference quotient has two errors: the
 # truncation error of the Taylor expansion, which shrinks with $\epsilon$, and rounding – each value of $f$ is stored
 # with a relative error of about the *unit roundoff* $u$ ($2^{-53} \approx 1.1 \cdot 10^{-16}$ in float64,
 # $2^{-24} \approx 6 \cdot 10^{-8}$ in float32), and the difference of two nearly equal numbers is divided by
-# $\epsilon$. Before the sweep below shows it, write down your guess: for a function whose values and derivatives are
-# of order 1, at about which $\epsilon$ is the error smallest, as a power of $u$?
+# $\epsilon$. Before the sweep below shows it for your central difference, predict it for any quotient: take one
+# whose truncation error shrinks like $\epsilon^p$ (the *order* $p$; you worked out the one-sided and the central
+# difference's above), for a function whose values and derivatives are of order 1. At about which $\epsilon \approx
+# u^a$ is the total error smallest, and about how small is it there, $\approx u^b$? Return `(a, b)` as a function of
+# `order` – constants aside; the check asks about orders 1 and 2, the grader about higher ones (stencils with more
+# evaluations cancel more Taylor terms).
+
+# %%
+def best_step_exponents(order: int) -> tuple[float, float]:
+    """For a difference quotient with truncation error ~ eps**order and rounding error ~ u/eps: ``(a, b)`` with the
+    best step eps ≈ u**a and the smallest total error ≈ u**b."""
+    ### BEGIN SOLUTION
+    a = 1 / (order + 1)  # eps**order = u/eps: the two errors balance (the sum is smallest within a factor 2 there)
+    return a, order * a  # the error there: eps**order = u**(order/(order + 1))
+    ### END SOLUTION
+
+
+# %%
+best_step_exponents = check("04.best_step", best_step_exponents)
 
 # %%
 x_demo = torch.tensor([0.5, -1.2, 2.0], dtype=torch.float64)
@@ -316,8 +357,17 @@ print(f"smallest error at eps = {best_eps:.0e}")
 # The sweep above ran on a function whose gradient you know, $f(x) = \sum_i x_i^3$ with $\nabla f = 3x^2$, in float64:
 # from $\epsilon = 10^{-2}$ to $10^{-4}$ the relative error falls 100× for every 10× smaller $\epsilon$ – the
 # $\epsilon^2$ law – until rounding takes over and it *grows* again, as $u / \epsilon$. The two errors balance
-# where $\epsilon^2 \sim u / \epsilon$, at $\epsilon \sim u^{1/3}$ (a one-sided difference, error $\sim \epsilon$,
-# balances at $u^{1/2}$).
+# where $\epsilon^2 \sim u / \epsilon$.
+#
+# <details><summary>The balance (open after your prediction passes)</summary>
+#
+# The total error is about $C \epsilon^p + u / \epsilon$; its derivative $p C \epsilon^{p-1} - u / \epsilon^2$ vanishes
+# at $\epsilon^{p+1} = u / (pC)$, so $\epsilon \approx u^{1/(p+1)}$, and the error there is $\approx \epsilon^p \approx
+# u / \epsilon \approx u^{p/(p+1)}$. Central ($p = 2$) in float64: $\epsilon \approx u^{1/3} \approx 5 \cdot 10^{-6}$,
+# error $\approx u^{2/3} \approx 2 \cdot 10^{-11}$ – the sweep's minimum above; one-sided ($p = 1$): $u^{1/2} \approx
+# 10^{-8}$, error $\approx 10^{-8}$, a thousand times worse at its best. In float32 the central difference's best is
+# only $\approx u^{2/3} \approx 2 \cdot 10^{-5}$ at $\epsilon \approx 4 \cdot 10^{-3}$: why `gradcheck` wants float64.
+# </details>
 
 # %% [markdown]
 # ### Exercise 1 – the sampler's backward, derived
@@ -476,57 +526,78 @@ for padding_mode in sampling.GRID_SAMPLE_MODES:
         assert max(errors) < 1e-6
 
 # %% [markdown]
-# ### Exercise 2 – the chain rule into $\theta$
+# ### Exercise 2 – where your referee is blind
 #
-# A spatial transformer's localisation network learns through $\partial L / \partial \theta$. For
-# $L = \langle \partial L/\partial V, \text{sample}(U, \text{affine\_grid}(\theta)) \rangle$ – the grid built by
-# `package_grids.affine_grid(theta, size, align_corners)` (lesson 2's generator) for an output of `grad_output`'s
-# size – return $\partial L / \partial \theta$ `(N, 2, 3)`, for every padding mode and both `align_corners`, any
-# output size. `package_grids.affine_grid` is the specification of the grid – call it outside your function as often
-# as you like – but building the grid from $\theta$ is part of the exercise: your function does it itself (the check
-# refuses the package's ready-made identity grid `package_grids.base_grid` and `F.affine_grid` inside it). The
-# constraint: no autograd, no Python loop over grid points. Test it by hand where you can predict the answer.
+# `compare_with_referee` stays away from the kinks, and §2 says why. Now map where your referee is blind. Take an
+# image one pixel high and `width` pixels wide whose slope changes at every pixel (the check uses one you do not
+# see), zeros padding, and a single grid point $(g, 0)$; the referee is your `numerical_gradient` of the sample with
+# respect to $g$ with step `eps`, and it is compared with the sampler's backward. Starting from the image's middle,
+# $g = 0$: **how far from it is the nearest point where the two disagree?** Return that distance – the smallest
+# $|g|$ over all such points (an infimum: the points themselves need not include it), in exact arithmetic, rounding
+# aside; 0 if they disagree at $g = 0$ or arbitrarily close to it; `None` if for this width and convention they
+# disagree nowhere. As a function of `width`, `align_corners` and `eps`: the check tries other widths, even and odd,
+# both conventions and other steps (always smaller than half the distance between neighbouring pixel centres).
+# `referee_vs_backward(g, width, align_corners, eps)` below prints both on a random image – probe your answer with
+# it, but reason it out first; the check refuses the sampler inside your answer.
 
 # %%
-def theta_gradient(grad_output, input, theta, padding_mode="zeros", align_corners=False):
-    """``grad_output (N, C, H_out, W_out)``, ``input (N, C, H, W)``, ``theta (N, 2, 3)`` -> ``∂L/∂θ (N, 2, 3)``"""
+def referee_vs_backward(g, width, align_corners, eps=1e-6, seed=0):
+    """``∂V/∂g`` at the grid point ``(g, 0)`` on a random ``(1, 1, 1, width)`` image, zeros padding: ``(your
+    numerical_gradient with step eps, your sampler_backward)``."""
+    image = torch.rand(1, 1, 1, width, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    point = torch.tensor([float(g)], dtype=torch.float64)
+    grid_of = lambda x: torch.stack([x, torch.zeros_like(x)], -1).view(1, 1, 1, 2)  # noqa: E731
+    numeric = numerical_gradient(lambda x: sampling.bilinear_sample(image, grid_of(x), "zeros", align_corners).sum(),
+                                 point, eps)
+    analytic = sampler_backward(torch.ones(1, 1, 1, 1, dtype=torch.float64), image, grid_of(point), "zeros",
+                                align_corners)[1][..., 0]
+    return numeric.item(), analytic.item()
+
+
+print("width 6, align_corners=False, g = 0.3: (referee, backward) =", referee_vs_backward(0.3, 6, False))
+
+# %%
+def referee_blind_spot(width: int, align_corners: bool, eps: float = 1e-6):
+    """The distance from g = 0 to the nearest point where the central difference (step ``eps``) and the backward of
+    ∂V/∂g disagree on a 1-pixel-high image ``width`` pixels wide, zeros padding (a float) – or None if they disagree
+    nowhere."""
     ### BEGIN SOLUTION
-    n, _, h_out, w_out = grad_output.shape
-
-    def centres(count):
-        """Normalized centres of ``count`` output pixels (lesson 2); a 1-pixel side sits at 0 in both conventions."""
-        if count == 1:
-            return torch.zeros(1, dtype=theta.dtype)
-        ends = torch.linspace(-1, 1, count, dtype=theta.dtype)
-        return ends if align_corners else ends * (count - 1) / count
-
-    ys, xs = torch.meshgrid(centres(h_out), centres(w_out), indexing="ij")
-    B = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1).reshape(h_out * w_out, 3)  # (P, 3): (x_t, y_t, 1)
-    grid = (B @ theta.transpose(1, 2)).view(n, h_out, w_out, 2)  # G_p = θ b_p
-    _, dgrid = sampler_backward(grad_output, input, grid, padding_mode, align_corners)  # (N, H_out, W_out, 2)
-    return dgrid.reshape(n, h_out * w_out, 2).transpose(1, 2) @ B  # Σ_p ∂L/∂G[n, p, k] · B[p, l]
+    if width == 1 and align_corners:
+        return None  # x = (g + 1)/2 · 0 = 0 for every g: nothing moves, both derivatives are 0 everywhere
+    if width % 2 == 1:
+        return 0.0  # g = 0 reads the middle pixel's centre: a kink, and they disagree right there
+    kink = 1 / (width - 1) if align_corners else 1 / width  # pixel centre W/2, half a pixel right of the middle
+    return kink - eps  # from g = kink - eps on, the two evaluations straddle the kink and mix its two slopes
     ### END SOLUTION
 
 
 # %%
-theta_gradient = check("04.theta_gradient", theta_gradient)
+referee_blind_spot = check("04.referee_blind_spot", referee_blind_spot)
 
 # %% [markdown]
-# <details><summary>The derivation (open after yours)</summary>
+# <details><summary>Why, and where (open after yours passes)</summary>
 #
-# With $b_i = (x^t_i, y^t_i, 1)$, $G_{ik} = \sum_l \theta_{kl}\, b_{il}$, so $\partial G_{ik} / \partial \theta_{kl} =
-# b_{il}$ and $\theta_{kl}$ reaches no other coordinate:
+# The weight $\max(0, 1 - |x - m|)$ has a corner at every integer $x$, so $V$ as a function of $x$ is piecewise
+# linear with a corner at every pixel centre where the image's slope changes – from $x = -1$ to $x = W$ with zeros
+# padding, since beyond the ends it reads 0. In normalized coordinates the pixel centre $m$ is
+# $g_m = \frac{2m + 1}{W} - 1$ (`align_corners=False`) or $g_m = \frac{2m}{W - 1} - 1$ (`True`).
 #
-# $$ \frac{\partial L}{\partial \theta_{kl}} = \sum_i \frac{\partial L}{\partial G_{ik}}\, b_{il}
-# \quad\Longleftrightarrow\quad \frac{\partial L}{\partial \theta} = \left(\frac{\partial L}{\partial G}
-# \right)^{\!\top} B, \qquad B = \begin{bmatrix} b_1^\top \\ \vdots \\ b_P^\top \end{bmatrix} \in \mathbb{R}^{P
-# \times 3}. $$
+# **On a kink** the backward returns the **right** slope $s_R$, while the central difference
+# $\frac{V(g + \epsilon) - V(g - \epsilon)}{2\epsilon}$ straddles it and returns the mean of $s_L$ and $s_R$.
+# **Near one** – $g_m - \epsilon < g < g_m + \epsilon$ – the two evaluations still lie on both sides, and the
+# central difference is a *mix*, $\frac{(g_m - g + \epsilon)\, s_L + (g + \epsilon - g_m)\, s_R}{2\epsilon}$,
+# while the backward returns one slope ($s_L$ left of $g_m$, $s_R$ from it on): they differ by a non-zero fraction of
+# $s_R - s_L$. At $|g - g_m| \ge \epsilon$ both evaluations lie on one piece and the two agree. So the referee is blind
+# on the open intervals $(g_m - \epsilon, g_m + \epsilon)$ – of width $2\epsilon$ *in g*, the variable it steps, not
+# in pixels – and the distance from the middle is $|g_{m^*}| - \epsilon$ for the kink $m^*$ nearest it.
 #
-# All together, for one sample: $\frac{\partial L}{\partial \theta} = \sum_i \sum_c \frac{\partial L}{\partial
-# V^c_i} \left(\frac{\partial V^c_i}{\partial x_i} \frac{\partial x_i}{\partial g_{x,i}},\ \frac{\partial
-# V^c_i}{\partial y_i} \frac{\partial y_i}{\partial g_{y,i}} \right)^{\!\top} (x^t_i, y^t_i, 1)$. The third column,
-# $\partial L / \partial (t_x, t_y)$, is the plain sum of $\partial L / \partial G$ over the grid: a shift moves every
-# sample alike.
+# The middle $g = 0$ reads $x = \frac{W - 1}{2}$ in both conventions: a pixel centre for an odd width (distance 0),
+# halfway between two for an even one, whose nearest kink is half a pixel away: $g = \frac{1}{W}$ (`False`) or
+# $\frac{1}{W - 1}$ (`True`), so the distance is $\frac1W - \epsilon$ or $\frac{1}{W - 1} - \epsilon$. With
+# `align_corners=True` a 1-pixel axis reads $x = 0$ for **every** $g$ (the scale $\frac{W - 1}{2}$ is 0): $V$ does
+# not depend on $g$, both derivatives are 0, and they disagree nowhere – `None`. The identity grid of lesson 3 sits
+# on such kinks everywhere: this is why the checks compare the backward with the one-sided slope there and leave
+# `gradcheck` to random points, at least $\epsilon$ away from every kink.
 # </details>
 
 # %% [markdown]
@@ -560,40 +631,35 @@ print("∂L/∂a: backward", grad_a.item(), "– numerical",
       numerical_gradient(lambda a: (a * x_demo.detach() * weights).sum(), a_demo.detach()).item())
 
 # %% [markdown]
-# ### Exercise 3 – a complete `autograd.Function`, a bug hunt
+# ### Exercise 3 – the whole transformer as one `autograd.Function`
 #
-# A colleague wrapped the sampler and your `sampler_backward` into one `Function`, following `Scale`. Their
-# `gradcheck` below passes. Yet the `Function` has **two silent bugs**: one gives wrong gradients in settings their
-# test never tried; the other answers, without a complaint, a question nobody derived an answer for. Find
-# both, then write the corrected `MyBilinearSample` below. Its backward must still use no autograd (your
-# Exercise 1 does the work). The check calls `sampler_with_grads`, which runs your Function forward and
-# backward.
+# A spatial transformer's localisation network learns through $\partial L / \partial \theta$. Write the transformer
+# – $\theta \to$ grid $\to$ sample – as **one** `Function`, `MySpatialTransformer.apply(input, theta, size,
+# padding_mode, align_corners)`. Its forward builds the grid for an output of `size = (N, C, H_out, W_out)` from
+# `theta (N, 2, 3)` as lesson 2 does (`package_grids.affine_grid(theta, size, align_corners)` is there to call for
+# this forward) and samples `input` on it (`sampling.bilinear_sample`). Its backward receives $\partial L / \partial V$ and returns
+# $\partial L / \partial U$ and $\partial L / \partial \theta$ – by hand, through both links of the chain: your
+# `sampler_backward` for $V \to G$, and $G \to \theta$ (§3) yours to derive – for every padding mode, both
+# `align_corners` and any output size (a 1-pixel side included). As for `Scale`: one gradient per forward argument,
+# in order. And:
+#
+# * no autograd inside backward, no `F.grid_sample` (the check refuses both);
+# * your backward is not written in differentiable operations (`floor`, masks, gathers): a second derivative through
+#   it would be numbers nobody derived. Asked for one (`create_graph=True`), your Function must raise an error, not
+#   answer – the check asks. `torch.autograd.function`'s documentation has what you need.
+#
+# The check calls `transformer_with_grads` below, which runs your Function forward and backward. Before you ask it,
+# test by hand: `torch.autograd.gradcheck` of your Function on a random float64 `input` and `theta` (as in the
+# worked example), in more than one setting – and on a 1-pixel output.
 
 # %%
-class ColleagueBilinearSample(torch.autograd.Function):
+class MySpatialTransformer(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, input, grid, padding_mode="zeros", align_corners=False):
-        ctx.save_for_backward(input, grid)
-        return sampling.bilinear_sample(input, grid, padding_mode, align_corners)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        input, grid = ctx.saved_tensors
-        return (*sampler_backward(grad_output, input, grid), None, None)
-
-
-gen_c = torch.Generator().manual_seed(1)
-inp_c = torch.randn(1, 1, 3, 4, dtype=torch.float64, generator=gen_c, requires_grad=True)
-grd_c = (torch.rand(1, 2, 2, 2, dtype=torch.float64, generator=gen_c) * 2 - 1).requires_grad_()
-print("their gradcheck:", torch.autograd.gradcheck(ColleagueBilinearSample.apply, (inp_c, grd_c)))
-
-# %%
-class MyBilinearSample(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, input, grid, padding_mode="zeros", align_corners=False):
+    def forward(ctx, input, theta, size, padding_mode="zeros", align_corners=False):
         ### BEGIN SOLUTION
+        grid = package_grids.affine_grid(theta, size, align_corners)  # lesson 2's generator: G_p = θ b_p
         ctx.save_for_backward(input, grid)  # tensors only
-        ctx.padding_mode, ctx.align_corners = padding_mode, align_corners  # settings: attributes of ctx
+        ctx.size, ctx.padding_mode, ctx.align_corners = tuple(size), padding_mode, align_corners  # settings: on ctx
         return sampling.bilinear_sample(input, grid, padding_mode, align_corners)  # lesson 2's forward
         ### END SOLUTION
 
@@ -602,38 +668,73 @@ class MyBilinearSample(torch.autograd.Function):
         ### BEGIN SOLUTION
         from torch.autograd.function import once_differentiable
 
-        # (the simplest fix puts @once_differentiable under @staticmethod above; inside the body, it wraps a helper)
+        # (the simplest way puts @once_differentiable under @staticmethod above; inside the body, it wraps a helper)
         @once_differentiable
         def hand_derived(ctx, grad_output):
-            input, grid = ctx.saved_tensors  # as forward saved them
-            settings = (ctx.padding_mode, ctx.align_corners)
-            return sampler_backward(grad_output, input, grid, *settings)
+            input, grid = ctx.saved_tensors
+            grad_input, grad_grid = sampler_backward(grad_output, input, grid, ctx.padding_mode, ctx.align_corners)
+            n, _, h_out, w_out = ctx.size
 
-        return *hand_derived(ctx, grad_output), None, None
+            def centres(count):  # lesson 2's pixel centres, normalized; a 1-pixel side sits at 0 in both conventions
+                if count == 1:
+                    return torch.zeros(1, dtype=grid.dtype)  # (torch.linspace(-1, 1, 1) is -1)
+                ends = torch.linspace(-1, 1, count, dtype=grid.dtype)
+                return ends if ctx.align_corners else ends * (count - 1) / count
+
+            # G is linear in θ, G_p = θ b_p with b_p = (x_t, y_t, 1): the output's base grid, plus a 1
+            y_t, x_t = torch.meshgrid(centres(h_out), centres(w_out), indexing="ij")
+            B = torch.stack([x_t.reshape(-1), y_t.reshape(-1), torch.ones(h_out * w_out, dtype=grid.dtype)], 1)  # (P, 3)
+            grad_theta = grad_grid.reshape(n, h_out * w_out, 2).transpose(1, 2) @ B  # Σ_p ∂L/∂G[n, p, k] · B[p, l]
+            return grad_input, grad_theta
+
+        return *hand_derived(ctx, grad_output), None, None, None
         ### END SOLUTION
 
 
-def sampler_with_grads(grad_output, input, grid, padding_mode="zeros", align_corners=False):
-    """Forward + backward through ``MyBilinearSample`` -> ``(output, ∂L/∂input, ∂L/∂grid)``."""
-    x, g = input.clone().requires_grad_(), grid.clone().requires_grad_()
-    out = MyBilinearSample.apply(x, g, padding_mode, align_corners)
-    return (out.detach(), *torch.autograd.grad(out, (x, g), grad_output))
+def transformer_with_grads(grad_output, input, theta, padding_mode="zeros", align_corners=False):
+    """Forward + backward through ``MySpatialTransformer`` for an output of ``grad_output``'s size
+    -> ``(output, ∂L/∂input, ∂L/∂θ)``."""
+    x, t = input.clone().requires_grad_(), theta.clone().requires_grad_()
+    with warnings.catch_warnings():  # a 1-pixel side with align_corners=True warns, as F.affine_grid does
+        warnings.simplefilter("ignore", UserWarning)
+        out = MySpatialTransformer.apply(x, t, tuple(grad_output.shape), padding_mode, align_corners)
+        return (out.detach(), *torch.autograd.grad(out, (x, t), grad_output))
 
 
 # %%
-sampler_with_grads = check("04.sampler_function", sampler_with_grads)
+transformer_with_grads = check("04.stn_function", transformer_with_grads)
 
 # %% [markdown]
-# <details><summary>The two bugs (open after your fix passes)</summary>
+# <details><summary>The derivation and the Function's rules (open after yours passes)</summary>
 #
-# * **The settings never reach backward.** `forward` used `padding_mode` and `align_corners`, `backward` called
-#   `sampler_backward` with its defaults: right for `zeros` with `align_corners=False` – the only setting
-#   `gradcheck` was called with – wrong for the others (the scale $W/2$ vs $(W-1)/2$, the clamp's and the mirror's
-#   derivative). Settings are not tensors: keep them on `ctx` as attributes (`save_for_backward` takes tensors only).
-# * **No `@once_differentiable`.** Without it, PyTorch records the backward's own operations when asked for a second
-#   derivative (`create_graph=True`) and differentiates them: `floor` has derivative 0, the masks and gathers are
-#   constants, so the "second derivative" comes out as numbers that nobody derived or tested – not guaranteed right
-#   (the kinks alone make it questionable), and with no error to say so. With the decorator it refuses.
+# **Into $\theta$.** With $b_i = (x^t_i, y^t_i, 1)$, $G_{ik} = \sum_l \theta_{kl}\, b_{il}$, so $\partial G_{ik} /
+# \partial \theta_{kl} = b_{il}$ and $\theta_{kl}$ reaches no other coordinate:
+#
+# $$ \frac{\partial L}{\partial \theta_{kl}} = \sum_i \frac{\partial L}{\partial G_{ik}}\, b_{il}
+# \quad\Longleftrightarrow\quad \frac{\partial L}{\partial \theta} = \left(\frac{\partial L}{\partial G}
+# \right)^{\!\top} B, \qquad B = \begin{bmatrix} b_1^\top \\ \vdots \\ b_P^\top \end{bmatrix} \in \mathbb{R}^{P
+# \times 3}. $$
+#
+# $B$'s first two columns are the grid of the identity $\theta$ – lesson 2's pixel centres, so its conventions come
+# with it: $\frac{2j + 1}{W} - 1$ (`align_corners=False`) or `linspace(-1, 1, W)` (`True`), and a 1-pixel side at 0 in
+# both (`torch.linspace(-1, 1, 1)` is $-1$: the 1-pixel outputs of the check catch it; `affine_grid` of the identity
+# gets all of this right by construction). All together, for one
+# sample: $\frac{\partial L}{\partial \theta} = \sum_i \sum_c \frac{\partial L}{\partial V^c_i}
+# \left(\frac{\partial V^c_i}{\partial x_i} \frac{\partial x_i}{\partial g_{x,i}},\ \frac{\partial V^c_i}{\partial
+# y_i} \frac{\partial y_i}{\partial g_{y,i}} \right)^{\!\top} (x^t_i, y^t_i, 1)$. The third column,
+# $\partial L / \partial (t_x, t_y)$, is the plain sum of $\partial L / \partial G$ over the grid: a shift moves every
+# sample alike.
+#
+# **The Function's rules.**
+#
+# * **Settings reach backward only through `ctx`.** A backward that calls `sampler_backward` with its defaults is
+#   right for `zeros` with `align_corners=False` – wrong for the others (the scale $W/2$ vs $(W-1)/2$, the clamp's and
+#   the mirror's derivative), and a `gradcheck` in that one setting cannot tell. `save_for_backward` takes tensors
+#   only: settings and the size go on `ctx` as attributes.
+# * **`@once_differentiable`.** Without it, PyTorch records the backward's own operations when asked for a second
+#   derivative and differentiates them: `floor` has derivative 0, the masks and gathers are constants, so the
+#   "second derivative" comes out as numbers that nobody derived or tested (the kinks alone make it questionable),
+#   with no error to say so. With the decorator it refuses.
 # </details>
 
 # %% [markdown]
@@ -644,21 +745,22 @@ sampler_with_grads = check("04.sampler_function", sampler_with_grads)
 
 # %%
 generator = torch.Generator().manual_seed(0)
-yours_ready = status("04.sampler_function") == "passed"  # Exercise 3 done? Until then there is nothing to check
+yours_ready = status("04.stn_function") == "passed"  # Exercise 3 done? Until then there is nothing to check
 if not yours_ready:
-    print("MyBilinearSample is not implemented yet: write Exercise 3, then run this cell again")
+    print("MySpatialTransformer is not implemented yet: write Exercise 3, then run this cell again")
 for padding_mode in sampling.GRID_SAMPLE_MODES:
     for align_corners in (False, True):
         inp = torch.randn(2, 3, 5, 6, dtype=torch.float64, generator=generator, requires_grad=True)
-        grd = ((torch.rand(2, 4, 3, 2, dtype=torch.float64, generator=generator) * 2 - 1) * 1.4).requires_grad_()
+        tht = (torch.eye(2, 3, dtype=torch.float64) + 0.4 * torch.randn(2, 2, 3, dtype=torch.float64,
+                                                                      generator=generator)).requires_grad_()
         if yours_ready:
-            ok = torch.autograd.gradcheck(lambda a, b: MyBilinearSample.apply(a, b, padding_mode, align_corners),
-                                          (inp, grd))
+            ok = torch.autograd.gradcheck(
+                lambda a, b: MySpatialTransformer.apply(a, b, (2, 3, 4, 3), padding_mode, align_corners), (inp, tht))
             print(f"{padding_mode:10s} align_corners={align_corners!s:5s}  gradcheck of your Function: {ok}")
 
 # %% [markdown]
 # **Against autograd through `F.grid_sample`** in float32, on a larger random problem: your hand-derived gradients
-# (`sampler_backward`'s $\partial L / \partial U$ and `theta_gradient`) and PyTorch's agree to float32 rounding (relative to the size of the
+# (`MySpatialTransformer`'s $\partial L / \partial U$ and $\partial L / \partial \theta$) and PyTorch's agree to float32 rounding (relative to the size of the
 # gradients; the grid gradient carries the factor $W/2$).
 
 # %%
@@ -674,9 +776,10 @@ def torch_gradients(padding_mode):
     return torch.autograd.grad(out, (xx, tt), go)
 
 
-for padding_mode in sampling.GRID_SAMPLE_MODES:
-    grid = package_grids.affine_grid(theta32, go.shape, align_corners=False)
-    yours = (sampler_backward(go, x32, grid, padding_mode)[0], theta_gradient(go, x32, theta32, padding_mode))
+if not yours_ready:
+    print("MySpatialTransformer is not implemented yet")
+for padding_mode in sampling.GRID_SAMPLE_MODES if yours_ready else ():
+    yours = transformer_with_grads(go, x32, theta32, padding_mode)[1:]
     errors = [((a - b).abs().max() / b.abs().max()).item() for a, b in zip(yours, torch_gradients(padding_mode))]
     print(f"{padding_mode:10s} relative error, yours vs torch: dL/dU {errors[0]:.1e}, dL/dθ {errors[1]:.1e}")
     assert max(errors) < 1e-4  # float32 rounding
@@ -687,16 +790,17 @@ for padding_mode in sampling.GRID_SAMPLE_MODES:
 
 # %%
 xx = torch.randn(1, 1, 4, 4, requires_grad=True)
-gg = torch.rand(1, 3, 3, 2, requires_grad=True)
+tt = (torch.eye(2, 3) + 0.1 * torch.rand(1, 2, 3)).requires_grad_()
 if yours_ready:
     try:
-        (first,) = torch.autograd.grad(MyBilinearSample.apply(xx, gg, "zeros", False).pow(2).sum(), xx, create_graph=True)
+        out = MySpatialTransformer.apply(xx, tt, (1, 1, 3, 3), "zeros", False)
+        (first,) = torch.autograd.grad(out.pow(2).sum(), xx, create_graph=True)
         first.sum().backward()
         print("double backward ran – is @once_differentiable on your backward?")
     except RuntimeError as error:
         print("RuntimeError:", str(error)[:110], "…")
 else:
-    print("MyBilinearSample is not implemented yet")
+    print("MySpatialTransformer is not implemented yet")
 
 # %% [markdown]
 # ### Gradient descent on one parameter
@@ -704,7 +808,7 @@ else:
 # The whole point of eq. 7: a *gradient with respect to where we look*. Take a template, shift it (or rotate it),
 # and let gradient descent on a single parameter of $\theta$ undo the motion, minimising
 # $L(t) = \lVert \text{sample}(U_\text{moved}, \mathcal{T}_t) - U_\text{template} \rVert^2$ with **your** sampler
-# backward (`MyBilinearSample`; the package's stands in until Exercise 3 passes). The curve is the loss for every
+# backward (`MySpatialTransformer`; the package's stands in until Exercise 3 passes). The curve is the loss for every
 # value of the parameter; the dots are the iterates.
 
 # %% [markdown]
@@ -719,6 +823,16 @@ else:
 # Answer it as a function of the shift the photo was moved by, `shift` $= t_x$ (here 0.25; one pixel is
 # $2/40 = 0.05$): the check asks about the same photo moved by 0.25 and by other shifts – the other way, and by less
 # than a pixel – and the grader about more of them; never about `shift = 0` (no motion at all).
+#
+# **The setting, exactly.** The moved photo is `photo` (40×40, grey, float64) sampled on lesson 2's grid of
+# $\theta = \begin{bmatrix} 1 & 0 & \text{shift} \\ 0 & 1 & 0 \end{bmatrix}$ for the same 40×40 size – bilinear,
+# `padding_mode="zeros"`, `align_corners=False`, i.e. `MySpatialTransformer.apply(photo, θ, photo.shape, "zeros",
+# False)`; the loss is $L(t) = $ the **mean** over pixels of $(\text{sample}(\text{moved}, \mathcal{T}_t) -
+# \text{photo})^2$, with the same settings, and the gradient is your backward's at $t = 0$. For some shifts the sign
+# is decided by the shape of the loss, which you can reason out; for others (a few pixels to the left) it depends on
+# the texture of this particular photo, and only computing it tells – the check and the grader ask only about the
+# first kind. You could compute every answer with your own Function; the exercise is worth something only if you
+# predict first and then compare.
 
 # %%
 def sign_at_identity(shift: float) -> str:
@@ -745,16 +859,18 @@ def one_parameter_theta(kind, value):
 
 
 if yours_ready:
-    def sample_with_backward(image, grid):
-        return MyBilinearSample.apply(image, grid, "zeros", False)  # one argument per gradient backward returns
-else:  # the package's analytic sampler, until yours passes
-    from stn_course.autograd import bilinear_sample_analytic as package_bilinear_sample_analytic
-    sample_with_backward = package_bilinear_sample_analytic
+    def transform_with_backward(image, theta):
+        return MySpatialTransformer.apply(image, theta, image.shape, "zeros", False)  # θ → grid → sample: yours
+else:  # the package's analytic Functions, until yours passes
+    from stn_course.autograd import affine_grid_analytic as package_affine_grid
+    from stn_course.autograd import bilinear_sample_analytic as package_bilinear_sample
+
+    def transform_with_backward(image, theta):
+        return package_bilinear_sample(image, package_affine_grid(theta, image.shape))
 
 
 def warp(image, kind, value):
-    grid = F.affine_grid(one_parameter_theta(kind, value), image.shape, align_corners=False)  # θ's part: torch's
-    return sample_with_backward(image, grid)
+    return transform_with_backward(image, one_parameter_theta(kind, value))
 
 
 def descend(kind, truth, start, lr, steps):

@@ -44,7 +44,7 @@
 #   exercises:
 #     06.conv2d_by_sampling:
 #       title: a regular convolution as sampling at fixed positions
-#       points: 4
+#       points: 3
 #       hint: >-
 #         Work one tap by hand: with padding, output (0, 0)'s top-left tap reads the padded image's first pixel – which
 #         pixel of the unpadded image is that? Then take one step in the output and one step in the kernel: which of
@@ -60,7 +60,7 @@
 #       atol: 1.0e-09
 #     06.offsets_from_affine:
 #       title: one global transform as offsets, in a layout found by probing
-#       points: 4
+#       points: 3
 #       hint: >-
 #         Two unknowns, two kinds of test. The layout: put a 1 into one channel of a zero offset at a time and ask
 #         where_taps_move which tap moves, along which axis. The offsets: a pure translation must move every tap by the
@@ -74,12 +74,29 @@
 #       function: offsets_from_affine_ex
 #       rtol: 1.0e-09
 #       atol: 1.0e-09
+#     06.fresh_offset_gradient:
+#       title: 'predict: a fresh layer''s first offset gradient, on the kinks'
+#       points: 2
+#       hint: >-
+#         Write the theory's interpolation formula for a sample at y = r + dy, x = c + dx with dy = dx = 0. What is
+#         floor(y) at exactly y = r – so which row is y0 and which y0 + 1, and what are l_y and l_x? Autograd treats
+#         floor as a constant: differentiate only through l_y (and l_x). Then take a pixel of the last row: which
+#         neighbour does the formula reach for, and what does the sampler read there?
+#       recipe: >-
+#         at y = r, floor(y) = r, so l_y = 0 and l_x = 0: the weights are 1 on v00 = I(r, c) and 0 on the others, and
+#         d l_y / d y = 1 gives dI/dy = (1 − l_x)(v10 − v00) + l_x (v11 − v01) = I(r + 1, c) − I(r, c) – the forward
+#         difference, with I = 0 outside the image (so −I(H − 1, c) on the last row); dI/dx = I(r, c + 1) − I(r, c)
+#         likewise. Return torch.stack([d_dy, d_dx]) in the image's dtype.
+#       rtol: 1.0e-06
+#       atol: 1.0e-06
 #     06.deform_conv2d:
 #       title: deformable convolution v1/v2 (torchvision's contract)
 #       points: 3
 #       hint: >-
-#         A deformable convolution is exercise 1's convolution by sampling, with every tap's position moved by its own
-#         offset (and, in v2, its sample weighted by a mask). Which input channels share an offset group?
+#         Exercise 1's convolution by sampling, every tap moved by its own offset (in v2 weighted by a mask). Probe the
+#         package's layer: C_in = 4, 2 offset groups, a weight reading only channel 1, only group 0's offsets moved one
+#         pixel – does the output move? A mask of ones with channel 1 at 0 – which tap of which group goes dark? Only
+#         the integer-offset case fails? What in your offsets' path has no derivative at exactly 0?
 #       recipe: >-
 #         offset channel 2k of offset group g is dy of tap k and 2k+1 its dx (y first!); input channel c uses offset group
 #         c // (C_in / offset_groups); the mask (N, offset_groups·kh·kw, H_out, W_out) multiplies each sample before the
@@ -96,13 +113,15 @@
 #       title: 'predict: a dilated convolution made of offsets, packed blocked'
 #       points: 2
 #       hint: >-
-#         Two steps, each on paper for k = 3, d = 2 first. (1) Where does tap (i, j) read in the plain layer and in the
+#         Three steps, each on paper for k = 3, d = 2 first. (1) Where does tap (i, j) read in the plain layer and in the
 #         dilated one, at the same output location? Both paddings matter. (2) Write the 18 channels the blocked
-#         packing produces, in order, and hand them out to the taps the way the layer does.
+#         packing produces, in order, and hand them out to the taps the way the layer does. (3) Put each tap's pair
+#         next to the pair meant for it – all nine taps, both numbers.
 #       recipe: >-
 #         with c = (k − 1) / 2 the plain tap (i, j) reads p − c + (i, j), the dilated one p − d c + d (i, j): the meant
 #         offsets are (d − 1)(i − c, j − c). Blocked, the channels are [dy_0 … dy_{K−1}, dx_0 … dx_{K−1}]; the layer
-#         gives tap k channels 2k (as its dy) and 2k + 1 (as its dx). Return those pairs as a (K, 2) float64 tensor.
+#         gives tap k channels 2k (as its dy) and 2k + 1 (as its dx). Return those pairs as a (K, 2) float64 tensor,
+#         and the taps whose pair equals the one meant in both numbers (for 3×3: 0, 1 and 5).
 #       rtol: 0
 #       atol: 1.0e-12
 # ---
@@ -219,13 +238,12 @@ plotting.plot_sampling_panels([digit[0, 0]] * 2, [pos[:, 14, 12], pos_dilated[:,
 # needs the derivative of a sample with respect to its position. With $y_0 = \lfloor y \rfloor$,
 # $l_y = y - y_0$ (and the same for $x$) and the neighbours $v_{00}, v_{01}, v_{10}, v_{11}$ (row, column):
 #
-# $$ I(y, x) = (1-l_y)(1-l_x)\,v_{00} + (1-l_y)\,l_x\,v_{01} + l_y(1-l_x)\,v_{10} + l_y\,l_x\,v_{11}, $$
+# $$ I(y, x) = (1-l_y)(1-l_x)\,v_{00} + (1-l_y)\,l_x\,v_{01} + l_y(1-l_x)\,v_{10} + l_y\,l_x\,v_{11}. $$
 #
-# $$ \frac{\partial I}{\partial y} = (1-l_x)\,(v_{10} - v_{00}) + l_x\,(v_{11} - v_{01}), \qquad
-#    \frac{\partial I}{\partial x} = (1-l_y)\,(v_{01} - v_{00}) + l_y\,(v_{11} - v_{10}). $$
-#
-# The offset gradient is a *difference of neighbours*: it only sees the image one pixel around the sample (and it
-# jumps at integer positions, where the neighbours change – `gradcheck` must keep away from those kinks).
+# Autograd differentiates exactly this expression, with $y_0$ and $x_0$ as constants (`floor` has derivative 0
+# wherever it has one): the position's derivative flows only through $l_y$ and $l_x$. Between whole pixels that is
+# smooth; at a whole pixel the neighbours change – the bilinear weights have a kink there, and `gradcheck` must keep
+# away from it. Which number autograd returns *on* the kink is a question you answer before exercise 3.
 #
 # ### DCNv2: modulation
 #
@@ -252,8 +270,9 @@ plotting.plot_sampling_panels([digit[0, 0]] * 2, [pos[:, 14, 12], pos_dilated[:,
 #   numbers of all taps come first and the $K$ second ones after them?
 #
 # What is fixed: taps are numbered in row-major order, $k = i k_w + j$; offset group $g$ owns the $2K$ channels
-# $2gK \dots 2(g + 1)K - 1$, and input channel $c$ uses group $c\,/\,(C_{in}/G)$; the `mask` has one channel per group
-# and tap, channel $g K + k$ for tap $k$ of group $g$.
+# $2gK \dots 2(g + 1)K - 1$, and the `mask` has one channel per group and tap. Which $C_{in}/G$ input channels one
+# group's offsets move, and which mask channel belongs to which tap of which group, the shapes do not say either:
+# Exercise 3 has you find out.
 #
 # Nothing crashes when you get the layout wrong – the shapes are identical. A layer learning its own offsets may even
 # train fine (it learns *some* layout). The bug bites when offsets come from somewhere else: a geometric formula,
@@ -284,9 +303,9 @@ plotting.plot_sampling_panels([digit[0, 0]] * 2, [pos[:, 14, 12], pos_dilated[:,
 # the **unpadded** input (so they can be negative), the geometry arguments are pairs `(h, w)`,
 # `weight[:, :, i, j]` is tap $(i, j)$, and there is no kernel flip.
 #
-# Work a case out by hand before you code it, then compare it with what your function computes: $H = W = 5$, a 3×3
-# kernel, stride 2, padding 1, dilation 2. How many outputs per side? Which input pixels do output $(0, 0)$'s first
-# and last taps read, and what does a read outside the image add to the sum? The check compares with `F.conv2d` on
+# Work a case out by hand before you code it, then compare it with what your function computes: $H = W = 6$, a 3×3
+# kernel, stride 2, padding 1, dilation 2. How many outputs per side – does the last stride fit? Which input pixels
+# do output $(0, 0)$'s first and last taps read, and what does a read outside the image add to the sum? The check compares with `F.conv2d` on
 # non-square kernels, strides, paddings and dilations; the grader asks geometries it does not show.
 
 # %%
@@ -329,9 +348,10 @@ conv2d_by_sampling = check("06.conv2d_by_sampling", conv2d_by_sampling)
 #
 # $$ H_{out} = \left\lfloor \frac{H + 2\,\text{pad}_h - d_h (k_h - 1) - 1}{s_h} \right\rfloor + 1 $$
 #
-# (the same for $W_{out}$; the cell below checks it against `F.conv2d`). In the hand case: $H_{out} = 2$; output
-# $(0, 0)$'s first tap reads $(-1, -1)$ – outside, so it adds 0, which is all that zero padding is – and its last tap
-# $(3, 3)$. Then, for every tap $(i, j)$: sample all channels at that tap's positions, `samples` of shape
+# (the same for $W_{out}$; the cell below checks it against `F.conv2d`). In the hand case the division leaves a
+# remainder: $H_{out} = \lfloor 3 / 2 \rfloor + 1 = 2$, not 3 – output row 1's last tap reads row 5, a third
+# output's would read row 7, past the padded input's last row 6, which no tap reads. Output $(0, 0)$'s first tap
+# reads $(-1, -1)$ – outside, so it adds 0, which is all that zero padding is – and its last tap $(3, 3)$. Then, for every tap $(i, j)$: sample all channels at that tap's positions, `samples` of shape
 # `(N, C_in, H_out, W_out)`, and add `einsum("oc,nchw->nohw", weight[:, :, i, j], samples)`.
 # </details>
 #
@@ -340,13 +360,14 @@ conv2d_by_sampling = check("06.conv2d_by_sampling", conv2d_by_sampling)
 # `(kh·kw, H_out, W_out, 2)` float64, `[..., 0]` the row and `[..., 1]` the column.
 
 # %%
-h_in, k_side, stride_, pad_, dil_ = 28, 3, 2, 1, 2
-h_out_formula = (h_in + 2 * pad_ - dil_ * (k_side - 1) - 1) // stride_ + 1
-h_out_torch = F.conv2d(torch.zeros(1, 1, h_in, h_in), torch.zeros(1, 1, k_side, k_side), stride=stride_,
-                       padding=pad_, dilation=dil_).shape[-1]
-print(f"H = {h_in}, 3×3, stride {stride_}, padding {pad_}, dilation {dil_}: H_out = {h_out_formula} "
-      f"(F.conv2d gives {h_out_torch})")
-assert h_out_formula == h_out_torch
+k_side, stride_, pad_, dil_ = 3, 2, 1, 2
+for h_in in (6, 28):  # the hand case, and a digit
+    h_out_formula = (h_in + 2 * pad_ - dil_ * (k_side - 1) - 1) // stride_ + 1
+    h_out_torch = F.conv2d(torch.zeros(1, 1, h_in, h_in), torch.zeros(1, 1, k_side, k_side), stride=stride_,
+                           padding=pad_, dilation=dil_).shape[-1]
+    print(f"H = {h_in}, 3×3, stride {stride_}, padding {pad_}, dilation {dil_}: H_out = {h_out_formula} "
+          f"(F.conv2d gives {h_out_torch})")
+    assert h_out_formula == h_out_torch
 
 # %% [markdown]
 # ### Exercise 2 – one global transform as offsets, in a layout found by probing
@@ -365,7 +386,7 @@ assert h_out_formula == h_out_torch
 # below shows how far each tap of output location (0, 0) moves. Then test your function the same way, on transforms
 # whose answer you know without any formula. The check compares with the package on non-square geometries and
 # sheared matrices (the grader on geometries it does not show); a wrong answer gets "not this one" – the values
-# would give the layout away – or, when your numbers are right but sit in the wrong channels, it says so.
+# would give the layout away.
 
 # %%
 def where_taps_move(offset: torch.Tensor, kernel_size: int = 3) -> torch.Tensor:
@@ -376,7 +397,8 @@ def where_taps_move(offset: torch.Tensor, kernel_size: int = 3) -> torch.Tensor:
 
 
 probe = torch.zeros(1, 2 * 9, 1, 1, dtype=torch.float64)  # one location, a 3×3 kernel, one offset group
-# put a 1 (or different numbers) into the channels of your choice, then run the cell again
+probe[0, 0] = 1.0  # a first probe: a 1 in channel 0. Which of the two questions does it answer – and which not?
+# change it into a probe whose result differs between the candidate layouts, and run the cell again
 print(where_taps_move(probe)[0])
 
 # %%
@@ -428,14 +450,101 @@ from stn_course.deform import pack_offsets as package_pack_offsets  # the layout
 plotting.plot_offset_layout(3, 3);
 
 # %% [markdown]
+# ### Question – a fresh layer's first offset gradient (predict, then run)
+#
+# Every deformable layer starts the same way: its offset predictor is zero-initialised, so every offset is exactly 0
+# and every tap samples exactly on a whole pixel – on the kink of the bilinear weights. Training must still move the
+# offsets away from 0, so autograd returns *some* number there. Which one?
+#
+# Take the smallest such layer: a 1×1 deformable convolution with weight 1, no bias, stride 1, no padding and one
+# offset group, applied to a one-channel `image (H, W)`. Its output at $(r, c)$ is the image sampled with the
+# theory's bilinear formula at row $r + \Delta y$, column $c + \Delta x$, and all offsets are 0. Return the gradient
+# of `out.sum()` with respect to the offsets as a `(2, H, W)` tensor in the image's dtype: `[0]` with respect to
+# every location's $\Delta y$, `[1]` with respect to its $\Delta x$. Work it out from the theory's formula for
+# $I(y, x)$ and what it says about autograd and `floor` – at every location of the image. The check asks two images;
+# the grader asks others (sides of 1 pixel, float32). Your function may not sample, call a layer or ask autograd
+# – that is the experiment the cell after the check runs – and no message shows an answer.
+
+# %%
+def fresh_offset_gradient(image):
+    """The gradient of ``out.sum()`` w.r.t. the offsets of a fresh 1×1 deformable layer (weight 1, stride 1, no
+    padding, offsets 0) on ``image (H, W)`` ``-> (2, H, W)``: ``[0]`` w.r.t. each Δy, ``[1]`` w.r.t. each Δx."""
+    ### BEGIN SOLUTION
+    padded = F.pad(image, (0, 1, 0, 1))  # the row below the last one and the column right of the last one read 0
+    d_dy = padded[1:, :-1] - image  # l_y = 0: weight 1 on row r, 0 on row r + 1, and d l_y / dy = 1
+    d_dx = padded[:-1, 1:] - image
+    return torch.stack([d_dy, d_dx])
+    ### END SOLUTION
+
+
+# %%
+fresh_offset_gradient = check("06.fresh_offset_gradient", fresh_offset_gradient)
+
+# %% [markdown]
+# Run the experiment: a 5×5 piece of the digit (its last row and last column cross strokes of ink, so the border
+# counts), offsets of exactly 0, the lesson's sampler, and autograd.
+
+# %%
+crop = digit[0, 0, 10:15, 10:15].double()
+zero_offsets = torch.zeros(2, 5, 5, dtype=torch.float64, requires_grad=True)
+rows5, cols5 = torch.meshgrid(torch.arange(5.0, dtype=torch.float64), torch.arange(5.0, dtype=torch.float64),
+                              indexing="ij")
+sampled = bilinear_sample_pixels(crop[None, None], x=(cols5 + zero_offsets[1])[None], y=(rows5 + zero_offsets[0])[None])
+sampled.sum().backward()
+print("the sample equals the pixel:", torch.equal(sampled[0, 0], crop))
+print(f"autograd's gradient vs your prediction: max |diff| = "
+      f"{(zero_offsets.grad - fresh_offset_gradient(crop)).abs().max():.2e}")
+print("last row, d/dΔy:", [round(v, 3) for v in zero_offsets.grad[0, -1].tolist()])
+
+# %% [markdown]
+# <details><summary>Why (open after your check passes)</summary>
+#
+# At $y = r$ exactly, $\lfloor y \rfloor = r$: $y_0 = r$, $l_y = 0$ (and $l_x = 0$), so the weights are 1 on
+# $v_{00} = I(r, c)$ and 0 on the three others – the sample is the pixel. Autograd treats $y_0$ as a constant, so
+# $\partial l_y / \partial y = 1$ and
+#
+# $$ \frac{\partial I}{\partial y} = (1-l_x)\,(v_{10} - v_{00}) + l_x\,(v_{11} - v_{01})
+#    \;\overset{l_x = 0}{=}\; I(r + 1, c) - I(r, c), \qquad
+#    \frac{\partial I}{\partial x} = (1-l_y)\,(v_{01} - v_{00}) + l_y\,(v_{11} - v_{10})
+#    \;\overset{l_y = 0}{=}\; I(r, c + 1) - I(r, c): $$
+#
+# the **forward** difference, the slope towards the next row and column – one of the two one-sided derivatives of
+# the kink, the one `floor` picks (lesson 4's convention for `grid_sample`, and the package's layer's). Not the central
+# difference (nothing averages the two sides), not the backward one, not 0, not NaN. On the last row the neighbour
+# $v_{10}$ lies outside and reads 0, so the gradient is $-I(H - 1, c)$, not 0: a fresh layer's taps on the border
+# are pulled outward wherever the image is bright there (and, with a 1-pixel image, every pixel is on the border).
+# Each offset sees only the pixel itself and the next one: the offset gradient is a *difference of neighbours*.
+# Exercise 3's check compares your layer's gradients with this convention at zero and whole-pixel offsets.
+# </details>
+
+# %% [markdown]
 # ### Exercise 3 – deformable convolution (v1 and v2)
 #
 # Now let the taps move: write `torchvision.ops.deform_conv2d` (weight `groups = 1`, any number of offset groups,
-# with and without DCNv2's `mask`) to the contract of the theory section, in the layout you found. Test it the way
-# you would test a library's: zero offsets must give `F.conv2d`, and, without padding, exercise 2's offsets for a
-# translation $t$ by whole pixels must give `F.conv2d` of the translated image $I(q + t)$. The check compares with the
-# package's reference on offsets that reach far outside the image, and checks the gradients w.r.t. input, offsets
-# and weight.
+# with and without DCNv2's `mask`), in the offset layout you found. Two parts of its contract the theory left open,
+# and you find them the way you found the layout – by experiment on a layer you may call but not copy:
+# `package_deform_conv2d(input, offset, weight, bias=None, stride=1, padding=0, dilation=1, mask=None)` (imported
+# below; your function may not call it, your probes may).
+#
+# * With $G$ offset groups, which input channels does group $g$'s offset field move?
+# * Which mask channel weights which tap of which group?
+#
+# Design the probes yourself: inputs, weights, offsets and masks small enough that you can read the answer off the
+# output (and tell the candidate answers apart).
+#
+# Then test yours the way you would test a library's: zero offsets must give `F.conv2d`, and, without padding,
+# exercise 2's offsets for a translation $t$ by whole pixels must give `F.conv2d` of the translated image
+# $I(q + t)$. The check compares with the package's layer on offsets that reach far outside the image, several
+# offset groups, with and without the mask, and compares the gradients w.r.t. input, offsets and weight –
+# also for a fresh layer's offsets: zero and whole-pixel offsets put every sample exactly on a kink, where the
+# gradient must be the one you predicted in the question above, finite, and 0 outside the image. No message shows
+# the values.
+
+# %%
+from stn_course.deform import deform_conv2d as package_deform_conv2d  # the layer to probe (not to call inside)
+
+# your probes: build input, offset, weight (and mask) here, call package_deform_conv2d, read the output
+
 
 # %%
 def deform_conv2d_ex(input, offset, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), mask=None):
@@ -472,6 +581,30 @@ def deform_conv2d_ex(input, offset, weight, bias=None, stride=(1, 1), padding=(0
 deform_conv2d_ex = check("06.deform_conv2d", deform_conv2d_ex)
 
 # %% [markdown]
+# <details><summary>torchvision's groups and mask (open after your check passes)</summary>
+#
+# **Groups.** Offset group $g$ moves the contiguous block of input channels $g\,C_{in}/G \dots (g + 1)\,C_{in}/G - 1$:
+# channel $c$ uses group $\lfloor c / (C_{in}/G) \rfloor$ – the same split as a grouped convolution's `groups`. One
+# probe tells it: with $C_{in} = 4$, $G = 2$, a 1×1 kernel whose weight picks channel 1 and only group 0's offsets
+# moved by a whole pixel, the output moves (contiguous: channels 0, 1 belong to group 0) or stays (strided: channel 1
+# would be group 1). In code,
+# `input.reshape(N·G, C_in/G, H, W)` is one "image" per group and `offset.reshape(N·G, K, 2, H_out, W_out)` its
+# offsets, so one sampler call per tap serves every group.
+#
+# **Mask.** Channel $gK + k$ weights tap $k$ of group $g$ – group-major, like the offsets – and it multiplies each
+# *sample*, before the weighted sum: $y(p_0) = b + \sum_k w_k\, I(P_k + \Delta p_k)\, \Delta m_k$. A tap with mask 0
+# is switched off; the bias is not masked. The probe: a mask of ones with a single channel set to 0, a weight that is
+# nonzero at one tap only, two offset groups – which output goes dark tells which tap of which group that channel
+# weights.
+#
+# **The kinks.** A fresh layer's offsets are exactly 0, so every sample sits on a pixel centre, where the bilinear
+# weights have a kink. Autograd through `floor` (a constant) gives the derivative towards the upper neighbour,
+# $v_{10} - v_{00}$ – the convention of `F.grid_sample` and of lesson 4. Anything in the offsets' path with no
+# derivative at 0 (`abs`, `sqrt`, a division by the offset) turns a fresh layer's first gradient into NaN, and a
+# gradient check at random, fractional offsets never notices: the check's integer-offset case does.
+# </details>
+
+# %% [markdown]
 # ## Verify
 #
 # ### Against the package – and the package against torchvision
@@ -483,8 +616,6 @@ deform_conv2d_ex = check("06.deform_conv2d", deform_conv2d_ex)
 # the mask, and a fresh offset field of zeros gives back `F.conv2d`:
 
 # %%
-from stn_course.deform import deform_conv2d as package_deform_conv2d  # to compare with
-
 g = torch.Generator().manual_seed(0)
 x = torch.randn(2, 4, 9, 8, generator=g, dtype=torch.float64)
 w = torch.randn(5, 4, 3, 3, generator=g, dtype=torch.float64)
@@ -545,22 +676,28 @@ print(f"STN-then-conv vs deformable conv with offsets_from_affine: "
 # where the taps of a $k \times k$ convolution with dilation $d$ and padding $d(k-1)/2$ read (both layers have the
 # input's size as output size). They work out the right per-tap `(dy, dx)` – the same at every output location – and
 # pack them **blocked**. Return, as a function of `kernel_size` and `dilation`, the displacement each tap of the
-# layer **actually** applies: a `(k·k, 2)` float64 tensor of `(dy, dx)` rows, taps in row-major order. Nothing above
-# gives the colleague's offsets: derive them from where tap $(i, j)$ reads in each layer. Which taps, if any, still
-# read the right place? (`check` asks $k = 3, d = 2$ and one more setting; the grader asks others, and no message
-# shows an answer.)
+# layer **actually** applies: a `(k·k, 2)` float64 tensor of `(dy, dx)` rows, taps in row-major order – and, second,
+# the list of the taps (indices from 0, row-major) that **still read the right place** despite the packing. Nothing
+# above gives the colleague's offsets: derive them from where tap $(i, j)$ reads in each layer. Count the taps that
+# survive on paper for $k = 3, d = 2$ before you code it – the cell after the check prints them. (`check` asks
+# $k = 3, d = 2$ and one more setting; the grader asks other kernel sizes and dilations, and no message shows an
+# answer.)
 
 # %%
 def blocked_dilation(kernel_size, dilation):
     """The (dy, dx) each tap of a k×k layer (padding (k−1)/2) applies when the offsets that make it a dilated
-    convolution are packed blocked: ``-> (k·k, 2)`` float64, taps in row-major order."""
+    convolution are packed blocked, and the taps that still read where they should:
+    ``-> (applied, taps)``: ``applied (k·k, 2)`` float64, taps in row-major order; ``taps`` a list of tap indices."""
     ### BEGIN SOLUTION
     centre = (kernel_size - 1) / 2
     i, j = torch.meshgrid(torch.arange(kernel_size, dtype=torch.float64),
                           torch.arange(kernel_size, dtype=torch.float64), indexing="ij")
     dy, dx = (dilation - 1) * (i - centre), (dilation - 1) * (j - centre)  # the offsets meant, at every location
     channels = torch.cat([dy.flatten(), dx.flatten()])  # blocked: every tap's dy, then every tap's dx
-    return channels.view(-1, 2)  # the layer reads channel 2k as tap k's dy, 2k + 1 as its dx
+    applied = channels.view(-1, 2)  # the layer reads channel 2k as tap k's dy, 2k + 1 as its dx
+    meant = torch.stack([dy.flatten(), dx.flatten()], dim=1)
+    still_right = (applied == meant).all(1).nonzero().flatten().tolist()  # both numbers as meant
+    return applied, still_right
     ### END SOLUTION
 
 
@@ -589,8 +726,9 @@ dy9, dx9 = k9 + meant[:, 0, None, None], k9 + meant[:, 1, None, None]
 dilate_right, dilate_blocked = package_pack_offsets(dy9, dx9), torch.cat([dy9, dx9], dim=2).flatten(1, 2)
 where = [package_sampling_positions(o, 3, padding=1)[0, 0, :, 14, 12] - corner for o in (dilate_right, dilate_blocked)]
 still_right = (where[0] == where[1]).all(1).nonzero().flatten().tolist()
-print("3×3 made dilation 2, packed blocked: taps", still_right, "still read where they should; the centre tap,",
-      "meant to stay, moves by (dy, dx) =", tuple((where[1][4] - regular[4]).tolist()))
+print("3×3 made dilation 2, packed blocked: taps", still_right, "still read where they should (you predicted",
+      f"{blocked_dilation(3, 2)[1]}); the centre tap, meant to stay, moves by (dy, dx) =",
+      tuple((where[1][4] - regular[4]).tolist()))
 plotting.plot_sampling_panels([digit[0, 0, 7:21, 5:19]] * 2, where,
                               ["offsets of dilation 2, (dy, dx) ✓", "the same offsets packed blocked"],
                               centres=[(7, 7)] * 2, arrows_from=[regular] * 2);
@@ -606,10 +744,16 @@ plotting.plot_sampling_panels([digit[0, 0, 7:21, 5:19]] * 2, where,
 # **How the layer reads them.** The blocked tensor's channels are $[dy_0, \dots, dy_{K-1}, dx_0, \dots, dx_{K-1}]$;
 # the layer hands channels $2k, 2k+1$ to tap $k$. For the constant request above the first nine channels are
 # $\Delta y = 0$ and the last nine $\Delta x = 2$: taps 0–3 get $(0, 0)$ and stay put, tap 4 – the centre – gets
-# $(0, 2)$ and is the only one right, taps 5–8 get $(2, 2)$. For the dilation, the taps printed above happen to read
-# the right place (their two channels hold the same numbers in both layouts), and the centre tap, which should stay,
-# reads channels 8 and 9, $dy_8$ and $dx_0$, and moves. With $d = 1$ every offset is 0 and every layout is right: a
-# test with the identity, or one that looks at a single tap, cannot catch a layout bug.
+# $(0, 2)$ and is the only one right, taps 5–8 get $(2, 2)$.
+#
+# **Which taps survive.** For the dilation ($dy = i - 1$, $dx = j - 1$): tap 0 reads channels 0, 1 = $dy_0, dy_1 =
+# (-1, -1)$ and tap 1 channels 2, 3 = $dy_2, dy_3 = (-1, 0)$ – by coincidence exactly their own pairs. The centre tap,
+# which should stay, reads channels 8 and 9, $dy_8$ and $dx_0$, and moves. The count people get wrong is in the second
+# half: tap 5 = $(1, 2)$ reads channels 10, 11 = $dx_1, dx_2 = (0, 1)$ – its own pair again. So taps 0, 1 and 5 read
+# the right place and six do not; a test that looks at one of those three taps passes. For other kernel sizes the
+# coincidences fall elsewhere (your function says where); they do not depend on $d \ge 2$ – every offset scales with
+# $d - 1$ – and with $d = 1$ every offset is 0 and every layout is right: a test with the identity, or one that looks at a single tap,
+# cannot catch a layout bug.
 # </details>
 
 # %% [markdown]
@@ -636,7 +780,7 @@ fig.tight_layout()
 # %% [markdown]
 # ### Speed
 #
-# Your loop over taps is the algorithm the package calls `impl="reference"`; the fast path gathers all taps at
+# Your loop (over taps, or over groups) is the algorithm the package calls `impl="reference"`; the fast path gathers all taps at
 # once (bilinear im2col) and does one GEMM. The cell below times *your* `deform_conv2d` against the package's fast
 # path on a layer of realistic size and prints the ratio. Against torchvision's CPU kernel this lesson measures
 # nothing; `benchmarks/bench_deform.py` does, and its table in `benchmarks/README.md` has the fast path's
@@ -677,11 +821,13 @@ histories, models = {}, {}
 for name, deformable in (("plain CNN", False), ("deformable CNN", True)):
     torch.manual_seed(0)
     model = DeformableCNN(in_size=42, deformable=deformable)
-    histories[name] = training.fit(model, train_loader, test_loader, epochs=EPOCHS, lr=3e-3, desc=name)
+    histories[name] = training.fit(model, train_loader, test_loader, epochs=EPOCHS, lr=3e-3, desc=name,
+                                   held_out_name="test")  # the loader is the test set: the bar says "test err"
     models[name] = model
     h = histories[name]
     print(f"{name:15s} {training.count_parameters(model):6d} parameters, test error "
-          f"{h['test_error'][-1]:5.1f}% after {EPOCHS} epochs ({h['time'][-1]:.0f} s of training)")
+          f"{h['test_error'][-1]:5.1f}% after {EPOCHS} epochs ({h['time'][-1]:.0f} s of training steps; the bar's "
+          "time also counts each epoch's test evaluation)")
 plotting.plot_learning_curves(histories);
 
 # %% [markdown]
@@ -804,25 +950,20 @@ widgets.deformable_explorer(deform_model, test_set)
 # </details>
 
 # %% [markdown]
-# **2.** A fresh deformable layer has zero offsets, so with integer stride and padding every tap samples exactly on a
-# pixel centre – on the kink of the bilinear weights. Which gradient does autograd give an offset there, and what
-# happens to the offsets of taps that sit in flat, empty background?
+# **2.** The question before exercise 3 gave a fresh layer's offset gradient. What gradient from the image do the
+# offsets of taps that sit in flat, empty background get, and what moves them anyway?
 
 # %% [markdown] tags=["answer"]
-# With $l_y = 0$ the formula of the theory gives $(1 - l_x)(v_{10} - v_{00}) + l_x (v_{11} - v_{01})$: the *forward*
-# difference to the next row (autograd treats `floor` as a constant, so it takes the one-sided derivative from above).
-# Training can start from zero offsets, but the step sees only the pixel below and to the right. In flat background
-# all neighbours are equal, the difference is 0, and those offsets get no gradient from the image at all: they only
-# move as far as the offset convolution's shared weights drag them.
+# A fresh layer's offset gradient is the forward difference to the next row and column. In flat background all
+# neighbours are equal, so it is 0: those offsets get no gradient from the image at all. They move only as far as the
+# offset convolution's weights – shared with every location, trained where the image has edges – drag them.
 
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# With $l_y = 0$ the formula of the theory gives $(1 - l_x)(v_{10} - v_{00}) + l_x (v_{11} - v_{01})$: the *forward*
-# difference to the next row (autograd treats `floor` as a constant, so it takes the one-sided derivative from above).
-# Training can start from zero offsets, but the step sees only the pixel below and to the right. In flat background
-# all neighbours are equal, the difference is 0, and those offsets get no gradient from the image at all: they only
-# move as far as the offset convolution's shared weights drag them.
+# A fresh layer's offset gradient is the forward difference to the next row and column. In flat background all
+# neighbours are equal, so it is 0: those offsets get no gradient from the image at all. They move only as far as the
+# offset convolution's weights – shared with every location, trained where the image has edges – drag them.
 # </details>
 
 # %% [markdown]

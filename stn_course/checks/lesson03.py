@@ -1,11 +1,10 @@
-"""Checks for lesson 3 – the spatial transformer, forward: an attention window from pixels, a head's start (the
-identity, or a centred window), the tilt of a homography that stretches the input by a given ratio across the
+"""Checks for lesson 3 – the spatial transformer, forward: the parameters of every family that read a box given in
+pixels (the head's start among them), the tilt of a homography that stretches the input by a given ratio across the
 output (a numeric answer, compared without revealing it: :mod:`.questions`), a projective grid (the colleague's bugs), and a thin-plate-spline grid built from its
 conditions alone (the solve, the kernel's r = 0, the evaluation) – one exercise.
 
-Every function reference is :mod:`stn_course.stn` or :mod:`stn_course.grids` (``03.start_params`` through
-:func:`~stn_course.stn.window_params` with the scale the sizes give); the predictions' answer keys are computed here
-from the package."""
+Every function reference is :mod:`stn_course.stn` or :mod:`stn_course.grids`; the predictions' answer keys are
+computed here from the package."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ import numpy as np
 import torch
 
 from ..grids import projective_grid, tps_control_points, tps_grid
-from ..stn import TRANSFORMS, box_to_attention, window_params
+from ..stn import box_to_params, window_to_params
 from .questions import NOT_THIS_ONE, AnswerCompare
 from .cases import conventions, tensor
 from .equivalents import AFFINE_GRID
@@ -27,84 +26,74 @@ GRID_SHAPES = [(1, 1, 1), (1, 1, 5), (2, 4, 7), (3, 9, 6), (1, 16, 16)]
 HIDDEN_GRID_SHAPES = [(2, 1, 9), (3, 13, 1), (4, 11, 7), (1, 24, 31)]
 
 
-def _box(rng: np.random.Generator, n: int, height: int, width: int, dtype=torch.float64) -> torch.Tensor:
-    """``n`` windows with the image's aspect ratio, ``(x0, x1, y0, y1)`` in pixels, some reaching past the edges."""
-    s = torch.from_numpy(rng.uniform(0.1, 1.3, n))
+def _box(rng: np.random.Generator, n: int, height: int, width: int, dtype=torch.float64, free: bool = False
+         ) -> torch.Tensor:
+    """``n`` boxes ``(x0, x1, y0, y1)``: first and last pixel column and row they cover, some reaching past the image's
+    edges; of the image's shape, or (``free``) of any shape."""
+    s = torch.from_numpy(rng.uniform(0.1, 1.3, (2, n)))
+    if not free:
+        s[1] = s[0]
     cx, cy = (torch.from_numpy(rng.uniform(-0.2, 1.2, (2, n))) * torch.tensor([[width], [height]]) - 0.5)
-    return torch.stack([cx - s * width / 2, cx + s * width / 2, cy - s * height / 2, cy + s * height / 2], 1).to(dtype)
+    half_x, half_y = (s[0] * width - 1) / 2, (s[1] * height - 1) / 2
+    return torch.stack([cx - half_x, cx + half_x, cy - half_y, cy + half_y], 1).to(dtype)
+
+
+def _window_slips(transform: str, boxes: torch.Tensor, height: int, width: int, tps_grid_size,
+                  align_corners: bool = False):
+    """The parameters of the popular slips, each with what it gets wrong (never a value): the box's pixels read as
+    its edges (one pixel too narrow), the centre's half pixel, with ``align_corners=True`` the edges of ``False``
+    carried over (one pixel too wide) or ``False``'s normalization, one scale for a family that has two, the scale of
+    attention / rts read from the rows."""
+    x0, x1, y0, y1 = boxes.detach().to(torch.float64).unbind(1)
+    if align_corners:
+        right = ((x1 - x0) / (width - 1), (y1 - y0) / (height - 1))
+        centre = ((x0 + x1) / (width - 1) - 1, (y0 + y1) / (height - 1) - 1)
+        scale_options = [(right, None), (((x1 - x0 + 1) / (width - 1), (y1 - y0 + 1) / (height - 1)), "true-edges"),
+                         (((x1 - x0 + 1) / width, (y1 - y0 + 1) / height), "false-rule"),
+                         (((x1 - x0) / width, (y1 - y0) / height), "false-rule")]
+        shift_options = [(centre, None), (((x0 + x1 + 1) / width - 1, (y0 + y1 + 1) / height - 1), "false-rule"),
+                         (((x0 + x1) / width - 1, (y0 + y1) / height - 1), "false-rule")]
+    else:
+        scale_options = [(((x1 - x0 + 1) / width, (y1 - y0 + 1) / height), None),
+                         (((x1 - x0) / width, (y1 - y0) / height), "edges")]
+        shift_options = [(((x0 + x1 + 1) / width - 1, (y0 + y1 + 1) / height - 1), None),
+                         (((x0 + x1) / width - 1, (y0 + y1) / height - 1), "half")]
+    one_scale = transform in ("attention", "rts")
+    for scales, scales_slip in scale_options:
+        for shift, shift_slip in shift_options:
+            aspects = [((scales[0], scales[1]), None)]
+            if one_scale:
+                aspects += [((scales[1], scales[1]), "rows"), (((scales[0] + scales[1]) / 2,) * 2, "rows")]
+            else:
+                aspects += [((scales[0], scales[0]), "one-scale")]
+            for (sx, sy), aspect_slip in aspects:
+                slips = tuple(dict.fromkeys(slip for slip in (scales_slip, shift_slip, aspect_slip) if slip))
+                if slips:
+                    yield slips, window_to_params(transform, sx, sy, *shift, tps_grid_size)
+
+
+_SLIP_MESSAGES = {
+    "edges": ("the window is one pixel narrower than the box: x0 and x1 are the first and last pixel it must cover "
+              "(centres), not its edges – a one-pixel box (x0 = x1) must still read one pixel"),
+    "half": "the window's centre is half a pixel off: where is pixel j's centre in normalized x (align_corners=False)?",
+    "true-edges": ("with align_corners=True the window is one pixel too wide: -1 and +1 are the first and last pixel "
+                   "centres – of the input and of the output – so the output's first and last pixels read t - s and "
+                   "t + s, which must be the box's first and last pixel centres, not its edges"),
+    "false-rule": ("you normalized with the align_corners=False rule, but this case has align_corners=True: where is "
+                   "pixel j's centre in normalized x under True (lesson 2)?"),
+    "one-scale": ("this family has a scale per axis and can read a box of any shape exactly, but yours has the "
+                  "image's shape (its y scale copied from x)"),
+    "rows": ("your scale depends on the box's rows (y0, y1); this family has one scale, and the convention reads it "
+             "from the columns x0, x1 alone – on boxes of the image's shape yours gives the right values but the "
+             "wrong gradient w.r.t. boxes"),
+}
 
 
 @dataclass(frozen=True)
 class WindowCompare:
-    """The values of ``03.attention_window``, and for a window whose height does not match its width, the kind of slip
-    when only ``s`` is wrong: read from the top and bottom edges too, when the convention reads it from the left and
-    right edges alone (never a value of the answer)."""
-
-    rtol: float = 1e-6
-    atol: float = 1e-6
-
-    def __call__(self, expected, actual, case: Case) -> tuple[bool, float, str]:
-        ok, error, message = compare(expected, actual, self.rtol, self.atol)
-        if (ok or not isinstance(actual, torch.Tensor) or actual.shape != expected.shape
-                or actual.dtype != expected.dtype):  # the form first: compare() names it
-            return ok, error, message
-        actual, expected = actual.detach().to(torch.float64), expected.detach().to(torch.float64)
-        tolerance = self.atol + self.rtol * expected.abs()
-        if bool(((actual[:, 1:] - expected[:, 1:]).abs() <= tolerance[:, 1:]).all()):
-            boxes, height, _ = case.args
-            y_scale = ((boxes[:, 3] - boxes[:, 2]) / height).to(torch.float64)
-            uses_y = any(bool(((actual[:, 0] - candidate).abs() <= tolerance[:, 0]).all())
-                         for candidate in (y_scale, (expected[:, 0] + y_scale) / 2))
-            return False, error, ("the centre (t_x, t_y) is right, but s is not" + (
-                ": yours depends on the window's top and bottom edges (y0, y1). This window is not the image's shape, "
-                "and the convention reads s from its left and right edges alone – on windows of the image's shape "
-                "yours gives the right values but the wrong gradient w.r.t. boxes" if uses_y else
-                ": how wide is the window in normalized units, and what fraction of that is s?"))
-        return ok, error, message
-
-
-def _odd_window() -> torch.Tensor:
-    """A window taller than the image's shape (the convention reads s from x0, x1 alone)."""
-    return torch.tensor([[8.0, 40.0, 4.5, 52.5]], dtype=torch.float64)
-
-
-def _window_cases(rng: np.random.Generator):
-    yield Case("a window taller than the image's shape on a 64×64 image: s from its left and right edges (x0, x1)",
-               (_odd_window(), 64, 64))
-    yield Case("the whole 64×64 image (edges at -1/2 and 63.5): the identity",
-               (torch.tensor([[-0.5, 63.5, -0.5, 63.5]], dtype=torch.float64), 64, 64))
-    yield Case("the top half's middle of a 64×64 image, pixels x 15.5 to 47.5, y -0.5 to 31.5",
-               (torch.tensor([[15.5, 47.5, -0.5, 31.5]], dtype=torch.float64), 64, 64))
-    yield Case("a batch of 5 windows on a 28×28 image", (_box(rng, 5, 28, 28), 28, 28))
-    yield Case("a batch of 3 windows on a non-square 20×36 image (height 20)", (_box(rng, 3, 20, 36), 20, 36))
-    yield Case("float32 boxes keep their dtype", (_box(rng, 2, 16, 16, torch.float32), 16, 16))
-
-
-def _window_hidden(rng: np.random.Generator):  # a window not of the image's shape, other sizes, 1-pixel windows
-    yield Case("a window wider than the image's shape on a 40×30 image: s from x0, x1",
-               (torch.tensor([[2.0, 26.0, 10.0, 20.0]], dtype=torch.float64), 40, 30))
-    yield Case("a batch of 9 windows on a tall 50×12 image", (_box(rng, 9, 50, 12), 50, 12))
-    yield Case("one-pixel windows on a 7×7 image", (torch.tensor([[2.5, 3.5, 0.5, 1.5], [-0.5, 0.5, 5.5, 6.5]],
-                                                                dtype=torch.float64), 7, 7))
-    yield Case("a float32 batch of 4 on a 96×128 image", (_box(rng, 4, 96, 128, torch.float32), 96, 128))
-
-
-register(exercise("03.attention_window", reference=box_to_attention, cases=_window_cases, hidden_cases=_window_hidden,
-                  compare=WindowCompare(), forbidden=('stn_course.stn.box_to_attention',)))
-
-
-def start_params(transform: str, in_size: int, out_size: int, tps_grid_size=(4, 4)) -> torch.Tensor:
-    """The reference of ``03.start_params``: the float32 parameters that make a fresh head read the centred window of
-    ``out_size × out_size`` input pixels of an ``in_size × in_size`` input, one input pixel per output pixel – with
-    ``align_corners=False`` that window is ``out_size / in_size`` of the input's normalized extent
-    (:func:`~stn_course.stn.window_params`); ``out_size == in_size`` is the identity."""
-    return window_params(transform, out_size / in_size, tps_grid_size, dtype=torch.float32)
-
-
-@dataclass(frozen=True)
-class StartCompare:
-    """The values of ``03.start_params`` without showing a wrong one (``in / out`` returned would give the scale
-    away): a wrong form is named as usual, a wrong value by the test that finds it."""
+    """The values of ``03.attention_window`` without showing one (a scale would give the answer away): a wrong form
+    is named as usual, a wrong value by the kind of slip it matches (:func:`_window_slips`), or by the test that
+    finds it."""
 
     rtol: float = 1e-6
     atol: float = 1e-6
@@ -113,33 +102,90 @@ class StartCompare:
         ok, error, message = AnswerCompare(self.rtol, self.atol)(expected, actual, case)
         if ok or message != NOT_THIS_ONE:
             return ok, error, message
-        return False, error, ("not the head's neutral start: set your parameters as a fresh SpatialTransformer's "
-                              "head.bias and compare its output with the input's central out_size × out_size pixels")
+        transform, boxes, height, width = case.args
+        grid_size = case.kwargs.get("tps_grid_size", (4, 4))
+        align_corners = case.kwargs.get("align_corners", False)
+        actual64 = actual.detach().to(torch.float64)
+        for slips, candidate in _window_slips(transform, boxes, height, width, grid_size, align_corners):
+            if torch.allclose(actual64, candidate, rtol=self.rtol, atol=max(self.atol, 1e-5)):
+                return False, error, "; and ".join(_SLIP_MESSAGES[slip] for slip in slips)
+        return False, error, ("not the window of the box: set your parameters as a fresh SpatialTransformer's "
+                              "head.bias and compare its output with the box's pixels (the whole image, a one-pixel "
+                              "box, a box of another shape than the image's)")
 
 
-def _start_cases(rng: np.random.Generator):
-    for transform in TRANSFORMS:
-        yield Case(f"transform={transform!r}, a 28×28 input into a 28×28 output: the identity", (transform, 28, 28),
-                   {"tps_grid_size": (4, 4)})
+def _window_case(transform: str, text: str, boxes, height: int, width: int, grid=(4, 4), dtype=torch.float64,
+                 align_corners: bool = False):
+    boxes = torch.as_tensor(boxes, dtype=dtype)
+    return Case(f"transform={transform!r}: {text}, {height}×{width} image, align_corners={align_corners}",
+                (transform, boxes, height, width), {"tps_grid_size": grid, "align_corners": align_corners})
+
+
+def _window_cases(rng: np.random.Generator):
+    yield _window_case("attention", "the central 16×16 pixels (16 to 31) of a 48×48 input: one input pixel per "
+                       "output pixel of a 16×16 glimpse", [[16.0, 31.0, 16.0, 31.0]], 48, 48)
+    yield _window_case("affine", "a box wider than the image's shape: affine reads it exactly",
+                       [[2.0, 25.0, 10.0, 19.0]], 30, 40)
     for transform in ("affine", "attention", "rts", "projective", "tps"):
-        yield Case(f"transform={transform!r}, a 48×48 input into a 16×16 output", (transform, 48, 16),
-                   {"tps_grid_size": (4, 4)})
-    yield Case("transform='tps' with a 3×5 grid of control points, 60×60 into 24×24", ("tps", 60, 24),
-               {"tps_grid_size": (3, 5)})
+        yield _window_case(transform, "the whole image, pixels x 0 to 31, y 0 to 23: the identity",
+                           [[0.0, 31.0, 0.0, 23.0]], 24, 32)
+    yield _window_case("attention", "one-pixel boxes (x0 = x1, y0 = y1)", [[3.0, 3.0, 5.0, 5.0], [0.0, 0.0, 6.0, 6.0]],
+                       7, 7)
+    yield _window_case("attention", "a box taller than the image's shape: s from its columns x0, x1",
+                       [[8.0, 39.0, 5.0, 52.0]], 64, 64)
+    yield _window_case("tps", "a box of another shape, a 3×5 grid of control points", _box(rng, 2, 20, 36, free=True),
+                       20, 36, grid=(3, 5))
+    yield _window_case("projective", "a batch of 3 boxes", _box(rng, 3, 20, 36, free=True), 20, 36)
+    yield _window_case("rts", "a float32 batch of 2", _box(rng, 2, 16, 16), 16, 16, dtype=torch.float32)
+    yield _window_case("affine", "a box of another shape than the image's", [[2.0, 25.0, 10.0, 19.0]], 30, 40,
+                       align_corners=True)
+    yield _window_case("projective", "a batch of 3 boxes", _box(rng, 3, 20, 36, free=True), 20, 36,
+                       align_corners=True)
+    for transform in ("attention", "tps"):  # the same values as with False, not the same gradient
+        yield _window_case(transform, "the whole image, pixels x 0 to 31, y 0 to 23: the identity",
+                           [[0.0, 31.0, 0.0, 23.0]], 24, 32, align_corners=True)
 
 
-def _start_hidden(rng: np.random.Generator):  # other sizes (one larger than the input), other control-point grids
-    for transform, n_in, n_out in (("affine", 64, 24), ("attention", 40, 10), ("rts", 32, 48), ("projective", 50, 20)):
-        yield Case(f"transform={transform!r}, {n_in}×{n_in} into {n_out}×{n_out}", (transform, n_in, n_out),
-                   {"tps_grid_size": (4, 4)})
-    for rows, cols, n_in, n_out in ((2, 2, 30, 30), (5, 3, 64, 16), (6, 6, 20, 8), (2, 7, 36, 12)):
-        yield Case(f"transform='tps' with a {rows}×{cols} grid of control points, {n_in}×{n_in} into {n_out}×{n_out}",
-                   ("tps", n_in, n_out), {"tps_grid_size": (rows, cols)})
+def _window_hidden(rng: np.random.Generator):  # 1-pixel images and boxes, odd margins, tall images, both dtypes
+    yield _window_case("affine", "a batch of 9 boxes on a tall image", _box(rng, 9, 50, 12, free=True), 50, 12)
+    yield _window_case("affine", "a 1×1 image, its one pixel: the identity", [[0.0, 0.0, 0.0, 0.0]], 1, 1)
+    yield _window_case("rts", "the central 10×10 pixels of a 25×25 input (7.5 to 16.5)", [[7.5, 16.5, 7.5, 16.5]], 25, 25)
+    yield _window_case("projective", "a one-pixel box", [[4.0, 4.0, 0.0, 0.0]], 9, 11)
+    yield _window_case("tps", "one-pixel boxes, a 2×2 grid", [[2.0, 2.0, 1.0, 1.0], [0.0, 0.0, 6.0, 6.0]], 7, 7,
+                       grid=(2, 2))
+    yield _window_case("attention", "a box wider than the image's shape", [[2.0, 25.0, 10.0, 19.0]], 30, 40)
+    yield _window_case("tps", "a float32 batch, a 5×3 grid", _box(rng, 4, 96, 128, torch.float32, free=True), 96,
+                       128, grid=(5, 3), dtype=torch.float32)
+    yield _window_case("rts", "a box taller than the image's shape", [[1.0, 6.0, 0.0, 19.0]], 20, 20)
+    # align_corners=True: one-pixel boxes (no width), 2-pixel images, the central crop, float32, tps 2×2
+    yield _window_case("attention", "one-pixel boxes (x0 = x1, y0 = y1)", [[3.0, 3.0, 5.0, 5.0], [0.0, 0.0, 6.0, 6.0]],
+                       7, 7, align_corners=True)
+    yield _window_case("affine", "a 2×2 image, its right column", [[1.0, 1.0, 0.0, 1.0]], 2, 2, align_corners=True)
+    yield _window_case("rts", "the central 16×16 pixels (16 to 31) of a 48×48 input", [[16.0, 31.0, 16.0, 31.0]],
+                       48, 48, align_corners=True)
+    yield _window_case("tps", "a float32 batch, a 2×2 grid", _box(rng, 3, 9, 14, torch.float32, free=True), 9, 14,
+                       grid=(2, 2), dtype=torch.float32, align_corners=True)
+    yield _window_case("projective", "a box on a tall image", _box(rng, 2, 50, 12, free=True), 50, 12,
+                       align_corners=True)
 
 
-register(exercise("03.start_params", reference=start_params, cases=_start_cases, hidden_cases=_start_hidden,
-                  compare=StartCompare(),
-                  forbidden=('stn_course.stn.identity_params', 'stn_course.stn.window_params')))
+register(exercise("03.attention_window", reference=box_to_params, cases=_window_cases, hidden_cases=_window_hidden,
+                  compare=WindowCompare(),
+                  forbidden=('stn_course.stn.box_to_params', 'stn_course.stn.box_to_attention',
+                             'stn_course.stn.window_to_params', 'stn_course.stn.window_params',
+                             'stn_course.stn.identity_params')))
+
+
+def colleague_projective_grid(H: torch.Tensor, size, align_corners: bool = False) -> torch.Tensor:
+    """Lesson 3's black box: a colleague's projective grid with two bugs (Π applied to row vectors, i.e. Πᵀ to the
+    columns; the output's height and width swapped) that its identity test hides. Not a reference of any check;
+    the lesson's fold names the bugs. ``H (N, 3, 3)``, ``size = (N, C, H_out, W_out)``."""
+    from ..grids import base_grid
+
+    n, _, w_out, h_out = size
+    pixels = base_grid(h_out, w_out, align_corners, H.dtype).reshape(1, -1, 3)  # rows (x_t, y_t, 1)
+    mapped = pixels @ H  # (N, P, 3)
+    return (mapped[..., :2] / mapped[..., 2:]).reshape(n, h_out, w_out, 2)
 
 
 def _projective_cases(rng: np.random.Generator, shapes=GRID_SHAPES, spread=0.15):

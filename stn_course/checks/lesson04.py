@@ -1,6 +1,6 @@
 """Checks for lesson 4 – the backward pass: a numerical-gradient checker (a bug hunt), the sampler's whole backward
-(∂L/∂U, eq. 6, and ∂L/∂G, eq. 7 chained through the padding mode and the unnormalization, in one exercise), ∂L/∂θ,
-a complete ``torch.autograd.Function`` (a bug hunt), and a checked prediction (:mod:`.questions`): the sign of
+(∂L/∂U, eq. 6, and ∂L/∂G, eq. 7 chained through the padding mode and the unnormalization, in one exercise),
+the whole transformer as one ``torch.autograd.Function`` (∂L/∂U and ∂L/∂θ, by hand), and a checked prediction (:mod:`.questions`): the sign of
 ∂L/∂θ₀₂ where the lesson's descent starts.
 
 Random cases are float64 with random points, which lie on none of the sampler's kinks (integer sample positions,
@@ -11,16 +11,23 @@ binary, compared with ATen's convention (``F.grid_sample``'s backward; the packa
 ``tests/test_checks_lesson04.py`` asserts it): the derivative of the upper neighbour at an integer, 0 exactly on
 the clamp boundary. The sampler's cases run the ordinary points first and the kinks last, so that a bug
 everywhere (a scale, a scatter that assigns) is not diagnosed as a kink, and one only at the kinks is. ``04.numerical_gradient`` must leave its
-input alone and work on a non-contiguous one (the lesson's bug hunt: a ``reshape`` that copies); ``04.sampler_function``'s ``backward`` must ask no autograd and be
-``@once_differentiable`` (:mod:`.properties`; a differentiable-again backward is told what goes wrong, a second
-derivative nobody derived, not the fix), and its cases put the kinks last, so that a backward that drops the
-settings fails on an ordinary point first (as the lesson's colleague's does). ``04.theta_gradient`` builds the output's
-grid itself (no ``base_grid``, no ``F.affine_grid``): its 1-pixel sides sit at 0, where ``linspace(-1, 1, 1)`` is -1.
+input alone and work on a non-contiguous one (the lesson's bug hunt: a ``reshape`` that copies); ``04.stn_function`` (the whole transformer, θ → grid → sample, as one
+``autograd.Function``) must ask no autograd in its ``backward`` and be ``@once_differentiable`` (:mod:`.properties`; a
+differentiable-again backward is told what goes wrong, a second derivative nobody derived, not the fix); its cases
+put the kinks last, so that a backward that drops the settings fails on an ordinary point first, and include 1-pixel
+outputs, whose base grid sits at 0 (a hand-built ``linspace(-1, 1, 1)`` is -1).
+``04.referee_blind_spot`` asks, as a function of the width, the convention and the referee's step, for the distance
+from g = 0 to the nearest point where central differences and the backward disagree (kink - eps: within eps of a
+kink the two evaluations straddle it and mix its slopes), None where there is none (a 1-pixel width with
+``align_corners=True``); :class:`BlindSpotCompare` names the kind of slip (the middle, the kink itself, eps in
+pixels) and the experiment is banned inside the answer. ``04.best_step`` is the eps sweep's prediction, checked
+as a function of the quotient's order (hidden: higher orders).
 ``04.sign_at_identity`` shows shifts of both signs and a sub-pixel one, so no constant passes the visible cases.
 """
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -35,9 +42,9 @@ from ..autograd import (
 )
 from ..padding import GRID_SAMPLE_MODES
 from .cases import HIDDEN_SAMPLING_SHAPES, SAMPLING_SHAPES, random_grid, random_theta, tensor, uniform
-from .equivalents import AFFINE_GRID, AUTOGRAD, GRID_SAMPLE
+from .equivalents import AUTOGRAD, GRID_SAMPLE
 from .catalog import exercise
-from .questions import Choice
+from .questions import NOT_THIS_ONE, AnswerCompare, Choice
 from .properties import (AUTOGRAD_IN_BACKWARD, DIAGNOSES, HAND_DERIVED_BACKWARD, KEEPS_INPUTS, NOT_ONCE_DIFFERENTIABLE,
                          Property)
 from ..grids import affine_grid
@@ -100,6 +107,61 @@ register(exercise("04.numerical_gradient", reference=numerical_gradient, cases=_
                   forbidden=('stn_course.autograd.reference.numerical_gradient', *AUTOGRAD)))
 
 
+def best_step_exponents(order: int) -> tuple[float, float]:
+    """The answer key of ``04.best_step``: a difference quotient with truncation error ~ eps**order and rounding
+    error ~ u/eps is best at eps ≈ u**(1/(order + 1)), with error ≈ u**(order/(order + 1)). ``-> (a, b)``"""
+    return 1 / (order + 1), order / (order + 1)
+
+
+_STEP_SLIPS = {  # what a slip gives, by kind (never shown)
+    "truncation against u": lambda p: (1 / p, 1.0),
+    "error is the step": lambda p: (1 / (p + 1), 1 / (p + 1)),
+    "error is u over eps squared": lambda p: (1 / (p + 1), (p - 1) / (p + 1)),
+}
+_STEP_WORDS = {
+    "truncation against u": "the rounding error of the quotient is not u: the difference is divided by eps",
+    "error is the step": "at the best step the error is not the step itself: which of the two terms is it, and how "
+                         "big?",
+    "error is u over eps squared": "how does the rounding of two values of f reach the quotient – divided by eps "
+                                   "once?",
+}
+
+
+@dataclass(frozen=True)
+class BestStepCompare(AnswerCompare):
+    """:class:`AnswerCompare` whose 'not this one' names the kind of slip an answer matches (never the value)."""
+
+    def __call__(self, expected, actual, case) -> tuple[bool, float, str]:
+        ok, error, message = super().__call__(expected, actual, case)
+        if ok or not message.startswith(NOT_THIS_ONE):
+            return ok, error, message
+        try:
+            got = tuple(float(v) for v in actual)
+        except (TypeError, ValueError):
+            return False, error, message
+        (order,) = case.args
+        for name, slip in _STEP_SLIPS.items():
+            want = slip(order)
+            if want != tuple(expected) and len(got) == 2 and all(abs(g - w) <= 1e-9 for g, w in zip(got, want)):
+                return False, error, f"{message}; {_STEP_WORDS[name]}"
+        return False, error, message
+
+
+def _step_cases(rng: np.random.Generator):
+    yield Case("the central difference: truncation error ~ eps² (order 2)", (2,))
+    yield Case("the one-sided difference: truncation error ~ eps (order 1)", (1,))
+
+
+def _step_hidden(rng: np.random.Generator):
+    for order in (4, 3, 6):
+        yield Case(f"a stencil with truncation error ~ eps^{order} (order {order})", (order,))
+
+
+register(exercise("04.best_step", reference=best_step_exponents, cases=_step_cases, hidden_cases=_step_hidden,
+                  compare=BestStepCompare(atol=1e-9),
+                  forbidden=("stn_course.autograd.reference.numerical_gradient", *AUTOGRAD)))
+
+
 def sign_at_identity(shift: float = 0.25) -> str:
     """The answer key of ``04.sign_at_identity``, computed on the lesson's problem: the sign of ∂L/∂t at t = 0 for
     L(t) = mean((sample(moved, shift t) - photo)²), with ``moved`` the 40×40 grey photo shifted by ``shift`` (the
@@ -139,6 +201,127 @@ def _sign_hidden(rng: np.random.Generator):
 
 register(exercise("04.sign_at_identity", reference=sign_at_identity, cases=_sign_cases, hidden_cases=_sign_hidden,
                   compare=Choice("positive", "negative", "zero")))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 04.referee_blind_spot – a counterexample built by the learner: where central differences and the backward disagree
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def blind_spot_image(width: int) -> torch.Tensor:
+    """The check's 1-pixel-high image ``(1, 1, 1, width)``: ``sqrt(m + 2)``, strictly concave, so its slope changes
+    at every pixel centre, and at the ends too (zeros padding reads 0 beyond them)."""
+    return torch.sqrt(torch.arange(width, dtype=torch.float64) + 2).view(1, 1, 1, width)
+
+
+def referee_and_backward(g: float, width: int, align_corners: bool, eps: float = 1e-6) -> tuple[float, float]:
+    """``∂V/∂g_x`` at the grid point ``(g, 0)`` on :func:`blind_spot_image`, zeros padding: the central difference
+    (the package's :func:`~stn_course.autograd.numerical_gradient` with step ``eps``) and the sampler's hand-derived
+    backward (:func:`~stn_course.autograd.bilinear_sample_backward`, the right derivative at a kink)."""
+    image = blind_spot_image(width)
+    point = torch.tensor([g], dtype=torch.float64)
+
+    def sample(x):
+        grid = torch.stack([x, torch.zeros_like(x)], -1).view(1, 1, 1, 2)
+        return bilinear_sample_analytic(image, grid, "zeros", align_corners).sum()
+
+    numeric = numerical_gradient(sample, point, eps).item()
+    grid = torch.tensor([[[[g, 0.0]]]], dtype=torch.float64)
+    analytic = bilinear_sample_backward(torch.ones(1, 1, 1, 1, dtype=torch.float64), image, grid, "zeros",
+                                        align_corners)[1][0, 0, 0, 0].item()
+    return numeric, analytic
+
+
+def nearest_kink(width: int, align_corners: bool) -> float | None:
+    """|g| of the pixel centre nearest the middle g = 0 (0 for an odd width: the middle pixel), by lesson 2's
+    unnormalization inverted; None for a 1-pixel width with ``align_corners=True`` (every g reads pixel 0)."""
+    if width == 1 and align_corners:
+        return None
+    if width % 2 == 1:
+        return 0.0
+    return 1 / (width - 1) if align_corners else 1 / width  # pixel centre W/2, half a pixel right of the middle
+
+
+def _blind_spot_reference(width: int, align_corners: bool, eps: float = 1e-6) -> float | None:
+    """The distance from g = 0 to the nearest point where the central difference (step ``eps`` in g) and the
+    backward disagree: a kink at g_k makes them disagree on the open interval (g_k - eps, g_k + eps), where the two
+    evaluations straddle it and mix the left and right slopes, and nowhere else (eps is below half the spacing of the
+    kinks); None where nothing moves."""
+    kink = nearest_kink(width, align_corners)
+    return None if kink is None else max(0.0, kink - eps)
+
+
+def _blind_spot_slips(width: int, align_corners: bool, eps: float) -> dict[str, float]:
+    """The distances the natural slips give, by kind (never shown)."""
+    kink = nearest_kink(width, align_corners)
+    scale = (width - 1) / 2 if align_corners else width / 2
+    return {"middle": 0.0, "kink": kink, "pixels": kink - eps / scale, "beyond": kink + eps}
+
+
+_BLIND_SPOT_WORDS = {
+    "middle": "is the middle of the image a pixel centre for this width and convention?",
+    "kink": "that is where the nearest kink itself sits – but is the backward still right a little before it, where "
+            "the referee's two evaluations reach across it?",
+    "pixels": "the referee steps the normalized g by eps, not the pixel coordinate",
+    "beyond": "which side of the kink does the straddling start from, as g moves towards it?",
+}
+
+
+@dataclass(frozen=True)
+class BlindSpotCompare(AnswerCompare):
+    """:class:`AnswerCompare` (to ``atol``) for the distance, None only where nothing moves, and a 'not this one'
+    that names the kind of slip a wrong distance matches (module-level class: it pickles). Never shows the value."""
+
+    atol: float = 1e-10
+
+    def __call__(self, expected, actual, case) -> tuple[bool, float, str]:
+        width, align_corners, eps = case.args
+        if expected is None:
+            if actual is None:
+                return True, 0.0, ""
+            return False, float("inf"), ("for this width and convention your referee and the backward agree "
+                                         "everywhere: how does the pixel coordinate the sampler reads move with g?")
+        if actual is None:
+            return False, float("inf"), "there are points where they disagree for this width and convention"
+        ok, error, message = super().__call__(expected, actual, case)
+        if ok or not message.startswith(NOT_THIS_ONE):
+            return ok, error, message
+        got = float(actual)
+        for name, slip in _blind_spot_slips(width, align_corners, eps).items():
+            if abs(slip - float(expected)) > 1e-9 and abs(got - slip) <= 1e-9:
+                return False, error, f"{message}; {_BLIND_SPOT_WORDS[name]}"
+        return False, error, (f"{message}; where are the kinks for this width and convention, and how near must g "
+                              "be to one for the central difference to differ from the one-sided slope?")
+
+
+def _blind_spot_case(width: int, align_corners: bool, eps: float) -> Case:
+    return Case(f"an image 1 pixel high and {width} wide, align_corners={align_corners}, eps={eps:g}",
+                (width, align_corners, eps),
+                hint=("a 1-pixel width: how far does the pixel coordinate move when g moves?" if width == 1 else ""))
+
+
+def _blind_spot_cases(rng: np.random.Generator, sizes=((6, False, 1e-6), (6, True, 1e-3), (5, False, 1e-3),
+                                                        (1, False, 1e-6), (1, True, 1e-6)), largest=30):
+    for width, align_corners, eps in sizes:
+        yield _blind_spot_case(width, align_corners, eps)
+    for align_corners in (True, False):  # even widths (odd ones answer 0), eps below half the kinks' spacing
+        width = 2 * int(rng.integers(1, largest // 2))
+        yield _blind_spot_case(width, align_corners, float(10.0 ** -rng.uniform(3.5, 7)))
+
+
+def _blind_spot_hidden(rng: np.random.Generator):  # even and odd, 2 pixels, 1 pixel both ways, large, other eps
+    return _blind_spot_cases(rng, sizes=((2, True, 1e-2), (2, False, 1e-6), (1, True, 1e-3), (1, False, 1e-2),
+                                         (64, False, 1e-4), (40, True, 1e-6), (7, True, 1e-6), (300, False, 1e-3)),
+                             largest=500)
+
+
+# The answer is reasoned out, not measured: the experiment (the forward sampler, whose finite differences are the
+# referee, and the package's backward and referee) is banned inside it.
+register(exercise("04.referee_blind_spot", reference=_blind_spot_reference, cases=_blind_spot_cases,
+                  hidden_cases=_blind_spot_hidden, compare=BlindSpotCompare(),
+                  forbidden=("stn_course.sampling.bilinear_sample", "stn_course.autograd.bilinear_sample_analytic",
+                             "stn_course.autograd.reference.numerical_gradient", *PACKAGE_BACKWARD,
+                             "stn_course.checks.lesson04.referee_and_backward", *GRID_SAMPLE)))
 
 
 def exact_kink_coordinates(size: int, align_corners: bool) -> torch.Tensor:
@@ -275,13 +458,6 @@ def _differentiable_again(fn, case) -> str | None:
 FUNCTION_PROPERTIES = (Property(AUTOGRAD_IN_BACKWARD, _autograd_in_backward),
                        Property(SECOND_DERIVATIVE, _differentiable_again))
 
-# a Function whose backward gets the settings wrong fails on an ordinary point first, and is not told about kinks
-# it handles as well as its sampler_backward does
-register(exercise("04.sampler_function", reference=sample_with_gradients, cases=_backward_cases,
-                  hidden_cases=_backward_hidden, properties=FUNCTION_PROPERTIES,
-                  forbidden=(*PACKAGE_BACKWARD, *GRID_SAMPLE)))
-
-
 def _chain_kink_cases(rng: np.random.Generator):
     for n, c, h, w in KINK_SHAPES:
         for mode in GRID_SAMPLE_MODES:
@@ -301,7 +477,9 @@ def _chain_cases(rng: np.random.Generator, shapes=SAMPLING_SHAPES[1:]):
         for align_corners in (False, True):
             yield Case(f"input ({n}, 2, 5, 6), theta ({n}, 2, 3), output {h_out}×{w_out}, align_corners={align_corners}",
                        (tensor(rng, n, 2, h_out, w_out), tensor(rng, n, 2, 5, 6), random_theta(rng, n)),
-                       {"align_corners": align_corners})
+                       {"align_corners": align_corners},
+                       hint=("a 1-pixel side of the output: where does lesson 2's grid put its one point, in either "
+                             "convention – and where does your base grid put it?") if min(h_out, w_out) == 1 else "")
     for i, (n, c, h, w, h_out, w_out) in enumerate(shapes):
         for align_corners in (False, True):
             mode = GRID_SAMPLE_MODES[i % len(GRID_SAMPLE_MODES)]
@@ -323,13 +501,32 @@ def theta_gradient_reference(grad_output, input, theta, padding_mode="zeros", al
         return theta_gradient(grad_output, input, theta, padding_mode, align_corners)
 
 
-# the learner builds the output's grid from θ (lesson 2's conventions, a 1-pixel side included): no base grid, no
-# F.affine_grid (grids.affine_grid itself stays allowed: stn_course.sampling, which the lesson hands out, holds it)
-GRID_GENERATORS = ("stn_course.grids.affine_grid_np", "stn_course.grids.base_grid",
-                   "stn_course.grids.linspace_from_neg_one", "stn_course.autograd.reference.base_points",
-                   "stn_course.autograd.affine_grid_analytic", *AFFINE_GRID)
+def transformer_with_gradients(grad_output, input, theta, padding_mode="zeros", align_corners=False):
+    """One forward and one backward of the whole transformer, θ → grid → sample, through the package's hand-derived
+    Functions (:func:`~stn_course.autograd.sample_with_gradients` on lesson 2's grid of θ, and
+    :func:`~stn_course.autograd.theta_gradient`), for an output of ``grad_output``'s size.
+    ``-> (output, ∂L/∂input (N, C, H, W), ∂L/∂θ (N, 2, 3))``"""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        grid = affine_grid(theta, tuple(grad_output.shape), align_corners)
+    out, grad_input, _ = sample_with_gradients(grad_output, input, grid, padding_mode, align_corners)
+    return out, grad_input, theta_gradient_reference(grad_output, input, theta, padding_mode, align_corners)
 
-register(exercise("04.theta_gradient", reference=theta_gradient_reference, cases=_chain_cases,
-                  hidden_cases=_chain_hidden,
-                  forbidden=(*PACKAGE_BACKWARD, 'stn_course.autograd.reference.affine_grid_backward',
-                  'stn_course.autograd.AffineGridFunction', *GRID_GENERATORS, *HAND_DERIVED)))
+
+def _transformer_cases(rng: np.random.Generator):
+    return _kinks_last(_chain_cases(rng))
+
+
+def _transformer_hidden(rng: np.random.Generator):
+    return _kinks_last(_chain_hidden(rng))
+
+
+# The learner's Function runs lesson 2's forward (any grid generator, grids.affine_grid included) and derives the
+# whole backward: no package backward, no grid_sample, no autograd inside backward (FUNCTION_PROPERTIES probes it,
+# and a differentiable-again backward). Ordinary points first: a backward that drops its settings fails there, not
+# on a kink; the identity θ (every point on a pixel centre) and the 1-pixel outputs' base-grid convention are checked.
+register(exercise("04.stn_function", reference=transformer_with_gradients, cases=_transformer_cases,
+                  hidden_cases=_transformer_hidden, properties=FUNCTION_PROPERTIES,
+                  forbidden=(*PACKAGE_BACKWARD, "stn_course.autograd.reference.affine_grid_backward",
+                             "stn_course.autograd.AffineGridFunction", "stn_course.autograd.affine_grid_analytic",
+                             *GRID_SAMPLE)))

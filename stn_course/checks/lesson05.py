@@ -5,6 +5,7 @@ question ``05.chance_level`` (``F.cross_entropy`` of the best constant logits) i
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -15,6 +16,7 @@ from ..data import paste_clutter, placement_theta
 from ..training import stcnn_forward, theta_statistics
 from .cases import uniform
 from .catalog import exercise
+from .comparison import compare
 from .properties import KEEPS_INPUTS, Property
 from .questions import AnswerCompare
 from .registry import Case, register
@@ -94,34 +96,111 @@ def _clutter_keeps_canvas(fn, case: Case) -> str | None:
     return None if found is None else CANVAS_CHANGED + found[found.rindex(" ("):]
 
 
+CANVAS_FORGOTTEN = ("where a piece lands, your canvas lost what it held: a piece's dark pixels erased the ink under "
+                    "them – laid like a transparency, which of the two values must show?")
+ADDED_UP = ("some of your values are larger than any value of the canvas and the sources: where strokes meet, "
+            "yours add up instead of showing the stronger one")
+
+
+@dataclass(frozen=True)
+class _ClutterCompare:
+    """The default comparison, with two slips named by what they do (never a value): a canvas forgotten under the
+    pieces (the package's clutter on an empty canvas wherever a piece lands), and strokes that add up."""
+
+    rtol: float
+    atol: float
+
+    def __call__(self, expected, actual, case: Case) -> tuple[bool, float, str]:
+        ok, error, message = compare(expected, actual, self.rtol, self.atol)
+        if ok or not isinstance(actual, torch.Tensor) or actual.shape != expected.shape:
+            return ok, error, message
+        canvas, sources, index, crop_at, paste_at = case.args
+        crop = case.kwargs.get("crop", 6)
+        found = []
+        with torch.no_grad():
+            got = actual.detach().to(expected.dtype)
+            covered = paste_clutter(torch.zeros_like(canvas), torch.ones_like(sources), index, crop_at, paste_at,
+                                    crop) > 0
+            forgotten = torch.where(covered, paste_clutter(torch.zeros_like(canvas), sources, index, crop_at,
+                                                           paste_at, crop), canvas)
+            if torch.allclose(got, forgotten, rtol=self.rtol, atol=self.atol):
+                found.append(CANVAS_FORGOTTEN)
+            if got.max() > max(canvas.max(), sources.max()) + self.atol:
+                found.append(ADDED_UP)
+        return False, error, "; ".join([message, *found])
+
+
 # "a function of its arguments" (the lesson's text): writing into `canvas` in place fails (probed in the notebook)
 register(exercise("05.paste_clutter", reference=paste_clutter, cases=_clutter_cases, hidden_cases=_clutter_hidden,
+                  compare=_ClutterCompare(rtol=0, atol=1e-7),
                   forbidden=('stn_course.data.distortions.paste_clutter',),
                   properties=(Property(CANVAS_PROPERTY, _clutter_keeps_canvas),)))
 
 # ------------------------------------------------------------------------------------------------ 05.stcnn_forward
 
 
-def _stcnn_hidden(rng: np.random.Generator):  # a larger batch, an output larger than the input
-    return _stcnn_cases(rng, ((6, 28, 40), (2, 16, 5)))
+def _stcnn_hidden(rng: np.random.Generator):  # a larger batch, an output larger than the input, other starts
+    return _stcnn_cases(rng, ((6, 28, 40), (2, 16, 5)), starts=((3, 60, 40), (2, 9, 5)))
 
 
-def _stcnn_cases(rng: np.random.Generator, shapes=((1, 20, 20), (3, 42, 28), (2, 30, 16))):
+def _stcnn_parts(rng: np.random.Generator, s: int, out: int):
+    localisation = nn.Sequential(nn.MaxPool2d(2), nn.Flatten(), nn.Linear((s // 2) ** 2, 8), nn.Tanh())
+    return localisation, nn.Linear(8, 6), nn.Sequential(nn.Flatten(), nn.Linear(out * out, 10))
+
+
+def _stcnn_starts(rng: np.random.Generator, shapes):
+    """The package's ST-CNN before training: zero head weights, θ = out/in · I for every image – in the contract's
+    convention the view is the input's central out × out pixels, exactly; the other convention blurs it."""
     for n, s, out in shapes:
         x = uniform(rng, n, 1, s, s, low=0, high=1, dtype=torch.float32)
-        localisation = nn.Sequential(nn.MaxPool2d(2), nn.Flatten(), nn.Linear((s // 2) ** 2, 8), nn.Tanh())
-        head = nn.Linear(8, 6)
+        localisation, head, classifier = _stcnn_parts(rng, s, out)
+        with torch.no_grad():
+            head.weight.zero_()
+            head.bias.copy_(torch.tensor([out / s, 0, 0, 0, out / s, 0]))
+        yield Case(f"x (N={n}, 1, {s}, {s}), out_size={out}, the package's start: zero head weights, "
+                   f"θ = {out}/{s} · I (which pixels does the classifier see?)", (x, localisation, head, classifier, out))
+
+
+def _stcnn_cases(rng: np.random.Generator, shapes=((1, 20, 20), (3, 42, 28), (2, 30, 16)), starts=((1, 42, 28),)):
+    yield from _stcnn_starts(rng, starts)
+    for n, s, out in shapes:
+        x = uniform(rng, n, 1, s, s, low=0, high=1, dtype=torch.float32)
+        localisation, head, classifier = _stcnn_parts(rng, s, out)
         with torch.no_grad():
             head.weight.copy_(uniform(rng, 6, 8, low=-0.3, high=0.3, dtype=torch.float32))
             head.bias.copy_(torch.tensor([0.8, 0.1, 0.05, -0.15, 0.9, -0.1]))
-        classifier = nn.Sequential(nn.Flatten(), nn.Linear(out * out, 10))
-        yield Case(f"x (N={n}, 1, {s}, {s}), out_size={out}, a head away from the identity",
+        yield Case(f"x (N={n}, 1, {s}, {s}), out_size={out}, a head away from the identity"
+                   + (" (several images: does each get its own θ?)" if n > 1 else ""),
                    (x, localisation, head, classifier, out))
+
+
+OTHER_CONVENTION = ("your grid and sampler agree with each other, but in the other align_corners convention than "
+                    "the contract's (lesson 3's SpatialTransformer, its defaults): the same θ reads other points – "
+                    "at the package's start θ = out/in · I, does your view show the input's central pixels exactly?")
+
+
+@dataclass(frozen=True)
+class _StcnnCompare:
+    """The default comparison, with the slip of a consistent but foreign convention named (never a value)."""
+
+    rtol: float
+    atol: float
+
+    def __call__(self, expected, actual, case: Case) -> tuple[bool, float, str]:
+        ok, error, message = compare(expected, actual, self.rtol, self.atol)
+        if ok or not isinstance(actual, torch.Tensor) or actual.shape != expected.shape:
+            return ok, error, message
+        with torch.no_grad():
+            other = stcnn_forward(*case.args, align_corners=True)
+        if torch.allclose(actual.detach().to(other.dtype), other, rtol=self.rtol, atol=self.atol):
+            message = f"{message}; {OTHER_CONVENTION}"
+        return False, error, message
 
 
 # the header's grad_args [0]: dL/dx has two paths, through the sampler and through θ (the localisation net and the
 # head) – a θ computed under torch.no_grad() or detached, a transformer that can never learn, gets the second wrong
 register(exercise("05.stcnn_forward", reference=stcnn_forward, cases=_stcnn_cases, hidden_cases=_stcnn_hidden,
+                  compare=_StcnnCompare(rtol=1e-5, atol=1e-5),
                   forbidden=('stn_course.stn.SpatialTransformer', 'stn_course.stn.transform_to_grid',
                   'stn_course.training.STCNN', 'stn_course.training.stcnn_forward')))
 
@@ -178,6 +257,16 @@ def _chance_cases(rng: np.random.Generator,
                    + (", their shares differ" if any(skews) else ""), (train, test, classes))
 
 
+def _chance_visible(rng: np.random.Generator):
+    """The lesson's prediction first (two classes, 70/30 in training, 40/60 held out: the input-blind model scores
+    worse than a coin flip there), then the generated cases."""
+    train = torch.tensor([0] * 70 + [1] * 30)[torch.from_numpy(rng.permutation(100))]
+    test = torch.tensor([0] * 40 + [1] * 60)[torch.from_numpy(rng.permutation(100))]
+    yield Case("the prediction in the text: 2 classes, training labels 70 % class 0, held-out labels 40 % class 0",
+               (train, test, 2))
+    yield from _chance_cases(rng)
+
+
 def _chance_hidden(rng: np.random.Generator):  # other class counts: a copied constant does not score
     yield from _chance_cases(rng, ((300, 90, 3, (0.5, 0.2)), (2000, 500, 100, (0.05, 0.1)),
                                    (64, 40, 43, (0.25, 0.0))))
@@ -185,8 +274,53 @@ def _chance_hidden(rng: np.random.Generator):  # other class counts: a copied co
                (torch.tensor([0, 1, 1, 2, 2, 2, 0]), torch.tensor([0, 0, 1, 2]), 5))
 
 
-register(exercise("05.chance_level", reference=_chance_reference, cases=_chance_cases, hidden_cases=_chance_hidden,
-                  compare=AnswerCompare(atol=1e-6),  # worked out, not measured: the loss functions are banned
+# The classic first answers, each named by what it assumed (never by a value): the loss and the error separately.
+CHANCE_SLIPS = {
+    "equal": "your loss is what equal probabilities score – but training chooses the constant output too: which "
+             "constant has the lowest average training loss when the training labels are not balanced?",
+    "held-out fit": "your loss is what a constant fitted to the held-out labels would score – the model was trained "
+                    "on the training labels and never saw these",
+    "bits": "your loss is in bits: cross-entropy here uses the natural log",
+    "training loss": "your loss is what the model scores on its own training labels – it is scored on the held-out "
+                     "ones, whose shares differ",
+    "random guess": "your error is that of guessing at random – the model answers its largest probability, the same "
+                    "answer for every input",
+    "held-out majority": "your error has the model answer the held-out labels' most frequent class – which class "
+                         "does a model trained on the training labels answer?",
+    "training error": "your error is the model's error on its training labels – it is scored on the held-out ones: "
+                      "how often is its one answer wrong there?",
+}
+
+
+@dataclass(frozen=True)
+class _ChanceCompare(AnswerCompare):
+    """:class:`AnswerCompare` (the answer is never shown), with the kind of slip of each wrong part named."""
+
+    def __call__(self, expected, actual, case: Case) -> tuple[bool, float, str]:
+        ok, error, message = super().__call__(expected, actual, case)
+        if ok or not isinstance(actual, (tuple, list)) or len(actual) != 2:
+            return ok, error, message
+        try:
+            loss, err = float(actual[0]), float(actual[1])
+        except (TypeError, ValueError):
+            return ok, error, message
+        train, test, classes = case.args
+        fitted_to_test = _chance_reference(test, test, classes)
+        close = lambda a, b: abs(a - b) <= max(self.atol, 1e-9)  # noqa: E731
+        found = []
+        if not close(loss, expected[0]):
+            slips = {"equal": math.log(classes), "held-out fit": fitted_to_test[0],
+                     "bits": expected[0] / math.log(2), "training loss": _chance_reference(train, train, classes)[0]}
+            found += [CHANCE_SLIPS[k] for k, v in slips.items() if close(loss, v)]
+        if not close(err, expected[1]):
+            slips = {"random guess": 100.0 * (1 - 1 / classes), "held-out majority": fitted_to_test[1],
+                     "training error": _chance_reference(train, train, classes)[1]}
+            found += [CHANCE_SLIPS[k] for k, v in slips.items() if close(err, v)]
+        return False, error, "; ".join([message, *found])
+
+
+register(exercise("05.chance_level", reference=_chance_reference, cases=_chance_visible, hidden_cases=_chance_hidden,
+                  compare=_ChanceCompare(atol=1e-6),  # worked out, not measured: the loss functions are banned
                   forbidden=("torch.nn.functional.cross_entropy", "torch.nn.functional.nll_loss",
                              "torch.nn.functional.log_softmax", "stn_course.training.error_rate")))
 

@@ -62,14 +62,19 @@ CLUTTER = 6  # blobs behind the sign
 def homography(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
     """The homography through ``P >= 4`` point pairs: ``H (x, y, 1)ᵀ ~ (u, v, 1)ᵀ`` for every pair, up to scale.
 
-    ``src, dst: (N, P, 2)`` exact pairs of one homography ``-> H (N, 3, 3)`` in ``src``'s dtype (solved in float64),
+    ``src, dst: (N, P, 2)`` point pairs of one homography ``-> H (N, 3, 3)`` in ``src``'s dtype (solved in float64),
     scaled to unit Frobenius norm with ``w > 0`` at the first source point (the side of the horizon the points are
     on). Each pair gives two equations, linear and homogeneous in the 9 entries of ``H``:
     ``h₁x + h₂y + h₃ − u (h₇x + h₈y + h₉) = 0`` and the same with ``v`` and ``h₄ h₅ h₆``; ``H`` spans the null
     space of that ``(2P, 9)`` system, found as the right singular vector of its smallest singular value (the direct
     linear transform). No entry is fixed to 1, so a map with ``H[2, 2] = 0`` – one that sends the source's origin to
-    infinity – is found too. Raises ``ValueError`` where the pairs do not pin ``H`` down (three of 4 points on a
-    line); a map with a NaN or infinite coordinate comes back NaN.
+    infinity – is found too. The system is set up in *normalized* coordinates (Hartley's normalisation): each
+    point set is moved so that its centroid is the origin and scaled so that its mean distance from it is ``√2``;
+    the solution is mapped back, ``H = T_dst⁻¹ Ĥ T_src``. Exact pairs give the same ``H`` either way; for noisy
+    pairs (pixel coordinates, far from the origin) the smallest singular vector of the raw system minimises an
+    algebraic error dominated by the entries of size ``x u`` and depends on where the origin is – normalised, it
+    does not, and its transfer error is close to the best. Raises ``ValueError`` where the pairs do not pin ``H``
+    down (three of 4 points on a line); a map with a NaN or infinite coordinate comes back NaN.
 
     >>> square = torch.tensor([[[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]]])
     >>> torch.allclose(homography(square, 2 * square), torch.diag(torch.tensor([2.0, 2.0, 1.0]))[None] / 3)
@@ -80,21 +85,39 @@ def homography(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
     if src.shape[1] < 4 or src.shape[2] != 2 or dst.shape != src.shape:
         raise ValueError(f"expected src and dst of the same shape (N, P, 2) with P >= 4 point pairs, got "
                          f"{tuple(src.shape)} and {tuple(dst.shape)}")
-    x, y = src[..., 0].double(), src[..., 1].double()
-    u, v = dst[..., 0].double(), dst[..., 1].double()
+    dtype, src, dst = src.dtype, src.double(), dst.double()
+    finite = torch.cat([src, dst], 1).flatten(1).isfinite().all(1)  # a NaN or infinite point gives a NaN H
+    safe = torch.tensor(SIGN_CORNERS, dtype=torch.float64).repeat(1, src.shape[1] // 4 + 1, 1)[:, :src.shape[1]]
+    t_src = _normalising(torch.where(finite[:, None, None], src, safe))
+    t_dst = _normalising(torch.where(finite[:, None, None], dst, safe))
+    points = lambda t, p: p * t[:, None, [0, 1], [0, 1]] + t[:, None, :2, 2]  # x' = s x + t (no turn, no shear)
+    x, y = points(t_src, torch.where(finite[:, None, None], src, safe)).unbind(-1)
+    u, v = points(t_dst, torch.where(finite[:, None, None], dst, safe)).unbind(-1)
     zero, one = torch.zeros_like(x), torch.ones_like(x)
     rows_u = torch.stack([x, y, one, zero, zero, zero, -u * x, -u * y, -u], -1)
     rows_v = torch.stack([zero, zero, zero, x, y, one, -v * x, -v * y, -v], -1)
-    system = torch.cat([rows_u, rows_v], 1)
-    finite = system.flatten(1).isfinite().all(1)  # a NaN or infinite point gives a NaN H, as a sampler would
-    _, singular, vh = torch.linalg.svd(torch.where(finite[:, None, None], system, 0.0))
+    _, singular, vh = torch.linalg.svd(torch.cat([rows_u, rows_v], 1))
     if bool(((singular[:, 7] <= 1e-9 * singular[:, 0]) & finite).any()):
         raise ValueError("homography: these point pairs do not pin down one homography (are three of the points on "
                          "a line?): expected P >= 4 pairs of which 4 are in general position")
-    h = vh[:, -1].view(-1, 3, 3)
-    w = h[:, 2, 0] * x[:, 0] + h[:, 2, 1] * y[:, 0] + h[:, 2, 2]  # the first source point's w
+    h = torch.linalg.solve(t_dst, vh[:, -1].view(-1, 3, 3) @ t_src)  # back to the pairs' own coordinates
+    h = h / h.flatten(1).norm(dim=1)[:, None, None]
+    w = h[:, 2, 0] * src[:, 0, 0] + h[:, 2, 1] * src[:, 0, 1] + h[:, 2, 2]  # the first source point's w
     h = h * torch.where(w < 0, -1.0, 1.0).to(h)[:, None, None]
-    return torch.where(finite[:, None, None], h, torch.nan).to(src.dtype)
+    return torch.where(finite[:, None, None], h, torch.nan).to(dtype)
+
+
+def _normalising(points: torch.Tensor) -> torch.Tensor:
+    """Hartley's normalisation of ``points (N, P, 2)``: the similarity ``T (N, 3, 3)`` that moves their centroid to
+    the origin and scales their mean distance from it to ``√2`` (scale 1 where all points coincide)."""
+    centre = points.mean(1)
+    spread = (points - centre[:, None]).norm(dim=-1).mean(1)
+    scale = torch.where(spread > 0, math.sqrt(2) / spread.clamp_min(1e-300), 1.0)
+    t = torch.zeros(points.shape[0], 3, 3, dtype=points.dtype)
+    t[:, 0, 0] = t[:, 1, 1] = scale
+    t[:, :2, 2] = -scale[:, None] * centre
+    t[:, 2, 2] = 1.0
+    return t
 
 
 def _uniform(shape, low: float, high: float, generator: torch.Generator) -> torch.Tensor:

@@ -36,7 +36,7 @@ def test_answers_are_read_per_student_and_question(tmp_path):
     found = answers.collect(discover([_class(tmp_path)]))
     assert [(a.student, a.question, a.answered) for a in found] == [
         ("ada", "01.q1", True), ("ada", "01.q2", True), ("bob", "01.q1", False), ("bob", "01.q2", False)]
-    assert found[0].prompt.startswith("Toggling `align_corners` changes $\\theta$ but not the picture. Why?")
+    assert found[0].prompt.startswith("A $4\\times4$ image and the identity $\\theta$: you build the grid")
     assert found[1].text == "<script>alert(1)</script>\n```\n# not a heading"
 
 

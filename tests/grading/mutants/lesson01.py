@@ -22,12 +22,22 @@ MUTANTS = [
            "return 2.0 / n, 1.0 / n - 1.0", "return 2.0 / n, -1.0"),
     Mutant("inverts_singular_n_out", "01.pixel_to_theta", "value",
            "@ axis_map(out_size, denormalize))", "@ torch.linalg.inv(axis_map(out_size, normalize)))"),
+    Mutant("pixel_to_theta_divides_by_zero", "01.pixel_to_theta", "value",
+           "return (2.0 / (n - 1), -1.0) if n > 1 else (0.0, 0.0)",
+           "return float(2.0 / torch.tensor(n - 1.0)), -1.0  # inf at n = 1"),
     Mutant("pixel_to_theta_wrapper", "01.pixel_to_theta", "banned",
            "    def axis_map(size: tuple[int, int], line) -> torch.Tensor:",
            "    import stn_course.affine as package\n"
            "    return package.pixel_to_theta(matrix, in_size, out_size, align_corners)\n\n"
            "    def axis_map(size: tuple[int, int], line) -> torch.Tensor:"),
+    Mutant("rotate_about_centre_axes_swapped", "01.rotate_about", "convention",
+           "[(width - 1) / 2, (height - 1) / 2]", "[(height - 1) / 2, (width - 1) / 2]"),
+    Mutant("turn_theta_aspect_upside_down", "01.turn_theta", "value",
+           "return torch.tensor([[0.0, hp / wp, 0.0], [-wp / hp, 0.0, 0.0]]",
+           "return torch.tensor([[0.0, wp / hp, 0.0], [-hp / wp, 0.0, 0.0]]"),
     Mutant("turn_theta_motion_sign", "01.turn_theta", "convention",
            "return torch.tensor([[0.0, hp / wp, 0.0], [-wp / hp, 0.0, 0.0]]",
            "return torch.tensor([[0.0, -hp / wp, 0.0], [wp / hp, 0.0, 0.0]]"),
+    Mutant("chain_thetas_motion_order", "01.chain_thetas", "convention",
+           "return (one @ two)[..., :2, :]", "return (two @ one)[..., :2, :]"),
 ]

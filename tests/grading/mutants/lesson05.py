@@ -19,6 +19,11 @@ MUTANTS = [
     Mutant("stcnn_other_convention", "05.stcnn_forward", "convention",
            "classifier(F.grid_sample(x, grid, align_corners=False))",
            "classifier(F.grid_sample(x, grid, align_corners=True))"),
+    Mutant("stcnn_both_align_corners_true", "05.stcnn_forward", "convention",
+           "grid = F.affine_grid(theta, (x.shape[0], x.shape[1], out_size, out_size), align_corners=False)\n"
+           "    return classifier(F.grid_sample(x, grid, align_corners=False))",
+           "grid = F.affine_grid(theta, (x.shape[0], x.shape[1], out_size, out_size), align_corners=True)\n"
+           "    return classifier(F.grid_sample(x, grid, align_corners=True))"),
     Mutant("rotation_not_negated", "05.theta_statistics", "convention",
            "rotation = -torch.rad2deg(", "rotation = torch.rad2deg("),
     Mutant("stcnn_theta_under_no_grad", "05.stcnn_forward", "gradient",
