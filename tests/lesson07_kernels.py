@@ -78,7 +78,7 @@ def launcher(mask_store: bool = True, mask_load: bool = True):
 
 @triton.jit
 def learner_input_grad_kernel(grad_out, theta, grad_in, C, H, W, H_out, W_out, BLOCK: tl.constexpr,
-                              ATOMIC: tl.constexpr):
+                              ATOMIC: tl.constexpr, ALIGN: tl.constexpr):
     """Lesson 7's exercise 5, written out independently of the lesson's helper; ``ATOMIC=False``: a plain load, add
     and store, which loses the additions of lanes that share an input pixel."""
     n = tl.program_id(0)
@@ -88,10 +88,16 @@ def learner_input_grad_kernel(grad_out, theta, grad_in, C, H, W, H_out, W_out, B
     t0 = tl.load(base)
     j = (offsets % W_out).to(t0.dtype)
     i = (offsets // W_out).to(t0.dtype)
-    xt = (2.0 * j + 1.0) / W_out - 1.0
-    yt = (2.0 * i + 1.0) / H_out - 1.0
-    x = ((t0 * xt + tl.load(base + 1) * yt + tl.load(base + 2) + 1.0) * W - 1.0) / 2.0
-    y = ((tl.load(base + 3) * xt + tl.load(base + 4) * yt + tl.load(base + 5) + 1.0) * H - 1.0) / 2.0
+    if ALIGN:
+        xt = tl.where(W_out > 1, 2.0 * j / tl.maximum(W_out - 1, 1) - 1.0, 0.0 * j)
+        yt = tl.where(H_out > 1, 2.0 * i / tl.maximum(H_out - 1, 1) - 1.0, 0.0 * i)
+        x = (t0 * xt + tl.load(base + 1) * yt + tl.load(base + 2) + 1.0) * (W - 1) / 2.0
+        y = (tl.load(base + 3) * xt + tl.load(base + 4) * yt + tl.load(base + 5) + 1.0) * (H - 1) / 2.0
+    else:
+        xt = (2.0 * j + 1.0) / W_out - 1.0
+        yt = (2.0 * i + 1.0) / H_out - 1.0
+        x = ((t0 * xt + tl.load(base + 1) * yt + tl.load(base + 2) + 1.0) * W - 1.0) / 2.0
+        y = ((tl.load(base + 3) * xt + tl.load(base + 4) * yt + tl.load(base + 5) + 1.0) * H - 1.0) / 2.0
     x0f = tl.floor(x)
     y0f = tl.floor(y)
     x0 = x0f.to(tl.int32)
@@ -112,15 +118,22 @@ def learner_input_grad_kernel(grad_out, theta, grad_in, C, H, W, H_out, W_out, B
 
 
 def input_gradient_launcher(atomic: bool = True):
-    """The lesson's launcher around :func:`learner_input_grad_kernel`."""
+    """The lesson's backward launcher: the input's gradient from :func:`learner_input_grad_kernel`, θ's from the
+    package's fused kernel (its autograd) – an independent pair for ``07.affine_input_gradient``."""
+    from stn_course.gpu.affine import affine_sample
 
-    def affine_input_gradient(grad_output, theta, in_size):
-        grad_output, theta = grad_output.contiguous(), theta.reshape(-1, 6).contiguous().to(grad_output.dtype)
+    def affine_backward(grad_output, input, theta, align_corners=False):
+        grad_output, t6 = grad_output.contiguous(), theta.reshape(-1, 6).contiguous().to(grad_output.dtype)
         n, c, h_out, w_out = grad_output.shape
-        grad_input = torch.zeros(n, c, *in_size, dtype=grad_output.dtype, device=grad_output.device)
+        grad_input = torch.zeros_like(input)
         block = gpu.block_size(grad_output.device)
         learner_input_grad_kernel[(n, triton.cdiv(h_out * w_out, block))](
-            grad_output, theta, grad_input, c, in_size[0], in_size[1], h_out, w_out, BLOCK=block, ATOMIC=atomic)
-        return grad_input
+            grad_output, t6, grad_input, c, input.shape[2], input.shape[3], h_out, w_out, BLOCK=block,
+            ATOMIC=atomic, ALIGN=bool(align_corners))
+        t = theta.detach().clone().requires_grad_()
+        with torch.enable_grad():
+            out = affine_sample(input, t, (h_out, w_out), align_corners=align_corners)
+            (grad_theta,) = torch.autograd.grad(out, t, grad_output)
+        return grad_input, grad_theta
 
-    return affine_input_gradient
+    return affine_backward

@@ -77,8 +77,15 @@ def test_program_reads():
 
 
 def test_the_colleague_s_bugs_hide_in_his_test_and_each_fails_the_check_alone():
+    from stn_course.checks.lesson07 import colleague_pixels as black_box
+
     for pid in (0, 1):  # his printout: 4×4, BLOCK 8 – square, 16 pixels a multiple of BLOCK – looks right
         assert all(torch.equal(a, b) for a, b in zip(colleague_pixels(pid, 8, 4, 4), tiles_ok(pid, 8, 4, 4)))
+    for args in ((0, 8, 4, 4), (1, 8, 4, 4), (0, 2, 1, 2), (0, 2, 1, 1), (3, 16, 5, 7)):  # the lesson's black box
+        assert all(torch.equal(a, b) for a, b in zip(black_box(*args), colleague_pixels(*args)))
+    # the fold's smallest counterexamples: a 1×2 output (second pixel in row 1), a 1×1 output with BLOCK 2
+    assert not torch.equal(black_box(0, 2, 1, 2)[0], tiles_ok(0, 2, 1, 2)[0])
+    assert not torch.equal(black_box(0, 2, 1, 1)[2], tiles_ok(0, 2, 1, 1)[2])
 
     def with_tile(**fixes):
         return lambda t, p, b, i, o, a=False: reads_ok(t, p, b, i, o, a,
@@ -169,6 +176,17 @@ def test_a_float64_case_is_compared_to_float64_precision():
     assert len(float64) >= 3 and max(float64) < 1e-12
 
 
+def test_the_worst_error_reported_is_the_measure_the_text_states():
+    """|yours − torch| / (1 + |torch|): a pass never reports more than the tolerance, a failure's message names it."""
+    from stn_course.checks.lesson07 import _compare_kernel
+
+    expected = torch.tensor([100.0, 0.0], dtype=torch.float32)
+    ok, worst, message = _compare_kernel(expected, expected + torch.tensor([5e-4, 0.0]), None)
+    assert ok and worst <= 1e-5 and worst > 4e-6  # absolutely 5e-4 off, within 1e-5 · (1 + 100)
+    ok, worst, message = _compare_kernel(expected, expected + torch.tensor([0.0, 3e-5]), None)
+    assert not ok and "(1 + |torch|) about 3e-05" in message and abs(worst - 3e-5) < 1e-9
+
+
 @pytest.mark.triton
 def test_check_in_a_notebook_reports_a_store_without_mask_and_the_process_lives_on():
     from stn_course.checks import CheckFailed, check
@@ -203,7 +221,7 @@ def test_the_guard_never_stops_the_package_s_own_kernels(padding_mode):
 # -- 07.affine_input_gradient (the learner's atomic scatter: a real kernel, through the interpreter here) -------
 
 
-def input_gradient_ok(grad_output, theta, in_size):
+def input_gradient_ok(grad_output, theta, in_size, align_corners=False):
     """An independent scatter in torch: each output pixel's gradient times the bilinear weights of its corners
     (from the corners' distances, ``(1 − |x − x_k|)(1 − |y − y_k|)``), added with ``index_add_``."""
     from stn_course.gpu.indexing import source_pixels as where_read
@@ -213,7 +231,8 @@ def input_gradient_ok(grad_output, theta, in_size):
     rows, cols = torch.meshgrid(torch.arange(h_out), torch.arange(w_out), indexing="ij")
     flat = torch.zeros(n, c, h * w, dtype=grad_output.dtype, device=grad_output.device)
     for k in range(n):
-        x, y = where_read(theta[k], rows.to(theta.device), cols.to(theta.device), (h, w), (h_out, w_out))
+        x, y = where_read(theta[k], rows.to(theta.device), cols.to(theta.device), (h, w), (h_out, w_out),
+                          align_corners)
         for dy in (0, 1):
             for dx in (0, 1):
                 xk, yk = x.floor() + dx, y.floor() + dy
@@ -225,11 +244,23 @@ def input_gradient_ok(grad_output, theta, in_size):
     return flat.view(n, c, h, w)
 
 
+def theta_gradient_ok(grad_output, input, theta, align_corners=False):
+    """θ's gradient from the package's fused kernel (its own autograd; not the check's torch reference)."""
+    t = theta.detach().clone().requires_grad_()
+    out = affine_sample(input, t, tuple(grad_output.shape[-2:]), align_corners=align_corners)
+    return torch.autograd.grad(out, t, grad_output)[0]
+
+
+def backward_ok(grad_output, input, theta, align_corners=False):
+    return (input_gradient_ok(grad_output, theta, input.shape[-2:], align_corners),
+            theta_gradient_ok(grad_output, input, theta, align_corners))
+
+
 @pytest.mark.triton
-def test_input_gradient_with_an_independent_scatter_and_a_real_kernel():
+def test_backward_with_an_independent_scatter_and_a_real_kernel():
     from .lesson07_kernels import input_gradient_launcher
 
-    assert_passes("07.affine_input_gradient", input_gradient_ok, seeds=(0, 1))
+    assert_passes("07.affine_input_gradient", backward_ok, seeds=(0, 1))
     assert_passes("07.affine_input_gradient", input_gradient_launcher(), seeds=(0,))
     assert run_check(get("07.affine_input_gradient"), input_gradient_launcher(), 2, hidden=True).passed
 
@@ -244,13 +275,46 @@ def test_input_gradient_without_atomics_loses_additions_even_under_the_interpret
                        stop_at_first_failure=False)
     assert not result.passed and all(r.status in ("passed", "failed") for r in result.results)
     assert any("zoomed in" in r.case.description for r in result.results if not r.passed)
+    assert "additions were lost" in result.first_failure.message  # the diagnosis: where lanes share an address
 
 
-def test_input_gradient_bugs_fail():
+def test_backward_cases_meet_the_kinks():
+    cases = list(get("07.affine_input_gradient").cases(np.random.default_rng(0)))
+    hidden = list(get("07.affine_input_gradient").hidden_cases(np.random.default_rng(0)))
+    for group in (cases, hidden):
+        assert {c.args[3] for c in group} == {False, True}  # both conventions
+        assert any(torch.equal(c.args[2], torch.eye(2, 3, dtype=c.args[2].dtype).expand_as(c.args[2]))
+                   for c in group)  # the identity
+    assert {c.args[0].dtype for c in cases} == {torch.float32, torch.float64}
+    assert any(c.args[1].shape[-1] == 1 for c in hidden)  # a 1-pixel side
+    assert any(c.args[0].shape[1] > 1 for c in cases)  # several channels: θ's gradient sums over them
+
+
+@pytest.mark.triton
+def test_backward_bugs_fail_and_theta_s_slips_are_named():
     check_id = "07.affine_input_gradient"
-    assert_fails(check_id, lambda g, t, s: input_gradient_ok(g, t.transpose(1, 2).reshape(-1, 2, 3), s))  # θ mixed up
-    assert_fails(check_id, lambda g, t, s: input_gradient_ok(g, t, s).flip(-1))  # columns mirrored
-    assert_fails(check_id, lambda g, t, s: 2 * input_gradient_ok(g, t, s))  # every addition made twice
+    assert_fails(check_id, lambda g, i, t, a: (2 * input_gradient_ok(g, t, i.shape[-2:], a),
+                                               theta_gradient_ok(g, i, t, a)))  # every addition made twice
+    assert_fails(check_id, lambda g, i, t, a: (input_gradient_ok(g, t, i.shape[-2:], a).flip(-1),
+                                               theta_gradient_ok(g, i, t, a)))  # columns mirrored
+    assert_fails(check_id, lambda g, i, t, a: input_gradient_ok(g, t, i.shape[-2:], a))  # θ's gradient missing
+
+    def slipped(change):
+        return lambda g, i, t, a: (input_gradient_ok(g, t, i.shape[-2:], a), change(g, i, t, a))
+
+    h_w = lambda i: torch.tensor([[i.shape[-1]], [i.shape[-2]]], dtype=i.dtype)  # noqa: E731
+    one_factor = slipped(lambda g, i, t, a: theta_gradient_ok(g, i, t, a) * (h_w(i) / (h_w(i) - 1) if a else 1))
+    flipped = slipped(lambda g, i, t, a: -theta_gradient_ok(g, i, t, a))
+    halved = slipped(lambda g, i, t, a: theta_gradient_ok(g, i, t, a) / 2)
+    last_channel = slipped(lambda g, i, t, a: theta_gradient_ok(
+        torch.cat([torch.zeros_like(g[:, :-1]), g[:, -1:]], 1), i, t, a))
+    batch_sum = slipped(lambda g, i, t, a: theta_gradient_ok(g, i, t, a).sum(0, keepdim=True).expand_as(t))
+    for fn, kind in ((one_factor, "two conventions' unnormalization"), (flipped, "opposite sign"),
+                     (halved, "times a constant"), (last_channel, "one channel's part"),
+                     (batch_sum, "the batch's sum")):
+        result = run_check(get(check_id), fn, 0)
+        assert not result.passed and "θ's gradient: " + "" in result.first_failure.message, kind
+        assert kind in result.first_failure.message, (kind, result.first_failure.message)
 
 
 # -- 07.kernel_address ---------------------------------------------------------------------------------------------
@@ -364,5 +428,58 @@ def test_fusion_bound():
     assert_fails("07.fusion_bound", lambda s, o: (bytes_ok(s, o) + bytes_ok(s, o, backward=True) - input_bytes(s))
                  / (bytes_ok(s, o, fused=True) + bytes_ok(s, o, fused=True, backward=True) - input_bytes(s)))
     assert_fails("07.fusion_bound", lambda s, o: (6 * s[1] + 10) / (6 * s[1]))  # the fold's formula, any output
+    output_bytes = lambda s, o: s[0] * s[1] * o[0] * o[1] * 4  # noqa: E731 – eq. 7 read on the output's side
+    output_for_input = lambda s, o: ((bytes_ok(s, o) + bytes_ok(s, o, backward=True) - input_bytes(s)  # noqa: E731
+                                      + output_bytes(s, o)) / (bytes_ok(s, o, fused=True) - input_bytes(s)
+                                      + bytes_ok(s, o, fused=True, backward=True) + output_bytes(s, o)))
+    assert_fails("07.fusion_bound", output_for_input)
+    check = get("07.fusion_bound")  # a hidden case with the output's size not the input's tells the two apart
+    assert any(abs(output_for_input(*c.args) - bound_ok(*c.args)) > 1e-3 and c.args[0][2:] != c.args[1]
+               for c in check.hidden_cases(np.random.default_rng(0)))
     text = format_result(run_check(get("07.fusion_bound"), lambda s, o: 1.5, 0))
     assert "too" in text and "2.666" not in text and "1.026" not in text
+
+
+# -- the checks' diagnoses: each names the kind of slip, from the case's own arguments --------------------------
+
+
+def test_program_reads_diagnoses_the_colleague_s_bugs_and_the_convention():
+    def message(fn):
+        result = run_check(get("07.program_reads"), fn, 0)
+        assert not result.passed
+        return result.first_failure.message
+
+    def with_tile(**fixes):
+        return lambda t, p, b, i, o, a=False: reads_ok(t, p, b, i, o, a,
+                                                       tiles=lambda *args: colleague_pixels(*args, **fixes))
+
+    assert "right on square outputs only" in message(with_tile(fix_mask=True))
+    assert "lets a lane with no output pixel through" in message(with_tile(fix_rows=True))
+    assert "sampling points of align_corners=True" in message(lambda t, p, b, i, o, a=False: reads_ok(t, p, b, i, o,
+                                                                                                      not a))
+
+
+@pytest.mark.triton
+def test_fused_affine_sample_diagnoses_the_border_and_float32():
+    from stn_course.checks.lesson07 import _corner_addresses
+
+    def one_mask_for_the_point(input, theta, out_size):  # "all four neighbours inside, or nothing": 0 at the border
+        out = fused_ok(input, theta, out_size)
+        for n in range(len(theta)):
+            address = _corner_addresses(theta[n], input.shape[-2:], out_size, 1)[0]
+            out[n, :, ((address < 0).any(1) & (address >= 0).any(1)).reshape(out_size)] = 0
+        return out
+
+    def through_float32(input, theta, out_size):
+        return fused_ok(input.float(), theta.float(), out_size).to(input.dtype)
+
+    for fn, kind in ((one_mask_for_the_point, "partly outside the image"), (through_float32, "float32's precision")):
+        result = run_check(get("07.fused_affine_sample"), fn, 0)
+        assert not result.passed and kind in result.first_failure.message
+
+
+@pytest.mark.triton
+def test_input_gradient_diagnoses_lost_additions_only_where_lanes_share_an_address():
+    result = run_check(get("07.affine_input_gradient"), lambda g, i, t, a: (
+        2 * input_gradient_ok(g, t, i.shape[-2:], a), theta_gradient_ok(g, i, t, a)), 0)
+    assert not result.passed and "additions were lost" not in result.first_failure.message

@@ -29,7 +29,7 @@ from stn_course.checks.kernels import KernelStub, is_stub, jit_exercise, kernel_
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL_CHECKS = ("07.fused_affine_sample", "07.affine_input_gradient")
-KERNEL_CELLS = ("def affine_sample_kernel", "def input_grad_kernel")  # each cell also holds its launcher
+KERNEL_CELLS = ("def affine_sample_kernel", "def backward_kernel")  # each cell also holds its launcher
 
 
 def kernel_cells(notebook: str) -> list[str]:
@@ -91,9 +91,10 @@ def test_with_a_gpu_every_kernel_case_moves_its_tensors_to_cuda(monkeypatch, che
     cases = list((check.hidden_cases if hidden else check.cases)(np.random.default_rng(0)))
     monkeypatch.undo()  # fake_to off again: what pytest does next must not go through it
     tensors = [a for case in cases for a in case.args if isinstance(a, torch.Tensor)]
-    assert len(tensors) == 2 * len(cases) and {id(t) for t in tensors} <= {i for i, _ in sent}
+    per_case = {"07.fused_affine_sample": 2, "07.affine_input_gradient": 3}[check_id]  # grad_output, input, θ
+    assert len(tensors) == per_case * len(cases) and {id(t) for t in tensors} <= {i for i, _ in sent}
     assert {device for _, device in sent} == {torch.device("cuda")}
-    assert all(isinstance(case.args[2], tuple) for case in cases)  # sizes are not tensors: left alone
+    assert all(isinstance(case.args[-1], (tuple, bool)) for case in cases)  # sizes, flags: left alone
 
 
 def test_on_the_interpreter_the_cases_stay_on_the_cpu(monkeypatch):
@@ -137,7 +138,7 @@ def test_the_fresh_lesson_s_kernel_stubs_report_not_implemented_before_any_launc
     namespace = run_cells(kernel_cells("lessons"))
     launchers = {"07.fused_affine_sample": namespace["fused_affine_sample"],
                  "07.affine_input_gradient": namespace["affine_input_gradient"]}
-    for name in ("affine_sample_kernel", "input_grad_kernel"):
+    for name in ("affine_sample_kernel", "backward_kernel"):
         assert isinstance(namespace[name], KernelStub)
     for check_id, launcher in launchers.items():
         result = run_check(get(check_id), launcher, 0)
@@ -167,16 +168,18 @@ AOT_SCRIPT = textwrap.dedent("""
 
     stubs = run_cells(kernel_cells("lessons"))
     assert isinstance(stubs["affine_sample_kernel"], KernelStub), "the stub reached triton.jit"
-    assert isinstance(stubs["input_grad_kernel"], KernelStub), "the stub reached triton.jit"
+    assert isinstance(stubs["backward_kernel"], KernelStub), "the stub reached triton.jit"
     solution = run_cells(kernel_cells("solutions"))
     pointers = dict(fp32="*fp32", fp64="*fp64")
     report = {{}}
-    for name, first in (("affine_sample_kernel", ("inp", "theta", "out")),
-                        ("input_grad_kernel", ("grad_out", "theta", "grad_in"))):
+    for name, first, constants in (("affine_sample_kernel", ("inp", "theta", "out"), {{"BLOCK": 256}}),
+                                   ("backward_kernel", ("grad_out", "inp", "theta", "grad_in", "partial"),
+                                    {{"ALIGN": True, "BLOCK": 256}})):
         for dtype in ("fp32", "fp64"):
             signature = {{a: pointers[dtype] for a in first}}
-            signature.update({{a: "i32" for a in ("C", "H", "W", "H_out", "W_out")}}, BLOCK="constexpr")
-            compiled = triton.compile(ASTSource(fn=solution[name], signature=signature, constexprs={{"BLOCK": 256}}),
+            signature.update({{a: "i32" for a in ("C", "H", "W", "H_out", "W_out")}})
+            signature.update({{a: "constexpr" for a in constants}})
+            compiled = triton.compile(ASTSource(fn=solution[name], signature=signature, constexprs=constants),
                                       target=GPUTarget("cuda", 80, 32))
             report[name + "/" + dtype] = [len(compiled.asm["ptx"]), len(compiled.asm["cubin"])]
     print(json.dumps(report))
@@ -193,7 +196,7 @@ def test_the_fresh_lesson_runs_and_the_solution_kernels_compile_for_sm_80(tmp_pa
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert set(report) == {f"{k}/{d}" for k in ("affine_sample_kernel", "input_grad_kernel") for d in ("fp32", "fp64")}
+    assert set(report) == {f"{k}/{d}" for k in ("affine_sample_kernel", "backward_kernel") for d in ("fp32", "fp64")}
     assert all(ptx > 1000 and cubin > 1000 for ptx, cubin in report.values())
 
 

@@ -297,8 +297,11 @@ plotting.show_grid(photo, crop_grid, ax=fig.axes[0], max_lines=6);
 # The bottom row $(\pi_{31}, \pi_{32})$ makes $w$ vary across the image: parallel lines converge, as in a photo of a
 # plane seen at an angle. $\Pi$ and $\lambda \Pi$ give the same map, so only 8 numbers are free – fix $\pi_{33} = 1$.
 # With bottom row $(0, 0, 1)$, $w \equiv 1$ and this is the affine grid. Where $w \to 0$ the grid runs to infinity
-# (the horizon) – those pixels read padding. Forgetting the divide (treating $\Pi$ like an affine $\theta$) is the
-# popular bug: the result is affine, never perspective.
+# (the horizon): pixels near it read padding (or the stretched border), a pixel exactly on it divides by 0 and reads
+# NaN under zeros padding, as `F.grid_sample` does for an infinite coordinate; past it ($w < 0$) the points come back
+# from the other side – a real camera never sees there, so a transformer should keep its horizon off the output.
+# Forgetting the divide (treating $\Pi$ like an affine $\theta$) is the popular bug: the result is affine, never
+# perspective.
 #
 # **Design, then run.** The figure below uses a $\Pi$ whose top two rows are the identity's, $(1, 0, 0)$ and
 # $(0, 1, 0)$, and whose bottom row is $(\pi_{31}, 0, 1)$, with $\pi_{31} = 0.45$.

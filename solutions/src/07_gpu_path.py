@@ -112,16 +112,20 @@
 #       rtol: 1.0e-05
 #       atol: 1.0e-05
 #     07.affine_input_gradient:
-#       title: the backward's input gradient
+#       title: 'the backward kernel: the input''s gradient and θ''s, in both conventions'
 #       points: 4
 #       hint: >-
-#         One lane per output pixel, as in the forward. What does its output gradient add to each neighbour (eq. 6)?
-#         Then: when θ magnifies, how many output pixels share one input pixel – are they in one program? What does
-#         one vector store keep of repeated addresses?
+#         Two halves. The input's: what does a lane's output gradient add to each neighbour (eq. 6), and when θ
+#         magnifies, how many lanes of one program add into one input pixel – what does one vector store keep of
+#         repeated addresses? θ's: eq. 7 is a derivative in the input's pixels; bilinear_corners says how a pixel
+#         coordinate depends on x_s in each convention (differentiate its two formulas), and x_s on θ. Which way does
+#         the sample change as x grows? Does every channel sample at the same point?
 #       recipe: >-
-#         load g = ∂L/∂V of channel c at the lane's pixel (mask=live, other=0.0); for each corner k with weight w_k
-#         and mask m_k = live & inside: tl.atomic_add(grad_in + (n·C + c)·H·W + y_k·W + x_k, w_k · g, mask=m_k). A
-#         tl.load / add / tl.store instead loses the additions of lanes that share an address.
+#         Per channel: g = tl.load(grad_out …, mask=live, other=0.0); the four corners U with mask live & inside,
+#         other=0.0; gx += g·((U10 − U00)(1 − fy) + (U11 − U01) fy), gy += g·((U01 − U00)(1 − fx) + (U11 − U10) fx);
+#         tl.atomic_add each corner of grad_in with weight·g. After the channels: gx ·= (W − 1)/2 with ALIGN, W/2
+#         without (gy with H); store tl.sum(gx·u), tl.sum(gx·v), tl.sum(gx), then the same for gy, at
+#         partial + (n·P + pid)·6 + k.
 #       rtol: 1.0e-05
 #       atol: 1.0e-05
 #     07.wave_efficiency:
@@ -165,7 +169,7 @@
 #
 # **You will predict, then build:** from the bytes alone, the most fusion can gain over a training step; where each
 # lane of a kernel's program reads, without a grid (repairing a colleague's tile on the way); the fused forward
-# kernel itself; and the backward's input gradient – then ask which part of it can make two seeded GPU
+# kernel itself; and the backward kernel, the input's gradient and θ's – then ask which part of it can make two seeded GPU
 # runs differ in their last bits, learn to measure a kernel honestly, and ask what makes it fast: tuning `BLOCK` and
 # `num_warps` (and the waves a launch runs in), coalesced memory accesses and 2-D tiles, addresses that overflow
 # 32 bits, and a roofline prediction of each kernel's time on named GPUs.
@@ -193,6 +197,7 @@ if not torch.cuda.is_available():
 
 %matplotlib inline
 import math
+import time
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -265,16 +270,16 @@ print("kernels run on:", where)
 #
 # The model's rules, for both directions: every tensor costs its elements × `element_size` each time a kernel
 # reads it and each time a kernel writes it (the caches are ignored); θ and θ's gradient are negligible (a few
-# numbers per image); `affine_grid` counts as writing only the grid and its backward as reading only the grid's
-# gradient (§2: its base grid is left out); a gradient that many threads add into (a scatter) is first filled with
-# zeros – a write of its
-# own – and then written once more with the sums, while one whose every element a single thread computes is written
-# once. ATen's backward is two kernels, like its forward: `grid_sample`'s backward (the
-# gradients of its two inputs), then `affine_grid`'s (θ's gradient from the grid's). The fused backward is one
-# kernel that computes the input's gradient and θ's. Which tensors each backward kernel must read is yours to
-# find – lesson 4's eq. 6 and 7 say what each gradient multiplies, not this text. Before the check, work out by
-# hand what you expect for one channel and for 64 (output as large as the input): the check asks other channel
-# counts, output sizes and batches.
+# numbers per image); `affine_grid` counts as writing only the grid, and so its backward as reading only the
+# grid's gradient (§2: its base grid is left out). A tensor that a kernel fills by *adding* into it from many
+# threads must hold zeros before the first addition: a fill writes them – count it – and the kernel then counts as
+# writing the tensor once; a tensor whose every element one thread computes is written once. Autograd runs each
+# op's backward as a kernel of its own, in reverse order; the fused backward is one kernel. Everything else is
+# yours: which gradients each backward kernel produces, which tensors it must read to compute them (lesson 4's
+# eq. 6 and 7 say what each gradient multiplies), and which of its outputs are filled by adding. Before the check,
+# work out by hand what you expect for one channel and for 64 (output as large as the input): the check asks other
+# channel counts, output sizes – smaller and larger than the input, where mixing up the input's and the output's
+# tensors changes the answer – and batches.
 
 # %%
 def fusion_bound(input_shape, out_size):
@@ -297,7 +302,7 @@ def fusion_bound(input_shape, out_size):
 fusion_bound = check("07.fusion_bound", fusion_bound)
 
 # %% [markdown]
-# <details><summary>The count, tensor by tensor, and the formula</summary>
+# <details><summary>The count, tensor by tensor, and the formula (open after the check passes)</summary>
 #
 # | pass | reads | writes |
 # |---|---|---|
@@ -315,6 +320,11 @@ fusion_bound = check("07.fusion_bound", fusion_bound)
 # | `grid_sample` backward | output gradient, grid, input | input gradient (zero-filled, then the sums), grid gradient |
 # | `affine_grid` backward | grid gradient | θ's gradient |
 # | fused backward | output gradient, θ, input | input gradient (zero-filled, then the sums), θ's partials |
+#
+# Which output is a scatter: the input's gradient – eq. 6 adds each output pixel's share into four input pixels,
+# and many output pixels share an input pixel – so it is zero-filled (one write) and then written with the sums
+# (another). The grid's gradient is not: each grid point belongs to one output pixel, whose thread computes its two
+# numbers from eq. 7 and writes them once.
 #
 # Three grids cross the bus in the unfused backward; none in the fused one. At one bandwidth $B$ the ratio of the
 # times is the ratio of the bytes, whatever $B$ – and whatever the element size, which multiplies both. Per output
@@ -392,7 +402,9 @@ print(f"F.affine_grid + F.grid_sample on {shape}: {spread(aten_samples)}; at the
 # order they sit in memory (row-major, as the output tensor stores them), program 0 takes the first `BLOCK` of them,
 # program 1 the next `BLOCK`, and so on; lane ℓ of a program takes its ℓ-th pixel. The launch grid is
 # `(N, ceil(H_out · W_out / BLOCK))`, so the last program of an image usually runs past the last pixel: its extra
-# lanes are **masked** – every load and store takes `mask=live`, so a masked lane never touches memory.
+# lanes are **masked** – every load and store takes `mask=live`, so a masked lane never touches memory. A program
+# does each operation for all its lanes together – one `tl.load` fetches the values of all `BLOCK` lanes, one
+# `tl.store` writes all of them – and on a GPU many programs run at the same time.
 #
 # ### Where a pixel reads, without a grid
 #
@@ -411,19 +423,16 @@ print(f"F.affine_grid + F.grid_sample on {shape}: {spread(aten_samples)}; at the
 # `F.affine_grid` and the course's grid helpers); it tries every output size `F.affine_grid` accepts, in both
 # conventions: whatever your arithmetic does at the extremes, it must do what `F.affine_grid` does.
 #
-# The tile half is half written: a colleague's function says which output pixel each lane computes. His kernel
-# passes his tests on 4×4 and 32×32 outputs, with `BLOCK` 8 and 256; his printout below looks right. On your 24×40
-# outputs the same kernel writes a scrambled image, and now and then the process dies with an illegal memory
-# access. Use what is right in it.
+# The tile half is half written: a colleague's function `colleague_pixels(pid, block, h_out, w_out) -> (rows,
+# cols, live)` says which output pixel each lane computes. His kernel passes his tests on 4×4 and 32×32 outputs,
+# with `BLOCK` 8 and 256, and his printout below looks right; on the sizes your model needs it goes wrong. His code
+# is not shown – treat it as a black box, as you would a library's. **Hunt first**, in a cell of your own: find the
+# sizes and blocks on which his tile is wrong – each *kind* of failure with the smallest counterexample you can
+# make, and what it would do in a kernel – using only what the "Programs and tiles" section says a tile must be.
+# Then write yours; the fold after the check names his bugs – compare with your list.
 
 # %%
-def colleague_pixels(pid, block, h_out, w_out):
-    """The colleague's tile: ``-> (rows, cols, live)``, each ``(block,)``."""
-    offsets = block * pid + torch.arange(block)
-    rows, cols = offsets // h_out, offsets % h_out
-    live = offsets <= h_out * w_out
-    return rows, cols, live
-
+from stn_course.checks.lesson07 import colleague_pixels  # a black box: find where it is wrong by trying it
 
 for pid in (0, 1):  # his test: a 4×4 output, BLOCK = 8 – two programs, 16 pixels
     r, c, ok = colleague_pixels(pid, 8, 4, 4)
@@ -456,14 +465,16 @@ def program_reads(theta, pid, block, in_size, out_size, align_corners=False):
 program_reads = check("07.program_reads", program_reads)
 
 # %% [markdown]
-# <details><summary>The colleague's two bugs, and the derivation</summary>
+# <details><summary>The colleague's two bugs, and the derivation (open after the check passes)</summary>
 #
-# **The tile.** The pixels are numbered row-major, and a row is $W_\text{out}$ pixels long: row `offset //
+# **The tile.** His code was `rows, cols = offsets // h_out, offsets % h_out` and `live = offsets <= h_out *
+# w_out`. The pixels are numbered row-major, and a row is $W_\text{out}$ pixels long: row `offset //
 # W_out`, column `offset % W_out`. He divided by `h_out` – the same on every square output, which is all he
-# tested; on 24×40 every lane lands in the wrong pixel. And `live = offsets <= h_out * w_out` lets the lane
-# numbered exactly $H_\text{out} W_\text{out}$ – one past the last pixel – load and store: invisible when the
-# block divides the output (his 16 pixels in two blocks of 8, 1024 in four of 256: no lane reaches that number),
-# an out-of-bounds store when it does not.
+# tested; on a 24×40 output almost every lane lands in the wrong pixel. And `live = offsets <= h_out * w_out`
+# lets the lane numbered exactly $H_\text{out} W_\text{out}$ – one past the last pixel – load and store: invisible
+# when the block divides the output (his 16 pixels in two blocks of 8, 1024 in four of 256: no lane reaches that
+# number), an out-of-bounds store when it does not. The smallest counterexamples: a 1×2 output (his second pixel
+# lands in row 1, column 0 – a row that does not exist), and a 1×1 output with `BLOCK = 2` (lane 1 is live).
 #
 # **The sampling point.** With `align_corners=False`, ±1 are the outer edges: the $W_\text{out}$ pixels split
 # $[-1, 1]$ into cells of width $2 / W_\text{out}$, and pixel $j$'s centre is in the middle of its cell,
@@ -512,10 +523,18 @@ print(f"program 7: output rows {sorted(set(rows7[live7].tolist()))}, {4 * int(li
 # every tensor contiguous: element `(n, c, y, x)` of the input is at `inp + ((n·C + c)·H + y)·W + x`, and the output
 # likewise with `H_out, W_out`. How a lane gets from its offset to its value is yours to assemble from exercise 2 and
 # lesson 2. The constraints: every load and store is masked (the check runs the kernel with every access checked
-# against the tensors' bounds); a float64 input is sampled in float64 throughout (the check compares it to 1e-12,
-# float32 to 1e-5); the `tl` operations you need are `tl.program_id`, `tl.arange`, `tl.load(pointer, mask=...,
+# against the tensors' bounds); a float64 input is sampled in float64 throughout. The check accepts each value
+# when $|\text{yours} - \text{torch}| \le \text{tol} \cdot (1 + |\text{torch}|)$, tol = 1e-12 for float64 and
+# 1e-5 for float32, and the "worst error" it prints is that measure, $\max |\text{yours} - \text{torch}| / (1 +
+# |\text{torch}|)$ – absolute for small values, relative for large ones. The `tl` operations you need are `tl.program_id`, `tl.arange`, `tl.load(pointer, mask=...,
 # other=...)`, `tl.store(pointer, value, mask=...)`, `tl.floor`, `.to(dtype)` and a Python `for c in range(0, C):`
 # loop over the channels.
+#
+# **Predict first** (write it down; the check's cases that read outside the image test it): a lane whose
+# sampling point lies at $x = -0.4$, $y = 2$ – left of the first column's centre, inside the image's edge. What
+# does `F.grid_sample` with zeros padding return there, in terms of the input's pixel values, and which of your
+# four loads must be masked for it? And a lane of the last program past the last output pixel: what may it
+# compute, and what must it not do?
 
 # %%
 if gpu.triton_available():
@@ -575,7 +594,7 @@ def fused_affine_sample(input, theta, out_size):
 fused_affine_sample = check("07.fused_affine_sample", fused_affine_sample)
 
 # %% [markdown]
-# <details><summary>One way to assemble it</summary>
+# <details><summary>One way to assemble it, and the prediction (open after the check passes)</summary>
 #
 # 1. `n = tl.program_id(0)`; the offsets, rows, columns and mask of exercise 2, with `tl.program_id(1)`;
 # 2. the six numbers of θ with `tl.load(theta + n * 6 + k)`; the source point of exercise 2, in `tl` arithmetic –
@@ -584,6 +603,16 @@ fused_affine_sample = check("07.fused_affine_sample", fused_affine_sample)
 #    corners a mask `live & inside the image` – a corner outside reads 0 (`other=0.0`), which *is* zeros padding;
 # 4. the weights do not depend on the channel: compute them once, then loop over the channels, load the four
 #    neighbours, blend, and `tl.store` at `out + (n·C + c)·H_out·W_out + offset` with `mask=live`.
+#
+# **The prediction.** At $x = -0.4$, $y = 2$: $x_0 = \lfloor -0.4 \rfloor = -1$, $f_x = 0.6$, $f_y = 0$, so the
+# sample is $0.4 \cdot 0 + 0.6 \cdot U_{2,0}$ – the neighbour at column −1 is outside and reads 0, the one at
+# column 0 is inside and still counts with its weight: zeros padding fades the image out over the last half pixel
+# (lesson 2). The loads of the outside corners are masked, and only those: here the two of column −1 (rows 2 and
+# 3). Column 0's corners are inside and loaded – row 2's counts with weight 0.6, row 3's with weight $f_y = 0$
+# (and on an image of only three rows it is outside and masked as well). A mask for the whole point ("all four
+# inside, or nothing") gives 0 there; one that ignores an outside corner reads memory before the row. The lane past the last
+# pixel may compute anything – its arithmetic is harmless – but must neither load nor store: `live` goes into every
+# mask.
 # </details>
 
 # %% [markdown]
@@ -597,104 +626,182 @@ mine_ready = status("07.fused_affine_sample") == "passed"
 batch = photo.to(DEVICE).expand(2, 1, 32, 27).contiguous()
 thetas = torch.stack([demo_theta, torch.tensor([[1.2, 0.3, 0.0], [-0.3, 1.2, 0.2]])]).to(DEVICE)
 reference = F.grid_sample(batch, F.affine_grid(thetas, (2, 1, 40, 40), align_corners=False), align_corners=False)
+reference64 = F.grid_sample(batch.double(), F.affine_grid(thetas.double(), (2, 1, 40, 40), align_corners=False),
+                            align_corners=False)  # the same sampling in float64: nearly exact, for float32's results
 package = package_affine_sample(batch, thetas, (2, 1, 40, 40))
-print(f"package kernel vs torch: max |difference| {(package - reference).abs().max().item():.1e}")
+results = {"torch (float32)": reference, "package kernel": package}
 if mine_ready:
-    yours = fused_affine_sample(batch, thetas, (40, 40))
-    print(f"your kernel vs torch:    max |difference| {(yours - reference).abs().max().item():.1e}")
+    results["your kernel"] = fused_affine_sample(batch, thetas, (40, 40))
+print(f"{'max |difference|':18s} {'vs torch float32':>17s} {'vs float64':>11s}")
+for name, result in results.items():
+    print(f"{name:18s} {(result - reference).abs().max().item():17.1e} "
+          f"{(result.double() - reference64).abs().max().item():11.1e}")
+torch_axis = F.affine_grid(torch.eye(2, 3)[None], (1, 1, 1, 40), align_corners=False)[0, 0, :, 0]  # its base x
+closed_form = (2 * torch.arange(40.0) + 1) / 40 - 1  # exercise 2's x_t, in float32
+print(f"x_t of the 40 columns: the closed form differs from F.affine_grid's own numbers in "
+      f"{int((closed_form != torch_axis).sum())} of them (by at most {(closed_form - torch_axis).abs().max():.1e})")
 plotting.show_images([batch[0], reference[0], package[0], reference[1], package[1]],
                      ["input", "torch, θ₁", "fused kernel, θ₁", "torch, θ₂", "fused kernel, θ₂"]);
 
 # %% [markdown]
+# Every float32 sampler is about as far from the float64 result as the others (the last column) – torch's own
+# included: a sampling coordinate rounded to float32 is off by up to half a unit in its last place, multiplied by
+# $W / 2$ pixels per normalized unit, and the image's slope turns that into an error of the output. Your kernel can
+# sit farther from *torch's* float32 output than the package's without being less accurate: it rounds differently.
+# Its closed form $(2j + 1) / W_\text{out} - 1$ is not bit for bit `F.affine_grid`'s base axis (a `linspace`, then
+# scaled – the last line above), and the order of its other operations may differ too. The package's kernel loads
+# `F.affine_grid`'s own axis numbers (`stn_course.gpu.affine.base_axes`) and so repeats torch's rounding – not for
+# accuracy, but so that at the identity every point falls on the same side of a pixel centre as torch's (the trap
+# at the end of the backward section).
+#
 # ## The backward, in the fused kernel
 #
 # The backward of the sampler is lesson 4's eq. 6 and 7. In the fused kernel the same program that read the four
 # neighbours of an output pixel computes, for every channel,
 #
-# * the **input gradient**, eq. 6: $\partial L / \partial U_{nm} \mathrel{+}= \partial L / \partial V_i \cdot
-#   w_{i,nm}$ into each of the four neighbours;
-# * the **gradient with respect to the sampling point**, eq. 7, chained through the unnormalization, and then into θ:
-#   $\partial L / \partial \theta_{0k} = \sum_i \partial L / \partial x_s^{(i)} \cdot (x_t, y_t, 1)_k$ – a sum over
-#   every output pixel, which each program reduces over its own block (`tl.sum`) and writes as one partial; the
-#   partials are added afterwards.
+# * the **input gradient**, eq. 6: each output pixel's $\partial L / \partial V_i$ times each bilinear weight,
+#   added into the matching neighbour;
+# * the **gradient with respect to the sampling point**, eq. 7 – and from it, through the unnormalization and
+#   `F.affine_grid`'s product, θ's: a sum over every output pixel of the image, which each program reduces over its
+#   own block (`tl.sum`) and writes as one **partial**; the partials are added afterwards.
 #
-# ### Exercise 4 – the input gradient
+# ### Exercise 4 – the backward kernel
 #
-# Write the body of `input_grad_kernel`: the backward's eq. 6 – for every output pixel and channel, its
-# gradient $\partial L / \partial V_i$ times each bilinear weight, added into the matching input pixel of `grad_in`
-# (zeros padding, `align_corners=False`, as exercise 3). The launcher fills `grad_in` with zeros first (the
-# zero-fill of exercise 1's model); the helper `bilinear_corners` gives each lane's four neighbours, weights and
-# masks – exercise 3's steps, which you have written once already. `tl.load` and `tl.store` you know from
-# exercise 3; Triton's language reference (`triton.language`) lists its other memory operations – which one eq. 6
-# needs is yours to decide, for every way θ can map output pixels onto input pixels. The check compares with
-# torch's input gradient – float64 cases to 1e-12, float32 ones to 1e-5 – for shrinking, rotating and magnifying θ.
+# Write the body of `backward_kernel`: both gradients of the fused sampler (zeros padding, bilinear) for the
+# output gradient `grad_out`, in **both** conventions – `ALIGN` is `align_corners`, a compile-time constant. Given:
+#
+# * the helper `bilinear_corners` – per lane the (x0, y0) corner, the fractions `fx, fy`, the lane's output point
+#   in normalized units `(u, v)` and the four corners' inside-the-image masks (exercise 3's steps, read its code:
+#   it is the forward you wrote, with `ALIGN`);
+# * the launcher: it fills `grad_in` with zeros (exercise 1's zero-fill) and allocates `partial`, six numbers per
+#   program; program `(n, pid)` writes its six at `partial + (n · P + pid) · 6 + k`, `P = tl.num_programs(1)`, `k`
+#   in θ's row-major order ($\theta_{00}, \theta_{01}, \theta_{02}, \theta_{10}, \dots$); the launcher sums them
+#   per image into θ's gradient `(N, 2, 3)`.
+#
+# The rest is yours: which memory operation eq. 6's additions need (`triton.language` lists them all – `tl.load`
+# and `tl.store` you know), eq. 7 in the input's pixels, and the chain from there to θ – derive it from
+# `bilinear_corners`' arithmetic, for each convention. The check compares both gradients with torch's autograd of
+# `F.affine_grid` + `F.grid_sample` – by exercise 3's measure, $|\text{yours} - \text{torch}| / (1 +
+# |\text{torch}|)$, to 1e-12 for float64 and 1e-5 for float32: θ's gradient sums over every output pixel, so its
+# values are large and a float32 one passes with an absolute error above 1e-5 – for shrinking, rotating and
+# magnifying θ, several channels, the identity (at sizes where no point sits on a pixel centre: lesson 4's kink)
+# and both conventions; on a failure it says which gradient is wrong and, where it can tell, in what way.
 
 # %%
 if gpu.triton_available():
 
     @triton.jit
-    def bilinear_corners(theta, n, offsets, H, W, H_out, W_out):
-        """Per lane: the (x0, y0) corner (int32), the four weights and the four inside-the-image masks, in the order
-        (x0, y0), (x0 + 1, y0), (x0, y0 + 1), (x0 + 1, y0 + 1)."""
+    def bilinear_corners(theta, n, offsets, H, W, H_out, W_out, ALIGN: tl.constexpr):
+        """Per lane: the (x0, y0) corner (int32), the fractions fx, fy, the output point (u, v) in normalized units
+        and the inside-the-image masks of the columns x0, x0 + 1 and the rows y0, y0 + 1."""
         row = theta + n * 6
         a = tl.load(row)
-        u = (2.0 * (offsets % W_out).to(a.dtype) + 1.0) / W_out - 1.0  # the output pixel, normalized
-        v = (2.0 * (offsets // W_out).to(a.dtype) + 1.0) / H_out - 1.0
-        px = ((a * u + tl.load(row + 1) * v + tl.load(row + 2) + 1.0) * W - 1.0) / 2.0  # where it reads, in pixels
-        py = ((tl.load(row + 3) * u + tl.load(row + 4) * v + tl.load(row + 5) + 1.0) * H - 1.0) / 2.0
+        j, i = (offsets % W_out).to(a.dtype), (offsets // W_out).to(a.dtype)
+        if ALIGN:  # ±1: the centres of the end pixels (0 for a side of one pixel)
+            u = (2.0 * j - (W_out - 1)) / tl.maximum(W_out - 1, 1)
+            v = (2.0 * i - (H_out - 1)) / tl.maximum(H_out - 1, 1)
+            px = (a * u + tl.load(row + 1) * v + tl.load(row + 2) + 1.0) * (W - 1) / 2.0  # where it reads, in pixels
+            py = (tl.load(row + 3) * u + tl.load(row + 4) * v + tl.load(row + 5) + 1.0) * (H - 1) / 2.0
+        else:  # ±1: the outer edges of the end pixels
+            u = (2.0 * j + 1.0) / W_out - 1.0
+            v = (2.0 * i + 1.0) / H_out - 1.0
+            px = ((a * u + tl.load(row + 1) * v + tl.load(row + 2) + 1.0) * W - 1.0) / 2.0
+            py = ((tl.load(row + 3) * u + tl.load(row + 4) * v + tl.load(row + 5) + 1.0) * H - 1.0) / 2.0
         left, top = tl.floor(px), tl.floor(py)
-        wx, wy = px - left, py - top
         xi, yi = left.to(tl.int32), top.to(tl.int32)
-        x_ok, x1_ok = (xi >= 0) & (xi < W), (xi >= -1) & (xi < W - 1)
-        y_ok, y1_ok = (yi >= 0) & (yi < H), (yi >= -1) & (yi < H - 1)
-        return (xi, yi, (1.0 - wx) * (1.0 - wy), wx * (1.0 - wy), (1.0 - wx) * wy, wx * wy,
-                x_ok & y_ok, x1_ok & y_ok, x_ok & y1_ok, x1_ok & y1_ok)
+        return (xi, yi, px - left, py - top, u, v, (xi >= 0) & (xi < W), (xi >= -1) & (xi < W - 1),
+                (yi >= 0) & (yi < H), (yi >= -1) & (yi < H - 1))
 
     @jit_exercise
-    def input_grad_kernel(grad_out, theta, grad_in, C, H, W, H_out, W_out, BLOCK: tl.constexpr):
+    def backward_kernel(grad_out, inp, theta, grad_in, partial, C, H, W, H_out, W_out, ALIGN: tl.constexpr,
+                        BLOCK: tl.constexpr):
         ### BEGIN SOLUTION
         n = tl.program_id(0)
-        offsets = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+        pid = tl.program_id(1)
+        offsets = pid * BLOCK + tl.arange(0, BLOCK)
         live = offsets < H_out * W_out
-        x0, y0, w00, w10, w01, w11, m00, m10, m01, m11 = bilinear_corners(theta, n, offsets, H, W, H_out, W_out)
+        x0, y0, fx, fy, u, v, in_x0, in_x1, in_y0, in_y1 = bilinear_corners(theta, n, offsets, H, W, H_out, W_out,
+                                                                            ALIGN)
+        m00, m10 = live & in_x0 & in_y0, live & in_x1 & in_y0
+        m01, m11 = live & in_x0 & in_y1, live & in_x1 & in_y1
+        gx = 0.0 * fx  # ∂L/∂x and ∂L/∂y in input pixels, summed over the channels
+        gy = 0.0 * fy
         for c in range(0, C):
             g = tl.load(grad_out + (n * C + c) * H_out * W_out + offsets, mask=live, other=0.0)
-            image = grad_in + (n * C + c) * H * W + y0 * W + x0  # the (x0, y0) corner; the others are +1, +W, +W + 1
-            tl.atomic_add(image, w00 * g, mask=live & m00)
-            tl.atomic_add(image + 1, w10 * g, mask=live & m10)
-            tl.atomic_add(image + W, w01 * g, mask=live & m01)
-            tl.atomic_add(image + W + 1, w11 * g, mask=live & m11)
+            image = inp + (n * C + c) * H * W + y0 * W + x0  # the (x0, y0) corner; the others are +1, +W, +W + 1
+            u00 = tl.load(image, mask=m00, other=0.0)  # zeros padding: an outside corner is 0
+            u10 = tl.load(image + 1, mask=m10, other=0.0)
+            u01 = tl.load(image + W, mask=m01, other=0.0)
+            u11 = tl.load(image + W + 1, mask=m11, other=0.0)
+            gx += g * ((u10 - u00) * (1.0 - fy) + (u11 - u01) * fy)  # eq. 7: the slope along x, blended along y
+            gy += g * ((u01 - u00) * (1.0 - fx) + (u11 - u10) * fx)
+            grad = grad_in + (n * C + c) * H * W + y0 * W + x0
+            tl.atomic_add(grad, (1.0 - fx) * (1.0 - fy) * g, mask=m00)  # eq. 6: lanes may share an address
+            tl.atomic_add(grad + 1, fx * (1.0 - fy) * g, mask=m10)
+            tl.atomic_add(grad + W, (1.0 - fx) * fy * g, mask=m01)
+            tl.atomic_add(grad + W + 1, fx * fy * g, mask=m11)
+        if ALIGN:  # dx/dx_s of the unnormalization: x = (x_s + 1)(W − 1)/2, or ((x_s + 1) W − 1)/2
+            gx = gx * ((W - 1) / 2.0)
+            gy = gy * ((H - 1) / 2.0)
+        else:
+            gx = gx * (W / 2.0)
+            gy = gy * (H / 2.0)
+        slot = partial + (n * tl.num_programs(1) + pid) * 6  # x_s = θ₀₀ u + θ₀₁ v + θ₀₂: ∂x_s/∂θ₀ = (u, v, 1)
+        tl.store(slot + 0, tl.sum(gx * u, axis=0))
+        tl.store(slot + 1, tl.sum(gx * v, axis=0))
+        tl.store(slot + 2, tl.sum(gx, axis=0))
+        tl.store(slot + 3, tl.sum(gy * u, axis=0))
+        tl.store(slot + 4, tl.sum(gy * v, axis=0))
+        tl.store(slot + 5, tl.sum(gy, axis=0))
         ### END SOLUTION
 
 
-def affine_input_gradient(grad_output, theta, in_size):
-    """∂L/∂input of the fused sampler for ``grad_output = ∂L/∂output``: ``(N, C, H_out, W_out), (N, 2, 3), (H, W)
-    -> (N, C, H, W)``"""
-    grad_output, theta = grad_output.contiguous(), theta.reshape(-1, 6).contiguous().to(grad_output.dtype)
+def affine_input_gradient(grad_output, input, theta, align_corners=False):
+    """The fused sampler's gradients for ``grad_output = ∂L/∂output``: ``(N, C, H_out, W_out), (N, C, H, W),
+    (N, 2, 3) -> (∂L/∂input (N, C, H, W), ∂L/∂θ (N, 2, 3))``"""
+    grad_output, input = grad_output.contiguous(), input.contiguous()
+    theta = theta.reshape(-1, 6).to(input.dtype).contiguous()
     n, c, h_out, w_out = grad_output.shape
-    h, w = in_size
-    grad_input = torch.zeros(n, c, h, w, dtype=grad_output.dtype, device=grad_output.device)  # the zero-fill
-    block = gpu.block_size(grad_output.device)
-    input_grad_kernel[(n, triton.cdiv(h_out * w_out, block))](grad_output, theta, grad_input, c, h, w, h_out, w_out,
-                                                              BLOCK=block)
-    return grad_input
+    h, w = input.shape[-2:]
+    grad_input = torch.zeros_like(input)  # the zero-fill
+    block = gpu.block_size(input.device)
+    programs = triton.cdiv(h_out * w_out, block)
+    partial = torch.zeros(n, programs, 6, dtype=input.dtype, device=input.device)
+    backward_kernel[(n, programs)](grad_output, input, theta, grad_input, partial, c, h, w, h_out, w_out,
+                                   ALIGN=bool(align_corners), BLOCK=block)
+    return grad_input, partial.sum(1).view(n, 2, 3)
 
 
 # %%
 affine_input_gradient = check("07.affine_input_gradient", affine_input_gradient)
 
 # %% [markdown]
-# <details><summary>Why atomics, and what a plain store would do</summary>
+# <details><summary>The chain to θ, and why atomics (open after the check passes)</summary>
 #
-# `tl.atomic_add(pointer, value, mask)` reads, adds and writes back as one indivisible operation of the memory
-# system: two lanes adding into one address both count. `tl.load`, `+`, `tl.store` instead lets two lanes read the
-# same old value and write their sums one after the other – one addition vanishes. Under the interpreter programs
-# run one after another, but the lanes of *one* program still share addresses when the transform magnifies (the
-# check's zoomed-in case): a vector store with repeated addresses keeps only one of them, so even here the plain
-# version fails. On a GPU the same happens between programs, at random.
+# **Eq. 7 in the input's pixels.** The sample is $V = (1 - f_y)\big((1 - f_x) U_{00} + f_x U_{10}\big) + f_y
+# \big((1 - f_x) U_{01} + f_x U_{11}\big)$ with $f_x = x - x_0$, so $\partial V / \partial x = (1 - f_y)(U_{10} -
+# U_{00}) + f_y (U_{11} - U_{01})$ – the slope towards the *larger* column, positive when the image brightens to the
+# right (the reverse difference flips the sign of θ's gradient), and likewise in $y$. An outside corner is a zero
+# of zeros padding, here too. Every channel samples at the same point, so $\partial L / \partial x = \sum_c
+# \partial L / \partial V_c \cdot \partial V_c / \partial x$: a sum over the channels, not the last channel's term.
+#
+# **The unnormalization.** `bilinear_corners` computes $x = \frac{(x_s + 1)(W - 1)}{2}$ with `ALIGN` and $x =
+# \frac{(x_s + 1) W - 1}{2}$ without: $\partial x / \partial x_s = \frac{W - 1}{2}$ or $\frac{W}{2}$ – the one factor
+# that differs between the conventions, and with it θ's gradient, row by row ($H$ for the second row; 0 for a
+# side of one pixel with `ALIGN`, where every point sits at the centre). Then $x_s = \theta_{00} u + \theta_{01} v +
+# \theta_{02}$: $\partial L / \partial \theta_{0k} = \sum_i \frac{\partial L}{\partial x_s^{(i)}} (u_i, v_i, 1)_k$
+# over the image's output pixels – `tl.sum` over the block, the launcher's sum over the programs. A masked lane
+# loaded $g = 0$, so it adds nothing to the sums.
+#
+# **Why atomics.** `tl.atomic_add(pointer, value, mask)` reads, adds and writes back as one indivisible operation
+# of the memory system: two lanes adding into one address both count. `tl.load`, `+`, `tl.store` instead lets two
+# lanes read the same old value and write their sums one after the other – one addition vanishes. Under the
+# interpreter programs run one after another, but the lanes of *one* program still share addresses when the
+# transform magnifies: a vector store with repeated addresses keeps only one of them, so even here the plain
+# version fails. On a GPU the same happens between programs, at random. θ's gradient needs no atomics: each program
+# owns its slot of `partial`.
 # </details>
 
-# %% [markdown]
 # **Predict, before you read on.** Your training run is not bit-reproducible on a GPU even with every seed fixed:
 # the same data, the same initialisation, and after a few hundred steps the weights differ in their last bits.
 # Which of the fused kernel's parts can make two runs differ – the forward's blend of four neighbours, the input's
@@ -743,7 +850,7 @@ print(f"200 orders of the same 4096 float32 numbers: {len(sums)} different sums,
 zoom_in = torch.tensor([[[0.35, 0.05, 0.1], [-0.05, 0.35, 0.0]]]).to(DEVICE)  # many outputs per input pixel
 small = photo.to(DEVICE)
 grad_out = torch.randn(1, 1, 32, 32, generator=generator).to(DEVICE)
-RUNS = 3  # per mode: enough to show a difference on a GPU; under the interpreter a sorted-segments backward costs ~3 s
+RUNS = 3  # per mode: enough to show a difference on a GPU (under the interpreter, slow: the times are printed)
 
 
 def input_gradient(deterministic):
@@ -754,11 +861,14 @@ def input_gradient(deterministic):
 
 
 runs = {"atomics": [], "sorted segments": []}
+run_seconds = {mode: 0.0 for mode in runs}
 for mode in tqdm([mode for mode in runs for _ in range(RUNS)], desc="backward runs"):
+    started = time.perf_counter()
     runs[mode].append(input_gradient(mode == "sorted segments"))
+    run_seconds[mode] += time.perf_counter() - started
 for mode, grads in runs.items():
     identical = all(torch.equal(grads[0], g) for g in grads[1:])
-    print(f"{mode:16s}: {RUNS} runs bit-identical: {identical}")
+    print(f"{mode:16s}: {RUNS} runs bit-identical: {identical} ({run_seconds[mode] / RUNS:.2g} s per backward here)")
 agree = (runs["atomics"][0] - runs["sorted segments"][0]).abs().max().item()
 print(f"atomics vs sorted segments: max |difference| {agree:.1e} (the same sums, added in another order)")
 
@@ -920,10 +1030,13 @@ else:
 #
 # Write `wave_efficiency(n, h_out, w_out, block, sms, per_sm)`: for a launch of exercise 3's kernel, with its
 # launcher, on `n` images of `h_out × w_out` output pixels with `BLOCK = block`, the share of the launch's lane
-# time that computes an output pixel – `1.0` when no lane of any slot idles in any wave. The lesson's
-# case: the H100 SXM, 132 SMs, a batch of 8 at 224², `BLOCK` 256 and
-# 8 programs per SM; the check also asks the T4 (40 SMs) and the A100 (108 SMs), other sizes and blocks. The SM
+# time that computes an output pixel. The lesson's case: the H100 SXM, 132 SMs, a batch of 8 at 224², `BLOCK` 256
+# and 8 programs per SM; the check also asks the T4 (40 SMs) and the A100 (108 SMs), other sizes and blocks. The SM
 # counts are NVIDIA's architecture whitepapers' (Turing, A100 Tensor Core GPU, H100 Tensor Core GPU).
+#
+# **Predict first** (write it down; the table after the check answers it): for that batch on the H100 at 8
+# programs per SM, which is the smallest of the blocks 128, 256, 512 and 1024 whose share is below the best of the
+# four – and what is that share, roughly? Every block divides 224² here, so no lane is masked: what else can idle?
 
 # %%
 def wave_efficiency(n, h_out, w_out, block, sms, per_sm):
@@ -941,7 +1054,7 @@ def wave_efficiency(n, h_out, w_out, block, sms, per_sm):
 wave_efficiency = check("07.wave_efficiency", wave_efficiency)
 
 # %% [markdown]
-# <details><summary>The count, and what it leaves out</summary>
+# <details><summary>The count, and what it leaves out (open after the check passes)</summary>
 #
 # With equal programs the launch takes as long as its number of waves; a program takes one wave's time whether its
 # lanes are live or masked, a slot without a program idles, and a last wave with a few programs costs as much as a
@@ -1064,7 +1177,9 @@ for (name, tile), (warp_segments, program_segments) in tile_counts.items():
 # element – counted from `inp`, as a Python `int`, negative if before it – that this load reads on a GPU, where the
 # arithmetic is as described above. For small tensors it is the element's own position,
 # `((n·C + c)·H + y)·W + x`; find what it is past $2^{31}$. Python's integers never overflow, so you must say what
-# a 32-bit register holds. No tensor is made: the check's largest shapes have tens of billions of elements.
+# a 32-bit register holds. No tensor is made: the check's largest shapes have tens of billions of elements, but
+# each of their four dimensions is below $2^{31}$ (so `C`, `H`, `W` and every index arrive as int32) – only the
+# products pass it.
 
 # %%
 def kernel_address(index, shape):
@@ -1092,7 +1207,7 @@ for index, shape in (((7, 63, 2047, 2047), big), ((8, 0, 0, 0), big), ((15, 63, 
     print(f"element {index} of {shape}: position {exact:>14,d}, the load reaches {kernel_address(index, shape):>14,d}")
 
 # %% [markdown]
-# <details><summary>Which terms wrap, and the fix</summary>
+# <details><summary>Which terms wrap, and the fix (open after the check passes)</summary>
 #
 # A signed 32-bit register holds its value modulo $2^{32}$, shown in $[-2^{31}, 2^{31})$:
 # $w(v) = (v + 2^{31}) \bmod 2^{32} - 2^{31}$. Within one chain of int32 operations it does not matter where you

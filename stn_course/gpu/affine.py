@@ -252,14 +252,16 @@ def _autocast_promote(input: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     return input.to(wider) if wider in DTYPES else input
 
 
-def unfused_affine_sample(input: torch.Tensor, theta: torch.Tensor, out_size: Sequence[int]) -> torch.Tensor:
+def unfused_affine_sample(input: torch.Tensor, theta: torch.Tensor, out_size: Sequence[int],
+                          align_corners: bool = False) -> torch.Tensor:
     """What the fused kernel replaces, in torch's two passes: ``F.affine_grid`` writes the grid, ``F.grid_sample``
-    reads it (bilinear, zeros padding, ``align_corners=False``; lesson 7's exercise and its reference).
+    reads it (bilinear, zeros padding, ``align_corners`` – default ``False``; lesson 7's exercises and their
+    reference).
 
     ``(N, C, H, W), (N, 2, 3), (H_out, W_out) -> (N, C, H_out, W_out)``
 
     >>> unfused_affine_sample(torch.rand(2, 3, 4, 5), torch.eye(2, 3).expand(2, 2, 3), (6, 7)).shape
     torch.Size([2, 3, 6, 7])
     """
-    grid = F.affine_grid(theta, (input.shape[0], input.shape[1], *out_size), align_corners=False)
-    return F.grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    grid = F.affine_grid(theta, (input.shape[0], input.shape[1], *out_size), align_corners=align_corners)
+    return F.grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=align_corners)
