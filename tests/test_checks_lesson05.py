@@ -185,6 +185,13 @@ def chance_training_loss(train_labels, test_labels, classes):  # the training lo
     return chance_level(train_labels, train_labels, classes)[0], chance_level(train_labels, test_labels, classes)[1]
 
 
+def chance_last_of_tied(train_labels, test_labels, classes):  # a tie broken to the last tied class
+    counts = torch.bincount(train_labels, minlength=classes)
+    last = int(torch.nonzero(counts == counts.max())[-1, 0])
+    return (chance_level(train_labels, test_labels, classes)[0],
+            100.0 * (1 - (test_labels == last).double().mean().item()))
+
+
 def chance_copied(train_labels, test_labels, classes):  # the lesson's numbers, copied
     return math.log(10), 90.0
 
@@ -294,7 +301,8 @@ def test_chance_level_names_the_kind_of_slip():
     from stn_course.checks.lesson05 import CHANCE_SLIPS
     named = {chance_equal_logits: "equal", chance_log2: "bits", chance_uniform_error: "random guess",
              chance_test_majority: "held-out majority", chance_test_entropy: "held-out fit",
-             chance_training_error: "training error", chance_training_loss: "training loss"}
+             chance_training_error: "training error", chance_training_loss: "training loss",
+             chance_last_of_tied: "tie"}
     for bug, slip in named.items():
         assert CHANCE_SLIPS[slip] in run_check(get("05.chance_level"), bug, seed=0).first_failure.message, slip
     assert all(not any(ch.isdigit() for ch in words) for words in CHANCE_SLIPS.values())
@@ -440,15 +448,15 @@ def test_stub_reports_not_implemented():
 
 
 def test_chance_cases_have_one_training_majority_and_only_trained_labels_held_out():
-    """The spec promises both (the model's answer is unique, its loss finite); a case that broke them would judge a
-    tie-break or an infinity instead of the idea. The lesson's own balanced labels give equal logits' numbers."""
-    from stn_course.checks.lesson05 import _chance_cases, _chance_hidden
+    """The spec promises a finite loss; a tied training majority only in the cases that say so (the text states
+    the tie rule, torch.argmax's first). The lesson's own balanced labels give equal logits' numbers."""
+    from stn_course.checks.lesson05 import _chance_cases, _chance_hidden, _chance_visible
     for seed in range(4):
         rng = np.random.default_rng(seed)
-        for case in [*_chance_cases(rng), *_chance_hidden(rng)]:
+        for case in [*_chance_cases(rng), *_chance_hidden(rng), *_chance_visible(rng)]:
             train, test, classes = case.args
             counts = torch.bincount(train, minlength=classes)
-            assert (counts == counts.max()).sum() == 1, case.description
+            assert ((counts == counts.max()).sum() == 1) != ("tie" in case.description), case.description
             assert (counts[test] > 0).all(), case.description
     balanced = torch.arange(10).repeat(40)
     assert chance_level(balanced, balanced[:100], 10) == pytest.approx((math.log(10), 90.0))

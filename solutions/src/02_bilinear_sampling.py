@@ -268,6 +268,15 @@ plotting.plot_padding_modes(photo, zoom_out, align_corners=False);
 # yours: lesson 1 fixed what $u = \pm1$ marks in each convention, and in both the normalized frame is centred on the
 # image (its centre is 0). **Predict first, on paper:** what does `torch.linspace(-1, 1, 1)` return, and where must the
 # one centre of a 1-pixel side sit in each convention? The cell after the check prints both, on a $1\times3$ output.
+#
+# **And commit to one more, from grid to pixels:** $\theta = \begin{pmatrix} 0.5 & 0.25 & 0.25 \\ 0 & -1 & 0
+# \end{pmatrix}$, an output of $H_\text{out} \times W_\text{out} = 2 \times 4$, an input of $H \times W = 3 \times 6$
+# pixels, `align_corners=False`: at which input pixel coordinate $(x, y)$ does output pixel $(i, j) = (1, 3)$ – row 1,
+# column 3 – read? It takes the output centres you are about to write, $\theta$ (§3), and §4's ends for the input's
+# pixels. Write it in the cell below; a cell after the check prints where torch reads.
+
+# %%
+predicted_pixel = None  # (x, y) in input pixels, where output pixel (row 1, column 3) reads: worked out by hand
 
 # %%
 def affine_grid(theta: torch.Tensor, size, align_corners: bool = False) -> torch.Tensor:
@@ -304,6 +313,20 @@ for align_corners in (False, True):
           g[0, ..., 0].tolist(), "\n  y:", g[0, ..., 1].tolist())
 
 # %% [markdown]
+# Your prediction against torch: where output pixel $(1, 3)$ reads, measured by sampling two images whose pixels hold
+# their own column and their own row index (bilinear sampling reproduces such a ramp exactly inside the image).
+
+# %%
+theta_read = torch.tensor([[[0.5, 0.25, 0.25], [0.0, -1.0, 0.0]]], dtype=torch.float64)
+torch_grid = F.affine_grid(theta_read, (1, 1, 2, 4), align_corners=False)
+column_index = torch.arange(6, dtype=torch.float64).expand(1, 1, 3, 6)
+row_index = torch.arange(3, dtype=torch.float64).view(3, 1).expand(1, 1, 3, 6)
+read_at = [F.grid_sample(image, torch_grid, align_corners=False)[0, 0, 1, 3].item() for image in (column_index, row_index)]
+print("your prediction:", predicted_pixel)
+print("output pixel (1, 3) reads input pixel (x, y) = (%.3f, %.3f)" % tuple(read_at),
+      "| your grid holds (u, v) =", affine_grid(theta_read, (1, 1, 2, 4), align_corners=False)[0, 1, 3].tolist())
+
+# %% [markdown]
 # <details><summary>The centres (open after the check passes)</summary>
 #
 # $$ x^t_j = \begin{cases} -1 + \frac{2j}{W_\text{out}-1} & \text{align\_corners=True} \\[2pt]
@@ -314,6 +337,12 @@ for align_corners in (False, True):
 # a 1-pixel side sits at 0 in both: its one centre is the image's centre. (The centres formula for `False` gives 0
 # there by itself; for `True` it is $0/0$, and a one-step `linspace(-1, 1, 1)` returns $-1$ – the end of the frame, not its
 # middle. `F.affine_grid` special-cases it, and warns.)
+#
+# **Output pixel $(1, 3)$.** Column $j = 3$ of 4 gives $x^t = \frac74 - 1 = 0.75$, row $i = 1$ of 2 gives
+# $y^t = \frac32 - 1 = 0.5$ – $x$ from the column, $y$ from the row. $\theta$ maps them to
+# $(0.5 \cdot 0.75 + 0.25 \cdot 0.5 + 0.25,\; -0.5) = (0.75, -0.5)$, and the input's ends $u = \pm1 \mapsto -\frac12,
+# W - \frac12$ put that at $x = -\frac12 + \frac{0.75 + 1}{2} \cdot 6 = 4.75$, $y = -\frac12 + \frac{-0.5 + 1}{2}
+# \cdot 3 = 0.25$.
 # </details>
 
 # %% [markdown]
@@ -424,9 +453,8 @@ from stn_course.sampling import unnormalize as package_unnormalize  # the pixel 
 #
 # **Predict first: the slope exactly on a pixel centre.** At the identity every point sits exactly on a pixel centre,
 # where eq. 5 has a kink: its slope left of the centre differs from its slope right of it. `F.grid_sample`'s backward
-# returns one number there anyway: the derivative, at that exact point, of the formula its forward evaluated – with
-# the two neighbours that floor picked there (Exercise 2) and what they read under the padding, and the rule above for
-# a clamp bound. `centre_slope(values, x, padding_mode, align_corners)` returns $\partial\,\text{out} / \partial u$
+# returns one number there anyway: the derivative, at that exact point, of the formula its forward evaluated there
+# (Exercise 2's sampler, under the padding), with the rule above for a clamp bound. `centre_slope(values, x, padding_mode, align_corners)` returns $\partial\,\text{out} / \partial u$
 # ($u$ the grid's normalized $x$, $v = 0$) of `F.grid_sample` on the one-row image `values`, at the $u$ of pixel $x$'s
 # centre. The check asks the row $2, 7, 8, 17$ at several pixels, modes and conventions; the grader asks other rows –
 # 1- and 2-pixel ones too – at their first, middle and last pixel, every mode. Samplers are off limits in your
@@ -462,7 +490,14 @@ centre_slope = check("02.centre_slope", centre_slope)
 # must reproduce.
 # </details>
 #
-# Now the sampler itself.
+# Now the sampler itself. **Predict first: the slope beyond a mirror.** On the row $2, 7, 8, 17$ with
+# `padding_mode="reflection"` and `align_corners=False`, what is the sign ($-1$, $0$ or $+1$) of
+# $\partial\,\text{out} / \partial u$ at the pixel coordinate $x = -1.3$, and at $x = -0.3$ ($v = 0$)? Sketch the padded
+# coordinate as a function of $x$ near the left end first (§5). Write both in the cell below; after the check, a cell
+# prints torch's gradient there next to your sampler's.
+
+# %%
+predicted_signs = None  # (sign at x = -1.3, sign at x = -0.3): each -1, 0 or +1, worked out by hand
 
 # %%
 def bilinear_sample(input: torch.Tensor, grid: torch.Tensor, padding_mode: str = "zeros",
@@ -508,6 +543,23 @@ def bilinear_sample(input: torch.Tensor, grid: torch.Tensor, padding_mode: str =
 # %%
 bilinear_sample = check("02.bilinear_sample", bilinear_sample)
 
+# %%
+slope_row = torch.tensor([2.0, 7.0, 8.0, 17.0], dtype=torch.float64).view(1, 1, 1, 4)
+
+
+def slope_at(sampler, x: float) -> float:
+    """d sampler(slope_row, (u, 0)) / du with reflection and align_corners=False, at pixel coordinate x."""
+    u = torch.tensor([(2 * x + 1) / 4 - 1], dtype=torch.float64, requires_grad=True)  # lesson 1's normalization
+    grid = torch.stack([u, torch.zeros_like(u)], dim=-1).view(1, 1, 1, 2)
+    sampler(slope_row, grid, padding_mode="reflection", align_corners=False).sum().backward()
+    return u.grad.item()
+
+
+print("your prediction (signs at x = -1.3, -0.3):", predicted_signs)
+for x in (-1.3, -0.3):
+    print(f"x = {x}: F.grid_sample's d out/du = {slope_at(F.grid_sample, x):+.2f}, "
+          f"your sampler's {slope_at(bilinear_sample, x):+.2f}")
+
 # %% [markdown]
 # <details><summary>The reflection (open after the check passes)</summary>
 #
@@ -524,6 +576,12 @@ bilinear_sample = check("02.bilinear_sample", bilinear_sample)
 # value there does not help – the discarded branch receives a gradient of 0, which the square root's backward
 # divides by $2\sqrt{0}$: NaN. Random points never land on a corner; an STN at the identity does, at every border
 # pixel.
+#
+# **Beyond the mirror.** With `False` the mirror point is $\ell = -\frac12$. At $x = -1.3$ the point is $0.8$ beyond
+# it and reflects to $x' = -1 - x = 0.3$: the image is read left to right while $u$ moves right to left, so the slope
+# flips – $-(7 - 2) \cdot \frac W2 = -10$. At $x = -0.3$ the point is still inside the mirror interval (the wave
+# leaves it alone) but left of the first centre: the clamp flattens it, and the slope is 0 – the image's first half
+# pixel under `reflection` is as flat as under `border`.
 # </details>
 
 # %% [markdown]
@@ -854,6 +912,6 @@ assert 2e-7 < max(errors32) < 1e-5 and below > 0  # what the answers say
 # * Padding modes act on coordinates (`border`, `reflection`) or on values (`zeros`), never on the weights.
 # * The identity $\theta$ must reproduce the input exactly. The `W - 2` rescaling and clipping the neighbours
 #   before computing the weights both fail it; a truncating cast passes it – and random grids inside $[-1, 1]$ with
-#   `align_corners=True` – and is wrong in the two pixels left of and above the image. Test with grids that reach
-#   outside the image, at the kinks: borders, 1-pixel sides, both conventions.
+#   `align_corners=True` – yet breaks bilinear sampling for points outside the image (your counterexample showed
+#   where). Test with grids that reach outside the image, at the kinks: borders, 1-pixel sides, both conventions.
 # * Next: lesson 3 puts a localisation network in front of the grid generator and sampler – a spatial transformer.

@@ -645,8 +645,10 @@ print("∂L/∂a: backward", grad_a.item(), "– numerical",
 #
 # * no autograd inside backward, no `F.grid_sample` (the check refuses both);
 # * your backward is not written in differentiable operations (`floor`, masks, gathers): a second derivative through
-#   it would be numbers nobody derived. Asked for one (`create_graph=True`), your Function must raise an error, not
-#   answer – the check asks. `torch.autograd.function`'s documentation has what you need.
+#   it would be numbers nobody derived. So the gradients your backward returns under `create_graph=True` must carry
+#   no graph of its operations: either no graph at all, or one whose differentiation raises an error – never numbers.
+#   The check asks with an incoming gradient that itself requires grad (as a second derivative's does) and looks at
+#   the gradients' graphs. `torch.autograd.function`'s documentation has what you need.
 #
 # The check calls `transformer_with_grads` below, which runs your Function forward and backward. Before you ask it,
 # test by hand: `torch.autograd.gradcheck` of your Function on a random float64 `input` and `theta` (as in the
@@ -734,7 +736,10 @@ transformer_with_grads = check("04.stn_function", transformer_with_grads)
 # * **`@once_differentiable`.** Without it, PyTorch records the backward's own operations when asked for a second
 #   derivative and differentiates them: `floor` has derivative 0, the masks and gathers are constants, so the
 #   "second derivative" comes out as numbers that nobody derived or tested (the kinks alone make it questionable),
-#   with no error to say so. With the decorator it refuses.
+#   with no error to say so. With the decorator it refuses: when the incoming gradient requires grad, the gradients
+#   carry a node that raises when differentiated; when it does not, they come back with no graph at all (`grad_fn`
+#   is `None`), and differentiating them fails too. (Running the backward under `torch.no_grad()` also leaves no
+#   graph, and passes the check – but says less clearly why.)
 # </details>
 
 # %% [markdown]
@@ -809,7 +814,10 @@ else:
 # and let gradient descent on a single parameter of $\theta$ undo the motion, minimising
 # $L(t) = \lVert \text{sample}(U_\text{moved}, \mathcal{T}_t) - U_\text{template} \rVert^2$ with **your** sampler
 # backward (`MySpatialTransformer`; the package's stands in until Exercise 3 passes). The curve is the loss for every
-# value of the parameter; the dots are the iterates.
+# value of the parameter; the dots are the iterates. The step size shrinks geometrically over the run, as training
+# schedules do: the loss has small dips at every whole-pixel shift (below), and with a fixed step the iterates keep
+# bouncing between them around the answer – try a fixed step in the explorer at the end. The cell asserts that
+# descent ends within 0.01 of the answer (a fifth of a pixel of the 40-pixel photo).
 
 # %% [markdown]
 # **Predict, then run.** The photo warped with $t_x = 0.25$ has its content moved 5 pixels to the *left*: the
@@ -829,10 +837,12 @@ else:
 # `padding_mode="zeros"`, `align_corners=False`, i.e. `MySpatialTransformer.apply(photo, θ, photo.shape, "zeros",
 # False)`; the loss is $L(t) = $ the **mean** over pixels of $(\text{sample}(\text{moved}, \mathcal{T}_t) -
 # \text{photo})^2$, with the same settings, and the gradient is your backward's at $t = 0$. For some shifts the sign
-# is decided by the shape of the loss, which you can reason out; for others (a few pixels to the left) it depends on
-# the texture of this particular photo, and only computing it tells – the check and the grader ask only about the
-# first kind. You could compute every answer with your own Function; the exercise is worth something only if you
-# predict first and then compare.
+# is decided by the shape of the loss, which you can reason out: every shift to the right ($t_x < 0$), a shift to the
+# left by at most one pixel ($0 < t_x \le 0.05$), and a shift far to the left, by five pixels or more ($t_x \ge
+# 0.25$, the lesson's). In between, one to five pixels to the left, the sign depends on the texture of this
+# particular photo, and only computing it tells – the check and the grader ask only about the first kind. You could
+# compute every answer with your own Function; the exercise is worth something only if you predict first and then
+# compare.
 
 # %%
 def sign_at_identity(shift: float) -> str:
@@ -873,7 +883,8 @@ def warp(image, kind, value):
     return transform_with_backward(image, one_parameter_theta(kind, value))
 
 
-def descend(kind, truth, start, lr, steps):
+def descend(kind, truth, start, lr, steps, shrink=1.0):
+    """Gradient descent on one parameter; the step size shrinks geometrically to ``shrink`` times ``lr`` over the run."""
     moved = warp(photo, kind, torch.tensor(truth, dtype=torch.float64))
     loss_of = lambda t: (warp(moved, kind, t) - photo).pow(2).mean()  # noqa: E731
     with torch.no_grad():
@@ -886,7 +897,7 @@ def descend(kind, truth, start, lr, steps):
         (grad,) = torch.autograd.grad(loss, t)  # through your backward of the sampler
         path.append(t.item())
         losses.append(loss.item())
-        t = t - lr * grad
+        t = t - lr * shrink ** ((len(path) - 1) / steps) * grad
     return values, curve, path, losses
 
 
@@ -896,14 +907,18 @@ dot[..., SIZE // 2, 20] = 1.0  # one bright pixel at x = 20
 shift_lands_at = warp(dot, "shift", torch.tensor(0.25, dtype=torch.float64))[0, 0, SIZE // 2].argmax().item()
 print(f"t_x = +0.25 moves the bright pixel from x = 20 to x = {shift_lands_at}")
 descents = {}
-for kind, truth, lr in (("shift", 0.25, 0.4), ("rotation", 0.5, 0.3)):
-    values, curve, path, losses = descents[kind] = descend(kind, truth, start=0.0, lr=lr, steps=30 if FAST else 80)
+steps, shrink = (30, 0.2) if FAST else (80, 0.1)  # the step ends at a fifth (a tenth) of its first size
+for kind, truth, lr in (("shift", 0.25, 0.4 if FAST else 0.3), ("rotation", 0.5, 0.4)):
+    values, curve, path, losses = descents[kind] = descend(kind, truth, 0.0, lr, steps, shrink)
     print(f"{kind}: truth {-truth:+.3f}, found {path[-1]:+.3f} after {len(path) - 1} steps; at t = 0: loss "
           f"{losses[0]:.4f}, first step to {path[1]:+.3f} (loss {losses[1]:.4f})")
     plotting.plot_descent(values.tolist(), curve, path, losses, xlabel=kind, truth=-truth)
+    assert abs(path[-1] + truth) < 0.01  # what the text says: descent undoes the motion
 
 # %% [markdown]
-# **Why the shift's first step goes uphill.** At $t = 0$ every sample sits exactly on a pixel centre – a kink of
+# <details><summary>Why the shift's first step goes uphill (open after the check passes)</summary>
+#
+# At $t = 0$ every sample sits exactly on a pixel centre – a kink of
 # every bilinear weight – and the backward returns the **right** derivative (§2). Between whole-pixel shifts, bilinear
 # interpolation *averages* neighbouring pixels, a blur; the blurred moved photo is closer to the template than the
 # sharp one, so the loss dips on both sides of every whole-pixel shift, and $t = 0$ is a little peak. The right
@@ -914,6 +929,7 @@ for kind, truth, lr in (("shift", 0.25, 0.4), ("rotation", 0.5, 0.3)):
 # to the left of $t = 0$, and the right-hand slope climbs out of it: positive. Moved to the right, both effects point
 # right: negative. How little is "a little" depends on the photo's texture – the cell below computes the sign for
 # shifts a quarter pixel apart.
+# </details>
 
 # %%
 def slope_at_identity(shift: float) -> float:

@@ -146,8 +146,8 @@
 #         with p_c the share of label c in train_labels, the average training loss of constant probabilities q is
 #         −Σ p_c log q_c, smallest at q = p (Gibbs' inequality). Scored on test_labels with shares r_c: loss =
 #         −Σ r_c log p_c (natural log; a class absent from test_labels contributes 0), which is not the entropy of
-#         test_labels unless r = p; the model always answers the most frequent training label m, so error =
-#         100 · (1 − r_m). Return two Python floats.
+#         test_labels unless r = p; the model always answers the most frequent training label m (the first of tied
+#         ones, as torch.argmax: the loss does not depend on which), so error = 100 · (1 − r_m). Return two Python floats.
 #       rtol: 0
 #       atol: 1.0e-06
 #     05.theta_statistics:
@@ -408,7 +408,7 @@ def paste_clutter(canvas: torch.Tensor, sources: torch.Tensor, source_index: tor
 paste_clutter = check("05.paste_clutter", paste_clutter)
 
 # %% [markdown]
-# <details><summary>The three bugs</summary>
+# <details><summary>The bugs, and the probes that show them</summary>
 #
 # * `* w` flattens with the **source's** width: the flat position of canvas pixel $(r, c)$ is $r S + c$, with $S$
 #   the canvas's side – with $w \ne S$ each row of the piece lands at the wrong place (a 2×2 piece of a 4×4 source
@@ -470,8 +470,10 @@ rts_loaders = make_loaders(rts_train, rts_test, batch_size=32, seed=0)
 # Then the general case: given `train_labels` and `test_labels` (int64, in `[0, classes)`), return `(loss, error)`:
 # the average cross-entropy and the error in percent **on `test_labels`** of the input-blind model trained to the
 # lowest loss on `train_labels`. Two Python floats, worked out, not measured (the loss functions are off limits
-# here). Every label of `test_labels` also occurs in `train_labels`. The check tries label sets other than this
-# lesson's.
+# here). Every label of `test_labels` also occurs in `train_labels`. When several classes tie for the most frequent
+# training label, training gives them equal probabilities and the model's answer is argmax's choice: take
+# `torch.argmax`'s rule, the **first** (lowest) of them – which part of your answer depends on that, and which does
+# not? The check tries label sets other than this lesson's, ties included.
 
 # %%
 def chance_level(train_labels: torch.Tensor, test_labels: torch.Tensor, classes: int) -> tuple[float, float]:
@@ -508,6 +510,8 @@ print(f"input-blind, trained on these training labels, on this test set: loss {b
 # $-\sum_c r_c \log p_c = H(r) + \mathrm{KL}(r \,\|\, p) \ge H(r)$: the entropy of the held-out labels is what a
 # constant fitted *to them* would score – the same optimism as choosing on the test set (below). The model always
 # answers the most frequent training label $m$, so its error is $100\,(1 - r_m)$, not $100\,(1 - \max_c r_c)$.
+# Where several classes tie for $m$, $q$ gives them equal probabilities: the loss is the same whichever answers,
+# the error is not – it is the tie-break's (`torch.argmax` takes the first), a choice the training never made.
 # In the prediction, $q = (0.7, 0.3)$ and $r = (0.4, 0.6)$: loss $-(0.4 \log 0.7 + 0.6 \log 0.3) \approx 0.87$, more
 # than the coin flip's $\log 2 \approx 0.69$, and error $100\,(1 - 0.4) = 60$ – the model always answers class 0,
 # which the held-out labels mostly are not: worse than a coin flip. (The tempting $40$ is the held-out majority's
@@ -581,7 +585,7 @@ def stcnn_forward(x: torch.Tensor, localisation: nn.Module, head: nn.Linear, cla
 stcnn_forward = check("05.stcnn_forward", stcnn_forward)
 
 # %% [markdown]
-# <details><summary>The three bugs, and why the colleague's test missed them</summary>
+# <details><summary>The bugs, and why the colleague's test missed them</summary>
 #
 # * `.reshape(2, 3, -1).permute(2, 0, 1)` has the right shape and is right for **one** image – the colleague's test
 #   has one. The head's output is stored image by image, six numbers each; `reshape(2, 3, N)` cuts that memory
@@ -951,7 +955,14 @@ theta_statistics = check("05.theta_statistics", theta_statistics)
 # largest effects on the classifier) before *which way up*. A correlation says only
 # that the two move together; the **slope** says how much: a rotation slope of 1 against $-\text{angle}$ undoes the
 # whole rotation, 0.1 undoes a tenth of it. The printed slopes tell you where yours stands (`FAST = False` trains
-# longer).
+# longer). Write the two lines in the cell below before you run the figure; it prints them next to the line the
+# learned views lie on.
+
+# %%
+# your prediction, before you run the next cell: each line as (slope, intercept) of "where the view looks" against
+# "where the digit is", per axis, in the canvas's normalized coordinates
+predicted_centring_line = None  # a transformer that centres every digit
+predicted_frozen_line = None    # one that never learned to move (it starts at the canvas's centre)
 
 # %% tags=["skip-when-grading"]
 g = torch.Generator().manual_seed(11)
@@ -968,6 +979,9 @@ print(f"zoom against 1/scale: slope {zoom_slope:.2f} (1 would follow the digit's
       f"{np.corrcoef(zoom, 1 / true_scale)[0, 1]:.2f}); mean zoom {zoom.mean():.2f}")
 # where the digit sits in normalized canvas coordinates: the output centre of the generator's inverse map
 digit_centre = -torch.linalg.solve(true_theta[:, :, :2], true_theta[:, :, 2])
+view_lines = [np.polyfit(digit_centre[:, i].numpy(), shift[:, i].numpy(), 1) for i in (0, 1)]
+print(f"your lines: centring {predicted_centring_line}, never moving {predicted_frozen_line}; this transformer's: "
+      + ", ".join(f"{axis} slope {k:.2f}, intercept {c:.2f}" for axis, (k, c) in zip("xy", view_lines)))
 plotting.plot_theta_statistics(true_angle, true_scale, rotation, zoom, shift, digit_centre);
 
 # %% [markdown]
@@ -1023,9 +1037,12 @@ print(f"where the view looks against where the digit is: slope {tc_follow[0]:.2f
 
 # %% [markdown]
 # **A transformer can die.** θ's standard deviation over the test images, printed above, is the diagnostic to
-# keep. θ is the head applied to the localisation features; if it is the same for every image, so are the features
-# (the head's bias is all that is left), and the "ST-CNN" is a fixed resampling followed by a CNN, whatever its error. That is what happened to this
-# course's first TC ST-CNN: on a canvas that is mostly background, the localisation features barely differ between
+# keep. θ is the head applied to the localisation features; if it is the same for every image, the head sees no
+# difference between them – the features are constant, or the head's weights are about zero, or the features vary
+# only along directions the head ignores (it maps many features to six numbers) – and the "ST-CNN" is a fixed
+# resampling followed by a CNN, whatever its error. Which one it is, the features tell: their spread over the images,
+# and how much of it the head's weights keep. A dead transformer is what happened to this course's first TC
+# ST-CNN: on a canvas that is mostly background, the localisation features barely differ between
 # images, so the head learns a constant transform; Adam's steady steps then push the last ReLU features below zero
 # for *every* input, and with no input-dependent signal left, nothing brings them back (θ's spread over inputs fell
 # to about zero; `benchmarks/NOTES.md` has the history). Two changes brought it back (`benchmarks/NOTES.md`, with the

@@ -819,12 +819,13 @@ affine_input_gradient = check("07.affine_input_gradient", affine_input_gradient)
 # That is the one part whose result depends on timing: the forward and each program's `tl.sum` compute from the
 # same inputs in a fixed order on every run, and the partials sit in fixed slots; the sampling points make the fused
 # kernel differ from torch, but the same way on every run.
-# </details>
 #
 # Floating-point addition is not associative: $(a + b) + c$ and $a + (b + c)$ can differ in the last bits. So the
 # order of atomic additions changes the result from run to run: `F.grid_sample`'s CUDA backward is
-# nondeterministic for this reason (an open PyTorch issue since 2021), and so is any atomic scatter. How much can
-# the order matter? Add the same numbers in different orders:
+# nondeterministic for this reason (an open PyTorch issue since 2021), and so is any atomic scatter.
+# </details>
+#
+# How much can the order of additions matter? Add the same numbers in different orders:
 
 # %% tags=["skip-when-grading"]
 generator = torch.Generator().manual_seed(0)

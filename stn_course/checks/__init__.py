@@ -89,6 +89,11 @@ def _diagnosis(failure: CaseResult) -> str:
     return f"{failure.message}\n   Why: {diagnosis}"
 
 
+def _note(check: Check) -> str:
+    """What the worst error measures, when the check says (``Check.error_note``), as ``" – …"``."""
+    return f" – {check.error_note}" if getattr(check, "error_note", "") else ""
+
+
 def format_result(result: CheckResult, stage: int = 1, recipe: bool = False) -> str:
     """Human-readable feedback for one check; ``stage`` and ``recipe`` pick how much of the hint to give
     (see :func:`hints`)."""
@@ -96,7 +101,7 @@ def format_result(result: CheckResult, stage: int = 1, recipe: bool = False) -> 
     title = f"[{check.id}] {check.title}".rstrip()
     if result.passed:
         return (f"✅ {title}: passed {len(result.results)} cases "
-                f"(worst error {result.worst_error:.2g}, seed {result.seed}).")
+                f"(worst error {result.worst_error:.2g}{_note(check)}, seed {result.seed}).")
     failure = result.first_failure
     assert failure is not None
     lines = [

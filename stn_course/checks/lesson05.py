@@ -265,6 +265,8 @@ def _chance_visible(rng: np.random.Generator):
     yield Case("the prediction in the text: 2 classes, training labels 70 % class 0, held-out labels 40 % class 0",
                (train, test, 2))
     yield from _chance_cases(rng)
+    yield Case("a tie: classes 0, 1 and 2 equally frequent in training (torch.argmax's rule: the first of them)",
+               (torch.tensor([2, 1, 0, 0, 1, 2]), torch.tensor([0, 0, 0, 1, 2]), 3))
 
 
 def _chance_hidden(rng: np.random.Generator):  # other class counts: a copied constant does not score
@@ -272,6 +274,8 @@ def _chance_hidden(rng: np.random.Generator):  # other class counts: a copied co
                                    (64, 40, 43, (0.25, 0.0))))
     yield Case("7 training and 4 held-out labels of 5 classes, classes 3 and 4 never present",
                (torch.tensor([0, 1, 1, 2, 2, 2, 0]), torch.tensor([0, 0, 1, 2]), 5))
+    yield Case("a tie between classes 1 and 3 in training, class 0 never held out",
+               (torch.tensor([3, 1, 2, 1, 3, 0, 2, 3, 1]), torch.tensor([3, 3, 1, 2, 2, 3]), 4))
 
 
 # The classic first answers, each named by what it assumed (never by a value): the loss and the error separately.
@@ -287,6 +291,8 @@ CHANCE_SLIPS = {
                     "answer for every input",
     "held-out majority": "your error has the model answer the held-out labels' most frequent class – which class "
                          "does a model trained on the training labels answer?",
+    "tie": "where several classes tie for the most frequent training label, your model answers another of them "
+           "than the first – the text's rule is torch.argmax's, the first (lowest) of the tied classes",
     "training error": "your error is the model's error on its training labels – it is scored on the held-out ones: "
                       "how often is its one answer wrong there?",
 }
@@ -316,6 +322,10 @@ class _ChanceCompare(AnswerCompare):
             slips = {"random guess": 100.0 * (1 - 1 / classes), "held-out majority": fitted_to_test[1],
                      "training error": _chance_reference(train, train, classes)[1]}
             found += [CHANCE_SLIPS[k] for k, v in slips.items() if close(err, v)]
+            counts = torch.bincount(train, minlength=classes)
+            tied = torch.nonzero(counts == counts.max())[1:, 0]  # the tied classes after the first
+            if any(close(err, 100.0 * float((test != c).double().mean())) for c in tied):
+                found.append(CHANCE_SLIPS["tie"])
         return False, error, "; ".join([message, *found])
 
 

@@ -84,6 +84,8 @@ class Check:
     exercise, those names are the registry's references (so a mistake there costs one exercise), and no other.
     ``properties`` (:class:`~.properties.Property`) are probed on every case whose values passed, by running the
     learner's function once more in this process (``KEEPS_INPUTS``, ``HAND_DERIVED_BACKWARD`` …).
+    ``error_note`` says what the reported worst error measures when ``compare`` returns something other than an
+    absolute difference (printed after the number; empty: nothing is added).
     """
 
     id: str
@@ -103,6 +105,7 @@ class Check:
     hidden_cases: Callable[[np.random.Generator], Iterable[Case]] | None = None
     builds_on: tuple[str, ...] = ()
     properties: tuple[Any, ...] = ()
+    error_note: str = ""
 
     @property
     def function_name(self) -> str:

@@ -631,7 +631,8 @@ def score_exercise(check: Check, visible: CheckResult | None, hidden: CheckResul
     else:
         feedback = f"passed all {planned[0]} visible cases"
         if worst is not None:
-            feedback += f" (worst error {worst:.2g})"
+            note = getattr(check, "error_note", "")
+            feedback += f" (worst error {worst:.2g}{' – ' + note if note else ''})"
     return ExerciseResult(check.id, title, score, points, status, feedback, (v_passed, planned[0]),
                           (h_passed, planned[1]), worst,
                           tuple(number for number, r in enumerate(h_results, start=1) if not r.passed),
