@@ -343,3 +343,20 @@ def test_tps_grid_reference_is_the_package_and_learner_cannot_call_it():
     check = full_get("03.tps_grid")
     assert {"stn_course.grids.tps_grid", "stn_course.grids.tps_kernel",
             "stn_course.grids.tps_coefficients"} <= set(check.forbidden)
+
+
+def test_the_hunts_judge_counts_both_kinds_of_failure_and_asks_for_smaller_outputs():
+    """The cell after 03.projective_grid's check: the smallest counterexamples (a 1×1 shift, a 1×2 identity) expose
+    every kind of failure; the colleague's own test is none; a bigger output is told it could be smaller."""
+    from stn_course.checks.lesson03 import judge_counterexamples
+
+    eye = torch.eye(3, dtype=torch.float64)
+    shift = torch.tensor([[1.0, 0.0, 0.5], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    assert "no counterexamples yet" in judge_counterexamples([])[0]
+    lines = judge_counterexamples([(eye, (1, 1, 6, 6), False)])
+    assert "not a counterexample" in lines[0] and "hunt on" in lines[-1]
+    lines = judge_counterexamples([(shift, (1, 1, 1, 1), False), (eye[None], (1, 1, 1, 2), True)])
+    assert all("no smaller output" in line for line in lines[:2]) and "every kind" in lines[-1]
+    assert "wrong points" in lines[0] and "the wrong shape" in lines[1]
+    lines = judge_counterexamples([(shift, (1, 1, 3, 3), True), ("not a matrix", (1, 1, 1, 1), False)])
+    assert "a smaller output shows it too" in lines[0] and "cannot run it" in lines[1] and "hunt on" in lines[-1]

@@ -216,15 +216,21 @@ def test_the_horizon_maps_send_the_centre_to_infinity_and_break_h9_is_one():
 
 def test_the_unnormalised_dlt_fails_on_noisy_pixel_pairs_only():
     """The textbook DLT is right on exact pairs but fits noisy pixel pairs far worse than it could: the visible
-    noisy case says so in kind; centring alone is caught by the hidden case with more noise, scaling alone by both."""
+    noisy case (2 px) says so in kind, and catches centring alone and scaling alone too."""
     check = get("08.homography")
-    for fn in (dlt_null_vector, dlt_scaled_only):
+    for fn in (dlt_null_vector, dlt_scaled_only, dlt_centred_only):
         assert fails("08.homography", fn), fn.__name__
         result = run_check(check, fn, 0)
         assert all(r.passed for r in result.results if "noisy" not in r.case.description), fn.__name__
         assert "far from the origin" in result.first_failure.message
         assert "expected" not in format_result(result).lower()
     assert not run_check(check, dlt_centred_only, 0, hidden=True).passed
+
+
+def test_the_pass_line_says_what_the_worst_error_is():
+    """A passing homography's worst error is a ratio of transfer errors (about 1): the pass line says so."""
+    text = format_result(run_check(get("08.homography"), dlt_normalised_rms, 0))
+    assert text.startswith("✅") and "transfer error ÷ the package's" in text
 
 
 def test_the_noisy_cases_tell_the_fits_apart_on_every_seed():
@@ -241,6 +247,9 @@ def test_the_noisy_cases_tell_the_fits_apart_on_every_seed():
             best = _transfer(homography(*case.args), *case.args)
             plain = _transfer(dlt_null_vector(*case.args), *case.args)
             assert (plain / best).median() > NOISY_RATIO, (seed, case.description)
+            if "2 px" in case.description:  # centring alone is not enough with two pixels of noise
+                centred = _transfer(dlt_centred_only(*case.args), *case.args)
+                assert (centred / best).median() > NOISY_RATIO, (seed, case.description)
             assert (_transfer(dlt_normalised_rms(*case.args), *case.args) / best).median() < 1.05
 
 
@@ -306,3 +315,22 @@ def test_rectify_cases_reach_past_the_canvas_in_float32():
     outside = [c for c in cases if "outside the canvas" in c.description]
     assert outside and all(c.args[0].dtype == torch.float32 for c in outside)
     assert any(bool((c.args[1].abs() > 1).any()) for c in outside)
+
+
+def test_the_pins_down_pass_line_names_its_visible_cases():
+    """"passed 5 cases" is not to be doubted: the note names them, "all but one on one line" with 5 points among them."""
+    cases = list(get("08.pins_down").cases(np.random.default_rng(0)))
+    line_plus_one = [c for c in cases if "all but one" in c.description]
+    assert line_plus_one and line_plus_one[0].args[0].shape[1] >= 5 and not bool(pins_down(*line_plus_one[0].args))
+    text = format_result(run_check(get("08.pins_down"), pins_down, 0))
+    assert text.startswith("✅") and "5 points all but one on one line" in text
+
+
+def test_the_ramp_row_of_the_prediction_tells_edges_from_centres():
+    """The lesson's PREDICTION_ROW setting: row 5 of a 1 … 16 ramp that fills the canvas, out_size 12, margin 2 – the
+    reference reads half-pixel blends and exact zeros; corners on pixel centres read half of the first column."""
+    ramp = (torch.arange(16, dtype=torch.float64) + 1).expand(1, 1, 16, 16)
+    whole = torch.tensor([SIGN_CORNERS], dtype=torch.float64)
+    want = torch.tensor([0.0, 0.0] + [1.5 + 2 * k for k in range(8)] + [0.0, 0.0], dtype=torch.float64)
+    assert torch.allclose(rectify(ramp, whole, 12, 2)[0, 0, 5], want, atol=1e-9)
+    assert torch.allclose(rectify_margin_on_centres(ramp, whole, 12, 2)[0, 0, 5, 2], torch.tensor(0.5, dtype=torch.float64))

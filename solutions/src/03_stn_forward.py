@@ -93,9 +93,9 @@
 #       points: 3
 #       hint: >-
 #         Count the unknowns of T per coordinate and the interpolation conditions: what is missing are conditions on
-#         the w_k alone – expand U(|p - p_k|) for a far-away p, and ask which sums of the w_k must vanish so that no
-#         term growing like a positive power of |p| times log |p|²
-#         is left. One square linear system per sample, for x and y at once. Which of its parts depend on the fixed targets p_k, which on
+#         the w_k alone. For a far-away p, expand |p - p_k|² = |p|² - 2 p·p_k + |p_k|² inside U and collect the terms
+#         by how fast they grow: which sums of the w_k must vanish so that nothing growing like |p| or faster is left?
+#         One square linear system per sample, for x and y at once. Which of its parts depend on the fixed targets p_k, which on
 #         the network's q_k? Then test your grid where you know the answer – and look at every place where U is
 #         evaluated at r = 0.
 #       recipe: >-
@@ -241,7 +241,7 @@ identity_head = SpatialTransformer(small_localisation_net(3, 32, SIZE), "affine"
 with torch.no_grad():
     random_out, random_theta, _ = random_head(batch, return_params=True)
     identity_out = identity_head(batch)
-seen = random_theta[:, :, :2].det().abs()  # the fraction of the input's area that the output shows
+seen = random_theta[:, :, :2].det().abs()  # (why this number: the text below the output)
 print(f"identity head: max |V - U| = {(identity_out - batch).abs().max():.1e}")
 print(f"default head: theta[0] = {[[round(v, 2) for v in row] for row in random_theta[0].tolist()]}, "
       f"the output shows {100 * seen.mean():.2f}% of the input's area")
@@ -379,10 +379,9 @@ print(f"first pair of columns / last pair, {SIZE} columns: measured {measured:.3
 # subject to the $K$ interpolation conditions $T(p_k) = q_k$, where $(x_k, y_k) = p_k$. Count $T$'s unknowns per
 # coordinate against these conditions: they do not fix $T$ on their own. The missing conditions are yours to find,
 # from two requirements. **Affine stays affine:** when the $q_k$ are an affine image of the $p_k$, $T$ must be exactly
-# that affine map – all $w_k = 0$, the map carried by $a_1, a_x, a_y$ alone. **Finite bending:** the radial part
-# must carry no affine component and bend only locally – far from the control points, $\sum_k w_k U(\lVert p - p_k
-# \rVert)$ must have no term that grows like a positive power of $\lVert p \rVert$ times $\log \lVert p \rVert^2$ (expand
-# $\lVert p - p_k \rVert^2$ for large $\lVert p \rVert$ and collect those terms). Then you have a square linear
+# that affine map – all $w_k = 0$, the map carried by $a_1, a_x, a_y$ alone. **Finite bending:** the bending is
+# local – far from the control points the warp becomes affine, so there the radial part $\sum_k w_k U(\lVert p - p_k
+# \rVert)$ must grow more slowly than $\lVert p \rVert$. Turn these into equations and you have a square linear
 # system per coordinate, which Exercise 3 turns into a grid.
 #
 # (Why this $U$ minimises the bending energy in the plane is in Bookstein, "Principal warps: thin-plate splines and
@@ -405,28 +404,23 @@ plotting.plot_control_points(photo, bilinear_sample(photo, tgrid), source[0], ta
 # ### Exercise 1 – the head that reads a box given in pixels
 #
 # You know a region *in pixels* – a digit's bounding box from `mask.nonzero()`, a face – and want the parameters (a
-# head's bias: where it starts, or a target to regress) that make a transformer read exactly it.
-# `boxes (N, 4) = (x0, x1, y0, y1)` are the first and last pixel **column** and **row** the window must cover,
-# inclusive, as a bounding box from `nonzero()` gives them (pixel $(i, j)$'s centre at $x = j$, $y = i$, as in lesson
-# 1; fractional values are allowed – a localisation net may predict them). For an image of `height × width` and
-# either `align_corners` (lesson 2's two conventions; with `True`, every side has at least 2 pixels), return the
-# parameters `(N, n_params)` of `transform` – `affine`, `attention`, `rts`, `projective` or `tps` (`rotation` can
-# neither zoom nor shift) – in the order of §2's table: matrices row by row, the projective one without its fixed
-# $\pi_{33}$, and tps the $K$ *source* control points $(x, y)$, row by row of the `tps_grid_size` grid, flattened
-# (§6). Keep the boxes' dtype and let gradients flow to `boxes`.
+# head's bias: where it starts, or a target to regress) that make a transformer read exactly it. Write
+# `box_params(transform, boxes, height, width, tps_grid_size, align_corners)`:
 #
-# * Where the family can, it reads the box **exactly**. Attention and `rts` have one scale: their window has the
-#   image's shape, and **the convention** reads that scale from the box's columns $x_0, x_1$ alone (its rows only
-#   place the centre).
-# * One box is a head's **start**: a glimpse head with a small `out_size` should not start at the identity (§3), which
-#   would shrink the whole input into the glimpse, but at a *neutral crop* – the central `out × out` pixels of the
-#   `in × in` input, read at one input pixel per output pixel (no zoom, no blur).
+# * **in:** `boxes (N, 4) = (x0, x1, y0, y1)`, the first and last pixel column and row, inclusive (pixel $(i, j)$'s
+#   centre at $x = j$, $y = i$, lesson 1; fractional values allowed), of a `height × width` image, under either of
+#   lesson 2's `align_corners` (with `True`, every side has at least 2 pixels);
+# * **out:** `(N, n_params)` for `affine`, `attention`, `rts`, `projective` or `tps`, in §2's order – matrices row by
+#   row, projective without $\pi_{33}$, tps the $K$ source points $(x, y)$ row by row of `tps_grid_size = (rows, cols)`
+#   (the order of `tps_control_points(rows, cols)`: `(3, 5)` is 3 rows of 5 points), flattened (§6); the boxes'
+#   dtype, gradients flowing to `boxes`;
+# * **exactly:** a `SpatialTransformer(net, transform, out_size=(h, w), align_corners=...)` (same `align_corners`)
+#   whose `head.bias` is one row returns the box's pixels unchanged when the box is `h × w` pixels with integer ends;
+#   attention and `rts` have one scale, so they take it from the columns $x_0, x_1$ (the rows only place the centre).
 #
-# "Reads the box exactly" means: a fresh `SpatialTransformer(net, transform, out_size=(h, w), align_corners=...)`
-# whose `head.bias` is one row of your answer returns the box's pixels unchanged when the box is `h` rows by `w`
-# columns of pixels with integer ends – with the same `align_corners` for the transformer as for your parameters
-# (it sets where the *output's* pixels sit too). Derive it on paper from lesson 1's and lesson 2's normalization, for
-# both conventions; the derivation is in a fold after the check.
+# A head's *start* is such a box: a glimpse head with a small `out_size` should not start at the identity (§3), which
+# shrinks the whole input into the glimpse, but at the central `out × out` pixels, one input pixel per output pixel.
+# Derive it on paper for both conventions; the derivation is in a fold after the check.
 
 # %%
 def box_params(transform: str, boxes: torch.Tensor, height: int, width: int, tps_grid_size=(4, 4),
@@ -496,7 +490,8 @@ print("the face window of §4 (pixels x 19.2 to 40.6, y 11.2 to 32.6):", [round(
 # their test below, the identity, gives the regular grid. Their code is not shown – treat it as a black box, as you
 # would a library. **Hunt first:** in a cell of your own, find inputs on which it is wrong – as many *kinds* of failure
 # as you can, each with the smallest counterexample you can make and what goes wrong on it (which part of §5 or of
-# lesson 2 it breaks). You know the right grid of many homographies without any projective code.
+# lesson 2 it breaks). You know the right grid of many homographies without any projective code. Write your smallest
+# counterexample for each kind into `counterexamples` below: a cell after the check judges them.
 #
 # Then write a correct `projective_grid`: `H (N, 3, 3)` acts on the normalized output pixel centres $(x^t, y^t, 1)$
 # as column vectors (`base_grid(H_out, W_out, align_corners, dtype)` gives them as `(H_out, W_out, 3)`, lesson 2's
@@ -508,6 +503,11 @@ from stn_course.checks.lesson03 import colleague_projective_grid  # a black box:
 eye = torch.eye(3, dtype=torch.float64)[None]
 print("the colleague's test, the identity: max error", (colleague_projective_grid(eye, (1, 1, 6, 6))
       - F.affine_grid(eye[:, :2], (1, 1, 6, 6), align_corners=False)).abs().max().item())
+
+# %%
+# Your hunt's result: the smallest counterexample for each kind of failure you found, and what goes wrong on it.
+counterexamples = [  # (H (1, 3, 3), size (N, C, H_out, W_out), align_corners), one per kind of failure
+]
 
 # %%
 def projective_grid(H: torch.Tensor, size, align_corners: bool = False) -> torch.Tensor:
@@ -523,8 +523,13 @@ def projective_grid(H: torch.Tensor, size, align_corners: bool = False) -> torch
 # %%
 projective_grid = check("03.projective_grid", projective_grid)
 
+# %%
+from stn_course.checks.lesson03 import judge_counterexamples  # your hunt against the black box and the reference
+
+print("\n".join(judge_counterexamples(counterexamples)))
+
 # %% [markdown]
-# <details><summary>The colleague's two bugs (open after your check passes)</summary>
+# <details><summary>The colleague's bugs (open after your check passes)</summary>
 #
 # Their code: `n, _, w_out, h_out = size`, then `pixels = base_grid(h_out, w_out, align_corners, H.dtype)` as rows
 # $(x^t, y^t, 1)$, `mapped = pixels @ H`, the divide, and a reshape to `(n, h_out, w_out, 2)`. Two experiments show
@@ -592,10 +597,12 @@ tps_grid = check("03.tps_grid", tps_grid)
 # Per coordinate there are $K + 3$ unknowns, $w_1, \dots, w_K$ and $a = (a_1, a_x, a_y)$, and $K + 3$ conditions.
 # Row $i \le K$ is $T(p_i) = \sum_k w_k U(\lVert p_i - p_k \rVert) + a_1 + a_x x_i + a_y y_i = q_i$; the last three
 # rows are the side conditions $\sum_k w_k = \sum_k w_k x_k = \sum_k w_k y_k = 0$, which involve only $w$. They come from
-# the far field: with $\lVert p - p_k \rVert^2 = \lVert p \rVert^2 - 2\, p \cdot p_k + \lVert p_k \rVert^2$, the radial
-# part is $\big(\sum_k w_k\big) \lVert p \rVert^2 \log \lVert p \rVert^2 - 2\, p \cdot \big(\sum_k w_k p_k\big) \log
-# \lVert p \rVert^2 + \big(\sum_k w_k \lVert p_k \rVert^2\big) \log \lVert p \rVert^2 + O(\lVert p \rVert)$ – the first
-# two terms grow like $\lVert p \rVert^2 \log$ and $\lVert p \rVert \log$, so their sums must vanish: three conditions. They hold for $w = 0$, so an
+# the far field: expand $\lVert p - p_k \rVert^2 = \lVert p \rVert^2 - 2\, p \cdot p_k + \lVert p_k \rVert^2$ for large
+# $\lVert p \rVert$ (with $\log(1 + \varepsilon) \approx \varepsilon$) and collect the terms; the radial part is
+# $\big(\sum_k w_k\big) \lVert p \rVert^2 \log \lVert p \rVert^2 - 2\, p \cdot \big(\sum_k w_k p_k\big) (\log
+# \lVert p \rVert^2 + 1) + \big(\sum_k w_k \lVert p_k \rVert^2\big) \log \lVert p \rVert^2 + O(1)$ – the first two
+# terms grow like $\lVert p \rVert^2 \log$ and $\lVert p \rVert \log$, faster than $\lVert p \rVert$, so their sums
+# must vanish: three conditions, after which only a $\log \lVert p \rVert^2$ is left. They hold for $w = 0$, so an
 # affine motion is reproduced exactly:
 #
 # $$ \underbrace{\begin{bmatrix} \mathbf{K} & \mathbf{P} \\ \mathbf{P}^\top & \mathbf{0} \end{bmatrix}}_{L \in
@@ -925,15 +932,17 @@ widgets.warp_explorer(photo.float())
 # Answer in a sentence or two before you open the fold – these are the ideas the exercises cannot check.
 
 # %% [markdown]
-# **1.** Attention has 3 parameters, affine 6. Name what an attention transformer cannot do.
+# **1.** Attention's $\theta = \begin{bmatrix} s & 0 & t_x \\ 0 & s & t_y \end{bmatrix}$ with $s > 0$ crops an upright
+# window of the image's shape. Nothing in the formula forbids $s < 0$: what does the output show then – a mirror image,
+# a turn, something else – and is it something attention with $s > 0$ cannot do? Should a glimpse head allow it?
 
 # %% [markdown] tags=["answer"]
-# For $s > 0$ it cannot rotate, shear, flip or scale the two axes differently: it crops a window of the image's shape (uniform scale $s$) at $(t_x, t_y)$. That is often what you want: fewer ways to go wrong, and the glimpse stays upright. (A negative $s$ is the one exception: $\theta$'s $2 \times 2$ part is then $-|s| I$, a point reflection – the window turned by 180°, the only rotation attention can do; bounding $s$ to be positive, as `GlimpseNet` does, rules it out.)
+# With $s < 0$, $\theta$'s $2 \times 2$ part is $-|s| I$: both axes flip at once, a point reflection through the window's centre $(t_x, t_y)$. Its determinant is $s^2 > 0$, so it is *not* a mirror image: it is the same window turned by 180° – the one rotation attention can do, and one that $s > 0$ cannot. Otherwise attention cannot rotate, shear, mirror or scale the two axes differently: it crops a window of the image's shape (uniform scale $|s|$) at $(t_x, t_y)$. A glimpse head should rule the turn out – an upside-down glimpse of the same window is a second way to read the same place, which the classifier would have to learn too – so `GlimpseNet` bounds $s$ to be positive.
 
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# For $s > 0$ it cannot rotate, shear, flip or scale the two axes differently: it crops a window of the image's shape (uniform scale $s$) at $(t_x, t_y)$. That is often what you want: fewer ways to go wrong, and the glimpse stays upright. (A negative $s$ is the one exception: $\theta$'s $2 \times 2$ part is then $-|s| I$, a point reflection – the window turned by 180°, the only rotation attention can do; bounding $s$ to be positive, as `GlimpseNet` does, rules it out.)
+# With $s < 0$, $\theta$'s $2 \times 2$ part is $-|s| I$: both axes flip at once, a point reflection through the window's centre $(t_x, t_y)$. Its determinant is $s^2 > 0$, so it is *not* a mirror image: it is the same window turned by 180° – the one rotation attention can do, and one that $s > 0$ cannot. Otherwise attention cannot rotate, shear, mirror or scale the two axes differently: it crops a window of the image's shape (uniform scale $|s|$) at $(t_x, t_y)$. A glimpse head should rule the turn out – an upside-down glimpse of the same window is a second way to read the same place, which the classifier would have to learn too – so `GlimpseNet` bounds $s$ to be positive.
 # </details>
 
 # %% [markdown]

@@ -261,16 +261,18 @@ plotting.plot_sampling_panels([digit[0, 0]] * 2, [pos[:, 14, 12], pos_dilated[:,
 #
 # `torchvision.ops.deform_conv2d` takes `offset` of shape $(N, 2 G K, H_{out}, W_{out})$ ($G$ offset groups) and
 # `mask` of shape $(N, G K, H_{out}, W_{out})$. The shape says *two numbers per tap and group*; it does not say which
-# channel holds which. Two questions decide whether your offsets mean what you think:
+# channel holds which. Three questions decide whether your offsets mean what you think:
 #
 # * **Which number of a tap comes first** – its row displacement $\Delta y$ or its column displacement $\Delta x$?
 #   Everything else in this course – `affine_grid`/`grid_sample` grids, affine matrices acting on $(x, y, 1)$ –
 #   says $(x, y)$.
 # * **Interleaved or blocked?** Are a tap's two numbers neighbouring channels, one pair per tap, or do the $K$ first
 #   numbers of all taps come first and the $K$ second ones after them?
+# * **Group-major or tap-major?** With $G$ offset groups, does each group own one contiguous block of $2K$ channels,
+#   or do the groups' numbers for one tap sit next to each other, tap after tap?
 #
-# What is fixed: taps are numbered in row-major order, $k = i k_w + j$; offset group $g$ owns the $2K$ channels
-# $2gK \dots 2(g + 1)K - 1$, and the `mask` has one channel per group and tap. Which $C_{in}/G$ input channels one
+# What is fixed: taps are numbered in row-major order, $k = i k_w + j$, and the `mask` has one channel per group and
+# tap. Which $C_{in}/G$ input channels one
 # group's offsets move, and which mask channel belongs to which tap of which group, the shapes do not say either:
 # Exercise 3 has you find out.
 #
@@ -307,6 +309,22 @@ plotting.plot_sampling_panels([digit[0, 0]] * 2, [pos[:, 14, 12], pos_dilated[:,
 # kernel, stride 2, padding 1, dilation 2. How many outputs per side – does the last stride fit? Which input pixels
 # do output $(0, 0)$'s first and last taps read, and what does a read outside the image add to the sum? The check compares with `F.conv2d` on
 # non-square kernels, strides, paddings and dilations; the grader asks geometries it does not show.
+#
+# Then an uneven one, written down in the cell below before you code (the cell after the check prints the truth next
+# to it): $H = 7$, $W = 9$, kernel $(k_h, k_w) = (2, 3)$, stride $(2, 3)$, padding $(1, 2)$, dilation $(3, 1)$.
+# What is $(H_{out}, W_{out})$, and which output location $(r, c)$ – smallest $r$, then smallest $c$ – is the first
+# whose taps **all** read inside the image (rows $0 \dots H - 1$, columns $0 \dots W - 1$)?
+#
+# Last, a case the output-size formula does not settle: $H = W = 3$, kernel $(2, 1)$, stride $(2, 1)$, padding
+# $(5, 0)$, dilation $(4, 1)$ – the padding is as tall as the dilated kernel. Which output rows equal the bias, for
+# every image and every weight (all their taps read zeros)?
+
+# %%
+# your hand prediction for the uneven case (edit the Nones; the cell after the check compares)
+predicted_out_size = None  # (H_out, W_out)
+predicted_first_inside = None  # (r, c): the first output location whose taps all read inside the image
+predicted_bias_rows = None  # the last case: the output rows that equal the bias, as a list of row indices
+
 
 # %%
 def conv2d_by_sampling(input, weight, bias, stride, padding, dilation):
@@ -349,10 +367,20 @@ conv2d_by_sampling = check("06.conv2d_by_sampling", conv2d_by_sampling)
 # $$ H_{out} = \left\lfloor \frac{H + 2\,\text{pad}_h - d_h (k_h - 1) - 1}{s_h} \right\rfloor + 1 $$
 #
 # (the same for $W_{out}$; the cell below checks it against `F.conv2d`). In the hand case the division leaves a
-# remainder: $H_{out} = \lfloor 3 / 2 \rfloor + 1 = 2$, not 3 – output row 1's last tap reads row 5, a third
-# output's would read row 7, past the padded input's last row 6, which no tap reads. Output $(0, 0)$'s first tap
+# remainder: $H_{out} = \lfloor 3 / 2 \rfloor + 1 = 2$, not 3 – output row 1's last tap reads row 5; a third
+# output row's last tap would read row 7, but the padded input has rows $-1 \dots 6$ only, so there is no third row
+# (and the padding row 6 is never read by any tap). Output $(0, 0)$'s first tap
 # reads $(-1, -1)$ – outside, so it adds 0, which is all that zero padding is – and its last tap $(3, 3)$. Then, for every tap $(i, j)$: sample all channels at that tap's positions, `samples` of shape
 # `(N, C_in, H_out, W_out)`, and add `einsum("oc,nchw->nohw", weight[:, :, i, j], samples)`.
+#
+# The uneven case (printed below) uses the same two rules per axis: an output row $r$'s two taps read rows
+# $2r - 1$ and $2r - 1 + 3$, a column $c$'s three taps columns $3c - 2 \dots 3c$; a location has every tap inside
+# only where both its row taps and its column taps are – and that need not hold for the last row or column either.
+#
+# The last case: $H_{out} = \lfloor (3 + 10 - 4 - 1) / 2 \rfloor + 1 = 5$, and output row $r$'s two taps read rows
+# $2r - 5$ and $2r - 1$. Row 0 reads $-5, -1$ (the padding is as tall as the dilated kernel), row 4 reads $3, 7$ –
+# and row 2 reads $-1$ and $3$: its window covers the whole image, yet the dilated taps step over it. Rows 0, 2 and 4
+# equal the bias; "outside the window" and "reads zeros" are not the same thing once the kernel is dilated.
 # </details>
 #
 # From here on the lesson uses the package's version of your positions (imported above as `package_positions`):
@@ -369,6 +397,26 @@ for h_in in (6, 28):  # the hand case, and a digit
           f"(F.conv2d gives {h_out_torch})")
     assert h_out_formula == h_out_torch
 
+# the uneven hand case: the truth from F.conv2d (the size) and from the package's positions (which taps read inside)
+uneven = dict(kernel_size=(2, 3), stride=(2, 3), padding=(1, 2), dilation=(3, 1))
+h_in, w_in = 7, 9
+true_out_size = tuple(F.conv2d(torch.zeros(1, 1, h_in, w_in), torch.zeros(1, 1, *uneven["kernel_size"]),
+                               **{key: uneven[key] for key in ("stride", "padding", "dilation")}).shape[-2:])
+reads = package_positions(*true_out_size, *uneven.values())  # (K, H_out, W_out, 2): row, column
+inside = ((reads[..., 0] >= 0) & (reads[..., 0] <= h_in - 1) & (reads[..., 1] >= 0)
+          & (reads[..., 1] <= w_in - 1)).all(0)  # (H_out, W_out): every tap inside
+true_first_inside = tuple(inside.nonzero()[0].tolist())
+print(f"uneven case: (H_out, W_out) = {true_out_size} (you predicted {predicted_out_size}); first location with every "
+      f"tap inside = {true_first_inside} (you predicted {predicted_first_inside}); locations with every tap inside:")
+print(inside.int())
+
+# the last case: which output rows read only zeros? F.conv2d of an image of ones with weights of ones counts the
+# taps that read inside; a row of zeros there equals the bias whatever the image and weights
+counts = F.conv2d(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 2, 1), stride=(2, 1), padding=(5, 0), dilation=(4, 1))[0, 0]
+true_bias_rows = [r for r in range(counts.shape[0]) if counts[r].eq(0).all()]
+print(f"padding as tall as the dilated kernel: output rows equal to the bias = {true_bias_rows} "
+      f"(you predicted {predicted_bias_rows}) of {counts.shape[0]} rows")
+
 # %% [markdown]
 # ### Exercise 2 – one global transform as offsets, in a layout found by probing
 #
@@ -379,11 +427,14 @@ for h_in in (6, 28):  # the hand case, and a digit
 # read, for every tap at every output location, at the point $A$ sends that tap's regular position to. The regular
 # positions are `package_positions` (exercise 1).
 #
-# What nobody tells you is the layout – the two questions of the theory. `package_sampling_positions(offset,
+# What nobody tells you is the layout – the three questions of the theory. `package_sampling_positions(offset,
 # kernel_size, stride, padding, dilation)` (imported at the top) reads an offset tensor exactly the way
 # torchvision's `deform_conv2d` does and returns where every tap then reads, `(N, G, K, H_out, W_out, 2)` with
 # `[..., 0]` the row and `[..., 1]` the column. Treat it as the black box you must feed and probe it; the helper
-# below shows how far each tap of output location (0, 0) moves. Then test your function the same way, on transforms
+# below shows how far each tap of each offset group moves at output location (0, 0), for a layer with **two** offset
+# groups. Before you probe, write the layout you expect as `offset_channel` in the probe cell; probe until you are
+# sure, correct it if the black box says otherwise – the cell after the check prints the layer's layout next to
+# yours. Then test your function the same way, on transforms
 # whose answer you know without any formula. The check compares with the package on non-square geometries and
 # sheared matrices (the grader on geometries it does not show); a wrong answer gets "not this one" – the values
 # would give the layout away.
@@ -396,10 +447,16 @@ def where_taps_move(offset: torch.Tensor, kernel_size: int = 3) -> torch.Tensor:
     return (package_sampling_positions(offset, kernel_size) - regular)[0, :, :, 0, 0]
 
 
-probe = torch.zeros(1, 2 * 9, 1, 1, dtype=torch.float64)  # one location, a 3×3 kernel, one offset group
-probe[0, 0] = 1.0  # a first probe: a 1 in channel 0. Which of the two questions does it answer – and which not?
+def offset_channel(g, k, axis, k_taps, groups):
+    """Your layout, stated before you probe: the channel (0 … 2·groups·k_taps − 1) that holds offset group g's
+    tap k displacement along ``axis`` (0 = rows, Δy; 1 = columns, Δx)."""
+    return None  # edit: a formula in g, k, axis, k_taps and groups
+
+
+probe = torch.zeros(1, 2 * 2 * 9, 1, 1, dtype=torch.float64)  # one location, a 3×3 kernel, TWO offset groups
+probe[0, 0] = 1.0  # a first probe: a 1 in channel 0. Which of the three questions does it answer – and which not?
 # change it into a probe whose result differs between the candidate layouts, and run the cell again
-print(where_taps_move(probe)[0])
+print(where_taps_move(probe))  # (G, K, 2): [g, k] = (row, column) displacement of group g's tap k
 
 # %%
 def offsets_from_affine_ex(matrix, h_out, w_out, kernel_size, stride, padding, dilation):
@@ -420,12 +477,39 @@ def offsets_from_affine_ex(matrix, h_out, w_out, kernel_size, stride, padding, d
 # %%
 offsets_from_affine_ex = check("06.offsets_from_affine", offsets_from_affine_ex)
 
+# %%
+# the layer's layout, measured with one-hot probes (a 1 in one channel at a time), next to the one you stated
+def measured_layout(kernel_size, groups):  # -> {(g, k, axis): the channel that moves group g's tap k along axis}
+    k_taps = kernel_size * kernel_size
+    found = {}
+    for channel in range(2 * groups * k_taps):
+        one_hot = torch.zeros(1, 2 * groups * k_taps, 1, 1, dtype=torch.float64)
+        one_hot[0, channel] = 1.0
+        g, k, axis = where_taps_move(one_hot, kernel_size).nonzero()[0].tolist()
+        found[(g, k, axis)] = channel
+    return found
+
+
+for kernel_size, groups in ((3, 2), (2, 3)):
+    truth = measured_layout(kernel_size, groups)
+    yours = {key: offset_channel(*key, kernel_size * kernel_size, groups) for key in truth}
+    meaning = {channel: key for key, channel in truth.items()}
+    shown = (0, 1, 2, 2 * kernel_size ** 2 - 1, 2 * kernel_size ** 2, 2 * kernel_size ** 2 + 1)  # around group 1's start
+    print(f"{kernel_size}×{kernel_size}, G={groups}: "
+          + ", ".join(f"channel {c} = g{meaning[c][0]} tap{meaning[c][1]} {'dx' if meaning[c][2] else 'dy'}"
+                      for c in shown) + "; "
+          + ("yours: not stated" if all(v is None for v in yours.values()) else
+             "yours agree" if yours == truth else
+             f"yours DIFFER at {sum(yours[key] != truth[key] for key in truth)} of {len(truth)} (group, tap, axis)"))
+
 # %% [markdown]
 # <details><summary>torchvision's layout, the offsets, and why (open after your check passes)</summary>
 #
 # **The layout.** Channel $2k$ of a group is the **row** offset $\Delta y$ of tap $k$, channel $2k + 1$ its column
 # offset $\Delta x$: **interleaved per tap, y first**, $[\Delta y_0, \Delta x_0, \Delta y_1, \Delta x_1, \dots]$ –
-# one probe with a 1 in channel 1 tells both (tap 0 moves one column; blocked, it would be tap 1 moving one row).
+# one probe with a 1 in channel 1 tells both (tap 0 moves one column; blocked, it would be tap 1 moving one row) –
+# and **group-major**: group $g$ owns channels $2gK \dots 2(g + 1)K - 1$, so channel $2gK + 2k + a$ is group $g$'s tap
+# $k$ along axis $a$ (a 1 in channel $2K = 18$ moves group 1's tap 0; tap-major, it would move group 1's tap 4).
 # The original CUDA kernels (Dai et al.'s MXNet code, carried over into mmcv and torchvision) index images as
 # `[row, col]` = `(h, w)` everywhere, so the `h` offset comes first. In code: stack `(dy, dx)` on a new axis right
 # after the tap axis and flatten taps and that axis (and offset groups, where there are several).
@@ -530,7 +614,10 @@ print("last row, d/dΔy:", [round(v, 3) for v in zero_offsets.grad[0, -1].tolist
 # * Which mask channel weights which tap of which group?
 #
 # Design the probes yourself: inputs, weights, offsets and masks small enough that you can read the answer off the
-# output (and tell the candidate answers apart).
+# output (and tell the candidate answers apart), and write what you found as the two small functions in the probe
+# cell, *before* you implement: the cell after the check measures the layer's answers and prints them next to
+# yours. (The package's layer computes by default with one matrix product, which may round in the last bit: a
+# whole-pixel shift can print `0.9999999999999999` for 1 – read probe outputs rounded.)
 #
 # Then test yours the way you would test a library's: zero offsets must give `F.conv2d`, and, without padding,
 # exercise 2's offsets for a translation $t$ by whole pixels must give `F.conv2d` of the translated image
@@ -544,6 +631,17 @@ print("last row, d/dΔy:", [round(v, 3) for v in zero_offsets.grad[0, -1].tolist
 from stn_course.deform import deform_conv2d as package_deform_conv2d  # the layer to probe (not to call inside)
 
 # your probes: build input, offset, weight (and mask) here, call package_deform_conv2d, read the output
+
+
+# what your probes say (edit the two return lines; the cell after the check compares them with the layer)
+def which_group(c, c_in, groups):
+    """The offset group (0 … groups − 1) whose offsets move input channel c (0 … c_in − 1)."""
+    return None
+
+
+def mask_channel(g, k, k_taps):
+    """The mask channel that weights tap k (0 … k_taps − 1) of offset group g."""
+    return None
 
 
 # %%
@@ -603,6 +701,54 @@ deform_conv2d_ex = check("06.deform_conv2d", deform_conv2d_ex)
 # derivative at 0 (`abs`, `sqrt`, a division by the offset) turns a fresh layer's first gradient into NaN, and a
 # gradient check at random, fractional offsets never notices: the check's integer-offset case does.
 # </details>
+
+# %%
+# your probe answers next to the layer's, measured: all channels a ramp down the rows, zero offsets but one group's
+# moved one row down (which_group), or a mask of ones but one channel 0 (mask_channel); outputs read rounded
+def measured_groups(c_in, groups):  # -> [the group that moves channel c for c in range(c_in)]
+    image = torch.arange(5.0, dtype=torch.float64).view(1, 1, 5, 1).expand(1, c_in, 5, 5)
+    moved = []
+    for g in range(groups):
+        offset = torch.zeros(1, 2 * groups, 5, 5, dtype=torch.float64)
+        offset[:, 2 * g] = 1.0  # group g's one tap: dy = 1
+        out = package_deform_conv2d(image, offset, torch.eye(c_in, dtype=torch.float64).view(c_in, c_in, 1, 1))
+        moved.append((out[0, :, 1, 2] - image[0, :, 1, 2]).round(decimals=6) == 1)  # (C_in,) moved by one row?
+    return torch.stack(moved).int().argmax(0).tolist()
+
+
+def measured_mask_channels(groups, kernel=(2, 2)):  # -> {(g, k): the mask channel that switches tap k of group g}
+    k_taps, c_in = kernel[0] * kernel[1], groups
+    # output channel c·K + k is input channel c (group c, one channel per group) read by tap k alone
+    weight = torch.zeros(c_in * k_taps, c_in, *kernel, dtype=torch.float64)
+    for c in range(c_in):
+        for k in range(k_taps):
+            weight[c * k_taps + k, c, k // kernel[1], k % kernel[1]] = 1.0
+    image = torch.ones(1, c_in, 3, 3, dtype=torch.float64)
+    offset = torch.zeros(1, 2 * groups * k_taps, 2, 2, dtype=torch.float64)
+    found = {}
+    for m in range(groups * k_taps):
+        mask = torch.ones(1, groups * k_taps, 2, 2, dtype=torch.float64)
+        mask[:, m] = 0.0
+        dark = package_deform_conv2d(image, offset, weight, mask=mask)[0, :, 0, 0].round(decimals=6) == 0
+        c, k = divmod(int(dark.nonzero()[0]), k_taps)
+        found[(c, k)] = m
+    return found
+
+
+def verdict(yours, truth):
+    if all(v is None for v in (yours.values() if isinstance(yours, dict) else yours)):
+        return "yours: not stated"
+    return "yours agree" if yours == truth else f"yours DIFFER: {yours}"
+
+
+for c_in, groups in ((4, 2), (6, 3), (6, 2)):
+    truth = measured_groups(c_in, groups)
+    print(f"C_in={c_in}, G={groups}: the group of each channel {truth}; "
+          + verdict([which_group(c, c_in, groups) for c in range(c_in)], truth))
+for groups in (2, 3):
+    truth = measured_mask_channels(groups)
+    print(f"G={groups}, 2×2 kernel: the mask channel of (group, tap) {truth}; "
+          + verdict({key: mask_channel(*key, 4) for key in truth}, truth))
 
 # %% [markdown]
 # ## Verify
@@ -679,9 +825,14 @@ print(f"STN-then-conv vs deformable conv with offsets_from_affine: "
 # layer **actually** applies: a `(k·k, 2)` float64 tensor of `(dy, dx)` rows, taps in row-major order – and, second,
 # the list of the taps (indices from 0, row-major) that **still read the right place** despite the packing. Nothing
 # above gives the colleague's offsets: derive them from where tap $(i, j)$ reads in each layer. Count the taps that
-# survive on paper for $k = 3, d = 2$ before you code it – the cell after the check prints them. (`check` asks
-# $k = 3, d = 2$ and one more setting; the grader asks other kernel sizes and dilations, and no message shows an
-# answer.)
+# survive on paper for $k = 3, d = 2$ before you code it – the cell after the check prints them – and then for
+# $k = 5, d = 2$: write those into the cell below (the run cell prints the layer's answer next to them). A picture of
+# nine arrows can suggest the $k = 3$ answer; 25 taps need the rule. (`check` asks $k = 3, d = 2$ and one more
+# setting; the grader asks other kernel sizes and dilations, and no message shows an answer.)
+
+# %%
+predicted_survivors_5 = None  # on paper: the taps (row-major indices) of the 5×5 layer, d = 2, that still read right
+
 
 # %%
 def blocked_dilation(kernel_size, dilation):
@@ -729,6 +880,12 @@ still_right = (where[0] == where[1]).all(1).nonzero().flatten().tolist()
 print("3×3 made dilation 2, packed blocked: taps", still_right, "still read where they should (you predicted",
       f"{blocked_dilation(3, 2)[1]}); the centre tap, meant to stay, moves by (dy, dx) =",
       tuple((where[1][4] - regular[4]).tolist()))
+meant25 = package_positions(1, 1, 5, 1, 4, 2)[:, 0, 0] - package_positions(1, 1, 5, 1, 2, 1)[:, 0, 0]  # (25, 2)
+dy25, dx25 = [meant25[:, a].view(1, 1, 25, 1, 1).expand(1, 1, 25, 28, 28) for a in (0, 1)]
+where25 = [package_sampling_positions(o, 5, padding=2)[0, 0, :, 14, 12]
+           for o in (package_pack_offsets(dy25, dx25), torch.cat([dy25, dx25], dim=2).flatten(1, 2))]
+print("5×5 made dilation 2, packed blocked: taps", (where25[0] == where25[1]).all(1).nonzero().flatten().tolist(),
+      f"still read where they should (you predicted {predicted_survivors_5} on paper)")
 plotting.plot_sampling_panels([digit[0, 0, 7:21, 5:19]] * 2, where,
                               ["offsets of dilation 2, (dy, dx) ✓", "the same offsets packed blocked"],
                               centres=[(7, 7)] * 2, arrows_from=[regular] * 2);
@@ -751,8 +908,12 @@ plotting.plot_sampling_panels([digit[0, 0, 7:21, 5:19]] * 2, where,
 # which should stay, reads channels 8 and 9, $dy_8$ and $dx_0$, and moves. The count people get wrong is in the second
 # half: tap 5 = $(1, 2)$ reads channels 10, 11 = $dx_1, dx_2 = (0, 1)$ – its own pair again. So taps 0, 1 and 5 read
 # the right place and six do not; a test that looks at one of those three taps passes. For other kernel sizes the
-# coincidences fall elsewhere (your function says where); they do not depend on $d \ge 2$ – every offset scales with
-# $d - 1$ – and with $d = 1$ every offset is 0 and every layout is right: a test with the identity, or one that looks at a single tap,
+# coincidences fall elsewhere: tap $k$ reads channels $2k, 2k + 1$ – two $dy$s while $2k + 1 < K$ (right only where
+# $(dy_{2k}, dy_{2k+1}) = (dy_k, dx_k)$), two $dx$s once $2k \ge K$. For $5 \times 5$ and $d = 2$ that leaves tap 0,
+# which reads $dy_0, dy_1 = (-2, -2)$ – its own pair – and tap 19 = $(3, 4)$, which reads $dx_{13}, dx_{14} = (1, 2)$
+# – its own pair again; the centre tap 12 reads $dy_{24}, dx_0$. The survivors do not depend on $d \ge 2$ – every
+# offset scales with $d - 1$ – and with $d = 1$ every offset is 0 and every layout is right: a test with the
+# identity, or one that looks at a single tap,
 # cannot catch a layout bug.
 # </details>
 

@@ -129,10 +129,10 @@ def _window_cases(rng: np.random.Generator):
     for transform in ("affine", "attention", "rts", "projective", "tps"):
         yield _window_case(transform, "the whole image, pixels x 0 to 31, y 0 to 23: the identity",
                            [[0.0, 31.0, 0.0, 23.0]], 24, 32)
-    yield _window_case("attention", "one-pixel boxes (x0 = x1, y0 = y1)", [[3.0, 3.0, 5.0, 5.0], [0.0, 0.0, 6.0, 6.0]],
-                       7, 7)
-    yield _window_case("attention", "a box taller than the image's shape: s from its columns x0, x1",
-                       [[8.0, 39.0, 5.0, 52.0]], 64, 64)
+    yield _window_case("attention", "the trap of the fencepost: one-pixel boxes (x0 = x1, y0 = y1) must still read "
+                       "their pixel", [[3.0, 3.0, 5.0, 5.0], [0.0, 0.0, 6.0, 6.0]], 7, 7)
+    yield _window_case("attention", "the trap of the one scale: a box taller than the image's shape – s from its "
+                       "columns x0, x1", [[8.0, 39.0, 5.0, 52.0]], 64, 64)
     yield _window_case("tps", "a box of another shape, a 3×5 grid of control points", _box(rng, 2, 20, 36, free=True),
                        20, 36, grid=(3, 5))
     yield _window_case("projective", "a batch of 3 boxes", _box(rng, 3, 20, 36, free=True), 20, 36)
@@ -144,6 +144,10 @@ def _window_cases(rng: np.random.Generator):
     for transform in ("attention", "tps"):  # the same values as with False, not the same gradient
         yield _window_case(transform, "the whole image, pixels x 0 to 31, y 0 to 23: the identity",
                            [[0.0, 31.0, 0.0, 23.0]], 24, 32, align_corners=True)
+    yield _window_case("affine", "the trap of the fencepost: a one-pixel box on a non-square image",
+                       [[4.0, 4.0, 2.0, 2.0]], 9, 12, align_corners=True)
+    yield _window_case("attention", "the trap of the one scale: a box wider than the image's shape on a non-square "
+                       "image – s from its columns x0, x1", [[3.0, 20.0, 6.0, 13.0]], 24, 32)
 
 
 def _window_hidden(rng: np.random.Generator):  # 1-pixel images and boxes, odd margins, tall images, both dtypes
@@ -186,6 +190,63 @@ def colleague_projective_grid(H: torch.Tensor, size, align_corners: bool = False
     pixels = base_grid(h_out, w_out, align_corners, H.dtype).reshape(1, -1, 3)  # rows (x_t, y_t, 1)
     mapped = pixels @ H  # (N, P, 3)
     return (mapped[..., :2] / mapped[..., 2:]).reshape(n, h_out, w_out, 2)
+
+
+def _colleague_variant(H: torch.Tensor, size, align_corners: bool, transposed: bool, swapped: bool) -> torch.Tensor:
+    """The colleague's grid with only some of its bugs (for :func:`judge_counterexamples`, never shown)."""
+    from ..grids import base_grid
+
+    n, _, h_out, w_out = size
+    if swapped:
+        h_out, w_out = w_out, h_out
+    pixels = base_grid(h_out, w_out, align_corners, H.dtype).reshape(1, -1, 3)
+    mapped = pixels @ (H if transposed else H.transpose(1, 2))
+    return (mapped[..., :2] / mapped[..., 2:]).reshape(n, h_out, w_out, 2)
+
+
+def _differs(grid: torch.Tensor, expected: torch.Tensor) -> bool:
+    return grid.shape != expected.shape or not torch.allclose(grid, expected, rtol=1e-9, atol=1e-9, equal_nan=True)
+
+
+# the fewest output pixels that expose each kind of failure of colleague_projective_grid
+_SMALLEST = {"transposed": 1, "swapped": 2}
+
+
+def judge_counterexamples(counterexamples) -> list[str]:
+    """Lesson 3's hunt, judged without naming the bugs: for each ``(H, size, align_corners)`` of the learner, whether
+    ``colleague_projective_grid`` fails on it (wrong shape or wrong points, against the package's
+    ``projective_grid``) and whether a smaller output would show the same; then whether the list exposes every kind
+    of failure the colleague's grid has. Returns the lines to print."""
+    if not counterexamples:
+        return ["no counterexamples yet: put your hunt's smallest counterexample for each kind of failure into "
+                "`counterexamples` as (H (N, 3, 3), size (N, C, H_out, W_out), align_corners) and rerun"]
+    lines, found = [], set()
+    for i, entry in enumerate(counterexamples, 1):
+        try:
+            H, size, align_corners = entry
+            H = torch.as_tensor(H, dtype=torch.float64)
+            H = H[None] if H.dim() == 2 else H
+            size = tuple(int(v) for v in size)
+            expected = projective_grid(H, size, align_corners=align_corners)
+            theirs = colleague_projective_grid(H, size, align_corners)
+        except Exception as error:  # a malformed entry: say so, judge the others
+            lines.append(f"#{i}: cannot run it ({type(error).__name__}: {error}); the form is (H (N, 3, 3), "
+                         "(N, C, H_out, W_out), align_corners)")
+            continue
+        if not _differs(theirs, expected):
+            lines.append(f"#{i}: the colleague's grid is right here – not a counterexample")
+            continue
+        kinds = {kind for kind, flags in (("transposed", (True, False)), ("swapped", (False, True)))
+                 if _differs(_colleague_variant(H, size, align_corners, *flags), expected)}
+        found |= kinds
+        what = "the wrong shape" if theirs.shape != expected.shape else "wrong points"
+        pixels = size[2] * size[3]
+        smaller = pixels > min(_SMALLEST[kind] for kind in kinds) if kinds else False
+        lines.append(f"#{i}: exposes a failure ({what}, {size[2]}×{size[3]} output)"
+                     + ("; a smaller output shows it too" if smaller else "; no smaller output shows it"))
+    lines.append("your list exposes every kind of failure of the colleague's grid" if found == set(_SMALLEST) else
+                 "there is a kind of failure that none of your counterexamples exposes: hunt on")
+    return lines
 
 
 def _projective_cases(rng: np.random.Generator, shapes=GRID_SHAPES, spread=0.15):
