@@ -330,8 +330,8 @@ numerical_gradient = check("04.numerical_gradient", numerical_gradient)
 
 # %%
 def best_step_exponents(order: int) -> tuple[float, float]:
-    """For a difference quotient with truncation error ~ eps**order and rounding error ~ u/eps: ``(a, b)`` with the
-    best step eps ≈ u**a and the smallest total error ≈ u**b."""
+    """For a difference quotient whose truncation error shrinks like eps**order (values of f rounded to a relative
+    u): ``(a, b)`` with the best step eps ≈ u**a and the smallest total error ≈ u**b."""
     ### BEGIN SOLUTION
     a = 1 / (order + 1)  # eps**order = u/eps: the two errors balance (the sum is smallest within a factor 2 there)
     return a, order * a  # the error there: eps**order = u**(order/(order + 1))
@@ -815,8 +815,8 @@ else:
 # $L(t) = \lVert \text{sample}(U_\text{moved}, \mathcal{T}_t) - U_\text{template} \rVert^2$ with **your** sampler
 # backward (`MySpatialTransformer`; the package's stands in until Exercise 3 passes). The curve is the loss for every
 # value of the parameter; the dots are the iterates. The step size shrinks geometrically over the run, as training
-# schedules do: the loss has small dips at every whole-pixel shift (below), and with a fixed step the iterates keep
-# bouncing between them around the answer – try a fixed step in the explorer at the end. The cell asserts that
+# schedules do: the loss has small dips between the whole-pixel shifts – each whole-pixel shift is a little peak
+# (below) – and with a fixed step the iterates keep bouncing between the dips around the answer – try a fixed step in the explorer at the end. The cell asserts that
 # descent ends within 0.01 of the answer (a fifth of a pixel of the 40-pixel photo).
 
 # %% [markdown]
