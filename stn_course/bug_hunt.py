@@ -1,17 +1,23 @@
-"""Samplers with the bugs of popular spatial-transformer code (lesson 2's bug hunt).
+"""Samplers, grids and tiles with the bugs of popular spatial-transformer code: the lessons' bug hunts.
 
 Lesson 2 shows :func:`blog_sampler` and measures it with the identity test (:func:`stn_course.sampling.
 identity_error`); its check ``02.truncation_counterexample`` asks for a point where :func:`truncating_sampler`, which
 passes that test, is wrong. Every function here takes ``grid_sample``'s arguments,
 ``(N, C, H, W), (N, H_out, W_out, 2) -> (N, C, H_out, W_out)``, and is wrong on purpose.
+
+Lesson 3's hunt is :func:`colleague_projective_grid` (a black box the lesson imports; :func:`judge_counterexamples`
+says whether the learner's counterexamples expose its failures, without naming them); lesson 7's is
+:func:`colleague_pixels`, a program's tile. Every function here is wrong on purpose, and none is a check's reference.
 """
 from __future__ import annotations
 
 import torch
 
+from .grids import base_grid, projective_grid
 from .sampling import _flat_index, bilinear_sample, gather_corners, unnormalize
 
-__all__ = ["blog_sampler", "swapped_xy_sampler", "clamping_sampler", "truncating_sampler"]
+__all__ = ["blog_sampler", "swapped_xy_sampler", "clamping_sampler", "truncating_sampler",
+           "colleague_projective_grid", "judge_counterexamples", "colleague_pixels"]
 
 
 def blog_sampler(img: torch.Tensor, grid: torch.Tensor, padding_mode: str = "zeros", align_corners: bool = False,
@@ -80,3 +86,82 @@ def truncating_sampler(input: torch.Tensor, grid: torch.Tensor, padding_mode: st
     index, inside = _flat_index(xs, ys, h, w)
     weights = (1 - (x - xs).abs()) * (1 - (y - ys).abs())
     return (gather_corners(input, index, inside) * weights[:, None]).sum(2).view(n, c, *grid.shape[1:3])
+
+
+# -- lesson 3: a projective grid ------------------------------------------------------------------------------
+
+def colleague_projective_grid(H: torch.Tensor, size, align_corners: bool = False) -> torch.Tensor:
+    """Lesson 3's black box: a colleague's projective grid with two bugs (Π applied to row vectors, i.e. Πᵀ to the
+    columns; the output's height and width swapped) that its identity test hides. Not a reference of any check;
+    the lesson's fold names the bugs. ``H (N, 3, 3)``, ``size = (N, C, H_out, W_out)``."""
+    n, _, w_out, h_out = size
+    pixels = base_grid(h_out, w_out, align_corners, H.dtype).reshape(1, -1, 3)  # rows (x_t, y_t, 1)
+    mapped = pixels @ H  # (N, P, 3)
+    return (mapped[..., :2] / mapped[..., 2:]).reshape(n, h_out, w_out, 2)
+
+
+def _colleague_variant(H: torch.Tensor, size, align_corners: bool, transposed: bool, swapped: bool) -> torch.Tensor:
+    """The colleague's grid with only some of its bugs (for :func:`judge_counterexamples`, never shown)."""
+    n, _, h_out, w_out = size
+    if swapped:
+        h_out, w_out = w_out, h_out
+    pixels = base_grid(h_out, w_out, align_corners, H.dtype).reshape(1, -1, 3)
+    mapped = pixels @ (H if transposed else H.transpose(1, 2))
+    return (mapped[..., :2] / mapped[..., 2:]).reshape(n, h_out, w_out, 2)
+
+
+def _differs(grid: torch.Tensor, expected: torch.Tensor) -> bool:
+    return grid.shape != expected.shape or not torch.allclose(grid, expected, rtol=1e-9, atol=1e-9, equal_nan=True)
+
+
+# the fewest output pixels that expose each kind of failure of colleague_projective_grid
+_SMALLEST = {"transposed": 1, "swapped": 2}
+
+
+def judge_counterexamples(counterexamples) -> list[str]:
+    """Lesson 3's hunt, judged without naming the bugs: for each ``(H, size, align_corners)`` of the learner, whether
+    ``colleague_projective_grid`` fails on it (wrong shape or wrong points, against the package's
+    ``projective_grid``) and whether a smaller output would show the same; then whether the list exposes every kind
+    of failure the colleague's grid has. Returns the lines to print."""
+    if not counterexamples:
+        return ["no counterexamples yet: put your hunt's smallest counterexample for each kind of failure into "
+                "`counterexamples` as (H (N, 3, 3), size (N, C, H_out, W_out), align_corners) and rerun"]
+    lines, found = [], set()
+    for i, entry in enumerate(counterexamples, 1):
+        try:
+            H, size, align_corners = entry
+            H = torch.as_tensor(H, dtype=torch.float64)
+            H = H[None] if H.dim() == 2 else H
+            size = tuple(int(v) for v in size)
+            expected = projective_grid(H, size, align_corners=align_corners)
+            theirs = colleague_projective_grid(H, size, align_corners)
+        except Exception as error:  # a malformed entry: say so, judge the others
+            lines.append(f"#{i}: cannot run it ({type(error).__name__}: {error}); the form is (H (N, 3, 3), "
+                         "(N, C, H_out, W_out), align_corners)")
+            continue
+        if not _differs(theirs, expected):
+            lines.append(f"#{i}: the colleague's grid is right here – not a counterexample")
+            continue
+        kinds = {kind for kind, flags in (("transposed", (True, False)), ("swapped", (False, True)))
+                 if _differs(_colleague_variant(H, size, align_corners, *flags), expected)}
+        found |= kinds
+        what = "the wrong shape" if theirs.shape != expected.shape else "wrong points"
+        pixels = size[2] * size[3]
+        smaller = pixels > min(_SMALLEST[kind] for kind in kinds) if kinds else False
+        lines.append(f"#{i}: exposes a failure ({what}, {size[2]}×{size[3]} output)"
+                     + ("; a smaller output shows it too" if smaller else "; no smaller output shows it"))
+    lines.append("your list exposes every kind of failure of the colleague's grid" if found == set(_SMALLEST) else
+                 "there is a kind of failure that none of your counterexamples exposes: hunt on")
+    return lines
+
+
+# -- lesson 7: a program's tile --------------------------------------------------------------------------------
+
+def colleague_pixels(pid: int, block: int, h_out: int, w_out: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Lesson 7's black box: a colleague's tile ``-> (rows, cols, live)``, each ``(block,)``, with two bugs that his
+    tests (square outputs, blocks that divide them) hide: rows counted ``H_out`` long, and ``live`` letting the lane
+    numbered exactly ``H_out·W_out`` through. Not a reference of any check; the lesson's fold names the bugs."""
+    offsets = block * pid + torch.arange(block)
+    rows, cols = offsets // h_out, offsets % h_out
+    live = offsets <= h_out * w_out
+    return rows, cols, live

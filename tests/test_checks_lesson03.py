@@ -348,7 +348,7 @@ def test_tps_grid_reference_is_the_package_and_learner_cannot_call_it():
 def test_the_hunts_judge_counts_both_kinds_of_failure_and_asks_for_smaller_outputs():
     """The cell after 03.projective_grid's check: the smallest counterexamples (a 1×1 shift, a 1×2 identity) expose
     every kind of failure; the colleague's own test is none; a bigger output is told it could be smaller."""
-    from stn_course.checks.lesson03 import judge_counterexamples
+    from stn_course.bug_hunt import judge_counterexamples
 
     eye = torch.eye(3, dtype=torch.float64)
     shift = torch.tensor([[1.0, 0.0, 0.5], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)

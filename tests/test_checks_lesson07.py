@@ -77,7 +77,7 @@ def test_program_reads():
 
 
 def test_the_colleague_s_bugs_hide_in_his_test_and_each_fails_the_check_alone():
-    from stn_course.checks.lesson07 import colleague_pixels as black_box
+    from stn_course.bug_hunt import colleague_pixels as black_box
 
     for pid in (0, 1):  # his printout: 4×4, BLOCK 8 – square, 16 pixels a multiple of BLOCK – looks right
         assert all(torch.equal(a, b) for a, b in zip(colleague_pixels(pid, 8, 4, 4), tiles_ok(pid, 8, 4, 4)))

@@ -498,7 +498,7 @@ print("the face window of §4 (pixels x 19.2 to 40.6, y 11.2 to 32.6):", [round(
 # rule), then the divide of §5. The fold after the check names the colleague's bugs – compare with your list.
 
 # %%
-from stn_course.checks.lesson03 import colleague_projective_grid  # a black box: do not call it in your answer
+from stn_course.bug_hunt import colleague_projective_grid  # a black box: do not call it in your answer
 
 eye = torch.eye(3, dtype=torch.float64)[None]
 print("the colleague's test, the identity: max error", (colleague_projective_grid(eye, (1, 1, 6, 6))
@@ -524,7 +524,7 @@ def projective_grid(H: torch.Tensor, size, align_corners: bool = False) -> torch
 projective_grid = check("03.projective_grid", projective_grid)
 
 # %%
-from stn_course.checks.lesson03 import judge_counterexamples  # your hunt against the black box and the reference
+from stn_course.bug_hunt import judge_counterexamples  # your hunt against the black box and the reference
 
 print("\n".join(judge_counterexamples(counterexamples)))
 

@@ -432,7 +432,7 @@ print(f"F.affine_grid + F.grid_sample on {shape}: {spread(aten_samples)}; at the
 # Then write yours; the fold after the check names his bugs – compare with your list.
 
 # %%
-from stn_course.checks.lesson07 import colleague_pixels  # a black box: find where it is wrong by trying it
+from stn_course.bug_hunt import colleague_pixels  # a black box: find where it is wrong by trying it
 
 for pid in (0, 1):  # his test: a 4×4 output, BLOCK = 8 – two programs, 16 pixels
     r, c, ok = colleague_pixels(pid, 8, 4, 4)

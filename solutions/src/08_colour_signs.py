@@ -333,8 +333,9 @@ PREDICTION_TRANSFER = {"plain DLT in pixels": None, "centred only": None, "your 
 # with $\hat H\,T_{src}\,p \sim T_{dst}\,q$, then undo: $H = T_{dst}^{-1} \hat H\, T_{src}$. Exact pairs give the
 # same $H$ (up to scale) either way; measured pairs now give the same fit whatever frame they came in – the
 # normalisation is fixed by the points themselves. Centring alone does much of it, but the coordinates are then
-# still tens of pixels and the columns still differ by $10^3$: with two pixels of noise it is not enough. The scale $\sqrt 2$ is a convention; any scale that makes
-# the coordinates of order 1 does as well. The cell below measures it on measured pairs of 200 signs.
+# still tens of pixels and the columns still differ by $10^3$: on the check's noisy pairs (two pixels of noise) it
+# fails, and the cell below (one pixel) shows it still short of the normalised fit. The scale $\sqrt 2$ is a
+# convention; any scale that makes the coordinates of order 1 does as well. The cell below measures it on measured pairs of 200 signs.
 # </details>
 
 # %%

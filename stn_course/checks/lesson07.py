@@ -71,16 +71,6 @@ register(exercise("07.fusion_bound", reference=_fusion_bound_reference, cases=_f
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def colleague_pixels(pid: int, block: int, h_out: int, w_out: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Lesson 7's black box: a colleague's tile ``-> (rows, cols, live)``, each ``(block,)``, with two bugs that his
-    tests (square outputs, blocks that divide them) hide: rows counted ``H_out`` long, and ``live`` letting the lane
-    numbered exactly ``H_out·W_out`` through. Not a reference of any check; the lesson's fold names the bugs."""
-    offsets = block * pid + torch.arange(block)
-    rows, cols = offsets // h_out, offsets % h_out
-    live = offsets <= h_out * w_out
-    return rows, cols, live
-
-
 def _program_reads_reference(theta: torch.Tensor, pid: int, block: int, in_size, out_size,
                              align_corners: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The package's tile, then its index arithmetic on every lane (masked lanes too): ``-> (x, y, live)``."""
