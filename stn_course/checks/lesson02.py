@@ -167,9 +167,18 @@ def _bilinear_np_cases(rng: np.random.Generator, shapes=SAMPLING_SHAPES, reach=1
             yield Case(
                 f"input array (N={n}, C={c}, H={h}, W={w}), grid ({n}, {h_out}, {w_out}, 2) with points outside "
                 f"[-1, 1], align_corners={align_corners}",
-                (tensor(rng, n, c, h, w).numpy(), random_grid(rng, n, h_out, w_out, reach=reach).numpy()),
+                (tensor(rng, n, c, h, w).numpy(), _with_a_point_inside(rng, random_grid(rng, n, h_out, w_out,
+                                                                                         reach=reach)).numpy()),
                 {"align_corners": align_corners},
             )
+
+
+def _with_a_point_inside(rng: np.random.Generator, grid: torch.Tensor) -> torch.Tensor:
+    """Every image's first point inside the image, so that no case's answer is all zeros (an answer of zeros – a
+    stub that returns them – must fail every case, whatever the seed draws for the others)."""
+    grid = grid.clone()
+    grid[:, 0, 0] = torch.from_numpy(rng.uniform(-0.9, 0.9, (grid.shape[0], 2))).to(grid.dtype)
+    return grid
 
 
 def _bilinear_np_hidden(rng: np.random.Generator):  # larger, non-square, points far outside
@@ -248,7 +257,8 @@ def _bilinear_random_cases(rng: np.random.Generator, shapes, reach: float = 1.6,
                 yield Case(
                     f"input (N={n}, C={c}, H={h}, W={w}), grid ({n}, {h_out}, {w_out}, 2) with points outside "
                     f"[-1, 1], padding_mode={padding_mode!r}, align_corners={align_corners}",
-                    (tensor(rng, n, c, h, w), random_grid(rng, n, h_out, w_out, reach=reach)),
+                    (tensor(rng, n, c, h, w),
+                     _with_a_point_inside(rng, random_grid(rng, n, h_out, w_out, reach=reach))),
                     {"padding_mode": padding_mode, "align_corners": align_corners}, hint=padding.get(padding_mode).hint,
                 )
 
