@@ -112,12 +112,17 @@ def find_shortcut(fn: Callable[..., Any], forbidden: Iterable[str], depth: int =
     >>> find_shortcut(lambda x: x + 1, ["stn_course.affine.pixel_to_theta"]) is None
     True
     """
-    targets = {}
+    targets, alive = {}, []
     for name in forbidden:
         try:
-            targets.setdefault(id(resolve(name)), name)
+            target = resolve(name)
         except Exception:  # noqa: BLE001 – not importable here (torchvision is optional): nothing to find
             continue
+        # keep it alive while ids are compared: a name that resolves to a fresh object (a bound method such as
+        # Variable._execution_engine.run_backward) would otherwise free it, and a temporary of the learner's code
+        # (``bug.get``) could be given the same id – a banned call that is not there
+        alive.append(target)
+        targets.setdefault(id(target), name)
     if not targets:
         return None
     frontier, visited = [fn], set()
