@@ -169,6 +169,8 @@ def _lesson_constant(kernel: str, name: str) -> Any:
     """The value lesson 7's launch gives the compile-time argument ``name``: ``BLOCK`` is ``gpu.block_size``'s."""
     if name == "BLOCK":
         return block_size(torch.device("cuda"))
+    if name == "ALIGN":  # the backward kernel's convention: align_corners=False, F.affine_grid's default
+        return False
     raise LookupError(f"lesson 7's {kernel}: no launch value known for its constexpr {name} (add it in "
                       "stn_course.gpu.aot._lesson_constant)")
 
